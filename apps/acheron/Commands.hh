@@ -1,0 +1,22 @@
+// Subcommand registration for the acheron program. Each subcommand is a thin
+// main over a library component; it registers its options and a callback.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace acheron::app {
+
+// Exit codes of the acheron program (documented in docs/cli.md).
+enum ExitCode : int {
+  kOk = 0,
+  kFailure = 1,      // the command ran and failed (runtime error)
+  kUsage = 2,        // bad command line or configuration
+  kUnavailable = 3,  // a peer did not answer in time
+  kInterrupted = 130,
+};
+
+// Each add_* registers one subcommand on app; the callback stores its exit
+// code in *exit_code.
+void add_demo_command(CLI::App& app, int* exit_code);
+
+}  // namespace acheron::app

@@ -1,0 +1,65 @@
+// acheron: the one command-line program. See docs/cli.md.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "Commands.hh"
+#include "acheron/core/Error.hh"
+#include "acheron/core/Log.hh"
+#include "acheron/core/Version.hh"
+
+namespace {
+std::string backends() {
+  // Backends compiled into this build; grows as engines are added.
+  return "cpu";
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace acheron;
+  CLI::App app{"Acheron: scientific resources on the network", "acheron"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(version()));
+  std::string log_level;
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error, critical or off (default: $ACHERON_LOG or info)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.parse_complete_callback([&] {
+    if (!log_level.empty()) log::set_level(log_level);
+  });
+
+  int exit_code = app::kOk;
+  auto* version_cmd = app.add_subcommand("version", "print version, git commit and backends");
+  version_cmd->callback([] {
+    std::printf("acheron %s\ncommit %s\nbackends %s\n", std::string(version()).c_str(),
+                std::string(git_commit()).c_str(), backends().c_str());
+  });
+  app::add_demo_command(app, &exit_code);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return app::kUsage;
+  } catch (const SetupError& e) {
+    std::fprintf(stderr, "acheron: %s\n", e.what());
+    return app::kUsage;
+  } catch (const Failure& e) {
+    std::fprintf(stderr, "acheron: %s\n", e.what());
+    return e.code() == StatusCode::unavailable || e.code() == StatusCode::deadline_exceeded
+               ? app::kUnavailable
+               : app::kFailure;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "acheron: %s\n", e.what());
+    return app::kFailure;
+  }
+  return exit_code;
+}

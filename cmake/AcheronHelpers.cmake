@@ -1,0 +1,49 @@
+# acheron_add_library(NAME SOURCES ... DEPS ... [PRIVATE_DEPS ...])
+# Declares the module library acheron_<NAME> with the alias acheron::<NAME>,
+# installed and exported as acheron::<NAME>.
+function(acheron_add_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  set(target acheron_${name})
+  add_library(${target} ${ARG_SOURCES})
+  add_library(acheron::${name} ALIAS ${target})
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${name}
+                                             OUTPUT_NAME acheron_${name})
+  target_include_directories(${target} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/src>
+    $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/src>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_compile_features(${target} PUBLIC cxx_std_20)
+  target_link_libraries(${target} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  acheron_set_warnings(${target})
+  install(TARGETS ${target} EXPORT acheronTargets
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+          LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR}/
+          DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/acheron/${name}
+          FILES_MATCHING PATTERN "*.hh")
+endfunction()
+
+function(acheron_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic
+                         -Wno-missing-field-initializers)
+  if(ACHERON_WARNINGS_AS_ERRORS)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+# acheron_add_test(NAME SOURCES ... DEPS ... [LABELS ...])
+# A GoogleTest executable registered with ctest (one ctest entry per test case).
+function(acheron_add_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main
+                                        GTest::gmock)
+  acheron_set_warnings(${name})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 120)
+  endif()
+  gtest_discover_tests(${name}
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
+    PROPERTIES LABELS "unit;${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    DISCOVERY_TIMEOUT 60)
+endfunction()

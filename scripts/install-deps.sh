@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Acheron needs to build, test and run.
+# Idempotent: installs only what is missing; runs non-interactively as root
+# (or through sudo when not root).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git clang clang-format
+  libclang-rt-14-dev
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev nlohmann-json3-dev
+  libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
+  libembree-dev libtbb-dev libhdf5-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-zmq python3-numpy python3-msgpack python3-pytest
+  python3-matplotlib
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

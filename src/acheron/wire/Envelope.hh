@@ -1,0 +1,106 @@
+// The native ZeroMQ envelope: Majordomo 0.2-style frames carrying a
+// MessagePack header and raw array frames. See docs/protocol.md.
+//
+//   F0  protocol id   "ACHC01" (client <-> server/broker) or "ACHW01" (worker <-> broker)
+//   F1  command       one byte
+//   F2  service       UTF-8 name (may be empty for HEARTBEAT / DISCONNECT)
+//   F3  request id    u64 little-endian (commands that carry a request)
+//   F4  header        MessagePack map: method, meta, arrays, timeout_ms, error
+//   F5… arrays        one raw frame per entry of header.arrays
+//
+// Frames are core Buffers so the ZeroMQ adapters hand message memory in and
+// out without copying.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "acheron/core/Payload.hh"
+#include "acheron/core/Result.hh"
+
+namespace acheron::wire {
+
+inline constexpr std::string_view kClientProtocol = "ACHC01";
+inline constexpr std::string_view kWorkerProtocol = "ACHW01";
+
+enum class Role : std::uint8_t { client, worker };
+
+// Commands. The client set mirrors MDP/0.2 (REQUEST, PARTIAL, FINAL) plus
+// ERROR and CANCEL; the worker set mirrors MDP/0.2's worker commands plus
+// ERROR and CANCEL.
+enum class Command : std::uint8_t {
+  // client <-> server/broker
+  request = 0x01,  // C->S: call service.method with a payload
+  partial = 0x02,  // S->C: progress payload, zero or more before the end
+  final = 0x03,    // S->C: the reply payload; ends the request
+  error = 0x04,    // S->C: the request failed; header.error says why; ends the request
+  cancel = 0x05,   // C->S: stop working on this request (no reply expected)
+  ping = 0x06,     // C->S: liveness probe; answered with pong
+  pong = 0x07,     // S->C
+};
+
+enum class WorkerCommand : std::uint8_t {
+  ready = 0x01,       // W->B: serves F2; sent once per connection
+  request = 0x02,     // B->W
+  partial = 0x03,     // W->B
+  final = 0x04,       // W->B
+  heartbeat = 0x05,   // both ways
+  disconnect = 0x06,  // both ways: the peer should reconnect / is leaving
+  error = 0x07,       // W->B
+  cancel = 0x08,      // B->W
+};
+
+struct RemoteError {
+  StatusCode code = StatusCode::unknown;
+  std::string type;     // exception type name at the source ("ValueError")
+  std::string message;  // human-readable text
+  std::string traceback;
+};
+
+// One decoded message. `command` holds the numeric value of a Command or a
+// WorkerCommand depending on `role`.
+struct Envelope {
+  Role role = Role::client;
+  std::uint8_t command = 0;
+  std::string service;
+  std::uint64_t request_id = 0;
+  std::string method;
+  std::int64_t timeout_ms = 0;  // 0: no deadline requested
+  std::optional<RemoteError> error;
+  Payload payload;
+
+  Command client_command() const { return static_cast<Command>(command); }
+  WorkerCommand worker_command() const { return static_cast<WorkerCommand>(command); }
+};
+
+// Limits applied while decoding (defaults suit a broker on a LAN).
+struct DecodeLimits {
+  std::size_t max_arrays = 1024;
+  std::size_t max_header_bytes = 1 << 20;
+  std::size_t max_ndim = 32;
+};
+
+// True if the command carries F3 onward (request id, header, arrays).
+bool carries_request(Role role, std::uint8_t command);
+
+// Encodes an envelope to frames. Throws Failure(invalid_argument) on an
+// unknown command.
+std::vector<Buffer> encode(const Envelope& envelope);
+
+// Decodes frames; never throws on malformed input. Array frames are shared,
+// not copied.
+Result<Envelope> decode(std::span<const Buffer> frames, const DecodeLimits& limits = {});
+
+// Convenience constructors.
+Envelope make_request(std::string service, std::uint64_t id, std::string method, Payload payload,
+                      std::int64_t timeout_ms = 0);
+Envelope make_reply(const Envelope& request, Command command, Payload payload);
+Envelope make_error(const Envelope& request, RemoteError error);
+
+std::string_view command_name(Role role, std::uint8_t command);
+
+}  // namespace acheron::wire
