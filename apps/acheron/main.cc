@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
                 std::string(git_commit()).c_str(), backends().c_str());
   });
   app::add_demo_command(app, &exit_code);
+  app::add_detector_commands(app, &exit_code);
+  app::add_photon_commands(app, &exit_code);
 
   try {
     app.parse(argc, argv);

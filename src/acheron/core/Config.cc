@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -130,6 +131,33 @@ std::optional<std::vector<double>> TomlTable::find_numbers(std::string_view key)
   return out;
 }
 
+std::optional<std::vector<std::vector<double>>> TomlTable::find_number_rows(
+    std::string_view key) const {
+  const toml::node* n = node(key);
+  if (!n) return std::nullopt;
+  const toml::array* arr = n->as_array();
+  if (!arr) type_error(key, "an array of numeric arrays");
+  std::vector<std::vector<double>> out;
+  out.reserve(arr->size());
+  for (const auto& row : *arr) {
+    const toml::array* r = row.as_array();
+    if (!r) type_error(key, "an array of numeric arrays");
+    std::vector<double> values;
+    values.reserve(r->size());
+    for (const auto& e : *r) {
+      if (auto d = e.value_exact<double>()) {
+        values.push_back(*d);
+      } else if (auto i = e.value_exact<std::int64_t>()) {
+        values.push_back(static_cast<double>(*i));
+      } else {
+        type_error(key, "an array of numeric arrays");
+      }
+    }
+    out.push_back(std::move(values));
+  }
+  return out;
+}
+
 std::optional<std::vector<std::string>> TomlTable::find_strings(std::string_view key) const {
   const toml::node* n = node(key);
   if (!n) return std::nullopt;
@@ -168,8 +196,17 @@ std::vector<TomlTable> TomlTable::tables_in_array(std::string_view key) const {
 }
 
 std::vector<std::string> TomlTable::keys() const {
+  // toml::table is an ordered map (alphabetical); sort by where each key was
+  // defined to give file order.
+  std::vector<const toml::key*> ks;
+  for (const auto& [k, v] : *table_) ks.push_back(&k);
+  std::stable_sort(ks.begin(), ks.end(), [](const toml::key* a, const toml::key* b) {
+    const auto& pa = a->source().begin;
+    const auto& pb = b->source().begin;
+    return pa.line != pb.line ? pa.line < pb.line : pa.column < pb.column;
+  });
   std::vector<std::string> out;
-  for (const auto& [k, v] : *table_) out.emplace_back(k.str());
+  for (const toml::key* k : ks) out.emplace_back(k->str());
   return out;
 }
 

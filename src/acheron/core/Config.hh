@@ -42,6 +42,8 @@ class TomlTable final {
 
   // Numeric arrays ([1, 2.5, 3]).
   std::optional<std::vector<double>> find_numbers(std::string_view key) const;
+  // Arrays of numeric arrays ([[400, 1.33], [500, 1.34]]), rows of any length.
+  std::optional<std::vector<std::vector<double>>> find_number_rows(std::string_view key) const;
   // Arrays of strings.
   std::optional<std::vector<std::string>> find_strings(std::string_view key) const;
   // Sub-tables and arrays of tables ([[x]]).

@@ -1,0 +1,32 @@
+"""Acheron: scientific resources on the network.
+
+Python clients for Acheron services. Runs on Debian's python3 with
+python3-zmq, python3-msgpack and python3-numpy.
+"""
+
+from .envelope import (
+    CLIENT_PROTOCOL,
+    WORKER_PROTOCOL,
+    Command,
+    DecodeError,
+    Envelope,
+    RemoteError,
+    WorkerCommand,
+    decode,
+    encode,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CLIENT_PROTOCOL",
+    "WORKER_PROTOCOL",
+    "Command",
+    "DecodeError",
+    "Envelope",
+    "RemoteError",
+    "WorkerCommand",
+    "decode",
+    "encode",
+    "__version__",
+]

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every libFuzzer target of a `fuzz` preset build for a bounded time,
+# starting from the committed seed corpus (new inputs go to a scratch copy).
+set -euo pipefail
+build=${1:-build/fuzz}
+seconds=${2:-20}
+root=$(cd "$(dirname "$0")/.." && pwd)
+status=0
+for bin in "$build"/test/fuzz/fuzz_*; do
+  [ -x "$bin" ] || continue
+  name=$(basename "$bin"); name=${name#fuzz_}
+  work=$(mktemp -d)
+  cp -r "$root/test/fuzz/corpus/$name/." "$work/" 2>/dev/null || true
+  echo "== fuzz $name for ${seconds}s"
+  if ! "$bin" -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 "$work" \
+       > "$build/fuzz_$name.log" 2>&1; then
+    echo "fuzz $name FAILED: see $build/fuzz_$name.log"; status=1
+  else
+    grep -E "stat::number_of_executed_units|Done" "$build/fuzz_$name.log" | tail -2
+  fi
+  rm -rf "$work"
+done
+exit $status
