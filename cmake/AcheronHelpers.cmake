@@ -31,10 +31,11 @@ function(acheron_set_warnings target)
   endif()
 endfunction()
 
-# acheron_add_test(NAME SOURCES ... DEPS ... [LABELS ...])
-# A GoogleTest executable registered with ctest (one ctest entry per test case).
+# acheron_add_test(NAME SOURCES ... DEPS ... [TIMEOUT seconds])
+# A GoogleTest executable registered with ctest (one ctest entry per test
+# case), labelled "unit".
 function(acheron_add_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main
                                         GTest::gmock)
@@ -42,8 +43,13 @@ function(acheron_add_test name)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
+  # Test names start with the module (test/<module>), e.g. "optics.Engine.X",
+  # so `ctest -R '^optics\.'` selects a module. (gtest_discover_tests cannot
+  # pass a list of labels through to ctest, so labels are not used for that.)
+  get_filename_component(module ${CMAKE_CURRENT_SOURCE_DIR} NAME)
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-    PROPERTIES LABELS "unit;${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    TEST_PREFIX "${module}."
+    PROPERTIES LABELS unit TIMEOUT ${ARG_TIMEOUT}
     DISCOVERY_TIMEOUT 60)
 endfunction()

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git clang clang-format
   libclang-rt-14-dev
-  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev nlohmann-json3-dev
+  libzmq3-dev cppzmq-dev libxxhash-dev libsodium-dev libmsgpack-cxx-dev nlohmann-json3-dev
   libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   libembree-dev libtbb-dev libhdf5-dev
   libgtest-dev libgmock-dev libbenchmark-dev

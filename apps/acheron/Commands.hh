@@ -18,5 +18,7 @@ enum ExitCode : int {
 // Each add_* registers one subcommand on app; the callback stores its exit
 // code in *exit_code.
 void add_demo_command(CLI::App& app, int* exit_code);
+void add_detector_commands(CLI::App& app, int* exit_code);
+void add_photon_commands(CLI::App& app, int* exit_code);
 
 }  // namespace acheron::app

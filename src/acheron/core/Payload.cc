@@ -6,9 +6,27 @@
 #include <new>
 
 namespace acheron {
+namespace {
+// Overflow-safe element count; throws for negative or overflowing shapes.
+std::size_t element_count(const std::vector<std::int64_t>& shape) {
+  std::size_t count = 1;
+  for (auto d : shape) {
+    if (d < 0) {
+      throw Failure(StatusCode::invalid_argument, "array dimension is negative");
+    }
+    auto ud = static_cast<std::size_t>(d);
+    if (ud != 0 && count > std::numeric_limits<std::size_t>::max() / ud) {
+      throw Failure(StatusCode::invalid_argument, "array shape overflows");
+    }
+    count *= ud;
+  }
+  return count;
+}
+}  // namespace
 
 Buffer Buffer::allocate(std::size_t size) {
   Buffer b;
+  b.writable_ = true;  // also when empty, so zero-sized arrays stay writable
   if (size == 0) return b;
   constexpr std::size_t kAlign = 64;
   std::size_t rounded = (size + kAlign - 1) / kAlign * kAlign;
@@ -58,18 +76,7 @@ Buffer Buffer::slice(std::size_t offset, std::size_t size) const {
 
 Array::Array(DType dtype, std::vector<std::int64_t> shape, Buffer buffer, std::string name)
     : dtype_(dtype), shape_(std::move(shape)), buffer_(std::move(buffer)), name_(std::move(name)) {
-  // Overflow-safe element count.
-  std::size_t count = 1;
-  for (auto d : shape_) {
-    if (d < 0) {
-      throw Failure(StatusCode::invalid_argument, "array dimension is negative");
-    }
-    auto ud = static_cast<std::size_t>(d);
-    if (ud != 0 && count > std::numeric_limits<std::size_t>::max() / ud) {
-      throw Failure(StatusCode::invalid_argument, "array shape overflows");
-    }
-    count *= ud;
-  }
+  const std::size_t count = element_count(shape_);
   if (count > std::numeric_limits<std::size_t>::max() / itemsize(dtype_) ||
       count * itemsize(dtype_) != buffer_.size()) {
     throw Failure(StatusCode::invalid_argument,
@@ -80,8 +87,12 @@ Array::Array(DType dtype, std::vector<std::int64_t> shape, Buffer buffer, std::s
 }
 
 Array Array::zeros(DType dtype, std::vector<std::int64_t> shape, std::string name) {
-  std::size_t count = 1;
-  for (auto d : shape) count *= static_cast<std::size_t>(d < 0 ? 0 : d);
+  // Check the shape before allocating: a wrapped-around count could ask for
+  // gigabytes before the constructor rejects the shape.
+  const std::size_t count = element_count(shape);
+  if (count > std::numeric_limits<std::size_t>::max() / itemsize(dtype)) {
+    throw Failure(StatusCode::invalid_argument, "array shape overflows");
+  }
   return Array(dtype, std::move(shape), Buffer::allocate(count * itemsize(dtype)),
                std::move(name));
 }

@@ -1,0 +1,102 @@
+#include "acheron/optics/Bench.hh"
+
+#include <chrono>
+#include <fmt/format.h>
+
+#include "acheron/optics/Engine.hh"
+#include "acheron/optics/Sources.hh"
+
+namespace acheron::optics {
+namespace {
+
+struct Ray {
+  Vec3 origin, direction;
+  std::int32_t exclude;
+};
+
+// Forwards to the real tracer and keeps the first `limit` rays it casts.
+struct RecordingTracer {
+  EmbreeTracer inner;
+  std::vector<Ray>* rays;
+  std::size_t limit;
+  bool intersect(Vec3 o, Vec3 d, std::int32_t exclude, RayHit& hit) const {
+    if (rays->size() < limit) rays->push_back({o, d, exclude});
+    return inner.intersect(o, d, exclude, hit);
+  }
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+BenchReport run_bench(std::shared_ptr<const Detector> detector, const BenchOptions& o) {
+  PhotonBatch batch;
+  append_photons(batch, IsotropicSource{}, o.photons, 0, o.seed);
+
+  BenchReport r;
+  r.photons = o.photons;
+  r.threads = o.threads;
+
+  Engine one(detector, {.threads = 1});
+  auto t0 = std::chrono::steady_clock::now();
+  auto res1 = one.simulate(batch, o.seed);
+  r.seconds_1 = seconds_since(t0);
+  r.steps = res1.diagnostics.steps;
+  r.hits = res1.hits.size();
+
+  Engine many(detector, {.threads = o.threads});
+  t0 = std::chrono::steady_clock::now();
+  auto resn = many.simulate(batch, o.seed);
+  r.seconds_n = seconds_since(t0);
+
+  // Record the rays the loop casts, then cast exactly those again with
+  // nothing else around them.
+  std::vector<Ray> rays;
+  rays.reserve(o.ray_sample);
+  const ParamsView params = detector->params(o.seed);
+  RecordingTracer rec{one.tracer(), &rays, o.ray_sample};
+  for (std::size_t i = 0; i < batch.size() && rays.size() < o.ray_sample; ++i) {
+    Photon p = batch.get(i);
+    propagate(p, params, rec);
+  }
+  const EmbreeTracer tracer = one.tracer();
+  std::size_t found = 0;
+  t0 = std::chrono::steady_clock::now();
+  for (const Ray& ray : rays) {
+    RayHit hit;
+    found += tracer.intersect(ray.origin, ray.direction, ray.exclude, hit);
+  }
+  const double raw_s = seconds_since(t0);
+  r.raw_casts_per_s = rays.empty() || raw_s <= 0 ? 0 : rays.size() / raw_s;
+  (void)found;
+
+  r.photons_per_s_1 = o.photons / r.seconds_1;
+  r.photons_per_s_n = o.photons / r.seconds_n;
+  r.steps_per_s_1 = r.steps / r.seconds_1;
+  r.steps_per_s_n = resn.diagnostics.steps / r.seconds_n;
+  r.steps_vs_raw = r.raw_casts_per_s > 0 ? r.steps_per_s_1 / r.raw_casts_per_s : 0;
+  r.thread_scaling = r.photons_per_s_n / r.photons_per_s_1;
+  return r;
+}
+
+std::string BenchReport::table() const {
+  std::string s;
+  s += fmt::format("photons {}  steps {}  hits {}  ({:.2f} steps/photon)\n", photons, steps, hits,
+                   photons ? double(steps) / photons : 0.0);
+  s += fmt::format("{:<34}{:>14}{:>16}\n", "measurement", "photons/s", "steps/s");
+  s += fmt::format("{:<34}{:>14.4g}{:>16.4g}\n", "stepping loop, 1 thread", photons_per_s_1,
+                   steps_per_s_1);
+  s += fmt::format("{:<34}{:>14.4g}{:>16.4g}\n",
+                   fmt::format("stepping loop, {} threads", threads), photons_per_s_n,
+                   steps_per_s_n);
+  s += fmt::format("{:<34}{:>14}{:>16.4g}\n", "raw Embree casts, same rays, 1 thr", "-",
+                   raw_casts_per_s);
+  s += fmt::format("ratio steps/s : raw casts/s         {:.3f}   (target >= 0.5)\n", steps_vs_raw);
+  s += fmt::format("ratio {} threads : 1 thread          {:.3f}   (target >= 1.8)\n", threads,
+                   thread_scaling);
+  return s;
+}
+
+}  // namespace acheron::optics

@@ -1,0 +1,36 @@
+// The engine benchmark behind `acheron photon bench`: photons/s and steps/s
+// of the stepping loop, the raw Embree ray-cast rate for the same rays (the
+// limit for the loop), and the thread scaling, all measured in one run.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "acheron/optics/Detector.hh"
+
+namespace acheron::optics {
+
+struct BenchOptions {
+  std::uint32_t photons = 500000;  // Chroma's benchmark.py: 500k isotropic, 400-800 nm
+  std::size_t threads = 2;         // compared against 1 thread
+  std::uint32_t ray_sample = 200000;  // steps recorded for the raw ray-cast measurement
+  std::uint64_t seed = 1;
+};
+
+struct BenchReport {
+  std::uint32_t photons = 0;
+  std::size_t threads = 0;
+  double seconds_1 = 0, seconds_n = 0;  // stepping loop, 1 and N threads
+  std::uint64_t steps = 0;
+  std::uint64_t hits = 0;
+  double photons_per_s_1 = 0, photons_per_s_n = 0;
+  double steps_per_s_1 = 0, steps_per_s_n = 0;
+  double raw_casts_per_s = 0;  // 1 thread, same rays
+  double steps_vs_raw = 0;     // steps_per_s_1 / raw_casts_per_s
+  double thread_scaling = 0;   // photons_per_s_n / photons_per_s_1
+  std::string table() const;
+};
+
+BenchReport run_bench(std::shared_ptr<const Detector> detector, const BenchOptions& options);
+
+}  // namespace acheron::optics

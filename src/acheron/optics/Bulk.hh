@@ -1,0 +1,96 @@
+// Bulk processes between boundaries (photon-physics.md §6, Chroma's
+// propagate_to_boundary): absorption with optional reemission components,
+// Rayleigh scattering, and transport to the boundary with phase or group
+// timing.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "acheron/optics/Macros.hh"
+#include "acheron/optics/Random.hh"
+#include "acheron/optics/Rayleigh.hh"
+#include "acheron/optics/Step.hh"
+#include "acheron/optics/Tables.hh"
+#include "acheron/optics/Types.hh"
+
+namespace acheron::optics {
+
+// Moves the photon by a distance (mm) in the current medium at the step's
+// speed (phase c/n1 or group velocity).
+ACHERON_FUNCTION ACHERON_FORCEINLINE void advance(Photon& photon, const StepState& s,
+                                                  float distance) {
+  photon.position = photon.position + distance * photon.direction;
+  photon.time += distance / s.speed;
+}
+
+// Absorption in a material with reemission components: component k takes
+// the absorption with probability L_abs / L_k(lambda) (its share of the
+// absorption coefficient), walked cumulatively against one draw, with the
+// last component taking any remainder. It reemits with probability
+// reemission_prob_k(lambda): new wavelength from its wavelength CDF, time +=
+// a draw from its time CDF, isotropic direction, random perpendicular
+// polarization, BULK_REEMIT. Otherwise BULK_ABSORB. The new wavelength is not
+// checked against energy conservation (Chroma parity).
+struct BulkReemission {
+  const ReemissionComponentData* components = nullptr;  // the material's first component
+  std::uint32_t count = 0;
+
+  ACHERON_FUNCTION Action operator()(Photon& photon, const StepState& s, Random& rng) const {
+    const float u = rng.uniform();
+    std::uint32_t k = 0;
+    float cumulative = 0.0f;
+    for (; k + 1 < count; ++k) {
+      cumulative += s.absorption_length / lookup(components[k].absorption_length, s.wavelength);
+      if (u < cumulative) break;
+    }
+    const ReemissionComponentData& c = components[k];
+    if (rng.uniform() < lookup(c.reemission_prob, s.wavelength)) {
+      photon.wavelength = sample_wavelength_cdf(c.wavelength_cdf, rng.uniform());
+      photon.time += sample_time_cdf(c.time_cdf, rng.uniform());
+      photon.direction = rng.uniform_sphere();
+      photon.polarization = rng.perpendicular(photon.direction);
+      photon.history |= history::bulk_reemit;
+      return Action::next_step;
+    }
+    photon.history |= history::bulk_absorb;
+    return Action::stop;
+  }
+};
+
+// One bulk step up to the boundary at s.distance: sample d_abs = -L_abs ln u1
+// and d_sca = -L_sca ln u2. Absorption if d_abs <= d_sca and d_abs <= D;
+// scattering if d_sca < d_abs and d_sca <= D; both reset last_hit_triangle
+// and are followed by a new ray cast. Otherwise the photon moves to the
+// boundary and the result is Action::pass.
+struct BulkStep {
+  const ParamsView* params = nullptr;
+
+  ACHERON_FUNCTION Action operator()(Photon& photon, const StepState& s, Random& rng) const {
+    const float absorption_distance = -s.absorption_length * std::log(rng.uniform());
+    const float scattering_distance = -s.scattering_length * std::log(rng.uniform());
+    if (absorption_distance <= scattering_distance) {
+      if (absorption_distance <= s.distance) {
+        advance(photon, s, absorption_distance);
+        photon.last_hit_triangle = -1;
+        const MaterialData& m = params->materials[s.material1];
+        if (m.component_count == 0) {
+          photon.history |= history::bulk_absorb;
+          return Action::stop;
+        }
+        return BulkReemission{params->components + m.component_begin, m.component_count}(photon, s,
+                                                                                         rng);
+      }
+    } else if (scattering_distance <= s.distance) {
+      advance(photon, s, scattering_distance);
+      photon.last_hit_triangle = -1;
+      RayleighScatter{}(photon, rng);
+      photon.history |= history::rayleigh_scatter;
+      return Action::next_step;
+    }
+    advance(photon, s, s.distance);
+    return Action::pass;
+  }
+};
+
+}  // namespace acheron::optics

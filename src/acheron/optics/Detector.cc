@@ -1,0 +1,596 @@
+#include "acheron/optics/Detector.hh"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <fmt/format.h>
+#include <fstream>
+#include <map>
+#include <numbers>
+#include <set>
+#include <sstream>
+
+#include "acheron/core/Config.hh"
+#include "acheron/core/Error.hh"
+#include "acheron/optics/EmbreeScene.hh"
+
+namespace acheron::optics {
+namespace {
+
+constexpr double kDeg = std::numbers::pi / 180.0;
+
+[[noreturn]] void fail(const TomlTable& t, std::string_view key, const std::string& what,
+                       const std::string& fix) {
+  const std::string full = t.path().empty() ? std::string(key) : t.path() + "." + std::string(key);
+  throw SetupError(t.where(key) + ": " + full + " " + what + " (" + fix + ")");
+}
+
+// A property: a number (constant), [[x, value], ...] pairs, or absent.
+Property read_property(const TomlTable& t, std::string_view key) {
+  if (!t.contains(key)) return {};
+  if (auto rows = [&]() -> std::optional<std::vector<std::vector<double>>> {
+        try {
+          return t.find_number_rows(key);
+        } catch (const SetupError&) {
+          return std::nullopt;
+        }
+      }()) {
+    std::vector<std::pair<double, double>> pts;
+    for (const auto& r : *rows) {
+      if (r.size() != 2) fail(t, key, "rows must be [x, value] pairs", "write [[x, v], ...]");
+      pts.emplace_back(r[0], r[1]);
+    }
+    if (pts.empty()) fail(t, key, "is an empty table", "give at least one [x, value] pair");
+    return Property::table(std::move(pts));
+  }
+  return Property::constant(t.require<double>(key));
+}
+
+// A CDF given directly ([[x, cdf], ...]) or as an unnormalised density
+// ([[x, intensity], ...], integrated with the trapezoid rule).
+Property read_cdf(const TomlTable& t, std::string_view cdf_key, std::string_view density_key) {
+  if (t.contains(cdf_key)) return read_property(t, cdf_key);
+  if (!t.contains(density_key)) return {};
+  Property d = read_property(t, density_key);
+  if (d.kind != Property::Kind::table || d.points.size() < 2) {
+    fail(t, density_key, "must be a table of at least two [x, intensity] pairs",
+         "list the spectrum or distribution");
+  }
+  std::vector<std::pair<double, double>> cdf{{d.points[0].first, 0.0}};
+  double total = 0;
+  for (std::size_t i = 1; i < d.points.size(); ++i) {
+    const auto [x0, y0] = d.points[i - 1];
+    const auto [x1, y1] = d.points[i];
+    if (y0 < 0 || y1 < 0) fail(t, density_key, "has a negative value", "intensities are >= 0");
+    total += 0.5 * (y0 + y1) * (x1 - x0);
+    cdf.emplace_back(x1, total);
+  }
+  if (!(total > 0)) fail(t, density_key, "integrates to zero", "give a non-zero distribution");
+  for (auto& p : cdf) p.second /= total;
+  return Property::table(std::move(cdf));
+}
+
+SurfaceModel read_model(const TomlTable& t) {
+  const auto m = t.get<std::string>("model", "default");
+  if (m == "default" || m == "standard") return SurfaceModel::standard;
+  if (m == "complex") return SurfaceModel::complex;
+  if (m == "wls") return SurfaceModel::wls;
+  if (m == "dichroic") return SurfaceModel::dichroic;
+  fail(t, "model", "is '" + m + "'", "use default, complex, wls or dichroic");
+}
+
+MaterialInput read_material(const TomlTable& t) {
+  t.check_keys({"name", "refractive_index", "absorption_length", "scattering_length",
+                "component", "source"});
+  MaterialInput m;
+  m.name = t.require<std::string>("name");
+  m.refractive_index = read_property(t, "refractive_index");
+  m.absorption_length = read_property(t, "absorption_length");
+  m.scattering_length = read_property(t, "scattering_length");
+  for (const auto& c : t.tables_in_array("component")) {
+    c.check_keys({"absorption_length", "reemission_prob", "wavelength_cdf", "spectrum",
+                  "time_cdf", "time_constant", "time_profile"});
+    ReemissionComponentInput in;
+    in.absorption_length = read_property(c, "absorption_length");
+    in.reemission_prob = read_property(c, "reemission_prob");
+    in.wavelength_cdf = read_cdf(c, "wavelength_cdf", "spectrum");
+    if (auto tau = c.find<double>("time_constant")) {
+      // Exponential decay: CDF 1 - exp(-t/tau), tabulated finely enough that
+      // linear interpolation is accurate to well under 1e-3.
+      if (!(*tau > 0)) fail(c, "time_constant", "must be > 0", "give the decay time in ns");
+      std::vector<std::pair<double, double>> pts;
+      const double t_max = std::min(999.95, 20 * *tau);
+      const int n = 2000;
+      for (int i = 0; i <= n; ++i) {
+        const double x = t_max * i / n;
+        pts.emplace_back(x, i == n ? 1.0 : 1 - std::exp(-x / *tau));
+      }
+      in.time_cdf = Property::table(std::move(pts));
+    } else {
+      in.time_cdf = read_cdf(c, "time_cdf", "time_profile");
+    }
+    m.components.push_back(std::move(in));
+  }
+  return m;
+}
+
+SurfaceInput read_surface(const TomlTable& t) {
+  t.check_keys({"name", "model", "detect", "absorb", "reemit", "reflect_diffuse",
+                "reflect_specular", "eta", "k", "reemission_cdf", "reemission_spectrum",
+                "thickness", "transmissive", "angle", "source"});
+  SurfaceInput s;
+  s.name = t.require<std::string>("name");
+  s.model = read_model(t);
+  s.detect = read_property(t, "detect");
+  s.absorb = read_property(t, "absorb");
+  s.reemit = read_property(t, "reemit");
+  s.reflect_diffuse = read_property(t, "reflect_diffuse");
+  s.reflect_specular = read_property(t, "reflect_specular");
+  s.eta = read_property(t, "eta");
+  s.k = read_property(t, "k");
+  s.reemission_cdf = read_cdf(t, "reemission_cdf", "reemission_spectrum");
+  s.thickness = t.get<double>("thickness", 0.0);
+  s.transmissive = t.get<bool>("transmissive", false);
+  for (const auto& a : t.tables_in_array("angle")) {
+    a.check_keys({"degrees", "reflect", "transmit"});
+    s.angles.push_back(a.require<double>("degrees") * kDeg);
+    s.reflect.push_back(read_property(a, "reflect"));
+    s.transmit.push_back(read_property(a, "transmit"));
+  }
+  return s;
+}
+
+Vec3 read_vec3(const TomlTable& t, std::string_view key, Vec3 fallback) {
+  auto v = t.find_numbers(key);
+  if (!v) return fallback;
+  if (v->size() != 3) fail(t, key, "must have 3 numbers", "write [x, y, z]");
+  return {static_cast<float>((*v)[0]), static_cast<float>((*v)[1]), static_cast<float>((*v)[2])};
+}
+
+// Shape keys shared by [[solid]] and [[pmt_array]].
+constexpr std::array<std::string_view, 10> kShapeKeys = {
+    "shape", "radius", "half_height", "height", "size", "segments", "aperture_radius",
+    "sphere_radius", "file", "scale"};
+
+Mesh read_shape(const TomlTable& t, const std::filesystem::path& base_dir) {
+  const auto shape = t.require<std::string>("shape");
+  const int segments = static_cast<int>(t.get<std::int64_t>("segments", 48));
+  auto positive = [&](std::string_view key) {
+    const double v = t.require<double>(key);
+    if (!(v > 0)) fail(t, key, "must be > 0", "give a length in mm");
+    return static_cast<float>(v);
+  };
+  if (shape == "sphere") return make_sphere(positive("radius"), segments);
+  if (shape == "cylinder") {
+    const float hh = t.contains("height") ? positive("height") / 2 : positive("half_height");
+    return make_cylinder(positive("radius"), hh, segments);
+  }
+  if (shape == "box") {
+    Vec3 s = read_vec3(t, "size", {});
+    if (!(s.x > 0 && s.y > 0 && s.z > 0)) fail(t, "size", "must be 3 positive lengths", "[x, y, z] in mm");
+    return make_box(s / 2.f);
+  }
+  if (shape == "pmt") {
+    const float a = positive("aperture_radius");
+    const float r = t.contains("sphere_radius") ? positive("sphere_radius") : a;
+    return make_pmt_cap(a, r, static_cast<int>(t.get<std::int64_t>("segments", 24)));
+  }
+  if (shape == "mesh") {
+    std::filesystem::path file = t.require<std::string>("file");
+    if (file.is_relative()) file = base_dir / file;
+    Mesh m = load_mesh(file);
+    const double scale = t.get<double>("scale", 1.0);
+    if (!(scale > 0)) fail(t, "scale", "must be > 0", "mesh units times scale give mm");
+    for (auto& v : m.vertices) v = v * static_cast<float>(scale);
+    return m;
+  }
+  fail(t, "shape", "is '" + shape + "'", "use sphere, cylinder, box, pmt or mesh");
+}
+
+struct Names {
+  const OpticsTables& tables;
+  std::uint32_t material(const TomlTable& t, std::string_view key) const {
+    const auto name = t.require<std::string>(key);
+    auto m = tables.find_material(name);
+    if (!m) fail(t, key, "names unknown material '" + name + "'", "define it in a [[material]]");
+    return *m;
+  }
+  std::int32_t surface(const TomlTable& t, std::string_view key, const std::string& name) const {
+    if (name.empty() || name == "none") return -1;
+    auto s = tables.find_surface(name);
+    if (!s) fail(t, key, "names unknown surface '" + name + "'", "define it in a [[surface]]");
+    return static_cast<std::int32_t>(*s);
+  }
+  SolidMaterials solid(const TomlTable& t) const {
+    SolidMaterials sm;
+    sm.inner_material = material(t, "inner");
+    sm.outer_material = material(t, "outer");
+    if (auto list = t.find_strings("surfaces")) {
+      sm.surface_by_part.clear();
+      for (const auto& n : *list) sm.surface_by_part.push_back(surface(t, "surfaces", n));
+      if (sm.surface_by_part.empty()) sm.surface_by_part.push_back(-1);
+    } else {
+      sm.surface_by_part = {surface(t, "surface", t.get<std::string>("surface", ""))};
+    }
+    return sm;
+  }
+};
+
+Placement read_placement(const TomlTable& t) {
+  const Vec3 pos = read_vec3(t, "position", {});
+  if (t.contains("axis")) return Placement::facing(read_vec3(t, "axis", {0, 0, 1}), pos);
+  const Vec3 rot = read_vec3(t, "rotation", {});
+  return Placement::from_euler(rot * static_cast<float>(kDeg), pos);
+}
+
+// N nearly uniform points on the unit sphere (golden-angle spiral).
+std::vector<Vec3> fibonacci_sphere(int n) {
+  std::vector<Vec3> out;
+  const double golden = std::numbers::pi * (3 - std::sqrt(5.0));
+  for (int i = 0; i < n; ++i) {
+    const double z = 1 - (2.0 * i + 1) / n;
+    const double r = std::sqrt(std::max(0.0, 1 - z * z));
+    const double phi = golden * i;
+    out.push_back({static_cast<float>(r * std::cos(phi)), static_cast<float>(r * std::sin(phi)),
+                   static_cast<float>(z)});
+  }
+  return out;
+}
+
+void read_pmt_array(const TomlTable& t, const std::filesystem::path& base_dir, const Names& names,
+                    Geometry& geometry) {
+  std::vector<std::string_view> allowed(kShapeKeys.begin(), kShapeKeys.end());
+  for (auto k : {"name", "layout", "count", "radius_of_array", "facing", "positions", "inner",
+                 "outer", "surface", "surfaces", "channel_type", "center"}) {
+    allowed.push_back(k);
+  }
+  for (const auto& key : t.keys()) {
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      fail(t, key, "is not a pmt_array key", "check its spelling in docs/optics.md");
+    }
+  }
+  const std::string name = t.get<std::string>("name", "pmt");
+  const Mesh mesh = read_shape(t, base_dir);
+  const SolidMaterials sm = names.solid(t);
+  const auto type = static_cast<std::int32_t>(t.get<std::int64_t>("channel_type", -1));
+  const std::string facing = t.get<std::string>("facing", "inward");
+  if (facing != "inward" && facing != "outward") {
+    fail(t, "facing", "is '" + facing + "'", "use inward or outward");
+  }
+  const float sign = facing == "inward" ? -1.f : 1.f;
+  const Vec3 center = read_vec3(t, "center", {});
+  std::vector<Vec3> positions;
+  const std::string layout = t.get<std::string>("layout", "sphere");
+  if (layout == "sphere") {
+    const auto count = t.require<std::int64_t>("count");
+    if (count < 1 || count > 1000000) fail(t, "count", "is out of range", "1 to 1000000 PMTs");
+    const double r = t.require<double>("radius_of_array");
+    if (!(r > 0)) fail(t, "radius_of_array", "must be > 0", "the sphere the PMTs sit on, mm");
+    for (const Vec3& u : fibonacci_sphere(static_cast<int>(count))) {
+      positions.push_back(center + u * static_cast<float>(r));
+    }
+  } else if (layout == "list") {
+    auto rows = t.find_number_rows("positions");
+    if (!rows) fail(t, "positions", "is missing", "list [x, y, z] rows for layout = \"list\"");
+    for (const auto& r : *rows) {
+      if (r.size() != 3) fail(t, "positions", "rows must have 3 numbers", "write [x, y, z]");
+      positions.push_back({float(r[0]), float(r[1]), float(r[2])});
+    }
+  } else {
+    fail(t, "layout", "is '" + layout + "'", "use sphere or list");
+  }
+  int i = 0;
+  for (const Vec3& p : positions) {
+    Vec3 axis = p - center;
+    if (norm(axis) == 0) axis = {0, 0, 1};
+    // The dome's apex (+z of the primitive) points along `axis`, toward or
+    // away from the centre.
+    geometry.add_pmt(name + "_" + std::to_string(i++), mesh, sm,
+                     Placement::facing(normalize(axis) * sign, p), type);
+  }
+}
+
+// Reference water and PMT data for the default detector, each cited.
+std::string default_tables() {
+  std::ostringstream os;
+  // Pure water refractive index: Hale & Querry, Appl. Opt. 12, 555 (1973).
+  os << "[[material]]\nname = \"water\"\n"
+        "source = \"n: Hale & Querry 1973; absorption: Pope & Fry 1997 (380-700 nm), "
+        "Smith & Baker 1981 (below 380 nm); scattering: Morel 1974\"\n"
+        "refractive_index = [[200, 1.396], [250, 1.362], [300, 1.349], [350, 1.343], "
+        "[400, 1.339], [450, 1.337], [500, 1.335], [550, 1.333], [600, 1.332], [650, 1.331], "
+        "[700, 1.331], [750, 1.330], [800, 1.329]]\n";
+  // Absorption coefficients a (1/m) of pure water: Smith & Baker, Appl. Opt.
+  // 20, 177 (1981) below 380 nm; Pope & Fry, Appl. Opt. 36, 8710 (1997) above.
+  const std::vector<std::pair<int, double>> absorption = {
+      {200, 3.07},    {250, 0.167},   {300, 0.0382},  {350, 0.0204},  {380, 0.01137},
+      {390, 0.00851}, {400, 0.00663}, {410, 0.00530}, {420, 0.00454}, {430, 0.00495},
+      {440, 0.00635}, {450, 0.00922}, {460, 0.00979}, {470, 0.01060}, {480, 0.01270},
+      {490, 0.01500}, {500, 0.0204},  {520, 0.0409},  {540, 0.0474},  {560, 0.0619},
+      {580, 0.0896},  {600, 0.2224},  {620, 0.2755},  {640, 0.3170},  {660, 0.4100},
+      {680, 0.4550},  {700, 0.6240},  {750, 2.47},    {800, 2.07}};
+  os << "absorption_length = [";
+  for (std::size_t i = 0; i < absorption.size(); ++i) {
+    os << (i ? ", " : "") << "[" << absorption[i].first << ", "
+       << fmt::format("{:.6g}", 1000.0 / absorption[i].second) << "]";
+  }
+  os << "]\n";
+  // Scattering by pure water: b(λ) = 0.00288 (λ/500 nm)^-4.32 1/m, Morel (1974).
+  os << "scattering_length = [";
+  for (int l = 200; l <= 800; l += 50) {
+    const double b = 0.00288 * std::pow(l / 500.0, -4.32);
+    os << (l > 200 ? ", " : "") << "[" << l << ", " << fmt::format("{:.6g}", 1000.0 / b) << "]";
+  }
+  os << "]\n\n";
+  os << "[[material]]\nname = \"glass\"\nsource = \"borosilicate, n = 1.49 (typical PMT "
+        "glass); absorption and scattering not modelled (the photocathode sits on it)\"\n"
+        "refractive_index = 1.49\nabsorption_length = 1e6\nscattering_length = 1e6\n\n";
+  os << "[[material]]\nname = \"rock\"\nsource = \"outside the tank; photons never enter "
+        "(the wall absorbs)\"\nrefractive_index = 1.0\nabsorption_length = 1e6\n"
+        "scattering_length = 1e6\n\n";
+  // Bialkali photocathode QE: the shape of Hamamatsu's published typical
+  // curve for 10-inch bialkali PMTs (R7081), peak ~25 % near 390 nm; values
+  // read off the datasheet plot, so good to a few per cent of themselves.
+  os << "[[surface]]\nname = \"photocathode\"\nmodel = \"default\"\n"
+        "source = \"typical bialkali QE (Hamamatsu R7081 datasheet curve)\"\n"
+        "detect = [[260, 0.0], [280, 0.02], [300, 0.10], [320, 0.18], [340, 0.22], "
+        "[360, 0.24], [380, 0.25], [400, 0.25], [420, 0.24], [440, 0.22], [460, 0.19], "
+        "[480, 0.16], [500, 0.12], [520, 0.09], [540, 0.06], [560, 0.04], [580, 0.025], "
+        "[600, 0.015], [620, 0.008], [650, 0.003], [700, 0.0]]\n"
+        "absorb = [[260, 1.0], [280, 0.98], [300, 0.90], [320, 0.82], [340, 0.78], "
+        "[360, 0.76], [380, 0.75], [400, 0.75], [420, 0.76], [440, 0.78], [460, 0.81], "
+        "[480, 0.84], [500, 0.88], [520, 0.91], [540, 0.94], [560, 0.96], [580, 0.975], "
+        "[600, 0.985], [620, 0.992], [650, 0.997], [700, 1.0]]\n\n";
+  os << "[[surface]]\nname = \"black\"\nmodel = \"default\"\nsource = \"ideal absorber: "
+        "blackened tank wall and PMT backs\"\nabsorb = 1.0\n\n";
+  return os.str();
+}
+
+}  // namespace
+
+std::string Detector::default_toml(const DefaultDetectorOptions& o) {
+  ACHERON_EXPECT(o.pmts >= 1 && o.coverage > 0 && o.coverage < 0.8 && o.pmt_radius > 0,
+                 "default detector options out of range (pmts >= 1, 0 < coverage < 0.8) fix "
+                 "the options");
+  // Coverage = N pi a^2 / (4 pi R^2), so R = a sqrt(N / (4 coverage)).
+  const double r_array = o.pmt_radius * std::sqrt(o.pmts / (4 * o.coverage));
+  const double r_wall = r_array + 20.0;  // clear of the PMT backs by more than the wall's facets
+  std::ostringstream os;
+  os << "# Acheron default detector: a water-filled spherical Cherenkov detector.\n"
+     << fmt::format("name = \"default water Cherenkov sphere, {} PMTs\"\n\n", o.pmts)
+     << "[settings]\nmax_steps = 1000\ntiming = \"phase\"\n\n"
+     << default_tables()
+     << fmt::format(
+            "[[solid]]\nname = \"tank\"\nshape = \"sphere\"\nradius = {:.3f}\nsegments = {}\n"
+            "inner = \"water\"\nouter = \"rock\"\nsurface = \"black\"\n\n",
+            r_wall, o.wall_segments)
+     << fmt::format(
+            "[[pmt_array]]\nname = \"pmt\"\nshape = \"pmt\"\naperture_radius = {:.3f}\n"
+            "sphere_radius = {:.3f}\nsegments = {}\ninner = \"glass\"\nouter = \"water\"\n"
+            "surfaces = [\"photocathode\", \"black\"]\nlayout = \"sphere\"\ncount = {}\n"
+            "radius_of_array = {:.3f}\nfacing = \"inward\"\n",
+            o.pmt_radius, o.pmt_radius * 1.3, o.pmt_segments, o.pmts, r_array);
+  return os.str();
+}
+
+Detector Detector::default_detector(const DefaultDetectorOptions& options) {
+  return parse(default_toml(options), "<default detector>");
+}
+
+Detector Detector::load(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw SetupError("cannot open detector file '" + path.string() +
+                     "' (missing or unreadable) check the path");
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse(text, path.string(), path.parent_path().empty() ? "." : path.parent_path());
+}
+
+Detector Detector::parse(std::string_view toml, const std::string& source,
+                         const std::filesystem::path& base_dir) {
+  const TomlTable doc = TomlTable::parse_string(toml, source);
+  doc.check_keys({"name", "settings", "material", "surface", "solid", "pmt_array"});
+  Detector d;
+  d.name_ = doc.get<std::string>("name", source);
+  if (auto s = doc.find_table("settings")) {
+    s->check_keys({"max_steps", "timing", "chroma_compat"});
+    const auto steps = s->get<std::int64_t>("max_steps", 1000);
+    if (steps < 1 || steps > 1000000) fail(*s, "max_steps", "is out of range", "1 to 1000000");
+    d.settings_.max_steps = static_cast<std::uint32_t>(steps);
+    const auto timing = s->get<std::string>("timing", "phase");
+    if (timing == "phase") {
+      d.settings_.timing = TimingMode::phase;
+    } else if (timing == "group") {
+      d.settings_.timing = TimingMode::group;
+    } else {
+      fail(*s, "timing", "is '" + timing + "'", "use phase or group");
+    }
+    d.settings_.chroma_compat = s->get<bool>("chroma_compat", false);
+  }
+  OpticsInput input;
+  for (const auto& m : doc.tables_in_array("material")) input.materials.push_back(read_material(m));
+  for (const auto& s : doc.tables_in_array("surface")) input.surfaces.push_back(read_surface(s));
+  if (input.materials.empty()) {
+    throw SetupError(source + ": no [[material]] (a detector needs at least one) define them");
+  }
+  d.tables_ = std::make_unique<OpticsTables>(input);
+  d.geometry_ = std::make_unique<Geometry>();
+  const Names names{*d.tables_};
+  for (const auto& s : doc.tables_in_array("solid")) {
+    std::vector<std::string_view> allowed(kShapeKeys.begin(), kShapeKeys.end());
+    for (auto k : {"name", "inner", "outer", "surface", "surfaces", "position", "rotation", "axis",
+                   "pmt", "channel_type"}) {
+      allowed.push_back(k);
+    }
+    for (const auto& key : s.keys()) {
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        fail(s, key, "is not a solid key", "check its spelling in docs/optics.md");
+      }
+    }
+    const Mesh mesh = read_shape(s, base_dir);
+    const std::string name = s.get<std::string>("name", "solid");
+    if (s.get<bool>("pmt", false)) {
+      d.geometry_->add_pmt(name, mesh, names.solid(s), read_placement(s),
+                           static_cast<std::int32_t>(s.get<std::int64_t>("channel_type", -1)));
+    } else {
+      d.geometry_->add_solid(name, mesh, names.solid(s), read_placement(s));
+    }
+  }
+  for (const auto& a : doc.tables_in_array("pmt_array")) read_pmt_array(a, base_dir, names, *d.geometry_);
+  if (d.geometry_->solids().empty()) {
+    throw SetupError(source + ": no [[solid]] or [[pmt_array]] (nothing to trace against) add "
+                              "the detector's solids");
+  }
+  d.geometry_->finalize();
+  return d;
+}
+
+ParamsView Detector::params(std::uint64_t seed) const {
+  ParamsView v = tables_->params_view();
+  geometry_->fill(v);
+  v.max_steps = settings_.max_steps;
+  v.timing = settings_.timing;
+  v.chroma_compat = settings_.chroma_compat ? 1u : 0u;
+  v.seed = seed;
+  return v;
+}
+
+std::string Detector::summary() const {
+  const auto& g = *geometry_;
+  auto [lo, hi] = g.bounds();
+  std::ostringstream os;
+  os << "detector   " << name_ << "\n"
+     << "solids     " << g.solids().size() << "\n"
+     << "channels   " << g.channels().size() << "\n"
+     << "triangles  " << g.triangles().size() << "\n"
+     << "vertices   " << g.vertices().size() << "\n"
+     << fmt::format("bounds     [{:.1f}, {:.1f}, {:.1f}] .. [{:.1f}, {:.1f}, {:.1f}] mm\n", lo.x,
+                    lo.y, lo.z, hi.x, hi.y, hi.z)
+     << "materials  ";
+  for (std::uint32_t i = 0; i < tables_->n_materials(); ++i) {
+    os << (i ? ", " : "") << tables_->material_name(i);
+  }
+  os << "\nsurfaces   ";
+  for (std::uint32_t i = 0; i < tables_->n_surfaces(); ++i) {
+    os << (i ? ", " : "") << tables_->surface_name(i);
+  }
+  os << "\nmax_steps  " << settings_.max_steps << "\ntiming     "
+     << (settings_.timing == TimingMode::phase ? "phase" : "group") << "\n";
+  return os.str();
+}
+
+std::vector<std::string> Detector::check() const {
+  std::vector<std::string> problems;
+  const auto& g = *geometry_;
+  const auto& tris = g.triangles();
+  const auto& data = g.triangle_data();
+  // 1. Closed meshes: within a solid every edge is shared by exactly two
+  //    triangles, traversed in opposite directions (consistent winding).
+  for (const auto& s : g.solids()) {
+    std::map<std::pair<std::uint32_t, std::uint32_t>, int> edges;
+    for (std::uint32_t i = s.first_triangle; i < s.first_triangle + s.triangle_count; ++i) {
+      for (int k = 0; k < 3; ++k) edges[{tris[i][k], tris[i][(k + 1) % 3]}] += 1;
+    }
+    std::size_t open = 0, flipped = 0;
+    for (const auto& [e, n] : edges) {
+      auto rev = edges.find({e.second, e.first});
+      if (n > 1) ++flipped;
+      if (rev == edges.end()) ++open;
+    }
+    if (open) {
+      problems.push_back(fmt::format("solid '{}': mesh is not closed ({} boundary edges)", s.name,
+                                     open));
+    }
+    if (flipped) {
+      problems.push_back(fmt::format("solid '{}': inconsistent winding ({} edges used twice in "
+                                     "the same direction)",
+                                     s.name, flipped));
+    }
+  }
+  // 2. Material codes: from a point just outside each solid (along a triangle's
+  //    normal) the medium reached must be the solid's outer material.
+  EmbreeScene scene(g);
+  const auto tracer = scene.tracer();
+  for (const auto& s : g.solids()) {
+    const std::uint32_t step = std::max<std::uint32_t>(1, s.triangle_count / 8);
+    for (std::uint32_t i = s.first_triangle; i < s.first_triangle + s.triangle_count; i += step) {
+      const Vec3 c = (g.vertices()[tris[i][0]] + g.vertices()[tris[i][1]] +
+                      g.vertices()[tris[i][2]]) / 3.f;
+      const Vec3 n = g.normals()[i];
+      RayHit hit;
+      if (!tracer.intersect(c, n, static_cast<std::int32_t>(i), hit)) continue;  // outermost
+      const auto& other = data[hit.triangle];
+      if (other.solid == data[i].solid) continue;
+      const bool from_inside = dot(n, g.normals()[hit.triangle]) > 0;
+      const std::uint32_t medium = from_inside ? other.inner_material : other.outer_material;
+      if (medium != data[i].outer_material) {
+        problems.push_back(fmt::format(
+            "solid '{}': outer material is '{}' but the neighbouring solid '{}' says the medium "
+            "there is '{}'",
+            s.name, tables_->material_name(data[i].outer_material),
+            g.solids()[other.solid].name, tables_->material_name(medium)));
+        break;
+      }
+    }
+  }
+  // 3. Overlapping PMTs: bounding spheres of sensor solids must not intersect.
+  struct Ball {
+    Vec3 c;
+    float r;
+    std::uint32_t solid;
+  };
+  std::vector<Ball> balls;
+  float max_r = 0;
+  for (const auto& ch : g.channels()) {
+    const auto& s = g.solids()[ch.solid];
+    // Sphere about the vertex centroid reaching the farthest vertex.
+    Vec3 c{};
+    std::size_t n = 0;
+    for (std::uint32_t i = s.first_triangle; i < s.first_triangle + s.triangle_count; ++i) {
+      for (auto v : tris[i]) c = c + g.vertices()[v], ++n;
+    }
+    c = c / static_cast<float>(n);
+    float r = 0;
+    for (std::uint32_t i = s.first_triangle; i < s.first_triangle + s.triangle_count; ++i) {
+      for (auto v : tris[i]) r = std::max(r, norm(g.vertices()[v] - c));
+    }
+    balls.push_back({c, r, ch.solid});
+    max_r = std::max(max_r, r);
+  }
+  // Grid hashing keeps this linear for tens of thousands of PMTs.
+  const float cell = std::max(2 * max_r, 1e-3f);
+  std::map<std::tuple<int, int, int>, std::vector<std::size_t>> grid;
+  auto key = [&](Vec3 p) {
+    return std::make_tuple(int(std::floor(p.x / cell)), int(std::floor(p.y / cell)),
+                           int(std::floor(p.z / cell)));
+  };
+  for (std::size_t i = 0; i < balls.size(); ++i) grid[key(balls[i].c)].push_back(i);
+  std::size_t overlaps = 0;
+  for (std::size_t i = 0; i < balls.size(); ++i) {
+    auto [kx, ky, kz] = key(balls[i].c);
+    for (int dx = -1; dx <= 1; ++dx)
+      for (int dy = -1; dy <= 1; ++dy)
+        for (int dz = -1; dz <= 1; ++dz) {
+          auto it = grid.find({kx + dx, ky + dy, kz + dz});
+          if (it == grid.end()) continue;
+          for (std::size_t j : it->second) {
+            if (j <= i) continue;
+            // Conservative: flags PMTs whose bounding spheres intersect by
+            // more than 0.1 % (they may only nearly touch).
+            const float d = norm(balls[i].c - balls[j].c);
+            if (d < 0.999f * (balls[i].r + balls[j].r)) {
+              if (overlaps++ < 10) {
+                problems.push_back(fmt::format("PMTs '{}' and '{}' overlap ({:.1f} mm apart)",
+                                               g.solids()[balls[i].solid].name,
+                                               g.solids()[balls[j].solid].name, d));
+              }
+            }
+          }
+        }
+  }
+  if (overlaps > 10) problems.push_back(fmt::format("... {} overlapping PMT pairs in all", overlaps));
+  return problems;
+}
+
+}  // namespace acheron::optics

@@ -1,0 +1,72 @@
+// A detector: materials and surfaces (OpticsTables), triangle geometry with
+// solids and PMT channels, and the engine settings, read from a TOML detector
+// description (docs/optics.md) or built from the embedded default.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "acheron/optics/Geometry.hh"
+#include "acheron/optics/OpticsTables.hh"
+#include "acheron/optics/Types.hh"
+
+namespace acheron::optics {
+
+struct DetectorSettings {
+  std::uint32_t max_steps = 1000;  // Chroma's and ChAR0N's value
+  TimingMode timing = TimingMode::phase;
+  bool chroma_compat = false;
+};
+
+// Parameters of the embedded default: a water-filled spherical Cherenkov
+// detector with inward-facing PMTs at ~30 % photocathode coverage. The
+// sphere radius scales with the PMT count to keep the coverage.
+struct DefaultDetectorOptions {
+  int pmts = 400;
+  double coverage = 0.30;
+  double pmt_radius = 127.0;  // mm, a 10-inch PMT's photocathode aperture
+  int pmt_segments = 24;      // tessellation of each PMT dome
+  int wall_segments = 96;
+};
+
+class Detector final {
+ public:
+  // Reads a detector file; mesh files are found relative to its directory.
+  static Detector load(const std::filesystem::path& path);
+  static Detector parse(std::string_view toml, const std::string& source,
+                        const std::filesystem::path& base_dir = ".");
+  // The embedded default (options.pmts = 29000 gives the benchmark-scale one).
+  static Detector default_detector(const DefaultDetectorOptions& options = {});
+  // The TOML text of the embedded default, as `acheron detector default` prints it.
+  static std::string default_toml(const DefaultDetectorOptions& options = {});
+
+  Detector(Detector&&) noexcept = default;
+  Detector& operator=(Detector&&) noexcept = default;
+
+  const std::string& name() const noexcept { return name_; }
+  const Geometry& geometry() const noexcept { return *geometry_; }
+  const OpticsTables& tables() const noexcept { return *tables_; }
+  const DetectorSettings& settings() const noexcept { return settings_; }
+
+  // Every view the stepping loop needs, for this seed.
+  ParamsView params(std::uint64_t seed) const;
+
+  // Human-readable summary for `acheron detector info`.
+  std::string summary() const;
+  // Validation for `acheron detector check`: open meshes (edges not shared by
+  // exactly two triangles), inconsistent material codes between neighbouring
+  // solids, overlapping PMTs. Empty when all is well.
+  std::vector<std::string> check() const;
+
+ private:
+  Detector() = default;
+  std::string name_;
+  std::unique_ptr<Geometry> geometry_;
+  std::unique_ptr<OpticsTables> tables_;
+  DetectorSettings settings_;
+};
+
+}  // namespace acheron::optics

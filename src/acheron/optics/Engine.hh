@@ -1,0 +1,95 @@
+// The photon engine on the CPU: runs the stepping loop over a batch of
+// photons on a thread pool, with Embree ray casting, and collects hits.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "acheron/core/ThreadPool.hh"
+#include "acheron/optics/Detector.hh"
+#include "acheron/optics/EmbreeScene.hh"
+#include "acheron/optics/Propagate.hh"
+
+namespace acheron::optics {
+
+// Photons as structure of arrays (the layout of the ChAR0N wire and of a
+// future device launcher). `event` is the event index of each photon within
+// the batch and `index` its photon index within that event; together with the
+// seed they key the random stream, so results do not depend on how photons
+// are split into batches or threads.
+struct PhotonBatch {
+  std::vector<float> x, y, z;     // mm
+  std::vector<float> dx, dy, dz;  // unit
+  std::vector<float> px, py, pz;  // unit, perpendicular to the direction
+  std::vector<float> wavelength;  // nm
+  std::vector<float> time;        // ns
+  std::vector<std::uint32_t> history;
+  std::vector<std::uint32_t> event;
+  std::vector<std::uint32_t> index;
+  std::vector<std::int32_t> last_hit_triangle;
+
+  std::size_t size() const noexcept { return x.size(); }
+  void reserve(std::size_t n);
+  void resize(std::size_t n);
+  void push_back(const Photon& p);
+  Photon get(std::size_t i) const;
+  void set(std::size_t i, const Photon& p);
+  // Throws Failure(invalid_argument) if the arrays differ in length.
+  void check() const;
+};
+
+// One detected photon. A fixed 64-byte record; as a NumPy dtype:
+//   [("channel","<u4"),("event","<u4"),("photon","<u4"),("flags","<u4"),
+//    ("time","<f4"),("wavelength","<f4"),("position","<f4",3),
+//    ("direction","<f4",3),("polarization","<f4",3),("weight","<f4")]
+struct HitRecord {
+  std::uint32_t channel;
+  std::uint32_t event;
+  std::uint32_t photon;  // index within its event
+  std::uint32_t flags;   // history bits
+  float time;            // ns
+  float wavelength;      // nm
+  float position[3];     // mm
+  float direction[3];
+  float polarization[3];
+  float weight;
+};
+static_assert(sizeof(HitRecord) == 64, "HitRecord is a wire/file layout");
+
+struct EngineOptions {
+  std::size_t threads = 0;  // 0: one per core
+  std::size_t chunk = 2048;  // photons per parallel task
+  bool keep_final_states = false;  // return every photon's final state too
+};
+
+struct SimulationResult {
+  std::vector<HitRecord> hits;  // in input photon order
+  Diagnostics diagnostics;
+  PhotonBatch final_states;  // filled when EngineOptions::keep_final_states
+};
+
+class Engine final {
+ public:
+  Engine(std::shared_ptr<const Detector> detector, EngineOptions options = {});
+
+  // Simulates the batch with this seed. Thread-safe: concurrent calls share
+  // the pool. Throws Failure(invalid_argument) for inconsistent arrays.
+  SimulationResult simulate(const PhotonBatch& photons, std::uint64_t seed) const;
+
+  const Detector& detector() const noexcept { return *detector_; }
+  EmbreeTracer tracer() const { return scene_->tracer(); }
+  std::size_t threads() const noexcept { return pool_->size(); }
+
+ private:
+  std::shared_ptr<const Detector> detector_;
+  std::unique_ptr<EmbreeScene> scene_;
+  std::unique_ptr<ThreadPool> pool_;
+  EngineOptions options_;
+};
+
+// True if a photon's final state is a hit on a channel; sets *channel.
+bool photon_hit_channel(const Photon& photon, const ParamsView& params, std::uint32_t* channel);
+
+}  // namespace acheron::optics

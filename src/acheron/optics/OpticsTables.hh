@@ -1,0 +1,146 @@
+// Host side of the property tables (photon-physics.md §4): plain input
+// structs for materials, reemission components and surfaces; validation with
+// SetupError messages; resampling onto the wavelength and time grids; and the
+// owner of the table storage behind the MaterialData / SurfaceData /
+// ReemissionComponentData views that per-photon code reads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "acheron/optics/Types.hh"
+
+namespace acheron::optics {
+
+// One input property: unset, a constant, or (x, value) pairs with x strictly
+// ascending (x in nm for wavelength properties, ns for time CDFs). Pairs are
+// resampled linearly onto the grid; outside their range the end value is used.
+// Unset reads as 0 where a default is allowed (every surface property) and is
+// a SetupError where the property is required (material n and lengths,
+// reemission component tables).
+struct Property {
+  enum class Kind : std::uint8_t { unset, constant, table };
+
+  Kind kind = Kind::unset;
+  double value = 0;                               // Kind::constant
+  std::vector<std::pair<double, double>> points;  // Kind::table: (x, value)
+
+  static Property constant(double value);
+  static Property table(std::vector<std::pair<double, double>> points);
+  // Throws SetupError if the sizes differ.
+  static Property table(const std::vector<double>& x, const std::vector<double>& values);
+
+  bool is_set() const { return kind != Kind::unset; }
+};
+
+// One reemission component of a material (photon-physics.md §6). All four
+// tables are required.
+struct ReemissionComponentInput {
+  Property absorption_length;  // mm, > 0, over wavelength
+  Property reemission_prob;    // [0, 1], over wavelength
+  Property wavelength_cdf;     // CDF over wavelength (nm), 0 -> 1
+  Property time_cdf;           // CDF over time (ns), 0 -> 1, on 0 .. 999.95 ns
+};
+
+struct MaterialInput {
+  std::string name;
+  Property refractive_index;   // required, > 0
+  Property absorption_length;  // mm, required, > 0 and finite
+  Property scattering_length;  // mm, required, > 0 and finite
+  std::vector<ReemissionComponentInput> components;
+
+  // Chroma's vacuum: n = 1, both lengths 1e6 mm.
+  static MaterialInput vacuum(std::string name = "vacuum");
+};
+
+// Unset properties read as 0 (Chroma's default for every surface property).
+// Which properties a model uses is listed in photon-physics.md §7.
+struct SurfaceInput {
+  std::string name;
+  SurfaceModel model = SurfaceModel::standard;
+  Property detect;            // probability
+  Property absorb;            // probability
+  Property reemit;            // probability (WLS)
+  Property reflect_diffuse;   // probability
+  Property reflect_specular;  // probability
+  Property eta;               // film refractive index, real part (COMPLEX)
+  Property k;                 // film refractive index, imaginary part (COMPLEX)
+  Property reemission_cdf;    // CDF over wavelength (WLS)
+  double thickness = 0;       // film thickness, nm (COMPLEX)
+  bool transmissive = false;  // COMPLEX: may transmit
+  // DICHROIC: incidence angles (rad, strictly ascending, in [0, pi/2]) and
+  // for each angle the reflect and transmit probabilities over wavelength.
+  std::vector<double> angles;
+  std::vector<Property> reflect;
+  std::vector<Property> transmit;
+};
+
+struct OpticsInput {
+  std::vector<MaterialInput> materials;
+  std::vector<SurfaceInput> surfaces;
+};
+
+// Resamples a property onto x_i = x0 + dx i, i < n (linear between input
+// points, end values outside; unset reads 0).
+std::vector<double> resample(const Property& property, double x0, double dx, int n);
+
+// Group velocity (mm/ns) on the wavelength grid from the refractive index on
+// the grid: v_g = c / (n - lambda dn/dlambda), dn/dlambda by central
+// differences (one-sided at the ends). Where that group index is not finite
+// or below n (anomalous dispersion), the phase velocity c/n is used instead,
+// as Geant4's G4MaterialPropertiesTable::CalculateGROUPVEL does.
+std::vector<double> group_velocity_table(const std::vector<double>& refractive_index);
+
+// Validated, resampled tables and the views of them. All storage is allocated
+// during construction and never reallocated afterwards, so every pointer in
+// materials(), surfaces(), components() and params_view() stays valid for the
+// lifetime of this object; moving the object keeps them valid too (the heap
+// buffers move with it). Copying is disabled.
+class OpticsTables final {
+ public:
+  // Validates every input (photon-physics.md §4 load-time checks) and throws
+  // SetupError naming the material or surface and property at fault.
+  explicit OpticsTables(const OpticsInput& input);
+
+  OpticsTables(const OpticsTables&) = delete;
+  OpticsTables& operator=(const OpticsTables&) = delete;
+  OpticsTables(OpticsTables&&) noexcept = default;
+  OpticsTables& operator=(OpticsTables&&) noexcept = default;
+  ~OpticsTables() = default;
+
+  // A ParamsView with materials, surfaces and components filled in; the
+  // geometry fields, max_steps, timing, chroma_compat and seed keep their
+  // defaults for the caller to set.
+  ParamsView params_view() const;
+
+  std::span<const MaterialData> materials() const { return materials_; }
+  std::span<const SurfaceData> surfaces() const { return surfaces_; }
+  std::span<const ReemissionComponentData> components() const { return components_; }
+  std::uint32_t n_materials() const { return static_cast<std::uint32_t>(materials_.size()); }
+  std::uint32_t n_surfaces() const { return static_cast<std::uint32_t>(surfaces_.size()); }
+
+  // Index by name; names are unique among materials and among surfaces.
+  std::optional<std::uint32_t> find_material(std::string_view name) const;
+  std::optional<std::uint32_t> find_surface(std::string_view name) const;
+  const std::string& material_name(std::uint32_t index) const { return material_names_.at(index); }
+  const std::string& surface_name(std::uint32_t index) const { return surface_names_.at(index); }
+
+  // Bytes of table storage (for logs and detector info).
+  std::size_t table_bytes() const { return arena_.size() * sizeof(float); }
+
+ private:
+  std::vector<float> arena_;  // every table, contiguous; filled in the constructor only
+  std::vector<MaterialData> materials_;
+  std::vector<SurfaceData> surfaces_;
+  std::vector<ReemissionComponentData> components_;
+  std::vector<std::string> material_names_;
+  std::vector<std::string> surface_names_;
+};
+
+}  // namespace acheron::optics

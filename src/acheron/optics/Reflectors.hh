@@ -1,0 +1,71 @@
+// Surface reflectors (photon-physics.md §7): specular mirror and Lambertian
+// diffuse reflection. The normal passed in points back into the current
+// medium (StepState::normal).
+#pragma once
+
+#include <cmath>
+#include <limits>
+
+#include "acheron/optics/Macros.hh"
+#include "acheron/optics/Random.hh"
+#include "acheron/optics/Step.hh"
+#include "acheron/optics/Types.hh"
+
+namespace acheron::optics {
+
+// Mirror direction d - 2 (d.n) n; well defined at every incidence angle.
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 mirror(Vec3 d, Vec3 n) {
+  return d - (2.0f * dot(d, n)) * n;
+}
+
+// Specular reflection at a surface. Direction d' = d - 2 (d.n) n and
+// polarization p' = 2 (p.n) n - p, which stays perpendicular to d' with the
+// same s fraction (§10 deviations 2 and 3). With chroma_compat the
+// polarization is left unchanged and exact normal incidence (d x n = 0)
+// gives a NaN direction, as Chroma's plane-of-incidence construction does;
+// the next step then ends the photon with NAN_ABORT.
+struct SpecularReflector {
+  bool chroma_compat = false;
+
+  ACHERON_FUNCTION Action operator()(Photon& photon, Vec3 normal) const {
+    const Vec3 d = photon.direction;
+    if (chroma_compat) {
+      const Vec3 plane = cross(d, normal);
+      if (dot(plane, plane) == 0.0f) {
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        photon.direction = Vec3{nan, nan, nan};
+      } else {
+        photon.direction = normalize(mirror(d, normal));
+      }
+    } else {
+      photon.direction = normalize(mirror(d, normal));
+      const Vec3 p = photon.polarization;
+      photon.polarization = (2.0f * dot(p, normal)) * normal - p;
+    }
+    photon.history |= history::reflect_specular;
+    return Action::next_step;
+  }
+};
+
+// Lambertian reflection into the current medium's hemisphere: mu = d'.n has
+// density 2 mu on [0, 1] and the azimuth is uniform. Chroma reaches this law
+// by drawing isotropic directions, flipping them into the hemisphere and
+// accepting with probability mu; here mu = sqrt(u) is drawn directly (same
+// law, a fixed number of draws and no loop that a NaN normal could stall).
+// The new polarization is random and perpendicular to d'.
+struct DiffuseReflector {
+  ACHERON_FUNCTION Action operator()(Photon& photon, Vec3 normal, Random& rng) const {
+    const float mu = std::sqrt(rng.uniform());
+    const float sin_theta = std::sqrt(std::fmax(0.0f, 1.0f - mu * mu));
+    const float phi = kTwoPi * rng.uniform();
+    Vec3 b1, b2;
+    orthonormal_basis(normal, b1, b2);
+    photon.direction = normalize(mu * normal + (sin_theta * std::cos(phi)) * b1 +
+                                 (sin_theta * std::sin(phi)) * b2);
+    photon.polarization = rng.perpendicular(photon.direction);
+    photon.history |= history::reflect_diffuse;
+    return Action::next_step;
+  }
+};
+
+}  // namespace acheron::optics

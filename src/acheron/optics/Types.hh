@@ -1,0 +1,151 @@
+// Plain data shared by the photon engine: vectors, photon state, history
+// flags, and the read-only views of materials, surfaces and triangles that
+// per-photon code sees (Params). Units: mm, ns, nm, rad.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "acheron/optics/Macros.hh"
+
+namespace acheron::optics {
+
+// Speed of light in vacuum, mm/ns.
+inline constexpr float kSpeedOfLight = 299.792458f;
+
+struct Vec3 {
+  float x = 0, y = 0, z = 0;
+};
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator+(Vec3 a, Vec3 b) { return {a.x + b.x, a.y + b.y, a.z + b.z}; }
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator-(Vec3 a, Vec3 b) { return {a.x - b.x, a.y - b.y, a.z - b.z}; }
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator-(Vec3 a) { return {-a.x, -a.y, -a.z}; }
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator*(float s, Vec3 a) { return {s * a.x, s * a.y, s * a.z}; }
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator*(Vec3 a, float s) { return {s * a.x, s * a.y, s * a.z}; }
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator/(Vec3 a, float s) { return {a.x / s, a.y / s, a.z / s}; }
+ACHERON_FUNCTION ACHERON_FORCEINLINE float dot(Vec3 a, Vec3 b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 cross(Vec3 a, Vec3 b) {
+  return {a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x};
+}
+ACHERON_FUNCTION ACHERON_FORCEINLINE float norm(Vec3 a) { return std::sqrt(dot(a, a)); }
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 normalize(Vec3 a) { return a / norm(a); }
+ACHERON_FUNCTION ACHERON_FORCEINLINE bool isfinite(Vec3 a) {
+  return std::isfinite(a.x) && std::isfinite(a.y) && std::isfinite(a.z);
+}
+
+// History bits (Chroma's photon.h / event.py values; also the ChAR0N wire).
+namespace history {
+inline constexpr std::uint32_t no_hit = 1u << 0;
+inline constexpr std::uint32_t bulk_absorb = 1u << 1;
+inline constexpr std::uint32_t surface_detect = 1u << 2;
+inline constexpr std::uint32_t surface_absorb = 1u << 3;
+inline constexpr std::uint32_t rayleigh_scatter = 1u << 4;
+inline constexpr std::uint32_t reflect_diffuse = 1u << 5;
+inline constexpr std::uint32_t reflect_specular = 1u << 6;
+inline constexpr std::uint32_t surface_reemit = 1u << 7;
+inline constexpr std::uint32_t surface_transmit = 1u << 8;
+inline constexpr std::uint32_t bulk_reemit = 1u << 9;
+inline constexpr std::uint32_t cherenkov = 1u << 10;
+inline constexpr std::uint32_t scintillation = 1u << 11;
+inline constexpr std::uint32_t nan_abort = 1u << 31;
+// A photon whose history intersects this set has stopped.
+inline constexpr std::uint32_t terminal =
+    no_hit | bulk_absorb | surface_detect | surface_absorb | nan_abort;
+// Bits a client may set on input (creator labels).
+inline constexpr std::uint32_t creator = cherenkov | scintillation;
+}  // namespace history
+
+// One photon as per-photon code sees it.
+struct Photon {
+  Vec3 position;      // mm
+  Vec3 direction;     // unit
+  Vec3 polarization;  // unit, perpendicular to direction
+  float wavelength = 0;  // nm
+  float time = 0;        // ns
+  float weight = 1;
+  std::uint32_t history = 0;
+  std::int32_t last_hit_triangle = -1;
+  std::uint32_t event = 0;  // event index within the batch
+  std::uint32_t index = 0;  // photon index within its event (RNG key)
+};
+
+// Wavelength grid of every per-wavelength table: 60, 65, ..., 995 nm.
+inline constexpr float kWavelengthMin = 60.f;
+inline constexpr float kWavelengthStep = 5.f;
+inline constexpr int kWavelengthPoints = 188;
+// Time grid of reemission time CDFs: 0, 0.05, ..., 999.95 ns.
+inline constexpr float kTimeStep = 0.05f;
+inline constexpr int kTimePoints = 20000;
+
+enum class SurfaceModel : std::uint32_t { standard = 0, complex = 1, wls = 2, dichroic = 3 };
+enum class TimingMode : std::uint32_t { phase = 0, group = 1 };
+
+// Read-only views; every `const float*` table has kWavelengthPoints values
+// unless noted. Built and owned by host-side classes (OpticsTables).
+struct ReemissionComponentData {
+  const float* absorption_length;  // mm
+  const float* reemission_prob;
+  const float* wavelength_cdf;  // CDF over the wavelength grid
+  const float* time_cdf;        // kTimePoints values over the time grid
+};
+
+struct MaterialData {
+  const float* refractive_index;
+  const float* absorption_length;  // mm
+  const float* scattering_length;  // mm
+  const float* group_velocity;     // mm/ns, precomputed for TimingMode::group
+  std::uint32_t component_begin;   // index into ParamsView::components
+  std::uint32_t component_count;
+};
+
+struct SurfaceData {
+  SurfaceModel model;
+  const float* detect;
+  const float* absorb;
+  const float* reemit;
+  const float* reflect_diffuse;
+  const float* reflect_specular;
+  const float* eta;
+  const float* k;
+  const float* reemission_cdf;
+  float thickness;  // nm (COMPLEX)
+  std::uint32_t transmissive;
+  std::uint32_t n_angles;  // DICHROIC
+  const float* angles;     // rad, ascending, n_angles values
+  const float* reflect;    // [n_angles][kWavelengthPoints]
+  const float* transmit;   // [n_angles][kWavelengthPoints]
+};
+
+// Per triangle: materials on each side of its normal, surface, solid.
+struct TriangleData {
+  std::uint32_t inner_material;
+  std::uint32_t outer_material;
+  std::int32_t surface;  // -1: none
+  std::uint32_t solid;
+};
+
+// Everything immutable that the stepping loop reads. Trivially copyable so a
+// CUDA launcher can pass it by value.
+struct ParamsView {
+  const MaterialData* materials = nullptr;
+  std::uint32_t n_materials = 0;
+  const SurfaceData* surfaces = nullptr;
+  std::uint32_t n_surfaces = 0;
+  const ReemissionComponentData* components = nullptr;
+  const TriangleData* triangles = nullptr;
+  const Vec3* normals = nullptr;  // per triangle, unit, inner -> outer
+  std::uint32_t n_triangles = 0;
+  const std::int32_t* solid_channel = nullptr;  // solid -> channel index, -1 = not a sensor
+  std::uint32_t n_solids = 0;
+  std::uint32_t max_steps = 1000;
+  TimingMode timing = TimingMode::phase;
+  std::uint32_t chroma_compat = 0;  // restores Chroma's deviations 1-3 (photon-physics.md §10)
+  std::uint64_t seed = 0;
+};
+
+// Result of a ray cast: nearest triangle with distance > 0.
+struct RayHit {
+  float distance = 0;  // mm
+  std::int32_t triangle = -1;
+};
+
+}  // namespace acheron::optics

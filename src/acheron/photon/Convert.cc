@@ -1,0 +1,101 @@
+#include "acheron/photon/Convert.hh"
+
+#include <cmath>
+#include <cstring>
+
+namespace acheron::photon {
+
+using optics::Photon;
+using optics::Vec3;
+namespace charon = wire::charon;
+
+InputReport append_event(optics::PhotonBatch& batch, const charon::PhotonData& in,
+                         std::uint32_t event) {
+  InputReport report;
+  const std::size_t n = in.num_photons;
+  batch.reserve(batch.size() + n);
+  for (std::size_t i = 0; i < n; ++i) {
+    Photon p;
+    p.position = {in.value(charon::px, i), in.value(charon::py, i), in.value(charon::pz, i)};
+    Vec3 d{in.value(charon::dx, i), in.value(charon::dy, i), in.value(charon::dz, i)};
+    Vec3 pol{in.value(charon::polx, i), in.value(charon::poly, i), in.value(charon::polz, i)};
+    p.wavelength = in.value(charon::wavelength, i);
+    p.time = in.value(charon::time, i);
+    p.event = event;
+    p.index = static_cast<std::uint32_t>(i);
+    const std::uint32_t raw_flags = in.flags.empty() ? 0 : [&] {
+      std::uint32_t v;
+      std::memcpy(&v, in.flags.data() + 4 * i, 4);
+      return v;
+    }();
+    p.history = raw_flags & charon::kCreatorMask;
+    report.flags_masked += raw_flags != p.history;
+
+    const double dn = std::sqrt(double(d.x) * d.x + double(d.y) * d.y + double(d.z) * d.z);
+    if (!optics::isfinite(p.position) || !optics::isfinite(d) || !std::isfinite(p.time) ||
+        !std::isfinite(p.wavelength) || p.wavelength <= 0 || !(dn > 0) || !std::isfinite(dn)) {
+      // Not simulated: terminal flags make the engine skip it.
+      p.history |= optics::history::no_hit | optics::history::nan_abort;
+      ++report.invalid;
+      batch.push_back(p);
+      continue;
+    }
+    d = {float(d.x / dn), float(d.y / dn), float(d.z / dn)};
+    p.direction = d;
+    // Gram-Schmidt: remove the component along the direction.
+    Vec3 q = pol - optics::dot(pol, d) * d;
+    const float qn = optics::norm(q);
+    if (optics::isfinite(q) && qn > 1e-6f) {
+      p.polarization = q / qn;
+    } else {
+      // The engine draws a random perpendicular polarization for this one.
+      p.polarization = {0, 0, 0};
+      ++report.polarization_replaced;
+    }
+    report.wavelength_clamped += !(p.wavelength >= optics::kWavelengthMin &&
+                                   p.wavelength <= optics::kWavelengthMin +
+                                                       optics::kWavelengthStep *
+                                                           (optics::kWavelengthPoints - 1));
+    batch.push_back(p);
+  }
+  return report;
+}
+
+charon::Hits to_charon_hits(std::uint32_t event_id, const optics::HitRecord* begin,
+                            const optics::HitRecord* end) {
+  charon::Hits h;
+  h.event_id = event_id;
+  const std::size_t n = static_cast<std::size_t>(end - begin);
+  for (auto* v : {&h.dir_x, &h.dir_y, &h.dir_z, &h.pol_x, &h.pol_y, &h.pol_z, &h.wavelength,
+                  &h.time}) {
+    v->reserve(n);
+  }
+  h.channel.reserve(n);
+  h.flags.reserve(n);
+  for (const auto* r = begin; r != end; ++r) {
+    h.channel.push_back(r->channel);
+    h.dir_x.push_back(r->direction[0]);
+    h.dir_y.push_back(r->direction[1]);
+    h.dir_z.push_back(r->direction[2]);
+    h.pol_x.push_back(r->polarization[0]);
+    h.pol_y.push_back(r->polarization[1]);
+    h.pol_z.push_back(r->polarization[2]);
+    h.wavelength.push_back(r->wavelength);
+    h.time.push_back(r->time);
+    h.flags.push_back(r->flags);
+  }
+  return h;
+}
+
+charon::DetectorInfo detector_info(const optics::Detector& detector) {
+  charon::DetectorInfo info;
+  for (const auto& ch : detector.geometry().channels()) {
+    info.x.push_back(ch.position.x);
+    info.y.push_back(ch.position.y);
+    info.z.push_back(ch.position.z);
+    info.type.push_back(ch.type);
+  }
+  return info;
+}
+
+}  // namespace acheron::photon

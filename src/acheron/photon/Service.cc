@@ -1,0 +1,76 @@
+#include "acheron/photon/Service.hh"
+
+#include <chrono>
+
+#include "acheron/core/Log.hh"
+#include "acheron/photon/Convert.hh"
+
+namespace acheron::photon {
+namespace charon = wire::charon;
+
+PhotonService::PhotonService(std::shared_ptr<const optics::Detector> detector,
+                             ServiceOptions options)
+    : detector_(std::move(detector)), options_(options) {
+  engine_ = std::make_unique<optics::Engine>(detector_, optics::EngineOptions{.threads = options.threads});
+  info_ = photon::detector_info(*detector_);
+}
+
+std::vector<Buffer> PhotonService::reply_now(const charon::Request& r) const {
+  switch (r.kind) {
+    case charon::RequestKind::ping:
+      return charon::encode_header(options_.ping_reply == PingReply::ack ? charon::kAck
+                                                                         : charon::kPong);
+    case charon::RequestKind::detector_info:
+      return charon::encode_detector_info(info_);
+    case charon::RequestKind::run_begin:
+    case charon::RequestKind::run_end:
+      return charon::encode_header(charon::kAck);
+    case charon::RequestKind::photon_data:
+      break;
+  }
+  return charon::encode_header(charon::kUnknownRequest);
+}
+
+std::vector<Buffer> PhotonService::simulate(const charon::PhotonData& in) {
+  const auto t0 = std::chrono::steady_clock::now();
+  optics::PhotonBatch batch;
+  // The batch event index is the client's event id, so the random streams of
+  // an event are the same however requests are batched.
+  const InputReport report = append_event(batch, in, in.event_id);
+  if (report.invalid || report.polarization_replaced || report.flags_masked) {
+    log::debug("event {}: {} invalid photons, {} polarizations replaced, {} flags masked",
+               in.event_id, report.invalid, report.polarization_replaced, report.flags_masked);
+  }
+  std::vector<Buffer> reply;
+  optics::SimulationResult result;
+  bool ok = true;
+  try {
+    result = engine_->simulate(batch, options_.seed);
+    reply = charon::encode_sim_complete(
+        to_charon_hits(in.event_id, result.hits.data(), result.hits.data() + result.hits.size()),
+        in.version);
+  } catch (const std::exception& e) {
+    log::error("event {}: simulation failed: {}", in.event_id, e.what());
+    reply = charon::encode_sim_failed(in.event_id);
+    ok = false;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::lock_guard lock(stats_mutex_);
+  ++stats_.requests;
+  ++stats_.events;
+  stats_.photons += in.num_photons;
+  stats_.hits += result.hits.size();
+  stats_.failed += ok ? 0 : 1;
+  stats_.invalid_photons += report.invalid;
+  stats_.steps += result.diagnostics.steps;
+  stats_.busy_seconds += seconds;
+  return reply;
+}
+
+ServiceStats PhotonService::stats() const {
+  std::lock_guard lock(stats_mutex_);
+  return stats_;
+}
+
+}  // namespace acheron::photon

@@ -1,0 +1,63 @@
+// The photon simulation service behind every ChAR0N-speaking process (the
+// single-process server and the broker's workers): answers each request kind,
+// runs PHOTONDATA through the engine and builds the reply frames.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "acheron/optics/Engine.hh"
+#include "acheron/wire/Charon.hh"
+
+namespace acheron::photon {
+
+enum class PingReply { ack, pong };
+
+struct ServiceOptions {
+  std::size_t threads = 0;  // engine threads; 0 = one per core
+  std::uint64_t seed = 0;   // random streams are keyed by (seed, event id, photon)
+  PingReply ping_reply = PingReply::ack;
+  wire::charon::Limits limits;
+};
+
+// Counters for `acheron ping --stats` and logs; all monotonic.
+struct ServiceStats {
+  std::uint64_t requests = 0;
+  std::uint64_t events = 0;
+  std::uint64_t photons = 0;
+  std::uint64_t hits = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t invalid_photons = 0;
+  std::uint64_t steps = 0;
+  double busy_seconds = 0;
+};
+
+class PhotonService final {
+ public:
+  PhotonService(std::shared_ptr<const optics::Detector> detector, ServiceOptions options = {});
+
+  // The reply to a request that needs no simulation (PING, DETECTOR_INFO,
+  // RUN_BEGIN/RUN_END in synchronous mode).
+  std::vector<Buffer> reply_now(const wire::charon::Request& request) const;
+  // Simulates one event: SIM_COMPLETE (12 or 5 frames, as the request's
+  // generation) or SIM_FAILED on an engine error. Thread-safe.
+  std::vector<Buffer> simulate(const wire::charon::PhotonData& photons);
+
+  const wire::charon::DetectorInfo& detector_info() const noexcept { return info_; }
+  const optics::Engine& engine() const noexcept { return *engine_; }
+  ServiceStats stats() const;
+
+ private:
+  std::shared_ptr<const optics::Detector> detector_;
+  std::unique_ptr<optics::Engine> engine_;
+  ServiceOptions options_;
+  wire::charon::DetectorInfo info_;
+  mutable std::mutex stats_mutex_;
+  ServiceStats stats_;
+};
+
+}  // namespace acheron::photon

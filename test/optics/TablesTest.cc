@@ -1,0 +1,282 @@
+#include "acheron/optics/Tables.hh"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "OpticsTestSupport.hh"
+#include "acheron/core/Error.hh"
+#include "acheron/optics/OpticsTables.hh"
+
+namespace acheron::optics {
+namespace {
+
+using testing::constant_material;
+
+TEST(Resample, ConstantUnsetAndPairs) {
+  EXPECT_EQ(resample(Property{}, 0, 1, 3), (std::vector<double>{0, 0, 0}));
+  EXPECT_EQ(resample(Property::constant(2.5), 0, 1, 3), (std::vector<double>{2.5, 2.5, 2.5}));
+  // Linear between points, end values outside the input range.
+  const auto p = Property::table({{1.0, 10.0}, {3.0, 30.0}});
+  EXPECT_EQ(resample(p, 0, 1, 5), (std::vector<double>{10, 10, 20, 30, 30}));
+  const auto q = Property::table(std::vector<double>{1.0, 3.0}, std::vector<double>{10.0, 30.0});
+  EXPECT_EQ(resample(q, 0, 1, 5), resample(p, 0, 1, 5));
+  EXPECT_THROW(Property::table(std::vector<double>{1.0}, std::vector<double>{1.0, 2.0}),
+               SetupError);
+}
+
+TEST(WavelengthLookup, InterpolatesAndClamps) {
+  std::vector<float> table(kWavelengthPoints);
+  for (int i = 0; i < kWavelengthPoints; ++i) table[i] = 2.0f * (60.0f + 5.0f * i);  // 2 lambda
+  EXPECT_FLOAT_EQ(interpolate_wavelength(table.data(), 60.0f), 120.0f);
+  EXPECT_FLOAT_EQ(interpolate_wavelength(table.data(), 402.5f), 805.0f);
+  EXPECT_FLOAT_EQ(interpolate_wavelength(table.data(), 995.0f), 1990.0f);
+  EXPECT_FLOAT_EQ(interpolate_wavelength(table.data(), 10.0f), 120.0f);     // clamped below
+  EXPECT_FLOAT_EQ(interpolate_wavelength(table.data(), 2000.0f), 1990.0f);  // clamped above
+  EXPECT_FLOAT_EQ(interpolate_wavelength(table.data(), std::nanf("")), 120.0f);
+  EXPECT_TRUE(wavelength_in_range(60.0f));
+  EXPECT_TRUE(wavelength_in_range(995.0f));
+  EXPECT_FALSE(wavelength_in_range(59.9f));
+  EXPECT_FALSE(wavelength_in_range(995.1f));
+  EXPECT_FALSE(wavelength_in_range(std::nanf("")));
+}
+
+// The spec's bisection: neighbours lo < hi with cdf[lo] <= u < cdf[hi], then
+// linear inside the cell; flat stretches of the CDF are never returned.
+TEST(SampleCdf, BisectsAndInterpolates) {
+  const float cdf[5] = {0.0f, 0.1f, 0.1f, 0.6f, 1.0f};
+  EXPECT_FLOAT_EQ(sample_cdf(cdf, 5, 0, 1, 0.05f), 0.5f);
+  EXPECT_FLOAT_EQ(sample_cdf(cdf, 5, 0, 1, 0.1f), 2.0f);
+  EXPECT_FLOAT_EQ(sample_cdf(cdf, 5, 0, 1, 0.35f), 2.5f);
+  EXPECT_FLOAT_EQ(sample_cdf(cdf, 5, 10, 2, 0.35f), 15.0f);
+  EXPECT_NEAR(sample_cdf(cdf, 5, 0, 1, 0.999f), 3.9975f, 1e-5f);
+  EXPECT_FLOAT_EQ(sample_cdf(cdf, 5, 0, 1, 1.0f), 4.0f);  // at/above the last value: last point
+  const float short_cdf[3] = {0.0f, 0.5f, 0.9999995f};
+  EXPECT_FLOAT_EQ(sample_cdf(short_cdf, 3, 0, 1, 0.9999999f), 2.0f);
+}
+
+TEST(GroupVelocity, LinearDispersionAndFallbacks) {
+  // n = a + b lambda has group index n - lambda dn/dlambda = a exactly.
+  std::vector<double> n(kWavelengthPoints);
+  const double a = 1.5, b = -1e-4;
+  for (int i = 0; i < kWavelengthPoints; ++i) n[i] = a + b * (60.0 + 5.0 * i);
+  for (double v : group_velocity_table(n)) EXPECT_NEAR(v, kSpeedOfLight / a, 1e-9);
+  // Constant n: group velocity = phase velocity.
+  const std::vector<double> flat(kWavelengthPoints, 1.33);
+  for (double v : group_velocity_table(flat)) EXPECT_NEAR(v, kSpeedOfLight / 1.33, 1e-9);
+  // Anomalous dispersion (n rising with lambda) falls back to c/n like Geant4.
+  for (int i = 0; i < kWavelengthPoints; ++i) n[i] = 1.5 + 1e-4 * (60.0 + 5.0 * i);
+  const auto v = group_velocity_table(n);
+  for (int i = 0; i < kWavelengthPoints; ++i) EXPECT_NEAR(v[i], kSpeedOfLight / n[i], 1e-9);
+}
+
+OpticsInput sample_input() {
+  OpticsInput in;
+  in.materials.push_back(MaterialInput::vacuum());
+  MaterialInput water = constant_material("water", 1.33, 1000, 500);
+  water.refractive_index = Property::table({{200, 1.40}, {800, 1.30}});
+  ReemissionComponentInput c;
+  c.absorption_length = Property::constant(2000);
+  c.reemission_prob = Property::constant(0.5);
+  c.wavelength_cdf = Property::table({{400, 0}, {500, 1}});
+  c.time_cdf = Property::table({{0, 0}, {10, 1}});
+  water.components.push_back(c);
+  in.materials.push_back(water);
+  SurfaceInput pmt;
+  pmt.name = "pmt";
+  pmt.detect = Property::table({{300, 0.1}, {500, 0.3}});
+  pmt.absorb = Property::constant(0.5);
+  in.surfaces.push_back(pmt);
+  SurfaceInput mirror;
+  mirror.name = "dichroic";
+  mirror.model = SurfaceModel::dichroic;
+  mirror.angles = {0.0, 0.5};
+  mirror.reflect = {Property::constant(0.2), Property::constant(0.4)};
+  mirror.transmit = {Property::constant(0.7), Property::constant(0.5)};
+  in.surfaces.push_back(mirror);
+  return in;
+}
+
+TEST(OpticsTables, BuildsViews) {
+  const OpticsTables tables(sample_input());
+  ASSERT_EQ(tables.n_materials(), 2u);
+  ASSERT_EQ(tables.n_surfaces(), 2u);
+  EXPECT_EQ(tables.find_material("water"), 1u);
+  EXPECT_EQ(tables.find_surface("dichroic"), 1u);
+  EXPECT_FALSE(tables.find_material("oil").has_value());
+  EXPECT_EQ(tables.material_name(0), "vacuum");
+
+  const ParamsView view = tables.params_view();
+  ASSERT_EQ(view.n_materials, 2u);
+  const MaterialData& vacuum = view.materials[0];
+  EXPECT_EQ(interpolate_wavelength(vacuum.refractive_index, 400), 1.0f);
+  EXPECT_EQ(interpolate_wavelength(vacuum.absorption_length, 400), 1e6f);
+  EXPECT_EQ(vacuum.component_count, 0u);
+  const MaterialData& water = view.materials[1];
+  EXPECT_FLOAT_EQ(interpolate_wavelength(water.refractive_index, 500), 1.35f);
+  EXPECT_FLOAT_EQ(interpolate_wavelength(water.refractive_index, 100), 1.40f);  // end value
+  EXPECT_FLOAT_EQ(interpolate_wavelength(water.refractive_index, 900), 1.30f);  // end value
+  // Group index of n = 1.40 - (lambda - 200)/6000 inside the input range is 1.40 + 200/6000.
+  EXPECT_NEAR(interpolate_wavelength(water.group_velocity, 500),
+              kSpeedOfLight / (1.4 + 200.0 / 6000), 1e-4);
+  ASSERT_EQ(water.component_count, 1u);
+  const ReemissionComponentData& c = view.components[water.component_begin];
+  EXPECT_FLOAT_EQ(interpolate_wavelength(c.reemission_prob, 450), 0.5f);
+  EXPECT_FLOAT_EQ(sample_wavelength_cdf(c.wavelength_cdf, 0.5f), 450.0f);
+  EXPECT_NEAR(sample_time_cdf(c.time_cdf, 0.25f), 2.5f, 1e-4f);
+  EXPECT_EQ(c.time_cdf[0], 0.0f);
+  EXPECT_EQ(c.time_cdf[kTimePoints - 1], 1.0f);
+
+  const SurfaceData& pmt = view.surfaces[0];
+  EXPECT_EQ(pmt.model, SurfaceModel::standard);
+  EXPECT_FLOAT_EQ(interpolate_wavelength(pmt.detect, 400), 0.2f);
+  EXPECT_EQ(interpolate_wavelength(pmt.reflect_specular, 400), 0.0f);  // unset reads 0
+  const SurfaceData& dichroic = view.surfaces[1];
+  ASSERT_EQ(dichroic.n_angles, 2u);
+  EXPECT_FLOAT_EQ(dichroic.angles[1], 0.5f);
+  EXPECT_FLOAT_EQ(dichroic.reflect[kWavelengthPoints + 10], 0.4f);
+  EXPECT_FLOAT_EQ(dichroic.transmit[10], 0.7f);
+  EXPECT_GT(tables.table_bytes(), kTimePoints * sizeof(float));
+}
+
+TEST(OpticsTables, ViewsSurviveAMove) {
+  OpticsTables tables(sample_input());
+  const ParamsView before = tables.params_view();
+  const float* n = before.materials[1].refractive_index;
+  const OpticsTables moved(std::move(tables));
+  const ParamsView after = moved.params_view();
+  EXPECT_EQ(after.materials, before.materials);
+  EXPECT_EQ(after.materials[1].refractive_index, n);
+  EXPECT_FLOAT_EQ(interpolate_wavelength(n, 500), 1.35f);
+}
+
+// Each load-time check throws SetupError naming the owner and the property.
+void expect_setup_error(const OpticsInput& in, const std::vector<std::string>& fragments) {
+  try {
+    const OpticsTables tables(in);
+    ADD_FAILURE() << "no SetupError";
+  } catch (const SetupError& e) {
+    const std::string what = e.what();
+    for (const auto& f : fragments) EXPECT_NE(what.find(f), std::string::npos) << what;
+  }
+}
+
+TEST(OpticsTables, LoadTimeChecks) {
+  {
+    auto in = sample_input();
+    in.materials[1].refractive_index = Property{};
+    expect_setup_error(in, {"material 'water'", "refractive_index", "not set"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].refractive_index = Property::table({{300, 1.3}, {400, 0.0}});
+    expect_setup_error(in, {"material 'water'", "refractive_index", "400 nm"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].absorption_length = Property::constant(0);
+    expect_setup_error(in, {"material 'water'", "absorption_length", "> 0"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].scattering_length = Property::constant(INFINITY);
+    expect_setup_error(in, {"material 'water'", "scattering_length"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].absorption_length = Property::table({{400, 1.0}, {300, 2.0}});
+    expect_setup_error(in, {"material 'water'", "absorption_length", "ascending"});
+  }
+  {
+    auto in = sample_input();
+    in.materials.push_back(MaterialInput::vacuum("water"));
+    expect_setup_error(in, {"material 'water'", "twice"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].components[0].time_cdf = Property{};
+    expect_setup_error(in, {"material 'water' reemission component 0", "time_cdf", "not set"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].components[0].wavelength_cdf =
+        Property::table({{400, 0}, {450, 0.7}, {500, 0.6}});
+    expect_setup_error(in, {"component 0", "wavelength_cdf", "non-decreasing"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].components[0].wavelength_cdf = Property::table({{400, 0.1}, {500, 1}});
+    expect_setup_error(in, {"wavelength_cdf", "start at 0"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].components[0].time_cdf = Property::table({{0, 0}, {10, 0.99}});
+    expect_setup_error(in, {"time_cdf", "end at 1"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].components[0].reemission_prob = Property::constant(1.5);
+    expect_setup_error(in, {"reemission_prob", "[0, 1]"});
+  }
+  {
+    auto in = sample_input();
+    in.surfaces[0].reflect_specular = Property::constant(0.45);  // 0.5 + 0.1..0.3 + 0.45 > 1
+    expect_setup_error(
+        in, {"surface 'pmt'", "absorb + detect + reflect_diffuse + reflect_specular", "DEFAULT"});
+  }
+  {
+    auto in = sample_input();
+    in.surfaces[0].reflect_specular = Property::constant(0.2);  // 0.5 + 0.3 + 0.2 = 1: allowed
+    EXPECT_NO_THROW(OpticsTables{in});
+    in.surfaces[0].reflect_specular = Property::constant(0.2 + 2e-6);
+    expect_setup_error(in, {"surface 'pmt'", "DEFAULT"});
+  }
+  {
+    auto in = sample_input();
+    in.surfaces[0].model = SurfaceModel::wls;
+    in.surfaces[0].reemit = Property::constant(0.5);
+    expect_setup_error(in, {"surface 'pmt'", "reemission_cdf"});
+  }
+  {
+    auto in = sample_input();
+    in.surfaces[0].model = SurfaceModel::complex;
+    expect_setup_error(in, {"surface 'pmt'", "eta"});
+  }
+  {
+    auto in = sample_input();
+    in.surfaces[1].transmit[1] = Property::constant(0.61);
+    expect_setup_error(in, {"surface 'dichroic'", "reflect[1] + transmit[1]", "DICHROIC"});
+  }
+  {
+    auto in = sample_input();
+    in.surfaces[1].angles = {0.5, 0.0};
+    expect_setup_error(in, {"surface 'dichroic'", "ascending"});
+  }
+  {
+    auto in = sample_input();
+    in.surfaces[1].transmit.pop_back();
+    expect_setup_error(in, {"surface 'dichroic'", "one row per angle"});
+  }
+  {
+    auto in = sample_input();
+    in.surfaces[0].detect = Property::constant(-0.1);
+    expect_setup_error(in, {"surface 'pmt'", "detect", "[0, 1]"});
+  }
+  {
+    auto in = sample_input();
+    in.surfaces[0].thickness = -1;
+    expect_setup_error(in, {"surface 'pmt'", "thickness"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[0].name.clear();
+    in.materials[0].absorption_length = Property::constant(-1);
+    expect_setup_error(in, {"material #0", "absorption_length"});
+  }
+}
+
+}  // namespace
+}  // namespace acheron::optics
