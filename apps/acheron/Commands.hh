@@ -20,5 +20,6 @@ enum ExitCode : int {
 void add_demo_command(CLI::App& app, int* exit_code);
 void add_detector_commands(CLI::App& app, int* exit_code);
 void add_photon_commands(CLI::App& app, int* exit_code);
+void add_ping_command(CLI::App& app, int* exit_code);
 
 }  // namespace acheron::app

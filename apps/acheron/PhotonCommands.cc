@@ -3,9 +3,21 @@
 #include <iostream>
 #include <memory>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <numeric>
+
 #include "Commands.hh"
+#include "Signals.hh"
+#include "acheron/core/Log.hh"
 #include "acheron/optics/Bench.hh"
 #include "acheron/optics/Detector.hh"
+#include "acheron/optics/Sources.hh"
+#include "acheron/photon/Client.hh"
+#include "acheron/photon/HitFile.hh"
+#include "acheron/photon/Server.hh"
+#include "acheron/photon/Worker.hh"
 
 namespace acheron::app {
 namespace {
@@ -29,6 +41,33 @@ std::shared_ptr<const optics::Detector> load_detector(const DetectorChoice& c) {
   if (c.pmts > 0) o.pmts = c.pmts;
   if (o.pmts > 5000) o.pmt_segments = 16;  // keep the benchmark-scale mesh to a few M triangles
   return std::make_shared<const optics::Detector>(optics::Detector::default_detector(o));
+}
+
+struct CurveChoice {
+  std::string key_file;         // own secret key (server: the server key)
+  std::string server_key_file;  // clients and workers: the server's public key
+};
+
+void add_curve_options(CLI::App* cmd, CurveChoice& c, bool client) {
+  cmd->add_option("--curve-key", c.key_file,
+                  client ? "own CURVE secret key file (enables CURVE; needs --server-key)"
+                         : "CURVE secret key file of this server (enables CURVE)");
+  if (client) {
+    cmd->add_option("--server-key", c.server_key_file, "the server's CURVE public key file");
+  }
+}
+
+photon::PingReply parse_ping_reply(const std::string& s) {
+  return s == "pong" ? photon::PingReply::pong : photon::PingReply::ack;
+}
+
+void progress_bar(std::size_t done, std::size_t total) {
+  if (!isatty(STDERR_FILENO)) return;
+  const int width = 40;
+  const int filled = total ? static_cast<int>(width * done / total) : width;
+  std::fprintf(stderr, "\r[%s%s] %zu/%zu events", std::string(filled, '=').c_str(),
+               std::string(width - filled, ' ').c_str(), done, total);
+  if (done == total) std::fprintf(stderr, "\n");
 }
 
 }  // namespace
@@ -74,6 +113,154 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
 void add_photon_commands(CLI::App& app, int* exit_code) {
   auto* photon = app.add_subcommand("photon", "optical photon simulation");
   photon->require_subcommand(1);
+
+  // acheron photon serve
+  {
+    struct Opts {
+      DetectorChoice det;
+      CurveChoice curve;
+      photon::ServerOptions server;
+      std::string ping_reply = "ack";
+    };
+    auto o = std::make_shared<Opts>();
+    auto* serve = photon->add_subcommand(
+        "serve", "serve the photon simulation on one endpoint (ChAR0N SimpleWorker role)");
+    add_detector_options(serve, o->det);
+    serve->add_option("--bind", o->server.bind, "endpoint to bind")->capture_default_str();
+    serve->add_option("--threads", o->server.service.threads, "engine threads (0: one per core)");
+    serve->add_option("--concurrent", o->server.max_concurrent, "events simulated at once")
+        ->capture_default_str();
+    serve->add_option("--seed", o->server.service.seed, "random seed")->capture_default_str();
+    serve->add_option("--ping-reply", o->ping_reply, "reply to PING: ack (current) or pong (v1)")
+        ->check(CLI::IsMember({"ack", "pong"}));
+    serve->add_option("--max-photons", o->server.service.limits.max_photons,
+                      "largest event accepted")->capture_default_str();
+    add_curve_options(serve, o->curve, false);
+    serve->callback([o, exit_code] {
+      o->server.service.ping_reply = parse_ping_reply(o->ping_reply);
+      if (!o->curve.key_file.empty()) o->server.curve = net::read_curve_keys(o->curve.key_file);
+      SignalWatcher signals;
+      photon::Server server(load_detector(o->det), o->server);
+      signals.set_target([&server] { server.stop(); });
+      std::printf("serving on %s\n", server.endpoint().c_str());
+      std::fflush(stdout);
+      server.run();
+      log::info("photon server stopped");
+      *exit_code = kOk;
+    });
+  }
+
+  // acheron photon worker
+  {
+    struct Opts {
+      DetectorChoice det;
+      CurveChoice curve;
+      photon::WorkerOptions worker;
+      std::string ping_reply = "ack";
+    };
+    auto o = std::make_shared<Opts>();
+    auto* worker = photon->add_subcommand("worker", "serve the photon simulation behind a broker");
+    add_detector_options(worker, o->det);
+    worker->add_option("--connect", o->worker.connect, "the broker's backend endpoint")
+        ->capture_default_str();
+    worker->add_option("--threads", o->worker.service.threads, "engine threads (0: one per core)");
+    worker->add_option("--concurrent", o->worker.max_concurrent, "events simulated at once")
+        ->capture_default_str();
+    worker->add_option("--seed", o->worker.service.seed, "random seed")->capture_default_str();
+    add_curve_options(worker, o->curve, true);
+    worker->callback([o, exit_code] {
+      if (!o->curve.key_file.empty()) {
+        o->worker.curve = net::read_curve_keys(o->curve.key_file);
+        o->worker.curve_server_key = net::read_curve_public_key(o->curve.server_key_file);
+      }
+      SignalWatcher signals;
+      photon::Worker w(load_detector(o->det), o->worker);
+      signals.set_target([&w] { w.stop(); });
+      w.run();
+      *exit_code = kOk;
+    });
+  }
+
+  // acheron photon simulate
+  {
+    struct Opts {
+      photon::ClientOptions client;
+      CurveChoice curve;
+      std::uint32_t photons = 10000;
+      std::uint32_t events = 10;
+      std::string source = "cherenkov";
+      std::string out;
+      std::uint64_t seed = 1;
+      std::size_t in_flight = 4;
+      int timeout_ms = 30000;
+    };
+    auto o = std::make_shared<Opts>();
+    auto* sim = photon->add_subcommand(
+        "simulate", "generate photons, send them to a server or broker, summarise the hits");
+    sim->add_option("--connect", o->client.endpoint, "server or broker endpoint")
+        ->capture_default_str();
+    sim->add_option("--photons", o->photons, "photons per event")->capture_default_str();
+    sim->add_option("--events", o->events, "number of events")->capture_default_str();
+    sim->add_option("--source", o->source, "point (isotropic at the centre, 400-800 nm) or "
+                                           "cherenkov (1 m track from the centre)")
+        ->check(CLI::IsMember({"point", "cherenkov"}))
+        ->capture_default_str();
+    sim->add_option("--out", o->out, "write hits to this .npy file");
+    sim->add_option("--seed", o->seed, "seed of the photon generator")->capture_default_str();
+    sim->add_option("--in-flight", o->in_flight, "requests outstanding at once")
+        ->capture_default_str();
+    sim->add_option("--timeout-ms", o->timeout_ms, "per-attempt timeout")->capture_default_str();
+    add_curve_options(sim, o->curve, true);
+    sim->callback([o, exit_code] {
+      o->client.timeout = std::chrono::milliseconds(o->timeout_ms);
+      if (!o->curve.key_file.empty()) {
+        o->client.curve = net::read_curve_keys(o->curve.key_file);
+        o->client.curve_server_key = net::read_curve_public_key(o->curve.server_key_file);
+      }
+      photon::Client client(o->client);
+      if (!client.ping()) {
+        throw Failure(StatusCode::unavailable, "no answer to PING from " + o->client.endpoint);
+      }
+      auto info = client.detector_info();
+      std::vector<photon::EventPhotons> events;
+      for (std::uint32_t ev = 0; ev < o->events; ++ev) {
+        optics::PhotonBatch b;
+        if (o->source == "point") {
+          optics::append_photons(b, optics::IsotropicSource{}, o->photons, ev, o->seed);
+        } else {
+          optics::append_photons(b, optics::CherenkovTrack{}, o->photons, ev, o->seed);
+        }
+        events.push_back(photon::EventPhotons::from_batch(b, ev, ev));
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      auto hits = client.simulate_many(events, o->in_flight,
+                                       [&](std::size_t d) { progress_bar(d, events.size()); });
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::size_t total = 0;
+      std::vector<std::size_t> per_channel(info.size());
+      double tsum = 0;
+      for (const auto& h : hits) {
+        total += h.size();
+        for (std::size_t i = 0; i < h.size(); ++i) {
+          if (h.channel[i] < per_channel.size()) ++per_channel[h.channel[i]];
+          tsum += h.time[i];
+        }
+      }
+      const std::size_t lit = std::count_if(per_channel.begin(), per_channel.end(),
+                                            [](std::size_t c) { return c > 0; });
+      const double photons = double(o->photons) * o->events;
+      std::printf("%u events x %u photons in %.3f s: %.4g photons/s, %.1f events/s\n", o->events,
+                  o->photons, s, photons / s, o->events / s);
+      std::printf("%zu hits (%.3f %% of photons), %zu of %zu channels hit, mean hit time %.2f ns\n",
+                  total, 100.0 * total / std::max(1.0, photons), lit, info.size(),
+                  total ? tsum / total : 0.0);
+      if (!o->out.empty()) {
+        photon::write_hits_npy(o->out, hits);
+        std::printf("hits written to %s\n", o->out.c_str());
+      }
+      *exit_code = kOk;
+    });
+  }
 
   auto choice = std::make_shared<DetectorChoice>();
   auto opts = std::make_shared<optics::BenchOptions>();

@@ -16,6 +16,9 @@ from .envelope import (
     encode,
 )
 
+from . import photon
+from .photon import PhotonClient
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -28,5 +31,7 @@ __all__ = [
     "WorkerCommand",
     "decode",
     "encode",
+    "PhotonClient",
+    "photon",
     "__version__",
 ]

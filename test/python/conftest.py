@@ -1,6 +1,11 @@
 import os
 import pathlib
+import re
+import subprocess
 import sys
+import time
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "python"))
@@ -8,3 +13,73 @@ sys.path.insert(0, str(ROOT / "python"))
 
 def build_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("ACHERON_BUILD_DIR", ROOT / "build" / "default"))
+
+
+def acheron_binary() -> pathlib.Path:
+    path = build_dir() / "apps" / "acheron" / "acheron"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: build first (make build) or set ACHERON_BUILD_DIR")
+    return path
+
+
+class Process:
+    """A real `acheron` process on loopback that prints its endpoint(s) on
+    stdout; always stopped (SIGTERM, then SIGKILL) when the test ends."""
+
+    def __init__(self, args, ready_pattern=r"(tcp://\S+)", timeout=30.0):
+        self.args = [str(acheron_binary())] + [str(a) for a in args]
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.lines = []
+        deadline = time.monotonic() + timeout
+        pattern = re.compile(ready_pattern)
+        self.match = None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.args} exited: {self.proc.stderr.read()}")
+                continue
+            self.lines.append(line)
+            m = pattern.search(line)
+            if m:
+                self.match = m
+                break
+        if self.match is None:
+            self.stop()
+            raise RuntimeError(f"{self.args} did not start within {timeout} s")
+
+    @property
+    def endpoint(self) -> str:
+        return self.match.group(1)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream:
+                stream.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
+
+
+@pytest.fixture
+def acheron_process():
+    started = []
+
+    def start(*args, **kw):
+        p = Process(list(args), **kw)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()

@@ -1,0 +1,39 @@
+// `acheron ping ENDPOINT [--stats]`: is a photon server or broker answering?
+#include <cstdio>
+
+#include "Commands.hh"
+#include "acheron/photon/Client.hh"
+
+namespace acheron::app {
+
+void add_ping_command(CLI::App& app, int* exit_code) {
+  struct Opts {
+    std::string endpoint;
+    bool stats = false;
+    int timeout_ms = 2500;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("ping", "check that a photon server or broker answers");
+  cmd->add_option("endpoint", o->endpoint, "e.g. tcp://127.0.0.1:5555")->required();
+  cmd->add_flag("--stats", o->stats, "print the peer's metrics (JSON)");
+  cmd->add_option("--timeout-ms", o->timeout_ms, "per attempt")->capture_default_str();
+  cmd->callback([o, exit_code] {
+    photon::Client client({.endpoint = o->endpoint,
+                           .timeout = std::chrono::milliseconds(o->timeout_ms),
+                           .attempts = 1});
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!client.ping()) {
+      std::fprintf(stderr, "acheron: no answer from %s within %d ms\n", o->endpoint.c_str(),
+                   o->timeout_ms);
+      *exit_code = kUnavailable;
+      return;
+    }
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("%s answered in %.2f ms\n", o->endpoint.c_str(), ms);
+    if (o->stats) std::printf("%s\n", client.stats_json().c_str());
+    *exit_code = kOk;
+  });
+}
+
+}  // namespace acheron::app

@@ -1,0 +1,290 @@
+"""Client of the photon simulation service (ChAR0N protocol).
+
+Works with ``acheron photon serve``, ``acheron broker`` and ChAR0N servers::
+
+    from acheron.photon import PhotonClient, isotropic_photons
+    client = PhotonClient("tcp://127.0.0.1:5555")
+    client.ping()
+    hits = client.simulate(isotropic_photons(10000), event_id=1)
+    print(len(hits), hits.channel[:10], hits.time.mean())
+
+Photons are passed as a mapping of equal-length 1-D arrays (``x y z dx dy dz
+px py pz wavelength time`` as float32, optional ``flags`` as uint32), whose
+memory is sent without copying when the arrays are contiguous float32, or as
+a structured array with the fields of ``PHOTON_DTYPE`` (copied into columns).
+Hit arrays are read-only NumPy views of the received frames (no copy).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time as _time
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import zmq
+
+COMPONENTS = ("x", "y", "z", "dx", "dy", "dz", "px", "py", "pz", "wavelength", "time")
+CHERENKOV = 1 << 10
+SCINTILLATION = 1 << 11
+
+PHOTON_DTYPE = np.dtype(
+    [("pos", "<f4", (3,)), ("dir", "<f4", (3,)), ("pol", "<f4", (3,)),
+     ("wavelength", "<f4"), ("time", "<f4"), ("flags", "<u4")]
+)
+
+HIT_DTYPE = np.dtype(
+    [("event", "<u4"), ("channel", "<u4"), ("time", "<f4"), ("wavelength", "<f4"),
+     ("direction", "<f4", (3,)), ("polarization", "<f4", (3,)), ("flags", "<u4")]
+)
+
+
+class PhotonError(RuntimeError):
+    """The service could not simulate a request (SIM_FAILED)."""
+
+
+class Unavailable(TimeoutError):
+    """No usable reply after every attempt (timeouts or NO_WORKERS)."""
+
+
+@dataclass
+class DetectorInfo:
+    positions: np.ndarray  # (C, 3) float32, mm, by channel index
+    types: np.ndarray  # (C,) int32
+
+    def __len__(self) -> int:
+        return len(self.types)
+
+
+class Hits:
+    """Hits of one event; arrays are views of the reply frames."""
+
+    def __init__(self, event_id: int, frames: Sequence) -> None:
+        self.event_id = event_id
+        self._frames = frames  # keeps the memory alive
+        view = lambda i, dt: np.frombuffer(_buf(frames[i]), dtype=dt)
+        self.channel = view(2, "<u4")
+        if len(frames) == 12:
+            self.direction = np.stack([view(3, "<f4"), view(4, "<f4"), view(5, "<f4")], axis=1)
+            self.polarization = np.stack([view(6, "<f4"), view(7, "<f4"), view(8, "<f4")], axis=1)
+            self.wavelength = view(9, "<f4")
+            self.time = view(10, "<f4")
+            self.flags = view(11, "<u4")
+        else:  # a 5-frame (v1) reply: channel, time, wavelength
+            self.time = view(3, "<f4")
+            self.wavelength = view(4, "<f4")
+            n = len(self.channel)
+            self.direction = np.zeros((n, 3), "<f4")
+            self.polarization = np.zeros((n, 3), "<f4")
+            self.flags = np.zeros(n, "<u4")
+
+    def __len__(self) -> int:
+        return len(self.channel)
+
+    def to_records(self) -> np.ndarray:
+        """The hits as a structured array of HIT_DTYPE (a copy)."""
+        out = np.empty(len(self), HIT_DTYPE)
+        out["event"] = self.event_id
+        out["channel"] = self.channel
+        out["time"] = self.time
+        out["wavelength"] = self.wavelength
+        out["direction"] = self.direction
+        out["polarization"] = self.polarization
+        out["flags"] = self.flags
+        return out
+
+
+def _buf(frame) -> memoryview:
+    return memoryview(getattr(frame, "buffer", frame))
+
+
+def _columns(photons) -> List:
+    """Eleven float32 columns and one uint32 flags column, without copying
+    contiguous float32 inputs."""
+    if isinstance(photons, np.ndarray) and photons.dtype.names:
+        cols = [photons["pos"][:, 0], photons["pos"][:, 1], photons["pos"][:, 2],
+                photons["dir"][:, 0], photons["dir"][:, 1], photons["dir"][:, 2],
+                photons["pol"][:, 0], photons["pol"][:, 1], photons["pol"][:, 2],
+                photons["wavelength"], photons["time"]]
+        flags = photons["flags"] if "flags" in photons.dtype.names else None
+    elif isinstance(photons, Mapping):
+        missing = [c for c in COMPONENTS if c not in photons]
+        if missing:
+            raise KeyError(f"photons lack {missing}")
+        cols = [photons[c] for c in COMPONENTS]
+        flags = photons.get("flags")
+    else:
+        raise TypeError("photons must be a mapping of arrays or a structured array of PHOTON_DTYPE")
+    cols = [np.ascontiguousarray(c, dtype="<f4") for c in cols]
+    n = len(cols[0])
+    if any(len(c) != n for c in cols):
+        raise ValueError("photon arrays differ in length")
+    flags = np.zeros(n, "<u4") if flags is None else np.ascontiguousarray(flags, dtype="<u4")
+    if len(flags) != n:
+        raise ValueError("flags length differs from the photon count")
+    return cols + [flags]
+
+
+def isotropic_photons(n: int, position=(0.0, 0.0, 0.0), wavelength=(400.0, 800.0),
+                      seed: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """n photons from a point, isotropic, uniform in wavelength, polarized
+    perpendicular to their direction."""
+    rng = np.random.default_rng(seed)
+    cos_t = rng.uniform(-1, 1, n)
+    phi = rng.uniform(0, 2 * np.pi, n)
+    sin_t = np.sqrt(1 - cos_t**2)
+    d = np.stack([sin_t * np.cos(phi), sin_t * np.sin(phi), cos_t], axis=1)
+    ref = np.where(np.abs(d[:, 2:3]) < 0.9, [[0, 0, 1]], [[1, 0, 0]])
+    p = np.cross(d, ref)
+    p /= np.linalg.norm(p, axis=1, keepdims=True)
+    out = {
+        "x": np.full(n, position[0], "<f4"), "y": np.full(n, position[1], "<f4"),
+        "z": np.full(n, position[2], "<f4"),
+        "dx": d[:, 0].astype("<f4"), "dy": d[:, 1].astype("<f4"), "dz": d[:, 2].astype("<f4"),
+        "px": p[:, 0].astype("<f4"), "py": p[:, 1].astype("<f4"), "pz": p[:, 2].astype("<f4"),
+        "wavelength": rng.uniform(wavelength[0], wavelength[1], n).astype("<f4"),
+        "time": np.zeros(n, "<f4"),
+    }
+    return out
+
+
+class PhotonClient:
+    """A client of one photon server or broker. Every call has a deadline; an
+    unanswered attempt is retried on a fresh socket (as RAT-PAC does)."""
+
+    def __init__(self, endpoint: str, timeout_ms: int = 2500, attempts: int = 3,
+                 context: Optional[zmq.Context] = None) -> None:
+        if attempts < 1 or timeout_ms <= 0:
+            raise ValueError("attempts must be >= 1 and timeout_ms > 0")
+        self.endpoint = endpoint
+        self.timeout_ms = timeout_ms
+        self.attempts = attempts
+        self._ctx = context or zmq.Context.instance()
+
+    # -- plumbing -----------------------------------------------------------
+    def _request(self, frames: List, retry_no_workers: bool = True) -> List:
+        for attempt in range(self.attempts):
+            s = self._ctx.socket(zmq.REQ)
+            s.setsockopt(zmq.LINGER, 0)
+            try:
+                s.connect(self.endpoint)
+                s.send_multipart(frames, copy=False)
+                if s.poll(self.timeout_ms, zmq.POLLIN):
+                    reply = s.recv_multipart(copy=False)
+                    if retry_no_workers and bytes(reply[0].buffer) == b"NO_WORKERS":
+                        _time.sleep(0.5)
+                        continue
+                    return reply
+            finally:
+                s.close()
+        raise Unavailable(
+            f"no usable reply from {self.endpoint} after {self.attempts} attempts of {self.timeout_ms} ms"
+        )
+
+    # -- calls --------------------------------------------------------------
+    def ping(self) -> bool:
+        try:
+            return bytes(self._request([b"PING"], False)[0].buffer) in (b"ACK", b"PONG")
+        except Unavailable:
+            return False
+
+    def detector_info(self) -> DetectorInfo:
+        r = self._request([b"DETECTOR_INFO"])
+        if len(r) != 5 or bytes(r[0].buffer) != b"DETECTOR_INFO":
+            raise PhotonError("bad DETECTOR_INFO reply")
+        xyz = [np.frombuffer(_buf(r[i]), "<f4") for i in (1, 2, 3)]
+        return DetectorInfo(np.stack(xyz, axis=1), np.frombuffer(_buf(r[4]), "<i4"))
+
+    def run_begin(self, filename: str) -> None:
+        self._expect_ack(self._request([b"RUN_BEGIN", filename.encode()]))
+
+    def run_end(self) -> None:
+        self._expect_ack(self._request([b"RUN_END"]))
+
+    def stats(self) -> dict:
+        r = self._request([b"STATS"], False)
+        if len(r) != 2 or bytes(r[0].buffer) != b"STATS":
+            raise PhotonError(f"{self.endpoint} does not answer STATS")
+        return json.loads(bytes(r[1].buffer))
+
+    def simulate(self, photons, event_id: int = 0) -> Hits:
+        """Simulates one event; returns its hits."""
+        frames = self._photon_frames(photons, event_id)
+        r = self._request(frames)
+        return self._hits(r, event_id)
+
+    def simulate_many(self, events: Sequence, event_ids: Optional[Sequence[int]] = None,
+                      in_flight: int = 8, progress: Optional[Callable[[int], None]] = None) -> List[Hits]:
+        """Simulates many events with up to in_flight requests outstanding on
+        one connection; resends an unanswered one up to `attempts` times."""
+        ids = list(range(len(events))) if event_ids is None else list(event_ids)
+        if len(set(ids)) != len(ids):
+            raise ValueError("event ids must be unique")
+        frames = {eid: self._photon_frames(ev, eid) for eid, ev in zip(ids, events)}
+        s = self._ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(self.endpoint)
+        results: Dict[int, Hits] = {}
+        pending: Dict[int, List] = {}  # id -> [deadline, attempts]
+        todo = list(ids)
+        try:
+            while len(results) < len(ids):
+                while todo and len(pending) < in_flight:
+                    eid = todo.pop(0)
+                    s.send_multipart([b""] + frames[eid], copy=False)
+                    pending[eid] = [_time.monotonic() + self.timeout_ms / 1000, 1]
+                wait = max(0.0, min(p[0] for p in pending.values()) - _time.monotonic())
+                if s.poll(int(wait * 1000) + 1, zmq.POLLIN):
+                    while True:
+                        try:
+                            r = s.recv_multipart(zmq.NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                        body = r[1:]
+                        head = bytes(body[0].buffer)
+                        if head in (b"SIM_COMPLETE", b"SIM_FAILED") and len(body) >= 2:
+                            eid = struct.unpack("<I", bytes(body[1].buffer)[:4])[0]
+                            if eid not in pending:
+                                continue
+                            if head == b"SIM_FAILED":
+                                raise PhotonError(f"the service could not simulate event {eid}")
+                            results[eid] = Hits(eid, body)
+                            del pending[eid]
+                            if progress:
+                                progress(len(results))
+                now = _time.monotonic()
+                for eid, p in list(pending.items()):
+                    if p[0] <= now:
+                        if p[1] >= self.attempts:
+                            raise Unavailable(f"event {eid} unanswered after {p[1]} attempts")
+                        s.send_multipart([b""] + frames[eid], copy=False)
+                        pending[eid] = [now + self.timeout_ms / 1000, p[1] + 1]
+        finally:
+            s.close()
+        return [results[eid] for eid in ids]
+
+    # -- helpers ------------------------------------------------------------
+    @staticmethod
+    def _photon_frames(photons, event_id: int) -> List:
+        cols = _columns(photons)
+        meta = struct.pack("<II", event_id, len(cols[0]))
+        return [b"PHOTONDATA", meta] + cols
+
+    @staticmethod
+    def _hits(reply, event_id: int) -> Hits:
+        head = bytes(reply[0].buffer)
+        if head == b"SIM_FAILED":
+            raise PhotonError(f"the service could not simulate event {event_id}")
+        if head != b"SIM_COMPLETE" or len(reply) not in (5, 12):
+            raise PhotonError(f"unexpected reply {head!r} to PHOTONDATA")
+        eid = struct.unpack("<I", bytes(reply[1].buffer))[0]
+        if eid != event_id:
+            raise PhotonError(f"reply for event {eid} to a request for {event_id}")
+        return Hits(eid, reply)
+
+    @staticmethod
+    def _expect_ack(reply) -> None:
+        if bytes(reply[0].buffer) != b"ACK":
+            raise PhotonError(f"expected ACK, got {bytes(reply[0].buffer)!r}")

@@ -1,0 +1,174 @@
+#include "acheron/photon/Worker.hh"
+
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <variant>
+
+#include "acheron/core/Log.hh"
+#include "acheron/core/ThreadPool.hh"
+#include "acheron/wire/Charon.hh"
+
+namespace acheron::photon {
+namespace charon = wire::charon;
+
+struct Worker::Impl {
+  WorkerOptions options;
+  zmq::context_t context{1};
+  net::Waker waker;
+  std::atomic<bool> stopping{false};
+  std::mutex mutex;
+  struct Completion {
+    std::uint64_t connection;  // replies from an older connection are dropped
+    std::vector<Buffer> frames;
+  };
+  std::deque<Completion> completed;
+  std::atomic<std::uint64_t> connection{0};
+  mutable std::mutex stats_mutex;
+  WorkerStats stats;
+  ThreadPool jobs;  // last: destroyed first, while the queue above exists
+
+  explicit Impl(WorkerOptions o)
+      : options(std::move(o)), jobs(std::max<std::size_t>(1, options.max_concurrent)) {}
+
+  zmq::socket_t open() {
+    zmq::socket_t s(context, zmq::socket_type::dealer);
+    net::set_linger(s, std::chrono::milliseconds(0));
+    if (options.curve) net::make_curve_client(s, *options.curve, options.curve_server_key);
+    s.connect(options.connect);
+    const std::uint8_t ready = charon::kReady;
+    s.send(zmq::buffer(&ready, 1), zmq::send_flags::dontwait);
+    std::lock_guard lock(stats_mutex);
+    ++stats.connections;
+    return s;
+  }
+};
+
+Worker::Worker(std::shared_ptr<const optics::Detector> detector, WorkerOptions options)
+    : service_(std::make_unique<PhotonService>(std::move(detector), options.service)),
+      impl_(std::make_unique<Impl>(std::move(options))) {
+  ACHERON_EXPECT(impl_->options.heartbeat.count() > 0 && impl_->options.liveness > 0,
+                 "worker heartbeat and liveness must be positive (a broker could never be "
+                 "declared gone otherwise) fix the options");
+}
+
+Worker::~Worker() {
+  stop();
+  impl_.reset();  // waits for running jobs, which use service_
+}
+
+void Worker::stop() {
+  impl_->stopping = true;
+  impl_->waker.wake();
+}
+
+WorkerStats Worker::stats() const {
+  std::lock_guard lock(impl_->stats_mutex);
+  return impl_->stats;
+}
+
+void Worker::run() {
+  Impl& m = *impl_;
+  using namespace std::chrono;
+  auto backoff = m.options.reconnect_min;
+  std::vector<Buffer> frames;
+  while (!m.stopping) {
+    zmq::socket_t socket = m.open();
+    const std::uint64_t conn = ++m.connection;
+    log::info("worker connected to {} (connection {})", m.options.connect, conn);
+    int liveness = m.options.liveness;
+    auto next_heartbeat = steady_clock::now() + m.options.heartbeat;
+    bool heard = false;             // anything from the broker on this connection
+    bool heard_since_tick = false;  // ... since the last heartbeat tick
+    zmq::pollitem_t items[] = {{socket.handle(), 0, ZMQ_POLLIN, 0},
+                               {nullptr, m.waker.fd(), ZMQ_POLLIN, 0}};
+    while (!m.stopping && liveness > 0) {
+      const auto wait = duration_cast<milliseconds>(next_heartbeat - steady_clock::now());
+      try {
+        zmq::poll(items, 2, std::max(milliseconds(0), wait));
+      } catch (const zmq::error_t& e) {
+        if (e.num() == EINTR) continue;
+        throw;
+      }
+      if (items[1].revents & ZMQ_POLLIN) {
+        m.waker.drain();
+        std::deque<Impl::Completion> done;
+        {
+          std::lock_guard lock(m.mutex);
+          done.swap(m.completed);
+        }
+        for (auto& c : done) {
+          if (c.connection == conn) net::send_frames(socket, c.frames, zmq::send_flags::dontwait);
+        }
+      }
+      while (net::recv_frames(socket, frames, zmq::recv_flags::dontwait)) {
+        liveness = m.options.liveness;
+        heard_since_tick = true;
+        if (!heard) {
+          heard = true;
+          backoff = m.options.reconnect_min;  // a working connection resets the back-off
+        }
+        if (frames.size() == 1) continue;  // HEARTBEAT (or any control frame)
+        // [client_id, "", header, ...]: the envelope is everything up to the
+        // first empty frame; the reply goes back with the same envelope.
+        std::size_t delim = 0;
+        while (delim < frames.size() && !frames[delim].empty()) ++delim;
+        if (delim == 0 || delim >= frames.size() - 1) {
+          log::warn("worker: ignoring a message without a routing envelope");
+          continue;
+        }
+        std::vector<Buffer> route(frames.begin(), frames.begin() + delim + 1);
+        std::span<const Buffer> body(frames.data() + delim + 1, frames.size() - delim - 1);
+        {
+          std::lock_guard lock(m.stats_mutex);
+          ++m.stats.requests;
+        }
+        auto decoded = charon::decode_request(body, m.options.service.limits);
+        std::vector<Buffer> reply;
+        if (auto* rej = std::get_if<charon::Rejection>(&decoded)) {
+          log::warn("worker: rejected a request: {}", rej->reason);
+          reply = rej->reply;
+        } else if (auto& req = std::get<charon::Request>(decoded);
+                   req.kind != charon::RequestKind::photon_data) {
+          reply = service_->reply_now(req);
+        } else {
+          m.jobs.submit([this, conn, route, photons = std::move(req.photons)]() mutable {
+            auto out = route;
+            auto r = service_->simulate(photons);
+            out.insert(out.end(), r.begin(), r.end());
+            {
+              std::lock_guard lock(impl_->mutex);
+              impl_->completed.push_back({conn, std::move(out)});
+            }
+            impl_->waker.wake();
+          });
+          continue;
+        }
+        route.insert(route.end(), reply.begin(), reply.end());
+        net::send_frames(socket, route, zmq::send_flags::dontwait);
+      }
+      const auto now = steady_clock::now();
+      if (now >= next_heartbeat) {
+        // Timer-driven, independent of traffic and of running simulations.
+        const std::uint8_t hb = charon::kHeartbeat;
+        socket.send(zmq::buffer(&hb, 1), zmq::send_flags::dontwait);
+        {
+          std::lock_guard lock(m.stats_mutex);
+          ++m.stats.heartbeats_sent;
+        }
+        if (!heard_since_tick) --liveness;
+        heard_since_tick = false;
+        next_heartbeat = now + m.options.heartbeat;
+      }
+    }
+    if (m.stopping) break;
+    log::warn("worker: broker at {} silent for {} heartbeats; reconnecting in {} ms",
+              m.options.connect, m.options.liveness, backoff.count());
+    // Sleep in small slices so stop() stays prompt.
+    const auto until = steady_clock::now() + backoff;
+    while (!m.stopping && steady_clock::now() < until) std::this_thread::sleep_for(milliseconds(20));
+    backoff = std::min(backoff * 2, m.options.reconnect_max);
+  }
+}
+
+}  // namespace acheron::photon

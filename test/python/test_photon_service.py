@@ -1,0 +1,174 @@
+"""`acheron photon serve` as ChAR0N clients use it: a RAT-PAC-like client,
+a v1 client, malformed requests, resends, many clients, the Python client."""
+
+import struct
+import threading
+
+import numpy as np
+import pytest
+import zmq
+
+from acheron.photon import COMPONENTS, PhotonClient, PhotonError, isotropic_photons
+
+CTX = zmq.Context.instance()
+
+
+def req(endpoint, frames, timeout_ms=10000):
+    """One RAT-PAC-style call: a new REQ socket, LINGER 0, one poll."""
+    s = CTX.socket(zmq.REQ)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(endpoint)
+    try:
+        s.send_multipart(frames)
+        assert s.poll(timeout_ms, zmq.POLLIN), f"no reply to {frames[0]!r}"
+        return s.recv_multipart()
+    finally:
+        s.close()
+
+
+def photon_frames(event_id, n, version=2, seed=0):
+    p = isotropic_photons(n, seed=seed, wavelength=(350, 450))
+    frames = [b"PHOTONDATA", struct.pack("<II", event_id, n)] + [p[c].tobytes() for c in COMPONENTS]
+    if version == 2:
+        frames.append(np.full(n, 1 << 10, "<u4").tobytes())
+    return frames
+
+
+@pytest.fixture(scope="module")
+def server():
+    from conftest import Process
+
+    p = Process(["photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "2"])
+    yield p
+    assert p.stop() == 0  # SIGTERM is a clean shutdown
+
+
+def test_rat_pac_conversation(server):
+    ep = server.endpoint
+    assert req(ep, [b"PING"]) == [b"ACK"]
+    assert req(ep, [b"RUN_BEGIN", b"output/run_1.root"]) == [b"ACK"]
+    info = req(ep, [b"DETECTOR_INFO"])
+    assert info[0] == b"DETECTOR_INFO" and len(info) == 5
+    x, y, z = (np.frombuffer(info[i], "<f4") for i in (1, 2, 3))
+    types = np.frombuffer(info[4], "<i4")
+    assert len(x) == 400 and list(types[:3]) == [0, 1, 2]
+    r = np.sqrt(x**2 + y**2 + z**2)
+    assert np.allclose(r, r[0], rtol=1e-5)  # PMTs on one sphere
+    for event_id, n in [(0, 2000), (1, 0), (2, 5000)]:
+        reply = req(ep, photon_frames(event_id, n))
+        assert reply[0] == b"SIM_COMPLETE" and len(reply) >= 12
+        assert struct.unpack("<I", reply[1])[0] == event_id
+        channels = np.frombuffer(reply[2], "<u4")
+        flags = np.frombuffer(reply[11], "<u4")
+        assert len(channels) == len(flags) == len(np.frombuffer(reply[10], "<f4"))
+        if n == 0:
+            assert len(channels) == 0
+        else:
+            assert len(channels) > 0 and channels.max() < 400
+            assert np.all(flags & (1 << 2))  # SURFACE_DETECT
+            assert np.all(flags & (1 << 10))  # the creator label is carried through
+    assert req(ep, [b"RUN_END"]) == [b"ACK"]
+
+
+def test_v1_client_gets_five_frame_reply(server):
+    reply = req(server.endpoint, photon_frames(7, 3000, version=1))
+    assert reply[0] == b"SIM_COMPLETE" and len(reply) == 5
+    assert struct.unpack("<I", reply[1])[0] == 7
+    assert len(np.frombuffer(reply[2], "<u4")) == len(np.frombuffer(reply[3], "<f4"))
+
+
+def test_malformed_requests_get_error_replies_and_the_server_keeps_serving(server):
+    ep = server.endpoint
+    assert req(ep, [b"HELLO"]) == [b"UNKNOWN_REQUEST"]
+    good = photon_frames(11, 10)
+    assert req(ep, good[:6]) == [b"SIM_FAILED", struct.pack("<I", 11)]
+    bad_len = list(good)
+    bad_len[4] = b"\x00" * 7
+    assert req(ep, bad_len)[0] == b"SIM_FAILED"
+    mismatch = list(good)
+    mismatch[1] = struct.pack("<II", 11, 9)
+    assert req(ep, mismatch) == [b"SIM_FAILED", struct.pack("<I", 11)]
+    assert req(ep, [b"PHOTONDATA"]) == [b"SIM_FAILED", b"\xff\xff\xff\xff"]
+    # NaN photons are not simulated but the event is.
+    nan = list(good)
+    nan[2] = np.full(10, np.nan, "<f4").tobytes()
+    assert req(ep, nan)[0] == b"SIM_COMPLETE"
+    assert req(ep, [b"PING"]) == [b"ACK"]
+
+
+def test_a_resent_request_is_simulated_once(server):
+    client = PhotonClient(server.endpoint)
+    before = client.stats()
+    frames = photon_frames(4242, 20000, seed=5)
+    first = req(server.endpoint, frames)
+    second = req(server.endpoint, frames)  # a resend on a fresh socket
+    assert first == second
+    after = client.stats()
+    assert after["events"] - before["events"] == 1
+    assert after["duplicates"] - before["duplicates"] == 1
+
+
+def test_many_concurrent_clients_lose_nothing(server):
+    errors = []
+
+    def run(k):
+        try:
+            for e in range(5):
+                eid = 1000 * k + e
+                reply = req(server.endpoint, photon_frames(eid, 3000, seed=eid))
+                assert reply[0] == b"SIM_COMPLETE"
+                assert struct.unpack("<I", reply[1])[0] == eid
+        except Exception as exc:  # collected and reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+
+
+def test_python_client(server):
+    client = PhotonClient(server.endpoint)
+    assert client.ping()
+    info = client.detector_info()
+    assert len(info) == 400 and info.positions.shape == (400, 3)
+    photons = isotropic_photons(20000, seed=1, wavelength=(400, 400))
+    hits = client.simulate(photons, event_id=3)
+    # ~30 % coverage x 25 % QE at 400 nm
+    assert 0.05 < len(hits) / 20000 < 0.10
+    assert hits.direction.shape == (len(hits), 3)
+    records = hits.to_records()
+    assert np.all(records["event"] == 3)
+    many = client.simulate_many([isotropic_photons(5000, seed=s) for s in range(6)],
+                                event_ids=range(100, 106), in_flight=3)
+    assert [h.event_id for h in many] == list(range(100, 106))
+    # Same photons, same event id, same seed: the same hits.
+    again = PhotonClient(server.endpoint).simulate(photons, event_id=3)
+    assert np.array_equal(again.channel, hits.channel) and np.array_equal(again.time, hits.time)
+    # Inconsistent input is refused before anything is sent.
+    bad = dict(photons)
+    bad["wavelength"] = bad["wavelength"][:10]
+    with pytest.raises(ValueError):
+        client.simulate(bad)
+
+
+def test_sim_failed_raises_photon_error(server):
+    client = PhotonClient(server.endpoint)
+    with pytest.raises(PhotonError):
+        client._hits([zmq.Frame(b"SIM_FAILED"), zmq.Frame(struct.pack("<I", 5))], 5)
+
+
+def test_ping_exit_codes(server, acheron_process):
+    import subprocess
+
+    from conftest import acheron_binary
+
+    ok = subprocess.run([str(acheron_binary()), "ping", server.endpoint, "--stats"],
+                        capture_output=True, text=True, timeout=30)
+    assert ok.returncode == 0 and '"role":"server"' in ok.stdout
+    # Nothing listens on this port: exit code 3 (unavailable) after the timeout.
+    dead = subprocess.run([str(acheron_binary()), "ping", "tcp://127.0.0.1:9", "--timeout-ms", "300"],
+                          capture_output=True, text=True, timeout=30)
+    assert dead.returncode == 3
