@@ -1,15 +1,32 @@
 #!/usr/bin/env bash
-# Installs the build tree into a scratch prefix and builds and runs
-# examples/minimal against it with find_package(acheron): proves that the
-# exported package works for a downstream project.
+# Installs the build tree into a scratch prefix and builds the downstream
+# examples against it with find_package(acheron): examples/minimal runs on
+# its own; examples/photon_client runs against a real `acheron photon serve`
+# started on a loopback port and stopped afterwards.
 set -euo pipefail
 build=${1:-build/default}
 root=$(cd "$(dirname "$0")/.." && pwd)
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
 cmake --install "$root/$build" --prefix "$scratch/prefix" >/dev/null
-cmake -S "$root/examples/minimal" -B "$scratch/build" -G Ninja \
-      -DCMAKE_PREFIX_PATH="$scratch/prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$scratch/build" >/dev/null
-"$scratch/build/minimal"
-echo "examples/minimal: 1 passed, 0 failed"
+passed=0
+for ex in minimal photon_client; do
+  cmake -S "$root/examples/$ex" -B "$scratch/$ex" -G Ninja \
+        -DCMAKE_PREFIX_PATH="$scratch/prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$scratch/$ex" >/dev/null
+done
+"$scratch/minimal/minimal"
+passed=$((passed + 1))
+"$scratch/prefix/bin/acheron" --log-level warn photon serve --bind 'tcp://127.0.0.1:*' --threads 1 \
+    > "$scratch/server.out" &
+server_pid=$!
+for _ in $(seq 100); do grep -q "serving on" "$scratch/server.out" && break; sleep 0.1; done
+endpoint=$(sed -n 's/^serving on //p' "$scratch/server.out")
+"$scratch/photon_client/photon_client" "$endpoint" 3
+passed=$((passed + 1))
+echo "examples: $passed passed, 0 failed"

@@ -9,7 +9,7 @@ packages=(
   libclang-rt-14-dev
   libzmq3-dev cppzmq-dev libxxhash-dev libsodium-dev libmsgpack-cxx-dev nlohmann-json3-dev
   libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
-  libembree-dev libtbb-dev libhdf5-dev
+  libembree-dev libtbb-dev libhdf5-dev python3-h5py
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-zmq python3-numpy python3-msgpack python3-pytest
   python3-matplotlib

@@ -1,11 +1,21 @@
-// `acheron demo`: the hub model end to end in one process: a service with a
-// method (progress, deadline) and a topic read by subscribers at different
-// rates and modes, with every reply passed through the native wire codec.
+// `acheron demo`: the photon service end to end (broker, two workers, a
+// client, hits and plots), and `acheron demo --hub`: the hub model in one
+// process (a service with a method and a topic read at different rates).
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
+#include "Child.hh"
 #include "Commands.hh"
+#include "acheron/optics/Sources.hh"
+#include "acheron/photon/Client.hh"
+#include "acheron/photon/HitFile.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/hub/Registry.hh"
 #include "acheron/wire/Envelope.hh"
@@ -13,7 +23,155 @@
 namespace acheron::app {
 namespace {
 
-int run_demo(double seconds) {
+struct PhotonDemoOptions {
+  int events = 300;
+  int photons = 5000;
+  int workers = 2;
+  std::string out = "demo-output";
+};
+
+// Where the Python package lives: $ACHERON_PYTHON, next to the build tree
+// (build/<preset>/apps/acheron/acheron -> python/), or the install prefix.
+std::filesystem::path python_package_dir() {
+  if (const char* env = std::getenv("ACHERON_PYTHON"); env && *env) return env;
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  for (auto dir = exe.parent_path(); !dir.empty() && dir != dir.root_path();
+       dir = dir.parent_path()) {
+    if (std::filesystem::exists(dir / "python" / "acheron" / "plots.py")) return dir / "python";
+    if (std::filesystem::exists(dir / "share" / "acheron" / "python" / "acheron" / "plots.py")) {
+      return dir / "share" / "acheron" / "python";
+    }
+  }
+  return {};
+}
+
+int run_photon_demo(const PhotonDemoOptions& o) {
+  using namespace std::chrono;
+  std::printf("starting a broker and %d photon workers on loopback...\n", o.workers);
+  Child broker_proc({"--log-level", "warn", "broker", "--frontend", "tcp://127.0.0.1:*",
+                     "--backend", "tcp://127.0.0.1:*"},
+                    true);
+  const std::string banner = broker_proc.read_line(seconds(20));
+  const auto on = banner.find("clients on "), workers_at = banner.find(", workers on ");
+  if (on == std::string::npos || workers_at == std::string::npos) {
+    throw Failure(StatusCode::unavailable, "the broker did not start: '" + banner + "'");
+  }
+  const std::string frontend = banner.substr(on + 11, workers_at - on - 11);
+  const std::string backend = banner.substr(workers_at + 13);
+  std::vector<std::unique_ptr<Child>> workers;
+  for (int i = 0; i < o.workers; ++i) {
+    workers.push_back(std::make_unique<Child>(
+        std::vector<std::string>{"--log-level", "warn", "photon", "worker", "--connect", backend,
+                                 "--threads", "1", "--seed", "1"},
+        false));
+  }
+  photon::Client client({.endpoint = frontend, .timeout = seconds(30), .attempts = 3});
+  // Wait until every worker has registered and answered the geometry probe.
+  const auto deadline = steady_clock::now() + seconds(60);
+  for (;;) {
+    auto stats = nlohmann::json::parse(client.stats_json());
+    if (stats.value("workers", 0) >= o.workers && stats.value("workers_probing", 0) == 0) break;
+    if (steady_clock::now() > deadline) {
+      throw Failure(StatusCode::unavailable, "workers did not register with the broker");
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  auto info = client.detector_info();
+  std::printf("broker %s, %d workers ready, detector with %zu PMTs\n", frontend.c_str(),
+              o.workers, info.size());
+
+  // Muon-like tracks: 1 m long, random start within 1 m of the centre and
+  // random direction, Cherenkov light at 42 degrees in water.
+  std::vector<photon::EventPhotons> events;
+  std::mt19937_64 rng(2024);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (int e = 0; e < o.events; ++e) {
+    optics::CherenkovTrack track;
+    track.start = {u(rng) * 600, u(rng) * 600, u(rng) * 600};
+    optics::Vec3 dir{u(rng), u(rng), u(rng)};
+    track.direction = optics::norm(dir) > 1e-3f ? optics::normalize(dir) : optics::Vec3{0, 0, 1};
+    optics::PhotonBatch b;
+    optics::append_photons(b, track, static_cast<std::uint32_t>(o.photons),
+                           static_cast<std::uint32_t>(e), 7);
+    events.push_back(photon::EventPhotons::from_batch(b, e, e));
+  }
+  const auto t0 = steady_clock::now();
+  auto hits = client.simulate_many(events, 2 * o.workers, [&](std::size_t d) {
+    if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\r%zu/%d events", d, o.events);
+  });
+  const double secs = duration<double>(steady_clock::now() - t0).count();
+  if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
+  std::size_t total = 0;
+  std::vector<std::size_t> per_channel(info.size());
+  double tsum = 0;
+  for (const auto& h : hits) {
+    total += h.size();
+    for (std::size_t i = 0; i < h.size(); ++i) {
+      if (h.channel[i] < per_channel.size()) ++per_channel[h.channel[i]];
+      tsum += h.time[i];
+    }
+  }
+  const double photons = double(o.photons) * o.events;
+  std::printf("%d events x %d photons through the broker in %.2f s: %.3g photons/s, %.1f events/s\n",
+              o.events, o.photons, secs, photons / secs, o.events / secs);
+  std::printf("%zu hits (%.2f per event, %.2f %% of photons) on %zu of %zu PMTs, mean time %.2f ns\n",
+              total, double(total) / o.events, 100.0 * total / photons,
+              static_cast<std::size_t>(std::count_if(per_channel.begin(), per_channel.end(),
+                                                     [](std::size_t c) { return c > 0; })),
+              info.size(), total ? tsum / total : 0.0);
+  auto stats = nlohmann::json::parse(client.stats_json());
+  std::printf("broker: %s requests dispatched, %s workers\n",
+              stats.contains("dispatched") ? stats["dispatched"].dump().c_str() : "?",
+              stats.contains("workers") ? stats["workers"].dump().c_str() : "?");
+
+  std::filesystem::create_directories(o.out);
+  const auto hits_path = std::filesystem::path(o.out) / "hits.npy";
+  photon::write_hits_npy(hits_path, hits);
+  const auto det_path = std::filesystem::path(o.out) / "detinfo.npy";
+  {
+    // (C, 4) float32: x, y, z, type.
+    std::vector<float> rows;
+    for (std::size_t c = 0; c < info.size(); ++c) {
+      rows.insert(rows.end(), {info.x[c], info.y[c], info.z[c], float(info.type[c])});
+    }
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                         std::to_string(info.size()) + ", 4), }";
+    header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
+    header.push_back('\n');
+    std::ofstream f(det_path, std::ios::binary);
+    f.write("\x93NUMPY\x01\x00", 8);
+    const std::uint16_t len = static_cast<std::uint16_t>(header.size());
+    f.write(reinterpret_cast<const char*>(&len), 2);
+    f << header;
+    f.write(reinterpret_cast<const char*>(rows.data()), rows.size() * sizeof(float));
+  }
+  std::printf("hits written to %s\n", hits_path.c_str());
+
+  // Stop what we started before plotting; workers first, then the broker.
+  int stopped_ok = 0;
+  for (auto& w : workers) stopped_ok += w->stop() == 0;
+  stopped_ok += broker_proc.stop() == 0;
+  std::printf("stopped the broker and %d workers (%d of %d exited cleanly)\n", o.workers,
+              stopped_ok, o.workers + 1);
+
+  const auto pydir = python_package_dir();
+  if (pydir.empty() || access("/usr/bin/python3", X_OK) != 0) {
+    std::printf("plots skipped: the acheron Python package or /usr/bin/python3 was not found\n");
+  } else {
+    const std::string cmd = "PYTHONPATH='" + pydir.string() + "' /usr/bin/python3 -m acheron.plots '" +
+                            hits_path.string() + "' '" + det_path.string() + "' '" + o.out + "'";
+    if (std::system(cmd.c_str()) != 0) {
+      std::printf("plots failed (is python3-matplotlib installed?)\n");
+    }
+  }
+  const bool ok = hits.size() == static_cast<std::size_t>(o.events) && total > 0 &&
+                  stopped_ok == o.workers + 1;
+  std::printf("demo %s\n", ok ? "ok" : "FAILED");
+  return ok ? kOk : kFailure;
+}
+
+int run_hub_demo(double seconds) {
   using namespace std::chrono;
   hub::Registry registry;
   auto sensor = registry.add("sensor", "a simulated four-channel sensor");
@@ -107,10 +265,25 @@ int run_demo(double seconds) {
 }  // namespace
 
 void add_demo_command(CLI::App& app, int* exit_code) {
-  auto* cmd = app.add_subcommand("demo", "run the main demonstration on the embedded default");
+  auto* cmd = app.add_subcommand(
+      "demo", "broker + two photon workers + a client on loopback: throughput, hits, plots");
+  auto o = std::make_shared<PhotonDemoOptions>();
+  auto hub = std::make_shared<bool>(false);
   auto seconds = std::make_shared<double>(1.0);
-  cmd->add_option("--seconds", *seconds, "how long to publish")->check(CLI::Range(0.05, 60.0));
-  cmd->callback([exit_code, seconds] { *exit_code = run_demo(*seconds); });
+  cmd->add_option("--events", o->events, "events to simulate")->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--photons", o->photons, "Cherenkov photons per event")->capture_default_str()
+      ->check(CLI::Range(1, 10000000));
+  cmd->add_option("--workers", o->workers, "photon workers behind the broker")
+      ->capture_default_str()->check(CLI::Range(1, 16));
+  cmd->add_option("--out", o->out, "directory for hits.npy and the PNG plots")
+      ->capture_default_str();
+  cmd->add_flag("--hub", *hub, "instead: the in-process hub demonstration");
+  cmd->add_option("--seconds", *seconds, "hub demonstration: how long to publish")
+      ->check(CLI::Range(0.05, 60.0));
+  cmd->callback([exit_code, o, hub, seconds] {
+    *exit_code = *hub ? run_hub_demo(*seconds) : run_photon_demo(*o);
+  });
 }
 
 }  // namespace acheron::app

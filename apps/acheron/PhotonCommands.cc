@@ -121,6 +121,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       CurveChoice curve;
       photon::ServerOptions server;
       std::string ping_reply = "ack";
+      std::string outdir = ".";
     };
     auto o = std::make_shared<Opts>();
     auto* serve = photon->add_subcommand(
@@ -135,8 +136,17 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
         ->check(CLI::IsMember({"ack", "pong"}));
     serve->add_option("--max-photons", o->server.service.limits.max_photons,
                       "largest event accepted")->capture_default_str();
+    serve->add_flag("--async", o->server.async,
+                    "asynchronous mode: answer SIM_COMPLETE_ASYNC, write hits per run to HDF5");
+    serve->add_option("--outdir", o->outdir, "directory of the run files (--async)")
+        ->capture_default_str();
+    serve->add_option("--photons-per-batch", o->server.photons_per_batch,
+                      "engine batch size in asynchronous mode")->capture_default_str();
+    serve->add_option("--events-per-basket", o->server.async_options.events_per_basket,
+                      "events written per flush (--async)")->capture_default_str();
     add_curve_options(serve, o->curve, false);
     serve->callback([o, exit_code] {
+      o->server.async_options.outdir = o->outdir;
       o->server.service.ping_reply = parse_ping_reply(o->ping_reply);
       if (!o->curve.key_file.empty()) o->server.curve = net::read_curve_keys(o->curve.key_file);
       SignalWatcher signals;

@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
   app::add_detector_commands(app, &exit_code);
   app::add_photon_commands(app, &exit_code);
   app::add_ping_command(app, &exit_code);
+  app::add_keygen_command(app, &exit_code);
+  app::add_broker_command(app, &exit_code);
 
   try {
     app.parse(argc, argv);

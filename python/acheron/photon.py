@@ -155,21 +155,36 @@ class PhotonClient:
     unanswered attempt is retried on a fresh socket (as RAT-PAC does)."""
 
     def __init__(self, endpoint: str, timeout_ms: int = 2500, attempts: int = 3,
-                 context: Optional[zmq.Context] = None) -> None:
+                 context: Optional[zmq.Context] = None,
+                 curve_server_key: Optional[str] = None,
+                 curve_keypair: Optional[tuple] = None) -> None:
+        """curve_server_key: the server's Z85 public key (enables CURVE);
+        curve_keypair: own (public, secret) Z85 keys, generated if omitted."""
         if attempts < 1 or timeout_ms <= 0:
             raise ValueError("attempts must be >= 1 and timeout_ms > 0")
         self.endpoint = endpoint
         self.timeout_ms = timeout_ms
         self.attempts = attempts
         self._ctx = context or zmq.Context.instance()
+        self._curve = None
+        if curve_server_key:
+            pub, sec = curve_keypair or zmq.curve_keypair()
+            as_bytes = lambda k: k.encode() if isinstance(k, str) else k
+            self._curve = (as_bytes(curve_server_key), as_bytes(pub), as_bytes(sec))
+
+    def _socket(self, kind):
+        s = self._ctx.socket(kind)
+        s.setsockopt(zmq.LINGER, 0)
+        if self._curve:
+            s.curve_serverkey, s.curve_publickey, s.curve_secretkey = self._curve
+        s.connect(self.endpoint)
+        return s
 
     # -- plumbing -----------------------------------------------------------
     def _request(self, frames: List, retry_no_workers: bool = True) -> List:
         for attempt in range(self.attempts):
-            s = self._ctx.socket(zmq.REQ)
-            s.setsockopt(zmq.LINGER, 0)
+            s = self._socket(zmq.REQ)
             try:
-                s.connect(self.endpoint)
                 s.send_multipart(frames, copy=False)
                 if s.poll(self.timeout_ms, zmq.POLLIN):
                     reply = s.recv_multipart(copy=False)
@@ -223,9 +238,7 @@ class PhotonClient:
         if len(set(ids)) != len(ids):
             raise ValueError("event ids must be unique")
         frames = {eid: self._photon_frames(ev, eid) for eid, ev in zip(ids, events)}
-        s = self._ctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
-        s.connect(self.endpoint)
+        s = self._socket(zmq.DEALER)
         results: Dict[int, Hits] = {}
         pending: Dict[int, List] = {}  # id -> [deadline, attempts]
         todo = list(ids)

@@ -341,15 +341,18 @@ TEST(Call, handler_polling_stop_requested_sees_the_deadline) {
   const TimePoint deadline = deadline_after(30ms);
   auto call = rec.make_call(deadline);
   TimePoint saw_stop_at{};
+  bool saw_stop = false;
   call->run(
       [&](const Payload&, CallContext& ctx) {
         EXPECT_EQ(ctx.deadline(), deadline);
         const auto give_up = Clock::now() + 20s;
         while (!ctx.stop_requested() && Clock::now() < give_up) std::this_thread::sleep_for(1ms);
+        saw_stop = ctx.stop_requested();
         saw_stop_at = Clock::now();
         return with_meta("partial", 1);
       },
       {});
+  EXPECT_TRUE(saw_stop) << "stop_requested never became true after the deadline";
   EXPECT_GE(saw_stop_at, deadline) << "stop_requested became true before the deadline";
   Reply r = rec.only_reply();
   EXPECT_EQ(r.status, StatusCode::deadline_exceeded);

@@ -100,13 +100,16 @@ TEST(Service, call_options_deadline_and_progress) {
   EXPECT_EQ(r.status, StatusCode::deadline_exceeded);
   EXPECT_FALSE(ran);
 
-  s.add_method({.name = "poll"}, [](const Payload&, CallContext& ctx) {
+  bool saw_stop = false;
+  s.add_method({.name = "poll"}, [&](const Payload&, CallContext& ctx) {
     const auto give_up = Clock::now() + 20s;
     while (!ctx.stop_requested() && Clock::now() < give_up) std::this_thread::sleep_for(1ms);
+    saw_stop = ctx.stop_requested();
     return Payload{};
   });
   r = s.call("poll", {}, {.deadline = deadline_after(20ms)});
   EXPECT_EQ(r.status, StatusCode::deadline_exceeded);
+  EXPECT_TRUE(saw_stop);
 }
 
 TEST(Service, method_names_are_unique_and_non_empty) {

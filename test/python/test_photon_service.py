@@ -172,3 +172,65 @@ def test_ping_exit_codes(server, acheron_process):
     dead = subprocess.run([str(acheron_binary()), "ping", "tcp://127.0.0.1:9", "--timeout-ms", "300"],
                           capture_output=True, text=True, timeout=30)
     assert dead.returncode == 3
+
+
+def test_async_mode_writes_runs_to_hdf5(tmp_path, acheron_process):
+    h5py = pytest.importorskip("h5py")
+    srv = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "2",
+                          "--async", "--outdir", tmp_path, "--events-per-basket", "3")
+    ep = srv.endpoint
+    assert req(ep, [b"RUN_BEGIN", b"/elsewhere/myrun.root"]) == [b"ACK"]
+    n_events = 8
+    for e in range(n_events):
+        n = 0 if e == 4 else 2000
+        reply = req(ep, photon_frames(e, n, seed=e))
+        # Answered at once, before any simulation.
+        assert reply == [b"SIM_COMPLETE_ASYNC", struct.pack("<I", e)]
+    # A resend of an accepted event does not add an entry.
+    assert req(ep, photon_frames(3, 2000, seed=3)) == [b"SIM_COMPLETE_ASYNC", struct.pack("<I", 3)]
+    assert req(ep, [b"RUN_END"], timeout_ms=60000) == [b"ACK"]
+    assert req(ep, [b"RUN_END"]) == [b"ACK"]  # a resend after the close
+    path = tmp_path / "myrun.charon.h5"
+    assert path.exists() and not (tmp_path / "myrun.charon.h5.partial").exists()
+    with h5py.File(path, "r") as f:
+        assert f.attrs["format"] == "acheron.charon.run"
+        assert len(f["detinfo/pmt_x"]) == 400
+        out = f["output"]
+        assert list(out["event_id"][:]) == list(range(n_events))
+        counts = out["nchannel_id"][:]
+        offsets = out["hit_offset"][:]
+        assert counts[4] == 0 and offsets[-1] == counts.sum() == len(out["channel_id"])
+        assert np.all(out["flag"][:] & (1 << 2))
+        # The same event in synchronous mode gives the same hits: batching
+        # does not change the random streams.
+        e2 = slice(offsets[2], offsets[3])
+    sync = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "1")
+    reply = req(sync.endpoint, photon_frames(2, 2000, seed=2))
+    with h5py.File(path, "r") as f:
+        assert np.array_equal(np.frombuffer(reply[2], "<u4"), f["output/channel_id"][e2])
+        assert np.array_equal(np.frombuffer(reply[10], "<f4"), f["output/time"][e2])
+
+
+def test_curve_authentication(tmp_path, acheron_process):
+    import subprocess
+
+    from conftest import acheron_binary
+
+    exe = str(acheron_binary())
+    subprocess.run([exe, "keygen", tmp_path / "server"], check=True, capture_output=True)
+    subprocess.run([exe, "keygen", tmp_path / "client"], check=True, capture_output=True)
+    srv = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "1",
+                          "--curve-key", tmp_path / "server.key")
+    server_pub = (tmp_path / "server.pub").read_text().strip()
+    # A plain client gets nothing: the handshake never completes.
+    assert not PhotonClient(srv.endpoint, timeout_ms=300, attempts=1).ping()
+    secure = PhotonClient(srv.endpoint, curve_server_key=server_pub)
+    assert secure.ping()
+    assert len(secure.simulate(isotropic_photons(1000, seed=3), event_id=1)) > 0
+    # The command-line client with key files.
+    r = subprocess.run([exe, "photon", "simulate", "--connect", srv.endpoint, "--events", "2",
+                        "--photons", "500", "--curve-key", tmp_path / "client.key",
+                        "--server-key", tmp_path / "server.pub"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "2 events" in r.stdout

@@ -56,8 +56,9 @@ bool recv_frames(zmq::socket_t& socket, std::vector<Buffer>& frames, zmq::recv_f
     zmq::message_t msg;
     auto r = socket.recv(msg, frames.empty() ? flags : zmq::recv_flags::none);
     if (!r) return false;
-    if (frames.empty() && peer_address) {
-      // Peer-Address is a property of every received frame on TCP.
+    if (peer_address && peer_address->empty()) {
+      // Peer-Address is a property of the frames that came over the wire; a
+      // ROUTER's identity frame is made locally and may not carry it.
       try {
         if (const char* p = msg.gets("Peer-Address")) *peer_address = p;
       } catch (const zmq::error_t&) {

@@ -3,6 +3,7 @@
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <variant>
 
 #include "acheron/broker/Dedupe.hh"
@@ -19,13 +20,33 @@ struct Server::Impl {
   net::Waker waker;
   std::atomic<bool> stopping{false};
   broker::Dedupe dedupe;
+  std::unique_ptr<broker::AsyncRuns> runs;
 
-  struct Completion {
+  // Asynchronous mode: accepted events waiting for a batch, and ASYNC
+  // replies held back while the backlog is over its limit.
+  struct AsyncEvent {
+    broker::Ticket ticket;
+    charon::PhotonData photons;
+  };
+  std::deque<AsyncEvent> waiting;
+  std::size_t batches_running = 0;
+  struct HeldAck {
+    broker::RequestKey key;
+    std::uint32_t event_id;
+  };
+  std::deque<HeldAck> held_acks;
+
+  // Results coming back from the job threads.
+  struct SyncDone {
     broker::RequestKey key;
     std::vector<Buffer> reply;
   };
+  struct BatchDone {
+    std::vector<broker::Ticket> tickets;
+    std::vector<charon::Hits> hits;  // empty on failure
+  };
   std::mutex mutex;
-  std::deque<Completion> completed;
+  std::deque<std::variant<SyncDone, BatchDone>> completed;
   std::uint64_t received = 0;
   std::uint64_t rejected = 0;
   // Last member: destroyed first, so running jobs finish while the queue
@@ -44,6 +65,13 @@ struct Server::Impl {
       log::debug("reply dropped: the client has gone");
     }
   }
+  void post(std::variant<SyncDone, BatchDone> done) {
+    {
+      std::lock_guard lock(mutex);
+      completed.push_back(std::move(done));
+    }
+    waker.wake();
+  }
 };
 
 Server::Server(std::shared_ptr<const optics::Detector> detector, ServerOptions options)
@@ -55,6 +83,18 @@ Server::Server(std::shared_ptr<const optics::Detector> detector, ServerOptions o
   s.set(zmq::sockopt::sndhwm, 10000);
   s.set(zmq::sockopt::rcvhwm, 10000);
   if (impl_->options.curve) net::make_curve_server(s, *impl_->options.curve);
+  if (impl_->options.async) {
+    ACHERON_EXPECT(impl_->options.photons_per_batch > 0,
+                   "photons_per_batch is 0 (no batch could hold a photon) use a positive size");
+    auto a = impl_->options.async_options;
+    a.attributes.emplace("timing", service_->engine().detector().settings().timing ==
+                                           optics::TimingMode::phase
+                                       ? "phase"
+                                       : "group");
+    a.attributes.emplace("detector", service_->engine().detector().name());
+    a.attributes.emplace("seed", std::to_string(impl_->options.service.seed));
+    impl_->runs = std::make_unique<broker::AsyncRuns>(std::move(a), service_->detector_info());
+  }
   try {
     s.bind(impl_->options.bind);
   } catch (const zmq::error_t& e) {
@@ -62,7 +102,8 @@ Server::Server(std::shared_ptr<const optics::Detector> detector, ServerOptions o
                      ") choose a free port with --bind");
   }
   endpoint_ = s.get(zmq::sockopt::last_endpoint);
-  log::info("photon server on {} ({} channels)", endpoint_, service_->detector_info().size());
+  log::info("photon server on {} ({} channels{})", endpoint_, service_->detector_info().size(),
+            impl_->options.async ? ", asynchronous mode" : "");
 }
 
 Server::~Server() {
@@ -81,6 +122,82 @@ void Server::run() {
   std::string peer;
   zmq::pollitem_t items[] = {{m.socket.handle(), 0, ZMQ_POLLIN, 0},
                              {nullptr, m.waker.fd(), ZMQ_POLLIN, 0}};
+
+  // Starts engine batches while job threads are free: whole events, in
+  // arrival order, up to photons_per_batch (an event larger than that runs
+  // alone; the engine bounds its own memory by chunks), distinct event ids.
+  auto dispatch_batches = [&] {
+    while (!m.waiting.empty() && m.batches_running < m.options.max_concurrent) {
+      std::vector<Impl::AsyncEvent> batch;
+      std::set<std::uint32_t> ids;
+      std::uint64_t photons = 0;
+      while (!m.waiting.empty()) {
+        const auto& e = m.waiting.front();
+        if (!batch.empty() && (photons + e.photons.num_photons > m.options.photons_per_batch ||
+                               ids.count(e.photons.event_id))) {
+          break;
+        }
+        photons += e.photons.num_photons;
+        ids.insert(e.photons.event_id);
+        batch.push_back(std::move(m.waiting.front()));
+        m.waiting.pop_front();
+      }
+      ++m.batches_running;
+      m.jobs.submit([this, batch = std::move(batch)]() mutable {
+        Impl::BatchDone done;
+        std::vector<const charon::PhotonData*> events;
+        for (const auto& e : batch) {
+          done.tickets.push_back(e.ticket);
+          events.push_back(&e.photons);
+        }
+        try {
+          done.hits = service_->simulate_batch(events);
+        } catch (const std::exception& ex) {
+          log::error("a batch of {} events failed: {}", events.size(), ex.what());
+        }
+        impl_->post(std::move(done));
+      });
+    }
+  };
+
+  auto release_held_acks = [&] {
+    while (!m.held_acks.empty() && !m.runs->over_backlog()) {
+      auto h = std::move(m.held_acks.front());
+      m.held_acks.pop_front();
+      auto ack = charon::encode_sim_complete_async(h.event_id);
+      if (auto route = m.dedupe.finish(h.key, ack, Clock::now())) m.reply(*route, ack);
+    }
+  };
+
+  auto process_completions = [&] {
+    std::deque<std::variant<Impl::SyncDone, Impl::BatchDone>> done;
+    {
+      std::lock_guard lock(m.mutex);
+      done.swap(m.completed);
+    }
+    const auto now = Clock::now();
+    for (auto& d : done) {
+      if (auto* s = std::get_if<Impl::SyncDone>(&d)) {
+        if (auto route = m.dedupe.finish(s->key, s->reply, now)) m.reply(*route, s->reply);
+        continue;
+      }
+      auto& b = std::get<Impl::BatchDone>(d);
+      --m.batches_running;
+      for (std::size_t i = 0; i < b.tickets.size(); ++i) {
+        // A failed batch still completes its events (with no hits), so the
+        // run's file and RUN_END are never stuck.
+        charon::Hits h = i < b.hits.size() ? std::move(b.hits[i]) : charon::Hits{};
+        for (auto& route : m.runs->complete(b.tickets[i], std::move(h))) {
+          m.reply(route, charon::encode_header(charon::kAck));
+        }
+      }
+    }
+    if (m.runs) {
+      release_held_acks();
+      dispatch_batches();
+    }
+  };
+
   while (!m.stopping) {
     try {
       zmq::poll(items, 2, std::chrono::milliseconds(1000));
@@ -90,15 +207,7 @@ void Server::run() {
     }
     if (items[1].revents & ZMQ_POLLIN) {
       m.waker.drain();
-      std::deque<Impl::Completion> done;
-      {
-        std::lock_guard lock(m.mutex);
-        done.swap(m.completed);
-      }
-      const auto now = Clock::now();
-      for (auto& c : done) {
-        if (auto route = m.dedupe.finish(c.key, c.reply, now)) m.reply(*route, c.reply);
-      }
+      process_completions();
     }
     // Drain everything that is waiting, without blocking.
     while (!m.stopping && net::recv_frames(m.socket, frames, zmq::recv_flags::dontwait, &peer)) {
@@ -113,6 +222,7 @@ void Server::run() {
         const auto st = service_->stats();
         nlohmann::json j = {{"role", "server"},
                             {"endpoint", endpoint_},
+                            {"async", m.options.async},
                             {"requests", st.requests},
                             {"events", st.events},
                             {"photons", st.photons},
@@ -125,6 +235,11 @@ void Server::run() {
                             {"running", m.dedupe.running()},
                             {"duplicates", m.dedupe.duplicates()},
                             {"channels", service_->detector_info().size()}};
+        if (m.runs) {
+          j["backlog_photons"] = m.runs->backlog_photons();
+          j["open_runs"] = m.runs->open_runs();
+          j["closed_runs"] = m.runs->closed_runs().size();
+        }
         const std::string text = j.dump();
         m.reply(route, {Buffer::copy_of(kStats.data(), kStats.size()),
                         Buffer::copy_of(text.data(), text.size())});
@@ -138,6 +253,19 @@ void Server::run() {
         continue;
       }
       auto& request = std::get<charon::Request>(decoded);
+      if (m.runs && request.kind == charon::RequestKind::run_begin) {
+        try {
+          m.runs->begin(peer, request.filename);
+        } catch (const std::exception& e) {
+          log::error("RUN_BEGIN from {}: {}", peer, e.what());
+        }
+        m.reply(route, charon::encode_header(charon::kAck));
+        continue;
+      }
+      if (m.runs && request.kind == charon::RequestKind::run_end) {
+        if (m.runs->end(peer, route)) m.reply(route, charon::encode_header(charon::kAck));
+        continue;
+      }
       if (request.kind != charon::RequestKind::photon_data) {
         m.reply(route, service_->reply_now(request));
         continue;
@@ -154,13 +282,24 @@ void Server::run() {
         continue;
       }
       if (look.verdict == broker::Dedupe::Verdict::running) continue;
+      if (m.runs) {
+        // Accepted into the peer's run; answered at once unless the backlog
+        // is over its limit (then the answer waits and a resend is deduped).
+        const std::uint32_t event_id = request.photons.event_id;
+        auto ticket = m.runs->accept(peer, request.photons.num_photons);
+        m.waiting.push_back({ticket, std::move(request.photons)});
+        if (m.runs->over_backlog() || !m.held_acks.empty()) {
+          m.held_acks.push_back({std::move(key), event_id});
+        } else {
+          auto ack = charon::encode_sim_complete_async(event_id);
+          if (auto r = m.dedupe.finish(key, ack, Clock::now())) m.reply(*r, ack);
+        }
+        dispatch_batches();
+        continue;
+      }
       m.jobs.submit([this, key = std::move(key), photons = std::move(request.photons)]() mutable {
         auto reply = service_->simulate(photons);
-        {
-          std::lock_guard lock(impl_->mutex);
-          impl_->completed.push_back({std::move(key), std::move(reply)});
-        }
-        impl_->waker.wake();
+        impl_->post(Impl::SyncDone{std::move(key), std::move(reply)});
       });
     }
   }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "acheron/broker/AsyncRuns.hh"
 #include "acheron/net/Zmq.hh"
 #include "acheron/photon/Service.hh"
 
@@ -20,6 +21,12 @@ struct ServerOptions {
   std::size_t max_concurrent = 2;  // events simulated at once
   std::chrono::seconds dedupe_window{120};
   std::optional<net::CurveKeys> curve;  // CURVE server keys; none: plain TCP
+  // Asynchronous mode (charon-protocol.md §11): PHOTONDATA is answered
+  // SIM_COMPLETE_ASYNC at once, events are batched across requests, and hits
+  // are written per run to HDF5 files in async_options.outdir.
+  bool async = false;
+  broker::AsyncOptions async_options;
+  std::uint64_t photons_per_batch = 2'000'000;  // ChAR0N's value
 };
 
 class Server final {

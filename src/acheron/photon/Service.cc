@@ -68,6 +68,39 @@ std::vector<Buffer> PhotonService::simulate(const charon::PhotonData& in) {
   return reply;
 }
 
+std::vector<charon::Hits> PhotonService::simulate_batch(
+    const std::vector<const charon::PhotonData*>& events) {
+  const auto t0 = std::chrono::steady_clock::now();
+  optics::PhotonBatch batch;
+  std::uint64_t photons = 0, invalid = 0;
+  for (const auto* e : events) {
+    invalid += append_event(batch, *e, e->event_id).invalid;
+    photons += e->num_photons;
+  }
+  auto result = engine_->simulate(batch, options_.seed);
+  // Hits come back in input order, so each event's hits are one run.
+  std::vector<charon::Hits> out;
+  out.reserve(events.size());
+  const optics::HitRecord* h = result.hits.data();
+  const optics::HitRecord* end = h + result.hits.size();
+  for (const auto* e : events) {
+    const optics::HitRecord* first = h;
+    while (h != end && h->event == e->event_id) ++h;
+    out.push_back(to_charon_hits(e->event_id, first, h));
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::lock_guard lock(stats_mutex_);
+  stats_.requests += events.size();
+  stats_.events += events.size();
+  stats_.photons += photons;
+  stats_.hits += result.hits.size();
+  stats_.invalid_photons += invalid;
+  stats_.steps += result.diagnostics.steps;
+  stats_.busy_seconds += seconds;
+  return out;
+}
+
 ServiceStats PhotonService::stats() const {
   std::lock_guard lock(stats_mutex_);
   return stats_;

@@ -47,6 +47,12 @@ class PhotonService final {
   // generation) or SIM_FAILED on an engine error. Thread-safe.
   std::vector<Buffer> simulate(const wire::charon::PhotonData& photons);
 
+  // Simulates several events as one engine batch (their event ids must be
+  // distinct) and returns each event's hits, in the given order. Throws on
+  // an engine error.
+  std::vector<wire::charon::Hits> simulate_batch(
+      const std::vector<const wire::charon::PhotonData*>& events);
+
   const wire::charon::DetectorInfo& detector_info() const noexcept { return info_; }
   const optics::Engine& engine() const noexcept { return *engine_; }
   ServiceStats stats() const;

@@ -1,0 +1,123 @@
+// `acheron broker`: the load-balancing ChAR0N broker (docs/broker.md).
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "Commands.hh"
+#include "Signals.hh"
+#include "acheron/broker/Broker.hh"
+#include "acheron/core/Error.hh"
+#include "acheron/core/Log.hh"
+
+namespace acheron::app {
+namespace {
+
+Duration from_seconds(double s) {
+  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+}
+
+// Z85 public keys, one per non-empty line ('#' starts a comment line), so
+// both a list file and the .pub files written by `acheron keygen` work.
+std::vector<std::string> read_key_list(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw SetupError("cannot read the allowed-keys file '" + path +
+                     "' (missing or unreadable) check the path given to --curve-allow");
+  }
+  std::vector<std::string> keys;
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty() && line[0] != '#') keys.push_back(line);
+  }
+  return keys;
+}
+
+}  // namespace
+
+void add_broker_command(CLI::App& app, int* exit_code) {
+  struct Opts {
+    broker::BrokerOptions broker;
+    std::string ping_reply = "ack";
+    double queue_ttl_s = 60;
+    double no_worker_grace_s = 10;
+    double busy_timeout_s = 600;
+    double dedupe_window_s = 120;
+    std::string curve_key;
+    std::string curve_sockets = "both";
+    std::vector<std::string> curve_allow;
+  };
+  auto o = std::make_shared<Opts>();
+  auto& r = o->broker.router;
+  auto* cmd = app.add_subcommand(
+      "broker", "load-balancing ChAR0N broker: clients on the frontend, workers on the backend");
+  cmd->add_option("--frontend", o->broker.frontend, "endpoint clients connect to")
+      ->capture_default_str();
+  cmd->add_option("--backend", o->broker.backend, "endpoint workers connect to")
+      ->capture_default_str();
+  cmd->add_option("--ping-reply", o->ping_reply, "reply to PING: ack (current) or pong (v1)")
+      ->check(CLI::IsMember({"ack", "pong"}))
+      ->capture_default_str();
+  cmd->add_option("--max-queue-jobs", r.max_queue_jobs,
+                  "requests waiting for a worker before NO_WORKERS")
+      ->capture_default_str();
+  cmd->add_option("--max-queue-bytes", r.max_queue_bytes,
+                  "request bytes waiting for a worker before NO_WORKERS")
+      ->capture_default_str();
+  cmd->add_option("--queue-ttl", o->queue_ttl_s, "seconds a request may wait in the queue")
+      ->capture_default_str();
+  cmd->add_option("--no-worker-grace", o->no_worker_grace_s,
+                  "seconds without any worker before requests get NO_WORKERS")
+      ->capture_default_str();
+  cmd->add_option("--busy-timeout", o->busy_timeout_s,
+                  "seconds a busy worker that does not heartbeat while busy may stay silent")
+      ->capture_default_str();
+  cmd->add_option("--max-job-retries", r.max_job_retries,
+                  "re-dispatches after worker deaths before SIM_FAILED")
+      ->capture_default_str();
+  cmd->add_option("--dedupe-window", o->dedupe_window_s,
+                  "seconds finished replies are kept for resends (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--worker-prefetch", r.worker_prefetch, "jobs in flight per worker")
+      ->capture_default_str();
+  cmd->add_option("--max-photons", r.limits.max_photons, "largest event accepted")
+      ->capture_default_str();
+  cmd->add_option("--curve-key", o->curve_key,
+                  "CURVE secret key file of the broker (enables CURVE; see --curve-sockets)");
+  cmd->add_option("--curve-sockets", o->curve_sockets, "sockets that use CURVE")
+      ->check(CLI::IsMember({"both", "frontend", "backend"}))
+      ->capture_default_str();
+  cmd->add_option("--curve-allow", o->curve_allow,
+                  "file of allowed client/worker public keys (repeatable); default: any");
+  cmd->callback([o, exit_code] {
+    auto& opts = o->broker;
+    auto& ro = opts.router;
+    ro.ping_reply = o->ping_reply == "pong" ? broker::PingReply::pong : broker::PingReply::ack;
+    ro.queue_ttl = from_seconds(o->queue_ttl_s);
+    ro.no_worker_grace = from_seconds(o->no_worker_grace_s);
+    ro.busy_timeout = from_seconds(o->busy_timeout_s);
+    ro.dedupe_window = from_seconds(o->dedupe_window_s);
+    if (!o->curve_key.empty()) {
+      const auto keys = net::read_curve_keys(o->curve_key);
+      if (o->curve_sockets != "backend") opts.frontend_curve = keys;
+      if (o->curve_sockets != "frontend") opts.backend_curve = keys;
+    }
+    for (const auto& file : o->curve_allow) {
+      for (auto& k : read_key_list(file)) opts.curve_allowed.push_back(std::move(k));
+    }
+    SignalWatcher signals;  // before the broker's threads start
+    broker::Broker b(opts);
+    signals.set_target([&b] { b.stop(); });
+    std::printf("broker: clients on %s, workers on %s\n", b.endpoints().frontend.c_str(),
+                b.endpoints().backend.c_str());
+    std::fflush(stdout);
+    b.run();
+    signals.set_target({});  // b is destroyed before signals
+    log::info("broker stopped");
+    *exit_code = kOk;
+  });
+}
+
+}  // namespace acheron::app

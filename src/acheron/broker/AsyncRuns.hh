@@ -1,0 +1,92 @@
+// Asynchronous-mode run bookkeeping (charon-protocol.md §11), socket-free:
+// one open run per peer, its events in submission order, results written in
+// that order in baskets as they complete, RUN_END answered once the run's
+// last event is written and the file closed. Used by the front process
+// (server or broker), never by a worker.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "acheron/broker/Dedupe.hh"
+#include "acheron/broker/RunFile.hh"
+#include "acheron/wire/Charon.hh"
+
+namespace acheron::broker {
+
+struct AsyncOptions {
+  std::filesystem::path outdir = ".";
+  std::size_t events_per_basket = 500;             // flush cadence
+  std::uint64_t max_backlog_photons = 20'000'000;  // above: ASYNC replies are held back
+  std::map<std::string, std::string> attributes;   // extra file attributes
+};
+
+struct Ticket {
+  std::uint64_t run = 0;
+  std::uint64_t seq = 0;  // position in the run's submission order
+};
+
+struct RunSummary {
+  std::filesystem::path path;
+  std::uint64_t events = 0;
+  std::uint64_t hits = 0;
+};
+
+class AsyncRuns final {
+ public:
+  AsyncRuns(AsyncOptions options, wire::charon::DetectorInfo detector);
+  ~AsyncRuns();
+
+  // RUN_BEGIN from peer. An open run of the same peer is ended first (it
+  // closes once its events are written). Returns the new file's final path.
+  std::filesystem::path begin(const std::string& peer, const std::string& requested_name);
+  // An accepted PHOTONDATA: its place in the peer's run (a run with a
+  // generated name is opened if the peer has none).
+  Ticket accept(const std::string& peer, std::uint64_t photons);
+  // The event's hits: written when every earlier event of its run is. Returns
+  // the RUN_END routes to acknowledge now (their runs just closed).
+  std::vector<Route> complete(const Ticket& ticket, wire::charon::Hits hits);
+  // RUN_END from peer: true if it can be acknowledged now (no open run, or
+  // nothing pending: the run is closed). Otherwise the route waits and comes
+  // back from complete() once the run is closed. Resends join the waiters.
+  bool end(const std::string& peer, Route route);
+  // Unsimulated photons over all runs (for back-pressure).
+  std::uint64_t backlog_photons() const noexcept { return backlog_; }
+  bool over_backlog() const noexcept { return backlog_ > options_.max_backlog_photons; }
+  // Closes every run, writing what has completed (shutdown).
+  void close_all();
+  std::vector<RunSummary> closed_runs() const { return closed_; }
+  std::size_t open_runs() const noexcept { return runs_.size(); }
+
+ private:
+  struct Run {
+    std::unique_ptr<RunFile> file;
+    std::deque<std::optional<wire::charon::Hits>> slots;  // from next_write onward
+    std::vector<std::uint64_t> slot_photons;              // photons per seq, for the backlog
+    std::uint64_t next_seq = 0;
+    std::uint64_t next_write = 0;
+    bool ending = false;
+    std::vector<Route> waiters;
+  };
+  std::uint64_t open(const std::string& peer, const std::string& name);
+  // Writes complete baskets (or everything, when the run is ending); closes
+  // the run when it is ending and drained. Returns true if it closed.
+  bool flush(std::uint64_t id, Run& run, bool force);
+  void finish(std::uint64_t id);
+
+  AsyncOptions options_;
+  wire::charon::DetectorInfo detector_;
+  std::map<std::uint64_t, Run> runs_;
+  std::map<std::string, std::uint64_t> by_peer_;
+  std::uint64_t next_id_ = 1;
+  std::uint64_t backlog_ = 0;
+  std::vector<RunSummary> closed_;
+};
+
+}  // namespace acheron::broker

@@ -1,0 +1,234 @@
+#include "acheron/broker/Broker.hh"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <deque>
+#include <set>
+
+#include "acheron/core/Error.hh"
+#include "acheron/core/Log.hh"
+
+namespace acheron::broker {
+namespace {
+
+// Messages taken from one socket before the other gets a turn, so a flood of
+// requests cannot starve worker replies and heartbeats.
+constexpr int kBatch = 256;
+
+// libzmq's fixed ZAP endpoint (ZeroMQ RFC 27/ZAP).
+constexpr const char* kZapEndpoint = "inproc://zeromq.zap.01";
+
+void check_endpoint(const std::string& endpoint, const char* which) {
+  if (endpoint.find("://") == std::string::npos) {
+    throw SetupError(std::string(which) + " endpoint '" + endpoint +
+                     "' has no transport (not a ZeroMQ endpoint) write it like tcp://*:5555");
+  }
+}
+
+void check_key(const std::string& key, const char* what) {
+  if (key.size() != 40) {
+    throw SetupError(std::string(what) + " is " + std::to_string(key.size()) +
+                     " characters (a Z85 CURVE key has 40) use a key written by `acheron "
+                     "keygen`");
+  }
+}
+
+Buffer text_frame(std::string_view s) {
+  return Buffer::copy_of(s.data(), s.size());
+}
+
+}  // namespace
+
+void BrokerOptions::validate() const {
+  check_endpoint(frontend, "frontend");
+  check_endpoint(backend, "backend");
+  const bool ephemeral = frontend.ends_with(":*") || frontend.ends_with(":0");
+  if (frontend == backend && !ephemeral) {
+    throw SetupError("frontend and backend are both " + frontend +
+                     " (clients and workers need separate sockets) give them different ports");
+  }
+  router.validate();
+  if (tick <= std::chrono::milliseconds::zero() || tick > router.heartbeat_interval) {
+    throw SetupError("tick of " + std::to_string(tick.count()) +
+                     " ms is out of range (it must be positive and no longer than the heartbeat "
+                     "interval) use 100 ms");
+  }
+  for (const auto* keys : {&frontend_curve, &backend_curve}) {
+    if (*keys) {
+      check_key(keys->value().secret_key, "the CURVE secret key");
+      check_key(keys->value().public_key, "the CURVE public key");
+    }
+  }
+  for (const auto& k : curve_allowed) check_key(k, "an allowed CURVE client key");
+  if (!curve_allowed.empty() && !frontend_curve && !backend_curve) {
+    throw SetupError(
+        "allowed CURVE keys are given but neither socket uses CURVE (the list would "
+        "check nothing) give the broker a CURVE key as well");
+  }
+}
+
+struct Broker::Impl {
+  BrokerOptions options;
+  zmq::context_t context{1};  // IO_THREADS = 1 (§2)
+  zmq::socket_t frontend{context, zmq::socket_type::router};
+  zmq::socket_t backend{context, zmq::socket_type::router};
+  std::optional<zmq::socket_t> zap;
+  std::set<std::string> allowed;  // binary (32-byte) CURVE public keys
+  net::Waker waker;
+  std::atomic<bool> stopping{false};
+  CharonRouter router;
+  std::deque<Outgoing> pending;
+
+  explicit Impl(BrokerOptions o)
+      : options((o.validate(), std::move(o))), router(options.router, Clock::now()) {}
+
+  void deliver(Outbox outbox, TimePoint now) {
+    for (auto& o : outbox) pending.push_back(std::move(o));
+    while (!pending.empty()) {
+      Outgoing o = std::move(pending.front());
+      pending.pop_front();
+      if (o.socket == Socket::frontend) {
+        // ROUTER_MANDATORY is off on the frontend: a reply for a client that
+        // has gone is dropped by ZeroMQ (§8.10).
+        if (!net::send_frames(frontend, o.frames, zmq::send_flags::dontwait)) {
+          log::debug("reply dropped: the client's queue is full");
+        }
+        continue;
+      }
+      // ROUTER_MANDATORY is on for the backend, so a worker whose connection
+      // is gone shows up here at once instead of after the liveness timeout.
+      if (!net::send_frames(backend, o.frames, zmq::send_flags::dontwait)) {
+        const Buffer& id = o.frames.front();
+        auto more = router.on_worker_unreachable(
+            std::string_view(reinterpret_cast<const char*>(id.data()), id.size()), now);
+        for (auto& m : more) pending.push_back(std::move(m));
+      }
+    }
+  }
+
+  // ZAP (RFC 27): request [version, request_id, domain, address, identity,
+  // mechanism, credentials...]; reply [version, request_id, status_code,
+  // status_text, user_id, metadata].
+  void serve_zap() {
+    std::vector<Buffer> req;
+    while (net::recv_frames(*zap, req, zmq::recv_flags::dontwait)) {
+      auto text = [&](std::size_t i) {
+        return i < req.size()
+                   ? std::string(reinterpret_cast<const char*>(req[i].data()), req[i].size())
+                   : std::string();
+      };
+      const bool curve = text(5) == "CURVE";
+      const bool ok = curve && req.size() >= 7 && allowed.count(text(6)) > 0;
+      if (!ok) log::warn("CURVE peer at {} refused: its key is not allowed", text(3));
+      const std::vector<Buffer> reply = {text_frame("1.0"),
+                                         req.size() > 1 ? req[1] : Buffer{},
+                                         text_frame(ok ? "200" : "400"),
+                                         text_frame(ok ? "OK" : "key not allowed"),
+                                         Buffer{},
+                                         Buffer{}};
+      net::send_frames(*zap, reply);
+    }
+  }
+};
+
+Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  Impl& m = *impl_;
+  if (!m.options.curve_allowed.empty()) {
+    for (const auto& z85 : m.options.curve_allowed) {
+      std::array<std::uint8_t, 32> key{};
+      if (!zmq_z85_decode(key.data(), z85.c_str())) {
+        throw SetupError("allowed CURVE key '" + z85 +
+                         "' is not valid Z85 (a typo?) copy it "
+                         "from the peer's .pub file");
+      }
+      m.allowed.emplace(reinterpret_cast<const char*>(key.data()), key.size());
+    }
+    // The handler must exist before any CURVE handshake starts.
+    m.zap.emplace(m.context, zmq::socket_type::rep);
+    net::set_linger(*m.zap, std::chrono::milliseconds(0));
+    m.zap->bind(kZapEndpoint);
+  }
+  auto setup = [&](zmq::socket_t& s, const std::string& endpoint,
+                   const std::optional<net::CurveKeys>& curve, const char* which,
+                   const char* option) {
+    net::set_linger(s, std::chrono::milliseconds(0));
+    if (curve) net::make_curve_server(s, *curve);
+    try {
+      s.bind(endpoint);
+    } catch (const zmq::error_t& e) {
+      throw SetupError(std::string("cannot bind the ") + which + " to " + endpoint + " (" +
+                       e.what() + ") choose a free address with " + option);
+    }
+    return std::string(s.get(zmq::sockopt::last_endpoint));
+  };
+  // Frontend: many clients, one request each in flight; replies to vanished
+  // clients are dropped silently.
+  m.frontend.set(zmq::sockopt::router_mandatory, 0);
+  m.frontend.set(zmq::sockopt::sndhwm, 10000);
+  m.frontend.set(zmq::sockopt::rcvhwm, 10000);
+  // Backend: at most worker_prefetch jobs plus a heartbeat a second queue for
+  // a worker, so no limit is needed, and none means a send fails only when the
+  // worker is gone (ROUTER_MANDATORY).
+  m.backend.set(zmq::sockopt::router_mandatory, 1);
+  m.backend.set(zmq::sockopt::sndhwm, 0);
+  m.backend.set(zmq::sockopt::rcvhwm, 0);
+  endpoints_.frontend =
+      setup(m.frontend, m.options.frontend, m.options.frontend_curve, "frontend", "--frontend");
+  endpoints_.backend =
+      setup(m.backend, m.options.backend, m.options.backend_curve, "backend", "--backend");
+  m.router.set_stats_labels({{"frontend", endpoints_.frontend},
+                             {"backend", endpoints_.backend},
+                             {"frontend_curve", m.options.frontend_curve.has_value()},
+                             {"backend_curve", m.options.backend_curve.has_value()}});
+  log::info("broker: clients on {}, workers on {}", endpoints_.frontend, endpoints_.backend);
+}
+
+Broker::~Broker() = default;
+
+void Broker::stop() noexcept {
+  impl_->stopping.store(true);
+  impl_->waker.wake();
+}
+
+void Broker::run() {
+  Impl& m = *impl_;
+  std::vector<zmq::pollitem_t> items = {{m.frontend.handle(), 0, ZMQ_POLLIN, 0},
+                                        {m.backend.handle(), 0, ZMQ_POLLIN, 0},
+                                        {nullptr, m.waker.fd(), ZMQ_POLLIN, 0}};
+  if (m.zap) items.push_back({m.zap->handle(), 0, ZMQ_POLLIN, 0});
+  std::vector<Buffer> frames;
+  std::string peer;
+  TimePoint last_tick = Clock::now();
+  while (!m.stopping.load()) {
+    TimePoint now = Clock::now();
+    auto wait = std::min<Duration>(m.options.tick, m.router.next_heartbeat() - now);
+    wait = std::max<Duration>(wait, Duration::zero());
+    try {
+      // Round up so the loop does not spin just before a deadline.
+      zmq::poll(items.data(), items.size(), std::chrono::ceil<std::chrono::milliseconds>(wait));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;  // a signal; stop() decides
+      throw;
+    }
+    if (items[2].revents & ZMQ_POLLIN) m.waker.drain();
+    if (m.stopping.load()) break;
+    if (m.zap && (items[3].revents & ZMQ_POLLIN)) m.serve_zap();
+    now = Clock::now();
+    for (int i = 0; i < kBatch; ++i) {
+      if (!net::recv_frames(m.frontend, frames, zmq::recv_flags::dontwait, &peer)) break;
+      m.deliver(m.router.on_frontend_message(std::move(frames), peer, now), now);
+    }
+    for (int i = 0; i < kBatch; ++i) {
+      if (!net::recv_frames(m.backend, frames, zmq::recv_flags::dontwait)) break;
+      m.deliver(m.router.on_backend_message(std::move(frames), now), now);
+    }
+    now = Clock::now();
+    if (now - last_tick >= m.options.tick || now >= m.router.next_heartbeat()) {
+      last_tick = now;
+      m.deliver(m.router.on_tick(now), now);
+    }
+  }
+}
+
+}  // namespace acheron::broker

@@ -1,0 +1,65 @@
+// `acheron broker`: the load-balancing ChAR0N broker (charon-protocol.md §1,
+// §8). A thin ZeroMQ adapter around CharonRouter: a frontend ROUTER for
+// clients, a backend ROUTER for workers, one poll loop that feeds the router
+// every message and a timer tick, and sends what it returns.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "acheron/broker/CharonRouter.hh"
+#include "acheron/net/Zmq.hh"
+
+namespace acheron::broker {
+
+struct BrokerOptions {
+  // Both bind all interfaces by default: workers run on other hosts (§8.6).
+  // "tcp://127.0.0.1:*" binds an ephemeral port (see Broker::endpoints()).
+  std::string frontend = "tcp://*:5555";
+  std::string backend = "tcp://*:6667";
+  RouterOptions router;
+  // CURVE server keys per socket; none: plain TCP. RAT-PAC speaks plain TCP
+  // only, so a frontend for RAT-PAC stays plain.
+  std::optional<net::CurveKeys> frontend_curve;
+  std::optional<net::CurveKeys> backend_curve;
+  // Z85 public keys of the clients and workers allowed on the CURVE sockets
+  // (checked through ZAP). Empty: any peer that knows the server's public key.
+  std::vector<std::string> curve_allowed;
+  // Resolution of the router's timers (liveness, ttl, grace). Heartbeats are
+  // sent on time regardless.
+  std::chrono::milliseconds tick{100};
+
+  // Throws SetupError naming the first invalid field.
+  void validate() const;
+};
+
+class Broker final {
+ public:
+  // Validates the options and binds both sockets; throws SetupError.
+  explicit Broker(BrokerOptions options);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  struct Endpoints {
+    std::string frontend;  // as bound, with the real port
+    std::string backend;
+  };
+  const Endpoints& endpoints() const noexcept { return endpoints_; }
+
+  // Serves until stop(). Call from one thread.
+  void run();
+  // Thread-safe and async-signal-safe: run() returns soon after.
+  void stop() noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  Endpoints endpoints_;
+};
+
+}  // namespace acheron::broker

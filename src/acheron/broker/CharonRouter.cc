@@ -1,0 +1,727 @@
+#include "acheron/broker/CharonRouter.hh"
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "acheron/core/Error.hh"
+#include "acheron/core/Log.hh"
+
+namespace acheron::broker {
+namespace charon = wire::charon;
+
+namespace {
+
+// The client_id slot the router sends a worker: a tag byte and a 64-bit
+// little-endian number. Original workers echo it untouched (§6).
+constexpr char kJobTag = 'J';
+constexpr char kProbeTag = 'P';
+constexpr std::size_t kSlotSize = 9;
+
+Buffer slot_frame(char tag, std::uint64_t n) {
+  Buffer b = Buffer::allocate(kSlotSize);
+  std::byte* p = b.mutable_data();
+  p[0] = static_cast<std::byte>(tag);
+  for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<std::byte>(n >> (8 * i));
+  return b;
+}
+
+struct Slot {
+  char tag = 0;
+  std::uint64_t number = 0;
+};
+
+std::optional<Slot> parse_slot(const Buffer& b) {
+  if (b.size() != kSlotSize) return std::nullopt;
+  const auto tag = static_cast<char>(b.data()[0]);
+  if (tag != kJobTag && tag != kProbeTag) return std::nullopt;
+  Slot s{tag, 0};
+  for (int i = 0; i < 8; ++i) s.number |= static_cast<std::uint64_t>(b.data()[1 + i]) << (8 * i);
+  return s;
+}
+
+Buffer text_frame(std::string_view s) {
+  return Buffer::copy_of(s.data(), s.size());
+}
+
+Buffer byte_frame(std::uint8_t v) {
+  return Buffer::copy_of(&v, 1);
+}
+
+bool is_control(const Buffer& b, std::uint8_t v) {
+  return b.size() == 1 && static_cast<std::uint8_t>(b.data()[0]) == v;
+}
+
+std::string_view text_of(const Buffer& b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+// A worker or client identity for logs: text if printable, else hex.
+std::string printable(std::string_view id) {
+  const bool text = !id.empty() &&
+                    std::all_of(id.begin(), id.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  if (text) return std::string(id);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "0x";
+  for (unsigned char c : id) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+std::uint32_t read_u32(const Buffer& b) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(b.data()[i]) << (8 * i);
+  return v;
+}
+
+double seconds(Duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+}  // namespace
+
+void RouterOptions::validate() const {
+  auto fail = [](const std::string& what) { throw SetupError(what); };
+  if (queue_ttl <= Duration::zero()) {
+    fail(
+        "queue_ttl must be positive (queued requests would expire at once) give it in "
+        "seconds, e.g. 60");
+  }
+  if (no_worker_grace < Duration::zero()) {
+    fail("no_worker_grace is negative (it is a duration) use 0 or more seconds");
+  }
+  if (heartbeat_interval <= Duration::zero()) {
+    fail(
+        "heartbeat_interval must be positive (workers would never be heartbeated) use 1 s, "
+        "the ChAR0N value");
+  }
+  if (heartbeat_liveness < 1) {
+    fail(
+        "heartbeat_liveness must be at least 1 (it counts missed intervals) use 3, the "
+        "ChAR0N value");
+  }
+  if (busy_timeout <= Duration::zero()) {
+    fail(
+        "busy_timeout must be positive (busy workers would die at once) use the longest "
+        "event time you expect, e.g. 600 s");
+  }
+  if (max_job_retries < 0) fail("max_job_retries is negative (it is a count) use 0 or more");
+  if (dedupe_window < Duration::zero()) {
+    fail("dedupe_window is negative (it is a duration) use 0 to disable the reply cache");
+  }
+  if (worker_prefetch < 1 || worker_prefetch > 1024) {
+    fail("worker_prefetch " + std::to_string(worker_prefetch) +
+         " is out of range (jobs in flight per worker) use 1 to 1024");
+  }
+  if (limits.max_photons == 0) {
+    fail("max_photons is 0 (every PHOTONDATA would be refused) raise the photon limit");
+  }
+}
+
+CharonRouter::CharonRouter(RouterOptions options, TimePoint now)
+    : options_(std::move(options)),
+      started_(now),
+      dedupe_(options_.dedupe_window, options_.dedupe_max_bytes),
+      next_heartbeat_(now + options_.heartbeat_interval),
+      no_workers_since_(now) {
+  options_.validate();
+}
+
+// ---------------------------------------------------------------------------
+// Frontend
+
+Outbox CharonRouter::on_frontend_message(std::vector<Buffer> frames, std::string_view peer,
+                                         TimePoint now) {
+  const auto routed = charon::split_envelope(frames);
+  if (routed.envelope_frames == 0) {
+    ++stats_.dropped;  // nobody to answer
+    log::debug("frontend message without a routing envelope dropped");
+    return take_outbox();
+  }
+  ++stats_.requests;
+  Route route(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(routed.envelope_frames));
+  const std::span<const Buffer> body = routed.body;
+
+  if (charon::header_of(body) == kStatsHeader) {
+    const std::string text = stats_json(now).dump();
+    const Buffer reply[] = {text_frame(kStatsHeader), text_frame(text)};
+    this->reply(route, reply);
+    return take_outbox();
+  }
+
+  auto decoded = charon::decode_request(body, options_.limits);
+  if (auto* rejection = std::get_if<charon::Rejection>(&decoded)) {
+    ++stats_.rejected;
+    log::warn("rejected a request from {}: {}", peer.empty() ? "?" : std::string(peer),
+              rejection->reason);
+    reply(route, rejection->reply);
+    return take_outbox();
+  }
+  auto& request = std::get<charon::Request>(decoded);
+  switch (request.kind) {
+    case charon::RequestKind::ping:
+      ++stats_.pings;
+      reply_header(route, options_.ping_reply == PingReply::pong ? charon::kPong : charon::kAck);
+      break;
+    case charon::RequestKind::run_begin:
+    case charon::RequestKind::run_end:
+      // Synchronous mode: both are no-ops answered by the broker (§11).
+      ++stats_.run_control;
+      reply_header(route, charon::kAck);
+      break;
+    case charon::RequestKind::detector_info:
+      on_client_detector_info(std::move(route), now);
+      break;
+    case charon::RequestKind::photon_data:
+      if (request.metadata_truncated) {
+        log::info("event {}: metadata frame longer than 8 bytes, using the first two values",
+                  request.photons.event_id);
+      }
+      on_photon_data(std::move(route), body, request.photons.event_id, peer, now);
+      break;
+  }
+  return take_outbox();
+}
+
+void CharonRouter::on_photon_data(Route route, std::span<const Buffer> body, std::uint32_t event_id,
+                                  std::string_view peer, TimePoint now) {
+  ++stats_.photon_data;
+  RequestKey key{std::string(peer), event_id, digest_frames(body.subspan(1))};
+  auto look = dedupe_.arrive(key, route, now);
+  if (look.verdict == Dedupe::Verdict::finished) {
+    ++stats_.duplicates;
+    ++stats_.cached_replies;
+    reply(route, look.reply);
+    return;
+  }
+  if (look.verdict == Dedupe::Verdict::running) {
+    if (auto it = by_key_.find(key); it != by_key_.end()) {
+      ++stats_.duplicates;
+      Job& job = jobs_.at(it->second);
+      job.route = std::move(route);  // the reply goes to the newest sender (§8.5)
+      job.wanted = now;
+      return;
+    }
+    // The cache thinks the job runs but the router has no such job: keep the
+    // two consistent and treat the request as new.
+    dedupe_.abandon(key);
+    dedupe_.arrive(key, route, now);
+  }
+
+  std::uint64_t bytes = 0;
+  for (const Buffer& f : body) bytes += f.size();
+  const bool dispatchable_now = queue_.empty() && pick_worker() != nullptr;
+  if (!dispatchable_now && (no_workers_expired(now) || !queue_has_room(bytes))) {
+    dedupe_.abandon(key);
+    ++stats_.no_workers;
+    log::debug("event {}: NO_WORKERS ({})", event_id,
+               no_workers_expired(now) ? "no worker within the grace" : "queue full");
+    reply_header(route, charon::kNoWorkers);
+    return;
+  }
+  const JobId id = next_job_++;
+  Job job;
+  job.id = id;
+  job.route = std::move(route);
+  job.body.assign(body.begin(), body.end());
+  job.key = key;
+  job.bytes = bytes;
+  job.arrived = job.wanted = now;
+  jobs_.emplace(id, std::move(job));
+  by_key_.emplace(std::move(key), id);
+  queue_.push_back(id);
+  queue_bytes_ += bytes;
+  dispatch(now);
+}
+
+void CharonRouter::on_client_detector_info(Route route, TimePoint now) {
+  ++stats_.detector_info;
+  if (detector_) {
+    reply(route, detector_reply_);
+    return;
+  }
+  if (no_workers_expired(now) || !queue_has_room(0)) {
+    ++stats_.no_workers;
+    reply_header(route, charon::kNoWorkers);
+    return;
+  }
+  // Answered when the first worker answers its probe.
+  waiting_info_.push_back({std::move(route), now});
+}
+
+bool CharonRouter::no_workers_expired(TimePoint now) const {
+  return !had_usable_ && now - no_workers_since_ >= options_.no_worker_grace;
+}
+
+bool CharonRouter::queue_has_room(std::uint64_t bytes) const {
+  return queue_.size() + waiting_info_.size() < options_.max_queue_jobs &&
+         queue_bytes_ + bytes <= options_.max_queue_bytes;
+}
+
+void CharonRouter::reply(const Route& route, std::span<const Buffer> body) {
+  Outgoing o{Socket::frontend, {}};
+  o.frames.reserve(route.size() + body.size());
+  o.frames.insert(o.frames.end(), route.begin(), route.end());
+  o.frames.insert(o.frames.end(), body.begin(), body.end());
+  out_.push_back(std::move(o));
+}
+
+void CharonRouter::reply_header(const Route& route, std::string_view header) {
+  const Buffer body[] = {text_frame(header)};
+  reply(route, body);
+}
+
+// ---------------------------------------------------------------------------
+// Backend
+
+Outbox CharonRouter::on_backend_message(std::vector<Buffer> frames, TimePoint now) {
+  if (frames.size() < 2 || frames[0].empty()) {
+    ++stats_.bad_backend_messages;
+    log::warn("backend message with {} frame(s) and no worker id ignored", frames.size());
+    return take_outbox();
+  }
+  const std::string id(text_of(frames[0]));
+  const std::span<const Buffer> body = std::span<const Buffer>(frames).subspan(1);
+  auto it = workers_.find(id);
+  const bool known = it != workers_.end();
+
+  if (body.size() == 1) {  // control: READY or HEARTBEAT (§6)
+    if (is_control(body[0], charon::kReady)) {
+      if (known) lose_worker(id, "it sent READY again, so it restarted", now);
+      register_worker(id, now);
+    } else if (is_control(body[0], charon::kHeartbeat)) {
+      if (!known) {
+        // A worker of an earlier broker run, or one declared dead too early.
+        register_worker(id, now);
+      } else {
+        Worker& w = it->second;
+        w.last_seen = now;
+        // A heartbeat sent just before a job reached the worker arrives
+        // right after dispatch; only one well into the job proves that the
+        // worker heartbeats while busy (§8.3).
+        if (!w.in_flight.empty() && now - w.busy_since >= options_.heartbeat_interval / 2) {
+          w.heartbeats_while_busy = true;
+        }
+      }
+    } else {
+      ++stats_.bad_backend_messages;
+      log::warn("worker {}: unknown control frame of {} byte(s) ignored", printable(id),
+                body[0].size());
+      if (known) it->second.last_seen = now;
+    }
+    dispatch(now);
+    return take_outbox();
+  }
+
+  // A reply: [slot, "", reply...] (the delimiter is optional).
+  Worker& w = known ? it->second : register_worker(id, now);
+  w.last_seen = now;
+  std::span<const Buffer> rest = body.subspan(1);
+  if (!rest.empty() && rest[0].empty()) rest = rest.subspan(1);
+  const auto slot = parse_slot(body[0]);
+  if (!slot) {
+    ++stats_.bad_backend_messages;
+    log::warn("worker {}: reply for an unknown client ({} bytes) ignored", printable(id),
+              body[0].size());
+  } else if (slot->tag == kJobTag) {
+    on_job_reply(w, slot->number, rest, now);
+  } else {
+    on_probe_reply(w, slot->number, rest, now);
+  }
+  dispatch(now);
+  return take_outbox();
+}
+
+Outbox CharonRouter::on_worker_unreachable(std::string_view worker_id, TimePoint now) {
+  lose_worker(std::string(worker_id), "unreachable: its connection is gone", now);
+  dispatch(now);
+  return take_outbox();
+}
+
+CharonRouter::Worker& CharonRouter::register_worker(const std::string& id, TimePoint now) {
+  Worker& w = workers_[id];
+  w = Worker{};
+  w.id = id;
+  w.last_seen = now;
+  ++stats_.workers_seen;
+  log::info("worker {} connected; probing its detector", printable(id));
+  send_probe(w, now);
+  update_usable(now);
+  return w;
+}
+
+void CharonRouter::send_probe(Worker& w, TimePoint now) {
+  w.probe = Probe::pending;
+  w.probe_id = next_probe_++;
+  if (w.in_flight.empty()) w.busy_since = now;
+  out_.push_back({Socket::backend,
+                  {text_frame(w.id), slot_frame(kProbeTag, w.probe_id), Buffer{},
+                   text_frame(charon::kDetectorInfo)}});
+}
+
+void CharonRouter::on_job_reply(Worker& w, JobId id, std::span<const Buffer> reply, TimePoint now) {
+  const auto pos = std::find(w.in_flight.begin(), w.in_flight.end(), id);
+  const bool held = pos != w.in_flight.end();
+  if (held) {
+    w.in_flight.erase(pos);
+    mark_idle(w);
+  }
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) {
+    ++stats_.stale_replies;  // answered already (by another worker or the cache)
+    log::debug("worker {}: reply for finished job {} dropped", printable(w.id), id);
+    return;
+  }
+  Job& job = it->second;
+  if (reply.empty() || reply[0].empty()) {
+    ++stats_.bad_backend_messages;
+    log::warn("worker {}: empty reply for event {}", printable(w.id), job.key.event_id);
+    if (held && job.worker == w.id) requeue_or_fail(job, now);
+    return;
+  }
+  if (job.worker != w.id) {
+    // The job had been taken from this worker (declared dead) and is queued
+    // or running elsewhere: the first answer wins, a later one is stale.
+    ++stats_.late_replies;
+    log::info("worker {}: late reply for event {} accepted", printable(w.id), job.key.event_id);
+    if (job.worker.empty()) remove_from_queue(id);
+  }
+  const std::string_view header = charon::header_of(reply);
+  if ((header == charon::kSimComplete || header == charon::kSimFailed ||
+       header == charon::kSimCompleteAsync) &&
+      reply.size() >= 2 && reply[1].size() == 4 && read_u32(reply[1]) != job.key.event_id) {
+    log::warn("worker {}: reply for event {} carries event id {}", printable(w.id),
+              job.key.event_id, read_u32(reply[1]));
+  }
+  complete(job, reply, now);
+}
+
+void CharonRouter::on_probe_reply(Worker& w, std::uint64_t probe_id, std::span<const Buffer> reply,
+                                  TimePoint now) {
+  if (w.probe != Probe::pending || w.probe_id != probe_id) {
+    ++stats_.stale_replies;
+    log::debug("worker {}: stale DETECTOR_INFO probe reply dropped", printable(w.id));
+    return;
+  }
+  auto info = charon::decode_detector_info(reply);
+  if (!info) {
+    w.probe = Probe::rejected;
+    ++stats_.bad_backend_messages;
+    log::warn("worker {} answered the DETECTOR_INFO probe with '{}' ({}); it gets no jobs",
+              printable(w.id), std::string(charon::header_of(reply)), info.error().message);
+    update_usable(now);
+    return;
+  }
+  if (!detector_) {
+    detector_ = std::move(*info);
+    detector_reply_.assign(reply.begin(), reply.end());
+    detector_source_ = printable(w.id);
+    log::info("detector from worker {}: {} channels", detector_source_, detector_->size());
+    for (auto& waiting : waiting_info_) this->reply(waiting.route, detector_reply_);
+    waiting_info_.clear();
+  } else if (!(*info == *detector_)) {
+    w.probe = Probe::rejected;
+    ++stats_.detector_mismatches;
+    log::warn(
+        "worker {} serves a different detector ({} channels) from worker {} ({} "
+        "channels); it gets no jobs",
+        printable(w.id), info->size(), detector_source_, detector_->size());
+    update_usable(now);
+    return;
+  }
+  w.probe = Probe::matched;
+  mark_idle(w);
+  update_usable(now);
+}
+
+void CharonRouter::lose_worker(const std::string& id, std::string_view why, TimePoint now) {
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return;
+  const Worker w = std::move(it->second);
+  workers_.erase(it);
+  ++stats_.workers_lost;
+  log::warn("worker {} lost ({}); {} job(s) in flight", printable(id), why, w.in_flight.size());
+  // Newest first, so the oldest ends up at the queue head.
+  for (auto r = w.in_flight.rbegin(); r != w.in_flight.rend(); ++r) {
+    auto job = jobs_.find(*r);
+    if (job != jobs_.end() && job->second.worker == id) requeue_or_fail(job->second, now);
+  }
+  update_usable(now);
+}
+
+void CharonRouter::requeue_or_fail(Job& job, TimePoint now) {
+  job.worker.clear();
+  if (job.retries >= options_.max_job_retries) {
+    // The request may be what kills workers: stop here (§8.4). The failure is
+    // cached like any reply, so a resend cannot take down more workers.
+    ++stats_.failed;
+    log::warn("event {}: SIM_FAILED after {} retries", job.key.event_id, job.retries);
+    const auto failed = charon::encode_sim_failed(job.key.event_id);
+    dedupe_.finish(job.key, failed, now);
+    reply(job.route, failed);
+    drop_job(job.id);
+    return;
+  }
+  ++job.retries;
+  ++stats_.retried;
+  queue_.push_front(job.id);
+  queue_bytes_ += job.bytes;
+}
+
+void CharonRouter::complete(Job& job, std::span<const Buffer> reply, TimePoint now) {
+  const Frames frames(reply.begin(), reply.end());
+  dedupe_.finish(job.key, frames, now);
+  this->reply(job.route, reply);
+  ++stats_.completed;
+  const double ms = std::chrono::duration<double, std::milli>(now - job.arrived).count();
+  const auto& bounds = RouterStats::kLatencyBoundsMs;
+  const auto bucket = std::lower_bound(bounds.begin(), bounds.end(), ms) - bounds.begin();
+  ++stats_.latency_counts[static_cast<std::size_t>(bucket)];
+  drop_job(job.id);
+}
+
+void CharonRouter::drop_job(JobId id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return;
+  by_key_.erase(it->second.key);
+  jobs_.erase(it);
+}
+
+void CharonRouter::remove_from_queue(JobId id) {
+  auto it = std::find(queue_.begin(), queue_.end(), id);
+  if (it == queue_.end()) return;
+  queue_.erase(it);
+  queue_bytes_ -= jobs_.at(id).bytes;
+}
+
+bool CharonRouter::busy(const Worker& w) noexcept {
+  return !w.in_flight.empty() || w.probe == Probe::pending;
+}
+
+bool CharonRouter::dead(const Worker& w, TimePoint now) const {
+  const Duration silence = now - w.last_seen;
+  // An original worker neither reads nor heartbeats while it simulates
+  // (§7), so only busy_timeout can tell it is dead. A probe is answered at
+  // once, so a worker busy only with its probe gets the normal liveness.
+  if (!w.in_flight.empty() && !w.heartbeats_while_busy) return silence > options_.busy_timeout;
+  return silence > options_.heartbeat_interval * options_.heartbeat_liveness;
+}
+
+void CharonRouter::mark_idle(Worker& w) {
+  w.ready_seq = next_ready_seq_++;
+}
+
+// ---------------------------------------------------------------------------
+// Timers and dispatch
+
+Outbox CharonRouter::on_tick(TimePoint now) {
+  std::vector<std::string> dead_ids;
+  for (const auto& [id, w] : workers_) {
+    if (dead(w, now)) dead_ids.push_back(id);
+  }
+  for (const auto& id : dead_ids) {
+    const Worker& w = workers_.at(id);
+    lose_worker(id, fmt::format("silent for {:.1f} s", seconds(now - w.last_seen)), now);
+  }
+
+  // Timer-driven heartbeats to every worker, busy ones included (§8.10).
+  if (now >= next_heartbeat_) {
+    for (const auto& [id, w] : workers_) {
+      out_.push_back({Socket::backend, {text_frame(id), byte_frame(charon::kHeartbeat)}});
+    }
+    next_heartbeat_ += options_.heartbeat_interval;
+    if (next_heartbeat_ <= now) next_heartbeat_ = now + options_.heartbeat_interval;
+  }
+
+  // Queued requests nobody waits for any more.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    Job& job = jobs_.at(*it);
+    if (now - job.wanted > options_.queue_ttl) {
+      ++stats_.expired;
+      log::info("event {}: dropped after {:.0f} s in the queue", job.key.event_id,
+                seconds(now - job.wanted));
+      queue_bytes_ -= job.bytes;
+      dedupe_.abandon(job.key);
+      const JobId id = *it;
+      it = queue_.erase(it);
+      drop_job(id);
+    } else {
+      ++it;
+    }
+  }
+  std::erase_if(waiting_info_,
+                [&](const WaitingInfo& w) { return now - w.wanted > options_.queue_ttl; });
+
+  // Nothing will serve the waiting requests: tell their clients now.
+  if (no_workers_expired(now) && (!queue_.empty() || !waiting_info_.empty())) {
+    log::warn("no worker for {:.1f} s: answering {} waiting request(s) NO_WORKERS",
+              seconds(now - no_workers_since_), queue_.size() + waiting_info_.size());
+    for (JobId id : queue_) {
+      Job& job = jobs_.at(id);
+      ++stats_.no_workers;
+      reply_header(job.route, charon::kNoWorkers);
+      dedupe_.abandon(job.key);
+      drop_job(id);
+    }
+    queue_.clear();
+    queue_bytes_ = 0;
+    for (auto& waiting : waiting_info_) {
+      ++stats_.no_workers;
+      reply_header(waiting.route, charon::kNoWorkers);
+    }
+    waiting_info_.clear();
+  }
+
+  dedupe_.expire(now);
+  dispatch(now);
+  return take_outbox();
+}
+
+void CharonRouter::dispatch(TimePoint now) {
+  while (!queue_.empty()) {
+    Worker* w = pick_worker();
+    if (!w) return;
+    const JobId id = queue_.front();
+    queue_.pop_front();
+    Job& job = jobs_.at(id);
+    queue_bytes_ -= job.bytes;
+    if (!busy(*w)) w->busy_since = now;
+    w->in_flight.push_back(id);
+    job.worker = w->id;
+    ++stats_.dispatched;
+    Outgoing o{Socket::backend, {}};
+    o.frames.reserve(3 + job.body.size());
+    o.frames.push_back(text_frame(w->id));
+    o.frames.push_back(slot_frame(kJobTag, id));
+    o.frames.push_back(Buffer{});
+    o.frames.insert(o.frames.end(), job.body.begin(), job.body.end());
+    out_.push_back(std::move(o));
+  }
+}
+
+CharonRouter::Worker* CharonRouter::pick_worker() {
+  // The least loaded worker with room, the one waiting longest among equals
+  // (LRU among idle workers, §7).
+  Worker* best = nullptr;
+  for (auto& [id, w] : workers_) {
+    if (w.probe != Probe::matched || w.in_flight.size() >= options_.worker_prefetch) continue;
+    if (!best || w.in_flight.size() < best->in_flight.size() ||
+        (w.in_flight.size() == best->in_flight.size() && w.ready_seq < best->ready_seq)) {
+      best = &w;
+    }
+  }
+  return best;
+}
+
+std::size_t CharonRouter::usable_workers() const {
+  return static_cast<std::size_t>(std::count_if(workers_.begin(), workers_.end(), [](auto& kv) {
+    return kv.second.probe != Probe::rejected;
+  }));
+}
+
+void CharonRouter::update_usable(TimePoint now) {
+  const bool has = usable_workers() > 0;
+  if (had_usable_ && !has) no_workers_since_ = now;
+  had_usable_ = has;
+}
+
+Outbox CharonRouter::take_outbox() {
+  Outbox o;
+  o.swap(out_);
+  return o;
+}
+
+// ---------------------------------------------------------------------------
+// Introspection
+
+RouterStats CharonRouter::stats() const {
+  RouterStats s = stats_;
+  s.queue_depth = queue_.size();
+  s.queue_bytes = queue_bytes_;
+  s.waiting_detector_info = waiting_info_.size();
+  s.workers = workers_.size();
+  s.in_flight = 0;
+  for (const auto& [id, w] : workers_) {
+    for (JobId j : w.in_flight) s.in_flight += jobs_.count(j);
+    switch (worker(id)->state) {
+      case WorkerView::State::probing:
+        ++s.workers_probing;
+        break;
+      case WorkerView::State::idle:
+        ++s.workers_idle;
+        break;
+      case WorkerView::State::busy:
+        ++s.workers_busy;
+        break;
+      case WorkerView::State::rejected:
+        ++s.workers_rejected;
+        break;
+    }
+  }
+  return s;
+}
+
+std::optional<WorkerView> CharonRouter::worker(std::string_view worker_id) const {
+  auto it = workers_.find(std::string(worker_id));
+  if (it == workers_.end()) return std::nullopt;
+  const Worker& w = it->second;
+  WorkerView v;
+  v.in_flight = w.in_flight.size();
+  v.heartbeats_while_busy = w.heartbeats_while_busy;
+  if (w.probe == Probe::pending) {
+    v.state = WorkerView::State::probing;
+  } else if (w.probe == Probe::rejected) {
+    v.state = WorkerView::State::rejected;
+  } else {
+    v.state = w.in_flight.empty() ? WorkerView::State::idle : WorkerView::State::busy;
+  }
+  return v;
+}
+
+nlohmann::json CharonRouter::stats_json(TimePoint now) const {
+  const RouterStats s = stats();
+  nlohmann::json j = {
+      {"role", "broker"},
+      {"uptime_s", seconds(now - started_)},
+      {"requests", s.requests},
+      {"dropped", s.dropped},
+      {"rejected", s.rejected},
+      {"pings", s.pings},
+      {"detector_info", s.detector_info},
+      {"run_control", s.run_control},
+      {"photon_data", s.photon_data},
+      {"duplicates", s.duplicates},
+      {"cached_replies", s.cached_replies},
+      {"no_workers", s.no_workers},
+      {"expired", s.expired},
+      {"dispatched", s.dispatched},
+      {"completed", s.completed},
+      {"retried", s.retried},
+      {"failed", s.failed},
+      {"late_replies", s.late_replies},
+      {"stale_replies", s.stale_replies},
+      {"workers_seen", s.workers_seen},
+      {"workers_lost", s.workers_lost},
+      {"detector_mismatches", s.detector_mismatches},
+      {"bad_backend_messages", s.bad_backend_messages},
+      {"queue_depth", s.queue_depth},
+      {"queue_bytes", s.queue_bytes},
+      {"waiting_detector_info", s.waiting_detector_info},
+      {"in_flight", s.in_flight},
+      {"workers", s.workers},
+      {"workers_idle", s.workers_idle},
+      {"workers_busy", s.workers_busy},
+      {"workers_probing", s.workers_probing},
+      {"workers_rejected", s.workers_rejected},
+      {"dedupe_cached", dedupe_.cached()},
+      {"dedupe_cached_bytes", dedupe_.cached_bytes()},
+      {"detector_channels", detector_ ? nlohmann::json(detector_->size()) : nlohmann::json()},
+      {"latency_ms", {{"bounds", RouterStats::kLatencyBoundsMs}, {"counts", s.latency_counts}}},
+  };
+  for (const auto& [k, v] : labels_.items()) j[k] = v;
+  return j;
+}
+
+}  // namespace acheron::broker

@@ -1,0 +1,189 @@
+#include "acheron/broker/RunFile.hh"
+
+#include <hdf5.h>
+
+#include <atomic>
+#include <chrono>
+
+#include "acheron/core/Error.hh"
+#include "acheron/core/Log.hh"
+
+namespace acheron::broker {
+namespace {
+
+// Every HDF5 call is checked; errors become SetupError naming the file.
+[[noreturn]] void fail(const std::filesystem::path& p, const std::string& what) {
+  throw SetupError("HDF5 error writing '" + p.string() + "': " + what +
+                   " (disk full or directory not writable?) check --outdir");
+}
+
+hid_t make_dataset(hid_t loc, const char* name, hid_t type, const std::filesystem::path& p) {
+  const hsize_t dims[1] = {0};
+  const hsize_t maxdims[1] = {H5S_UNLIMITED};
+  const hsize_t chunk[1] = {65536};
+  hid_t space = H5Screate_simple(1, dims, maxdims);
+  hid_t props = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(props, 1, chunk);
+  hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, props, H5P_DEFAULT);
+  H5Pclose(props);
+  H5Sclose(space);
+  if (ds < 0) fail(p, std::string("cannot create dataset ") + name);
+  return ds;
+}
+
+void append_values(hid_t ds, hid_t type, const void* data, std::size_t n,
+                   const std::filesystem::path& p) {
+  if (n == 0) return;
+  hid_t space = H5Dget_space(ds);
+  hsize_t cur[1];
+  H5Sget_simple_extent_dims(space, cur, nullptr);
+  H5Sclose(space);
+  const hsize_t grown[1] = {cur[0] + n};
+  if (H5Dset_extent(ds, grown) < 0) fail(p, "cannot extend a dataset");
+  hid_t file_space = H5Dget_space(ds);
+  const hsize_t start[1] = {cur[0]};
+  const hsize_t count[1] = {n};
+  H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, nullptr, count, nullptr);
+  hid_t mem_space = H5Screate_simple(1, count, nullptr);
+  const herr_t rc = H5Dwrite(ds, type, mem_space, file_space, H5P_DEFAULT, data);
+  H5Sclose(mem_space);
+  H5Sclose(file_space);
+  if (rc < 0) fail(p, "write failed");
+}
+
+void write_fixed(hid_t loc, const char* name, hid_t type, const void* data, std::size_t n,
+                 const std::filesystem::path& p) {
+  const hsize_t dims[1] = {n};
+  hid_t space = H5Screate_simple(1, dims, nullptr);
+  hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (ds < 0) fail(p, std::string("cannot create dataset ") + name);
+  if (n && H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) fail(p, "write failed");
+  H5Dclose(ds);
+  H5Sclose(space);
+}
+
+// Variable-length UTF-8 strings: h5py reads them as str.
+void write_attribute(hid_t loc, const std::string& name, const std::string& value) {
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t attr = H5Acreate2(loc, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT);
+  const char* text = value.c_str();
+  H5Awrite(attr, type, &text);
+  H5Aclose(attr);
+  H5Sclose(space);
+  H5Tclose(type);
+}
+
+}  // namespace
+
+std::string run_file_name(const std::string& requested) {
+  std::string base = std::filesystem::path(requested).filename().string();
+  for (bool stripped = true; stripped;) {
+    stripped = false;
+    for (const std::string suffix : {".root", ".ntuple"}) {
+      if (base.size() > suffix.size() &&
+          base.compare(base.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        base.resize(base.size() - suffix.size());
+        stripped = true;
+      }
+    }
+  }
+  if (base.empty() || base == "." || base == ".." || base == ".root" || base == ".ntuple") {
+    static std::atomic<std::uint64_t> counter{0};
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    base = "run_" + std::to_string(now) + "_" + std::to_string(counter++);
+  }
+  return base + ".charon.h5";
+}
+
+RunFile::RunFile(std::filesystem::path final_path, const wire::charon::DetectorInfo& det,
+                 const std::map<std::string, std::string>& attributes)
+    : final_path_(std::move(final_path)) {
+  temp_path_ = final_path_;
+  temp_path_ += ".partial";
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by return codes
+  file_ = H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (file_ < 0) fail(temp_path_, "cannot create the file");
+  write_attribute(file_, "format", "acheron.charon.run");
+  write_attribute(file_, "version", "1");
+  write_attribute(file_, "run_name", final_path_.filename().string());
+  write_attribute(file_, "created_unix",
+                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count()));
+  for (const auto& [k, v] : attributes) write_attribute(file_, k, v);
+  hid_t det_group = H5Gcreate2(file_, "detinfo", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  write_fixed(det_group, "pmt_x", H5T_NATIVE_FLOAT, det.x.data(), det.x.size(), temp_path_);
+  write_fixed(det_group, "pmt_y", H5T_NATIVE_FLOAT, det.y.data(), det.y.size(), temp_path_);
+  write_fixed(det_group, "pmt_z", H5T_NATIVE_FLOAT, det.z.data(), det.z.size(), temp_path_);
+  write_fixed(det_group, "pmt_type", H5T_NATIVE_INT32, det.type.data(), det.type.size(),
+              temp_path_);
+  H5Gclose(det_group);
+  hid_t out = H5Gcreate2(file_, "output", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  for (const char* name : {"event_id", "nchannel_id", "channel_id", "flag"}) {
+    datasets_[name] = make_dataset(out, name, H5T_NATIVE_UINT32, temp_path_);
+  }
+  datasets_["hit_offset"] = make_dataset(out, "hit_offset", H5T_NATIVE_UINT64, temp_path_);
+  for (const char* name : {"time", "wavelength", "u", "v", "w", "pol_x", "pol_y", "pol_z"}) {
+    datasets_[name] = make_dataset(out, name, H5T_NATIVE_FLOAT, temp_path_);
+  }
+  H5Gclose(out);
+  const std::uint64_t zero = 0;
+  append_values(datasets_["hit_offset"], H5T_NATIVE_UINT64, &zero, 1, temp_path_);
+}
+
+RunFile::~RunFile() {
+  try {
+    close();
+  } catch (const std::exception& e) {
+    log::error("{}", e.what());
+  }
+}
+
+void RunFile::append(const std::vector<wire::charon::Hits>& events) {
+  if (closed_) throw SetupError("run file " + final_path_.string() + " is closed");
+  std::vector<std::uint32_t> ids, counts;
+  std::vector<std::uint64_t> offsets;
+  for (const auto& e : events) {
+    ids.push_back(e.event_id);
+    counts.push_back(static_cast<std::uint32_t>(e.size()));
+    hits_ += e.size();
+    offsets.push_back(hits_);
+    const auto p = temp_path_;
+    append_values(datasets_["channel_id"], H5T_NATIVE_UINT32, e.channel.data(), e.size(), p);
+    append_values(datasets_["flag"], H5T_NATIVE_UINT32, e.flags.data(), e.flags.size(), p);
+    append_values(datasets_["time"], H5T_NATIVE_FLOAT, e.time.data(), e.time.size(), p);
+    append_values(datasets_["wavelength"], H5T_NATIVE_FLOAT, e.wavelength.data(),
+                  e.wavelength.size(), p);
+    append_values(datasets_["u"], H5T_NATIVE_FLOAT, e.dir_x.data(), e.dir_x.size(), p);
+    append_values(datasets_["v"], H5T_NATIVE_FLOAT, e.dir_y.data(), e.dir_y.size(), p);
+    append_values(datasets_["w"], H5T_NATIVE_FLOAT, e.dir_z.data(), e.dir_z.size(), p);
+    append_values(datasets_["pol_x"], H5T_NATIVE_FLOAT, e.pol_x.data(), e.pol_x.size(), p);
+    append_values(datasets_["pol_y"], H5T_NATIVE_FLOAT, e.pol_y.data(), e.pol_y.size(), p);
+    append_values(datasets_["pol_z"], H5T_NATIVE_FLOAT, e.pol_z.data(), e.pol_z.size(), p);
+  }
+  append_values(datasets_["event_id"], H5T_NATIVE_UINT32, ids.data(), ids.size(), temp_path_);
+  append_values(datasets_["nchannel_id"], H5T_NATIVE_UINT32, counts.data(), counts.size(),
+                temp_path_);
+  append_values(datasets_["hit_offset"], H5T_NATIVE_UINT64, offsets.data(), offsets.size(),
+                temp_path_);
+  events_ += events.size();
+  H5Fflush(file_, H5F_SCOPE_LOCAL);
+}
+
+void RunFile::close() {
+  if (closed_) return;
+  closed_ = true;
+  for (auto& [name, ds] : datasets_) H5Dclose(ds);
+  datasets_.clear();
+  if (H5Fclose(file_) < 0) fail(temp_path_, "close failed");
+  std::error_code ec;
+  std::filesystem::rename(temp_path_, final_path_, ec);
+  if (ec) fail(final_path_, "rename failed: " + ec.message());
+}
+
+}  // namespace acheron::broker

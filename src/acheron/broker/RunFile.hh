@@ -1,0 +1,62 @@
+// One asynchronous-mode run written as an HDF5 file (charon-protocol.md §11),
+// readable with h5py:
+//
+//   /detinfo/pmt_x, pmt_y, pmt_z  float32[C]   channel positions, mm
+//   /detinfo/pmt_type              int32[C]
+//   /output/event_id               uint32[E]    one row per accepted event, submission order
+//   /output/nchannel_id            uint32[E]    hits of each event
+//   /output/hit_offset             uint64[E+1]  event e's hits are [hit_offset[e], hit_offset[e+1])
+//   /output/channel_id             uint32[H]    hits of all events, flattened
+//   /output/time, wavelength, u, v, w, pol_x, pol_y, pol_z   float32[H]
+//   /output/flag                   uint32[H]
+//
+// Root attributes: format ("acheron.charon.run"), version, run_name,
+// created_unix, timing, plus any given metadata. The file is written under a
+// temporary name and renamed when closed, so a complete file is never
+// confused with one being written.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "acheron/wire/Charon.hh"
+
+namespace acheron::broker {
+
+class RunFile final {
+ public:
+  // Creates `final_path`'s temporary sibling and writes /detinfo.
+  RunFile(std::filesystem::path final_path, const wire::charon::DetectorInfo& detector,
+          const std::map<std::string, std::string>& attributes = {});
+  ~RunFile();  // closes (and renames) if close() was not called
+  RunFile(const RunFile&) = delete;
+  RunFile& operator=(const RunFile&) = delete;
+
+  // Appends events in the given order (one basket).
+  void append(const std::vector<wire::charon::Hits>& events);
+  // Flushes, closes and renames to the final path. Idempotent.
+  void close();
+
+  const std::filesystem::path& path() const noexcept { return final_path_; }
+  std::uint64_t events() const noexcept { return events_; }
+  std::uint64_t hits() const noexcept { return hits_; }
+
+ private:
+  std::filesystem::path final_path_;
+  std::filesystem::path temp_path_;
+  std::int64_t file_ = -1;  // hid_t
+  std::map<std::string, std::int64_t> datasets_;
+  std::uint64_t events_ = 0;
+  std::uint64_t hits_ = 0;
+  bool closed_ = false;
+};
+
+// The output file name for a RUN_BEGIN name: its basename with trailing
+// ".root" / ".ntuple" suffixes removed (repeatedly) plus ".charon.h5"; an
+// empty or unusable name gives "run_<unix time>_<counter>".
+std::string run_file_name(const std::string& requested);
+
+}  // namespace acheron::broker

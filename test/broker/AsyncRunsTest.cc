@@ -1,0 +1,157 @@
+// Asynchronous-mode runs: file naming, submission order, baskets, RUN_END
+// waiting for the last event, resends, a second RUN_BEGIN, shutdown.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <filesystem>
+
+#include "acheron/broker/AsyncRuns.hh"
+#include "acheron/core/Error.hh"
+
+namespace acheron::broker {
+namespace {
+
+namespace fs = std::filesystem;
+using wire::charon::Hits;
+
+Hits hits(std::uint32_t event_id, std::size_t n) {
+  Hits h;
+  h.event_id = event_id;
+  for (std::size_t i = 0; i < n; ++i) {
+    h.channel.push_back(static_cast<std::uint32_t>(i));
+    for (auto* v : {&h.dir_x, &h.dir_y, &h.dir_z, &h.pol_x, &h.pol_y, &h.pol_z, &h.wavelength,
+                    &h.time}) {
+      v->push_back(static_cast<float>(event_id));
+    }
+    h.flags.push_back(4);
+  }
+  return h;
+}
+
+std::vector<std::uint32_t> read_u32(const fs::path& file, const char* dataset) {
+  hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  EXPECT_GE(f, 0) << file;
+  hid_t ds = H5Dopen2(f, dataset, H5P_DEFAULT);
+  hid_t space = H5Dget_space(ds);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space, &n, nullptr);
+  std::vector<std::uint32_t> out(n);
+  if (n) H5Dread(ds, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data());
+  H5Sclose(space);
+  H5Dclose(ds);
+  H5Fclose(f);
+  return out;
+}
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() /
+                  ("acheron_async_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+                   "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  TempDir() { fs::remove_all(path); }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+wire::charon::DetectorInfo detector() { return {{1, 2}, {3, 4}, {5, 6}, {0, 1}}; }
+
+TEST(RunFileName, StripsDirectoriesAndRootSuffixes) {
+  EXPECT_EQ(run_file_name("out/sim_7.root"), "sim_7.charon.h5");
+  EXPECT_EQ(run_file_name("/abs/path/x.ntuple.root.root"), "x.charon.h5");
+  EXPECT_EQ(run_file_name("../../etc/passwd"), "passwd.charon.h5");
+  EXPECT_EQ(run_file_name("plain"), "plain.charon.h5");
+  const auto gen = run_file_name("");
+  EXPECT_EQ(gen.rfind("run_", 0), 0u);
+  EXPECT_NE(gen, run_file_name(""));  // generated names are unique
+}
+
+TEST(AsyncRuns, WritesEventsInSubmissionOrderAndAcksRunEndWhenDrained) {
+  TempDir dir;
+  AsyncRuns runs({.outdir = dir.path, .events_per_basket = 2}, detector());
+  const auto path = runs.begin("10.0.0.1", "data/run_1.root");
+  EXPECT_EQ(path, dir.path / "run_1.charon.h5");
+  EXPECT_TRUE(fs::exists(dir.path / "run_1.charon.h5.partial"));
+  std::vector<Ticket> t;
+  for (std::uint32_t e = 0; e < 5; ++e) t.push_back(runs.accept("10.0.0.1", 1000));
+  EXPECT_EQ(runs.backlog_photons(), 5000u);
+  // Out of order completion; nothing is written until the prefix is complete.
+  EXPECT_TRUE(runs.complete(t[2], hits(2, 3)).empty());
+  EXPECT_TRUE(runs.complete(t[1], hits(1, 0)).empty());
+  EXPECT_TRUE(runs.complete(t[0], hits(0, 5)).empty());  // basket of 3 written
+  EXPECT_EQ(runs.backlog_photons(), 2000u);
+  // RUN_END waits for events 3 and 4.
+  EXPECT_FALSE(runs.end("10.0.0.1", {Buffer::copy_of("A", 1)}));
+  EXPECT_FALSE(runs.end("10.0.0.1", {Buffer::copy_of("B", 1)}));  // a resend waits too
+  EXPECT_TRUE(runs.complete(t[4], hits(4, 1)).empty());
+  auto waiters = runs.complete(t[3], hits(3, 2));
+  ASSERT_EQ(waiters.size(), 2u);
+  EXPECT_FALSE(fs::exists(dir.path / "run_1.charon.h5.partial"));
+  ASSERT_TRUE(fs::exists(path));
+  EXPECT_EQ(read_u32(path, "/output/event_id"), (std::vector<std::uint32_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(read_u32(path, "/output/nchannel_id"), (std::vector<std::uint32_t>{5, 0, 3, 2, 1}));
+  EXPECT_EQ(read_u32(path, "/output/channel_id").size(), 11u);
+  ASSERT_EQ(runs.closed_runs().size(), 1u);
+  EXPECT_EQ(runs.closed_runs()[0].events, 5u);
+  EXPECT_EQ(runs.closed_runs()[0].hits, 11u);
+  // A resend of RUN_END after the close: ACK at once.
+  EXPECT_TRUE(runs.end("10.0.0.1", {}));
+}
+
+TEST(AsyncRuns, EventsWithoutRunBeginGetAGeneratedRunAndPeersAreSeparate) {
+  TempDir dir;
+  AsyncRuns runs({.outdir = dir.path}, detector());
+  auto a = runs.accept("peer-a", 10);
+  auto b = runs.accept("peer-b", 10);
+  EXPECT_NE(a.run, b.run);
+  EXPECT_EQ(runs.open_runs(), 2u);
+  runs.complete(a, hits(0, 1));
+  EXPECT_TRUE(runs.end("peer-a", {}));
+  EXPECT_EQ(runs.open_runs(), 1u);
+  EXPECT_EQ(runs.closed_runs()[0].path.filename().string().rfind("run_", 0), 0u);
+}
+
+TEST(AsyncRuns, SecondRunBeginEndsThePreviousRun) {
+  TempDir dir;
+  AsyncRuns runs({.outdir = dir.path}, detector());
+  runs.begin("p", "first");
+  auto t = runs.accept("p", 10);
+  runs.begin("p", "second");  // "first" drains and closes after its event
+  auto u = runs.accept("p", 10);
+  EXPECT_NE(t.run, u.run);
+  runs.complete(t, hits(7, 1));
+  ASSERT_EQ(runs.closed_runs().size(), 1u);
+  EXPECT_EQ(runs.closed_runs()[0].path.filename(), "first.charon.h5");
+  runs.complete(u, hits(8, 1));
+  EXPECT_TRUE(runs.end("p", {}));
+  EXPECT_EQ(read_u32(dir.path / "second.charon.h5", "/output/event_id"),
+            (std::vector<std::uint32_t>{8}));
+}
+
+TEST(AsyncRuns, CloseAllWritesWhatCompletedInOrder) {
+  TempDir dir;
+  {
+    AsyncRuns runs({.outdir = dir.path}, detector());
+    runs.begin("p", "cut");
+    auto t0 = runs.accept("p", 1);
+    auto t1 = runs.accept("p", 1);
+    runs.accept("p", 1);
+    runs.complete(t1, hits(1, 1));
+    runs.complete(t0, hits(0, 1));
+  }  // destructor closes
+  EXPECT_EQ(read_u32(dir.path / "cut.charon.h5", "/output/event_id"),
+            (std::vector<std::uint32_t>{0, 1}));
+}
+
+TEST(AsyncRuns, BacklogLimit) {
+  TempDir dir;
+  AsyncRuns runs({.outdir = dir.path, .max_backlog_photons = 100}, detector());
+  auto t = runs.accept("p", 150);
+  EXPECT_TRUE(runs.over_backlog());
+  runs.complete(t, hits(0, 0));
+  EXPECT_FALSE(runs.over_backlog());
+}
+
+TEST(AsyncRuns, UnwritableDirectoryIsASetupError) {
+  EXPECT_THROW(AsyncRuns({.outdir = "/proc/acheron-no-such-dir"}, detector()), SetupError);
+}
+
+}  // namespace
+}  // namespace acheron::broker

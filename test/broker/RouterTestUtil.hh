@@ -1,0 +1,79 @@
+// Helpers shared by the broker tests: ChAR0N messages, a fixed detector and
+// readable frame comparisons.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "acheron/core/Payload.hh"
+#include "acheron/wire/Charon.hh"
+
+namespace acheron::broker::testutil {
+namespace charon = wire::charon;
+
+inline Buffer text(std::string_view s) {
+  return Buffer::copy_of(s.data(), s.size());
+}
+
+inline std::string str(const Buffer& b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+inline std::uint32_t u32(const Buffer& b) {
+  std::uint32_t v = 0;
+  if (b.size() >= 4) std::memcpy(&v, b.data(), 4);
+  return v;
+}
+
+// A current (14-frame) PHOTONDATA request with n photons whose values depend
+// on `salt`, so different salts give different payload digests.
+inline std::vector<Buffer> photon_request(std::uint32_t event_id, std::uint32_t n = 4,
+                                          float salt = 0) {
+  std::array<std::vector<float>, charon::kComponents> f32;
+  for (int c = 0; c < charon::kComponents; ++c) {
+    for (std::uint32_t i = 0; i < n; ++i) f32[c].push_back(salt + static_cast<float>(c + i));
+  }
+  std::vector<std::uint32_t> flags(n, charon::kCherenkov);
+  return charon::encode_photon_data(event_id, f32, &flags);
+}
+
+// The detector the fake workers serve: `channels` channels on the x axis.
+inline charon::DetectorInfo detector(std::size_t channels = 3, float offset = 0) {
+  charon::DetectorInfo d;
+  for (std::size_t i = 0; i < channels; ++i) {
+    d.x.push_back(offset + 100.0f * static_cast<float>(i));
+    d.y.push_back(0);
+    d.z.push_back(0);
+    d.type.push_back(static_cast<std::int32_t>(i));
+  }
+  return d;
+}
+
+// A worker's answer to PHOTONDATA: a 12-frame SIM_COMPLETE whose hits encode
+// the request (one hit per photon, channel = event_id + i), so a client can
+// tell its reply from anyone else's.
+inline std::vector<Buffer> sim_complete_for(std::span<const Buffer> request) {
+  auto decoded = charon::decode_request(request);
+  charon::Hits h;
+  if (auto* r = std::get_if<charon::Request>(&decoded)) {
+    h.event_id = r->photons.event_id;
+    for (std::uint32_t i = 0; i < r->photons.num_photons; ++i) {
+      h.channel.push_back(h.event_id + i);
+      for (auto* v : {&h.dir_x, &h.dir_y, &h.dir_z, &h.pol_x, &h.pol_y, &h.pol_z}) {
+        v->push_back(0);
+      }
+      h.wavelength.push_back(r->photons.value(charon::wavelength, i));
+      h.time.push_back(r->photons.value(charon::time, i));
+      h.flags.push_back(charon::kCherenkov | 4u);
+    }
+  }
+  return charon::encode_sim_complete(std::move(h), charon::Version::current);
+}
+
+}  // namespace acheron::broker::testutil

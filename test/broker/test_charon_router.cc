@@ -1,0 +1,788 @@
+// The broker's routing policy without sockets, on a fake clock: every rule of
+// charon-protocol.md §8 as the router applies it.
+#include "acheron/broker/CharonRouter.hh"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <initializer_list>
+#include <memory>
+
+#include "RouterTestUtil.hh"
+
+namespace acheron::broker {
+namespace {
+using namespace std::chrono_literals;
+using namespace testutil;
+using State = WorkerView::State;
+
+constexpr std::string_view kPeer = "10.0.0.7";
+
+class RouterTest : public ::testing::Test {
+ protected:
+  // An arbitrary origin well away from the clock's epoch.
+  TimePoint now = TimePoint{} + 1000h;
+  RouterOptions opts;
+  std::unique_ptr<CharonRouter> router;
+  Outbox last;  // everything produced by the most recent call
+
+  CharonRouter& r() {
+    if (!router) router = std::make_unique<CharonRouter>(opts, now);
+    return *router;
+  }
+
+  // A REQ client's message: [client, "", body...].
+  const Outbox& client(std::string_view id, std::vector<Buffer> body,
+                       std::string_view peer = kPeer) {
+    std::vector<Buffer> frames = {text(id), Buffer{}};
+    frames.insert(frames.end(), body.begin(), body.end());
+    last = r().on_frontend_message(std::move(frames), peer, now);
+    return last;
+  }
+  const Outbox& backend(std::vector<Buffer> frames) {
+    last = r().on_backend_message(std::move(frames), now);
+    return last;
+  }
+  const Outbox& control(std::string_view worker, std::uint8_t byte) {
+    return backend({text(worker), Buffer::copy_of(&byte, 1)});
+  }
+  const Outbox& ready(std::string_view worker) { return control(worker, charon::kReady); }
+  const Outbox& heartbeat(std::string_view worker) { return control(worker, charon::kHeartbeat); }
+  const Outbox& tick() {
+    last = r().on_tick(now);
+    return last;
+  }
+  // Advances the clock in steps of at most 0.5 s, heartbeating from `alive`
+  // workers every second and ticking, as a live broker would.
+  void run_for(Duration d, std::initializer_list<std::string_view> alive = {}) {
+    const TimePoint end = now + d;
+    TimePoint next_beat = now + 1s;
+    while (now < end) {
+      now = std::min(end, now + 500ms);
+      if (now >= next_beat) {
+        for (auto w : alive) heartbeat(w);
+        next_beat += 1s;
+      }
+      tick();
+    }
+  }
+
+  // A worker's reply: [worker, slot, "", reply...].
+  const Outbox& worker_reply(std::string_view worker, const Buffer& slot,
+                             std::vector<Buffer> reply) {
+    std::vector<Buffer> frames = {text(worker), slot, Buffer{}};
+    frames.insert(frames.end(), reply.begin(), reply.end());
+    return backend(std::move(frames));
+  }
+
+  // Messages in `out` for one socket and identity.
+  static std::vector<Outgoing> to(const Outbox& out, Socket s, std::string_view id) {
+    std::vector<Outgoing> v;
+    for (const auto& o : out) {
+      if (o.socket == s && !o.frames.empty() && str(o.frames[0]) == id) v.push_back(o);
+    }
+    return v;
+  }
+  static std::vector<Outgoing> frontend_out(const Outbox& out) {
+    std::vector<Outgoing> v;
+    for (const auto& o : out) {
+      if (o.socket == Socket::frontend) v.push_back(o);
+    }
+    return v;
+  }
+  // Jobs (not heartbeats or probes) sent to workers.
+  static std::vector<Outgoing> jobs(const Outbox& out) {
+    std::vector<Outgoing> v;
+    for (const auto& o : out) {
+      if (o.socket == Socket::backend && o.frames.size() > 4 &&
+          str(o.frames[3]) == charon::kPhotonData) {
+        v.push_back(o);
+      }
+    }
+    return v;
+  }
+  static std::vector<Outgoing> probes(const Outbox& out) {
+    std::vector<Outgoing> v;
+    for (const auto& o : out) {
+      if (o.socket == Socket::backend && o.frames.size() == 4 &&
+          str(o.frames[3]) == charon::kDetectorInfo) {
+        v.push_back(o);
+      }
+    }
+    return v;
+  }
+  static std::uint32_t event_of(const Outgoing& job) { return u32(job.frames[4]); }
+
+  // READY, then the answer to the router's DETECTOR_INFO probe.
+  void add_worker(std::string_view id, const charon::DetectorInfo& det = detector()) {
+    ready(id);
+    auto p = probes(last);
+    ASSERT_EQ(p.size(), 1u) << "READY must trigger one probe";
+    EXPECT_TRUE(p[0].frames[2].empty()) << "probe envelope is [worker, slot, \"\", ...]";
+    worker_reply(id, p[0].frames[1], charon::encode_detector_info(det));
+  }
+
+  // The reply a worker sends for a dispatched job.
+  const Outbox& complete(const Outgoing& job) {
+    const std::span<const Buffer> body(job.frames.data() + 3, job.frames.size() - 3);
+    return worker_reply(str(job.frames[0]), job.frames[1], sim_complete_for(body));
+  }
+
+  // Exactly one frontend reply, to `client`, with this header.
+  static void expect_reply(const Outbox& out, std::string_view client, std::string_view header) {
+    auto f = frontend_out(out);
+    ASSERT_EQ(f.size(), 1u) << "expected one reply " << header;
+    ASSERT_GE(f[0].frames.size(), 3u);
+    EXPECT_EQ(str(f[0].frames[0]), client);
+    EXPECT_TRUE(f[0].frames[1].empty());
+    EXPECT_EQ(str(f[0].frames[2]), header);
+  }
+};
+
+// --- Requests the broker answers itself -----------------------------------
+
+TEST_F(RouterTest, PingIsAnsweredWithNoWorkers) {
+  expect_reply(client("c1", {text("PING")}), "c1", "ACK");
+  now += 1h;  // long after the no-worker grace
+  tick();
+  expect_reply(client("c2", {text("PING"), text("extra")}), "c2", "ACK");
+}
+
+TEST_F(RouterTest, PingReplyPongWhenConfigured) {
+  opts.ping_reply = PingReply::pong;
+  expect_reply(client("c1", {text("PING")}), "c1", "PONG");
+}
+
+TEST_F(RouterTest, DealerClientGetsReplyWithoutDelimiter) {
+  auto out = r().on_frontend_message({text("d1"), text("PING")}, kPeer, now);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].frames.size(), 2u);
+  EXPECT_EQ(str(out[0].frames[0]), "d1");
+  EXPECT_EQ(str(out[0].frames[1]), "ACK");
+}
+
+TEST_F(RouterTest, RunBeginAndRunEndAreAcknowledged) {
+  expect_reply(client("c1", charon::encode_run_begin("out.root")), "c1", "ACK");
+  expect_reply(client("c1", {text("RUN_BEGIN")}), "c1", "ACK");  // no filename
+  expect_reply(client("c1", {text("RUN_END")}), "c1", "ACK");
+  EXPECT_EQ(r().stats().run_control, 3u);
+}
+
+TEST_F(RouterTest, StatsReplyIsJson) {
+  add_worker("w1");
+  client("c1", photon_request(5));
+  auto f = frontend_out(client("c2", {text("STATS")}));
+  ASSERT_EQ(f.size(), 1u);
+  ASSERT_EQ(f[0].frames.size(), 4u);
+  EXPECT_EQ(str(f[0].frames[2]), "STATS");
+  auto j = nlohmann::json::parse(str(f[0].frames[3]));
+  EXPECT_EQ(j["role"], "broker");
+  EXPECT_EQ(j["workers"], 1);
+  EXPECT_EQ(j["workers_busy"], 1);
+  EXPECT_EQ(j["workers_idle"], 0);
+  EXPECT_EQ(j["dispatched"], 1);
+  EXPECT_EQ(j["queue_depth"], 0);
+  EXPECT_EQ(j["detector_channels"], 3);
+  for (const char* k : {"requests", "retried", "failed", "no_workers", "duplicates", "completed",
+                        "expired", "in_flight", "latency_ms"}) {
+    EXPECT_TRUE(j.contains(k)) << k;
+  }
+  EXPECT_EQ(j["latency_ms"]["counts"].size(), j["latency_ms"]["bounds"].size() + 1);
+}
+
+// --- Malformed input ---------------------------------------------------------
+
+TEST_F(RouterTest, MalformedRequestsGetTheCodecReplyAndNothingElse) {
+  add_worker("w1");
+  // PHOTONDATA with too few frames: SIM_FAILED with the event id of frame 1.
+  auto bad = photon_request(42);
+  bad.resize(5);
+  const auto& out = client("c1", bad);
+  expect_reply(out, "c1", "SIM_FAILED");
+  EXPECT_EQ(u32(frontend_out(out)[0].frames[3]), 42u);
+  EXPECT_TRUE(jobs(out).empty());
+  // Arrays of different lengths.
+  bad = photon_request(43, 4);
+  bad[5] = text("abc");
+  expect_reply(client("c1", bad), "c1", "SIM_FAILED");
+  // Unknown header.
+  expect_reply(client("c1", {text("HELLO")}), "c1", "UNKNOWN_REQUEST");
+  EXPECT_TRUE(jobs(last).empty());
+  const auto s = r().stats();
+  EXPECT_EQ(s.rejected, 3u);
+  EXPECT_EQ(s.dispatched, 0u);
+  EXPECT_EQ(s.queue_depth, 0u);
+  EXPECT_EQ(r().worker("w1")->state, State::idle);
+}
+
+TEST_F(RouterTest, MessageWithoutEnvelopeIsDropped) {
+  EXPECT_TRUE(r().on_frontend_message({}, kPeer, now).empty());
+  EXPECT_TRUE(r().on_frontend_message({text("c1")}, kPeer, now).empty());
+  EXPECT_TRUE(r().on_frontend_message({text("c1"), Buffer{}}, kPeer, now).empty());
+  EXPECT_TRUE(r().on_frontend_message({Buffer{}, text("PING")}, kPeer, now).empty());
+  EXPECT_EQ(r().stats().dropped, 4u);
+}
+
+TEST_F(RouterTest, BadBackendMessagesAreIgnored) {
+  add_worker("w1");
+  const auto slot_like = text("J12345678");  // right size, unknown job
+  std::vector<std::vector<Buffer>> garbage = {
+      {},
+      {text("w1")},
+      {Buffer{}, text("\x02")},
+      {text("w1"), text("\x07")},                                                // unknown control
+      {text("w1"), Buffer{}},                                                    // empty control
+      {text("w1"), text("client"), Buffer{}, text("SIM_COMPLETE")},              // unknown slot
+      {text("w1"), slot_like, Buffer{}, text("SIM_COMPLETE")},                   // unknown job
+      {text("w1"), text(std::string_view("P\x01\0\0\0\0\0\0\0", 9)), Buffer{}},  // stale probe
+      {text("w9"), text("zzz"), text("x"), text("y")},  // unknown worker, junk
+  };
+  for (auto& g : garbage) {
+    auto out = backend(g);
+    EXPECT_TRUE(frontend_out(out).empty());
+    EXPECT_TRUE(jobs(out).empty());
+  }
+  EXPECT_GE(r().stats().bad_backend_messages, 5u);
+  EXPECT_EQ(r().worker("w1")->state, State::idle);
+  // Still serving.
+  auto j = jobs(client("c1", photon_request(1)));
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(str(j[0].frames[0]), "w1");
+}
+
+TEST_F(RouterTest, EmptyReplyPutsTheJobBack) {
+  add_worker("w1");
+  auto j = jobs(client("c1", photon_request(1)));
+  ASSERT_EQ(j.size(), 1u);
+  // [worker, slot, ""] with no reply at all: the job is re-dispatched.
+  auto again = jobs(backend({text("w1"), j[0].frames[1], Buffer{}}));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(event_of(again[0]), 1u);
+  EXPECT_EQ(r().stats().retried, 1u);
+}
+
+// --- Workers: registration, probe, LRU, prefetch -----------------------------
+
+TEST_F(RouterTest, NewWorkerIsProbedAndUsedAfterItsAnswer) {
+  ready("w1");
+  ASSERT_EQ(probes(last).size(), 1u);
+  const Buffer slot = probes(last)[0].frames[1];
+  EXPECT_EQ(r().worker("w1")->state, State::probing);
+  // A request before the probe is answered waits.
+  EXPECT_TRUE(client("c1", photon_request(7)).empty());
+  EXPECT_EQ(r().stats().queue_depth, 1u);
+  auto j = jobs(worker_reply("w1", slot, charon::encode_detector_info(detector())));
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(str(j[0].frames[0]), "w1");
+  EXPECT_EQ(j[0].frames[1].size(), 9u) << "the client slot holds the broker's job reference";
+  EXPECT_TRUE(j[0].frames[2].empty());
+  EXPECT_EQ(str(j[0].frames[3]), "PHOTONDATA");
+  EXPECT_EQ(event_of(j[0]), 7u);
+  // The reply goes back to the client's real route.
+  auto f = frontend_out(complete(j[0]));
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(str(f[0].frames[0]), "c1");
+  EXPECT_TRUE(f[0].frames[1].empty());
+  EXPECT_EQ(str(f[0].frames[2]), "SIM_COMPLETE");
+  EXPECT_EQ(u32(f[0].frames[3]), 7u);
+  EXPECT_EQ(f[0].frames.size(), 2u + 12u);
+  EXPECT_EQ(r().worker("w1")->state, State::idle);
+}
+
+TEST_F(RouterTest, UnknownWorkerHeartbeatRegistersIt) {
+  heartbeat("w1");
+  EXPECT_EQ(probes(last).size(), 1u);
+  EXPECT_EQ(r().worker("w1")->state, State::probing);
+}
+
+TEST_F(RouterTest, LeastRecentlyUsedIdleWorkerGetsTheJob) {
+  add_worker("A");
+  add_worker("B");
+  add_worker("C");
+  auto j1 = jobs(client("c1", photon_request(1)));
+  auto j2 = jobs(client("c2", photon_request(2)));
+  ASSERT_EQ(j1.size(), 1u);
+  ASSERT_EQ(j2.size(), 1u);
+  EXPECT_EQ(str(j1[0].frames[0]), "A");
+  EXPECT_EQ(str(j2[0].frames[0]), "B");
+  complete(j1[0]);  // A is idle again, but C has waited longer
+  auto j3 = jobs(client("c3", photon_request(3)));
+  auto j4 = jobs(client("c4", photon_request(4)));
+  ASSERT_EQ(j3.size(), 1u);
+  ASSERT_EQ(j4.size(), 1u);
+  EXPECT_EQ(str(j3[0].frames[0]), "C");
+  EXPECT_EQ(str(j4[0].frames[0]), "A");
+}
+
+TEST_F(RouterTest, HeartbeatFromBusyWorkerDoesNotMakeItIdle) {
+  add_worker("A");
+  client("c1", photon_request(1));
+  now += 800ms;
+  heartbeat("A");
+  EXPECT_EQ(r().worker("A")->state, State::busy);
+  // So a second request waits instead of stacking up behind the first.
+  EXPECT_TRUE(jobs(client("c2", photon_request(2))).empty());
+  EXPECT_EQ(r().stats().queue_depth, 1u);
+}
+
+TEST_F(RouterTest, PrefetchKeepsSeveralJobsInFlightPerWorker) {
+  opts.worker_prefetch = 2;
+  add_worker("A");
+  auto j1 = jobs(client("c1", photon_request(1)));
+  auto j2 = jobs(client("c2", photon_request(2)));
+  auto j3 = jobs(client("c3", photon_request(3)));
+  EXPECT_EQ(j1.size(), 1u);
+  EXPECT_EQ(j2.size(), 1u);
+  EXPECT_TRUE(j3.empty());
+  EXPECT_EQ(r().worker("A")->in_flight, 2u);
+  auto next = jobs(complete(j2[0]));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(event_of(next[0]), 3u);
+  EXPECT_EQ(r().worker("A")->in_flight, 2u);
+}
+
+TEST_F(RouterTest, PrefetchPrefersTheLeastLoadedWorker) {
+  opts.worker_prefetch = 2;
+  add_worker("A");
+  add_worker("B");
+  auto j1 = jobs(client("c1", photon_request(1)));
+  auto j2 = jobs(client("c2", photon_request(2)));
+  auto j3 = jobs(client("c3", photon_request(3)));
+  ASSERT_EQ(j3.size(), 1u);
+  EXPECT_EQ(str(j1[0].frames[0]), "A");
+  EXPECT_EQ(str(j2[0].frames[0]), "B");
+  EXPECT_EQ(str(j3[0].frames[0]), "A");
+}
+
+// --- Queue, don't reject -------------------------------------------------------
+
+TEST_F(RouterTest, BusyWorkersMeanQueueNotReject) {
+  add_worker("A");
+  auto first = jobs(client("c0", photon_request(0)));
+  ASSERT_EQ(first.size(), 1u);
+  for (std::uint32_t e = 1; e <= 5; ++e) {
+    EXPECT_TRUE(client("c" + std::to_string(e), photon_request(e)).empty());
+  }
+  EXPECT_EQ(r().stats().queue_depth, 5u);
+  // FIFO as the worker frees up.
+  Outgoing current = first[0];
+  for (std::uint32_t e = 1; e <= 5; ++e) {
+    auto next = jobs(complete(current));
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(event_of(next[0]), e);
+    current = next[0];
+  }
+  EXPECT_EQ(r().stats().no_workers, 0u);
+}
+
+TEST_F(RouterTest, FullQueueByCountGivesNoWorkers) {
+  opts.max_queue_jobs = 2;
+  add_worker("A");
+  client("c0", photon_request(0));  // in flight, not queued
+  EXPECT_TRUE(client("c1", photon_request(1)).empty());
+  EXPECT_TRUE(client("c2", photon_request(2)).empty());
+  expect_reply(client("c3", photon_request(3)), "c3", "NO_WORKERS");
+  EXPECT_EQ(r().stats().queue_depth, 2u);
+  EXPECT_EQ(r().stats().no_workers, 1u);
+}
+
+TEST_F(RouterTest, FullQueueByBytesGivesNoWorkers) {
+  const auto small = photon_request(1, 4);
+  std::uint64_t bytes = 0;
+  for (const auto& f : small) bytes += f.size();
+  opts.max_queue_bytes = bytes + 10;
+  add_worker("A");
+  client("c0", photon_request(0));
+  EXPECT_TRUE(client("c1", small).empty());
+  expect_reply(client("c2", photon_request(2, 4, 9)), "c2", "NO_WORKERS");
+  // A request larger than the whole limit still runs when a worker is free.
+  opts.max_queue_bytes = 1;
+  router.reset();
+  add_worker("A");
+  EXPECT_EQ(jobs(client("c0", photon_request(0, 100))).size(), 1u);
+}
+
+TEST_F(RouterTest, NoWorkersOnlyAfterTheGraceCountedFromStart) {
+  r();  // starts the clock
+  now += 1s;
+  EXPECT_TRUE(client("c1", photon_request(1)).empty()) << "queued while workers may connect";
+  run_for(8s);
+  EXPECT_TRUE(frontend_out(last).empty());
+  // 10 s after the start the waiting request is told.
+  now += 1s;
+  expect_reply(tick(), "c1", "NO_WORKERS");
+  EXPECT_EQ(r().stats().queue_depth, 0u);
+  // And new ones are refused at once.
+  expect_reply(client("c2", photon_request(2)), "c2", "NO_WORKERS");
+  // A worker turns up: queueing resumes.
+  ready("A");
+  EXPECT_TRUE(client("c3", photon_request(3)).empty());
+  EXPECT_EQ(r().stats().queue_depth, 1u);
+}
+
+TEST_F(RouterTest, GraceCountsFromTheLastWorkerLoss) {
+  add_worker("A");
+  run_for(20s, {"A"});
+  r().on_worker_unreachable("A", now);
+  now += 5s;
+  EXPECT_TRUE(client("c1", photon_request(1)).empty());
+  now += 4900ms;
+  EXPECT_TRUE(frontend_out(tick()).empty());
+  now += 100ms;
+  expect_reply(tick(), "c1", "NO_WORKERS");
+}
+
+TEST_F(RouterTest, QueuedJobsExpireAfterTheTtl) {
+  add_worker("A");
+  auto first = jobs(client("c0", photon_request(0)));
+  client("c1", photon_request(1));
+  client("c2", photon_request(2));
+  run_for(30s, {"A"});
+  client("c2b", photon_request(2));  // a resend: its client still waits
+  run_for(31s, {"A"});
+  EXPECT_TRUE(frontend_out(last).empty()) << "expired jobs get no reply";
+  EXPECT_EQ(r().stats().expired, 1u);
+  EXPECT_EQ(r().stats().queue_depth, 1u);
+  auto next = jobs(complete(first[0]));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(event_of(next[0]), 2u);
+  // After expiry, a resend of event 1 is a new job.
+  EXPECT_TRUE(client("c1b", photon_request(1)).empty());
+  EXPECT_EQ(r().stats().queue_depth, 1u);
+}
+
+// --- Heartbeats and liveness ---------------------------------------------------
+
+TEST_F(RouterTest, HeartbeatsGoToEveryWorkerEachIntervalWithoutTraffic) {
+  add_worker("A");
+  add_worker("B");
+  client("c1", photon_request(1));  // A busy, B idle
+  auto count_beats = [](const Outbox& out, std::string_view w) {
+    int n = 0;
+    for (const auto& o : out) {
+      if (o.socket == Socket::backend && o.frames.size() == 2 && str(o.frames[0]) == w &&
+          o.frames[1].size() == 1 &&
+          static_cast<std::uint8_t>(o.frames[1].data()[0]) == charon::kHeartbeat) {
+        ++n;
+      }
+    }
+    return n;
+  };
+  now += 999ms;
+  EXPECT_EQ(count_beats(tick(), "A"), 0);
+  now += 1ms;
+  tick();
+  EXPECT_EQ(count_beats(last, "A"), 1);
+  EXPECT_EQ(count_beats(last, "B"), 1);
+  now += 500ms;
+  EXPECT_EQ(count_beats(tick(), "A"), 0);
+  now += 500ms;
+  tick();
+  EXPECT_EQ(count_beats(last, "A"), 1);
+  EXPECT_EQ(count_beats(last, "B"), 1);
+}
+
+TEST_F(RouterTest, IdleWorkerIsDeadAfterThreeSilentIntervals) {
+  add_worker("A");
+  now += 2900ms;
+  tick();
+  EXPECT_TRUE(r().worker("A"));
+  now += 200ms;
+  tick();
+  EXPECT_FALSE(r().worker("A"));
+  EXPECT_EQ(r().stats().workers_lost, 1u);
+}
+
+TEST_F(RouterTest, HeartbeatingWorkerStaysAlive) {
+  add_worker("A");
+  run_for(30s, {"A"});
+  EXPECT_EQ(r().worker("A")->state, State::idle);
+}
+
+TEST_F(RouterTest, WorkerHeartbeatingWhileBusyIsDeadAfterThreeSeconds) {
+  add_worker("A");
+  add_worker("B");
+  auto j = jobs(client("c1", photon_request(1)));
+  ASSERT_EQ(str(j.at(0).frames[0]), "A");
+  client("c2", photon_request(2));
+  auto j2 = jobs(last);
+  ASSERT_EQ(str(j2.at(0).frames[0]), "B");
+  client("c3", photon_request(3));  // queued behind the dying job's retry
+  run_for(1500ms, {"A", "B"});
+  EXPECT_TRUE(r().worker("A")->heartbeats_while_busy);
+  heartbeat("A");  // its last sign of life
+  // A goes silent; B keeps heartbeating and finishes its job.
+  complete(j2[0]);
+  auto j3 = jobs(last);
+  ASSERT_EQ(j3.size(), 1u);
+  EXPECT_EQ(event_of(j3[0]), 3u);
+  const TimePoint silent_since = now;
+  Outbox dispatched;
+  TimePoint next_beat = now + 1s;
+  while (r().worker("A") && now < silent_since + 10s) {
+    now += 100ms;
+    if (now >= next_beat) {
+      heartbeat("B");
+      next_beat += 1s;
+    }
+    tick();
+  }
+  EXPECT_FALSE(r().worker("A"));
+  const auto detected = now - silent_since;
+  EXPECT_GT(detected, 3s);
+  EXPECT_LE(detected, 3200ms);
+  // The lost job is first in line: B gets event 1 as soon as it is free.
+  auto retry = jobs(complete(j3[0]));
+  ASSERT_EQ(retry.size(), 1u);
+  EXPECT_EQ(event_of(retry[0]), 1u);
+  EXPECT_EQ(str(retry[0].frames[0]), "B");
+  EXPECT_EQ(r().stats().retried, 1u);
+  expect_reply(complete(retry[0]), "c1", "SIM_COMPLETE");
+}
+
+TEST_F(RouterTest, HeartbeatInFlightAtDispatchDoesNotCountAsBusyHeartbeat) {
+  add_worker("A");
+  client("c1", photon_request(1));
+  now += 10ms;
+  heartbeat("A");  // sent before the job reached A
+  EXPECT_FALSE(r().worker("A")->heartbeats_while_busy);
+  // An original worker: silent while it simulates, far longer than 3 s.
+  run_for(60s);
+  ASSERT_TRUE(r().worker("A"));
+  EXPECT_EQ(r().worker("A")->state, State::busy);
+}
+
+TEST_F(RouterTest, SilentBusyOriginalWorkerDiesAfterBusyTimeout) {
+  opts.busy_timeout = 20s;
+  add_worker("A");
+  auto j = jobs(client("c1", photon_request(1)));
+  ASSERT_EQ(j.size(), 1u);
+  run_for(19500ms);
+  EXPECT_TRUE(r().worker("A"));
+  run_for(1s);
+  EXPECT_FALSE(r().worker("A"));
+  EXPECT_EQ(r().stats().queue_depth, 1u) << "its job is back in the queue";
+  // A worker that replies after a long simulation is still fine.
+  add_worker("B");
+  auto j2 = jobs(last);
+  ASSERT_EQ(j2.size(), 1u);
+  run_for(15s);
+  expect_reply(complete(j2[0]), "c1", "SIM_COMPLETE");
+}
+
+TEST_F(RouterTest, UnreachableWorkerReturnsItsJobsToTheQueueHead) {
+  opts.worker_prefetch = 2;
+  add_worker("A");
+  auto j1 = jobs(client("c1", photon_request(1)));
+  auto j2 = jobs(client("c2", photon_request(2)));
+  auto j3 = jobs(client("c3", photon_request(3)));
+  auto j4 = jobs(client("c4", photon_request(4)));
+  ASSERT_EQ(j1.size() + j2.size(), 2u);
+  EXPECT_EQ(r().stats().queue_depth, 2u);
+  r().on_worker_unreachable("A", now);
+  EXPECT_EQ(r().stats().queue_depth, 4u);
+  add_worker("B");
+  auto again = jobs(last);
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(event_of(again[0]), 1u);  // oldest first
+  EXPECT_EQ(event_of(again[1]), 2u);
+}
+
+TEST_F(RouterTest, RetriesExhaustedGiveSimFailedWithTheEventId) {
+  opts.max_job_retries = 2;
+  auto unreachable = [&](const std::string& w) { last = r().on_worker_unreachable(w, now); };
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const std::string w = "w" + std::to_string(attempt);
+    if (attempt == 0) {
+      add_worker(w);
+      ASSERT_EQ(jobs(client("c1", photon_request(77))).size(), 1u);
+    } else {
+      add_worker(w);
+      ASSERT_EQ(jobs(last).size(), 1u) << "the retry goes to the new worker";
+    }
+    unreachable(w);
+  }
+  expect_reply(last, "c1", "SIM_FAILED");
+  EXPECT_EQ(u32(frontend_out(last)[0].frames[3]), 77u);
+  EXPECT_EQ(r().stats().retried, 2u);
+  EXPECT_EQ(r().stats().failed, 1u);
+  EXPECT_EQ(r().stats().queue_depth, 0u);
+  // A resend gets the same answer without endangering another worker.
+  add_worker("w9");
+  const auto& out = client("c1b", photon_request(77));
+  expect_reply(out, "c1b", "SIM_FAILED");
+  EXPECT_TRUE(jobs(out).empty());
+}
+
+TEST_F(RouterTest, ReadyFromABusyWorkerMeansItRestarted) {
+  add_worker("A");
+  auto j = jobs(client("c1", photon_request(1)));
+  ASSERT_EQ(j.size(), 1u);
+  ready("A");
+  EXPECT_EQ(probes(last).size(), 1u) << "re-probed";
+  EXPECT_EQ(r().stats().queue_depth, 1u) << "its job went back";
+  worker_reply("A", probes(last)[0].frames[1], charon::encode_detector_info(detector()));
+  auto again = jobs(last);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(event_of(again[0]), 1u);
+  // The reply to the first dispatch is now stale... or early: first answer wins.
+  expect_reply(complete(j[0]), "c1", "SIM_COMPLETE");
+  EXPECT_TRUE(frontend_out(complete(again[0])).empty());
+  EXPECT_EQ(r().worker("A")->state, State::idle);
+}
+
+TEST_F(RouterTest, LateReplyFromALostWorkerWinsAndTheOtherIsDropped) {
+  add_worker("A");
+  add_worker("B");
+  client("c0", photon_request(0));  // keep B busy for now
+  auto jb = jobs(last);
+  ASSERT_EQ(str(jb.at(0).frames[0]), "A");
+  auto ja = jobs(client("c1", photon_request(1)));
+  ASSERT_EQ(str(ja.at(0).frames[0]), "B");
+  r().on_worker_unreachable("A", now);  // event 0 back to the queue; B busy
+  EXPECT_EQ(r().stats().queue_depth, 1u);
+  // A was only slow: its reply completes event 0 and takes it off the queue.
+  expect_reply(complete(jb[0]), "c0", "SIM_COMPLETE");
+  EXPECT_EQ(r().stats().queue_depth, 0u);
+  EXPECT_EQ(r().stats().late_replies, 1u);
+  EXPECT_TRUE(r().worker("A")) << "a worker that talks is registered again";
+}
+
+// --- Deduplication -------------------------------------------------------------
+
+TEST_F(RouterTest, ResendOfRunningJobRetargetsTheReply) {
+  add_worker("A");
+  auto j = jobs(client("c1", photon_request(5)));
+  ASSERT_EQ(j.size(), 1u);
+  // RAT-PAC resends on a fresh REQ socket: same peer, new identity.
+  const auto& out = client("c2", photon_request(5));
+  EXPECT_TRUE(out.empty()) << "no second simulation, no reply yet";
+  expect_reply(complete(j[0]), "c2", "SIM_COMPLETE");
+  EXPECT_EQ(r().stats().duplicates, 1u);
+  EXPECT_EQ(r().stats().dispatched, 1u);
+}
+
+TEST_F(RouterTest, ResendOfQueuedJobRetargetsTheReply) {
+  client("c1", photon_request(5));
+  client("c2", photon_request(5));
+  EXPECT_EQ(r().stats().queue_depth, 1u);
+  add_worker("A");
+  auto j = jobs(last);
+  ASSERT_EQ(j.size(), 1u);
+  expect_reply(complete(j[0]), "c2", "SIM_COMPLETE");
+}
+
+TEST_F(RouterTest, ResendOfFinishedJobGetsTheCachedReply) {
+  add_worker("A");
+  auto j = jobs(client("c1", photon_request(5)));
+  const auto first = frontend_out(complete(j.at(0)));
+  const auto& out = client("c2", photon_request(5));
+  expect_reply(out, "c2", "SIM_COMPLETE");
+  EXPECT_TRUE(jobs(out).empty());
+  auto again = frontend_out(out);
+  ASSERT_EQ(again[0].frames.size(), first.at(0).frames.size());
+  for (std::size_t i = 2; i < again[0].frames.size(); ++i) {
+    EXPECT_EQ(str(again[0].frames[i]), str(first[0].frames[i])) << "frame " << i;
+  }
+  EXPECT_EQ(r().stats().cached_replies, 1u);
+  // Another host, or other photons, or the same after the window: new jobs.
+  EXPECT_EQ(jobs(client("c3", photon_request(5), "10.0.0.8")).size(), 1u);
+  complete(jobs(last)[0]);
+  EXPECT_EQ(jobs(client("c4", photon_request(5, 4, 0.5f))).size(), 1u);
+  complete(jobs(last)[0]);
+  run_for(121s, {"A"});
+  EXPECT_EQ(jobs(client("c5", photon_request(5))).size(), 1u);
+}
+
+TEST_F(RouterTest, ZeroDedupeWindowStillMergesRunningResends) {
+  opts.dedupe_window = Duration::zero();
+  add_worker("A");
+  auto j = jobs(client("c1", photon_request(5)));
+  EXPECT_TRUE(client("c2", photon_request(5)).empty());
+  expect_reply(complete(j.at(0)), "c2", "SIM_COMPLETE");
+  EXPECT_EQ(jobs(client("c3", photon_request(5))).size(), 1u) << "nothing cached";
+}
+
+// --- DETECTOR_INFO ---------------------------------------------------------------
+
+TEST_F(RouterTest, DetectorInfoWaitsForTheFirstProbeThenComesFromTheCache) {
+  EXPECT_TRUE(client("c1", {text("DETECTOR_INFO")}).empty());
+  EXPECT_EQ(r().stats().waiting_detector_info, 1u);
+  ready("w1");
+  auto p = probes(last);
+  ASSERT_EQ(p.size(), 1u);
+  const auto det = detector(5);
+  const auto& out = worker_reply("w1", p[0].frames[1], charon::encode_detector_info(det));
+  expect_reply(out, "c1", "DETECTOR_INFO");
+  auto f = frontend_out(out);
+  ASSERT_EQ(f[0].frames.size(), 2u + 5u);
+  auto decoded = charon::decode_detector_info(std::span<const Buffer>(f[0].frames).subspan(2));
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(*decoded, det);
+  // Later requests are answered by the broker, without bothering a worker.
+  const auto& again = client("c2", {text("DETECTOR_INFO")});
+  expect_reply(again, "c2", "DETECTOR_INFO");
+  EXPECT_EQ(again.size(), 1u);
+  // Even when every worker has gone.
+  r().on_worker_unreachable("w1", now);
+  now += 1h;
+  tick();
+  expect_reply(client("c3", {text("DETECTOR_INFO")}), "c3", "DETECTOR_INFO");
+}
+
+TEST_F(RouterTest, WorkerWithADifferentDetectorGetsNoJobs) {
+  add_worker("A");
+  add_worker("B", detector(3, 0.5f));
+  EXPECT_EQ(r().worker("B")->state, State::rejected);
+  EXPECT_EQ(r().stats().detector_mismatches, 1u);
+  add_worker("C", detector(4));
+  EXPECT_EQ(r().worker("C")->state, State::rejected);
+  add_worker("D");
+  EXPECT_EQ(r().worker("D")->state, State::idle);
+  auto j1 = jobs(client("c1", photon_request(1)));
+  auto j2 = jobs(client("c2", photon_request(2)));
+  auto j3 = jobs(client("c3", photon_request(3)));
+  EXPECT_EQ(str(j1.at(0).frames[0]), "A");
+  EXPECT_EQ(str(j2.at(0).frames[0]), "D");
+  EXPECT_TRUE(j3.empty()) << "B and C are idle but serve another detector";
+}
+
+TEST_F(RouterTest, MalformedProbeAnswerMeansNoJobs) {
+  ready("A");
+  worker_reply("A", probes(last).at(0).frames[1], {text("UNKNOWN_REQUEST")});
+  EXPECT_EQ(r().worker("A")->state, State::rejected);
+  EXPECT_FALSE(r().detector());
+  EXPECT_TRUE(client("c1", photon_request(1)).empty());
+  add_worker("B");
+  EXPECT_EQ(jobs(last).size(), 1u);
+}
+
+TEST_F(RouterTest, DetectorInfoGetsNoWorkersWhenNoWorkerComes) {
+  EXPECT_TRUE(client("c1", {text("DETECTOR_INFO")}).empty());
+  now += 10s;
+  expect_reply(tick(), "c1", "NO_WORKERS");
+  expect_reply(client("c2", {text("DETECTOR_INFO")}), "c2", "NO_WORKERS");
+}
+
+TEST_F(RouterTest, OptionsAreValidated) {
+  auto bad = [](auto change) {
+    RouterOptions o;
+    change(o);
+    EXPECT_THROW(o.validate(), SetupError);
+  };
+  bad([](RouterOptions& o) { o.queue_ttl = Duration::zero(); });
+  bad([](RouterOptions& o) { o.heartbeat_interval = Duration::zero(); });
+  bad([](RouterOptions& o) { o.heartbeat_liveness = 0; });
+  bad([](RouterOptions& o) { o.busy_timeout = Duration::zero(); });
+  bad([](RouterOptions& o) { o.max_job_retries = -1; });
+  bad([](RouterOptions& o) { o.dedupe_window = -1s; });
+  bad([](RouterOptions& o) { o.worker_prefetch = 0; });
+  bad([](RouterOptions& o) { o.no_worker_grace = -1s; });
+  EXPECT_NO_THROW(RouterOptions{}.validate());
+  RouterOptions o;
+  o.worker_prefetch = 0;
+  EXPECT_THROW({ CharonRouter cr(o, TimePoint{}); }, SetupError);
+}
+
+}  // namespace
+}  // namespace acheron::broker
