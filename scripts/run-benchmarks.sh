@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Runs the benchmarks of a release build; results go to docs/benchmarks.md by hand.
+# Runs every benchmark of a release build, side by side, and prints their
+# ratio tables. Results and this command go to docs/benchmarks.md.
 set -euo pipefail
 build=${1:-build/release}
-for bin in "$build"/bench/bench_*; do
-  [ -x "$bin" ] || continue
-  echo "== $(basename "$bin")"
-  "$bin" --benchmark_min_time=0.2
-done
+echo "== bench_core (Google Benchmark)"
+"$build/bench/bench_core" --benchmark_min_time=0.2
+echo "== acheron photon bench (default detector)"
+"$build/apps/acheron/acheron" photon bench --photons 500000 --threads 2
+echo "== acheron photon bench (29,000 PMTs)"
+"$build/apps/acheron/acheron" photon bench --photons 500000 --threads 2 --pmts 29000
+echo "== bench_photon_service"
+"$build/bench/bench_photon_service" --events 6 --photons 1000000 --threads 2

@@ -211,9 +211,9 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
         ->capture_default_str();
     sim->add_option("--photons", o->photons, "photons per event")->capture_default_str();
     sim->add_option("--events", o->events, "number of events")->capture_default_str();
-    sim->add_option("--source", o->source, "point (isotropic at the centre, 400-800 nm) or "
-                                           "cherenkov (1 m track from the centre)")
-        ->check(CLI::IsMember({"point", "cherenkov"}))
+    sim->add_option("--source", o->source,
+                    "point (isotropic at the centre, 400-800 nm), cherenkov (1 m track from the "
+                    "centre), or a photon .npy file (see docs/photon.md; --events/--photons ignored)")
         ->capture_default_str();
     sim->add_option("--out", o->out, "write hits to this .npy file");
     sim->add_option("--seed", o->seed, "seed of the photon generator")->capture_default_str();
@@ -233,15 +233,22 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       }
       auto info = client.detector_info();
       std::vector<photon::EventPhotons> events;
-      for (std::uint32_t ev = 0; ev < o->events; ++ev) {
-        optics::PhotonBatch b;
-        if (o->source == "point") {
-          optics::append_photons(b, optics::IsotropicSource{}, o->photons, ev, o->seed);
-        } else {
-          optics::append_photons(b, optics::CherenkovTrack{}, o->photons, ev, o->seed);
+      if (o->source == "point" || o->source == "cherenkov") {
+        for (std::uint32_t ev = 0; ev < o->events; ++ev) {
+          optics::PhotonBatch b;
+          if (o->source == "point") {
+            optics::append_photons(b, optics::IsotropicSource{}, o->photons, ev, o->seed);
+          } else {
+            optics::append_photons(b, optics::CherenkovTrack{}, o->photons, ev, o->seed);
+          }
+          events.push_back(photon::EventPhotons::from_batch(b, ev, ev));
         }
-        events.push_back(photon::EventPhotons::from_batch(b, ev, ev));
+      } else {
+        events = photon::read_photons_npy(o->source);
+        o->events = static_cast<std::uint32_t>(events.size());
       }
+      std::uint64_t n_photons = 0;
+      for (const auto& e : events) n_photons += e.size();
       const auto t0 = std::chrono::steady_clock::now();
       auto hits = client.simulate_many(events, o->in_flight,
                                        [&](std::size_t d) { progress_bar(d, events.size()); });
@@ -258,9 +265,9 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       }
       const std::size_t lit = std::count_if(per_channel.begin(), per_channel.end(),
                                             [](std::size_t c) { return c > 0; });
-      const double photons = double(o->photons) * o->events;
-      std::printf("%u events x %u photons in %.3f s: %.4g photons/s, %.1f events/s\n", o->events,
-                  o->photons, s, photons / s, o->events / s);
+      const double photons = double(n_photons);
+      std::printf("%u events, %.0f photons in %.3f s: %.4g photons/s, %.1f events/s\n",
+                  o->events, photons, s, photons / s, o->events / s);
       std::printf("%zu hits (%.3f %% of photons), %zu of %zu channels hit, mean hit time %.2f ns\n",
                   total, 100.0 * total / std::max(1.0, photons), lit, info.size(),
                   total ? tsum / total : 0.0);

@@ -35,6 +35,12 @@ PHOTON_DTYPE = np.dtype(
      ("wavelength", "<f4"), ("time", "<f4"), ("flags", "<u4")]
 )
 
+# Photon files for `acheron photon simulate --source FILE.npy`.
+PHOTON_FILE_DTYPE = np.dtype(
+    [("event", "<u4"), ("pos", "<f4", (3,)), ("dir", "<f4", (3,)), ("pol", "<f4", (3,)),
+     ("wavelength", "<f4"), ("time", "<f4"), ("flags", "<u4")]
+)
+
 HIT_DTYPE = np.dtype(
     [("event", "<u4"), ("channel", "<u4"), ("time", "<f4"), ("wavelength", "<f4"),
      ("direction", "<f4", (3,)), ("polarization", "<f4", (3,)), ("flags", "<u4")]
@@ -148,6 +154,26 @@ def isotropic_photons(n: int, position=(0.0, 0.0, 0.0), wavelength=(400.0, 800.0
         "time": np.zeros(n, "<f4"),
     }
     return out
+
+
+def save_photons(path, events: Sequence, event_ids: Optional[Sequence[int]] = None) -> None:
+    """Writes events (each a photon mapping or structured array, as simulate()
+    takes) to a .npy file of PHOTON_FILE_DTYPE for `acheron photon simulate
+    --source`."""
+    ids = list(range(len(events))) if event_ids is None else list(event_ids)
+    parts = []
+    for eid, ev in zip(ids, events):
+        cols = _columns(ev)
+        rec = np.zeros(len(cols[0]), PHOTON_FILE_DTYPE)
+        rec["event"] = eid
+        rec["pos"] = np.stack(cols[0:3], axis=1)
+        rec["dir"] = np.stack(cols[3:6], axis=1)
+        rec["pol"] = np.stack(cols[6:9], axis=1)
+        rec["wavelength"] = cols[9]
+        rec["time"] = cols[10]
+        rec["flags"] = cols[11]
+        parts.append(rec)
+    np.save(path, np.concatenate(parts) if parts else np.zeros(0, PHOTON_FILE_DTYPE))
 
 
 class PhotonClient:

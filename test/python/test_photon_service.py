@@ -234,3 +234,26 @@ def test_curve_authentication(tmp_path, acheron_process):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "2 events" in r.stdout
+
+
+def test_simulate_command_with_a_photon_file(server, tmp_path):
+    import subprocess
+
+    from acheron.photon import save_photons
+    from conftest import acheron_binary
+
+    src = tmp_path / "photons.npy"
+    save_photons(src, [isotropic_photons(3000, seed=1), isotropic_photons(1000, seed=2)],
+                 event_ids=[17, 4])
+    out = tmp_path / "hits.npy"
+    r = subprocess.run([str(acheron_binary()), "photon", "simulate", "--connect", server.endpoint,
+                        "--source", src, "--out", out], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "2 events, 4000 photons" in r.stdout
+    hits = np.load(out)
+    assert set(np.unique(hits["event"])) <= {17, 4} and len(hits) > 0
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros(3, "<f4"))
+    r = subprocess.run([str(acheron_binary()), "photon", "simulate", "--connect", server.endpoint,
+                        "--source", bad], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "unexpected dtype" in r.stderr

@@ -56,7 +56,7 @@ void Call::run(const MethodHandler& handler, const Payload& request) {
   }
   // A result produced after the deadline is not delivered: the caller has
   // already been told the call expired, or is about to be.
-  if (reply.ok() && Clock::now() > deadline_) {
+  if (reply.ok() && Clock::now() >= deadline_) {
     reply = Reply::failure(StatusCode::deadline_exceeded, "call passed its deadline");
   }
   complete(std::move(reply));

@@ -61,8 +61,9 @@ class Call final : public std::enable_shared_from_this<Call> {
   Call(TimePoint deadline, ProgressSink on_progress, CompletionSink on_complete);
 
   // Runs handler in the calling thread and completes the call with its
-  // result; exceptions become error replies (Failure keeps its code, any
-  // other exception is internal).
+  // result; exceptions become error replies (Failure keeps its code,
+  // std::invalid_argument becomes invalid_argument, any other exception is
+  // internal).
   void run(const MethodHandler& handler, const Payload& request);
 
   // Completes with `reply` unless already completed; returns true if this

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "acheron/core/Error.hh"
@@ -18,6 +19,58 @@ struct Record {
 #pragma pack(pop)
 static_assert(sizeof(Record) == 44);
 }  // namespace
+
+std::vector<EventPhotons> read_photons_npy(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  auto bad = [&](const std::string& why) -> SetupError {
+    return SetupError("photon file '" + path.string() + "': " + why +
+                      " (expected a NumPy .npy file of dtype " + kPhotonFileDtype +
+                      ") write it with acheron.photon.save_photons");
+  };
+  if (!in) throw bad("cannot be opened");
+  char magic[8];
+  if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) throw bad("not an .npy file");
+  std::uint32_t header_len = 0;
+  if (magic[6] == 1) {
+    std::uint16_t l;
+    in.read(reinterpret_cast<char*>(&l), 2);
+    header_len = l;
+  } else {
+    in.read(reinterpret_cast<char*>(&header_len), 4);
+  }
+  if (!in || header_len > (1u << 20)) throw bad("bad header length");
+  std::string header(header_len, '\0');
+  if (!in.read(header.data(), header_len)) throw bad("truncated header");
+  if (header.find(std::string("'descr': ") + kPhotonFileDtype) == std::string::npos) {
+    throw bad("unexpected dtype");
+  }
+  if (header.find("'fortran_order': False") == std::string::npos) throw bad("Fortran order");
+  const auto shape_at = header.find("'shape': (");
+  if (shape_at == std::string::npos) throw bad("no shape");
+  const std::size_t n = std::stoull(header.substr(shape_at + 10));
+  constexpr std::size_t kRecord = 52;
+  std::vector<char> data(n * kRecord);
+  if (!in.read(data.data(), static_cast<std::streamsize>(data.size()))) throw bad("truncated data");
+  std::vector<EventPhotons> events;
+  std::map<std::uint32_t, std::size_t> index;
+  for (std::size_t i = 0; i < n; ++i) {
+    const char* r = data.data() + i * kRecord;
+    std::uint32_t ev, flags;
+    float v[11];
+    std::memcpy(&ev, r, 4);
+    std::memcpy(v, r + 4, 44);
+    std::memcpy(&flags, r + 48, 4);
+    auto [it, fresh] = index.emplace(ev, events.size());
+    if (fresh) {
+      events.emplace_back();
+      events.back().event_id = ev;
+    }
+    auto& e = events[it->second];
+    for (int c = 0; c < wire::charon::kComponents; ++c) e.f32[c].push_back(v[c]);
+    e.flags.push_back(flags);
+  }
+  return events;
+}
 
 void write_hits_npy(const std::filesystem::path& path,
                     const std::vector<wire::charon::Hits>& events) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "acheron/photon/Client.hh"
 #include "acheron/wire/Charon.hh"
 
 namespace acheron::photon {
@@ -14,6 +15,17 @@ namespace acheron::photon {
 inline constexpr const char* kHitDtype =
     "[('event', '<u4'), ('channel', '<u4'), ('time', '<f4'), ('wavelength', '<f4'), "
     "('direction', '<f4', (3,)), ('polarization', '<f4', (3,)), ('flags', '<u4')]";
+
+// Input photons for `acheron photon simulate --source FILE.npy`: one record
+// per photon, grouped into events by the event field (events in order of
+// first appearance). acheron.photon.save_photons writes this format.
+inline constexpr const char* kPhotonFileDtype =
+    "[('event', '<u4'), ('pos', '<f4', (3,)), ('dir', '<f4', (3,)), ('pol', '<f4', (3,)), "
+    "('wavelength', '<f4'), ('time', '<f4'), ('flags', '<u4')]";
+
+// Reads a photon file; throws SetupError naming the problem (wrong dtype,
+// truncated, not an .npy file).
+std::vector<EventPhotons> read_photons_npy(const std::filesystem::path& path);
 
 // Writes every hit of every event; throws SetupError if the file cannot be written.
 void write_hits_npy(const std::filesystem::path& path,

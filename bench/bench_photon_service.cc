@@ -1,0 +1,162 @@
+// End-to-end photon service benchmark, side by side in one run:
+//   1. the in-process engine (PhotonService::simulate) on N events,
+//   2. the same events through `photon serve` (client -> server, loopback TCP),
+//   3. the same events through the broker (client -> broker -> worker),
+//   4. tiny requests: round trips/s direct vs through the broker.
+// Prints photons/s and the ratios the service is held to:
+//   served / in-process >= 0.9, broker / direct >= 0.9 for 1 M-photon events.
+//
+// Usage: bench_photon_service [--events N] [--photons N] [--threads N] [--tiny N]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "acheron/broker/Broker.hh"
+#include "acheron/core/Log.hh"
+#include "acheron/optics/Sources.hh"
+#include "acheron/photon/Client.hh"
+#include "acheron/photon/Server.hh"
+#include "acheron/photon/Worker.hh"
+
+using namespace acheron;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::vector<photon::EventPhotons> make_events(int n, std::uint32_t photons) {
+  std::vector<photon::EventPhotons> events;
+  for (int e = 0; e < n; ++e) {
+    optics::PhotonBatch b;
+    optics::CherenkovTrack t;
+    t.start = {0, 0, -500.f + 100.f * e};
+    optics::append_photons(b, t, photons, static_cast<std::uint32_t>(e), 3);
+    events.push_back(photon::EventPhotons::from_batch(b, e, e));
+  }
+  return events;
+}
+
+// The events as wire frames decoded back into PhotonData (what a server sees).
+std::vector<wire::charon::PhotonData> as_requests(const std::vector<photon::EventPhotons>& ev) {
+  std::vector<wire::charon::PhotonData> out;
+  for (const auto& e : ev) {
+    auto frames = wire::charon::encode_photon_data(e.event_id, e.f32, &e.flags);
+    auto r = wire::charon::decode_request(frames);
+    out.push_back(std::get<wire::charon::Request>(r).photons);
+  }
+  return out;
+}
+
+template <class F>
+double best_of(int reps, F&& f) {
+  double best = 1e300;
+  for (int i = 0; i < reps; ++i) best = std::min(best, f());
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int events = 6;
+  std::uint32_t photons = 1000000;
+  std::size_t threads = 2;
+  int tiny = 2000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--events")) events = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--photons")) photons = std::strtoul(argv[i + 1], nullptr, 10);
+    if (!std::strcmp(argv[i], "--threads")) threads = std::strtoul(argv[i + 1], nullptr, 10);
+    if (!std::strcmp(argv[i], "--tiny")) tiny = std::atoi(argv[i + 1]);
+  }
+  log::set_level("warn");
+  auto detector = std::make_shared<const optics::Detector>(optics::Detector::default_detector());
+  const auto events_v = make_events(events, photons);
+  const auto requests = as_requests(events_v);
+  const double total_photons = double(events) * photons;
+  const int reps = 3;
+
+  // 1. In-process engine, one event at a time (as a server handles them).
+  photon::PhotonService service(detector, {.threads = threads, .seed = 1});
+  const double t_engine = best_of(reps, [&] {
+    const auto t0 = Clock::now();
+    for (const auto& r : requests) service.simulate(r);
+    return seconds_since(t0);
+  });
+
+  // 2. Through `photon serve` on loopback.
+  photon::ServerOptions so;
+  so.bind = "tcp://127.0.0.1:*";
+  so.service = {.threads = threads, .seed = 1};
+  so.max_concurrent = 1;
+  so.dedupe_window = std::chrono::seconds(0);
+  photon::Server server(detector, so);
+  std::thread server_thread([&] { server.run(); });
+  photon::Client direct({.endpoint = server.endpoint(), .timeout = std::chrono::seconds(120)});
+  const double t_served = best_of(reps, [&] {
+    const auto t0 = Clock::now();
+    for (const auto& e : events_v) direct.simulate(e);
+    return seconds_since(t0);
+  });
+
+  // 3. Through the broker to one worker with the same engine threads.
+  broker::BrokerOptions bo;
+  bo.frontend = "tcp://127.0.0.1:*";
+  bo.backend = "tcp://127.0.0.1:*";
+  bo.router.dedupe_window = std::chrono::seconds(0);
+  broker::Broker broker(bo);
+  std::thread broker_thread([&] { broker.run(); });
+  photon::WorkerOptions wo;
+  wo.connect = broker.endpoints().backend;
+  wo.service = {.threads = threads, .seed = 1};
+  photon::Worker worker(detector, wo);
+  std::thread worker_thread([&] { worker.run(); });
+  photon::Client via({.endpoint = broker.endpoints().frontend,
+                      .timeout = std::chrono::seconds(120)});
+  via.detector_info();  // waits until the worker is registered and probed
+  const double t_broker = best_of(reps, [&] {
+    const auto t0 = Clock::now();
+    for (const auto& e : events_v) via.simulate(e);
+    return seconds_since(t0);
+  });
+
+  // 4. Tiny requests (one photon): round trips per second, same REQ-per-call
+  //    client as RAT-PAC would use, direct and through the broker.
+  const auto one = make_events(1, 1)[0];
+  auto round_trips = [&](photon::Client& c) {
+    return best_of(reps, [&] {
+      const auto t0 = Clock::now();
+      for (int i = 0; i < tiny; ++i) c.simulate(one);
+      return seconds_since(t0);
+    });
+  };
+  const double t_tiny_direct = round_trips(direct);
+  const double t_tiny_broker = round_trips(via);
+
+  worker.stop();
+  broker.stop();
+  server.stop();
+  worker_thread.join();
+  broker_thread.join();
+  server_thread.join();
+
+  std::printf("photon service benchmark: %d events x %u photons, %zu engine threads, best of %d\n",
+              events, photons, threads, reps);
+  std::printf("%-40s %14s %10s\n", "path", "photons/s", "ratio");
+  const double eng = total_photons / t_engine;
+  std::printf("%-40s %14.4g %10s\n", "in-process engine", eng, "1.000");
+  std::printf("%-40s %14.4g %10.3f   (target >= 0.9 of in-process)\n", "client -> photon serve",
+              total_photons / t_served, t_engine / t_served);
+  std::printf("%-40s %14.4g %10.3f   (target >= 0.9 of direct)\n", "client -> broker -> worker",
+              total_photons / t_broker, t_served / t_broker);
+  std::printf("%-40s %14.4g %10s\n", "tiny requests direct (round trips/s)", tiny / t_tiny_direct,
+              "1.000");
+  std::printf("%-40s %14.4g %10.3f\n", "tiny requests via broker (round trips/s)",
+              tiny / t_tiny_broker, t_tiny_direct / t_tiny_broker);
+  return 0;
+}
