@@ -50,7 +50,7 @@ bench: deps
 
 fuzz: deps
 	@cmake --preset fuzz >/dev/null
-	@cmake --build --preset fuzz -j $(JOBS)
+	@cmake --build --preset fuzz -j $(JOBS) --target fuzz_all
 	@bash scripts/run-fuzzers.sh build/fuzz $(FUZZ_SECONDS)
 
 format:

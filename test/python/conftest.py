@@ -32,8 +32,10 @@ class Process:
                                      text=True)
         self.lines = []
         deadline = time.monotonic() + timeout
-        pattern = re.compile(ready_pattern)
         self.match = None
+        if ready_pattern is None:
+            return  # nothing to wait for
+        pattern = re.compile(ready_pattern)
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:

@@ -106,6 +106,7 @@ def test_a_resent_request_is_simulated_once(server):
     after = client.stats()
     assert after["events"] - before["events"] == 1
     assert after["duplicates"] - before["duplicates"] == 1
+    assert sum(after["latency_ms"].values()) == after["requests"]
 
 
 def test_many_concurrent_clients_lose_nothing(server):

@@ -144,9 +144,9 @@ Outbox CharonRouter::on_frontend_message(std::vector<Buffer> frames, std::string
   Route route(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(routed.envelope_frames));
   const std::span<const Buffer> body = routed.body;
 
-  if (charon::header_of(body) == kStatsHeader) {
+  if (charon::header_of(body) == charon::kStats) {
     const std::string text = stats_json(now).dump();
-    const Buffer reply[] = {text_frame(kStatsHeader), text_frame(text)};
+    const Buffer reply[] = {text_frame(charon::kStats), text_frame(text)};
     this->reply(route, reply);
     return take_outbox();
   }

@@ -36,9 +36,6 @@
 
 namespace acheron::broker {
 
-// The STATS extension: a request [STATS] is answered with [STATS, json]. Not
-// part of ChAR0N; the single-process server answers it too.
-inline constexpr std::string_view kStatsHeader = "STATS";
 
 enum class PingReply : std::uint8_t {
   ack,   // current ChAR0N (RAT-PAC accepts nothing else)

@@ -212,9 +212,8 @@ std::vector<charon::Hits> Client::simulate_many(const std::vector<EventPhotons>&
 }
 
 std::string Client::stats_json() {
-  static constexpr std::string_view kStats = "STATS";
-  auto r = request({Buffer::copy_of(kStats.data(), kStats.size())}, true);
-  if (r.size() != 2 || charon::header_of(r) != kStats) {
+  auto r = request(charon::encode_header(charon::kStats), true);
+  if (r.size() != 2 || charon::header_of(r) != charon::kStats) {
     throw Failure(StatusCode::unimplemented,
                   "the peer at " + options_.endpoint + " does not answer STATS");
   }

@@ -6,6 +6,8 @@
 #include <set>
 #include <variant>
 
+#include <fmt/format.h>
+
 #include "acheron/broker/Dedupe.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/core/ThreadPool.hh"
@@ -218,7 +220,7 @@ void Server::run() {
         continue;  // no way to answer a message without an envelope
       }
       std::vector<Buffer> route(frames.begin(), frames.begin() + routed.envelope_frames);
-      if (charon::header_of(routed.body) == kStats) {
+      if (charon::header_of(routed.body) == charon::kStats) {
         const auto st = service_->stats();
         nlohmann::json j = {{"role", "server"},
                             {"endpoint", endpoint_},
@@ -235,13 +237,20 @@ void Server::run() {
                             {"running", m.dedupe.running()},
                             {"duplicates", m.dedupe.duplicates()},
                             {"channels", service_->detector_info().size()}};
+        auto& lat = j["latency_ms"];
+        for (std::size_t i = 0; i < st.latency_counts.size(); ++i) {
+          const std::string le = i < ServiceStats::kLatencyBoundsMs.size()
+                                     ? fmt::format("{}", ServiceStats::kLatencyBoundsMs[i])
+                                     : "inf";
+          lat["le_" + le] = st.latency_counts[i];
+        }
         if (m.runs) {
           j["backlog_photons"] = m.runs->backlog_photons();
           j["open_runs"] = m.runs->open_runs();
           j["closed_runs"] = m.runs->closed_runs().size();
         }
         const std::string text = j.dump();
-        m.reply(route, {Buffer::copy_of(kStats.data(), kStats.size()),
+        m.reply(route, {Buffer::copy_of(charon::kStats.data(), charon::kStats.size()),
                         Buffer::copy_of(text.data(), text.size())});
         continue;
       }

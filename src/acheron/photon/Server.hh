@@ -52,8 +52,4 @@ class Server final {
   std::string endpoint_;
 };
 
-// The STATS extension: a request [STATS] answered with [STATS, json]; not
-// part of ChAR0N (its servers answer UNKNOWN_REQUEST).
-inline constexpr std::string_view kStats = "STATS";
-
 }  // namespace acheron::photon

@@ -8,6 +8,13 @@
 namespace acheron::photon {
 namespace charon = wire::charon;
 
+void ServiceStats::record_latency(double seconds) {
+  const double ms = seconds * 1000;
+  std::size_t i = 0;
+  while (i < kLatencyBoundsMs.size() && ms > kLatencyBoundsMs[i]) ++i;
+  ++latency_counts[i];
+}
+
 PhotonService::PhotonService(std::shared_ptr<const optics::Detector> detector,
                              ServiceOptions options)
     : detector_(std::move(detector)), options_(options) {
@@ -65,6 +72,7 @@ std::vector<Buffer> PhotonService::simulate(const charon::PhotonData& in) {
   stats_.invalid_photons += report.invalid;
   stats_.steps += result.diagnostics.steps;
   stats_.busy_seconds += seconds;
+  stats_.record_latency(seconds);
   return reply;
 }
 
@@ -98,6 +106,7 @@ std::vector<charon::Hits> PhotonService::simulate_batch(
   stats_.invalid_photons += invalid;
   stats_.steps += result.diagnostics.steps;
   stats_.busy_seconds += seconds;
+  stats_.record_latency(seconds);
   return out;
 }
 

@@ -3,6 +3,7 @@
 // runs PHOTONDATA through the engine and builds the reply frames.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -34,6 +35,12 @@ struct ServiceStats {
   std::uint64_t invalid_photons = 0;
   std::uint64_t steps = 0;
   double busy_seconds = 0;
+  // Simulation time per request: counts of requests at or below each bound
+  // (ms), the last bucket open-ended.
+  static constexpr std::array<double, 12> kLatencyBoundsMs{1,   2,   5,    10,   20,   50,
+                                                            100, 200, 500, 1000, 2000, 5000};
+  std::array<std::uint64_t, 13> latency_counts{};
+  void record_latency(double seconds);
 };
 
 class PhotonService final {

@@ -30,6 +30,9 @@ inline constexpr std::string_view kSimCompleteAsync = "SIM_COMPLETE_ASYNC";
 inline constexpr std::string_view kSimFailed = "SIM_FAILED";
 inline constexpr std::string_view kNoWorkers = "NO_WORKERS";
 inline constexpr std::string_view kUnknownRequest = "UNKNOWN_REQUEST";
+// Extension of this project (not ChAR0N): [STATS] is answered [STATS, json]
+// by servers and brokers; ChAR0N peers answer UNKNOWN_REQUEST.
+inline constexpr std::string_view kStats = "STATS";
 
 // Backend control frames between broker and workers (one byte each).
 inline constexpr std::uint8_t kReady = 0x01;
