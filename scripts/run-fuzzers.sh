@@ -16,7 +16,7 @@ for bin in "$build"/test/fuzz/fuzz_*; do
        > "$build/fuzz_$name.log" 2>&1; then
     echo "fuzz $name FAILED: see $build/fuzz_$name.log"; status=1
   else
-    grep -E "stat::number_of_executed_units|Done" "$build/fuzz_$name.log" | tail -2
+    grep -aE "stat::number_of_executed_units|Done" "$build/fuzz_$name.log" | tail -2
   fi
   rm -rf "$work"
 done
