@@ -102,24 +102,14 @@ int run_photon_demo(const PhotonDemoOptions& o) {
   });
   const double secs = duration<double>(steady_clock::now() - t0).count();
   if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\n");
-  std::size_t total = 0;
-  std::vector<std::size_t> per_channel(info.size());
-  double tsum = 0;
-  for (const auto& h : hits) {
-    total += h.size();
-    for (std::size_t i = 0; i < h.size(); ++i) {
-      if (h.channel[i] < per_channel.size()) ++per_channel[h.channel[i]];
-      tsum += h.time[i];
-    }
-  }
+  const auto summary = photon::summarize_hits(hits, info.size());
+  const std::size_t total = summary.hits;
   const double photons = double(o.photons) * o.events;
   std::printf("%d events x %d photons through the broker in %.2f s: %.3g photons/s, %.1f events/s\n",
               o.events, o.photons, secs, photons / secs, o.events / secs);
   std::printf("%zu hits (%.2f per event, %.2f %% of photons) on %zu of %zu PMTs, mean time %.2f ns\n",
-              total, double(total) / o.events, 100.0 * total / photons,
-              static_cast<std::size_t>(std::count_if(per_channel.begin(), per_channel.end(),
-                                                     [](std::size_t c) { return c > 0; })),
-              info.size(), total ? tsum / total : 0.0);
+              total, double(total) / o.events, 100.0 * total / photons, summary.channels_hit,
+              info.size(), summary.mean_time);
   auto stats = nlohmann::json::parse(client.stats_json());
   std::printf("broker: %s requests dispatched, %s workers\n",
               stats.contains("dispatched") ? stats["dispatched"].dump().c_str() : "?",

@@ -253,24 +253,15 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       auto hits = client.simulate_many(events, o->in_flight,
                                        [&](std::size_t d) { progress_bar(d, events.size()); });
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::size_t total = 0;
-      std::vector<std::size_t> per_channel(info.size());
-      double tsum = 0;
-      for (const auto& h : hits) {
-        total += h.size();
-        for (std::size_t i = 0; i < h.size(); ++i) {
-          if (h.channel[i] < per_channel.size()) ++per_channel[h.channel[i]];
-          tsum += h.time[i];
-        }
-      }
-      const std::size_t lit = std::count_if(per_channel.begin(), per_channel.end(),
-                                            [](std::size_t c) { return c > 0; });
+      const auto summary = photon::summarize_hits(hits, info.size());
+      const std::size_t total = summary.hits;
+      const std::size_t lit = summary.channels_hit;
       const double photons = double(n_photons);
       std::printf("%u events, %.0f photons in %.3f s: %.4g photons/s, %.1f events/s\n",
                   o->events, photons, s, photons / s, o->events / s);
       std::printf("%zu hits (%.3f %% of photons), %zu of %zu channels hit, mean hit time %.2f ns\n",
                   total, 100.0 * total / std::max(1.0, photons), lit, info.size(),
-                  total ? tsum / total : 0.0);
+                  summary.mean_time);
       if (!o->out.empty()) {
         photon::write_hits_npy(o->out, hits);
         std::printf("hits written to %s\n", o->out.c_str());

@@ -72,6 +72,24 @@ std::vector<EventPhotons> read_photons_npy(const std::filesystem::path& path) {
   return events;
 }
 
+HitSummary summarize_hits(const std::vector<wire::charon::Hits>& events, std::size_t channels) {
+  HitSummary s;
+  std::vector<bool> lit(channels);
+  double tsum = 0;
+  for (const auto& h : events) {
+    s.hits += h.size();
+    for (std::size_t i = 0; i < h.size(); ++i) {
+      if (h.channel[i] < channels && !lit[h.channel[i]]) {
+        lit[h.channel[i]] = true;
+        ++s.channels_hit;
+      }
+      tsum += h.time[i];
+    }
+  }
+  s.mean_time = s.hits ? tsum / s.hits : 0;
+  return s;
+}
+
 void write_hits_npy(const std::filesystem::path& path,
                     const std::vector<wire::charon::Hits>& events) {
   std::size_t n = 0;

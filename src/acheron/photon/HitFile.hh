@@ -27,6 +27,14 @@ inline constexpr const char* kPhotonFileDtype =
 // truncated, not an .npy file).
 std::vector<EventPhotons> read_photons_npy(const std::filesystem::path& path);
 
+// Totals over received events, for summaries printed by the commands.
+struct HitSummary {
+  std::size_t hits = 0;
+  std::size_t channels_hit = 0;  // channels with at least one hit
+  double mean_time = 0;          // ns, 0 without hits
+};
+HitSummary summarize_hits(const std::vector<wire::charon::Hits>& events, std::size_t channels);
+
 // Writes every hit of every event; throws SetupError if the file cannot be written.
 void write_hits_npy(const std::filesystem::path& path,
                     const std::vector<wire::charon::Hits>& events);
