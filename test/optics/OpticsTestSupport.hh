@@ -163,7 +163,7 @@ inline void expect_mean(double sum, double n, double mean, double sd, const std:
 
 // Analytic shapes standing in for triangle meshes. Each flat face is one
 // "triangle" id with a fixed normal; a sphere is one id whose normal slot is
-// rewritten with the exact normal at every hit (so the normals array must be
+// rewritten with the exact normal at every hit (so the triangle records must be
 // writable and the tracer used by one thread). Excluding a sphere's id skips
 // roots within 1e-6 R of the origin, which stands in for the mesh rule of
 // not re-hitting the triangle just left. Computed in double.
@@ -186,7 +186,7 @@ struct AnalyticTracer {
   std::vector<Plane> planes;
   std::vector<Sphere> spheres;
   std::vector<Box> boxes;
-  Vec3* normals = nullptr;
+  TriangleData* triangles = nullptr;
 
   bool intersect(Vec3 o, Vec3 d, std::int32_t exclude, RayHit& hit) const {
     double best = std::numeric_limits<double>::infinity();
@@ -252,7 +252,7 @@ struct AnalyticTracer {
     }
     if (best_triangle < 0) return false;
     for (const Sphere& s : spheres) {
-      if (s.triangle == best_triangle) normals[best_triangle] = sphere_normal;
+      if (s.triangle == best_triangle) triangles[best_triangle].normal = sphere_normal;
     }
     hit.distance = static_cast<float>(best);
     hit.triangle = best_triangle;
@@ -263,13 +263,11 @@ struct AnalyticTracer {
 // Triangles, normals and the tracer of a test scene.
 struct Scene {
   std::vector<TriangleData> triangles;
-  std::vector<Vec3> normals;
   AnalyticTracer tracer;
 
   std::int32_t add_face(Vec3 normal, std::uint32_t inner, std::uint32_t outer,
                         std::int32_t surface) {
-    triangles.push_back(TriangleData{inner, outer, surface, 0});
-    normals.push_back(normal);
+    triangles.push_back(TriangleData{normal, inner, outer, surface, 0});
     return static_cast<std::int32_t>(triangles.size() - 1);
   }
   // Infinite plane; `inner` lies on the side opposite the normal.
@@ -300,10 +298,9 @@ struct Scene {
   ParamsView view(const OpticsTables& tables, std::uint64_t seed) {
     ParamsView v = tables.params_view();
     v.triangles = triangles.data();
-    v.normals = normals.data();
     v.n_triangles = static_cast<std::uint32_t>(triangles.size());
     v.seed = seed;
-    tracer.normals = normals.data();
+    tracer.triangles = triangles.data();
     return v;
   }
 };

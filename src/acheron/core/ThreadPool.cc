@@ -80,9 +80,11 @@ void ThreadPool::parallel_for(std::size_t n, std::size_t grain,
     }
   };
 
-  // Helpers only touch `body` while holding an unfinished chunk, and the
-  // caller waits for every chunk, so the reference stays valid.
-  const std::size_t helpers = std::min(chunks - 1, workers_.size());
+  // The caller works too, so size() - 1 helpers make size() threads in all:
+  // a pool of 1 runs the loop in the calling thread alone. Helpers only
+  // touch `body` while holding an unfinished chunk, and the caller waits for
+  // every chunk, so the reference stays valid.
+  const std::size_t helpers = std::min(chunks - 1, workers_.size() - 1);
   for (std::size_t i = 0; i < helpers; ++i) post(work);
   work();
   {

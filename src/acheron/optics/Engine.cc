@@ -120,8 +120,10 @@ SimulationResult Engine::simulate(const PhotonBatch& photons, std::uint64_t seed
 
   pool_->parallel_for(n_chunks, 1, [&](std::size_t c0, std::size_t c1) {
     for (std::size_t c = c0; c < c1; ++c) {
-      auto& hits = chunk_hits[c];
-      auto& diag = chunk_diag[c];
+      // Accumulate in locals and store once: neighbouring slots share cache
+      // lines, and per-photon writes to them from two threads would thrash.
+      std::vector<HitRecord> hits;
+      Diagnostics diag;
       const std::size_t end = std::min(n, (c + 1) * chunk);
       for (std::size_t i = c * chunk; i < end; ++i) {
         Photon p = photons.get(i);
@@ -136,6 +138,8 @@ SimulationResult Engine::simulate(const PhotonBatch& photons, std::uint64_t seed
         }
         if (options_.keep_final_states) result.final_states.set(i, p);
       }
+      chunk_hits[c] = std::move(hits);
+      chunk_diag[c] = diag;
     }
   });
   std::size_t total = 0;

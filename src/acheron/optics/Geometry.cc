@@ -207,7 +207,7 @@ std::uint32_t Geometry::add_solid(std::string name, const Mesh& mesh,
     triangles_.push_back({base + t[0], base + t[1], base + t[2]});
     const std::size_t part = mesh.part.empty() ? 0 : mesh.part[i];
     const auto& sp = materials.surface_by_part;
-    triangle_data_.push_back({materials.inner_material, materials.outer_material,
+    triangle_data_.push_back({{}, materials.inner_material, materials.outer_material,
                               sp[std::min(part, sp.size() - 1)], solid});
   }
   solids_.push_back(std::move(info));
@@ -254,6 +254,7 @@ void Geometry::finalize() {
                        ": zero area after placement) remove it from the mesh or refine the "
                        "tessellation");
     normals_.push_back(n / len);
+    triangle_data_[i].normal = n / len;
   }
   finalized_ = true;
 }
@@ -262,7 +263,6 @@ void Geometry::fill(ParamsView& view) const {
   ACHERON_EXPECT(finalized_, "geometry is not finalized (normals are computed by finalize()) "
                              "call finalize() first");
   view.triangles = triangle_data_.data();
-  view.normals = normals_.data();
   view.n_triangles = static_cast<std::uint32_t>(triangles_.size());
   view.solid_channel = solid_channel_.data();
   view.n_solids = static_cast<std::uint32_t>(solids_.size());

@@ -40,7 +40,7 @@ ACHERON_FUNCTION inline StepState make_step_state(const ParamsView& params, cons
                                                   const RayHit& hit) {
   StepState s;
   const TriangleData& tri = params.triangles[hit.triangle];
-  const Vec3 n = params.normals[hit.triangle];
+  const Vec3 n = tri.normal;
   if (dot(photon.direction, n) < 0.0f) {
     s.material1 = tri.outer_material;
     s.material2 = tri.inner_material;

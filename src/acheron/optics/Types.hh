@@ -115,12 +115,16 @@ struct SurfaceData {
   const float* transmit;   // [n_angles][kWavelengthPoints]
 };
 
-// Per triangle: materials on each side of its normal, surface, solid.
-struct TriangleData {
-  std::uint32_t inner_material;
-  std::uint32_t outer_material;
-  std::int32_t surface;  // -1: none
-  std::uint32_t solid;
+// Per triangle: unit normal (inner -> outer), materials on each side,
+// surface, solid. One 32-byte record so that a step touches a single cache
+// line for its triangle (the first access after a ray cast is a cache miss
+// on large detectors).
+struct alignas(32) TriangleData {
+  Vec3 normal;
+  std::uint32_t inner_material = 0;
+  std::uint32_t outer_material = 0;
+  std::int32_t surface = -1;  // -1: none
+  std::uint32_t solid = 0;
 };
 
 // Everything immutable that the stepping loop reads. Trivially copyable so a
@@ -132,7 +136,6 @@ struct ParamsView {
   std::uint32_t n_surfaces = 0;
   const ReemissionComponentData* components = nullptr;
   const TriangleData* triangles = nullptr;
-  const Vec3* normals = nullptr;  // per triangle, unit, inner -> outer
   std::uint32_t n_triangles = 0;
   const std::int32_t* solid_channel = nullptr;  // solid -> channel index, -1 = not a sensor
   std::uint32_t n_solids = 0;
