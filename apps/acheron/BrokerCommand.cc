@@ -48,6 +48,7 @@ void add_broker_command(CLI::App& app, int* exit_code) {
     std::string curve_key;
     std::string curve_sockets = "both";
     std::vector<std::string> curve_allow;
+    std::string outdir = ".";
   };
   auto o = std::make_shared<Opts>();
   auto& r = o->broker.router;
@@ -84,6 +85,16 @@ void add_broker_command(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--max-photons", r.limits.max_photons, "largest event accepted")
       ->capture_default_str();
+  cmd->add_flag("--async", r.async,
+                "asynchronous mode: answer PHOTONDATA SIM_COMPLETE_ASYNC and write hits per run");
+  cmd->add_option("--outdir", o->outdir, "directory of the run files (asynchronous mode)")
+      ->capture_default_str();
+  cmd->add_option("--events-per-basket", r.async_options.events_per_basket,
+                  "events per write of a run file (asynchronous mode)")
+      ->capture_default_str();
+  cmd->add_option("--max-async-backlog-photons", r.async_options.max_backlog_photons,
+                  "unsimulated photons above which ASYNC replies are held back")
+      ->capture_default_str();
   cmd->add_option("--curve-key", o->curve_key,
                   "CURVE secret key file of the broker (enables CURVE; see --curve-sockets)");
   cmd->add_option("--curve-sockets", o->curve_sockets, "sockets that use CURVE")
@@ -99,6 +110,7 @@ void add_broker_command(CLI::App& app, int* exit_code) {
     ro.no_worker_grace = from_seconds(o->no_worker_grace_s);
     ro.busy_timeout = from_seconds(o->busy_timeout_s);
     ro.dedupe_window = from_seconds(o->dedupe_window_s);
+    ro.async_options.outdir = o->outdir;
     if (!o->curve_key.empty()) {
       const auto keys = net::read_curve_keys(o->curve_key);
       if (o->curve_sockets != "backend") opts.frontend_curve = keys;

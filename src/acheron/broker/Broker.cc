@@ -181,6 +181,10 @@ Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>(std::move(o
                              {"backend", endpoints_.backend},
                              {"frontend_curve", m.options.frontend_curve.has_value()},
                              {"backend_curve", m.options.backend_curve.has_value()}});
+  if (m.options.router.async) {
+    log::info("broker: asynchronous mode, run files in {}",
+              m.options.router.async_options.outdir.string());
+  }
   log::info("broker: clients on {}, workers on {}", endpoints_.frontend, endpoints_.backend);
 }
 
@@ -229,6 +233,8 @@ void Broker::run() {
       m.deliver(m.router.on_tick(now), now);
     }
   }
+  // Asynchronous mode: what has completed is written and the files renamed.
+  m.router.close_runs();
 }
 
 }  // namespace acheron::broker

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 
 #include "acheron/core/Error.hh"
@@ -118,6 +119,12 @@ void RouterOptions::validate() const {
   if (limits.max_photons == 0) {
     fail("max_photons is 0 (every PHOTONDATA would be refused) raise the photon limit");
   }
+  if (async && async_options.events_per_basket == 0) {
+    fail("events_per_basket is 0 (nothing would ever be written) use 1 or more, e.g. 500");
+  }
+  if (async && async_options.outdir.empty()) {
+    fail("the output directory is empty (run files need a place) give --outdir, e.g. .");
+  }
 }
 
 CharonRouter::CharonRouter(RouterOptions options, TimePoint now)
@@ -127,6 +134,16 @@ CharonRouter::CharonRouter(RouterOptions options, TimePoint now)
       next_heartbeat_(now + options_.heartbeat_interval),
       no_workers_since_(now) {
   options_.validate();
+  if (options_.async) {
+    // Checked at start, not at the first run: a broker that cannot write its
+    // files should not accept events.
+    std::error_code ec;
+    std::filesystem::create_directories(options_.async_options.outdir, ec);
+    if (!std::filesystem::is_directory(options_.async_options.outdir)) {
+      throw SetupError("output directory '" + options_.async_options.outdir.string() +
+                       "' does not exist and cannot be created (permissions?) choose --outdir");
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -166,10 +183,20 @@ Outbox CharonRouter::on_frontend_message(std::vector<Buffer> frames, std::string
       reply_header(route, options_.ping_reply == PingReply::pong ? charon::kPong : charon::kAck);
       break;
     case charon::RequestKind::run_begin:
-    case charon::RequestKind::run_end:
-      // Synchronous mode: both are no-ops answered by the broker (§11).
       ++stats_.run_control;
-      reply_header(route, charon::kAck);
+      if (options_.async) {
+        on_run_begin(route, peer, request.filename);
+      } else {
+        reply_header(route, charon::kAck);  // synchronous mode: a no-op (§11)
+      }
+      break;
+    case charon::RequestKind::run_end:
+      ++stats_.run_control;
+      if (options_.async) {
+        on_run_end(std::move(route), peer);
+      } else {
+        reply_header(route, charon::kAck);
+      }
       break;
     case charon::RequestKind::detector_info:
       on_client_detector_info(std::move(route), now);
@@ -179,7 +206,12 @@ Outbox CharonRouter::on_frontend_message(std::vector<Buffer> frames, std::string
         log::info("event {}: metadata frame longer than 8 bytes, using the first two values",
                   request.photons.event_id);
       }
-      on_photon_data(std::move(route), body, request.photons.event_id, peer, now);
+      if (options_.async) {
+        on_async_photon_data(std::move(route), body, request.photons.event_id,
+                             request.photons.num_photons, peer, now);
+      } else {
+        on_photon_data(std::move(route), body, request.photons.event_id, peer, now);
+      }
       break;
   }
   return take_outbox();
@@ -234,6 +266,134 @@ void CharonRouter::on_photon_data(Route route, std::span<const Buffer> body, std
   queue_.push_back(id);
   queue_bytes_ += bytes;
   dispatch(now);
+}
+
+// ---------------------------------------------------------------------------
+// Asynchronous mode (§11)
+
+void CharonRouter::on_async_photon_data(Route route, std::span<const Buffer> body,
+                                        std::uint32_t event_id, std::uint64_t photons,
+                                        std::string_view peer, TimePoint now) {
+  ++stats_.photon_data;
+  RequestKey key{std::string(peer), event_id, digest_frames(body.subspan(1))};
+  auto look = dedupe_.arrive(key, route, now);
+  if (look.verdict == Dedupe::Verdict::finished) {
+    ++stats_.duplicates;
+    ++stats_.cached_replies;
+    reply(route, look.reply);  // the ASYNC reply again; never a second entry
+    return;
+  }
+  if (look.verdict == Dedupe::Verdict::running) {
+    // Its ASYNC reply is held back (backlog); the dedupe entry now routes it
+    // to this newest sender.
+    ++stats_.duplicates;
+    return;
+  }
+  // Runs need the detector for their files: until the first worker has
+  // answered its probe, events are refused like any request without a
+  // worker (NO_WORKERS means "retry later" to RAT-PAC). The same once no
+  // worker has existed for the grace, so events are not accepted that no
+  // one would simulate.
+  if (!runs_ || no_workers_expired(now)) {
+    dedupe_.abandon(key);
+    ++stats_.no_workers;
+    reply_header(route, charon::kNoWorkers);
+    return;
+  }
+  std::uint64_t bytes = 0;
+  for (const Buffer& f : body) bytes += f.size();
+  const JobId id = next_job_++;
+  Job job;
+  job.id = id;
+  job.route = std::move(route);
+  job.body.assign(body.begin(), body.end());
+  job.key = key;
+  job.bytes = bytes;
+  job.arrived = job.wanted = now;
+  // The queue limits do not apply: the backlog limit below holds clients
+  // back instead, and an accepted event must never be dropped.
+  job.ticket = runs_->accept(std::string(peer), photons);
+  ++stats_.async_accepted;
+  jobs_.emplace(id, std::move(job));
+  queue_.push_back(id);
+  queue_bytes_ += bytes;
+  if (runs_->over_backlog() || !held_acks_.empty()) {
+    held_acks_.push_back({std::move(key), event_id});
+  } else {
+    const auto ack = charon::encode_sim_complete_async(event_id);
+    if (auto r = dedupe_.finish(key, ack, now)) reply(*r, ack);
+  }
+  dispatch(now);
+}
+
+void CharonRouter::on_run_begin(const Route& route, std::string_view peer,
+                                const std::string& name) {
+  if (!runs_) {
+    // Opened when the detector is known (before any event can be accepted).
+    pending_begins_.emplace_back(std::string(peer), name);
+  } else {
+    try {
+      runs_->begin(std::string(peer), name);
+    } catch (const std::exception& e) {
+      // RAT-PAC only warns about a failed RUN_BEGIN; its events then go to a
+      // run with a generated name, so ACK either way.
+      log::error("RUN_BEGIN from {}: {}", peer.empty() ? "?" : std::string(peer), e.what());
+    }
+  }
+  reply_header(route, charon::kAck);
+}
+
+void CharonRouter::on_run_end(Route route, std::string_view peer) {
+  if (!runs_) {
+    // No event can have been accepted yet: the run is empty and not written.
+    std::erase_if(pending_begins_, [&](const auto& p) { return p.first == peer; });
+    reply_header(route, charon::kAck);
+    return;
+  }
+  // Acknowledged now if the run is closed, else once its last event is
+  // written (resends wait with it).
+  if (runs_->end(std::string(peer), route)) reply_header(route, charon::kAck);
+}
+
+void CharonRouter::open_runs_store() {
+  auto a = options_.async_options;
+  a.attributes.emplace("detector_source", detector_source_);
+  runs_ = std::make_unique<AsyncRuns>(std::move(a), *detector_);
+  for (const auto& [peer, name] : pending_begins_) {
+    try {
+      runs_->begin(peer, name);
+    } catch (const std::exception& e) {
+      log::error("RUN_BEGIN from {}: {}", peer.empty() ? "?" : peer, e.what());
+    }
+  }
+  pending_begins_.clear();
+}
+
+void CharonRouter::complete_async(Job& job, charon::Hits hits, TimePoint now) {
+  ++stats_.async_written;
+  if (hits.size() == 0) hits.event_id = job.key.event_id;
+  for (auto& route : runs_->complete(*job.ticket, std::move(hits))) {
+    reply_header(route, charon::kAck);
+  }
+  drop_job(job.id);
+  release_held_acks(now);
+}
+
+void CharonRouter::release_held_acks(TimePoint now) {
+  while (!held_acks_.empty() && !runs_->over_backlog()) {
+    HeldAck h = std::move(held_acks_.front());
+    held_acks_.pop_front();
+    const auto ack = charon::encode_sim_complete_async(h.event_id);
+    if (auto r = dedupe_.finish(h.key, ack, now)) reply(*r, ack);
+  }
+}
+
+void CharonRouter::close_runs() {
+  if (runs_) runs_->close_all();
+}
+
+std::uint64_t CharonRouter::async_backlog_photons() const noexcept {
+  return runs_ ? runs_->backlog_photons() : 0;
 }
 
 void CharonRouter::on_client_detector_info(Route route, TimePoint now) {
@@ -421,6 +581,14 @@ void CharonRouter::on_probe_reply(Worker& w, std::uint64_t probe_id, std::span<c
     log::info("detector from worker {}: {} channels", detector_source_, detector_->size());
     for (auto& waiting : waiting_info_) this->reply(waiting.route, detector_reply_);
     waiting_info_.clear();
+    if (options_.async) {
+      try {
+        open_runs_store();
+      } catch (const std::exception& e) {
+        // Events keep getting NO_WORKERS; the log says why.
+        log::error("asynchronous mode cannot start: {}", e.what());
+      }
+    }
   } else if (!(*info == *detector_)) {
     w.probe = Probe::rejected;
     ++stats_.detector_mismatches;
@@ -458,6 +626,12 @@ void CharonRouter::requeue_or_fail(Job& job, TimePoint now) {
     // cached like any reply, so a resend cannot take down more workers.
     ++stats_.failed;
     log::warn("event {}: SIM_FAILED after {} retries", job.key.event_id, job.retries);
+    if (job.ticket) {
+      // The run gets an empty entry, so it still closes (§8.4, §11).
+      ++stats_.async_empty;
+      complete_async(job, {}, now);
+      return;
+    }
     const auto failed = charon::encode_sim_failed(job.key.event_id);
     dedupe_.finish(job.key, failed, now);
     reply(job.route, failed);
@@ -471,6 +645,20 @@ void CharonRouter::requeue_or_fail(Job& job, TimePoint now) {
 }
 
 void CharonRouter::complete(Job& job, std::span<const Buffer> reply, TimePoint now) {
+  if (job.ticket) {
+    auto hits = charon::decode_sim_complete(reply);
+    if (!hits) {
+      // A worker's SIM_FAILED (engine error) or a reply that does not
+      // decode: an empty entry, so the run still closes.
+      ++stats_.async_empty;
+      log::warn("event {}: worker replied '{}' ({}); written without hits", job.key.event_id,
+                std::string(charon::header_of(reply)), hits.error().message);
+      complete_async(job, {}, now);
+    } else {
+      complete_async(job, std::move(*hits), now);
+    }
+    return;
+  }
   const Frames frames(reply.begin(), reply.end());
   dedupe_.finish(job.key, frames, now);
   this->reply(job.route, reply);
@@ -485,7 +673,11 @@ void CharonRouter::complete(Job& job, std::span<const Buffer> reply, TimePoint n
 void CharonRouter::drop_job(JobId id) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return;
-  by_key_.erase(it->second.key);
+  // Async jobs are not in by_key_ (their dedupe entry is finished at once),
+  // and another job may hold the same key by now.
+  if (auto k = by_key_.find(it->second.key); k != by_key_.end() && k->second == id) {
+    by_key_.erase(k);
+  }
   jobs_.erase(it);
 }
 
@@ -536,9 +728,11 @@ Outbox CharonRouter::on_tick(TimePoint now) {
   }
 
   // Queued requests nobody waits for any more.
+  // Accepted async events never expire: their client was answered already and
+  // their run waits for them.
   for (auto it = queue_.begin(); it != queue_.end();) {
     Job& job = jobs_.at(*it);
-    if (now - job.wanted > options_.queue_ttl) {
+    if (!job.ticket && now - job.wanted > options_.queue_ttl) {
       ++stats_.expired;
       log::info("event {}: dropped after {:.0f} s in the queue", job.key.event_id,
                 seconds(now - job.wanted));
@@ -555,18 +749,29 @@ Outbox CharonRouter::on_tick(TimePoint now) {
                 [&](const WaitingInfo& w) { return now - w.wanted > options_.queue_ttl; });
 
   // Nothing will serve the waiting requests: tell their clients now.
-  if (no_workers_expired(now) && (!queue_.empty() || !waiting_info_.empty())) {
+  // Accepted async events stay queued for the next worker.
+  const bool expired = no_workers_expired(now);
+  const auto clients_waiting =
+      expired ? static_cast<std::size_t>(std::count_if(
+                    queue_.begin(), queue_.end(), [&](JobId id) { return !jobs_.at(id).ticket; }))
+              : 0;
+  if (expired && (clients_waiting > 0 || !waiting_info_.empty())) {
     log::warn("no worker for {:.1f} s: answering {} waiting request(s) NO_WORKERS",
-              seconds(now - no_workers_since_), queue_.size() + waiting_info_.size());
-    for (JobId id : queue_) {
-      Job& job = jobs_.at(id);
+              seconds(now - no_workers_since_), clients_waiting + waiting_info_.size());
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      Job& job = jobs_.at(*it);
+      if (job.ticket) {
+        ++it;
+        continue;
+      }
       ++stats_.no_workers;
       reply_header(job.route, charon::kNoWorkers);
       dedupe_.abandon(job.key);
+      queue_bytes_ -= job.bytes;
+      const JobId id = *it;
+      it = queue_.erase(it);
       drop_job(id);
     }
-    queue_.clear();
-    queue_bytes_ = 0;
     for (auto& waiting : waiting_info_) {
       ++stats_.no_workers;
       reply_header(waiting.route, charon::kNoWorkers);
@@ -702,6 +907,7 @@ nlohmann::json CharonRouter::stats_json(TimePoint now) const {
       {"failed", s.failed},
       {"late_replies", s.late_replies},
       {"stale_replies", s.stale_replies},
+      {"async", options_.async},
       {"workers_seen", s.workers_seen},
       {"workers_lost", s.workers_lost},
       {"detector_mismatches", s.detector_mismatches},
@@ -720,6 +926,15 @@ nlohmann::json CharonRouter::stats_json(TimePoint now) const {
       {"detector_channels", detector_ ? nlohmann::json(detector_->size()) : nlohmann::json()},
       {"latency_ms", {{"bounds", RouterStats::kLatencyBoundsMs}, {"counts", s.latency_counts}}},
   };
+  if (options_.async) {
+    j["async_accepted"] = s.async_accepted;
+    j["async_written"] = s.async_written;
+    j["async_empty"] = s.async_empty;
+    j["backlog_photons"] = async_backlog_photons();
+    j["held_replies"] = held_acks_.size();
+    j["open_runs"] = open_runs();
+    j["closed_runs"] = runs_ ? runs_->closed_runs().size() : 0;
+  }
   for (const auto& [k, v] : labels_.items()) j[k] = v;
   return j;
 }

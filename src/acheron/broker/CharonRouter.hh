@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -29,13 +30,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "acheron/broker/AsyncRuns.hh"
 #include "acheron/broker/Dedupe.hh"
 #include "acheron/core/Clock.hh"
 #include "acheron/core/Payload.hh"
 #include "acheron/wire/Charon.hh"
 
 namespace acheron::broker {
-
 
 enum class PingReply : std::uint8_t {
   ack,   // current ChAR0N (RAT-PAC accepts nothing else)
@@ -70,6 +71,11 @@ struct RouterOptions {
   PingReply ping_reply = PingReply::ack;
   // Request validation (hard limit on photons per request).
   wire::charon::Limits limits;
+  // §11: asynchronous mode. PHOTONDATA is answered SIM_COMPLETE_ASYNC at once
+  // and the hits are written per run by the router; async_options gives the
+  // output directory, basket size and the backlog limit.
+  bool async = false;
+  AsyncOptions async_options;
 
   // Throws SetupError naming the first invalid field.
   void validate() const;
@@ -107,6 +113,10 @@ struct RouterStats {
   std::uint64_t failed = 0;         // SIM_FAILED after max_job_retries
   std::uint64_t late_replies = 0;   // replies from a worker the job had been taken from
   std::uint64_t stale_replies = 0;  // replies for jobs already answered (dropped)
+  // Asynchronous mode.
+  std::uint64_t async_accepted = 0;  // events accepted into runs (resends excluded)
+  std::uint64_t async_written = 0;   // events whose hits went to their run
+  std::uint64_t async_empty = 0;     // of those, written without hits (failed)
   // Workers.
   std::uint64_t workers_seen = 0;  // registrations
   std::uint64_t workers_lost = 0;  // declared dead or unreachable
@@ -165,6 +175,13 @@ class CharonRouter final {
   void set_stats_labels(nlohmann::json labels) { labels_ = std::move(labels); }
 
   std::optional<WorkerView> worker(std::string_view worker_id) const;
+  // Asynchronous mode: closes every run, writing what has completed (the
+  // broker calls it when it stops). Waiting RUN_ENDs are not answered.
+  void close_runs();
+  // Asynchronous mode: unsimulated photons over all runs, open runs.
+  std::uint64_t async_backlog_photons() const noexcept;
+  std::size_t open_runs() const noexcept { return runs_ ? runs_->open_runs() : 0; }
+
   // The reference geometry, once the first probe has been answered.
   const std::optional<wire::charon::DetectorInfo>& detector() const noexcept { return detector_; }
 
@@ -182,6 +199,8 @@ class CharonRouter final {
     TimePoint wanted{};   // latest arrival, resends included (ttl)
     int retries = 0;
     std::string worker;  // holder; empty while queued
+    // Asynchronous mode: the result goes to this run slot, not to a client.
+    std::optional<Ticket> ticket;
   };
 
   struct Worker {
@@ -200,6 +219,13 @@ class CharonRouter final {
     TimePoint wanted{};
   };
 
+  // Asynchronous mode: an ASYNC reply held back while the backlog is over
+  // its limit (the client's resends re-target it through the dedupe entry).
+  struct HeldAck {
+    RequestKey key;
+    std::uint32_t event_id = 0;
+  };
+
   // Frontend.
   void reply(const Route& route, std::span<const Buffer> body);
   void reply_header(const Route& route, std::string_view header);
@@ -208,6 +234,16 @@ class CharonRouter final {
   void on_client_detector_info(Route route, TimePoint now);
   bool no_workers_expired(TimePoint now) const;
   bool queue_has_room(std::uint64_t bytes) const;
+  // Asynchronous mode.
+  void on_async_photon_data(Route route, std::span<const Buffer> body, std::uint32_t event_id,
+                            std::uint64_t photons, std::string_view peer, TimePoint now);
+  void on_run_begin(const Route& route, std::string_view peer, const std::string& name);
+  void on_run_end(Route route, std::string_view peer);
+  void open_runs_store();
+  // Hands an async job's hits to its run and answers the RUN_ENDs that
+  // closed; then releases held ASYNC replies the smaller backlog allows.
+  void complete_async(Job& job, wire::charon::Hits hits, TimePoint now);
+  void release_held_acks(TimePoint now);
 
   // Backend.
   Worker& register_worker(const std::string& id, TimePoint now);
@@ -244,6 +280,11 @@ class CharonRouter final {
   std::optional<wire::charon::DetectorInfo> detector_;
   std::vector<Buffer> detector_reply_;  // the reference probe's reply frames
   std::string detector_source_;         // the worker that gave it (for logs)
+  // Asynchronous mode: runs exist once the detector is known (the files hold
+  // it); RUN_BEGINs that came earlier wait in pending_begins_.
+  std::unique_ptr<AsyncRuns> runs_;
+  std::vector<std::pair<std::string, std::string>> pending_begins_;  // peer, name
+  std::deque<HeldAck> held_acks_;
   JobId next_job_ = 1;
   std::uint64_t next_probe_ = 1;
   std::uint64_t next_ready_seq_ = 1;

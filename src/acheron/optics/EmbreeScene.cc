@@ -17,6 +17,7 @@ namespace {
 struct ExcludeContext {
   RTCIntersectContext context;
   unsigned exclude;
+  const TriangleData* prefetch;
 };
 
 void exclude_filter(const RTCFilterFunctionNArguments* args) {
@@ -25,7 +26,11 @@ void exclude_filter(const RTCFilterFunctionNArguments* args) {
     if (args->valid[i] == 0) continue;
     const unsigned prim = RTCHitN_primID(args->hit, args->N, i);
     const float t = RTCRayN_tfar(args->ray, args->N, i);
-    if (prim == ctx->exclude || !(t > 0.f)) args->valid[i] = 0;
+    if (prim == ctx->exclude || !(t > 0.f)) {
+      args->valid[i] = 0;
+    } else if (ctx->prefetch) {
+      __builtin_prefetch(ctx->prefetch + prim);
+    }
   }
 }
 
@@ -40,6 +45,7 @@ bool EmbreeTracer::intersect(Vec3 o, Vec3 d, std::int32_t exclude, RayHit& hit) 
   rtcInitIntersectContext(&ctx.context);
   ctx.context.filter = exclude_filter;
   ctx.exclude = exclude < 0 ? RTC_INVALID_GEOMETRY_ID : static_cast<unsigned>(exclude);
+  ctx.prefetch = prefetch_;
   RTCRayHit rh;
   rh.ray.org_x = o.x;
   rh.ray.org_y = o.y;

@@ -14,13 +14,18 @@ namespace acheron::optics {
 // EmbreeScene lives; safe to use from many threads at once.
 class EmbreeTracer final {
  public:
-  explicit EmbreeTracer(void* scene) : scene_(scene) {}
+  // prefetch: optional per-triangle records (32 bytes each) to start loading
+  // while the ray is still being traversed, hiding the cache miss the
+  // stepping loop would otherwise take right after the cast.
+  explicit EmbreeTracer(void* scene, const TriangleData* prefetch = nullptr)
+      : scene_(scene), prefetch_(prefetch) {}
   // Nearest triangle along the ray with distance > 0, skipping
   // exclude_triangle (the surface the photon sits on; -1 for none).
   bool intersect(Vec3 origin, Vec3 direction, std::int32_t exclude_triangle, RayHit& hit) const;
 
  private:
   void* scene_;  // RTCScene
+  const TriangleData* prefetch_;
 };
 
 class EmbreeScene final {
@@ -30,7 +35,9 @@ class EmbreeScene final {
   EmbreeScene(const EmbreeScene&) = delete;
   EmbreeScene& operator=(const EmbreeScene&) = delete;
 
-  EmbreeTracer tracer() const { return EmbreeTracer(scene_); }
+  EmbreeTracer tracer(const TriangleData* prefetch = nullptr) const {
+    return EmbreeTracer(scene_, prefetch);
+  }
 
  private:
   void* device_ = nullptr;  // RTCDevice

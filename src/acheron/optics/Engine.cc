@@ -107,7 +107,7 @@ SimulationResult Engine::simulate(const PhotonBatch& photons, std::uint64_t seed
   photons.check();
   const std::size_t n = photons.size();
   const ParamsView params = detector_->params(seed);
-  const EmbreeTracer tracer = scene_->tracer();
+  const EmbreeTracer tracer = scene_->tracer(params.triangles);
   const std::size_t chunk = std::max<std::size_t>(1, options_.chunk);
   const std::size_t n_chunks = (n + chunk - 1) / chunk;
 

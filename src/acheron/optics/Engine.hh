@@ -79,7 +79,7 @@ class Engine final {
   SimulationResult simulate(const PhotonBatch& photons, std::uint64_t seed) const;
 
   const Detector& detector() const noexcept { return *detector_; }
-  EmbreeTracer tracer() const { return scene_->tracer(); }
+  EmbreeTracer tracer() const { return scene_->tracer(detector_->geometry().triangle_data().data()); }
   std::size_t threads() const noexcept { return pool_->size(); }
 
  private:

@@ -1,0 +1,289 @@
+// The broker's asynchronous mode (charon-protocol.md §11) without sockets, on
+// a fake clock with fake workers: ASYNC replies at once, resends deduplicated,
+// results written in submission order, RUN_END held until the run is closed,
+// failed events written empty, and the backlog holding replies back.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "RouterTestUtil.hh"
+#include "acheron/broker/CharonRouter.hh"
+#include "acheron/core/Error.hh"
+
+namespace acheron::broker {
+namespace {
+using namespace std::chrono_literals;
+using namespace testutil;
+namespace fs = std::filesystem;
+
+constexpr std::string_view kPeer = "10.0.0.7";
+
+std::vector<std::uint32_t> read_u32(const fs::path& file, const char* dataset) {
+  hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  EXPECT_GE(f, 0) << file;
+  if (f < 0) return {};
+  hid_t ds = H5Dopen2(f, dataset, H5P_DEFAULT);
+  hid_t space = H5Dget_space(ds);
+  hsize_t n = 0;
+  H5Sget_simple_extent_dims(space, &n, nullptr);
+  std::vector<std::uint32_t> out(n);
+  if (n) H5Dread(ds, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data());
+  H5Sclose(space);
+  H5Dclose(ds);
+  H5Fclose(f);
+  return out;
+}
+
+class AsyncRouterTest : public ::testing::Test {
+ protected:
+  TimePoint now = TimePoint{} + 1000h;
+  fs::path outdir =
+      fs::temp_directory_path() / ("acheron_router_async_" + std::to_string(::getpid()) + "_" +
+                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  RouterOptions opts;
+  std::unique_ptr<CharonRouter> router;
+  Outbox last;
+
+  AsyncRouterTest() {
+    fs::remove_all(outdir);
+    opts.async = true;
+    opts.async_options.outdir = outdir;
+    opts.async_options.events_per_basket = 2;
+  }
+  ~AsyncRouterTest() override {
+    router.reset();
+    fs::remove_all(outdir);
+  }
+
+  CharonRouter& r() {
+    if (!router) router = std::make_unique<CharonRouter>(opts, now);
+    return *router;
+  }
+  const Outbox& client(std::string_view id, std::vector<Buffer> body) {
+    std::vector<Buffer> frames = {text(id), Buffer{}};
+    frames.insert(frames.end(), body.begin(), body.end());
+    last = r().on_frontend_message(std::move(frames), kPeer, now);
+    return last;
+  }
+  const Outbox& worker_reply(std::string_view worker, const Buffer& slot,
+                             std::vector<Buffer> reply) {
+    std::vector<Buffer> frames = {text(worker), slot, Buffer{}};
+    frames.insert(frames.end(), reply.begin(), reply.end());
+    last = r().on_backend_message(std::move(frames), now);
+    return last;
+  }
+  void add_worker(std::string_view id) {
+    const std::uint8_t ready = charon::kReady;
+    last = r().on_backend_message({text(id), Buffer::copy_of(&ready, 1)}, now);
+    for (const auto& o : last) {
+      if (o.socket == Socket::backend && o.frames.size() == 4 &&
+          str(o.frames[3]) == charon::kDetectorInfo) {
+        worker_reply(id, o.frames[1], charon::encode_detector_info(detector()));
+        return;
+      }
+    }
+    FAIL() << "READY must trigger a probe";
+  }
+  void unreachable(std::string_view id) { last = r().on_worker_unreachable(id, now); }
+
+  static std::vector<Outgoing> jobs(const Outbox& out) {
+    std::vector<Outgoing> v;
+    for (const auto& o : out) {
+      if (o.socket == Socket::backend && o.frames.size() > 4 &&
+          str(o.frames[3]) == charon::kPhotonData) {
+        v.push_back(o);
+      }
+    }
+    return v;
+  }
+  static std::vector<Outgoing> replies(const Outbox& out) {
+    std::vector<Outgoing> v;
+    for (const auto& o : out) {
+      if (o.socket == Socket::frontend) v.push_back(o);
+    }
+    return v;
+  }
+  // The worker's SIM_COMPLETE for a dispatched job (one hit per photon).
+  const Outbox& complete(const Outgoing& job) {
+    const std::span<const Buffer> body(job.frames.data() + 3, job.frames.size() - 3);
+    return worker_reply(str(job.frames[0]), job.frames[1], sim_complete_for(body));
+  }
+  // Exactly one frontend reply, to `client`: [client, "", header, ...].
+  static Outgoing expect_reply(const Outbox& out, std::string_view client,
+                               std::string_view header) {
+    auto f = replies(out);
+    EXPECT_EQ(f.size(), 1u) << "expected one reply " << header;
+    if (f.size() != 1 || f[0].frames.size() < 3) return {};
+    EXPECT_EQ(str(f[0].frames[0]), client);
+    EXPECT_EQ(str(f[0].frames[2]), header);
+    return f[0];
+  }
+  static void expect_async(const Outbox& out, std::string_view client, std::uint32_t event) {
+    auto o = expect_reply(out, client, charon::kSimCompleteAsync);
+    ASSERT_EQ(o.frames.size(), 4u) << "SIM_COMPLETE_ASYNC has exactly 2 frames";
+    EXPECT_EQ(u32(o.frames[3]), event);
+  }
+  fs::path run_file(std::string_view name) const { return outdir / name; }
+};
+
+TEST_F(AsyncRouterTest, EventIsAnsweredAtOnceAndAResendAddsNoEntry) {
+  add_worker("w1");
+  expect_reply(client("c1", charon::encode_run_begin("out/run1.root")), "c1", charon::kAck);
+  const auto& out = client("c1", photon_request(7, 4));
+  expect_async(out, "c1", 7);
+  auto j = jobs(out);
+  ASSERT_EQ(j.size(), 1u) << "the accepted event goes to a worker as an ordinary job";
+  // RAT-PAC's resend on a fresh socket, before and after the result.
+  expect_async(client("c1b", photon_request(7, 4)), "c1b", 7);
+  EXPECT_TRUE(jobs(last).empty());
+  EXPECT_TRUE(replies(complete(j[0])).empty()) << "a worker's result goes to the run only";
+  expect_async(client("c1c", photon_request(7, 4)), "c1c", 7);
+  EXPECT_TRUE(jobs(last).empty());
+  expect_reply(client("c1", charon::encode_header(charon::kRunEnd)), "c1", charon::kAck);
+  EXPECT_EQ(r().stats().async_accepted, 1u);
+  EXPECT_EQ(r().stats().duplicates, 2u);
+  EXPECT_EQ(read_u32(run_file("run1.charon.h5"), "/output/event_id"),
+            (std::vector<std::uint32_t>{7}));
+  EXPECT_EQ(read_u32(run_file("run1.charon.h5"), "/output/nchannel_id"),
+            (std::vector<std::uint32_t>{4}));
+}
+
+TEST_F(AsyncRouterTest, ResultsOutOfOrderAreWrittenInSubmissionOrderAndRunEndWaits) {
+  add_worker("w1");
+  add_worker("w2");
+  client("c", charon::encode_run_begin("ordered.root"));
+  std::vector<Outgoing> sent;
+  for (std::uint32_t e = 0; e < 3; ++e) {
+    const auto& out = client("c", photon_request(e, 4 + e));
+    expect_async(out, "c", e);
+    for (auto& j : jobs(out)) sent.push_back(j);
+  }
+  ASSERT_EQ(sent.size(), 2u) << "two workers, one job each; the third event queues";
+  // Event 1 finishes first; its worker then gets event 2, which finishes too.
+  const auto& after1 = complete(sent[1]);
+  auto third = jobs(after1);
+  ASSERT_EQ(third.size(), 1u);
+  complete(third[0]);
+  // RUN_END and its resend wait for event 0.
+  EXPECT_TRUE(replies(client("c", charon::encode_header(charon::kRunEnd))).empty());
+  EXPECT_TRUE(replies(client("c2", charon::encode_header(charon::kRunEnd))).empty());
+  EXPECT_FALSE(fs::exists(run_file("ordered.charon.h5"))) << "not renamed before the close";
+  const auto acks = replies(complete(sent[0]));
+  ASSERT_EQ(acks.size(), 2u) << "both RUN_ENDs are answered once the file is closed";
+  for (const auto& a : acks) EXPECT_EQ(str(a.frames[2]), charon::kAck);
+  EXPECT_EQ(read_u32(run_file("ordered.charon.h5"), "/output/event_id"),
+            (std::vector<std::uint32_t>{0, 1, 2}));
+  EXPECT_EQ(read_u32(run_file("ordered.charon.h5"), "/output/nchannel_id"),
+            (std::vector<std::uint32_t>{4, 5, 6}));
+  EXPECT_EQ(r().open_runs(), 0u);
+  // A resend after the close is answered at once.
+  expect_reply(client("c3", charon::encode_header(charon::kRunEnd)), "c3", charon::kAck);
+}
+
+TEST_F(AsyncRouterTest, RetriesExhaustedGiveAnEmptyEntryAndTheRunCloses) {
+  opts.max_job_retries = 1;
+  add_worker("w0");
+  client("c", charon::encode_run_begin("failing.root"));
+  expect_async(client("c", photon_request(5, 4)), "c", 5);
+  unreachable("w0");
+  add_worker("w1");
+  ASSERT_EQ(jobs(last).size(), 1u) << "the retry goes to the new worker";
+  unreachable("w1");
+  EXPECT_TRUE(replies(last).empty()) << "the client was answered already: no SIM_FAILED";
+  EXPECT_EQ(r().stats().failed, 1u);
+  EXPECT_EQ(r().stats().async_empty, 1u);
+  EXPECT_EQ(r().async_backlog_photons(), 0u);
+  // A worker's own SIM_FAILED gives an empty entry too.
+  add_worker("w2");
+  auto j = jobs(client("c", photon_request(6, 4)));
+  ASSERT_EQ(j.size(), 1u);
+  worker_reply("w2", j[0].frames[1], charon::encode_sim_failed(6));
+  EXPECT_TRUE(replies(last).empty());
+  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  EXPECT_EQ(read_u32(run_file("failing.charon.h5"), "/output/event_id"),
+            (std::vector<std::uint32_t>{5, 6}));
+  EXPECT_EQ(read_u32(run_file("failing.charon.h5"), "/output/nchannel_id"),
+            (std::vector<std::uint32_t>{0, 0}));
+}
+
+TEST_F(AsyncRouterTest, ReplyIsHeldWhileTheBacklogIsOverItsLimit) {
+  opts.async_options.max_backlog_photons = 5;
+  add_worker("w1");
+  const auto j0 = jobs(client("c", photon_request(0, 4)));
+  expect_async(last, "c", 0);
+  ASSERT_EQ(j0.size(), 1u);
+  EXPECT_TRUE(replies(client("c", photon_request(1, 4))).empty()) << "8 photons waiting > 5";
+  EXPECT_TRUE(replies(client("cb", photon_request(1, 4))).empty()) << "the resend waits too";
+  EXPECT_EQ(r().stats().async_accepted, 2u) << "the resend is no new event";
+  // Event 0 done: 4 photons waiting, the held reply goes to the newest socket.
+  const auto& out = complete(j0[0]);
+  expect_async(out, "cb", 1);
+  ASSERT_EQ(jobs(out).size(), 1u);
+  complete(jobs(out)[0]);
+  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  // Events without a RUN_BEGIN go to a run with a generated name.
+  std::size_t files = 0;
+  for (const auto& f : fs::directory_iterator(outdir)) {
+    ++files;
+    EXPECT_EQ(read_u32(f.path(), "/output/event_id"), (std::vector<std::uint32_t>{0, 1}));
+  }
+  EXPECT_EQ(files, 1u);
+}
+
+TEST_F(AsyncRouterTest, RunBeginBeforeTheFirstWorkerWaitsForTheDetector) {
+  expect_reply(client("c", charon::encode_run_begin("early.root")), "c", charon::kAck);
+  // No detector yet, so no file can hold the event: "retry later".
+  expect_reply(client("c", photon_request(1, 4)), "c", charon::kNoWorkers);
+  add_worker("w1");
+  const auto j = jobs(client("c", photon_request(1, 4)));
+  expect_async(last, "c", 1);
+  ASSERT_EQ(j.size(), 1u);
+  complete(j[0]);
+  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  EXPECT_EQ(read_u32(run_file("early.charon.h5"), "/output/event_id"),
+            (std::vector<std::uint32_t>{1}));
+}
+
+TEST_F(AsyncRouterTest, AcceptedEventsNeitherExpireNorGetNoWorkers) {
+  opts.no_worker_grace = 2s;
+  add_worker("w1");
+  client("c", charon::encode_run_begin("kept.root"));
+  expect_async(client("c", photon_request(1, 4)), "c", 1);
+  unreachable("w1");               // last retry left: the job goes back to the queue
+  for (int i = 0; i < 200; ++i) {  // 100 s: beyond queue_ttl and the grace
+    now += 500ms;
+    last = r().on_tick(now);
+    ASSERT_TRUE(replies(last).empty());
+  }
+  EXPECT_EQ(r().stats().queue_depth, 1u);
+  add_worker("w2");
+  auto j = jobs(last);
+  ASSERT_EQ(j.size(), 1u) << "the next worker simulates it";
+  complete(j[0]);
+  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  EXPECT_EQ(read_u32(run_file("kept.charon.h5"), "/output/event_id"),
+            (std::vector<std::uint32_t>{1}));
+}
+
+TEST_F(AsyncRouterTest, CloseRunsWritesWhatHasCompleted) {
+  add_worker("w1");
+  client("c", charon::encode_run_begin("cut.root"));
+  const auto j = jobs(client("c", photon_request(1, 4)));
+  ASSERT_EQ(j.size(), 1u);
+  complete(j[0]);
+  client("c", photon_request(2, 4));  // never finishes
+  r().close_runs();
+  EXPECT_EQ(read_u32(run_file("cut.charon.h5"), "/output/event_id"),
+            (std::vector<std::uint32_t>{1}));
+}
+
+TEST_F(AsyncRouterTest, OptionsAreValidated) {
+  opts.async_options.events_per_basket = 0;
+  EXPECT_THROW(opts.validate(), SetupError);
+}
+
+}  // namespace
+}  // namespace acheron::broker
