@@ -116,8 +116,8 @@ int main(int argc, char** argv) {
   wo.service = {.threads = threads, .seed = 1};
   photon::Worker worker(detector, wo);
   std::thread worker_thread([&] { worker.run(); });
-  photon::Client via({.endpoint = broker.endpoints().frontend,
-                      .timeout = std::chrono::seconds(120)});
+  photon::Client via(
+      {.endpoint = broker.endpoints().frontend, .timeout = std::chrono::seconds(120)});
   via.detector_info();  // waits until the worker is registered and probed
   const double t_broker = best_of(reps, [&] {
     const auto t0 = Clock::now();

@@ -13,11 +13,11 @@
 
 #include "Child.hh"
 #include "Commands.hh"
+#include "acheron/core/Log.hh"
+#include "acheron/hub/Registry.hh"
 #include "acheron/optics/Sources.hh"
 #include "acheron/photon/Client.hh"
 #include "acheron/photon/HitFile.hh"
-#include "acheron/core/Log.hh"
-#include "acheron/hub/Registry.hh"
 #include "acheron/wire/Envelope.hh"
 
 namespace acheron::app {
@@ -78,8 +78,8 @@ int run_photon_demo(const PhotonDemoOptions& o) {
     std::this_thread::sleep_for(milliseconds(100));
   }
   auto info = client.detector_info();
-  std::printf("broker %s, %d workers ready, detector with %zu PMTs\n", frontend.c_str(),
-              o.workers, info.size());
+  std::printf("broker %s, %d workers ready, detector with %zu PMTs\n", frontend.c_str(), o.workers,
+              info.size());
 
   // Muon-like tracks: 1 m long, random start within 1 m of the centre and
   // random direction, Cherenkov light at 42 degrees in water.
@@ -105,11 +105,13 @@ int run_photon_demo(const PhotonDemoOptions& o) {
   const auto summary = photon::summarize_hits(hits, info.size());
   const std::size_t total = summary.hits;
   const double photons = double(o.photons) * o.events;
-  std::printf("%d events x %d photons through the broker in %.2f s: %.3g photons/s, %.1f events/s\n",
-              o.events, o.photons, secs, photons / secs, o.events / secs);
-  std::printf("%zu hits (%.2f per event, %.2f %% of photons) on %zu of %zu PMTs, mean time %.2f ns\n",
-              total, double(total) / o.events, 100.0 * total / photons, summary.channels_hit,
-              info.size(), summary.mean_time);
+  std::printf(
+      "%d events x %d photons through the broker in %.2f s: %.3g photons/s, %.1f events/s\n",
+      o.events, o.photons, secs, photons / secs, o.events / secs);
+  std::printf(
+      "%zu hits (%.2f per event, %.2f %% of photons) on %zu of %zu PMTs, mean time %.2f ns\n",
+      total, double(total) / o.events, 100.0 * total / photons, summary.channels_hit, info.size(),
+      summary.mean_time);
   auto stats = nlohmann::json::parse(client.stats_json());
   std::printf("broker: %s requests dispatched, %s workers\n",
               stats.contains("dispatched") ? stats["dispatched"].dump().c_str() : "?",
@@ -149,14 +151,15 @@ int run_photon_demo(const PhotonDemoOptions& o) {
   if (pydir.empty() || access("/usr/bin/python3", X_OK) != 0) {
     std::printf("plots skipped: the acheron Python package or /usr/bin/python3 was not found\n");
   } else {
-    const std::string cmd = "PYTHONPATH='" + pydir.string() + "' /usr/bin/python3 -m acheron.plots '" +
-                            hits_path.string() + "' '" + det_path.string() + "' '" + o.out + "'";
+    const std::string cmd = "PYTHONPATH='" + pydir.string() +
+                            "' /usr/bin/python3 -m acheron.plots '" + hits_path.string() + "' '" +
+                            det_path.string() + "' '" + o.out + "'";
     if (std::system(cmd.c_str()) != 0) {
       std::printf("plots failed (is python3-matplotlib installed?)\n");
     }
   }
-  const bool ok = hits.size() == static_cast<std::size_t>(o.events) && total > 0 &&
-                  stopped_ok == o.workers + 1;
+  const bool ok =
+      hits.size() == static_cast<std::size_t>(o.events) && total > 0 && stopped_ok == o.workers + 1;
   std::printf("demo %s\n", ok ? "ok" : "FAILED");
   return ok ? kOk : kFailure;
 }
@@ -246,7 +249,8 @@ int run_hub_demo(double seconds) {
               (unsigned long long)n_ten, (unsigned long long)ten_hz->stats().replaced);
   std::printf("  slow queue subscriber, ch0|ch1:  %llu received, %llu dropped (capacity 16)\n",
               (unsigned long long)n_slow, (unsigned long long)slow->stats().dropped);
-  const bool ok = n_all == published && std::abs(decoded->payload.meta["integral"].get<double>() - 2) < 1e-6 &&
+  const bool ok = n_all == published &&
+                  std::abs(decoded->payload.meta["integral"].get<double>() - 2) < 1e-6 &&
                   late.status == StatusCode::deadline_exceeded;
   std::printf("demo %s\n", ok ? "ok" : "FAILED");
   return ok ? kOk : kFailure;
@@ -260,12 +264,15 @@ void add_demo_command(CLI::App& app, int* exit_code) {
   auto o = std::make_shared<PhotonDemoOptions>();
   auto hub = std::make_shared<bool>(false);
   auto seconds = std::make_shared<double>(1.0);
-  cmd->add_option("--events", o->events, "events to simulate")->capture_default_str()
+  cmd->add_option("--events", o->events, "events to simulate")
+      ->capture_default_str()
       ->check(CLI::Range(1, 100000));
-  cmd->add_option("--photons", o->photons, "Cherenkov photons per event")->capture_default_str()
+  cmd->add_option("--photons", o->photons, "Cherenkov photons per event")
+      ->capture_default_str()
       ->check(CLI::Range(1, 10000000));
   cmd->add_option("--workers", o->workers, "photon workers behind the broker")
-      ->capture_default_str()->check(CLI::Range(1, 16));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 16));
   cmd->add_option("--out", o->out, "directory for hits.npy and the PNG plots")
       ->capture_default_str();
   cmd->add_flag("--hub", *hub, "instead: the in-process hub demonstration");

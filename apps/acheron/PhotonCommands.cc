@@ -86,8 +86,9 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
   });
 
   auto check_choice = std::make_shared<DetectorChoice>();
-  auto* check = det->add_subcommand("check", "validate a detector: closed meshes, material "
-                                             "codes, overlapping PMTs");
+  auto* check = det->add_subcommand("check",
+                                    "validate a detector: closed meshes, material "
+                                    "codes, overlapping PMTs");
   check->add_option("file", check_choice->file, "detector file (default: the embedded detector)");
   check->add_option("--pmts", check_choice->pmts, "PMT count of the embedded default");
   check->callback([check_choice, exit_code] {
@@ -134,16 +135,22 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     serve->add_option("--seed", o->server.service.seed, "random seed")->capture_default_str();
     serve->add_option("--ping-reply", o->ping_reply, "reply to PING: ack (current) or pong (v1)")
         ->check(CLI::IsMember({"ack", "pong"}));
-    serve->add_option("--max-photons", o->server.service.limits.max_photons,
-                      "largest event accepted")->capture_default_str();
+    serve
+        ->add_option("--max-photons", o->server.service.limits.max_photons,
+                     "largest event accepted")
+        ->capture_default_str();
     serve->add_flag("--async", o->server.async,
                     "asynchronous mode: answer SIM_COMPLETE_ASYNC, write hits per run to HDF5");
     serve->add_option("--outdir", o->outdir, "directory of the run files (--async)")
         ->capture_default_str();
-    serve->add_option("--photons-per-batch", o->server.photons_per_batch,
-                      "engine batch size in asynchronous mode")->capture_default_str();
-    serve->add_option("--events-per-basket", o->server.async_options.events_per_basket,
-                      "events written per flush (--async)")->capture_default_str();
+    serve
+        ->add_option("--photons-per-batch", o->server.photons_per_batch,
+                     "engine batch size in asynchronous mode")
+        ->capture_default_str();
+    serve
+        ->add_option("--events-per-basket", o->server.async_options.events_per_basket,
+                     "events written per flush (--async)")
+        ->capture_default_str();
     add_curve_options(serve, o->curve, false);
     serve->callback([o, exit_code] {
       o->server.async_options.outdir = o->outdir;
@@ -211,9 +218,10 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
         ->capture_default_str();
     sim->add_option("--photons", o->photons, "photons per event")->capture_default_str();
     sim->add_option("--events", o->events, "number of events")->capture_default_str();
-    sim->add_option("--source", o->source,
-                    "point (isotropic at the centre, 400-800 nm), cherenkov (1 m track from the "
-                    "centre), or a photon .npy file (see docs/photon.md; --events/--photons ignored)")
+    sim->add_option(
+           "--source", o->source,
+           "point (isotropic at the centre, 400-800 nm), cherenkov (1 m track from the "
+           "centre), or a photon .npy file (see docs/photon.md; --events/--photons ignored)")
         ->capture_default_str();
     sim->add_option("--out", o->out, "write hits to this .npy file");
     sim->add_option("--seed", o->seed, "seed of the photon generator")->capture_default_str();
@@ -257,8 +265,8 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       const std::size_t total = summary.hits;
       const std::size_t lit = summary.channels_hit;
       const double photons = double(n_photons);
-      std::printf("%u events, %.0f photons in %.3f s: %.4g photons/s, %.1f events/s\n",
-                  o->events, photons, s, photons / s, o->events / s);
+      std::printf("%u events, %.0f photons in %.3f s: %.4g photons/s, %.1f events/s\n", o->events,
+                  photons, s, photons / s, o->events / s);
       std::printf("%zu hits (%.3f %% of photons), %zu of %zu channels hit, mean hit time %.2f ns\n",
                   total, 100.0 * total / std::max(1.0, photons), lit, info.size(),
                   summary.mean_time);

@@ -42,7 +42,8 @@ namespace acheron::app {
 
 void add_keygen_command(CLI::App& app, int* exit_code) {
   auto stem = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand("keygen", "write a CURVE key pair: STEM.key (secret) and STEM.pub");
+  auto* cmd =
+      app.add_subcommand("keygen", "write a CURVE key pair: STEM.key (secret) and STEM.pub");
   cmd->add_option("stem", *stem, "path without extension, e.g. keys/broker")->required();
   cmd->callback([stem, exit_code] {
     const auto keys = net::generate_curve_keys();

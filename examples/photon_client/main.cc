@@ -4,8 +4,8 @@
 // photon service: at begin of run connect and fetch the channel map; during
 // an event collect every optical photon instead of tracking it; at end of
 // event send them and turn the hits into detector hits.
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -30,7 +30,7 @@ class OpticalPhotonHandoff {
   // track in Geant4). Units: mm, ns, nm; flags: CHERENKOV or SCINTILLATION.
   void collect(const float pos[3], const float dir[3], const float pol[3], float wavelength_nm,
                float time_ns, std::uint32_t creator_flag) {
-    const float v[charon::kComponents] = {pos[0], pos[1], pos[2], dir[0], dir[1], dir[2],
+    const float v[charon::kComponents] = {pos[0], pos[1], pos[2], dir[0],        dir[1], dir[2],
                                           pol[0], pol[1], pol[2], wavelength_nm, time_ns};
     for (int c = 0; c < charon::kComponents; ++c) event_.f32[c].push_back(v[c]);
     event_.flags.push_back(creator_flag);
@@ -43,8 +43,8 @@ class OpticalPhotonHandoff {
     std::printf("event %u: %zu photons -> %zu hits", event_id, event_.size(), hits.size());
     if (hits.size()) {
       const auto c = hits.channel[0];
-      std::printf(", first on channel %u at (%.0f, %.0f, %.0f) mm, t = %.2f ns", c,
-                  channels_.x[c], channels_.y[c], channels_.z[c], hits.time[0]);
+      std::printf(", first on channel %u at (%.0f, %.0f, %.0f) mm, t = %.2f ns", c, channels_.x[c],
+                  channels_.y[c], channels_.z[c], hits.time[0]);
     }
     std::printf("\n");
     event_ = {};
@@ -76,7 +76,10 @@ int main(int argc, char** argv) {
       // Any vector perpendicular to d.
       float p[3] = {d[1], -d[0], 0};
       const float pn = std::sqrt(p[0] * p[0] + p[1] * p[1]);
-      if (pn < 1e-3f) p[0] = 1, p[1] = 0; else p[0] /= pn, p[1] /= pn;
+      if (pn < 1e-3f)
+        p[0] = 1, p[1] = 0;
+      else
+        p[0] /= pn, p[1] /= pn;
       const float origin[3] = {0, 0, 0};
       handoff.collect(origin, d, p, 420.f, 0.f, 1u << 10);
     }

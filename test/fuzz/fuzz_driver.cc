@@ -43,9 +43,15 @@ int main(int argc, char** argv) {
       const int flips = 1 + static_cast<int>(next() % 8);
       for (int k = 0; k < flips && !input.empty(); ++k) {
         switch (next() % 3) {
-          case 0: input[next() % input.size()] = static_cast<char>(next()); break;
-          case 1: input.erase(next() % input.size(), 1 + next() % 4); break;
-          default: input.insert(next() % input.size(), 1, static_cast<char>(next())); break;
+          case 0:
+            input[next() % input.size()] = static_cast<char>(next());
+            break;
+          case 1:
+            input.erase(next() % input.size(), 1 + next() % 4);
+            break;
+          default:
+            input.insert(next() % input.size(), 1, static_cast<char>(next()));
+            break;
         }
       }
     } else {

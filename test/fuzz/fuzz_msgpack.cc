@@ -9,7 +9,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto decoded = wire::decode_msgpack({reinterpret_cast<const std::byte*>(data), size});
   if (!decoded) return 0;
   auto bytes = wire::encode_msgpack(*decoded);
-  auto again = wire::decode_msgpack({reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()});
+  auto again =
+      wire::decode_msgpack({reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()});
   if (!again) std::abort();
   return 0;
 }

@@ -32,7 +32,9 @@ name = "black"
 absorb = 1.0
 )";
 
-std::string with(const std::string& solids) { return std::string(kMaterials) + solids; }
+std::string with(const std::string& solids) {
+  return std::string(kMaterials) + solids;
+}
 
 std::string message_of(const std::string& toml) {
   try {
@@ -90,19 +92,23 @@ channel_type = 3
 }
 
 TEST(DetectorFile, ErrorsNameTheKeyAndLine) {
-  std::string m = message_of(with("[[solid]]\nshape = \"sphere\"\nradius = 5\ninner = \"wter\"\n"
-                                  "outer = \"water\"\n"));
+  std::string m =
+      message_of(with("[[solid]]\nshape = \"sphere\"\nradius = 5\ninner = \"wter\"\n"
+                      "outer = \"water\"\n"));
   EXPECT_NE(m.find("unknown material 'wter'"), std::string::npos) << m;
   EXPECT_NE(m.find("test.toml:"), std::string::npos) << m;
-  m = message_of(with("[[solid]]\nshape = \"sphere\"\nradius = 5\ninner = \"water\"\n"
+  m =
+      message_of(with("[[solid]]\nshape = \"sphere\"\nradius = 5\ninner = \"water\"\n"
                       "outer = \"water\"\ncolour = \"red\"\n"));
   EXPECT_NE(m.find("solid[0].colour"), std::string::npos) << m;
   m = message_of(with("[[solid]]\nshape = \"cone\"\ninner = \"water\"\nouter = \"water\"\n"));
   EXPECT_NE(m.find("use sphere, cylinder, box, pmt or mesh"), std::string::npos) << m;
-  m = message_of(with("[[solid]]\nshape = \"sphere\"\nradius = -1\ninner = \"water\"\n"
+  m =
+      message_of(with("[[solid]]\nshape = \"sphere\"\nradius = -1\ninner = \"water\"\n"
                       "outer = \"water\"\n"));
   EXPECT_NE(m.find("must be > 0"), std::string::npos) << m;
-  m = message_of(with("[[solid]]\nshape = \"sphere\"\nradius = 5\ninner = \"water\"\n"
+  m =
+      message_of(with("[[solid]]\nshape = \"sphere\"\nradius = 5\ninner = \"water\"\n"
                       "outer = \"water\"\nsurface = \"chrome\"\n"));
   EXPECT_NE(m.find("unknown surface 'chrome'"), std::string::npos) << m;
   m = message_of("[[material]]\nname = \"x\"\nrefractive_index = [[1, 2, 3]]\n");
@@ -181,7 +187,8 @@ positions = [[0, 0, 500], [50, 0, 500], [0, 0, -500]]
   for (const auto& p : problems) overlaps += p.find("overlap") != std::string::npos;
   EXPECT_EQ(overlaps, 1);
   bool named = false;
-  for (const auto& p : problems) named |= p.find("'pmt_0' and 'pmt_1' overlap") != std::string::npos;
+  for (const auto& p : problems)
+    named |= p.find("'pmt_0' and 'pmt_1' overlap") != std::string::npos;
   EXPECT_TRUE(named);
 }
 

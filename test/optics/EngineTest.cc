@@ -51,9 +51,9 @@ TEST(Engine, IsotropicSourceInADetectingSphereHitsAtRadiusAndTimeOfFlight) {
   // Facets of the 128-segment sphere lie inside it by at most R (1 - cos(pi/64)).
   const double sagitta = 1000 * (1 - std::cos(std::numbers::pi / 64)) + 1e-2;
   for (const auto& h : res.hits) {
-    const double r = std::sqrt(double(h.position[0]) * h.position[0] +
-                               double(h.position[1]) * h.position[1] +
-                               double(h.position[2]) * h.position[2]);
+    const double r =
+        std::sqrt(double(h.position[0]) * h.position[0] + double(h.position[1]) * h.position[1] +
+                  double(h.position[2]) * h.position[2]);
     ASSERT_LE(r, 1000.01);
     ASSERT_GE(r, 1000 - sagitta);
     // Phase velocity c/n; float arithmetic over ~7 ns: 1e-5 relative.
@@ -136,7 +136,8 @@ TEST(Engine, ResultsDoNotDependOnThreadsOrBatchSplit) {
   EXPECT_EQ(std::memcmp(a.hits.data(), b.hits.data(), a.hits.size() * sizeof(HitRecord)), 0);
   // The same events split over two batches give the same hits.
   PhotonBatch first, second;
-  for (std::size_t i = 0; i < all.size(); ++i) (all.event[i] < 2 ? first : second).push_back(all.get(i));
+  for (std::size_t i = 0; i < all.size(); ++i)
+    (all.event[i] < 2 ? first : second).push_back(all.get(i));
   auto c1 = two.simulate(first, 99);
   auto c2 = two.simulate(second, 99);
   c1.hits.insert(c1.hits.end(), c2.hits.begin(), c2.hits.end());

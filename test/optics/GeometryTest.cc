@@ -134,8 +134,8 @@ TEST(GeometryBuild, RejectsDegenerateTrianglesAndBadIndices) {
 std::string box_obj() {
   Mesh b = make_box({1, 2, 3});
   std::string s = "# box\n";
-  for (const Vec3& v : b.vertices) s += "v " + std::to_string(v.x) + " " + std::to_string(v.y) +
-                                        " " + std::to_string(v.z) + "\n";
+  for (const Vec3& v : b.vertices)
+    s += "v " + std::to_string(v.x) + " " + std::to_string(v.y) + " " + std::to_string(v.z) + "\n";
   for (const auto& t : b.triangles) {
     s += "f " + std::to_string(t[0] + 1) + "/1 " + std::to_string(t[1] + 1) + " " +
          std::to_string(t[2] + 1) + "\n";
@@ -201,9 +201,11 @@ std::string box_ply(bool binary) {
 }
 
 TEST(MeshFiles, EveryFormatReadsTheSameBox) {
-  const std::vector<std::pair<std::string, std::string>> files = {
-      {"obj", box_obj()},          {"stl", box_stl_binary()}, {"stl", box_stl_ascii()},
-      {"ply", box_ply(false)},     {"ply", box_ply(true)}};
+  const std::vector<std::pair<std::string, std::string>> files = {{"obj", box_obj()},
+                                                                  {"stl", box_stl_binary()},
+                                                                  {"stl", box_stl_ascii()},
+                                                                  {"ply", box_ply(false)},
+                                                                  {"ply", box_ply(true)}};
   for (const auto& [fmt, bytes] : files) {
     Mesh m = parse_mesh(bytes, fmt, "box." + fmt);
     EXPECT_EQ(m.triangles.size(), 12u) << fmt;

@@ -11,10 +11,16 @@
 namespace acheron::wire::charon {
 namespace {
 
-Buffer text(std::string_view s) { return Buffer::copy_of(s.data(), s.size()); }
+Buffer text(std::string_view s) {
+  return Buffer::copy_of(s.data(), s.size());
+}
 template <class T>
-Buffer raw(std::vector<T> v) { return Buffer::from_vector(std::move(v)); }
-std::string str(const Buffer& b) { return {reinterpret_cast<const char*>(b.data()), b.size()}; }
+Buffer raw(std::vector<T> v) {
+  return Buffer::from_vector(std::move(v));
+}
+std::string str(const Buffer& b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
 std::uint32_t u32(const Buffer& b) {
   std::uint32_t v;
   std::memcpy(&v, b.data(), 4);
@@ -31,8 +37,7 @@ std::array<std::vector<float>, kComponents> photons(std::size_t n) {
 
 Request decode_ok(std::span<const Buffer> frames) {
   auto r = decode_request(frames);
-  EXPECT_TRUE(std::holds_alternative<Request>(r))
-      << std::get<Rejection>(r).reason;
+  EXPECT_TRUE(std::holds_alternative<Request>(r)) << std::get<Rejection>(r).reason;
   return std::holds_alternative<Request>(r) ? std::get<Request>(r) : Request{};
 }
 

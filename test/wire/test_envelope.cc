@@ -12,13 +12,15 @@
 namespace acheron::wire {
 namespace {
 
-Buffer text(std::string_view s) { return Buffer::copy_of(s.data(), s.size()); }
+Buffer text(std::string_view s) {
+  return Buffer::copy_of(s.data(), s.size());
+}
 
 Envelope sample_request() {
   Payload p;
   p.meta = {{"photons", 3}, {"source", "point"}};
-  p.arrays.push_back(Array::from_vector(std::vector<float>{1.f, 2.f, 3.f, 4.f, 5.f, 6.f}, {2, 3},
-                                        "position"));
+  p.arrays.push_back(
+      Array::from_vector(std::vector<float>{1.f, 2.f, 3.f, 4.f, 5.f, 6.f}, {2, 3}, "position"));
   p.arrays.push_back(Array::from_vector(std::vector<std::uint32_t>{7, 8}, {}, "flags"));
   return make_request("photon", 0x0102030405060708ull, "simulate", std::move(p), 2500);
 }
@@ -150,7 +152,11 @@ TEST(Envelope, RejectsMalformedMessagesWithReasons) {
 TEST(Envelope, ShapeDefaultsToOneDimensionFromFrameSize) {
   auto good = encode(sample_request());
   auto hdr = encode_msgpack({{"arrays", {{{"dtype", "<f8"}}}}});
-  std::vector<Buffer> f = {good[0], good[1], good[2], good[3], Buffer::from_vector(std::move(hdr)),
+  std::vector<Buffer> f = {good[0],
+                           good[1],
+                           good[2],
+                           good[3],
+                           Buffer::from_vector(std::move(hdr)),
                            Buffer::allocate(24)};
   auto r = decode(f);
   ASSERT_TRUE(r.ok()) << r.error().message;

@@ -13,8 +13,8 @@ std::span<const std::byte> bytes_of(const std::vector<std::uint8_t>& v) {
 }
 
 TEST(Msgpack, RoundTripsNestedValues) {
-  nlohmann::json j = {{"a", 1},        {"b", -5},         {"c", 2.5},
-                      {"s", "text"},   {"l", {1, 2, 3}},  {"m", {{"x", nullptr}, {"y", true}}},
+  nlohmann::json j = {{"a", 1},           {"b", -5},        {"c", 2.5},
+                      {"s", "text"},      {"l", {1, 2, 3}}, {"m", {{"x", nullptr}, {"y", true}}},
                       {"big", 1ull << 40}};
   auto bytes = encode_msgpack(j);
   ASSERT_TRUE(validate_msgpack(bytes_of(bytes)).ok());

@@ -18,8 +18,8 @@ std::string parse_message(const toml::parse_error& e, const std::string& source)
 }
 }  // namespace
 
-TomlTable::TomlTable(std::shared_ptr<const void> root, const toml::table* table,
-                     std::string source, std::string path)
+TomlTable::TomlTable(std::shared_ptr<const void> root, const toml::table* table, std::string source,
+                     std::string path)
     : root_(std::move(root)), table_(table), source_(std::move(source)), path_(std::move(path)) {}
 
 TomlTable TomlTable::parse_file(const std::filesystem::path& path) {
@@ -43,7 +43,9 @@ TomlTable TomlTable::parse_string(std::string_view text, std::string source) {
   }
 }
 
-const toml::node* TomlTable::node(std::string_view key) const { return table_->get(key); }
+const toml::node* TomlTable::node(std::string_view key) const {
+  return table_->get(key);
+}
 
 std::string TomlTable::full_key(std::string_view key) const {
   if (path_.empty()) return std::string(key);
@@ -63,7 +65,9 @@ void TomlTable::type_error(std::string_view key, std::string_view expected) cons
                    " (found another type) correct its value");
 }
 
-bool TomlTable::contains(std::string_view key) const { return node(key) != nullptr; }
+bool TomlTable::contains(std::string_view key) const {
+  return node(key) != nullptr;
+}
 
 template <>
 std::optional<bool> TomlTable::find<bool>(std::string_view key) const {

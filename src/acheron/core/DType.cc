@@ -27,11 +27,17 @@ constexpr std::array<Info, 13> kInfo{{
     {DType::complex128, 'c', 16, "<c16"},
 }};
 
-const Info& info(DType d) { return kInfo[static_cast<std::size_t>(d)]; }
+const Info& info(DType d) {
+  return kInfo[static_cast<std::size_t>(d)];
+}
 }  // namespace
 
-std::size_t itemsize(DType dtype) { return info(dtype).size; }
-std::string_view to_numpy(DType dtype) { return info(dtype).numpy; }
+std::size_t itemsize(DType dtype) {
+  return info(dtype).size;
+}
+std::string_view to_numpy(DType dtype) {
+  return info(dtype).numpy;
+}
 
 std::optional<DType> dtype_from_numpy(std::string_view text) {
   if (text.size() < 3) return std::nullopt;

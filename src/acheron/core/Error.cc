@@ -47,8 +47,7 @@ void throw_setup_error(const char* condition, const std::string& message) {
 }
 
 void assertion_failed(const char* condition, const char* file, int line) {
-  std::fprintf(stderr, "acheron: internal invariant violated: %s (%s:%d)\n", condition, file,
-               line);
+  std::fprintf(stderr, "acheron: internal invariant violated: %s (%s:%d)\n", condition, file, line);
   std::abort();
 }
 }  // namespace detail

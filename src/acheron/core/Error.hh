@@ -37,8 +37,7 @@ StatusCode status_code_from_string(std::string_view name);
 // calls; fronts turn it into their protocol's error reply.
 class Failure : public std::runtime_error {
  public:
-  Failure(StatusCode code, const std::string& message)
-      : std::runtime_error(message), code_(code) {}
+  Failure(StatusCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
   StatusCode code() const noexcept { return code_; }
 
  private:
@@ -59,8 +58,8 @@ namespace detail {
 }  // namespace acheron
 
 // Checks a set-up condition in every build; throws acheron::SetupError.
-#define ACHERON_EXPECT(cond, message)                               \
-  do {                                                              \
+#define ACHERON_EXPECT(cond, message)                                    \
+  do {                                                                   \
     if (!(cond)) ::acheron::detail::throw_setup_error(#cond, (message)); \
   } while (0)
 

@@ -32,7 +32,9 @@ spdlog::logger& instance() {
 }
 }  // namespace
 
-spdlog::logger& logger() { return instance(); }
+spdlog::logger& logger() {
+  return instance();
+}
 
 void set_level(std::string_view name) {
   std::string s(name);

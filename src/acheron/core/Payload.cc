@@ -46,8 +46,7 @@ Buffer Buffer::copy_of(const void* data, std::size_t size) {
   return b;
 }
 
-Buffer Buffer::adopt(std::shared_ptr<const void> owner, const std::byte* data,
-                     std::size_t size) {
+Buffer Buffer::adopt(std::shared_ptr<const void> owner, const std::byte* data, std::size_t size) {
   Buffer b;
   b.owner_ = std::move(owner);
   b.data_ = data;
@@ -93,11 +92,12 @@ Array Array::zeros(DType dtype, std::vector<std::int64_t> shape, std::string nam
   if (count > std::numeric_limits<std::size_t>::max() / itemsize(dtype)) {
     throw Failure(StatusCode::invalid_argument, "array shape overflows");
   }
-  return Array(dtype, std::move(shape), Buffer::allocate(count * itemsize(dtype)),
-               std::move(name));
+  return Array(dtype, std::move(shape), Buffer::allocate(count * itemsize(dtype)), std::move(name));
 }
 
-std::size_t Array::size() const noexcept { return buffer_.size() / itemsize(dtype_); }
+std::size_t Array::size() const noexcept {
+  return buffer_.size() / itemsize(dtype_);
+}
 
 void Array::check_type(DType wanted, std::size_t alignment) const {
   if (wanted != dtype_) {
@@ -120,8 +120,8 @@ const Array* Payload::find(std::string_view name) const {
 
 const Array& Payload::at(std::string_view name) const {
   if (const Array* a = find(name)) return *a;
-  throw Failure(StatusCode::invalid_argument, "payload has no array named '" +
-                                                  std::string(name) + "'");
+  throw Failure(StatusCode::invalid_argument,
+                "payload has no array named '" + std::string(name) + "'");
 }
 
 std::size_t Payload::array_bytes() const {

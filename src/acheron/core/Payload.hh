@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -125,8 +125,7 @@ Buffer Buffer::from_vector(std::vector<T>&& values) {
 }
 
 template <class T>
-Array Array::from_vector(std::vector<T> values, std::vector<std::int64_t> shape,
-                         std::string name) {
+Array Array::from_vector(std::vector<T> values, std::vector<std::int64_t> shape, std::string name) {
   if (shape.empty()) shape.push_back(static_cast<std::int64_t>(values.size()));
   return Array(dtype_of<T>, std::move(shape), Buffer::from_vector(std::move(values)),
                std::move(name));

@@ -18,7 +18,7 @@ struct ErrorInfo {
 template <class T>
 class [[nodiscard]] Result final {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}          // NOLINT: implicit by design
   Result(ErrorInfo error) : v_(std::move(error)) {}  // NOLINT
 
   static Result failure(StatusCode code, std::string message) {

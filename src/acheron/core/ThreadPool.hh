@@ -30,8 +30,8 @@ class ThreadPool final {
 
   // Calls body(begin, end) over [0, n) in chunks of at most `grain` indices,
   // on at most size() threads (the calling thread and size() - 1 pool
-  // threads), and returns when all chunks are done. The first exception thrown by a chunk is rethrown here (the
-  // remaining chunks are skipped). Safe to call from inside a pool task.
+  // threads), and returns when all chunks are done. The first exception thrown by a chunk is
+  // rethrown here (the remaining chunks are skipped). Safe to call from inside a pool task.
   void parallel_for(std::size_t n, std::size_t grain,
                     const std::function<void(std::size_t, std::size_t)>& body);
 

@@ -12,7 +12,9 @@ Reply Reply::failure(StatusCode code, std::string message, std::string type) {
   return r;
 }
 
-bool CallContext::stop_requested() const { return call_.stop_requested(); }
+bool CallContext::stop_requested() const {
+  return call_.stop_requested();
+}
 
 void CallContext::throw_if_stopped() const {
   if (call_.stop_token().stop_requested()) {
@@ -23,9 +25,15 @@ void CallContext::throw_if_stopped() const {
   }
 }
 
-TimePoint CallContext::deadline() const { return call_.deadline(); }
-std::stop_token CallContext::stop_token() const { return call_.stop_token(); }
-void CallContext::progress(Payload payload) { call_.progress(std::move(payload)); }
+TimePoint CallContext::deadline() const {
+  return call_.deadline();
+}
+std::stop_token CallContext::stop_token() const {
+  return call_.stop_token();
+}
+void CallContext::progress(Payload payload) {
+  call_.progress(std::move(payload));
+}
 
 Call::Call(TimePoint deadline, ProgressSink on_progress, CompletionSink on_complete)
     : deadline_(deadline),

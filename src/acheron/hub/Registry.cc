@@ -13,9 +13,9 @@ std::shared_ptr<Service> Registry::add(std::string name, std::string doc) {
 void Registry::add(std::shared_ptr<Service> service) {
   ACHERON_EXPECT(service != nullptr, "null service (nothing to register) pass a service");
   std::unique_lock lock(mutex_);
-  ACHERON_EXPECT(!services_.count(service->name()),
-                 "service '" + service->name() +
-                     "' is already registered (names are unique) remove it first");
+  ACHERON_EXPECT(
+      !services_.count(service->name()),
+      "service '" + service->name() + "' is already registered (names are unique) remove it first");
   services_.emplace(service->name(), std::move(service));
 }
 

@@ -11,15 +11,15 @@ Service::Service(std::string name, std::string doc) : name_(std::move(name)), do
 void Service::add_method(MethodInfo info, MethodHandler handler) {
   ACHERON_EXPECT(!info.name.empty(),
                  "method name is empty (calls address methods by name) give it one");
-  ACHERON_EXPECT(static_cast<bool>(handler), "method '" + info.name +
-                                                 "' has no handler (nothing would run) pass one");
+  ACHERON_EXPECT(static_cast<bool>(handler),
+                 "method '" + info.name + "' has no handler (nothing would run) pass one");
   std::unique_lock lock(mutex_);
   ACHERON_EXPECT(!methods_.count(info.name),
                  "method '" + info.name + "' already exists in service '" + name_ +
                      "' (names are unique) remove it first or pick another name");
   std::string name = info.name;
-  methods_.emplace(name, Method{std::move(info), std::make_shared<const MethodHandler>(
-                                                     std::move(handler))});
+  methods_.emplace(
+      name, Method{std::move(info), std::make_shared<const MethodHandler>(std::move(handler))});
 }
 
 bool Service::remove_method(const std::string& name) {
@@ -28,10 +28,11 @@ bool Service::remove_method(const std::string& name) {
 }
 
 std::shared_ptr<Topic> Service::add_topic(const std::string& name, TopicOptions options) {
-  ACHERON_EXPECT(!name.empty(), "topic name is empty (subscribers address topics by name) give it one");
+  ACHERON_EXPECT(!name.empty(),
+                 "topic name is empty (subscribers address topics by name) give it one");
   std::unique_lock lock(mutex_);
-  ACHERON_EXPECT(!topics_.count(name), "topic '" + name + "' already exists in service '" +
-                                           name_ + "' (names are unique) pick another name");
+  ACHERON_EXPECT(!topics_.count(name), "topic '" + name + "' already exists in service '" + name_ +
+                                           "' (names are unique) pick another name");
   auto topic = std::make_shared<Topic>(name, std::move(options));
   topics_.emplace(name, topic);
   return topic;

@@ -17,7 +17,8 @@ Subscription::Subscription(std::string topic, SubscriptionOptions options)
     }
   }
   if (options_.mode == DeliveryMode::queue && options_.queue_capacity == 0) {
-    throw SetupError("queue_capacity is 0 (a queue must hold at least one sample) set it to 1 or more");
+    throw SetupError(
+        "queue_capacity is 0 (a queue must hold at least one sample) set it to 1 or more");
   }
 }
 

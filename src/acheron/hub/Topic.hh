@@ -87,8 +87,8 @@ class Subscription final {
 
  private:
   struct KeyState {
-    SamplePtr held;                    // cache mode: newest undelivered
-    std::optional<TimePoint> last;     // last delivery (cache) or acceptance (queue)
+    SamplePtr held;                 // cache mode: newest undelivered
+    std::optional<TimePoint> last;  // last delivery (cache) or acceptance (queue)
   };
   std::optional<SamplePtr> pop_locked(TimePoint now, std::optional<TimePoint>* wait_until);
 

@@ -70,8 +70,7 @@ bool recv_frames(zmq::socket_t& socket, std::vector<Buffer>& frames, zmq::recv_f
   }
 }
 
-bool send_frames(zmq::socket_t& socket, const std::vector<Buffer>& frames,
-                 zmq::send_flags flags) {
+bool send_frames(zmq::socket_t& socket, const std::vector<Buffer>& frames, zmq::send_flags flags) {
   for (std::size_t i = 0; i < frames.size(); ++i) {
     auto f = flags;
     if (i + 1 < frames.size()) f = f | zmq::send_flags::sndmore;
@@ -122,8 +121,9 @@ std::string read_curve_public_key(const std::filesystem::path& public_file) {
 CurveKeys generate_curve_keys() {
   char pub[41] = {}, sec[41] = {};
   if (zmq_curve_keypair(pub, sec) != 0) {
-    throw SetupError("cannot generate CURVE keys (libzmq built without CURVE) install libzmq "
-                     "with libsodium");
+    throw SetupError(
+        "cannot generate CURVE keys (libzmq built without CURVE) install libzmq "
+        "with libsodium");
   }
   return {pub, sec};
 }
@@ -133,9 +133,10 @@ void write_curve_keys(const CurveKeys& keys, const std::filesystem::path& stem) 
     std::ofstream sec(stem.string() + ".key");
     sec << keys.secret_key << "\n" << keys.public_key << "\n";
   }
-  std::filesystem::permissions(stem.string() + ".key",
-                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-                               std::filesystem::perm_options::replace);
+  std::filesystem::permissions(
+      stem.string() + ".key",
+      std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+      std::filesystem::perm_options::replace);
   std::ofstream pub(stem.string() + ".pub");
   pub << keys.public_key << "\n";
 }
@@ -145,7 +146,8 @@ void make_curve_server(zmq::socket_t& socket, const CurveKeys& keys) {
   socket.set(zmq::sockopt::curve_secretkey, keys.secret_key);
 }
 
-void make_curve_client(zmq::socket_t& socket, const CurveKeys& own, const std::string& server_public) {
+void make_curve_client(zmq::socket_t& socket, const CurveKeys& own,
+                       const std::string& server_public) {
   socket.set(zmq::sockopt::curve_serverkey, server_public);
   socket.set(zmq::sockopt::curve_publickey, own.public_key);
   socket.set(zmq::sockopt::curve_secretkey, own.secret_key);

@@ -26,7 +26,8 @@ zmq::message_t share(const Buffer& buffer);
 // mode) or the socket was interrupted. peer_address, if given, receives the
 // first frame's "Peer-Address" property (empty when unknown).
 bool recv_frames(zmq::socket_t& socket, std::vector<Buffer>& frames,
-                 zmq::recv_flags flags = zmq::recv_flags::none, std::string* peer_address = nullptr);
+                 zmq::recv_flags flags = zmq::recv_flags::none,
+                 std::string* peer_address = nullptr);
 // Sends frames as one multipart message; false if it would block (dontwait)
 // or the peer is unroutable.
 bool send_frames(zmq::socket_t& socket, const std::vector<Buffer>& frames,
@@ -45,11 +46,13 @@ struct CurveKeys {
 CurveKeys read_curve_keys(const std::filesystem::path& secret_file);
 std::string read_curve_public_key(const std::filesystem::path& public_file);
 CurveKeys generate_curve_keys();
-void write_curve_keys(const CurveKeys& keys, const std::filesystem::path& stem);  // stem.key, stem.pub
+void write_curve_keys(const CurveKeys& keys,
+                      const std::filesystem::path& stem);  // stem.key, stem.pub
 // Makes socket a CURVE server (before bind).
 void make_curve_server(zmq::socket_t& socket, const CurveKeys& keys);
 // Makes socket a CURVE client of a server with this public key (before connect).
-void make_curve_client(zmq::socket_t& socket, const CurveKeys& own, const std::string& server_public);
+void make_curve_client(zmq::socket_t& socket, const CurveKeys& own,
+                       const std::string& server_public);
 
 // An eventfd another thread signals to wake a zmq::poll() loop.
 class Waker final {

@@ -1,8 +1,8 @@
 #include "acheron/optics/Bench.hh"
 
+#include <fmt/format.h>
 #include <chrono>
 #include <cstdlib>
-#include <fmt/format.h>
 
 #include "acheron/optics/Engine.hh"
 #include "acheron/optics/Sources.hh"
@@ -99,9 +99,8 @@ std::string BenchReport::table() const {
   s += fmt::format("{:<34}{:>14}{:>16}\n", "measurement", "photons/s", "steps/s");
   s += fmt::format("{:<34}{:>14.4g}{:>16.4g}\n", "stepping loop, 1 thread", photons_per_s_1,
                    steps_per_s_1);
-  s += fmt::format("{:<34}{:>14.4g}{:>16.4g}\n",
-                   fmt::format("stepping loop, {} threads", threads), photons_per_s_n,
-                   steps_per_s_n);
+  s += fmt::format("{:<34}{:>14.4g}{:>16.4g}\n", fmt::format("stepping loop, {} threads", threads),
+                   photons_per_s_n, steps_per_s_n);
   s += fmt::format("{:<34}{:>14}{:>16.4g}\n", "raw Embree casts, same rays, 1 thr", "-",
                    raw_casts_per_s);
   s += fmt::format("ratio steps/s : raw casts/s         {:.3f}   (target >= 0.5)\n", steps_vs_raw);

@@ -11,8 +11,8 @@
 namespace acheron::optics {
 
 struct BenchOptions {
-  std::uint32_t photons = 500000;  // Chroma's benchmark.py: 500k isotropic, 400-800 nm
-  std::size_t threads = 2;         // compared against 1 thread
+  std::uint32_t photons = 500000;      // Chroma's benchmark.py: 500k isotropic, 400-800 nm
+  std::size_t threads = 2;             // compared against 1 thread
   std::uint32_t ray_sample = 1000000;  // steps recorded for the raw ray-cast measurement
   std::uint64_t seed = 1;
   int repeats = 3;  // rounds; each measurement keeps its best
@@ -29,7 +29,7 @@ struct BenchReport {
   double raw_casts_per_s = 0;  // 1 thread, same rays
   double steps_vs_raw = 0;     // steps_per_s_1 / raw_casts_per_s
   double thread_scaling = 0;   // photons_per_s_n / photons_per_s_1
-  std::string table() const;  // includes the ratios against their targets
+  std::string table() const;   // includes the ratios against their targets
 };
 
 BenchReport run_bench(std::shared_ptr<const Detector> detector, const BenchOptions& options);

@@ -1,9 +1,9 @@
 #include "acheron/optics/Detector.hh"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <fmt/format.h>
 #include <fstream>
 #include <map>
 #include <numbers>
@@ -80,16 +80,16 @@ SurfaceModel read_model(const TomlTable& t) {
 }
 
 MaterialInput read_material(const TomlTable& t) {
-  t.check_keys({"name", "refractive_index", "absorption_length", "scattering_length",
-                "component", "source"});
+  t.check_keys({"name", "refractive_index", "absorption_length", "scattering_length", "component",
+                "source"});
   MaterialInput m;
   m.name = t.require<std::string>("name");
   m.refractive_index = read_property(t, "refractive_index");
   m.absorption_length = read_property(t, "absorption_length");
   m.scattering_length = read_property(t, "scattering_length");
   for (const auto& c : t.tables_in_array("component")) {
-    c.check_keys({"absorption_length", "reemission_prob", "wavelength_cdf", "spectrum",
-                  "time_cdf", "time_constant", "time_profile"});
+    c.check_keys({"absorption_length", "reemission_prob", "wavelength_cdf", "spectrum", "time_cdf",
+                  "time_constant", "time_profile"});
     ReemissionComponentInput in;
     in.absorption_length = read_property(c, "absorption_length");
     in.reemission_prob = read_property(c, "reemission_prob");
@@ -149,8 +149,8 @@ Vec3 read_vec3(const TomlTable& t, std::string_view key, Vec3 fallback) {
 
 // Shape keys shared by [[solid]] and [[pmt_array]].
 constexpr std::array<std::string_view, 10> kShapeKeys = {
-    "shape", "radius", "half_height", "height", "size", "segments", "aperture_radius",
-    "sphere_radius", "file", "scale"};
+    "shape",    "radius",          "half_height",   "height", "size",
+    "segments", "aperture_radius", "sphere_radius", "file",   "scale"};
 
 Mesh read_shape(const TomlTable& t, const std::filesystem::path& base_dir) {
   const auto shape = t.require<std::string>("shape");
@@ -167,7 +167,8 @@ Mesh read_shape(const TomlTable& t, const std::filesystem::path& base_dir) {
   }
   if (shape == "box") {
     Vec3 s = read_vec3(t, "size", {});
-    if (!(s.x > 0 && s.y > 0 && s.z > 0)) fail(t, "size", "must be 3 positive lengths", "[x, y, z] in mm");
+    if (!(s.x > 0 && s.y > 0 && s.z > 0))
+      fail(t, "size", "must be 3 positive lengths", "[x, y, z] in mm");
     return make_box(s / 2.f);
   }
   if (shape == "pmt") {
@@ -437,10 +438,12 @@ Detector Detector::parse(std::string_view toml, const std::string& source,
       d.geometry_->add_solid(name, mesh, names.solid(s), read_placement(s));
     }
   }
-  for (const auto& a : doc.tables_in_array("pmt_array")) read_pmt_array(a, base_dir, names, *d.geometry_);
+  for (const auto& a : doc.tables_in_array("pmt_array"))
+    read_pmt_array(a, base_dir, names, *d.geometry_);
   if (d.geometry_->solids().empty()) {
-    throw SetupError(source + ": no [[solid]] or [[pmt_array]] (nothing to trace against) add "
-                              "the detector's solids");
+    throw SetupError(source +
+                     ": no [[solid]] or [[pmt_array]] (nothing to trace against) add "
+                     "the detector's solids");
   }
   d.geometry_->finalize();
   return d;
@@ -499,13 +502,14 @@ std::vector<std::string> Detector::check() const {
       if (rev == edges.end()) ++open;
     }
     if (open) {
-      problems.push_back(fmt::format("solid '{}': mesh is not closed ({} boundary edges)", s.name,
-                                     open));
+      problems.push_back(
+          fmt::format("solid '{}': mesh is not closed ({} boundary edges)", s.name, open));
     }
     if (flipped) {
-      problems.push_back(fmt::format("solid '{}': inconsistent winding ({} edges used twice in "
-                                     "the same direction)",
-                                     s.name, flipped));
+      problems.push_back(
+          fmt::format("solid '{}': inconsistent winding ({} edges used twice in "
+                      "the same direction)",
+                      s.name, flipped));
     }
   }
   // 2. Material codes: from a point just outside each solid (along a triangle's
@@ -515,8 +519,8 @@ std::vector<std::string> Detector::check() const {
   for (const auto& s : g.solids()) {
     const std::uint32_t step = std::max<std::uint32_t>(1, s.triangle_count / 8);
     for (std::uint32_t i = s.first_triangle; i < s.first_triangle + s.triangle_count; i += step) {
-      const Vec3 c = (g.vertices()[tris[i][0]] + g.vertices()[tris[i][1]] +
-                      g.vertices()[tris[i][2]]) / 3.f;
+      const Vec3 c =
+          (g.vertices()[tris[i][0]] + g.vertices()[tris[i][1]] + g.vertices()[tris[i][2]]) / 3.f;
       const Vec3 n = g.normals()[i];
       RayHit hit;
       if (!tracer.intersect(c, n, static_cast<std::int32_t>(i), hit)) continue;  // outermost
@@ -528,8 +532,8 @@ std::vector<std::string> Detector::check() const {
         problems.push_back(fmt::format(
             "solid '{}': outer material is '{}' but the neighbouring solid '{}' says the medium "
             "there is '{}'",
-            s.name, tables_->material_name(data[i].outer_material),
-            g.solids()[other.solid].name, tables_->material_name(medium)));
+            s.name, tables_->material_name(data[i].outer_material), g.solids()[other.solid].name,
+            tables_->material_name(medium)));
         break;
       }
     }
@@ -589,7 +593,8 @@ std::vector<std::string> Detector::check() const {
           }
         }
   }
-  if (overlaps > 10) problems.push_back(fmt::format("... {} overlapping PMT pairs in all", overlaps));
+  if (overlaps > 10)
+    problems.push_back(fmt::format("... {} overlapping PMT pairs in all", overlaps));
   return problems;
 }
 

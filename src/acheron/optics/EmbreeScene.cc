@@ -70,8 +70,9 @@ bool EmbreeTracer::intersect(Vec3 o, Vec3 d, std::int32_t exclude, RayHit& hit) 
 }
 
 EmbreeScene::EmbreeScene(const Geometry& geometry) {
-  ACHERON_EXPECT(geometry.finalized(), "geometry is not finalized (the ray-casting scene needs "
-                                       "merged vertices) call Geometry::finalize() first");
+  ACHERON_EXPECT(geometry.finalized(),
+                 "geometry is not finalized (the ray-casting scene needs "
+                 "merged vertices) call Geometry::finalize() first");
   RTCDevice device = rtcNewDevice(nullptr);
   if (!device) {
     throw SetupError("cannot create an Embree device (error " +
@@ -95,8 +96,9 @@ EmbreeScene::EmbreeScene(const Geometry& geometry) {
       mesh, RTC_BUFFER_TYPE_INDEX, 0, RTC_FORMAT_UINT3, 3 * sizeof(unsigned), tris.size()));
   if (!vb || !ib) {
     rtcReleaseGeometry(mesh);
-    throw SetupError("Embree could not allocate geometry buffers (out of memory?) reduce the "
-                     "detector size");
+    throw SetupError(
+        "Embree could not allocate geometry buffers (out of memory?) reduce the "
+        "detector size");
   }
   for (std::size_t i = 0; i < verts.size(); ++i) {
     vb[3 * i] = verts[i].x;

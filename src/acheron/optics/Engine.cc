@@ -130,7 +130,12 @@ SimulationResult Engine::simulate(const PhotonBatch& photons, std::uint64_t seed
         propagate(p, params, tracer, diag);
         std::uint32_t channel;
         if (photon_hit_channel(p, params, &channel)) {
-          hits.push_back({channel, p.event, p.index, p.history, p.time, p.wavelength,
+          hits.push_back({channel,
+                          p.event,
+                          p.index,
+                          p.history,
+                          p.time,
+                          p.wavelength,
                           {p.position.x, p.position.y, p.position.z},
                           {p.direction.x, p.direction.y, p.direction.z},
                           {p.polarization.x, p.polarization.y, p.polarization.z},

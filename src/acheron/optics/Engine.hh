@@ -59,8 +59,8 @@ struct HitRecord {
 static_assert(sizeof(HitRecord) == 64, "HitRecord is a wire/file layout");
 
 struct EngineOptions {
-  std::size_t threads = 0;  // 0: one per core
-  std::size_t chunk = 2048;  // photons per parallel task
+  std::size_t threads = 0;         // 0: one per core
+  std::size_t chunk = 2048;        // photons per parallel task
   bool keep_final_states = false;  // return every photon's final state too
 };
 
@@ -79,7 +79,9 @@ class Engine final {
   SimulationResult simulate(const PhotonBatch& photons, std::uint64_t seed) const;
 
   const Detector& detector() const noexcept { return *detector_; }
-  EmbreeTracer tracer() const { return scene_->tracer(detector_->geometry().triangle_data().data()); }
+  EmbreeTracer tracer() const {
+    return scene_->tracer(detector_->geometry().triangle_data().data());
+  }
   std::size_t threads() const noexcept { return pool_->size(); }
 
  private:

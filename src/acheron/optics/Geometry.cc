@@ -26,7 +26,8 @@ Mesh revolve(const std::vector<ProfilePoint>& profile, int segments,
   for (const auto& p : profile) {
     std::vector<std::uint32_t> ring;
     if (p.r == 0.f) {
-      ring.assign(static_cast<std::size_t>(segments), static_cast<std::uint32_t>(m.vertices.size()));
+      ring.assign(static_cast<std::size_t>(segments),
+                  static_cast<std::uint32_t>(m.vertices.size()));
       m.vertices.push_back({0.f, 0.f, p.z});
     } else {
       for (int j = 0; j < segments; ++j) {
@@ -80,8 +81,9 @@ Mesh make_cylinder(float radius, float half_height, int segments) {
   ACHERON_EXPECT(radius > 0 && half_height > 0 && segments >= 3,
                  "cylinder needs radius > 0, half_height > 0 and segments >= 3 (degenerate "
                  "otherwise) fix the solid");
-  return revolve({{0, half_height}, {radius, half_height}, {radius, -half_height}, {0, -half_height}},
-                 segments, {1, 0, 2});
+  return revolve(
+      {{0, half_height}, {radius, half_height}, {radius, -half_height}, {0, -half_height}},
+      segments, {1, 0, 2});
 }
 
 Mesh make_box(Vec3 h) {
@@ -118,8 +120,8 @@ Mesh make_pmt_cap(float aperture_radius, float sphere_radius, int segments) {
                  "PMT cap needs 0 < aperture_radius <= sphere_radius and segments >= 3 (the rim "
                  "must lie on the sphere) fix the solid");
   // Sphere centre below the rim plane so that the rim circle has aperture_radius.
-  const double zc = -std::sqrt(double(sphere_radius) * sphere_radius -
-                               double(aperture_radius) * aperture_radius);
+  const double zc =
+      -std::sqrt(double(sphere_radius) * sphere_radius - double(aperture_radius) * aperture_radius);
   const double theta_max = std::asin(aperture_radius / double(sphere_radius));
   const int rings = std::max(2, segments / 4);
   std::vector<ProfilePoint> profile;
@@ -171,24 +173,33 @@ Placement Placement::from_euler(Vec3 ang, Vec3 translation) {
   // R = Rz * Ry * Rx
   Placement p;
   p.translation = translation;
-  p.rotation = {cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx,
-                sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx,
-                -sy,     cy * sx,                cy * cx};
+  p.rotation = {cz * cy,
+                cz * sy * sx - sz * cx,
+                cz * sy * cx + sz * sx,
+                sz * cy,
+                sz * sy * sx + cz * cx,
+                sz * sy * cx - cz * sx,
+                -sy,
+                cy * sx,
+                cy * cx};
   return p;
 }
 
 std::uint32_t Geometry::add_solid(std::string name, const Mesh& mesh,
                                   const SolidMaterials& materials, const Placement& placement) {
-  ACHERON_EXPECT(!finalized_, "geometry is finalized (solids are fixed after finalize()) add "
-                              "solids before finalizing");
+  ACHERON_EXPECT(!finalized_,
+                 "geometry is finalized (solids are fixed after finalize()) add "
+                 "solids before finalizing");
   ACHERON_EXPECT(!mesh.triangles.empty(),
                  "solid '" + name + "' has no triangles (an empty mesh) check its mesh");
   ACHERON_EXPECT(mesh.part.empty() || mesh.part.size() == mesh.triangles.size(),
-                 "solid '" + name + "' has a part tag list of the wrong length (one per "
-                 "triangle expected) fix the mesh");
+                 "solid '" + name +
+                     "' has a part tag list of the wrong length (one per "
+                     "triangle expected) fix the mesh");
   ACHERON_EXPECT(!materials.surface_by_part.empty(),
-                 "solid '" + name + "' has an empty surface list (one entry at least) use -1 "
-                 "for no surface");
+                 "solid '" + name +
+                     "' has an empty surface list (one entry at least) use -1 "
+                     "for no surface");
   const auto solid = static_cast<std::uint32_t>(solids_.size());
   const auto base = static_cast<std::uint32_t>(vertices_.size());
   for (const Vec3& v : mesh.vertices) vertices_.push_back(placement.apply(v));
@@ -201,14 +212,18 @@ std::uint32_t Geometry::add_solid(std::string name, const Mesh& mesh,
     const auto& t = mesh.triangles[i];
     for (auto idx : t) {
       ACHERON_EXPECT(idx < mesh.vertices.size(),
-                     "solid '" + info.name + "' has a triangle with a vertex index out of range "
-                     "(corrupt mesh) fix the mesh file");
+                     "solid '" + info.name +
+                         "' has a triangle with a vertex index out of range "
+                         "(corrupt mesh) fix the mesh file");
     }
     triangles_.push_back({base + t[0], base + t[1], base + t[2]});
     const std::size_t part = mesh.part.empty() ? 0 : mesh.part[i];
     const auto& sp = materials.surface_by_part;
-    triangle_data_.push_back({{}, materials.inner_material, materials.outer_material,
-                              sp[std::min(part, sp.size() - 1)], solid});
+    triangle_data_.push_back({{},
+                              materials.inner_material,
+                              materials.outer_material,
+                              sp[std::min(part, sp.size() - 1)],
+                              solid});
   }
   solids_.push_back(std::move(info));
   solid_channel_.push_back(-1);
@@ -226,8 +241,9 @@ std::uint32_t Geometry::add_pmt(std::string name, const Mesh& mesh, const SolidM
 }
 
 void Geometry::finalize() {
-  ACHERON_EXPECT(!finalized_, "geometry finalized twice (finalize() merges vertices once) call "
-                              "it once");
+  ACHERON_EXPECT(!finalized_,
+                 "geometry finalized twice (finalize() merges vertices once) call "
+                 "it once");
   // Merge exactly equal vertices so shared edges are watertight.
   std::map<std::tuple<float, float, float>, std::uint32_t> index;
   std::vector<Vec3> merged;
@@ -260,8 +276,9 @@ void Geometry::finalize() {
 }
 
 void Geometry::fill(ParamsView& view) const {
-  ACHERON_EXPECT(finalized_, "geometry is not finalized (normals are computed by finalize()) "
-                             "call finalize() first");
+  ACHERON_EXPECT(finalized_,
+                 "geometry is not finalized (normals are computed by finalize()) "
+                 "call finalize() first");
   view.triangles = triangle_data_.data();
   view.n_triangles = static_cast<std::uint32_t>(triangles_.size());
   view.solid_channel = solid_channel_.data();

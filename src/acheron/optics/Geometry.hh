@@ -96,9 +96,7 @@ class Geometry final {
   bool finalized() const noexcept { return finalized_; }
 
   const std::vector<Vec3>& vertices() const noexcept { return vertices_; }
-  const std::vector<std::array<std::uint32_t, 3>>& triangles() const noexcept {
-    return triangles_;
-  }
+  const std::vector<std::array<std::uint32_t, 3>>& triangles() const noexcept { return triangles_; }
   const std::vector<TriangleData>& triangle_data() const noexcept { return triangle_data_; }
   const std::vector<Vec3>& normals() const noexcept { return normals_; }
   const std::vector<SolidInfo>& solids() const noexcept { return solids_; }

@@ -91,7 +91,8 @@ Mesh parse_obj(const std::string& b, const std::string& name) {
         idx.push_back(static_cast<std::uint32_t>(resolved));
       }
       if (idx.size() < 3) bad(name, "line " + std::to_string(line_no) + ": face with < 3 vertices");
-      for (std::size_t k = 1; k + 1 < idx.size(); ++k) m.triangles.push_back({idx[0], idx[k], idx[k + 1]});
+      for (std::size_t k = 1; k + 1 < idx.size(); ++k)
+        m.triangles.push_back({idx[0], idx[k], idx[k + 1]});
     }
   }
   return m;
@@ -100,8 +101,7 @@ Mesh parse_obj(const std::string& b, const std::string& name) {
 std::size_t ply_size(const std::string& t) {
   if (t == "char" || t == "uchar" || t == "int8" || t == "uint8") return 1;
   if (t == "short" || t == "ushort" || t == "int16" || t == "uint16") return 2;
-  if (t == "int" || t == "uint" || t == "int32" || t == "uint32" || t == "float" ||
-      t == "float32")
+  if (t == "int" || t == "uint" || t == "int32" || t == "uint32" || t == "float" || t == "float32")
     return 4;
   if (t == "double" || t == "float64") return 8;
   return 0;
@@ -109,8 +109,9 @@ std::size_t ply_size(const std::string& t) {
 
 double ply_read(const char* p, const std::string& t) {
   switch (ply_size(t)) {
-    case 1: return (t == "char" || t == "int8") ? double(*reinterpret_cast<const std::int8_t*>(p))
-                                                : double(*reinterpret_cast<const std::uint8_t*>(p));
+    case 1:
+      return (t == "char" || t == "int8") ? double(*reinterpret_cast<const std::int8_t*>(p))
+                                          : double(*reinterpret_cast<const std::uint8_t*>(p));
     case 2: {
       std::uint16_t u;
       std::memcpy(&u, p, 2);

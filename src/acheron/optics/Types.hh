@@ -16,18 +16,36 @@ inline constexpr float kSpeedOfLight = 299.792458f;
 struct Vec3 {
   float x = 0, y = 0, z = 0;
 };
-ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator+(Vec3 a, Vec3 b) { return {a.x + b.x, a.y + b.y, a.z + b.z}; }
-ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator-(Vec3 a, Vec3 b) { return {a.x - b.x, a.y - b.y, a.z - b.z}; }
-ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator-(Vec3 a) { return {-a.x, -a.y, -a.z}; }
-ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator*(float s, Vec3 a) { return {s * a.x, s * a.y, s * a.z}; }
-ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator*(Vec3 a, float s) { return {s * a.x, s * a.y, s * a.z}; }
-ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator/(Vec3 a, float s) { return {a.x / s, a.y / s, a.z / s}; }
-ACHERON_FUNCTION ACHERON_FORCEINLINE float dot(Vec3 a, Vec3 b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator+(Vec3 a, Vec3 b) {
+  return {a.x + b.x, a.y + b.y, a.z + b.z};
+}
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator-(Vec3 a, Vec3 b) {
+  return {a.x - b.x, a.y - b.y, a.z - b.z};
+}
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator-(Vec3 a) {
+  return {-a.x, -a.y, -a.z};
+}
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator*(float s, Vec3 a) {
+  return {s * a.x, s * a.y, s * a.z};
+}
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator*(Vec3 a, float s) {
+  return {s * a.x, s * a.y, s * a.z};
+}
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 operator/(Vec3 a, float s) {
+  return {a.x / s, a.y / s, a.z / s};
+}
+ACHERON_FUNCTION ACHERON_FORCEINLINE float dot(Vec3 a, Vec3 b) {
+  return a.x * b.x + a.y * b.y + a.z * b.z;
+}
 ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 cross(Vec3 a, Vec3 b) {
   return {a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x};
 }
-ACHERON_FUNCTION ACHERON_FORCEINLINE float norm(Vec3 a) { return std::sqrt(dot(a, a)); }
-ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 normalize(Vec3 a) { return a / norm(a); }
+ACHERON_FUNCTION ACHERON_FORCEINLINE float norm(Vec3 a) {
+  return std::sqrt(dot(a, a));
+}
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 normalize(Vec3 a) {
+  return a / norm(a);
+}
 ACHERON_FUNCTION ACHERON_FORCEINLINE bool isfinite(Vec3 a) {
   return std::isfinite(a.x) && std::isfinite(a.y) && std::isfinite(a.z);
 }
@@ -56,9 +74,9 @@ inline constexpr std::uint32_t creator = cherenkov | scintillation;
 
 // One photon as per-photon code sees it.
 struct Photon {
-  Vec3 position;      // mm
-  Vec3 direction;     // unit
-  Vec3 polarization;  // unit, perpendicular to direction
+  Vec3 position;         // mm
+  Vec3 direction;        // unit
+  Vec3 polarization;     // unit, perpendicular to direction
   float wavelength = 0;  // nm
   float time = 0;        // ns
   float weight = 1;

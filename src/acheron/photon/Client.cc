@@ -16,8 +16,8 @@ EventPhotons EventPhotons::from_batch(const optics::PhotonBatch& b, std::uint32_
   e.event_id = event_id;
   for (std::size_t i = 0; i < b.size(); ++i) {
     if (b.event[i] != event) continue;
-    const float v[charon::kComponents] = {b.x[i],  b.y[i],  b.z[i],  b.dx[i],
-                                          b.dy[i], b.dz[i], b.px[i], b.py[i],
+    const float v[charon::kComponents] = {b.x[i],  b.y[i],          b.z[i],   b.dx[i],
+                                          b.dy[i], b.dz[i],         b.px[i],  b.py[i],
                                           b.pz[i], b.wavelength[i], b.time[i]};
     for (int c = 0; c < charon::kComponents; ++c) e.f32[c].push_back(v[c]);
     e.flags.push_back(b.history[i] & charon::kCreatorMask);
@@ -64,10 +64,9 @@ std::vector<Buffer> Client::request(const std::vector<Buffer>& frames,
     log::debug("no reply from {} within {} ms (attempt {} of {})", options_.endpoint,
                options_.timeout.count(), attempt, options_.attempts);
   }
-  throw Failure(StatusCode::unavailable,
-                "no usable reply from " + options_.endpoint + " after " +
-                    std::to_string(options_.attempts) + " attempts of " +
-                    std::to_string(options_.timeout.count()) + " ms");
+  throw Failure(StatusCode::unavailable, "no usable reply from " + options_.endpoint + " after " +
+                                             std::to_string(options_.attempts) + " attempts of " +
+                                             std::to_string(options_.timeout.count()) + " ms");
 }
 
 bool Client::ping() {
@@ -84,9 +83,8 @@ charon::DetectorInfo Client::detector_info() {
   auto r = request(charon::encode_header(charon::kDetectorInfo), false);
   auto info = charon::decode_detector_info(r);
   if (!info) {
-    throw Failure(StatusCode::unavailable,
-                  "bad DETECTOR_INFO reply from " + options_.endpoint + ": " +
-                      info.error().message);
+    throw Failure(StatusCode::unavailable, "bad DETECTOR_INFO reply from " + options_.endpoint +
+                                               ": " + info.error().message);
   }
   return std::move(*info);
 }
@@ -120,8 +118,7 @@ charon::Hits Client::simulate(const EventPhotons& event) {
   }
   if (hits->event_id != event.event_id) {
     throw Failure(StatusCode::internal, "reply for event " + std::to_string(hits->event_id) +
-                                            " to a request for " +
-                                            std::to_string(event.event_id));
+                                            " to a request for " + std::to_string(event.event_id));
   }
   return std::move(*hits);
 }
@@ -201,9 +198,9 @@ std::vector<charon::Hits> Client::simulate_many(const std::vector<EventPhotons>&
       const auto p = it->second;
       it = pending.erase(it);
       if (p.attempts >= options_.attempts) {
-        throw Failure(StatusCode::unavailable,
-                      "event " + std::to_string(events[p.index].event_id) + " unanswered after " +
-                          std::to_string(p.attempts) + " attempts");
+        throw Failure(StatusCode::unavailable, "event " + std::to_string(events[p.index].event_id) +
+                                                   " unanswered after " +
+                                                   std::to_string(p.attempts) + " attempts");
       }
       send(p.index, p.attempts + 1);  // the server deduplicates resends
     }

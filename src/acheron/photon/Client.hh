@@ -20,8 +20,8 @@ namespace acheron::photon {
 
 struct ClientOptions {
   std::string endpoint = "tcp://127.0.0.1:5555";
-  std::chrono::milliseconds timeout{2500};  // per attempt (RAT-PAC's CHROMA.timeout)
-  int attempts = 3;                         // RAT-PAC's retries
+  std::chrono::milliseconds timeout{2500};         // per attempt (RAT-PAC's CHROMA.timeout)
+  int attempts = 3;                                // RAT-PAC's retries
   std::chrono::milliseconds no_workers_wait{500};  // pause before retrying after NO_WORKERS
   std::optional<net::CurveKeys> curve;
   std::string curve_server_key;

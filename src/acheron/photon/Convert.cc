@@ -52,10 +52,10 @@ InputReport append_event(optics::PhotonBatch& batch, const charon::PhotonData& i
       p.polarization = {0, 0, 0};
       ++report.polarization_replaced;
     }
-    report.wavelength_clamped += !(p.wavelength >= optics::kWavelengthMin &&
-                                   p.wavelength <= optics::kWavelengthMin +
-                                                       optics::kWavelengthStep *
-                                                           (optics::kWavelengthPoints - 1));
+    report.wavelength_clamped +=
+        !(p.wavelength >= optics::kWavelengthMin &&
+          p.wavelength <=
+              optics::kWavelengthMin + optics::kWavelengthStep * (optics::kWavelengthPoints - 1));
     batch.push_back(p);
   }
   return report;
@@ -66,8 +66,8 @@ charon::Hits to_charon_hits(std::uint32_t event_id, const optics::HitRecord* beg
   charon::Hits h;
   h.event_id = event_id;
   const std::size_t n = static_cast<std::size_t>(end - begin);
-  for (auto* v : {&h.dir_x, &h.dir_y, &h.dir_z, &h.pol_x, &h.pol_y, &h.pol_z, &h.wavelength,
-                  &h.time}) {
+  for (auto* v :
+       {&h.dir_x, &h.dir_y, &h.dir_z, &h.pol_x, &h.pol_y, &h.pol_z, &h.wavelength, &h.time}) {
     v->reserve(n);
   }
   h.channel.reserve(n);

@@ -13,10 +13,10 @@ namespace acheron::photon {
 
 // What input validation did to an event's photons (charon-protocol.md §10).
 struct InputReport {
-  std::uint32_t invalid = 0;               // non-finite or zero direction: NO_HIT|NAN_ABORT, not simulated
-  std::uint32_t polarization_replaced = 0; // zero or parallel to the direction
-  std::uint32_t wavelength_clamped = 0;    // outside the 60-995 nm property grid
-  std::uint32_t flags_masked = 0;          // input flags with bits beyond the creator bits
+  std::uint32_t invalid = 0;  // non-finite or zero direction: NO_HIT|NAN_ABORT, not simulated
+  std::uint32_t polarization_replaced = 0;  // zero or parallel to the direction
+  std::uint32_t wavelength_clamped = 0;     // outside the 60-995 nm property grid
+  std::uint32_t flags_masked = 0;           // input flags with bits beyond the creator bits
 };
 
 // Appends an event's photons to a batch as `event` (the batch's event index),

@@ -104,7 +104,8 @@ void write_hits_npy(const std::filesystem::path& path,
   header.push_back('\n');
   std::ofstream out(path, std::ios::binary);
   if (!out) {
-    throw SetupError("cannot write '" + path.string() + "' (directory missing or not writable) "
+    throw SetupError("cannot write '" + path.string() +
+                     "' (directory missing or not writable) "
                      "choose another --out");
   }
   out.write("\x93NUMPY\x01\x00", 8);
@@ -113,7 +114,10 @@ void write_hits_npy(const std::filesystem::path& path,
   out << header;
   for (const auto& e : events) {
     for (std::size_t i = 0; i < e.size(); ++i) {
-      Record r{e.event_id, e.channel[i], e.time[i], e.wavelength[i],
+      Record r{e.event_id,
+               e.channel[i],
+               e.time[i],
+               e.wavelength[i],
                {e.dir_x.empty() ? 0 : e.dir_x[i], e.dir_y.empty() ? 0 : e.dir_y[i],
                 e.dir_z.empty() ? 0 : e.dir_z[i]},
                {e.pol_x.empty() ? 0 : e.pol_x[i], e.pol_y.empty() ? 0 : e.pol_y[i],

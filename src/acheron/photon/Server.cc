@@ -89,10 +89,10 @@ Server::Server(std::shared_ptr<const optics::Detector> detector, ServerOptions o
     ACHERON_EXPECT(impl_->options.photons_per_batch > 0,
                    "photons_per_batch is 0 (no batch could hold a photon) use a positive size");
     auto a = impl_->options.async_options;
-    a.attributes.emplace("timing", service_->engine().detector().settings().timing ==
-                                           optics::TimingMode::phase
-                                       ? "phase"
-                                       : "group");
+    a.attributes.emplace(
+        "timing", service_->engine().detector().settings().timing == optics::TimingMode::phase
+                      ? "phase"
+                      : "group");
     a.attributes.emplace("detector", service_->engine().detector().name());
     a.attributes.emplace("seed", std::to_string(impl_->options.service.seed));
     impl_->runs = std::make_unique<broker::AsyncRuns>(std::move(a), service_->detector_info());

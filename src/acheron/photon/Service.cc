@@ -18,7 +18,8 @@ void ServiceStats::record_latency(double seconds) {
 PhotonService::PhotonService(std::shared_ptr<const optics::Detector> detector,
                              ServiceOptions options)
     : detector_(std::move(detector)), options_(options) {
-  engine_ = std::make_unique<optics::Engine>(detector_, optics::EngineOptions{.threads = options.threads});
+  engine_ = std::make_unique<optics::Engine>(detector_,
+                                             optics::EngineOptions{.threads = options.threads});
   info_ = photon::detector_info(*detector_);
 }
 

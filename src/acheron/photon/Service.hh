@@ -37,8 +37,8 @@ struct ServiceStats {
   double busy_seconds = 0;
   // Simulation time per request: counts of requests at or below each bound
   // (ms), the last bucket open-ended.
-  static constexpr std::array<double, 12> kLatencyBoundsMs{1,   2,   5,    10,   20,   50,
-                                                            100, 200, 500, 1000, 2000, 5000};
+  static constexpr std::array<double, 12> kLatencyBoundsMs{1,   2,   5,   10,   20,   50,
+                                                           100, 200, 500, 1000, 2000, 5000};
   std::array<std::uint64_t, 13> latency_counts{};
   void record_latency(double seconds);
 };

@@ -166,7 +166,8 @@ void Worker::run() {
               m.options.connect, m.options.liveness, backoff.count());
     // Sleep in small slices so stop() stays prompt.
     const auto until = steady_clock::now() + backoff;
-    while (!m.stopping && steady_clock::now() < until) std::this_thread::sleep_for(milliseconds(20));
+    while (!m.stopping && steady_clock::now() < until)
+      std::this_thread::sleep_for(milliseconds(20));
     backoff = std::min(backoff * 2, m.options.reconnect_max);
   }
 }

@@ -9,7 +9,9 @@ std::string_view text(const Buffer& b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
-Buffer text_frame(std::string_view s) { return Buffer::copy_of(s.data(), s.size()); }
+Buffer text_frame(std::string_view s) {
+  return Buffer::copy_of(s.data(), s.size());
+}
 
 Buffer u32_frame(std::uint32_t v) {
   Buffer b = Buffer::allocate(4);
@@ -30,9 +32,8 @@ template <class T>
 Result<std::vector<T>> read_array(const Buffer& b, std::size_t expected, const char* what) {
   if (b.size() % 4 != 0 || b.size() / 4 != expected) {
     return Result<std::vector<T>>::failure(
-        StatusCode::invalid_argument,
-        std::string(what) + " frame has " + std::to_string(b.size()) + " bytes, expected " +
-            std::to_string(4 * expected));
+        StatusCode::invalid_argument, std::string(what) + " frame has " + std::to_string(b.size()) +
+                                          " bytes, expected " + std::to_string(4 * expected));
   }
   std::vector<T> out(expected);
   if (expected) std::memcpy(out.data(), b.data(), 4 * expected);
@@ -107,8 +108,8 @@ std::variant<Request, Rejection> decode_request(std::span<const Buffer> frames,
   for (std::size_t i = 0; i < n_arrays; ++i) {
     const Buffer& f = frames[2 + i];
     if (f.size() % 4 != 0) {
-      return sim_failed(p.event_id, "array frame " + std::to_string(2 + i) +
-                                        " size is not a multiple of 4");
+      return sim_failed(p.event_id,
+                        "array frame " + std::to_string(2 + i) + " size is not a multiple of 4");
     }
     if (f.size() / 4 != frames[2].size() / 4) {
       return sim_failed(p.event_id, "array frames differ in length");
@@ -116,8 +117,7 @@ std::variant<Request, Rejection> decode_request(std::span<const Buffer> frames,
   }
   if (frames[2].size() / 4 != p.num_photons) {
     return sim_failed(p.event_id, "array length " + std::to_string(frames[2].size() / 4) +
-                                      " differs from num_photons " +
-                                      std::to_string(p.num_photons));
+                                      " differs from num_photons " + std::to_string(p.num_photons));
   }
   for (int c = 0; c < kComponents; ++c) p.f32[c] = frames[2 + c];
   if (p.version == Version::current) p.flags = frames[13];
@@ -125,7 +125,9 @@ std::variant<Request, Rejection> decode_request(std::span<const Buffer> frames,
   return r;
 }
 
-std::vector<Buffer> encode_header(std::string_view header) { return {text_frame(header)}; }
+std::vector<Buffer> encode_header(std::string_view header) {
+  return {text_frame(header)};
+}
 
 std::vector<Buffer> encode_sim_failed(std::uint32_t event_id) {
   return {text_frame(kSimFailed), u32_frame(event_id)};
@@ -145,8 +147,8 @@ std::vector<Buffer> encode_sim_complete(Hits h, Version version) {
     f.push_back(Buffer::from_vector(std::move(h.wavelength)));
     return f;
   }
-  for (auto* v : {&h.dir_x, &h.dir_y, &h.dir_z, &h.pol_x, &h.pol_y, &h.pol_z, &h.wavelength,
-                  &h.time}) {
+  for (auto* v :
+       {&h.dir_x, &h.dir_y, &h.dir_z, &h.pol_x, &h.pol_y, &h.pol_z, &h.wavelength, &h.time}) {
     f.push_back(Buffer::from_vector(std::move(*v)));
   }
   f.push_back(Buffer::from_vector(std::move(h.flags)));
@@ -213,7 +215,7 @@ Result<Hits> decode_sim_complete(std::span<const Buffer> frames) {
     }
     return h;
   }
-  std::vector<float>* order[] = {&h.dir_x, &h.dir_y, &h.dir_z, &h.pol_x,
+  std::vector<float>* order[] = {&h.dir_x, &h.dir_y, &h.dir_z,      &h.pol_x,
                                  &h.pol_y, &h.pol_z, &h.wavelength, &h.time};
   for (int i = 0; i < 8; ++i) {
     if (!take(3 + i, *order[i], "hit")) return bad("SIM_COMPLETE arrays differ in length");

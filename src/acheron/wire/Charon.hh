@@ -72,8 +72,8 @@ struct PhotonData {
 
 struct Request {
   RequestKind kind = RequestKind::ping;
-  PhotonData photons;    // photon_data
-  std::string filename;  // run_begin (may be empty)
+  PhotonData photons;               // photon_data
+  std::string filename;             // run_begin (may be empty)
   bool metadata_truncated = false;  // metadata frame was longer than 8 bytes (logged)
 };
 
@@ -104,7 +104,7 @@ struct Hits {
 };
 
 struct DetectorInfo {
-  std::vector<float> x, y, z;   // channel positions, mm
+  std::vector<float> x, y, z;  // channel positions, mm
   std::vector<std::int32_t> type;
   std::size_t size() const noexcept { return x.size(); }
   bool operator==(const DetectorInfo&) const = default;

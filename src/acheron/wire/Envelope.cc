@@ -7,7 +7,9 @@
 namespace acheron::wire {
 namespace {
 
-Buffer text_frame(std::string_view s) { return Buffer::copy_of(s.data(), s.size()); }
+Buffer text_frame(std::string_view s) {
+  return Buffer::copy_of(s.data(), s.size());
+}
 
 std::string_view as_text(const Buffer& b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
@@ -49,25 +51,40 @@ bool carries_request(Role role, std::uint8_t command) {
 std::string_view command_name(Role role, std::uint8_t command) {
   if (role == Role::client) {
     switch (static_cast<Command>(command)) {
-      case Command::request: return "REQUEST";
-      case Command::partial: return "PARTIAL";
-      case Command::final: return "FINAL";
-      case Command::error: return "ERROR";
-      case Command::cancel: return "CANCEL";
-      case Command::ping: return "PING";
-      case Command::pong: return "PONG";
+      case Command::request:
+        return "REQUEST";
+      case Command::partial:
+        return "PARTIAL";
+      case Command::final:
+        return "FINAL";
+      case Command::error:
+        return "ERROR";
+      case Command::cancel:
+        return "CANCEL";
+      case Command::ping:
+        return "PING";
+      case Command::pong:
+        return "PONG";
     }
     return "?";
   }
   switch (static_cast<WorkerCommand>(command)) {
-    case WorkerCommand::ready: return "READY";
-    case WorkerCommand::request: return "REQUEST";
-    case WorkerCommand::partial: return "PARTIAL";
-    case WorkerCommand::final: return "FINAL";
-    case WorkerCommand::heartbeat: return "HEARTBEAT";
-    case WorkerCommand::disconnect: return "DISCONNECT";
-    case WorkerCommand::error: return "ERROR";
-    case WorkerCommand::cancel: return "CANCEL";
+    case WorkerCommand::ready:
+      return "READY";
+    case WorkerCommand::request:
+      return "REQUEST";
+    case WorkerCommand::partial:
+      return "PARTIAL";
+    case WorkerCommand::final:
+      return "FINAL";
+    case WorkerCommand::heartbeat:
+      return "HEARTBEAT";
+    case WorkerCommand::disconnect:
+      return "DISCONNECT";
+    case WorkerCommand::error:
+      return "ERROR";
+    case WorkerCommand::cancel:
+      return "CANCEL";
   }
   return "?";
 }

@@ -42,46 +42,80 @@ Result<bool> validate_msgpack(std::span<const std::byte> bytes) {
       skip = t & 0x1f;
     } else {
       switch (t) {
-        case 0xc4: case 0xc5: case 0xc6: {  // bin 8/16/32
+        case 0xc4:
+        case 0xc5:
+        case 0xc6: {  // bin 8/16/32
           std::size_t n = t == 0xc4 ? 1 : t == 0xc5 ? 2 : 4;
           if (!need(n)) return fail("truncated length");
           skip = be(p + pos, n);
           pos += n;
           break;
         }
-        case 0xc7: case 0xc8: case 0xc9: {  // ext 8/16/32
+        case 0xc7:
+        case 0xc8:
+        case 0xc9: {  // ext 8/16/32
           std::size_t n = t == 0xc7 ? 1 : t == 0xc8 ? 2 : 4;
           if (!need(n + 1)) return fail("truncated length");
           skip = be(p + pos, n) + 1;  // + type byte
           pos += n;
           break;
         }
-        case 0xca: skip = 4; break;
-        case 0xcb: skip = 8; break;
-        case 0xcc: case 0xd0: skip = 1; break;
-        case 0xcd: case 0xd1: skip = 2; break;
-        case 0xce: case 0xd2: skip = 4; break;
-        case 0xcf: case 0xd3: skip = 8; break;
-        case 0xd4: skip = 2; break;   // fixext 1 (+type)
-        case 0xd5: skip = 3; break;
-        case 0xd6: skip = 5; break;
-        case 0xd7: skip = 9; break;
-        case 0xd8: skip = 17; break;
-        case 0xd9: case 0xda: case 0xdb: {  // str 8/16/32
+        case 0xca:
+          skip = 4;
+          break;
+        case 0xcb:
+          skip = 8;
+          break;
+        case 0xcc:
+        case 0xd0:
+          skip = 1;
+          break;
+        case 0xcd:
+        case 0xd1:
+          skip = 2;
+          break;
+        case 0xce:
+        case 0xd2:
+          skip = 4;
+          break;
+        case 0xcf:
+        case 0xd3:
+          skip = 8;
+          break;
+        case 0xd4:
+          skip = 2;
+          break;  // fixext 1 (+type)
+        case 0xd5:
+          skip = 3;
+          break;
+        case 0xd6:
+          skip = 5;
+          break;
+        case 0xd7:
+          skip = 9;
+          break;
+        case 0xd8:
+          skip = 17;
+          break;
+        case 0xd9:
+        case 0xda:
+        case 0xdb: {  // str 8/16/32
           std::size_t n = t == 0xd9 ? 1 : t == 0xda ? 2 : 4;
           if (!need(n)) return fail("truncated length");
           skip = be(p + pos, n);
           pos += n;
           break;
         }
-        case 0xdc: case 0xdd: {  // array 16/32
+        case 0xdc:
+        case 0xdd: {  // array 16/32
           std::size_t n = t == 0xdc ? 2 : 4;
           if (!need(n)) return fail("truncated length");
           children = be(p + pos, n);
           pos += n;
           break;
         }
-        case 0xde: case 0xdf: {  // map 16/32
+        case 0xde:
+        case 0xdf: {  // map 16/32
           std::size_t n = t == 0xde ? 2 : 4;
           if (!need(n)) return fail("truncated length");
           children = 2 * be(p + pos, n);
