@@ -10,9 +10,11 @@ packages=(
   libzmq3-dev cppzmq-dev libxxhash-dev libsodium-dev libmsgpack-cxx-dev nlohmann-json3-dev
   libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   libembree-dev libtbb-dev libhdf5-dev python3-h5py
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libcpp-httplib-dev libturbojpeg0-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-zmq python3-numpy python3-msgpack python3-pytest
-  python3-matplotlib
+  python3-matplotlib python3-grpcio python3-grpc-tools python3-protobuf
 )
 
 missing=()
