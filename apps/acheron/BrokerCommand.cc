@@ -92,6 +92,10 @@ void add_broker_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--events-per-basket", r.async_options.events_per_basket,
                   "events per write of a run file (asynchronous mode)")
       ->capture_default_str();
+  cmd->add_option("--photons-per-batch", r.photons_per_batch,
+                  "asynchronous mode: whole events packed per worker up to this many photons "
+                  "(0: worker-prefetch only)")
+      ->capture_default_str();
   cmd->add_option("--max-async-backlog-photons", r.async_options.max_backlog_photons,
                   "unsimulated photons above which ASYNC replies are held back")
       ->capture_default_str();

@@ -181,7 +181,11 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     worker->add_option("--connect", o->worker.connect, "the broker's backend endpoint")
         ->capture_default_str();
     worker->add_option("--threads", o->worker.service.threads, "engine threads (0: one per core)");
-    worker->add_option("--concurrent", o->worker.max_concurrent, "events simulated at once")
+    worker->add_option("--concurrent", o->worker.max_concurrent, "engine batches simulated at once")
+        ->capture_default_str();
+    worker
+        ->add_option("--photons-per-batch", o->worker.photons_per_batch,
+                     "requests waiting together run as one engine batch up to this many photons")
         ->capture_default_str();
     worker->add_option("--seed", o->worker.service.seed, "random seed")->capture_default_str();
     add_curve_options(worker, o->curve, true);

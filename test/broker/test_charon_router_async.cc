@@ -52,6 +52,7 @@ class AsyncRouterTest : public ::testing::Test {
     opts.async = true;
     opts.async_options.outdir = outdir;
     opts.async_options.events_per_basket = 2;
+    opts.photons_per_batch = 0;  // one job per worker unless a test packs
   }
   ~AsyncRouterTest() override {
     router.reset();
@@ -149,6 +150,39 @@ TEST_F(AsyncRouterTest, EventIsAnsweredAtOnceAndAResendAddsNoEntry) {
             (std::vector<std::uint32_t>{7}));
   EXPECT_EQ(read_u32(run_file("run1.charon.h5"), "/output/nchannel_id"),
             (std::vector<std::uint32_t>{4}));
+}
+
+TEST_F(AsyncRouterTest, WorkersAreGivenWholeEventsUpToTheBatchSize) {
+  opts.photons_per_batch = 10;
+  add_worker("w1");
+  add_worker("w2");
+  client("c", charon::encode_run_begin("packed.root"));
+  std::vector<Outgoing> sent;
+  for (std::uint32_t e = 0; e < 5; ++e) {
+    const auto& out = client("c", photon_request(e, 4));
+    expect_async(out, "c", e);
+    for (auto& j : jobs(out)) sent.push_back(j);
+  }
+  // Least loaded first: w1 e0, w2 e1, w1 e2 (8 photons), w2 e3 (8); e4
+  // would bring either to 12 > 10 and waits.
+  ASSERT_EQ(sent.size(), 4u);
+  EXPECT_EQ(str(sent[0].frames[0]), str(sent[2].frames[0]));
+  EXPECT_EQ(str(sent[1].frames[0]), str(sent[3].frames[0]));
+  EXPECT_NE(str(sent[0].frames[0]), str(sent[1].frames[0]));
+  auto fifth = jobs(complete(sent[0]));
+  ASSERT_EQ(fifth.size(), 1u) << "room again once 4 photons are done";
+  EXPECT_EQ(str(fifth[0].frames[0]), str(sent[0].frames[0]));
+  // An event larger than the batch size still runs (alone on an idle worker).
+  for (std::size_t i = 1; i < sent.size(); ++i) complete(sent[i]);
+  complete(fifth[0]);
+  const auto& big = client("c", photon_request(9, 25));
+  expect_async(big, "c", 9);
+  auto j = jobs(big);
+  ASSERT_EQ(j.size(), 1u);
+  complete(j[0]);
+  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  EXPECT_EQ(read_u32(run_file("packed.charon.h5"), "/output/event_id"),
+            (std::vector<std::uint32_t>{0, 1, 2, 3, 4, 9}));
 }
 
 TEST_F(AsyncRouterTest, ResultsOutOfOrderAreWrittenInSubmissionOrderAndRunEndWaits) {

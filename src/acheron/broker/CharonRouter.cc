@@ -210,7 +210,8 @@ Outbox CharonRouter::on_frontend_message(std::vector<Buffer> frames, std::string
         on_async_photon_data(std::move(route), body, request.photons.event_id,
                              request.photons.num_photons, peer, now);
       } else {
-        on_photon_data(std::move(route), body, request.photons.event_id, peer, now);
+        on_photon_data(std::move(route), body, request.photons.event_id,
+                       request.photons.num_photons, peer, now);
       }
       break;
   }
@@ -218,7 +219,7 @@ Outbox CharonRouter::on_frontend_message(std::vector<Buffer> frames, std::string
 }
 
 void CharonRouter::on_photon_data(Route route, std::span<const Buffer> body, std::uint32_t event_id,
-                                  std::string_view peer, TimePoint now) {
+                                  std::uint64_t photons, std::string_view peer, TimePoint now) {
   ++stats_.photon_data;
   RequestKey key{std::string(peer), event_id, digest_frames(body.subspan(1))};
   auto look = dedupe_.arrive(key, route, now);
@@ -244,7 +245,7 @@ void CharonRouter::on_photon_data(Route route, std::span<const Buffer> body, std
 
   std::uint64_t bytes = 0;
   for (const Buffer& f : body) bytes += f.size();
-  const bool dispatchable_now = queue_.empty() && pick_worker() != nullptr;
+  const bool dispatchable_now = queue_.empty() && pick_worker(photons) != nullptr;
   if (!dispatchable_now && (no_workers_expired(now) || !queue_has_room(bytes))) {
     dedupe_.abandon(key);
     ++stats_.no_workers;
@@ -253,19 +254,27 @@ void CharonRouter::on_photon_data(Route route, std::span<const Buffer> body, std
     reply_header(route, charon::kNoWorkers);
     return;
   }
+  const JobId id = enqueue(std::move(route), body, key, bytes, photons, now);
+  by_key_.emplace(std::move(key), id);
+  dispatch(now);
+}
+
+CharonRouter::JobId CharonRouter::enqueue(Route route, std::span<const Buffer> body, RequestKey key,
+                                          std::uint64_t bytes, std::uint64_t photons,
+                                          TimePoint now) {
   const JobId id = next_job_++;
   Job job;
   job.id = id;
   job.route = std::move(route);
   job.body.assign(body.begin(), body.end());
-  job.key = key;
+  job.key = std::move(key);
   job.bytes = bytes;
+  job.photons = photons;
   job.arrived = job.wanted = now;
   jobs_.emplace(id, std::move(job));
-  by_key_.emplace(std::move(key), id);
   queue_.push_back(id);
   queue_bytes_ += bytes;
-  dispatch(now);
+  return id;
 }
 
 // ---------------------------------------------------------------------------
@@ -302,21 +311,11 @@ void CharonRouter::on_async_photon_data(Route route, std::span<const Buffer> bod
   }
   std::uint64_t bytes = 0;
   for (const Buffer& f : body) bytes += f.size();
-  const JobId id = next_job_++;
-  Job job;
-  job.id = id;
-  job.route = std::move(route);
-  job.body.assign(body.begin(), body.end());
-  job.key = key;
-  job.bytes = bytes;
-  job.arrived = job.wanted = now;
   // The queue limits do not apply: the backlog limit below holds clients
   // back instead, and an accepted event must never be dropped.
-  job.ticket = runs_->accept(std::string(peer), photons);
+  const JobId id = enqueue(std::move(route), body, key, bytes, photons, now);
+  jobs_.at(id).ticket = runs_->accept(std::string(peer), photons);
   ++stats_.async_accepted;
-  jobs_.emplace(id, std::move(job));
-  queue_.push_back(id);
-  queue_bytes_ += bytes;
   if (runs_->over_backlog() || !held_acks_.empty()) {
     held_acks_.push_back({std::move(key), event_id});
   } else {
@@ -786,7 +785,7 @@ Outbox CharonRouter::on_tick(TimePoint now) {
 
 void CharonRouter::dispatch(TimePoint now) {
   while (!queue_.empty()) {
-    Worker* w = pick_worker();
+    Worker* w = pick_worker(jobs_.at(queue_.front()).photons);
     if (!w) return;
     const JobId id = queue_.front();
     queue_.pop_front();
@@ -806,12 +805,28 @@ void CharonRouter::dispatch(TimePoint now) {
   }
 }
 
-CharonRouter::Worker* CharonRouter::pick_worker() {
+std::uint64_t CharonRouter::photons_in_flight(const Worker& w) const {
+  std::uint64_t n = 0;
+  for (JobId j : w.in_flight) {
+    if (auto it = jobs_.find(j); it != jobs_.end()) n += it->second.photons;
+  }
+  return n;
+}
+
+CharonRouter::Worker* CharonRouter::pick_worker(std::uint64_t photons) {
   // The least loaded worker with room, the one waiting longest among equals
-  // (LRU among idle workers, §7).
+  // (LRU among idle workers, §7). In asynchronous mode a worker past its
+  // prefetch still has room for whole events up to photons_per_batch (§11).
+  constexpr std::size_t kMaxPackedEvents = 256;
+  const bool packing = options_.async && options_.photons_per_batch > 0;
+  auto has_room = [&](const Worker& w) {
+    if (w.in_flight.size() < options_.worker_prefetch) return true;
+    return packing && w.in_flight.size() < kMaxPackedEvents &&
+           photons_in_flight(w) + photons <= options_.photons_per_batch;
+  };
   Worker* best = nullptr;
   for (auto& [id, w] : workers_) {
-    if (w.probe != Probe::matched || w.in_flight.size() >= options_.worker_prefetch) continue;
+    if (w.probe != Probe::matched || !has_room(w)) continue;
     if (!best || w.in_flight.size() < best->in_flight.size() ||
         (w.in_flight.size() == best->in_flight.size() && w.ready_seq < best->ready_seq)) {
       best = &w;

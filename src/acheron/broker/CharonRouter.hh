@@ -68,6 +68,12 @@ struct RouterOptions {
   std::size_t dedupe_max_bytes = std::size_t{512} << 20;
   // §8.9: jobs in flight per worker.
   std::size_t worker_prefetch = 1;
+  // §11 batching, asynchronous mode only: beyond worker_prefetch, a worker
+  // is given further whole events while its events in flight hold at most
+  // this many photons (and at most 256 events), so a worker that
+  // batches what is waiting (`acheron photon worker`) simulates large engine
+  // batches. 0 turns packing off.
+  std::uint64_t photons_per_batch = 2'000'000;
   PingReply ping_reply = PingReply::ack;
   // Request validation (hard limit on photons per request).
   wire::charon::Limits limits;
@@ -195,6 +201,7 @@ class CharonRouter final {
     std::vector<Buffer> body;  // request frames, header first
     RequestKey key;
     std::uint64_t bytes = 0;
+    std::uint64_t photons = 0;
     TimePoint arrived{};  // first arrival (latency)
     TimePoint wanted{};   // latest arrival, resends included (ttl)
     int retries = 0;
@@ -230,7 +237,7 @@ class CharonRouter final {
   void reply(const Route& route, std::span<const Buffer> body);
   void reply_header(const Route& route, std::string_view header);
   void on_photon_data(Route route, std::span<const Buffer> body, std::uint32_t event_id,
-                      std::string_view peer, TimePoint now);
+                      std::uint64_t photons, std::string_view peer, TimePoint now);
   void on_client_detector_info(Route route, TimePoint now);
   bool no_workers_expired(TimePoint now) const;
   bool queue_has_room(std::uint64_t bytes) const;
@@ -263,7 +270,12 @@ class CharonRouter final {
 
   // Both.
   void dispatch(TimePoint now);
-  Worker* pick_worker();
+  // The worker to give a job of `photons` photons, or none with room.
+  Worker* pick_worker(std::uint64_t photons = 0);
+  std::uint64_t photons_in_flight(const Worker& w) const;
+  // Creates a queued job (both modes).
+  JobId enqueue(Route route, std::span<const Buffer> body, RequestKey key, std::uint64_t bytes,
+                std::uint64_t photons, TimePoint now);
   void update_usable(TimePoint now);
   std::size_t usable_workers() const;
   Outbox take_outbox();

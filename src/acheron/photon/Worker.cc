@@ -1,5 +1,6 @@
 #include "acheron/photon/Worker.hh"
 
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -23,6 +24,13 @@ struct Worker::Impl {
     std::vector<Buffer> frames;
   };
   std::deque<Completion> completed;
+  // PHOTONDATA requests not yet taken by a job thread.
+  struct Pending {
+    std::uint64_t connection;
+    std::vector<Buffer> route;
+    charon::PhotonData photons;
+  };
+  std::deque<Pending> pending;
   std::atomic<std::uint64_t> connection{0};
   mutable std::mutex stats_mutex;
   WorkerStats stats;
@@ -30,6 +38,33 @@ struct Worker::Impl {
 
   explicit Impl(WorkerOptions o)
       : options(std::move(o)), jobs(std::max<std::size_t>(1, options.max_concurrent)) {}
+
+  // Takes the next engine batch from `pending`: whole events in arrival
+  // order, up to photons_per_batch (a larger event runs alone), with distinct
+  // event ids (the random streams are keyed by event id).
+  std::vector<Pending> take_batch() {
+    std::vector<Pending> batch;
+    std::lock_guard lock(mutex);
+    std::uint64_t photons = 0;
+    while (!pending.empty()) {
+      const Pending& next = pending.front();
+      if (next.connection != connection) {  // its broker connection is gone
+        pending.pop_front();
+        continue;
+      }
+      if (!batch.empty()) {
+        if (photons + next.photons.num_photons > options.photons_per_batch) break;
+        const bool repeated = std::any_of(batch.begin(), batch.end(), [&](const Pending& p) {
+          return p.photons.event_id == next.photons.event_id;
+        });
+        if (repeated) break;
+      }
+      photons += next.photons.num_photons;
+      batch.push_back(std::move(pending.front()));
+      pending.pop_front();
+    }
+    return batch;
+  }
 
   zmq::socket_t open() {
     zmq::socket_t s(context, zmq::socket_type::dealer);
@@ -65,6 +100,46 @@ void Worker::stop() {
 WorkerStats Worker::stats() const {
   std::lock_guard lock(impl_->stats_mutex);
   return impl_->stats;
+}
+
+void Worker::simulate_pending() {
+  Impl& m = *impl_;
+  auto batch = m.take_batch();
+  if (batch.empty()) return;
+  std::vector<std::vector<Buffer>> replies;
+  replies.reserve(batch.size());
+  if (batch.size() == 1) {
+    replies.push_back(service_->simulate(batch.front().photons));
+  } else {
+    std::vector<const charon::PhotonData*> events;
+    events.reserve(batch.size());
+    for (const auto& p : batch) events.push_back(&p.photons);
+    try {
+      auto hits = service_->simulate_batch(events);
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        replies.push_back(
+            charon::encode_sim_complete(std::move(hits[i]), batch[i].photons.version));
+      }
+    } catch (const std::exception& e) {
+      log::error("worker: a batch of {} events failed: {}", batch.size(), e.what());
+      replies.clear();
+      for (const auto& p : batch) replies.push_back(charon::encode_sim_failed(p.photons.event_id));
+    }
+  }
+  {
+    std::lock_guard lock(m.stats_mutex);
+    m.stats.events += batch.size();
+    ++m.stats.batches;
+  }
+  {
+    std::lock_guard lock(m.mutex);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      auto out = std::move(batch[i].route);
+      out.insert(out.end(), replies[i].begin(), replies[i].end());
+      m.completed.push_back({batch[i].connection, std::move(out)});
+    }
+  }
+  m.waker.wake();
 }
 
 void Worker::run() {
@@ -132,16 +207,13 @@ void Worker::run() {
                    req.kind != charon::RequestKind::photon_data) {
           reply = service_->reply_now(req);
         } else {
-          m.jobs.submit([this, conn, route, photons = std::move(req.photons)]() mutable {
-            auto out = route;
-            auto r = service_->simulate(photons);
-            out.insert(out.end(), r.begin(), r.end());
-            {
-              std::lock_guard lock(impl_->mutex);
-              impl_->completed.push_back({conn, std::move(out)});
-            }
-            impl_->waker.wake();
-          });
+          {
+            std::lock_guard lock(m.mutex);
+            m.pending.push_back({conn, std::move(route), std::move(req.photons)});
+          }
+          // One job per request; a job finding the queue already taken by an
+          // earlier one has nothing to do.
+          m.jobs.submit([this] { simulate_pending(); });
           continue;
         }
         route.insert(route.end(), reply.begin(), reply.end());

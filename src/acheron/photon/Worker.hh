@@ -19,7 +19,12 @@ namespace acheron::photon {
 struct WorkerOptions {
   std::string connect = "tcp://localhost:6667";
   ServiceOptions service;
-  std::size_t max_concurrent = 1;  // events simulated at once (the broker's prefetch)
+  std::size_t max_concurrent = 1;  // engine batches simulated at once
+  // PHOTONDATA requests waiting while the engine is busy (a broker sends
+  // several with prefetch or in asynchronous mode) run together as one engine
+  // batch of whole events up to this many photons; each still gets its own
+  // reply (charon-protocol.md §8.9, §11).
+  std::uint64_t photons_per_batch = 2'000'000;
   std::chrono::milliseconds heartbeat{1000};
   int liveness = 3;  // silent heartbeat intervals before the broker is presumed gone
   std::chrono::milliseconds reconnect_min{2000};
@@ -32,6 +37,8 @@ struct WorkerStats {
   std::uint64_t connections = 0;  // sockets opened (1 + reconnects)
   std::uint64_t requests = 0;
   std::uint64_t heartbeats_sent = 0;
+  std::uint64_t events = 0;   // PHOTONDATA requests simulated
+  std::uint64_t batches = 0;  // engine batches they ran in
 };
 
 class Worker final {
@@ -48,6 +55,8 @@ class Worker final {
   PhotonService& service() noexcept { return *service_; }
 
  private:
+  void simulate_pending();  // on a job thread: one engine batch of pending requests
+
   struct Impl;
   std::unique_ptr<PhotonService> service_;
   std::unique_ptr<Impl> impl_;

@@ -1,0 +1,159 @@
+// photon::Worker behind a ROUTER that plays the broker: requests that wait
+// while the engine is busy run as one engine batch, each with its own reply,
+// and batching does not change any event's hits.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include "acheron/net/Zmq.hh"
+#include "acheron/optics/Sources.hh"
+#include "acheron/photon/Client.hh"
+#include "acheron/photon/Worker.hh"
+#include "acheron/wire/Charon.hh"
+
+namespace acheron::photon {
+namespace {
+namespace charon = wire::charon;
+using namespace std::chrono_literals;
+
+Buffer text(const std::string& s) {
+  return Buffer::copy_of(s.data(), s.size());
+}
+
+std::string str(const Buffer& b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+// An isotropic point source at the centre of the detector, `n` photons.
+std::vector<Buffer> request_for(std::uint32_t event_id, std::uint32_t n) {
+  optics::PhotonBatch batch;
+  optics::append_photons(batch, optics::IsotropicSource{}, n, event_id, 7);
+  const auto e = EventPhotons::from_batch(batch, event_id, event_id);
+  return charon::encode_photon_data(e.event_id, e.f32, &e.flags);
+}
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  zmq::context_t ctx{1};
+  zmq::socket_t router{ctx, zmq::socket_type::router};
+  std::string endpoint;
+  std::shared_ptr<const optics::Detector> detector =
+      std::make_shared<const optics::Detector>(optics::Detector::default_detector());
+
+  WorkerTest() {
+    net::set_linger(router, 0ms);
+    router.bind("tcp://127.0.0.1:*");
+    endpoint = router.get(zmq::sockopt::last_endpoint);
+  }
+
+  // The next message from the worker within `timeout`, skipping heartbeats.
+  std::vector<Buffer> next(std::chrono::milliseconds timeout, bool skip_control = true) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    std::vector<Buffer> frames;
+    while (std::chrono::steady_clock::now() < until) {
+      zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, 50ms);
+      if (!(item.revents & ZMQ_POLLIN)) continue;
+      net::recv_frames(router, frames);
+      if (skip_control && frames.size() == 2) continue;
+      return frames;
+    }
+    return {};
+  }
+};
+
+TEST_F(WorkerTest, WaitingRequestsRunAsOneBatchWithTheSameHitsAsAlone) {
+  WorkerOptions options;
+  options.connect = endpoint;
+  options.service.threads = 2;
+  options.service.seed = 11;
+  options.max_concurrent = 1;
+  Worker worker(detector, options);
+  std::thread runner([&] { worker.run(); });
+
+  auto ready = next(5s, false);
+  ASSERT_EQ(ready.size(), 2u);
+  ASSERT_EQ(ready[1].size(), 1u);
+  EXPECT_EQ(static_cast<std::uint8_t>(ready[1].data()[0]), charon::kReady);
+  const Buffer worker_id = ready[0];
+
+  constexpr std::uint32_t kEvents = 6;
+  constexpr std::uint32_t kPhotons = 20000;
+  std::map<std::string, std::vector<Buffer>> requests;
+  for (std::uint32_t e = 0; e < kEvents; ++e) {
+    auto body = request_for(100 + e, kPhotons);
+    std::vector<Buffer> frames = {worker_id, text("client" + std::to_string(e)), Buffer{}};
+    frames.insert(frames.end(), body.begin(), body.end());
+    net::send_frames(router, frames);
+    requests["client" + std::to_string(e)] = std::move(body);
+  }
+
+  PhotonService alone(detector, options.service);
+  for (std::uint32_t i = 0; i < kEvents; ++i) {
+    auto reply = next(60s);
+    ASSERT_GE(reply.size(), 4u) << "reply " << i;
+    const std::string client = str(reply[1]);
+    ASSERT_TRUE(requests.count(client)) << client;
+    EXPECT_TRUE(reply[2].empty());
+    // The same event simulated alone gives the same reply, frame for frame.
+    std::vector<Buffer> body(requests[client].begin(), requests[client].end());
+    auto decoded = charon::decode_request(body, options.service.limits);
+    auto expected = alone.simulate(std::get<charon::Request>(decoded).photons);
+    ASSERT_EQ(reply.size() - 3, expected.size());
+    EXPECT_EQ(str(reply[3]), charon::kSimComplete);
+    for (std::size_t f = 0; f < expected.size(); ++f) {
+      EXPECT_EQ(str(reply[3 + f]), str(expected[f])) << client << " frame " << f;
+    }
+    requests.erase(client);
+  }
+  EXPECT_TRUE(requests.empty());
+  worker.stop();
+  runner.join();
+  const auto stats = worker.stats();
+  EXPECT_EQ(stats.events, kEvents);
+  // Five requests arrive within microseconds while the first one simulates
+  // (tens of milliseconds), so they cannot all have run alone.
+  EXPECT_LT(stats.batches, kEvents);
+  EXPECT_GE(stats.batches, 1u);
+}
+
+TEST_F(WorkerTest, BatchesHoldAtMostTheBatchSizeAndDistinctEventIds) {
+  WorkerOptions options;
+  options.connect = endpoint;
+  options.service.threads = 1;
+  options.max_concurrent = 1;
+  options.photons_per_batch = 2000;  // two 1000-photon events per batch
+  Worker worker(detector, options);
+  std::thread runner([&] { worker.run(); });
+  auto ready = next(5s, false);
+  ASSERT_EQ(ready.size(), 2u);
+  // Event 5 twice (two clients): the repeat must not share a batch with it.
+  const std::uint32_t ids[] = {1, 5, 5, 6, 7, 8, 9};
+  for (std::size_t i = 0; i < std::size(ids); ++i) {
+    auto body = request_for(ids[i], 1000);
+    std::vector<Buffer> frames = {ready[0], text("c" + std::to_string(i)), Buffer{}};
+    frames.insert(frames.end(), body.begin(), body.end());
+    net::send_frames(router, frames);
+  }
+  std::map<std::string, std::uint32_t> got;
+  for (std::size_t i = 0; i < std::size(ids); ++i) {
+    auto reply = next(60s);
+    ASSERT_GE(reply.size(), 5u);
+    EXPECT_EQ(str(reply[3]), charon::kSimComplete);
+    std::uint32_t event = 0;
+    std::memcpy(&event, reply[4].data(), 4);
+    got[str(reply[1])] = event;
+  }
+  for (std::size_t i = 0; i < std::size(ids); ++i) EXPECT_EQ(got["c" + std::to_string(i)], ids[i]);
+  worker.stop();
+  runner.join();
+  // 7 events of 1000 photons at most 2 per batch: at least 4 batches.
+  EXPECT_GE(worker.stats().batches, 4u);
+  EXPECT_EQ(worker.stats().events, std::size(ids));
+}
+
+}  // namespace
+}  // namespace acheron::photon
