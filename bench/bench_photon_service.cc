@@ -2,11 +2,15 @@
 //   1. the in-process engine (PhotonService::simulate) on N events,
 //   2. the same events through `photon serve` (client -> server, loopback TCP),
 //   3. the same events through the broker (client -> broker -> worker),
-//   4. tiny requests: round trips/s direct vs through the broker.
+//   4. tiny requests: round trips/s direct vs through the broker,
+//   5. optionally, the same through ChAR0N's own Python router (router.py,
+//      run with Debian's python3-zmq from a checkout given by
+//      --charon-router DIR) in front of the same worker.
 // Prints photons/s and the ratios the service is held to:
 //   served / in-process >= 0.9, broker / direct >= 0.9 for 1 M-photon events.
 //
 // Usage: bench_photon_service [--events N] [--photons N] [--threads N] [--tiny N]
+//                             [--charon-router DIR]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +18,10 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "acheron/broker/Broker.hh"
 #include "acheron/core/Log.hh"
@@ -54,6 +62,31 @@ std::vector<wire::charon::PhotonData> as_requests(const std::vector<photon::Even
   return out;
 }
 
+// A TCP port on loopback that was free a moment ago.
+int free_port(zmq::context_t& ctx) {
+  zmq::socket_t s(ctx, zmq::socket_type::router);
+  s.bind("tcp://127.0.0.1:*");
+  const std::string ep = s.get(zmq::sockopt::last_endpoint);
+  return std::atoi(ep.substr(ep.rfind(':') + 1).c_str());
+}
+
+// ChAR0N's router.py from `dir`, on the given ports (its config.py's
+// frontend_port/backend_port replaced), its chatter sent to /dev/null.
+pid_t start_charon_router(const std::string& dir, int frontend, int backend) {
+  const std::string script =
+      "import sys; sys.path.insert(0, '" + dir +
+      "'); import config; config.frontend_port = '" + std::to_string(frontend) +
+      "'; config.backend_port = '" + std::to_string(backend) +
+      "'; exec(compile(open('" + dir + "/router.py').read(), 'router.py', 'exec'))";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    ::execl("/usr/bin/python3", "python3", "-c", script.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
 template <class F>
 double best_of(int reps, F&& f) {
   double best = 1e300;
@@ -68,11 +101,13 @@ int main(int argc, char** argv) {
   std::uint32_t photons = 1000000;
   std::size_t threads = 2;
   int tiny = 2000;
+  std::string charon_router;  // a checkout holding router.py and config.py
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--events")) events = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--photons")) photons = std::strtoul(argv[i + 1], nullptr, 10);
     if (!std::strcmp(argv[i], "--threads")) threads = std::strtoul(argv[i + 1], nullptr, 10);
     if (!std::strcmp(argv[i], "--tiny")) tiny = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--charon-router")) charon_router = argv[i + 1];
   }
   log::set_level("warn");
   auto detector = std::make_shared<const optics::Detector>(optics::Detector::default_detector());
@@ -138,6 +173,38 @@ int main(int argc, char** argv) {
   const double t_tiny_direct = round_trips(direct);
   const double t_tiny_broker = round_trips(via);
 
+  // 5. ChAR0N's Python router in front of a worker like ours.
+  double t_charon = 0, t_tiny_charon = 0;
+  if (!charon_router.empty()) {
+    zmq::context_t ctx;
+    const int fport = free_port(ctx), bport = free_port(ctx);
+    const pid_t router = start_charon_router(charon_router, fport, bport);
+    photon::WorkerOptions cwo = wo;
+    cwo.connect = "tcp://127.0.0.1:" + std::to_string(bport);
+    photon::Worker cworker(detector, cwo);
+    std::thread cworker_thread([&] { cworker.run(); });
+    photon::Client cc({.endpoint = "tcp://127.0.0.1:" + std::to_string(fport),
+                       .timeout = std::chrono::seconds(120)});
+    for (int attempt = 0; attempt < 50; ++attempt) {  // until the worker has registered
+      try {
+        cc.simulate(one);
+        break;
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    }
+    t_charon = best_of(reps, [&] {
+      const auto t0 = Clock::now();
+      for (const auto& e : events_v) cc.simulate(e);
+      return seconds_since(t0);
+    });
+    t_tiny_charon = round_trips(cc);
+    cworker.stop();
+    cworker_thread.join();
+    ::kill(router, SIGKILL);
+    ::waitpid(router, nullptr, 0);
+  }
+
   worker.stop();
   broker.stop();
   server.stop();
@@ -158,5 +225,13 @@ int main(int argc, char** argv) {
               "1.000");
   std::printf("%-40s %14.4g %10.3f\n", "tiny requests via broker (round trips/s)",
               tiny / t_tiny_broker, t_tiny_direct / t_tiny_broker);
+  if (t_charon > 0) {
+    std::printf("%-40s %14.4g %10.3f   (vs direct; broker / ChAR0N router = %.3f)\n",
+                "client -> ChAR0N router.py -> worker", total_photons / t_charon,
+                t_served / t_charon, t_charon / t_broker);
+    std::printf("%-40s %14.4g %10.3f   (broker / ChAR0N router = %.3f)\n",
+                "tiny requests via ChAR0N router.py", tiny / t_tiny_charon,
+                t_tiny_direct / t_tiny_charon, t_tiny_charon / t_tiny_broker);
+  }
   return 0;
 }
