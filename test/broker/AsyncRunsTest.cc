@@ -8,10 +8,14 @@
 #include "acheron/broker/AsyncRuns.hh"
 #include "acheron/core/Error.hh"
 
+#include "RunFileTestUtil.hh"
+
 namespace acheron::broker {
 namespace {
 
 namespace fs = std::filesystem;
+using testutil::read_u32;
+using testutil::TempDir;
 using wire::charon::Hits;
 
 Hits hits(std::uint32_t event_id, std::size_t n) {
@@ -19,8 +23,8 @@ Hits hits(std::uint32_t event_id, std::size_t n) {
   h.event_id = event_id;
   for (std::size_t i = 0; i < n; ++i) {
     h.channel.push_back(static_cast<std::uint32_t>(i));
-    for (auto* v : {&h.dir_x, &h.dir_y, &h.dir_z, &h.pol_x, &h.pol_y, &h.pol_z, &h.wavelength,
-                    &h.time}) {
+    for (auto* v :
+         {&h.dir_x, &h.dir_y, &h.dir_z, &h.pol_x, &h.pol_y, &h.pol_z, &h.wavelength, &h.time}) {
       v->push_back(static_cast<float>(event_id));
     }
     h.flags.push_back(4);
@@ -28,30 +32,9 @@ Hits hits(std::uint32_t event_id, std::size_t n) {
   return h;
 }
 
-std::vector<std::uint32_t> read_u32(const fs::path& file, const char* dataset) {
-  hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  EXPECT_GE(f, 0) << file;
-  hid_t ds = H5Dopen2(f, dataset, H5P_DEFAULT);
-  hid_t space = H5Dget_space(ds);
-  hsize_t n = 0;
-  H5Sget_simple_extent_dims(space, &n, nullptr);
-  std::vector<std::uint32_t> out(n);
-  if (n) H5Dread(ds, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data());
-  H5Sclose(space);
-  H5Dclose(ds);
-  H5Fclose(f);
-  return out;
+wire::charon::DetectorInfo detector() {
+  return {{1, 2}, {3, 4}, {5, 6}, {0, 1}};
 }
-
-struct TempDir {
-  fs::path path = fs::temp_directory_path() /
-                  ("acheron_async_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                   "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  TempDir() { fs::remove_all(path); }
-  ~TempDir() { fs::remove_all(path); }
-};
-
-wire::charon::DetectorInfo detector() { return {{1, 2}, {3, 4}, {5, 6}, {0, 1}}; }
 
 TEST(RunFileName, StripsDirectoriesAndRootSuffixes) {
   EXPECT_EQ(run_file_name("out/sim_7.root"), "sim_7.charon.h5");

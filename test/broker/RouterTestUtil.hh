@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "acheron/broker/CharonRouter.hh"
 #include "acheron/core/Payload.hh"
 #include "acheron/wire/Charon.hh"
 
@@ -74,6 +75,27 @@ inline std::vector<Buffer> sim_complete_for(std::span<const Buffer> request) {
     }
   }
   return charon::encode_sim_complete(std::move(h), charon::Version::current);
+}
+
+// What a router call sent to clients.
+inline std::vector<Outgoing> frontend_out(const Outbox& out) {
+  std::vector<Outgoing> v;
+  for (const auto& o : out) {
+    if (o.socket == Socket::frontend) v.push_back(o);
+  }
+  return v;
+}
+
+// Jobs (not heartbeats or probes) a router call sent to workers.
+inline std::vector<Outgoing> jobs(const Outbox& out) {
+  std::vector<Outgoing> v;
+  for (const auto& o : out) {
+    if (o.socket == Socket::backend && o.frames.size() > 4 &&
+        str(o.frames[3]) == charon::kPhotonData) {
+      v.push_back(o);
+    }
+  }
+  return v;
 }
 
 }  // namespace acheron::broker::testutil

@@ -83,24 +83,6 @@ class RouterTest : public ::testing::Test {
     }
     return v;
   }
-  static std::vector<Outgoing> frontend_out(const Outbox& out) {
-    std::vector<Outgoing> v;
-    for (const auto& o : out) {
-      if (o.socket == Socket::frontend) v.push_back(o);
-    }
-    return v;
-  }
-  // Jobs (not heartbeats or probes) sent to workers.
-  static std::vector<Outgoing> jobs(const Outbox& out) {
-    std::vector<Outgoing> v;
-    for (const auto& o : out) {
-      if (o.socket == Socket::backend && o.frames.size() > 4 &&
-          str(o.frames[3]) == charon::kPhotonData) {
-        v.push_back(o);
-      }
-    }
-    return v;
-  }
   static std::vector<Outgoing> probes(const Outbox& out) {
     std::vector<Outgoing> v;
     for (const auto& o : out) {

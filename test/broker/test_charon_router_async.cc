@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "RouterTestUtil.hh"
+#include "RunFileTestUtil.hh"
 #include "acheron/broker/CharonRouter.hh"
 #include "acheron/core/Error.hh"
 
@@ -21,43 +22,22 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kPeer = "10.0.0.7";
 
-std::vector<std::uint32_t> read_u32(const fs::path& file, const char* dataset) {
-  hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  EXPECT_GE(f, 0) << file;
-  if (f < 0) return {};
-  hid_t ds = H5Dopen2(f, dataset, H5P_DEFAULT);
-  hid_t space = H5Dget_space(ds);
-  hsize_t n = 0;
-  H5Sget_simple_extent_dims(space, &n, nullptr);
-  std::vector<std::uint32_t> out(n);
-  if (n) H5Dread(ds, H5T_NATIVE_UINT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data());
-  H5Sclose(space);
-  H5Dclose(ds);
-  H5Fclose(f);
-  return out;
-}
-
 class AsyncRouterTest : public ::testing::Test {
  protected:
   TimePoint now = TimePoint{} + 1000h;
-  fs::path outdir =
-      fs::temp_directory_path() / ("acheron_router_async_" + std::to_string(::getpid()) + "_" +
-                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  TempDir dir;
+  fs::path outdir = dir.path;
   RouterOptions opts;
   std::unique_ptr<CharonRouter> router;
   Outbox last;
 
   AsyncRouterTest() {
-    fs::remove_all(outdir);
     opts.async = true;
     opts.async_options.outdir = outdir;
     opts.async_options.events_per_basket = 2;
     opts.photons_per_batch = 0;  // one job per worker unless a test packs
   }
-  ~AsyncRouterTest() override {
-    router.reset();
-    fs::remove_all(outdir);
-  }
+  ~AsyncRouterTest() override { router.reset(); }  // closes its files before `dir` goes
 
   CharonRouter& r() {
     if (!router) router = std::make_unique<CharonRouter>(opts, now);
@@ -90,23 +70,7 @@ class AsyncRouterTest : public ::testing::Test {
   }
   void unreachable(std::string_view id) { last = r().on_worker_unreachable(id, now); }
 
-  static std::vector<Outgoing> jobs(const Outbox& out) {
-    std::vector<Outgoing> v;
-    for (const auto& o : out) {
-      if (o.socket == Socket::backend && o.frames.size() > 4 &&
-          str(o.frames[3]) == charon::kPhotonData) {
-        v.push_back(o);
-      }
-    }
-    return v;
-  }
-  static std::vector<Outgoing> replies(const Outbox& out) {
-    std::vector<Outgoing> v;
-    for (const auto& o : out) {
-      if (o.socket == Socket::frontend) v.push_back(o);
-    }
-    return v;
-  }
+  static std::vector<Outgoing> replies(const Outbox& out) { return frontend_out(out); }
   // The worker's SIM_COMPLETE for a dispatched job (one hit per photon).
   const Outbox& complete(const Outgoing& job) {
     const std::span<const Buffer> body(job.frames.data() + 3, job.frames.size() - 3);
