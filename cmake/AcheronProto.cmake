@@ -56,8 +56,11 @@ function(acheron_add_proto name)
   set(target acheron_${name})
   add_library(${target} STATIC ${sources})
   add_library(acheron::${name} ALIAS ${target})
+  # Generated code is compiled file by file (its file-level statics are not
+  # written for unity builds).
   set_target_properties(${target} PROPERTIES EXPORT_NAME ${name}
-                                             OUTPUT_NAME acheron_${name})
+                                             OUTPUT_NAME acheron_${name}
+                                             UNITY_BUILD OFF)
   target_include_directories(${target} PUBLIC
     $<BUILD_INTERFACE:${ACHERON_PROTO_OUT}>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)

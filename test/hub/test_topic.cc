@@ -1,5 +1,6 @@
 // Single-consumer policy tests of Topic and Subscription: caching, filtering,
 // delivery modes, rate limits, snapshots, blocking and notification.
+#include "TopicTestUtil.hh"
 #include "acheron/hub/Topic.hh"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@ namespace acheron::hub {
 namespace {
 
 using namespace std::chrono_literals;
+using testutil::queue_opts;
 
 Payload value(int v) {
   Payload p;
@@ -37,13 +39,6 @@ std::vector<std::string> drain(Subscription& sub) {
 
 std::vector<std::string> strings(std::initializer_list<const char*> l) {
   return std::vector<std::string>(l.begin(), l.end());
-}
-
-SubscriptionOptions queue_opts(std::size_t capacity = 1000) {
-  SubscriptionOptions o;
-  o.mode = DeliveryMode::queue;
-  o.queue_capacity = capacity;
-  return o;
 }
 
 // ---------------------------------------------------------------- publish and cache

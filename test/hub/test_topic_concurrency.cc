@@ -11,12 +11,14 @@
 #include <thread>
 #include <vector>
 
+#include "TopicTestUtil.hh"
 #include "acheron/hub/Topic.hh"
 
 namespace acheron::hub {
 namespace {
 
 using namespace std::chrono_literals;
+using testutil::queue_opts;
 
 // Generous: a consumer that sees nothing for this long has lost samples.
 constexpr Duration kStallTimeout = 20s;
@@ -29,13 +31,6 @@ Payload indexed(int i) {
 
 int index_of(const SamplePtr& s) {
   return s->payload.meta.at("i").get<int>();
-}
-
-SubscriptionOptions queue_opts(std::size_t capacity) {
-  SubscriptionOptions o;
-  o.mode = DeliveryMode::queue;
-  o.queue_capacity = capacity;
-  return o;
 }
 
 // Receives exactly `expected` samples (or stops after a stall).

@@ -34,10 +34,6 @@ void check_key(const std::string& key, const char* what) {
   }
 }
 
-Buffer text_frame(std::string_view s) {
-  return Buffer::copy_of(s.data(), s.size());
-}
-
 }  // namespace
 
 void BrokerOptions::validate() const {
@@ -121,10 +117,10 @@ struct Broker::Impl {
       const bool curve = text(5) == "CURVE";
       const bool ok = curve && req.size() >= 7 && allowed.count(text(6)) > 0;
       if (!ok) log::warn("CURVE peer at {} refused: its key is not allowed", text(3));
-      const std::vector<Buffer> reply = {text_frame("1.0"),
+      const std::vector<Buffer> reply = {Buffer::copy_of("1.0"),
                                          req.size() > 1 ? req[1] : Buffer{},
-                                         text_frame(ok ? "200" : "400"),
-                                         text_frame(ok ? "OK" : "key not allowed"),
+                                         Buffer::copy_of(ok ? "200" : "400"),
+                                         Buffer::copy_of(ok ? "OK" : "key not allowed"),
                                          Buffer{},
                                          Buffer{}};
       net::send_frames(*zap, reply);

@@ -41,10 +41,6 @@ std::optional<Slot> parse_slot(const Buffer& b) {
   return s;
 }
 
-Buffer text_frame(std::string_view s) {
-  return Buffer::copy_of(s.data(), s.size());
-}
-
 Buffer byte_frame(std::uint8_t v) {
   return Buffer::copy_of(&v, 1);
 }
@@ -163,7 +159,7 @@ Outbox CharonRouter::on_frontend_message(std::vector<Buffer> frames, std::string
 
   if (charon::header_of(body) == charon::kStats) {
     const std::string text = stats_json(now).dump();
-    const Buffer reply[] = {text_frame(charon::kStats), text_frame(text)};
+    const Buffer reply[] = {Buffer::copy_of(charon::kStats), Buffer::copy_of(text)};
     this->reply(route, reply);
     return take_outbox();
   }
@@ -428,7 +424,7 @@ void CharonRouter::reply(const Route& route, std::span<const Buffer> body) {
 }
 
 void CharonRouter::reply_header(const Route& route, std::string_view header) {
-  const Buffer body[] = {text_frame(header)};
+  const Buffer body[] = {Buffer::copy_of(header)};
   reply(route, body);
 }
 
@@ -516,8 +512,8 @@ void CharonRouter::send_probe(Worker& w, TimePoint now) {
   w.probe_id = next_probe_++;
   if (w.in_flight.empty()) w.busy_since = now;
   out_.push_back({Socket::backend,
-                  {text_frame(w.id), slot_frame(kProbeTag, w.probe_id), Buffer{},
-                   text_frame(charon::kDetectorInfo)}});
+                  {Buffer::copy_of(w.id), slot_frame(kProbeTag, w.probe_id), Buffer{},
+                   Buffer::copy_of(charon::kDetectorInfo)}});
 }
 
 void CharonRouter::on_job_reply(Worker& w, JobId id, std::span<const Buffer> reply, TimePoint now) {
@@ -720,7 +716,7 @@ Outbox CharonRouter::on_tick(TimePoint now) {
   // Timer-driven heartbeats to every worker, busy ones included (§8.10).
   if (now >= next_heartbeat_) {
     for (const auto& [id, w] : workers_) {
-      out_.push_back({Socket::backend, {text_frame(id), byte_frame(charon::kHeartbeat)}});
+      out_.push_back({Socket::backend, {Buffer::copy_of(id), byte_frame(charon::kHeartbeat)}});
     }
     next_heartbeat_ += options_.heartbeat_interval;
     if (next_heartbeat_ <= now) next_heartbeat_ = now + options_.heartbeat_interval;
@@ -797,7 +793,7 @@ void CharonRouter::dispatch(TimePoint now) {
     ++stats_.dispatched;
     Outgoing o{Socket::backend, {}};
     o.frames.reserve(3 + job.body.size());
-    o.frames.push_back(text_frame(w->id));
+    o.frames.push_back(Buffer::copy_of(w->id));
     o.frames.push_back(slot_frame(kJobTag, id));
     o.frames.push_back(Buffer{});
     o.frames.insert(o.frames.end(), job.body.begin(), job.body.end());

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string_view>
 #include <span>
 #include <string>
 #include <vector>
@@ -30,6 +31,8 @@ class Buffer final {
   static Buffer allocate(std::size_t size);
   // A writable copy of [data, data + size).
   static Buffer copy_of(const void* data, std::size_t size);
+  // A copy of a string's bytes (a text frame: header, identity, JSON).
+  static Buffer copy_of(std::string_view text) { return copy_of(text.data(), text.size()); }
   // Takes over a vector's storage without copying the elements.
   template <class T>
   static Buffer from_vector(std::vector<T>&& values);

@@ -9,10 +9,6 @@ std::string_view text(const Buffer& b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 
-Buffer text_frame(std::string_view s) {
-  return Buffer::copy_of(s.data(), s.size());
-}
-
 Buffer u32_frame(std::uint32_t v) {
   Buffer b = Buffer::allocate(4);
   for (int i = 0; i < 4; ++i) b.mutable_data()[i] = static_cast<std::byte>(v >> (8 * i));
@@ -126,20 +122,20 @@ std::variant<Request, Rejection> decode_request(std::span<const Buffer> frames,
 }
 
 std::vector<Buffer> encode_header(std::string_view header) {
-  return {text_frame(header)};
+  return {Buffer::copy_of(header)};
 }
 
 std::vector<Buffer> encode_sim_failed(std::uint32_t event_id) {
-  return {text_frame(kSimFailed), u32_frame(event_id)};
+  return {Buffer::copy_of(kSimFailed), u32_frame(event_id)};
 }
 
 std::vector<Buffer> encode_sim_complete_async(std::uint32_t event_id) {
-  return {text_frame(kSimCompleteAsync), u32_frame(event_id)};
+  return {Buffer::copy_of(kSimCompleteAsync), u32_frame(event_id)};
 }
 
 std::vector<Buffer> encode_sim_complete(Hits h, Version version) {
   std::vector<Buffer> f;
-  f.push_back(text_frame(kSimComplete));
+  f.push_back(Buffer::copy_of(kSimComplete));
   f.push_back(u32_frame(h.event_id));
   f.push_back(Buffer::from_vector(std::move(h.channel)));
   if (version == Version::v1) {
@@ -157,7 +153,7 @@ std::vector<Buffer> encode_sim_complete(Hits h, Version version) {
 
 std::vector<Buffer> encode_detector_info(const DetectorInfo& info) {
   std::vector<Buffer> f;
-  f.push_back(text_frame(kDetectorInfo));
+  f.push_back(Buffer::copy_of(kDetectorInfo));
   for (const auto* v : {&info.x, &info.y, &info.z}) {
     f.push_back(Buffer::copy_of(v->data(), v->size() * 4));
   }
@@ -169,7 +165,7 @@ std::vector<Buffer> encode_photon_data(std::uint32_t event_id,
                                        const std::array<std::vector<float>, kComponents>& f32,
                                        const std::vector<std::uint32_t>* flags) {
   std::vector<Buffer> f;
-  f.push_back(text_frame(kPhotonData));
+  f.push_back(Buffer::copy_of(kPhotonData));
   Buffer meta = Buffer::allocate(8);
   const std::uint32_t n = static_cast<std::uint32_t>(f32[0].size());
   std::memcpy(meta.mutable_data(), &event_id, 4);
@@ -181,7 +177,7 @@ std::vector<Buffer> encode_photon_data(std::uint32_t event_id,
 }
 
 std::vector<Buffer> encode_run_begin(std::string_view filename) {
-  return {text_frame(kRunBegin), text_frame(filename)};
+  return {Buffer::copy_of(kRunBegin), Buffer::copy_of(filename)};
 }
 
 std::string_view header_of(std::span<const Buffer> frames) {

@@ -7,10 +7,6 @@
 namespace acheron::wire {
 namespace {
 
-Buffer text_frame(std::string_view s) {
-  return Buffer::copy_of(s.data(), s.size());
-}
-
 std::string_view as_text(const Buffer& b) {
   return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
@@ -97,10 +93,10 @@ std::vector<Buffer> encode(const Envelope& e) {
   std::vector<Buffer> frames;
   const bool full = carries_request(e.role, e.command);
   frames.reserve(full ? 5 + e.payload.arrays.size() : 3);
-  frames.push_back(text_frame(e.role == Role::client ? kClientProtocol : kWorkerProtocol));
+  frames.push_back(Buffer::copy_of(e.role == Role::client ? kClientProtocol : kWorkerProtocol));
   std::byte cmd{e.command};
   frames.push_back(Buffer::copy_of(&cmd, 1));
-  frames.push_back(text_frame(e.service));
+  frames.push_back(Buffer::copy_of(e.service));
   if (!full) return frames;
 
   frames.push_back(u64_frame(e.request_id));
