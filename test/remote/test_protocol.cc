@@ -6,6 +6,8 @@
 #include "acheron/remote/Schedule.hh"
 #include "acheron/wire/Msgpack.hh"
 
+#include <cstring>
+
 namespace acheron::remote {
 namespace {
 
@@ -169,3 +171,89 @@ TEST(Schedule, LongOverrunSkipsMissedTicksAndCountsThem) {
 
 }  // namespace
 }  // namespace acheron::remote
+
+namespace acheron::wire {
+namespace {
+
+// The direct header writer must produce the bytes nlohmann::json::to_msgpack
+// produces for the same map (the canonical form of docs/protocol.md).
+std::vector<std::uint8_t> reference_header(const Envelope& e) {
+  nlohmann::json header = nlohmann::json::object();
+  if (!e.method.empty()) header["method"] = e.method;
+  if (e.timeout_ms > 0) header["timeout_ms"] = e.timeout_ms;
+  if (!e.payload.meta.is_null() && !(e.payload.meta.is_object() && e.payload.meta.empty())) {
+    header["meta"] = e.payload.meta;
+  }
+  if (e.error) {
+    header["error"] = {{"code", std::string(to_string(e.error->code))},
+                       {"type", e.error->type},
+                       {"message", e.error->message}};
+    if (!e.error->traceback.empty()) header["error"]["traceback"] = e.error->traceback;
+  }
+  if (!e.payload.arrays.empty()) {
+    auto arrays = nlohmann::json::array();
+    for (const Array& a : e.payload.arrays) {
+      nlohmann::json d = {{"dtype", std::string(to_numpy(a.dtype()))}, {"shape", a.shape()}};
+      if (!a.name().empty()) d["name"] = a.name();
+      arrays.push_back(std::move(d));
+    }
+    header["arrays"] = std::move(arrays);
+  }
+  return nlohmann::json::to_msgpack(header);
+}
+
+TEST(EnvelopeCodec, DirectHeaderMatchesTheJsonEncoding) {
+  std::vector<Envelope> cases;
+  cases.push_back(make_request("s", 1, "m", {}));
+  cases.push_back(make_request("s", 2, std::string(40, 'x'), {}, 2500));
+  cases.push_back(make_request("s", 3, std::string(300, 'y'), {}, 70000));
+  cases.push_back(make_request("s", 4, std::string(70000, 'z'), {}, 5'000'000'000));
+  Payload p;
+  p.meta = {{"args", {1, -1, -200, 3.5, 0.1, "t", nullptr, true}}, {"kwargs", {{"k", {1, 2}}}}};
+  p.arrays.push_back(Array::zeros(DType::float32, {2, 300}, "position"));
+  p.arrays.push_back(Array::zeros(DType::uint8, {70000}));
+  p.arrays.push_back(Array::zeros(DType::int64, {0, 3}, std::string(33, 'n')));
+  cases.push_back(make_request("s", 5, "simulate", p, 100));
+  auto err = make_error(cases[0], {StatusCode::not_found, "KeyError", std::string(100, 'm'), ""});
+  cases.push_back(err);
+  err.error->traceback = "line 1";
+  cases.push_back(err);
+  for (const Envelope& e : cases) {
+    auto frames = encode(e);
+    const auto ref = reference_header(e);
+    ASSERT_EQ(frames[4].size(), ref.size());
+    EXPECT_EQ(std::memcmp(frames[4].data(), ref.data(), ref.size()), 0);
+    auto back = decode(frames);
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(back->method, e.method);
+    EXPECT_EQ(back->timeout_ms, e.timeout_ms);
+    EXPECT_EQ(back->payload.arrays.size(), e.payload.arrays.size());
+  }
+}
+
+TEST(EnvelopeCodec, DuplicateAndUnknownHeaderKeys) {
+  // {"arrays": [{"dtype": "<f4"}], "arrays": [], "x": 1, "method": "a"}: the last "arrays" wins.
+  const std::string h =
+      "\x84\xa6"
+      "arrays"
+      "\x91\x81\xa5"
+      "dtype"
+      "\xa3<f4"
+      "\xa6"
+      "arrays"
+      "\x90"
+      "\xa1x\x01\xa6"
+      "method"
+      "\xa1"
+      "a";
+  std::vector<Buffer> frames{Buffer::copy_of("ACHC01", 6), Buffer::copy_of("\x01", 1),
+                             Buffer::copy_of("s", 1), Buffer::allocate(8),
+                             Buffer::copy_of(h.data(), h.size())};
+  auto d = decode(frames);
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->method, "a");
+  EXPECT_TRUE(d->payload.arrays.empty());
+}
+
+}  // namespace
+}  // namespace acheron::wire

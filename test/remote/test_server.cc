@@ -164,11 +164,38 @@ TEST(RemoteCalls, MalformedMessagesGetErrorRepliesAndTheServerKeepsServing) {
   expect_error(StatusCode::invalid_argument);
   send({"ACHC01", "\x01", "remote", id, "\xc1"});  // reserved msgpack byte
   expect_error(StatusCode::invalid_argument);
-  send({"ACHC01", "\x01", "remote", id, "\x81\xa4meta\x81\xa4args\x05"});  // args not a list
-  expect_error(StatusCode::invalid_argument);
-  send({"ACHC01", "\x01", "remote", id, "\x82\xa4meta\x81\xa4args\x91\x01\xa6method\xa4echo",
-        "extra"});  // an array frame the header does not list
-  expect_error(StatusCode::invalid_argument);
+  send({"ACHC01", "\x01", "remote", id,
+        "\x82\xa4"
+        "meta"
+        "\x81\xa4"
+        "args"
+        "\x05"
+        "\xa6"
+        "method"
+        "\xa4"
+        "echo"});
+  expect_error(StatusCode::invalid_argument);  // args is not a list
+  const std::string good =
+      "\x82\xa4"
+      "meta"
+      "\x81\xa4"
+      "args"
+      "\x91\x01"
+      "\xa6"
+      "method"
+      "\xa4"
+      "echo";
+  send({"ACHC01", "\x01", "remote", id, good, "extra"});
+  expect_error(StatusCode::invalid_argument);    // an array frame the header does not list
+  send({"ACHC01", "\x01", "remote", id, good});  // the same request, well-formed
+  {
+    std::vector<Buffer> reply;
+    ASSERT_TRUE(net::recv_frames(raw, reply));
+    auto d = wire::decode(reply);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->client_command(), wire::Command::final);
+    EXPECT_EQ(d->payload.meta["value"]["args"], Json::array({1}));
+  }
   RemoteClient client(client_of(server));
   EXPECT_DOUBLE_EQ(client.call_with("add", 1.0, 1.0).as<double>(), 2.0);
 }

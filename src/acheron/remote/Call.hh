@@ -102,7 +102,7 @@ void fill_types(CallInfo& info, std::index_sequence<I...>) {
 
 template <class Tuple, std::size_t... I>
 Tuple bind(const CallInfo& info, const Args& args, std::index_sequence<I...>) {
-  auto one = [&](auto tag, std::size_t i) {
+  [[maybe_unused]] auto one = [&](auto tag, std::size_t i) {
     using T = typename decltype(tag)::type;
     const Param& p = info.params[i];
     const Json* j = args.find(i, p.name);
