@@ -7,6 +7,7 @@
 // Each round-trip case alternates with its baseline, best of three.
 //
 // Usage: bench_remote [--calls N] [--seconds S] [--skip-streams]
+//        bench_remote --serve   (servers for bench/bench_remote.py: prints their endpoints)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -127,6 +128,32 @@ RateResult stream_rate(double hz, std::chrono::microseconds work, double seconds
   const double span = static_cast<double>(last - first) * 1e-9;
   return {hz, count > 1 ? static_cast<double>(count - 1) / span : 0, status.achieved_hz,
           status.overruns};
+}
+
+// Servers for the Python benchmark (bench/bench_remote.py), on TCP loopback:
+// a raw REP that answers every message with 2 bytes, and a RemoteServer with
+// echo(x) and sink(array) -> nbytes, both in the I/O thread.
+int serve() {
+  zmq::context_t ctx(1);
+  zmq::socket_t rep(ctx, zmq::socket_type::rep);
+  rep.set(zmq::sockopt::linger, 0);
+  rep.bind("tcp://127.0.0.1:0");
+  RemoteServer server({.rpc_bind = "tcp://127.0.0.1:0", .stream_bind = "tcp://127.0.0.1:0"});
+  server.add_call("echo", [](const Json& x) { return x; },
+                  {.params = {{"x"}}, .threading = Threading::io_thread});
+  server.add_call("sink", [](const Array& a) { return static_cast<std::int64_t>(a.nbytes()); },
+                  {.params = {{"a"}}, .threading = Threading::io_thread});
+  server.start();
+  std::printf("raw %s remote %s\n", rep.get(zmq::sockopt::last_endpoint).c_str(),
+              server.rpc_endpoint().c_str());
+  std::fflush(stdout);
+  zmq::message_t m;
+  for (;;) {
+    do {
+      if (!rep.recv(m)) return 0;
+    } while (m.more());
+    rep.send(zmq::str_buffer("ok"), zmq::send_flags::none);
+  }
 }
 
 }  // namespace
