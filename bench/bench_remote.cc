@@ -169,6 +169,8 @@ int main(int argc, char** argv) {
       seconds = std::atof(argv[++i]);
     else if (!std::strcmp(argv[i], "--skip-streams"))
       streams = false;
+    else if (!std::strcmp(argv[i], "--serve"))
+      return serve();
     else {
       std::fprintf(stderr, "usage: bench_remote [--calls N] [--seconds S] [--skip-streams]\n");
       return 2;
@@ -183,14 +185,23 @@ int main(int argc, char** argv) {
       "target |\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   int k = 0;
-  for (const std::string transport : {"inproc", "ipc", "tcp"}) {
+  std::vector<std::string> transports = {"inproc", "ipc", "tcp"};
+  if (const char* only = std::getenv("BENCH_REMOTE_TRANSPORT")) transports = {only};
+  for (const std::string& transport : transports) {
     double raw = 1e300, io = 1e300, pool = 1e300;
     for (int rep = 0; rep < 3; ++rep) {
       ++k;
       // inproc needs the server's context: the raw baseline gets its own.
-      raw = std::min(raw, raw_round_trip(ctx, transport, calls, k));
-      io = std::min(io, remote_round_trip(transport, Threading::io_thread, calls, k));
-      pool = std::min(pool, remote_round_trip(transport, Threading::pool, calls, 1000 + k));
+      // BENCH_REMOTE_CASE=raw|io|pool runs one case only (for profiling).
+      const char* only = std::getenv("BENCH_REMOTE_CASE");
+      const std::string c = only ? only : "";
+      if (c.empty() || c == "raw") raw = std::min(raw, raw_round_trip(ctx, transport, calls, k));
+      if (c.empty() || c == "io") {
+        io = std::min(io, remote_round_trip(transport, Threading::io_thread, calls, k));
+      }
+      if (c.empty() || c == "pool") {
+        pool = std::min(pool, remote_round_trip(transport, Threading::pool, calls, 1000 + k));
+      }
     }
     std::printf("| %s | %.1f | %.1f | %.2f | %.1f | %.2f | <= 1.5 |\n", transport.c_str(), raw, io,
                 io / raw, pool, pool / raw);

@@ -63,9 +63,14 @@ MAX_HEADER_BYTES = 1 << 20
 MAX_ARRAYS = 1024
 MAX_NDIM = 32
 _U64 = struct.Struct("<Q")
+_packb = msgpack.packb
 _U32 = struct.Struct("<I")
 # Frames at least this large are received without a copy (pyzmq copies smaller ones anyway).
 _ZERO_COPY_MIN = zmq.COPY_THRESHOLD
+_RCVMORE = int(zmq.RCVMORE)
+_SNDMORE = int(zmq.SNDMORE)
+_DONTWAIT = int(zmq.DONTWAIT)
+_RCVTIMEO = int(zmq.RCVTIMEO)
 
 
 class RemoteException(Exception):
@@ -199,14 +204,28 @@ def _unpack(data) -> Any:
         raise ProtocolError(f"malformed msgpack: {e}") from None
 
 
-def _recv(socket: zmq.Socket, flags: int = 0) -> List[Any]:
-    """Receives a multipart message: small frames as bytes, large ones as
-    zero-copy zmq.Frame objects."""
+def _recv(socket: zmq.Socket, flags: int = 0, small: int = 5) -> List[Any]:
+    """Receives a multipart message. The first ``small`` frames (protocol,
+    command, ids, header) come as bytes; the array frames after them as
+    zero-copy zmq.Frame objects when large (pyzmq copies small ones anyway,
+    and a Frame object costs more than copying a few bytes)."""
     frames = [socket.recv(flags)]
-    while socket.getsockopt(zmq.RCVMORE):
-        f = socket.recv(copy=False)
-        frames.append(f if len(f) >= _ZERO_COPY_MIN else f.bytes)
+    while socket.getsockopt(_RCVMORE):
+        if len(frames) < small:
+            frames.append(socket.recv())
+        else:
+            f = socket.recv(copy=False)
+            frames.append(f if len(f) >= _ZERO_COPY_MIN else f.bytes)
     return frames
+
+
+def _send(socket: zmq.Socket, frames: Sequence[Any], flags: int = 0) -> None:
+    """Sends a multipart message: large buffers without a copy, small ones
+    copied (cheaper than pyzmq's zero-copy bookkeeping)."""
+    last = len(frames) - 1
+    for i, f in enumerate(frames):
+        big = not isinstance(f, bytes) and memoryview(f).nbytes >= _ZERO_COPY_MIN
+        socket.send(f, flags | (_SNDMORE if i < last else 0), copy=not big)
 
 
 # --- client ------------------------------------------------------------------
@@ -387,7 +406,7 @@ class RemoteClient:
         s = self._socket()
         while True:
             try:
-                s.send_multipart(frames, zmq.DONTWAIT, copy=False)
+                _send(s, frames, _DONTWAIT)
                 return
             except zmq.Again:
                 left = deadline - time.monotonic()
@@ -417,22 +436,26 @@ class RemoteClient:
         packer = _Packer()
         with self._lock:
             rid = next(self._ids)
-            header = {"meta": meta, "method": name, "timeout_ms": timeout_ms} if meta else \
-                {"method": name, "timeout_ms": timeout_ms}
-            body = msgpack.packb(header, default=packer.default, use_bin_type=True)
-            if packer.arrays:
-                body = msgpack.packb(dict(arrays=packer.descs, **header), default=_Packer().default,
-                                     use_bin_type=True)
+            header = {"meta": meta, "method": name, "timeout_ms": timeout_ms}
+            body = _packb(header, default=packer.default, use_bin_type=True)
+            if packer.arrays:  # the header lists the arrays the value refers to
+                header["arrays"] = packer.descs
+                body = _packb(header, default=_Packer().default, use_bin_type=True)
             frames = [PROTOCOL, _CMD[REQUEST], b"remote", _U64.pack(rid), body, *packer.arrays]
             deadline = time.monotonic() + timeout
             self._send(frames, deadline, timeout)
             sock = self._sock
             while True:
                 left = deadline - time.monotonic()
-                if left <= 0 or not self._poller.poll(int(left * 1000) + 1):
+                if left > 0:
+                    sock.setsockopt(_RCVTIMEO, int(left * 1000) + 1)
+                    try:
+                        reply = _recv(sock)
+                    except zmq.Again:
+                        left = 0
+                if left <= 0:
                     self._reset()
                     raise CallTimeout(f"no reply to {name!r} from {self.endpoint} within {timeout:g} s")
-                reply = _recv(sock, zmq.DONTWAIT)
                 if len(reply) < 5 or reply[0] != PROTOCOL or len(reply[3]) != 8:
                     continue  # PONG or not ours
                 if _U64.unpack(reply[3])[0] != rid:
@@ -446,8 +469,6 @@ class RemoteClient:
                     value = meta.get("value") if isinstance(meta, dict) else None
                     if len(reply) > 5 or "arrays" in h:
                         value = _resolve(value, _arrays(h.get("arrays", []), reply, 5))
-                    elif isinstance(value, (_Ref, list, dict)):
-                        value = _resolve(value, [])
                     return value
                 if cmd == _CMD[ERROR]:
                     e = h.get("error") or {}
@@ -468,7 +489,7 @@ class RemoteClient:
                 if left <= 0 or not self._poller.poll(int(left * 1000) + 1):
                     self._reset()
                     return False
-                reply = _recv(sock, zmq.DONTWAIT)
+                reply = _recv(sock, _DONTWAIT)
                 if len(reply) == 3 and reply[1] == _CMD[PONG]:
                     return True
 
@@ -553,7 +574,7 @@ class RemoteClient:
                 if s in events:
                     for _ in range(256):
                         try:
-                            frames = _recv(s, zmq.NOBLOCK)
+                            frames = _recv(s, _DONTWAIT, small=2)
                         except zmq.Again:
                             break
                         self._dispatch(frames)
@@ -1070,7 +1091,7 @@ class RemoteServer:
 
     def _send_stream(self, st: Optional[_Stream], frames: List[Any]) -> None:
         try:
-            self._xpub.send_multipart(frames, zmq.DONTWAIT, copy=False)
+            _send(self._xpub, frames, _DONTWAIT)
         except zmq.Again:
             pass
         if st is not None:
@@ -1078,7 +1099,7 @@ class RemoteServer:
 
     def _reply(self, route: List[bytes], frames: List[Any]) -> None:
         try:
-            self._router.send_multipart(route + frames, zmq.DONTWAIT, copy=False)
+            _send(self._router, route + frames, _DONTWAIT)
         except (zmq.Again, zmq.ZMQError):
             pass  # the client is gone or not reading
 
@@ -1277,7 +1298,7 @@ class RemoteServer:
             if self._router in events:
                 for _ in range(64):
                     try:
-                        frames = _recv(self._router, zmq.NOBLOCK)
+                        frames = _recv(self._router, _DONTWAIT, small=7)
                     except zmq.Again:
                         break
                     self._handle(frames)

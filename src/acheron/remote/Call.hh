@@ -18,7 +18,7 @@ namespace acheron::remote {
 // Where a call runs on the server.
 enum class Threading {
   pool,       // on the call thread pool: a slow call never delays other calls or stream control
-  io_thread,  // in the server's I/O thread: lowest latency, for quick calls that never block
+  io_thread,  // in the server's call thread: lowest latency, for quick calls that never block
 };
 
 struct Param {

@@ -231,14 +231,20 @@ struct RemoteClient::Impl {
     send(frames, deadline, timeout);
     std::vector<Buffer> reply;
     for (;;) {
-      zmq::pollitem_t item{dealer->handle(), 0, ZMQ_POLLIN, 0};
+      // A blocking receive with the remaining time as its timeout: one wait
+      // inside libzmq instead of a poll followed by a receive.
       const int left = remaining_ms(deadline);
-      if (left == 0 || zmq::poll(&item, 1, std::chrono::milliseconds(left)) == 0) {
+      bool got = false;
+      if (left > 0) {
+        dealer->set(zmq::sockopt::rcvtimeo, left);
+        got = net::recv_frames(*dealer, reply);
+      }
+      if (!got) {
+        if (remaining_ms(deadline) > 0 && left > 0) continue;  // interrupted: wait again
         reset();  // a fresh socket for the next call (the server may have restarted)
         throw TimeoutError("no reply to '" + name + "' from " + options.endpoint + " within " +
                            std::to_string(timeout.count()) + " ms");
       }
-      if (!net::recv_frames(*dealer, reply, zmq::recv_flags::dontwait)) continue;
       auto decoded = wire::decode(reply);
       if (!decoded) {
         log::warn("remote client: malformed reply from {}: {}", options.endpoint,

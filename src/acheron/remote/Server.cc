@@ -76,7 +76,7 @@ struct StreamEntry {
   std::uint64_t errors = 0;
   TimePoint enabled_at{};
   std::atomic<bool> subscribed{false};
-  std::vector<Buffer> last;  // I/O thread only: the last message, for late subscribers
+  std::vector<Buffer> last;  // stream thread only: the last message, for late subscribers
 };
 
 struct Outgoing {
@@ -109,7 +109,8 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   zmq::socket_t xpub;
   std::string rpc_endpoint, stream_endpoint;
   std::uint64_t server_id = 0;
-  net::Waker waker;
+  net::Waker waker;      // wakes the stream thread (stream messages, commands)
+  net::Waker rpc_waker;  // wakes the call thread (replies from the pool)
 
   std::mutex out_mutex;
   std::deque<Outgoing> outbox;
@@ -123,7 +124,10 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   std::vector<std::thread> stream_threads;  // joined at stop
 
   std::unique_ptr<ThreadPool> pool;
-  std::thread io;
+  std::thread io;      // streams: XPUB, relays, heartbeat
+  std::thread rpc_io;  // calls: ROUTER
+  std::mutex reply_mutex;
+  std::deque<std::vector<Buffer>> replies;
   std::atomic<bool> stopping{false};
   bool started = false;
   std::mutex start_mutex;
@@ -131,7 +135,7 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   std::mutex lock_mutex;
   std::uint64_t lock_holder = 0;
 
-  std::vector<Relay> relays;  // I/O thread only
+  std::vector<Relay> relays;  // stream thread only
   std::vector<std::shared_ptr<RemoteClient>> upstreams;
   std::uint64_t heartbeat_seq = 0;
 
@@ -181,6 +185,14 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   }
 
   void post(Outgoing out) {
+    if (out.reply) {
+      {
+        std::lock_guard lock(reply_mutex);
+        replies.push_back(std::move(out.frames));
+      }
+      rpc_waker.wake();
+      return;
+    }
     {
       std::lock_guard lock(out_mutex);
       outbox.push_back(std::move(out));
@@ -333,7 +345,7 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
     return e;
   }
 
-  // --- relays (I/O thread) ----------------------------------------------------
+  // --- relays (stream thread) ----------------------------------------------------
 
   void update_relay(const std::shared_ptr<StreamEntry>& e) {
     for (Relay& r : relays) {
@@ -610,6 +622,7 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
     net::send_frames(xpub, encode_stream(m), zmq::send_flags::dontwait);
   }
 
+  // Stream thread: publishes queued stream messages and runs commands.
   void drain() {
     std::deque<Outgoing> out;
     std::deque<std::function<void()>> cmds;
@@ -619,22 +632,48 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
       cmds.swap(commands);
     }
     for (auto& c : cmds) c();
-    for (auto& o : out) {
-      if (o.reply) {
-        net::send_frames(router, o.frames, zmq::send_flags::dontwait);
-      } else {
-        send_stream(o.entry, std::move(o.frames));
+    for (auto& o : out) send_stream(o.entry, std::move(o.frames));
+  }
+
+  // The call thread owns the ROUTER alone, so a call's round trip waits on
+  // one socket and one wake-up descriptor, and heavy stream traffic never
+  // delays a reply.
+  void run_rpc() {
+    std::vector<Buffer> frames;
+    zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0},
+                               {nullptr, rpc_waker.fd(), ZMQ_POLLIN, 0}};
+    while (!stopping) {
+      try {
+        zmq::poll(items, 2, std::chrono::milliseconds(1000));
+      } catch (const zmq::error_t& e) {
+        if (e.num() == ETERM) return;
+        if (e.num() == EINTR) continue;
+        throw;
+      }
+      if (items[1].revents & ZMQ_POLLIN) {
+        rpc_waker.drain();
+        std::deque<std::vector<Buffer>> out;
+        {
+          std::lock_guard lock(reply_mutex);
+          out.swap(replies);
+        }
+        for (auto& f : out) net::send_frames(router, f, zmq::send_flags::dontwait);
+      }
+      // One request per wake-up: the next poll's immediate first pass picks
+      // up queued requests, and an empty socket costs no failed receive.
+      if ((items[0].revents & ZMQ_POLLIN) &&
+          net::recv_frames(router, frames, zmq::recv_flags::dontwait)) {
+        handle_request(frames);
       }
     }
   }
 
-  void run_io() {
+  void run_streams() {
     std::vector<Buffer> frames;
     TimePoint next_hb = Clock::now();
     std::vector<zmq::pollitem_t> items;
     while (!stopping) {
       items.clear();
-      items.push_back({router.handle(), 0, ZMQ_POLLIN, 0});
       items.push_back({xpub.handle(), 0, ZMQ_POLLIN, 0});
       items.push_back({nullptr, waker.fd(), ZMQ_POLLIN, 0});
       for (Relay& r : relays) items.push_back({r.socket.handle(), 0, ZMQ_POLLIN, 0});
@@ -652,22 +691,18 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
         if (e.num() == EINTR) continue;
         throw;
       }
-      if (items[2].revents & ZMQ_POLLIN) {
+      if (items[1].revents & ZMQ_POLLIN) {
         waker.drain();
         drain();
       }
       // Bounded batches so one busy socket cannot starve the others.
       for (int i = 0; i < 64 && (items[0].revents & ZMQ_POLLIN); ++i) {
-        if (!net::recv_frames(router, frames, zmq::recv_flags::dontwait)) break;
-        handle_request(frames);
-      }
-      for (int i = 0; i < 64 && (items[1].revents & ZMQ_POLLIN); ++i) {
         if (!net::recv_frames(xpub, frames, zmq::recv_flags::dontwait)) break;
         if (!frames.empty()) handle_subscription(frames[0]);
       }
-      const std::size_t n_relays = std::min(relays.size(), items.size() - 3);
+      const std::size_t n_relays = std::min(relays.size(), items.size() - 2);
       for (std::size_t k = 0; k < n_relays; ++k) {
-        if (!(items[3 + k].revents & ZMQ_POLLIN)) continue;
+        if (!(items[2 + k].revents & ZMQ_POLLIN)) continue;
         for (int i = 0; i < 64; ++i) {
           if (k >= relays.size()) break;
           if (!net::recv_frames(relays[k].socket, frames, zmq::recv_flags::dontwait)) break;
@@ -869,9 +904,16 @@ void RemoteServer::start() {
   }
   impl_->io = std::thread([impl = impl_] {
     try {
-      impl->run_io();
+      impl->run_streams();
     } catch (const std::exception& e) {
-      log::error("remote server I/O thread stopped: {}", e.what());
+      log::error("remote server stream thread stopped: {}", e.what());
+    }
+  });
+  impl_->rpc_io = std::thread([impl = impl_] {
+    try {
+      impl->run_rpc();
+    } catch (const std::exception& e) {
+      log::error("remote server call thread stopped: {}", e.what());
     }
   });
 }
@@ -892,8 +934,10 @@ void RemoteServer::stop() {
     }
   }
   impl_->waker.wake();
+  impl_->rpc_waker.wake();
   for (auto& t : threads) t.join();
   if (impl_->io.joinable()) impl_->io.join();
+  if (impl_->rpc_io.joinable()) impl_->rpc_io.join();
   impl_->pool.reset();  // waits for running calls
   impl_->upstreams.clear();
   impl_->relays.clear();

@@ -1,10 +1,10 @@
 // RemoteServer: exports named calls and streams over ZeroMQ (docs/remote.md).
 //
-// Threads: one I/O thread owns the ROUTER (calls), the XPUB (streams) and
-// relay SUB sockets; calls run on a pool (or in the I/O thread when declared
-// Threading::io_thread); each periodic stream has its own thread scheduled
-// against absolute deadlines. Other threads hand messages to the I/O thread
-// through a queue and a waker, so no socket is shared between threads.
+// Threads: a call thread owns the ROUTER; a stream thread owns the XPUB and
+// the relay SUB sockets; calls run on a pool (or in the call thread when
+// declared Threading::io_thread); each periodic stream has its own thread
+// scheduled against absolute deadlines. Other threads hand messages to the
+// socket threads through queues and wakers, so no socket is shared.
 #pragma once
 
 #include <chrono>
@@ -140,7 +140,7 @@ class RemoteServer final {
   void remove_stream(const std::string& name);
   std::vector<StreamStatus> streams() const;
 
-  // Starts the I/O thread and the stream threads; calls and streams may be
+  // Starts the socket threads and the periodic stream threads; calls and streams may be
   // added before or after.
   void start();
   // Stops every thread; idempotent (the destructor calls it).
