@@ -19,6 +19,9 @@ from .envelope import (
 from . import photon
 from .photon import PhotonClient
 
+from . import remote
+from .remote import RemoteClient, RemoteServer
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -33,5 +36,8 @@ __all__ = [
     "encode",
     "PhotonClient",
     "photon",
+    "remote",
+    "RemoteClient",
+    "RemoteServer",
     "__version__",
 ]

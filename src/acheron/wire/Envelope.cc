@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "acheron/wire/Msgpack.hh"
+#include "acheron/wire/MsgpackStream.hh"
 
 namespace acheron::wire {
 namespace {
@@ -100,28 +101,61 @@ std::vector<Buffer> encode(const Envelope& e) {
   if (!full) return frames;
 
   frames.push_back(u64_frame(e.request_id));
-  nlohmann::json header = nlohmann::json::object();
-  if (!e.method.empty()) header["method"] = e.method;
-  if (e.timeout_ms > 0) header["timeout_ms"] = e.timeout_ms;
-  if (!e.payload.meta.is_null() && !(e.payload.meta.is_object() && e.payload.meta.empty())) {
-    header["meta"] = e.payload.meta;
+  // The header is written directly (no JSON tree) in the canonical form:
+  // keys in sorted order, smallest encodings, as nlohmann::json::to_msgpack
+  // writes the same map (the golden vectors pin this).
+  const bool has_method = !e.method.empty();
+  const bool has_timeout = e.timeout_ms > 0;
+  const bool has_meta =
+      !e.payload.meta.is_null() && !(e.payload.meta.is_object() && e.payload.meta.empty());
+  const bool has_arrays = !e.payload.arrays.empty();
+  std::vector<std::uint8_t> bytes;
+  bytes.reserve(64 + (has_method ? e.method.size() : 0) + 48 * e.payload.arrays.size());
+  mp::Writer w(bytes);
+  w.map(std::size_t{has_arrays} + std::size_t{e.error.has_value()} + std::size_t{has_meta} +
+        std::size_t{has_method} + std::size_t{has_timeout});
+  if (has_arrays) {
+    w.str("arrays");
+    w.array(e.payload.arrays.size());
+    for (const Array& a : e.payload.arrays) {
+      w.map(a.name().empty() ? 2 : 3);
+      w.str("dtype");
+      w.str(to_numpy(a.dtype()));
+      if (!a.name().empty()) {
+        w.str("name");
+        w.str(a.name());
+      }
+      w.str("shape");
+      w.array(a.shape().size());
+      for (const auto s : a.shape()) w.sint(s);
+    }
   }
   if (e.error) {
-    header["error"] = {{"code", std::string(to_string(e.error->code))},
-                       {"type", e.error->type},
-                       {"message", e.error->message}};
-    if (!e.error->traceback.empty()) header["error"]["traceback"] = e.error->traceback;
-  }
-  if (!e.payload.arrays.empty()) {
-    auto arrays = nlohmann::json::array();
-    for (const Array& a : e.payload.arrays) {
-      nlohmann::json d = {{"dtype", std::string(to_numpy(a.dtype()))}, {"shape", a.shape()}};
-      if (!a.name().empty()) d["name"] = a.name();
-      arrays.push_back(std::move(d));
+    w.str("error");
+    w.map(e.error->traceback.empty() ? 3 : 4);
+    w.str("code");
+    w.str(to_string(e.error->code));
+    w.str("message");
+    w.str(e.error->message);
+    if (!e.error->traceback.empty()) {
+      w.str("traceback");
+      w.str(e.error->traceback);
     }
-    header["arrays"] = std::move(arrays);
+    w.str("type");
+    w.str(e.error->type);
   }
-  auto bytes = encode_msgpack(header);
+  if (has_meta) {
+    w.str("meta");
+    w.json(e.payload.meta);
+  }
+  if (has_method) {
+    w.str("method");
+    w.str(e.method);
+  }
+  if (has_timeout) {
+    w.str("timeout_ms");
+    w.sint(e.timeout_ms);
+  }
   frames.push_back(Buffer::from_vector(std::move(bytes)));
   for (const Array& a : e.payload.arrays) frames.push_back(a.buffer());
   return frames;
@@ -150,82 +184,118 @@ Result<Envelope> decode(std::span<const Buffer> frames, const DecodeLimits& limi
   if (frames[3].size() != 8) return bad<Envelope>("request id frame must be 8 bytes");
   e.request_id = read_u64(frames[3]);
   if (frames[4].size() > limits.max_header_bytes) return bad<Envelope>("header frame too large");
-  auto header = decode_msgpack({frames[4].data(), frames[4].size()});
-  if (!header) return header.error();
-  const nlohmann::json& h = *header;
-  if (!h.is_object()) return bad<Envelope>("header must be a map");
-
-  if (auto it = h.find("method"); it != h.end()) {
-    if (!it->is_string()) return bad<Envelope>("header.method must be a string");
-    e.method = it->get<std::string>();
-  }
-  if (auto it = h.find("timeout_ms"); it != h.end()) {
-    if (!it->is_number_integer() || it->get<std::int64_t>() < 0) {
-      return bad<Envelope>("header.timeout_ms must be a non-negative integer");
+  if (auto v = validate_msgpack({frames[4].data(), frames[4].size()}); !v) return v.error();
+  // Read the validated header in place; only `meta` becomes a JSON value.
+  mp::Reader r(reinterpret_cast<const std::uint8_t*>(frames[4].data()), frames[4].size());
+  auto keys = r.map();
+  if (!keys) return bad<Envelope>("header must be a map");
+  struct Desc {
+    DType dtype = DType::uint8;
+    std::vector<std::int64_t> shape;
+    bool has_shape = false;
+    std::string name;
+  };
+  std::vector<Desc> descs;
+  for (std::size_t k = 0; k < *keys; ++k) {
+    auto key = r.str();
+    if (!key) {
+      // nlohmann rejects maps with non-string keys as undecodable.
+      return bad<Envelope>("malformed msgpack: not decodable");
     }
-    e.timeout_ms = it->get<std::int64_t>();
+    if (*key == "method") {
+      auto m = r.str();
+      if (!m) return bad<Envelope>("header.method must be a string");
+      e.method = std::string(*m);
+    } else if (*key == "timeout_ms") {
+      auto t = r.integer();
+      if (!t || *t < 0) return bad<Envelope>("header.timeout_ms must be a non-negative integer");
+      e.timeout_ms = *t;
+    } else if (*key == "meta") {
+      auto j = r.json();
+      if (!j) return bad<Envelope>("malformed msgpack: not decodable");
+      e.payload.meta = std::move(*j);
+    } else if (*key == "error") {
+      auto j = r.json();
+      if (!j) return bad<Envelope>("malformed msgpack: not decodable");
+      if (!j->is_object()) return bad<Envelope>("header.error must be a map");
+      RemoteError err;
+      auto text = [&](const char* name, std::string& out) {
+        auto f = j->find(name);
+        if (f != j->end() && f->is_string()) out = f->get<std::string>();
+      };
+      std::string code;
+      text("code", code);
+      err.code = status_code_from_string(code);
+      text("type", err.type);
+      text("message", err.message);
+      text("traceback", err.traceback);
+      e.error = std::move(err);
+    } else if (*key == "arrays") {
+      auto n = r.array();
+      if (!n) return bad<Envelope>("header.arrays must be a list");
+      if (*n > limits.max_arrays) return bad<Envelope>("too many arrays");
+      descs.clear();
+      descs.reserve(*n);
+      for (std::size_t i = 0; i < *n; ++i) {
+        const auto at = [i] { return "header.arrays[" + std::to_string(i) + "]"; };
+        auto fields = r.map();
+        if (!fields) return bad<Envelope>(at() + " must be a map");
+        Desc d;
+        bool have_dtype = false;
+        for (std::size_t f = 0; f < *fields; ++f) {
+          auto fk = r.str();
+          if (!fk) return bad<Envelope>("malformed msgpack: not decodable");
+          if (*fk == "dtype") {
+            auto s = r.str();
+            if (!s) return bad<Envelope>(at() + ".dtype missing");
+            auto dt = dtype_from_numpy(*s);
+            if (!dt) return bad<Envelope>(at() + ".dtype unsupported");
+            d.dtype = *dt;
+            have_dtype = true;
+          } else if (*fk == "shape") {
+            auto dims = r.array();
+            if (!dims || *dims > limits.max_ndim) {
+              return bad<Envelope>(at() + ".shape must be a short list");
+            }
+            d.shape.clear();
+            for (std::size_t s = 0; s < *dims; ++s) {
+              auto v = r.integer();
+              if (!v || *v < 0) {
+                return bad<Envelope>(at() + ".shape entries must be non-negative integers");
+              }
+              d.shape.push_back(*v);
+            }
+            d.has_shape = true;
+          } else if (*fk == "name") {
+            auto s = r.str();
+            if (!s) return bad<Envelope>(at() + ".name must be a string");
+            d.name = std::string(*s);
+          } else {
+            r.skip();
+          }
+        }
+        if (!have_dtype) return bad<Envelope>(at() + ".dtype missing");
+        descs.push_back(std::move(d));
+      }
+    } else {
+      r.skip();
+    }
   }
-  if (auto it = h.find("meta"); it != h.end()) e.payload.meta = *it;
-  if (auto it = h.find("error"); it != h.end()) {
-    if (!it->is_object()) return bad<Envelope>("header.error must be a map");
-    RemoteError err;
-    auto text = [&](const char* key, std::string& out) {
-      auto f = it->find(key);
-      if (f != it->end() && f->is_string()) out = f->get<std::string>();
-    };
-    std::string code;
-    text("code", code);
-    err.code = status_code_from_string(code);
-    text("type", err.type);
-    text("message", err.message);
-    text("traceback", err.traceback);
-    e.error = std::move(err);
-  }
-  std::size_t n_arrays = 0;
-  const nlohmann::json* arrays = nullptr;
-  if (auto it = h.find("arrays"); it != h.end()) {
-    if (!it->is_array()) return bad<Envelope>("header.arrays must be a list");
-    arrays = &*it;
-    n_arrays = it->size();
-  }
-  if (n_arrays > limits.max_arrays) return bad<Envelope>("too many arrays");
+  const std::size_t n_arrays = descs.size();
   if (frames.size() != 5 + n_arrays) {
     return bad<Envelope>("header lists " + std::to_string(n_arrays) + " arrays but " +
                          std::to_string(frames.size() - 5) + " array frames follow");
   }
   e.payload.arrays.reserve(n_arrays);
   for (std::size_t i = 0; i < n_arrays; ++i) {
-    const nlohmann::json& d = (*arrays)[i];
-    const std::string at = "header.arrays[" + std::to_string(i) + "]";
-    if (!d.is_object()) return bad<Envelope>(at + " must be a map");
-    auto dt = d.find("dtype");
-    if (dt == d.end() || !dt->is_string()) return bad<Envelope>(at + ".dtype missing");
-    auto dtype = dtype_from_numpy(dt->get<std::string>());
-    if (!dtype) return bad<Envelope>(at + ".dtype unsupported");
-    std::vector<std::int64_t> shape;
-    auto sh = d.find("shape");
-    if (sh == d.end()) {
-      shape.push_back(static_cast<std::int64_t>(frames[5 + i].size() / itemsize(*dtype)));
-    } else {
-      if (!sh->is_array() || sh->size() > limits.max_ndim) {
-        return bad<Envelope>(at + ".shape must be a short list");
-      }
-      for (const auto& s : *sh) {
-        if (!s.is_number_integer() || s.get<std::int64_t>() < 0) {
-          return bad<Envelope>(at + ".shape entries must be non-negative integers");
-        }
-        shape.push_back(s.get<std::int64_t>());
-      }
-    }
-    std::string name;
-    if (auto nm = d.find("name"); nm != d.end()) {
-      if (!nm->is_string()) return bad<Envelope>(at + ".name must be a string");
-      name = nm->get<std::string>();
+    Desc& d = descs[i];
+    if (!d.has_shape) {
+      d.shape = {static_cast<std::int64_t>(frames[5 + i].size() / itemsize(d.dtype))};
     }
     try {
-      e.payload.arrays.emplace_back(*dtype, std::move(shape), frames[5 + i], std::move(name));
+      e.payload.arrays.emplace_back(d.dtype, std::move(d.shape), frames[5 + i], std::move(d.name));
     } catch (const Failure& f) {
-      return bad<Envelope>(at + ": " + f.what());
+      return bad<Envelope>("header.arrays[" + std::to_string(i) + "]: " + f.what());
     }
   }
   return e;

@@ -1,0 +1,1319 @@
+"""Remote objects and streams (docs/remote.md): serve Python callables and
+objects, call C++ or Python servers, subscribe to their streams.
+
+Wire format: the native envelope (docs/protocol.md) for calls over
+DEALER/ROUTER, and ``[name NUL][msgpack header][array frames…]`` for streams
+over PUB/SUB. Values are MessagePack; NumPy arrays travel as raw frames
+referenced from the value by the extension type 1 (a u32 index). Nothing is
+pickled, in either direction.
+
+Client::
+
+    from acheron.remote import RemoteClient
+    c = RemoteClient("tcp://127.0.0.1:5555")
+    c.call("add", 1, 2)            # or c.api.add(1, 2)
+    s = c.subscribe("camera", mode="queue", capacity=100)
+    v = s.next(timeout=1.0)        # StreamValue(value, seq, wall_ns, mono_ns, ...)
+
+Server::
+
+    from acheron.remote import RemoteServer
+    srv = RemoteServer("tcp://*:5555", "tcp://*:5556")
+    srv.expose(motor, prefix="motor")              # motor.move, motor.position, ...
+    srv.add_stream("position", 10.0, motor.position)
+    srv.start()
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import inspect
+import itertools
+import os
+import random
+import struct
+import threading
+import time
+import traceback as _traceback
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import msgpack
+import numpy as np
+import zmq
+
+__all__ = [
+    "RemoteClient",
+    "RemoteServer",
+    "RemoteException",
+    "CallTimeout",
+    "Disconnected",
+    "StreamValue",
+    "Subscription",
+    "StreamWriter",
+]
+
+PROTOCOL = b"ACHC01"
+REQUEST, PARTIAL, FINAL, ERROR, CANCEL, PING, PONG = range(1, 8)
+_CMD = [bytes([i]) for i in range(9)]
+ARRAY_EXT = 1
+HEARTBEAT_STREAM = "$hb"
+MAX_HEADER_BYTES = 1 << 20
+MAX_ARRAYS = 1024
+MAX_NDIM = 32
+_U64 = struct.Struct("<Q")
+_packb = msgpack.packb
+_U32 = struct.Struct("<I")
+# Frames at least this large are received without a copy (pyzmq copies smaller ones anyway).
+_ZERO_COPY_MIN = zmq.COPY_THRESHOLD
+_RCVMORE = int(zmq.RCVMORE)
+_SNDMORE = int(zmq.SNDMORE)
+_DONTWAIT = int(zmq.DONTWAIT)
+_RCVTIMEO = int(zmq.RCVTIMEO)
+
+
+class RemoteException(Exception):
+    """The remote side raised: ``type`` is its exception type, ``code`` the
+    status name (``not_found``, ``invalid_argument``, ``unknown``…)."""
+
+    def __init__(self, code: str, type: str, message: str, traceback: str = ""):
+        super().__init__(f"{type or code}: {message}")
+        self.code = code
+        self.type = type
+        self.remote_message = message
+        self.traceback = traceback
+
+
+class CallTimeout(TimeoutError):
+    """No reply within the call's deadline (the request was sent)."""
+
+
+class Disconnected(ConnectionError):
+    """The request could not be sent: no connection to the server."""
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow the protocol."""
+
+
+# --- values ------------------------------------------------------------------
+
+
+def _dtype_string(a: np.ndarray) -> str:
+    dt = a.dtype
+    if dt.hasobject or dt.fields is not None or dt.subdtype is not None or dt.kind not in "biufc":
+        raise TypeError(f"arrays of dtype {dt} cannot be sent (only plain numeric types)")
+    s = dt.str
+    if s[0] == ">" and dt.itemsize > 1:
+        raise TypeError(f"big-endian dtype {dt} cannot be sent; use .astype('{s.replace('>', '<')}')")
+    if s[0] == "=":
+        s = "<" + s[1:]
+    return s
+
+
+class _Packer:
+    """Packs a value; arrays become ext references and are collected."""
+
+    __slots__ = ("arrays", "descs")
+
+    def __init__(self):
+        self.arrays: List[Any] = []
+        self.descs: List[dict] = []
+
+    def default(self, obj):
+        if isinstance(obj, np.ndarray):
+            a = np.ascontiguousarray(obj)
+            self.descs.append({"dtype": _dtype_string(a), "shape": list(a.shape)})
+            self.arrays.append(memoryview(a.reshape(-1).view(np.uint8)) if a.size else b"")
+            return msgpack.ExtType(ARRAY_EXT, _U32.pack(len(self.arrays) - 1))
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, (set, frozenset)):
+            return list(obj)
+        raise TypeError(f"cannot send a value of type {type(obj).__name__} (no pickle: use "
+                        "numbers, strings, bytes, lists, dicts or NumPy arrays)")
+
+
+class _Ref:
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+
+def _ext_hook(code: int, data: bytes):
+    if code == ARRAY_EXT and len(data) == 4:
+        return _Ref(_U32.unpack(data)[0])
+    return msgpack.ExtType(code, data)
+
+
+def _resolve(value, arrays):
+    if isinstance(value, _Ref):
+        if value.index >= len(arrays):
+            raise ProtocolError("array reference out of range")
+        return arrays[value.index]
+    if isinstance(value, list):
+        return [_resolve(v, arrays) for v in value]
+    if isinstance(value, dict):
+        return {k: _resolve(v, arrays) for k, v in value.items()}
+    return value
+
+
+def _buffer(frame) -> memoryview:
+    return memoryview(getattr(frame, "buffer", frame))
+
+
+def _arrays(descs, frames, first: int) -> List[np.ndarray]:
+    if not isinstance(descs, list) or len(descs) > MAX_ARRAYS:
+        raise ProtocolError("header.arrays must be a short list")
+    if len(frames) != first + len(descs):
+        raise ProtocolError(f"header lists {len(descs)} arrays but {len(frames) - first} array frames follow")
+    out = []
+    for i, d in enumerate(descs):
+        if not isinstance(d, dict) or not isinstance(d.get("dtype"), str):
+            raise ProtocolError(f"header.arrays[{i}].dtype missing")
+        try:
+            dt = np.dtype(d["dtype"])
+        except TypeError:
+            raise ProtocolError(f"header.arrays[{i}].dtype unsupported") from None
+        if dt.kind not in "biufc" or (dt.byteorder == ">" and dt.itemsize > 1):
+            raise ProtocolError(f"header.arrays[{i}].dtype unsupported")
+        buf = _buffer(frames[first + i])
+        shape = d.get("shape")
+        if shape is None:
+            shape = [buf.nbytes // dt.itemsize]
+        if (not isinstance(shape, list) or len(shape) > MAX_NDIM
+                or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
+            raise ProtocolError(f"header.arrays[{i}].shape must be a short list of non-negative integers")
+        count = 1
+        for s in shape:
+            count *= s
+        if count * dt.itemsize != buf.nbytes:
+            raise ProtocolError(f"header.arrays[{i}]: shape and dtype do not match the frame size")
+        out.append(np.frombuffer(buf, dtype=dt, count=count).reshape(shape) if count else np.zeros(shape, dt))
+    return out
+
+
+def _unpack(data) -> Any:
+    if len(data) > MAX_HEADER_BYTES:
+        raise ProtocolError("header frame too large")
+    try:
+        return msgpack.unpackb(data, raw=False, ext_hook=_ext_hook, strict_map_key=True)
+    except Exception as e:  # msgpack raises several types for bad input
+        raise ProtocolError(f"malformed msgpack: {e}") from None
+
+
+def _recv(socket: zmq.Socket, flags: int = 0, small: int = 5) -> List[Any]:
+    """Receives a multipart message. The first ``small`` frames (protocol,
+    command, ids, header) come as bytes; the array frames after them as
+    zero-copy zmq.Frame objects when large (pyzmq copies small ones anyway,
+    and a Frame object costs more than copying a few bytes)."""
+    frames = [socket.recv(flags)]
+    while socket.getsockopt(_RCVMORE):
+        if len(frames) < small:
+            frames.append(socket.recv())
+        else:
+            f = socket.recv(copy=False)
+            frames.append(f if len(f) >= _ZERO_COPY_MIN else f.bytes)
+    return frames
+
+
+def _send(socket: zmq.Socket, frames: Sequence[Any], flags: int = 0) -> None:
+    """Sends a multipart message: large buffers without a copy, small ones
+    copied (cheaper than pyzmq's zero-copy bookkeeping)."""
+    last = len(frames) - 1
+    for i, f in enumerate(frames):
+        big = not isinstance(f, bytes) and memoryview(f).nbytes >= _ZERO_COPY_MIN
+        socket.send(f, flags | (_SNDMORE if i < last else 0), copy=not big)
+
+
+# --- client ------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class StreamValue:
+    """One value of a stream, with the server's timestamps."""
+
+    stream: str
+    seq: int
+    wall_ns: int  # server wall clock at publication (or the application's own stamp)
+    mono_ns: int  # server steady clock at publication
+    value: Any
+    error: Optional[RemoteException] = None
+
+    @property
+    def timestamp(self) -> float:
+        """Wall-clock seconds since the epoch."""
+        return self.wall_ns * 1e-9
+
+
+class Subscription:
+    """A subscription with its own cache (latest value only) or bounded
+    queue (oldest dropped and counted when full)."""
+
+    def __init__(self, client: "RemoteClient", stream: str, mode: str, capacity: int):
+        if mode not in ("cache", "queue"):
+            raise ValueError(f"mode must be 'cache' or 'queue', not {mode!r}")
+        self.stream = stream
+        self.mode = mode
+        self.capacity = max(1, int(capacity))
+        self._client = client
+        self._cond = threading.Condition()
+        self._items: collections.deque = collections.deque()
+        self._server_id = 0
+        self._last_seq = 0
+        self._closed = False
+        self.received = 0
+        self.delivered = 0
+        self.dropped = 0
+        self.replaced = 0
+        self.gaps = 0
+
+    def _offer(self, sid: int, seq: int, make_value: Callable[[], StreamValue]) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            if sid != self._server_id:
+                self._server_id, self._last_seq = sid, 0
+            if seq <= self._last_seq:
+                return  # seen already (a snapshot resent for a later subscriber)
+            if self._last_seq:
+                self.gaps += seq - self._last_seq - 1
+            self._last_seq = seq
+            self.received += 1
+            v = make_value()
+            if self.mode == "cache":
+                if self._items:
+                    self.replaced += 1
+                    self._items.clear()
+            elif len(self._items) >= self.capacity:
+                self._items.popleft()
+                self.dropped += 1
+            self._items.append(v)
+            self._cond.notify()
+
+    def next(self, timeout: Optional[float] = None) -> Optional[StreamValue]:
+        """The next value; waits up to timeout seconds (None: forever, 0: do
+        not wait) and returns None if nothing arrived."""
+        with self._cond:
+            if not self._items and timeout != 0:
+                self._cond.wait_for(lambda: self._items or self._closed, timeout)
+            if not self._items:
+                return None
+            self.delivered += 1
+            return self._items.popleft()
+
+    def __iter__(self):
+        while not self._closed:
+            v = self.next(timeout=0.5)
+            if v is not None:
+                yield v
+
+    def stats(self) -> Dict[str, int]:
+        with self._cond:
+            return {"received": self.received, "delivered": self.delivered, "dropped": self.dropped,
+                    "replaced": self.replaced, "gaps": self.gaps, "pending": len(self._items)}
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._client._unsubscribe(self)
+
+
+class _Api:
+    """Attribute access to calls: ``client.api.motor.move(1.0)`` calls "motor.move"."""
+
+    def __init__(self, client: "RemoteClient", path: str = ""):
+        self._client = client
+        self._path = path
+
+    def __getattr__(self, name: str) -> "_Api":
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Api(self._client, f"{self._path}.{name}" if self._path else name)
+
+    def __call__(self, *args, **kwargs):
+        if not self._path:
+            raise TypeError("name a call: client.api.<call>(...)")
+        return self._client.call_with(self._path, args, kwargs)
+
+    def __dir__(self):
+        return [c["name"] for c in self._client.list_calls()]
+
+
+class RemoteClient:
+    """Calls a RemoteServer (C++ or Python) and subscribes to its streams.
+
+    Every call has a deadline (``timeout`` seconds, default 3). On a timeout
+    the socket is replaced, so the next call reconnects by itself; late
+    replies are discarded by request id. Thread-safe (calls are serialised).
+    """
+
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", *, stream_endpoint: Optional[str] = None,
+                 timeout: float = 3.0, context: Optional[zmq.Context] = None,
+                 curve: Optional[Tuple[bytes, bytes, bytes]] = None):
+        """``curve``: (own public key, own secret key, server public key), Z85."""
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self._stream_endpoint = stream_endpoint
+        self._ctx = context or zmq.Context.instance()
+        self._curve = curve
+        self._lock = threading.Lock()
+        self._sock: Optional[zmq.Socket] = None
+        self._poller = zmq.Poller()
+        self._ids = itertools.count(1)
+        self._token = random.getrandbits(63) or 1
+        self._token_used = False
+        self.reconnects = 0
+        self._subs: Dict[str, List[Subscription]] = {}
+        self._subs_lock = threading.Lock()
+        self._pending: List[Tuple[bool, bytes]] = []
+        self._receiver: Optional[threading.Thread] = None
+        self._wake_r, self._wake_w = None, None
+        self._stopping = False
+        self.api = _Api(self)
+
+    # -- calls --
+
+    def _secure(self, s: zmq.Socket) -> None:
+        if self._curve:
+            pub, sec, server = self._curve
+            s.curve_publickey, s.curve_secretkey, s.curve_serverkey = pub, sec, server
+
+    def _socket(self) -> zmq.Socket:
+        if self._sock is None:
+            s = self._ctx.socket(zmq.DEALER)
+            s.linger = 0
+            s.immediate = 1
+            s.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+            s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+            self._secure(s)
+            s.connect(self.endpoint)
+            self._sock = s
+            self._poller = zmq.Poller()
+            self._poller.register(s, zmq.POLLIN)
+        return self._sock
+
+    def _reset(self) -> None:
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+        self.reconnects += 1
+
+    def _send(self, frames: Sequence[Any], deadline: float, timeout: float) -> None:
+        s = self._socket()
+        while True:
+            try:
+                _send(s, frames, _DONTWAIT)
+                return
+            except zmq.Again:
+                left = deadline - time.monotonic()
+                if left <= 0 or not s.poll(int(left * 1000) + 1, zmq.POLLOUT):
+                    self._reset()
+                    raise Disconnected(f"no connection to {self.endpoint} within {timeout:g} s "
+                                       "(is the server running?)") from None
+
+    def call(self, name: str, *args, **kwargs) -> Any:
+        """Calls ``name`` with positional and keyword arguments. (A remote
+        keyword argument that clashes with this signature can be passed
+        through call_with.)"""
+        return self.call_with(name, args, kwargs)
+
+    def call_with(self, name: str, args: Sequence[Any] = (), kwargs: Optional[Dict[str, Any]] = None,
+                  timeout: Optional[float] = None) -> Any:
+        """Calls ``name``; raises RemoteException, CallTimeout or Disconnected."""
+        timeout = self.timeout if timeout is None else timeout
+        meta: Dict[str, Any] = {}
+        if args:
+            meta["args"] = list(args)
+        if kwargs:
+            meta["kwargs"] = kwargs
+        if self._token_used:
+            meta["token"] = self._token
+        timeout_ms = max(1, int(timeout * 1000))
+        packer = _Packer()
+        with self._lock:
+            rid = next(self._ids)
+            header = {"meta": meta, "method": name, "timeout_ms": timeout_ms}
+            body = _packb(header, default=packer.default, use_bin_type=True)
+            if packer.arrays:  # the header lists the arrays the value refers to
+                header["arrays"] = packer.descs
+                body = _packb(header, default=_Packer().default, use_bin_type=True)
+            frames = [PROTOCOL, _CMD[REQUEST], b"remote", _U64.pack(rid), body, *packer.arrays]
+            deadline = time.monotonic() + timeout
+            self._send(frames, deadline, timeout)
+            sock = self._sock
+            while True:
+                left = deadline - time.monotonic()
+                if left > 0:
+                    sock.setsockopt(_RCVTIMEO, int(left * 1000) + 1)
+                    try:
+                        reply = _recv(sock)
+                    except zmq.Again:
+                        left = 0
+                if left <= 0:
+                    self._reset()
+                    raise CallTimeout(f"no reply to {name!r} from {self.endpoint} within {timeout:g} s")
+                if len(reply) < 5 or reply[0] != PROTOCOL or len(reply[3]) != 8:
+                    continue  # PONG or not ours
+                if _U64.unpack(reply[3])[0] != rid:
+                    continue  # a late reply to an earlier call
+                cmd = reply[1]
+                h = _unpack(reply[4])
+                if not isinstance(h, dict):
+                    raise ProtocolError("reply header must be a map")
+                if cmd == _CMD[FINAL]:
+                    meta = h.get("meta") or {}
+                    value = meta.get("value") if isinstance(meta, dict) else None
+                    if len(reply) > 5 or "arrays" in h:
+                        value = _resolve(value, _arrays(h.get("arrays", []), reply, 5))
+                    return value
+                if cmd == _CMD[ERROR]:
+                    e = h.get("error") or {}
+                    raise RemoteException(str(e.get("code", "unknown")), str(e.get("type", "")),
+                                          str(e.get("message", "")), str(e.get("traceback", "")))
+
+    def ping(self, timeout: Optional[float] = None) -> bool:
+        timeout = self.timeout if timeout is None else timeout
+        with self._lock:
+            deadline = time.monotonic() + timeout
+            try:
+                self._send([PROTOCOL, _CMD[PING], b"remote"], deadline, timeout)
+            except Disconnected:
+                return False
+            sock = self._sock
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._poller.poll(int(left * 1000) + 1):
+                    self._reset()
+                    return False
+                reply = _recv(sock, _DONTWAIT)
+                if len(reply) == 3 and reply[1] == _CMD[PONG]:
+                    return True
+
+    def list_calls(self) -> List[dict]:
+        return self.call_with("$calls")
+
+    def list_streams(self) -> List[dict]:
+        return self.call_with("$streams")
+
+    def info(self) -> dict:
+        return self.call_with("$info")
+
+    def enable_stream(self, name: str) -> None:
+        self.call_with("$enable", [name])
+
+    def disable_stream(self, name: str) -> None:
+        self.call_with("$disable", [name])
+
+    def remove_stream(self, name: str) -> None:
+        self.call_with("$remove", [name])
+
+    def lock(self, force: bool = False) -> bool:
+        """Takes the single-writer lock; False if another client holds it."""
+        self._token_used = True
+        return bool(self.call_with("$lock", [force]))
+
+    def unlock(self) -> None:
+        self.call_with("$unlock")
+
+    # -- streams --
+
+    def subscribe(self, stream: str, mode: str = "cache", capacity: int = 1000) -> Subscription:
+        """Subscribes to a stream; ``mode`` is "cache" (latest value only)
+        or "queue" (bounded FIFO, oldest dropped and counted when full)."""
+        if not stream or "\0" in stream or stream.startswith("$"):
+            raise ValueError(f"invalid stream name {stream!r}")
+        sub = Subscription(self, stream, mode, capacity)
+        if self._receiver is None:
+            endpoint = self._stream_endpoint or resolve_stream_endpoint(self.endpoint,
+                                                                        self.info()["stream_endpoint"])
+            self._wake_r, self._wake_w = os.pipe()
+            self._receiver = threading.Thread(target=self._receive, args=(endpoint,), daemon=True,
+                                              name=f"acheron-remote-sub {endpoint}")
+            self._receiver.start()
+        with self._subs_lock:
+            subs = self._subs.setdefault(stream, [])
+            if not subs:
+                self._pending.append((True, stream.encode() + b"\0"))
+            subs.append(sub)
+        os.write(self._wake_w, b"x")
+        return sub
+
+    def _unsubscribe(self, sub: Subscription) -> None:
+        with self._subs_lock:
+            subs = self._subs.get(sub.stream, [])
+            if sub in subs:
+                subs.remove(sub)
+            if not subs and sub.stream in self._subs:
+                del self._subs[sub.stream]
+                self._pending.append((False, sub.stream.encode() + b"\0"))
+        if self._wake_w is not None:
+            os.write(self._wake_w, b"x")
+
+    def _receive(self, endpoint: str) -> None:
+        s = self._ctx.socket(zmq.SUB)
+        s.linger = 0
+        s.rcvhwm = 100000
+        self._secure(s)
+        s.connect(endpoint)
+        poller = zmq.Poller()
+        poller.register(s, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        try:
+            while not self._stopping:
+                events = dict(poller.poll(500))
+                if self._wake_r in events:
+                    os.read(self._wake_r, 4096)
+                    with self._subs_lock:
+                        todo, self._pending = self._pending, []
+                    for on, topic in todo:
+                        s.setsockopt(zmq.SUBSCRIBE if on else zmq.UNSUBSCRIBE, topic)
+                if s in events:
+                    for _ in range(256):
+                        try:
+                            frames = _recv(s, _DONTWAIT, small=2)
+                        except zmq.Again:
+                            break
+                        self._dispatch(frames)
+        finally:
+            s.close(0)
+
+    def _dispatch(self, frames: List[Any]) -> None:
+        try:
+            topic = bytes(frames[0])
+            if len(frames) < 2 or not topic.endswith(b"\0") or topic.count(b"\0") != 1:
+                return
+            name = topic[:-1].decode()
+            with self._subs_lock:
+                subs = list(self._subs.get(name, ()))  # exact name match
+            if not subs:
+                return
+            h = _unpack(frames[1])
+            if not isinstance(h, dict):
+                return
+            sid, seq = int(h.get("sid", 0)), int(h.get("seq", 0))
+            cache: List[StreamValue] = []
+
+            def make() -> StreamValue:
+                if not cache:
+                    value = h.get("value")
+                    if len(frames) > 2 or "arrays" in h or isinstance(value, (_Ref, list, dict)):
+                        value = _resolve(value, _arrays(h.get("arrays", []), frames, 2))
+                    err = h.get("error")
+                    exc = None
+                    if isinstance(err, dict):
+                        exc = RemoteException(str(err.get("code", "unknown")), str(err.get("type", "")),
+                                              str(err.get("message", "")), str(err.get("traceback", "")))
+                    cache.append(StreamValue(name, seq, int(h.get("wall_ns", 0)), int(h.get("mono_ns", 0)),
+                                             value, exc))
+                return cache[0]
+
+            for sub in subs:
+                sub._offer(sid, seq, make)
+        except (ProtocolError, UnicodeDecodeError, ValueError, TypeError):
+            return  # malformed or foreign messages are ignored
+
+    def close(self) -> None:
+        self._stopping = True
+        if self._receiver is not None:
+            os.write(self._wake_w, b"x")
+            self._receiver.join(2)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._receiver = None
+            self._wake_w = None
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close(0)
+                self._sock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def resolve_stream_endpoint(rpc_endpoint: str, advertised: str) -> str:
+    """The stream endpoint to connect to: the advertised one, with a
+    wildcard host replaced by the host of the RPC endpoint."""
+    if not advertised.startswith("tcp://") or not rpc_endpoint.startswith("tcp://"):
+        return advertised
+    host, _, port = advertised[6:].rpartition(":")
+    if host not in ("0.0.0.0", "*", "[::]", "::"):
+        return advertised
+    rhost = rpc_endpoint[6:].rpartition(":")[0]
+    return f"tcp://{rhost}:{port}"
+
+
+# --- server ------------------------------------------------------------------
+
+
+def _type_name(annotation) -> str:
+    if annotation is inspect.Parameter.empty:
+        return "any"
+    names = {int: "int", float: "float", str: "str", bool: "bool", bytes: "bytes", list: "list",
+             dict: "dict", np.ndarray: "array", type(None): "none"}
+    if annotation in names:
+        return names[annotation]
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _describe(fn: Callable) -> Tuple[List[dict], str, bool]:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return [], "any", True
+    params, variadic = [], False
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            variadic = True
+            continue
+        d = {"name": p.name, "type": _type_name(p.annotation)}
+        if p.default is not p.empty:
+            try:
+                msgpack.packb(p.default, default=_Packer().default)
+                d["default"] = p.default
+            except TypeError:
+                d["default"] = repr(p.default)
+        params.append(d)
+    return params, _type_name(sig.return_annotation), variadic
+
+
+@dataclasses.dataclass
+class _Call:
+    fn: Callable
+    doc: str
+    params: List[dict]
+    returns: str
+    variadic: bool
+    mutating: bool
+
+
+class _Stream:
+    def __init__(self, name: str, kind: str, doc: str, enabled: bool):
+        self.name = name
+        self.topic = name.encode() + b"\0"
+        self.kind = kind
+        self.doc = doc
+        self.enabled = enabled
+        self.removed = False
+        self.seq = 0
+        self.published = 0
+        self.published_since_enable = 0
+        self.overruns = 0
+        self.errors = 0
+        self.enabled_at = time.monotonic()
+        self.subscribed = False
+        self.last: Optional[List[Any]] = None
+        self.rate_hz = 0.0
+        self.fn: Optional[Callable] = None
+        self.only_with_subscribers = True
+        self.source = ""
+        self.upstream = ""
+        self.raw = False
+        self.cond = threading.Condition()
+        self.thread: Optional[threading.Thread] = None
+
+    def status(self) -> dict:
+        with self.cond:
+            d = {"name": self.name, "kind": self.kind, "enabled": self.enabled, "published": self.published,
+                 "overruns": self.overruns, "errors": self.errors, "subscribed": self.subscribed,
+                 "doc": self.doc, "achieved_hz": 0.0}
+            if self.enabled:
+                secs = time.monotonic() - self.enabled_at
+                d["achieved_hz"] = self.published_since_enable / secs if secs > 0 else 0.0
+            if self.kind == "periodic":
+                d["rate_hz"] = self.rate_hz
+            if self.kind == "relay":
+                d["source"] = self.source
+            return d
+
+
+class StreamWriter:
+    """Publishes values of a manual stream (thread-safe)."""
+
+    def __init__(self, server: "RemoteServer", stream: _Stream):
+        self._server = server
+        self._stream = stream
+        self.name = stream.name
+
+    def publish(self, value: Any, wall_ns: Optional[int] = None) -> bool:
+        """Publishes value stamped now (or with the application's own wall
+        time in ns); False if the stream is disabled or removed."""
+        return self._server._publish(self._stream, value, None, wall_ns)
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not name or len(name.encode()) > 255 or "\0" in name or name.startswith("$"):
+        raise ValueError(f"{kind} name {name!r} is invalid (1-255 bytes, no NUL, not starting with '$')")
+
+
+class RemoteServer:
+    """Exports calls and streams; the same protocol as the C++ RemoteServer.
+
+    One I/O thread owns the sockets; calls run on a thread pool (a slow call
+    never blocks others or stream control); each periodic stream has its own
+    thread scheduled against absolute deadlines.
+    """
+
+    def __init__(self, rpc_bind: str = "tcp://*:5555", stream_bind: str = "tcp://*:5556", *,
+                 name: str = "remote", threads: int = 2, context: Optional[zmq.Context] = None,
+                 curve: Optional[Tuple[bytes, bytes]] = None, heartbeat: float = 1.0,
+                 write_lock: str = "advisory"):
+        """``curve``: (public key, secret key) of the server, Z85.
+        ``write_lock``: "advisory" or "required" for mutating calls."""
+        self.name = name
+        self._ctx = context or zmq.Context.instance()
+        self._router = self._ctx.socket(zmq.ROUTER)
+        self._xpub = self._ctx.socket(zmq.XPUB)
+        for s in (self._router, self._xpub):
+            s.linger = 0
+            if curve:
+                s.curve_server = True
+                s.curve_publickey, s.curve_secretkey = curve
+        self._router.router_mandatory = 1
+        self._xpub.setsockopt(zmq.XPUB_VERBOSE, 1)
+        self._router.bind(rpc_bind)
+        self._xpub.bind(stream_bind)
+        self.rpc_endpoint = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.stream_endpoint = self._xpub.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.server_id = random.getrandbits(63) or 1
+        self._hb_interval = heartbeat
+        self._write_lock = write_lock
+        self._lock_holder = 0
+        self._calls: Dict[str, _Call] = {}
+        self._streams: Dict[str, _Stream] = {}
+        self._meta_lock = threading.Lock()
+        self._outbox: collections.deque = collections.deque()
+        self._commands: collections.deque = collections.deque()
+        self._wake_r, self._wake_w = os.pipe()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="acheron-call")
+        self._relays: List[Tuple[_Stream, zmq.Socket]] = []
+        self._io: Optional[threading.Thread] = None
+        self._stopping = False
+        self._hb_seq = 0
+
+    # -- registration --
+
+    def add_call(self, name: str, fn: Callable, doc: Optional[str] = None, mutating: bool = False) -> None:
+        """Registers a callable under name; its signature and docstring are
+        published by list_calls()."""
+        _check_name("call", name)
+        params, returns, variadic = _describe(fn)
+        with self._meta_lock:
+            if name in self._calls:
+                raise ValueError(f"a call named {name!r} exists")
+            self._calls[name] = _Call(fn, doc if doc is not None else (inspect.getdoc(fn) or ""),
+                                      params, returns, variadic, mutating)
+
+    def expose(self, obj: Any, prefix: Optional[str] = None, methods: Optional[Sequence[str]] = None,
+               mutating: Sequence[str] = ()) -> List[str]:
+        """Exports obj's public methods (or the listed ones) as
+        ``prefix.method`` (just ``method`` if prefix is empty). Only these
+        names are reachable: nothing else of obj or the server is."""
+        names = methods if methods is not None else [
+            n for n in dir(obj) if not n.startswith("_") and callable(getattr(obj, n, None))]
+        out = []
+        for n in names:
+            full = f"{prefix}.{n}" if prefix else n
+            self.add_call(full, getattr(obj, n), mutating=n in mutating)
+            out.append(full)
+        return out
+
+    def remove_call(self, name: str) -> bool:
+        with self._meta_lock:
+            return self._calls.pop(name, None) is not None
+
+    def _insert(self, st: _Stream) -> _Stream:
+        _check_name("stream", st.name)
+        with self._meta_lock:
+            if st.name in self._streams:
+                raise ValueError(f"a stream named {st.name!r} exists")
+            self._streams[st.name] = st
+        return st
+
+    def add_stream(self, name: str, rate_hz: float, fn: Callable[[], Any], *, enabled: bool = True,
+                   doc: str = "", only_with_subscribers: bool = True) -> None:
+        """A periodic stream: fn() is called rate_hz times per second while
+        enabled (and, by default, subscribed) and its value published."""
+        if not rate_hz > 0:
+            raise ValueError(f"stream {name!r}: rate must be positive")
+        st = _Stream(name, "periodic", doc or (inspect.getdoc(fn) or ""), enabled)
+        st.rate_hz = float(rate_hz)
+        st.fn = fn
+        st.only_with_subscribers = only_with_subscribers
+        self._insert(st)
+        if self._io is not None:
+            self._start_periodic(st)
+
+    def add_manual_stream(self, name: str, *, enabled: bool = True, doc: str = "") -> StreamWriter:
+        return StreamWriter(self, self._insert(_Stream(name, "manual", doc, enabled)))
+
+    def add_relay(self, name: str, endpoint: str, upstream: Optional[str] = None, *, raw: bool = False,
+                  enabled: bool = True, doc: str = "") -> None:
+        """Relays another server's stream (or, with raw=True, any PUB
+        socket's messages as uint8 arrays) under name."""
+        st = _Stream(name, "relay", doc, enabled)
+        st.source = endpoint
+        st.raw = raw
+        st.upstream = upstream if upstream is not None else ("" if raw else name)
+        sub = self._ctx.socket(zmq.SUB)
+        sub.linger = 0
+        sub.connect(endpoint)
+        self._insert(st)
+        self._command(lambda: (self._relays.append((st, sub)), self._update_relay(st)))
+
+    # -- stream control --
+
+    def _get(self, name: str) -> _Stream:
+        with self._meta_lock:
+            st = self._streams.get(name)
+        if st is None:
+            raise KeyError(f"no stream named {name!r}")
+        return st
+
+    def _set_enabled(self, name: str, on: bool) -> None:
+        st = self._get(name)
+        with st.cond:
+            if st.enabled == on:
+                return
+            st.enabled = on
+            if on:
+                st.enabled_at = time.monotonic()
+                st.published_since_enable = 0
+            st.cond.notify_all()
+        if st.kind == "relay":
+            self._command(lambda: self._update_relay(st))
+
+    def enable_stream(self, name: str) -> None:
+        self._set_enabled(name, True)
+
+    def disable_stream(self, name: str) -> None:
+        self._set_enabled(name, False)
+
+    def remove_stream(self, name: str) -> None:
+        with self._meta_lock:
+            st = self._streams.pop(name, None)
+        if st is None:
+            raise KeyError(f"no stream named {name!r}")
+        with st.cond:
+            st.removed = True
+            st.enabled = False
+            st.cond.notify_all()
+        if st.kind == "relay":
+            def drop():
+                for r in [r for r in self._relays if r[0] is st]:
+                    r[1].close(0)
+                    self._relays.remove(r)
+            self._command(drop)
+
+    def streams(self) -> List[dict]:
+        with self._meta_lock:
+            all_streams = list(self._streams.values())
+        return [s.status() for s in all_streams]
+
+    def calls(self) -> List[dict]:
+        with self._meta_lock:
+            items = sorted(self._calls.items())
+        return [{"name": n, "doc": c.doc, "params": c.params, "returns": c.returns, "mutating": c.mutating,
+                 "variadic": c.variadic} for n, c in items]
+
+    # -- lifecycle --
+
+    def start(self) -> "RemoteServer":
+        if self._io is None:
+            self._io = threading.Thread(target=self._run_io, daemon=True, name="acheron-remote-io")
+            self._io.start()
+            with self._meta_lock:
+                periodic = [s for s in self._streams.values() if s.kind == "periodic"]
+            for st in periodic:
+                self._start_periodic(st)
+        return self
+
+    def serve_forever(self) -> None:
+        self.start()
+        try:
+            while self._io.is_alive():
+                self._io.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        with self._meta_lock:
+            all_streams = list(self._streams.values())
+        for st in all_streams:
+            with st.cond:
+                st.cond.notify_all()
+        self._wake()
+        if self._io is not None:
+            self._io.join(5)
+        for st in all_streams:
+            if st.thread is not None:
+                st.thread.join(5)
+        self._pool.shutdown(wait=True)
+        for _, s in self._relays:
+            s.close(0)
+        self._router.close(0)
+        self._xpub.close(0)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    close = stop
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- internals --
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def _command(self, fn: Callable[[], Any]) -> None:
+        self._commands.append(fn)
+        self._wake()
+
+    def _encode_stream(self, st: _Stream, seq: int, value: Any, error: Optional[dict],
+                       wall_ns: Optional[int]) -> List[Any]:
+        packer = _Packer()
+        h: Dict[str, Any] = {}
+        if error is not None:
+            h["error"] = error
+        h["mono_ns"] = time.monotonic_ns()
+        h["seq"] = seq
+        h["sid"] = self.server_id
+        h["value"] = value
+        h["wall_ns"] = int(wall_ns) if wall_ns is not None else time.time_ns()
+        body = msgpack.packb(h, default=packer.default, use_bin_type=True)
+        if packer.arrays:
+            body = msgpack.packb({"arrays": packer.descs, **h}, default=_Packer().default, use_bin_type=True)
+        return [st.topic, body, *packer.arrays]
+
+    def _publish(self, st: _Stream, value: Any, error: Optional[dict], wall_ns: Optional[int] = None) -> bool:
+        with st.cond:
+            if not st.enabled or st.removed:
+                return False
+            st.seq += 1
+            seq = st.seq
+            st.published += 1
+            st.published_since_enable += 1
+            if error is not None:
+                st.errors += 1
+        frames = self._encode_stream(st, seq, value, error, wall_ns)
+        self._outbox.append((None, frames, st))
+        self._wake()
+        return True
+
+    def _start_periodic(self, st: _Stream) -> None:
+        st.thread = threading.Thread(target=self._run_periodic, args=(st,), daemon=True,
+                                     name=f"acheron-stream {st.name}")
+        st.thread.start()
+
+    def _run_periodic(self, st: _Stream) -> None:
+        period = 1.0 / st.rate_hz
+        t0, k, was_enabled = 0.0, 0, False
+        while True:
+            with st.cond:
+                st.cond.wait_for(lambda: self._stopping or st.removed or st.enabled)
+                if self._stopping or st.removed:
+                    return
+                if not was_enabled:
+                    t0, k, was_enabled = time.monotonic(), 0, True
+                due = t0 + k * period
+                # Sleep until the absolute deadline; disable/remove/stop wake us early.
+                while not (self._stopping or st.removed or not st.enabled):
+                    left = due - time.monotonic()
+                    if left <= 0:
+                        break
+                    st.cond.wait(left)
+                if self._stopping or st.removed:
+                    return
+                if not st.enabled:
+                    was_enabled = False
+                    continue
+                idle = st.only_with_subscribers and not st.subscribed
+            if not idle:
+                try:
+                    value, err = st.fn(), None
+                except Exception as e:  # the producer's failure is published, the stream goes on
+                    value, err = None, {"code": "unknown", "message": str(e), "traceback": _traceback.format_exc(),
+                                        "type": type(e).__name__}
+                try:
+                    self._publish(st, value, err)
+                except TypeError as e:
+                    self._publish(st, None, {"code": "invalid_argument", "message": str(e), "type": "TypeError"})
+            k += 1
+            now = time.monotonic()
+            behind = int((now - (t0 + k * period)) / period)
+            if behind >= 1:  # more than a period late: skip the missed deadlines, count them
+                k += behind
+                with st.cond:
+                    st.overruns += behind
+
+    def _update_relay(self, st: _Stream) -> None:
+        for s, sock in self._relays:
+            if s is not st:
+                continue
+            topic = st.upstream.encode() + (b"" if st.raw else b"\0")
+            on = st.enabled and not st.removed
+            if on != getattr(s, "_relay_on", False):
+                sock.setsockopt(zmq.SUBSCRIBE if on else zmq.UNSUBSCRIBE, topic)
+                s._relay_on = on
+
+    def _relay(self, st: _Stream, frames: List[Any]) -> None:
+        if st.raw:
+            self._publish(st, [np.frombuffer(_buffer(f), np.uint8) for f in frames] if len(frames) > 1
+                          else np.frombuffer(_buffer(frames[0]), np.uint8), None)
+            return
+        if bytes(frames[0]) != st.upstream.encode() + b"\0" or len(frames) < 2:
+            return
+        with st.cond:
+            if not st.enabled:
+                return
+            st.published += 1
+            st.published_since_enable += 1
+        out = [st.topic, *frames[1:]]
+        self._send_stream(st, out)
+
+    def _send_stream(self, st: Optional[_Stream], frames: List[Any]) -> None:
+        try:
+            _send(self._xpub, frames, _DONTWAIT)
+        except zmq.Again:
+            pass
+        if st is not None:
+            st.last = frames
+
+    def _reply(self, route: List[bytes], frames: List[Any]) -> None:
+        try:
+            _send(self._router, route + frames, _DONTWAIT)
+        except (zmq.Again, zmq.ZMQError):
+            pass  # the client is gone or not reading
+
+    @staticmethod
+    def _error(rid: bytes, code: str, type_: str, message: str, tb: str = "") -> List[Any]:
+        err = {"code": code, "message": message}
+        if tb:
+            err["traceback"] = tb
+        err["type"] = type_
+        return [PROTOCOL, _CMD[ERROR], b"remote", rid, msgpack.packb({"error": err}, use_bin_type=True)]
+
+    @staticmethod
+    def _final(rid: bytes, method: str, value: Any) -> List[Any]:
+        packer = _Packer()
+        h = {"meta": {"value": value}, "method": method}
+        body = msgpack.packb(h, default=packer.default, use_bin_type=True)
+        if packer.arrays:
+            body = msgpack.packb({"arrays": packer.descs, **h}, default=_Packer().default, use_bin_type=True)
+        return [PROTOCOL, _CMD[FINAL], b"remote", rid, body, *packer.arrays]
+
+    def _check_write(self, token: int) -> None:
+        if self._lock_holder and self._lock_holder != token:
+            raise PermissionError("another client holds the write lock (mutating call refused)")
+        if not self._lock_holder and self._write_lock == "required":
+            raise PermissionError("this server requires the write lock for mutating calls; call lock() first")
+
+    def _builtin(self, method: str, args: list, kwargs: dict, token: int) -> Any:
+        def name_arg():
+            if args:
+                return args[0]
+            if "name" in kwargs:
+                return kwargs["name"]
+            raise TypeError(f"{method}() missing required argument 'name'")
+
+        if method == "$calls":
+            return self.calls()
+        if method == "$streams":
+            return self.streams()
+        if method == "$info":
+            from . import __version__
+            return {"name": self.name, "version": __version__, "server_id": self.server_id,
+                    "stream_endpoint": self.stream_endpoint, "protocol": 1}
+        if method == "$enable":
+            return self.enable_stream(name_arg()) or True
+        if method == "$disable":
+            return self.disable_stream(name_arg()) or True
+        if method == "$remove":
+            return self.remove_stream(name_arg()) or True
+        if method in ("$lock", "$unlock"):
+            if not token:
+                raise TypeError("the write lock needs a client token")
+            with self._meta_lock:
+                if method == "$unlock":
+                    if self._lock_holder == token:
+                        self._lock_holder = 0
+                    return True
+                force = bool(args[0]) if args else bool(kwargs.get("force", False))
+                if self._lock_holder and self._lock_holder != token and not force:
+                    return False
+                self._lock_holder = token
+                return True
+        raise LookupError(f"no built-in call named {method!r}")
+
+    _CODES = {TypeError: "invalid_argument", KeyError: "not_found", LookupError: "not_found",
+              PermissionError: "permission_denied", TimeoutError: "deadline_exceeded",
+              NotImplementedError: "unimplemented"}
+
+    @classmethod
+    def _code(cls, e: BaseException) -> str:
+        for t in type(e).__mro__:
+            if t in cls._CODES:
+                return cls._CODES[t]
+        return "unknown"
+
+    def _handle(self, frames: List[Any]) -> None:
+        start = 2 if len(frames) > 1 and len(frames[1]) == 0 else 1
+        route, env = [bytes(f) for f in frames[:start]], frames[start:]
+        rid = bytes(env[3]) if len(env) >= 4 and len(env[3]) == 8 else bytes(8)
+        try:
+            if len(env) < 3 or bytes(env[0]) != PROTOCOL or len(env[1]) != 1:
+                raise ProtocolError("not an ACHC01 envelope")
+            cmd = bytes(env[1])[0]
+            if cmd == PING:
+                if len(env) != 3:
+                    raise ProtocolError("control command carries extra frames")
+                self._reply(route, [PROTOCOL, _CMD[PONG], bytes(env[2])])
+                return
+            if cmd == CANCEL:
+                return
+            if cmd != REQUEST:
+                raise ProtocolError("unexpected command from a client")
+            if len(env) < 5 or len(env[3]) != 8:
+                raise ProtocolError("request command needs id and header frames")
+            h = _unpack(env[4])
+            if not isinstance(h, dict):
+                raise ProtocolError("header must be a map")
+            method = h.get("method", "")
+            if not isinstance(method, str):
+                raise ProtocolError("header.method must be a string")
+            arrays = _arrays(h.get("arrays", []), env, 5)
+            meta = h.get("meta") or {}
+            if not isinstance(meta, dict):
+                raise ProtocolError("request meta must be a map")
+            args = meta.get("args", [])
+            kwargs = meta.get("kwargs", {})
+            token = meta.get("token", 0)
+            if not isinstance(args, list) or not isinstance(kwargs, dict) or not isinstance(token, int):
+                raise ProtocolError("request meta.args must be a list and meta.kwargs a map")
+            timeout_ms = h.get("timeout_ms", 0)
+            if not isinstance(timeout_ms, int) or timeout_ms < 0:
+                raise ProtocolError("header.timeout_ms must be a non-negative integer")
+            args = _resolve(args, arrays)
+            kwargs = _resolve(kwargs, arrays)
+        except ProtocolError as e:
+            self._reply(route, self._error(rid, "invalid_argument", "ProtocolError", str(e)))
+            return
+        if method.startswith("$"):
+            try:
+                self._reply(route, self._final(rid, method, self._builtin(method, args, kwargs, token)))
+            except Exception as e:
+                self._reply(route, self._error(rid, self._code(e), type(e).__name__, str(e)))
+            return
+        with self._meta_lock:
+            call = self._calls.get(method)
+        if call is None:
+            self._reply(route, self._error(rid, "not_found", "NotFound", f"no call named {method!r}"))
+            return
+        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
+        self._pool.submit(self._run_call, route, rid, method, call, args, kwargs, token, deadline)
+
+    def _run_call(self, route, rid, method, call: _Call, args, kwargs, token, deadline) -> None:
+        try:
+            if deadline is not None and time.monotonic() > deadline:
+                out = self._error(rid, "deadline_exceeded", "TimeoutError",
+                                  "the call's deadline passed before it could start")
+            else:
+                if call.mutating:
+                    self._check_write(token)
+                out = self._final(rid, method, call.fn(*args, **kwargs))
+        except Exception as e:
+            out = self._error(rid, self._code(e), type(e).__name__, str(e), _traceback.format_exc())
+        self._outbox.append((route, out, None))
+        self._wake()
+
+    def _subscription(self, msg: bytes) -> None:
+        if not msg:
+            return
+        on, topic = msg[0] == 1, msg[1:]
+        if not topic.endswith(b"\0"):
+            return
+        with self._meta_lock:
+            st = self._streams.get(topic[:-1].decode(errors="replace"))
+        if st is None:
+            return
+        st.subscribed = on
+        if on and st.last is not None:
+            self._send_stream(None, st.last)  # snapshot; existing subscribers drop it by seq
+
+    def _heartbeat(self) -> None:
+        self._hb_seq += 1
+        h = {"mono_ns": time.monotonic_ns(), "seq": self._hb_seq, "sid": self.server_id, "value": None,
+             "wall_ns": time.time_ns()}
+        self._send_stream(None, [HEARTBEAT_STREAM.encode() + b"\0", msgpack.packb(h)])
+
+    def _run_io(self) -> None:
+        next_hb = time.monotonic()
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(self._xpub, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        registered: List[zmq.Socket] = []
+        while not self._stopping:
+            for _, sock in self._relays:
+                if sock not in registered:
+                    poller.register(sock, zmq.POLLIN)
+                    registered.append(sock)
+            for sock in list(registered):
+                if all(sock is not s for _, s in self._relays):
+                    poller.unregister(sock)
+                    registered.remove(sock)
+            now = time.monotonic()
+            if now >= next_hb:
+                self._heartbeat()
+                next_hb = now + self._hb_interval
+            events = dict(poller.poll(int((next_hb - now) * 1000) + 1))
+            if self._wake_r in events:
+                os.read(self._wake_r, 65536)
+            while self._commands:
+                self._commands.popleft()()
+            while self._outbox:
+                route, frames, st = self._outbox.popleft()
+                if route is None:
+                    self._send_stream(st, frames)
+                else:
+                    self._reply(route, frames)
+            if self._router in events:
+                for _ in range(64):
+                    try:
+                        frames = _recv(self._router, _DONTWAIT, small=7)
+                    except zmq.Again:
+                        break
+                    self._handle(frames)
+            if self._xpub in events:
+                for _ in range(64):
+                    try:
+                        msg = self._xpub.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._subscription(msg)
+            for st, sock in list(self._relays):
+                if sock in events:
+                    for _ in range(64):
+                        try:
+                            frames = _recv(sock, zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        self._relay(st, frames)

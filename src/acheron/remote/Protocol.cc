@@ -1,0 +1,258 @@
+#include "acheron/remote/Protocol.hh"
+
+#include "acheron/wire/Msgpack.hh"
+#include "acheron/wire/MsgpackStream.hh"
+
+namespace acheron::remote {
+namespace {
+
+template <class T>
+Result<T> bad(std::string why) {
+  return Result<T>::failure(StatusCode::invalid_argument, std::move(why));
+}
+
+std::string_view as_text(const Buffer& b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+}  // namespace
+
+void check_name(std::string_view kind, std::string_view name) {
+  if (name.empty() || name.size() > 255 || name.find('\0') != std::string_view::npos ||
+      name.front() == '$') {
+    throw SetupError(std::string(kind) + " name '" + std::string(name) +
+                     "' is invalid (names are 1-255 bytes, no NUL, not starting with '$') "
+                     "choose another name");
+  }
+}
+
+std::string topic_of(std::string_view stream) {
+  std::string t(stream);
+  t.push_back('\0');
+  return t;
+}
+
+std::vector<Buffer> encode_stream(const StreamMessage& m) {
+  std::vector<Buffer> frames;
+  frames.reserve(2 + m.value.arrays.size());
+  const std::string topic = topic_of(m.stream);
+  frames.push_back(Buffer::copy_of(topic.data(), topic.size()));
+  std::vector<std::uint8_t> bytes;
+  bytes.reserve(96);
+  wire::mp::Writer w(bytes);
+  std::size_t keys = 5 + (m.value.arrays.empty() ? 0 : 1) + (m.error ? 1 : 0);
+  w.map(keys);
+  if (!m.value.arrays.empty()) {
+    w.str("arrays");
+    w.array(m.value.arrays.size());
+    for (const Array& a : m.value.arrays) {
+      w.map(a.name().empty() ? 2 : 3);
+      w.str("dtype");
+      w.str(to_numpy(a.dtype()));
+      if (!a.name().empty()) {
+        w.str("name");
+        w.str(a.name());
+      }
+      w.str("shape");
+      w.array(a.shape().size());
+      for (auto s : a.shape()) w.sint(s);
+    }
+  }
+  if (m.error) {
+    w.str("error");
+    w.map(m.error->traceback.empty() ? 3 : 4);
+    w.str("code");
+    w.str(to_string(m.error->code));
+    w.str("message");
+    w.str(m.error->message);
+    if (!m.error->traceback.empty()) {
+      w.str("traceback");
+      w.str(m.error->traceback);
+    }
+    w.str("type");
+    w.str(m.error->type);
+  }
+  w.str("mono_ns");
+  w.sint(m.mono_ns);
+  w.str("seq");
+  w.uint(m.seq);
+  w.str("sid");
+  w.uint(m.server_id);
+  w.str("value");
+  w.json(m.value.data);
+  w.str("wall_ns");
+  w.sint(m.wall_ns);
+  frames.push_back(Buffer::from_vector(std::move(bytes)));
+  for (const Array& a : m.value.arrays) frames.push_back(a.buffer());
+  return frames;
+}
+
+Result<StreamMessage> decode_stream(std::span<const Buffer> frames,
+                                    const wire::DecodeLimits& limits) {
+  if (frames.size() < 2) return bad<StreamMessage>("stream message needs topic and header frames");
+  auto topic = as_text(frames[0]);
+  if (topic.empty() || topic.back() != '\0' || topic.find('\0') != topic.size() - 1) {
+    return bad<StreamMessage>("stream topic must be a name followed by one NUL");
+  }
+  StreamMessage m;
+  m.stream = std::string(topic.substr(0, topic.size() - 1));
+  const Buffer& hdr = frames[1];
+  if (hdr.size() > limits.max_header_bytes) return bad<StreamMessage>("header frame too large");
+  if (auto v = wire::validate_msgpack({hdr.data(), hdr.size()}); !v) return v.error();
+  wire::mp::Reader r(reinterpret_cast<const std::uint8_t*>(hdr.data()), hdr.size());
+  auto n = r.map();
+  if (!n) return bad<StreamMessage>("stream header must be a map");
+  struct Desc {
+    DType dtype;
+    std::vector<std::int64_t> shape;
+    std::string name;
+    bool has_shape = false;
+  };
+  std::vector<Desc> descs;
+  for (std::size_t k = 0; k < *n; ++k) {
+    auto key = r.str();
+    if (!key) return bad<StreamMessage>("stream header keys must be strings");
+    if (*key == "seq" || *key == "sid") {
+      auto v = r.integer();
+      if (!v || *v < 0)
+        return bad<StreamMessage>("header." + std::string(*key) + " must be an unsigned integer");
+      (*key == "seq" ? m.seq : m.server_id) = static_cast<std::uint64_t>(*v);
+    } else if (*key == "wall_ns" || *key == "mono_ns") {
+      auto v = r.integer();
+      if (!v) return bad<StreamMessage>("header." + std::string(*key) + " must be an integer");
+      (*key == "wall_ns" ? m.wall_ns : m.mono_ns) = *v;
+    } else if (*key == "value") {
+      auto v = r.json();
+      if (!v) return bad<StreamMessage>("header.value is not decodable");
+      m.value.data = std::move(*v);
+    } else if (*key == "error") {
+      auto e = r.json();
+      if (!e || !e->is_object()) return bad<StreamMessage>("header.error must be a map");
+      wire::RemoteError err;
+      auto text = [&](const char* name, std::string& out) {
+        auto f = e->find(name);
+        if (f != e->end() && f->is_string()) out = f->get<std::string>();
+      };
+      std::string code;
+      text("code", code);
+      err.code = status_code_from_string(code);
+      text("type", err.type);
+      text("message", err.message);
+      text("traceback", err.traceback);
+      m.error = std::move(err);
+    } else if (*key == "arrays") {
+      auto count = r.array();
+      if (!count) return bad<StreamMessage>("header.arrays must be a list");
+      if (*count > limits.max_arrays) return bad<StreamMessage>("too many arrays");
+      for (std::size_t i = 0; i < *count; ++i) {
+        const std::string at = "header.arrays[" + std::to_string(i) + "]";
+        auto fields = r.map();
+        if (!fields) return bad<StreamMessage>(at + " must be a map");
+        Desc d{DType::uint8, {}, {}, false};
+        bool have_dtype = false, have_shape = false;
+        for (std::size_t f = 0; f < *fields; ++f) {
+          auto fk = r.str();
+          if (!fk) return bad<StreamMessage>(at + " keys must be strings");
+          if (*fk == "dtype") {
+            auto s = r.str();
+            auto dt = s ? dtype_from_numpy(*s) : std::nullopt;
+            if (!dt) return bad<StreamMessage>(at + ".dtype unsupported");
+            d.dtype = *dt;
+            have_dtype = true;
+          } else if (*fk == "shape") {
+            auto dims = r.array();
+            if (!dims || *dims > limits.max_ndim) {
+              return bad<StreamMessage>(at + ".shape must be a short list");
+            }
+            for (std::size_t s = 0; s < *dims; ++s) {
+              auto v = r.integer();
+              if (!v || *v < 0) {
+                return bad<StreamMessage>(at + ".shape entries must be non-negative integers");
+              }
+              d.shape.push_back(*v);
+            }
+            have_shape = true;
+          } else if (*fk == "name") {
+            auto s = r.str();
+            if (!s) return bad<StreamMessage>(at + ".name must be a string");
+            d.name = std::string(*s);
+          } else {
+            r.skip();
+          }
+        }
+        if (!have_dtype) return bad<StreamMessage>(at + ".dtype missing");
+        d.has_shape = have_shape;
+        descs.push_back(std::move(d));
+      }
+    } else {
+      r.skip();  // unknown keys are ignored (forward compatibility)
+    }
+  }
+  if (frames.size() != 2 + descs.size()) {
+    return bad<StreamMessage>("header lists " + std::to_string(descs.size()) + " arrays but " +
+                              std::to_string(frames.size() - 2) + " array frames follow");
+  }
+  for (std::size_t i = 0; i < descs.size(); ++i) {
+    auto& d = descs[i];
+    const Buffer& f = frames[2 + i];
+    if (!d.has_shape) d.shape = {static_cast<std::int64_t>(f.size() / itemsize(d.dtype))};
+    try {
+      m.value.arrays.emplace_back(d.dtype, std::move(d.shape), f, std::move(d.name));
+    } catch (const Failure& e) {
+      return bad<StreamMessage>("header.arrays[" + std::to_string(i) + "]: " + e.what());
+    }
+  }
+  return m;
+}
+
+Json call_meta(const Json& positional, const Json& keyword, std::uint64_t token) {
+  Json meta = Json::object();
+  if (!positional.is_null() && !positional.empty()) meta["args"] = positional;
+  if (!keyword.is_null() && !keyword.empty()) meta["kwargs"] = keyword;
+  if (token != 0) meta["token"] = token;
+  return meta;
+}
+
+Args args_of(const wire::Envelope& request, std::uint64_t* token) {
+  const Json& meta = request.payload.meta;
+  Json positional = Json::array(), keyword = Json::object();
+  if (token) *token = 0;
+  if (meta.is_object()) {
+    if (auto it = meta.find("args"); it != meta.end()) {
+      if (!it->is_array()) throw_bad_argument("request meta.args must be a list");
+      positional = *it;
+    }
+    if (auto it = meta.find("kwargs"); it != meta.end()) {
+      if (!it->is_object()) throw_bad_argument("request meta.kwargs must be a map");
+      keyword = *it;
+    }
+    if (auto it = meta.find("token"); it != meta.end() && token) {
+      if (!it->is_number_unsigned())
+        throw_bad_argument("request meta.token must be an unsigned integer");
+      *token = it->get<std::uint64_t>();
+    }
+  } else if (!meta.is_null()) {
+    throw_bad_argument("request meta must be a map");
+  }
+  return Args(std::move(positional), std::move(keyword), request.payload.arrays);
+}
+
+Payload reply_payload(Value value) {
+  Payload p;
+  p.meta = Json::object();
+  p.meta["value"] = std::move(value.data);
+  p.arrays = std::move(value.arrays);
+  return p;
+}
+
+Value value_of(const wire::Envelope& reply) {
+  Value v;
+  const Json& meta = reply.payload.meta;
+  if (meta.is_object()) {
+    if (auto it = meta.find("value"); it != meta.end()) v.data = *it;
+  }
+  v.arrays = reply.payload.arrays;
+  return v;
+}
+
+}  // namespace acheron::remote

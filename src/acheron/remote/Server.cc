@@ -1,0 +1,961 @@
+#include "acheron/remote/Server.hh"
+
+#include <cxxabi.h>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <thread>
+#include <typeinfo>
+
+#include "acheron/core/Clock.hh"
+#include "acheron/core/Log.hh"
+#include "acheron/core/ThreadPool.hh"
+#include "acheron/core/Version.hh"
+#include "acheron/remote/Client.hh"
+#include "acheron/remote/Protocol.hh"
+#include "acheron/remote/Schedule.hh"
+
+namespace acheron::remote {
+
+std::string_view to_string(StreamKind kind) {
+  switch (kind) {
+    case StreamKind::periodic:
+      return "periodic";
+    case StreamKind::manual:
+      return "manual";
+    case StreamKind::relay:
+      return "relay";
+  }
+  return "?";
+}
+
+Json to_json(const StreamStatus& s) {
+  Json j = {{"name", s.name},
+            {"kind", std::string(to_string(s.kind))},
+            {"enabled", s.enabled},
+            {"achieved_hz", s.achieved_hz},
+            {"published", s.published},
+            {"overruns", s.overruns},
+            {"errors", s.errors},
+            {"subscribed", s.subscribed},
+            {"doc", s.doc}};
+  if (s.kind == StreamKind::periodic) j["rate_hz"] = s.rate_hz;
+  if (s.kind == StreamKind::relay) j["source"] = s.source;
+  return j;
+}
+
+namespace detail {
+
+struct CallEntry {
+  CallInfo info;
+  Handler handler;
+};
+
+struct StreamEntry {
+  std::string name;
+  std::string topic;  // name + NUL
+  StreamKind kind = StreamKind::manual;
+  StreamOptions options;
+  double rate_hz = 0;
+  std::function<Value()> producer;
+  std::string source;
+  RelayOptions relay;
+
+  mutable std::mutex mutex;
+  std::condition_variable cv;
+  bool enabled = false;
+  bool removed = false;
+  std::uint64_t seq = 0;
+  std::uint64_t published = 0;
+  std::uint64_t published_since_enable = 0;
+  std::uint64_t overruns = 0;
+  std::uint64_t errors = 0;
+  TimePoint enabled_at{};
+  std::atomic<bool> subscribed{false};
+  std::vector<Buffer> last;  // stream thread only: the last message, for late subscribers
+};
+
+struct Outgoing {
+  bool reply = false;  // true: ROUTER reply; false: stream message
+  std::vector<Buffer> frames;
+  std::shared_ptr<StreamEntry> entry;
+};
+
+struct Relay {
+  std::shared_ptr<StreamEntry> entry;
+  zmq::socket_t socket;
+  bool subscribed = false;
+};
+
+std::string demangle(const char* name) {
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> p(abi::__cxa_demangle(name, nullptr, nullptr, &status),
+                                           std::free);
+  return status == 0 && p ? std::string(p.get()) : std::string(name);
+}
+
+std::string bound_endpoint(zmq::socket_t& s) {
+  return s.get(zmq::sockopt::last_endpoint);
+}
+
+struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
+  ServerOptions options;
+  std::shared_ptr<zmq::context_t> context;
+  zmq::socket_t router;
+  zmq::socket_t xpub;
+  std::string rpc_endpoint, stream_endpoint;
+  std::uint64_t server_id = 0;
+  net::Waker waker;      // wakes the stream thread (stream messages, commands)
+  net::Waker rpc_waker;  // wakes the call thread (replies from the pool)
+
+  std::mutex out_mutex;
+  std::deque<Outgoing> outbox;
+  std::deque<std::function<void()>> commands;
+
+  mutable std::shared_mutex calls_mutex;
+  std::map<std::string, std::shared_ptr<CallEntry>, std::less<>> calls;
+
+  mutable std::mutex streams_mutex;
+  std::map<std::string, std::shared_ptr<StreamEntry>, std::less<>> streams;
+  std::vector<std::thread> stream_threads;  // joined at stop
+
+  std::unique_ptr<ThreadPool> pool;
+  std::thread io;      // streams: XPUB, relays, heartbeat
+  std::thread rpc_io;  // calls: ROUTER
+  std::mutex reply_mutex;
+  std::deque<std::vector<Buffer>> replies;
+  std::atomic<bool> stopping{false};
+  bool started = false;
+  std::mutex start_mutex;
+
+  std::mutex lock_mutex;
+  std::uint64_t lock_holder = 0;
+
+  std::vector<Relay> relays;  // stream thread only
+  std::vector<std::shared_ptr<RemoteClient>> upstreams;
+  std::uint64_t heartbeat_seq = 0;
+
+  explicit ServerImpl(ServerOptions o) : options(std::move(o)) {
+    context = options.context ? options.context : std::make_shared<zmq::context_t>(1);
+    router = zmq::socket_t(*context, zmq::socket_type::router);
+    xpub = zmq::socket_t(*context, zmq::socket_type::xpub);
+    for (auto* s : {&router, &xpub}) {
+      net::set_linger(*s, std::chrono::milliseconds(0));
+      if (options.curve) net::make_curve_server(*s, *options.curve);
+    }
+    router.set(zmq::sockopt::router_mandatory, 1);
+    xpub.set(zmq::sockopt::xpub_verbose, 1);
+    xpub.set(zmq::sockopt::sndhwm, options.send_hwm);
+    try {
+      router.bind(options.rpc_bind);
+    } catch (const zmq::error_t& e) {
+      throw SetupError("cannot bind the call socket to '" + options.rpc_bind + "' (" + e.what() +
+                       ") choose a free endpoint");
+    }
+    try {
+      xpub.bind(options.stream_bind);
+    } catch (const zmq::error_t& e) {
+      throw SetupError("cannot bind the stream socket to '" + options.stream_bind + "' (" +
+                       e.what() + ") choose a free endpoint");
+    }
+    rpc_endpoint = bound_endpoint(router);
+    stream_endpoint = bound_endpoint(xpub);
+    std::random_device rd;
+    server_id = (static_cast<std::uint64_t>(rd()) << 32 | rd()) & 0x7fffffffffffffffull;
+    if (server_id == 0) server_id = 1;
+    pool = std::make_unique<ThreadPool>(std::max<std::size_t>(1, options.threads));
+  }
+
+  // --- streams --------------------------------------------------------------
+
+  std::shared_ptr<StreamEntry> find_stream(std::string_view name) const {
+    std::lock_guard lock(streams_mutex);
+    auto it = streams.find(name);
+    return it == streams.end() ? nullptr : it->second;
+  }
+
+  std::shared_ptr<StreamEntry> stream_or_throw(std::string_view name) const {
+    auto e = find_stream(name);
+    if (!e) throw Failure(StatusCode::not_found, "no stream named '" + std::string(name) + "'");
+    return e;
+  }
+
+  void post(Outgoing out) {
+    if (out.reply) {
+      {
+        std::lock_guard lock(reply_mutex);
+        replies.push_back(std::move(out.frames));
+      }
+      rpc_waker.wake();
+      return;
+    }
+    {
+      std::lock_guard lock(out_mutex);
+      outbox.push_back(std::move(out));
+    }
+    waker.wake();
+  }
+
+  void command(std::function<void()> f) {
+    {
+      std::lock_guard lock(out_mutex);
+      commands.push_back(std::move(f));
+    }
+    waker.wake();
+  }
+
+  bool publish(const std::shared_ptr<StreamEntry>& e, Value value,
+               std::optional<wire::RemoteError> error, std::int64_t wall_ns) {
+    StreamMessage m;
+    {
+      std::lock_guard lock(e->mutex);
+      if (!e->enabled || e->removed) return false;
+      m.seq = ++e->seq;
+      ++e->published;
+      ++e->published_since_enable;
+      if (error) ++e->errors;
+    }
+    m.stream = e->name;
+    m.server_id = server_id;
+    m.wall_ns = wall_ns != 0 ? wall_ns : wall_time_ns();
+    m.mono_ns = mono_time_ns();
+    m.value = std::move(value);
+    m.error = std::move(error);
+    post({false, encode_stream(m), e});
+    return true;
+  }
+
+  void run_periodic(std::shared_ptr<StreamEntry> e) {
+    const auto period =
+        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(1.0 / e->rate_hz));
+    PeriodicSchedule schedule(period, Clock::now());
+    bool was_enabled = false;
+    std::unique_lock lock(e->mutex);
+    for (;;) {
+      e->cv.wait(lock, [&] { return stopping.load() || e->removed || e->enabled; });
+      if (stopping || e->removed) return;
+      if (!was_enabled) {
+        schedule.restart(Clock::now());
+        was_enabled = true;
+      }
+      // Sleep until the deadline; a disable, removal or stop wakes us early.
+      const TimePoint due = schedule.next();
+      if (e->cv.wait_until(lock, due,
+                           [&] { return stopping.load() || e->removed || !e->enabled; })) {
+        if (stopping || e->removed) return;
+        was_enabled = false;  // disabled: the schedule restarts when enabled again
+        continue;
+      }
+      const bool idle = e->options.only_with_subscribers && !e->subscribed.load();
+      lock.unlock();
+      if (!idle) {
+        Value v;
+        std::optional<wire::RemoteError> err;
+        try {
+          v = e->producer();
+        } catch (const Failure& f) {
+          err = wire::RemoteError{f.code(), demangle(typeid(f).name()), f.what(), {}};
+        } catch (const std::exception& x) {
+          err = wire::RemoteError{StatusCode::unknown, demangle(typeid(x).name()), x.what(), {}};
+        }
+        publish(e, std::move(v), std::move(err), 0);
+      }
+      lock.lock();
+      const auto skipped_before = schedule.overruns();
+      schedule.advance(Clock::now());
+      e->overruns += schedule.overruns() - skipped_before;
+    }
+  }
+
+  void set_enabled(const std::shared_ptr<StreamEntry>& e, bool on) {
+    {
+      std::lock_guard lock(e->mutex);
+      if (e->removed) throw Failure(StatusCode::not_found, "stream '" + e->name + "' was removed");
+      if (e->enabled == on) return;  // idempotent
+      e->enabled = on;
+      if (on) {
+        e->enabled_at = Clock::now();
+        e->published_since_enable = 0;
+      }
+    }
+    e->cv.notify_all();
+    if (e->kind == StreamKind::relay) {
+      auto self = shared_from_this();
+      command([self, e] { self->update_relay(e); });
+    }
+  }
+
+  void remove(const std::string& name) {
+    std::shared_ptr<StreamEntry> e;
+    {
+      std::lock_guard lock(streams_mutex);
+      auto it = streams.find(name);
+      if (it == streams.end())
+        throw Failure(StatusCode::not_found, "no stream named '" + name + "'");
+      e = it->second;
+      streams.erase(it);
+    }
+    {
+      std::lock_guard lock(e->mutex);
+      e->removed = true;
+      e->enabled = false;
+    }
+    e->cv.notify_all();
+    if (e->kind == StreamKind::relay) {
+      auto self = shared_from_this();
+      command(
+          [self, e] { std::erase_if(self->relays, [&](const Relay& r) { return r.entry == e; }); });
+    }
+  }
+
+  StreamStatus status(const StreamEntry& e) const {
+    StreamStatus s;
+    std::lock_guard lock(e.mutex);
+    s.name = e.name;
+    s.kind = e.kind;
+    s.enabled = e.enabled;
+    s.rate_hz = e.rate_hz;
+    s.published = e.published;
+    s.overruns = e.overruns;
+    s.errors = e.errors;
+    s.subscribed = e.subscribed.load();
+    s.doc = e.options.doc;
+    s.source = e.source;
+    if (e.enabled) {
+      const double secs = std::chrono::duration<double>(Clock::now() - e.enabled_at).count();
+      s.achieved_hz = secs > 0 ? static_cast<double>(e.published_since_enable) / secs : 0;
+    }
+    return s;
+  }
+
+  std::shared_ptr<StreamEntry> insert(std::shared_ptr<StreamEntry> e) {
+    check_name("stream", e->name);
+    e->topic = topic_of(e->name);
+    e->enabled = e->options.enabled;
+    e->enabled_at = Clock::now();
+    std::lock_guard lock(streams_mutex);
+    if (!streams.emplace(e->name, e).second) {
+      throw SetupError("a stream named '" + e->name +
+                       "' exists (names are unique) remove it first");
+    }
+    return e;
+  }
+
+  // --- relays (stream thread) ----------------------------------------------------
+
+  void update_relay(const std::shared_ptr<StreamEntry>& e) {
+    for (Relay& r : relays) {
+      if (r.entry != e) continue;
+      bool on;
+      {
+        std::lock_guard lock(e->mutex);
+        on = e->enabled && !e->removed;
+      }
+      const std::string filter =
+          e->relay.format == RelayFormat::acheron ? topic_of(e->relay.upstream) : e->relay.upstream;
+      if (on && !r.subscribed) r.socket.set(zmq::sockopt::subscribe, filter);
+      if (!on && r.subscribed) r.socket.set(zmq::sockopt::unsubscribe, filter);
+      r.subscribed = on;
+    }
+  }
+
+  void relay_message(Relay& r, std::vector<Buffer>& frames) {
+    auto& e = r.entry;
+    if (e->relay.format == RelayFormat::acheron) {
+      auto m = decode_stream(frames);
+      if (!m || m->stream != e->relay.upstream) return;  // exact topic match only
+      {
+        std::lock_guard lock(e->mutex);
+        if (!e->enabled) return;
+        ++e->published;
+        ++e->published_since_enable;
+        e->seq = m->seq;
+      }
+      frames[0] = Buffer::copy_of(e->topic.data(), e->topic.size());
+      send_stream(e, std::move(frames));
+    } else {
+      Value v;
+      Json refs = Json::array();
+      for (const Buffer& f : frames) {
+        refs.push_back(v.add(Array(DType::uint8, {static_cast<std::int64_t>(f.size())}, f)));
+      }
+      v.data = refs.size() == 1 ? refs[0] : refs;
+      publish(e, std::move(v), std::nullopt, 0);
+    }
+  }
+
+  void send_stream(const std::shared_ptr<StreamEntry>& e, std::vector<Buffer> frames) {
+    net::send_frames(xpub, frames, zmq::send_flags::dontwait);
+    if (e) e->last = std::move(frames);
+  }
+
+  // --- calls ----------------------------------------------------------------
+
+  void reply(const std::vector<Buffer>& route, std::vector<Buffer> frames) {
+    std::vector<Buffer> out;
+    out.reserve(route.size() + frames.size());
+    out.insert(out.end(), route.begin(), route.end());
+    for (auto& f : frames) out.push_back(std::move(f));
+    net::send_frames(router, out, zmq::send_flags::dontwait);
+  }
+
+  static std::vector<Buffer> error_frames(const wire::Envelope& request, StatusCode code,
+                                          std::string type, std::string message) {
+    return wire::encode(wire::make_error(request, {code, std::move(type), std::move(message), {}}));
+  }
+
+  // Runs one call and returns the reply frames; never throws.
+  std::vector<Buffer> run_call(const CallEntry& call, const wire::Envelope& request,
+                               TimePoint deadline) {
+    try {
+      if (Clock::now() > deadline) {
+        return error_frames(request, StatusCode::deadline_exceeded, "TimeoutError",
+                            "the call's deadline passed before it could start");
+      }
+      std::uint64_t token = 0;
+      Args args = args_of(request, &token);
+      check_args(request.method, call.info, args);
+      if (call.info.mutating) check_write(token);
+      Value v = call.handler(args);
+      return wire::encode(
+          wire::make_reply(request, wire::Command::final, reply_payload(std::move(v))));
+    } catch (const Failure& f) {
+      return error_frames(
+          request, f.code(),
+          f.code() == StatusCode::invalid_argument ? "TypeError" : demangle(typeid(f).name()),
+          f.what());
+    } catch (const std::exception& x) {
+      return error_frames(request, StatusCode::unknown, demangle(typeid(x).name()), x.what());
+    } catch (...) {
+      return error_frames(request, StatusCode::unknown, "unknown",
+                          "the call threw a non-standard exception");
+    }
+  }
+
+  void check_write(std::uint64_t token) {
+    std::lock_guard lock(lock_mutex);
+    if (lock_holder != 0 && lock_holder != token) {
+      throw Failure(StatusCode::permission_denied,
+                    "another client holds the write lock (mutating call refused) wait or "
+                    "take it with lock(force=true)");
+    }
+    if (lock_holder == 0 && options.write_lock == WriteLock::required) {
+      throw Failure(StatusCode::permission_denied,
+                    "this server requires the write lock for mutating calls (none held) call "
+                    "lock() first");
+    }
+  }
+
+  Json list_calls() const {
+    Json out = Json::array();
+    std::shared_lock lock(calls_mutex);
+    for (const auto& [name, c] : calls) {
+      Json params = Json::array();
+      for (const Param& p : c->info.params) {
+        Json jp = {{"name", p.name}, {"type", p.type}};
+        if (p.default_value) jp["default"] = *p.default_value;
+        params.push_back(std::move(jp));
+      }
+      out.push_back({{"name", name},
+                     {"doc", c->info.doc},
+                     {"params", params},
+                     {"returns", c->info.returns},
+                     {"mutating", c->info.mutating},
+                     {"variadic", c->info.variadic}});
+    }
+    return out;
+  }
+
+  Json list_streams() const {
+    std::vector<std::shared_ptr<StreamEntry>> all;
+    {
+      std::lock_guard lock(streams_mutex);
+      for (const auto& [n, e] : streams) all.push_back(e);
+    }
+    Json out = Json::array();
+    for (const auto& e : all) out.push_back(to_json(status(*e)));
+    return out;
+  }
+
+  Value builtin(const wire::Envelope& request) {
+    std::uint64_t token = 0;
+    Args args = args_of(request, &token);
+    const std::string& m = request.method;
+    auto stream_name = [&] { return args.get<std::string>(0, "name"); };
+    if (m == kListCalls) return Value(list_calls());
+    if (m == kListStreams) return Value(list_streams());
+    if (m == kInfo) {
+      return Value(Json{{"name", options.name},
+                        {"version", std::string(version())},
+                        {"server_id", server_id},
+                        {"stream_endpoint", stream_endpoint},
+                        {"protocol", 1}});
+    }
+    if (m == kEnableStream) return set_enabled(stream_or_throw(stream_name()), true), Value(true);
+    if (m == kDisableStream) return set_enabled(stream_or_throw(stream_name()), false), Value(true);
+    if (m == kRemoveStream) return remove(stream_name()), Value(true);
+    if (m == kLock || m == kUnlock) {
+      if (token == 0) throw_bad_argument("the write lock needs a client token");
+      std::lock_guard lock(lock_mutex);
+      if (m == kUnlock) {
+        if (lock_holder == token) lock_holder = 0;
+        return Value(true);
+      }
+      const bool force = args.get<bool>(0, "force", false);
+      if (lock_holder != 0 && lock_holder != token && !force) return Value(false);
+      lock_holder = token;
+      return Value(true);
+    }
+    throw Failure(StatusCode::not_found, "no built-in call named '" + m + "'");
+  }
+
+  void handle_request(std::vector<Buffer>& frames) {
+    // [identity][empty delimiter if the client is REQ] envelope...
+    if (frames.size() < 2) return;
+    std::size_t start = 1;
+    if (frames[1].empty()) start = 2;
+    std::vector<Buffer> route(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(start));
+    std::span<const Buffer> env_frames(frames.data() + start, frames.size() - start);
+    auto decoded = wire::decode(env_frames);
+    if (!decoded) {
+      // Answer what we can: the request id if its frame is well-formed.
+      wire::Envelope fake;
+      if (env_frames.size() >= 4 && env_frames[3].size() == 8) {
+        std::uint64_t id = 0;
+        for (int i = 7; i >= 0; --i)
+          id = (id << 8) | static_cast<std::uint8_t>(env_frames[3].data()[i]);
+        fake.request_id = id;
+      }
+      reply(route, error_frames(fake, StatusCode::invalid_argument, "ProtocolError",
+                                decoded.error().message));
+      return;
+    }
+    wire::Envelope& req = *decoded;
+    if (req.role != wire::Role::client) {
+      reply(route, error_frames(req, StatusCode::invalid_argument, "ProtocolError",
+                                "expected a client (ACHC01) message"));
+      return;
+    }
+    switch (req.client_command()) {
+      case wire::Command::ping: {
+        wire::Envelope pong;
+        pong.command = static_cast<std::uint8_t>(wire::Command::pong);
+        pong.service = req.service;
+        reply(route, wire::encode(pong));
+        return;
+      }
+      case wire::Command::cancel:
+        return;  // calls are short; a cancelled call's reply is discarded by the client
+      case wire::Command::request:
+        break;
+      default:
+        reply(route, error_frames(req, StatusCode::invalid_argument, "ProtocolError",
+                                  "unexpected command from a client"));
+        return;
+    }
+    const TimePoint deadline = req.timeout_ms > 0
+                                   ? deadline_after(std::chrono::milliseconds(req.timeout_ms))
+                                   : TimePoint::max();
+    if (!req.method.empty() && req.method.front() == '$') {
+      try {
+        reply(route, wire::encode(
+                         wire::make_reply(req, wire::Command::final, reply_payload(builtin(req)))));
+      } catch (const Failure& f) {
+        reply(route,
+              error_frames(req, f.code(),
+                           f.code() == StatusCode::invalid_argument ? "TypeError" : "Failure",
+                           f.what()));
+      } catch (const std::exception& x) {
+        reply(route, error_frames(req, StatusCode::internal, demangle(typeid(x).name()), x.what()));
+      }
+      return;
+    }
+    std::shared_ptr<CallEntry> call;
+    {
+      std::shared_lock lock(calls_mutex);
+      auto it = calls.find(req.method);
+      if (it != calls.end()) call = it->second;
+    }
+    if (!call) {
+      reply(route, error_frames(req, StatusCode::not_found, "NotFound",
+                                "no call named '" + req.method + "'"));
+      return;
+    }
+    if (call->info.threading == Threading::io_thread) {
+      reply(route, run_call(*call, req, deadline));
+      return;
+    }
+    auto self = shared_from_this();
+    pool->submit([self, call, route = std::move(route), req = std::move(req), deadline]() mutable {
+      auto out = self->run_call(*call, req, deadline);
+      std::vector<Buffer> frames = std::move(route);
+      for (auto& f : out) frames.push_back(std::move(f));
+      self->post({true, std::move(frames), nullptr});
+    });
+  }
+
+  void handle_subscription(const Buffer& msg) {
+    if (msg.empty()) return;
+    const bool on = static_cast<std::uint8_t>(msg.data()[0]) == 1;
+    std::string_view topic(reinterpret_cast<const char*>(msg.data()) + 1, msg.size() - 1);
+    if (topic.empty() || topic.back() != '\0') return;
+    auto e = find_stream(topic.substr(0, topic.size() - 1));
+    if (!e) return;
+    e->subscribed = on;
+    if (on && !e->last.empty()) {
+      // Snapshot for the new subscriber; others drop it by sequence number.
+      net::send_frames(xpub, e->last, zmq::send_flags::dontwait);
+    }
+  }
+
+  void heartbeat() {
+    StreamMessage m;
+    m.stream = std::string(kHeartbeatStream);
+    m.server_id = server_id;
+    m.seq = ++heartbeat_seq;
+    m.wall_ns = wall_time_ns();
+    m.mono_ns = mono_time_ns();
+    net::send_frames(xpub, encode_stream(m), zmq::send_flags::dontwait);
+  }
+
+  // Stream thread: publishes queued stream messages and runs commands.
+  void drain() {
+    std::deque<Outgoing> out;
+    std::deque<std::function<void()>> cmds;
+    {
+      std::lock_guard lock(out_mutex);
+      out.swap(outbox);
+      cmds.swap(commands);
+    }
+    for (auto& c : cmds) c();
+    for (auto& o : out) send_stream(o.entry, std::move(o.frames));
+  }
+
+  // The call thread owns the ROUTER alone, so a call's round trip waits on
+  // one socket and one wake-up descriptor, and heavy stream traffic never
+  // delays a reply.
+  void run_rpc() {
+    std::vector<Buffer> frames;
+    zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0},
+                               {nullptr, rpc_waker.fd(), ZMQ_POLLIN, 0}};
+    while (!stopping) {
+      try {
+        zmq::poll(items, 2, std::chrono::milliseconds(1000));
+      } catch (const zmq::error_t& e) {
+        if (e.num() == ETERM) return;
+        if (e.num() == EINTR) continue;
+        throw;
+      }
+      if (items[1].revents & ZMQ_POLLIN) {
+        rpc_waker.drain();
+        std::deque<std::vector<Buffer>> out;
+        {
+          std::lock_guard lock(reply_mutex);
+          out.swap(replies);
+        }
+        for (auto& f : out) net::send_frames(router, f, zmq::send_flags::dontwait);
+      }
+      // One request per wake-up: the next poll's immediate first pass picks
+      // up queued requests, and an empty socket costs no failed receive.
+      if ((items[0].revents & ZMQ_POLLIN) &&
+          net::recv_frames(router, frames, zmq::recv_flags::dontwait)) {
+        handle_request(frames);
+      }
+    }
+  }
+
+  void run_streams() {
+    std::vector<Buffer> frames;
+    TimePoint next_hb = Clock::now();
+    std::vector<zmq::pollitem_t> items;
+    while (!stopping) {
+      items.clear();
+      items.push_back({xpub.handle(), 0, ZMQ_POLLIN, 0});
+      items.push_back({nullptr, waker.fd(), ZMQ_POLLIN, 0});
+      for (Relay& r : relays) items.push_back({r.socket.handle(), 0, ZMQ_POLLIN, 0});
+      const auto now = Clock::now();
+      if (now >= next_hb) {
+        heartbeat();
+        next_hb = now + options.heartbeat;
+      }
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_hb - now) +
+                        std::chrono::milliseconds(1);
+      try {
+        zmq::poll(items.data(), items.size(), wait);
+      } catch (const zmq::error_t& e) {
+        if (e.num() == ETERM) return;
+        if (e.num() == EINTR) continue;
+        throw;
+      }
+      if (items[1].revents & ZMQ_POLLIN) {
+        waker.drain();
+        drain();
+      }
+      // Bounded batches so one busy socket cannot starve the others.
+      for (int i = 0; i < 64 && (items[0].revents & ZMQ_POLLIN); ++i) {
+        if (!net::recv_frames(xpub, frames, zmq::recv_flags::dontwait)) break;
+        if (!frames.empty()) handle_subscription(frames[0]);
+      }
+      const std::size_t n_relays = std::min(relays.size(), items.size() - 2);
+      for (std::size_t k = 0; k < n_relays; ++k) {
+        if (!(items[2 + k].revents & ZMQ_POLLIN)) continue;
+        for (int i = 0; i < 64; ++i) {
+          if (k >= relays.size()) break;
+          if (!net::recv_frames(relays[k].socket, frames, zmq::recv_flags::dontwait)) break;
+          relay_message(relays[k], frames);
+        }
+      }
+    }
+  }
+};
+
+}  // namespace detail
+
+using detail::ServerImpl;
+using detail::StreamEntry;
+
+// --- StreamWriter ----------------------------------------------------------
+
+StreamWriter::StreamWriter(std::weak_ptr<detail::ServerImpl> server,
+                           std::shared_ptr<detail::StreamEntry> entry)
+    : server_(std::move(server)), entry_(std::move(entry)) {}
+
+bool StreamWriter::publish(Value value) {
+  return publish(std::move(value), 0);
+}
+
+bool StreamWriter::publish(Value value, std::int64_t wall_ns) {
+  auto s = server_.lock();
+  if (!s || !entry_) return false;
+  return s->publish(entry_, std::move(value), std::nullopt, wall_ns);
+}
+
+bool StreamWriter::publish_error(const std::string& type, const std::string& message) {
+  auto s = server_.lock();
+  if (!s || !entry_) return false;
+  return s->publish(entry_, Value{}, wire::RemoteError{StatusCode::unknown, type, message, {}}, 0);
+}
+
+const std::string& StreamWriter::name() const {
+  static const std::string none;
+  return entry_ ? entry_->name : none;
+}
+
+// --- RemoteServer ----------------------------------------------------------
+
+RemoteServer::RemoteServer(ServerOptions options)
+    : impl_(std::make_shared<ServerImpl>(std::move(options))) {}
+
+RemoteServer::~RemoteServer() {
+  stop();
+}
+
+void RemoteServer::add_handler(std::string name, Handler handler, CallInfo info) {
+  check_name("call", name);
+  std::unique_lock lock(impl_->calls_mutex);
+  auto entry =
+      std::make_shared<detail::CallEntry>(detail::CallEntry{std::move(info), std::move(handler)});
+  if (!impl_->calls.emplace(name, std::move(entry)).second) {
+    throw SetupError("a call named '" + name + "' exists (names are unique) remove it first");
+  }
+}
+
+bool RemoteServer::remove_call(const std::string& name) {
+  std::unique_lock lock(impl_->calls_mutex);
+  return impl_->calls.erase(name) > 0;
+}
+
+std::vector<std::pair<std::string, CallInfo>> RemoteServer::calls() const {
+  std::vector<std::pair<std::string, CallInfo>> out;
+  std::shared_lock lock(impl_->calls_mutex);
+  for (const auto& [n, c] : impl_->calls) out.emplace_back(n, c->info);
+  return out;
+}
+
+void RemoteServer::add_stream(std::string name, double rate_hz, std::function<Value()> producer,
+                              StreamOptions options) {
+  if (!(rate_hz > 0) || rate_hz > 1e6) {
+    throw SetupError("stream '" + name + "' rate " + std::to_string(rate_hz) +
+                     " Hz is out of range (0, 1e6] use a positive rate");
+  }
+  ACHERON_EXPECT(producer, "stream '" + name + "' needs a producer function");
+  auto e = std::make_shared<StreamEntry>();
+  e->name = std::move(name);
+  e->kind = StreamKind::periodic;
+  e->rate_hz = rate_hz;
+  e->producer = std::move(producer);
+  e->options = std::move(options);
+  impl_->insert(e);
+  std::lock_guard lock(impl_->start_mutex);
+  if (impl_->started) {
+    impl_->stream_threads.emplace_back([impl = impl_, e] { impl->run_periodic(e); });
+  }
+}
+
+StreamWriter RemoteServer::add_manual_stream(std::string name, StreamOptions options) {
+  auto e = std::make_shared<StreamEntry>();
+  e->name = std::move(name);
+  e->kind = StreamKind::manual;
+  e->options = std::move(options);
+  impl_->insert(e);
+  return StreamWriter(impl_, e);
+}
+
+void RemoteServer::add_relay(std::string name, std::string endpoint, RelayOptions options) {
+  auto e = std::make_shared<StreamEntry>();
+  e->name = std::move(name);
+  e->kind = StreamKind::relay;
+  e->source = endpoint;
+  e->relay = std::move(options);
+  if (e->relay.format == RelayFormat::acheron && e->relay.upstream.empty())
+    e->relay.upstream = e->name;
+  e->options = e->relay.stream;
+  zmq::socket_t sub(*impl_->context, zmq::socket_type::sub);
+  net::set_linger(sub, std::chrono::milliseconds(0));
+  try {
+    sub.connect(endpoint);
+  } catch (const zmq::error_t& x) {
+    throw SetupError("cannot connect relay '" + e->name + "' to '" + endpoint + "' (" + x.what() +
+                     ") check the endpoint");
+  }
+  impl_->insert(e);
+  auto impl = impl_;
+  auto holder = std::make_shared<zmq::socket_t>(std::move(sub));
+  impl_->command([impl, e, holder] {
+    impl->relays.push_back({e, std::move(*holder), false});
+    impl->update_relay(e);
+  });
+}
+
+void RemoteServer::add_call_relay(std::string prefix, std::string endpoint,
+                                  std::chrono::milliseconds timeout) {
+  check_name("call relay prefix", prefix);
+  auto upstream = std::make_shared<RemoteClient>(
+      ClientOptions{.endpoint = endpoint, .timeout = timeout, .context = impl_->context});
+  Json listed = upstream->list_calls();
+  auto mutex = std::make_shared<std::mutex>();
+  for (const Json& c : listed) {
+    const std::string remote_name = c.at("name").get<std::string>();
+    CallInfo info;
+    info.doc = c.value("doc", "");
+    info.returns = c.value("returns", "any");
+    info.mutating = c.value("mutating", false);
+    info.variadic = c.value("variadic", false);
+    for (const Json& p : c.value("params", Json::array())) {
+      Param param{p.value("name", ""), p.value("type", "any"), std::nullopt};
+      if (p.contains("default")) param.default_value = p.at("default");
+      info.params.push_back(std::move(param));
+    }
+    add_handler(
+        prefix + "." + remote_name,
+        [upstream, mutex, remote_name](const Args& args) {
+          CallArgs a{args.positional(), args.keyword(), args.arrays()};
+          std::lock_guard lock(*mutex);
+          try {
+            return upstream->call(remote_name, a);
+          } catch (const RemoteException& e) {
+            throw;  // keeps the upstream's code and message
+          }
+        },
+        std::move(info));
+  }
+  std::lock_guard lock(impl_->start_mutex);
+  impl_->upstreams.push_back(std::move(upstream));
+}
+
+void RemoteServer::enable_stream(const std::string& name) {
+  impl_->set_enabled(impl_->stream_or_throw(name), true);
+}
+void RemoteServer::disable_stream(const std::string& name) {
+  impl_->set_enabled(impl_->stream_or_throw(name), false);
+}
+void RemoteServer::remove_stream(const std::string& name) {
+  impl_->remove(name);
+}
+
+std::vector<StreamStatus> RemoteServer::streams() const {
+  std::vector<std::shared_ptr<StreamEntry>> all;
+  {
+    std::lock_guard lock(impl_->streams_mutex);
+    for (const auto& [n, e] : impl_->streams) all.push_back(e);
+  }
+  std::vector<StreamStatus> out;
+  for (const auto& e : all) out.push_back(impl_->status(*e));
+  return out;
+}
+
+void RemoteServer::start() {
+  std::lock_guard lock(impl_->start_mutex);
+  if (impl_->started) return;
+  impl_->started = true;
+  std::vector<std::shared_ptr<StreamEntry>> periodic;
+  {
+    std::lock_guard slock(impl_->streams_mutex);
+    for (const auto& [n, e] : impl_->streams) {
+      if (e->kind == StreamKind::periodic) periodic.push_back(e);
+    }
+  }
+  for (auto& e : periodic) {
+    impl_->stream_threads.emplace_back([impl = impl_, e] { impl->run_periodic(e); });
+  }
+  impl_->io = std::thread([impl = impl_] {
+    try {
+      impl->run_streams();
+    } catch (const std::exception& e) {
+      log::error("remote server stream thread stopped: {}", e.what());
+    }
+  });
+  impl_->rpc_io = std::thread([impl = impl_] {
+    try {
+      impl->run_rpc();
+    } catch (const std::exception& e) {
+      log::error("remote server call thread stopped: {}", e.what());
+    }
+  });
+}
+
+void RemoteServer::stop() {
+  if (!impl_) return;
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(impl_->start_mutex);
+    if (impl_->stopping.exchange(true)) return;
+    threads.swap(impl_->stream_threads);
+  }
+  {
+    std::lock_guard lock(impl_->streams_mutex);
+    for (auto& [n, e] : impl_->streams) {
+      std::lock_guard elock(e->mutex);
+      e->cv.notify_all();
+    }
+  }
+  impl_->waker.wake();
+  impl_->rpc_waker.wake();
+  for (auto& t : threads) t.join();
+  if (impl_->io.joinable()) impl_->io.join();
+  if (impl_->rpc_io.joinable()) impl_->rpc_io.join();
+  impl_->pool.reset();  // waits for running calls
+  impl_->upstreams.clear();
+  impl_->relays.clear();
+  impl_->router.close();
+  impl_->xpub.close();
+}
+
+const std::string& RemoteServer::rpc_endpoint() const noexcept {
+  return impl_->rpc_endpoint;
+}
+const std::string& RemoteServer::stream_endpoint() const noexcept {
+  return impl_->stream_endpoint;
+}
+std::uint64_t RemoteServer::server_id() const noexcept {
+  return impl_->server_id;
+}
+const std::shared_ptr<zmq::context_t>& RemoteServer::context() const noexcept {
+  return impl_->context;
+}
+
+}  // namespace acheron::remote

@@ -1,0 +1,159 @@
+// RemoteServer: exports named calls and streams over ZeroMQ (docs/remote.md).
+//
+// Threads: a call thread owns the ROUTER; a stream thread owns the XPUB and
+// the relay SUB sockets; calls run on a pool (or in the call thread when
+// declared Threading::io_thread); each periodic stream has its own thread
+// scheduled against absolute deadlines. Other threads hand messages to the
+// socket threads through queues and wakers, so no socket is shared.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "acheron/net/Zmq.hh"
+#include "acheron/remote/Call.hh"
+
+namespace acheron::remote {
+
+// Whether mutating calls need the single-writer lock.
+enum class WriteLock {
+  advisory,  // mutating calls are refused only while another client holds the lock
+  required,  // mutating calls are refused unless the caller holds the lock
+};
+
+struct ServerOptions {
+  std::string rpc_bind = "tcp://*:5555";
+  std::string stream_bind = "tcp://*:5556";
+  std::string name = "remote";
+  std::size_t threads = 2;                  // call pool
+  std::shared_ptr<zmq::context_t> context;  // share it with in-process clients for inproc://
+  std::optional<net::CurveKeys> curve;      // CURVE server keys for both sockets; none: plain
+  std::chrono::milliseconds heartbeat{1000};
+  WriteLock write_lock = WriteLock::advisory;
+  int send_hwm = 1000;  // per subscriber; beyond it messages to that subscriber are dropped
+};
+
+enum class StreamKind { periodic, manual, relay };
+std::string_view to_string(StreamKind kind);
+
+enum class RelayFormat {
+  acheron,  // the upstream is an Acheron stream (another RemoteServer): relayed frame for frame
+  raw,      // any ZeroMQ PUB: each message's frames become uint8 arrays
+};
+
+struct StreamOptions {
+  std::string doc;
+  bool enabled = true;
+  // Periodic streams: skip the producer while nobody subscribes.
+  bool only_with_subscribers = true;
+};
+
+struct RelayOptions {
+  std::string upstream;  // acheron: the upstream stream name (default: the local name);
+                         // raw: the subscription prefix (default: everything)
+  RelayFormat format = RelayFormat::acheron;
+  StreamOptions stream;
+};
+
+struct StreamStatus {
+  std::string name;
+  StreamKind kind = StreamKind::manual;
+  bool enabled = false;
+  double rate_hz = 0;      // requested (periodic)
+  double achieved_hz = 0;  // published per second since last enabled
+  std::uint64_t published = 0;
+  std::uint64_t overruns = 0;  // periodic: deadlines skipped because a tick ran late
+  std::uint64_t errors = 0;    // producer exceptions (published as error values)
+  bool subscribed = false;
+  std::string doc;
+  std::string source;  // relay: upstream endpoint
+};
+Json to_json(const StreamStatus& status);
+
+namespace detail {
+struct ServerImpl;
+struct StreamEntry;
+}  // namespace detail
+
+// The application's handle on a manual stream. Copyable; thread-safe.
+class StreamWriter final {
+ public:
+  StreamWriter() = default;
+  // Publishes value stamped now; false if the stream is disabled or removed.
+  bool publish(Value value);
+  // Publishes with the application's own wall-clock timestamp (ns since epoch).
+  bool publish(Value value, std::int64_t wall_ns);
+  bool publish_error(const std::string& type, const std::string& message);
+  const std::string& name() const;
+
+ private:
+  friend class RemoteServer;
+  StreamWriter(std::weak_ptr<detail::ServerImpl> server,
+               std::shared_ptr<detail::StreamEntry> entry);
+  std::weak_ptr<detail::ServerImpl> server_;
+  std::shared_ptr<detail::StreamEntry> entry_;
+};
+
+class RemoteServer final {
+ public:
+  // Binds both sockets; throws SetupError if a bind fails.
+  explicit RemoteServer(ServerOptions options = {});
+  ~RemoteServer();
+  RemoteServer(const RemoteServer&) = delete;
+  RemoteServer& operator=(const RemoteServer&) = delete;
+
+  // Registers a call. f is either a generic handler `Value(const Args&)` or
+  // a typed function whose parameters and return value convert from/to wire
+  // values (numbers, bool, strings, Json, Array, Value, ...); name its
+  // parameters in info.params. Throws SetupError if the name is taken or invalid.
+  template <class F>
+  void add_call(std::string name, F f, CallInfo info = {}) {
+    auto handler = make_handler(std::move(f), info);
+    add_handler(std::move(name), std::move(handler), std::move(info));
+  }
+  void add_handler(std::string name, Handler handler, CallInfo info);
+  bool remove_call(const std::string& name);
+  std::vector<std::pair<std::string, CallInfo>> calls() const;
+
+  // A periodic stream: producer is called rate_hz times per second while
+  // enabled and its value published. Created disabled, it never runs until enabled.
+  void add_stream(std::string name, double rate_hz, std::function<Value()> producer,
+                  StreamOptions options = {});
+  // A manual stream: the application publishes through the writer.
+  StreamWriter add_manual_stream(std::string name, StreamOptions options = {});
+  // Relays a stream of another server (or any PUB socket) under `name`.
+  void add_relay(std::string name, std::string endpoint, RelayOptions options = {});
+  // Relays every call of another RemoteServer as "prefix.<call>".
+  void add_call_relay(std::string prefix, std::string endpoint,
+                      std::chrono::milliseconds timeout = std::chrono::milliseconds(3000));
+
+  // Idempotent; throw Failure(not_found) for unknown streams. Relays and
+  // periodic and manual streams all obey them.
+  void enable_stream(const std::string& name);
+  void disable_stream(const std::string& name);
+  void remove_stream(const std::string& name);
+  std::vector<StreamStatus> streams() const;
+
+  // Starts the socket threads and the periodic stream threads; calls and streams may be
+  // added before or after.
+  void start();
+  // Stops every thread; idempotent (the destructor calls it).
+  void stop();
+
+  // Bound endpoints with real ports (for binds to port 0 or "*").
+  const std::string& rpc_endpoint() const noexcept;
+  const std::string& stream_endpoint() const noexcept;
+  std::uint64_t server_id() const noexcept;
+  const std::shared_ptr<zmq::context_t>& context() const noexcept;
+
+ private:
+  std::shared_ptr<detail::ServerImpl> impl_;
+};
+
+}  // namespace acheron::remote

@@ -1,0 +1,487 @@
+// RemoteServer and RemoteClient over real ZeroMQ sockets (inproc for speed,
+// TCP loopback where reconnection matters). Each test is bounded to seconds.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "acheron/remote/Client.hh"
+#include "acheron/remote/Protocol.hh"
+#include "acheron/remote/Server.hh"
+
+namespace acheron::remote {
+namespace {
+
+using namespace std::chrono_literals;
+
+int unique_id() {
+  static std::atomic<int> n{0};
+  return ++n;
+}
+
+ServerOptions inproc_options() {
+  const std::string id = std::to_string(unique_id());
+  return {.rpc_bind = "inproc://rpc" + id, .stream_bind = "inproc://streams" + id};
+}
+
+ServerOptions tcp_options(const std::string& rpc = "tcp://127.0.0.1:0") {
+  return {.rpc_bind = rpc, .stream_bind = "tcp://127.0.0.1:0"};
+}
+
+ClientOptions client_of(const RemoteServer& s, std::chrono::milliseconds timeout = 2000ms) {
+  return {.endpoint = s.rpc_endpoint(), .timeout = timeout, .context = s.context()};
+}
+
+// Waits until pred() holds or the deadline passes.
+template <class P>
+bool eventually(P pred, std::chrono::milliseconds limit = 3000ms) {
+  const auto end = Clock::now() + limit;
+  while (Clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return pred();
+}
+
+void add_demo_calls(RemoteServer& s) {
+  s.add_call("add", [](double a, double b) { return a + b; },
+             {.doc = "a + b", .params = {{"a"}, {"b", "any", Json(1.0)}}});
+  s.add_call("scale",
+             [](const Array& a, double k) {
+               auto v = a.to_vector<double>();
+               for (auto& x : v) x *= k;
+               return Array::from_vector(std::move(v), a.shape());
+             },
+             {.doc = "multiply an array", .params = {{"values"}, {"k"}}});
+  s.add_call("fail", [](const std::string& why) -> int { throw std::invalid_argument(why); },
+             {.params = {{"why"}}});
+  s.add_call("echo",
+             [](const Args& a) {
+               return Value(Json{{"args", a.positional()}, {"kwargs", a.keyword()}});
+             },
+             {.doc = "returns its arguments"});
+  s.add_call("sleep",
+             [](double seconds) {
+               std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+               return true;
+             },
+             {.params = {{"seconds"}}});
+}
+
+TEST(RemoteCalls, PositionalKeywordArraysAndErrors) {
+  RemoteServer server(inproc_options());
+  add_demo_calls(server);
+  server.start();
+  RemoteClient client(client_of(server));
+
+  EXPECT_DOUBLE_EQ(client.call_with("add", 2.0, 3.5).as<double>(), 5.5);
+  EXPECT_DOUBLE_EQ(client.call("add", CallArgs().arg(2.0)).as<double>(), 3.0);  // default b
+  EXPECT_DOUBLE_EQ(client.call("add", CallArgs().kw("b", 4).kw("a", 1)).as<double>(), 5.0);
+
+  Value r = client.call(
+      "scale",
+      CallArgs().arg(Array::from_vector(std::vector<double>{1, 2, 3, 4}, {2, 2})).kw("k", 10));
+  const Array& a = r.as_array();
+  EXPECT_EQ(a.shape(), (std::vector<std::int64_t>{2, 2}));
+  EXPECT_EQ(a.to_vector<double>(), (std::vector<double>{10, 20, 30, 40}));
+
+  Json echoed =
+      client.call("echo", CallArgs().arg(1).arg("two").kw("x", Json{{"y", nullptr}})).data;
+  EXPECT_EQ(echoed["args"], Json::array({1, "two"}));
+  EXPECT_TRUE(echoed["kwargs"]["x"]["y"].is_null());
+
+  try {
+    client.call_with("fail", std::string("no good"));
+    FAIL() << "expected a RemoteException";
+  } catch (const RemoteException& e) {
+    EXPECT_EQ(e.type(), "std::invalid_argument");
+    EXPECT_EQ(e.remote_message(), "no good");
+    EXPECT_EQ(e.code(), StatusCode::unknown);
+  }
+  try {
+    client.call_with("add", std::string("x"), 1);
+    FAIL();
+  } catch (const RemoteException& e) {
+    EXPECT_EQ(e.code(), StatusCode::invalid_argument);
+    EXPECT_NE(e.remote_message().find("argument 'a'"), std::string::npos);
+  }
+  try {
+    client.call("nope");
+    FAIL();
+  } catch (const RemoteException& e) {
+    EXPECT_EQ(e.code(), StatusCode::not_found);
+  }
+  // D6: internals are not addressable; only '$' built-ins and registered calls exist.
+  EXPECT_THROW(client.call("$close"), RemoteException);
+  EXPECT_THROW(server.add_call("$calls", [] { return 1; }), SetupError);
+  EXPECT_THROW(server.add_call("add", [] { return 1; }), SetupError);
+}
+
+TEST(RemoteCalls, IntrospectionListsSignaturesAndDocs) {
+  RemoteServer server(inproc_options());
+  add_demo_calls(server);
+  server.add_call("move", [](double) {}, {.doc = "moves", .params = {{"mm"}}, .mutating = true});
+  server.start();
+  RemoteClient client(client_of(server));
+  Json calls = client.list_calls();
+  ASSERT_EQ(calls.size(), 6u);
+  const Json* add = nullptr;
+  for (const Json& c : calls) {
+    if (c["name"] == "add") add = &c;
+  }
+  ASSERT_NE(add, nullptr);
+  EXPECT_EQ((*add)["doc"], "a + b");
+  EXPECT_EQ((*add)["returns"], "float");
+  EXPECT_EQ((*add)["params"][0], (Json{{"name", "a"}, {"type", "float"}}));
+  EXPECT_EQ((*add)["params"][1]["default"], 1.0);
+  EXPECT_EQ(calls[1]["name"], "echo");
+  EXPECT_TRUE(calls[1]["variadic"].get<bool>());
+}
+
+TEST(RemoteCalls, MalformedMessagesGetErrorRepliesAndTheServerKeepsServing) {
+  RemoteServer server(inproc_options());
+  add_demo_calls(server);
+  server.start();
+  zmq::socket_t raw(*server.context(), zmq::socket_type::dealer);
+  raw.connect(server.rpc_endpoint());
+  auto send = [&](std::vector<std::string> parts) {
+    std::vector<Buffer> frames;
+    for (auto& p : parts) frames.push_back(Buffer::copy_of(p.data(), p.size()));
+    ASSERT_TRUE(net::send_frames(raw, frames));
+  };
+  auto expect_error = [&](StatusCode code) {
+    raw.set(zmq::sockopt::rcvtimeo, 2000);
+    std::vector<Buffer> reply;
+    ASSERT_TRUE(net::recv_frames(raw, reply));
+    auto d = wire::decode(reply);
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->client_command(), wire::Command::error);
+    ASSERT_TRUE(d->error);
+    EXPECT_EQ(d->error->code, code);
+  };
+  const std::string id("\x01\0\0\0\0\0\0\0", 8);
+  send({"garbage"});
+  expect_error(StatusCode::invalid_argument);
+  send({"ACHC01", "\x01", "remote", id, "\xc1"});  // reserved msgpack byte
+  expect_error(StatusCode::invalid_argument);
+  send({"ACHC01", "\x01", "remote", id,
+        "\x82\xa4"
+        "meta"
+        "\x81\xa4"
+        "args"
+        "\x05"
+        "\xa6"
+        "method"
+        "\xa4"
+        "echo"});
+  expect_error(StatusCode::invalid_argument);  // args is not a list
+  const std::string good =
+      "\x82\xa4"
+      "meta"
+      "\x81\xa4"
+      "args"
+      "\x91\x01"
+      "\xa6"
+      "method"
+      "\xa4"
+      "echo";
+  send({"ACHC01", "\x01", "remote", id, good, "extra"});
+  expect_error(StatusCode::invalid_argument);    // an array frame the header does not list
+  send({"ACHC01", "\x01", "remote", id, good});  // the same request, well-formed
+  {
+    std::vector<Buffer> reply;
+    ASSERT_TRUE(net::recv_frames(raw, reply));
+    auto d = wire::decode(reply);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->client_command(), wire::Command::final);
+    EXPECT_EQ(d->payload.meta["value"]["args"], Json::array({1}));
+  }
+  RemoteClient client(client_of(server));
+  EXPECT_DOUBLE_EQ(client.call_with("add", 1.0, 1.0).as<double>(), 2.0);
+}
+
+// D4 + D7: a call to a server that does not answer times out, and the next
+// call on the same client works (fresh socket, stale reply discarded).
+TEST(RemoteCalls, TimeoutThenTheNextCallWorks) {
+  RemoteServer server(inproc_options());
+  add_demo_calls(server);
+  server.start();
+  RemoteClient client(client_of(server));
+  const auto t0 = Clock::now();
+  EXPECT_THROW(client.call("sleep", CallArgs().arg(0.5), 100ms), TimeoutError);
+  EXPECT_LT(Clock::now() - t0, 400ms);
+  EXPECT_EQ(client.reconnects(), 1u);
+  EXPECT_DOUBLE_EQ(client.call_with("add", 2.0, 2.0).as<double>(), 4.0);
+}
+
+TEST(RemoteCalls, DeadServerGivesAnErrorThenTheClientReconnectsByItself) {
+  std::string endpoint;
+  {
+    RemoteServer probe(tcp_options());
+    endpoint = probe.rpc_endpoint();
+  }  // the port is free again (bound with linger 0)
+  RemoteClient client(ClientOptions{.endpoint = endpoint, .timeout = 300ms});
+  const auto t0 = Clock::now();
+  EXPECT_THROW(client.call_with("add", 1.0, 1.0), DisconnectedError);
+  EXPECT_LT(Clock::now() - t0, 1500ms);
+  EXPECT_FALSE(client.ping(100ms));
+  {
+    RemoteServer server(tcp_options(endpoint));
+    add_demo_calls(server);
+    server.start();
+    EXPECT_TRUE(eventually([&] {
+      try {
+        return client.call_with("add", 1.0, 1.0).as<double>() == 2.0;
+      } catch (const Failure&) {
+        return false;
+      }
+    }));
+  }
+  // Killed server: the call fails within its deadline instead of blocking forever.
+  EXPECT_THROW(client.call_with("add", 1.0, 1.0), Failure);
+  RemoteServer restarted(tcp_options(endpoint));
+  add_demo_calls(restarted);
+  restarted.start();
+  EXPECT_TRUE(eventually([&] {
+    try {
+      return client.call_with("add", 2.0, 1.0).as<double>() == 3.0;
+    } catch (const Failure&) {
+      return false;
+    }
+  }));
+}
+
+// A slow call on the pool does not delay other calls (serial RPC avoided).
+TEST(RemoteCalls, SlowCallsDoNotBlockOthers) {
+  RemoteServer server(inproc_options());
+  add_demo_calls(server);
+  server.add_manual_stream("s");
+  server.start();
+  std::thread slow([&] {
+    RemoteClient c(client_of(server));
+    c.call("sleep", CallArgs().arg(0.6));
+  });
+  std::this_thread::sleep_for(50ms);
+  RemoteClient client(client_of(server));
+  const auto t0 = Clock::now();
+  client.disable_stream("s");
+  EXPECT_DOUBLE_EQ(client.call_with("add", 1.0, 2.0).as<double>(), 3.0);
+  EXPECT_LT(Clock::now() - t0, 300ms);
+  slow.join();
+}
+
+TEST(RemoteStreams, PeriodicValuesArriveWithSequenceAndTimestamps) {
+  RemoteServer server(inproc_options());
+  std::atomic<int> calls{0};
+  server.add_stream("counter", 200, [&] { return Value(Json(calls.fetch_add(1))); });
+  server.start();
+  RemoteClient client(client_of(server));
+  auto sub = client.subscribe("counter", {.mode = ReceiveMode::queue});
+  std::vector<StreamValue> got;
+  while (got.size() < 20) {
+    auto v = sub->next(2000ms);
+    ASSERT_TRUE(v) << "no value within 2 s";
+    got.push_back(std::move(*v));
+  }
+  for (std::size_t i = 1; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].seq, got[i - 1].seq + 1);
+    EXPECT_EQ(got[i].value.as<int>(), got[i - 1].value.as<int>() + 1);
+    EXPECT_GT(got[i].mono_ns, got[i - 1].mono_ns);
+    EXPECT_GE(got[i].wall_ns, got[i - 1].wall_ns);
+  }
+  EXPECT_GT(got[0].wall_ns, 1'600'000'000'000'000'000);
+}
+
+// D1 + D2: a stream created disabled never runs its producer; enable and
+// disable are idempotent and the listing keeps disabled streams.
+TEST(RemoteStreams, CreatedDisabledNeverRunsAndEnableDisableAreIdempotent) {
+  RemoteServer server(inproc_options());
+  std::atomic<int> calls{0};
+  server.add_stream("slow", 50, [&] { return Value(Json(++calls)); },
+                    {.enabled = false, .only_with_subscribers = false});
+  server.start();
+  RemoteClient client(client_of(server));
+  auto sub = client.subscribe("slow");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(calls.load(), 0);
+  EXPECT_FALSE(sub->try_next());
+  Json listed = client.list_streams();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["enabled"], false);
+  EXPECT_EQ(listed[0]["kind"], "periodic");
+  EXPECT_EQ(listed[0]["rate_hz"], 50.0);
+
+  client.enable_stream("slow");
+  client.enable_stream("slow");
+  EXPECT_TRUE(sub->next(2000ms));
+  client.disable_stream("slow");
+  client.disable_stream("slow");  // D2: no KeyError on a second disable
+  const int frozen = calls.load();
+  std::this_thread::sleep_for(150ms);
+  EXPECT_EQ(calls.load(), frozen);
+  listed = client.list_streams();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["enabled"], false);
+  EXPECT_GT(listed[0]["published"].get<int>(), 0);
+
+  client.remove_stream("slow");
+  EXPECT_TRUE(client.list_streams().empty());
+  EXPECT_THROW(client.enable_stream("slow"), RemoteException);
+  EXPECT_THROW(client.disable_stream("unknown"), RemoteException);
+}
+
+// D3: exact topic matching: "new_frame" does not receive "new_frame_2".
+TEST(RemoteStreams, PrefixNamesDoNotCollide) {
+  RemoteServer server(inproc_options());
+  auto a = server.add_manual_stream("new_frame");
+  auto b = server.add_manual_stream("new_frame_2");
+  server.start();
+  RemoteClient client(client_of(server));
+  auto sub = client.subscribe("new_frame", {.mode = ReceiveMode::queue});
+  ASSERT_TRUE(eventually([&] {
+    b.publish(Value(Json("wrong")));
+    a.publish(Value(Json("right")));
+    return sub->stats().received > 0;
+  }));
+  std::this_thread::sleep_for(50ms);
+  while (auto v = sub->try_next()) {
+    EXPECT_EQ(v->stream, "new_frame");
+    EXPECT_EQ(v->value.as<std::string>(), "right");
+  }
+}
+
+TEST(RemoteStreams, QueueCountsDropsAndCacheKeepsTheLatest) {
+  RemoteServer server(inproc_options());
+  auto w = server.add_manual_stream("data");
+  server.start();
+  RemoteClient client(client_of(server));
+  auto queue = client.subscribe("data", {.mode = ReceiveMode::queue, .capacity = 10});
+  auto cache = client.subscribe("data", {.mode = ReceiveMode::cache});
+  ASSERT_TRUE(eventually([&] {
+    w.publish(Value(Json(-1)));
+    return queue->stats().received > 0 && cache->stats().received > 0;
+  }));
+  std::this_thread::sleep_for(100ms);  // let values still in flight arrive
+  while (queue->try_next()) {
+  }
+  while (cache->try_next()) {
+  }
+  const auto before = queue->stats();
+  for (int i = 0; i < 50; ++i) w.publish(Value(Json(i)));
+  ASSERT_TRUE(eventually([&] { return queue->stats().received >= before.received + 50; }));
+  const auto after = queue->stats();
+  EXPECT_EQ(after.dropped - before.dropped, 40u);
+  int n = 0, last = -1;
+  while (auto v = queue->try_next()) {
+    ++n;
+    last = v->value.as<int>();
+  }
+  EXPECT_EQ(n, 10);
+  EXPECT_EQ(last, 49);
+  auto latest = cache->try_next();
+  ASSERT_TRUE(latest);
+  EXPECT_EQ(latest->value.as<int>(), 49);
+  EXPECT_FALSE(cache->try_next());  // the cache is consumed: no stale repeat
+  EXPECT_EQ(queue->stats().gaps, 0u);
+}
+
+TEST(RemoteStreams, ProducerErrorsAndOwnTimestamps) {
+  RemoteServer server(inproc_options());
+  server.add_stream("broken", 100, []() -> Value { throw std::runtime_error("sensor offline"); });
+  auto cam = server.add_manual_stream("camera");
+  server.start();
+  RemoteClient client(client_of(server));
+  auto broken = client.subscribe("broken");
+  auto v = broken->next(2000ms);
+  ASSERT_TRUE(v);
+  ASSERT_TRUE(v->error);
+  EXPECT_EQ(v->error->type, "std::runtime_error");
+  EXPECT_EQ(v->error->message, "sensor offline");
+
+  auto frames = client.subscribe("camera");
+  ASSERT_TRUE(eventually([&] {
+    cam.publish(Value(Array::from_vector(std::vector<std::uint16_t>(64, 7), {8, 8})), 1234);
+    return frames->stats().received > 0;
+  }));
+  auto f = frames->next(100ms);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->wall_ns, 1234);
+  EXPECT_EQ(f->value.as_array().shape(), (std::vector<std::int64_t>{8, 8}));
+}
+
+// A late subscriber gets the last value at once (server last-value cache).
+TEST(RemoteStreams, LateSubscriberGetsTheLastValue) {
+  RemoteServer server(inproc_options());
+  auto w = server.add_manual_stream("status");
+  server.start();
+  RemoteClient first(client_of(server));
+  auto s1 = first.subscribe("status");
+  ASSERT_TRUE(eventually([&] {
+    w.publish(Value(Json("ready")));
+    return s1->stats().received > 0;
+  }));
+  RemoteClient late(client_of(server));
+  auto s2 = late.subscribe("status");
+  auto v = s2->next(2000ms);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->value.as<std::string>(), "ready");
+}
+
+TEST(RemoteCascade, RelayedStreamsAndCalls) {
+  RemoteServer upstream(tcp_options());
+  add_demo_calls(upstream);
+  std::atomic<int> n{0};
+  upstream.add_stream("temperature", 200, [&] { return Value(Json(20.0 + (n++ % 5))); });
+  upstream.start();
+  RemoteServer relay(tcp_options());
+  relay.add_relay("upstream_temperature", upstream.stream_endpoint(), {.upstream = "temperature"});
+  relay.add_call_relay("up", upstream.rpc_endpoint());
+  relay.start();
+  RemoteClient client(ClientOptions{.endpoint = relay.rpc_endpoint(), .timeout = 2000ms});
+  EXPECT_DOUBLE_EQ(client.call_with("up.add", 20.0, 22.0).as<double>(), 42.0);
+  EXPECT_THROW(client.call_with("up.fail", std::string("x")), RemoteException);
+  auto sub = client.subscribe("upstream_temperature", {.mode = ReceiveMode::queue});
+  for (int i = 0; i < 5; ++i) {
+    auto v = sub->next(3000ms);
+    ASSERT_TRUE(v);
+    EXPECT_EQ(v->stream, "upstream_temperature");
+    EXPECT_GE(v->value.as<double>(), 20.0);
+  }
+  client.disable_stream("upstream_temperature");
+  std::this_thread::sleep_for(100ms);
+  while (sub->try_next()) {
+  }
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(sub->try_next());
+  Json streams = client.list_streams();
+  EXPECT_EQ(streams[0]["kind"], "relay");
+  EXPECT_EQ(streams[0]["enabled"], false);
+}
+
+TEST(RemoteLock, SingleWriter) {
+  RemoteServer server(inproc_options());
+  int position = 0;
+  server.add_call("move", [&](int to) { position = to; }, {.params = {{"to"}}, .mutating = true});
+  server.add_call("where", [&] { return position; }, {});
+  server.start();
+  RemoteClient a(client_of(server)), b(client_of(server));
+  b.call_with("move", 1);  // nobody holds the lock: advisory mode allows it
+  ASSERT_TRUE(a.lock());
+  EXPECT_FALSE(b.lock());
+  try {
+    b.call_with("move", 2);
+    FAIL();
+  } catch (const RemoteException& e) {
+    EXPECT_EQ(e.code(), StatusCode::permission_denied);
+  }
+  EXPECT_EQ(b.call("where").as<int>(), 1);  // reading is always allowed
+  a.call_with("move", 3);
+  EXPECT_TRUE(b.lock(true));  // forced takeover
+  EXPECT_THROW(a.call_with("move", 4), RemoteException);
+  b.unlock();
+  a.call_with("move", 5);
+  EXPECT_EQ(a.call("where").as<int>(), 5);
+}
+
+}  // namespace
+}  // namespace acheron::remote
