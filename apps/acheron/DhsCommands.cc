@@ -1,0 +1,255 @@
+// `acheron dhs`: a DCSS hardware server (docs/dcss.md), and the test doubles
+// of its peers: `acheron dhs fake-dcss` (and, with the loop DHS, fake-axis and
+// fake-automl).
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "Commands.hh"
+#include "Signals.hh"
+#include "acheron/core/Error.hh"
+#include "acheron/core/Log.hh"
+#include "acheron/dcss/Config.hh"
+#include "acheron/dcss/FakeDcss.hh"
+#include "acheron/dcss/Runner.hh"
+#include "acheron/wire/Xos.hh"
+
+namespace acheron::app {
+namespace {
+
+namespace xos = wire::xos;
+using namespace std::chrono_literals;
+
+// Blocks until SIGINT/SIGTERM or fire().
+class Waiter final {
+ public:
+  explicit Waiter(SignalWatcher& signals) : signals_(signals) {
+    signals_.set_target([this] { fire(); });
+  }
+  ~Waiter() { signals_.set_target({}); }
+  void fire() {
+    std::lock_guard lock(m_);
+    done_ = true;
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [&] { return done_; });
+  }
+
+ private:
+  SignalWatcher& signals_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
+
+void add_fake_dcss(CLI::App& dhs, int* exit_code) {
+  struct Opts {
+    std::string bind = "127.0.0.1";
+    int port = 14242;
+    std::vector<std::string> names;
+    int protocol = 2;
+    std::string variant = "xos";
+    bool v2_prompt = false;
+    std::string allowed_host = "*";
+    bool loop = false;
+    std::vector<std::string> operations, real_motors, pseudo_motors, shutters, ion_chambers,
+        encoders, strings;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = dhs.add_subcommand(
+      "fake-dcss",
+      "a fake DCSS hardware port for testing a DHS: handshake, registrations, operations; reads "
+      "commands on stdin (start OP [ARGS], stop OP [HANDLE], abort [hard|soft], drop, wait "
+      "HANDLE [S], or a raw stoh_ line) and prints every message it receives");
+  cmd->add_option("--bind", o->bind, "listen address")->capture_default_str();
+  cmd->add_option("--port", o->port, "listen port (0: any free port)")->capture_default_str();
+  cmd->add_option("--dhs", o->names, "DHS name(s) of the database (default loopDHS)");
+  cmd->add_option("--protocol", o->protocol, "protocol level of the DHS rows")
+      ->check(CLI::IsMember({1, 2}))
+      ->capture_default_str();
+  cmd->add_option("--variant", o->variant, "how xos2 messages are framed")
+      ->check(CLI::IsMember({"xos", "mx", "pydhsfw", "tcl", "java"}))
+      ->capture_default_str();
+  cmd->add_flag("--v2-prompt", o->v2_prompt, "frame stoc_send_client_type as xos2 (MX)");
+  cmd->add_option("--allowed-host", o->allowed_host, "peer address the rows accept (* any)")
+      ->capture_default_str();
+  cmd->add_flag("--loop", o->loop,
+                "the loop DHS's devices: its five operations, gonio_phi and video_trigger");
+  cmd->add_option("--operation", o->operations, "operation device (repeatable)");
+  cmd->add_option("--real-motor", o->real_motors, "real motor device (repeatable)");
+  cmd->add_option("--pseudo-motor", o->pseudo_motors, "pseudo motor device (repeatable)");
+  cmd->add_option("--shutter", o->shutters, "shutter device (repeatable)");
+  cmd->add_option("--ion-chamber", o->ion_chambers, "ion chamber device (repeatable)");
+  cmd->add_option("--encoder", o->encoders, "encoder device (repeatable)");
+  cmd->add_option("--string", o->strings, "string device (repeatable)");
+  cmd->callback([o, exit_code] {
+    dcss::FakeDcssOptions fo;
+    fo.host = o->bind;
+    fo.port = static_cast<std::uint16_t>(o->port);
+    fo.v2_prompt = o->v2_prompt;
+    const std::map<std::string, xos::SenderVariant> variants = {
+        {"xos", xos::SenderVariant::xos_c},
+        {"mx", xos::SenderVariant::mx},
+        {"pydhsfw", xos::SenderVariant::pydhsfw},
+        {"tcl", xos::SenderVariant::tcl},
+        {"java", xos::SenderVariant::java}};
+    fo.variant = variants.at(o->variant);
+    if (o->names.empty()) o->names.push_back("loopDHS");
+    for (const auto& n : o->names) {
+      fo.rows.push_back(
+          {n, o->allowed_host, o->protocol == 1 ? xos::Protocol::v1 : xos::Protocol::v2});
+    }
+    const std::string owner = o->names.front();
+    if (o->loop) {
+      for (const char* op : {"collectLoopImages", "stopCollectLoopImages", "getLoopTip",
+                             "getLoopInfo", "reboxLoopImage"}) {
+        fo.devices.push_back(dcss::FakeDevice::operation(op, owner));
+      }
+      fo.devices.push_back(
+          dcss::FakeDevice::real_motor("gonio_phi", owner, 0, 1000, -1000, 2500, 325000, 625));
+      fo.devices.push_back(dcss::FakeDevice::shutter("video_trigger", owner));
+    }
+    for (const auto& n : o->operations) fo.devices.push_back(dcss::FakeDevice::operation(n, owner));
+    for (const auto& n : o->real_motors)
+      fo.devices.push_back(dcss::FakeDevice::real_motor(n, owner));
+    for (const auto& n : o->pseudo_motors) {
+      fo.devices.push_back(dcss::FakeDevice::pseudo_motor(n, owner));
+    }
+    for (const auto& n : o->shutters) fo.devices.push_back(dcss::FakeDevice::shutter(n, owner));
+    for (const auto& n : o->ion_chambers) {
+      fo.devices.push_back(dcss::FakeDevice::ion_chamber(n, owner));
+    }
+    for (const auto& n : o->encoders) fo.devices.push_back(dcss::FakeDevice::encoder(n, owner));
+    for (const auto& n : o->strings) fo.devices.push_back(dcss::FakeDevice::string(n, owner));
+
+    SignalWatcher signals;
+    auto fake_ptr = std::make_shared<dcss::FakeDcss>(fo);
+    auto& fake = *fake_ptr;
+    fake.on_message([](const dcss::FakeDcss::Record& r) {
+      std::printf("<- %s %s\n", r.dhs.c_str(), r.text.c_str());
+      std::fflush(stdout);
+    });
+    fake.start();
+    std::printf("fake DCSS listening on %s:%u\n", fo.host.c_str(), fake.port());
+    std::fflush(stdout);
+    auto waiter = std::make_shared<Waiter>(signals);
+    std::thread input([fake_ptr, owner, waiter] {
+      auto& fake = *fake_ptr;
+      std::string line;
+      while (std::getline(std::cin, line)) {
+        const auto t = xos::tokenize(line);
+        if (t.empty()) continue;
+        if (t[0] == "quit" || t[0] == "exit") {
+          waiter->fire();
+          return;
+        }
+        if (t[0] == "start" && t.size() >= 2) {
+          const auto h = fake.start_operation(owner, t[1], {t.begin() + 2, t.end()});
+          std::printf("handle %s\n", h.c_str());
+        } else if (t[0] == "stop" && t.size() >= 2) {
+          fake.stop_operation(owner, t[1], t.size() > 2 ? t[2] : "");
+        } else if (t[0] == "abort") {
+          fake.abort_all(t.size() > 1 ? t[1] : "");
+        } else if (t[0] == "drop") {
+          fake.drop(owner);
+        } else if (t[0] == "wait" && t.size() >= 2) {
+          const double s = t.size() > 2 ? std::stod(t[2]) : 30.0;
+          auto op = fake.wait_completion(
+              t[1], std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s)));
+          std::printf("%s %s %s\n", t[1].c_str(), op ? op->status.c_str() : "timeout",
+                      op ? op->result.c_str() : "");
+        } else if (t[0].starts_with("stoh_") || t[0].starts_with("stoc_")) {
+          fake.send(owner, xos::join(t));
+        } else {
+          std::printf("unknown command: %s\n", line.c_str());
+        }
+        std::fflush(stdout);
+      }
+      // End of input: keep serving until a signal.
+    });
+    waiter->wait();
+    fake.stop();
+    input.detach();  // std::getline cannot be interrupted; the process exits now
+    const auto v = fake.violations();
+    for (const auto& s : v) std::fprintf(stderr, "violation: %s\n", s.c_str());
+    *exit_code = v.empty() ? kOk : kFailure;
+  });
+}
+
+}  // namespace
+
+void add_dhs_commands(CLI::App& app, int* exit_code) {
+  struct Opts {
+    std::string config;
+    std::vector<std::string> positional;
+    std::string dcss;
+    std::string name;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand(
+      "dhs",
+      "a DCSS hardware server: acheron dhs --config FILE | BEAMLINE [DHSNAME] (see docs/dcss.md)");
+  cmd->add_option("--config", o->config, "DHS configuration file (TOML)")->check(CLI::ExistingFile);
+  cmd->add_option("beamline", o->positional,
+                  "BEAMLINE [DHSNAME]: reads BEAMLINE.toml from $ACHERON_DHS_CONFIG_DIR, ./config "
+                  "or /etc/acheron/dhs; DHSNAME overrides dhs.name")
+      ->expected(0, 2);
+  cmd->add_option("--dcss", o->dcss, "DCSS HOST:PORT (overrides the configuration)");
+  cmd->add_option("--name", o->name, "DHS name (overrides the configuration)");
+  auto* def = cmd->add_subcommand("default", "print the built-in configuration as a TOML file");
+  def->callback([exit_code] {
+    std::fputs(dcss::default_dhs_config_toml().c_str(), stdout);
+    *exit_code = kOk;
+  });
+  add_fake_dcss(*cmd, exit_code);
+  cmd->callback([cmd, o, exit_code] {
+    if (!cmd->get_subcommands().empty()) return;  // a subcommand ran
+    dcss::DhsConfig config;
+    if (!o->config.empty()) {
+      if (!o->positional.empty()) {
+        throw SetupError("both --config and BEAMLINE given (choose one) use either form");
+      }
+      config = dcss::load_dhs_config(o->config);
+    } else if (!o->positional.empty()) {
+      config = dcss::load_dhs_config(dcss::find_beamline_config(o->positional[0]));
+      if (o->positional.size() > 1) config.dhs.name = o->positional[1];
+    } else {
+      config = dcss::default_dhs_config();
+    }
+    if (!o->name.empty()) config.dhs.name = o->name;
+    if (!o->dcss.empty()) {
+      const auto colon = o->dcss.rfind(':');
+      if (colon == std::string::npos) {
+        throw SetupError("--dcss '" + o->dcss + "' has no port (HOST:PORT) add :14242");
+      }
+      config.dcss.host = o->dcss.substr(0, colon);
+      try {
+        config.dcss.port = static_cast<std::uint16_t>(std::stoi(o->dcss.substr(colon + 1)));
+      } catch (const std::exception&) {
+        throw SetupError("--dcss '" + o->dcss + "' has a bad port (HOST:PORT) use a number");
+      }
+    }
+    SignalWatcher signals;  // before the DHS's threads start
+    dcss::DhsRunner runner(config);
+    runner.start();
+    std::printf("dhs %s (%s, %s) connecting to DCSS at %s:%u\n", config.dhs.name.c_str(),
+                config.kind.c_str(), config.source.c_str(), config.dcss.host.c_str(),
+                config.dcss.port);
+    std::fflush(stdout);
+    Waiter(signals).wait();
+    runner.stop();
+    log::info("dhs {} stopped", config.dhs.name);
+    *exit_code = kOk;
+  });
+}
+
+}  // namespace acheron::app

@@ -1,0 +1,748 @@
+#include "acheron/dcss/Dhs.hh"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <type_traits>
+
+#include "acheron/core/Log.hh"
+
+namespace acheron::dcss {
+
+namespace xos = wire::xos;
+namespace htos = wire::xos::htos;
+
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+double seconds(Duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+}  // namespace
+
+Dhs::Dhs(DhsOptions options, std::shared_ptr<Outbox> outbox)
+    : options_(std::move(options)),
+      outbox_(outbox ? std::move(outbox) : std::make_shared<Outbox>()),
+      pool_(std::make_unique<ThreadPool>(std::max<std::size_t>(1, options_.workers))) {
+  ticker_ = std::thread([this] { ticker(); });
+}
+
+Dhs::~Dhs() {
+  shutdown();
+}
+
+void Dhs::shutdown() {
+  std::vector<OperationPtr> ops;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !ticker_.joinable()) return;
+    stopping_ = true;
+    for (auto& [key, weak] : active_) {
+      if (auto op = weak.lock()) ops.push_back(std::move(op));
+    }
+    active_.clear();
+  }
+  cv_.notify_all();
+  for (auto& op : ops) op->abandon();
+  ops.clear();
+  if (ticker_.joinable()) ticker_.join();
+  pool_.reset();  // drains: handlers see their operations cancelled
+}
+
+void Dhs::add_operation(const std::string& name, Handler handler) {
+  std::lock_guard lock(mutex_);
+  handlers_[name] = std::move(handler);
+}
+
+void Dhs::connected(std::uint64_t epoch) {
+  std::lock_guard lock(mutex_);
+  epoch_ = epoch;
+  online_ = true;
+}
+
+void Dhs::disconnected() {
+  std::vector<OperationPtr> ops;
+  {
+    std::lock_guard lock(mutex_);
+    online_ = false;
+    for (auto& [key, weak] : active_) {
+      if (auto op = weak.lock()) ops.push_back(std::move(op));
+    }
+    active_.clear();
+    // The next registration burst is authoritative: forget every device.
+    motors_.clear();
+    shutters_.clear();
+    ion_chambers_.clear();
+    encoders_.clear();
+    strings_.clear();
+    operations_.clear();
+    objects_.clear();
+    timers_.clear();
+  }
+  if (!ops.empty())
+    log::info("dcss: dropped {} active operation(s) with the connection", ops.size());
+  for (auto& op : ops) op->abandon();
+}
+
+bool Dhs::send(std::string text) {
+  std::lock_guard lock(mutex_);
+  if (!online_) return false;
+  return outbox_->send(epoch_, std::move(text));
+}
+
+void Dhs::send_locked(std::string text) {
+  if (online_) outbox_->send(epoch_, std::move(text));
+}
+
+void Dhs::handle(std::string_view text) {
+  if (xos::clean_text(text).empty()) return;
+  auto parsed = xos::parse_stoh(text);
+  if (!parsed) {
+    log::warn("dcss: ignored malformed message '{}' ({})", text, parsed.error().message);
+    return;
+  }
+  on_message(*parsed);
+}
+
+void Dhs::on_message(const xos::StohMessage& msg) {
+  std::visit(
+      Overloaded{
+          [&](const xos::SendClientType&) {
+            log::warn("dcss: stoc_send_client_type after the handshake ignored");
+          },
+          [&](const xos::Register& m) { on_register(m); },
+          [&](const xos::MotorRelations& m) {
+            std::lock_guard lock(mutex_);
+            auto it = motors_.find(m.motor);
+            if (it == motors_.end()) {
+              log::warn("dcss: relations for unregistered motor {} ignored", m.motor);
+              return;
+            }
+            (m.children ? it->second.children : it->second.dependencies) = m.others;
+          },
+          [&](const xos::ConfigureRealMotor& m) {
+            std::lock_guard lock(mutex_);
+            auto it = motors_.find(m.name);
+            if (it == motors_.end()) {
+              log::warn("dcss: configuration of unregistered motor {} ignored", m.name);
+              return;
+            }
+            auto& motor = it->second;
+            const double position = motor.moving ? motor.config.position : m.position;
+            motor.config = m;
+            motor.config.position = position;
+            motor.configured = true;
+          },
+          [&](const xos::ConfigurePseudoMotor& m) {
+            std::lock_guard lock(mutex_);
+            auto it = motors_.find(m.name);
+            if (it == motors_.end()) {
+              log::warn("dcss: configuration of unregistered motor {} ignored", m.name);
+              return;
+            }
+            auto& c = it->second.config;
+            if (!it->second.moving) c.position = m.position;
+            c.name = m.name;
+            c.host = m.host;
+            c.hw_name = m.hw_name;
+            c.upper_limit = m.upper_limit;
+            c.lower_limit = m.lower_limit;
+            c.lower_limit_on = m.lower_limit_on;
+            c.upper_limit_on = m.upper_limit_on;
+            c.lock_on = m.lock_on;
+            c.status = m.status;
+            it->second.configured = true;
+          },
+          [&](const xos::ConfigureOther& m) {
+            std::lock_guard lock(mutex_);
+            switch (m.type) {
+              case xos::DeviceType::shutter:
+                if (!m.fields.empty()) shutters_[m.name].open = m.fields[0] != "closed";
+                break;
+              case xos::DeviceType::encoder:
+                if (!m.fields.empty()) {
+                  try {
+                    encoders_[m.name] = std::stod(m.fields[0]);
+                  } catch (const std::exception&) {
+                    log::warn("dcss: bad encoder position in configuration of {}", m.name);
+                  }
+                }
+                break;
+              case xos::DeviceType::string:
+                strings_[m.name] = xos::join(m.fields);
+                break;
+              case xos::DeviceType::ion_chamber:
+                if (m.fields.size() >= 4) {
+                  ion_chambers_[m.name] = {m.fields[0], m.fields[1], m.fields[2], m.fields[3]};
+                }
+                break;
+              default:
+                break;
+            }
+          },
+          [&](const xos::StartMotorMove& m) { on_start_move(m); },
+          [&](const xos::AbortMotorMove& m) {
+            std::lock_guard lock(mutex_);
+            auto it = motors_.find(m.motor);
+            if (it != motors_.end() && it->second.moving) it->second.abort = m.mode;
+            cv_.notify_all();
+          },
+          [&](const xos::SetMotorPosition& m) {
+            std::lock_guard lock(mutex_);
+            auto it = motors_.find(m.motor);
+            if (it == motors_.end() || it->second.moving) {
+              log::warn("dcss: stoh_set_motor_position {} ignored (unknown or moving)", m.motor);
+              return;
+            }
+            it->second.config.position = m.position;  // redefinition: no completion
+          },
+          [&](const xos::CorrectMotorPosition& m) {
+            std::lock_guard lock(mutex_);
+            auto it = motors_.find(m.motor);
+            if (it == motors_.end()) return;
+            it->second.config.position += m.correction;
+            it->second.target += m.correction;
+            it->second.final_target += m.correction;
+          },
+          [&](const xos::StartOscillation& m) { on_oscillation(m); },
+          [&](const xos::StartVectorMove& m) { on_vector_move(m); },
+          [&](const xos::StopVectorMove& m) {
+            std::lock_guard lock(mutex_);
+            for (const auto& name : {m.motor1, m.motor2}) {
+              auto it = motors_.find(name);
+              if (it != motors_.end() && it->second.moving) it->second.abort = xos::AbortMode::soft;
+            }
+            cv_.notify_all();
+          },
+          [&](const xos::ChangeVectorSpeed& m) {
+            std::lock_guard lock(mutex_);
+            std::vector<Motor*> moving;
+            double total = 0;
+            for (const auto& name : {m.motor1, m.motor2}) {
+              auto it = motors_.find(name);
+              if (it == motors_.end() || !it->second.moving) continue;
+              moving.push_back(&it->second);
+              const double d = it->second.target - it->second.config.position;
+              total += d * d;
+            }
+            total = std::sqrt(total);
+            if (moving.empty() || total <= 0 || m.speed <= 0) return;
+            const double t = total / m.speed;
+            for (auto* mm : moving) {
+              mm->velocity =
+                  std::min(std::fabs(mm->target - mm->config.position) / t, max_speed(*mm));
+            }
+          },
+          [&](const xos::SetShutterState& m) {
+            std::lock_guard lock(mutex_);
+            auto it = shutters_.find(m.shutter);
+            if (it == shutters_.end()) {
+              log::warn("dcss: stoh_set_shutter_state for unregistered shutter {}", m.shutter);
+              send_locked(htos::report_shutter_state(m.shutter, m.open, "unknown_shutter"));
+              return;
+            }
+            it->second.open = m.open;
+            send_locked(htos::report_shutter_state(m.shutter, m.open));
+          },
+          [&](const xos::ReadIonChambers& m) { on_read_ion_chambers(m); },
+          [&](const xos::GetEncoder& m) {
+            std::lock_guard lock(mutex_);
+            auto it = encoders_.find(m.name);
+            send_locked(it == encoders_.end()
+                            ? htos::get_encoder_completed(m.name, 0, "unknown_encoder")
+                            : htos::get_encoder_completed(m.name, it->second, "normal"));
+          },
+          [&](const xos::SetEncoder& m) {
+            std::lock_guard lock(mutex_);
+            auto it = encoders_.find(m.name);
+            if (it == encoders_.end()) {
+              send_locked(htos::set_encoder_completed(m.name, m.position, "unknown_encoder"));
+              return;
+            }
+            it->second = m.position;
+            send_locked(htos::set_encoder_completed(m.name, m.position, "normal"));
+          },
+          [&](const xos::SetString& m) {
+            std::lock_guard lock(mutex_);
+            auto it = strings_.find(m.name);
+            if (it == strings_.end()) {
+              send_locked(htos::set_string_completed(m.name, "unknown_string", m.contents));
+              return;
+            }
+            it->second = m.contents;
+            send_locked(htos::set_string_completed(m.name, "normal", m.contents));
+          },
+          [&](const xos::StartOperation& m) { on_start_operation(m); },
+          [&](const xos::StopOperation& m) { on_stop_operation(m); },
+          [&](const xos::AbortAll& m) { on_abort_all(m.mode); },
+          [&](const xos::Unknown& m) {
+            log::info("dcss: ignored unknown message '{}'", xos::join(m.tokens));
+          },
+      },
+      msg);
+}
+
+void Dhs::on_register(const xos::Register& m) {
+  std::lock_guard lock(mutex_);
+  switch (m.type) {
+    case xos::DeviceType::real_motor:
+    case xos::DeviceType::pseudo_motor: {
+      auto& motor = motors_[m.name];
+      if (motor.moving) return;  // a repeated registration must not disturb a move
+      motor.name = m.name;
+      motor.hw_name = m.hw_name;
+      motor.pseudo = m.type == xos::DeviceType::pseudo_motor;
+      if (auto s = options_.motors.find(m.name); s != options_.motors.end()) {
+        motor.settings = s->second;
+      }
+      send_locked(htos::send_configuration(m.name));
+      break;
+    }
+    case xos::DeviceType::shutter: {
+      const bool open = m.shutter_state != "closed";
+      shutters_[m.name].open = open;
+      send_locked(htos::report_shutter_state(m.name, open));
+      break;
+    }
+    case xos::DeviceType::ion_chamber:
+      ion_chambers_[m.name] = {m.hw_name, m.counter_channel, m.timer, m.timer_type};
+      break;
+    case xos::DeviceType::encoder:
+      encoders_.try_emplace(m.name, 0.0);
+      break;
+    case xos::DeviceType::string:
+      strings_.try_emplace(m.name);
+      break;
+    case xos::DeviceType::operation:
+      operations_.insert(m.name);
+      if (!handlers_.contains(m.name)) {
+        log::warn("dcss: operation {} is registered but this DHS has no handler for it", m.name);
+      }
+      break;
+    case xos::DeviceType::object:
+      objects_.insert(m.name);
+      break;
+  }
+  log::debug("dcss: registered {} {}", xos::to_string(m.type), m.name);
+}
+
+void Dhs::reap_operations_locked() {
+  for (auto it = active_.begin(); it != active_.end();) {
+    auto op = it->second.lock();
+    if (!op || op->completed()) {
+      it = active_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Dhs::on_start_operation(const xos::StartOperation& m) {
+  OperationPtr op;
+  Handler handler;
+  {
+    std::lock_guard lock(mutex_);
+    if (!online_ || stopping_) return;
+    reap_operations_locked();
+    const auto key = std::make_pair(m.operation, m.handle);
+    if (active_.contains(key)) {
+      log::warn("dcss: start of already active operation {} {} ignored", m.operation, m.handle);
+      return;
+    }
+    op = std::make_shared<Operation>(m.operation, m.handle, m.args, epoch_, outbox_);
+    active_[key] = op;
+    if (auto it = handlers_.find(m.operation); it != handlers_.end()) handler = it->second;
+  }
+  if (!handler) {
+    op->complete("error", "not_implemented");
+    return;
+  }
+  pool_->submit([op = std::move(op), handler = std::move(handler)]() mutable {
+    try {
+      handler(op);
+    } catch (const std::exception& e) {
+      log::error("dcss: operation {} {} failed: {}", op->name(), op->handle(), e.what());
+      op->complete("error", e.what());
+    } catch (...) {
+      op->complete("error", "unknown_exception");
+    }
+  });
+}
+
+void Dhs::on_stop_operation(const xos::StopOperation& m) {
+  std::vector<OperationPtr> ops;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [key, weak] : active_) {
+      if (key.first != m.operation || (!m.handle.empty() && key.second != m.handle)) continue;
+      if (auto op = weak.lock()) ops.push_back(std::move(op));
+    }
+  }
+  for (auto& op : ops) op->request_stop();
+}
+
+void Dhs::on_abort_all(xos::AbortMode mode) {
+  std::vector<OperationPtr> ops;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [name, motor] : motors_) {
+      if (motor.moving) motor.abort = mode;
+    }
+    for (auto& [key, weak] : active_) {
+      if (auto op = weak.lock()) ops.push_back(std::move(op));
+    }
+    active_.clear();
+  }
+  cv_.notify_all();  // the ticker reports the aborted motors at once
+  log::info("dcss: abort_all ({}): {} operation(s)", mode == xos::AbortMode::soft ? "soft" : "hard",
+            ops.size());
+  for (auto& op : ops) op->abort();
+}
+
+double Dhs::max_speed(const Motor& m) const {
+  if (m.settings.speed > 0) return m.settings.speed;
+  if (!m.pseudo && m.config.speed > 0 && m.config.scale_factor != 0) {
+    return static_cast<double>(m.config.speed) / std::fabs(m.config.scale_factor);
+  }
+  return std::numeric_limits<double>::infinity();  // arrives in one tick
+}
+
+void Dhs::start_leg(Motor& m, double destination, double velocity) {
+  m.moving = true;
+  m.target = destination;
+  m.velocity = velocity;
+  m.abort.reset();
+}
+
+void Dhs::on_start_move(const xos::StartMotorMove& msg) {
+  std::lock_guard lock(mutex_);
+  auto it = motors_.find(msg.motor);
+  if (it == motors_.end()) {
+    log::warn("dcss: move of unregistered motor {}", msg.motor);
+    send_locked(htos::motor_move_completed(msg.motor, 0, "unknown"));
+    return;
+  }
+  auto& m = it->second;
+  auto& c = m.config;
+  if (m.moving) {
+    send_locked(htos::motor_move_completed(m.name, c.position, "moving"));
+    return;
+  }
+  if (c.lock_on) {
+    send_locked(htos::motor_move_completed(m.name, c.position, "locked"));
+    return;
+  }
+  if ((c.upper_limit_on && msg.destination > c.upper_limit) ||
+      (c.lower_limit_on && msg.destination < c.lower_limit)) {
+    send_locked(htos::motor_move_completed(m.name, c.position, "sw_limit"));
+    return;
+  }
+  send_locked(htos::motor_move_started(m.name, msg.destination));
+  if (msg.destination == c.position) {
+    send_locked(htos::motor_move_completed(m.name, c.position, "normal"));
+    return;
+  }
+  double leg = msg.destination;
+  if (!m.pseudo && c.backlash_on && c.backlash != 0 && c.scale_factor != 0) {
+    // Final approach always in the direction of the backlash sign: overshoot, then return.
+    const double b = static_cast<double>(c.backlash) / std::fabs(c.scale_factor);
+    if ((msg.destination - c.position) * b < 0) leg = msg.destination - b;
+  }
+  m.final_target = msg.destination;
+  m.oscillation_shutter.clear();
+  start_leg(m, leg, max_speed(m));
+}
+
+void Dhs::on_oscillation(const xos::StartOscillation& msg) {
+  std::lock_guard lock(mutex_);
+  auto it = motors_.find(msg.motor);
+  if (it == motors_.end()) {
+    send_locked(htos::motor_move_completed(msg.motor, 0, "unknown"));
+    return;
+  }
+  auto& m = it->second;
+  const double pos = m.config.position;
+  if (m.moving) {
+    send_locked(htos::motor_move_completed(m.name, pos, "moving"));
+    return;
+  }
+  if (m.config.lock_on) {
+    send_locked(htos::motor_move_completed(m.name, pos, "locked"));
+    return;
+  }
+  const double needed =
+      msg.time > 0 ? std::fabs(msg.delta) / msg.time : std::numeric_limits<double>::infinity();
+  if (needed > max_speed(m)) {
+    send_locked(htos::motor_move_completed(m.name, pos, "too_fast"));
+    return;
+  }
+  if (!m.pseudo && m.config.scale_factor != 0 &&
+      needed * seconds(options_.motor_tick) < 1.0 / std::fabs(m.config.scale_factor)) {
+    send_locked(htos::note("oscillation_too_slow " + m.name));
+  }
+  m.oscillation_shutter.clear();
+  if (!msg.shutter.empty()) {
+    if (auto s = shutters_.find(msg.shutter); s != shutters_.end()) {
+      s->second.open = true;
+      send_locked(htos::report_shutter_state(msg.shutter, true));
+      m.oscillation_shutter = msg.shutter;
+    } else {
+      log::warn("dcss: oscillation shutter {} is not registered here", msg.shutter);
+    }
+  }
+  const double dest = pos + msg.delta;
+  send_locked(htos::motor_move_started(m.name, dest));
+  m.final_target = dest;
+  start_leg(m, dest, needed > 0 ? needed : max_speed(m));
+  if (msg.delta == 0) m.velocity = std::numeric_limits<double>::infinity();
+}
+
+void Dhs::on_vector_move(const xos::StartVectorMove& msg) {
+  std::lock_guard lock(mutex_);
+  struct Leg {
+    Motor* motor;
+    double destination;
+  };
+  std::vector<Leg> legs;
+  const std::pair<std::string, double> parts[] = {{msg.motor1, msg.destination1},
+                                                  {msg.motor2, msg.destination2}};
+  for (const auto& [name, dest] : parts) {
+    if (name == "NULL" || name.empty()) continue;
+    auto it = motors_.find(name);
+    if (it == motors_.end()) {
+      send_locked(htos::motor_move_completed(name, 0, "unknown"));
+      return;
+    }
+    if (it->second.moving) {
+      send_locked(htos::motor_move_completed(name, it->second.config.position, "moving"));
+      return;
+    }
+    legs.push_back({&it->second, dest});
+  }
+  double dist2 = 0;
+  for (const auto& l : legs) {
+    const double d = l.destination - l.motor->config.position;
+    dist2 += d * d;
+  }
+  const double dist = std::sqrt(dist2);
+  double t = msg.speed > 0 ? dist / msg.speed : 0;
+  for (const auto& l : legs) {  // no motor faster than it can go
+    const double d = std::fabs(l.destination - l.motor->config.position);
+    t = std::max(t, d / max_speed(*l.motor));
+  }
+  for (const auto& l : legs) {
+    const double d = std::fabs(l.destination - l.motor->config.position);
+    send_locked(htos::motor_move_started(l.motor->name, l.destination));
+    if (d == 0) {
+      send_locked(htos::motor_move_completed(l.motor->name, l.destination, "normal"));
+      continue;
+    }
+    l.motor->final_target = l.destination;
+    l.motor->oscillation_shutter.clear();
+    start_leg(*l.motor, l.destination, t > 0 ? d / t : std::numeric_limits<double>::infinity());
+  }
+}
+
+void Dhs::on_read_ion_chambers(const xos::ReadIonChambers& msg) {
+  std::lock_guard lock(mutex_);
+  for (const auto& ch : msg.channels) {
+    if (!ion_chambers_.contains(ch)) {
+      send_locked(htos::report_ion_chambers_failed(msg.channels, "unknown_ion_chamber_" + ch));
+      return;
+    }
+  }
+  const auto epoch = epoch_;
+  const auto channels = msg.channels;
+  const double time = msg.time;
+  schedule_locked(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(time)),
+                  [this, epoch, channels, time] {
+                    if (epoch != epoch_) return;
+                    std::vector<std::pair<std::string, double>> counts;
+                    for (const auto& ch : channels) {
+                      auto r = options_.ion_chamber_rates.find(ch);
+                      const double rate = r != options_.ion_chamber_rates.end()
+                                              ? r->second
+                                              : options_.default_counts_per_s;
+                      counts.emplace_back(ch, std::round(rate * time));
+                    }
+                    send_locked(htos::report_ion_chambers(time, counts));
+                  });
+}
+
+void Dhs::schedule_locked(Duration delay, std::function<void()> fn) {
+  timers_.push_back({deadline_after(delay), std::move(fn)});
+  cv_.notify_all();
+}
+
+void Dhs::finish_locked(Motor& m, std::string_view status) {
+  m.moving = false;
+  m.abort.reset();
+  if (!m.oscillation_shutter.empty()) {
+    if (auto s = shutters_.find(m.oscillation_shutter); s != shutters_.end()) {
+      s->second.open = false;
+      send_locked(htos::report_shutter_state(m.oscillation_shutter, false));
+    }
+    m.oscillation_shutter.clear();
+  }
+  send_locked(htos::motor_move_completed(m.name, m.config.position, status));
+}
+
+void Dhs::report_aborts_locked() {
+  for (auto& [name, m] : motors_) {
+    if (m.moving && m.abort) finish_locked(m, "aborted");
+  }
+}
+
+void Dhs::tick_locked(double dt) {
+  for (auto& [name, m] : motors_) {
+    if (!m.moving) continue;
+    if (m.abort) {
+      finish_locked(m, "aborted");
+      continue;
+    }
+    auto& pos = m.config.position;
+    const double remaining = m.target - pos;
+    const double step = m.velocity * dt;
+    const bool arrives = std::fabs(remaining) <= step;
+    pos = arrives ? m.target : pos + (remaining > 0 ? step : -step);
+    if (pos > m.settings.hw_upper && remaining > 0) {
+      pos = m.settings.hw_upper;
+      send_locked(htos::limit_hit(m.name));
+      finish_locked(m, "cw_hw_limit");
+      continue;
+    }
+    if (pos < m.settings.hw_lower && remaining < 0) {
+      pos = m.settings.hw_lower;
+      send_locked(htos::limit_hit(m.name));
+      finish_locked(m, "ccw_hw_limit");
+      continue;
+    }
+    if (arrives && m.target == m.final_target) {
+      finish_locked(m, "normal");
+      continue;
+    }
+    if (arrives) m.target = m.final_target;  // backlash: return leg
+    send_locked(htos::update_motor_position(m.name, pos, "normal"));
+  }
+}
+
+void Dhs::ticker() {
+  std::unique_lock lock(mutex_);
+  auto next = Clock::now() + options_.motor_tick;
+  while (!stopping_) {
+    auto wake = next;
+    for (const auto& t : timers_) wake = std::min(wake, t.when);
+    cv_.wait_until(lock, wake);
+    if (stopping_) break;
+    const auto now = Clock::now();
+    std::vector<Timed> due;
+    for (auto it = timers_.begin(); it != timers_.end();) {
+      if (it->when <= now) {
+        due.push_back(std::move(*it));
+        it = timers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& t : due) t.fn();
+    report_aborts_locked();  // aborts are reported at once, other motion on the tick
+    if (now >= next) {
+      tick_locked(seconds(options_.motor_tick));
+      next += options_.motor_tick;
+      if (next < now) next = now + options_.motor_tick;
+    }
+  }
+}
+
+std::optional<Dhs::MotorView> Dhs::motor(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = motors_.find(name);
+  if (it == motors_.end()) return std::nullopt;
+  const auto& m = it->second;
+  return MotorView{m.name,
+                   m.pseudo,
+                   m.configured,
+                   m.moving,
+                   m.config.position,
+                   m.config.upper_limit,
+                   m.config.lower_limit};
+}
+
+std::optional<bool> Dhs::shutter_open(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = shutters_.find(name);
+  if (it == shutters_.end()) return std::nullopt;
+  return it->second.open;
+}
+
+std::optional<std::string> Dhs::string_contents(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = strings_.find(name);
+  if (it == strings_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<double> Dhs::encoder_position(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = encoders_.find(name);
+  if (it == encoders_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> Dhs::registered(xos::DeviceType type) const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> out;
+  auto keys = [&](const auto& map) {
+    for (const auto& kv : map) out.push_back(kv.first);
+  };
+  switch (type) {
+    case xos::DeviceType::real_motor:
+    case xos::DeviceType::pseudo_motor:
+      for (const auto& [name, m] : motors_) {
+        if (m.pseudo == (type == xos::DeviceType::pseudo_motor)) out.push_back(name);
+      }
+      break;
+    case xos::DeviceType::shutter:
+      keys(shutters_);
+      break;
+    case xos::DeviceType::ion_chamber:
+      keys(ion_chambers_);
+      break;
+    case xos::DeviceType::encoder:
+      keys(encoders_);
+      break;
+    case xos::DeviceType::string:
+      keys(strings_);
+      break;
+    case xos::DeviceType::operation:
+      out.assign(operations_.begin(), operations_.end());
+      break;
+    case xos::DeviceType::object:
+      out.assign(objects_.begin(), objects_.end());
+      break;
+  }
+  return out;
+}
+
+std::size_t Dhs::active_operations() const {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  for (const auto& [key, weak] : active_) {
+    if (auto op = weak.lock(); op && !op->completed()) ++n;
+  }
+  return n;
+}
+
+std::uint64_t Dhs::epoch() const {
+  std::lock_guard lock(mutex_);
+  return epoch_;
+}
+
+}  // namespace acheron::dcss

@@ -1,0 +1,306 @@
+// A DHS Session against the fake DCSS on loopback: the handshake in both
+// protocol levels and every sender variant, the registration burst, message
+// round trips, reconnects, rejections and faults (dcss-xos.md §3, §6, §10).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <future>
+#include <thread>
+
+#include "acheron/dcss/Dhs.hh"
+#include "acheron/dcss/FakeDcss.hh"
+#include "acheron/dcss/Session.hh"
+
+namespace acheron::dcss {
+namespace {
+
+using namespace std::chrono_literals;
+namespace xos = wire::xos;
+
+FakeDcssOptions fake_options(xos::Protocol level,
+                             xos::SenderVariant variant = xos::SenderVariant::xos_c) {
+  FakeDcssOptions o;
+  o.rows = {{"simDHS", "127.0.0.1", level}};
+  o.variant = variant;
+  o.host_reject_delay = 100ms;
+  o.duplicate_reject_delay = 100ms;
+  o.devices = {
+      FakeDevice::real_motor("gonio_phi", "simDHS", 119, 1000, -1000, 2500, 325000, 625),
+      FakeDevice::pseudo_motor("energy", "simDHS", 12000, 20000, 5000),
+      FakeDevice::shutter("video_trigger", "simDHS", false),
+      FakeDevice::ion_chamber("i0", "simDHS", "3"),
+      FakeDevice::encoder("enc", "simDHS", 1.5),
+      FakeDevice::string("note", "simDHS", "hello world"),
+      FakeDevice::operation("echo", "simDHS"),
+      FakeDevice::operation("never", "simDHS"),
+      FakeDevice::object("thing", "simDHS"),
+      FakeDevice::real_motor("other_motor", "otherDHS"),
+  };
+  o.devices[1].children = {"mono_theta"};
+  o.devices[0].dependencies = {"gonio_kappa"};
+  return o;
+}
+
+SessionOptions session_options(std::uint16_t port) {
+  SessionOptions s;
+  s.port = port;
+  s.reconnect_min = 50ms;
+  s.reconnect_max = 300ms;
+  return s;
+}
+
+DhsOptions dhs_options() {
+  DhsOptions o;
+  o.name = "simDHS";
+  o.motor_tick = 20ms;
+  return o;
+}
+
+void add_echo(Dhs& dhs) {
+  dhs.add_operation("echo", [](const OperationPtr& op) {
+    op->update("got " + xos::join(op->args()));
+    op->complete("normal", xos::join(op->args()));
+  });
+}
+
+class Levels
+    : public ::testing::TestWithParam<std::tuple<xos::Protocol, xos::SenderVariant, bool>> {};
+
+TEST_P(Levels, HandshakeBurstAndOperation) {
+  const auto [level, variant, v2_prompt] = GetParam();
+  auto fo = fake_options(level, variant);
+  fo.v2_prompt = v2_prompt;
+  FakeDcss dcss(fo);
+  dcss.start();
+  Dhs dhs(dhs_options());
+  add_echo(dhs);
+  Session session(session_options(dcss.port()), dhs);
+  session.start();
+  ASSERT_TRUE(dcss.wait_online("simDHS", 5s));
+  // The burst: motor configuration requested and answered.
+  ASSERT_TRUE(dcss.wait_for(
+      [](const auto& rs) {
+        int n = 0;
+        for (const auto& r : rs) n += r.tokens[0] == "htos_send_configuration";
+        return n == 2;
+      },
+      5s));
+  const auto h = dcss.start_operation("simDHS", "echo", {"a", "b"});
+  auto op = dcss.wait_completion(h, 5s);
+  ASSERT_TRUE(op);
+  EXPECT_EQ(op->status, "normal");
+  EXPECT_EQ(op->result, "a b");
+  EXPECT_EQ(op->updates, std::vector<std::string>{"got a b"});
+  // protocol = auto answers in the framing DCSS uses.
+  for (const auto& r : dcss.records()) EXPECT_EQ(r.protocol, level) << r.text;
+  auto m = dhs.motor("gonio_phi");
+  ASSERT_TRUE(m);
+  EXPECT_TRUE(m->configured);
+  EXPECT_DOUBLE_EQ(m->position, 119);
+  EXPECT_EQ(dhs.shutter_open("video_trigger"), false);
+  EXPECT_EQ(dhs.string_contents("note"), "");
+  EXPECT_FALSE(dhs.motor("other_motor"));  // another DHS's device
+  EXPECT_TRUE(dcss.violations().empty()) << dcss.violations().front();
+  session.stop();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Dcss, Levels,
+    ::testing::Values(std::make_tuple(xos::Protocol::v1, xos::SenderVariant::xos_c, false),
+                      std::make_tuple(xos::Protocol::v2, xos::SenderVariant::xos_c, false),
+                      std::make_tuple(xos::Protocol::v2, xos::SenderVariant::mx, true),
+                      std::make_tuple(xos::Protocol::v2, xos::SenderVariant::pydhsfw, false),
+                      std::make_tuple(xos::Protocol::v2, xos::SenderVariant::tcl, false),
+                      std::make_tuple(xos::Protocol::v2, xos::SenderVariant::java, true)));
+
+struct Online : ::testing::Test {
+  Online() : dcss(fake_options(xos::Protocol::v2)), dhs(dhs_options()) {
+    dcss.start();
+    add_echo(dhs);
+    session = std::make_unique<Session>(session_options(dcss.port()), dhs);
+    session->start();
+    EXPECT_TRUE(dcss.wait_online("simDHS", 5s));
+    EXPECT_TRUE(dcss.wait_for([](const auto& rs) { return rs.size() >= 3; }, 5s));
+  }
+  ~Online() override { session->stop(); }
+  FakeDcss dcss;
+  Dhs dhs;
+  std::unique_ptr<Session> session;
+};
+
+TEST_F(Online, EveryMessageTypeRoundTrips) {
+  auto wait_cmd = [&](const std::string& cmd, std::size_t n = 1) {
+    return dcss.wait_for(
+        [&](const auto& rs) {
+          std::size_t k = 0;
+          for (const auto& r : rs) k += r.tokens[0] == cmd;
+          return k >= n;
+        },
+        5s);
+  };
+  dcss.send("simDHS", "stoh_start_motor_move gonio_phi 120");
+  ASSERT_TRUE(wait_cmd("htos_motor_move_completed"));
+  EXPECT_DOUBLE_EQ(*dcss.motor_position("gonio_phi"), 120);
+  dcss.send("simDHS", "stoh_set_shutter_state video_trigger open");
+  ASSERT_TRUE(wait_cmd("htos_report_shutter_state", 2));
+  EXPECT_EQ(dcss.shutter_open("video_trigger"), true);
+  dcss.send("simDHS", "stoh_read_ion_chambers 0.05 0 i0");
+  ASSERT_TRUE(wait_cmd("htos_report_ion_chambers"));
+  dcss.send("simDHS", "stoh_get_encoder enc");
+  ASSERT_TRUE(wait_cmd("htos_get_encoder_completed"));
+  EXPECT_EQ(dcss.records_of("htos_get_encoder_completed")[0].text,
+            "htos_get_encoder_completed enc 0.000000 normal");
+  dcss.send("simDHS", "stoh_set_encoder enc 3");
+  ASSERT_TRUE(wait_cmd("htos_set_encoder_completed"));
+  dcss.send("simDHS", "stoh_set_string note a b  c");
+  ASSERT_TRUE(wait_cmd("htos_set_string_completed"));
+  EXPECT_EQ(dcss.string_value("note"), "a b c");
+  dcss.send("simDHS", "stoh_start_oscillation gonio_phi video_trigger 1 0.1");
+  ASSERT_TRUE(wait_cmd("htos_motor_move_completed", 2));
+  dcss.send("simDHS", "stoh_set_motor_position gonio_phi 5");
+  dcss.send("simDHS", "stoh_correct_motor_position gonio_phi 360");
+  dcss.send("simDHS", "stoh_start_vector_move gonio_phi energy 366 12001 100");
+  ASSERT_TRUE(wait_cmd("htos_motor_move_completed", 4));
+  EXPECT_DOUBLE_EQ(dhs.motor("gonio_phi")->position, 366);
+  dcss.send("simDHS", "stoh_unheard_of_message 1 2");
+  const auto h = dcss.start_operation("simDHS", "never");
+  auto op = dcss.wait_completion(h, 5s);
+  ASSERT_TRUE(op);
+  EXPECT_EQ(op->status, "error");
+  EXPECT_EQ(op->result, "not_implemented");
+  EXPECT_TRUE(dcss.violations().empty()) << dcss.violations().front();
+}
+
+TEST_F(Online, ReconnectAfterDcssRestartsWithinFiveSeconds) {
+  const auto h = dcss.start_operation("simDHS", "echo", {"x"});
+  ASSERT_TRUE(dcss.wait_completion(h, 5s));
+  dcss.restart();
+  const auto t0 = Clock::now();
+  ASSERT_TRUE(dcss.wait_online("simDHS", 5s, 2));
+  EXPECT_LT(Clock::now() - t0, 5s);
+  EXPECT_TRUE(session->wait_connections(2, 5s));
+  // The new burst is authoritative and the DHS serves again.
+  const auto h2 = dcss.start_operation("simDHS", "echo", {"y"});
+  auto op = dcss.wait_completion(h2, 5s);
+  ASSERT_TRUE(op);
+  EXPECT_EQ(op->result, "y");
+}
+
+TEST_F(Online, OperationsOfADroppedConnectionStaySilent) {
+  std::promise<OperationPtr> held;
+  auto future = held.get_future();
+  dhs.add_operation("slow", [&](const OperationPtr& op) { held.set_value(op); });
+  const auto h = dcss.start_operation("simDHS", "slow");
+  auto op = future.get();
+  dcss.drop("simDHS");
+  ASSERT_TRUE(dcss.wait_online("simDHS", 5s, 2));
+  auto rec = dcss.operation(h);
+  EXPECT_EQ(rec->status, "no_hw_host_simDHS");  // DCSS failed it
+  EXPECT_TRUE(op->aborted());
+  EXPECT_FALSE(op->complete("normal", "late"));
+  op->update("late update");
+  op.reset();
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(dcss.violations().empty()) << dcss.violations().front();
+}
+
+TEST_F(Online, BadHeaderMakesTheDhsReconnect) {
+  // A header-less frame starting with '-' is read as a 200-byte xos1 frame (ignored) ...
+  std::string junk = "    -7 garbage header here";
+  junk.resize(xos::kV1FrameSize, 'x');
+  dcss.send_raw("simDHS", junk);
+  // ... a non-numeric xos2 header cannot be resynchronised: the DHS reconnects.
+  dcss.send_raw("simDHS", "          12           xx ");
+  ASSERT_TRUE(dcss.wait_online("simDHS", 5s, 2));
+  const auto h = dcss.start_operation("simDHS", "echo", {"ok"});
+  ASSERT_TRUE(dcss.wait_completion(h, 5s));
+}
+
+TEST_F(Online, NonZeroBinaryIsSkipped) {
+  char hdr[27];
+  const std::string text = "stoh_get_encoder enc";
+  std::snprintf(hdr, sizeof hdr, "%12zu %12d ", text.size() + 1, 4);
+  dcss.send_raw("simDHS", std::string(hdr) + text + std::string(1, '\0') + "BINX");
+  ASSERT_TRUE(dcss.wait_for(
+      [](const auto& rs) {
+        for (const auto& r : rs)
+          if (r.tokens[0] == "htos_get_encoder_completed") return true;
+        return false;
+      },
+      5s));
+  const auto h = dcss.start_operation("simDHS", "echo", {"after"});
+  auto op = dcss.wait_completion(h, 5s);
+  ASSERT_TRUE(op);
+  EXPECT_EQ(op->result, "after");
+  EXPECT_EQ(session->connections(), 1u);
+}
+
+TEST(SessionRejection, UnknownNameAndDuplicateAreRetried) {
+  auto fo = fake_options(xos::Protocol::v2);
+  FakeDcss dcss(fo);
+  dcss.start();
+  DhsOptions unknown = dhs_options();
+  unknown.name = "nobody";
+  Dhs stranger(unknown);
+  Session s1(session_options(dcss.port()), stranger);
+  s1.start();
+  EXPECT_TRUE(s1.wait_connections(2, 5s));  // handshake answered, closed silently, retried
+  EXPECT_FALSE(dcss.online("nobody"));
+  s1.stop();
+
+  Dhs first(dhs_options()), second(dhs_options());
+  Session a(session_options(dcss.port()), first);
+  a.start();
+  ASSERT_TRUE(dcss.wait_online("simDHS", 5s));
+  Session b(session_options(dcss.port()), second);
+  b.start();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(a.online());
+  EXPECT_FALSE(b.online());  // one instance per name
+  a.stop();
+  ASSERT_TRUE(dcss.wait_online("simDHS", 5s, 2));  // the second takes over
+  const auto deadline = Clock::now() + 5s;
+  while (!b.online() && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(b.online());
+  b.stop();
+}
+
+TEST(SessionRejection, RefusedAndAbsentDcssIsRetriedForever) {
+  auto fo = fake_options(xos::Protocol::v1);
+  FakeDcss dcss(fo);
+  dcss.start();
+  dcss.refuse_connections(true);
+  Dhs dhs(dhs_options());
+  Session s(session_options(dcss.port()), dhs);
+  s.start();
+  std::this_thread::sleep_for(500ms);
+  EXPECT_FALSE(s.online());
+  dcss.refuse_connections(false);
+  EXPECT_TRUE(dcss.wait_online("simDHS", 5s));
+  s.stop();
+}
+
+TEST(SessionRejection, DcssThatStopsReadingIsDetected) {
+  auto fo = fake_options(xos::Protocol::v2);
+  FakeDcss dcss(fo);
+  dcss.start();
+  DhsOptions o = dhs_options();
+  Dhs dhs(o);
+  dhs.add_operation("flood", [](const OperationPtr& op) {
+    const std::string chunk(900, 'z');
+    for (int i = 0; i < 20000 && !op->cancelled(); ++i) op->update(chunk);
+    op->complete("normal");
+  });
+  auto so = session_options(dcss.port());
+  so.write_timeout = 300ms;
+  Session s(so, dhs);
+  s.start();
+  ASSERT_TRUE(dcss.wait_online("simDHS", 5s));
+  dcss.set_reading("simDHS", false);
+  dcss.start_operation("simDHS", "flood");
+  ASSERT_TRUE(s.wait_connections(2, 10s));  // gave up on the stalled link, reconnected
+  s.stop();
+}
+
+}  // namespace
+}  // namespace acheron::dcss
