@@ -217,7 +217,7 @@ def test_sim_from_the_real_pulse_height_file(daq_server, tmpdir_short):
     s = daq_server(cfg)
     with DaqDataClient(s.unix) as c:
         assert c.init_sim()
-        images = collect(c, 20, stream_movie_data=False, update_interval_seconds=0)
+        images = collect(c, 8, stream_movie_data=False, update_interval_seconds=0)
     assert images and all(i["type"] == "PULSE_HEIGHT" for i in images)
     lows = [int(i["image_array"].min()) for i in images]
     assert min(lows) < 0  # signed pulse heights survive the uint32 wire format

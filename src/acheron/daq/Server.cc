@@ -101,6 +101,7 @@ class Server::Impl final : public Base {
     done_cv_.wait(lock, [&] { return done_; });
   }
   Server::InitResult init_hp_io(const HpIoConfig& config);
+  std::optional<Server::InitResult> check_init_arguments(const HpIoConfig& config) const;
 
   // --- used by the reactors
   void reader_batch_done(Reader* r, bool ok);
@@ -386,6 +387,11 @@ grpc::ServerUnaryReactor* Server::Impl::InitHpIo(grpc::CallbackServerContext* ct
   c.force = request->force();
   c.simulate_daq = request->simulate_daq();
   c.module_ids.assign(request->module_ids().begin(), request->module_ids().end());
+  // The argument checks are quick: answer them here.
+  if (auto error = check_init_arguments(c)) {
+    reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(error->code), error->message));
+    return reactor;
+  }
   std::lock_guard lock(mutex_);
   if (shutting_down_) {
     reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
@@ -406,18 +412,25 @@ grpc::ServerUnaryReactor* Server::Impl::InitHpIo(grpc::CallbackServerContext* ct
   return reactor;
 }
 
-Server::InitResult Server::Impl::init_hp_io(const HpIoConfig& c) {
+std::optional<Server::InitResult> Server::Impl::check_init_arguments(const HpIoConfig& c) const {
   using Code = grpc::StatusCode;
   if (!c.simulate_daq) {
     std::error_code ec;
     if (c.data_dir.empty() || !std::filesystem::exists(c.data_dir, ec))
-      return {Code::INVALID_ARGUMENT,
-              fmt::format("data_dir '{}' does not exist.", c.data_dir.string())};
+      return Server::InitResult{Code::INVALID_ARGUMENT,
+                                fmt::format("data_dir '{}' does not exist.", c.data_dir.string())};
     if (!process_running("hashpipe"))
-      return {Code::FAILED_PRECONDITION, "Real DAQ software is not active."};
+      return Server::InitResult{Code::FAILED_PRECONDITION, "Real DAQ software is not active."};
   }
   if (c.update_interval_seconds < config_.min_hp_io_update_interval_seconds)
-    return {Code::INVALID_ARGUMENT, "update_interval_seconds is below server minimum."};
+    return Server::InitResult{Code::INVALID_ARGUMENT,
+                              "update_interval_seconds is below server minimum."};
+  return std::nullopt;
+}
+
+Server::InitResult Server::Impl::init_hp_io(const HpIoConfig& c) {
+  using Code = grpc::StatusCode;
+  if (auto error = check_init_arguments(c)) return *error;
   {
     std::lock_guard lock(mutex_);
     if (shutting_down_) return {Code::CANCELLED, kShutdownMessage};
@@ -598,12 +611,25 @@ void Server::Impl::shutdown() {
       if (hp_io_) hp_io_->stop();
       hp_io_.reset();
     }
+    // The grace period is for work in progress: streams finishing their
+    // current write, an upload, an InitHpIo. Once none is left, calls that
+    // are finished on this side (a client may hold its channel open without
+    // acknowledging) need not hold the process for the whole period.
+    const auto grace_end = Clock::now() + seconds(config_.shutdown_grace_period);
+    {
+      std::unique_lock lock(mutex_);
+      auto busy = [&] {
+        if (uploader_active_ || writers_pending_ > 0) return true;
+        for (auto* r : readers_)
+          if (r->state_ != Reader::State::finishing) return true;
+        return false;
+      };
+      while (busy() && Clock::now() < grace_end) cv_.wait_for(lock, std::chrono::milliseconds(10));
+    }
     if (server_) {
       if (auto* health = server_->GetHealthCheckService())
         health->SetServingStatus("daqdata.DaqData", false);
-      server_->Shutdown(std::chrono::system_clock::now() +
-                        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                            seconds(config_.shutdown_grace_period)));
+      server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
     }
     {
       std::lock_guard lock(mutex_);
