@@ -1,0 +1,265 @@
+// `acheron daq serve|ping|init|stream|default-config`: the PANOSETI DaqData
+// server and its clients. See docs/daq.md.
+#include <condition_variable>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "Commands.hh"
+#include "Signals.hh"
+#include "acheron/core/Error.hh"
+#include "acheron/core/Log.hh"
+#include "acheron/daq/Client.hh"
+#include "acheron/daq/Server.hh"
+
+namespace acheron::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace pff = wire::pff;
+
+void add_serve(CLI::App& daq, int* exit_code) {
+  struct Opts {
+    std::string config;
+    std::string tcp;
+    bool no_tcp = false;
+    std::string unix_socket;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = daq.add_subcommand(
+      "serve", "serve DaqData over gRPC (no --config: simulated images from an embedded default)");
+  cmd->add_option("--config", o->config,
+                  "server configuration JSON (upstream daq_data_server_config.json keys)");
+  cmd->add_option("--tcp", o->tcp, "TCP listen address (default [::]:50051; port 0 = any free)");
+  cmd->add_flag("--no-tcp", o->no_tcp, "listen on the unix socket only");
+  cmd->add_option("--unix", o->unix_socket, "unix socket, e.g. unix:///tmp/daq_data.sock");
+  cmd->callback([o, exit_code] {
+    auto config = o->config.empty() ? daq::parse_server_config(daq::default_server_config_json())
+                                    : daq::load_server_config(o->config);
+    if (!o->tcp.empty()) config.tcp_address = o->tcp;
+    if (o->no_tcp) config.tcp_address.clear();
+    if (!o->unix_socket.empty()) config.unix_domain_socket = o->unix_socket;
+    SignalWatcher signals;
+    std::mutex m;
+    std::condition_variable cv;
+    bool stop = false;
+    daq::Server server(config);
+    signals.set_target([&] {
+      std::lock_guard lock(m);
+      stop = true;
+      cv.notify_all();
+    });
+    server.start();
+    std::string where;
+    if (server.tcp_port() > 0) {
+      auto host = config.tcp_address.substr(0, config.tcp_address.rfind(':'));
+      where = fmt::format("tcp://{}:{}", host, server.tcp_port());
+    }
+    if (!config.unix_domain_socket.empty())
+      where += (where.empty() ? "" : " and ") + config.unix_domain_socket;
+    std::printf("daq: serving DaqData on %s\n", where.c_str());
+    std::fflush(stdout);
+    {
+      std::unique_lock lock(m);
+      cv.wait(lock, [&] { return stop; });
+    }
+    log::info("daq: shutting down");
+    server.shutdown();
+    *exit_code = kOk;
+  });
+}
+
+void add_ping(CLI::App& daq, int* exit_code) {
+  struct Opts {
+    std::string target;
+    double timeout = 0.3;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = daq.add_subcommand("ping", "check that a DaqData server answers");
+  cmd->add_option("target", o->target, "unix:///tmp/daq_data.sock, HOST:PORT or HOST (:50051)")
+      ->required();
+  cmd->add_option("--timeout", o->timeout, "seconds")->capture_default_str();
+  cmd->callback([o, exit_code] {
+    daq::Client client(o->target);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (!client.ping(o->timeout, true)) {
+      std::fprintf(stderr, "acheron: no answer from %s within %.3g s\n", client.target().c_str(),
+                   o->timeout);
+      *exit_code = kUnavailable;
+      return;
+    }
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("%s answered in %.2f ms\n", client.target().c_str(), ms);
+    *exit_code = kOk;
+  });
+}
+
+void add_init(CLI::App& daq, int* exit_code) {
+  struct Opts {
+    std::string target, config, data_dir;
+    bool simulate = false, force = false;
+    double interval = -1;
+    std::vector<std::uint32_t> modules;
+    double timeout = 10;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = daq.add_subcommand("init", "InitHpIo: (re)configure the server's data sources");
+  cmd->add_option("target", o->target, "server address")->required();
+  cmd->add_option("--config", o->config, "hp_io configuration JSON (hp_io_config*.json keys)");
+  cmd->add_flag("--simulate", o->simulate, "serve simulated data (simulate_daq)");
+  cmd->add_option("--data-dir", o->data_dir, "run data directory on the server");
+  cmd->add_option("--interval", o->interval, "hp_io update interval, seconds (default 0.1)");
+  cmd->add_flag("--force", o->force, "cancel active streams if needed");
+  cmd->add_option("--module", o->modules, "module ids to track");
+  cmd->add_option("--timeout", o->timeout, "seconds")->capture_default_str();
+  cmd->callback([o, exit_code] {
+    daq::HpIoConfig c = o->config.empty() ? daq::HpIoConfig{} : daq::load_hp_io_config(o->config);
+    if (o->config.empty()) c.update_interval_seconds = 0.1;
+    if (o->simulate) c.simulate_daq = true;
+    if (o->force) c.force = true;
+    if (!o->data_dir.empty()) c.data_dir = o->data_dir;
+    if (o->interval >= 0) c.update_interval_seconds = o->interval;
+    if (!o->modules.empty()) c.module_ids = o->modules;
+    daq::Client client(o->target);
+    std::string message;
+    if (!client.init_hp_io(c, o->timeout, &message)) {
+      std::fprintf(stderr, "acheron: InitHpIo on %s did not succeed%s%s\n", client.target().c_str(),
+                   message.empty() ? "" : ": ", message.c_str());
+      *exit_code = kFailure;
+      return;
+    }
+    std::printf("hp_io initialised on %s\n", client.target().c_str());
+    *exit_code = kOk;
+  });
+}
+
+void add_stream(CLI::App& daq, int* exit_code) {
+  struct Opts {
+    std::string target, out;
+    bool movie = false, ph = false;
+    double interval = 0, duration = 0;
+    std::uint64_t count = 0;
+    std::vector<std::uint32_t> modules;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* cmd = daq.add_subcommand("stream",
+                                 "StreamImages: print per-module rates, optionally "
+                                 "write the frames to PFF files");
+  cmd->add_option("target", o->target, "server address")->required();
+  cmd->add_flag("--movie", o->movie, "movie-mode images (default: both kinds)");
+  cmd->add_flag("--ph", o->ph, "pulse-height images (default: both kinds)");
+  cmd->add_option("--interval", o->interval, "update interval, seconds (0: every frame)");
+  cmd->add_option("--module", o->modules, "only these module ids");
+  cmd->add_option("--duration", o->duration, "stop after this many seconds");
+  cmd->add_option("--count", o->count, "stop after this many images");
+  cmd->add_option("--out", o->out, "write received frames to PFF files in this directory");
+  cmd->callback([o, exit_code] {
+    daq::StreamOptions so;
+    so.movie = o->movie || !o->ph;
+    so.pulse_height = o->ph || !o->movie;
+    so.update_interval_seconds = o->interval;
+    so.module_ids = o->modules;
+    if (!o->out.empty()) fs::create_directories(o->out);
+    SignalWatcher signals;
+    daq::Client client(o->target);
+    signals.set_target([&client] { client.cancel(); });
+    std::thread timer;
+    std::mutex m;
+    std::condition_variable cv;
+    bool finished = false;
+    if (o->duration > 0)
+      timer = std::thread([&] {
+        std::unique_lock lock(m);
+        if (!cv.wait_for(lock, std::chrono::duration<double>(o->duration),
+                         [&] { return finished; }))
+          client.cancel();
+      });
+    struct PerModule {
+      std::uint64_t movie = 0, ph = 0, window = 0;
+    };
+    std::map<std::uint32_t, PerModule> modules;
+    std::map<std::pair<std::uint32_t, pff::Product>, std::ofstream> files;
+    std::uint64_t total = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto last_print = t0;
+    std::string frame;
+    auto print_rates = [&](double window_s) {
+      std::string line;
+      for (auto& [id, pm] : modules) {
+        line += fmt::format("  module {}: {:.1f} img/s (movie {}, ph {})", id, pm.window / window_s,
+                            pm.movie, pm.ph);
+        pm.window = 0;
+      }
+      std::printf("%s\n", line.empty() ? "  (no images yet)" : line.c_str() + 2);
+      std::fflush(stdout);
+    };
+    auto [code, message] = client.stream(so, [&](daqdata::StreamImagesResponse& r) {
+      const auto& img = r.pano_image();
+      auto& pm = modules[img.module_id()];
+      (img.type() == daqdata::PanoImage::PULSE_HEIGHT ? pm.ph : pm.movie)++;
+      pm.window++;
+      ++total;
+      pff::Product product;
+      if (!o->out.empty() && daq::image_to_pff(img, &frame, &product)) {
+        auto& f = files[{img.module_id(), product}];
+        if (!f.is_open())
+          f.open(fs::path(o->out) /
+                     pff::make_file_name(std::time(nullptr), product, img.module_id(), 0),
+                 std::ios::binary);
+        f.write(frame.data(), static_cast<std::streamsize>(frame.size()));
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_print >= std::chrono::seconds(1)) {
+        print_rates(std::chrono::duration<double>(now - last_print).count());
+        last_print = now;
+      }
+      return o->count == 0 || total < o->count;
+    });
+    {
+      std::lock_guard lock(m);
+      finished = true;
+    }
+    cv.notify_all();
+    if (timer.joinable()) timer.join();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("received %llu images in %.2f s (%.1f img/s)\n",
+                static_cast<unsigned long long>(total), secs, total / std::max(secs, 1e-9));
+    const bool ended_by_us =
+        (o->count > 0 && total >= o->count) || o->duration > 0 || signals.signalled();
+    if (code == 0 || code == 1 || code == 14) {
+      // CANCELLED, UNAVAILABLE and OK end a stream cleanly (as PANOSETI's clients treat them)
+      if (code != 0 && !ended_by_us)
+        std::fprintf(stderr, "acheron: stream ended by the server: %s\n", message.c_str());
+      *exit_code = kOk;
+      return;
+    }
+    std::fprintf(stderr, "acheron: StreamImages failed: %s (status %d)\n", message.c_str(), code);
+    *exit_code = code == 4 ? kUnavailable : kFailure;
+  });
+}
+
+}  // namespace
+
+void add_daq_commands(CLI::App& app, int* exit_code) {
+  auto* daq = app.add_subcommand("daq", "PANOSETI DaqData: telescope image streaming over gRPC");
+  daq->require_subcommand(1);
+  add_serve(*daq, exit_code);
+  add_ping(*daq, exit_code);
+  add_init(*daq, exit_code);
+  add_stream(*daq, exit_code);
+  auto* def = daq->add_subcommand("default-config", "print the embedded server configuration");
+  def->callback([exit_code] {
+    std::printf("%s\n", daq::default_server_config_json().dump(2).c_str());
+    *exit_code = kOk;
+  });
+}
+
+}  // namespace acheron::app

@@ -1,0 +1,230 @@
+#include "acheron/daq/ImageStore.hh"
+
+#include <google/protobuf/util/json_util.h>
+#include <grpc/slice.h>
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "acheron/core/Clock.hh"
+#include "acheron/core/Log.hh"
+
+namespace acheron::daq {
+
+namespace pff = wire::pff;
+
+ImageStore::ImageStore(std::size_t queue_capacity)
+    : capacity_(queue_capacity == 0 ? 1 : queue_capacity),
+      topic_(std::make_shared<hub::Topic>("daq.images")) {
+  consumer_ = std::thread([this] { run(); });
+}
+
+ImageStore::~ImageStore() {
+  stop();
+}
+
+void ImageStore::stop() {
+  {
+    std::lock_guard lock(queue_mutex_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  if (consumer_.joinable()) consumer_.join();
+}
+
+PushResult ImageStore::enqueue(Item item) {
+  {
+    std::lock_guard lock(queue_mutex_);
+    if (queue_.size() >= capacity_) {
+      std::lock_guard c(cache_mutex_);
+      ++stats_.dropped_full;
+      return PushResult::full;
+    }
+    queue_.push_back(std::move(item));
+  }
+  queue_cv_.notify_one();
+  return PushResult::queued;
+}
+
+PushResult ImageStore::push(RawFrame frame) {
+  if (frame.pixels.size() != pff::info(frame.product).image_bytes()) {
+    std::lock_guard c(cache_mutex_);
+    ++stats_.rejected;
+    return PushResult::rejected;
+  }
+  return enqueue(Item{std::move(frame), wall_time_ns()});
+}
+
+PushResult ImageStore::push(daqdata::PanoImage&& image) {
+  std::vector<std::uint32_t> shape(image.shape().begin(), image.shape().end());
+  auto product = pff::product_from_props(static_cast<pff::ImageType>(image.type()), shape,
+                                         image.bytes_per_pixel());
+  if (!product ||
+      static_cast<std::size_t>(image.image_array_size()) != pff::info(*product).pixels()) {
+    std::lock_guard c(cache_mutex_);
+    ++stats_.rejected;
+    return PushResult::rejected;
+  }
+  return enqueue(Item{std::move(image), wall_time_ns()});
+}
+
+void ImageStore::set_listener(std::function<void()> listener) {
+  std::lock_guard lock(cache_mutex_);
+  listener_ = std::move(listener);
+}
+
+std::vector<CacheKey> ImageStore::keys() const {
+  std::lock_guard lock(cache_mutex_);
+  return keys_;
+}
+
+EncodedPtr ImageStore::latest(std::size_t index) const {
+  std::shared_ptr<hub::Topic> topic;
+  std::string key;
+  {
+    std::lock_guard lock(cache_mutex_);
+    if (index >= keys_.size()) return nullptr;
+    topic = topic_;
+    key = keys_[index].key;
+  }
+  auto sample = topic->latest(key);
+  if (!sample || (*sample)->payload.arrays.empty()) return nullptr;
+  return std::static_pointer_cast<const EncodedImage>(
+      (*sample)->payload.arrays.front().buffer().owner());
+}
+
+void ImageStore::clear() {
+  std::lock_guard lock(cache_mutex_);
+  id_base_ += topic_->last_seq();
+  topic_ = std::make_shared<hub::Topic>("daq.images");
+  keys_.clear();
+  ++keys_version_;
+  ++epoch_;
+}
+
+std::uint64_t ImageStore::last_frame_id() const {
+  std::lock_guard lock(cache_mutex_);
+  return id_base_ + topic_->last_seq();
+}
+
+StoreStats ImageStore::stats() const {
+  std::lock_guard lock(cache_mutex_);
+  return stats_;
+}
+
+std::size_t ImageStore::queue_depth() const {
+  std::lock_guard lock(queue_mutex_);
+  return queue_.size();
+}
+
+bool ImageStore::frame_to_image(const RawFrame& frame, daqdata::PanoImage* out) {
+  const auto& info = pff::info(frame.product);
+  if (frame.pixels.size() != info.image_bytes()) return false;
+  std::string_view header = frame.header;
+  while (!header.empty() && (header.back() == '\n' || header.back() == ' '))
+    header.remove_suffix(1);
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(
+           google::protobuf::StringPiece(header.data(), header.size()), out->mutable_header(),
+           options)
+           .ok())
+    return false;
+  out->set_type(info.is_pulse_height() ? daqdata::PanoImage::PULSE_HEIGHT
+                                       : daqdata::PanoImage::MOVIE);
+  out->add_shape(info.side);
+  out->add_shape(info.side);
+  out->set_bytes_per_pixel(static_cast<int>(info.bytes_per_pixel));
+  auto* array = out->mutable_image_array();
+  array->Resize(static_cast<int>(info.pixels()), 0);
+  pff::pixels_to_u32({reinterpret_cast<const std::byte*>(frame.pixels.data()), frame.pixels.size()},
+                     info.bytes_per_pixel, array->mutable_data());
+  out->set_file(frame.file);
+  out->set_frame_number(frame.frame_number);
+  out->set_module_id(frame.module_id);
+  return true;
+}
+
+EncodedPtr ImageStore::encode(const daqdata::PanoImage& image, std::uint64_t frame_id,
+                              std::int64_t ingest_ns) {
+  // StreamImagesResponse{pano_image = 4}: the tag, the length, the image.
+  const std::size_t body = image.ByteSizeLong();
+  std::uint8_t prefix[16];
+  std::size_t n = 0;
+  prefix[n++] = (4 << 3) | 2;
+  for (std::size_t v = body;; v >>= 7) {
+    if (v < 0x80) {
+      prefix[n++] = static_cast<std::uint8_t>(v);
+      break;
+    }
+    prefix[n++] = static_cast<std::uint8_t>(v | 0x80);
+  }
+  grpc_slice slice = grpc_slice_malloc(n + body);
+  auto* p = GRPC_SLICE_START_PTR(slice);
+  std::memcpy(p, prefix, n);
+  image.SerializeWithCachedSizesToArray(p + n);
+  auto e = std::make_shared<EncodedImage>();
+  e->bytes = grpc::Slice(slice, grpc::Slice::STEAL_REF);
+  e->frame_id = frame_id;
+  e->module_id = image.module_id();
+  e->pulse_height = image.type() == daqdata::PanoImage::PULSE_HEIGHT;
+  e->ingest_ns = ingest_ns;
+  return e;
+}
+
+void ImageStore::publish(const daqdata::PanoImage& image, std::int64_t ingest_ns) {
+  const bool ph = image.type() == daqdata::PanoImage::PULSE_HEIGHT;
+  std::string key = fmt::format("module_{}/{}", image.module_id(), ph ? "ph" : "movie");
+  std::function<void()> listener;
+  {
+    std::lock_guard lock(cache_mutex_);
+    const std::uint64_t id = id_base_ + topic_->last_seq() + 1;
+    auto encoded = encode(image, id, ingest_ns);
+    const auto* data = reinterpret_cast<const std::byte*>(encoded->bytes.begin());
+    const std::size_t size = encoded->bytes.size();
+    Payload payload;
+    payload.meta = {
+        {"module_id", image.module_id()}, {"kind", ph ? "ph" : "movie"}, {"frame_id", id}};
+    payload.arrays.emplace_back(DType::uint8, std::vector<std::int64_t>{std::int64_t(size)},
+                                Buffer::adopt(std::move(encoded), data, size), "response");
+    bool known = false;
+    for (const auto& k : keys_) known = known || k.key == key;
+    if (!known) {
+      keys_.push_back(CacheKey{key, image.module_id(), ph});
+      ++keys_version_;
+    }
+    topic_->publish(std::move(key), std::move(payload));
+    ++stats_.ingested;
+    listener = listener_;
+  }
+  if (listener) listener();
+}
+
+void ImageStore::run() {
+  for (;;) {
+    Item item;
+    {
+      std::unique_lock lock(queue_mutex_);
+      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      item = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    if (auto* raw = std::get_if<RawFrame>(&item.body)) {
+      daqdata::PanoImage image;
+      if (!frame_to_image(*raw, &image)) {
+        std::lock_guard c(cache_mutex_);
+        ++stats_.rejected;
+        log::debug("daq: dropped a frame of module {} from {} (header is not a JSON object)",
+                   raw->module_id, raw->file);
+        continue;
+      }
+      publish(image, item.ingest_ns);
+    } else {
+      publish(std::get<daqdata::PanoImage>(item.body), item.ingest_ns);
+    }
+  }
+}
+
+}  // namespace acheron::daq

@@ -1,0 +1,128 @@
+// Ingest and latest-value cache of the DaqData server (spec 5.1). Every
+// source and UploadImages feed one bounded queue; one consumer thread turns
+// each image into its serialized StreamImagesResponse once, gives it a
+// server-wide increasing frame id, and publishes it on a hub topic keyed by
+// (module, kind) ("module_<N>/movie" or "module_<N>/ph"). Readers poll the
+// cache: the serialized bytes are shared by every stream (no per-client copy).
+#pragma once
+
+#include <grpcpp/support/slice.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "acheron/daqdata.pb.h"
+#include "acheron/hub/Topic.hh"
+#include "acheron/wire/Pff.hh"
+
+namespace acheron::daq {
+
+// A PFF frame from a file, a socket or the simulator.
+struct RawFrame {
+  std::uint32_t module_id = 0;
+  wire::pff::Product product = wire::pff::Product::img16;
+  std::string header;  // JSON block (trailing blank line allowed)
+  std::string pixels;  // raw little-endian pixel bytes
+  std::string file;
+  std::uint32_t frame_number = 0;
+};
+
+// One cached image: the serialized StreamImagesResponse.
+struct EncodedImage {
+  grpc::Slice bytes;
+  std::uint64_t frame_id = 0;
+  std::uint32_t module_id = 0;
+  bool pulse_height = false;
+  std::int64_t ingest_ns = 0;  // wall clock when it entered the queue
+};
+using EncodedPtr = std::shared_ptr<const EncodedImage>;
+
+// A (module, kind) slot of the cache.
+struct CacheKey {
+  std::string key;
+  std::uint32_t module_id = 0;
+  bool pulse_height = false;
+};
+
+enum class PushResult : std::uint8_t { queued, full, rejected };
+
+struct StoreStats {
+  std::uint64_t ingested = 0;  // published to the cache
+  std::uint64_t dropped_full = 0;
+  std::uint64_t rejected = 0;  // unknown (type, shape, bpp) or bad header
+};
+
+class ImageStore final {
+ public:
+  explicit ImageStore(std::size_t queue_capacity = 500);
+  ~ImageStore();  // stop()
+  // Stops the consumer thread (queued images are dropped). Idempotent.
+  void stop();
+  ImageStore(const ImageStore&) = delete;
+  ImageStore& operator=(const ImageStore&) = delete;
+
+  // Never blocks; full → PushResult::full (the frame is dropped).
+  PushResult push(RawFrame frame);
+  // An uploaded image; unknown (type, shape, bpp) or a pixel count that does
+  // not match the shape → rejected (such images break every client's parser).
+  PushResult push(daqdata::PanoImage&& image);
+
+  // Called on the consumer thread after every publication.
+  void set_listener(std::function<void()> listener);
+
+  // The cache keys in discovery order; the list only grows until clear().
+  // epoch() changes on clear(); keys_version() whenever the list changes.
+  std::vector<CacheKey> keys() const;
+  std::uint64_t keys_version() const noexcept { return keys_version_.load(); }
+  std::uint64_t epoch() const noexcept { return epoch_.load(); }
+  // The newest image of key index i (nullptr if none).
+  EncodedPtr latest(std::size_t index) const;
+  // Forgets every cached image (hp_io re-initialisation). Frame ids keep
+  // increasing across clear().
+  void clear();
+  std::uint64_t last_frame_id() const;
+  StoreStats stats() const;
+  std::size_t queue_depth() const;
+
+  // Encodes one image (exposed for tests and benchmarks).
+  static EncodedPtr encode(const daqdata::PanoImage& image, std::uint64_t frame_id,
+                           std::int64_t ingest_ns);
+  static bool frame_to_image(const RawFrame& frame, daqdata::PanoImage* out);
+
+ private:
+  struct Item {
+    std::variant<RawFrame, daqdata::PanoImage> body;
+    std::int64_t ingest_ns = 0;
+  };
+  PushResult enqueue(Item item);
+  void run();
+  void publish(const daqdata::PanoImage& image, std::int64_t ingest_ns);
+
+  const std::size_t capacity_;
+  mutable std::mutex queue_mutex_;
+  std::condition_variable queue_cv_;
+  std::deque<Item> queue_;
+  bool stopping_ = false;
+
+  mutable std::mutex cache_mutex_;
+  std::shared_ptr<hub::Topic> topic_;
+  std::uint64_t id_base_ = 0;  // frame id = id_base_ + topic seq
+  std::vector<CacheKey> keys_;
+  std::atomic<std::uint64_t> keys_version_{0};
+  std::atomic<std::uint64_t> epoch_{0};
+  std::function<void()> listener_;
+  StoreStats stats_;
+
+  std::thread consumer_;
+};
+
+}  // namespace acheron::daq

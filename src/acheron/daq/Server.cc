@@ -1,0 +1,703 @@
+#include "acheron/daq/Server.hh"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "acheron/core/Clock.hh"
+#include "acheron/core/Error.hh"
+#include "acheron/core/Log.hh"
+#include "acheron/daq/HpIo.hh"
+#include "acheron/daqdata.grpc.pb.h"
+
+namespace acheron::daq {
+
+namespace {
+
+using Base = daqdata::DaqData::WithRawCallbackMethod_StreamImages<
+    daqdata::DaqData::WithCallbackMethod_InitHpIo<daqdata::DaqData::WithCallbackMethod_Ping<
+        daqdata::DaqData::WithCallbackMethod_UploadImages<daqdata::DaqData::Service>>>>;
+
+constexpr const char* kShutdownMessage = "Server is shutting down.";
+constexpr const char* kReaderShutdown = "server shutdown_event set: the server is shutting down.";
+constexpr const char* kReaderForced =
+    "cancel_reader_event set: A writer has likely forced a reconfiguration of hp_io.";
+
+bool parse_request(const grpc::ByteBuffer* buffer, google::protobuf::Message* message) {
+  std::vector<grpc::Slice> slices;
+  if (!buffer || !buffer->Dump(&slices).ok()) return false;
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  return message->ParseFromString(bytes);
+}
+
+Duration seconds(double s) {
+  if (!(s > 0)) return Duration::zero();
+  if (s > 1e9) s = 1e9;
+  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+}
+
+// A stream refused before it started.
+class Refused final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  explicit Refused(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+class Reader;
+class Uploader;
+
+class Server::Impl final : public Base {
+ public:
+  explicit Impl(ServerConfig config)
+      : config_(std::move(config)), store_(config_.ingest_queue_size) {
+    store_.set_listener([this] {
+      {
+        std::lock_guard lock(mutex_);
+        dirty_ = true;
+      }
+      cv_.notify_one();
+    });
+  }
+  ~Impl() override {
+    shutdown();
+    store_.stop();  // its listener uses members destroyed before it
+  }
+
+  // --- gRPC handlers
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* StreamImages(
+      grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) override;
+  grpc::ServerUnaryReactor* InitHpIo(grpc::CallbackServerContext* ctx,
+                                     const daqdata::InitHpIoRequest* request,
+                                     daqdata::InitHpIoResponse* response) override;
+  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* ctx, const google::protobuf::Empty*,
+                                 google::protobuf::Empty*) override {
+    auto* r = ctx->DefaultReactor();
+    r->Finish(grpc::Status::OK);
+    return r;
+  }
+  grpc::ServerReadReactor<daqdata::UploadImageRequest>* UploadImages(
+      grpc::CallbackServerContext* ctx, google::protobuf::Empty* response) override;
+
+  void start();
+  void shutdown();
+  void wait() {
+    std::unique_lock lock(done_mutex_);
+    done_cv_.wait(lock, [&] { return done_; });
+  }
+  Server::InitResult init_hp_io(const HpIoConfig& config);
+  std::optional<Server::InitResult> check_init_arguments(const HpIoConfig& config) const;
+
+  // --- used by the reactors
+  void reader_batch_done(Reader* r, bool ok);
+  void reader_cancelled(Reader* r);
+  void reader_done(Reader* r);
+  void uploader_done(Uploader* u);
+  bool uploader_cancel_waiting(Uploader* u);
+  bool shutting_down() const {
+    std::lock_guard lock(mutex_);
+    return shutting_down_;
+  }
+
+  ServerConfig config_;
+  ImageStore store_;
+  std::unique_ptr<grpc::Server> server_;
+  int tcp_port_ = 0;
+  std::atomic<std::uint64_t> images_sent_{0};
+
+  mutable std::mutex mutex_;  // everything below
+  std::condition_variable cv_;
+  bool dirty_ = false;
+  bool stop_dispatch_ = false;
+  std::vector<Reader*> readers_;
+  int writers_pending_ = 0;
+  bool shutting_down_ = false;
+  bool hp_io_valid_ = false;
+  double hp_io_interval_ = 0;
+  Uploader* uploader_active_ = nullptr;
+  std::deque<Uploader*> uploaders_waiting_;
+  std::vector<std::thread> init_threads_;
+
+  std::mutex writer_mutex_;  // serialises InitHpIo; guards hp_io_ and last_good_
+  std::unique_ptr<HpIo> hp_io_;
+  std::optional<HpIoConfig> last_good_;
+
+  std::thread dispatcher_;
+  std::once_flag shutdown_once_;
+  std::mutex done_mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+
+ private:
+  void dispatch_loop();
+};
+
+// ------------------------------------------------------------------ Reader
+
+class Reader final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  enum class State { idle, writing, finishing };
+
+  Reader(Server::Impl* impl, grpc::CallbackServerContext* ctx,
+         const daqdata::StreamImagesRequest& request, double hp_io_interval)
+      : impl_(impl),
+        peer_(ctx->peer()),
+        movie_(request.stream_movie_data()),
+        ph_(request.stream_pulse_height_data()),
+        modules_(request.module_ids().begin(), request.module_ids().end()),
+        interval_(seconds(std::max(request.update_interval_seconds(), hp_io_interval))) {}
+
+  bool wants(const CacheKey& key) const {
+    if (key.pulse_height ? !ph_ : !movie_) return false;
+    return modules_.empty() ||
+           std::find(modules_.begin(), modules_.end(), key.module_id) != modules_.end();
+  }
+
+  // Called by the dispatcher without the lock, state == writing.
+  void begin_batch() { StartWrite(&batch_[0]); }
+
+  void OnWriteDone(bool ok) override { impl_->reader_batch_done(this, ok); }
+  void OnCancel() override { impl_->reader_cancelled(this); }
+  void OnDone() override {
+    impl_->reader_done(this);
+    delete this;
+  }
+
+  Server::Impl* impl_;
+  std::string peer_;
+  bool movie_, ph_;
+  std::vector<std::uint32_t> modules_;
+  Duration interval_;
+  // Guarded by impl_->mutex_:
+  State state_ = State::idle;
+  TimePoint last_tick_{};                 // last tick that sent something
+  std::vector<std::uint64_t> last_sent_;  // per cache key index: newest frame id sent
+  std::uint64_t epoch_ = 0;
+  std::vector<grpc::ByteBuffer> batch_;
+  std::size_t pos_ = 0;
+  std::optional<grpc::Status> pending_finish_;
+};
+
+// ------------------------------------------------------------------ Uploader
+
+class Uploader final : public grpc::ServerReadReactor<daqdata::UploadImageRequest> {
+ public:
+  explicit Uploader(Server::Impl* impl) : impl_(impl) {}
+  void begin() { StartRead(&request_); }
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // half-close (or a broken stream)
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (impl_->shutting_down()) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
+      return;
+    }
+    if (request_.has_pano_image()) {
+      auto r = impl_->store_.push(std::move(*request_.mutable_pano_image()));
+      if (r == PushResult::full) {
+        Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "Server upload queue is full."));
+        return;
+      }
+      if (r == PushResult::rejected && !warned_) {
+        warned_ = true;
+        log::warn("daq: UploadImages: dropping images of unknown (type, shape, bytes_per_pixel)");
+      }
+    }
+    request_.Clear();
+    StartRead(&request_);
+  }
+  void OnCancel() override {
+    if (impl_->uploader_cancel_waiting(this))
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while waiting for the uploader"));
+  }
+  void OnDone() override {
+    impl_->uploader_done(this);
+    delete this;
+  }
+
+ private:
+  Server::Impl* impl_;
+  daqdata::UploadImageRequest request_;
+  bool warned_ = false;
+};
+
+// ------------------------------------------------------------------ handlers
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* Server::Impl::StreamImages(
+    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) {
+  daqdata::StreamImagesRequest req;
+  if (!parse_request(request, &req))
+    return new Refused(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                    "StreamImagesRequest could not be parsed."));
+  if (!req.stream_movie_data() && !req.stream_pulse_height_data())
+    return new Refused(
+        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "At least one stream flag must be True."));
+  std::lock_guard lock(mutex_);
+  if (writers_pending_ > 0)
+    return new Refused(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                    "Server is being configured, please try again soon."));
+  if (shutting_down_)
+    return new Refused(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
+  if (!hp_io_valid_)
+    return new Refused(
+        grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "hp_io task is not valid."));
+  if (readers_.size() >= static_cast<std::size_t>(config_.max_concurrent_rpcs))
+    return new Refused(
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     fmt::format("Max clients ({}) reached.", config_.max_concurrent_rpcs)));
+  auto* r = new Reader(this, ctx, req, hp_io_interval_);
+  r->epoch_ = store_.epoch();
+  readers_.push_back(r);
+  dirty_ = true;
+  cv_.notify_one();
+  log::debug("daq: stream from {} (movie {}, ph {}, interval {} s, {} modules)", r->peer_,
+             r->movie_, r->ph_, req.update_interval_seconds(), r->modules_.size());
+  return r;
+}
+
+void Server::Impl::reader_batch_done(Reader* r, bool ok) {
+  std::unique_lock lock(mutex_);
+  if (ok) images_sent_.fetch_add(1, std::memory_order_relaxed);
+  if (!ok || r->pending_finish_) {
+    r->state_ = Reader::State::finishing;
+    auto status =
+        r->pending_finish_.value_or(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
+    r->batch_.clear();
+    lock.unlock();
+    r->Finish(status);
+    return;
+  }
+  if (++r->pos_ < r->batch_.size()) {
+    auto* next = &r->batch_[r->pos_];
+    lock.unlock();
+    r->StartWrite(next);
+    return;
+  }
+  r->batch_.clear();
+  r->pos_ = 0;
+  r->state_ = Reader::State::idle;
+  dirty_ = true;
+  lock.unlock();
+  cv_.notify_one();
+}
+
+void Server::Impl::reader_cancelled(Reader* r) {
+  std::unique_lock lock(mutex_);
+  if (r->state_ == Reader::State::idle) {
+    r->state_ = Reader::State::finishing;
+    lock.unlock();
+    r->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled"));
+  } else if (r->state_ == Reader::State::writing && !r->pending_finish_) {
+    r->pending_finish_ = grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled");
+  }
+}
+
+void Server::Impl::reader_done(Reader* r) {
+  {
+    std::lock_guard lock(mutex_);
+    std::erase(readers_, r);
+  }
+  cv_.notify_all();  // InitHpIo may wait for readers to go
+}
+
+void Server::Impl::dispatch_loop() {
+  std::unique_lock lock(mutex_);
+  std::vector<CacheKey> keys;
+  std::uint64_t keys_version = ~std::uint64_t{0};
+  std::vector<EncodedPtr> latest;
+  std::vector<bool> fetched;
+  std::vector<Reader*> start;
+  while (!stop_dispatch_) {
+    dirty_ = false;
+    const auto now = Clock::now();
+    auto next = TimePoint::max();
+    if (store_.keys_version() != keys_version) {
+      keys_version = store_.keys_version();
+      keys = store_.keys();
+    }
+    latest.assign(keys.size(), nullptr);
+    fetched.assign(keys.size(), false);
+    const auto epoch = store_.epoch();
+    for (auto* r : readers_) {
+      if (r->state_ != Reader::State::idle) continue;
+      if (r->last_tick_ != TimePoint{} && now < r->last_tick_ + r->interval_) {
+        next = std::min(next, r->last_tick_ + r->interval_);
+        continue;
+      }
+      if (r->epoch_ != epoch) {
+        r->epoch_ = epoch;
+        r->last_sent_.clear();
+      }
+      r->last_sent_.resize(keys.size(), 0);
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (!r->wants(keys[i])) continue;
+        if (!fetched[i]) {
+          latest[i] = store_.latest(i);
+          fetched[i] = true;
+        }
+        const auto& e = latest[i];
+        if (!e || e->frame_id <= r->last_sent_[i]) continue;
+        r->last_sent_[i] = e->frame_id;
+        r->batch_.emplace_back(&e->bytes, 1);
+      }
+      if (r->batch_.empty()) continue;  // wait for new data
+      r->last_tick_ = now;
+      r->pos_ = 0;
+      r->state_ = Reader::State::writing;
+      start.push_back(r);
+    }
+    if (!start.empty()) {
+      lock.unlock();
+      for (auto* r : start) r->begin_batch();
+      start.clear();
+      lock.lock();
+      continue;  // dirty_ may have been set meanwhile
+    }
+    if (dirty_ || stop_dispatch_) continue;
+    if (next == TimePoint::max())
+      cv_.wait(lock);
+    else
+      cv_.wait_until(lock, next);
+  }
+}
+
+grpc::ServerUnaryReactor* Server::Impl::InitHpIo(grpc::CallbackServerContext* ctx,
+                                                 const daqdata::InitHpIoRequest* request,
+                                                 daqdata::InitHpIoResponse* response) {
+  auto* reactor = ctx->DefaultReactor();
+  HpIoConfig c;
+  c.data_dir = request->data_dir();
+  c.update_interval_seconds = request->update_interval_seconds();
+  c.force = request->force();
+  c.simulate_daq = request->simulate_daq();
+  c.module_ids.assign(request->module_ids().begin(), request->module_ids().end());
+  // The argument checks are quick: answer them here.
+  if (auto error = check_init_arguments(c)) {
+    reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(error->code), error->message));
+    return reactor;
+  }
+  std::lock_guard lock(mutex_);
+  if (shutting_down_) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
+    return reactor;
+  }
+  // InitHpIo can wait for other writers and for hp_io to start: off the
+  // gRPC threads.
+  init_threads_.emplace_back([this, c, reactor, response] {
+    auto r = init_hp_io(c);
+    if (r.code != 0) {
+      reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(r.code), r.message));
+      return;
+    }
+    response->set_success(r.success);
+    if (!r.success) response->set_error_message(r.message);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+std::optional<Server::InitResult> Server::Impl::check_init_arguments(const HpIoConfig& c) const {
+  using Code = grpc::StatusCode;
+  if (!c.simulate_daq) {
+    std::error_code ec;
+    if (c.data_dir.empty() || !std::filesystem::exists(c.data_dir, ec))
+      return Server::InitResult{Code::INVALID_ARGUMENT,
+                                fmt::format("data_dir '{}' does not exist.", c.data_dir.string())};
+    if (!process_running("hashpipe"))
+      return Server::InitResult{Code::FAILED_PRECONDITION, "Real DAQ software is not active."};
+  }
+  if (c.update_interval_seconds < config_.min_hp_io_update_interval_seconds)
+    return Server::InitResult{Code::INVALID_ARGUMENT,
+                              "update_interval_seconds is below server minimum."};
+  return std::nullopt;
+}
+
+Server::InitResult Server::Impl::init_hp_io(const HpIoConfig& c) {
+  using Code = grpc::StatusCode;
+  if (auto error = check_init_arguments(c)) return *error;
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) return {Code::CANCELLED, kShutdownMessage};
+    ++writers_pending_;
+  }
+  struct Pending {
+    Impl* impl;
+    ~Pending() {
+      {
+        std::lock_guard lock(impl->mutex_);
+        --impl->writers_pending_;
+        impl->dirty_ = true;
+      }
+      impl->cv_.notify_all();
+    }
+  } pending{this};
+  std::lock_guard writer(writer_mutex_);
+  std::vector<Reader*> to_finish;
+  {
+    std::unique_lock lock(mutex_);
+    if (shutting_down_) return {Code::CANCELLED, kShutdownMessage};
+    if (!readers_.empty()) {
+      if (!c.force) {
+        std::string peers;
+        for (auto* r : readers_)
+          peers += fmt::format("{}'{}'", peers.empty() ? "" : ", ", r->peer_);
+        return {Code::FAILED_PRECONDITION,
+                fmt::format("Cannot modify server state: {} clients are streaming: [{}]",
+                            readers_.size(), peers)};
+      }
+      for (auto* r : readers_) {
+        if (r->state_ == Reader::State::idle) {
+          r->state_ = Reader::State::finishing;
+          to_finish.push_back(r);
+        } else if (r->state_ == Reader::State::writing && !r->pending_finish_) {
+          r->pending_finish_ = grpc::Status(grpc::StatusCode::CANCELLED, kReaderForced);
+        }
+      }
+    }
+  }
+  for (auto* r : to_finish) r->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kReaderForced));
+  {
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, std::chrono::seconds(2), [&] { return readers_.empty(); });
+    hp_io_valid_ = false;
+  }
+  if (hp_io_) {
+    hp_io_->stop();
+    hp_io_.reset();
+  }
+  store_.clear();
+  auto start = [&](const HpIoConfig& cfg) {
+    hp_io_ = std::make_unique<HpIo>(config_, cfg, store_);
+    std::lock_guard lock(mutex_);
+    hp_io_valid_ = true;
+    hp_io_interval_ = std::max(0.0, cfg.update_interval_seconds);
+  };
+  try {
+    start(c);
+    last_good_ = c;
+    return {0, "", true};
+  } catch (const std::exception& e) {
+    log::error("daq: InitHpIo failed: {}", e.what());
+    if (last_good_) {
+      try {
+        start(*last_good_);
+      } catch (const std::exception& e2) {
+        log::error("daq: restoring the previous hp_io configuration failed: {}", e2.what());
+      }
+    }
+    return {0, e.what(), false};
+  }
+}
+
+grpc::ServerReadReactor<daqdata::UploadImageRequest>* Server::Impl::UploadImages(
+    grpc::CallbackServerContext*, google::protobuf::Empty*) {
+  auto* u = new Uploader(this);
+  std::unique_lock lock(mutex_);
+  if (shutting_down_) {
+    lock.unlock();
+    u->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
+    return u;
+  }
+  if (!hp_io_valid_) {
+    lock.unlock();
+    u->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "hp_io task is not valid."));
+    return u;
+  }
+  if (uploader_active_) {
+    uploaders_waiting_.push_back(u);
+    return u;
+  }
+  uploader_active_ = u;
+  lock.unlock();
+  u->begin();
+  return u;
+}
+
+bool Server::Impl::uploader_cancel_waiting(Uploader* u) {
+  std::lock_guard lock(mutex_);
+  auto it = std::find(uploaders_waiting_.begin(), uploaders_waiting_.end(), u);
+  if (it == uploaders_waiting_.end()) return false;
+  uploaders_waiting_.erase(it);
+  return true;
+}
+
+void Server::Impl::uploader_done(Uploader* u) {
+  Uploader* next = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (uploader_active_ != u) return;
+    uploader_active_ = nullptr;
+    if (!uploaders_waiting_.empty() && !shutting_down_) {
+      next = uploaders_waiting_.front();
+      uploaders_waiting_.pop_front();
+      uploader_active_ = next;
+    }
+  }
+  if (next) next->begin();
+}
+
+// ------------------------------------------------------------------ lifecycle
+
+void Server::Impl::start() {
+  ::signal(SIGPIPE, SIG_IGN);  // FIFO and socket writers get EPIPE instead
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 100000);
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  if (!config_.tcp_address.empty())
+    builder.AddListeningPort(config_.tcp_address, grpc::InsecureServerCredentials(), &tcp_port_);
+  const auto unix_path = config_.unix_socket_path();
+  if (!unix_path.empty()) {
+    struct stat st {};
+    if (::lstat(unix_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(unix_path.c_str());
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(unix_path).parent_path(), ec);
+    builder.AddListeningPort(config_.unix_domain_socket, grpc::InsecureServerCredentials());
+  }
+  builder.RegisterService(this);
+  server_ = builder.BuildAndStart();
+  if (!server_)
+    throw SetupError(
+        fmt::format("cannot listen on {}{}{} (address in use or not permitted); "
+                    "choose other addresses",
+                    config_.tcp_address, config_.tcp_address.empty() ? "" : " and ",
+                    config_.unix_domain_socket));
+  if (!config_.tcp_address.empty() && tcp_port_ == 0)
+    throw SetupError(fmt::format("cannot listen on TCP {} (address in use?)", config_.tcp_address));
+  if (auto* health = server_->GetHealthCheckService())
+    health->SetServingStatus("daqdata.DaqData", true);
+  dispatcher_ = std::thread([this] { dispatch_loop(); });
+}
+
+void Server::Impl::shutdown() {
+  std::call_once(shutdown_once_, [this] {
+    std::vector<Reader*> to_finish;
+    std::deque<Uploader*> waiting;
+    {
+      std::lock_guard lock(mutex_);
+      shutting_down_ = true;
+      hp_io_valid_ = false;
+      for (auto* r : readers_) {
+        if (r->state_ == Reader::State::idle) {
+          r->state_ = Reader::State::finishing;
+          to_finish.push_back(r);
+        } else if (r->state_ == Reader::State::writing && !r->pending_finish_) {
+          r->pending_finish_ = grpc::Status(grpc::StatusCode::CANCELLED, kReaderShutdown);
+        }
+      }
+      waiting.swap(uploaders_waiting_);
+    }
+    for (auto* r : to_finish) r->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kReaderShutdown));
+    for (auto* u : waiting) u->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
+    {
+      std::lock_guard writer(writer_mutex_);
+      if (hp_io_) hp_io_->stop();
+      hp_io_.reset();
+    }
+    // The grace period is for work in progress: streams finishing their
+    // current write, an upload, an InitHpIo. Once none is left, calls that
+    // are finished on this side (a client may hold its channel open without
+    // acknowledging) need not hold the process for the whole period.
+    const auto grace_end = Clock::now() + seconds(config_.shutdown_grace_period);
+    {
+      std::unique_lock lock(mutex_);
+      auto busy = [&] {
+        if (uploader_active_ || writers_pending_ > 0) return true;
+        for (auto* r : readers_)
+          if (r->state_ != Reader::State::finishing) return true;
+        return false;
+      };
+      while (busy() && Clock::now() < grace_end) cv_.wait_for(lock, std::chrono::milliseconds(10));
+    }
+    if (server_) {
+      if (auto* health = server_->GetHealthCheckService())
+        health->SetServingStatus("daqdata.DaqData", false);
+      server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    }
+    {
+      std::lock_guard lock(mutex_);
+      stop_dispatch_ = true;
+    }
+    cv_.notify_all();
+    if (dispatcher_.joinable()) dispatcher_.join();
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mutex_);
+      threads.swap(init_threads_);
+    }
+    for (auto& t : threads) t.join();
+    if (server_) server_->Wait();
+    const auto unix_path = config_.unix_socket_path();
+    if (!unix_path.empty()) ::unlink(unix_path.c_str());
+    {
+      std::lock_guard lock(done_mutex_);
+      done_ = true;
+    }
+    done_cv_.notify_all();
+  });
+}
+
+// ------------------------------------------------------------------ Server
+
+Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Server::~Server() {
+  if (impl_) impl_->shutdown();
+}
+
+void Server::start() {
+  impl_->start();
+  if (impl_->config_.init_from_default) {
+    HpIoConfig c = parse_hp_io_config(default_hp_io_config_json());
+    if (!impl_->config_.default_hp_io_config_file.empty()) {
+      std::filesystem::path p = impl_->config_.default_hp_io_config_file;
+      if (!std::filesystem::exists(p) && std::filesystem::exists("daq_data/config" / p))
+        p = "daq_data/config" / p;
+      c = load_hp_io_config(p);
+    }
+    auto r = impl_->init_hp_io(c);
+    if (r.code != 0 || !r.success) log::error("daq: the default InitHpIo failed: {}", r.message);
+  }
+}
+
+int Server::tcp_port() const {
+  return impl_->tcp_port_;
+}
+void Server::shutdown() {
+  impl_->shutdown();
+}
+void Server::wait() {
+  impl_->wait();
+}
+Server::InitResult Server::init_hp_io(const HpIoConfig& config) {
+  return impl_->init_hp_io(config);
+}
+ImageStore& Server::store() {
+  return impl_->store_;
+}
+const ServerConfig& Server::config() const {
+  return impl_->config_;
+}
+
+ServerStats Server::stats() const {
+  std::lock_guard lock(impl_->mutex_);
+  return {impl_->readers_.size(), impl_->images_sent_.load(), impl_->hp_io_valid_};
+}
+
+}  // namespace acheron::daq

@@ -1,0 +1,279 @@
+// DaqData: configuration, ingest and cache, PFF tailing, and the server in
+// process (over its unix socket) driven by the C++ client.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "acheron/core/Error.hh"
+#include "acheron/daq/Client.hh"
+#include "acheron/daq/Config.hh"
+#include "acheron/daq/ImageStore.hh"
+#include "acheron/daq/Server.hh"
+#include "acheron/daq/Sources.hh"
+
+namespace daq = acheron::daq;
+namespace pff = acheron::wire::pff;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+daq::RawFrame frame(std::uint32_t module, pff::Product p, std::uint32_t n, std::uint8_t fill = 1) {
+  daq::RawFrame f;
+  f.module_id = module;
+  f.product = p;
+  f.header = pff::format_header(p, pff::stamp_for(1'700'000'000'000'000'000 + n, n));
+  f.pixels.assign(pff::info(p).image_bytes(), static_cast<char>(fill));
+  f.file = "test.pff";
+  f.frame_number = n;
+  return f;
+}
+
+template <class F>
+bool eventually(F&& f, std::chrono::milliseconds timeout = 3000ms) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return f();
+}
+
+fs::path temp_dir() {
+  auto d = fs::temp_directory_path() / ("acheron_daq_test_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d;
+}
+
+}  // namespace
+
+TEST(DaqConfig, UpstreamKeysAndDefaults) {
+  auto j = nlohmann::json::parse(R"({
+    "init_from_default": false, "unix_domain_socket": "unix:///tmp/x.sock",
+    "max_concurrent_rpcs": 7, "min_hp_io_update_interval_seconds": 0.01,
+    "max_read_queue_size": 50, "valid_data_products": ["img8"],
+    "acquisition_methods": {"uds": {"enabled": true, "data_products": ["img8", "ph1024"],
+                                    "socket_path_template": "/tmp/hp.{dp_name}.sock"},
+                            "rpc": {"enabled": true}},
+    "simulate_daq_cfg": {"simulation_mode": "uds", "sim_module_ids": [1, 3],
+                         "movie_type": "img8", "ph_type": "ph1024",
+                         "strategies": {"filesystem_poll": {"frame_limit": -1}}}})");
+  auto c = daq::parse_server_config(j);
+  EXPECT_EQ(c.unix_socket_path(), "/tmp/x.sock");
+  EXPECT_EQ(c.max_concurrent_rpcs, 7);
+  EXPECT_TRUE(c.uds.enabled);
+  EXPECT_EQ(c.uds.socket_path(pff::Product::ph1024), "/tmp/hp.ph1024.sock");
+  EXPECT_EQ(c.sim.sim_module_ids, (std::vector<std::uint32_t>{1, 3}));
+  EXPECT_EQ(c.sim.movie_type, pff::Product::img8);
+  EXPECT_EQ(c.sim.frame_limit, 1000);
+  EXPECT_DOUBLE_EQ(c.sim.update_interval_seconds, 0.1);  // absent: 0.1 s
+  EXPECT_EQ(c.sim.run_dir(3), fs::path("daq_data/simulated_data_dir/module_3/obs_SIMULATE"));
+  auto d = daq::parse_server_config(daq::default_server_config_json());
+  EXPECT_TRUE(d.init_from_default);
+  EXPECT_EQ(d.sim.simulation_mode, "rpc");
+  auto h = daq::parse_hp_io_config(daq::default_hp_io_config_json());
+  EXPECT_TRUE(h.simulate_daq);
+}
+
+TEST(DaqConfig, BadValuesAreSetupErrors) {
+  EXPECT_THROW(daq::parse_server_config(
+                   nlohmann::json::parse(R"({"simulate_daq_cfg": {"movie_type": "img12"}})")),
+               acheron::SetupError);
+  EXPECT_THROW(daq::parse_server_config(nlohmann::json::parse(R"({"max_concurrent_rpcs": "x"})")),
+               acheron::SetupError);
+  EXPECT_THROW(
+      daq::parse_server_config(nlohmann::json::parse(R"({"unix_domain_socket": "tcp:1"})")),
+      acheron::SetupError);
+  EXPECT_THROW(daq::load_server_config("/nonexistent/daq.json"), acheron::SetupError);
+}
+
+TEST(DaqImageStore, LatestPerModuleAndKind) {
+  daq::ImageStore store(16);
+  std::atomic<int> published{0};
+  store.set_listener([&] { ++published; });
+  ASSERT_EQ(store.push(frame(1, pff::Product::img16, 0)), daq::PushResult::queued);
+  ASSERT_EQ(store.push(frame(1, pff::Product::ph256, 0)), daq::PushResult::queued);
+  ASSERT_EQ(store.push(frame(2, pff::Product::img8, 0)), daq::PushResult::queued);
+  ASSERT_EQ(store.push(frame(1, pff::Product::ph1024, 1, 7)), daq::PushResult::queued);
+  ASSERT_TRUE(eventually([&] { return published == 4; }));
+  auto keys = store.keys();
+  ASSERT_EQ(keys.size(), 3u);  // ph256 and ph1024 share module 1's ph slot
+  EXPECT_EQ(keys[0].key, "module_1/movie");
+  EXPECT_EQ(keys[1].key, "module_1/ph");
+  EXPECT_EQ(keys[2].key, "module_2/movie");
+  auto ph = store.latest(1);
+  ASSERT_TRUE(ph);
+  EXPECT_EQ(ph->frame_id, 4u);
+  EXPECT_TRUE(ph->pulse_height);
+  daqdata::StreamImagesResponse r;
+  ASSERT_TRUE(r.ParseFromArray(ph->bytes.begin(), static_cast<int>(ph->bytes.size())));
+  EXPECT_EQ(r.pano_image().type(), daqdata::PanoImage::PULSE_HEIGHT);
+  EXPECT_EQ(r.pano_image().shape_size(), 2);
+  EXPECT_EQ(r.pano_image().shape(0), 32u);
+  EXPECT_EQ(r.pano_image().image_array_size(), 1024);
+  EXPECT_EQ(r.pano_image().image_array(0), 0x0707u);
+  EXPECT_EQ(r.pano_image().frame_number(), 1u);
+  EXPECT_DOUBLE_EQ(r.pano_image()
+                       .header()
+                       .fields()
+                       .at("quabo_2")
+                       .struct_value()
+                       .fields()
+                       .at("pkt_num")
+                       .number_value(),
+                   1.0);
+  store.clear();
+  EXPECT_TRUE(store.keys().empty());
+  ASSERT_EQ(store.push(frame(3, pff::Product::img16, 0)), daq::PushResult::queued);
+  ASSERT_TRUE(eventually([&] { return published == 5; }));
+  EXPECT_EQ(store.latest(0)->frame_id, 5u);  // ids keep increasing across clear()
+}
+
+TEST(DaqImageStore, RejectsUnknownPropsAndBadHeaders) {
+  daq::ImageStore store(16);
+  daqdata::PanoImage odd;
+  odd.set_type(daqdata::PanoImage::MOVIE);
+  odd.add_shape(16);
+  odd.add_shape(16);
+  odd.set_bytes_per_pixel(2);
+  odd.mutable_image_array()->Resize(256, 0);
+  EXPECT_EQ(store.push(std::move(odd)), daq::PushResult::rejected);
+  daqdata::PanoImage short_array;
+  short_array.set_type(daqdata::PanoImage::PULSE_HEIGHT);
+  short_array.add_shape(16);
+  short_array.add_shape(16);
+  short_array.set_bytes_per_pixel(2);
+  short_array.mutable_image_array()->Resize(10, 0);
+  EXPECT_EQ(store.push(std::move(short_array)), daq::PushResult::rejected);
+  auto bad = frame(1, pff::Product::img16, 0);
+  bad.pixels.pop_back();
+  EXPECT_EQ(store.push(bad), daq::PushResult::rejected);
+  auto not_json = frame(1, pff::Product::img16, 0);
+  not_json.header = "{ this is not json\n\n";
+  EXPECT_EQ(store.push(not_json), daq::PushResult::queued);
+  ASSERT_TRUE(eventually([&] { return store.stats().rejected == 4; }));
+  EXPECT_TRUE(store.keys().empty());
+}
+
+TEST(DaqImageStore, FullQueueDropsAndCounts) {
+  daq::ImageStore store(2);
+  store.set_listener([] { std::this_thread::sleep_for(20ms); });  // a slow consumer
+  int full = 0;
+  for (int i = 0; i < 20; ++i)
+    full += store.push(frame(1, pff::Product::img16, i)) == daq::PushResult::full;
+  EXPECT_GT(full, 10);
+  EXPECT_EQ(store.stats().dropped_full, static_cast<std::uint64_t>(full));
+}
+
+TEST(DaqSources, PffTailFollowsTheNewestCompleteFrame) {
+  const auto dir = temp_dir();
+  const auto path = dir / "start_x.dp_ph256.bpp_2.module_5.seqno_0.pff";
+  fs::remove(path);
+  daq::PffTail tail;
+  EXPECT_FALSE(tail.newest(path, pff::Product::ph256, 5));  // no file yet
+  std::string data;
+  for (int i = 0; i < 3; ++i) {
+    auto f = frame(5, pff::Product::ph256, i, static_cast<std::uint8_t>(i));
+    pff::append_frame(data, f.header, {reinterpret_cast<const std::byte*>(f.pixels.data()), 512});
+  }
+  std::ofstream(path, std::ios::binary).write(data.data(), 700);  // one frame and a bit
+  auto a = tail.newest(path, pff::Product::ph256, 5);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->frame_number, 0u);
+  EXPECT_FALSE(tail.newest(path, pff::Product::ph256, 5));  // nothing newer
+  std::ofstream(path, std::ios::binary)
+      .write(data.data(), static_cast<std::streamsize>(data.size()));
+  auto b = tail.newest(path, pff::Product::ph256, 5);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->frame_number, 2u);
+  EXPECT_EQ(b->pixels[0], 2);
+  EXPECT_EQ(b->file, path.filename().string());
+  std::ofstream(path, std::ios::binary) << "garbage that is not a PFF frame at all";
+  EXPECT_FALSE(tail.newest(path, pff::Product::ph256, 5));
+  fs::remove_all(dir);
+}
+
+TEST(DaqSources, ActiveRunIsTheNewestObsDirectory) {
+  const auto dir = temp_dir() / "runs";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "module_1" / "obs_A");
+  fs::create_directories(dir / "module_1" / "obs_B");
+  fs::create_directories(dir / "module_2" / "obs_C");
+  fs::last_write_time(dir / "module_1" / "obs_A", fs::file_time_type::clock::now());
+  fs::last_write_time(dir / "module_1" / "obs_B", fs::file_time_type::clock::now() - 1h);
+  auto runs = daq::active_run_dirs(dir);
+  std::sort(runs.begin(), runs.end());
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].filename(), "obs_A");
+  EXPECT_EQ(runs[1].filename(), "obs_C");
+  EXPECT_EQ(daq::active_run_dirs(dir / "module_2" / "obs_C").size(), 1u);  // a bare run dir
+  fs::remove_all(dir.parent_path());
+}
+
+TEST(DaqServer, StreamForceAndShutdownInProcess) {
+  const auto dir = temp_dir();
+  auto config = daq::parse_server_config(daq::default_server_config_json());
+  config.init_from_default = false;
+  config.tcp_address.clear();
+  config.unix_domain_socket = "unix://" + (dir / "grpc.sock").string();
+  config.sim.sim_module_ids = {4, 5};
+  config.sim.update_interval_seconds = 0.005;
+  daq::Server server(config);
+  server.start();
+  daq::Client client(config.unix_domain_socket);
+  ASSERT_TRUE(client.ping(2.0, true));
+  daq::HpIoConfig hp;
+  hp.simulate_daq = true;
+  hp.update_interval_seconds = 0.001;
+  ASSERT_TRUE(client.init_hp_io(hp));
+
+  // A whitelisted movie stream.
+  daq::StreamOptions o;
+  o.pulse_height = false;
+  o.module_ids = {5};
+  int n = 0;
+  auto [code, msg] = client.stream(o, [&](daqdata::StreamImagesResponse& r) {
+    EXPECT_EQ(r.pano_image().module_id(), 5u);
+    EXPECT_EQ(r.pano_image().type(), daqdata::PanoImage::MOVIE);
+    return ++n < 10;
+  });
+  EXPECT_EQ(n, 10);
+  EXPECT_EQ(code, 1);  // cancelled by us
+
+  // A forced re-init ends a running stream with CANCELLED.
+  std::atomic<int> received{0};
+  std::pair<int, std::string> ended;
+  daq::Client reader(config.unix_domain_socket);
+  std::thread t([&] {
+    ended = reader.stream({}, [&](daqdata::StreamImagesResponse&) {
+      ++received;
+      return true;
+    });
+  });
+  ASSERT_TRUE(eventually([&] { return received > 2; }));
+  hp.force = false;
+  EXPECT_THROW(client.init_hp_io(hp), acheron::Failure);
+  hp.force = true;
+  EXPECT_TRUE(client.init_hp_io(hp));
+  t.join();
+  EXPECT_EQ(ended.first, 1);
+  EXPECT_NE(ended.second.find("forced a reconfiguration"), std::string::npos);
+
+  // Shutdown ends streams with CANCELLED and removes the socket.
+  std::thread t2(
+      [&] { ended = reader.stream({}, [&](daqdata::StreamImagesResponse&) { return true; }); });
+  ASSERT_TRUE(eventually([&] { return server.stats().active_streams == 1; }));
+  const auto t0 = std::chrono::steady_clock::now();
+  server.shutdown();
+  t2.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_EQ(ended.first, 1);
+  EXPECT_FALSE(fs::exists(dir / "grpc.sock"));
+  EXPECT_GT(server.stats().images_sent, 10u);
+  fs::remove_all(dir);
+}

@@ -1,0 +1,575 @@
+"""DaqData server integration tests: the real `acheron daq serve` process,
+driven over TCP and its unix socket with the generated Python stubs and the
+acheron.daq client (the calls PANOSETI's clients make)."""
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import numpy as np
+import pytest
+
+grpc = pytest.importorskip("grpc")
+
+from conftest import ROOT, acheron_binary, build_dir  # noqa: E402
+
+try:
+    import sys
+    sys.path.insert(0, str(build_dir() / "python"))
+    from acheron_proto import daqdata_pb2, daqdata_pb2_grpc  # noqa: E402
+    from acheron.daq import DaqDataClient, make_pano_image, parse_pano_image, wr_to_unix_decimal  # noqa: E402
+except ImportError as e:  # pragma: no cover
+    pytest.fail(f"generated stubs missing ({e}): build acheron_daqdata_proto_python first")
+
+SAMPLE_PH = (ROOT.parent / "shared" / "data" / "panoseti" /
+             "start_2025-08-02T05_31_36Z.dp_ph256.bpp_2.module_254.seqno_0.pff")
+
+
+def base_config(tmp: pathlib.Path, mode="rpc", modules=(224,), sim_interval=0.02, **over):
+    cfg = {
+        "init_from_default": False,
+        "default_hp_io_config_file": "",
+        "unix_domain_socket": f"unix://{tmp}/grpc_test.sock",
+        "max_concurrent_rpcs": 100,
+        "min_hp_io_update_interval_seconds": 0.001,
+        "shutdown_grace_period": 5,
+        "read_status_pipe_name": "read_status_2",
+        "acquisition_methods": {
+            "uds": {"enabled": mode == "uds", "data_products": ["img16", "ph256"],
+                    "socket_path_template": f"{tmp}/hashpipe.dp_{{dp_name}}.sock",
+                    "read_timeout": 10},
+            "filesystem_poll": {"enabled": mode == "filesystem_poll"},
+            "filesystem_pipe": {"enabled": mode == "filesystem_pipe"},
+            "rpc": {"enabled": True},
+        },
+        "simulate_daq_cfg": {
+            "simulation_mode": mode, "sim_module_ids": list(modules), "movie_type": "img16",
+            "ph_type": "ph256", "update_interval_seconds": sim_interval,
+            "source_data": {"real_module_id": 1, "movie_pff_path": "", "ph_pff_path": ""},
+            "filesystem_cfg": {"sim_data_dir": f"{tmp}/sim",
+                               "sim_run_dir_template": "module_{module_id}/obs_SIMULATE",
+                               "daq_active_file": "module_{module_id}.daq-active"},
+            "strategies": {"filesystem_poll": {"frames_per_pff": 20, "frame_limit": 1000},
+                           "filesystem_pipe": {"frames_per_pff": 20, "frame_limit": 1000},
+                           "uds": {"data_products": ["img16", "ph256"]}, "rpc": {}},
+        },
+        # Unused upstream keys are accepted.
+        "max_read_queue_size": 50, "max_client_update_interval_seconds": 60,
+        "max_reader_enqueue_timeouts": 2, "max_reader_dequeue_timeouts": 3, "reader_timeout": 5,
+        "hp_io_stop_timeout": 5, "valid_data_products": ["img8", "img16", "ph256", "ph1024"],
+    }
+    for k, v in over.items():
+        cfg[k] = v
+    return cfg
+
+
+class DaqServer:
+    def __init__(self, proc, tmp, tcp):
+        self.proc, self.tmp, self.tcp = proc, tmp, tcp
+        self.unix = f"unix://{tmp}/grpc_test.sock"
+
+
+@pytest.fixture
+def tmpdir_short():
+    d = pathlib.Path(tempfile.mkdtemp(prefix="daq", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def daq_server(acheron_process, tmpdir_short):
+    def start(cfg=None, args=(), **kw):
+        cfg = cfg or base_config(tmpdir_short, **kw)
+        path = tmpdir_short / "server.json"
+        path.write_text(json.dumps(cfg))
+        p = acheron_process("daq", "serve", "--config", path, "--tcp", "127.0.0.1:0", *args,
+                            ready_pattern=r"tcp://(\S+) and", timeout=10)
+        return DaqServer(p, tmpdir_short, p.endpoint)
+    return start
+
+
+def stub(target):
+    return daqdata_pb2_grpc.DaqDataStub(grpc.insecure_channel(target))
+
+
+def collect(client, n, timeout=5.0, **kw):
+    out, t0 = [], time.monotonic()
+    for img in client.stream_images(timeout=timeout, **kw):
+        out.append(img)
+        if len(out) >= n or time.monotonic() - t0 > timeout:
+            break
+    return out
+
+
+# ------------------------------------------------------------------ basics
+
+def test_ping_and_reflection_on_tcp_and_unix(daq_server):
+    s = daq_server()
+    for target in (s.tcp, s.unix):
+        with DaqDataClient(target) as c:
+            assert c.ping()
+            services = c.reflect_services()
+            assert "daqdata.DaqData" in services
+    assert os.path.exists(s.unix[len("unix://"):])
+
+
+def test_stream_refusals_before_init(daq_server):
+    s = daq_server()
+    st = stub(s.unix)
+    with pytest.raises(grpc.RpcError) as e:
+        next(st.StreamImages(daqdata_pb2.StreamImagesRequest(stream_movie_data=False)))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.details() == "At least one stream flag must be True."
+    with pytest.raises(grpc.RpcError) as e:
+        next(st.StreamImages(daqdata_pb2.StreamImagesRequest(stream_movie_data=True)))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert e.value.details() == "hp_io task is not valid."
+    with pytest.raises(grpc.RpcError) as e:
+        st.UploadImages(iter([daqdata_pb2.UploadImageRequest()]))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_init_argument_checks(daq_server, tmpdir_short):
+    s = daq_server()
+    st = stub(s.unix)
+    with pytest.raises(grpc.RpcError) as e:
+        st.InitHpIo(daqdata_pb2.InitHpIoRequest(simulate_daq=True, update_interval_seconds=0.0001))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.details() == "update_interval_seconds is below server minimum."
+    with pytest.raises(grpc.RpcError) as e:
+        st.InitHpIo(daqdata_pb2.InitHpIoRequest(data_dir="/nonexistent/run",
+                                                update_interval_seconds=0.1))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "does not exist" in e.value.details()
+    with pytest.raises(grpc.RpcError) as e:
+        st.InitHpIo(daqdata_pb2.InitHpIoRequest(data_dir=str(tmpdir_short),
+                                                update_interval_seconds=0.1))
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert e.value.details() == "Real DAQ software is not active."
+
+
+def test_malformed_request_bytes_get_invalid_argument_and_server_keeps_serving(daq_server):
+    s = daq_server()
+    ch = grpc.insecure_channel(s.unix)
+    raw = ch.unary_stream("/daqdata.DaqData/StreamImages", request_serializer=lambda b: b,
+                          response_deserializer=lambda b: b)
+    with pytest.raises(grpc.RpcError) as e:
+        next(raw(b"\xff\xff\xff\xff\x0f", timeout=2))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with DaqDataClient(s.unix) as c:
+        assert c.ping()
+        assert c.init_sim()
+        assert len(collect(c, 2, update_interval_seconds=0)) == 2
+
+
+def test_unknown_simulation_mode_fails_with_status_ok(daq_server, tmpdir_short):
+    cfg = base_config(tmpdir_short)
+    cfg["simulate_daq_cfg"]["simulation_mode"] = "carrier_pigeon"
+    s = daq_server(cfg)
+    st = stub(s.unix)
+    r = st.InitHpIo(daqdata_pb2.InitHpIoRequest(simulate_daq=True, update_interval_seconds=0.1))
+    assert r.success is False
+    assert "carrier_pigeon" in r.error_message
+
+
+# ------------------------------------------------------------------ simulation modes
+
+@pytest.mark.parametrize("mode", ["rpc", "uds", "filesystem_poll", "filesystem_pipe"])
+def test_simulation_modes_stream_both_kinds(daq_server, mode):
+    s = daq_server(mode=mode)
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim(hp_io_cfg={"update_interval_seconds": 0.01})
+        images = collect(c, 12, update_interval_seconds=0.01)
+    assert len(images) >= 10, mode
+    kinds = {i["type"] for i in images}
+    assert kinds == {"MOVIE", "PULSE_HEIGHT"}, mode
+    for i in images:
+        assert i["module_id"] == 224
+        if i["type"] == "MOVIE":
+            assert i["image_array"].shape == (32, 32) and i["image_array"].dtype == np.uint16
+        else:
+            assert i["image_array"].shape == (16, 16) and i["image_array"].dtype == np.int16
+        # synthesized frames carry consistent White-Rabbit stamps
+        assert abs(float(i["header"]["wr_unix_timestamp"]) - time.time()) < 30
+    files = {i["file"] for i in images}
+    if mode == "rpc":
+        assert files <= {"rpc_sim_img16.pff", "rpc_sim_ph256.pff"}
+    elif mode == "uds":
+        assert files <= {"uds_img16", "uds_ph256"}
+    else:
+        assert all(f.startswith("sim.dp_") and f.endswith(".pff") for f in files)
+    movie_frames = [i["frame_number"] for i in images if i["type"] == "MOVIE"]
+    assert movie_frames == sorted(movie_frames) or mode.startswith("filesystem")
+
+
+def test_sim_from_the_real_pulse_height_file(daq_server, tmpdir_short):
+    if not SAMPLE_PH.exists():
+        pytest.skip(f"sample data absent: {SAMPLE_PH}")
+    cfg = base_config(tmpdir_short)
+    cfg["simulate_daq_cfg"]["source_data"]["ph_pff_path"] = str(SAMPLE_PH)
+    s = daq_server(cfg)
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim()
+        images = collect(c, 8, stream_movie_data=False, update_interval_seconds=0)
+    assert images and all(i["type"] == "PULSE_HEIGHT" for i in images)
+    lows = [int(i["image_array"].min()) for i in images]
+    assert min(lows) < 0  # signed pulse heights survive the uint32 wire format
+    assert images[0]["header"]["wr_unix_timestamp"] == 0  # this file's WR clock is off
+
+
+# ------------------------------------------------------------------ stream semantics
+
+def test_type_filters_and_module_whitelist(daq_server):
+    s = daq_server(modules=(1, 2, 3))
+    with DaqDataClient(s.tcp) as c:
+        assert c.init_sim()
+        movie = collect(c, 10, stream_pulse_height_data=False, update_interval_seconds=0)
+        ph = collect(c, 10, stream_movie_data=False, update_interval_seconds=0)
+        only2 = collect(c, 10, module_ids=[2], update_interval_seconds=0)
+        every = collect(c, 30, update_interval_seconds=0)
+    assert {i["type"] for i in movie} == {"MOVIE"}
+    assert {i["type"] for i in ph} == {"PULSE_HEIGHT"}
+    assert {i["module_id"] for i in only2} == {2}
+    assert {i["module_id"] for i in every} == {1, 2, 3}
+
+
+def test_no_module_starves_at_a_slow_interval(daq_server):
+    # Per tick every (module, kind) with a newer frame is sent: at 0.2 s per
+    # tick, each of the three modules appears in every tick.
+    s = daq_server(modules=(10, 11, 12), sim_interval=0.01)
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim(hp_io_cfg={"update_interval_seconds": 0.01})
+        images = collect(c, 18, stream_pulse_height_data=False, update_interval_seconds=0.2)
+    counts = {m: sum(1 for i in images if i["module_id"] == m) for m in (10, 11, 12)}
+    assert all(v >= 5 for v in counts.values()), counts
+
+
+def test_update_intervals_on_one_channel(daq_server):
+    s = daq_server(sim_interval=0.01)
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim(hp_io_cfg={"update_interval_seconds": 0.01})
+        counts = {}
+
+        def run(interval):
+            n, t0 = 0, time.monotonic()
+            for _ in c.stream_images(stream_pulse_height_data=False,
+                                     update_interval_seconds=interval, timeout=5):
+                n += 1
+                if time.monotonic() - t0 > 1.5:
+                    break
+            counts[interval] = n
+
+        threads = [threading.Thread(target=run, args=(iv,)) for iv in (0.02, 0.25)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert 4 <= counts[0.25] <= 9, counts        # ~7 ticks in 1.5 s
+    assert counts[0.02] >= 3 * counts[0.25], counts
+
+
+def test_every_frame_at_fast_interval_has_few_gaps(daq_server):
+    s = daq_server(sim_interval=0.005)
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim(hp_io_cfg={"update_interval_seconds": 0.001})
+        images = collect(c, 100, stream_pulse_height_data=False, update_interval_seconds=0.001,
+                         timeout=10)
+    frames = [i["frame_number"] for i in images]
+    assert len(frames) == 100
+    jumps = sum(1 for a, b in zip(frames, frames[1:]) if b - a > 2)
+    assert jumps < 10, frames
+
+
+def test_resource_limit_and_slot_freed_on_cancel(daq_server, tmpdir_short):
+    s = daq_server(base_config(tmpdir_short, max_concurrent_rpcs=3))
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim()
+    ch = grpc.insecure_channel(s.unix)
+    st = daqdata_pb2_grpc.DaqDataStub(ch)
+    req = daqdata_pb2.StreamImagesRequest(stream_movie_data=True, update_interval_seconds=0.05)
+    calls = [st.StreamImages(req) for _ in range(3)]
+    for call in calls:
+        next(call)  # each is live
+    with pytest.raises(grpc.RpcError) as e:
+        next(st.StreamImages(req))
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert e.value.details() == "Max clients (3) reached."
+    st.Ping(daqdata_pb2.google_dot_protobuf_dot_empty__pb2.Empty(), timeout=1)  # unary still works
+    calls[0].cancel()
+    deadline = time.monotonic() + 3
+    while True:
+        try:
+            next(st.StreamImages(req))
+            break
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert time.monotonic() < deadline, "the cancelled stream's slot was not freed"
+            time.sleep(0.05)
+    for call in calls[1:]:
+        call.cancel()
+
+
+def test_hundred_streams_then_the_next_is_refused(daq_server):
+    s = daq_server()
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim()
+    st = stub(s.unix)
+    req = daqdata_pb2.StreamImagesRequest(stream_movie_data=True, update_interval_seconds=0.1)
+    calls = [st.StreamImages(req) for _ in range(100)]
+    for call in calls:
+        next(call)
+    with pytest.raises(grpc.RpcError) as e:
+        next(st.StreamImages(req))
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    with DaqDataClient(s.unix) as c:
+        assert c.ping()
+    for call in calls:
+        call.cancel()
+
+
+# ------------------------------------------------------------------ writers
+
+def test_init_refused_while_streaming_unless_forced(daq_server):
+    s = daq_server()
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim()
+        st = stub(s.unix)
+        call = st.StreamImages(daqdata_pb2.StreamImagesRequest(stream_movie_data=True,
+                                                               update_interval_seconds=0.05))
+        next(call)
+        with pytest.raises(grpc.RpcError) as e:
+            st.InitHpIo(daqdata_pb2.InitHpIoRequest(simulate_daq=True, update_interval_seconds=0.1,
+                                                    force=False))
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert e.value.details().startswith("Cannot modify server state: 1 clients are streaming: [")
+        next(call)  # the reader is untouched
+        assert c.init_sim(hp_io_cfg={"force": True})
+        with pytest.raises(grpc.RpcError) as e:
+            for _ in call:
+                pass
+        assert e.value.code() == grpc.StatusCode.CANCELLED
+        assert "forced a reconfiguration" in e.value.details()
+        assert len(collect(c, 3, update_interval_seconds=0)) == 3  # streaming works again
+
+
+def test_concurrent_inits_are_serialised_and_all_succeed(daq_server):
+    s = daq_server()
+    results = []
+
+    def init():
+        with DaqDataClient(s.unix) as c:
+            results.append(c.init_sim(hp_io_cfg={"force": True}))
+
+    threads = [threading.Thread(target=init) for _ in range(6)]
+    for t in threads:
+        t.start()
+    # readers arriving meanwhile get UNAVAILABLE or a stream, never a crash
+    st = stub(s.unix)
+    seen = set()
+    for _ in range(20):
+        try:
+            next(st.StreamImages(daqdata_pb2.StreamImagesRequest(stream_movie_data=True), timeout=2))
+            seen.add("ok")
+        except grpc.RpcError as e:
+            seen.add(e.code())
+        time.sleep(0.01)
+    for t in threads:
+        t.join()
+    assert results == [True] * 6
+    assert seen <= {"ok", grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.FAILED_PRECONDITION,
+                    grpc.StatusCode.CANCELLED}
+    with DaqDataClient(s.unix) as c:
+        assert len(collect(c, 2, update_interval_seconds=0)) == 2
+
+
+# ------------------------------------------------------------------ ingest paths
+
+def test_upload_images_round_trip(daq_server):
+    s = daq_server(modules=())  # simulation produces nothing: uploads only
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim()
+        ph = (np.arange(256, dtype=np.int16) - 100).reshape(16, 16)
+        mv = (np.arange(1024, dtype=np.uint16) * 3).reshape(32, 32)
+        stamps = {"pkt_num": 1, "pkt_tai": (1754112728 + 37) % 1024, "pkt_nsec": 5,
+                  "tv_sec": 1754112728, "tv_usec": 7}
+        good = [make_pano_image(ph, dict(stamps, quabo_num=0), 7, "PULSE_HEIGHT", "up.pff", 1),
+                make_pano_image(mv, {"quabo_0": stamps, "quabo_1": stamps, "quabo_2": stamps,
+                                     "quabo_3": stamps}, 7, "MOVIE", "up.pff", 2)]
+        bad = make_pano_image(np.zeros((8, 8), np.uint16), {}, 7, "MOVIE")  # unknown shape
+        c.upload_images([bad] + good)
+        got = collect(c, 2, update_interval_seconds=0)
+    by_type = {i["type"]: i for i in got}
+    assert np.array_equal(by_type["PULSE_HEIGHT"]["image_array"], ph)
+    assert np.array_equal(by_type["MOVIE"]["image_array"], mv)
+    assert by_type["PULSE_HEIGHT"]["header"]["wr_unix_timestamp"] == wr_to_unix_decimal(
+        stamps["pkt_tai"], 5, stamps["tv_sec"])
+    assert by_type["MOVIE"]["frame_number"] == 2 and by_type["MOVIE"]["module_id"] == 7
+
+
+def hashpipe_record(module_id, header: bytes, pixels: bytes) -> bytes:
+    return module_id.to_bytes(2, "big") + header + b"*" + pixels
+
+
+def test_hashpipe_socket_stream_with_the_real_file(daq_server, tmpdir_short):
+    if not SAMPLE_PH.exists():
+        pytest.skip(f"sample data absent: {SAMPLE_PH}")
+    cfg = base_config(tmpdir_short, mode="uds", modules=())
+    # a stale socket file from an earlier run is replaced
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(tmpdir_short / "hashpipe.dp_ph256.sock"))
+    stale.close()
+    s = daq_server(cfg)
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim()
+        data = SAMPLE_PH.read_bytes()
+        frame = 636
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(str(tmpdir_short / "hashpipe.dp_ph256.sock"))
+        received = []
+
+        def stream():
+            for img in c.stream_images(stream_movie_data=False, update_interval_seconds=0,
+                                       timeout=5):
+                received.append(img)
+                if img["frame_number"] == 87:
+                    break
+
+        t = threading.Thread(target=stream)
+        t.start()
+        time.sleep(0.3)
+        for k in range(88):  # one frame every 10 ms, split across writes
+            rec = hashpipe_record(254, data[k * frame:k * frame + 123],
+                                  data[k * frame + 124:(k + 1) * frame])
+            sock.sendall(rec[:50])
+            sock.sendall(rec[50:])
+            time.sleep(0.01)
+        t.join(10)
+        sock.close()
+    assert received and received[-1]["frame_number"] == 87
+    assert all(i["module_id"] == 254 and i["file"] == "uds_ph256" for i in received)
+    assert min(int(i["image_array"].min()) for i in received) < 0
+
+
+@pytest.fixture
+def fake_hashpipe(tmpdir_short):
+    """A process named exactly `hashpipe` (InitHpIo's real-DAQ check)."""
+    exe = tmpdir_short / "hashpipe"
+    shutil.copy("/bin/sleep", exe)
+    p = subprocess.Popen([str(exe), "30"])
+    yield p
+    p.kill()
+    p.wait()
+
+
+@pytest.mark.parametrize("method", ["filesystem_poll", "filesystem_pipe"])
+def test_real_run_directory(daq_server, tmpdir_short, fake_hashpipe, method):
+    """A Hashpipe-like writer appends frames to the newest obs_* run of
+    module_1; the server follows the newest complete frame."""
+    cfg = base_config(tmpdir_short, mode=method)
+    s = daq_server(cfg)
+    data_dir = tmpdir_short / "data"
+    old = data_dir / "module_1" / "obs_Lick.start_2024-01-01T00:00:00Z.runtype_sci-data.pffd"
+    run = data_dir / "module_1" / "obs_Lick.start_2025-08-02T05:31:36Z.runtype_sci-data.pffd"
+    old.mkdir(parents=True)
+    (old / "start_2024-01-01T00:00:00Z.dp_img16.bpp_2.module_1.seqno_0.pff").write_bytes(b"")
+    time.sleep(0.02)
+    run.mkdir(parents=True)
+    pff = run / "start_2025-08-02T05:31:36Z.dp_ph256.bpp_2.module_1.seqno_0.pff"
+    fifo = run / "read_status_2"
+    if method == "filesystem_pipe":
+        os.mkfifo(fifo)
+    source = SAMPLE_PH.read_bytes() if SAMPLE_PH.exists() else None
+    with DaqDataClient(s.unix) as c:
+        assert c.init_hp_io(hp_io_cfg={"data_dir": str(data_dir), "update_interval_seconds": 0.01,
+                                       "force": True})
+        received = []
+
+        def stream():
+            for img in c.stream_images(update_interval_seconds=0, timeout=6):
+                received.append(img)
+                if len(received) >= 5:
+                    break
+
+        t = threading.Thread(target=stream)
+        t.start()
+        time.sleep(0.3)
+        pipe_fd = None
+        with open(pff, "ab") as f:
+            for k in range(30):
+                if source:
+                    f.write(source[k * 636:(k + 1) * 636])
+                else:
+                    f.write(b'{ "quabo_num": 0 }\n\n*' + bytes(512))
+                f.flush()
+                if method == "filesystem_pipe":
+                    if pipe_fd is None:
+                        try:
+                            pipe_fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                        except OSError:
+                            pass
+                    if pipe_fd is not None:
+                        os.write(pipe_fd, b"ph256     ")
+                time.sleep(0.03)
+                if not t.is_alive():
+                    break
+        if pipe_fd is not None:
+            os.close(pipe_fd)
+        t.join(8)
+    assert len(received) >= 5
+    assert all(i["module_id"] == 1 and i["type"] == "PULSE_HEIGHT" for i in received)
+    assert all(i["file"] == pff.name for i in received)
+    frames = [i["frame_number"] for i in received]
+    assert frames == sorted(frames) and len(set(frames)) == len(frames)
+
+
+# ------------------------------------------------------------------ shutdown and CLI
+
+def test_sigterm_ends_streams_and_removes_the_socket(daq_server):
+    s = daq_server()
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim()
+    st = stub(s.unix)
+    call = st.StreamImages(daqdata_pb2.StreamImagesRequest(stream_movie_data=True,
+                                                           stream_pulse_height_data=True,
+                                                           update_interval_seconds=0.1))
+    next(call)
+    t0 = time.monotonic()
+    s.proc.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    with pytest.raises(grpc.RpcError) as e:
+        for _ in call:
+            pass
+    assert e.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
+    assert s.proc.proc.wait(5) == 0
+    assert time.monotonic() - t0 < 5
+    assert not os.path.exists(s.unix[len("unix://"):])
+
+
+def test_default_boot_and_cli_stream_writes_pff(acheron_process, tmpdir_short):
+    sock = f"unix://{tmpdir_short}/boot.sock"
+    p = acheron_process("daq", "serve", "--no-tcp", "--unix", sock, ready_pattern=r"(unix://\S+)")
+    bin_ = str(acheron_binary())
+    r = subprocess.run([bin_, "daq", "ping", sock], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    out = tmpdir_short / "frames"
+    r = subprocess.run([bin_, "daq", "stream", sock, "--count", "8", "--out", str(out)],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert "received 8 images" in r.stdout
+    files = sorted(out.iterdir())
+    assert any(".dp_img16." in f.name for f in files) and any(".dp_ph256." in f.name for f in files)
+    for f in files:
+        size = {"img16": 2540, "ph256": 636}[f.name.split(".dp_")[1].split(".")[0]]
+        assert f.stat().st_size % size == 0 and f.stat().st_size > 0
+        assert f.read_bytes()[:1] == b"{"
+    r = subprocess.run([bin_, "daq", "init", sock, "--simulate", "--interval", "0.00001"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and "below server minimum" in r.stderr
+    assert p.stop() == 0
