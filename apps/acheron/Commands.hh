@@ -23,5 +23,6 @@ void add_photon_commands(CLI::App& app, int* exit_code);
 void add_ping_command(CLI::App& app, int* exit_code);
 void add_keygen_command(CLI::App& app, int* exit_code);
 void add_broker_command(CLI::App& app, int* exit_code);
+void add_gnss_commands(CLI::App& app, int* exit_code);
 
 }  // namespace acheron::app

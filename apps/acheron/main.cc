@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   app::add_ping_command(app, &exit_code);
   app::add_keygen_command(app, &exit_code);
   app::add_broker_command(app, &exit_code);
+  app::add_gnss_commands(app, &exit_code);
 
   try {
     app.parse(argc, argv);

@@ -1,7 +1,6 @@
 // InitF9t and CaptureUblox against the simulated receiver on a pseudo-terminal.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <fstream>
 
 #include "GnssTestSupport.hh"
@@ -253,31 +252,25 @@ TEST(Service, UnpluggedMidStreamEndsCleanlyAndReinitWorks) {
 
 // The captured sample file replayed through the simulated device: after it,
 // a new client's first messages are the file's last frame of each identity.
-TEST(Service, ReplayedCaptureLeavesTheLatestOfEachTypeInTheCache) {
-  std::vector<ubx::Bytes> frames;
-  std::map<std::string, ubx::Bytes> last;
-  std::ifstream in("test/data/ubx_packets.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    const auto b64 = j["payload_b64"].get<std::string>();
-    ubx::Bytes out;
-    std::uint32_t acc = 0;
-    int bits = 0;
-    for (char c : b64) {
-      const char* table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-      const char* p = std::strchr(table, c);
-      if (!p || c == '\0') continue;
-      acc = (acc << 6) | static_cast<std::uint32_t>(p - table);
-      bits += 6;
-      if (bits >= 8) {
-        bits -= 8;
-        out.push_back(static_cast<std::uint8_t>(acc >> bits));
-      }
-    }
-    last[j["identity"].get<std::string>()] = out;
-    frames.push_back(std::move(out));
+TEST(Service, CaptureFileLoading) {
+  EXPECT_EQ(load_capture_jsonl("test/data/ubx_packets.jsonl").size(), 81u);
+  const std::string bad = ::testing::TempDir() + "/acheron_bad_capture.jsonl";
+  std::ofstream(bad)
+      << "{\"identity\": \"TIM-TP\", \"payload_b64\": \"tWINARAAYF9JEAAAAAD+CQAASwkLP9th\"}\n"
+      << "{\"identity\": \"TIM-TP\", \"payload_b64\": \"tWINARAAYF9JEAAAAAD+CQAASwkLP9ti\"}\n";
+  try {
+    load_capture_jsonl(bad);
+    ADD_FAILURE() << "accepted a frame with a bad checksum";
+  } catch (const SetupError& e) {
+    EXPECT_NE(std::string(e.what()).find(":2: not a UBX frame"), std::string::npos) << e.what();
   }
+  EXPECT_THROW(load_capture_jsonl("/nonexistent.jsonl"), SetupError);
+}
+
+TEST(Service, ReplayedCaptureLeavesTheLatestOfEachTypeInTheCache) {
+  const auto frames = load_capture_jsonl("test/data/ubx_packets.jsonl");
+  std::map<std::string, ubx::Bytes> last;
+  for (const auto& f : frames) last[ubx::identity(ubx::Frame::from_bytes(f)->message_id())] = f;
   ASSERT_EQ(frames.size(), 81u);
   auto opts = fast_sim();
   opts.period = 5ms;

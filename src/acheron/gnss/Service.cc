@@ -194,6 +194,12 @@ std::string UbloxService::init(const nlohmann::json& config_json, bool force) {
   std::lock_guard init_lock(init_mutex_);
   // 0. Gate: do not cut off clients unless asked to.
   if (!force) {
+    // A client that has just gone away is noticed by its stream within
+    // 0.1 s: give such streams that long to end before refusing.
+    const auto settle = deadline_after(std::chrono::milliseconds(250));
+    while (active_captures() > 0 && Clock::now() < settle) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     if (const std::size_t n = active_captures(); n > 0) {
       fail(StatusCode::failed_precondition, "Cannot initiate F9T while " + std::to_string(n) +
                                                 " clients are connected. Use force_init=True to "

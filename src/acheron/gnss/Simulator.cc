@@ -11,6 +11,9 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "acheron/core/Error.hh"
 
@@ -28,7 +31,70 @@ std::uint32_t key_id(const char* name) {
   return k->id;
 }
 
+bool base64_decode(std::string_view text, ubx::Bytes& out) {
+  std::uint32_t acc = 0;
+  int bits = 0;
+  std::size_t pad = 0;
+  for (char c : text) {
+    int v;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+')
+      v = 62;
+    else if (c == '/')
+      v = 63;
+    else if (c == '=') {
+      ++pad;
+      continue;
+    } else {
+      return false;
+    }
+    if (pad) return false;  // data after padding
+    acc = (acc << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<std::uint8_t>(acc >> bits));
+    }
+  }
+  return pad <= 2;
+}
+
 }  // namespace
+
+std::vector<ubx::Bytes> load_capture_jsonl(const std::string& path) {
+  std::ifstream in(path);
+  if (!in)
+    throw SetupError("cannot read " + path + " (missing or unreadable) give a capture .jsonl file");
+  std::vector<ubx::Bytes> frames;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(n);
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw SetupError(where + " is not JSON (" + e.what() + ") one object per line is expected");
+    }
+    if (!j.is_object() || !j.contains("payload_b64") || !j["payload_b64"].is_string()) {
+      throw SetupError(
+          where + " has no \"payload_b64\" string (the capture format is {identity, payload_b64})");
+    }
+    ubx::Bytes frame;
+    if (!base64_decode(j["payload_b64"].get<std::string>(), frame)) {
+      throw SetupError(where + ": payload_b64 is not base64");
+    }
+    auto f = ubx::Frame::from_bytes(frame);
+    if (!f) throw SetupError(where + ": not a UBX frame (" + f.error().message + ")");
+    frames.push_back(std::move(frame));
+  }
+  return frames;
+}
 
 SimulatedF9t::SimulatedF9t(SimOptions options)
     : options_(std::move(options)), faults_(options_.faults) {

@@ -48,6 +48,11 @@ struct SimStats {
   std::uint64_t valset = 0, valget = 0, acks = 0, naks = 0, polls = 0, periodic = 0;
 };
 
+// Frames of a capture file in PANOSETI's save format: one JSON object per
+// line, {"identity": NAME, "payload_b64": base64 of the complete frame}.
+// Throws SetupError naming the line for anything malformed.
+std::vector<wire::ubx::Bytes> load_capture_jsonl(const std::string& path);
+
 class SimulatedF9t final {
  public:
   // Creates the pseudo-terminal and starts answering. Throws SetupError.
