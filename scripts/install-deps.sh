@@ -15,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-zmq python3-numpy python3-msgpack python3-pytest
   python3-matplotlib python3-grpcio python3-grpc-tools python3-protobuf
+  python3-json5
 )
 
 missing=()

@@ -26,5 +26,6 @@ void add_broker_command(CLI::App& app, int* exit_code);
 void add_remote_commands(CLI::App& app, int* exit_code);
 void add_dhs_commands(CLI::App& app, int* exit_code);
 void add_daq_commands(CLI::App& app, int* exit_code);
+void add_gnss_commands(CLI::App& app, int* exit_code);
 
 }  // namespace acheron::app

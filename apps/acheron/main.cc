@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   app::add_remote_commands(app, &exit_code);
   app::add_dhs_commands(app, &exit_code);
   app::add_daq_commands(app, &exit_code);
+  app::add_gnss_commands(app, &exit_code);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,251 @@
+// `acheron gnss serve|init|capture|sim|default-config`: the UbloxControl
+// server, its client commands and the simulated ZED-F9T. See docs/gnss.md.
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "Commands.hh"
+#include "Signals.hh"
+#include "acheron/core/Log.hh"
+#include "acheron/gnss/Client.hh"
+#include "acheron/gnss/Config.hh"
+#include "acheron/gnss/Json5.hh"
+#include "acheron/gnss/Server.hh"
+#include "acheron/gnss/Simulator.hh"
+
+namespace acheron::app {
+namespace {
+
+std::set<std::uint32_t> key_ids(const std::vector<std::string>& names) {
+  std::set<std::uint32_t> ids;
+  for (const auto& n : names) {
+    const auto* k = wire::ubx::find_key(n);
+    if (!k)
+      throw SetupError("unknown configuration key '" + n +
+                       "' (not in the u-blox key table) check the name");
+    ids.insert(k->id);
+  }
+  return ids;
+}
+
+std::string hex_of(const wire::ubx::Bytes& b) {
+  static constexpr char d[] = "0123456789abcdef";
+  std::string s;
+  for (auto c : b) {
+    s.push_back(d[c >> 4]);
+    s.push_back(d[c & 15]);
+  }
+  return s;
+}
+
+}  // namespace
+
+void add_gnss_commands(CLI::App& app, int* exit_code) {
+  auto* gnss =
+      app.add_subcommand("gnss", "GNSS timing receiver (u-blox ZED-F9T): UbloxControl over gRPC");
+  gnss->require_subcommand(1);
+
+  // acheron gnss serve
+  {
+    struct Opts {
+      gnss::ServerOptions server;
+      int grace_ms = 500;
+    };
+    auto o = std::make_shared<Opts>();
+    auto* serve =
+        gnss->add_subcommand("serve", "serve UbloxControl (InitF9t, CaptureUblox) over gRPC");
+    serve
+        ->add_option("--bind", o->server.bind,
+                     "listen address (HOST:PORT; port 0 picks a free one)")
+        ->capture_default_str();
+    serve
+        ->add_option("--queue-size", o->server.service.max_read_queue_size,
+                     "messages queued per capture client before the oldest is dropped")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
+    serve->add_option("--grace-ms", o->grace_ms, "shutdown grace period for open calls")
+        ->capture_default_str();
+    serve->callback([o, exit_code] {
+      o->server.shutdown_grace = std::chrono::milliseconds(o->grace_ms);
+      SignalWatcher signals;
+      gnss::UbloxControlServer server(o->server);
+      signals.set_target([&server] { server.shutdown(); });
+      std::printf("serving on %s\n", server.address().c_str());
+      std::fflush(stdout);
+      server.wait();
+      log::info("gnss server stopped");
+      *exit_code = kOk;
+    });
+  }
+
+  // acheron gnss init
+  {
+    struct Opts {
+      std::string connect = "localhost:50051";
+      std::string config;
+      int chip = 0;
+      std::string uid, device;
+      bool force = false;
+      double timeout_s = 30;
+    };
+    auto o = std::make_shared<Opts>();
+    auto* init = gnss->add_subcommand(
+        "init", "initialize, configure and verify the F9T through a server (InitF9t)");
+    init->add_option("--connect", o->connect, "the server (HOST:PORT)")->capture_default_str();
+    init->add_option("--config", o->config, "f9t_config.json5 (default: the embedded default)");
+    auto* chip = init->add_option("--chip", o->chip, "index in f9t_chips")->capture_default_str();
+    init->add_option("--uid", o->uid, "pick the chip with this f9t_uid")->excludes(chip);
+    init->add_option("--device", o->device, "override the chip's serial device path");
+    init->add_flag("--force", o->force, "end open capture streams and initialize anyway");
+    init->add_option("--timeout-s", o->timeout_s, "give up after this many seconds")
+        ->capture_default_str();
+    init->callback([o, exit_code] {
+      const auto file = o->config.empty() ? gnss::parse_json5(gnss::default_f9t_config_json5())
+                                          : gnss::load_json5_file(o->config);
+      auto request = gnss::chip_request_config(file, o->chip, o->uid);
+      if (!o->device.empty()) request["device"] = o->device;
+      gnss::UbloxClient client(o->connect);
+      const std::string message = client.init(
+          request, o->force,
+          std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o->timeout_s)));
+      std::printf("%s\n", message.c_str());
+      *exit_code = kOk;
+    });
+  }
+
+  // acheron gnss capture
+  {
+    struct Opts {
+      std::string connect = "localhost:50051";
+      std::vector<std::string> patterns;
+      long count = 0;
+      double seconds = 0;
+      bool json = false;
+    };
+    auto o = std::make_shared<Opts>();
+    auto* cap = gnss->add_subcommand("capture", "stream UBX messages from a server (CaptureUblox)");
+    cap->add_option("--connect", o->connect, "the server (HOST:PORT)")->capture_default_str();
+    cap->add_option(
+        "--pattern,-p", o->patterns,
+        "regular expression matched at the start of the message name (repeatable; default all)");
+    cap->add_option("--count,-n", o->count, "stop after N messages (0: no limit)")
+        ->capture_default_str();
+    cap->add_option("--seconds", o->seconds, "stop after S seconds (0: no limit)")
+        ->capture_default_str();
+    cap->add_flag(
+        "--json", o->json,
+        "one JSON object per line: name, unix time, parsed_data, payload_hex (the whole frame)");
+    cap->callback([o, exit_code] {
+      SignalWatcher signals;
+      std::atomic<bool> stop{false};
+      signals.set_target([&stop] { stop = true; });
+      gnss::UbloxClient client(o->connect);
+      long n = 0;
+      const Duration limit =
+          o->seconds > 0
+              ? std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o->seconds))
+              : Duration::max();
+      client.capture(
+          o->patterns,
+          [&](const gnss::CapturedMessage& m) {
+            if (stop) return false;
+            if (o->json) {
+              nlohmann::json j = {{"name", m.name},
+                                  {"unix_time", static_cast<double>(m.unix_ns) * 1e-9},
+                                  {"parsed_data", m.parsed},
+                                  {"payload_hex", hex_of(m.frame)}};
+              std::printf("%s\n", j.dump().c_str());
+            } else {
+              nlohmann::json fields = nlohmann::json::object();
+              for (const auto& [k, v] : m.parsed.items()) {
+                if (k != "payload" && k != "msg_cls" && k != "msg_id" && k != "msgmode" &&
+                    k != "identity") {
+                  fields[k] = v;
+                }
+              }
+              std::printf("%.6f %-12s %s\n", static_cast<double>(m.unix_ns) * 1e-9, m.name.c_str(),
+                          fields.dump().c_str());
+            }
+            std::fflush(stdout);
+            ++n;
+            return !stop && (o->count <= 0 || n < o->count);
+          },
+          limit);
+      *exit_code = signals.signalled() ? kInterrupted : kOk;
+    });
+  }
+
+  // acheron gnss sim
+  {
+    struct Opts {
+      gnss::SimOptions sim;
+      int period_ms = 1000;
+      std::string replay;
+      bool lenient = false;
+      std::vector<std::string> faults, nak_keys, mismatch_keys;
+    };
+    auto o = std::make_shared<Opts>();
+    auto* sim = gnss->add_subcommand(
+        "sim", "a simulated ZED-F9T on a pseudo-terminal (prints its device path)");
+    sim->add_option("--uid", o->sim.unique_id, "unique id it reports (10 hex digits)")
+        ->capture_default_str();
+    sim->add_option("--model", o->sim.model, "model after MOD= in MON-VER")->capture_default_str();
+    sim->add_option("--period-ms", o->period_ms, "wall time per simulated second")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 3600000));
+    sim->add_option("--link", o->sim.link, "also make this symlink to the pseudo-terminal");
+    sim->add_option("--replay", o->replay,
+                    "emit the frames of a capture .jsonl instead of generated ones");
+    sim->add_flag("--lenient", o->lenient, "accept configuration keys outside the key table");
+    sim->add_option("--fault", o->faults,
+                    "wrong-model, nak-all, silent, corrupt or nmea (repeatable)")
+        ->check(CLI::IsMember({"wrong-model", "nak-all", "silent", "corrupt", "nmea"}));
+    sim->add_option("--nak-key", o->nak_keys, "NAK any CFG-VALSET that sets this key (repeatable)");
+    sim->add_option("--mismatch-key", o->mismatch_keys,
+                    "report this key wrongly in CFG-VALGET (repeatable)");
+    sim->callback([o, exit_code] {
+      o->sim.period = std::chrono::milliseconds(o->period_ms);
+      o->sim.strict_keys = !o->lenient;
+      if (!o->replay.empty()) o->sim.replay = gnss::load_capture_jsonl(o->replay);
+      for (const auto& f : o->faults) {
+        if (f == "wrong-model") o->sim.faults.wrong_model = true;
+        if (f == "nak-all") o->sim.faults.nak_all = true;
+        if (f == "silent") o->sim.faults.silent = true;
+        if (f == "corrupt") o->sim.faults.corrupt_checksums = true;
+        if (f == "nmea") o->sim.faults.nmea = true;
+      }
+      o->sim.faults.nak_keys = key_ids(o->nak_keys);
+      o->sim.faults.mismatch_keys = key_ids(o->mismatch_keys);
+      SignalWatcher signals;
+      std::mutex m;
+      std::condition_variable cv;
+      bool done = false;
+      signals.set_target([&] {
+        std::lock_guard lock(m);
+        done = true;
+        cv.notify_all();
+      });
+      gnss::SimulatedF9t f9t(o->sim);
+      std::printf("device %s\n", f9t.device_path().c_str());
+      std::fflush(stdout);
+      std::unique_lock lock(m);
+      cv.wait(lock, [&] { return done; });
+      *exit_code = kOk;
+    });
+  }
+
+  // acheron gnss default-config
+  {
+    auto* def = gnss->add_subcommand("default-config", "print the embedded f9t_config.json5");
+    def->callback([exit_code] {
+      std::fputs(gnss::default_f9t_config_json5(), stdout);
+      *exit_code = kOk;
+    });
+  }
+}
+
+}  // namespace acheron::app

@@ -1,0 +1,74 @@
+#include "acheron/gnss/Client.hh"
+
+#include <grpcpp/grpcpp.h>
+
+#include "acheron/core/Error.hh"
+#include "acheron/gnss/Convert.hh"
+#include "acheron/ublox_control.grpc.pb.h"
+
+namespace acheron::gnss {
+
+namespace {
+[[noreturn]] void throw_status(const grpc::Status& st) {
+  throw Failure(static_cast<StatusCode>(static_cast<int>(st.error_code())), st.error_message());
+}
+std::chrono::system_clock::time_point grpc_deadline(Duration d) {
+  if (d >= std::chrono::hours(24 * 365)) return std::chrono::system_clock::time_point::max();
+  return std::chrono::system_clock::now() +
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(d);
+}
+}  // namespace
+
+class UbloxClient::Impl {
+ public:
+  explicit Impl(const std::string& target)
+      : channel(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())),
+        stub(ubloxcontrol::UbloxControl::NewStub(channel)) {}
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<ubloxcontrol::UbloxControl::Stub> stub;
+};
+
+UbloxClient::UbloxClient(const std::string& target) : impl_(std::make_unique<Impl>(target)) {}
+UbloxClient::~UbloxClient() = default;
+
+std::string UbloxClient::init(const nlohmann::json& config, bool force, Duration timeout) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(grpc_deadline(timeout));
+  ubloxcontrol::InitF9tRequest req;
+  json_to_struct(config, req.mutable_f9t_config());
+  req.set_force_init(force);
+  ubloxcontrol::InitF9tResponse resp;
+  const auto st = impl_->stub->InitF9t(&ctx, req, &resp);
+  if (!st.ok()) throw_status(st);
+  return resp.message();
+}
+
+void UbloxClient::capture(const std::vector<std::string>& patterns,
+                          const std::function<bool(const CapturedMessage&)>& on_message,
+                          Duration duration) {
+  grpc::ClientContext ctx;
+  if (duration != Duration::max()) ctx.set_deadline(grpc_deadline(duration));
+  ubloxcontrol::CaptureUbloxRequest req;
+  for (const auto& p : patterns) req.add_patterns(p);
+  auto reader = impl_->stub->CaptureUblox(&ctx, req);
+  ubloxcontrol::CaptureUbloxResponse r;
+  bool stopped = false;
+  while (reader->Read(&r)) {
+    CapturedMessage m;
+    m.name = r.name();
+    m.parsed = struct_to_json(r.parsed_data());
+    m.frame.assign(r.payload().begin(), r.payload().end());
+    m.unix_ns = r.pkt_unix_timestamp().seconds() * 1'000'000'000 + r.pkt_unix_timestamp().nanos();
+    if (!on_message(m)) {
+      stopped = true;
+      ctx.TryCancel();
+      break;
+    }
+  }
+  const auto st = reader->Finish();
+  if (stopped || st.ok()) return;
+  if (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && duration != Duration::max()) return;
+  throw_status(st);
+}
+
+}  // namespace acheron::gnss

@@ -1,0 +1,108 @@
+// The UbloxControl service without its gRPC front: InitF9t's sequence
+// (shared/specs/ublox.md section 3) and capture of the receiver's messages
+// into a topic keyed by message identity, whose latest-value cache gives
+// every new CaptureUblox client the latest message of each type first.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "acheron/core/Clock.hh"
+#include "acheron/core/Error.hh"
+#include "acheron/gnss/Config.hh"
+#include "acheron/gnss/Device.hh"
+#include "acheron/hub/Topic.hh"
+
+namespace acheron::gnss {
+
+struct ServiceOptions {
+  std::size_t max_read_queue_size = 200;  // per capture client; when full the oldest is dropped
+  Duration mon_ver_timeout = std::chrono::milliseconds(2500);
+  Duration uniqid_timeout = std::chrono::seconds(3);
+  Duration ack_timeout = std::chrono::milliseconds(2500);
+  Duration valget_timeout = std::chrono::seconds(3);
+  Duration valget_quiet = std::chrono::milliseconds(300);
+  Duration signal_pause = std::chrono::milliseconds(300);  // after the signal group: GNSS restarts
+  std::string expected_model_prefix = "ZED-F9T";
+};
+
+// How a capture stream ended.
+struct StreamEnd {
+  StatusCode code = StatusCode::ok;
+  std::string message;
+};
+
+// One period of reading the receiver, from a successful InitF9t until the
+// next InitF9t, shutdown or the loss of the device.
+class IoSession final {
+ public:
+  bool running() const noexcept { return running_; }
+  StreamEnd end() const;
+
+ private:
+  friend class UbloxService;
+  std::atomic<bool> running_{true};
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  StreamEnd end_;
+  std::vector<std::weak_ptr<hub::Subscription>> subscriptions_;
+  std::thread reader_;
+};
+
+struct Capture {
+  std::shared_ptr<hub::Subscription> subscription;
+  std::shared_ptr<IoSession> session;
+};
+
+// What a captured sample holds: meta "parsed" (pyubx2-named fields) and one
+// uint8 array "frame" (the complete UBX frame); Sample::wall_ns is the time
+// the frame was read.
+inline constexpr const char* kFrameArray = "frame";
+
+class UbloxService final {
+ public:
+  explicit UbloxService(ServiceOptions options = {});
+  ~UbloxService();
+  UbloxService(const UbloxService&) = delete;
+  UbloxService& operator=(const UbloxService&) = delete;
+
+  // InitF9t. Returns the success message; throws Failure with the status
+  // and message a client gets.
+  std::string init(const nlohmann::json& config, bool force);
+  // CaptureUblox: patterns are Python regular expressions matched at the
+  // start of the identity (re.match); empty means all. Throws
+  // Failure(failed_precondition) when no I/O runs, Failure(invalid_argument)
+  // for a pattern that does not compile.
+  Capture capture(const std::vector<std::string>& patterns);
+  // Stops reading and closes the port; open captures end with OK.
+  void stop(const std::string& why = "F9T I/O stopped");
+
+  bool io_running() const;
+  std::size_t active_captures() const;
+  hub::Topic& topic() noexcept { return topic_; }
+  const ServiceOptions& options() const noexcept { return options_; }
+
+  // One regex equivalent to Python's re.match against any of patterns.
+  // Throws Failure(invalid_argument) naming a pattern that does not compile.
+  static std::string anchored_regex(const std::vector<std::string>& patterns);
+
+ private:
+  void publish(ReceivedFrame&& f);
+  void stop_session_locked(StatusCode code, const std::string& why);
+  void configure(UbxDevice& device, const F9tConfig& config);
+  void reader_loop(std::shared_ptr<IoSession> session, std::unique_ptr<UbxDevice> device);
+
+  ServiceOptions options_;
+  hub::Topic topic_;
+  std::mutex init_mutex_;  // one InitF9t at a time
+  mutable std::mutex session_mutex_;
+  std::shared_ptr<IoSession> session_;
+};
+
+}  // namespace acheron::gnss
