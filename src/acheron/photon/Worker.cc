@@ -102,8 +102,7 @@ WorkerStats Worker::stats() const {
   return impl_->stats;
 }
 
-void Worker::simulate_pending() {
-  Impl& m = *impl_;
+void Worker::simulate_pending(Impl& m) {
   auto batch = m.take_batch();
   if (batch.empty()) return;
   std::vector<std::vector<Buffer>> replies;
@@ -213,7 +212,9 @@ void Worker::run() {
           }
           // One job per request; a job finding the queue already taken by an
           // earlier one has nothing to do.
-          m.jobs.submit([this] { simulate_pending(); });
+          // The job gets the Impl itself: jobs still queued when the worker
+          // is destroyed run while impl_ is already reset.
+          m.jobs.submit([this, &m] { simulate_pending(m); });
           continue;
         }
         route.insert(route.end(), reply.begin(), reply.end());

@@ -55,9 +55,10 @@ class Worker final {
   PhotonService& service() noexcept { return *service_; }
 
  private:
-  void simulate_pending();  // on a job thread: one engine batch of pending requests
-
   struct Impl;
+  // On a job thread: one engine batch of the pending requests.
+  void simulate_pending(Impl& m);
+
   std::unique_ptr<PhotonService> service_;
   std::unique_ptr<Impl> impl_;
 };
