@@ -47,7 +47,8 @@ class HeaderParser {
     const auto end = s_.find('"', pos_);
     if (end == std::string_view::npos) return false;
     auto raw = s_.substr(pos_, end - pos_);
-    if (raw.find('\\') != std::string_view::npos) return false;
+    for (char ch : raw)  // plain printable ASCII only (no escapes, valid UTF-8 by construction)
+      if (ch < 0x20 || ch > 0x7E || ch == '\\') return false;
     k->assign(raw);
     pos_ = end + 1;
     return true;
