@@ -573,3 +573,19 @@ def test_default_boot_and_cli_stream_writes_pff(acheron_process, tmpdir_short):
                        capture_output=True, text=True, timeout=10)
     assert r.returncode != 0 and "below server minimum" in r.stderr
     assert p.stop() == 0
+
+
+def test_viewer_saves_a_figure_headless(daq_server, tmpdir_short):
+    pytest.importorskip("matplotlib")
+    s = daq_server(modules=(3,), sim_interval=0.01)
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim(hp_io_cfg={"update_interval_seconds": 0.01})
+    out = tmpdir_short / "viewer.png"
+    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'python'}:{build_dir() / 'python'}",
+               MPLBACKEND="Agg")
+    r = subprocess.run(["/usr/bin/python3", "-m", "acheron.daq_viewer", s.unix, "--module", "3",
+                        "--interval", "0.01", "--save", str(out), "--images", "10"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "10 images" in r.stdout
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
