@@ -341,20 +341,25 @@ class _Merge:
             self._threads.append(t)
         self._live = len(calls)
 
+    def _put(self, item) -> bool:
+        """Hands item to the consumer unless it has gone away."""
+        import queue
+        while not self._closed:
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def _pump(self, call):
         try:
             for response in call:
-                while not self._closed:
-                    try:
-                        self._queue.put(response, timeout=0.1)
-                        break
-                    except Exception:
-                        continue
-                if self._closed:
+                if not self._put(response):
                     return
-            self._queue.put(self._done)
+            self._put(self._done)
         except grpc.RpcError as e:
-            self._queue.put(self._done if e.code() in _CLEAN_END else e)
+            self._put(self._done if e.code() in _CLEAN_END else e)
 
     def __iter__(self):
         while self._live > 0:
