@@ -13,3 +13,5 @@ echo "== bench_photon_service"
 "$build/bench/bench_photon_service" --events 6 --photons 1000000 --threads 2
 echo "== bench_daq"
 "$build/bench/bench_daq" --seconds 3
+echo "== bench_daq_compare (acheron only; see docs/benchmarks.md for the upstream side)"
+/usr/bin/python3 bench/bench_daq_compare.py --acheron "$build/apps/acheron/acheron" --clients 1,8,32
