@@ -15,3 +15,7 @@ echo "== bench_remote (calls vs raw REQ/REP; stream rate accuracy)"
 "$build/bench/bench_remote" --calls 20000 --seconds 10
 echo "== bench_remote.py (Python client vs bare pyzmq)"
 PYTHONPATH=python /usr/bin/python3 bench/bench_remote.py "$build" --calls 5000
+echo "== bench_daq"
+"$build/bench/bench_daq" --seconds 3
+echo "== bench_daq_compare (acheron only; see docs/benchmarks.md for the upstream side)"
+/usr/bin/python3 bench/bench_daq_compare.py --acheron "$build/apps/acheron/acheron" --clients 1,8,32

@@ -16,6 +16,8 @@ PYTHONPATH; an install puts them beside this package).
 from __future__ import annotations
 
 import decimal
+import json
+import os
 import threading
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
@@ -163,13 +165,34 @@ def _fields(data: bytes):
         yield number, wire, value
 
 
+def hosts_from_config(config) -> List[str]:
+    """Host addresses from an address, a list of them, or a PANOSETI
+    ``daq_config`` (dict or JSON file path) with ``daq_nodes[{ip_addr}]``."""
+    if isinstance(config, (str, os.PathLike)) and (
+            str(config).endswith(".json") or os.path.isfile(str(config))):
+        with open(config) as f:
+            config = json.load(f)
+    if isinstance(config, dict):
+        nodes = config.get("daq_nodes")
+        if not nodes:
+            raise ValueError("daq_nodes is empty")
+        hosts = []
+        for node in nodes:
+            if "ip_addr" not in node:
+                raise ValueError(f"daq node {node} does not have an 'ip_addr' key")
+            hosts.append(node["ip_addr"])
+        return hosts
+    if isinstance(config, str):
+        return [config]
+    return list(config or [])
+
+
 class DaqDataClient:
     """Synchronous client for one or more DaqData hosts (addresses are
     ``unix:///path``, ``host:port`` or a bare host on port 50051)."""
 
     def __init__(self, hosts, options: Sequence = ()):
-        if isinstance(hosts, str):
-            hosts = [hosts]
+        hosts = hosts_from_config(hosts)
         if not hosts:
             raise ValueError("no DaqData host given")
         self.hosts: List[str] = [resolve_target(h) for h in hosts]
@@ -318,20 +341,25 @@ class _Merge:
             self._threads.append(t)
         self._live = len(calls)
 
+    def _put(self, item) -> bool:
+        """Hands item to the consumer unless it has gone away."""
+        import queue
+        while not self._closed:
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def _pump(self, call):
         try:
             for response in call:
-                while not self._closed:
-                    try:
-                        self._queue.put(response, timeout=0.1)
-                        break
-                    except Exception:
-                        continue
-                if self._closed:
+                if not self._put(response):
                     return
-            self._queue.put(self._done)
+            self._put(self._done)
         except grpc.RpcError as e:
-            self._queue.put(self._done if e.code() in _CLEAN_END else e)
+            self._put(self._done if e.code() in _CLEAN_END else e)
 
     def __iter__(self):
         while self._live > 0:

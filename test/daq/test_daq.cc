@@ -277,3 +277,25 @@ TEST(DaqServer, StreamForceAndShutdownInProcess) {
   EXPECT_GT(server.stats().images_sent, 10u);
   fs::remove_all(dir);
 }
+
+TEST(DaqImageStore, HeaderFastPathAndGeneralJson) {
+  daqdata::PanoImage a;
+  auto f = frame(1, pff::Product::ph256, 3);
+  ASSERT_TRUE(daq::ImageStore::frame_to_image(f, &a));
+  EXPECT_DOUBLE_EQ(a.header().fields().at("pkt_num").number_value(), 3.0);
+  EXPECT_DOUBLE_EQ(a.header().fields().at("tv_sec").number_value(), 1700000000.0);
+  // Strings, arrays and escapes go through protobuf's JSON parser.
+  f.header = R"({"a": "x\"y", "b": [1, 2], "c": {"d": -1.5e3}, "e": true})"
+             "\n\n";
+  daqdata::PanoImage b;
+  ASSERT_TRUE(daq::ImageStore::frame_to_image(f, &b));
+  EXPECT_EQ(b.header().fields().at("a").string_value(), "x\"y");
+  EXPECT_EQ(b.header().fields().at("b").list_value().values_size(), 2);
+  EXPECT_DOUBLE_EQ(b.header().fields().at("c").struct_value().fields().at("d").number_value(),
+                   -1500.0);
+  for (const char* bad : {"{\"a\" 1}", "{", "[1]", "{\"a\": {\"b\": 1}"}) {
+    f.header = bad;
+    daqdata::PanoImage c;
+    EXPECT_FALSE(daq::ImageStore::frame_to_image(f, &c)) << bad;
+  }
+}

@@ -573,3 +573,63 @@ def test_default_boot_and_cli_stream_writes_pff(acheron_process, tmpdir_short):
                        capture_output=True, text=True, timeout=10)
     assert r.returncode != 0 and "below server minimum" in r.stderr
     assert p.stop() == 0
+
+
+def test_viewer_saves_a_figure_headless(daq_server, tmpdir_short):
+    pytest.importorskip("matplotlib")
+    s = daq_server(modules=(3,), sim_interval=0.01)
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim(hp_io_cfg={"update_interval_seconds": 0.01})
+    out = tmpdir_short / "viewer.png"
+    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'python'}:{build_dir() / 'python'}",
+               MPLBACKEND="Agg")
+    r = subprocess.run(["/usr/bin/python3", "-m", "acheron.daq_viewer", s.unix, "--module", "3",
+                        "--interval", "0.01", "--save", str(out), "--images", "10"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "10 images" in r.stdout
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_client_accepts_a_panoseti_daq_config(daq_server, tmpdir_short):
+    s = daq_server()
+    cfg = tmpdir_short / "daq_config.json"
+    cfg.write_text(json.dumps({"daq_nodes": [{"ip_addr": s.unix, "data_dir": "x"},
+                                             {"ip_addr": s.tcp}]}))
+    with DaqDataClient(str(cfg)) as c:
+        assert c.get_valid_daq_hosts() == [s.unix, s.tcp]
+    with pytest.raises(ValueError, match="daq_nodes is empty"):
+        DaqDataClient({"daq_nodes": []})
+    with pytest.raises(ValueError, match="does not have an 'ip_addr' key"):
+        DaqDataClient({"daq_nodes": [{"data_dir": "x"}]})
+
+
+def test_merged_servers_and_one_stopping(acheron_process):
+    dirs = [pathlib.Path(tempfile.mkdtemp(prefix="daqm", dir="/tmp")) for _ in range(2)]
+    try:
+        servers = []
+        for i, d in enumerate(dirs):
+            cfg = base_config(d, modules=(200 + i,), sim_interval=0.01)
+            (d / "server.json").write_text(json.dumps(cfg))
+            servers.append(acheron_process("daq", "serve", "--config", d / "server.json",
+                                           "--no-tcp", ready_pattern=r"(unix://\S+)"))
+        targets = [f"unix://{d}/grpc_test.sock" for d in dirs]
+        with DaqDataClient(targets) as c:
+            assert c.init_sim(hp_io_cfg={"update_interval_seconds": 0.01})
+            seen, after_stop = set(), set()
+            stopped = False
+            t0 = time.monotonic()
+            for img in c.stream_images(update_interval_seconds=0.01, timeout=10):
+                (after_stop if stopped else seen).add(img["module_id"])
+                if not stopped and seen == {200, 201}:
+                    assert servers[0].stop() == 0  # its stream ends cleanly (CANCELLED)
+                    stopped = True
+                    t_stop = time.monotonic()
+                elif stopped and time.monotonic() - t_stop > 0.5:
+                    break
+                assert time.monotonic() - t0 < 8
+        assert seen == {200, 201}
+        assert 201 in after_stop  # the other server keeps streaming
+    finally:
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)

@@ -128,24 +128,30 @@ bool image_to_pff(const daqdata::PanoImage& image, std::string* frame, pff::Prod
   const auto& info = pff::info(*p);
   if (static_cast<std::size_t>(image.image_array_size()) != info.pixels()) return false;
   const auto& fields = image.header().fields();
-  auto num = [](const google::protobuf::Struct& s, const char* k) -> double {
+  // Header numbers come from the network: clamp before converting.
+  auto num = [](const google::protobuf::Struct& s, const char* k, double hi) -> double {
     auto it = s.fields().find(k);
-    return it == s.fields().end() ? 0.0 : it->second.number_value();
+    if (it == s.fields().end()) return 0.0;
+    const double v = it->second.number_value();
+    return v >= 0 && v <= hi ? v : 0.0;  // NaN, negative, too large: 0
   };
   auto stamp = [&](const google::protobuf::Struct& s) {
-    return pff::QuaboStamp{static_cast<std::uint32_t>(num(s, "pkt_num")),
-                           static_cast<std::uint32_t>(num(s, "pkt_tai")),
-                           static_cast<std::uint32_t>(num(s, "pkt_nsec")),
-                           static_cast<std::int64_t>(num(s, "tv_sec")),
-                           static_cast<std::uint32_t>(num(s, "tv_usec"))};
+    return pff::QuaboStamp{static_cast<std::uint32_t>(num(s, "pkt_num", 4294967295.0)),
+                           static_cast<std::uint32_t>(num(s, "pkt_tai", 1023)),
+                           static_cast<std::uint32_t>(num(s, "pkt_nsec", 999999999)),
+                           static_cast<std::int64_t>(num(s, "tv_sec", 9999999999.0)),
+                           static_cast<std::uint32_t>(num(s, "tv_usec", 999999))};
   };
   std::string header;
   if (fields.contains("quabo_0") && fields.contains("quabo_3")) {
     std::array<pff::QuaboStamp, 4> q;
-    for (int i = 0; i < 4; ++i) q[i] = stamp(fields.at(fmt::format("quabo_{}", i)).struct_value());
+    for (int i = 0; i < 4; ++i) {
+      auto it = fields.find(fmt::format("quabo_{}", i));
+      q[i] = it == fields.end() ? pff::QuaboStamp{} : stamp(it->second.struct_value());
+    }
     header = pff::format_grouped_header(q);
   } else if (fields.contains("quabo_num")) {
-    header = pff::format_ph256_header(static_cast<unsigned>(num(image.header(), "quabo_num")),
+    header = pff::format_ph256_header(static_cast<unsigned>(num(image.header(), "quabo_num", 9)),
                                       stamp(image.header()));
   } else {
     google::protobuf::util::MessageToJsonString(image.header(), &header);

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cstring>
 
 #include "acheron/core/Clock.hh"
@@ -13,6 +14,84 @@
 namespace acheron::daq {
 
 namespace pff = wire::pff;
+
+namespace {
+
+// Fast path for the headers the DAQ writes: objects of string keys and
+// number values, nested at most a few levels ({"quabo_0": {...}, ...}).
+// Anything else (strings, arrays, escapes, booleans) makes it return false
+// and the caller falls back to protobuf's JSON parser.
+class HeaderParser {
+ public:
+  explicit HeaderParser(std::string_view s) : s_(s) {}
+  bool parse(google::protobuf::Struct* out) {
+    if (!object(out, 0)) return false;
+    skip();
+    return pos_ == s_.size();
+  }
+
+ private:
+  void skip() {
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t' || s_[pos_] == '\r'))
+      ++pos_;
+  }
+  bool eat(char c) {
+    skip();
+    if (pos_ >= s_.size() || s_[pos_] != c) return false;
+    ++pos_;
+    return true;
+  }
+  bool key(std::string* k) {
+    if (!eat('"')) return false;
+    const auto end = s_.find('"', pos_);
+    if (end == std::string_view::npos) return false;
+    auto raw = s_.substr(pos_, end - pos_);
+    for (char ch : raw)  // plain printable ASCII only (no escapes, valid UTF-8 by construction)
+      if (ch < 0x20 || ch > 0x7E || ch == '\\') return false;
+    k->assign(raw);
+    pos_ = end + 1;
+    return true;
+  }
+  bool number(double* v) {
+    skip();
+    const char* begin = s_.data() + pos_;
+    const char* end = s_.data() + s_.size();
+    auto r = std::from_chars(begin, end, *v);
+    if (r.ec != std::errc{} || r.ptr == begin) return false;
+    pos_ += static_cast<std::size_t>(r.ptr - begin);
+    return true;
+  }
+  bool object(google::protobuf::Struct* out, int depth) {
+    if (depth > 8 || !eat('{')) return false;
+    auto* fields = out->mutable_fields();
+    skip();
+    if (pos_ < s_.size() && s_[pos_] == '}') {
+      ++pos_;
+      return true;
+    }
+    std::string k;
+    for (;;) {
+      if (!key(&k) || !eat(':')) return false;
+      skip();
+      if (pos_ >= s_.size()) return false;
+      auto& value = (*fields)[k];
+      if (s_[pos_] == '{') {
+        if (!object(value.mutable_struct_value(), depth + 1)) return false;
+      } else {
+        double v = 0;
+        if (!number(&v)) return false;
+        value.set_number_value(v);
+      }
+      if (eat(',')) continue;
+      return eat('}');
+    }
+  }
+  std::string_view s_;
+  std::size_t pos_ = 0;
+};
+
+}  // namespace
 
 ImageStore::ImageStore(std::size_t queue_capacity)
     : capacity_(queue_capacity == 0 ? 1 : queue_capacity),
@@ -126,11 +205,14 @@ bool ImageStore::frame_to_image(const RawFrame& frame, daqdata::PanoImage* out) 
     header.remove_suffix(1);
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;
-  if (!google::protobuf::util::JsonStringToMessage(
-           google::protobuf::StringPiece(header.data(), header.size()), out->mutable_header(),
-           options)
-           .ok())
-    return false;
+  auto* fields = out->mutable_header();
+  if (!HeaderParser(header).parse(fields)) {  // not the DAQ's numeric form: the general parser
+    fields->Clear();
+    if (!google::protobuf::util::JsonStringToMessage(
+             google::protobuf::StringPiece(header.data(), header.size()), fields, options)
+             .ok())
+      return false;
+  }
   out->set_type(info.is_pulse_height() ? daqdata::PanoImage::PULSE_HEIGHT
                                        : daqdata::PanoImage::MOVIE);
   out->add_shape(info.side);

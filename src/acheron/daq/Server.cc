@@ -131,7 +131,11 @@ class Server::Impl final : public Base {
   double hp_io_interval_ = 0;
   Uploader* uploader_active_ = nullptr;
   std::deque<Uploader*> uploaders_waiting_;
-  std::vector<std::thread> init_threads_;
+  struct InitJob {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<InitJob> init_threads_;  // finished ones are joined on the next InitHpIo
 
   std::mutex writer_mutex_;  // serialises InitHpIo; guards hp_io_ and last_good_
   std::unique_ptr<HpIo> hp_io_;
@@ -392,23 +396,39 @@ grpc::ServerUnaryReactor* Server::Impl::InitHpIo(grpc::CallbackServerContext* ct
     reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(error->code), error->message));
     return reactor;
   }
-  std::lock_guard lock(mutex_);
-  if (shutting_down_) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
-    return reactor;
-  }
-  // InitHpIo can wait for other writers and for hp_io to start: off the
-  // gRPC threads.
-  init_threads_.emplace_back([this, c, reactor, response] {
-    auto r = init_hp_io(c);
-    if (r.code != 0) {
-      reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(r.code), r.message));
-      return;
+  std::vector<InitJob> finished;
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
+      return reactor;
     }
-    response->set_success(r.success);
-    if (!r.success) response->set_error_message(r.message);
-    reactor->Finish(grpc::Status::OK);
-  });
+    for (auto it = init_threads_.begin(); it != init_threads_.end();) {
+      if (it->done->load()) {
+        finished.push_back(std::move(*it));
+        it = init_threads_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    // InitHpIo can wait for other writers and for hp_io to start: off the
+    // gRPC threads.
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    init_threads_.push_back(
+        InitJob{std::thread([this, c, reactor, response, done] {
+                  auto r = init_hp_io(c);
+                  if (r.code != 0) {
+                    reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(r.code), r.message));
+                  } else {
+                    response->set_success(r.success);
+                    if (!r.success) response->set_error_message(r.message);
+                    reactor->Finish(grpc::Status::OK);
+                  }
+                  done->store(true);
+                }),
+                done});
+  }
+  for (auto& job : finished) job.thread.join();
   return reactor;
 }
 
@@ -637,12 +657,12 @@ void Server::Impl::shutdown() {
     }
     cv_.notify_all();
     if (dispatcher_.joinable()) dispatcher_.join();
-    std::vector<std::thread> threads;
+    std::vector<InitJob> jobs;
     {
       std::lock_guard lock(mutex_);
-      threads.swap(init_threads_);
+      jobs.swap(init_threads_);
     }
-    for (auto& t : threads) t.join();
+    for (auto& job : jobs) job.thread.join();
     if (server_) server_->Wait();
     const auto unix_path = config_.unix_socket_path();
     if (!unix_path.empty()) ::unlink(unix_path.c_str());

@@ -183,7 +183,9 @@ QuaboStamp stamp_for(std::int64_t unix_ns, std::uint32_t pkt_num) {
 }
 
 std::optional<WrTime> wr_to_unix(std::int64_t pkt_tai, std::int64_t pkt_nsec, std::int64_t tv_sec) {
-  const std::int64_t d = (((tv_sec - pkt_tai + 37) % 1024) + 1024) % 1024;
+  auto mod1024 = [](std::int64_t v) { return ((v % 1024) + 1024) % 1024; };
+  if (tv_sec < -(std::int64_t{1} << 62) || tv_sec > (std::int64_t{1} << 62)) return std::nullopt;
+  const std::int64_t d = mod1024(mod1024(tv_sec) - mod1024(pkt_tai) + 37);
   std::int64_t sec = 0;
   if (d == 0)
     sec = tv_sec;
