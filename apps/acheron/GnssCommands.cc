@@ -142,8 +142,15 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
     cap->callback([o, exit_code] {
       SignalWatcher signals;
       std::atomic<bool> stop{false};
-      signals.set_target([&stop] { stop = true; });
       gnss::UbloxClient client(o->connect);
+      signals.set_target([&stop, &client] {
+        stop = true;
+        client.cancel();
+      });
+      struct Untarget {  // the client goes away before the watcher
+        SignalWatcher& s;
+        ~Untarget() { s.set_target({}); }
+      } untarget{signals};
       long n = 0;
       const Duration limit =
           o->seconds > 0
