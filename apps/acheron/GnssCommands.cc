@@ -1,5 +1,6 @@
 // `acheron gnss serve|init|capture|sim|default-config`: the UbloxControl
 // server, its client commands and the simulated ZED-F9T. See docs/gnss.md.
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <memory>
@@ -142,8 +143,15 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
     cap->callback([o, exit_code] {
       SignalWatcher signals;
       std::atomic<bool> stop{false};
-      signals.set_target([&stop] { stop = true; });
       gnss::UbloxClient client(o->connect);
+      signals.set_target([&stop, &client] {
+        stop = true;
+        client.cancel();
+      });
+      struct Untarget {  // the client goes away before the watcher
+        SignalWatcher& s;
+        ~Untarget() { s.set_target({}); }
+      } untarget{signals};
       long n = 0;
       const Duration limit =
           o->seconds > 0
@@ -162,10 +170,13 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
             } else {
               nlohmann::json fields = nlohmann::json::object();
               for (const auto& [k, v] : m.parsed.items()) {
-                if (k != "payload" && k != "msg_cls" && k != "msg_id" && k != "msgmode" &&
-                    k != "identity") {
-                  fields[k] = v;
-                }
+                if (k == "payload" || k == "msg_cls" || k == "msg_id" || k == "msgmode" ||
+                    k == "identity")
+                  continue;
+                // Struct numbers are doubles; show whole numbers as integers.
+                const bool whole = v.is_number() && std::abs(v.get<double>()) < 1e15 &&
+                                   v.get<double>() == std::trunc(v.get<double>());
+                fields[k] = whole ? nlohmann::json(static_cast<std::int64_t>(v.get<double>())) : v;
               }
               std::printf("%.6f %-12s %s\n", static_cast<double>(m.unix_ns) * 1e-9, m.name.c_str(),
                           fields.dump().c_str());

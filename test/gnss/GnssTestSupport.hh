@@ -15,13 +15,14 @@ namespace acheron::gnss::test {
 
 using namespace std::chrono_literals;
 
-// Timeouts short enough for tests (a pseudo-terminal answers in microseconds).
+// Timeouts short enough for tests (a pseudo-terminal answers in
+// microseconds) yet long enough for a loaded CI machine under ASan.
 inline ServiceOptions fast_service() {
   ServiceOptions o;
-  o.mon_ver_timeout = 400ms;
-  o.uniqid_timeout = 400ms;
-  o.ack_timeout = 500ms;
-  o.valget_timeout = 500ms;
+  o.mon_ver_timeout = 1000ms;
+  o.uniqid_timeout = 1000ms;
+  o.ack_timeout = 1500ms;
+  o.valget_timeout = 1500ms;
   o.valget_quiet = 100ms;
   o.signal_pause = 0ms;
   return o;

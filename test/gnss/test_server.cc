@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "GnssTestSupport.hh"
+#include "acheron/gnss/Client.hh"
 #include "acheron/gnss/Convert.hh"
 #include "acheron/gnss/Server.hh"
 #include "acheron/ublox_control.grpc.pb.h"
@@ -138,6 +139,44 @@ TEST(Server, UnplugGivesUnavailableAndServerKeepsServing) {
   EXPECT_NE(fin.error_message().find("was lost"), std::string::npos) << fin.error_message();
   sim = std::make_unique<SimulatedF9t>(fast_sim());
   EXPECT_TRUE(s.init(request_for(*sim), false, &resp).ok());
+}
+
+TEST(Server, CppClientInitCaptureAndCancel) {
+  SimulatedF9t sim(fast_sim());
+  Served s;
+  UbloxClient client("127.0.0.1:" + std::to_string(s.server.port()));
+  EXPECT_EQ(client.init(request_for(sim), false, 5s),
+            "F9T initialized, configured, and verified successfully.");
+  std::vector<CapturedMessage> got;
+  client.capture({"NAV"}, [&](const CapturedMessage& m) {
+    got.push_back(m);
+    return got.size() < 3;
+  });
+  ASSERT_EQ(got.size(), 3u);
+  for (const auto& m : got) {
+    EXPECT_EQ(m.name, "NAV-TIMEUTC");
+    EXPECT_EQ(m.parsed["identity"], "NAV-TIMEUTC");
+    EXPECT_TRUE(ubx::Frame::from_bytes(m.frame).ok());
+    EXPECT_NEAR(static_cast<double>(m.unix_ns), static_cast<double>(wall_time_ns()), 5e9);
+  }
+  // A capture that receives nothing ends when cancelled from another thread.
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(200ms);
+    client.cancel();
+  });
+  const auto t0 = Clock::now();
+  client.capture({"NOTHING"}, [](const CapturedMessage&) { return true; });
+  canceller.join();
+  EXPECT_LT(Clock::now() - t0, 5s);
+  // A server that is not there: unavailable.
+  UbloxClient nobody("127.0.0.1:1");
+  try {
+    nobody.init(request_for(sim), false, 2s);
+    ADD_FAILURE() << "init without a server succeeded";
+  } catch (const Failure& e) {
+    EXPECT_TRUE(e.code() == StatusCode::unavailable || e.code() == StatusCode::deadline_exceeded)
+        << e.what();
+  }
 }
 
 }  // namespace

@@ -55,6 +55,28 @@ TEST(Service, InitConfiguresVerifiesAndStartsCapture) {
   EXPECT_NEAR((*s)->payload.meta["wall_ns"].get<double>(), wall_time_ns(), 5e9);
 }
 
+TEST(Service, GroupsOfMoreThan64KeysUseATransaction) {
+  SimulatedF9t sim(fast_sim());
+  UbloxService svc(fast_service());
+  auto req = request_for(sim);
+  std::vector<std::uint32_t> extra;
+  for (const auto& k : ubx::all_keys()) {
+    if (extra.size() == 70) break;
+    if (k.name.starts_with("CFG_MSGOUT_UBX_NAV_") &&
+        !k.name.starts_with("CFG_MSGOUT_UBX_NAV_TIMEUTC")) {
+      req["cfg_key_settings"].push_back({{"key", std::string(k.name)}, {"value", 1}});
+      extra.push_back(k.id);
+    }
+  }
+  ASSERT_EQ(extra.size(), 70u);
+  EXPECT_EQ(svc.init(req, false), "F9T initialized, configured, and verified successfully.");
+  // Signal group (19) in one message; the other 100 keys as a transaction of
+  // two messages (64 + 36); 119 keys verified in two polls (64 + 55).
+  EXPECT_EQ(sim.stats().valset, 3u);
+  EXPECT_EQ(sim.stats().valget, 2u);
+  for (auto id : extra) EXPECT_EQ(sim.stored(ubx::kLayerBbr, id), ubx::Bytes{1});
+}
+
 TEST(Service, LatestOfEachTypeFirstThenLive) {
   SimulatedF9t sim(fast_sim());
   UbloxService svc(fast_service());

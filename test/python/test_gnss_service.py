@@ -5,6 +5,7 @@ PANOSETI-style Python client through the generated stubs (grpcio), and by the
 import asyncio
 import copy
 import json
+import signal
 import subprocess
 import time
 
@@ -131,5 +132,13 @@ def test_cli_init_and_capture(gnss):
     bad = subprocess.run([exe, "gnss", "capture", "--connect", "127.0.0.1:1", "-n", "1"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 3, bad.stderr
+    # Ctrl-C ends a capture that receives nothing (exit 130, interrupted).
+    idle = subprocess.Popen([exe, "gnss", "capture", "--connect", server.endpoint, "-p", "NOTHING"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    idle.send_signal(signal.SIGINT)
+    assert idle.wait(10) == 130
+    idle.stdout.close()
+    idle.stderr.close()
     # SIGTERM stops the server cleanly.
     assert server.stop() == 0

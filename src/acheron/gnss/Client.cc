@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <mutex>
+
 #include "acheron/core/Error.hh"
 #include "acheron/gnss/Convert.hh"
 #include "acheron/ublox_control.grpc.pb.h"
@@ -26,6 +28,9 @@ class UbloxClient::Impl {
         stub(ubloxcontrol::UbloxControl::NewStub(channel)) {}
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<ubloxcontrol::UbloxControl::Stub> stub;
+  std::mutex mutex;
+  grpc::ClientContext* active = nullptr;  // the running capture, for cancel()
+  bool cancelled = false;
 };
 
 UbloxClient::UbloxClient(const std::string& target) : impl_(std::make_unique<Impl>(target)) {}
@@ -50,6 +55,18 @@ void UbloxClient::capture(const std::vector<std::string>& patterns,
   if (duration != Duration::max()) ctx.set_deadline(grpc_deadline(duration));
   ubloxcontrol::CaptureUbloxRequest req;
   for (const auto& p : patterns) req.add_patterns(p);
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->cancelled) return;
+    impl_->active = &ctx;
+  }
+  struct Clear {
+    Impl* impl;
+    ~Clear() {
+      std::lock_guard lock(impl->mutex);
+      impl->active = nullptr;
+    }
+  } clear{impl_.get()};
   auto reader = impl_->stub->CaptureUblox(&ctx, req);
   ubloxcontrol::CaptureUbloxResponse r;
   bool stopped = false;
@@ -67,8 +84,18 @@ void UbloxClient::capture(const std::vector<std::string>& patterns,
   }
   const auto st = reader->Finish();
   if (stopped || st.ok()) return;
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->cancelled) return;
+  }
   if (st.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && duration != Duration::max()) return;
   throw_status(st);
+}
+
+void UbloxClient::cancel() {
+  std::lock_guard lock(impl_->mutex);
+  impl_->cancelled = true;
+  if (impl_->active) impl_->active->TryCancel();
 }
 
 }  // namespace acheron::gnss

@@ -35,6 +35,9 @@ class UbloxClient final {
   void capture(const std::vector<std::string>& patterns,
                const std::function<bool(const CapturedMessage&)>& on_message,
                Duration duration = Duration::max());
+  // Ends a capture running in another thread (e.g. from a signal handler's
+  // thread); capture() then returns normally.
+  void cancel();
 
  private:
   class Impl;
