@@ -156,8 +156,17 @@ TEST(Config, InvalidConfigsGetClearMessages) {
   check([](auto& r) { r["apply_to_layers"] = "RAM"; }, "apply_to_layers must be a list");
   check([](auto& r) { r["verify_layer"] = "DISK"; }, "verify_layer 'DISK' is unknown");
   check([](auto& r) { r["baud"] = 12345; }, "baud 12345 is not a supported rate");
-  check([](auto& r) { r["cfg_key_settings"][0]["key"] = "CFG_SIGNAL_WARP_ENA"; },
-        "cfg_key_settings[0]: unknown configuration key 'CFG_SIGNAL_WARP_ENA'");
+  {
+    // An unknown key name is INTERNAL (ublox.md §4 step 5), not INVALID_ARGUMENT.
+    auto req = default_request();
+    req["cfg_key_settings"][0]["key"] = "CFG_SIGNAL_WARP_ENA";
+    const std::string m =
+        failure_message([&] { parse_f9t_config(req); }, StatusCode::internal);
+    EXPECT_NE(m.find("Initialization failed: cfg_key_settings[0]: unknown configuration key "
+                     "'CFG_SIGNAL_WARP_ENA'"),
+              std::string::npos)
+        << m;
+  }
   check([](auto& r) { r["cfg_key_settings"][0]["value"] = 2; },
         "cfg_key_settings[0] (CFG_SIGNAL_GPS_ENA): value 2.0 is out of range for type L");
   check(

@@ -188,6 +188,19 @@ TEST(Subscription, full_queue_drops_the_oldest_and_counts) {
   EXPECT_EQ(st.delivered, 5u);
 }
 
+TEST(Subscription, full_queue_can_refuse_the_newest_instead) {
+  Topic t("t");
+  auto o = queue_opts(3);
+  o.when_full = QueueFull::drop_newest;
+  auto sub = t.subscribe(o);
+  for (int i = 1; i <= 10; ++i) t.publish("k", value(i));
+  EXPECT_EQ(sub->stats().dropped, 7u);
+  EXPECT_EQ(drain(*sub), strings({"k=1", "k=2", "k=3"}));
+  t.publish("k", value(11));
+  EXPECT_EQ(drain(*sub), strings({"k=11"}));
+  EXPECT_EQ(sub->stats().dropped, 7u);
+}
+
 TEST(Subscription, queue_capacity_one) {
   Topic t("t");
   auto sub = t.subscribe(queue_opts(1));

@@ -163,8 +163,12 @@ F9tConfig parse_f9t_config(const nlohmann::json& c) {
       if (!e.at("key").is_string()) invalid(where + ".key must be a string");
       const std::string name = e.at("key").get<std::string>();
       const ubx::CfgKey* key = ubx::find_key(name);
-      if (!key)
-        invalid(where + ": unknown configuration key '" + name + "' (not in the u-blox key table)");
+      if (!key) {
+        // ublox.md §4 step 5: an unknown key name is INTERNAL, as upstream.
+        throw Failure(StatusCode::internal, "Initialization failed: " + where +
+                                                ": unknown configuration key '" + name +
+                                                "' (not in the u-blox key table)");
+      }
       double value = 0;
       const auto& v = e.at("value");
       if (v.is_number() || v.is_boolean()) {

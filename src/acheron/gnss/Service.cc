@@ -106,6 +106,7 @@ Capture UbloxService::capture(const std::vector<std::string>& patterns) {
   o.key_regex = anchored_regex(patterns);
   o.mode = hub::DeliveryMode::queue;
   o.queue_capacity = options_.max_read_queue_size;
+  o.when_full = hub::QueueFull::drop_newest;  // ublox.md §5: a full queue drops the new packet
   o.snapshot_first = true;
   std::lock_guard lock(session_mutex_);
   if (!session_ || !session_->running()) {

@@ -52,8 +52,13 @@ std::function<void()> Subscription::offer(const SamplePtr& sample) {
       ++stats_.skipped;
       return {};
     }
+    const bool full = queue_.size() >= options_.queue_capacity;
+    if (full && options_.when_full == QueueFull::drop_newest) {
+      ++stats_.dropped;  // refused: it does not count as the key's last delivery
+      return {};
+    }
     ks.last = sample->time;
-    if (queue_.size() >= options_.queue_capacity) {
+    if (full) {
       queue_.pop_front();
       ++stats_.dropped;
     }

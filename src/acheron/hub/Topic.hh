@@ -34,7 +34,13 @@ using SamplePtr = std::shared_ptr<const Sample>;
 
 enum class DeliveryMode {
   cache,  // newest value per key only; older undelivered values are replaced
-  queue,  // bounded FIFO; when full the oldest is dropped and counted
+  queue,  // bounded FIFO; when full a sample is dropped (QueueFull) and counted
+};
+
+// Queue mode: which sample a full queue gives up.
+enum class QueueFull {
+  drop_oldest,  // keep the freshest data (streams of values)
+  drop_newest,  // keep what is queued, refuse the arrival (per-client packet queues)
 };
 
 struct SubscriptionOptions {
@@ -43,6 +49,7 @@ struct SubscriptionOptions {
   Duration min_interval{0};       // per key: at most one delivery per interval
   DeliveryMode mode = DeliveryMode::cache;
   std::size_t queue_capacity = 1000;  // queue mode
+  QueueFull when_full = QueueFull::drop_oldest;  // queue mode
   bool snapshot_first = true;         // start with the cached latest value of each key
 };
 
