@@ -11,3 +11,5 @@ echo "== acheron photon bench (29,000 PMTs)"
 "$build/apps/acheron/acheron" photon bench --photons 500000 --threads 2 --pmts 29000
 echo "== bench_photon_service"
 "$build/bench/bench_photon_service" --events 6 --photons 1000000 --threads 2
+echo "== bench_dcss (DHS operation latency, loop DHS frame rate)"
+"$build/bench/bench_dcss" 2000
