@@ -22,8 +22,9 @@ void DhsRunner::start() {
 
 void DhsRunner::stop() {
   if (session_) session_->stop();
-  if (loop_) loop_->shutdown();
+  // Handlers still queued may call into the loop DHS: drain them first.
   if (dhs_) dhs_->shutdown();
+  if (loop_) loop_->shutdown();
 }
 
 }  // namespace acheron::dcss
