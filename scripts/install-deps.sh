@@ -13,6 +13,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libcpp-httplib-dev libturbojpeg0-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  pybind11-dev python3-dev
   python3 python3-zmq python3-numpy python3-msgpack python3-pytest
   python3-matplotlib python3-grpcio python3-grpc-tools python3-protobuf
   python3-json5

@@ -21,3 +21,5 @@ echo "== bench_daq_compare (acheron only; see docs/benchmarks.md for the upstrea
 /usr/bin/python3 bench/bench_daq_compare.py --acheron "$build/apps/acheron/acheron" --clients 1,8,32
 echo "== bench_gnss"
 "$build/bench/bench_gnss"
+echo "== bench_dcss (DHS operation latency, loop DHS frame rate)"
+"$build/bench/bench_dcss" 2000

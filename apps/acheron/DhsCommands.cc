@@ -17,7 +17,9 @@
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/dcss/Config.hh"
+#include "acheron/dcss/FakeCamera.hh"
 #include "acheron/dcss/FakeDcss.hh"
+#include "acheron/dcss/LoopDhs.hh"
 #include "acheron/dcss/Runner.hh"
 #include "acheron/wire/Xos.hh"
 
@@ -185,6 +187,95 @@ void add_fake_dcss(CLI::App& dhs, int* exit_code) {
   });
 }
 
+void add_fake_http(CLI::App& dhs, int* exit_code) {
+  struct AxisOpts {
+    dcss::FakeAxisOptions axis;
+    int port = 8888;
+    std::string push_to;
+    int frames = 90;
+    double fps = 30;
+  };
+  auto a = std::make_shared<AxisOpts>();
+  auto* axis = dhs.add_subcommand(
+      "fake-axis",
+      "a fake Axis video server: snapshot (/axis-cgi/jpg/image.cgi), MJPEG "
+      "(/axis-cgi/mjpg/video.cgi), and with --push-to, POSTs JPEG frames to a receiver");
+  axis->add_option("--bind", a->axis.bind, "listen address")->capture_default_str();
+  axis->add_option("--port", a->port, "listen port (0: any free port)")->capture_default_str();
+  axis->add_option("--size", a->axis.width, "image width (height = 3/4 of it)")
+      ->capture_default_str();
+  axis->add_option("--user", a->axis.user, "require Basic auth with this user");
+  axis->add_option("--password", a->axis.password, "the Basic auth password");
+  axis->add_option("--push-to", a->push_to, "HOST:PORT of a JPEG receiver to POST frames to");
+  axis->add_option("--frames", a->frames, "frames to push")->capture_default_str();
+  axis->add_option("--fps", a->fps, "push and MJPEG frame rate")->capture_default_str();
+  axis->callback([a, exit_code] {
+    a->axis.port = static_cast<std::uint16_t>(a->port);
+    a->axis.height = a->axis.width * 3 / 4;
+    a->axis.mjpeg_fps = a->fps;
+    SignalWatcher signals;
+    dcss::FakeAxis fake(a->axis);
+    fake.start();
+    std::printf("fake Axis listening on %s:%u\n", a->axis.bind.c_str(), fake.port());
+    std::fflush(stdout);
+    if (!a->push_to.empty()) {
+      const auto colon = a->push_to.rfind(':');
+      if (colon == std::string::npos) {
+        throw SetupError("--push-to '" + a->push_to + "' has no port (HOST:PORT) add :7171");
+      }
+      fake.push(a->push_to.substr(0, colon),
+                static_cast<std::uint16_t>(std::stoi(a->push_to.substr(colon + 1))), a->frames,
+                a->fps);
+      fake.wait_pushes(std::chrono::hours(1));
+      std::printf("pushed %llu frames, %llu failed\n",
+                  static_cast<unsigned long long>(fake.pushed()),
+                  static_cast<unsigned long long>(fake.push_failures()));
+      std::fflush(stdout);
+      fake.stop();
+      *exit_code = fake.push_failures() == 0 ? kOk : kFailure;
+      return;
+    }
+    Waiter(signals).wait();
+    fake.stop();
+    *exit_code = kOk;
+  });
+
+  struct AutomlOpts {
+    dcss::FakeAutomlOptions automl;
+    int port = 5000;
+    int delay_ms = 0;
+  };
+  auto m = std::make_shared<AutomlOpts>();
+  auto* automl = dhs.add_subcommand(
+      "fake-automl",
+      "a fake AutoML (TF-Serving) classifier: POST /v1/models/default:predict with canned loop "
+      "predictions, GET /v1/models/default");
+  automl->add_option("--bind", m->automl.bind, "listen address")->capture_default_str();
+  automl->add_option("--port", m->port, "listen port (0: any free port)")->capture_default_str();
+  automl->add_option("--score", m->automl.score, "score of the loop detection")
+      ->capture_default_str();
+  automl->add_option("--class", m->automl.loop_class, "class of the top detection")
+      ->check(CLI::IsMember({"nylon", "mitegen", "pin"}))
+      ->capture_default_str();
+  automl->add_option("--delay-ms", m->delay_ms, "delay before each prediction")
+      ->capture_default_str();
+  automl->add_option("--status", m->automl.status, "HTTP status of predictions")
+      ->capture_default_str();
+  automl->add_flag("--bad-json", m->automl.bad_json, "answer predictions with a non-JSON body");
+  automl->callback([m, exit_code] {
+    m->automl.port = static_cast<std::uint16_t>(m->port);
+    m->automl.delay = std::chrono::milliseconds(m->delay_ms);
+    SignalWatcher signals;
+    dcss::FakeAutoml fake(m->automl);
+    fake.start();
+    std::printf("fake AutoML listening on %s:%u\n", m->automl.bind.c_str(), fake.port());
+    std::fflush(stdout);
+    Waiter(signals).wait();
+    fake.stop();
+    *exit_code = kOk;
+  });
+}
+
 }  // namespace
 
 void add_dhs_commands(CLI::App& app, int* exit_code) {
@@ -211,6 +302,7 @@ void add_dhs_commands(CLI::App& app, int* exit_code) {
     *exit_code = kOk;
   });
   add_fake_dcss(*cmd, exit_code);
+  add_fake_http(*cmd, exit_code);
   cmd->callback([cmd, o, exit_code] {
     if (!cmd->get_subcommands().empty()) return;  // a subcommand ran
     dcss::DhsConfig config;
@@ -241,6 +333,10 @@ void add_dhs_commands(CLI::App& app, int* exit_code) {
     SignalWatcher signals;  // before the DHS's threads start
     dcss::DhsRunner runner(config);
     runner.start();
+    if (auto* loop = runner.loop()) {
+      std::printf("dhs %s: JPEG receiver on port %u\n", config.dhs.name.c_str(),
+                  loop->receiver_port());
+    }
     std::printf("dhs %s (%s, %s) connecting to DCSS at %s:%u\n", config.dhs.name.c_str(),
                 config.kind.c_str(), config.source.c_str(), config.dcss.host.c_str(),
                 config.dcss.port);

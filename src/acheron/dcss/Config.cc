@@ -116,13 +116,18 @@ DhsConfig parse_dhs_config(std::string_view toml, std::string source) {
     }
   }
   if (auto t = root.find_table("loop")) {
-    t->check_keys({"osci_delta", "osci_time", "video_fps", "collect_grace_s", "save_image_files",
-                   "debug_dir", "automl", "axis", "jpeg_receiver"});
+    t->check_keys({"osci_delta", "osci_time", "video_fps", "collect_grace_s", "frame_source",
+                   "save_image_files", "debug_dir", "automl", "axis", "jpeg_receiver"});
     auto& l = c.loop;
     l.osci_delta = t->get<double>("osci_delta", l.osci_delta);
     l.osci_time = positive(*t, "osci_time", l.osci_time);
     l.video_fps = positive(*t, "video_fps", l.video_fps);
     l.collect_grace_s = positive(*t, "collect_grace_s", l.collect_grace_s);
+    l.frame_source = t->get<std::string>("frame_source", l.frame_source);
+    if (l.frame_source != "push" && l.frame_source != "mjpeg") {
+      throw SetupError(t->where("frame_source") + ": frame_source '" + l.frame_source +
+                       "' is unknown (use push or mjpeg)");
+    }
     l.save_image_files = t->get<bool>("save_image_files", l.save_image_files);
     l.debug_dir = t->get<std::string>("debug_dir", l.debug_dir);
     if (auto a = t->find_table("automl")) {
@@ -214,6 +219,7 @@ reconnect_min_s = 0.5     # first wait after a disconnect (doubles up to reconne
 osci_delta = 180.0        # degrees of gonio_phi
 osci_time = 3.0           # s; expected frames = osci_time * video_fps
 video_fps = 30.0
+frame_source = "push"     # push: the Axis server POSTs JPEGs; mjpeg: read its MJPEG stream
 save_image_files = false
 debug_dir = "loop-dhs-debug"
 

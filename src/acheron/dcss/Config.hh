@@ -19,7 +19,8 @@ struct LoopConfig {
   double osci_delta = 180.0;  // degrees of gonio_phi per collectLoopImages
   double osci_time = 3.0;     // seconds; expected frames = osci_time × video_fps
   double video_fps = 30.0;
-  double collect_grace_s = 30.0;  // collectLoopImages fails `timeout` after osci_time + this
+  double collect_grace_s = 30.0;      // collectLoopImages fails `timeout` after osci_time + this
+  std::string frame_source = "push";  // push: the Axis server POSTs; mjpeg: read its stream
   bool save_image_files = false;
   std::string debug_dir = "loop-dhs-debug";
   struct Automl {

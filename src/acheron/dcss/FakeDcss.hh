@@ -131,7 +131,8 @@ class FakeDcss final {
   std::optional<OpRecord> operation(const std::string& handle) const;
   // Waits for the first completion of `handle`.
   std::optional<OpRecord> wait_completion(const std::string& handle, Duration timeout);
-  // Waits until pred(records) holds.
+  // Waits until pred(records) holds. pred runs under the fake's lock: it must
+  // only look at the records it is given.
   bool wait_for(const std::function<bool(const std::vector<Record>&)>& pred, Duration timeout);
   // Rule violations seen so far (empty = the DHS behaved).
   std::vector<std::string> violations() const;

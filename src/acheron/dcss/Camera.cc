@@ -1,0 +1,202 @@
+#include "acheron/dcss/Camera.hh"
+
+#include <httplib.h>
+#include <turbojpeg.h>
+
+#include <vector>
+
+#include "acheron/core/Log.hh"
+#include "acheron/wire/Mjpeg.hh"
+
+namespace acheron::dcss {
+
+namespace {
+template <class T>
+Result<T> fail(StatusCode code, std::string message) {
+  return Result<T>::failure(code, std::move(message));
+}
+
+void set_timeouts(httplib::Client& cli, double seconds) {
+  const auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(seconds));
+  cli.set_connection_timeout(us);
+  cli.set_read_timeout(us);
+  cli.set_write_timeout(us);
+}
+}  // namespace
+
+bool looks_like_jpeg(std::string_view bytes) {
+  return bytes.size() >= 4 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
+         static_cast<unsigned char>(bytes[1]) == 0xD8;
+}
+
+std::string make_test_jpeg(int width, int height, int seed, int quality) {
+  std::vector<unsigned char> rgb(static_cast<std::size_t>(width) * height * 3);
+  const int sx = (seed * 7) % std::max(1, width), sy = (seed * 3) % std::max(1, height);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      auto* p = &rgb[(static_cast<std::size_t>(y) * width + x) * 3];
+      const bool square = std::abs(x - sx) < width / 8 && std::abs(y - sy) < height / 8;
+      p[0] = static_cast<unsigned char>(square ? 250 : (x * 255) / std::max(1, width));
+      p[1] = static_cast<unsigned char>(square ? 40 : (y * 255) / std::max(1, height));
+      p[2] = static_cast<unsigned char>((seed * 37) & 0xFF);
+    }
+  }
+  tjhandle h = tjInitCompress();
+  if (!h)
+    throw SetupError(
+        "turbojpeg compressor unavailable (tjInitCompress failed) reinstall libturbojpeg");
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  const int rc = tjCompress2(h, rgb.data(), width, 0, height, TJPF_RGB, &out, &size, TJSAMP_420,
+                             quality, TJFLAG_FASTDCT);
+  std::string jpeg;
+  if (rc == 0) jpeg.assign(reinterpret_cast<const char*>(out), size);
+  tjFree(out);
+  tjDestroy(h);
+  if (rc != 0) throw SetupError("cannot encode a test JPEG (turbojpeg failed) check the size");
+  return jpeg;
+}
+
+Result<std::pair<int, int>> jpeg_size(std::string_view jpeg) {
+  if (!looks_like_jpeg(jpeg)) {
+    return fail<std::pair<int, int>>(StatusCode::invalid_argument, "not a JPEG");
+  }
+  tjhandle h = tjInitDecompress();
+  int w = 0, hgt = 0, sub = 0, cs = 0;
+  const int rc = tjDecompressHeader3(h, reinterpret_cast<const unsigned char*>(jpeg.data()),
+                                     static_cast<unsigned long>(jpeg.size()), &w, &hgt, &sub, &cs);
+  tjDestroy(h);
+  if (rc != 0) return fail<std::pair<int, int>>(StatusCode::invalid_argument, "bad JPEG header");
+  return std::make_pair(w, hgt);
+}
+
+Result<std::string> AxisClient::snapshot() const {
+  httplib::Client cli(options_.host, options_.port);
+  set_timeouts(cli, options_.timeout_s);
+  if (!options_.user.empty()) cli.set_basic_auth(options_.user, options_.password);
+  const auto res = cli.Get("/axis-cgi/jpg/image.cgi?camera=" + std::to_string(options_.camera));
+  if (!res) {
+    return fail<std::string>(StatusCode::unavailable,
+                             "camera " + options_.host + ":" + std::to_string(options_.port) +
+                                 " unreachable (" + httplib::to_string(res.error()) + ")");
+  }
+  if (res->status != 200) {
+    return fail<std::string>(StatusCode::unavailable,
+                             "camera answered HTTP " + std::to_string(res->status));
+  }
+  if (!looks_like_jpeg(res->body)) {
+    return fail<std::string>(StatusCode::invalid_argument, "camera snapshot is not a JPEG");
+  }
+  return res->body;
+}
+
+Result<std::size_t> AxisClient::stream(const std::function<bool(std::string)>& on_frame,
+                                       const std::atomic<bool>& stop, double fps,
+                                       const std::string& resolution, int compression) const {
+  httplib::Client cli(options_.host, options_.port);
+  set_timeouts(cli, options_.timeout_s);
+  if (!options_.user.empty()) cli.set_basic_auth(options_.user, options_.password);
+  std::string path = "/axis-cgi/mjpg/video.cgi?camera=" + std::to_string(options_.camera);
+  if (!resolution.empty()) path += "&resolution=" + resolution;
+  if (compression >= 0) path += "&compression=" + std::to_string(compression);
+  if (fps > 0) path += "&fps=" + std::to_string(static_cast<int>(fps + 0.5));
+  std::unique_ptr<wire::mjpeg::Parser> parser;
+  std::size_t frames = 0;
+  bool wanted_more = true;
+  std::string error;
+  const auto res = cli.Get(
+      path,
+      [&](const httplib::Response& r) {
+        if (r.status != 200) {
+          error = "camera answered HTTP " + std::to_string(r.status);
+          return false;
+        }
+        auto boundary = wire::mjpeg::boundary_of(r.get_header_value("Content-Type"));
+        parser = std::make_unique<wire::mjpeg::Parser>(boundary ? *boundary : "myboundary");
+        return true;
+      },
+      [&](const char* data, std::size_t size) {
+        if (stop) return false;
+        parser->feed(data, size);
+        while (auto part = parser->next()) {
+          ++frames;
+          if (!on_frame(std::move(*part)) || stop) {
+            wanted_more = false;
+            return false;
+          }
+        }
+        return !parser->ended();
+      });
+  if (!error.empty()) return fail<std::size_t>(StatusCode::unavailable, error);
+  if (!res && (wanted_more && !stop) && res.error() != httplib::Error::Canceled) {
+    return fail<std::size_t>(
+        StatusCode::unavailable,
+        "MJPEG stream from " + options_.host + " failed (" + httplib::to_string(res.error()) + ")");
+  }
+  return frames;
+}
+
+JpegReceiver::JpegReceiver(std::string bind, std::uint16_t port, std::size_t max_bytes,
+                           Callback callback)
+    : bind_(std::move(bind)), port_(port), max_bytes_(max_bytes), callback_(std::move(callback)) {}
+
+JpegReceiver::~JpegReceiver() {
+  stop();
+}
+
+void JpegReceiver::start() {
+  if (running_) return;
+  server_ = std::make_unique<httplib::Server>();
+  auto& s = *server_;
+  s.set_payload_max_length(max_bytes_);  // larger bodies: 413
+  s.set_keep_alive_max_count(1);         // one image per connection: Connection: close
+  s.set_read_timeout(std::chrono::seconds(5));
+  // Checked before the body is read: a POST without a length would otherwise
+  // be read until the peer closes.
+  s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    using R = httplib::Server::HandlerResponse;
+    if (req.method != "POST") return R::Unhandled;
+    if (!req.has_header("Content-Length") &&
+        req.get_header_value("Transfer-Encoding").find("chunked") == std::string::npos) {
+      res.status = 411;
+      res.set_header("Connection", "close");
+      return R::Handled;
+    }
+    const auto type = req.get_header_value("Content-Type");
+    if (type.find("image/jpeg") == std::string::npos &&
+        type.find("image/jpg") == std::string::npos &&
+        type.find("image/png") == std::string::npos) {
+      res.status = 415;
+      res.set_header("Connection", "close");
+      return R::Handled;
+    }
+    return R::Unhandled;
+  });
+  s.Post(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+    const bool jpeg = req.get_header_value("Content-Type").find("image/png") == std::string::npos;
+    ++received_;
+    res.set_header("Connection", "close");
+    res.status = 200;
+    callback_(req.body, jpeg ? "image/jpeg" : "image/png");
+  });
+  const int port = port_ ? (s.bind_to_port(bind_, port_) ? port_ : -1) : s.bind_to_any_port(bind_);
+  if (port <= 0) {
+    server_.reset();
+    throw SetupError("JPEG receiver cannot listen on " + bind_ + ":" + std::to_string(port_) +
+                     " (in use?) set loop.jpeg_receiver.port");
+  }
+  port_ = static_cast<std::uint16_t>(port);
+  running_ = true;
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  log::info("loop: JPEG receiver on {}:{}", bind_, port_);
+}
+
+void JpegReceiver::stop() {
+  if (!running_.exchange(false)) return;
+  server_->stop();
+  if (thread_.joinable()) thread_.join();
+  server_.reset();
+}
+
+}  // namespace acheron::dcss
