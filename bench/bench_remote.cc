@@ -123,8 +123,8 @@ RateResult stream_rate(double hz, std::chrono::microseconds work, double seconds
     last = v->mono_ns;
     ++count;
   }
-  client.disable_stream("s");
   const auto status = server.streams().at(0);
+  client.disable_stream("s");
   const double span = static_cast<double>(last - first) * 1e-9;
   return {hz, count > 1 ? static_cast<double>(count - 1) / span : 0, status.achieved_hz,
           status.overruns};
