@@ -353,3 +353,21 @@ def test_cascade_python_server_relays_cpp_server(cpp_server):
 def resolve(client):
     from acheron.remote import resolve_stream_endpoint
     return resolve_stream_endpoint(client.endpoint, client.info()["stream_endpoint"])
+
+
+def test_curve_authentication():
+    server_pub, server_sec = zmq.curve_keypair()
+    s = RemoteServer(LOOP, LOOP, curve=(server_pub, server_sec))
+    s.add_call("hello", lambda: "hi")
+    s.start()
+    try:
+        pub, sec = zmq.curve_keypair()
+        good = RemoteClient(s.rpc_endpoint, timeout=2.0, curve=(pub, sec, server_pub))
+        assert good.call("hello") == "hi"
+        plain = RemoteClient(s.rpc_endpoint, timeout=0.3)
+        with pytest.raises((CallTimeout, Disconnected)):
+            plain.call("hello")
+        good.close()
+        plain.close()
+    finally:
+        s.stop()

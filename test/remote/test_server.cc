@@ -485,3 +485,31 @@ TEST(RemoteLock, SingleWriter) {
 
 }  // namespace
 }  // namespace acheron::remote
+
+namespace acheron::remote {
+namespace {
+
+TEST(RemoteCurve, OnlyClientsWithTheServerKeyGetIn) {
+  const auto server_keys = net::generate_curve_keys();
+  auto opts = tcp_options();
+  opts.curve = server_keys;
+  RemoteServer server(opts);
+  server.add_call("hello", [] { return std::string("hi"); });
+  auto w = server.add_manual_stream("secret");
+  server.start();
+  RemoteClient good(ClientOptions{.endpoint = server.rpc_endpoint(),
+                                  .timeout = 2000ms,
+                                  .curve = net::generate_curve_keys(),
+                                  .curve_server_key = server_keys.public_key});
+  EXPECT_EQ(good.call("hello").as<std::string>(), "hi");
+  auto sub = good.subscribe("secret");
+  ASSERT_TRUE(eventually([&] {
+    w.publish(Value(Json(1)));
+    return sub->stats().received > 0;
+  }));
+  RemoteClient plain(ClientOptions{.endpoint = server.rpc_endpoint(), .timeout = 300ms});
+  EXPECT_THROW(plain.call("hello"), Failure);  // the handshake never completes
+}
+
+}  // namespace
+}  // namespace acheron::remote
