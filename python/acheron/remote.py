@@ -64,6 +64,13 @@ MAX_ARRAYS = 1024
 MAX_NDIM = 32
 _U64 = struct.Struct("<Q")
 _packb = msgpack.packb
+# The Cython socket methods, called directly on the hot path of a call: the
+# Python wrappers of pyzmq's Socket cost more than the calls themselves.
+from zmq.backend import Socket as _BackendSocket  # noqa: E402
+
+_bsend = _BackendSocket.send
+_brecv = _BackendSocket.recv
+_bget = _BackendSocket.get
 _U32 = struct.Struct("<I")
 # Frames at least this large are received without a copy (pyzmq copies smaller ones anyway).
 _ZERO_COPY_MIN = zmq.COPY_THRESHOLD
@@ -225,7 +232,29 @@ def _send(socket: zmq.Socket, frames: Sequence[Any], flags: int = 0) -> None:
     last = len(frames) - 1
     for i, f in enumerate(frames):
         big = not isinstance(f, bytes) and memoryview(f).nbytes >= _ZERO_COPY_MIN
-        socket.send(f, flags | (_SNDMORE if i < last else 0), copy=not big)
+        _bsend(socket, f, flags | (_SNDMORE if i < last else 0), not big)
+
+
+def _recv_reply(socket: zmq.Socket) -> List[Any]:
+    """Receives one reply on the client's DEALER: the five envelope frames of
+    a FINAL or ERROR (three of a PONG) are read without asking ZeroMQ after
+    each whether more follow (that question costs more than the frame);
+    the end of the message is checked once. A server that breaks the frame
+    layout desynchronises the socket, which the call's deadline then
+    replaces. Raises zmq.Again at the receive timeout."""
+    first = _brecv(socket, 0, True)
+    if first != PROTOCOL or not _bget(socket, _RCVMORE):
+        frames = [first]
+    else:
+        cmd = _brecv(socket)
+        frames = [first, cmd, _brecv(socket)]
+        if cmd != _CMD[PONG]:
+            frames.append(_brecv(socket))
+            frames.append(_brecv(socket))
+    while _bget(socket, _RCVMORE):
+        f = _brecv(socket, 0, False)
+        frames.append(f if len(f) >= _ZERO_COPY_MIN else f.bytes)
+    return frames
 
 
 # --- client ------------------------------------------------------------------
@@ -450,7 +479,7 @@ class RemoteClient:
                 if left > 0:
                     sock.setsockopt(_RCVTIMEO, int(left * 1000) + 1)
                     try:
-                        reply = _recv(sock)
+                        reply = _recv_reply(sock)
                     except zmq.Again:
                         left = 0
                 if left <= 0:

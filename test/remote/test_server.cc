@@ -513,3 +513,34 @@ TEST(RemoteCurve, OnlyClientsWithTheServerKeyGetIn) {
 
 }  // namespace
 }  // namespace acheron::remote
+
+namespace acheron::remote {
+namespace {
+
+// Cascading from any ZeroMQ PUB socket: its messages arrive as uint8 arrays.
+TEST(RemoteCascade, RelayOfAPlainPubSocket) {
+  zmq::context_t ctx(1);
+  zmq::socket_t pub(ctx, zmq::socket_type::pub);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.bind("tcp://127.0.0.1:0");
+  const std::string pub_endpoint = pub.get(zmq::sockopt::last_endpoint);
+  RemoteServer relay(tcp_options());
+  relay.add_relay("weather", pub_endpoint, {.upstream = "wx ", .format = RelayFormat::raw});
+  relay.start();
+  RemoteClient client(ClientOptions{.endpoint = relay.rpc_endpoint(), .timeout = 2000ms});
+  auto sub = client.subscribe("weather", {.mode = ReceiveMode::queue});
+  ASSERT_TRUE(eventually([&] {
+    pub.send(zmq::str_buffer("other topic"), zmq::send_flags::none);
+    pub.send(zmq::str_buffer("wx 21.5C"), zmq::send_flags::none);
+    return sub->stats().received > 0;
+  }));
+  auto v = sub->next(1000ms);
+  ASSERT_TRUE(v);
+  const Array& a = v->value.as_array();
+  EXPECT_EQ(a.dtype(), DType::uint8);
+  const auto bytes = a.to_vector<std::uint8_t>();
+  EXPECT_EQ(std::string(bytes.begin(), bytes.end()), "wx 21.5C");
+}
+
+}  // namespace
+}  // namespace acheron::remote
