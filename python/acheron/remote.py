@@ -822,6 +822,7 @@ class RemoteServer:
         self._wake_r, self._wake_w = os.pipe()
         self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="acheron-call")
         self._relays: List[Tuple[_Stream, zmq.Socket]] = []
+        self._upstreams: List[RemoteClient] = []
         self._io: Optional[threading.Thread] = None
         self._stopping = False
         self._hb_seq = 0
@@ -852,6 +853,30 @@ class RemoteServer:
             self.add_call(full, getattr(obj, n), mutating=n in mutating)
             out.append(full)
         return out
+
+    def add_call_relay(self, prefix: str, endpoint: str, timeout: float = 3.0) -> List[str]:
+        """Relays every call of another RemoteServer (C++ or Python) as
+        ``prefix.<call>``, with the upstream's signatures and docs. Remote
+        errors come back with the upstream's type and code."""
+        _check_name("call relay prefix", prefix)
+        upstream = RemoteClient(endpoint, timeout=timeout, context=self._ctx)
+        self._upstreams.append(upstream)
+        names = []
+        for c in upstream.list_calls():
+            remote_name = c["name"]
+
+            def forward(*args, _name=remote_name, **kwargs):
+                return upstream.call_with(_name, args, kwargs)
+
+            full = f"{prefix}.{remote_name}"
+            _check_name("call", full)
+            with self._meta_lock:
+                if full in self._calls:
+                    raise ValueError(f"a call named {full!r} exists")
+                self._calls[full] = _Call(forward, c.get("doc", ""), c.get("params", []), c.get("returns", "any"),
+                                          c.get("variadic", False), c.get("mutating", False))
+            names.append(full)
+        return names
 
     def remove_call(self, name: str) -> bool:
         with self._meta_lock:
@@ -989,6 +1014,8 @@ class RemoteServer:
             if st.thread is not None:
                 st.thread.join(5)
         self._pool.shutdown(wait=True)
+        for u in self._upstreams:
+            u.close()
         for _, s in self._relays:
             s.close(0)
         self._router.close(0)
@@ -1271,6 +1298,8 @@ class RemoteServer:
                 if call.mutating:
                     self._check_write(token)
                 out = self._final(rid, method, call.fn(*args, **kwargs))
+        except RemoteException as e:  # a relayed call: keep the upstream's code and type
+            out = self._error(rid, e.code, e.type, e.remote_message, e.traceback)
         except Exception as e:
             out = self._error(rid, self._code(e), type(e).__name__, str(e), _traceback.format_exc())
         self._outbox.append((route, out, None))

@@ -371,3 +371,23 @@ def test_curve_authentication():
         plain.close()
     finally:
         s.stop()
+
+
+def test_cascade_python_server_relays_cpp_calls(cpp_server):
+    relay = RemoteServer(LOOP, LOOP)
+    try:
+        names = relay.add_call_relay("demo", cpp_server)
+        assert "demo.add" in names
+        relay.start()
+        c = RemoteClient(relay.rpc_endpoint, timeout=2.0)
+        assert c.call("demo.add", 40, 2) == 42.0
+        out = c.call("demo.scale", np.ones(4), k=3.0)
+        np.testing.assert_array_equal(out, np.full(4, 3.0))
+        with pytest.raises(RemoteException) as e:
+            c.call("demo.fail", "deep")
+        assert e.value.type == "std::runtime_error" and e.value.remote_message == "deep"
+        add = {x["name"]: x for x in c.list_calls()}["demo.add"]
+        assert add["params"][1]["default"] == 0.0 and add["doc"] == "a + b"
+        c.close()
+    finally:
+        relay.stop()
