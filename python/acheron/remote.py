@@ -243,7 +243,7 @@ def _recv_reply(socket: zmq.Socket) -> List[Any]:
     layout desynchronises the socket, which the call's deadline then
     replaces. Raises zmq.Again at the receive timeout."""
     first = _brecv(socket, 0, True)
-    if first != PROTOCOL or not _bget(socket, _RCVMORE):
+    if first != PROTOCOL:
         frames = [first]
     else:
         cmd = _brecv(socket)
@@ -391,6 +391,7 @@ class RemoteClient:
         self._curve = curve
         self._lock = threading.Lock()
         self._sock: Optional[zmq.Socket] = None
+        self._rcvtimeo = -1
         self._poller = zmq.Poller()
         self._ids = itertools.count(1)
         self._token = random.getrandbits(63) or 1
@@ -421,6 +422,7 @@ class RemoteClient:
             self._secure(s)
             s.connect(self.endpoint)
             self._sock = s
+            self._rcvtimeo = -1
             self._poller = zmq.Poller()
             self._poller.register(s, zmq.POLLIN)
         return self._sock
@@ -474,10 +476,18 @@ class RemoteClient:
             deadline = time.monotonic() + timeout
             self._send(frames, deadline, timeout)
             sock = self._sock
+            first = True
             while True:
                 left = deadline - time.monotonic()
                 if left > 0:
-                    sock.setsockopt(_RCVTIMEO, int(left * 1000) + 1)
+                    # The first wait is the call's whole timeout (the same value as
+                    # the last call's, so the option is rarely set); later waits
+                    # (after a stale reply) get what is left.
+                    wait_ms = timeout_ms + 1 if first else int(left * 1000) + 1
+                    first = False
+                    if wait_ms != self._rcvtimeo:  # usually the same as the last call's
+                        sock.setsockopt(_RCVTIMEO, wait_ms)
+                        self._rcvtimeo = wait_ms
                     try:
                         reply = _recv_reply(sock)
                     except zmq.Again:
