@@ -403,6 +403,7 @@ class RemoteClient:
         self._receiver: Optional[threading.Thread] = None
         self._wake_r, self._wake_w = None, None
         self._stopping = False
+        self._last_heartbeat: Optional[float] = None
         self.api = _Api(self)
 
     # -- calls --
@@ -581,6 +582,13 @@ class RemoteClient:
         os.write(self._wake_w, b"x")
         return sub
 
+    def since_heartbeat(self) -> Optional[float]:
+        """Seconds since the server's stream socket last sent its heartbeat
+        (once a second by default): tells a quiet stream from a dead server.
+        None until the first subscribe() and the first heartbeat."""
+        last = self._last_heartbeat
+        return None if last is None else time.monotonic() - last
+
     def _unsubscribe(self, sub: Subscription) -> None:
         with self._subs_lock:
             subs = self._subs.get(sub.stream, [])
@@ -598,6 +606,7 @@ class RemoteClient:
         s.rcvhwm = 100000
         self._secure(s)
         s.connect(endpoint)
+        s.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_STREAM.encode() + b"\0")
         poller = zmq.Poller()
         poller.register(s, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
@@ -626,6 +635,9 @@ class RemoteClient:
             if len(frames) < 2 or not topic.endswith(b"\0") or topic.count(b"\0") != 1:
                 return
             name = topic[:-1].decode()
+            if name == HEARTBEAT_STREAM:
+                self._last_heartbeat = time.monotonic()
+                return
             with self._subs_lock:
                 subs = list(self._subs.get(name, ()))  # exact name match
             if not subs:

@@ -391,3 +391,21 @@ def test_cascade_python_server_relays_cpp_calls(cpp_server):
         c.close()
     finally:
         relay.stop()
+
+
+def test_heartbeat_tells_a_quiet_stream_from_a_dead_server():
+    s = RemoteServer(LOOP, LOOP, heartbeat=0.05)
+    s.add_manual_stream("quiet")
+    s.start()
+    c = RemoteClient(s.rpc_endpoint)
+    try:
+        assert c.since_heartbeat() is None
+        sub = c.subscribe("quiet")
+        assert eventually(lambda: c.since_heartbeat() is not None and c.since_heartbeat() < 0.2)
+        assert sub.next(0) is None
+        s.stop()
+        time.sleep(0.4)
+        assert c.since_heartbeat() >= 0.3
+    finally:
+        c.close()
+        s.stop()

@@ -544,3 +544,31 @@ TEST(RemoteCascade, RelayOfAPlainPubSocket) {
 
 }  // namespace
 }  // namespace acheron::remote
+
+namespace acheron::remote {
+namespace {
+
+// A quiet stream is told apart from a dead server by the heartbeat.
+TEST(RemoteStreams, HeartbeatTellsAQuietStreamFromADeadServer) {
+  auto opts = tcp_options();
+  opts.heartbeat = 50ms;
+  auto server = std::make_unique<RemoteServer>(opts);
+  server->add_manual_stream("quiet");
+  server->start();
+  RemoteClient client(ClientOptions{.endpoint = server->rpc_endpoint(), .timeout = 2000ms});
+  EXPECT_FALSE(client.since_heartbeat());
+  auto sub = client.subscribe("quiet");
+  ASSERT_TRUE(eventually([&] {
+    auto t = client.since_heartbeat();
+    return t && *t < 200ms;
+  }));
+  EXPECT_FALSE(sub->try_next());  // nothing published, yet the server is alive
+  server.reset();
+  std::this_thread::sleep_for(400ms);
+  auto t = client.since_heartbeat();
+  ASSERT_TRUE(t);
+  EXPECT_GE(*t, 300ms);
+}
+
+}  // namespace
+}  // namespace acheron::remote
