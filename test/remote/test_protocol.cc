@@ -272,3 +272,17 @@ TEST(EnvelopeCodec, DuplicateAndUnknownHeaderKeys) {
 
 }  // namespace
 }  // namespace acheron::wire
+
+namespace acheron::remote {
+namespace {
+
+TEST(Binding, ListsOfNumbersBecomeFloat64Arrays) {
+  const Array a = from_wire<Array>(Json::array({1, 2.5, -3}), {}, "values");
+  EXPECT_EQ(a.dtype(), DType::float64);
+  EXPECT_EQ(a.to_vector<double>(), (std::vector<double>{1, 2.5, -3}));
+  EXPECT_THROW(from_wire<Array>(Json::array({1, "x"}), {}, "values"), Failure);
+  EXPECT_THROW(from_wire<Array>(Json("x"), {}, "values"), Failure);
+}
+
+}  // namespace
+}  // namespace acheron::remote
