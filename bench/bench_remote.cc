@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include <unistd.h>
+
 #include "acheron/core/Log.hh"
 #include "acheron/remote/Client.hh"
 #include "acheron/remote/Server.hh"
@@ -123,8 +125,8 @@ RateResult stream_rate(double hz, std::chrono::microseconds work, double seconds
     last = v->mono_ns;
     ++count;
   }
-  client.disable_stream("s");
   const auto status = server.streams().at(0);
+  client.disable_stream("s");
   const double span = static_cast<double>(last - first) * 1e-9;
   return {hz, count > 1 ? static_cast<double>(count - 1) / span : 0, status.achieved_hz,
           status.overruns};
@@ -206,6 +208,14 @@ int main(int argc, char** argv) {
     std::printf("| %s | %.1f | %.1f | %.2f | %.1f | %.2f | <= 1.5 |\n", transport.c_str(), raw, io,
                 io / raw, pool, pool / raw);
     std::fflush(stdout);
+  }
+  // ipc:// endpoints leave socket files behind.
+  const std::string prefix = "acheron-bench-";
+  const std::string pid = std::to_string(::getpid()) + "-";
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator("/tmp", ec)) {
+    const std::string n = f.path().filename().string();
+    if (n.rfind(prefix, 0) == 0 && n.find(pid) != std::string::npos) std::filesystem::remove(f, ec);
   }
   if (!streams) return 0;
   std::printf(

@@ -251,7 +251,6 @@ void add_remote_commands(CLI::App& app, int* exit_code) {
     struct Opts {
       Common c;
       std::string name;
-      std::vector<std::string> args;
       std::vector<std::string> kwargs;
     };
     auto o = std::make_shared<Opts>();
@@ -259,11 +258,14 @@ void add_remote_commands(CLI::App& app, int* exit_code) {
         "call", "call NAME with arguments (each parsed as JSON, else taken as a string)");
     add_common(cmd, o->c);
     cmd->add_option("name", o->name, "the call")->required();
-    cmd->add_option("args", o->args, "positional arguments");
+    // Positional arguments are taken as extras, verbatim: a vector option
+    // would split a JSON list such as [1,2,3] into three arguments.
+    cmd->allow_extras();
+    cmd->footer("ARGS...: positional arguments after NAME, each parsed as JSON, else a string");
     cmd->add_option("--kw", o->kwargs, "keyword argument NAME=VALUE (repeatable)");
-    cmd->callback([o, exit_code] {
+    cmd->callback([o, exit_code, cmd] {
       remote::CallArgs a;
-      for (const auto& s : o->args) a.args.push_back(parse_arg(s));
+      for (const auto& s : cmd->remaining()) a.args.push_back(parse_arg(s));
       for (const auto& kv : o->kwargs) {
         const auto eq = kv.find('=');
         if (eq == std::string::npos || eq == 0) {

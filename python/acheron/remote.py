@@ -64,6 +64,13 @@ MAX_ARRAYS = 1024
 MAX_NDIM = 32
 _U64 = struct.Struct("<Q")
 _packb = msgpack.packb
+# The Cython socket methods, called directly on the hot path of a call: the
+# Python wrappers of pyzmq's Socket cost more than the calls themselves.
+from zmq.backend import Socket as _BackendSocket  # noqa: E402
+
+_bsend = _BackendSocket.send
+_brecv = _BackendSocket.recv
+_bget = _BackendSocket.get
 _U32 = struct.Struct("<I")
 # Frames at least this large are received without a copy (pyzmq copies smaller ones anyway).
 _ZERO_COPY_MIN = zmq.COPY_THRESHOLD
@@ -225,7 +232,29 @@ def _send(socket: zmq.Socket, frames: Sequence[Any], flags: int = 0) -> None:
     last = len(frames) - 1
     for i, f in enumerate(frames):
         big = not isinstance(f, bytes) and memoryview(f).nbytes >= _ZERO_COPY_MIN
-        socket.send(f, flags | (_SNDMORE if i < last else 0), copy=not big)
+        _bsend(socket, f, flags | (_SNDMORE if i < last else 0), not big)
+
+
+def _recv_reply(socket: zmq.Socket) -> List[Any]:
+    """Receives one reply on the client's DEALER: the five envelope frames of
+    a FINAL or ERROR (three of a PONG) are read without asking ZeroMQ after
+    each whether more follow (that question costs more than the frame);
+    the end of the message is checked once. A server that breaks the frame
+    layout desynchronises the socket, which the call's deadline then
+    replaces. Raises zmq.Again at the receive timeout."""
+    first = _brecv(socket, 0, True)
+    if first != PROTOCOL:
+        frames = [first]
+    else:
+        cmd = _brecv(socket)
+        frames = [first, cmd, _brecv(socket)]
+        if cmd != _CMD[PONG]:
+            frames.append(_brecv(socket))
+            frames.append(_brecv(socket))
+    while _bget(socket, _RCVMORE):
+        f = _brecv(socket, 0, False)
+        frames.append(f if len(f) >= _ZERO_COPY_MIN else f.bytes)
+    return frames
 
 
 # --- client ------------------------------------------------------------------
@@ -362,6 +391,7 @@ class RemoteClient:
         self._curve = curve
         self._lock = threading.Lock()
         self._sock: Optional[zmq.Socket] = None
+        self._rcvtimeo = -1
         self._poller = zmq.Poller()
         self._ids = itertools.count(1)
         self._token = random.getrandbits(63) or 1
@@ -373,6 +403,7 @@ class RemoteClient:
         self._receiver: Optional[threading.Thread] = None
         self._wake_r, self._wake_w = None, None
         self._stopping = False
+        self._last_heartbeat: Optional[float] = None
         self.api = _Api(self)
 
     # -- calls --
@@ -392,6 +423,7 @@ class RemoteClient:
             self._secure(s)
             s.connect(self.endpoint)
             self._sock = s
+            self._rcvtimeo = -1
             self._poller = zmq.Poller()
             self._poller.register(s, zmq.POLLIN)
         return self._sock
@@ -445,12 +477,20 @@ class RemoteClient:
             deadline = time.monotonic() + timeout
             self._send(frames, deadline, timeout)
             sock = self._sock
+            first = True
             while True:
                 left = deadline - time.monotonic()
                 if left > 0:
-                    sock.setsockopt(_RCVTIMEO, int(left * 1000) + 1)
+                    # The first wait is the call's whole timeout (the same value as
+                    # the last call's, so the option is rarely set); later waits
+                    # (after a stale reply) get what is left.
+                    wait_ms = timeout_ms + 1 if first else int(left * 1000) + 1
+                    first = False
+                    if wait_ms != self._rcvtimeo:  # usually the same as the last call's
+                        sock.setsockopt(_RCVTIMEO, wait_ms)
+                        self._rcvtimeo = wait_ms
                     try:
-                        reply = _recv(sock)
+                        reply = _recv_reply(sock)
                     except zmq.Again:
                         left = 0
                 if left <= 0:
@@ -542,6 +582,13 @@ class RemoteClient:
         os.write(self._wake_w, b"x")
         return sub
 
+    def since_heartbeat(self) -> Optional[float]:
+        """Seconds since the server's stream socket last sent its heartbeat
+        (once a second by default): tells a quiet stream from a dead server.
+        None until the first subscribe() and the first heartbeat."""
+        last = self._last_heartbeat
+        return None if last is None else time.monotonic() - last
+
     def _unsubscribe(self, sub: Subscription) -> None:
         with self._subs_lock:
             subs = self._subs.get(sub.stream, [])
@@ -559,6 +606,7 @@ class RemoteClient:
         s.rcvhwm = 100000
         self._secure(s)
         s.connect(endpoint)
+        s.setsockopt(zmq.SUBSCRIBE, HEARTBEAT_STREAM.encode() + b"\0")
         poller = zmq.Poller()
         poller.register(s, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
@@ -587,6 +635,9 @@ class RemoteClient:
             if len(frames) < 2 or not topic.endswith(b"\0") or topic.count(b"\0") != 1:
                 return
             name = topic[:-1].decode()
+            if name == HEARTBEAT_STREAM:
+                self._last_heartbeat = time.monotonic()
+                return
             with self._subs_lock:
                 subs = list(self._subs.get(name, ()))  # exact name match
             if not subs:
@@ -793,6 +844,7 @@ class RemoteServer:
         self._wake_r, self._wake_w = os.pipe()
         self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="acheron-call")
         self._relays: List[Tuple[_Stream, zmq.Socket]] = []
+        self._upstreams: List[RemoteClient] = []
         self._io: Optional[threading.Thread] = None
         self._stopping = False
         self._hb_seq = 0
@@ -823,6 +875,30 @@ class RemoteServer:
             self.add_call(full, getattr(obj, n), mutating=n in mutating)
             out.append(full)
         return out
+
+    def add_call_relay(self, prefix: str, endpoint: str, timeout: float = 3.0) -> List[str]:
+        """Relays every call of another RemoteServer (C++ or Python) as
+        ``prefix.<call>``, with the upstream's signatures and docs. Remote
+        errors come back with the upstream's type and code."""
+        _check_name("call relay prefix", prefix)
+        upstream = RemoteClient(endpoint, timeout=timeout, context=self._ctx)
+        self._upstreams.append(upstream)
+        names = []
+        for c in upstream.list_calls():
+            remote_name = c["name"]
+
+            def forward(*args, _name=remote_name, **kwargs):
+                return upstream.call_with(_name, args, kwargs)
+
+            full = f"{prefix}.{remote_name}"
+            _check_name("call", full)
+            with self._meta_lock:
+                if full in self._calls:
+                    raise ValueError(f"a call named {full!r} exists")
+                self._calls[full] = _Call(forward, c.get("doc", ""), c.get("params", []), c.get("returns", "any"),
+                                          c.get("variadic", False), c.get("mutating", False))
+            names.append(full)
+        return names
 
     def remove_call(self, name: str) -> bool:
         with self._meta_lock:
@@ -960,6 +1036,8 @@ class RemoteServer:
             if st.thread is not None:
                 st.thread.join(5)
         self._pool.shutdown(wait=True)
+        for u in self._upstreams:
+            u.close()
         for _, s in self._relays:
             s.close(0)
         self._router.close(0)
@@ -1025,6 +1103,7 @@ class RemoteServer:
 
     def _run_periodic(self, st: _Stream) -> None:
         period = 1.0 / st.rate_hz
+        max_behind = max(0.1, 2 * period)
         t0, k, was_enabled = 0.0, 0, False
         while True:
             with st.cond:
@@ -1057,12 +1136,14 @@ class RemoteServer:
                 except TypeError as e:
                     self._publish(st, None, {"code": "invalid_argument", "message": str(e), "type": "TypeError"})
             k += 1
-            now = time.monotonic()
-            behind = int((now - (t0 + k * period)) / period)
-            if behind >= 1:  # more than a period late: skip the missed deadlines, count them
-                k += behind
+            # Late ticks run back to back until caught up (the mean rate holds);
+            # beyond max_behind the missed deadlines are skipped and counted.
+            behind = time.monotonic() - (t0 + k * period)
+            if behind > max_behind:
+                skipped = int(behind / period)
+                k += skipped
                 with st.cond:
-                    st.overruns += behind
+                    st.overruns += skipped
 
     def _update_relay(self, st: _Stream) -> None:
         for s, sock in self._relays:
@@ -1239,6 +1320,8 @@ class RemoteServer:
                 if call.mutating:
                     self._check_write(token)
                 out = self._final(rid, method, call.fn(*args, **kwargs))
+        except RemoteException as e:  # a relayed call: keep the upstream's code and type
+            out = self._error(rid, e.code, e.type, e.remote_message, e.traceback)
         except Exception as e:
             out = self._error(rid, self._code(e), type(e).__name__, str(e), _traceback.format_exc())
         self._outbox.append((route, out, None))

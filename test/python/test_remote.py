@@ -353,3 +353,59 @@ def test_cascade_python_server_relays_cpp_server(cpp_server):
 def resolve(client):
     from acheron.remote import resolve_stream_endpoint
     return resolve_stream_endpoint(client.endpoint, client.info()["stream_endpoint"])
+
+
+def test_curve_authentication():
+    server_pub, server_sec = zmq.curve_keypair()
+    s = RemoteServer(LOOP, LOOP, curve=(server_pub, server_sec))
+    s.add_call("hello", lambda: "hi")
+    s.start()
+    try:
+        pub, sec = zmq.curve_keypair()
+        good = RemoteClient(s.rpc_endpoint, timeout=2.0, curve=(pub, sec, server_pub))
+        assert good.call("hello") == "hi"
+        plain = RemoteClient(s.rpc_endpoint, timeout=0.3)
+        with pytest.raises((CallTimeout, Disconnected)):
+            plain.call("hello")
+        good.close()
+        plain.close()
+    finally:
+        s.stop()
+
+
+def test_cascade_python_server_relays_cpp_calls(cpp_server):
+    relay = RemoteServer(LOOP, LOOP)
+    try:
+        names = relay.add_call_relay("demo", cpp_server)
+        assert "demo.add" in names
+        relay.start()
+        c = RemoteClient(relay.rpc_endpoint, timeout=2.0)
+        assert c.call("demo.add", 40, 2) == 42.0
+        out = c.call("demo.scale", np.ones(4), k=3.0)
+        np.testing.assert_array_equal(out, np.full(4, 3.0))
+        with pytest.raises(RemoteException) as e:
+            c.call("demo.fail", "deep")
+        assert e.value.type == "std::runtime_error" and e.value.remote_message == "deep"
+        add = {x["name"]: x for x in c.list_calls()}["demo.add"]
+        assert add["params"][1]["default"] == 0.0 and add["doc"] == "a + b"
+        c.close()
+    finally:
+        relay.stop()
+
+
+def test_heartbeat_tells_a_quiet_stream_from_a_dead_server():
+    s = RemoteServer(LOOP, LOOP, heartbeat=0.05)
+    s.add_manual_stream("quiet")
+    s.start()
+    c = RemoteClient(s.rpc_endpoint)
+    try:
+        assert c.since_heartbeat() is None
+        sub = c.subscribe("quiet")
+        assert eventually(lambda: c.since_heartbeat() is not None and c.since_heartbeat() < 0.2)
+        assert sub.next(0) is None
+        s.stop()
+        time.sleep(0.4)
+        assert c.since_heartbeat() >= 0.3
+    finally:
+        c.close()
+        s.stop()

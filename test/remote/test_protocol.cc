@@ -159,12 +159,27 @@ TEST(Schedule, AbsoluteDeadlinesDoNotDrift) {
   EXPECT_EQ(s.next(), t0 + std::chrono::milliseconds(1000));
 }
 
-TEST(Schedule, LongOverrunSkipsMissedTicksAndCountsThem) {
+TEST(Schedule, LateTicksCatchUpSoTheMeanRateHolds) {
   const auto t0 = TimePoint{};
-  PeriodicSchedule s(std::chrono::milliseconds(10), t0);
-  s.advance(t0 + std::chrono::milliseconds(35));  // the first tick ran 35 ms
-  EXPECT_EQ(s.overruns(), 2u);                    // deadlines at 10 and 20 ms skipped
-  EXPECT_EQ(s.next(), t0 + std::chrono::milliseconds(30));
+  const auto ms = [](int n) { return std::chrono::milliseconds(n); };
+  PeriodicSchedule s(ms(10), t0);
+  s.advance(t0 + ms(35));  // the first tick was not scheduled until 35 ms
+  EXPECT_EQ(s.overruns(), 0u);
+  EXPECT_EQ(s.next(), t0 + ms(10));  // due already: runs at once, and so on until caught up
+  s.advance(t0 + ms(36));
+  s.advance(t0 + ms(37));
+  s.advance(t0 + ms(38));
+  EXPECT_EQ(s.next(), t0 + ms(40));
+  EXPECT_EQ(s.ticks(), 4u);
+}
+
+TEST(Schedule, FallingFarBehindSkipsAndCountsOverruns) {
+  const auto t0 = TimePoint{};
+  const auto ms = [](int n) { return std::chrono::milliseconds(n); };
+  PeriodicSchedule s(ms(10), t0);  // max_behind: 100 ms
+  s.advance(t0 + ms(505));         // a 505 ms stall
+  EXPECT_EQ(s.overruns(), 49u);    // deadlines 10..490 ms skipped
+  EXPECT_EQ(s.next(), t0 + ms(500));
   s.restart(t0 + std::chrono::seconds(1));
   EXPECT_EQ(s.next(), t0 + std::chrono::seconds(1));
 }
@@ -257,3 +272,17 @@ TEST(EnvelopeCodec, DuplicateAndUnknownHeaderKeys) {
 
 }  // namespace
 }  // namespace acheron::wire
+
+namespace acheron::remote {
+namespace {
+
+TEST(Binding, ListsOfNumbersBecomeFloat64Arrays) {
+  const Array a = from_wire<Array>(Json::array({1, 2.5, -3}), {}, "values");
+  EXPECT_EQ(a.dtype(), DType::float64);
+  EXPECT_EQ(a.to_vector<double>(), (std::vector<double>{1, 2.5, -3}));
+  EXPECT_THROW(from_wire<Array>(Json::array({1, "x"}), {}, "values"), Failure);
+  EXPECT_THROW(from_wire<Array>(Json("x"), {}, "values"), Failure);
+}
+
+}  // namespace
+}  // namespace acheron::remote

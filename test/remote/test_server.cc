@@ -485,3 +485,90 @@ TEST(RemoteLock, SingleWriter) {
 
 }  // namespace
 }  // namespace acheron::remote
+
+namespace acheron::remote {
+namespace {
+
+TEST(RemoteCurve, OnlyClientsWithTheServerKeyGetIn) {
+  const auto server_keys = net::generate_curve_keys();
+  auto opts = tcp_options();
+  opts.curve = server_keys;
+  RemoteServer server(opts);
+  server.add_call("hello", [] { return std::string("hi"); });
+  auto w = server.add_manual_stream("secret");
+  server.start();
+  RemoteClient good(ClientOptions{.endpoint = server.rpc_endpoint(),
+                                  .timeout = 2000ms,
+                                  .curve = net::generate_curve_keys(),
+                                  .curve_server_key = server_keys.public_key});
+  EXPECT_EQ(good.call("hello").as<std::string>(), "hi");
+  auto sub = good.subscribe("secret");
+  ASSERT_TRUE(eventually([&] {
+    w.publish(Value(Json(1)));
+    return sub->stats().received > 0;
+  }));
+  RemoteClient plain(ClientOptions{.endpoint = server.rpc_endpoint(), .timeout = 300ms});
+  EXPECT_THROW(plain.call("hello"), Failure);  // the handshake never completes
+}
+
+}  // namespace
+}  // namespace acheron::remote
+
+namespace acheron::remote {
+namespace {
+
+// Cascading from any ZeroMQ PUB socket: its messages arrive as uint8 arrays.
+TEST(RemoteCascade, RelayOfAPlainPubSocket) {
+  zmq::context_t ctx(1);
+  zmq::socket_t pub(ctx, zmq::socket_type::pub);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.bind("tcp://127.0.0.1:0");
+  const std::string pub_endpoint = pub.get(zmq::sockopt::last_endpoint);
+  RemoteServer relay(tcp_options());
+  relay.add_relay("weather", pub_endpoint, {.upstream = "wx ", .format = RelayFormat::raw});
+  relay.start();
+  RemoteClient client(ClientOptions{.endpoint = relay.rpc_endpoint(), .timeout = 2000ms});
+  auto sub = client.subscribe("weather", {.mode = ReceiveMode::queue});
+  ASSERT_TRUE(eventually([&] {
+    pub.send(zmq::str_buffer("other topic"), zmq::send_flags::none);
+    pub.send(zmq::str_buffer("wx 21.5C"), zmq::send_flags::none);
+    return sub->stats().received > 0;
+  }));
+  auto v = sub->next(1000ms);
+  ASSERT_TRUE(v);
+  const Array& a = v->value.as_array();
+  EXPECT_EQ(a.dtype(), DType::uint8);
+  const auto bytes = a.to_vector<std::uint8_t>();
+  EXPECT_EQ(std::string(bytes.begin(), bytes.end()), "wx 21.5C");
+}
+
+}  // namespace
+}  // namespace acheron::remote
+
+namespace acheron::remote {
+namespace {
+
+// A quiet stream is told apart from a dead server by the heartbeat.
+TEST(RemoteStreams, HeartbeatTellsAQuietStreamFromADeadServer) {
+  auto opts = tcp_options();
+  opts.heartbeat = 50ms;
+  auto server = std::make_unique<RemoteServer>(opts);
+  server->add_manual_stream("quiet");
+  server->start();
+  RemoteClient client(ClientOptions{.endpoint = server->rpc_endpoint(), .timeout = 2000ms});
+  EXPECT_FALSE(client.since_heartbeat());
+  auto sub = client.subscribe("quiet");
+  ASSERT_TRUE(eventually([&] {
+    auto t = client.since_heartbeat();
+    return t && *t < 200ms;
+  }));
+  EXPECT_FALSE(sub->try_next());  // nothing published, yet the server is alive
+  server.reset();
+  std::this_thread::sleep_for(400ms);
+  auto t = client.since_heartbeat();
+  ASSERT_TRUE(t);
+  EXPECT_GE(*t, 300ms);
+}
+
+}  // namespace
+}  // namespace acheron::remote

@@ -150,6 +150,7 @@ struct RemoteClient::Impl {
   net::Waker waker;
   std::atomic<bool> stopping{false};
   std::string stream_endpoint;
+  std::atomic<std::int64_t> last_heartbeat_ns{0};  // steady clock; 0: none yet
 
   explicit Impl(ClientOptions o) : options(std::move(o)) {
     context = options.context ? options.context : std::make_shared<zmq::context_t>(1);
@@ -300,6 +301,7 @@ struct RemoteClient::Impl {
     sub.set(zmq::sockopt::rcvhwm, 100000);
     secure(sub);
     sub.connect(endpoint);
+    sub.set(zmq::sockopt::subscribe, topic_of(kHeartbeatStream));
     std::vector<Buffer> frames;
     while (!stopping) {
       zmq::pollitem_t items[] = {{sub.handle(), 0, ZMQ_POLLIN, 0},
@@ -329,6 +331,10 @@ struct RemoteClient::Impl {
         if (!net::recv_frames(sub, frames, zmq::recv_flags::dontwait)) break;
         auto m = decode_stream(frames);
         if (!m) continue;  // not ours or malformed
+        if (m->stream == kHeartbeatStream) {
+          last_heartbeat_ns = mono_time_ns();
+          continue;
+        }
         std::vector<std::shared_ptr<Subscription::State>> targets;
         {
           std::lock_guard lock(sub_mutex);
@@ -384,6 +390,13 @@ bool RemoteClient::lock(bool force) {
 
 void RemoteClient::unlock() {
   call(std::string(kUnlock));
+}
+
+std::optional<std::chrono::milliseconds> RemoteClient::since_heartbeat() const {
+  const std::int64_t last = impl_->last_heartbeat_ns.load();
+  if (last == 0) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::nanoseconds(mono_time_ns() - last));
 }
 
 std::uint64_t RemoteClient::reconnects() const noexcept {

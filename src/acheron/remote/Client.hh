@@ -158,6 +158,11 @@ class RemoteClient final {
 
   std::shared_ptr<Subscription> subscribe(const std::string& stream, SubscribeOptions options = {});
 
+  // Time since the server's stream socket last sent its heartbeat ("$hb",
+  // once a second by default): tells a quiet stream from a dead server.
+  // nullopt until the first subscribe() and the first heartbeat.
+  std::optional<std::chrono::milliseconds> since_heartbeat() const;
+
   const ClientOptions& options() const noexcept { return options_; }
   // Sockets replaced after a failed call (reconnections).
   std::uint64_t reconnects() const noexcept;

@@ -7,6 +7,7 @@
 // header and its bytes in their own frame. Nothing is pickled.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -94,10 +95,17 @@ T from_wire(const Json& j, const std::vector<Array>& arrays, std::string_view wh
   using U = Bare<T>;
   if constexpr (std::is_same_v<U, Array>) {
     auto idx = array_ref_index(j);
-    if (!idx || *idx >= arrays.size()) {
-      throw_bad_argument(std::string(what) + ": expected an array");
+    if (idx && *idx < arrays.size()) return arrays[*idx];
+    // A plain list of numbers (from JSON, the CLI or a Python list) becomes a
+    // one-dimensional float64 array.
+    if (j.is_array() &&
+        std::all_of(j.begin(), j.end(), [](const Json& x) { return x.is_number(); })) {
+      std::vector<double> v;
+      v.reserve(j.size());
+      for (const Json& x : j) v.push_back(x.get<double>());
+      return Array::from_vector(std::move(v));
     }
-    return arrays[*idx];
+    throw_bad_argument(std::string(what) + ": expected an array");
   } else if constexpr (std::is_same_v<U, Json>) {
     return j;
   } else if constexpr (std::is_same_v<U, Value>) {
