@@ -31,7 +31,7 @@ Result<std::string> base64_decode(std::string_view text) {
   std::size_t len = 0;
   if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), text.data(),
                         text.size(), " \r\n", &len, nullptr, sodium_base64_VARIANT_ORIGINAL) != 0) {
-    return fail<std::string>(StatusCode::invalid_argument, "invalid base64");
+    return Result<std::string>::failure(StatusCode::invalid_argument, "invalid base64");
   }
   out.resize(len);
   return out;
@@ -48,11 +48,11 @@ std::string automl_request(std::string_view jpeg, std::string_view key, int max_
 Result<Prediction> parse_automl_reply(std::string_view body, std::string_view key) {
   const auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return fail<Prediction>(StatusCode::invalid_argument, "classifier reply is not JSON");
+    return Result<Prediction>::failure(StatusCode::invalid_argument, "classifier reply is not JSON");
   }
   const auto preds = j.find("predictions");
   if (preds == j.end() || !preds->is_array() || preds->empty()) {
-    return fail<Prediction>(StatusCode::invalid_argument, "classifier reply has no predictions");
+    return Result<Prediction>::failure(StatusCode::invalid_argument, "classifier reply has no predictions");
   }
   const nlohmann::json* chosen = nullptr;
   for (const auto& p : *preds) {
@@ -64,14 +64,14 @@ Result<Prediction> parse_automl_reply(std::string_view body, std::string_view ke
   if (!chosen) {
     const auto& first = preds->front();
     if (first.is_object() && first.contains("key") && first["key"].is_string() && !key.empty()) {
-      return fail<Prediction>(StatusCode::invalid_argument,
+      return Result<Prediction>::failure(StatusCode::invalid_argument,
                               "classifier reply has no prediction for key " + std::string(key));
     }
     chosen = &first;
   }
   const auto& p = *chosen;
   if (!p.is_object()) {
-    return fail<Prediction>(StatusCode::invalid_argument, "prediction is not an object");
+    return Result<Prediction>::failure(StatusCode::invalid_argument, "prediction is not an object");
   }
   Prediction out;
   out.key = std::string(key);
@@ -100,7 +100,7 @@ Result<Prediction> parse_automl_reply(std::string_view body, std::string_view ke
       out.detections.push_back(std::move(d));
     }
   } catch (const std::exception& e) {
-    return fail<Prediction>(StatusCode::invalid_argument,
+    return Result<Prediction>::failure(StatusCode::invalid_argument,
                             std::string("malformed prediction: ") + e.what());
   }
   return out;
@@ -169,12 +169,12 @@ Result<Prediction> AutomlClient::predict(std::string_view jpeg, std::string_view
   const auto res = cli.Post("/v1/models/" + options_.model + ":predict", automl_request(jpeg, key),
                             "application/json");
   if (!res) {
-    return fail<Prediction>(StatusCode::unavailable,
+    return Result<Prediction>::failure(StatusCode::unavailable,
                             "classifier " + options_.host + ":" + std::to_string(options_.port) +
                                 " unreachable (" + httplib::to_string(res.error()) + ")");
   }
   if (res->status < 200 || res->status > 299) {
-    return fail<Prediction>(StatusCode::unavailable,
+    return Result<Prediction>::failure(StatusCode::unavailable,
                             "classifier answered HTTP " + std::to_string(res->status));
   }
   return parse_automl_reply(res->body, key);

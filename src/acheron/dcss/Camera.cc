@@ -11,11 +11,6 @@
 namespace acheron::dcss {
 
 namespace {
-template <class T>
-Result<T> fail(StatusCode code, std::string message) {
-  return Result<T>::failure(code, std::move(message));
-}
-
 void set_timeouts(httplib::Client& cli, double seconds) {
   const auto us =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::duration<double>(seconds));
@@ -60,14 +55,14 @@ std::string make_test_jpeg(int width, int height, int seed, int quality) {
 
 Result<std::pair<int, int>> jpeg_size(std::string_view jpeg) {
   if (!looks_like_jpeg(jpeg)) {
-    return fail<std::pair<int, int>>(StatusCode::invalid_argument, "not a JPEG");
+    return Result<std::pair<int, int>>::failure(StatusCode::invalid_argument, "not a JPEG");
   }
   tjhandle h = tjInitDecompress();
   int w = 0, hgt = 0, sub = 0, cs = 0;
   const int rc = tjDecompressHeader3(h, reinterpret_cast<const unsigned char*>(jpeg.data()),
                                      static_cast<unsigned long>(jpeg.size()), &w, &hgt, &sub, &cs);
   tjDestroy(h);
-  if (rc != 0) return fail<std::pair<int, int>>(StatusCode::invalid_argument, "bad JPEG header");
+  if (rc != 0) return Result<std::pair<int, int>>::failure(StatusCode::invalid_argument, "bad JPEG header");
   return std::make_pair(w, hgt);
 }
 
@@ -77,16 +72,16 @@ Result<std::string> AxisClient::snapshot() const {
   if (!options_.user.empty()) cli.set_basic_auth(options_.user, options_.password);
   const auto res = cli.Get("/axis-cgi/jpg/image.cgi?camera=" + std::to_string(options_.camera));
   if (!res) {
-    return fail<std::string>(StatusCode::unavailable,
+    return Result<std::string>::failure(StatusCode::unavailable,
                              "camera " + options_.host + ":" + std::to_string(options_.port) +
                                  " unreachable (" + httplib::to_string(res.error()) + ")");
   }
   if (res->status != 200) {
-    return fail<std::string>(StatusCode::unavailable,
+    return Result<std::string>::failure(StatusCode::unavailable,
                              "camera answered HTTP " + std::to_string(res->status));
   }
   if (!looks_like_jpeg(res->body)) {
-    return fail<std::string>(StatusCode::invalid_argument, "camera snapshot is not a JPEG");
+    return Result<std::string>::failure(StatusCode::invalid_argument, "camera snapshot is not a JPEG");
   }
   return res->body;
 }
@@ -128,9 +123,9 @@ Result<std::size_t> AxisClient::stream(const std::function<bool(std::string)>& o
         }
         return !parser->ended();
       });
-  if (!error.empty()) return fail<std::size_t>(StatusCode::unavailable, error);
+  if (!error.empty()) return Result<std::size_t>::failure(StatusCode::unavailable, error);
   if (!res && (wanted_more && !stop) && res.error() != httplib::Error::Canceled) {
-    return fail<std::size_t>(
+    return Result<std::size_t>::failure(
         StatusCode::unavailable,
         "MJPEG stream from " + options_.host + " failed (" + httplib::to_string(res.error()) + ")");
   }
