@@ -128,18 +128,7 @@ Result<StreamMessage> decode_stream(std::span<const Buffer> frames,
     } else if (*key == "error") {
       auto e = r.json();
       if (!e || !e->is_object()) return bad<StreamMessage>("header.error must be a map");
-      wire::RemoteError err;
-      auto text = [&](const char* name, std::string& out) {
-        auto f = e->find(name);
-        if (f != e->end() && f->is_string()) out = f->get<std::string>();
-      };
-      std::string code;
-      text("code", code);
-      err.code = status_code_from_string(code);
-      text("type", err.type);
-      text("message", err.message);
-      text("traceback", err.traceback);
-      m.error = std::move(err);
+      m.error = wire::RemoteError::from_map(*e);
     } else if (*key == "arrays") {
       auto count = r.array();
       if (!count) return bad<StreamMessage>("header.arrays must be a list");

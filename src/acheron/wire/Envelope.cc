@@ -218,18 +218,7 @@ Result<Envelope> decode(std::span<const Buffer> frames, const DecodeLimits& limi
       auto j = r.json();
       if (!j) return bad<Envelope>("malformed msgpack: not decodable");
       if (!j->is_object()) return bad<Envelope>("header.error must be a map");
-      RemoteError err;
-      auto text = [&](const char* name, std::string& out) {
-        auto f = j->find(name);
-        if (f != j->end() && f->is_string()) out = f->get<std::string>();
-      };
-      std::string code;
-      text("code", code);
-      err.code = status_code_from_string(code);
-      text("type", err.type);
-      text("message", err.message);
-      text("traceback", err.traceback);
-      e.error = std::move(err);
+      e.error = RemoteError::from_map(*j);
     } else if (*key == "arrays") {
       auto n = r.array();
       if (!n) return bad<Envelope>("header.arrays must be a list");
@@ -329,6 +318,21 @@ Envelope make_error(const Envelope& request, RemoteError error) {
   Envelope e = make_reply(request, Command::error, {});
   e.error = std::move(error);
   return e;
+}
+
+RemoteError RemoteError::from_map(const nlohmann::json& map) {
+  RemoteError err;
+  auto text = [&](const char* name, std::string& out) {
+    auto f = map.find(name);
+    if (f != map.end() && f->is_string()) out = f->get<std::string>();
+  };
+  std::string code;
+  text("code", code);
+  err.code = status_code_from_string(code);
+  text("type", err.type);
+  text("message", err.message);
+  text("traceback", err.traceback);
+  return err;
 }
 
 }  // namespace acheron::wire

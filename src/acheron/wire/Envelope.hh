@@ -59,6 +59,10 @@ struct RemoteError {
   std::string type;     // exception type name at the source ("ValueError")
   std::string message;  // human-readable text
   std::string traceback;
+
+  // From a decoded header "error" map (code, type, message, traceback):
+  // missing or non-string fields stay empty, an unknown code is `unknown`.
+  static RemoteError from_map(const nlohmann::json& map);
 };
 
 // One decoded message. `command` holds the numeric value of a Command or a
