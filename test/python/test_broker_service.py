@@ -12,7 +12,7 @@ import pytest
 import zmq
 
 from acheron.photon import PhotonClient, isotropic_photons
-from test_photon_service import photon_frames, req
+from charon_wire import async_run_conversation, photon_frames, req
 
 BROKER_READY = r"clients on (tcp://\S+), workers on (tcp://\S+)"
 
@@ -201,36 +201,14 @@ def test_async_mode_through_the_broker_writes_runs_to_hdf5(tmp_path, processes):
     """`acheron broker --async`: events are answered at once, simulated by two
     workers, and written per run in submission order; RUN_END waits for the
     file to be closed."""
-    h5py = pytest.importorskip("h5py")
+    pytest.importorskip("h5py")
     _, front, back = start_broker(processes, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*",
                                   "--async", "--outdir", tmp_path, "--events-per-basket", "3")
     start_worker(processes, back)
     start_worker(processes, back)
     wait_for_workers(front, 2)
-    assert req(front, [b"RUN_BEGIN", b"/elsewhere/brokered.root"]) == [b"ACK"]
     n_events = 8
-    for e in range(n_events):
-        n = 0 if e == 4 else 2000
-        reply = req(front, photon_frames(e, n, seed=e))
-        assert reply == [b"SIM_COMPLETE_ASYNC", struct.pack("<I", e)]
-    # A resend of an accepted event does not add an entry.
-    assert req(front, photon_frames(3, 2000, seed=3)) == [b"SIM_COMPLETE_ASYNC",
-                                                          struct.pack("<I", 3)]
-    assert req(front, [b"RUN_END"], timeout_ms=60000) == [b"ACK"]
-    assert req(front, [b"RUN_END"]) == [b"ACK"]  # a resend after the close
-    path = tmp_path / "brokered.charon.h5"
-    assert path.exists() and not (tmp_path / "brokered.charon.h5.partial").exists()
-    with h5py.File(path, "r") as f:
-        assert f.attrs["format"] == "acheron.charon.run"
-        assert len(f["detinfo/pmt_x"]) == 400
-        out = f["output"]
-        assert list(out["event_id"][:]) == list(range(n_events))
-        counts = out["nchannel_id"][:]
-        offsets = out["hit_offset"][:]
-        assert len(offsets) == n_events + 1 and offsets[0] == 0
-        assert np.array_equal(np.diff(offsets), counts)
-        assert counts[4] == 0 and offsets[-1] == counts.sum() == len(out["channel_id"])
-        assert counts.sum() > 0 and np.all(out["flag"][:] & (1 << 2))
+    async_run_conversation(front, tmp_path, "brokered", n_events)
     stats = PhotonClient(front).stats()
     assert stats["async"] and stats["async_accepted"] == n_events
     assert stats["async_written"] == n_events and stats["closed_runs"] == 1

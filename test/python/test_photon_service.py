@@ -8,31 +8,8 @@ import numpy as np
 import pytest
 import zmq
 
-from acheron.photon import COMPONENTS, PhotonClient, PhotonError, isotropic_photons
-
-CTX = zmq.Context.instance()
-
-
-def req(endpoint, frames, timeout_ms=10000):
-    """One RAT-PAC-style call: a new REQ socket, LINGER 0, one poll."""
-    s = CTX.socket(zmq.REQ)
-    s.setsockopt(zmq.LINGER, 0)
-    s.connect(endpoint)
-    try:
-        s.send_multipart(frames)
-        assert s.poll(timeout_ms, zmq.POLLIN), f"no reply to {frames[0]!r}"
-        return s.recv_multipart()
-    finally:
-        s.close()
-
-
-def photon_frames(event_id, n, version=2, seed=0):
-    p = isotropic_photons(n, seed=seed, wavelength=(350, 450))
-    frames = [b"PHOTONDATA", struct.pack("<II", event_id, n)] + [p[c].tobytes() for c in COMPONENTS]
-    if version == 2:
-        frames.append(np.full(n, 1 << 10, "<u4").tobytes())
-    return frames
-
+from acheron.photon import PhotonClient, PhotonError, isotropic_photons
+from charon_wire import async_run_conversation, photon_frames, req
 
 @pytest.fixture(scope="module")
 def server():
@@ -180,31 +157,10 @@ def test_async_mode_writes_runs_to_hdf5(tmp_path, acheron_process):
     srv = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "2",
                           "--async", "--outdir", tmp_path, "--events-per-basket", "3")
     ep = srv.endpoint
-    assert req(ep, [b"RUN_BEGIN", b"/elsewhere/myrun.root"]) == [b"ACK"]
-    n_events = 8
-    for e in range(n_events):
-        n = 0 if e == 4 else 2000
-        reply = req(ep, photon_frames(e, n, seed=e))
-        # Answered at once, before any simulation.
-        assert reply == [b"SIM_COMPLETE_ASYNC", struct.pack("<I", e)]
-    # A resend of an accepted event does not add an entry.
-    assert req(ep, photon_frames(3, 2000, seed=3)) == [b"SIM_COMPLETE_ASYNC", struct.pack("<I", 3)]
-    assert req(ep, [b"RUN_END"], timeout_ms=60000) == [b"ACK"]
-    assert req(ep, [b"RUN_END"]) == [b"ACK"]  # a resend after the close
-    path = tmp_path / "myrun.charon.h5"
-    assert path.exists() and not (tmp_path / "myrun.charon.h5.partial").exists()
-    with h5py.File(path, "r") as f:
-        assert f.attrs["format"] == "acheron.charon.run"
-        assert len(f["detinfo/pmt_x"]) == 400
-        out = f["output"]
-        assert list(out["event_id"][:]) == list(range(n_events))
-        counts = out["nchannel_id"][:]
-        offsets = out["hit_offset"][:]
-        assert counts[4] == 0 and offsets[-1] == counts.sum() == len(out["channel_id"])
-        assert np.all(out["flag"][:] & (1 << 2))
-        # The same event in synchronous mode gives the same hits: batching
-        # does not change the random streams.
-        e2 = slice(offsets[2], offsets[3])
+    path, offsets = async_run_conversation(ep, tmp_path, "myrun")
+    # The same event in synchronous mode gives the same hits: batching does
+    # not change the random streams.
+    e2 = slice(offsets[2], offsets[3])
     sync = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "1")
     reply = req(sync.endpoint, photon_frames(2, 2000, seed=2))
     with h5py.File(path, "r") as f:

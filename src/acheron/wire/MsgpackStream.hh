@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "acheron/wire/MsgpackTag.hh"
+
 namespace acheron::wire::mp {
 
 class Writer final {
@@ -178,98 +180,19 @@ class Reader final {
     std::uint64_t pending = 1;
     while (pending > 0) {
       --pending;
-      const std::uint8_t t = p_[pos_++];
-      std::uint64_t skip = 0;
-      if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
-      } else if ((t & 0xf0) == 0x80) {
-        pending += 2ull * (t & 0x0f);
-      } else if ((t & 0xf0) == 0x90) {
-        pending += t & 0x0f;
-      } else if ((t & 0xe0) == 0xa0) {
-        skip = t & 0x1f;
-      } else {
-        switch (t) {
-          case 0xc4:
-            skip = rd(pos_, 1), pos_ += 1;
-            break;
-          case 0xc5:
-            skip = rd(pos_, 2), pos_ += 2;
-            break;
-          case 0xc6:
-            skip = rd(pos_, 4), pos_ += 4;
-            break;
-          case 0xc7:
-            skip = rd(pos_, 1) + 1, pos_ += 1;
-            break;
-          case 0xc8:
-            skip = rd(pos_, 2) + 1, pos_ += 2;
-            break;
-          case 0xc9:
-            skip = rd(pos_, 4) + 1, pos_ += 4;
-            break;
-          case 0xca:
-            skip = 4;
-            break;
-          case 0xcb:
-            skip = 8;
-            break;
-          case 0xcc:
-          case 0xd0:
-            skip = 1;
-            break;
-          case 0xcd:
-          case 0xd1:
-            skip = 2;
-            break;
-          case 0xce:
-          case 0xd2:
-            skip = 4;
-            break;
-          case 0xcf:
-          case 0xd3:
-            skip = 8;
-            break;
-          case 0xd4:
-            skip = 2;
-            break;
-          case 0xd5:
-            skip = 3;
-            break;
-          case 0xd6:
-            skip = 5;
-            break;
-          case 0xd7:
-            skip = 9;
-            break;
-          case 0xd8:
-            skip = 17;
-            break;
-          case 0xd9:
-            skip = rd(pos_, 1), pos_ += 1;
-            break;
-          case 0xda:
-            skip = rd(pos_, 2), pos_ += 2;
-            break;
-          case 0xdb:
-            skip = rd(pos_, 4), pos_ += 4;
-            break;
-          case 0xdc:
-            pending += rd(pos_, 2), pos_ += 2;
-            break;
-          case 0xdd:
-            pending += rd(pos_, 4), pos_ += 4;
-            break;
-          case 0xde:
-            pending += 2 * rd(pos_, 2), pos_ += 2;
-            break;
-          case 0xdf:
-            pending += 2 * rd(pos_, 4), pos_ += 4;
-            break;
-          default:
-            break;
-        }
+      const Tag tag = msgpack_tag(p_[pos_++]);
+      std::uint64_t n = tag.size;
+      if (tag.length_bytes > 0) {
+        n = rd(pos_, tag.length_bytes) + (tag.kind == Tag::Kind::bytes ? tag.size : 0);
+        pos_ += tag.length_bytes;
       }
-      pos_ += skip;
+      if (tag.kind == Tag::Kind::array) {
+        pending += n;
+      } else if (tag.kind == Tag::Kind::map) {
+        pending += 2 * n;
+      } else {
+        pos_ += n;
+      }
     }
   }
   // The next value as JSON (decoded by nlohmann from its byte range).
