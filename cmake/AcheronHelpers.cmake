@@ -40,6 +40,9 @@ function(acheron_add_test name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main
                                         GTest::gmock)
   acheron_set_warnings(${name})
+  # Test code itself needs no -O2 (the libraries under test keep it): -O1
+  # compiles it about a third faster in the default build.
+  target_compile_options(${name} PRIVATE $<$<CONFIG:RelWithDebInfo>:-O1>)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
