@@ -113,6 +113,53 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_tuple(xos::Protocol::v2, xos::SenderVariant::tcl, false),
                       std::make_tuple(xos::Protocol::v2, xos::SenderVariant::java, true)));
 
+TEST(SessionFraming, LongTextReachesAnXos1DcssInWholeTokens) {
+  // An operation whose update and completion are longer than a 200-byte frame.
+  std::string results;
+  for (int i = 0; i < 40; ++i) results += (i ? " " : "") + xos::format_loop(i / 100.0);
+  for (const auto level : {xos::Protocol::v1, xos::Protocol::v2}) {
+    SCOPED_TRACE(std::string(xos::to_string(level)));
+    FakeDcss dcss(fake_options(level));
+    dcss.start();
+    Dhs dhs(dhs_options());
+    add_echo(dhs);
+    dhs.add_operation("long", [&](const OperationPtr& op) {
+      op->update("partial " + results);
+      op->complete("normal", results);
+    });
+    Session session(session_options(dcss.port()), dhs);
+    session.start();
+    ASSERT_TRUE(dcss.wait_online("simDHS", 5s));
+    const auto h = dcss.start_operation("simDHS", "long");
+    auto op = dcss.wait_completion(h, 5s);
+    ASSERT_TRUE(op);
+    EXPECT_EQ(op->status, "normal");
+    ASSERT_EQ(op->updates.size(), 1u);
+    const auto completed = xos::htos::operation_completed("long", h, "normal", results);
+    const auto updated = xos::htos::operation_update("long", h, "partial " + results);
+    if (level == xos::Protocol::v1) {
+      // What DCSS can read: the first 199 bytes, cut after a whole number.
+      EXPECT_EQ(dcss.records_of("htos_operation_completed").back().text,
+                xos::fit_v1(completed).text);
+      EXPECT_EQ(dcss.records_of("htos_operation_update").back().text, xos::fit_v1(updated).text);
+      EXPECT_TRUE(results.starts_with(op->result + " ")) << op->result;
+      EXPECT_EQ(session.truncated_messages(), 2u);
+    } else {
+      EXPECT_EQ(op->result, results);  // xos2 carries it whole
+      EXPECT_EQ(dcss.records_of("htos_operation_completed").back().text, completed);
+      EXPECT_EQ(session.truncated_messages(), 0u);
+    }
+    // The stream stays in step: the next operation is read correctly.
+    const auto h2 = dcss.start_operation("simDHS", "echo", {"after"});
+    auto op2 = dcss.wait_completion(h2, 5s);
+    ASSERT_TRUE(op2);
+    EXPECT_EQ(op2->result, "after");
+    for (const auto& r : dcss.records()) EXPECT_EQ(r.protocol, level) << r.text;
+    EXPECT_TRUE(dcss.violations().empty()) << dcss.violations().front();
+    session.stop();
+  }
+}
+
 struct Online : ::testing::Test {
   Online() : dcss(fake_options(xos::Protocol::v2)), dhs(dhs_options()) {
     dcss.start();
