@@ -3,10 +3,14 @@
 // through a fake DCSS, including a 90-frame collectLoopImages at 30 fps and
 // the documented error completions.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <httplib.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -232,7 +236,8 @@ enum class Source : std::uint8_t { push, mjpeg };
 
 struct LoopEnv {
   explicit LoopEnv(double osci_time = 0.5, double fps = 20, double grace = 30, int frames = -1,
-                   Source source = Source::push, FakeAxisOptions axis_options = {})
+                   Source source = Source::push, FakeAxisOptions axis_options = {},
+                   const std::function<void(LoopConfig&)>& configure = {})
       : axis(axis_options), dcss(fake_dcss_options()) {
     automl.start();
     axis.start();
@@ -254,6 +259,7 @@ struct LoopEnv {
     push_frames = frames >= 0 ? frames : static_cast<int>(std::lround(osci_time * fps));
     push_fps = fps;
     c_source = source;
+    if (configure) configure(c.loop);
     runner = std::make_unique<DhsRunner>(c);
     // DCSS's loop script: on start_oscillation the Axis server pushes frames.
     dcss.on_message([this](const FakeDcss::Record& r) {
@@ -459,6 +465,77 @@ TEST(LoopDhsRun, DcssRestartDuringCollectLeavesNothingBehind) {
   EXPECT_EQ(tip.status, "normal");
   EXPECT_FALSE(env.runner->loop()->collecting());
   EXPECT_TRUE(env.dcss.violations().empty()) << env.dcss.violations().front();
+}
+
+TEST(LoopDhsRun, ClassifierDownOrTooSlowNeverHangs) {
+  LoopEnv env(0.2, 20.0, 30.0, 4, Source::push, {},
+              [](LoopConfig& l) { l.automl.timeout_s = 0.5; });  // 4 frames
+  // Too slow: every request times out, each frame is reported failed, the
+  // collect still completes; the snapshot operations fail with the error.
+  FakeAutomlOptions slow;
+  slow.delay = 1s;
+  env.automl.set_options(slow);
+  const auto t0 = Clock::now();
+  auto rec = env.run("collectLoopImages", {}, 10s);
+  EXPECT_EQ(rec.status, "normal");
+  ASSERT_EQ(rec.updates.size(), 5u);
+  for (std::size_t i = 1; i < rec.updates.size(); ++i) {
+    const auto t = xos::tokenize(rec.updates[i]);
+    EXPECT_EQ(t[2], "failed");
+    EXPECT_EQ(t[14], "none");
+  }
+  auto info = env.run("getLoopInfo", {}, 5s);
+  EXPECT_EQ(info.status + " " + info.result, "error classifier_unavailable");
+  EXPECT_LT(Clock::now() - t0, 5s);
+  // Down: the same, at once.
+  env.automl.stop();
+  auto tip = env.run("getLoopTip", {"1"}, 5s);
+  EXPECT_EQ(tip.status + " " + tip.result, "error classifier_unavailable");
+  rec = env.run("collectLoopImages", {}, 10s);
+  EXPECT_EQ(rec.status, "normal");
+  ASSERT_EQ(rec.updates.size(), 5u);
+  EXPECT_EQ(xos::tokenize(rec.updates[4])[2], "failed");
+  EXPECT_TRUE(env.dcss.violations().empty()) << env.dcss.violations().front();
+}
+
+TEST(LoopDhsRun, ImagesAndResultsSavedForDebugging) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("acheron-loop-debug-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  // A file left from an earlier run with the same handle is replaced, not appended to.
+  std::filesystem::create_directories(dir / "collectLoopImages1_3");
+  std::ofstream(dir / "collectLoopImages1_3" / "0.jpg") << "stale bytes";
+  {
+    LoopEnv env(0.25, 20.0, 30.0, -1, Source::push, {}, [&](LoopConfig& l) {
+      l.save_image_files = true;
+      l.debug_dir = dir.string();
+    });                                                // 5 frames
+    auto rec = env.run("collectLoopImages", {}, 10s);  // handle 1.1
+    ASSERT_EQ(rec.status, "normal");
+    auto info = env.run("getLoopInfo");  // 1.2
+    ASSERT_EQ(info.status, "normal");
+    rec = env.run("collectLoopImages", {}, 10s);  // 1.3
+    ASSERT_EQ(rec.status, "normal");
+  }
+  auto slurp = [](const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  for (const char* sub : {"collectLoopImages1_1", "collectLoopImages1_3"}) {
+    SCOPED_TRACE(sub);
+    for (int i = 0; i < 5; ++i) {
+      const auto jpeg = slurp(dir / sub / (std::to_string(i) + ".jpg"));
+      EXPECT_TRUE(jpeg_size(jpeg).ok()) << "frame " << i << " is not a whole JPEG";
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir / sub / "5.jpg"));
+    const auto results = slurp(dir / sub / "results.txt");
+    std::size_t lines = 0;
+    for (const auto& line : xos::tokenize(results)) lines += line == "LOOP_INFO";
+    EXPECT_EQ(lines, 5u) << results;
+  }
+  EXPECT_TRUE(jpeg_size(slurp(dir / "getLoopInfo1_2" / "snapshot.jpg")).ok());
+  EXPECT_TRUE(slurp(dir / "getLoopInfo1_2" / "results.txt").starts_with("LOOP_INFO 0 normal "));
+  std::filesystem::remove_all(dir);
 }
 
 // ------------------------------------------------ frames from the MJPEG stream

@@ -117,10 +117,14 @@ std::filesystem::path LoopDhs::debug_dir_for(const OperationPtr& op) const {
   return std::filesystem::path(config_.debug_dir) / (op->name() + handle);
 }
 
-void LoopDhs::save(const std::filesystem::path& file, const std::string& bytes) const {
+void LoopDhs::save(const std::filesystem::path& file, const std::string& bytes,
+                   SaveMode mode) const {
   std::error_code ec;
   std::filesystem::create_directories(file.parent_path(), ec);
-  std::ofstream out(file, std::ios::binary | std::ios::app);
+  // Images replace a file of the same name (DCSS handles repeat after a DCSS
+  // restart); results are appended line by line.
+  std::ofstream out(
+      file, std::ios::binary | (mode == SaveMode::append ? std::ios::app : std::ios::trunc));
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!out) log::warn("loop: cannot write {} (saving debug files)", file.string());
 }
@@ -206,7 +210,7 @@ bool LoopDhs::on_stream_frame(const std::shared_ptr<Collect>& c, std::string jpe
     std::lock_guard lock(mutex_);
     if (!take_frame_locked(c, &index)) return false;
   }
-  if (!c->dir.empty()) save(c->dir / (std::to_string(index) + ".jpg"), jpeg);
+  if (!c->dir.empty()) save(c->dir / (std::to_string(index) + ".jpg"), jpeg, SaveMode::replace);
   classifiers_->submit([this, c, index, jpeg = std::move(jpeg)] { classify(c, index, jpeg); });
   std::lock_guard lock(mutex_);
   return active_ == c && !c->stopped && !c->done && c->next_index < c->expected;
@@ -241,7 +245,7 @@ void LoopDhs::on_image(std::string jpeg) {
     c = active_;
     if (!take_frame_locked(c, &index)) return;
   }
-  if (!c->dir.empty()) save(c->dir / (std::to_string(index) + ".jpg"), jpeg);
+  if (!c->dir.empty()) save(c->dir / (std::to_string(index) + ".jpg"), jpeg, SaveMode::replace);
   classifiers_->submit([this, c, index, jpeg = std::move(jpeg)] { classify(c, index, jpeg); });
 }
 
@@ -259,7 +263,7 @@ void LoopDhs::classify(const std::shared_ptr<Collect>& c, int index, const std::
     log::warn("loop: frame {} not classified: {}", index, pred.error().message);
   }
   const auto text = loop_info_text(index, r);
-  if (!c->dir.empty()) save(c->dir / "results.txt", text + "\n");
+  if (!c->dir.empty()) save(c->dir / "results.txt", text + "\n", SaveMode::append);
   std::lock_guard lock(mutex_);
   if (c->done) return;
   c->results[static_cast<std::size_t>(index)] = r;
@@ -329,7 +333,7 @@ std::optional<LoopResult> LoopDhs::snapshot_result(const OperationPtr& op) {
     return std::nullopt;
   }
   const auto dir = debug_dir_for(op);
-  if (!dir.empty()) save(dir / "snapshot.jpg", *jpeg);
+  if (!dir.empty()) save(dir / "snapshot.jpg", *jpeg, SaveMode::replace);
   auto pred = automl_.predict(*jpeg, op->name() + ":" + op->handle());
   if (!pred) {
     log::warn("loop: {} {}: {}", op->name(), op->handle(), pred.error().message);
@@ -337,7 +341,7 @@ std::optional<LoopResult> LoopDhs::snapshot_result(const OperationPtr& op) {
     return std::nullopt;
   }
   auto r = evaluate_loop(*pred, config_.automl.threshold, config_.automl.scan_n_results);
-  if (!dir.empty()) save(dir / "results.txt", loop_info_text(0, r) + "\n");
+  if (!dir.empty()) save(dir / "results.txt", loop_info_text(0, r) + "\n", SaveMode::append);
   return r;
 }
 

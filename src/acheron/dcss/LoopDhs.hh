@@ -67,7 +67,8 @@ class LoopDhs final {
   // Snapshot + classification for getLoopTip / getLoopInfo; nullopt after completing `op`.
   std::optional<LoopResult> snapshot_result(const OperationPtr& op);
   std::filesystem::path debug_dir_for(const OperationPtr& op) const;
-  void save(const std::filesystem::path& file, const std::string& bytes) const;
+  enum class SaveMode : std::uint8_t { replace, append };
+  void save(const std::filesystem::path& file, const std::string& bytes, SaveMode mode) const;
 
   LoopConfig config_;
   Dhs& dhs_;
