@@ -69,11 +69,25 @@ TEST_F(DhsFixture, RegistrationsAndConfiguration) {
 
 TEST_F(DhsFixture, MotorMoveReportsStartedUpdatesCompleted) {
   motor("m");
+  const auto t0 = Clock::now();
   dhs->handle("stoh_start_motor_move m 1.0");  // 10 units/s: 0.1 s, 5 ticks of 20 ms
   EXPECT_EQ(sink->wait_prefix("htos_motor_move_started"), "htos_motor_move_started m 1.000000");
   EXPECT_EQ(sink->wait_prefix("htos_motor_move_completed"),
             "htos_motor_move_completed m 1.000000 normal");
+  EXPECT_GE(Clock::now() - t0, 90ms);  // no faster than the configured speed
   EXPECT_GE(sink->count_prefix("htos_update_motor_position m"), 3u);
+  // Each update is at most one tick of motion (10 units/s × 20 ms) further.
+  double last = 0;
+  for (const auto& m : sink->all()) {
+    if (!m.starts_with("htos_update_motor_position m ")) continue;
+    const auto t = wire::xos::tokenize(m);
+    ASSERT_EQ(t.size(), 4u) << m;
+    EXPECT_EQ(t[3], "normal");
+    const double pos = std::stod(t[2]);
+    EXPECT_GT(pos, last) << m;
+    EXPECT_LE(pos - last, 0.2 + 1e-6) << m;
+    last = pos;
+  }
   EXPECT_DOUBLE_EQ(dhs->motor("m")->position, 1.0);
   // Zero distance: completed at once.
   dhs->handle("stoh_start_motor_move m 1.0");
