@@ -434,9 +434,13 @@ TEST(SessionRejection, UnknownNameAndDuplicateAreRetried) {
   ASSERT_TRUE(dcss.wait_online("simDHS", 5s));
   Session b(session_options(dcss.port()), second);
   b.start();
-  std::this_thread::sleep_for(500ms);
+  // One instance per name: the second is closed after its handshake (it
+  // cannot tell before) and retries, and never gets the registration burst.
+  EXPECT_TRUE(b.wait_connections(2, 5s));
   EXPECT_TRUE(a.online());
-  EXPECT_FALSE(b.online());  // one instance per name
+  EXPECT_EQ(a.connections(), 1u);
+  EXPECT_TRUE(second.registered(xos::DeviceType::real_motor).empty());
+  EXPECT_FALSE(first.registered(xos::DeviceType::real_motor).empty());
   a.stop();
   ASSERT_TRUE(dcss.wait_online("simDHS", 5s, 2));  // the second takes over
   const auto deadline = Clock::now() + 5s;
