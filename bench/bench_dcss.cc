@@ -4,11 +4,13 @@
 //    Outbox, no sockets) and through the fake DCSS over loopback TCP in xos1
 //    and xos2, side by side;
 // 2. the loop DHS end to end (fake Axis POSTs → receiver → fake AutoML →
-//    LOOP_INFO at the fake DCSS) at 30 fps and at higher frame rates.
+//    LOOP_INFO at the fake DCSS) at 30 fps and at higher frame rates, and the
+//    same with the frames read from the fake Axis's MJPEG stream.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "acheron/core/Log.hh"
@@ -116,7 +118,9 @@ struct LoopRun {
   std::string status;
 };
 
-LoopRun loop_run(double fps, int frames) {
+enum class Source : std::uint8_t { push, mjpeg };
+
+LoopRun loop_run(double fps, int frames, Source source) {
   FakeAutoml automl;
   automl.start();
   FakeAxis axis;
@@ -134,12 +138,17 @@ LoopRun loop_run(double fps, int frames) {
   c.loop.axis.port = axis.port();
   c.loop.jpeg_receiver.bind = "127.0.0.1";
   c.loop.jpeg_receiver.port = 0;
+  c.loop.frame_source = source == Source::mjpeg ? "mjpeg" : "push";
   DhsRunner runner(c);
   TimePoint push_start{};
   dcss.on_message([&](const FakeDcss::Record& r) {
     if (r.tokens.size() == 4 && r.tokens[3] == "start_oscillation") {
+      // Push: the camera starts sending now. MJPEG: the DHS opened the
+      // stream as it sent this update; frame i is due i / fps later.
       push_start = Clock::now();
-      axis.push("127.0.0.1", runner.loop()->receiver_port(), frames, fps);
+      if (source == Source::push) {
+        axis.push("127.0.0.1", runner.loop()->receiver_port(), frames, fps);
+      }
     }
   });
   runner.start();
@@ -199,15 +208,22 @@ int main(int argc, char** argv) {
   row("loopback TCP, xos1", v1);
 
   std::printf(
-      "\n== loop DHS end to end: fake Axis POSTs -> receiver -> fake AutoML -> LOOP_INFO\n");
-  std::printf("%8s %7s %8s %10s %13s %14s %14s  %s\n", "fps", "frames", "results", "elapsed s",
-              "achieved fps", "latency p50 ms", "latency p99 ms", "completion");
-  for (const auto& [fps, frames] :
-       std::vector<std::pair<double, int>>{{30, 90}, {60, 180}, {120, 360}}) {
-    const auto r = loop_run(fps, frames);
-    std::printf("%8.0f %7d %8d %10.2f %13.1f %14.2f %14.2f  %s  (achieved/target %.3f)\n", r.fps,
-                r.frames, r.results, r.elapsed_s, r.achieved_fps, r.result_latency.median_us / 1000,
-                r.result_latency.p99_us / 1000, r.status.c_str(), r.achieved_fps / r.fps);
+      "\n== loop DHS end to end: fake Axis (POSTs -> receiver, or MJPEG stream) -> fake AutoML "
+      "-> LOOP_INFO\n");
+  std::printf("%-6s %8s %7s %8s %10s %13s %14s %14s  %s\n", "source", "fps", "frames", "results",
+              "elapsed s", "achieved fps", "latency p50 ms", "latency p99 ms", "completion");
+  for (const auto& [source, fps, frames] :
+       std::vector<std::tuple<Source, double, int>>{{Source::push, 30, 90},
+                                                    {Source::mjpeg, 30, 90},
+                                                    {Source::push, 60, 180},
+                                                    {Source::mjpeg, 60, 180},
+                                                    {Source::push, 120, 360},
+                                                    {Source::mjpeg, 120, 360}}) {
+    const auto r = loop_run(fps, frames, source);
+    std::printf("%-6s %8.0f %7d %8d %10.2f %13.1f %14.2f %14.2f  %s  (achieved/target %.3f)\n",
+                source == Source::push ? "push" : "mjpeg", r.fps, r.frames, r.results, r.elapsed_s,
+                r.achieved_fps, r.result_latency.median_us / 1000, r.result_latency.p99_us / 1000,
+                r.status.c_str(), r.achieved_fps / r.fps);
   }
   return 0;
 }

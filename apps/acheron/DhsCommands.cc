@@ -10,6 +10,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "Commands.hh"
@@ -53,6 +55,54 @@ class Waiter final {
   bool done_ = false;
 };
 
+// HOST:PORT given to `option`; a SetupError naming the option otherwise.
+std::pair<std::string, std::uint16_t> host_port(const std::string& text, const char* option,
+                                                int example_port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    throw SetupError(
+        std::string(option) + " '" + text +
+        "' is not HOST:PORT (no host or port) e.g. 127.0.0.1:" + std::to_string(example_port));
+  }
+  const auto port_text = text.substr(colon + 1);
+  std::size_t used = 0;
+  int port = -1;
+  try {
+    port = std::stoi(port_text, &used);
+  } catch (const std::exception&) {
+  }
+  if (used != port_text.size() || port < 1 || port > 65535) {
+    throw SetupError(std::string(option) + " '" + text +
+                     "' has a bad port (not 1-65535) use HOST:PORT, e.g. 127.0.0.1:" +
+                     std::to_string(example_port));
+  }
+  return {text.substr(0, colon), static_cast<std::uint16_t>(port)};
+}
+
+// --bind and --port of a test double.
+void add_listen_options(CLI::App* cmd, std::string& bind, int& port) {
+  cmd->add_option("--bind", bind, "listen address")->capture_default_str();
+  cmd->add_option("--port", port, "listen port (0: any free port)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+}
+
+void print_listening(const char* what, const std::string& bind, std::uint16_t port) {
+  std::printf("%s listening on %s:%u\n", what, bind.c_str(), port);
+  std::fflush(stdout);
+}
+
+// Starts a test double (start/stop/port), prints where it listens and serves
+// until SIGINT/SIGTERM. `signals` is constructed before the double's threads.
+template <class Fake>
+void serve_until_signal(Fake& fake, const char* what, const std::string& bind,
+                        SignalWatcher& signals) {
+  fake.start();
+  print_listening(what, bind, fake.port());
+  Waiter(signals).wait();
+  fake.stop();
+}
+
 void add_fake_dcss(CLI::App& dhs, int* exit_code) {
   struct Opts {
     std::string bind = "127.0.0.1";
@@ -72,8 +122,7 @@ void add_fake_dcss(CLI::App& dhs, int* exit_code) {
       "a fake DCSS hardware port for testing a DHS: handshake, registrations, operations; reads "
       "commands on stdin (start OP [ARGS], stop OP [HANDLE], abort [hard|soft], drop, wait "
       "HANDLE [S], or a raw stoh_ line) and prints every message it receives");
-  cmd->add_option("--bind", o->bind, "listen address")->capture_default_str();
-  cmd->add_option("--port", o->port, "listen port (0: any free port)")->capture_default_str();
+  add_listen_options(cmd, o->bind, o->port);
   cmd->add_option("--dhs", o->names, "DHS name(s) of the database (default loopDHS)");
   cmd->add_option("--protocol", o->protocol, "protocol level of the DHS rows")
       ->check(CLI::IsMember({1, 2}))
@@ -141,8 +190,7 @@ void add_fake_dcss(CLI::App& dhs, int* exit_code) {
       std::fflush(stdout);
     });
     fake.start();
-    std::printf("fake DCSS listening on %s:%u\n", fo.host.c_str(), fake.port());
-    std::fflush(stdout);
+    print_listening("fake DCSS", fo.host, fake.port());
     auto waiter = std::make_shared<Waiter>(signals);
     std::thread input([fake_ptr, owner, waiter] {
       auto& fake = *fake_ptr;
@@ -200,44 +248,40 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
       "fake-axis",
       "a fake Axis video server: snapshot (/axis-cgi/jpg/image.cgi), MJPEG "
       "(/axis-cgi/mjpg/video.cgi), and with --push-to, POSTs JPEG frames to a receiver");
-  axis->add_option("--bind", a->axis.bind, "listen address")->capture_default_str();
-  axis->add_option("--port", a->port, "listen port (0: any free port)")->capture_default_str();
+  add_listen_options(axis, a->axis.bind, a->port);
   axis->add_option("--size", a->axis.width, "image width (height = 3/4 of it)")
       ->capture_default_str();
   axis->add_option("--user", a->axis.user, "require Basic auth with this user");
   axis->add_option("--password", a->axis.password, "the Basic auth password");
   axis->add_option("--push-to", a->push_to, "HOST:PORT of a JPEG receiver to POST frames to");
   axis->add_option("--frames", a->frames, "frames to push")->capture_default_str();
-  axis->add_option("--fps", a->fps, "push and MJPEG frame rate")->capture_default_str();
+  axis->add_option("--fps", a->fps, "push and MJPEG frame rate")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  axis->add_option("--mjpeg-frames", a->axis.mjpeg_max_frames,
+                   "end each MJPEG stream after this many frames (0: never)")
+      ->capture_default_str();
   axis->callback([a, exit_code] {
     a->axis.port = static_cast<std::uint16_t>(a->port);
     a->axis.height = a->axis.width * 3 / 4;
     a->axis.mjpeg_fps = a->fps;
     SignalWatcher signals;
     dcss::FakeAxis fake(a->axis);
-    fake.start();
-    std::printf("fake Axis listening on %s:%u\n", a->axis.bind.c_str(), fake.port());
-    std::fflush(stdout);
-    if (!a->push_to.empty()) {
-      const auto colon = a->push_to.rfind(':');
-      if (colon == std::string::npos) {
-        throw SetupError("--push-to '" + a->push_to + "' has no port (HOST:PORT) add :7171");
-      }
-      fake.push(a->push_to.substr(0, colon),
-                static_cast<std::uint16_t>(std::stoi(a->push_to.substr(colon + 1))), a->frames,
-                a->fps);
-      fake.wait_pushes(std::chrono::hours(1));
-      std::printf("pushed %llu frames, %llu failed\n",
-                  static_cast<unsigned long long>(fake.pushed()),
-                  static_cast<unsigned long long>(fake.push_failures()));
-      std::fflush(stdout);
-      fake.stop();
-      *exit_code = fake.push_failures() == 0 ? kOk : kFailure;
+    if (a->push_to.empty()) {
+      serve_until_signal(fake, "fake Axis", a->axis.bind, signals);
+      *exit_code = kOk;
       return;
     }
-    Waiter(signals).wait();
+    const auto [host, port] = host_port(a->push_to, "--push-to", 7171);
+    fake.start();
+    print_listening("fake Axis", a->axis.bind, fake.port());
+    fake.push(host, port, a->frames, a->fps);
+    fake.wait_pushes(std::chrono::hours(1));
+    std::printf("pushed %llu frames, %llu failed\n", static_cast<unsigned long long>(fake.pushed()),
+                static_cast<unsigned long long>(fake.push_failures()));
+    std::fflush(stdout);
     fake.stop();
-    *exit_code = kOk;
+    *exit_code = fake.push_failures() == 0 ? kOk : kFailure;
   });
 
   struct AutomlOpts {
@@ -250,8 +294,7 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
       "fake-automl",
       "a fake AutoML (TF-Serving) classifier: POST /v1/models/default:predict with canned loop "
       "predictions, GET /v1/models/default");
-  automl->add_option("--bind", m->automl.bind, "listen address")->capture_default_str();
-  automl->add_option("--port", m->port, "listen port (0: any free port)")->capture_default_str();
+  add_listen_options(automl, m->automl.bind, m->port);
   automl->add_option("--score", m->automl.score, "score of the loop detection")
       ->capture_default_str();
   automl->add_option("--class", m->automl.loop_class, "class of the top detection")
@@ -267,11 +310,7 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
     m->automl.delay = std::chrono::milliseconds(m->delay_ms);
     SignalWatcher signals;
     dcss::FakeAutoml fake(m->automl);
-    fake.start();
-    std::printf("fake AutoML listening on %s:%u\n", m->automl.bind.c_str(), fake.port());
-    std::fflush(stdout);
-    Waiter(signals).wait();
-    fake.stop();
+    serve_until_signal(fake, "fake AutoML", m->automl.bind, signals);
     *exit_code = kOk;
   });
 }
@@ -319,21 +358,12 @@ void add_dhs_commands(CLI::App& app, int* exit_code) {
     }
     if (!o->name.empty()) config.dhs.name = o->name;
     if (!o->dcss.empty()) {
-      const auto colon = o->dcss.rfind(':');
-      if (colon == std::string::npos) {
-        throw SetupError("--dcss '" + o->dcss + "' has no port (HOST:PORT) add :14242");
-      }
-      config.dcss.host = o->dcss.substr(0, colon);
-      try {
-        config.dcss.port = static_cast<std::uint16_t>(std::stoi(o->dcss.substr(colon + 1)));
-      } catch (const std::exception&) {
-        throw SetupError("--dcss '" + o->dcss + "' has a bad port (HOST:PORT) use a number");
-      }
+      std::tie(config.dcss.host, config.dcss.port) = host_port(o->dcss, "--dcss", 14242);
     }
     SignalWatcher signals;  // before the DHS's threads start
     dcss::DhsRunner runner(config);
     runner.start();
-    if (auto* loop = runner.loop()) {
+    if (auto* loop = runner.loop(); loop && config.loop.frame_source == "push") {
       std::printf("dhs %s: JPEG receiver on port %u\n", config.dhs.name.c_str(),
                   loop->receiver_port());
     }

@@ -69,11 +69,25 @@ TEST_F(DhsFixture, RegistrationsAndConfiguration) {
 
 TEST_F(DhsFixture, MotorMoveReportsStartedUpdatesCompleted) {
   motor("m");
+  const auto t0 = Clock::now();
   dhs->handle("stoh_start_motor_move m 1.0");  // 10 units/s: 0.1 s, 5 ticks of 20 ms
   EXPECT_EQ(sink->wait_prefix("htos_motor_move_started"), "htos_motor_move_started m 1.000000");
   EXPECT_EQ(sink->wait_prefix("htos_motor_move_completed"),
             "htos_motor_move_completed m 1.000000 normal");
+  EXPECT_GE(Clock::now() - t0, 90ms);  // no faster than the configured speed
   EXPECT_GE(sink->count_prefix("htos_update_motor_position m"), 3u);
+  // Each update is at most one tick of motion (10 units/s × 20 ms) further.
+  double last = 0;
+  for (const auto& m : sink->all()) {
+    if (!m.starts_with("htos_update_motor_position m ")) continue;
+    const auto t = wire::xos::tokenize(m);
+    ASSERT_EQ(t.size(), 4u) << m;
+    EXPECT_EQ(t[3], "normal");
+    const double pos = std::stod(t[2]);
+    EXPECT_GT(pos, last) << m;
+    EXPECT_LE(pos - last, 0.2 + 1e-6) << m;
+    last = pos;
+  }
   EXPECT_DOUBLE_EQ(dhs->motor("m")->position, 1.0);
   // Zero distance: completed at once.
   dhs->handle("stoh_start_motor_move m 1.0");
@@ -207,6 +221,50 @@ TEST_F(DhsFixture, ShuttersIonChambersEncodersStrings) {
   EXPECT_EQ(sink->wait_prefix("htos_set_string"),
             "htos_set_string_completed s1 normal hello big world");
   EXPECT_EQ(dhs->string_contents("s1"), "hello big world");
+}
+
+TEST_F(DhsFixture, IonChambersReadIterativelyWithRepeat) {
+  dhs->handle("stoh_register_ion_chamber i0 i0 1 t clock\n");
+  dhs->handle("stoh_register_ion_chamber i1 i1 2 t clock\n");
+  const std::string report = "htos_report_ion_chambers 0.050000 i0 500.000000 i1 500.000000";
+  // repeat = 1: a new integration after each report, until stopped.
+  const auto t0 = Clock::now();
+  dhs->handle("stoh_read_ion_chambers 0.05 1 i0 i1");
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(sink->wait_prefix("htos_report_ion_chambers"), report);
+  EXPECT_GE(Clock::now() - t0, 190ms);  // four integrations of 50 ms
+  // stoh_abort_all ends the series.
+  dhs->handle("stoh_abort_all soft");
+  sink->drain(150ms);
+  auto reports = sink->count_prefix("htos_report_ion_chambers");
+  sink->drain(200ms);
+  EXPECT_EQ(sink->count_prefix("htos_report_ion_chambers"), reports) << "still reading after abort";
+
+  // A new read of one of its chambers replaces a series; repeat = 0 reads once.
+  dhs->handle("stoh_read_ion_chambers 0.05 1 i0 i1");
+  EXPECT_EQ(sink->wait_prefix("htos_report_ion_chambers"), report);
+  dhs->handle("stoh_read_ion_chambers 0.1 0 i1");
+  EXPECT_EQ(sink->wait_prefix("htos_report_ion_chambers 0.100000"),
+            "htos_report_ion_chambers 0.100000 i1 1000.000000");
+  sink->drain(150ms);
+  reports = sink->count_prefix("htos_report_ion_chambers");
+  sink->drain(200ms);
+  EXPECT_EQ(sink->count_prefix("htos_report_ion_chambers"), reports) << "the series went on";
+
+  // Too short an integration for an iterative reading is refused.
+  dhs->handle("stoh_read_ion_chambers 0 1 i0");
+  EXPECT_EQ(sink->wait_prefix("htos_report_ion_chambers 0 "),
+            "htos_report_ion_chambers 0 i0 invalid_time");
+  // A dropped connection ends a series too (nothing on the next link).
+  dhs->handle("stoh_read_ion_chambers 0.05 1 i0");
+  EXPECT_EQ(sink->wait_prefix("htos_report_ion_chambers"),
+            "htos_report_ion_chambers 0.050000 i0 500.000000");
+  outbox->close();
+  dhs->disconnected();
+  outbox->open(2);
+  dhs->connected(2);
+  Sink fresh(*outbox);
+  fresh.drain(200ms);
+  EXPECT_EQ(fresh.count_prefix("htos_report_ion_chambers"), 0u);
 }
 
 TEST_F(DhsFixture, UnknownAndMalformedMessagesAreIgnored) {

@@ -3,10 +3,14 @@
 // through a fake DCSS, including a 90-frame collectLoopImages at 30 fps and
 // the documented error completions.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <httplib.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -228,9 +232,13 @@ TEST(LoopHttp, AutomlClientAndFailures) {
 
 // ------------------------------------------------------- whole operations
 
+enum class Source : std::uint8_t { push, mjpeg };
+
 struct LoopEnv {
-  explicit LoopEnv(double osci_time = 0.5, double fps = 20, double grace = 30, int frames = -1)
-      : dcss(fake_dcss_options()) {
+  explicit LoopEnv(double osci_time = 0.5, double fps = 20, double grace = 30, int frames = -1,
+                   Source source = Source::push, FakeAxisOptions axis_options = {},
+                   const std::function<void(LoopConfig&)>& configure = {})
+      : axis(axis_options), dcss(fake_dcss_options()) {
     automl.start();
     axis.start();
     dcss.start();
@@ -247,13 +255,17 @@ struct LoopEnv {
     c.loop.axis.port = axis.port();
     c.loop.jpeg_receiver.bind = "127.0.0.1";
     c.loop.jpeg_receiver.port = 0;
+    c.loop.frame_source = source == Source::mjpeg ? "mjpeg" : "push";
     push_frames = frames >= 0 ? frames : static_cast<int>(std::lround(osci_time * fps));
     push_fps = fps;
+    c_source = source;
+    if (configure) configure(c.loop);
     runner = std::make_unique<DhsRunner>(c);
     // DCSS's loop script: on start_oscillation the Axis server pushes frames.
     dcss.on_message([this](const FakeDcss::Record& r) {
-      if (r.tokens.size() == 4 && r.tokens[0] == "htos_operation_update" &&
-          r.tokens[1] == "collectLoopImages" && r.tokens[3] == "start_oscillation") {
+      if (c_source == Source::push && r.tokens.size() == 4 &&
+          r.tokens[0] == "htos_operation_update" && r.tokens[1] == "collectLoopImages" &&
+          r.tokens[3] == "start_oscillation") {
         axis.push("127.0.0.1", runner->loop()->receiver_port(), push_frames, push_fps);
       }
     });
@@ -288,7 +300,34 @@ struct LoopEnv {
   std::unique_ptr<DhsRunner> runner;
   int push_frames = 0;
   double push_fps = 30;
+  Source c_source = Source::push;
 };
+
+// Checks a collect's updates: start_oscillation, then one 16-token LOOP_INFO
+// per frame, indices 0..n-1 once each, every result the classifier's for
+// that frame. Returns the number of LOOP_INFO updates.
+std::size_t check_loop_infos(const FakeDcss::OpRecord& rec, std::size_t expected_max) {
+  EXPECT_FALSE(rec.updates.empty());
+  if (rec.updates.empty()) return 0;
+  EXPECT_EQ(rec.updates[0], "start_oscillation");
+  std::vector<bool> seen(expected_max, false);
+  for (std::size_t i = 1; i < rec.updates.size(); ++i) {
+    const auto t = xos::tokenize(rec.updates[i]);
+    EXPECT_EQ(t.size(), 16u) << rec.updates[i];
+    if (t.size() != 16u) continue;
+    EXPECT_EQ(t[0], "LOOP_INFO");
+    const int index = std::stoi(t[1]);
+    EXPECT_GE(index, 0);
+    EXPECT_LT(static_cast<std::size_t>(index), rec.updates.size() - 1) << "indices are dense";
+    if (index < 0 || static_cast<std::size_t>(index) >= expected_max) continue;
+    EXPECT_FALSE(seen[static_cast<std::size_t>(index)]) << "index twice: " << index;
+    seen[static_cast<std::size_t>(index)] = true;
+    EXPECT_EQ(t[2], "normal");
+    EXPECT_EQ(t[3], xos::format_loop(0.5 + 0.002 * (index % 100))) << rec.updates[i];
+    EXPECT_EQ(t[14], "nylon");
+  }
+  return rec.updates.size() - 1;
+}
 
 TEST(LoopDhsRun, CollectNinetyFramesAtThirtyFps) {
   LoopEnv env(3.0, 30.0);
@@ -426,6 +465,175 @@ TEST(LoopDhsRun, DcssRestartDuringCollectLeavesNothingBehind) {
   EXPECT_EQ(tip.status, "normal");
   EXPECT_FALSE(env.runner->loop()->collecting());
   EXPECT_TRUE(env.dcss.violations().empty()) << env.dcss.violations().front();
+}
+
+TEST(LoopDhsRun, ClassifierDownOrTooSlowNeverHangs) {
+  LoopEnv env(0.2, 20.0, 30.0, 4, Source::push, {},
+              [](LoopConfig& l) { l.automl.timeout_s = 0.5; });  // 4 frames
+  // Too slow: every request times out, each frame is reported failed, the
+  // collect still completes; the snapshot operations fail with the error.
+  FakeAutomlOptions slow;
+  slow.delay = 1s;
+  env.automl.set_options(slow);
+  const auto t0 = Clock::now();
+  auto rec = env.run("collectLoopImages", {}, 10s);
+  EXPECT_EQ(rec.status, "normal");
+  ASSERT_EQ(rec.updates.size(), 5u);
+  for (std::size_t i = 1; i < rec.updates.size(); ++i) {
+    const auto t = xos::tokenize(rec.updates[i]);
+    EXPECT_EQ(t[2], "failed");
+    EXPECT_EQ(t[14], "none");
+  }
+  auto info = env.run("getLoopInfo", {}, 5s);
+  EXPECT_EQ(info.status + " " + info.result, "error classifier_unavailable");
+  EXPECT_LT(Clock::now() - t0, 5s);
+  // Down: the same, at once.
+  env.automl.stop();
+  auto tip = env.run("getLoopTip", {"1"}, 5s);
+  EXPECT_EQ(tip.status + " " + tip.result, "error classifier_unavailable");
+  rec = env.run("collectLoopImages", {}, 10s);
+  EXPECT_EQ(rec.status, "normal");
+  ASSERT_EQ(rec.updates.size(), 5u);
+  EXPECT_EQ(xos::tokenize(rec.updates[4])[2], "failed");
+  EXPECT_TRUE(env.dcss.violations().empty()) << env.dcss.violations().front();
+}
+
+TEST(LoopDhsRun, ImagesAndResultsSavedForDebugging) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("acheron-loop-debug-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  // A file left from an earlier run with the same handle is replaced, not appended to.
+  std::filesystem::create_directories(dir / "collectLoopImages1_3");
+  std::ofstream(dir / "collectLoopImages1_3" / "0.jpg") << "stale bytes";
+  {
+    LoopEnv env(0.25, 20.0, 30.0, -1, Source::push, {}, [&](LoopConfig& l) {
+      l.save_image_files = true;
+      l.debug_dir = dir.string();
+    });                                                // 5 frames
+    auto rec = env.run("collectLoopImages", {}, 10s);  // handle 1.1
+    ASSERT_EQ(rec.status, "normal");
+    auto info = env.run("getLoopInfo");  // 1.2
+    ASSERT_EQ(info.status, "normal");
+    rec = env.run("collectLoopImages", {}, 10s);  // 1.3
+    ASSERT_EQ(rec.status, "normal");
+  }
+  auto slurp = [](const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  for (const char* sub : {"collectLoopImages1_1", "collectLoopImages1_3"}) {
+    SCOPED_TRACE(sub);
+    for (int i = 0; i < 5; ++i) {
+      const auto jpeg = slurp(dir / sub / (std::to_string(i) + ".jpg"));
+      EXPECT_TRUE(jpeg_size(jpeg).ok()) << "frame " << i << " is not a whole JPEG";
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir / sub / "5.jpg"));
+    const auto results = slurp(dir / sub / "results.txt");
+    std::size_t lines = 0;
+    for (const auto& line : xos::tokenize(results)) lines += line == "LOOP_INFO";
+    EXPECT_EQ(lines, 5u) << results;
+  }
+  EXPECT_TRUE(jpeg_size(slurp(dir / "getLoopInfo1_2" / "snapshot.jpg")).ok());
+  EXPECT_TRUE(slurp(dir / "getLoopInfo1_2" / "results.txt").starts_with("LOOP_INFO 0 normal "));
+  std::filesystem::remove_all(dir);
+}
+
+// ------------------------------------------------ frames from the MJPEG stream
+
+TEST(LoopDhsMjpeg, CollectNinetyFramesFromTheStreamAtThirtyFps) {
+  LoopEnv env(3.0, 30.0, 30.0, 0, Source::mjpeg);
+  EXPECT_EQ(env.runner->loop()->receiver_port(), 0);  // no JPEG receiver in this mode
+  const auto t0 = Clock::now();
+  auto rec = env.run("collectLoopImages", {"0.2"}, 20s);
+  const auto elapsed = Clock::now() - t0;
+  EXPECT_EQ(rec.status, "normal");
+  EXPECT_EQ(rec.result, "done");
+  ASSERT_EQ(rec.updates.size(), 91u);  // start_oscillation + one LOOP_INFO per frame
+  EXPECT_EQ(check_loop_infos(rec, 90), 90u);
+  // At the requested 30 fps the 90 frames take about 3 s.
+  EXPECT_GE(elapsed, 2500ms);
+  EXPECT_LT(elapsed, 10s);
+  EXPECT_EQ(env.automl.predictions(), 90u);
+  EXPECT_EQ(env.axis.pushed(), 0u);
+  EXPECT_GE(env.axis.streamed_frames(), 90u);
+  // The reader closes the stream once it has its frames.
+  std::this_thread::sleep_for(300ms);
+  const auto streamed = env.axis.streamed_frames();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(env.axis.streamed_frames(), streamed);
+  EXPECT_EQ(env.runner->loop()->last_results().size(), 90u);
+  auto rebox = env.run("reboxLoopImage", {"89", "0", "1"});
+  EXPECT_EQ(rebox.status, "normal");
+  EXPECT_EQ(rebox.result, "89 0.40000 0.60000 0.20000");
+  EXPECT_TRUE(env.dcss.violations().empty()) << env.dcss.violations().front();
+}
+
+TEST(LoopDhsMjpeg, StopAndAbortDuringAStreamRun) {
+  LoopEnv env(10.0, 30.0, 30.0, 0, Source::mjpeg);  // 300 frames expected
+  const auto h = env.dcss.start_operation("loopDHS", "collectLoopImages");
+  ASSERT_TRUE(env.dcss.wait_for([&](const auto& rs) { return updates_for(rs, h) >= 11; }, 10s));
+  auto stop = env.run("stopCollectLoopImages");
+  EXPECT_EQ(stop.status, "normal");
+  EXPECT_EQ(stop.result, "flag set");
+  auto done = env.dcss.wait_completion(h, 5s);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->status, "normal");
+  EXPECT_EQ(done->result, "done");
+  // Every frame taken before the stop is answered, once.
+  const auto n = check_loop_infos(*done, 300);
+  EXPECT_GE(n, 10u);
+  EXPECT_LT(n, 300u);
+  EXPECT_EQ(env.runner->loop()->last_results().size(), n);
+  EXPECT_EQ(env.automl.predictions(), n);
+  std::this_thread::sleep_for(300ms);
+  const auto streamed = env.axis.streamed_frames();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(env.axis.streamed_frames(), streamed) << "the stream is still read after the stop";
+
+  // Abort during a stream run: completes aborted, the stream is closed.
+  const auto h2 = env.dcss.start_operation("loopDHS", "collectLoopImages");
+  ASSERT_TRUE(env.dcss.wait_for([&](const auto& rs) { return updates_for(rs, h2) >= 4; }, 10s));
+  env.dcss.abort_all("hard");
+  auto aborted = env.dcss.wait_completion(h2, 3s);
+  ASSERT_TRUE(aborted);
+  EXPECT_EQ(aborted->status, "aborted");
+  std::this_thread::sleep_for(300ms);
+  EXPECT_FALSE(env.runner->loop()->collecting());
+  const auto after_abort = env.axis.streamed_frames();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(env.axis.streamed_frames(), after_abort);
+  EXPECT_TRUE(env.dcss.violations().empty()) << env.dcss.violations().front();
+}
+
+TEST(LoopDhsMjpeg, CameraFailuresCompleteWithAnError) {
+  // The stream ends after 10 of 30 frames: the 10 are reported, then the error.
+  FakeAxisOptions short_stream;
+  short_stream.mjpeg_max_frames = 10;
+  LoopEnv env(1.0, 30.0, 30.0, 0, Source::mjpeg, short_stream);
+  const auto t0 = Clock::now();
+  auto rec = env.run("collectLoopImages", {}, 10s);
+  EXPECT_EQ(rec.status, "error");
+  EXPECT_EQ(rec.result, "camera_unavailable 10");
+  EXPECT_EQ(check_loop_infos(rec, 30), 10u);
+  EXPECT_LT(Clock::now() - t0, 5s);  // not the 31 s timeout
+  // A camera that is gone: no frames, the same error at once.
+  env.axis.stop();
+  rec = env.run("collectLoopImages", {}, 10s);
+  EXPECT_EQ(rec.status, "error");
+  EXPECT_EQ(rec.result, "camera_unavailable 0");
+  ASSERT_EQ(rec.updates.size(), 1u);
+  EXPECT_FALSE(env.runner->loop()->collecting());
+  EXPECT_TRUE(env.dcss.violations().empty()) << env.dcss.violations().front();
+}
+
+TEST(LoopDhsMjpeg, StreamRefusedWithoutCredentialsFails) {
+  FakeAxisOptions locked;
+  locked.user = "root";
+  locked.password = "pass";
+  LoopEnv env(1.0, 30.0, 30.0, 0, Source::mjpeg, locked);
+  auto rec = env.run("collectLoopImages", {}, 10s);
+  EXPECT_EQ(rec.status, "error");
+  EXPECT_EQ(rec.result, "camera_unavailable 0");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Fuzz target: the xos stream decoder and message parser must never crash or
 // loop, must consume the input in bounded steps, and every decoded text must
-// re-encode (v2 always; v1 when short enough) and decode to the same tokens.
+// re-encode (v2 always; v1 when short enough) and decode to the same tokens;
+// fit_v1 always gives a frame-sized prefix of whole tokens.
 #include <cstdlib>
 #include <string>
 
@@ -25,6 +26,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const auto tokens = tokenize(f.text);
       auto again = decode_one(encode_v2(f.text));
       if (!again.ok() || tokenize(again->text) != tokens) std::abort();
+      // What an xos1 peer receives of the text: whole tokens, within a frame.
+      const auto fit = fit_v1(f.text);
+      const auto normalized = normalize(f.text);
+      if (fit.text.size() > kV1MaxText || fit.truncated != (normalized.size() > kV1MaxText) ||
+          !normalized.starts_with(fit.text) || !encode_v1(fit.text).ok()) {
+        std::abort();
+      }
       auto one = encode_v1(f.text);
       if (one.ok() && !looks_like_v2_header(*one)) {  // a text starting with a digit reads as xos2
         auto back = decode_one(*one);

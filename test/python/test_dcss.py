@@ -119,3 +119,4 @@ def test_python_dhs_against_the_fake_dcss_process():
         if proc.poll() is None:
             proc.kill()
             proc.wait(5)
+

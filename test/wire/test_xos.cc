@@ -170,6 +170,37 @@ TEST(Xos, EncodeIsExact) {
   EXPECT_EQ(v2, std::string("          19            0 htos_note hi there\0", 45));
 }
 
+TEST(Xos, LongTextIsCutToWholeTokensForXos1) {
+  // Fits: unchanged (normalized).
+  auto fit = fit_v1("htos_note  short\n");
+  EXPECT_EQ(fit.text, "htos_note short");
+  EXPECT_FALSE(fit.truncated);
+  fit = fit_v1(std::string(199, 'a'));
+  EXPECT_FALSE(fit.truncated);
+  EXPECT_EQ(fit.text.size(), 199u);
+  // A completion with 40 results of 8 bytes: cut after the last whole result.
+  std::string text = "htos_operation_completed getResults 1.7 normal";
+  for (int i = 0; i < 40; ++i) text += " " + format_loop(0.1 + i / 100.0);
+  fit = fit_v1(text);
+  EXPECT_TRUE(fit.truncated);
+  EXPECT_EQ(fit.original_size, text.size());
+  EXPECT_LE(fit.text.size(), 199u);
+  EXPECT_TRUE(text.starts_with(fit.text + " "));
+  const auto tokens = tokenize(fit.text);
+  EXPECT_EQ(tokens[3], "normal");
+  for (std::size_t i = 4; i < tokens.size(); ++i) EXPECT_EQ(tokens[i].size(), 7u) << tokens[i];
+  EXPECT_EQ(tokens.size(), 4u + (199u - 46u) / 8u);  // every result that fits, whole
+  auto frame = encode_v1(fit.text);
+  ASSERT_TRUE(frame.ok());
+  EXPECT_EQ(decode_one(*frame)->text, fit.text);
+  // One token longer than a frame: cut at 199 bytes.
+  fit = fit_v1(std::string(300, 'x'));
+  EXPECT_TRUE(fit.truncated);
+  EXPECT_EQ(fit.text, std::string(199, 'x'));
+  fit = fit_v1("htos_note " + std::string(300, 'y'));
+  EXPECT_EQ(fit.text, "htos_note");
+}
+
 TEST(Xos, Numbers) {
   EXPECT_EQ(format_motor(119.0), "119.000000");
   EXPECT_EQ(format_loop(0.5176849), "0.51768");

@@ -80,6 +80,7 @@ void Dhs::disconnected() {
     motors_.clear();
     shutters_.clear();
     ion_chambers_.clear();
+    ion_series_.clear();
     encoders_.clear();
     strings_.clear();
     operations_.clear();
@@ -395,6 +396,7 @@ void Dhs::on_abort_all(xos::AbortMode mode) {
     for (auto& [name, motor] : motors_) {
       if (motor.moving) motor.abort = mode;
     }
+    ion_series_.clear();  // iterative ion chamber readings end
     for (auto& [key, weak] : active_) {
       if (auto op = weak.lock()) ops.push_back(std::move(op));
     }
@@ -550,6 +552,11 @@ void Dhs::on_vector_move(const xos::StartVectorMove& msg) {
   }
 }
 
+// stoh_read_ion_chambers time repeat ch1 [ch2...] (DCS Administrator's Guide:
+// repeat is a boolean, "read iteratively"). repeat = 0: one report after
+// `time` s. repeat != 0: a report every `time` s, each a new integration of
+// `time` s, until stoh_abort_all, another read naming one of the chambers
+// (it replaces the series), or the connection closes.
 void Dhs::on_read_ion_chambers(const xos::ReadIonChambers& msg) {
   std::lock_guard lock(mutex_);
   for (const auto& ch : msg.channels) {
@@ -558,12 +565,39 @@ void Dhs::on_read_ion_chambers(const xos::ReadIonChambers& msg) {
       return;
     }
   }
+  const bool repeat = msg.repeat != 0;
+  if (repeat && !(msg.time >= options_.min_repeat_time_s && std::isfinite(msg.time))) {
+    log::warn("dcss: iterative ion chamber reading with time {} refused (at least {} s)", msg.time,
+              options_.min_repeat_time_s);
+    send_locked(htos::report_ion_chambers_failed(msg.channels, "invalid_time"));
+    return;
+  }
+  // A new read of a chamber ends the series reading it (all its chambers:
+  // they share one clock).
+  const std::uint64_t series = repeat ? ++next_ion_series_ : 0;
+  for (const auto& ch : msg.channels) {
+    if (repeat) {
+      ion_series_[ch] = series;
+    } else {
+      ion_series_.erase(ch);
+    }
+  }
+  schedule_ion_reading_locked(msg.channels, msg.time, series);
+}
+
+void Dhs::schedule_ion_reading_locked(std::vector<std::string> channels, double time,
+                                      std::uint64_t series) {
   const auto epoch = epoch_;
-  const auto channels = msg.channels;
-  const double time = msg.time;
   schedule_locked(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(time)),
-                  [this, epoch, channels, time] {
+                  [this, epoch, channels = std::move(channels), time, series]() mutable {
                     if (epoch != epoch_) return;
+                    if (series != 0) {
+                      for (const auto& ch : channels) {
+                        auto it = ion_series_.find(ch);
+                        if (it == ion_series_.end() || it->second != series)
+                          return;  // ended or replaced
+                      }
+                    }
                     std::vector<std::pair<std::string, double>> counts;
                     for (const auto& ch : channels) {
                       auto r = options_.ion_chamber_rates.find(ch);
@@ -573,6 +607,7 @@ void Dhs::on_read_ion_chambers(const xos::ReadIonChambers& msg) {
                       counts.emplace_back(ch, std::round(rate * time));
                     }
                     send_locked(htos::report_ion_chambers(time, counts));
+                    if (series != 0) schedule_ion_reading_locked(std::move(channels), time, series);
                   });
 }
 

@@ -44,6 +44,8 @@ struct DhsOptions {
   std::map<std::string, MotorSettings> motors;
   std::map<std::string, double> ion_chamber_rates;  // counts per second by chamber name
   double default_counts_per_s = 10000;
+  // Shortest integration time of an iterative reading (repeat = 1).
+  double min_repeat_time_s = 0.01;
 };
 
 class Dhs final {
@@ -130,6 +132,10 @@ class Dhs final {
   void on_oscillation(const wire::xos::StartOscillation& m);
   void on_vector_move(const wire::xos::StartVectorMove& m);
   void on_read_ion_chambers(const wire::xos::ReadIonChambers& m);
+  // One integration of `time` s over `channels`; series > 0: repeat while it is
+  // still the series of every channel (ion_series_).
+  void schedule_ion_reading_locked(std::vector<std::string> channels, double time,
+                                   std::uint64_t series);
 
   // With mutex_ held.
   void send_locked(std::string text);
@@ -154,6 +160,9 @@ class Dhs final {
   std::map<std::string, Motor> motors_;
   std::map<std::string, Shutter> shutters_;
   std::map<std::string, IonChamber> ion_chambers_;
+  // Chambers read iteratively (repeat = 1) and the series reading them.
+  std::map<std::string, std::uint64_t> ion_series_;
+  std::uint64_t next_ion_series_ = 0;
   std::map<std::string, double> encoders_;
   std::map<std::string, std::string> strings_;
   std::set<std::string> operations_, objects_;

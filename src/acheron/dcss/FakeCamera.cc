@@ -63,22 +63,29 @@ void FakeAxis::start() {
     const auto period =
         std::chrono::duration_cast<Duration>(std::chrono::duration<double>(1 / fps));
     auto next = std::make_shared<TimePoint>(Clock::now());
+    auto sent = std::make_shared<int>(0);
     res.set_chunked_content_provider(
         "multipart/x-mixed-replace;boundary=myboundary",
-        [this, period, next](std::size_t, httplib::DataSink& sink) {
+        [this, period, next, sent](std::size_t, httplib::DataSink& sink) {
           if (!running_) return false;
+          if (options_.mjpeg_max_frames > 0 && *sent >= options_.mjpeg_max_frames) {
+            const std::string end = "--myboundary--\r\n";
+            sink.write(end.data(), end.size());
+            sink.done();
+            return true;
+          }
+          ++*sent;
           std::this_thread::sleep_until(*next);
           *next += period;
           const auto jpeg =
               make_test_jpeg(options_.width, options_.height, static_cast<int>(++seq_));
           const std::string head = "--myboundary\r\nContent-Type: image/jpeg\r\nContent-Length: " +
                                    std::to_string(jpeg.size()) + "\r\n\r\n";
-          if (!sink.write(head.data(), head.size()) || !sink.write(jpeg.data(), jpeg.size()) ||
-              !sink.write("\r\n", 2)) {
+          if (!sink.write(head.data(), head.size()) || !sink.write(jpeg.data(), jpeg.size())) {
             return false;
           }
-          ++streamed_;
-          return running_.load();
+          ++streamed_;  // the whole image is out (the reader may close before the CRLF)
+          return sink.write("\r\n", 2) && running_.load();
         });
   };
   s.Get("/axis-cgi/mjpg/video.cgi", mjpeg);

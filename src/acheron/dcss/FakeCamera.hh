@@ -29,6 +29,7 @@ struct FakeAxisOptions {
   int width = 320, height = 240;
   std::string user, password;  // require Basic auth when user is set
   double mjpeg_fps = 30;       // unless the request gives fps=
+  int mjpeg_max_frames = 0;    // > 0: each MJPEG stream ends (--myboundary--) after this many
   int snapshot_status = 200;   // anything else: that HTTP error
 };
 

@@ -21,6 +21,7 @@ struct LoopDhs::Collect {
   std::vector<std::optional<LoopResult>> results;
   std::filesystem::path dir;  // empty: not saving
   std::atomic<bool> stream_stop{false};
+  std::string camera_failure;  // the MJPEG stream ended or failed before the collect was done
 };
 
 namespace {
@@ -69,12 +70,12 @@ void LoopDhs::shutdown() {
   cv_.notify_all();
   if (watchdog_.joinable()) watchdog_.join();
   if (receiver_) receiver_->stop();
-  std::vector<std::thread> streams;
+  std::vector<Stream> streams;
   {
     std::lock_guard lock(mutex_);
     streams.swap(streams_);
   }
-  for (auto& t : streams) t.join();
+  for (auto& s : streams) s.thread.join();
   classifiers_.reset();  // waits for classifications in flight (bounded by the HTTP timeout)
 }
 
@@ -116,10 +117,14 @@ std::filesystem::path LoopDhs::debug_dir_for(const OperationPtr& op) const {
   return std::filesystem::path(config_.debug_dir) / (op->name() + handle);
 }
 
-void LoopDhs::save(const std::filesystem::path& file, const std::string& bytes) const {
+void LoopDhs::save(const std::filesystem::path& file, const std::string& bytes,
+                   SaveMode mode) const {
   std::error_code ec;
   std::filesystem::create_directories(file.parent_path(), ec);
-  std::ofstream out(file, std::ios::binary | std::ios::app);
+  // Images replace a file of the same name (DCSS handles repeat after a DCSS
+  // restart); results are appended line by line.
+  std::ofstream out(
+      file, std::ios::binary | (mode == SaveMode::append ? std::ios::app : std::ios::trunc));
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!out) log::warn("loop: cannot write {} (saving debug files)", file.string());
 }
@@ -169,18 +174,67 @@ void LoopDhs::collect(const OperationPtr& op) {
   });
   if (config_.frame_source == "mjpeg") {
     std::lock_guard lock(mutex_);
-    streams_.emplace_back([this, c] {
-      auto r = axis_.stream(
-          [this, c](std::string jpeg) {
-            on_image(std::move(jpeg));
-            std::lock_guard lock(mutex_);
-            return active_ == c && !c->stopped && c->next_index < c->expected;
-          },
-          c->stream_stop, config_.video_fps);
-      if (!r) log::warn("loop: {}", r.error().message);
-    });
+    if (active_ == c && !stopping_) start_stream_locked(c);
   }
-  log::info("loop: collectLoopImages {} expects {} frames", op->handle(), c->expected);
+  log::info("loop: collectLoopImages {} expects {} frames ({})", op->handle(), c->expected,
+            config_.frame_source == "mjpeg" ? "MJPEG stream" : "pushed JPEGs");
+}
+
+void LoopDhs::start_stream_locked(const std::shared_ptr<Collect>& c) {
+  // Readers of earlier collects that have finished are joined here, so a
+  // long-running DHS does not accumulate threads.
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    if (it->finished->load()) {
+      it->thread.join();
+      it = streams_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  streams_.push_back(
+      {std::thread([this, c, finished] {
+         auto r = axis_.stream(
+             [this, c](std::string jpeg) { return on_stream_frame(c, std::move(jpeg)); },
+             c->stream_stop, config_.video_fps);
+         on_stream_end(c, r ? "the MJPEG stream ended after " + std::to_string(*r) + " frames"
+                            : r.error().message);
+         *finished = true;
+       }),
+       finished});
+}
+
+bool LoopDhs::on_stream_frame(const std::shared_ptr<Collect>& c, std::string jpeg) {
+  int index = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (!take_frame_locked(c, &index)) return false;
+  }
+  if (!c->dir.empty()) save(c->dir / (std::to_string(index) + ".jpg"), jpeg, SaveMode::replace);
+  classifiers_->submit([this, c, index, jpeg = std::move(jpeg)] { classify(c, index, jpeg); });
+  std::lock_guard lock(mutex_);
+  return active_ == c && !c->stopped && !c->done && c->next_index < c->expected;
+}
+
+void LoopDhs::on_stream_end(const std::shared_ptr<Collect>& c, const std::string& why) {
+  std::lock_guard lock(mutex_);
+  if (active_ != c || c->done || c->stopped || c->next_index >= c->expected || stopping_) return;
+  // The camera stopped delivering before the collect had its frames: fail
+  // once every frame taken is answered (its LOOP_INFO is still reported).
+  log::warn("loop: collectLoopImages {}: camera stream lost after {} of {} frames ({})",
+            c->op->handle(), c->next_index, c->expected, why);
+  c->camera_failure = why;
+  maybe_finish_locked(c);
+}
+
+bool LoopDhs::take_frame_locked(const std::shared_ptr<Collect>& c, int* index) {
+  if (!c || active_ != c || c->stopped || c->done || !c->camera_failure.empty() ||
+      c->next_index >= c->expected || stopping_) {
+    ++dropped_;
+    return false;
+  }
+  *index = c->next_index++;
+  return true;
 }
 
 void LoopDhs::on_image(std::string jpeg) {
@@ -189,13 +243,9 @@ void LoopDhs::on_image(std::string jpeg) {
   {
     std::lock_guard lock(mutex_);
     c = active_;
-    if (!c || c->stopped || c->done || c->next_index >= c->expected || stopping_) {
-      ++dropped_;
-      return;
-    }
-    index = c->next_index++;
+    if (!take_frame_locked(c, &index)) return;
   }
-  if (!c->dir.empty()) save(c->dir / (std::to_string(index) + ".jpg"), jpeg);
+  if (!c->dir.empty()) save(c->dir / (std::to_string(index) + ".jpg"), jpeg, SaveMode::replace);
   classifiers_->submit([this, c, index, jpeg = std::move(jpeg)] { classify(c, index, jpeg); });
 }
 
@@ -213,7 +263,7 @@ void LoopDhs::classify(const std::shared_ptr<Collect>& c, int index, const std::
     log::warn("loop: frame {} not classified: {}", index, pred.error().message);
   }
   const auto text = loop_info_text(index, r);
-  if (!c->dir.empty()) save(c->dir / "results.txt", text + "\n");
+  if (!c->dir.empty()) save(c->dir / "results.txt", text + "\n", SaveMode::append);
   std::lock_guard lock(mutex_);
   if (c->done) return;
   c->results[static_cast<std::size_t>(index)] = r;
@@ -226,6 +276,9 @@ void LoopDhs::maybe_finish_locked(const std::shared_ptr<Collect>& c) {
   if (c->done) return;
   if (c->answered >= c->expected || (c->stopped && c->answered == c->next_index)) {
     c->op->complete("normal", "done");
+    end_locked(c);
+  } else if (!c->camera_failure.empty() && c->answered == c->next_index) {
+    c->op->complete("error", "camera_unavailable " + std::to_string(c->answered));
     end_locked(c);
   }
 }
@@ -280,7 +333,7 @@ std::optional<LoopResult> LoopDhs::snapshot_result(const OperationPtr& op) {
     return std::nullopt;
   }
   const auto dir = debug_dir_for(op);
-  if (!dir.empty()) save(dir / "snapshot.jpg", *jpeg);
+  if (!dir.empty()) save(dir / "snapshot.jpg", *jpeg, SaveMode::replace);
   auto pred = automl_.predict(*jpeg, op->name() + ":" + op->handle());
   if (!pred) {
     log::warn("loop: {} {}: {}", op->name(), op->handle(), pred.error().message);
@@ -288,7 +341,7 @@ std::optional<LoopResult> LoopDhs::snapshot_result(const OperationPtr& op) {
     return std::nullopt;
   }
   auto r = evaluate_loop(*pred, config_.automl.threshold, config_.automl.scan_n_results);
-  if (!dir.empty()) save(dir / "results.txt", loop_info_text(0, r) + "\n");
+  if (!dir.empty()) save(dir / "results.txt", loop_info_text(0, r) + "\n", SaveMode::append);
   return r;
 }
 

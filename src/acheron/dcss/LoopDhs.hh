@@ -4,6 +4,7 @@
 // from its MJPEG stream) classified by the AutoML container.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <memory>
@@ -51,6 +52,13 @@ class LoopDhs final {
   void rebox(const OperationPtr& op);
 
   void on_image(std::string jpeg);
+  // One frame of collect `c`'s MJPEG stream; false when it wants no more.
+  bool on_stream_frame(const std::shared_ptr<Collect>& c, std::string jpeg);
+  // The stream of `c` ended or failed (`why`) while the collect still wanted frames.
+  void on_stream_end(const std::shared_ptr<Collect>& c, const std::string& why);
+  // Starts the MJPEG reader of `c` (frame_source = mjpeg); joins finished readers.
+  void start_stream_locked(const std::shared_ptr<Collect>& c);
+  bool take_frame_locked(const std::shared_ptr<Collect>& c, int* index);
   void classify(const std::shared_ptr<Collect>& c, int index, const std::string& jpeg);
   void maybe_finish_locked(const std::shared_ptr<Collect>& c);
   void end_locked(const std::shared_ptr<Collect>& c);
@@ -59,7 +67,8 @@ class LoopDhs final {
   // Snapshot + classification for getLoopTip / getLoopInfo; nullopt after completing `op`.
   std::optional<LoopResult> snapshot_result(const OperationPtr& op);
   std::filesystem::path debug_dir_for(const OperationPtr& op) const;
-  void save(const std::filesystem::path& file, const std::string& bytes) const;
+  enum class SaveMode : std::uint8_t { replace, append };
+  void save(const std::filesystem::path& file, const std::string& bytes, SaveMode mode) const;
 
   LoopConfig config_;
   Dhs& dhs_;
@@ -75,7 +84,11 @@ class LoopDhs final {
   std::uint64_t dropped_ = 0;
   std::unique_ptr<ThreadPool> classifiers_;
   std::thread watchdog_;
-  std::vector<std::thread> streams_;
+  struct Stream {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> finished;
+  };
+  std::vector<Stream> streams_;
 };
 
 }  // namespace acheron::dcss

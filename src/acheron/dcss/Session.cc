@@ -218,6 +218,20 @@ void Session::writer(Socket& socket, std::uint64_t epoch, std::atomic<bool>& fai
         p = received_any_ ? last_rx_.load() : xos::Protocol::v2;
         break;
     }
+    if (p == xos::Protocol::v1) {
+      // DCSS reads 200-byte frames from a level-1 DHS: longer text cannot
+      // reach it. Send what fits, in whole tokens, so the message (an
+      // operation's completion above all) still arrives, and say so.
+      auto fit = xos::fit_v1(*text);
+      if (fit.truncated) {
+        truncated_.fetch_add(1);
+        log::error(
+            "dcss: {} bytes do not fit a 200-byte xos1 frame; sent the first {} ('{}...'); send "
+            "long results as several updates or use protocol level 2",
+            fit.original_size, fit.text.size(), fit.text.substr(0, 60));
+        *text = std::move(fit.text);
+      }
+    }
     auto bytes = xos::encode(p, *text);
     if (!bytes) {
       log::error("dcss: cannot send '{}' ({})", text->substr(0, 60), bytes.error().message);

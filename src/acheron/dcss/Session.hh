@@ -55,6 +55,8 @@ class Session final {
   std::uint64_t connections() const noexcept { return connections_.load(); }
   // Framing of the last message received after the handshake.
   wire::xos::Protocol last_received() const noexcept { return last_rx_.load(); }
+  // Messages cut to fit a 200-byte xos1 frame (each logged as an error).
+  std::uint64_t truncated_messages() const noexcept { return truncated_.load(); }
 
  private:
   void run();
@@ -73,6 +75,7 @@ class Session final {
   std::atomic<std::uint64_t> connections_{0};
   std::atomic<wire::xos::Protocol> last_rx_{wire::xos::Protocol::v2};
   std::atomic<bool> received_any_{false};
+  std::atomic<std::uint64_t> truncated_{0};
 };
 
 }  // namespace acheron::dcss

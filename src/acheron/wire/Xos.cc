@@ -459,6 +459,19 @@ Result<std::string> encode_v1(std::string_view text) {
   return t;
 }
 
+V1Fit fit_v1(std::string_view text) {
+  V1Fit fit;
+  fit.text = normalize(text);
+  fit.original_size = fit.text.size();
+  if (fit.text.size() <= kV1MaxText) return fit;
+  fit.truncated = true;
+  // normalize() leaves single spaces between tokens: cut at the last one that
+  // keeps the text within 199 bytes.
+  const auto space = fit.text.rfind(' ', kV1MaxText);
+  fit.text.resize(space == std::string::npos || space == 0 ? kV1MaxText : space);
+  return fit;
+}
+
 std::string encode_v2(std::string_view text) {
   const std::string t = normalize(text);
   std::string out = fmt::format("{:12d} {:12d} ", t.size() + 1, 0);

@@ -107,6 +107,17 @@ std::string join(const std::vector<std::string>& tokens);
 
 // xos1: normalized text NUL-padded to 200 bytes; more than 199 bytes is an error.
 Result<std::string> encode_v1(std::string_view text);
+// What an xos1 peer can receive of `text`: DCSS reads 200-byte frames and
+// keeps the text up to the first NUL, so more than 199 bytes cannot arrive.
+// The longest prefix of normalize(text) that fits, cut after a whole token
+// (a first token longer than 199 bytes is cut at 199), so no number arrives
+// shortened into another value. `truncated` says whether anything was lost.
+struct V1Fit {
+  std::string text;
+  bool truncated = false;
+  std::size_t original_size = 0;  // of the normalized text
+};
+V1Fit fit_v1(std::string_view text);
 // xos2: header "%12d %12d " (text length + 1, 0), the text, one NUL.
 std::string encode_v2(std::string_view text);
 Result<std::string> encode(Protocol protocol, std::string_view text);
