@@ -15,6 +15,10 @@ def build_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("ACHERON_BUILD_DIR", ROOT / "build" / "default"))
 
 
+# Built Python modules (gRPC stubs in acheron_proto, the DHS extension).
+sys.path.insert(1, str(build_dir() / "python"))
+
+
 def acheron_binary() -> pathlib.Path:
     path = build_dir() / "apps" / "acheron" / "acheron"
     if not path.exists():

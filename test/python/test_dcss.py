@@ -6,11 +6,9 @@ import subprocess
 import threading
 import time
 
-import pytest
 
 
-ext = pytest.importorskip("acheron_dcss_ext", reason="build the Python extension first")
-from acheron.dcss import Dhs, FakeDcss  # noqa: E402
+from acheron.dcss import Dhs, FakeDcss
 
 
 def online_pair(operations, **kw):
