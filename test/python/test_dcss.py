@@ -6,8 +6,6 @@ import subprocess
 import threading
 import time
 
-
-
 from acheron.dcss import Dhs, FakeDcss
 
 
