@@ -401,6 +401,44 @@ TEST(LoopDhsRun, SnapshotOperations) {
   EXPECT_TRUE(env.dcss.violations().empty()) << env.dcss.violations().front();
 }
 
+// A camera that answers the snapshot with something other than a JPEG, or
+// accepts the connection and never answers: the snapshot operations complete
+// camera_unavailable (the second within axis.timeout_s) and the DHS goes on.
+TEST(LoopDhsRun, SnapshotThatIsNoJpegOrNeverComesIsCameraUnavailable) {
+  httplib::Server page;
+  page.Get(".*", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("<html>camera busy</html>", "text/html");
+  });
+  const int page_port = page.bind_to_any_port("127.0.0.1");
+  std::thread page_thread([&] { page.listen_after_bind(); });
+  // The kernel completes connections to a listener that never accepts.
+  auto silent = Listener::listen("127.0.0.1", 0);
+  ASSERT_TRUE(silent) << silent.error().message;
+  const auto configure_camera = [](std::uint16_t port) {
+    return [port](LoopConfig& loop) {
+      loop.axis.port = port;
+      loop.axis.timeout_s = 0.5;
+    };
+  };
+  {
+    LoopEnv env(0.5, 20, 30, -1, Source::push, {},
+                configure_camera(static_cast<std::uint16_t>(page_port)));
+    auto tip = env.run("getLoopTip");
+    EXPECT_EQ(tip.status + " " + tip.result, "error camera_unavailable");
+    EXPECT_EQ(env.run("getLoopInfo").result, "camera_unavailable");
+    EXPECT_EQ(env.automl.predictions(), 0u) << "what is not a JPEG never reaches the classifier";
+    EXPECT_TRUE(env.dcss.violations().empty()) << env.dcss.violations().front();
+  }
+  page.stop();
+  page_thread.join();
+  LoopEnv env(0.5, 20, 30, -1, Source::push, {}, configure_camera(silent->port()));
+  const auto t0 = Clock::now();
+  auto tip = env.run("getLoopTip", {}, 5s);
+  EXPECT_EQ(tip.status + " " + tip.result, "error camera_unavailable");
+  EXPECT_LT(Clock::now() - t0, 3s);
+  EXPECT_TRUE(env.dcss.violations().empty()) << env.dcss.violations().front();
+}
+
 TEST(LoopDhsRun, StopBusyAbortAndTimeout) {
   LoopEnv env(2.0, 20.0, 30.0, 10);  // expects 40 frames, the camera sends 10
   const auto h = env.dcss.start_operation("loopDHS", "collectLoopImages");
