@@ -72,6 +72,7 @@ MAX_ARRAYS = 1024
 MAX_NDIM = 32
 _U64 = struct.Struct("<Q")
 _packb = msgpack.packb
+_unpackb = msgpack.unpackb
 # The Cython socket methods, called directly on the hot path of a call: the
 # Python wrappers of pyzmq's Socket cost more than the calls themselves.
 from zmq.backend import Socket as _BackendSocket  # noqa: E402
@@ -258,8 +259,12 @@ def _recv_reply(socket: zmq.Socket):
     first = _brecv(socket, 0, True)
     if len(first) < _PREFIX or first[:6] != COMPACT:
         return None
-    h = _unpack(first[_PREFIX:]) if len(first) > _PREFIX else {}
-    if not isinstance(h, dict):
+    try:
+        h = _unpackb(first[_PREFIX:], raw=False, ext_hook=_ext_hook, strict_map_key=True) \
+            if len(first) > _PREFIX else {}
+    except Exception as e:  # msgpack raises several types for bad input
+        raise ProtocolError(f"malformed msgpack: {e}") from None
+    if type(h) is not dict:
         raise ProtocolError("reply header must be a map")
     frames = None
     descs = h.get("arrays")
@@ -287,17 +292,24 @@ def _remote_error(h: dict) -> RemoteException:
                            str(e.get("traceback", "")))
 
 
-def _request(rid: int, name: str, args, kwargs, token: int, timeout_ms: int) -> List[Any]:
-    """The frames of a compact REQUEST."""
+def _request(rid: int, name: str, args, kwargs, token: int, timeout_ms: int,
+             pack: Optional[Callable[[Any], bytes]] = None) -> List[Any]:
+    """The frames of a compact REQUEST. ``pack``: a reusable Packer's pack
+    for the common case of plain values (the caller serialises its use)."""
     meta: Dict[str, Any] = {}
     if args:
-        meta["args"] = list(args)
+        meta["args"] = args
     if kwargs:
         meta["kwargs"] = kwargs
     if token:
         meta["token"] = token
-    packer = _Packer()
     header = {"meta": meta, "method": name, "timeout_ms": timeout_ms}
+    if pack is not None:
+        try:
+            return [_HEAD[REQUEST] + _U64.pack(rid) + pack(header)]
+        except TypeError:
+            pass  # arrays, NumPy scalars, sets: the packer below handles them
+    packer = _Packer()
     body = _packb(header, default=packer.default, use_bin_type=True)
     if packer.arrays:  # the header lists the arrays the value refers to
         header["arrays"] = packer.descs
@@ -443,6 +455,7 @@ class RemoteClient:
         self._rcvtimeo = -1
         self._poller = zmq.Poller()
         self._ids = itertools.count(1)
+        self._pack = msgpack.Packer(use_bin_type=True).pack  # used under self._lock
         self._token = random.getrandbits(63) or 1
         self._token_used = False
         self.reconnects = 0
@@ -513,10 +526,11 @@ class RemoteClient:
         replies) in this thread; returning False cancels the call
         (CallCancelled is raised)."""
         timeout = self.timeout if timeout is None else timeout
-        timeout_ms = max(1, int(timeout * 1000))
+        timeout_ms = int(timeout * 1000) or 1
         with self._lock:
             rid = next(self._ids)
-            frames = _request(rid, name, args, kwargs, self._token if self._token_used else 0, timeout_ms)
+            frames = _request(rid, name, args, kwargs, self._token if self._token_used else 0, timeout_ms,
+                              self._pack)
             deadline = time.monotonic() + timeout
             s = self._sock or self._socket()
             if len(frames) == 1:

@@ -629,10 +629,12 @@ TEST(RemoteCalls, CompactAndEnvelopeFramingsBothWork) {
 
 TEST(RemoteCalls, ProgressRepliesReachTheCaller) {
   RemoteServer server(inproc_options());
-  server.add_call("count", [](int n) {
-    for (int i = 1; i <= n; ++i) current_call()->progress(Value(Json(i)));
-    return std::string("done");
-  }, {.params = {{"n"}}});
+  server.add_call("count",
+                  [](int n) {
+                    for (int i = 1; i <= n; ++i) current_call()->progress(Value(Json(i)));
+                    return std::string("done");
+                  },
+                  {.params = {{"n"}}});
   server.start();
   RemoteClient client(client_of(server));
   std::vector<int> seen;
@@ -667,9 +669,11 @@ TEST(RemoteCalls, CancelStopsARunningCall) {
   server.start();
   RemoteClient client(client_of(server, 5000ms));
   int progress = 0;
-  EXPECT_THROW(client.call("long", {}, CallOptions{.on_progress = [&](const Value&) {
-                                                     return ++progress < 3;  // cancel at the third
-                                                   }}),
+  EXPECT_THROW(client.call("long", {},
+                           CallOptions{.on_progress =
+                                           [&](const Value&) {
+                                             return ++progress < 3;  // cancel at the third
+                                           }}),
                CancelledError);
   ASSERT_TRUE(eventually([&] { return saw_cancel.load(); }));
   EXPECT_LT(steps.load(), 100);
@@ -681,10 +685,12 @@ TEST(RemoteCalls, PoolCallsBeyondTheThreadCountWaitAndAllComplete) {
   auto opts = inproc_options();
   opts.threads = 1;
   RemoteServer server(opts);
-  server.add_call("nap", [](int ms) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-    return ms;
-  }, {.params = {{"ms"}}});
+  server.add_call("nap",
+                  [](int ms) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+                    return ms;
+                  },
+                  {.params = {{"ms"}}});
   server.start();
   std::vector<std::thread> callers;
   std::atomic<int> done{0};
@@ -695,7 +701,7 @@ TEST(RemoteCalls, PoolCallsBeyondTheThreadCountWaitAndAllComplete) {
     });
   }
   RemoteClient control(client_of(server));
-  EXPECT_TRUE(control.ping());              // built-ins answer while calls are busy
+  EXPECT_TRUE(control.ping());  // built-ins answer while calls are busy
   EXPECT_TRUE(control.list_streams().is_array());
   for (auto& t : callers) t.join();
   EXPECT_EQ(done.load(), 4);

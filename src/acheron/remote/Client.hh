@@ -54,8 +54,7 @@ class DisconnectedError : public Failure {
 // The call was cancelled by the caller (its progress callback returned false).
 class CancelledError : public Failure {
  public:
-  explicit CancelledError(const std::string& message)
-      : Failure(StatusCode::cancelled, message) {}
+  explicit CancelledError(const std::string& message) : Failure(StatusCode::cancelled, message) {}
 };
 
 struct ClientOptions {

@@ -78,8 +78,8 @@ struct StreamEntry {
   std::uint64_t errors = 0;
   TimePoint enabled_at{};
   std::atomic<bool> subscribed{false};
-  std::vector<Buffer> last;    // stream thread only: the last message, for late subscribers
-  std::uint64_t dropped = 0;   // never sent: a subscriber's queue stayed full (XPUB_NODROP)
+  std::vector<Buffer> last;            // stream thread only: the last message, for late subscribers
+  std::uint64_t dropped = 0;           // never sent: a subscriber's queue stayed full (XPUB_NODROP)
   std::atomic<std::uint64_t> held{0};  // waiting in the server's send backlog now
 };
 
@@ -480,8 +480,8 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
 
   static std::vector<Buffer> error_frames(const wire::Envelope& request, Framing framing,
                                           StatusCode code, std::string type, std::string message) {
-    return encode_call(
-        wire::make_error(request, {code, std::move(type), std::move(message), {}}), framing);
+    return encode_call(wire::make_error(request, {code, std::move(type), std::move(message), {}}),
+                       framing);
   }
 
   static wire::Envelope reply_envelope(const wire::Envelope& request, wire::Command command,
@@ -729,15 +729,15 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
     if (!req.method.empty() && req.method.front() == '$') {
       std::vector<Buffer> out;
       try {
-        out = encode_call(reply_envelope(req, wire::Command::final, builtin(req), framing),
-                          framing);
+        out =
+            encode_call(reply_envelope(req, wire::Command::final, builtin(req), framing), framing);
       } catch (const Failure& f) {
         out = error_frames(req, framing, f.code(),
                            f.code() == StatusCode::invalid_argument ? "TypeError" : "Failure",
                            f.what());
       } catch (const std::exception& x) {
-        out = error_frames(req, framing, StatusCode::internal, demangle(typeid(x).name()),
-                           x.what());
+        out =
+            error_frames(req, framing, StatusCode::internal, demangle(typeid(x).name()), x.what());
       }
       send_reply(route, std::move(out), true);
       return std::nullopt;
@@ -755,13 +755,33 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
                  true);
       return std::nullopt;
     }
-    auto context = make_context(route, req, framing, deadline);
     if (call->info.threading == Threading::io_thread) {
-      send_reply(route, run_call(*call, req, framing, *context), true);
+      // Runs here, before the next request is read: nothing can cancel it,
+      // and its progress replies go out through this thread's socket use.
+      struct Origin {
+        ServerImpl* self;
+        const std::vector<Buffer>* route;
+        const wire::Envelope* request;
+        Framing framing;
+      } origin{this, &route, &req, framing};
+      CallContext context(req.method, deadline, [o = &origin](Value v) {
+        return o->self->send_reply(*o->route,
+                                   encode_call(reply_envelope(*o->request, wire::Command::partial,
+                                                              std::move(v), o->framing),
+                                               o->framing),
+                                   true);
+      });
+      send_reply(route, run_call(*call, req, framing, context), true);
       return std::nullopt;
     }
-    Job job{std::move(call), std::move(route), std::move(req), framing, deadline,
-            std::move(context), {}};
+    auto context = make_context(route, req, framing, deadline);
+    Job job{std::move(call),
+            std::move(route),
+            std::move(req),
+            framing,
+            deadline,
+            std::move(context),
+            {}};
     job.key = running_key(job.route, job.request.request_id);
     {
       std::lock_guard lock(running_mutex);
@@ -778,13 +798,13 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
     while (!stopping) {
       bool got = false;
       {
+        // A non-blocking receive processes the socket's pending commands
+        // first, so after EAGAIN the ZMQ_FD is safe to wait on.
         std::lock_guard lock(socket_mutex);
-        if (router.get(zmq::sockopt::events) & ZMQ_POLLIN) {
-          got = net::recv_frames(router, frames, zmq::recv_flags::dontwait);
-        }
+        got = net::recv_frames(router, frames, zmq::recv_flags::dontwait);
       }
       if (!got) {
-        // ZMQ_FD only signals a change: events are re-checked before each wait.
+        // ZMQ_FD only signals a change: the socket is read again before each wait.
         pollfd fds[2] = {{fd, POLLIN, 0}, {rpc_waker.fd(), POLLIN, 0}};
         if (::poll(fds, 2, 1000) > 0 && (fds[1].revents & POLLIN)) rpc_waker.drain();
         continue;
@@ -882,10 +902,10 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
       }
       flush_held();
       // XPUB never reports POLLOUT changes: held messages are retried every millisecond.
-      const auto wait = held.empty() ? std::chrono::duration_cast<std::chrono::milliseconds>(
-                                           next_hb - now) +
-                                           std::chrono::milliseconds(1)
-                                     : std::chrono::milliseconds(1);
+      const auto wait = held.empty()
+                            ? std::chrono::duration_cast<std::chrono::milliseconds>(next_hb - now) +
+                                  std::chrono::milliseconds(1)
+                            : std::chrono::milliseconds(1);
       try {
         zmq::poll(items.data(), items.size(), wait);
       } catch (const zmq::error_t& e) {
