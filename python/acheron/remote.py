@@ -65,6 +65,7 @@ _PREFIX = len(COMPACT) + 9
 REQUEST, PARTIAL, FINAL, ERROR, CANCEL, PING, PONG = range(1, 8)
 _CMD = [bytes([i]) for i in range(9)]
 _HEAD = [COMPACT + bytes([i]) for i in range(9)]
+_HEAD_REQUEST = _HEAD[REQUEST]
 ARRAY_EXT = 1
 HEARTBEAT_STREAM = "$hb"
 MAX_HEADER_BYTES = 1 << 20
@@ -529,8 +530,18 @@ class RemoteClient:
         timeout_ms = int(timeout * 1000) or 1
         with self._lock:
             rid = next(self._ids)
-            frames = _request(rid, name, args, kwargs, self._token if self._token_used else 0, timeout_ms,
-                              self._pack)
+            # The common case inline (plain values, no lock token): one
+            # header map, one pack, one frame.
+            frames = None
+            if not self._token_used and not kwargs:
+                try:
+                    frames = [_HEAD_REQUEST + _U64.pack(rid) + self._pack(
+                        {"meta": {"args": args} if args else {}, "method": name, "timeout_ms": timeout_ms})]
+                except TypeError:
+                    pass  # arrays, NumPy scalars, sets: _request handles them
+            if frames is None:
+                frames = _request(rid, name, args, kwargs, self._token if self._token_used else 0, timeout_ms,
+                                  self._pack)
             deadline = time.monotonic() + timeout
             s = self._sock or self._socket()
             if len(frames) == 1:
@@ -542,7 +553,7 @@ class RemoteClient:
                 self._send(frames, deadline, timeout)
             first = True
             while True:
-                left = deadline - time.monotonic()
+                left = timeout if first else deadline - time.monotonic()
                 if left > 0:
                     # The first wait is the call's whole timeout (the same value as
                     # the last call's, so the option is rarely set); later waits
