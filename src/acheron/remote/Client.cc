@@ -219,6 +219,7 @@ struct RemoteClient::Impl {
   // Best effort: tells the server to stop working on request id.
   void send_cancel(std::uint64_t id) {
     if (!dealer) return;
+    dealer->set(zmq::sockopt::linger, 100);  // the socket may be closed next: let CANCEL leave
     wire::Envelope env;
     env.command = static_cast<std::uint8_t>(wire::Command::cancel);
     env.request_id = id;

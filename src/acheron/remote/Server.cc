@@ -809,7 +809,15 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
         if (::poll(fds, 2, 1000) > 0 && (fds[1].revents & POLLIN)) rpc_waker.drain();
         continue;
       }
-      auto job = handle_request(frames);
+      std::optional<Job> job;
+      try {
+        job = handle_request(frames);
+      } catch (const zmq::error_t& e) {
+        if (e.num() == ETERM) break;
+        log::error("remote server: request not handled: {}", e.what());
+      } catch (const std::exception& e) {
+        log::error("remote server: request not handled: {}", e.what());
+      }
       if (!job) continue;
       std::unique_lock lk(lf_mutex);
       if (idle > 0) {
