@@ -94,8 +94,8 @@ struct Job {
   std::string key;  // route identity + request id: where a CANCEL finds the call
 };
 
+// A stream message on its way to the stream thread.
 struct Outgoing {
-  bool reply = false;  // true: ROUTER reply; false: stream message
   std::vector<Buffer> frames;
   std::shared_ptr<StreamEntry> entry;
 };
@@ -254,7 +254,7 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
     m.mono_ns = mono_time_ns();
     m.value = std::move(value);
     m.error = std::move(error);
-    post({false, encode_stream(m), e});
+    post({encode_stream(m), e});
     return true;
   }
 
