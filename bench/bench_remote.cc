@@ -134,7 +134,8 @@ RateResult stream_rate(double hz, std::chrono::microseconds work, double seconds
 
 // Servers for the Python benchmark (bench/bench_remote.py), on TCP loopback:
 // a raw REP that answers every message with 2 bytes, and a RemoteServer with
-// echo(x) and sink(array) -> nbytes, both in the I/O thread.
+// echo(x) and sink(array) -> nbytes declared Threading::io_thread, and
+// echo_pool(x) with the default threading.
 int serve() {
   zmq::context_t ctx(1);
   zmq::socket_t rep(ctx, zmq::socket_type::rep);
@@ -143,6 +144,7 @@ int serve() {
   RemoteServer server({.rpc_bind = "tcp://127.0.0.1:0", .stream_bind = "tcp://127.0.0.1:0"});
   server.add_call("echo", [](const Json& x) { return x; },
                   {.params = {{"x"}}, .threading = Threading::io_thread});
+  server.add_call("echo_pool", [](const Json& x) { return x; }, {.params = {{"x"}}});
   server.add_call("sink", [](const Array& a) { return static_cast<std::int64_t>(a.nbytes()); },
                   {.params = {{"a"}}, .threading = Threading::io_thread});
   server.start();

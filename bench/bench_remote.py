@@ -10,7 +10,7 @@
 Both servers are C++ (`bench_remote --serve`, TCP loopback, one process), so
 the comparison isolates the client library. Cases alternate, best of three.
 
-Usage: PYTHONPATH=python /usr/bin/python3 bench/bench_remote.py [BUILD_DIR] [--calls N]
+Usage: PYTHONPATH=python /usr/bin/python3 bench/bench_remote.py [BUILD_DIR] [--calls N] [--rounds R]
 """
 
 import pathlib
@@ -32,6 +32,11 @@ def main():
         i = args.index("--calls")
         calls = int(args[i + 1])
         del args[i:i + 2]
+    rounds = 3
+    if "--rounds" in args:
+        i = args.index("--rounds")
+        rounds = int(args[i + 1])
+        del args[i:i + 2]
     build = pathlib.Path(args[0] if args else "build/release")
     server = subprocess.Popen([str(build / "bench" / "bench_remote"), "--serve"], stdout=subprocess.PIPE,
                               text=True)
@@ -48,6 +53,7 @@ def main():
             req.send(payload)
             req.recv()
             client.call("echo", payload)
+            client.call("echo_pool", payload)
 
         def raw_rt():
             t0 = time.perf_counter()
@@ -56,20 +62,22 @@ def main():
                 req.recv()
             return (time.perf_counter() - t0) / calls * 1e6
 
-        def remote_rt():
+        def remote_rt(name):
             t0 = time.perf_counter()
             for _ in range(calls):
-                client.call("echo", payload)
+                client.call(name, payload)
             return (time.perf_counter() - t0) / calls * 1e6
 
-        raw, ours = 1e300, 1e300
-        for _ in range(3):
+        raw, ours, pool = 1e300, 1e300, 1e300
+        for _ in range(rounds):
             raw = min(raw, raw_rt())
-            ours = min(ours, remote_rt())
-        print("Python call round trip, 64-byte argument, TCP loopback, C++ servers, best of 3")
-        print("| bare pyzmq REQ/REP (us) | RemoteClient.call (us) | ratio | target |")
-        print("|---|---|---|---|")
-        print(f"| {raw:.1f} | {ours:.1f} | {ours / raw:.2f} | <= 1.3 |")
+            ours = min(ours, remote_rt("echo"))
+            pool = min(pool, remote_rt("echo_pool"))
+        print(f"Python call round trip, 64-byte argument, TCP loopback, C++ servers, best of {rounds}")
+        print("| bare pyzmq REQ/REP (us) | RemoteClient.call, io_thread call (us) | ratio "
+              "| RemoteClient.call, default threading (us) | ratio | target |")
+        print("|---|---|---|---|---|---|")
+        print(f"| {raw:.1f} | {ours:.1f} | {ours / raw:.2f} | {pool:.1f} | {pool / raw:.2f} | <= 1.3 |")
 
         big = np.random.default_rng(1).random(16 * 1024 * 1024 // 8)
         header = b'{"dtype":"<f8","shape":[2097152]}'
@@ -89,11 +97,11 @@ def main():
             return big.nbytes * n / (time.perf_counter() - t0) / 1e9
 
         raw_g, ours_g = 0.0, 0.0
-        for _ in range(3):
+        for _ in range(rounds):
             raw_g = max(raw_g, raw_tp())
             ours_g = max(ours_g, remote_tp())
         print()
-        print("16 MiB float64 array per call, TCP loopback, best of 3")
+        print(f"16 MiB float64 array per call, TCP loopback, best of {rounds}")
         print("| raw pyzmq multipart copy=False (GB/s) | RemoteClient.call (GB/s) | ratio | target |")
         print("|---|---|---|---|")
         print(f"| {raw_g:.2f} | {ours_g:.2f} | {ours_g / raw_g:.2f} | >= 0.9 |")

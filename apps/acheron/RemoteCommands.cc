@@ -124,7 +124,7 @@ void add_demo_server(CLI::App& remote_cmd, int* exit_code) {
   auto o = std::make_shared<Opts>();
   auto* cmd = remote_cmd.add_subcommand(
       "serve-demo",
-      "a demonstration server: calls add, echo, scale, fail, sleep, set_gain; "
+      "a demonstration server: calls add, echo, scale, fail, sleep, count, set_gain; "
       "streams counter (10 Hz), sine (50 Hz array), ticks (manual), status (disabled)");
   cmd->add_option("--bind", o->bind, "call endpoint ('tcp://127.0.0.1:*' picks a free port)")
       ->capture_default_str();
@@ -156,6 +156,20 @@ void add_demo_server(CLI::App& remote_cmd, int* exit_code) {
                       return seconds;
                     },
                     {.doc = "sleeps, then returns the seconds", .params = {{"seconds"}}});
+    server.add_call(
+        "count",
+        [](int n, double interval) {
+          // Progress values 1..n, one per interval; stops early when cancelled.
+          remote::CallContext* call = remote::current_call();
+          for (int i = 1; i <= n; ++i) {
+            call->check_cancelled();
+            call->progress(remote::Value(Json(i)));
+            std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+          }
+          return n;
+        },
+        {.doc = "sends progress values 1..n, one every interval seconds, then returns n",
+         .params = {{"n"}, {"interval", "any", Json(0.0)}}});
     auto gain = std::make_shared<std::atomic<double>>(1.0);
     server.add_call(
         "set_gain", [gain](double g) { gain->store(g); },
@@ -275,7 +289,13 @@ void add_remote_commands(CLI::App& app, int* exit_code) {
       }
       auto client = make_client(o->c);
       try {
-        const remote::Value v = client.call(o->name, a);
+        // Progress values (if the call sends any) print as they come.
+        const remote::Value v =
+            client.call(o->name, a, remote::CallOptions{.on_progress = [](const remote::Value& p) {
+                          std::printf("progress %s\n", printable(p.data, p.arrays).dump().c_str());
+                          std::fflush(stdout);
+                          return true;
+                        }});
         std::printf("%s\n", printable(v.data, v.arrays).dump().c_str());
         *exit_code = kOk;
       } catch (const remote::RemoteException& e) {

@@ -49,14 +49,23 @@ __all__ = [
     "RemoteException",
     "CallTimeout",
     "Disconnected",
+    "CallCancelled",
+    "CallContext",
+    "ProgressCall",
+    "current_call",
     "StreamValue",
     "Subscription",
     "StreamWriter",
 ]
 
 PROTOCOL = b"ACHC01"
+# The one-frame form of a call message: "ACHR01" | command | request id u64 LE | header.
+COMPACT = b"ACHR01"
+_PREFIX = len(COMPACT) + 9
 REQUEST, PARTIAL, FINAL, ERROR, CANCEL, PING, PONG = range(1, 8)
 _CMD = [bytes([i]) for i in range(9)]
+_HEAD = [COMPACT + bytes([i]) for i in range(9)]
+_HEAD_REQUEST = _HEAD[REQUEST]
 ARRAY_EXT = 1
 HEARTBEAT_STREAM = "$hb"
 MAX_HEADER_BYTES = 1 << 20
@@ -64,6 +73,7 @@ MAX_ARRAYS = 1024
 MAX_NDIM = 32
 _U64 = struct.Struct("<Q")
 _packb = msgpack.packb
+_unpackb = msgpack.unpackb
 # The Cython socket methods, called directly on the hot path of a call: the
 # Python wrappers of pyzmq's Socket cost more than the calls themselves.
 from zmq.backend import Socket as _BackendSocket  # noqa: E402
@@ -98,6 +108,11 @@ class CallTimeout(TimeoutError):
 
 class Disconnected(ConnectionError):
     """The request could not be sent: no connection to the server."""
+
+
+class CallCancelled(Exception):
+    """The caller cancelled the call (its progress callback returned False,
+    or ProgressCall.cancel())."""
 
 
 class ProtocolError(ValueError):
@@ -235,26 +250,73 @@ def _send(socket: zmq.Socket, frames: Sequence[Any], flags: int = 0) -> None:
         _bsend(socket, f, flags | (_SNDMORE if i < last else 0), not big)
 
 
-def _recv_reply(socket: zmq.Socket) -> List[Any]:
-    """Receives one reply on the client's DEALER: the five envelope frames of
-    a FINAL or ERROR (three of a PONG) are read without asking ZeroMQ after
-    each whether more follow (that question costs more than the frame);
-    the end of the message is checked once. A server that breaks the frame
-    layout desynchronises the socket, which the call's deadline then
-    replaces. Raises zmq.Again at the receive timeout."""
+def _recv_reply(socket: zmq.Socket):
+    """Receives one reply in the compact form on the client's DEALER:
+    returns (command, request id, header map, frames) or None for a message
+    that is not one. The array frames the header lists are read without
+    asking ZeroMQ whether more follow (that question costs more than a small
+    frame); a server that breaks the layout desynchronises the socket until
+    its frames are skipped. Raises zmq.Again at the receive timeout."""
     first = _brecv(socket, 0, True)
-    if first != PROTOCOL:
+    if len(first) < _PREFIX or first[:6] != COMPACT:
+        return None
+    try:
+        h = _unpackb(first[_PREFIX:], raw=False, ext_hook=_ext_hook, strict_map_key=True) \
+            if len(first) > _PREFIX else {}
+    except Exception as e:  # msgpack raises several types for bad input
+        raise ProtocolError(f"malformed msgpack: {e}") from None
+    if type(h) is not dict:
+        raise ProtocolError("reply header must be a map")
+    frames = None
+    descs = h.get("arrays")
+    if descs:
         frames = [first]
-    else:
-        cmd = _brecv(socket)
-        frames = [first, cmd, _brecv(socket)]
-        if cmd != _CMD[PONG]:
-            frames.append(_brecv(socket))
-            frames.append(_brecv(socket))
-    while _bget(socket, _RCVMORE):
-        f = _brecv(socket, 0, False)
-        frames.append(f if len(f) >= _ZERO_COPY_MIN else f.bytes)
-    return frames
+        for _ in range(len(descs) if isinstance(descs, list) and len(descs) <= MAX_ARRAYS else 0):
+            f = _brecv(socket, 0, False)
+            frames.append(f if len(f) >= _ZERO_COPY_MIN else f.bytes)
+    return first[6], _U64.unpack_from(first, 7)[0], h, frames
+
+
+def _value_of(h: dict, frames) -> Any:
+    meta = h.get("meta") or {}
+    value = meta.get("value") if isinstance(meta, dict) else None
+    if frames is not None:
+        value = _resolve(value, _arrays(h.get("arrays", []), frames, 1))
+    return value
+
+
+def _remote_error(h: dict) -> RemoteException:
+    e = h.get("error") or {}
+    if not isinstance(e, dict):
+        e = {}
+    return RemoteException(str(e.get("code", "unknown")), str(e.get("type", "")), str(e.get("message", "")),
+                           str(e.get("traceback", "")))
+
+
+def _request(rid: int, name: str, args, kwargs, token: int, timeout_ms: int,
+             pack: Optional[Callable[[Any], bytes]] = None) -> List[Any]:
+    """The frames of a compact REQUEST. ``pack``: a reusable Packer's pack
+    for the common case of plain values (the caller serialises its use)."""
+    meta: Dict[str, Any] = {}
+    if args:
+        meta["args"] = args
+    if kwargs:
+        meta["kwargs"] = kwargs
+    if token:
+        meta["token"] = token
+    header = {"meta": meta, "method": name, "timeout_ms": timeout_ms}
+    if pack is not None:
+        try:
+            return [_HEAD[REQUEST] + _U64.pack(rid) + pack(header)]
+        except TypeError:
+            pass  # arrays, NumPy scalars, sets: the packer below handles them
+    packer = _Packer()
+    body = _packb(header, default=packer.default, use_bin_type=True)
+    if packer.arrays:  # the header lists the arrays the value refers to
+        header["arrays"] = packer.descs
+        body = _packb(header, default=_Packer().default, use_bin_type=True)
+        return [_HEAD[REQUEST] + _U64.pack(rid) + body, *packer.arrays]
+    return [_HEAD[REQUEST] + _U64.pack(rid) + body]
 
 
 # --- client ------------------------------------------------------------------
@@ -394,6 +456,7 @@ class RemoteClient:
         self._rcvtimeo = -1
         self._poller = zmq.Poller()
         self._ids = itertools.count(1)
+        self._pack = msgpack.Packer(use_bin_type=True).pack  # used under self._lock
         self._token = random.getrandbits(63) or 1
         self._token_used = False
         self.reconnects = 0
@@ -413,24 +476,28 @@ class RemoteClient:
             pub, sec, server = self._curve
             s.curve_publickey, s.curve_secretkey, s.curve_serverkey = pub, sec, server
 
+    def _new_socket(self) -> zmq.Socket:
+        s = self._ctx.socket(zmq.DEALER)
+        s.linger = 0
+        s.immediate = 1
+        s.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+        s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+        self._secure(s)
+        s.connect(self.endpoint)
+        return s
+
     def _socket(self) -> zmq.Socket:
         if self._sock is None:
-            s = self._ctx.socket(zmq.DEALER)
-            s.linger = 0
-            s.immediate = 1
-            s.setsockopt(zmq.HEARTBEAT_IVL, 1000)
-            s.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
-            self._secure(s)
-            s.connect(self.endpoint)
+            s = self._new_socket()
             self._sock = s
             self._rcvtimeo = -1
             self._poller = zmq.Poller()
             self._poller.register(s, zmq.POLLIN)
         return self._sock
 
-    def _reset(self) -> None:
+    def _reset(self, linger: int = 0) -> None:
         if self._sock is not None:
-            self._sock.close(0)
+            self._sock.close(linger)
             self._sock = None
         self.reconnects += 1
 
@@ -454,73 +521,88 @@ class RemoteClient:
         return self.call_with(name, args, kwargs)
 
     def call_with(self, name: str, args: Sequence[Any] = (), kwargs: Optional[Dict[str, Any]] = None,
-                  timeout: Optional[float] = None) -> Any:
-        """Calls ``name``; raises RemoteException, CallTimeout or Disconnected."""
+                  timeout: Optional[float] = None, on_progress: Optional[Callable[[Any], Any]] = None) -> Any:
+        """Calls ``name``; raises RemoteException, CallTimeout or Disconnected.
+        ``on_progress(value)`` receives the call's progress values (PARTIAL
+        replies) in this thread; returning False cancels the call
+        (CallCancelled is raised)."""
         timeout = self.timeout if timeout is None else timeout
-        meta: Dict[str, Any] = {}
-        if args:
-            meta["args"] = list(args)
-        if kwargs:
-            meta["kwargs"] = kwargs
-        if self._token_used:
-            meta["token"] = self._token
-        timeout_ms = max(1, int(timeout * 1000))
-        packer = _Packer()
+        timeout_ms = int(timeout * 1000) or 1
         with self._lock:
             rid = next(self._ids)
-            header = {"meta": meta, "method": name, "timeout_ms": timeout_ms}
-            body = _packb(header, default=packer.default, use_bin_type=True)
-            if packer.arrays:  # the header lists the arrays the value refers to
-                header["arrays"] = packer.descs
-                body = _packb(header, default=_Packer().default, use_bin_type=True)
-            frames = [PROTOCOL, _CMD[REQUEST], b"remote", _U64.pack(rid), body, *packer.arrays]
+            # The common case inline (plain values, no lock token): one
+            # header map, one pack, one frame.
+            frames = None
+            if not self._token_used and not kwargs:
+                try:
+                    frames = [_HEAD_REQUEST + _U64.pack(rid) + self._pack(
+                        {"meta": {"args": args} if args else {}, "method": name, "timeout_ms": timeout_ms})]
+                except TypeError:
+                    pass  # arrays, NumPy scalars, sets: _request handles them
+            if frames is None:
+                frames = _request(rid, name, args, kwargs, self._token if self._token_used else 0, timeout_ms,
+                                  self._pack)
             deadline = time.monotonic() + timeout
-            self._send(frames, deadline, timeout)
-            sock = self._sock
+            s = self._sock or self._socket()
+            if len(frames) == 1:
+                try:
+                    _bsend(s, frames[0], _DONTWAIT, True)
+                except zmq.Again:
+                    self._send(frames, deadline, timeout)
+            else:
+                self._send(frames, deadline, timeout)
             first = True
             while True:
-                left = deadline - time.monotonic()
+                left = timeout if first else deadline - time.monotonic()
                 if left > 0:
                     # The first wait is the call's whole timeout (the same value as
                     # the last call's, so the option is rarely set); later waits
-                    # (after a stale reply) get what is left.
+                    # (after a stale reply or progress) get what is left.
                     wait_ms = timeout_ms + 1 if first else int(left * 1000) + 1
                     first = False
-                    if wait_ms != self._rcvtimeo:  # usually the same as the last call's
-                        sock.setsockopt(_RCVTIMEO, wait_ms)
+                    if wait_ms != self._rcvtimeo:
+                        s.setsockopt(_RCVTIMEO, wait_ms)
                         self._rcvtimeo = wait_ms
                     try:
-                        reply = _recv_reply(sock)
+                        reply = _recv_reply(s)
                     except zmq.Again:
                         left = 0
                 if left <= 0:
-                    self._reset()
+                    self._cancel(rid)
+                    self._reset(100)  # lets the CANCEL leave
                     raise CallTimeout(f"no reply to {name!r} from {self.endpoint} within {timeout:g} s")
-                if len(reply) < 5 or reply[0] != PROTOCOL or len(reply[3]) != 8:
-                    continue  # PONG or not ours
-                if _U64.unpack(reply[3])[0] != rid:
-                    continue  # a late reply to an earlier call
-                cmd = reply[1]
-                h = _unpack(reply[4])
-                if not isinstance(h, dict):
-                    raise ProtocolError("reply header must be a map")
-                if cmd == _CMD[FINAL]:
-                    meta = h.get("meta") or {}
-                    value = meta.get("value") if isinstance(meta, dict) else None
-                    if len(reply) > 5 or "arrays" in h:
-                        value = _resolve(value, _arrays(h.get("arrays", []), reply, 5))
-                    return value
-                if cmd == _CMD[ERROR]:
-                    e = h.get("error") or {}
-                    raise RemoteException(str(e.get("code", "unknown")), str(e.get("type", "")),
-                                          str(e.get("message", "")), str(e.get("traceback", "")))
+                if reply is None or reply[1] != rid:
+                    continue  # not ours, or a late reply to an earlier call
+                cmd, _, h, arrays = reply
+                if cmd == FINAL:
+                    return _value_of(h, arrays)
+                if cmd == ERROR:
+                    raise _remote_error(h)
+                if cmd == PARTIAL and on_progress is not None and on_progress(_value_of(h, arrays)) is False:
+                    self._cancel(rid)
+                    raise CallCancelled(f"call {name!r} was cancelled by its progress callback")
+
+    def _cancel(self, rid: int) -> None:
+        if self._sock is not None:
+            try:
+                _bsend(self._sock, _HEAD[CANCEL] + _U64.pack(rid), _DONTWAIT, True)
+            except zmq.ZMQError:
+                pass
+
+    def progress_call(self, name: str, *args, **kwargs) -> "ProgressCall":
+        """Starts ``name`` and returns a ProgressCall: iterate over it for
+        the call's progress values, then read ``result``; ``cancel()`` (or
+        leaving a ``with`` block early) stops the call on the server. It
+        uses a socket of its own, so this client stays usable meanwhile."""
+        return ProgressCall(self, name, args, kwargs, self.timeout)
 
     def ping(self, timeout: Optional[float] = None) -> bool:
         timeout = self.timeout if timeout is None else timeout
         with self._lock:
             deadline = time.monotonic() + timeout
+            rid = next(self._ids)
             try:
-                self._send([PROTOCOL, _CMD[PING], b"remote"], deadline, timeout)
+                self._send([_HEAD[PING] + _U64.pack(rid)], deadline, timeout)
             except Disconnected:
                 return False
             sock = self._sock
@@ -530,7 +612,7 @@ class RemoteClient:
                     self._reset()
                     return False
                 reply = _recv(sock, _DONTWAIT)
-                if len(reply) == 3 and reply[1] == _CMD[PONG]:
+                if len(reply) == 1 and reply[0][:7] == _HEAD[PONG] and _U64.unpack_from(reply[0], 7)[0] == rid:
                     return True
 
     def list_calls(self) -> List[dict]:
@@ -552,12 +634,20 @@ class RemoteClient:
         self.call_with("$remove", [name])
 
     def lock(self, force: bool = False) -> bool:
-        """Takes the single-writer lock; False if another client holds it."""
+        """Takes the single-writer lock; False if another client holds it.
+        Calling it again renews the lease; every call of the holder renews it
+        too, and after a whole lease without a request from the holder the
+        lock lapses (so a client that died cannot lock everyone out)."""
         self._token_used = True
         return bool(self.call_with("$lock", [force]))
 
     def unlock(self) -> None:
         self.call_with("$unlock")
+
+    def lock_status(self) -> dict:
+        """{"held", "mine", "lease_ms", "remaining_ms"} of the server's write lock."""
+        self._token_used = True
+        return self.info().get("write_lock", {})
 
     # -- streams --
 
@@ -688,6 +778,107 @@ class RemoteClient:
         self.close()
 
 
+class ProgressCall:
+    """A call in progress (RemoteClient.progress_call): iterating yields its
+    progress values (PARTIAL replies) until the result arrives, which
+    ``result`` then holds (it raises the call's error, if any). ``cancel()``
+    sends CANCEL; leaving a ``with`` block before the end cancels too."""
+
+    def __init__(self, client: RemoteClient, name: str, args, kwargs, timeout: float):
+        self.name = name
+        self._endpoint = client.endpoint
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
+        self._done = False
+        self._result: Any = None
+        self._error: Optional[BaseException] = None
+        self._sock = client._new_socket()
+        frames = _request(1, name, args, kwargs, client._token if client._token_used else 0,
+                          max(1, int(timeout * 1000)))
+        while True:
+            try:
+                _send(self._sock, frames, _DONTWAIT)
+                break
+            except zmq.Again:
+                left = self._deadline - time.monotonic()
+                if left <= 0 or not self._sock.poll(int(left * 1000) + 1, zmq.POLLOUT):
+                    self._close()
+                    raise Disconnected(f"no connection to {self._endpoint} within {timeout:g} s "
+                                       "(is the server running?)") from None
+
+    def _close(self) -> None:
+        self._done = True
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Any:
+        if self._done:
+            raise StopIteration
+        while True:
+            left = self._deadline - time.monotonic()
+            if left <= 0 or not self._sock.poll(int(left * 1000) + 1, zmq.POLLIN):
+                self.cancel()
+                self._error = CallTimeout(f"no reply to {self.name!r} from {self._endpoint} "
+                                          f"within {self._timeout:g} s")
+                raise self._error
+            reply = _recv_reply(self._sock)
+            if reply is None or reply[1] != 1:
+                continue
+            cmd, _, h, arrays = reply
+            if cmd == PARTIAL:
+                return _value_of(h, arrays)
+            if cmd == FINAL:
+                self._result = _value_of(h, arrays)
+                self._close()
+                raise StopIteration
+            if cmd == ERROR:
+                self._error = _remote_error(h)
+                self._close()
+                raise self._error
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    @property
+    def result(self) -> Any:
+        """The call's value; waits for it (skipping progress values not read yet)."""
+        for _ in self:
+            pass
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def cancel(self) -> None:
+        """Stops the call on the server (no reply follows); idempotent."""
+        if self._done:
+            return
+        try:
+            _bsend(self._sock, _HEAD[CANCEL] + _U64.pack(1), _DONTWAIT, True)
+        except zmq.ZMQError:
+            pass
+        # The CANCEL must leave before the socket goes: give it a moment.
+        self._sock.linger = 200
+        self._close()
+        self._error = CallCancelled(f"call {self.name!r} was cancelled")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cancel()
+
+    def __del__(self):
+        try:
+            self.cancel()
+        except Exception:
+            pass
+
+
 def resolve_stream_endpoint(rpc_endpoint: str, advertised: str) -> str:
     """The stream endpoint to connect to: the advertised one, with a
     wildcard host replaced by the host of the RPC endpoint."""
@@ -734,6 +925,47 @@ def _describe(fn: Callable) -> Tuple[List[dict], str, bool]:
     return params, _type_name(sig.return_annotation), variadic
 
 
+_current = threading.local()
+
+
+def current_call() -> Optional["CallContext"]:
+    """The context of the call this thread is running on a RemoteServer
+    (None outside a call)."""
+    return getattr(_current, "context", None)
+
+
+class CallContext:
+    """What a running call knows about itself (see current_call())."""
+
+    def __init__(self, server: "RemoteServer", route: List[bytes], rid: bytes, method: str, compact: bool,
+                 deadline: Optional[float]):
+        self.method = method
+        self.deadline = deadline
+        self._server = server
+        self._route = route
+        self._rid = rid
+        self._compact = compact
+        self.cancel_requested = False
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the caller sent CANCEL or the call's deadline passed."""
+        return self.cancel_requested or (self.deadline is not None and time.monotonic() > self.deadline)
+
+    def check_cancelled(self) -> None:
+        if self.cancelled:
+            raise CallCancelled(f"call {self.method!r} was cancelled by its caller")
+
+    def progress(self, value: Any) -> bool:
+        """Sends value to the caller as a progress reply (PARTIAL) before the
+        result; False if the call was cancelled."""
+        if self.cancelled:
+            return False
+        self._server._post_reply(self._route, self._server._value_frames(self._rid, PARTIAL, "", value,
+                                                                         self._compact))
+        return True
+
+
 @dataclasses.dataclass
 class _Call:
     fn: Callable
@@ -754,6 +986,8 @@ class _Stream:
         self.removed = False
         self.seq = 0
         self.published = 0
+        self.dropped = 0
+        self.held = 0
         self.published_since_enable = 0
         self.overruns = 0
         self.errors = 0
@@ -773,6 +1007,7 @@ class _Stream:
         with self.cond:
             d = {"name": self.name, "kind": self.kind, "enabled": self.enabled, "published": self.published,
                  "overruns": self.overruns, "errors": self.errors, "subscribed": self.subscribed,
+                 "dropped": self.dropped, "held": self.held,
                  "doc": self.doc, "achieved_hz": 0.0}
             if self.enabled:
                 secs = time.monotonic() - self.enabled_at
@@ -814,9 +1049,17 @@ class RemoteServer:
     def __init__(self, rpc_bind: str = "tcp://*:5555", stream_bind: str = "tcp://*:5556", *,
                  name: str = "remote", threads: int = 2, context: Optional[zmq.Context] = None,
                  curve: Optional[Tuple[bytes, bytes]] = None, heartbeat: float = 1.0,
-                 write_lock: str = "advisory"):
+                 write_lock: str = "advisory", lock_lease: float = 10.0, send_hwm: int = 1000,
+                 slow_subscribers: str = "hold"):
         """``curve``: (public key, secret key) of the server, Z85.
-        ``write_lock``: "advisory" or "required" for mutating calls."""
+        ``write_lock``: "advisory" or "required" for mutating calls;
+        ``lock_lease``: seconds without a request from the lock's holder
+        after which the lock lapses. ``slow_subscribers``: "hold"
+        (XPUB_NODROP: messages wait while a subscriber's queue of
+        ``send_hwm`` is full, then the oldest are dropped and counted) or
+        "drop" (ZeroMQ's default: only the slow subscriber misses messages)."""
+        if slow_subscribers not in ("hold", "drop"):
+            raise ValueError(f"slow_subscribers must be 'hold' or 'drop', not {slow_subscribers!r}")
         self.name = name
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
@@ -826,8 +1069,15 @@ class RemoteServer:
             if curve:
                 s.curve_server = True
                 s.curve_publickey, s.curve_secretkey = curve
+        # Unroutable replies and full subscriber queues are reported, not lost silently.
         self._router.router_mandatory = 1
         self._xpub.setsockopt(zmq.XPUB_VERBOSE, 1)
+        self._xpub.sndhwm = send_hwm
+        if slow_subscribers == "hold":
+            self._xpub.setsockopt(zmq.XPUB_NODROP, 1)
+        self._send_hwm = max(1, send_hwm)
+        self._held: collections.deque = collections.deque()
+        self._next_drop_warning = 0.0
         self._router.bind(rpc_bind)
         self._xpub.bind(stream_bind)
         self.rpc_endpoint = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -836,6 +1086,9 @@ class RemoteServer:
         self._hb_interval = heartbeat
         self._write_lock = write_lock
         self._lock_holder = 0
+        self._lock_expiry = 0.0
+        self._lock_lease = float(lock_lease)
+        self._running: Dict[Tuple[bytes, bytes], CallContext] = {}
         self._calls: Dict[str, _Call] = {}
         self._streams: Dict[str, _Stream] = {}
         self._meta_lock = threading.Lock()
@@ -1171,11 +1424,43 @@ class RemoteServer:
         self._send_stream(st, out)
 
     def _send_stream(self, st: Optional[_Stream], frames: List[Any]) -> None:
-        try:
-            _send(self._xpub, frames, _DONTWAIT)
-        except zmq.Again:
-            pass
-        if st is not None:
+        """Publishes, or holds the message back while a subscriber's queue is
+        full (XPUB_NODROP); beyond send_hwm held messages the oldest is
+        dropped and counted in its stream's status, never lost silently."""
+        if not self._held:
+            try:
+                _send(self._xpub, frames, _DONTWAIT)
+                if st is not None:
+                    st.last = frames
+                return
+            except zmq.Again:
+                pass
+        if st is None:
+            return  # heartbeats and snapshots are not held: the next one follows
+        st.held += 1
+        self._held.append((st, frames))
+        while len(self._held) > self._send_hwm:
+            old, _ = self._held.popleft()
+            old.held -= 1
+            with old.cond:
+                old.dropped += 1
+            now = time.monotonic()
+            if now >= self._next_drop_warning:
+                import logging
+                logging.getLogger("acheron.remote").warning(
+                    "stream %r dropped a message (%d so far): a subscriber's queue is full (send_hwm %d)",
+                    old.name, old.dropped, self._send_hwm)
+                self._next_drop_warning = now + 5.0
+
+    def _flush_held(self) -> None:
+        while self._held:
+            st, frames = self._held[0]
+            try:
+                _send(self._xpub, frames, _DONTWAIT)
+            except zmq.Again:
+                return
+            self._held.popleft()
+            st.held -= 1
             st.last = frames
 
     def _reply(self, route: List[bytes], frames: List[Any]) -> None:
@@ -1185,27 +1470,58 @@ class RemoteServer:
             pass  # the client is gone or not reading
 
     @staticmethod
-    def _error(rid: bytes, code: str, type_: str, message: str, tb: str = "") -> List[Any]:
+    def _frames(compact: bool, cmd: int, rid: bytes, body: bytes, arrays=()) -> List[Any]:
+        if compact:
+            return [_HEAD[cmd] + rid + body, *arrays]
+        return [PROTOCOL, _CMD[cmd], b"remote", rid, body, *arrays]
+
+    @classmethod
+    def _error(cls, rid: bytes, code: str, type_: str, message: str, tb: str = "", compact: bool = True) -> List[Any]:
         err = {"code": code, "message": message}
         if tb:
             err["traceback"] = tb
         err["type"] = type_
-        return [PROTOCOL, _CMD[ERROR], b"remote", rid, msgpack.packb({"error": err}, use_bin_type=True)]
+        return cls._frames(compact, ERROR, rid, msgpack.packb({"error": err}, use_bin_type=True))
 
-    @staticmethod
-    def _final(rid: bytes, method: str, value: Any) -> List[Any]:
+    @classmethod
+    def _value_frames(cls, rid: bytes, cmd: int, method: str, value: Any, compact: bool) -> List[Any]:
         packer = _Packer()
-        h = {"meta": {"value": value}, "method": method}
+        h = {"meta": {"value": value}}
+        if method and not compact:
+            h["method"] = method
         body = msgpack.packb(h, default=packer.default, use_bin_type=True)
         if packer.arrays:
             body = msgpack.packb({"arrays": packer.descs, **h}, default=_Packer().default, use_bin_type=True)
-        return [PROTOCOL, _CMD[FINAL], b"remote", rid, body, *packer.arrays]
+        return cls._frames(compact, cmd, rid, body, packer.arrays)
 
-    def _check_write(self, token: int) -> None:
-        if self._lock_holder and self._lock_holder != token:
-            raise PermissionError("another client holds the write lock (mutating call refused)")
-        if not self._lock_holder and self._write_lock == "required":
-            raise PermissionError("this server requires the write lock for mutating calls; call lock() first")
+    def _post_reply(self, route: List[bytes], frames: List[Any]) -> None:
+        self._outbox.append((route, frames, None))
+        self._wake()
+
+    def _check_write(self, token: int, mutating: bool) -> None:
+        with self._meta_lock:
+            now = time.monotonic()
+            if self._lock_holder and now >= self._lock_expiry:
+                self._lock_holder = 0  # the lease lapsed
+            if token and token == self._lock_holder:
+                self._lock_expiry = now + self._lock_lease  # every request of the holder renews it
+            if not mutating:
+                return
+            if self._lock_holder and self._lock_holder != token:
+                raise PermissionError("another client holds the write lock (mutating call refused); wait for "
+                                      "it to unlock or its lease to expire, or take it with lock(force=True)")
+            if not self._lock_holder and self._write_lock == "required":
+                raise PermissionError("this server requires the write lock for mutating calls; call lock() first")
+
+    def _lock_status(self, token: int) -> dict:
+        with self._meta_lock:
+            now = time.monotonic()
+            if self._lock_holder and now >= self._lock_expiry:
+                self._lock_holder = 0
+            held = bool(self._lock_holder)
+            return {"held": held, "mine": held and self._lock_holder == token,
+                    "lease_ms": int(self._lock_lease * 1000),
+                    "remaining_ms": int((self._lock_expiry - now) * 1000) if held else 0}
 
     def _builtin(self, method: str, args: list, kwargs: dict, token: int) -> Any:
         def name_arg():
@@ -1215,6 +1531,7 @@ class RemoteServer:
                 return kwargs["name"]
             raise TypeError(f"{method}() missing required argument 'name'")
 
+        self._check_write(token, False)  # renews the caller's lease
         if method == "$calls":
             return self.calls()
         if method == "$streams":
@@ -1222,7 +1539,8 @@ class RemoteServer:
         if method == "$info":
             from . import __version__
             return {"name": self.name, "version": __version__, "server_id": self.server_id,
-                    "stream_endpoint": self.stream_endpoint, "protocol": 1}
+                    "stream_endpoint": self.stream_endpoint, "protocol": 1,
+                    "write_lock": self._lock_status(token)}
         if method == "$enable":
             return self.enable_stream(name_arg()) or True
         if method == "$disable":
@@ -1238,14 +1556,17 @@ class RemoteServer:
                         self._lock_holder = 0
                     return True
                 force = bool(args[0]) if args else bool(kwargs.get("force", False))
-                if self._lock_holder and self._lock_holder != token and not force:
+                now = time.monotonic()
+                if self._lock_holder and self._lock_holder != token and now < self._lock_expiry and not force:
                     return False
                 self._lock_holder = token
+                self._lock_expiry = now + self._lock_lease
                 return True
         raise LookupError(f"no built-in call named {method!r}")
 
     _CODES = {TypeError: "invalid_argument", KeyError: "not_found", LookupError: "not_found",
               PermissionError: "permission_denied", TimeoutError: "deadline_exceeded",
+              CallCancelled: "cancelled",
               NotImplementedError: "unimplemented"}
 
     @classmethod
@@ -1258,29 +1579,49 @@ class RemoteServer:
     def _handle(self, frames: List[Any]) -> None:
         start = 2 if len(frames) > 1 and len(frames[1]) == 0 else 1
         route, env = [bytes(f) for f in frames[:start]], frames[start:]
-        rid = bytes(env[3]) if len(env) >= 4 and len(env[3]) == 8 else bytes(8)
+        head = bytes(env[0]) if env else b""
+        compact = len(head) >= _PREFIX and head[:6] == COMPACT
+        if compact:
+            rid = head[7:15]
+        else:
+            rid = bytes(env[3]) if len(env) >= 4 and len(env[3]) == 8 else bytes(8)
         try:
-            if len(env) < 3 or bytes(env[0]) != PROTOCOL or len(env[1]) != 1:
-                raise ProtocolError("not an ACHC01 envelope")
-            cmd = bytes(env[1])[0]
-            if cmd == PING:
-                if len(env) != 3:
-                    raise ProtocolError("control command carries extra frames")
-                self._reply(route, [PROTOCOL, _CMD[PONG], bytes(env[2])])
-                return
-            if cmd == CANCEL:
-                return
-            if cmd != REQUEST:
-                raise ProtocolError("unexpected command from a client")
-            if len(env) < 5 or len(env[3]) != 8:
-                raise ProtocolError("request command needs id and header frames")
-            h = _unpack(env[4])
+            if compact:
+                cmd = head[6]
+                if cmd == PING:
+                    self._reply(route, [_HEAD[PONG] + rid])
+                    return
+                if cmd == CANCEL:
+                    self._cancel_running(route, rid)
+                    return
+                if cmd != REQUEST:
+                    raise ProtocolError("unexpected command from a client")
+                h = _unpack(head[_PREFIX:]) if len(head) > _PREFIX else {}
+                first = 1
+            else:
+                if len(env) < 3 or head != PROTOCOL or len(env[1]) != 1:
+                    raise ProtocolError("not an ACHC01 envelope")
+                cmd = bytes(env[1])[0]
+                if cmd == PING:
+                    if len(env) != 3:
+                        raise ProtocolError("control command carries extra frames")
+                    self._reply(route, [PROTOCOL, _CMD[PONG], bytes(env[2])])
+                    return
+                if cmd == CANCEL:
+                    self._cancel_running(route, rid)
+                    return
+                if cmd != REQUEST:
+                    raise ProtocolError("unexpected command from a client")
+                if len(env) < 5 or len(env[3]) != 8:
+                    raise ProtocolError("request command needs id and header frames")
+                h = _unpack(env[4])
+                first = 5
             if not isinstance(h, dict):
                 raise ProtocolError("header must be a map")
             method = h.get("method", "")
             if not isinstance(method, str):
                 raise ProtocolError("header.method must be a string")
-            arrays = _arrays(h.get("arrays", []), env, 5)
+            arrays = _arrays(h.get("arrays", []), env, first)
             meta = h.get("meta") or {}
             if not isinstance(meta, dict):
                 raise ProtocolError("request meta must be a map")
@@ -1295,37 +1636,68 @@ class RemoteServer:
             args = _resolve(args, arrays)
             kwargs = _resolve(kwargs, arrays)
         except ProtocolError as e:
-            self._reply(route, self._error(rid, "invalid_argument", "ProtocolError", str(e)))
+            self._reply(route, self._error(rid, "invalid_argument", "ProtocolError", str(e), compact=compact))
             return
         if method.startswith("$"):
             try:
-                self._reply(route, self._final(rid, method, self._builtin(method, args, kwargs, token)))
+                self._reply(route, self._value_frames(rid, FINAL, method, self._builtin(method, args, kwargs, token),
+                                                      compact))
             except Exception as e:
-                self._reply(route, self._error(rid, self._code(e), type(e).__name__, str(e)))
+                self._reply(route, self._error(rid, self._code(e), type(e).__name__, str(e), compact=compact))
             return
         with self._meta_lock:
             call = self._calls.get(method)
         if call is None:
-            self._reply(route, self._error(rid, "not_found", "NotFound", f"no call named {method!r}"))
+            self._reply(route, self._error(rid, "not_found", "NotFound", f"no call named {method!r}",
+                                           compact=compact))
             return
         deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
-        self._pool.submit(self._run_call, route, rid, method, call, args, kwargs, token, deadline)
+        context = CallContext(self, route, rid, method, compact, deadline)
+        self._running[(route[0], rid)] = context
+        self._pool.submit(self._run_call, context, call, args, kwargs, token)
 
-    def _run_call(self, route, rid, method, call: _Call, args, kwargs, token, deadline) -> None:
+    def _cancel_running(self, route: List[bytes], rid: bytes) -> None:
+        context = self._running.get((route[0], rid))
+        if context is not None:
+            context.cancel_requested = True
+
+    def _run_call(self, context: CallContext, call: _Call, args, kwargs, token) -> None:
+        rid, compact = context._rid, context._compact
+        _current.context = context
         try:
-            if deadline is not None and time.monotonic() > deadline:
+            if context.deadline is not None and time.monotonic() > context.deadline:
                 out = self._error(rid, "deadline_exceeded", "TimeoutError",
-                                  "the call's deadline passed before it could start")
+                                  "the call's deadline passed before it could start", compact=compact)
             else:
-                if call.mutating:
-                    self._check_write(token)
-                out = self._final(rid, method, call.fn(*args, **kwargs))
+                self._check_write(token, call.mutating)
+                value = call.fn(*args, **kwargs)
+                if inspect.isgenerator(value):
+                    value = self._drive(context, value)
+                out = self._value_frames(rid, FINAL, context.method, value, compact)
         except RemoteException as e:  # a relayed call: keep the upstream's code and type
-            out = self._error(rid, e.code, e.type, e.remote_message, e.traceback)
+            out = self._error(rid, e.code, e.type, e.remote_message, e.traceback, compact=compact)
         except Exception as e:
-            out = self._error(rid, self._code(e), type(e).__name__, str(e), _traceback.format_exc())
-        self._outbox.append((route, out, None))
-        self._wake()
+            out = self._error(rid, self._code(e), type(e).__name__, str(e), _traceback.format_exc(),
+                              compact=compact)
+        finally:
+            _current.context = None
+            self._running.pop((context._route[0], rid), None)
+        if not context.cancel_requested:  # a cancelled call gets no reply
+            self._post_reply(context._route, out)
+
+    @staticmethod
+    def _drive(context: CallContext, gen) -> Any:
+        """Runs a generator call: each yielded value is a progress reply, the
+        returned value the result; a cancel closes the generator."""
+        while True:
+            try:
+                v = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            if context.cancelled:
+                gen.close()
+                context.check_cancelled()
+            context.progress(v)
 
     def _subscription(self, msg: bytes) -> None:
         if not msg:
@@ -1367,7 +1739,9 @@ class RemoteServer:
             if now >= next_hb:
                 self._heartbeat()
                 next_hb = now + self._hb_interval
-            events = dict(poller.poll(int((next_hb - now) * 1000) + 1))
+            self._flush_held()
+            # XPUB never reports room for more: held messages are retried every millisecond.
+            events = dict(poller.poll(1 if self._held else int((next_hb - now) * 1000) + 1))
             if self._wake_r in events:
                 os.read(self._wake_r, 65536)
             while self._commands:

@@ -409,3 +409,167 @@ def test_heartbeat_tells_a_quiet_stream_from_a_dead_server():
     finally:
         c.close()
         s.stop()
+
+
+def test_progress_from_generators_and_the_call_context():
+    from acheron.remote import current_call
+
+    s = RemoteServer(LOOP, LOOP)
+
+    def steps(n: int):
+        """Yields progress, returns the result."""
+        for i in range(n):
+            yield {"step": i}
+        return "done"
+
+    def manual(n: int) -> int:
+        for i in range(n):
+            current_call().progress(np.full(2, i, dtype=np.int32))
+        return n
+
+    s.add_call("steps", steps)
+    s.add_call("manual", manual)
+    s.start()
+    c = RemoteClient(s.rpc_endpoint, timeout=3.0)
+    try:
+        seen = []
+        assert c.call_with("steps", [3], on_progress=seen.append) == "done"
+        assert seen == [{"step": 0}, {"step": 1}, {"step": 2}]
+        arrays = []
+        assert c.call_with("manual", [2], on_progress=arrays.append) == 2
+        assert [a.tolist() for a in arrays] == [[0, 0], [1, 1]]
+        assert c.call("steps", 2) == "done"  # progress ignored without a callback
+        call = c.progress_call("steps", 4)
+        assert list(call) == [{"step": i} for i in range(4)]
+        assert call.result == "done" and call.done
+    finally:
+        c.close()
+        s.stop()
+
+
+def test_cancel_stops_a_running_call():
+    from acheron.remote import CallCancelled, current_call
+
+    s = RemoteServer(LOOP, LOOP)
+    state = {"steps": 0, "cancelled": False}
+
+    def long_job():
+        for i in range(500):
+            if current_call().cancelled:
+                state["cancelled"] = True
+                return None
+            state["steps"] += 1
+            yield i
+            time.sleep(0.002)
+
+    def loop_job():
+        ctx = current_call()
+        for i in range(500):
+            ctx.check_cancelled()
+            ctx.progress(i)
+            time.sleep(0.002)
+
+    s.add_call("long", long_job)
+    s.add_call("loop", loop_job)
+    s.add_call("quick", lambda: 1)
+    s.start()
+    c = RemoteClient(s.rpc_endpoint, timeout=5.0)
+    try:
+        with pytest.raises(CallCancelled):
+            c.call_with("long", on_progress=lambda v: v < 2)
+        assert eventually(lambda: s._running == {})
+        assert state["steps"] < 100
+        assert c.call("quick") == 1  # nothing more arrives for the cancelled call
+        with c.progress_call("loop") as call:
+            assert next(call) == 0
+        assert eventually(lambda: s._running == {})
+        with pytest.raises(CallCancelled):
+            call.result
+    finally:
+        c.close()
+        s.stop()
+
+
+def test_progress_and_cancel_interoperate_with_cpp(cpp_server):
+    from acheron.remote import CallCancelled
+
+    c = RemoteClient(cpp_server, timeout=3.0)
+    try:
+        seen = []
+        assert c.call_with("count", [3], on_progress=seen.append) == 3
+        assert seen == [1, 2, 3]
+        with pytest.raises(CallCancelled):
+            c.call_with("count", [1000, 0.002], on_progress=lambda v: v < 2)
+        assert c.call("add", 1, 2) == 3.0
+    finally:
+        c.close()
+    s = RemoteServer(LOOP, LOOP)
+
+    def countdown(n: int):
+        for i in range(n, 0, -1):
+            yield i
+        return "liftoff"
+
+    s.add_call("countdown", countdown)
+    s.start()
+    try:
+        r = run_cli("remote", "call", s.rpc_endpoint, "countdown", "3")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines() == ["progress 3", "progress 2", "progress 1", '"liftoff"']
+    finally:
+        s.stop()
+
+
+def test_write_lock_lease_lapses_when_the_holder_goes_away():
+    s = RemoteServer(LOOP, LOOP, lock_lease=0.3)
+    s.add_call("move", lambda to: to, mutating=True)
+    s.start()
+    a = RemoteClient(s.rpc_endpoint, timeout=2.0)
+    b = RemoteClient(s.rpc_endpoint, timeout=2.0)
+    try:
+        assert a.lock()
+        for _ in range(4):  # a's calls renew the lease past its length
+            time.sleep(0.15)
+            a.call("move", 1)
+        assert not b.lock()
+        st = b.lock_status()
+        assert st["held"] and not st["mine"] and st["lease_ms"] == 300
+        with pytest.raises(RemoteException) as e:
+            b.call("move", 2)
+        assert e.value.code == "permission_denied"
+        a.close()  # gone without unlocking
+        assert eventually(b.lock, 2.0)
+        assert b.call("move", 3) == 3
+        assert b.lock_status()["mine"]
+    finally:
+        b.close()
+        s.stop()
+
+
+def test_slow_subscriber_loss_is_counted_not_silent():
+    s = RemoteServer(LOOP, LOOP, send_hwm=4)
+    w = s.add_manual_stream("frames")
+    s.start()
+    ctx = zmq.Context.instance()
+    sub = ctx.socket(zmq.SUB)  # a subscriber that stops reading
+    sub.rcvhwm = 4
+    sub.setsockopt(zmq.RCVBUF, 4096)
+    sub.linger = 0
+    sub.connect(s.stream_endpoint)
+    sub.setsockopt(zmq.SUBSCRIBE, b"frames\0")
+    try:
+        assert eventually(lambda: s.streams()[0]["subscribed"])
+        big = np.ones(256 * 1024, dtype=np.uint8)
+        for _ in range(200):
+            assert w.publish(big)
+        assert eventually(lambda: s.streams()[0]["dropped"] > 0)
+        got = 0
+        while sub.poll(500):
+            sub.recv_multipart()
+            got += 1
+        st = s.streams()[0]
+        assert st["held"] == 0 and st["published"] == 200
+        assert got + st["dropped"] == 200  # each message arrived or was counted
+    finally:
+        sub.close(0)
+        s.stop()

@@ -572,3 +572,220 @@ TEST(RemoteStreams, HeartbeatTellsAQuietStreamFromADeadServer) {
 
 }  // namespace
 }  // namespace acheron::remote
+
+namespace acheron::remote {
+namespace {
+
+// The one-frame form: malformed ones get an error in the same form; both
+// forms reach the same call.
+TEST(RemoteCalls, CompactAndEnvelopeFramingsBothWork) {
+  RemoteServer server(inproc_options());
+  add_demo_calls(server);
+  server.start();
+  zmq::socket_t raw(*server.context(), zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::rcvtimeo, 2000);
+  raw.connect(server.rpc_endpoint());
+  wire::Envelope req;
+  req.command = static_cast<std::uint8_t>(wire::Command::request);
+  req.service = "remote";
+  req.request_id = 77;
+  req.method = "add";
+  req.payload.meta = call_meta(Json::array({2.0, 3.0}), Json::object(), 0);
+  for (Framing f : {Framing::compact, Framing::envelope}) {
+    ASSERT_TRUE(net::send_frames(raw, encode_call(req, f)));
+    std::vector<Buffer> reply;
+    ASSERT_TRUE(net::recv_frames(raw, reply));
+    EXPECT_EQ(reply.size(), f == Framing::compact ? 1u : 5u);
+    Framing got = Framing::envelope;
+    auto d = decode_call(reply, &got);
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(got, f);
+    EXPECT_EQ(d->request_id, 77u);
+    EXPECT_EQ(d->client_command(), wire::Command::final);
+    EXPECT_DOUBLE_EQ(value_of(*d).as<double>(), 5.0);
+  }
+  // A compact request whose header is not MessagePack: an ERROR with its id.
+  std::string bad(kCallProtocol);
+  bad.push_back('\x01');
+  bad.append("\x09\0\0\0\0\0\0\0", 8);
+  bad.push_back('\xc1');
+  ASSERT_TRUE(net::send_frames(raw, {Buffer::copy_of(bad)}));
+  std::vector<Buffer> reply;
+  ASSERT_TRUE(net::recv_frames(raw, reply));
+  auto d = decode_call(reply, nullptr);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->client_command(), wire::Command::error);
+  EXPECT_EQ(d->request_id, 9u);
+  EXPECT_EQ(d->error->code, StatusCode::invalid_argument);
+  // A compact request with an array frame its header does not list.
+  auto frames = encode_call(req, Framing::compact);
+  frames.push_back(Buffer::copy_of("extra"));
+  ASSERT_TRUE(net::send_frames(raw, frames));
+  ASSERT_TRUE(net::recv_frames(raw, reply));
+  d = decode_call(reply, nullptr);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->client_command(), wire::Command::error);
+}
+
+TEST(RemoteCalls, ProgressRepliesReachTheCaller) {
+  RemoteServer server(inproc_options());
+  server.add_call("count",
+                  [](int n) {
+                    for (int i = 1; i <= n; ++i) current_call()->progress(Value(Json(i)));
+                    return std::string("done");
+                  },
+                  {.params = {{"n"}}});
+  server.start();
+  RemoteClient client(client_of(server));
+  std::vector<int> seen;
+  Value v = client.call("count", CallArgs().arg(4), CallOptions{.on_progress = [&](const Value& p) {
+                          seen.push_back(p.as<int>());
+                          return true;
+                        }});
+  EXPECT_EQ(v.as<std::string>(), "done");
+  EXPECT_EQ(seen, (std::vector<int>{1, 2, 3, 4}));
+  // Without a callback progress is skipped and the result still arrives.
+  EXPECT_EQ(client.call_with("count", 3).as<std::string>(), "done");
+}
+
+TEST(RemoteCalls, CancelStopsARunningCall) {
+  RemoteServer server(inproc_options());
+  std::atomic<int> steps{0};
+  std::atomic<bool> saw_cancel{false};
+  server.add_call("long", [&] {
+    CallContext* c = current_call();
+    for (int i = 0; i < 500; ++i) {
+      if (c->cancelled()) {
+        saw_cancel = true;
+        c->check_cancelled();  // throws
+      }
+      ++steps;
+      c->progress(Value(Json(i)));
+      std::this_thread::sleep_for(2ms);
+    }
+    return 0;
+  });
+  server.add_call("quick", [] { return 1; });
+  server.start();
+  RemoteClient client(client_of(server, 5000ms));
+  int progress = 0;
+  EXPECT_THROW(client.call("long", {},
+                           CallOptions{.on_progress =
+                                           [&](const Value&) {
+                                             return ++progress < 3;  // cancel at the third
+                                           }}),
+               CancelledError);
+  ASSERT_TRUE(eventually([&] { return saw_cancel.load(); }));
+  EXPECT_LT(steps.load(), 100);
+  // The cancelled call sends nothing more; the client goes on as usual.
+  EXPECT_EQ(client.call("quick").as<int>(), 1);
+}
+
+TEST(RemoteCalls, PoolCallsBeyondTheThreadCountWaitAndAllComplete) {
+  auto opts = inproc_options();
+  opts.threads = 1;
+  RemoteServer server(opts);
+  server.add_call("nap",
+                  [](int ms) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+                    return ms;
+                  },
+                  {.params = {{"ms"}}});
+  server.start();
+  std::vector<std::thread> callers;
+  std::atomic<int> done{0};
+  for (int i = 0; i < 4; ++i) {
+    callers.emplace_back([&] {
+      RemoteClient c(client_of(server, 3000ms));
+      if (c.call_with("nap", 50).as<int>() == 50) ++done;
+    });
+  }
+  RemoteClient control(client_of(server));
+  EXPECT_TRUE(control.ping());  // built-ins answer while calls are busy
+  EXPECT_TRUE(control.list_streams().is_array());
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(done.load(), 4);
+}
+
+// A holder that goes away loses the lock after its lease; every request of
+// the holder renews it.
+TEST(RemoteLock, LeaseLapsesWhenTheHolderFallsSilent) {
+  auto opts = inproc_options();
+  opts.lock_lease = 300ms;
+  opts.write_lock = WriteLock::advisory;
+  RemoteServer server(opts);
+  int position = 0;
+  server.add_call("move", [&](int to) { position = to; }, {.params = {{"to"}}, .mutating = true});
+  server.add_call("where", [&] { return position; });
+  server.start();
+  RemoteClient b(client_of(server));
+  {
+    RemoteClient a(client_of(server));
+    ASSERT_TRUE(a.lock());
+    EXPECT_TRUE(a.lock_status()["mine"].get<bool>());
+    for (int i = 0; i < 4; ++i) {  // calls keep the lease alive past its length
+      std::this_thread::sleep_for(150ms);
+      a.call("where");
+    }
+    EXPECT_THROW(b.call_with("move", 1), RemoteException);
+    EXPECT_FALSE(b.lock());
+    const Json st = b.lock_status();
+    EXPECT_TRUE(st["held"].get<bool>());
+    EXPECT_FALSE(st["mine"].get<bool>());
+    EXPECT_EQ(st["lease_ms"].get<int>(), 300);
+  }  // a is gone without unlocking
+  ASSERT_TRUE(eventually([&] { return b.lock(); }, 2000ms));
+  b.call_with("move", 7);
+  EXPECT_EQ(b.call("where").as<int>(), 7);
+}
+
+// What a user sees when a subscriber cannot keep up: with the default
+// (SlowSubscribers::hold, ZMQ_XPUB_NODROP) the server holds messages back
+// while the subscriber's queue is full, then drops the oldest and counts
+// them in the stream's status; the subscriber sees the gap in sequence
+// numbers. Nothing is lost without being counted.
+TEST(RemoteStreams, SlowSubscriberLossIsCountedNotSilent) {
+  auto opts = tcp_options();
+  opts.send_hwm = 4;
+  RemoteServer server(opts);
+  StreamWriter w = server.add_manual_stream("frames");
+  server.start();
+  // A subscriber that stops reading: a raw SUB with a small queue.
+  zmq::context_t ctx(1);
+  zmq::socket_t sub(ctx, zmq::socket_type::sub);
+  sub.set(zmq::sockopt::rcvhwm, 4);
+  sub.set(zmq::sockopt::rcvbuf, 4096);
+  sub.set(zmq::sockopt::linger, 0);
+  sub.connect(server.stream_endpoint());
+  sub.set(zmq::sockopt::subscribe, topic_of("frames"));
+  ASSERT_TRUE(eventually([&] { return server.streams().at(0).subscribed; }));
+  const std::vector<std::uint8_t> big(256 * 1024, 1);
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(w.publish(Value(Array::from_vector(big))));
+  ASSERT_TRUE(eventually([&] { return server.streams().at(0).dropped > 0; }));
+  const StreamStatus st = server.streams().at(0);
+  EXPECT_EQ(st.published, 200u);
+  EXPECT_LE(st.held, 4u);
+  RemoteClient client(client_of(server));
+  const Json listed = client.list_streams();
+  EXPECT_GT(listed[0]["dropped"].get<std::uint64_t>(), 0u);
+  // The slow subscriber reads at last: sequence numbers show what it missed.
+  std::uint64_t last = 0, gaps = 0, got = 0;
+  sub.set(zmq::sockopt::rcvtimeo, 500);
+  std::vector<Buffer> frames;
+  while (net::recv_frames(sub, frames)) {
+    auto m = decode_stream(frames);
+    ASSERT_TRUE(m);
+    if (last != 0) gaps += m->seq - last - 1;
+    last = m->seq;
+    ++got;
+  }
+  EXPECT_GT(got, 0u);
+  EXPECT_GT(gaps, 0u);
+  // Every message either arrived or was counted as dropped.
+  const StreamStatus after = server.streams().at(0);
+  EXPECT_EQ(after.held, 0u);
+  EXPECT_EQ(got + after.dropped, 200u);
+}
+
+}  // namespace
+}  // namespace acheron::remote

@@ -4,6 +4,37 @@
 
 namespace acheron::remote {
 
+namespace {
+thread_local CallContext* t_current = nullptr;
+}  // namespace
+
+bool CallContext::cancelled() const noexcept {
+  return cancelled_.load(std::memory_order_relaxed) || Clock::now() > deadline_;
+}
+
+void CallContext::check_cancelled() const {
+  if (cancelled()) {
+    throw Failure(StatusCode::cancelled, "call '" + method_ + "' was cancelled by its caller");
+  }
+}
+
+bool CallContext::progress(Value value) {
+  if (cancelled() || !sink_) return false;
+  return sink_(std::move(value));
+}
+
+CallContext* current_call() noexcept {
+  return t_current;
+}
+
+CurrentCall::CurrentCall(CallContext* context) noexcept : previous_(t_current) {
+  t_current = context;
+}
+
+CurrentCall::~CurrentCall() {
+  t_current = previous_;
+}
+
 Args::Args(Json positional, Json keyword, std::vector<Array> arrays)
     : positional_(std::move(positional)), keyword_(std::move(keyword)), arrays_(std::move(arrays)) {
   if (positional_.is_null()) positional_ = Json::array();

@@ -3,6 +3,7 @@
 // argument checking, and the binding of typed C++ functions.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
@@ -11,14 +12,15 @@
 #include <utility>
 #include <vector>
 
+#include "acheron/core/Clock.hh"
 #include "acheron/remote/Value.hh"
 
 namespace acheron::remote {
 
 // Where a call runs on the server.
 enum class Threading {
-  pool,       // on the call thread pool: a slow call never delays other calls or stream control
-  io_thread,  // in the server's call thread: lowest latency, for quick calls that never block
+  pool,       // on a call thread of its own: a slow call never delays other calls or stream control
+  io_thread,  // in the thread that reads requests: for quick calls that never block
 };
 
 struct Param {
@@ -65,6 +67,53 @@ class Args final {
 };
 
 using Handler = std::function<Value(const Args&)>;
+
+// What a running call knows about itself: whether the caller cancelled it
+// (or its deadline passed), and a way to send progress values (PARTIAL
+// replies) before the result. Handlers reach it through current_call().
+class CallContext final {
+ public:
+  using ProgressSink = std::function<bool(Value)>;
+  CallContext(std::string method, TimePoint deadline, ProgressSink sink)
+      : method_(std::move(method)), deadline_(deadline), sink_(std::move(sink)) {}
+
+  const std::string& method() const noexcept { return method_; }
+  TimePoint deadline() const noexcept { return deadline_; }
+  // True once the caller sent CANCEL or the call's deadline passed: the
+  // result would not be read, so a long handler should return early.
+  bool cancelled() const noexcept;
+  // Throws Failure(cancelled) if cancelled().
+  void check_cancelled() const;
+  // Sends value to the caller as a progress reply (PARTIAL) before the
+  // result; false if the call was cancelled or the reply could not be sent.
+  bool progress(Value value);
+
+  // The caller sent CANCEL (the server then sends no reply).
+  bool cancel_requested() const noexcept { return cancelled_.load(std::memory_order_relaxed); }
+  void cancel() noexcept { cancelled_.store(true, std::memory_order_relaxed); }
+
+ private:
+  std::string method_;
+  TimePoint deadline_;
+  ProgressSink sink_;
+  std::atomic<bool> cancelled_{false};
+};
+
+// The context of the call the calling thread is running; nullptr outside a
+// call handler.
+CallContext* current_call() noexcept;
+
+// Sets current_call() for the lifetime of the guard (used by servers).
+class CurrentCall final {
+ public:
+  explicit CurrentCall(CallContext* context) noexcept;
+  ~CurrentCall();
+  CurrentCall(const CurrentCall&) = delete;
+  CurrentCall& operator=(const CurrentCall&) = delete;
+
+ private:
+  CallContext* previous_;
+};
 
 // Checks args against a signature (counts, names, required); throws
 // Failure(invalid_argument) with the reason.

@@ -216,37 +216,52 @@ struct RemoteClient::Impl {
     }
   }
 
-  Value call(const std::string& name, const CallArgs& args, std::chrono::milliseconds timeout) {
+  // Best effort: tells the server to stop working on request id.
+  void send_cancel(std::uint64_t id) {
+    if (!dealer) return;
+    dealer->set(zmq::sockopt::linger, 100);  // the socket may be closed next: let CANCEL leave
+    wire::Envelope env;
+    env.command = static_cast<std::uint8_t>(wire::Command::cancel);
+    env.request_id = id;
+    net::send_frames(*dealer, encode_call(env, Framing::compact), zmq::send_flags::dontwait);
+  }
+
+  Value call(const std::string& name, const CallArgs& args, const CallOptions& call_options) {
+    const auto timeout = call_options.timeout.value_or(options.timeout);
     std::lock_guard lock(call_mutex);
     const TimePoint deadline = deadline_after(timeout);
     const std::uint64_t id = ++next_id;
     wire::Envelope env;
     env.command = static_cast<std::uint8_t>(wire::Command::request);
-    env.service = "remote";
     env.request_id = id;
     env.method = name;
     env.timeout_ms = timeout.count();
     env.payload.meta = call_meta(args.args, args.kwargs, token_used ? token : 0);
     env.payload.arrays = args.arrays;
-    auto frames = wire::encode(env);
+    auto frames = encode_call(env, Framing::compact);
     send(frames, deadline, timeout);
     std::vector<Buffer> reply;
+    int rcvtimeo = -2;
     for (;;) {
       // A blocking receive with the remaining time as its timeout: one wait
       // inside libzmq instead of a poll followed by a receive.
       const int left = remaining_ms(deadline);
       bool got = false;
       if (left > 0) {
-        dealer->set(zmq::sockopt::rcvtimeo, left);
+        if (left != rcvtimeo) {
+          dealer->set(zmq::sockopt::rcvtimeo, left);
+          rcvtimeo = left;
+        }
         got = net::recv_frames(*dealer, reply);
       }
       if (!got) {
         if (remaining_ms(deadline) > 0 && left > 0) continue;  // interrupted: wait again
+        send_cancel(id);
         reset();  // a fresh socket for the next call (the server may have restarted)
         throw TimeoutError("no reply to '" + name + "' from " + options.endpoint + " within " +
                            std::to_string(timeout.count()) + " ms");
       }
-      auto decoded = wire::decode(reply);
+      auto decoded = decode_call(reply, nullptr);
       if (!decoded) {
         log::warn("remote client: malformed reply from {}: {}", options.endpoint,
                   decoded.error().message);
@@ -260,8 +275,14 @@ struct RemoteClient::Impl {
           return value_of(e);
         case wire::Command::error:
           throw RemoteException(e.error.value_or(wire::RemoteError{}));
+        case wire::Command::partial:
+          if (call_options.on_progress && !call_options.on_progress(value_of(e))) {
+            send_cancel(id);
+            throw CancelledError("call '" + name + "' was cancelled by its progress callback");
+          }
+          continue;
         default:
-          continue;  // PARTIAL: progress is not surfaced by call()
+          continue;
       }
     }
   }
@@ -271,8 +292,8 @@ struct RemoteClient::Impl {
     const TimePoint deadline = deadline_after(timeout);
     wire::Envelope env;
     env.command = static_cast<std::uint8_t>(wire::Command::ping);
-    env.service = "remote";
-    auto frames = wire::encode(env);
+    env.request_id = ++next_id;
+    auto frames = encode_call(env, Framing::compact);
     try {
       send(frames, deadline, timeout);
     } catch (const DisconnectedError&) {
@@ -287,7 +308,7 @@ struct RemoteClient::Impl {
         return false;
       }
       if (!net::recv_frames(*dealer, reply, zmq::recv_flags::dontwait)) continue;
-      auto decoded = wire::decode(reply);
+      auto decoded = decode_call(reply, nullptr);
       if (decoded && decoded->command == static_cast<std::uint8_t>(wire::Command::pong))
         return true;
     }
@@ -357,7 +378,12 @@ RemoteClient::~RemoteClient() = default;
 
 Value RemoteClient::call(const std::string& name, const CallArgs& args,
                          std::optional<std::chrono::milliseconds> timeout) {
-  return impl_->call(name, args, timeout.value_or(options_.timeout));
+  return impl_->call(name, args, CallOptions{.timeout = timeout});
+}
+
+Value RemoteClient::call(const std::string& name, const CallArgs& args,
+                         const CallOptions& options) {
+  return impl_->call(name, args, options);
 }
 
 bool RemoteClient::ping(std::optional<std::chrono::milliseconds> timeout) {
@@ -386,6 +412,11 @@ void RemoteClient::remove_stream(const std::string& name) {
 bool RemoteClient::lock(bool force) {
   impl_->token_used = true;
   return call(std::string(kLock), CallArgs().arg(force)).data.get<bool>();
+}
+
+Json RemoteClient::lock_status() {
+  impl_->token_used = true;  // "mine" needs the token
+  return info().value("write_lock", Json::object());
 }
 
 void RemoteClient::unlock() {

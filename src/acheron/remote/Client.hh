@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,12 @@ class DisconnectedError : public Failure {
       : Failure(StatusCode::unavailable, message) {}
 };
 
+// The call was cancelled by the caller (its progress callback returned false).
+class CancelledError : public Failure {
+ public:
+  explicit CancelledError(const std::string& message) : Failure(StatusCode::cancelled, message) {}
+};
+
 struct ClientOptions {
   std::string endpoint = "tcp://127.0.0.1:5555";
   // Empty: asked from the server at the first subscribe (same host as endpoint).
@@ -76,6 +83,15 @@ struct CallArgs {
     kwargs[name] = to_wire(std::forward<T>(value), arrays);
     return *this;
   }
+};
+
+// Per-call options.
+struct CallOptions {
+  std::optional<std::chrono::milliseconds> timeout;  // default: ClientOptions::timeout
+  // Receives each progress value (PARTIAL reply) in the calling thread;
+  // returning false cancels the call (CANCEL is sent, CancelledError thrown).
+  // Do not call the same client from it.
+  std::function<bool(const Value&)> on_progress;
 };
 
 enum class ReceiveMode { cache, queue };
@@ -136,6 +152,7 @@ class RemoteClient final {
   // or DisconnectedError.
   Value call(const std::string& name, const CallArgs& args = {},
              std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  Value call(const std::string& name, const CallArgs& args, const CallOptions& options);
   // call() with positional arguments.
   template <class... T>
   Value call_with(const std::string& name, T&&... args) {
@@ -152,9 +169,14 @@ class RemoteClient final {
   void enable_stream(const std::string& name);
   void disable_stream(const std::string& name);
   void remove_stream(const std::string& name);
-  // Single-writer lock: true if acquired (force takes it from another client).
+  // Single-writer lock: true if acquired (force takes it from another
+  // client); calling it again renews the lease. Every call of the holder
+  // renews the lease too; after a whole lease (ServerOptions::lock_lease)
+  // without a request from the holder the lock lapses.
   bool lock(bool force = false);
   void unlock();
+  // {"held", "mine", "lease_ms", "remaining_ms"}
+  Json lock_status();
 
   std::shared_ptr<Subscription> subscribe(const std::string& stream, SubscribeOptions options = {});
 

@@ -1,5 +1,7 @@
 #include "acheron/remote/Protocol.hh"
 
+#include <cstring>
+
 #include "acheron/wire/Msgpack.hh"
 #include "acheron/wire/MsgpackStream.hh"
 
@@ -44,19 +46,7 @@ std::vector<Buffer> encode_stream(const StreamMessage& m) {
   w.map(keys);
   if (!m.value.arrays.empty()) {
     w.str("arrays");
-    w.array(m.value.arrays.size());
-    for (const Array& a : m.value.arrays) {
-      w.map(a.name().empty() ? 2 : 3);
-      w.str("dtype");
-      w.str(to_numpy(a.dtype()));
-      if (!a.name().empty()) {
-        w.str("name");
-        w.str(a.name());
-      }
-      w.str("shape");
-      w.array(a.shape().size());
-      for (auto s : a.shape()) w.sint(s);
-    }
+    wire::write_array_descs(w, m.value.arrays);
   }
   if (m.error) {
     w.str("error");
@@ -102,13 +92,7 @@ Result<StreamMessage> decode_stream(std::span<const Buffer> frames,
   wire::mp::Reader r(reinterpret_cast<const std::uint8_t*>(hdr.data()), hdr.size());
   auto n = r.map();
   if (!n) return bad<StreamMessage>("stream header must be a map");
-  struct Desc {
-    DType dtype;
-    std::vector<std::int64_t> shape;
-    std::string name;
-    bool has_shape = false;
-  };
-  std::vector<Desc> descs;
+  std::vector<wire::ArrayDesc> descs;
   for (std::size_t k = 0; k < *n; ++k) {
     auto key = r.str();
     if (!key) return bad<StreamMessage>("stream header keys must be strings");
@@ -130,68 +114,71 @@ Result<StreamMessage> decode_stream(std::span<const Buffer> frames,
       if (!e || !e->is_object()) return bad<StreamMessage>("header.error must be a map");
       m.error = wire::RemoteError::from_map(*e);
     } else if (*key == "arrays") {
-      auto count = r.array();
-      if (!count) return bad<StreamMessage>("header.arrays must be a list");
-      if (*count > limits.max_arrays) return bad<StreamMessage>("too many arrays");
-      for (std::size_t i = 0; i < *count; ++i) {
-        const std::string at = "header.arrays[" + std::to_string(i) + "]";
-        auto fields = r.map();
-        if (!fields) return bad<StreamMessage>(at + " must be a map");
-        Desc d{DType::uint8, {}, {}, false};
-        bool have_dtype = false, have_shape = false;
-        for (std::size_t f = 0; f < *fields; ++f) {
-          auto fk = r.str();
-          if (!fk) return bad<StreamMessage>(at + " keys must be strings");
-          if (*fk == "dtype") {
-            auto s = r.str();
-            auto dt = s ? dtype_from_numpy(*s) : std::nullopt;
-            if (!dt) return bad<StreamMessage>(at + ".dtype unsupported");
-            d.dtype = *dt;
-            have_dtype = true;
-          } else if (*fk == "shape") {
-            auto dims = r.array();
-            if (!dims || *dims > limits.max_ndim) {
-              return bad<StreamMessage>(at + ".shape must be a short list");
-            }
-            for (std::size_t s = 0; s < *dims; ++s) {
-              auto v = r.integer();
-              if (!v || *v < 0) {
-                return bad<StreamMessage>(at + ".shape entries must be non-negative integers");
-              }
-              d.shape.push_back(*v);
-            }
-            have_shape = true;
-          } else if (*fk == "name") {
-            auto s = r.str();
-            if (!s) return bad<StreamMessage>(at + ".name must be a string");
-            d.name = std::string(*s);
-          } else {
-            r.skip();
-          }
-        }
-        if (!have_dtype) return bad<StreamMessage>(at + ".dtype missing");
-        d.has_shape = have_shape;
-        descs.push_back(std::move(d));
-      }
+      auto d = wire::read_array_descs(r, limits);
+      if (!d) return d.error();
+      descs = std::move(*d);
     } else {
       r.skip();  // unknown keys are ignored (forward compatibility)
     }
   }
-  if (frames.size() != 2 + descs.size()) {
-    return bad<StreamMessage>("header lists " + std::to_string(descs.size()) + " arrays but " +
-                              std::to_string(frames.size() - 2) + " array frames follow");
-  }
-  for (std::size_t i = 0; i < descs.size(); ++i) {
-    auto& d = descs[i];
-    const Buffer& f = frames[2 + i];
-    if (!d.has_shape) d.shape = {static_cast<std::int64_t>(f.size() / itemsize(d.dtype))};
-    try {
-      m.value.arrays.emplace_back(d.dtype, std::move(d.shape), f, std::move(d.name));
-    } catch (const Failure& e) {
-      return bad<StreamMessage>("header.arrays[" + std::to_string(i) + "]: " + e.what());
-    }
-  }
+  auto arrays = wire::attach_arrays(std::move(descs), frames.subspan(2));
+  if (!arrays) return arrays.error();
+  m.value.arrays = std::move(*arrays);
   return m;
+}
+
+std::vector<Buffer> encode_call(const wire::Envelope& e, Framing framing) {
+  if (framing == Framing::envelope) return wire::encode(e);
+  std::vector<std::uint8_t> bytes;
+  bytes.reserve(kCallPrefix + 48);
+  bytes.insert(bytes.end(), kCallProtocol.begin(), kCallProtocol.end());
+  bytes.push_back(e.command);
+  for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<std::uint8_t>(e.request_id >> (8 * i)));
+  if (e.command != static_cast<std::uint8_t>(wire::Command::ping) &&
+      e.command != static_cast<std::uint8_t>(wire::Command::pong) &&
+      e.command != static_cast<std::uint8_t>(wire::Command::cancel)) {
+    wire::encode_header(e, bytes);
+  }
+  std::vector<Buffer> frames;
+  frames.reserve(1 + e.payload.arrays.size());
+  frames.push_back(Buffer::from_vector(std::move(bytes)));
+  for (const Array& a : e.payload.arrays) frames.push_back(a.buffer());
+  return frames;
+}
+
+bool is_compact(const Buffer& first) {
+  return first.size() >= kCallPrefix &&
+         std::memcmp(first.data(), kCallProtocol.data(), kCallProtocol.size()) == 0;
+}
+
+std::uint64_t compact_request_id(const Buffer& first) {
+  std::uint64_t id = 0;
+  for (int i = 7; i >= 0; --i) {
+    id = (id << 8) | static_cast<std::uint8_t>(first.data()[kCallProtocol.size() + 1 + i]);
+  }
+  return id;
+}
+
+Result<wire::Envelope> decode_call(std::span<const Buffer> frames, Framing* framing,
+                                   const wire::DecodeLimits& limits) {
+  if (!frames.empty() && is_compact(frames[0])) {
+    if (framing) *framing = Framing::compact;
+    const Buffer& f = frames[0];
+    wire::Envelope e;
+    e.role = wire::Role::client;
+    e.command = static_cast<std::uint8_t>(f.data()[kCallProtocol.size()]);
+    if (e.command < 0x01 || e.command > 0x07) return bad<wire::Envelope>("unknown command");
+    e.service = "remote";
+    e.request_id = compact_request_id(f);
+    const std::span<const std::byte> header(f.data() + kCallPrefix, f.size() - kCallPrefix);
+    if (header.empty()) {
+      if (frames.size() != 1) return bad<wire::Envelope>("message without a header carries arrays");
+      return e;
+    }
+    return wire::decode_header(std::move(e), header, frames.subspan(1), limits);
+  }
+  if (framing) *framing = Framing::envelope;
+  return wire::decode(frames, limits);
 }
 
 Json call_meta(const Json& positional, const Json& keyword, std::uint64_t token) {

@@ -1,9 +1,17 @@
 // The remote-object protocol on top of the native envelope (docs/remote.md).
 //
 // Calls: DEALER -> ROUTER, envelope REQUEST with method = call name and
-// meta = {"args": [...], "kwargs": {...}, "token": u64 (write lock)}; the
-// reply is FINAL with meta = {"value": v} or ERROR with header.error.
-// Built-in calls start with '$' and cannot be registered by applications.
+// meta = {"args": [...], "kwargs": {...}, "token": u64 (write lock)}; zero or
+// more PARTIAL replies (progress, meta = {"value": v}), then FINAL with
+// meta = {"value": v} or ERROR with header.error. CANCEL (no reply) stops a
+// running call. Built-in calls start with '$' and cannot be registered by
+// applications.
+//
+// Two framings of the same message, answered in the framing of the request:
+//   envelope  the native envelope, five frames + arrays (docs/protocol.md)
+//   compact   one frame "ACHR01" | command u8 | request id u64 LE | header
+//             (the envelope's F4 MessagePack map; empty for PING, PONG and
+//             CANCEL), then one raw frame per array. Clients use this form.
 //
 // Streams: PUB frames
 //   F0  topic   stream name + NUL (the terminator makes SUB prefix matching exact)
@@ -59,6 +67,20 @@ std::vector<Buffer> encode_stream(const StreamMessage& message);
 // Never throws on malformed input. Array frames are shared, not copied.
 Result<StreamMessage> decode_stream(std::span<const Buffer> frames,
                                     const wire::DecodeLimits& limits = {});
+
+inline constexpr std::string_view kCallProtocol = "ACHR01";
+inline constexpr std::size_t kCallPrefix = 15;  // protocol id, command, request id
+
+enum class Framing { envelope, compact };
+
+// Frames of a call message in either framing (compact: service is implied).
+std::vector<Buffer> encode_call(const wire::Envelope& envelope, Framing framing);
+// Decodes a call message in either framing; never throws on malformed input.
+Result<wire::Envelope> decode_call(std::span<const Buffer> frames, Framing* framing,
+                                   const wire::DecodeLimits& limits = {});
+// True if the frame starts a compact call message; its request id.
+bool is_compact(const Buffer& first);
+std::uint64_t compact_request_id(const Buffer& first);
 
 // Request meta for a call.
 Json call_meta(const Json& positional, const Json& keyword, std::uint64_t token);

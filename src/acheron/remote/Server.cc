@@ -1,6 +1,7 @@
 #include "acheron/remote/Server.hh"
 
 #include <cxxabi.h>
+#include <poll.h>
 
 #include <condition_variable>
 #include <deque>
@@ -13,7 +14,6 @@
 
 #include "acheron/core/Clock.hh"
 #include "acheron/core/Log.hh"
-#include "acheron/core/ThreadPool.hh"
 #include "acheron/core/Version.hh"
 #include "acheron/remote/Client.hh"
 #include "acheron/remote/Protocol.hh"
@@ -42,6 +42,8 @@ Json to_json(const StreamStatus& s) {
             {"overruns", s.overruns},
             {"errors", s.errors},
             {"subscribed", s.subscribed},
+            {"dropped", s.dropped},
+            {"held", s.held},
             {"doc", s.doc}};
   if (s.kind == StreamKind::periodic) j["rate_hz"] = s.rate_hz;
   if (s.kind == StreamKind::relay) j["source"] = s.source;
@@ -76,11 +78,24 @@ struct StreamEntry {
   std::uint64_t errors = 0;
   TimePoint enabled_at{};
   std::atomic<bool> subscribed{false};
-  std::vector<Buffer> last;  // stream thread only: the last message, for late subscribers
+  std::vector<Buffer> last;            // stream thread only: the last message, for late subscribers
+  std::uint64_t dropped = 0;           // never sent: a subscriber's queue stayed full (XPUB_NODROP)
+  std::atomic<std::uint64_t> held{0};  // waiting in the server's send backlog now
 };
 
+// A call waiting for or running on a call thread.
+struct Job {
+  std::shared_ptr<CallEntry> call;
+  std::vector<Buffer> route;
+  wire::Envelope request;
+  Framing framing = Framing::compact;
+  TimePoint deadline;
+  std::shared_ptr<CallContext> context;
+  std::string key;  // route identity + request id: where a CANCEL finds the call
+};
+
+// A stream message on its way to the stream thread.
 struct Outgoing {
-  bool reply = false;  // true: ROUTER reply; false: stream message
   std::vector<Buffer> frames;
   std::shared_ptr<StreamEntry> entry;
 };
@@ -110,7 +125,7 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   std::string rpc_endpoint, stream_endpoint;
   std::uint64_t server_id = 0;
   net::Waker waker;      // wakes the stream thread (stream messages, commands)
-  net::Waker rpc_waker;  // wakes the call thread (replies from the pool)
+  net::Waker rpc_waker;  // wakes the leading call thread (a reply sent by another thread)
 
   std::mutex out_mutex;
   std::deque<Outgoing> outbox;
@@ -123,23 +138,43 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   std::map<std::string, std::shared_ptr<StreamEntry>, std::less<>> streams;
   std::vector<std::thread> stream_threads;  // joined at stop
 
-  std::unique_ptr<ThreadPool> pool;
-  std::thread io;      // streams: XPUB, relays, heartbeat
-  std::thread rpc_io;  // calls: ROUTER
-  std::mutex reply_mutex;
-  std::deque<std::vector<Buffer>> replies;
+  std::thread io;  // streams: XPUB, relays, heartbeat
+
+  // Calls: leader/followers over the ROUTER. One call thread at a time (the
+  // leader) waits for requests; on a pool call it hands the lead to an idle
+  // thread and runs the call itself, so neither the request nor the reply
+  // waits for another thread to wake up. Quick calls (Threading::io_thread)
+  // and built-ins run in the leader. Every use of the ROUTER holds
+  // socket_mutex; the leader sleeps in poll() on the socket's ZMQ_FD.
+  std::vector<std::thread> call_threads;
+  std::mutex socket_mutex;
+  std::mutex lf_mutex;
+  std::condition_variable lf_cv;
+  bool has_leader = false;
+  std::size_t idle = 0;     // call threads waiting to lead
+  std::deque<Job> backlog;  // pool calls waiting for a free call thread
+  std::mutex running_mutex;
+  std::map<std::string, std::shared_ptr<CallContext>, std::less<>> running;
+
+  // Stream messages a full subscriber queue held back (stream thread only).
+  std::deque<std::pair<std::shared_ptr<StreamEntry>, std::vector<Buffer>>> held;
+  TimePoint next_drop_warning{};
+
   std::atomic<bool> stopping{false};
   bool started = false;
   std::mutex start_mutex;
 
   std::mutex lock_mutex;
   std::uint64_t lock_holder = 0;
+  TimePoint lock_expiry{};
+  std::chrono::milliseconds lock_lease{0};
 
   std::vector<Relay> relays;  // stream thread only
   std::vector<std::shared_ptr<RemoteClient>> upstreams;
   std::uint64_t heartbeat_seq = 0;
 
   explicit ServerImpl(ServerOptions o) : options(std::move(o)) {
+    lock_lease = options.lock_lease;
     context = options.context ? options.context : std::make_shared<zmq::context_t>(1);
     router = zmq::socket_t(*context, zmq::socket_type::router);
     xpub = zmq::socket_t(*context, zmq::socket_type::xpub);
@@ -147,9 +182,12 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
       net::set_linger(*s, std::chrono::milliseconds(0));
       if (options.curve) net::make_curve_server(*s, *options.curve);
     }
+    // Unroutable replies and full subscriber queues are reported to us
+    // instead of being dropped silently.
     router.set(zmq::sockopt::router_mandatory, 1);
     xpub.set(zmq::sockopt::xpub_verbose, 1);
     xpub.set(zmq::sockopt::sndhwm, options.send_hwm);
+    if (options.slow_subscribers == SlowSubscribers::hold) xpub.set(zmq::sockopt::xpub_nodrop, 1);
     try {
       router.bind(options.rpc_bind);
     } catch (const zmq::error_t& e) {
@@ -167,7 +205,6 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
     std::random_device rd;
     server_id = (static_cast<std::uint64_t>(rd()) << 32 | rd()) & 0x7fffffffffffffffull;
     if (server_id == 0) server_id = 1;
-    pool = std::make_unique<ThreadPool>(std::max<std::size_t>(1, options.threads));
   }
 
   // --- streams --------------------------------------------------------------
@@ -185,14 +222,6 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   }
 
   void post(Outgoing out) {
-    if (out.reply) {
-      {
-        std::lock_guard lock(reply_mutex);
-        replies.push_back(std::move(out.frames));
-      }
-      rpc_waker.wake();
-      return;
-    }
     {
       std::lock_guard lock(out_mutex);
       outbox.push_back(std::move(out));
@@ -225,7 +254,7 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
     m.mono_ns = mono_time_ns();
     m.value = std::move(value);
     m.error = std::move(error);
-    post({false, encode_stream(m), e});
+    post({encode_stream(m), e});
     return true;
   }
 
@@ -323,6 +352,8 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
     s.overruns = e.overruns;
     s.errors = e.errors;
     s.subscribed = e.subscribed.load();
+    s.dropped = e.dropped;
+    s.held = e.held.load();
     s.doc = e.options.doc;
     s.source = e.source;
     if (e.enabled) {
@@ -388,66 +419,182 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
     }
   }
 
+  // Publishes a stream message, or holds it back while a subscriber's
+  // queue is full (XPUB_NODROP): held messages go out in order as soon as
+  // the queue has room; beyond send_hwm held messages the oldest is dropped
+  // and counted in the stream's status (and logged), never lost silently.
   void send_stream(const std::shared_ptr<StreamEntry>& e, std::vector<Buffer> frames) {
-    net::send_frames(xpub, frames, zmq::send_flags::dontwait);
-    if (e) e->last = std::move(frames);
+    if (held.empty() && net::send_frames(xpub, frames, zmq::send_flags::dontwait)) {
+      if (e) e->last = std::move(frames);
+      return;
+    }
+    if (!e) return;  // a heartbeat or snapshot is not worth holding: the next one follows
+    ++e->held;
+    held.emplace_back(e, std::move(frames));
+    while (held.size() > static_cast<std::size_t>(std::max(1, options.send_hwm))) {
+      auto& [old, f] = held.front();
+      --old->held;
+      std::uint64_t dropped;
+      {
+        std::lock_guard lock(old->mutex);
+        dropped = ++old->dropped;
+      }
+      const auto now = Clock::now();
+      if (now >= next_drop_warning) {
+        log::warn(
+            "remote server: stream '{}' dropped a message ({} so far): a subscriber's queue "
+            "is full (send_hwm {})",
+            old->name, dropped, options.send_hwm);
+        next_drop_warning = now + std::chrono::seconds(5);
+      }
+      held.pop_front();
+    }
+  }
+
+  // Sends held stream messages while subscriber queues have room.
+  void flush_held() {
+    while (!held.empty()) {
+      auto& [e, frames] = held.front();
+      if (!net::send_frames(xpub, frames, zmq::send_flags::dontwait)) return;
+      --e->held;
+      e->last = std::move(frames);
+      held.pop_front();
+    }
   }
 
   // --- calls ----------------------------------------------------------------
 
-  void reply(const std::vector<Buffer>& route, std::vector<Buffer> frames) {
+  // Sends on the ROUTER from any call thread. A thread other than the
+  // leader may have consumed the socket's ZMQ_FD signal while sending, so it
+  // wakes the leader when requests are waiting.
+  bool send_reply(const std::vector<Buffer>& route, std::vector<Buffer> frames, bool leader) {
     std::vector<Buffer> out;
     out.reserve(route.size() + frames.size());
     out.insert(out.end(), route.begin(), route.end());
     for (auto& f : frames) out.push_back(std::move(f));
-    net::send_frames(router, out, zmq::send_flags::dontwait);
+    std::lock_guard lock(socket_mutex);
+    const bool sent = net::send_frames(router, out, zmq::send_flags::dontwait);
+    if (!leader && (router.get(zmq::sockopt::events) & ZMQ_POLLIN)) rpc_waker.wake();
+    return sent;
   }
 
-  static std::vector<Buffer> error_frames(const wire::Envelope& request, StatusCode code,
-                                          std::string type, std::string message) {
-    return wire::encode(wire::make_error(request, {code, std::move(type), std::move(message), {}}));
+  static std::vector<Buffer> error_frames(const wire::Envelope& request, Framing framing,
+                                          StatusCode code, std::string type, std::string message) {
+    return encode_call(wire::make_error(request, {code, std::move(type), std::move(message), {}}),
+                       framing);
+  }
+
+  static wire::Envelope reply_envelope(const wire::Envelope& request, wire::Command command,
+                                       Value value, Framing framing) {
+    wire::Envelope e = wire::make_reply(request, command, reply_payload(std::move(value)));
+    if (framing == Framing::compact) e.method.clear();  // the request id identifies the call
+    return e;
   }
 
   // Runs one call and returns the reply frames; never throws.
   std::vector<Buffer> run_call(const CallEntry& call, const wire::Envelope& request,
-                               TimePoint deadline) {
+                               Framing framing, CallContext& context) {
     try {
-      if (Clock::now() > deadline) {
-        return error_frames(request, StatusCode::deadline_exceeded, "TimeoutError",
+      if (Clock::now() > context.deadline()) {
+        return error_frames(request, framing, StatusCode::deadline_exceeded, "TimeoutError",
                             "the call's deadline passed before it could start");
       }
       std::uint64_t token = 0;
       Args args = args_of(request, &token);
       check_args(request.method, call.info, args);
-      if (call.info.mutating) check_write(token);
+      check_write(token, call.info.mutating);
+      CurrentCall current(&context);
       Value v = call.handler(args);
-      return wire::encode(
-          wire::make_reply(request, wire::Command::final, reply_payload(std::move(v))));
+      return encode_call(reply_envelope(request, wire::Command::final, std::move(v), framing),
+                         framing);
     } catch (const Failure& f) {
       return error_frames(
-          request, f.code(),
+          request, framing, f.code(),
           f.code() == StatusCode::invalid_argument ? "TypeError" : demangle(typeid(f).name()),
           f.what());
     } catch (const std::exception& x) {
-      return error_frames(request, StatusCode::unknown, demangle(typeid(x).name()), x.what());
+      return error_frames(request, framing, StatusCode::unknown, demangle(typeid(x).name()),
+                          x.what());
     } catch (...) {
-      return error_frames(request, StatusCode::unknown, "unknown",
+      return error_frames(request, framing, StatusCode::unknown, "unknown",
                           "the call threw a non-standard exception");
     }
   }
 
-  void check_write(std::uint64_t token) {
+  // A context whose progress values go to the caller as PARTIAL replies.
+  std::shared_ptr<CallContext> make_context(const std::vector<Buffer>& route,
+                                            const wire::Envelope& request, Framing framing,
+                                            TimePoint deadline) {
+    std::weak_ptr<ServerImpl> weak = weak_from_this();
+    wire::Envelope head;  // what a PARTIAL needs of the request
+    head.service = request.service;
+    head.request_id = request.request_id;
+    head.method = request.method;
+    return std::make_shared<CallContext>(
+        request.method, deadline, [weak, route, head, framing](Value v) {
+          auto self = weak.lock();
+          if (!self || self->stopping) return false;
+          return self->send_reply(
+              route,
+              encode_call(reply_envelope(head, wire::Command::partial, std::move(v), framing),
+                          framing),
+              false);
+        });
+  }
+
+  static std::string running_key(const std::vector<Buffer>& route, std::uint64_t id) {
+    std::string key;
+    if (!route.empty()) key.assign(reinterpret_cast<const char*>(route[0].data()), route[0].size());
+    for (int i = 0; i < 8; ++i) key.push_back(static_cast<char>(id >> (8 * i)));
+    return key;
+  }
+
+  void run_job(Job& job) {
+    auto frames = run_call(*job.call, job.request, job.framing, *job.context);
+    {
+      std::lock_guard lock(running_mutex);
+      running.erase(job.key);
+    }
+    // A cancelled call gets no reply: its caller stopped waiting.
+    if (!job.context->cancel_requested()) send_reply(job.route, std::move(frames), false);
+  }
+
+  // The write lock: the holder's token, renewed by each of its requests
+  // until it unlocks or stays silent for a whole lease.
+  bool lock_held_by_other(std::uint64_t token, TimePoint now) const {
+    return lock_holder != 0 && lock_holder != token && now < lock_expiry;
+  }
+
+  void check_write(std::uint64_t token, bool mutating) {
     std::lock_guard lock(lock_mutex);
-    if (lock_holder != 0 && lock_holder != token) {
+    const auto now = Clock::now();
+    if (lock_holder != 0 && now >= lock_expiry) lock_holder = 0;  // lease expired
+    if (token != 0 && token == lock_holder) lock_expiry = now + lock_lease;
+    if (!mutating) return;
+    if (lock_held_by_other(token, now)) {
       throw Failure(StatusCode::permission_denied,
-                    "another client holds the write lock (mutating call refused) wait or "
-                    "take it with lock(force=true)");
+                    "another client holds the write lock (mutating call refused) wait for it to "
+                    "unlock or its lease to expire, or take it with lock(force=true)");
     }
     if (lock_holder == 0 && options.write_lock == WriteLock::required) {
       throw Failure(StatusCode::permission_denied,
                     "this server requires the write lock for mutating calls (none held) call "
                     "lock() first");
     }
+  }
+
+  Json lock_status(std::uint64_t token) {
+    std::lock_guard lock(lock_mutex);
+    const auto now = Clock::now();
+    if (lock_holder != 0 && now >= lock_expiry) lock_holder = 0;
+    Json j = {{"held", lock_holder != 0},
+              {"mine", lock_holder != 0 && lock_holder == token},
+              {"lease_ms", lock_lease.count()}};
+    j["remaining_ms"] =
+        lock_holder == 0
+            ? 0
+            : std::chrono::duration_cast<std::chrono::milliseconds>(lock_expiry - now).count();
+    return j;
   }
 
   Json list_calls() const {
@@ -484,6 +631,7 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   Value builtin(const wire::Envelope& request) {
     std::uint64_t token = 0;
     Args args = args_of(request, &token);
+    check_write(token, false);  // renews the caller's lease
     const std::string& m = request.method;
     auto stream_name = [&] { return args.get<std::string>(0, "name"); };
     if (m == kListCalls) return Value(list_calls());
@@ -493,7 +641,8 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
                         {"version", std::string(version())},
                         {"server_id", server_id},
                         {"stream_endpoint", stream_endpoint},
-                        {"protocol", 1}});
+                        {"protocol", 1},
+                        {"write_lock", lock_status(token)}});
     }
     if (m == kEnableStream) return set_enabled(stream_or_throw(stream_name()), true), Value(true);
     if (m == kDisableStream) return set_enabled(stream_or_throw(stream_name()), false), Value(true);
@@ -501,78 +650,97 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
     if (m == kLock || m == kUnlock) {
       if (token == 0) throw_bad_argument("the write lock needs a client token");
       std::lock_guard lock(lock_mutex);
+      const auto now = Clock::now();
       if (m == kUnlock) {
         if (lock_holder == token) lock_holder = 0;
         return Value(true);
       }
       const bool force = args.get<bool>(0, "force", false);
-      if (lock_holder != 0 && lock_holder != token && !force) return Value(false);
+      if (lock_held_by_other(token, now) && !force) return Value(false);
       lock_holder = token;
+      lock_expiry = now + lock_lease;
       return Value(true);
     }
     throw Failure(StatusCode::not_found, "no built-in call named '" + m + "'");
   }
 
-  void handle_request(std::vector<Buffer>& frames) {
-    // [identity][empty delimiter if the client is REQ] envelope...
-    if (frames.size() < 2) return;
+  // Handles one message from the ROUTER in the leading call thread: replies
+  // to what it can answer at once and returns a pool call to run.
+  std::optional<Job> handle_request(std::vector<Buffer>& frames) {
+    // [identity][empty delimiter if the client is REQ] message...
+    if (frames.size() < 2) return std::nullopt;
     std::size_t start = 1;
     if (frames[1].empty()) start = 2;
     std::vector<Buffer> route(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(start));
-    std::span<const Buffer> env_frames(frames.data() + start, frames.size() - start);
-    auto decoded = wire::decode(env_frames);
+    std::span<const Buffer> msg(frames.data() + start, frames.size() - start);
+    Framing framing = Framing::envelope;
+    auto decoded = decode_call(msg, &framing);
     if (!decoded) {
-      // Answer what we can: the request id if its frame is well-formed.
+      // Answer what we can: the request id if it is readable.
       wire::Envelope fake;
-      if (env_frames.size() >= 4 && env_frames[3].size() == 8) {
+      if (framing == Framing::compact) {
+        fake.request_id = compact_request_id(msg[0]);
+      } else if (msg.size() >= 4 && msg[3].size() == 8) {
         std::uint64_t id = 0;
-        for (int i = 7; i >= 0; --i)
-          id = (id << 8) | static_cast<std::uint8_t>(env_frames[3].data()[i]);
+        for (int i = 7; i >= 0; --i) id = (id << 8) | static_cast<std::uint8_t>(msg[3].data()[i]);
         fake.request_id = id;
       }
-      reply(route, error_frames(fake, StatusCode::invalid_argument, "ProtocolError",
-                                decoded.error().message));
-      return;
+      send_reply(route,
+                 error_frames(fake, framing, StatusCode::invalid_argument, "ProtocolError",
+                              decoded.error().message),
+                 true);
+      return std::nullopt;
     }
     wire::Envelope& req = *decoded;
     if (req.role != wire::Role::client) {
-      reply(route, error_frames(req, StatusCode::invalid_argument, "ProtocolError",
-                                "expected a client (ACHC01) message"));
-      return;
+      send_reply(route,
+                 error_frames(req, framing, StatusCode::invalid_argument, "ProtocolError",
+                              "expected a client (ACHC01) message"),
+                 true);
+      return std::nullopt;
     }
     switch (req.client_command()) {
       case wire::Command::ping: {
         wire::Envelope pong;
         pong.command = static_cast<std::uint8_t>(wire::Command::pong);
         pong.service = req.service;
-        reply(route, wire::encode(pong));
-        return;
+        pong.request_id = req.request_id;
+        send_reply(route, encode_call(pong, framing), true);
+        return std::nullopt;
       }
-      case wire::Command::cancel:
-        return;  // calls are short; a cancelled call's reply is discarded by the client
+      case wire::Command::cancel: {
+        std::lock_guard lock(running_mutex);
+        auto it = running.find(running_key(route, req.request_id));
+        if (it != running.end()) it->second->cancel();
+        return std::nullopt;  // no reply, as the protocol says
+      }
       case wire::Command::request:
         break;
       default:
-        reply(route, error_frames(req, StatusCode::invalid_argument, "ProtocolError",
-                                  "unexpected command from a client"));
-        return;
+        send_reply(route,
+                   error_frames(req, framing, StatusCode::invalid_argument, "ProtocolError",
+                                "unexpected command from a client"),
+                   true);
+        return std::nullopt;
     }
     const TimePoint deadline = req.timeout_ms > 0
                                    ? deadline_after(std::chrono::milliseconds(req.timeout_ms))
                                    : TimePoint::max();
     if (!req.method.empty() && req.method.front() == '$') {
+      std::vector<Buffer> out;
       try {
-        reply(route, wire::encode(
-                         wire::make_reply(req, wire::Command::final, reply_payload(builtin(req)))));
+        out =
+            encode_call(reply_envelope(req, wire::Command::final, builtin(req), framing), framing);
       } catch (const Failure& f) {
-        reply(route,
-              error_frames(req, f.code(),
+        out = error_frames(req, framing, f.code(),
                            f.code() == StatusCode::invalid_argument ? "TypeError" : "Failure",
-                           f.what()));
+                           f.what());
       } catch (const std::exception& x) {
-        reply(route, error_frames(req, StatusCode::internal, demangle(typeid(x).name()), x.what()));
+        out =
+            error_frames(req, framing, StatusCode::internal, demangle(typeid(x).name()), x.what());
       }
-      return;
+      send_reply(route, std::move(out), true);
+      return std::nullopt;
     }
     std::shared_ptr<CallEntry> call;
     {
@@ -581,21 +749,112 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
       if (it != calls.end()) call = it->second;
     }
     if (!call) {
-      reply(route, error_frames(req, StatusCode::not_found, "NotFound",
-                                "no call named '" + req.method + "'"));
-      return;
+      send_reply(route,
+                 error_frames(req, framing, StatusCode::not_found, "NotFound",
+                              "no call named '" + req.method + "'"),
+                 true);
+      return std::nullopt;
     }
     if (call->info.threading == Threading::io_thread) {
-      reply(route, run_call(*call, req, deadline));
-      return;
+      // Runs here, before the next request is read: nothing can cancel it,
+      // and its progress replies go out through this thread's socket use.
+      struct Origin {
+        ServerImpl* self;
+        const std::vector<Buffer>* route;
+        const wire::Envelope* request;
+        Framing framing;
+      } origin{this, &route, &req, framing};
+      CallContext context(req.method, deadline, [o = &origin](Value v) {
+        return o->self->send_reply(*o->route,
+                                   encode_call(reply_envelope(*o->request, wire::Command::partial,
+                                                              std::move(v), o->framing),
+                                               o->framing),
+                                   true);
+      });
+      send_reply(route, run_call(*call, req, framing, context), true);
+      return std::nullopt;
     }
-    auto self = shared_from_this();
-    pool->submit([self, call, route = std::move(route), req = std::move(req), deadline]() mutable {
-      auto out = self->run_call(*call, req, deadline);
-      std::vector<Buffer> frames = std::move(route);
-      for (auto& f : out) frames.push_back(std::move(f));
-      self->post({true, std::move(frames), nullptr});
-    });
+    auto context = make_context(route, req, framing, deadline);
+    Job job{std::move(call),
+            std::move(route),
+            std::move(req),
+            framing,
+            deadline,
+            std::move(context),
+            {}};
+    job.key = running_key(job.route, job.request.request_id);
+    {
+      std::lock_guard lock(running_mutex);
+      running[job.key] = job.context;
+    }
+    return job;
+  }
+
+  // The leader's loop: waits for requests and answers them until it hands
+  // the lead over to run a pool call (or the server stops).
+  void lead() {
+    const int fd = static_cast<int>(router.get(zmq::sockopt::fd));
+    std::vector<Buffer> frames;
+    while (!stopping) {
+      bool got = false;
+      {
+        // A non-blocking receive processes the socket's pending commands
+        // first, so after EAGAIN the ZMQ_FD is safe to wait on.
+        std::lock_guard lock(socket_mutex);
+        got = net::recv_frames(router, frames, zmq::recv_flags::dontwait);
+      }
+      if (!got) {
+        // ZMQ_FD only signals a change: the socket is read again before each wait.
+        pollfd fds[2] = {{fd, POLLIN, 0}, {rpc_waker.fd(), POLLIN, 0}};
+        if (::poll(fds, 2, 1000) > 0 && (fds[1].revents & POLLIN)) rpc_waker.drain();
+        continue;
+      }
+      std::optional<Job> job;
+      try {
+        job = handle_request(frames);
+      } catch (const zmq::error_t& e) {
+        if (e.num() == ETERM) break;
+        log::error("remote server: request not handled: {}", e.what());
+      } catch (const std::exception& e) {
+        log::error("remote server: request not handled: {}", e.what());
+      }
+      if (!job) continue;
+      std::unique_lock lk(lf_mutex);
+      if (idle > 0) {
+        has_leader = false;
+        lk.unlock();
+        lf_cv.notify_one();
+        run_job(*job);
+        return;
+      }
+      backlog.push_back(std::move(*job));  // every call thread is busy: the next free one runs it
+    }
+    std::lock_guard lk(lf_mutex);
+    has_leader = false;
+  }
+
+  void call_thread() {
+    std::unique_lock lk(lf_mutex);
+    while (!stopping) {
+      if (!backlog.empty()) {
+        Job job = std::move(backlog.front());
+        backlog.pop_front();
+        lk.unlock();
+        run_job(job);
+        lk.lock();
+        continue;
+      }
+      if (!has_leader) {
+        has_leader = true;
+        lk.unlock();
+        lead();
+        lk.lock();
+        continue;
+      }
+      ++idle;
+      lf_cv.wait(lk, [&] { return stopping.load() || !has_leader || !backlog.empty(); });
+      --idle;
+    }
   }
 
   void handle_subscription(const Buffer& msg) {
@@ -635,39 +894,6 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
     for (auto& o : out) send_stream(o.entry, std::move(o.frames));
   }
 
-  // The call thread owns the ROUTER alone, so a call's round trip waits on
-  // one socket and one wake-up descriptor, and heavy stream traffic never
-  // delays a reply.
-  void run_rpc() {
-    std::vector<Buffer> frames;
-    zmq::pollitem_t items[] = {{router.handle(), 0, ZMQ_POLLIN, 0},
-                               {nullptr, rpc_waker.fd(), ZMQ_POLLIN, 0}};
-    while (!stopping) {
-      try {
-        zmq::poll(items, 2, std::chrono::milliseconds(1000));
-      } catch (const zmq::error_t& e) {
-        if (e.num() == ETERM) return;
-        if (e.num() == EINTR) continue;
-        throw;
-      }
-      if (items[1].revents & ZMQ_POLLIN) {
-        rpc_waker.drain();
-        std::deque<std::vector<Buffer>> out;
-        {
-          std::lock_guard lock(reply_mutex);
-          out.swap(replies);
-        }
-        for (auto& f : out) net::send_frames(router, f, zmq::send_flags::dontwait);
-      }
-      // One request per wake-up: the next poll's immediate first pass picks
-      // up queued requests, and an empty socket costs no failed receive.
-      if ((items[0].revents & ZMQ_POLLIN) &&
-          net::recv_frames(router, frames, zmq::recv_flags::dontwait)) {
-        handle_request(frames);
-      }
-    }
-  }
-
   void run_streams() {
     std::vector<Buffer> frames;
     TimePoint next_hb = Clock::now();
@@ -682,8 +908,12 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
         heartbeat();
         next_hb = now + options.heartbeat;
       }
-      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_hb - now) +
-                        std::chrono::milliseconds(1);
+      flush_held();
+      // XPUB never reports POLLOUT changes: held messages are retried every millisecond.
+      const auto wait = held.empty()
+                            ? std::chrono::duration_cast<std::chrono::milliseconds>(next_hb - now) +
+                                  std::chrono::milliseconds(1)
+                            : std::chrono::milliseconds(1);
       try {
         zmq::poll(items.data(), items.size(), wait);
       } catch (const zmq::error_t& e) {
@@ -909,13 +1139,15 @@ void RemoteServer::start() {
       log::error("remote server stream thread stopped: {}", e.what());
     }
   });
-  impl_->rpc_io = std::thread([impl = impl_] {
-    try {
-      impl->run_rpc();
-    } catch (const std::exception& e) {
-      log::error("remote server call thread stopped: {}", e.what());
-    }
-  });
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, impl_->options.threads) + 1; ++i) {
+    impl_->call_threads.emplace_back([impl = impl_] {
+      try {
+        impl->call_thread();
+      } catch (const std::exception& e) {
+        log::error("remote server call thread stopped: {}", e.what());
+      }
+    });
+  }
 }
 
 void RemoteServer::stop() {
@@ -933,12 +1165,17 @@ void RemoteServer::stop() {
       e->cv.notify_all();
     }
   }
+  {
+    std::lock_guard lock(impl_->lf_mutex);
+    impl_->lf_cv.notify_all();
+  }
   impl_->waker.wake();
   impl_->rpc_waker.wake();
   for (auto& t : threads) t.join();
   if (impl_->io.joinable()) impl_->io.join();
-  if (impl_->rpc_io.joinable()) impl_->rpc_io.join();
-  impl_->pool.reset();  // waits for running calls
+  for (auto& t : impl_->call_threads) t.join();  // running calls finish first
+  impl_->call_threads.clear();
+  impl_->backlog.clear();
   impl_->upstreams.clear();
   impl_->relays.clear();
   impl_->router.close();

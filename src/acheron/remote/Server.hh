@@ -1,10 +1,12 @@
 // RemoteServer: exports named calls and streams over ZeroMQ (docs/remote.md).
 //
-// Threads: a call thread owns the ROUTER; a stream thread owns the XPUB and
-// the relay SUB sockets; calls run on a pool (or in the call thread when
-// declared Threading::io_thread); each periodic stream has its own thread
-// scheduled against absolute deadlines. Other threads hand messages to the
-// socket threads through queues and wakers, so no socket is shared.
+// Threads: `threads` + 1 call threads share the ROUTER as leader and
+// followers (the leader reads requests; a pool call runs in the thread that
+// read it while another thread takes the lead; calls declared
+// Threading::io_thread and built-ins run in the leader); every use of the
+// ROUTER holds one mutex. A stream thread owns the XPUB and the relay SUB
+// sockets; each periodic stream has its own thread scheduled against
+// absolute deadlines.
 #pragma once
 
 #include <chrono>
@@ -27,16 +29,28 @@ enum class WriteLock {
   required,  // mutating calls are refused unless the caller holds the lock
 };
 
+// What happens when a subscriber's queue (send_hwm messages) is full.
+enum class SlowSubscribers {
+  hold,  // ZMQ_XPUB_NODROP: the server holds messages back until there is room (up to
+         // send_hwm), then drops the oldest and counts it in the stream's status
+  drop,  // ZeroMQ's default: only the slow subscriber misses messages (it sees seq gaps)
+};
+
 struct ServerOptions {
   std::string rpc_bind = "tcp://*:5555";
   std::string stream_bind = "tcp://*:5556";
   std::string name = "remote";
-  std::size_t threads = 2;                  // call pool
+  std::size_t threads = 2;                  // calls running at once (plus one thread that reads)
   std::shared_ptr<zmq::context_t> context;  // share it with in-process clients for inproc://
   std::optional<net::CurveKeys> curve;      // CURVE server keys for both sockets; none: plain
   std::chrono::milliseconds heartbeat{1000};
   WriteLock write_lock = WriteLock::advisory;
-  int send_hwm = 1000;  // per subscriber; beyond it messages to that subscriber are dropped
+  int send_hwm = 1000;  // messages queued per subscriber
+  SlowSubscribers slow_subscribers = SlowSubscribers::hold;
+  // The write lock lapses when its holder sends nothing for this long (every
+  // request of the holder renews it), so a client that died cannot lock
+  // everyone out.
+  std::chrono::milliseconds lock_lease{10000};
 };
 
 enum class StreamKind { periodic, manual, relay };
@@ -71,6 +85,8 @@ struct StreamStatus {
   std::uint64_t overruns = 0;  // periodic: deadlines skipped because a tick ran late
   std::uint64_t errors = 0;    // producer exceptions (published as error values)
   bool subscribed = false;
+  std::uint64_t dropped = 0;  // not sent: a subscriber's queue stayed full (SlowSubscribers::hold)
+  std::uint64_t held = 0;     // waiting for room in a subscriber's queue now
   std::string doc;
   std::string source;  // relay: upstream endpoint
 };

@@ -101,61 +101,8 @@ std::vector<Buffer> encode(const Envelope& e) {
   if (!full) return frames;
 
   frames.push_back(u64_frame(e.request_id));
-  // The header is written directly (no JSON tree) in the canonical form:
-  // keys in sorted order, smallest encodings, as nlohmann::json::to_msgpack
-  // writes the same map (the golden vectors pin this).
-  const bool has_method = !e.method.empty();
-  const bool has_timeout = e.timeout_ms > 0;
-  const bool has_meta =
-      !e.payload.meta.is_null() && !(e.payload.meta.is_object() && e.payload.meta.empty());
-  const bool has_arrays = !e.payload.arrays.empty();
   std::vector<std::uint8_t> bytes;
-  bytes.reserve(64 + (has_method ? e.method.size() : 0) + 48 * e.payload.arrays.size());
-  mp::Writer w(bytes);
-  w.map(std::size_t{has_arrays} + std::size_t{e.error.has_value()} + std::size_t{has_meta} +
-        std::size_t{has_method} + std::size_t{has_timeout});
-  if (has_arrays) {
-    w.str("arrays");
-    w.array(e.payload.arrays.size());
-    for (const Array& a : e.payload.arrays) {
-      w.map(a.name().empty() ? 2 : 3);
-      w.str("dtype");
-      w.str(to_numpy(a.dtype()));
-      if (!a.name().empty()) {
-        w.str("name");
-        w.str(a.name());
-      }
-      w.str("shape");
-      w.array(a.shape().size());
-      for (const auto s : a.shape()) w.sint(s);
-    }
-  }
-  if (e.error) {
-    w.str("error");
-    w.map(e.error->traceback.empty() ? 3 : 4);
-    w.str("code");
-    w.str(to_string(e.error->code));
-    w.str("message");
-    w.str(e.error->message);
-    if (!e.error->traceback.empty()) {
-      w.str("traceback");
-      w.str(e.error->traceback);
-    }
-    w.str("type");
-    w.str(e.error->type);
-  }
-  if (has_meta) {
-    w.str("meta");
-    w.json(e.payload.meta);
-  }
-  if (has_method) {
-    w.str("method");
-    w.str(e.method);
-  }
-  if (has_timeout) {
-    w.str("timeout_ms");
-    w.sint(e.timeout_ms);
-  }
+  encode_header(e, bytes);
   frames.push_back(Buffer::from_vector(std::move(bytes)));
   for (const Array& a : e.payload.arrays) frames.push_back(a.buffer());
   return frames;
@@ -183,19 +130,154 @@ Result<Envelope> decode(std::span<const Buffer> frames, const DecodeLimits& limi
   if (frames.size() < 5) return bad<Envelope>("request command needs id and header frames");
   if (frames[3].size() != 8) return bad<Envelope>("request id frame must be 8 bytes");
   e.request_id = read_u64(frames[3]);
-  if (frames[4].size() > limits.max_header_bytes) return bad<Envelope>("header frame too large");
-  if (auto v = validate_msgpack({frames[4].data(), frames[4].size()}); !v) return v.error();
+  return decode_header(std::move(e), {frames[4].data(), frames[4].size()}, frames.subspan(5),
+                       limits);
+}
+
+void write_array_descs(mp::Writer& w, const std::vector<Array>& arrays) {
+  w.array(arrays.size());
+  for (const Array& a : arrays) {
+    w.map(a.name().empty() ? 2 : 3);
+    w.str("dtype");
+    w.str(to_numpy(a.dtype()));
+    if (!a.name().empty()) {
+      w.str("name");
+      w.str(a.name());
+    }
+    w.str("shape");
+    w.array(a.shape().size());
+    for (const auto s : a.shape()) w.sint(s);
+  }
+}
+
+Result<std::vector<ArrayDesc>> read_array_descs(mp::Reader& r, const DecodeLimits& limits) {
+  using R = Result<std::vector<ArrayDesc>>;
+  auto n = r.array();
+  if (!n) return R::failure(StatusCode::invalid_argument, "header.arrays must be a list");
+  if (*n > limits.max_arrays) return R::failure(StatusCode::invalid_argument, "too many arrays");
+  std::vector<ArrayDesc> descs;
+  descs.reserve(*n);
+  for (std::size_t i = 0; i < *n; ++i) {
+    const auto bad = [i](const char* what) {
+      return R::failure(StatusCode::invalid_argument,
+                        "header.arrays[" + std::to_string(i) + "]" + what);
+    };
+    auto fields = r.map();
+    if (!fields) return bad(" must be a map");
+    ArrayDesc d;
+    bool have_dtype = false;
+    for (std::size_t f = 0; f < *fields; ++f) {
+      auto fk = r.str();
+      if (!fk) return R::failure(StatusCode::invalid_argument, "malformed msgpack: not decodable");
+      if (*fk == "dtype") {
+        auto s = r.str();
+        if (!s) return bad(".dtype missing");
+        auto dt = dtype_from_numpy(*s);
+        if (!dt) return bad(".dtype unsupported");
+        d.dtype = *dt;
+        have_dtype = true;
+      } else if (*fk == "shape") {
+        auto dims = r.array();
+        if (!dims || *dims > limits.max_ndim) return bad(".shape must be a short list");
+        d.shape.clear();
+        for (std::size_t s = 0; s < *dims; ++s) {
+          auto v = r.integer();
+          if (!v || *v < 0) return bad(".shape entries must be non-negative integers");
+          d.shape.push_back(*v);
+        }
+        d.has_shape = true;
+      } else if (*fk == "name") {
+        auto s = r.str();
+        if (!s) return bad(".name must be a string");
+        d.name = std::string(*s);
+      } else {
+        r.skip();
+      }
+    }
+    if (!have_dtype) return bad(".dtype missing");
+    descs.push_back(std::move(d));
+  }
+  return descs;
+}
+
+Result<std::vector<Array>> attach_arrays(std::vector<ArrayDesc> descs,
+                                         std::span<const Buffer> frames) {
+  using R = Result<std::vector<Array>>;
+  if (frames.size() != descs.size()) {
+    return R::failure(StatusCode::invalid_argument,
+                      "header lists " + std::to_string(descs.size()) + " arrays but " +
+                          std::to_string(frames.size()) + " array frames follow");
+  }
+  std::vector<Array> arrays;
+  arrays.reserve(descs.size());
+  for (std::size_t i = 0; i < descs.size(); ++i) {
+    ArrayDesc& d = descs[i];
+    if (!d.has_shape) d.shape = {static_cast<std::int64_t>(frames[i].size() / itemsize(d.dtype))};
+    try {
+      arrays.emplace_back(d.dtype, std::move(d.shape), frames[i], std::move(d.name));
+    } catch (const Failure& f) {
+      return R::failure(StatusCode::invalid_argument,
+                        "header.arrays[" + std::to_string(i) + "]: " + f.what());
+    }
+  }
+  return arrays;
+}
+
+void encode_header(const Envelope& e, std::vector<std::uint8_t>& bytes) {
+  // Written directly (no JSON tree) in the canonical form: keys in sorted
+  // order, smallest encodings, as nlohmann::json::to_msgpack writes the same
+  // map (the golden vectors pin this).
+  const bool has_method = !e.method.empty();
+  const bool has_timeout = e.timeout_ms > 0;
+  const bool has_meta =
+      !e.payload.meta.is_null() && !(e.payload.meta.is_object() && e.payload.meta.empty());
+  const bool has_arrays = !e.payload.arrays.empty();
+  bytes.reserve(bytes.size() + 64 + (has_method ? e.method.size() : 0) +
+                48 * e.payload.arrays.size());
+  mp::Writer w(bytes);
+  w.map(std::size_t{has_arrays} + std::size_t{e.error.has_value()} + std::size_t{has_meta} +
+        std::size_t{has_method} + std::size_t{has_timeout});
+  if (has_arrays) {
+    w.str("arrays");
+    write_array_descs(w, e.payload.arrays);
+  }
+  if (e.error) {
+    w.str("error");
+    w.map(e.error->traceback.empty() ? 3 : 4);
+    w.str("code");
+    w.str(to_string(e.error->code));
+    w.str("message");
+    w.str(e.error->message);
+    if (!e.error->traceback.empty()) {
+      w.str("traceback");
+      w.str(e.error->traceback);
+    }
+    w.str("type");
+    w.str(e.error->type);
+  }
+  if (has_meta) {
+    w.str("meta");
+    w.json(e.payload.meta);
+  }
+  if (has_method) {
+    w.str("method");
+    w.str(e.method);
+  }
+  if (has_timeout) {
+    w.str("timeout_ms");
+    w.sint(e.timeout_ms);
+  }
+}
+
+Result<Envelope> decode_header(Envelope e, std::span<const std::byte> header,
+                               std::span<const Buffer> array_frames, const DecodeLimits& limits) {
+  if (header.size() > limits.max_header_bytes) return bad<Envelope>("header frame too large");
+  if (auto v = validate_msgpack(header); !v) return v.error();
   // Read the validated header in place; only `meta` becomes a JSON value.
-  mp::Reader r(reinterpret_cast<const std::uint8_t*>(frames[4].data()), frames[4].size());
+  mp::Reader r(reinterpret_cast<const std::uint8_t*>(header.data()), header.size());
   auto keys = r.map();
   if (!keys) return bad<Envelope>("header must be a map");
-  struct Desc {
-    DType dtype = DType::uint8;
-    std::vector<std::int64_t> shape;
-    bool has_shape = false;
-    std::string name;
-  };
-  std::vector<Desc> descs;
+  std::vector<ArrayDesc> descs;
   for (std::size_t k = 0; k < *keys; ++k) {
     auto key = r.str();
     if (!key) {
@@ -220,73 +302,16 @@ Result<Envelope> decode(std::span<const Buffer> frames, const DecodeLimits& limi
       if (!j->is_object()) return bad<Envelope>("header.error must be a map");
       e.error = RemoteError::from_map(*j);
     } else if (*key == "arrays") {
-      auto n = r.array();
-      if (!n) return bad<Envelope>("header.arrays must be a list");
-      if (*n > limits.max_arrays) return bad<Envelope>("too many arrays");
-      descs.clear();
-      descs.reserve(*n);
-      for (std::size_t i = 0; i < *n; ++i) {
-        const auto at = [i] { return "header.arrays[" + std::to_string(i) + "]"; };
-        auto fields = r.map();
-        if (!fields) return bad<Envelope>(at() + " must be a map");
-        Desc d;
-        bool have_dtype = false;
-        for (std::size_t f = 0; f < *fields; ++f) {
-          auto fk = r.str();
-          if (!fk) return bad<Envelope>("malformed msgpack: not decodable");
-          if (*fk == "dtype") {
-            auto s = r.str();
-            if (!s) return bad<Envelope>(at() + ".dtype missing");
-            auto dt = dtype_from_numpy(*s);
-            if (!dt) return bad<Envelope>(at() + ".dtype unsupported");
-            d.dtype = *dt;
-            have_dtype = true;
-          } else if (*fk == "shape") {
-            auto dims = r.array();
-            if (!dims || *dims > limits.max_ndim) {
-              return bad<Envelope>(at() + ".shape must be a short list");
-            }
-            d.shape.clear();
-            for (std::size_t s = 0; s < *dims; ++s) {
-              auto v = r.integer();
-              if (!v || *v < 0) {
-                return bad<Envelope>(at() + ".shape entries must be non-negative integers");
-              }
-              d.shape.push_back(*v);
-            }
-            d.has_shape = true;
-          } else if (*fk == "name") {
-            auto s = r.str();
-            if (!s) return bad<Envelope>(at() + ".name must be a string");
-            d.name = std::string(*s);
-          } else {
-            r.skip();
-          }
-        }
-        if (!have_dtype) return bad<Envelope>(at() + ".dtype missing");
-        descs.push_back(std::move(d));
-      }
+      auto d = read_array_descs(r, limits);
+      if (!d) return d.error();
+      descs = std::move(*d);
     } else {
       r.skip();
     }
   }
-  const std::size_t n_arrays = descs.size();
-  if (frames.size() != 5 + n_arrays) {
-    return bad<Envelope>("header lists " + std::to_string(n_arrays) + " arrays but " +
-                         std::to_string(frames.size() - 5) + " array frames follow");
-  }
-  e.payload.arrays.reserve(n_arrays);
-  for (std::size_t i = 0; i < n_arrays; ++i) {
-    Desc& d = descs[i];
-    if (!d.has_shape) {
-      d.shape = {static_cast<std::int64_t>(frames[5 + i].size() / itemsize(d.dtype))};
-    }
-    try {
-      e.payload.arrays.emplace_back(d.dtype, std::move(d.shape), frames[5 + i], std::move(d.name));
-    } catch (const Failure& f) {
-      return bad<Envelope>("header.arrays[" + std::to_string(i) + "]: " + f.what());
-    }
-  }
+  auto arrays = attach_arrays(std::move(descs), array_frames);
+  if (!arrays) return arrays.error();
+  e.payload.arrays = std::move(*arrays);
   return e;
 }
 

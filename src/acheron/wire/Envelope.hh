@@ -107,4 +107,38 @@ Envelope make_error(const Envelope& request, RemoteError error);
 
 std::string_view command_name(Role role, std::uint8_t command);
 
+// --- Pieces shared with other framings of the same header ------------------
+// (the remote protocol's one-frame calls and its stream messages).
+
+namespace mp {
+class Writer;
+class Reader;
+}  // namespace mp
+
+// One entry of a header's "arrays" list.
+struct ArrayDesc {
+  DType dtype = DType::uint8;
+  std::vector<std::int64_t> shape;
+  bool has_shape = false;  // absent: 1-D from the frame size
+  std::string name;
+};
+
+// Writes the "arrays" list value (the key is the caller's): one map
+// {dtype, name?, shape} per array, keys sorted.
+void write_array_descs(mp::Writer& w, const std::vector<Array>& arrays);
+// Reads an "arrays" list value from a validated header.
+Result<std::vector<ArrayDesc>> read_array_descs(mp::Reader& r, const DecodeLimits& limits);
+// Arrays over the frames that follow a header: exactly one frame per
+// descriptor, sizes checked against dtype and shape. Frames are shared, not copied.
+Result<std::vector<Array>> attach_arrays(std::vector<ArrayDesc> descs,
+                                         std::span<const Buffer> frames);
+
+// Appends the header map (F4) of e in the canonical form encode() writes.
+void encode_header(const Envelope& e, std::vector<std::uint8_t>& out);
+// Completes e (role, command and request id already set) from a header and
+// the array frames that follow it; never throws on malformed input.
+Result<Envelope> decode_header(Envelope e, std::span<const std::byte> header,
+                               std::span<const Buffer> array_frames,
+                               const DecodeLimits& limits = {});
+
 }  // namespace acheron::wire
