@@ -361,11 +361,19 @@ TEST(RemoteStreams, QueueCountsDropsAndCacheKeepsTheLatest) {
     w.publish(Value(Json(-1)));
     return queue->stats().received > 0 && cache->stats().received > 0;
   }));
-  std::this_thread::sleep_for(100ms);  // let values still in flight arrive
-  while (queue->try_next()) {
-  }
-  while (cache->try_next()) {
-  }
+  // A marker after the warm-up values: once the queue has given it out, no
+  // older value is still in flight (one stream arrives in order).
+  w.publish(Value(Json(-2)));
+  ASSERT_TRUE(eventually([&] {
+    while (auto v = queue->try_next()) {
+      if (v->value.as<int>() == -2) return true;
+    }
+    return false;
+  }));
+  ASSERT_TRUE(eventually([&] {
+    auto v = cache->try_next();
+    return v && v->value.as<int>() == -2;
+  }));
   const auto before = queue->stats();
   for (int i = 0; i < 50; ++i) w.publish(Value(Json(i)));
   ASSERT_TRUE(eventually([&] { return queue->stats().received >= before.received + 50; }));
