@@ -100,7 +100,8 @@ def run_server(name, cmd, env, d, build, cases, seconds):
     sock = d / "grpc.sock"
     if sock.exists():
         sock.unlink()
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(cmd, env=env, cwd=d, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # upstream writes logs into its cwd
     results = {}
     try:
         target = f"unix://{sock}"

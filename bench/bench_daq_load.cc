@@ -20,9 +20,9 @@
 // Usage: bench_daq_load --target unix:///path --socket-template /tmp/x.dp_{dp_name}.sock
 //          [--streams 8] [--channels 4] [--seconds 3] [--warmup 0.5] [--rate 8000]
 //          [--products img16,ph256] [--modules 11,12,13,14] [--interval 0]
+#include <fcntl.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
-#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -152,7 +152,8 @@ bool inspect(std::string_view response, std::uint32_t* module, std::int64_t* sou
     if (f == 8 && t == 0) *module = static_cast<std::uint32_t>(v);
   }
   if (tv_sec < 0 || pkt_nsec < 0) return false;
-  *source_ns = static_cast<std::int64_t>(tv_sec) * 1'000'000'000 + static_cast<std::int64_t>(pkt_nsec);
+  *source_ns =
+      static_cast<std::int64_t>(tv_sec) * 1'000'000'000 + static_cast<std::int64_t>(pkt_nsec);
   return true;
 }
 
@@ -333,7 +334,8 @@ double cpu_seconds() {
 
 double percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return -1;
-  return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(p * (sorted.size() - 1) + 0.5))];
+  return sorted[std::min(sorted.size() - 1,
+                         static_cast<std::size_t>(p * (sorted.size() - 1) + 0.5))];
 }
 
 template <class T>
@@ -361,15 +363,24 @@ int main(int argc, char** argv) {
   std::vector<std::uint32_t> modules{11, 12, 13, 14};
   for (int i = 1; i < argc; ++i) {
     auto arg = [&](const char* name) { return !std::strcmp(argv[i], name) && i + 1 < argc; };
-    if (arg("--target")) target = argv[++i];
-    else if (arg("--socket-template")) socket_template = argv[++i];
-    else if (arg("--streams")) streams = std::atoi(argv[++i]);
-    else if (arg("--channels")) channels = std::atoi(argv[++i]);
-    else if (arg("--seconds")) seconds = std::atof(argv[++i]);
-    else if (arg("--warmup")) warmup = std::atof(argv[++i]);
-    else if (arg("--rate")) rate = std::atof(argv[++i]);
-    else if (arg("--interval")) interval = std::atof(argv[++i]);
-    else if (!std::strcmp(argv[i], "--latency")) latency = true;
+    if (arg("--target"))
+      target = argv[++i];
+    else if (arg("--socket-template"))
+      socket_template = argv[++i];
+    else if (arg("--streams"))
+      streams = std::atoi(argv[++i]);
+    else if (arg("--channels"))
+      channels = std::atoi(argv[++i]);
+    else if (arg("--seconds"))
+      seconds = std::atof(argv[++i]);
+    else if (arg("--warmup"))
+      warmup = std::atof(argv[++i]);
+    else if (arg("--rate"))
+      rate = std::atof(argv[++i]);
+    else if (arg("--interval"))
+      interval = std::atof(argv[++i]);
+    else if (!std::strcmp(argv[i], "--latency"))
+      latency = true;
     else if (arg("--products"))
       products = parse_list<pff::Product>(argv[++i], [](const std::string& s) {
         auto p = pff::product_from_name(s);
@@ -417,8 +428,7 @@ int main(int argc, char** argv) {
 
   std::atomic<bool> running{true};
   ProducerStats pstats;
-  std::thread producer(
-      [&] { produce(socket_template, products, modules, rate, running, pstats); });
+  std::thread producer([&] { produce(socket_template, products, modules, rate, running, pstats); });
 
   std::vector<std::unique_ptr<Stream>> all;
   for (int s = 0; s < streams; ++s)
