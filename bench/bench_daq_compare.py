@@ -15,6 +15,8 @@ for the time stamp, not parsed). Cases:
 
   throughput: 4 modules x (img16 + ph256), 8000 frames/s written, N = 1, 8,
               32 streams with update interval 0: images/s delivered;
+  saturated:  one stream, 8 modules x (img16 + ph256), 24000 frames/s
+              written: what a single stream can carry;
   latency:    img16 of 4 modules at 1 kHz, N = 1, 8, 32 streams: source
               (frame written to the data socket) -> client receipt, ms.
 
@@ -152,11 +154,15 @@ def main():
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--rate", type=float, default=8000, help="frames/s written (throughput)")
+    ap.add_argument("--saturate-rate", type=float, default=24000,
+                    help="frames/s written for the one-client capacity case (8 modules)")
     a = ap.parse_args()
     counts = [int(c) for c in a.clients.split(",")]
     build = pathlib.Path(a.build).resolve()
     cases = [("throughput", n, ["--rate", str(a.rate), "--products", "img16,ph256"])
              for n in counts]
+    cases += [("saturated", 1, ["--rate", str(a.saturate_rate), "--products", "img16,ph256",
+                                "--modules", "11,12,13,14,15,16,17,18"])]
     cases += [("latency", n, ["--rate", "1000", "--products", "img16", "--latency"])
               for n in counts]
     load = os.getloadavg()
@@ -185,6 +191,12 @@ def main():
         print(f"{n:>8} {o['rate']:>10.0f} {o['server_cpu']:>8.2f} "
               f"{t['rate'] if t else nan:>10.0f} {t['server_cpu'] if t else nan:>8.2f} "
               f"{(o['rate'] / t['rate']) if t and t['rate'] else nan:>7.1f}x")
+    o = results["acheron"][("saturated", 1)]
+    t = results.get("upstream", {}).get(("saturated", 1))
+    print(f"\none client, {a.saturate_rate:.0f} frames/s written (8 modules x img16+ph256): "
+          f"acheron {o['rate']:.0f} images/s ({o['server_cpu']:.2f} cores), upstream "
+          f"{t['rate'] if t else nan:.0f} ({t['server_cpu'] if t else nan:.2f} cores), "
+          f"ratio {(o['rate'] / t['rate']) if t and t['rate'] else nan:.1f}x")
     print("\nlatency source -> client at 1 kHz ingest (img16, 4 modules), ms")
     print(f"{'clients':>8} {'':>10} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>9} {'p99<5':>6}")
     for n in counts:

@@ -66,13 +66,7 @@ class Server::Impl final : public Base {
  public:
   explicit Impl(ServerConfig config)
       : config_(std::move(config)), store_(config_.ingest_queue_size) {
-    store_.set_listener([this] {
-      {
-        std::lock_guard lock(mutex_);
-        dirty_ = true;
-      }
-      cv_.notify_one();
-    });
+    store_.set_listener([this] { on_publish(); });
   }
   ~Impl() override {
     shutdown();
@@ -110,6 +104,9 @@ class Server::Impl final : public Base {
   bool fill_batch(Reader* r, TimePoint now, std::vector<EncodedPtr>& latest,
                   std::uint64_t& latest_id);
   void reader_batch_done(Reader* r, bool ok);
+  // On the ingest thread after each publication: idle streams that are due
+  // start their batch right there (no hop through the dispatcher thread).
+  void on_publish();
   void reader_cancelled(Reader* r);
   void reader_done(Reader* r);
   void uploader_done(Uploader* u);
@@ -147,6 +144,8 @@ class Server::Impl final : public Base {
   std::optional<HpIoConfig> last_good_;
 
   std::thread dispatcher_;
+  std::vector<EncodedPtr> publish_latest_;  // on_publish's snapshot (ingest thread only)
+  std::vector<Reader*> publish_start_;
   std::once_flag shutdown_once_;
   std::mutex done_mutex_;
   std::condition_variable done_cv_;
@@ -367,6 +366,21 @@ void Server::Impl::reader_done(Reader* r) {
     std::erase(readers_, r);
   }
   cv_.notify_all();  // InitHpIo may wait for readers to go
+}
+
+void Server::Impl::on_publish() {
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) return;
+    const auto now = Clock::now();
+    std::uint64_t latest_id = 0;
+    for (auto* r : readers_)
+      if (fill_batch(r, now, publish_latest_, latest_id)) publish_start_.push_back(r);
+  }
+  // A stream in `writing` state stays alive until its write completes, so
+  // starting the writes after unlocking is safe (as in the dispatcher).
+  for (auto* r : publish_start_) r->write_next();
+  publish_start_.clear();
 }
 
 void Server::Impl::dispatch_loop() {
