@@ -28,8 +28,9 @@ namespace acheron::daq {
 namespace {
 
 using Base = daqdata::DaqData::WithRawCallbackMethod_StreamImages<
-    daqdata::DaqData::WithCallbackMethod_InitHpIo<daqdata::DaqData::WithCallbackMethod_Ping<
-        daqdata::DaqData::WithCallbackMethod_UploadImages<daqdata::DaqData::Service>>>>;
+    daqdata::DaqData::WithCallbackMethod_InitHpIo<
+        daqdata::DaqData::WithCallbackMethod_Ping<daqdata::DaqData::WithCallbackMethod_UploadImages<
+            daqdata::DaqData::WithCallbackMethod_Status<daqdata::DaqData::Service>>>>>;
 
 constexpr const char* kShutdownMessage = "Server is shutting down.";
 constexpr const char* kReaderShutdown = "server shutdown_event set: the server is shutting down.";
@@ -81,6 +82,23 @@ class Server::Impl final : public Base {
                                      daqdata::InitHpIoResponse* response) override;
   grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* ctx, const google::protobuf::Empty*,
                                  google::protobuf::Empty*) override {
+    auto* r = ctx->DefaultReactor();
+    r->Finish(grpc::Status::OK);
+    return r;
+  }
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const google::protobuf::Empty*,
+                                   daqdata::StatusResponse* response) override {
+    {
+      std::lock_guard lock(mutex_);
+      response->set_hp_io_initialized(hp_io_valid_);
+      std::string state = shutting_down_         ? "shutting down"
+                          : writers_pending_ > 0 ? "being configured"
+                          : hp_io_valid_         ? "hp_io initialised"
+                                                 : "hp_io not initialised";
+      response->set_message(fmt::format("{}; {} of {} streams; {} images sent", state,
+                                        readers_.size(), config_.max_concurrent_rpcs,
+                                        images_sent_.load()));
+    }
     auto* r = ctx->DefaultReactor();
     r->Finish(grpc::Status::OK);
     return r;
