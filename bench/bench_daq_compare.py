@@ -1,29 +1,44 @@
 #!/usr/bin/env python3
-"""Side-by-side DaqData throughput: `acheron daq serve` against the upstream
-Python server (panoseti_grpc daq_data/server.py), same configuration file,
-same simulated workload (rpc simulation, 4 modules, img16 + ph256 every
-1 ms), same clients (N `acheron daq stream` processes, update interval 0).
+"""Side-by-side DaqData benchmark: `acheron daq serve` against the upstream
+Python server (panoseti_grpc daq_data/server.py), one run, the same
+configuration file, the same producer and the same clients for both.
 
-    bench/bench_daq_compare.py --acheron build/default/apps/acheron/acheron \
-        --upstream /tmp/upstream_daq --clients 1,8,32 --seconds 3
+    bench/bench_daq_compare.py --build build/default \
+        --upstream /tmp/upstream_daq --upstream-pythonpath /tmp/upstream_daq/shims
 
---upstream is a directory holding the upstream `daq_data` and
-`panoseti_util` packages and a `run_upstream.py` that calls
+Each server runs as its own process with Hashpipe's unix-socket data source
+(`acquisition_methods.uds`, img16 + ph256). `bench_daq_load` (one C++
+process) plays Hashpipe on those sockets at a fixed rate, with the host time
+in every frame header, and runs N StreamImages clients over a few channels
+on gRPC's callback API (responses are counted and, for latency, only walked
+for the time stamp, not parsed). Cases:
+
+  throughput: 4 modules x (img16 + ph256), 8000 frames/s written, N = 1, 8,
+              32 streams with update interval 0: images/s delivered;
+  saturated:  one stream, 8 modules x (img16 + ph256), 24000 frames/s
+              written: what a single stream can carry;
+  latency:    img16 of 4 modules at 1 kHz, N = 1, 8, 32 streams: source
+              (frame written to the data socket) -> client receipt, ms.
+
+The CPU seconds the server process used during each case (from /proc) are
+printed beside the results. --upstream is a directory holding the upstream
+`daq_data` and `panoseti_util` packages and a `run_upstream.py` that runs
 `asyncio.run(daq_data.server.serve(json.load(open(argv[1]))))`, with
-whatever shims make it import on this machine (on PYTHONPATH via
---upstream-pythonpath). Without --upstream only acheron is measured.
-Source frames for the simulator are synthesized into a temporary directory.
+whatever import shims the machine needs on --upstream-pythonpath. Without
+--upstream only acheron is measured. Source files for the upstream
+simulator are synthesized into a temporary directory.
 """
 import argparse
 import json
 import os
 import pathlib
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+
+CLK = os.sysconf("SC_CLK_TCK")
 
 
 def write_sources(d: pathlib.Path):
@@ -36,18 +51,21 @@ def write_sources(d: pathlib.Path):
                 '"tv_usec": %6d}' % (n % 65536, (s + 37) % 1024, ns, s, ns // 1000))
 
     with open(d / "movie.pff", "wb") as f:
-        for n in range(200):
+        for n in range(10):
             q = stamp(t0 + n * 0.001, n)
             h = "{\n" + "".join('   "quabo_%d": { ' % i + q + (", " if i < 3 else "") + "\n"
                                 for i in range(4)) + "}\n\n"
             f.write(h.encode() + b"*" + bytes((n + i) % 256 for i in range(2048)))
     with open(d / "ph.pff", "wb") as f:
-        for n in range(200):
+        for n in range(10):
             h = '{ "quabo_num": %d, ' % (n % 4) + stamp(t0 + n * 0.001, n) + "\n\n"
             f.write(h.encode() + b"*" + bytes((n * 3 + i) % 256 for i in range(512)))
 
 
 def config(d: pathlib.Path):
+    # The simulator is needed only because InitHpIo without real data
+    # requires it; it writes one frame per product of module 1 and then
+    # sleeps for an hour. The producer is bench_daq_load.
     return {
         "init_from_default": False, "unix_domain_socket": f"unix://{d}/grpc.sock",
         "max_concurrent_rpcs": 100, "min_hp_io_update_interval_seconds": 0.0,
@@ -55,42 +73,41 @@ def config(d: pathlib.Path):
         "max_read_queue_size": 50, "max_client_update_interval_seconds": 60,
         "max_reader_enqueue_timeouts": 2, "max_reader_dequeue_timeouts": 3, "reader_timeout": 5,
         "hp_io_stop_timeout": 5, "valid_data_products": ["img8", "img16", "ph256", "ph1024"],
-        "acquisition_methods": {"uds": {"enabled": False}, "filesystem_poll": {"enabled": False},
-                                "filesystem_pipe": {"enabled": False}, "rpc": {"enabled": True}},
+        "acquisition_methods": {
+            "uds": {"enabled": True, "data_products": ["img16", "ph256"],
+                    "socket_path_template": str(d / "hp.dp_{dp_name}.sock"),
+                    "read_timeout": 600},
+            "filesystem_poll": {"enabled": False}, "filesystem_pipe": {"enabled": False}},
         "simulate_daq_cfg": {
-            "simulation_mode": "rpc", "sim_module_ids": [1, 2, 3, 4], "movie_type": "img16",
-            "ph_type": "ph256", "update_interval_seconds": 0.001,
+            "simulation_mode": "uds", "sim_module_ids": [1], "movie_type": "img16",
+            "ph_type": "ph256", "update_interval_seconds": 3600,
             "source_data": {"real_module_id": 1, "movie_pff_path": str(d / "movie.pff"),
                             "ph_pff_path": str(d / "ph.pff")},
             "filesystem_cfg": {"sim_data_dir": str(d / "sim"),
                                "sim_run_dir_template": "module_{module_id}/obs_SIMULATE",
                                "daq_active_file": "module_{module_id}.daq-active"},
-            "strategies": {"rpc": {}, "uds": {"data_products": ["img16", "ph256"]}}},
+            "strategies": {"uds": {"data_products": ["img16", "ph256"]}}},
     }
 
 
-def measure(acheron, target, clients, seconds):
-    procs = [subprocess.Popen([acheron, "daq", "stream", target, "--duration", str(seconds)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(clients)]
-    total = 0.0
-    for p in procs:
-        out, err = p.communicate(timeout=seconds + 30)
-        m = re.search(r"received (\d+) images in ([\d.]+) s", out)
-        if not m:
-            raise RuntimeError(f"stream client failed: {out} {err}")
-        total += int(m.group(1)) / float(m.group(2))
-    return total
+def cpu_of(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
 
 
-def run_server(name, cmd, env, d, acheron, counts, seconds):
+def run_server(name, cmd, env, d, build, cases, seconds):
+    acheron = str(build / "apps/acheron/acheron")
+    load = str(build / "bench/bench_daq_load")
     sock = d / "grpc.sock"
     if sock.exists():
         sock.unlink()
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(cmd, env=env, cwd=d, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # upstream writes logs into its cwd
+    results = {}
     try:
         target = f"unix://{sock}"
-        deadline = time.time() + 15
+        deadline = time.time() + 20
         while subprocess.run([acheron, "daq", "ping", target, "--timeout", "0.5"],
                              capture_output=True).returncode != 0:
             if time.time() > deadline or server.poll() is not None:
@@ -99,9 +116,27 @@ def run_server(name, cmd, env, d, acheron, counts, seconds):
         r = subprocess.run([acheron, "daq", "init", target, "--simulate", "--force",
                             "--interval", "0"], capture_output=True, text=True)
         if r.returncode != 0:
-            raise RuntimeError(f"{name}: init failed: {r.stderr}")
+            raise RuntimeError(f"{name}: init failed: {r.stdout} {r.stderr}")
         time.sleep(0.5)
-        return {n: measure(acheron, target, n, seconds) for n in counts}
+        for kind, n, args in cases:
+            cpu0 = cpu_of(server.pid)
+            t0 = time.time()
+            p = subprocess.run([load, "--target", target, "--socket-template",
+                                str(d / "hp.dp_{dp_name}.sock"), "--streams", str(n),
+                                "--seconds", str(seconds)] + args,
+                               capture_output=True, text=True, timeout=seconds + 60)
+            wall = time.time() - t0
+            if p.returncode != 0 or not p.stdout.strip():
+                raise RuntimeError(f"{name}: bench_daq_load failed: {p.stdout} {p.stderr}")
+            res = json.loads(p.stdout.strip().splitlines()[-1])
+            res["server_cpu"] = (cpu_of(server.pid) - cpu0) / wall  # cores, whole case
+            results[(kind, n)] = res
+            print(f"  {name:8} {kind:10} {n:3} streams: {res['rate']:9.0f} images/s, "
+                  f"p50 {res['p50_ms']:8.2f} ms, p99 {res['p99_ms']:8.2f} ms, "
+                  f"server {res['server_cpu']:.2f} cores, clients {res['client_cpu_s'] / res['seconds']:.2f}",
+                  flush=True)
+            time.sleep(0.3)
+        return results
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -113,34 +148,62 @@ def run_server(name, cmd, env, d, acheron, counts, seconds):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--acheron", default="build/default/apps/acheron/acheron")
+    ap.add_argument("--build", default="build/default")
     ap.add_argument("--upstream")
     ap.add_argument("--upstream-pythonpath", default="")
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--seconds", type=float, default=3)
+    ap.add_argument("--rate", type=float, default=8000, help="frames/s written (throughput)")
+    ap.add_argument("--saturate-rate", type=float, default=24000,
+                    help="frames/s written for the one-client capacity case (8 modules)")
     a = ap.parse_args()
     counts = [int(c) for c in a.clients.split(",")]
-    acheron = str(pathlib.Path(a.acheron).resolve())
+    build = pathlib.Path(a.build).resolve()
+    cases = [("throughput", n, ["--rate", str(a.rate), "--products", "img16,ph256"])
+             for n in counts]
+    cases += [("saturated", 1, ["--rate", str(a.saturate_rate), "--products", "img16,ph256",
+                                "--modules", "11,12,13,14,15,16,17,18"])]
+    cases += [("latency", n, ["--rate", "1000", "--products", "img16", "--latency"])
+              for n in counts]
+    load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="daqcmp") as tmp:
         d = pathlib.Path(tmp)
         write_sources(d)
         (d / "server.json").write_text(json.dumps(config(d)))
-        results = {"acheron": run_server("acheron", [acheron, "daq", "serve", "--config",
-                                                     str(d / "server.json"), "--no-tcp"],
-                                         os.environ, d, acheron, counts, a.seconds)}
+        results = {"acheron": run_server(
+            "acheron", [str(build / "apps/acheron/acheron"), "daq", "serve", "--config",
+                        str(d / "server.json"), "--no-tcp"], os.environ, d, build, cases,
+            a.seconds)}
         if a.upstream:
             env = dict(os.environ, PYTHONPATH=a.upstream_pythonpath + ":" + a.upstream)
             results["upstream"] = run_server(
                 "upstream", ["/usr/bin/python3", str(pathlib.Path(a.upstream) / "run_upstream.py"),
-                             str(d / "server.json")], env, d, acheron, counts, a.seconds)
-    print(f"images/s delivered (update interval 0, rpc simulation 4 modules x img16+ph256 "
-          f"every 1 ms, {a.seconds:.0f} s per case)")
-    print(f"{'clients':>8} {'acheron':>10} {'upstream':>10} {'ratio':>8}")
+                             str(d / "server.json")], env, d, build, cases, a.seconds)
+    nan = float("nan")
+    print(f"\nload average before the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, "
+          f"{os.cpu_count()} CPUs, {a.seconds:.0f} s per case")
+    print(f"\nimages/s delivered, update interval 0, {a.rate:.0f} frames/s written "
+          f"(4 modules x img16+ph256) to the Hashpipe sockets")
+    print(f"{'clients':>8} {'acheron':>10} {'(cores)':>8} {'upstream':>10} {'(cores)':>8} {'ratio':>8}")
     for n in counts:
-        ours = results["acheron"][n]
-        theirs = results.get("upstream", {}).get(n)
-        print(f"{n:>8} {ours:>10.0f} {theirs if theirs is not None else float('nan'):>10.0f} "
-              f"{(ours / theirs) if theirs else float('nan'):>7.1f}x")
+        o = results["acheron"][("throughput", n)]
+        t = results.get("upstream", {}).get(("throughput", n))
+        print(f"{n:>8} {o['rate']:>10.0f} {o['server_cpu']:>8.2f} "
+              f"{t['rate'] if t else nan:>10.0f} {t['server_cpu'] if t else nan:>8.2f} "
+              f"{(o['rate'] / t['rate']) if t and t['rate'] else nan:>7.1f}x")
+    o = results["acheron"][("saturated", 1)]
+    t = results.get("upstream", {}).get(("saturated", 1))
+    print(f"\none client, {a.saturate_rate:.0f} frames/s written (8 modules x img16+ph256): "
+          f"acheron {o['rate']:.0f} images/s ({o['server_cpu']:.2f} cores), upstream "
+          f"{t['rate'] if t else nan:.0f} ({t['server_cpu'] if t else nan:.2f} cores), "
+          f"ratio {(o['rate'] / t['rate']) if t and t['rate'] else nan:.1f}x")
+    print("\nlatency source -> client at 1 kHz ingest (img16, 4 modules), ms")
+    print(f"{'clients':>8} {'':>10} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>9} {'p99<5':>6}")
+    for n in counts:
+        for name in results:
+            r = results[name][("latency", n)]
+            print(f"{n:>8} {name:>10} {r['p50_ms']:>8.2f} {r['p90_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+                  f"{r['max_ms']:>9.2f} {'yes' if 0 <= r['p99_ms'] < 5 else 'NO':>6}")
     return 0
 
 

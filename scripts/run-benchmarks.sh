@@ -18,7 +18,7 @@ PYTHONPATH=python /usr/bin/python3 bench/bench_remote.py "$build" --calls 5000
 echo "== bench_daq"
 "$build/bench/bench_daq" --seconds 3
 echo "== bench_daq_compare (acheron only; see docs/benchmarks.md for the upstream side)"
-/usr/bin/python3 bench/bench_daq_compare.py --acheron "$build/apps/acheron/acheron" --clients 1,8,32
+/usr/bin/python3 bench/bench_daq_compare.py --build "$build" --clients 1,8,32
 echo "== bench_gnss"
 "$build/bench/bench_gnss"
 echo "== bench_dcss (DHS operation latency, loop DHS frame rate)"

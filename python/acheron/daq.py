@@ -19,7 +19,7 @@ import decimal
 import json
 import os
 import threading
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
 
 import grpc
 import numpy as np
@@ -235,6 +235,12 @@ class DaqDataClient:
             return True
         except grpc.RpcError:
             return False
+
+    def status(self, host: Optional[str] = None, timeout: float = 2.0) -> Dict[str, Any]:
+        """The Status RPC: {'hp_io_initialized': bool, 'message': str}."""
+        host = resolve_target(host) if host else self.hosts[0]
+        r = self._stubs[host].Status(empty_pb2.Empty(), timeout=timeout)
+        return {"hp_io_initialized": r.hp_io_initialized, "message": r.message}
 
     def get_valid_daq_hosts(self) -> List[str]:
         return [h for h in self.hosts if self.ping(h)]

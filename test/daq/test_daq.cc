@@ -1,12 +1,15 @@
 // DaqData: configuration, ingest and cache, PFF tailing, and the server in
 // process (over its unix socket) driven by the C++ client.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "acheron/core/Error.hh"
@@ -195,6 +198,100 @@ TEST(DaqSources, PffTailFollowsTheNewestCompleteFrame) {
   EXPECT_EQ(b->file, path.filename().string());
   std::ofstream(path, std::ios::binary) << "garbage that is not a PFF frame at all";
   EXPECT_FALSE(tail.newest(path, pff::Product::ph256, 5));
+  fs::remove_all(dir);
+}
+
+TEST(DaqSources, PollWaitsBrieflyForTheFirstFrameOfANewFile) {
+  // A poll interval far longer than the test: the first frame of a file
+  // that appeared without one must still come within the first-sight wait.
+  const auto dir = temp_dir() / "first_sight";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "module_3" / "obs_RUN");
+  const auto path = dir / "module_3" / "obs_RUN" / "start_x.dp_ph256.bpp_2.module_3.seqno_0.pff";
+  auto f = frame(3, pff::Product::ph256, 7, 9);
+  std::string data;
+  pff::append_frame(data, f.header, {reinterpret_cast<const std::byte*>(f.pixels.data()), 512});
+  std::ofstream(path, std::ios::binary).write(data.data(), 100);  // part of the header only
+  std::mutex m;
+  std::vector<daq::RawFrame> got;
+  daq::FsPollSource source(dir, 30.0, [&](daq::RawFrame r) {
+    std::lock_guard lock(m);
+    got.push_back(std::move(r));
+    return daq::PushResult::queued;
+  });
+  std::this_thread::sleep_for(300ms);  // the first scan has seen the partial file
+  {
+    std::lock_guard lock(m);
+    EXPECT_TRUE(got.empty());
+  }
+  std::ofstream(path, std::ios::binary)
+      .write(data.data(), static_cast<std::streamsize>(data.size()));
+  EXPECT_TRUE(eventually(
+      [&] {
+        std::lock_guard lock(m);
+        return !got.empty();
+      },
+      1500ms));
+  {
+    std::lock_guard lock(m);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].module_id, 3u);
+    EXPECT_EQ(got[0].pixels[0], 9);
+  }
+  source.stop();
+  fs::remove_all(dir);
+}
+
+TEST(DaqSources, UdsStalledRecordIsDroppedAfterReadTimeoutIdleIsNot) {
+  const auto dir = temp_dir() / "uds";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  daq::UdsConfig config;
+  config.enabled = true;
+  config.data_products = {pff::Product::ph256};
+  config.socket_path_template = (dir / "dp_{dp_name}.sock").string();
+  config.read_timeout = 0.3;
+  std::atomic<int> frames{0};
+  daq::UdsSource source(config, [&](daq::RawFrame) {
+    ++frames;
+    return daq::PushResult::queued;
+  });
+  auto connect = [&] {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s",
+                  config.socket_path(pff::Product::ph256).c_str());
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    timeval tv{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+  };
+  auto f = frame(4, pff::Product::ph256, 1);
+  std::string record{'\0', '\4'};
+  pff::append_frame(record, f.header, {reinterpret_cast<const std::byte*>(f.pixels.data()), 512});
+
+  // Idle for longer than read_timeout, then a whole record: delivered.
+  int idle = connect();
+  std::this_thread::sleep_for(700ms);
+  ASSERT_EQ(::write(idle, record.data(), record.size()), static_cast<ssize_t>(record.size()));
+  EXPECT_TRUE(eventually([&] { return frames == 1; }));
+
+  // A record that starts and stalls: the connection is closed (EOF or reset).
+  int stalled = connect();
+  ASSERT_EQ(::write(stalled, record.data(), 50), 50);
+  char c;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_LE(::read(stalled, &c, 1), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);
+  EXPECT_EQ(frames, 1);
+
+  // The idle connection was left alone and still delivers.
+  ASSERT_EQ(::write(idle, record.data(), record.size()), static_cast<ssize_t>(record.size()));
+  EXPECT_TRUE(eventually([&] { return frames == 2; }));
+  ::close(idle);
+  ::close(stalled);
+  source.stop();
   fs::remove_all(dir);
 }
 

@@ -120,6 +120,21 @@ def test_ping_and_reflection_on_tcp_and_unix(daq_server):
     assert os.path.exists(s.unix[len("unix://"):])
 
 
+def test_status_reports_hp_io_and_streams(daq_server):
+    s = daq_server()
+    with DaqDataClient(s.unix) as c:
+        st = c.status()
+        assert st["hp_io_initialized"] is False
+        assert st["message"].startswith("hp_io not initialised; 0 of 100 streams")
+        assert c.init_sim()
+        stream = stub(s.unix).StreamImages(daqdata_pb2.StreamImagesRequest(stream_movie_data=True))
+        next(stream)
+        st = c.status()
+        assert st["hp_io_initialized"] is True
+        assert st["message"].startswith("hp_io initialised; 1 of 100 streams")
+        stream.cancel()
+
+
 def test_stream_refusals_before_init(daq_server):
     s = daq_server()
     st = stub(s.unix)

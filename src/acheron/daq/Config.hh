@@ -24,7 +24,9 @@ struct UdsConfig {
   bool enabled = false;
   std::vector<wire::pff::Product> data_products;
   std::string socket_path_template = "/tmp/hashpipe_grpc.dp_{dp_name}.sock";
-  double read_timeout = 60;  // accepted; idleness is not an error here
+  // Seconds a started record may stall before its connection is dropped
+  // (<= 0: never). Idleness between records is not an error.
+  double read_timeout = 60;
   std::string socket_path(wire::pff::Product product) const;
 };
 

@@ -159,18 +159,14 @@ std::vector<CacheKey> ImageStore::keys() const {
 }
 
 EncodedPtr ImageStore::latest(std::size_t index) const {
-  std::shared_ptr<hub::Topic> topic;
-  std::string key;
-  {
-    std::lock_guard lock(cache_mutex_);
-    if (index >= keys_.size()) return nullptr;
-    topic = topic_;
-    key = keys_[index].key;
-  }
-  auto sample = topic->latest(key);
-  if (!sample || (*sample)->payload.arrays.empty()) return nullptr;
-  return std::static_pointer_cast<const EncodedImage>(
-      (*sample)->payload.arrays.front().buffer().owner());
+  std::lock_guard lock(cache_mutex_);
+  return index < slots_.size() ? slots_[index] : nullptr;
+}
+
+std::uint64_t ImageStore::snapshot(std::vector<EncodedPtr>* out) const {
+  std::lock_guard lock(cache_mutex_);
+  out->assign(slots_.begin(), slots_.end());
+  return id_base_ + topic_->last_seq();
 }
 
 void ImageStore::clear() {
@@ -178,6 +174,7 @@ void ImageStore::clear() {
   id_base_ += topic_->last_seq();
   topic_ = std::make_shared<hub::Topic>("daq.images");
   keys_.clear();
+  slots_.clear();
   ++keys_version_;
   ++epoch_;
 }
@@ -259,24 +256,35 @@ void ImageStore::publish(const daqdata::PanoImage& image, std::int64_t ingest_ns
   const bool ph = image.type() == daqdata::PanoImage::PULSE_HEIGHT;
   std::string key = fmt::format("module_{}/{}", image.module_id(), ph ? "ph" : "movie");
   std::function<void()> listener;
+  // Only this thread publishes, so the id is known before the (slower)
+  // serialization, which then runs outside the lock readers take.
+  std::uint64_t id = 0;
   {
     std::lock_guard lock(cache_mutex_);
-    const std::uint64_t id = id_base_ + topic_->last_seq() + 1;
-    auto encoded = encode(image, id, ingest_ns);
-    const auto* data = reinterpret_cast<const std::byte*>(encoded->bytes.begin());
-    const std::size_t size = encoded->bytes.size();
-    Payload payload;
-    payload.meta = {
-        {"module_id", image.module_id()}, {"kind", ph ? "ph" : "movie"}, {"frame_id", id}};
-    payload.arrays.emplace_back(DType::uint8, std::vector<std::int64_t>{std::int64_t(size)},
-                                Buffer::adopt(std::move(encoded), data, size), "response");
-    bool known = false;
-    for (const auto& k : keys_) known = known || k.key == key;
-    if (!known) {
+    id = id_base_ + topic_->last_seq() + 1;
+  }
+  auto encoded = encode(image, id, ingest_ns);
+  const auto* data = reinterpret_cast<const std::byte*>(encoded->bytes.begin());
+  const std::size_t size = encoded->bytes.size();
+  Payload payload;
+  payload.meta = {
+      {"module_id", image.module_id()}, {"kind", ph ? "ph" : "movie"}, {"frame_id", id}};
+  payload.arrays.emplace_back(DType::uint8, std::vector<std::int64_t>{std::int64_t(size)},
+                              Buffer::adopt(encoded, data, size), "response");
+  {
+    std::lock_guard lock(cache_mutex_);
+    std::size_t index = 0;
+    while (index < keys_.size() &&
+           (keys_[index].module_id != image.module_id() || keys_[index].pulse_height != ph))
+      ++index;
+    if (index == keys_.size()) {
       keys_.push_back(CacheKey{key, image.module_id(), ph});
+      slots_.emplace_back();
       ++keys_version_;
     }
+    slots_[index] = encoded;
     topic_->publish(std::move(key), std::move(payload));
+    newest_id_.store(id, std::memory_order_release);
     ++stats_.ingested;
     listener = listener_;
   }

@@ -86,10 +86,16 @@ class ImageStore final {
   std::uint64_t epoch() const noexcept { return epoch_.load(); }
   // The newest image of key index i (nullptr if none).
   EncodedPtr latest(std::size_t index) const;
+  // The newest image of every key (by key index) in one short critical
+  // section; returns the newest frame id published so far. `out` is reused.
+  std::uint64_t snapshot(std::vector<EncodedPtr>* out) const;
   // Forgets every cached image (hp_io re-initialisation). Frame ids keep
   // increasing across clear().
   void clear();
   std::uint64_t last_frame_id() const;
+  // The same without a lock (may lag a publication by an instant; a reader
+  // that sees it unchanged has nothing new, as the listener follows).
+  std::uint64_t newest_id() const noexcept { return newest_id_.load(std::memory_order_acquire); }
   StoreStats stats() const;
   std::size_t queue_depth() const;
 
@@ -117,8 +123,10 @@ class ImageStore final {
   std::shared_ptr<hub::Topic> topic_;
   std::uint64_t id_base_ = 0;  // frame id = id_base_ + topic seq
   std::vector<CacheKey> keys_;
+  std::vector<EncodedPtr> slots_;  // newest image per key index (readers' fast path)
   std::atomic<std::uint64_t> keys_version_{0};
   std::atomic<std::uint64_t> epoch_{0};
+  std::atomic<std::uint64_t> newest_id_{0};
   std::function<void()> listener_;
   StoreStats stats_;
 

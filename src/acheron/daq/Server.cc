@@ -28,8 +28,9 @@ namespace acheron::daq {
 namespace {
 
 using Base = daqdata::DaqData::WithRawCallbackMethod_StreamImages<
-    daqdata::DaqData::WithCallbackMethod_InitHpIo<daqdata::DaqData::WithCallbackMethod_Ping<
-        daqdata::DaqData::WithCallbackMethod_UploadImages<daqdata::DaqData::Service>>>>;
+    daqdata::DaqData::WithCallbackMethod_InitHpIo<
+        daqdata::DaqData::WithCallbackMethod_Ping<daqdata::DaqData::WithCallbackMethod_UploadImages<
+            daqdata::DaqData::WithCallbackMethod_Status<daqdata::DaqData::Service>>>>>;
 
 constexpr const char* kShutdownMessage = "Server is shutting down.";
 constexpr const char* kReaderShutdown = "server shutdown_event set: the server is shutting down.";
@@ -66,13 +67,7 @@ class Server::Impl final : public Base {
  public:
   explicit Impl(ServerConfig config)
       : config_(std::move(config)), store_(config_.ingest_queue_size) {
-    store_.set_listener([this] {
-      {
-        std::lock_guard lock(mutex_);
-        dirty_ = true;
-      }
-      cv_.notify_one();
-    });
+    store_.set_listener([this] { on_publish(); });
   }
   ~Impl() override {
     shutdown();
@@ -91,6 +86,23 @@ class Server::Impl final : public Base {
     r->Finish(grpc::Status::OK);
     return r;
   }
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const google::protobuf::Empty*,
+                                   daqdata::StatusResponse* response) override {
+    {
+      std::lock_guard lock(mutex_);
+      response->set_hp_io_initialized(hp_io_valid_);
+      std::string state = shutting_down_         ? "shutting down"
+                          : writers_pending_ > 0 ? "being configured"
+                          : hp_io_valid_         ? "hp_io initialised"
+                                                 : "hp_io not initialised";
+      response->set_message(fmt::format("{}; {} of {} streams; {} images sent", state,
+                                        readers_.size(), config_.max_concurrent_rpcs,
+                                        images_sent_.load()));
+    }
+    auto* r = ctx->DefaultReactor();
+    r->Finish(grpc::Status::OK);
+    return r;
+  }
   grpc::ServerReadReactor<daqdata::UploadImageRequest>* UploadImages(
       grpc::CallbackServerContext* ctx, google::protobuf::Empty* response) override;
 
@@ -104,7 +116,15 @@ class Server::Impl final : public Base {
   std::optional<Server::InitResult> check_init_arguments(const HpIoConfig& config) const;
 
   // --- used by the reactors
+  // Under mutex_: if r (idle) is due and the cache holds images it has not
+  // had, fills its batch, marks it writing and returns true. `latest` is a
+  // snapshot of the store taken by the caller, or empty to take one here.
+  bool fill_batch(Reader* r, TimePoint now, std::vector<EncodedPtr>& latest,
+                  std::uint64_t& latest_id);
   void reader_batch_done(Reader* r, bool ok);
+  // On the ingest thread after each publication: idle streams that are due
+  // start their batch right there (no hop through the dispatcher thread).
+  void on_publish();
   void reader_cancelled(Reader* r);
   void reader_done(Reader* r);
   void uploader_done(Uploader* u);
@@ -142,6 +162,8 @@ class Server::Impl final : public Base {
   std::optional<HpIoConfig> last_good_;
 
   std::thread dispatcher_;
+  std::vector<EncodedPtr> publish_latest_;  // on_publish's snapshot (ingest thread only)
+  std::vector<Reader*> publish_start_;
   std::once_flag shutdown_once_;
   std::mutex done_mutex_;
   std::condition_variable done_cv_;
@@ -166,14 +188,18 @@ class Reader final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         modules_(request.module_ids().begin(), request.module_ids().end()),
         interval_(seconds(std::max(request.update_interval_seconds(), hp_io_interval))) {}
 
-  bool wants(const CacheKey& key) const {
-    if (key.pulse_height ? !ph_ : !movie_) return false;
+  bool wants(const EncodedImage& image) const {
+    if (image.pulse_height ? !ph_ : !movie_) return false;
     return modules_.empty() ||
-           std::find(modules_.begin(), modules_.end(), key.module_id) != modules_.end();
+           std::find(modules_.begin(), modules_.end(), image.module_id) != modules_.end();
   }
 
-  // Called by the dispatcher without the lock, state == writing.
-  void begin_batch() { StartWrite(&batch_[0]); }
+  // Starts write `pos_` of the batch (without the lock, state == writing).
+  // No buffer hint: a hinted write completes only when something else
+  // flushes the connection, and the next write of this stream waits for
+  // that completion. The transport coalesces writes of all streams of a
+  // connection into one send anyway.
+  void write_next() { StartWrite(&batch_[pos_]); }
 
   void OnWriteDone(bool ok) override { impl_->reader_batch_done(this, ok); }
   void OnCancel() override { impl_->reader_cancelled(this); }
@@ -192,6 +218,7 @@ class Reader final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   TimePoint last_tick_{};                 // last tick that sent something
   std::vector<std::uint64_t> last_sent_;  // per cache key index: newest frame id sent
   std::uint64_t epoch_ = 0;
+  std::uint64_t seen_id_ = 0;  // store's newest id at the last look at the cache
   std::vector<grpc::ByteBuffer> batch_;
   std::size_t pos_ = 0;
   std::optional<grpc::Status> pending_finish_;
@@ -288,17 +315,56 @@ void Server::Impl::reader_batch_done(Reader* r, bool ok) {
     return;
   }
   if (++r->pos_ < r->batch_.size()) {
-    auto* next = &r->batch_[r->pos_];
     lock.unlock();
-    r->StartWrite(next);
+    r->write_next();
     return;
   }
   r->batch_.clear();
   r->pos_ = 0;
   r->state_ = Reader::State::idle;
-  dirty_ = true;
-  lock.unlock();
-  cv_.notify_one();
+  // A stream that is due and has news goes on at once, on this thread,
+  // without a round trip through the dispatcher.
+  std::vector<EncodedPtr> latest;
+  std::uint64_t latest_id = 0;
+  if (!shutting_down_ && fill_batch(r, Clock::now(), latest, latest_id)) {
+    lock.unlock();
+    r->write_next();
+    return;
+  }
+  // Idle: new images wake the dispatcher; a stream waiting for its interval
+  // needs the dispatcher's timer.
+  if (r->interval_ > Duration::zero()) {
+    dirty_ = true;
+    lock.unlock();
+    cv_.notify_one();
+  }
+}
+
+bool Server::Impl::fill_batch(Reader* r, TimePoint now, std::vector<EncodedPtr>& latest,
+                              std::uint64_t& latest_id) {
+  if (r->state_ != Reader::State::idle) return false;
+  if (r->last_tick_ != TimePoint{} && now < r->last_tick_ + r->interval_) return false;
+  const auto epoch = store_.epoch();
+  if (r->epoch_ != epoch) {
+    r->epoch_ = epoch;
+    r->last_sent_.clear();
+    r->seen_id_ = 0;
+  }
+  if (r->seen_id_ != 0 && store_.newest_id() == r->seen_id_) return false;  // nothing new
+  if (latest_id == 0) latest_id = store_.snapshot(&latest);
+  if (r->last_sent_.size() < latest.size()) r->last_sent_.resize(latest.size(), 0);
+  for (std::size_t i = 0; i < latest.size(); ++i) {
+    const auto& e = latest[i];
+    if (!e || e->frame_id <= r->last_sent_[i] || !r->wants(*e)) continue;
+    r->last_sent_[i] = e->frame_id;
+    r->batch_.emplace_back(&e->bytes, 1);
+  }
+  r->seen_id_ = latest_id;
+  if (r->batch_.empty()) return false;
+  r->last_tick_ = now;
+  r->pos_ = 0;
+  r->state_ = Reader::State::writing;
+  return true;
 }
 
 void Server::Impl::reader_cancelled(Reader* r) {
@@ -320,55 +386,41 @@ void Server::Impl::reader_done(Reader* r) {
   cv_.notify_all();  // InitHpIo may wait for readers to go
 }
 
+void Server::Impl::on_publish() {
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) return;
+    const auto now = Clock::now();
+    std::uint64_t latest_id = 0;
+    for (auto* r : readers_)
+      if (fill_batch(r, now, publish_latest_, latest_id)) publish_start_.push_back(r);
+  }
+  // A stream in `writing` state stays alive until its write completes, so
+  // starting the writes after unlocking is safe (as in the dispatcher).
+  for (auto* r : publish_start_) r->write_next();
+  publish_start_.clear();
+}
+
 void Server::Impl::dispatch_loop() {
   std::unique_lock lock(mutex_);
-  std::vector<CacheKey> keys;
-  std::uint64_t keys_version = ~std::uint64_t{0};
   std::vector<EncodedPtr> latest;
-  std::vector<bool> fetched;
   std::vector<Reader*> start;
   while (!stop_dispatch_) {
     dirty_ = false;
     const auto now = Clock::now();
     auto next = TimePoint::max();
-    if (store_.keys_version() != keys_version) {
-      keys_version = store_.keys_version();
-      keys = store_.keys();
-    }
-    latest.assign(keys.size(), nullptr);
-    fetched.assign(keys.size(), false);
-    const auto epoch = store_.epoch();
+    std::uint64_t latest_id = 0;  // one snapshot of the cache per pass, taken when needed
     for (auto* r : readers_) {
       if (r->state_ != Reader::State::idle) continue;
-      if (r->last_tick_ != TimePoint{} && now < r->last_tick_ + r->interval_) {
+      if (fill_batch(r, now, latest, latest_id)) {
+        start.push_back(r);
+      } else if (r->last_tick_ != TimePoint{} && now < r->last_tick_ + r->interval_) {
         next = std::min(next, r->last_tick_ + r->interval_);
-        continue;
       }
-      if (r->epoch_ != epoch) {
-        r->epoch_ = epoch;
-        r->last_sent_.clear();
-      }
-      r->last_sent_.resize(keys.size(), 0);
-      for (std::size_t i = 0; i < keys.size(); ++i) {
-        if (!r->wants(keys[i])) continue;
-        if (!fetched[i]) {
-          latest[i] = store_.latest(i);
-          fetched[i] = true;
-        }
-        const auto& e = latest[i];
-        if (!e || e->frame_id <= r->last_sent_[i]) continue;
-        r->last_sent_[i] = e->frame_id;
-        r->batch_.emplace_back(&e->bytes, 1);
-      }
-      if (r->batch_.empty()) continue;  // wait for new data
-      r->last_tick_ = now;
-      r->pos_ = 0;
-      r->state_ = Reader::State::writing;
-      start.push_back(r);
     }
     if (!start.empty()) {
       lock.unlock();
-      for (auto* r : start) r->begin_batch();
+      for (auto* r : start) r->write_next();
       start.clear();
       lock.lock();
       continue;  // dirty_ may have been set meanwhile

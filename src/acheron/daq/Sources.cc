@@ -128,7 +128,8 @@ std::vector<fs::path> active_run_dirs(const fs::path& data_dir) {
 
 // ---------------------------------------------------------------- UdsSource
 
-UdsSource::UdsSource(const UdsConfig& config, FrameSink sink) : sink_(std::move(sink)) {
+UdsSource::UdsSource(const UdsConfig& config, FrameSink sink)
+    : sink_(std::move(sink)), read_timeout_(config.read_timeout) {
   if (::pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0)
     throw SetupError(fmt::format("cannot create a pipe ({})", std::strerror(errno)));
   for (auto product : config.data_products) {
@@ -245,7 +246,9 @@ void UdsSource::run() {
     fds.push_back({wake_[0], POLLIN, 0});
     for (const auto& l : listeners_) fds.push_back({l.fd, POLLIN, 0});
     for (const auto& c : connections_) fds.push_back({c.fd, POLLIN, 0});
-    if (::poll(fds.data(), fds.size(), 500) < 0 && errno != EINTR) break;
+    int wait_ms = 500;
+    if (read_timeout_ > 0) wait_ms = std::clamp(static_cast<int>(read_timeout_ * 250), 1, 500);
+    if (::poll(fds.data(), fds.size(), wait_ms) < 0 && errno != EINTR) break;
     if (stopping_) break;
     for (std::size_t i = 0; i < listeners_.size(); ++i) {
       if (!(fds[1 + i].revents & POLLIN)) continue;
@@ -256,7 +259,7 @@ void UdsSource::run() {
         ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
         linger lg{1, 0};
         ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-        connections_.push_back(Connection{listeners_[i].product, fd, {}, 0, 0});
+        connections_.push_back(Connection{listeners_[i].product, fd, {}, 0, 0, {}});
         log::debug("daq: uds {}: producer connected", pff::info(listeners_[i].product).name);
       }
     }
@@ -269,6 +272,7 @@ void UdsSource::run() {
       for (;;) {
         ssize_t r = ::read(c.fd, chunk, sizeof chunk);
         if (r > 0) {
+          c.last_progress = std::chrono::steady_clock::now();
           c.buffer.append(chunk, static_cast<std::size_t>(r));
           if (!drain(c)) {
             keep = false;
@@ -283,6 +287,23 @@ void UdsSource::run() {
       }
       if (!keep) closed.push_back(i);
     }
+    // A record that started and stalled (upstream bounds every read of a
+    // record by read_timeout); an empty buffer is idleness, not a stall.
+    if (read_timeout_ > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      const auto limit = std::chrono::duration<double>(read_timeout_);
+      for (std::size_t i = 0; i < connections_.size(); ++i) {
+        auto& c = connections_[i];
+        if (c.buffer.empty() || now - c.last_progress < limit) continue;
+        if (std::find(closed.begin(), closed.end(), i) != closed.end()) continue;
+        log::warn(
+            "daq: uds {}: a record stalled for {} s ({} of it received); closing the connection "
+            "(acquisition_methods.uds.read_timeout)",
+            pff::info(c.product).name, read_timeout_, c.buffer.size());
+        closed.push_back(i);
+      }
+      std::sort(closed.begin(), closed.end());
+    }
     for (auto it = closed.rbegin(); it != closed.rend(); ++it) {
       ::close(connections_[*it].fd);
       connections_.erase(connections_.begin() + static_cast<std::ptrdiff_t>(*it));
@@ -292,9 +313,11 @@ void UdsSource::run() {
 
 // ---------------------------------------------------------------- FsPollSource
 
-FsPollSource::FsPollSource(fs::path data_dir, double interval_s, FrameSink sink)
+FsPollSource::FsPollSource(fs::path data_dir, double interval_s, FrameSink sink,
+                           double first_sight_wait_s)
     : data_dir_(std::move(data_dir)),
       interval_s_(std::max(interval_s, 0.001)),
+      first_sight_wait_s_(std::max(first_sight_wait_s, 0.0)),
       sink_(std::move(sink)) {
   thread_ = std::thread([this] { run(); });
 }
@@ -308,42 +331,82 @@ void FsPollSource::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+bool FsPollSource::visit(const fs::path& path, std::chrono::steady_clock::time_point now) {
+  std::error_code ec;
+  if (path.extension() != ".pff" || !fs::is_regular_file(path, ec)) return false;
+  const auto size = fs::file_size(path, ec);
+  if (ec) return false;
+  const auto key = path.string();
+  auto [it, first] = sizes_.try_emplace(key, 0);
+  if (!first && it->second == size) return false;
+  it->second = size;
+  const auto name = pff::parse_file_name(key);
+  if (!name.product || !name.module) return false;
+  if (auto f = tail_.newest(path, *name.product, *name.module)) {
+    first_sight_.erase(key);
+    sink_(std::move(*f));
+    return true;
+  }
+  if (first && first_sight_wait_s_ > 0)
+    first_sight_.emplace(key, now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                        std::chrono::duration<double>(first_sight_wait_s_)));
+  return false;
+}
+
 void FsPollSource::run() {
+  using SteadyClock = std::chrono::steady_clock;
+  const auto interval =
+      std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(interval_s_));
+  const auto fast = std::min<SteadyClock::duration>(interval, std::chrono::milliseconds(250));
+  auto next_scan = SteadyClock::now();
   while (!stopping_) {
-    for (const auto& run_dir : active_run_dirs(data_dir_)) {
-      std::error_code ec;
-      const bool recursive = run_dir == data_dir_;
-      auto visit = [&](const fs::directory_entry& e) {
-        if (e.path().extension() != ".pff" || !e.is_regular_file(ec)) return;
-        const auto size = e.file_size(ec);
-        if (ec) return;
-        auto& last = sizes_[e.path().string()];
-        if (last == size) return;
-        last = size;
-        const auto name = pff::parse_file_name(e.path().string());
-        if (!name.product || !name.module) return;
-        if (auto f = tail_.newest(e.path(), *name.product, *name.module)) sink_(std::move(*f));
-      };
-      if (recursive) {
-        for (fs::recursive_directory_iterator it(run_dir, ec), end; !ec && it != end;
-             it.increment(ec))
-          visit(*it);
-      } else {
-        for (fs::directory_iterator it(run_dir, ec), end; !ec && it != end; it.increment(ec))
-          visit(*it);
+    auto now = SteadyClock::now();
+    if (now >= next_scan) {
+      for (const auto& run_dir : active_run_dirs(data_dir_)) {
+        std::error_code ec;
+        if (run_dir == data_dir_) {
+          for (fs::recursive_directory_iterator it(run_dir, ec), end; !ec && it != end;
+               it.increment(ec))
+            visit(it->path(), now);
+        } else {
+          for (fs::directory_iterator it(run_dir, ec), end; !ec && it != end; it.increment(ec))
+            visit(it->path(), now);
+        }
       }
+      // Forget files that disappeared (a new simulated run reuses names).
+      for (auto it = sizes_.begin(); it != sizes_.end();) {
+        std::error_code ec;
+        if (!fs::exists(it->first, ec)) {
+          tail_.forget(it->first);
+          first_sight_.erase(it->first);
+          it = sizes_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      next_scan = now + interval;
+    } else {
+      // Between scans: only the files still waiting for their first frame.
+      std::vector<std::string> waiting;
+      for (const auto& [path, deadline] : first_sight_) waiting.push_back(path);
+      for (const auto& path : waiting) visit(path, now);
     }
-    // Forget files that disappeared (a new simulated run reuses names).
-    for (auto it = sizes_.begin(); it != sizes_.end();) {
-      std::error_code ec;
-      if (!fs::exists(it->first, ec)) {
-        tail_.forget(it->first);
-        it = sizes_.erase(it);
-      } else {
+    for (auto it = first_sight_.begin(); it != first_sight_.end();) {
+      if (now < it->second) {
         ++it;
+        continue;
       }
+      log::warn(
+          "daq: filesystem_poll: '{}' has held no complete frame for {} s; it is checked at the "
+          "regular interval from now on",
+          it->first, first_sight_wait_s_);
+      it = first_sight_.erase(it);
     }
-    sleep_while_running(stopping_, interval_s_);
+    auto wake = next_scan;
+    if (!first_sight_.empty()) wake = std::min(wake, now + fast);
+    now = SteadyClock::now();
+    if (wake > now)
+      sleep_while_running(stopping_, std::chrono::duration<double>(wake - now).count());
   }
 }
 

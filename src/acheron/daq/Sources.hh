@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -46,7 +47,11 @@ class PffTail final {
 };
 
 // One listening SOCK_STREAM socket per data product; records are a 2-byte
-// big-endian module id followed by one PFF frame.
+// big-endian module id followed by one PFF frame. A connection whose record
+// has begun but makes no progress for `read_timeout` seconds is closed (the
+// partial record is dropped, the producer reconnects); a connection idle
+// between records stays open however long (Hashpipe sends nothing while no
+// frames arrive).
 class UdsSource final : public Source {
  public:
   // Throws SetupError when no socket could be created.
@@ -68,11 +73,13 @@ class UdsSource final : public Source {
     std::string buffer;
     std::size_t header_bytes = 0;  // learned from the first record
     std::uint32_t frame_counter = 0;
+    std::chrono::steady_clock::time_point last_progress{};  // last bytes received
   };
   void run();
   bool drain(Connection& c);  // false: close the connection
 
   FrameSink sink_;
+  double read_timeout_;
   std::vector<Listener> listeners_;
   std::vector<Connection> connections_;
   int wake_[2] = {-1, -1};
@@ -83,20 +90,30 @@ class UdsSource final : public Source {
 // Polls the newest obs_* run directory of every module_<N> under data_dir
 // (or data_dir itself, recursively, when it has no module_<N> folders) and
 // forwards the newest complete frame of every .pff file that grew.
+//
+// First sight: a file seen without a complete frame yet (the DAQ has just
+// created it) is looked at every 0.25 s for up to `first_sight_wait`
+// seconds, so its first frame does not wait a whole (possibly long) poll
+// interval; after that it is checked at the regular interval like the rest.
 class FsPollSource final : public Source {
  public:
-  FsPollSource(std::filesystem::path data_dir, double interval_s, FrameSink sink);
+  FsPollSource(std::filesystem::path data_dir, double interval_s, FrameSink sink,
+               double first_sight_wait_s = 2.0);
   ~FsPollSource() override;
   void stop() override;
   std::string_view name() const override { return "filesystem_poll"; }
 
  private:
   void run();
+  // Forwards the newest frame of `path` if it grew; true if a frame went out.
+  bool visit(const std::filesystem::path& path, std::chrono::steady_clock::time_point now);
   std::filesystem::path data_dir_;
   double interval_s_;
+  double first_sight_wait_s_;
   FrameSink sink_;
   PffTail tail_;
   std::map<std::string, std::uintmax_t> sizes_;
+  std::map<std::string, std::chrono::steady_clock::time_point> first_sight_;  // path -> give up
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
