@@ -106,9 +106,9 @@ def test_python_dhs_against_the_fake_dcss_process():
         proc.stdin.write("start hello a b\nwait 1.1 5\nquit\n")
         proc.stdin.flush()
         out, _ = proc.communicate(timeout=10)
-        assert "<- pyDHS htos_operation_completed hello 1.1 normal hello a b" in out
-        assert "1.1 normal hello a b" in out
-        assert proc.returncode == 0  # no protocol violations
+        assert "<- pyDHS htos_operation_completed hello 1.1 normal hello a b" in out, out
+        assert "1.1 normal hello a b" in out, out
+        assert proc.returncode == 0, out  # no protocol violations
     finally:
         if dhs is not None:
             dhs.stop()
