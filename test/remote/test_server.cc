@@ -625,6 +625,17 @@ TEST(RemoteCalls, CompactAndEnvelopeFramingsBothWork) {
   EXPECT_EQ(d->client_command(), wire::Command::error);
   EXPECT_EQ(d->request_id, 9u);
   EXPECT_EQ(d->error->code, StatusCode::invalid_argument);
+  // A control command (PING) that carries a header is malformed too.
+  std::string ping(kCallProtocol);
+  ping.push_back('\x06');
+  ping.append("\x0a\0\0\0\0\0\0\0", 8);
+  ping.push_back('\x80');  // an empty map
+  ASSERT_TRUE(net::send_frames(raw, {Buffer::copy_of(ping)}));
+  ASSERT_TRUE(net::recv_frames(raw, reply));
+  d = decode_call(reply, nullptr);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->client_command(), wire::Command::error);
+  EXPECT_EQ(d->request_id, 10u);
   // A compact request with an array frame its header does not list.
   auto frames = encode_call(req, Framing::compact);
   frames.push_back(Buffer::copy_of("extra"));

@@ -171,6 +171,12 @@ Result<wire::Envelope> decode_call(std::span<const Buffer> frames, Framing* fram
     e.service = "remote";
     e.request_id = compact_request_id(f);
     const std::span<const std::byte> header(f.data() + kCallPrefix, f.size() - kCallPrefix);
+    const bool control = e.command == static_cast<std::uint8_t>(wire::Command::ping) ||
+                         e.command == static_cast<std::uint8_t>(wire::Command::pong) ||
+                         e.command == static_cast<std::uint8_t>(wire::Command::cancel);
+    if (control && (!header.empty() || frames.size() != 1)) {
+      return bad<wire::Envelope>("control command carries a header or arrays");
+    }
     if (header.empty()) {
       if (frames.size() != 1) return bad<wire::Envelope>("message without a header carries arrays");
       return e;
