@@ -294,6 +294,19 @@ struct LoopEnv {
     EXPECT_TRUE(rec) << op << " did not complete";
     return rec ? *rec : FakeDcss::OpRecord{};
   }
+  // stopCollectLoopImages during the collect with handle h: the stop answers
+  // "normal flag set" and the collect completes "normal done" within 5 s.
+  std::optional<FakeDcss::OpRecord> stop_collect(const std::string& h) {
+    auto stop = run("stopCollectLoopImages");
+    EXPECT_EQ(stop.status, "normal");
+    EXPECT_EQ(stop.result, "flag set");
+    auto done = dcss.wait_completion(h, 5s);
+    EXPECT_TRUE(done) << "the collect did not complete after the stop";
+    if (!done) return std::nullopt;
+    EXPECT_EQ(done->status, "normal");
+    EXPECT_EQ(done->result, "done");
+    return done;
+  }
   FakeAutoml automl;
   FakeAxis axis;
   FakeDcss dcss;
@@ -450,13 +463,8 @@ TEST(LoopDhsRun, StopBusyAbortAndTimeout) {
   EXPECT_EQ(busy.status, "error");
   EXPECT_EQ(busy.result, "busy");
   // Stop: every received frame is answered, so the collect completes.
-  auto stop = env.run("stopCollectLoopImages");
-  EXPECT_EQ(stop.status, "normal");
-  EXPECT_EQ(stop.result, "flag set");
-  auto done = env.dcss.wait_completion(h, 5s);
+  auto done = env.stop_collect(h);
   ASSERT_TRUE(done);
-  EXPECT_EQ(done->status, "normal");
-  EXPECT_EQ(done->result, "done");
   EXPECT_EQ(env.runner->loop()->last_results().size(), 10u);
 
   // Abort during a collect: completes aborted, nothing more for that handle.
@@ -610,13 +618,8 @@ TEST(LoopDhsMjpeg, StopAndAbortDuringAStreamRun) {
   LoopEnv env(10.0, 30.0, 30.0, 0, Source::mjpeg);  // 300 frames expected
   const auto h = env.dcss.start_operation("loopDHS", "collectLoopImages");
   ASSERT_TRUE(env.dcss.wait_for([&](const auto& rs) { return updates_for(rs, h) >= 11; }, 10s));
-  auto stop = env.run("stopCollectLoopImages");
-  EXPECT_EQ(stop.status, "normal");
-  EXPECT_EQ(stop.result, "flag set");
-  auto done = env.dcss.wait_completion(h, 5s);
+  auto done = env.stop_collect(h);
   ASSERT_TRUE(done);
-  EXPECT_EQ(done->status, "normal");
-  EXPECT_EQ(done->result, "done");
   // Every frame taken before the stop is answered, once.
   const auto n = check_loop_infos(*done, 300);
   EXPECT_GE(n, 10u);
