@@ -96,6 +96,13 @@ def cpu_of(pid):
     return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
 
 
+def machine_times():
+    """(steal, total) jiffies of all CPUs: time the hypervisor gave to others."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[7] if len(v) > 7 else 0, sum(v[:8])
+
+
 def run_server(name, cmd, env, d, build, cases, seconds):
     acheron = str(build / "apps/acheron/acheron")
     load = str(build / "bench/bench_daq_load")
@@ -120,6 +127,7 @@ def run_server(name, cmd, env, d, build, cases, seconds):
         time.sleep(0.5)
         for kind, n, args in cases:
             cpu0 = cpu_of(server.pid)
+            steal0, total0 = machine_times()
             t0 = time.time()
             p = subprocess.run([load, "--target", target, "--socket-template",
                                 str(d / "hp.dp_{dp_name}.sock"), "--streams", str(n),
@@ -130,6 +138,8 @@ def run_server(name, cmd, env, d, build, cases, seconds):
                 raise RuntimeError(f"{name}: bench_daq_load failed: {p.stdout} {p.stderr}")
             res = json.loads(p.stdout.strip().splitlines()[-1])
             res["server_cpu"] = (cpu_of(server.pid) - cpu0) / wall  # cores, whole case
+            steal1, total1 = machine_times()
+            res["steal"] = (steal1 - steal0) / max(1, total1 - total0)
             results[(kind, n)] = res
             print(f"  {name:8} {kind:10} {n:3} streams: {res['rate']:9.0f} images/s, "
                   f"p50 {res['p50_ms']:8.2f} ms, p99 {res['p99_ms']:8.2f} ms, "
@@ -198,12 +208,16 @@ def main():
           f"{t['rate'] if t else nan:.0f} ({t['server_cpu'] if t else nan:.2f} cores), "
           f"ratio {(o['rate'] / t['rate']) if t and t['rate'] else nan:.1f}x")
     print("\nlatency source -> client at 1 kHz ingest (img16, 4 modules), ms")
-    print(f"{'clients':>8} {'':>10} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>9} {'p99<5':>6}")
+    print("(hop p99: the machine's one-thread-hop wake-up delay during the case; steal: CPU time "
+          "the hypervisor gave to other guests)")
+    print(f"{'clients':>8} {'':>10} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>9} {'p99<5':>6} "
+          f"{'hop p99':>8} {'steal':>6}")
     for n in counts:
         for name in results:
             r = results[name][("latency", n)]
             print(f"{n:>8} {name:>10} {r['p50_ms']:>8.2f} {r['p90_ms']:>8.2f} {r['p99_ms']:>8.2f} "
-                  f"{r['max_ms']:>9.2f} {'yes' if 0 <= r['p99_ms'] < 5 else 'NO':>6}")
+                  f"{r['max_ms']:>9.2f} {'yes' if 0 <= r['p99_ms'] < 5 else 'NO':>6} "
+                  f"{r['hop_p99_ms']:>8.2f} {100 * r['steal']:>5.1f}%")
     return 0
 
 

@@ -15,7 +15,8 @@
 // stamp; no full parsing, so the clients cost little next to the server.
 //
 // Prints one JSON object: received, rate, per-stream minimum, latency
-// percentiles (ms), frames written/dropped, this process's CPU seconds.
+// percentiles (ms), frames written/dropped, this process's CPU seconds, and
+// in latency mode the machine's one-hop wake-up delay meanwhile (HopProbe).
 //
 // Usage: bench_daq_load --target unix:///path --socket-template /tmp/x.dp_{dp_name}.sock
 //          [--streams 8] [--channels 4] [--seconds 3] [--warmup 0.5] [--rate 8000]
@@ -326,6 +327,53 @@ void produce(const std::string& socket_template, const std::vector<pff::Product>
   for (auto& o : outs) ::close(o.fd);
 }
 
+// The machine's own wake-up delay during a case: one thread writes the time
+// to a socket pair every millisecond, another blocks reading it. Its p99 is
+// the tail a single thread hop gets from the scheduler right then (every
+// frame takes several such hops between the producer and a client).
+class HopProbe {
+ public:
+  explicit HopProbe(std::atomic<bool>& counting) : counting_(counting) {
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds_) != 0) {
+      std::perror("socketpair");
+      std::exit(1);
+    }
+    reader_ = std::thread([this] {
+      std::int64_t t = 0;
+      while (::read(fds_[1], &t, sizeof t) == sizeof t && t >= 0)
+        if (counting_.load(std::memory_order_relaxed)) ms_.push_back((wall_time_ns() - t) / 1e6);
+    });
+    writer_ = std::thread([this] {
+      auto next = std::chrono::steady_clock::now();
+      while (!stop_) {
+        const std::int64_t t = wall_time_ns();
+        if (::write(fds_[0], &t, sizeof t) != sizeof t) break;
+        next += std::chrono::milliseconds(1);
+        std::this_thread::sleep_until(next);
+      }
+      const std::int64_t end = -1;
+      (void)!::write(fds_[0], &end, sizeof end);
+    });
+  }
+  // Stops both threads; the sorted delays, ms.
+  std::vector<double> finish() {
+    stop_ = true;
+    writer_.join();
+    reader_.join();
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+    std::sort(ms_.begin(), ms_.end());
+    return ms_;
+  }
+
+ private:
+  std::atomic<bool>& counting_;
+  std::atomic<bool> stop_{false};
+  int fds_[2] = {-1, -1};
+  std::vector<double> ms_;
+  std::thread reader_, writer_;
+};
+
 double cpu_seconds() {
   rusage u{};
   ::getrusage(RUSAGE_SELF, &u);
@@ -434,6 +482,8 @@ int main(int argc, char** argv) {
   for (int s = 0; s < streams; ++s)
     all.push_back(std::make_unique<Stream>(*stubs[s % channels], shared, request));
 
+  std::optional<HopProbe> probe;
+  if (latency) probe.emplace(shared.counting);
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
   const auto written0 = pstats.written.load();
   const auto dropped0 = pstats.dropped.load();
@@ -448,6 +498,7 @@ int main(int argc, char** argv) {
   const auto dropped = pstats.dropped.load() - dropped0;
   running = false;
   producer.join();
+  const auto hops = probe ? probe->finish() : std::vector<double>{};
   int failed = 0;
   for (auto& s : all) s->cancel();
   for (auto& s : all) {
@@ -471,10 +522,11 @@ int main(int argc, char** argv) {
       "{\"streams\": %d, \"channels\": %d, \"seconds\": %.3f, \"received\": %llu, \"rate\": %.1f, "
       "\"min_stream_rate\": %.1f, \"written\": %llu, \"dropped\": %llu, \"failed_streams\": %d, "
       "\"client_cpu_s\": %.3f, \"latency_samples\": %zu, \"p50_ms\": %.3f, \"p90_ms\": %.3f, "
-      "\"p99_ms\": %.3f, \"max_ms\": %.3f}\n",
+      "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"hop_p50_ms\": %.3f, \"hop_p99_ms\": %.3f}\n",
       streams, channels, dt, static_cast<unsigned long long>(received), received / dt,
       min_stream / dt, static_cast<unsigned long long>(written),
       static_cast<unsigned long long>(dropped), failed, cpu, lat.size(), percentile(lat, 0.5),
-      percentile(lat, 0.9), percentile(lat, 0.99), lat.empty() ? -1.0 : lat.back());
+      percentile(lat, 0.9), percentile(lat, 0.99), lat.empty() ? -1.0 : lat.back(),
+      percentile(hops, 0.5), percentile(hops, 0.99));
   return failed ? 1 : 0;
 }

@@ -165,12 +165,72 @@ TEST(DaqImageStore, RejectsUnknownPropsAndBadHeaders) {
 
 TEST(DaqImageStore, FullQueueDropsAndCounts) {
   daq::ImageStore store(2);
-  store.set_listener([] { std::this_thread::sleep_for(20ms); });  // a slow consumer
+  std::atomic<bool> publishing{false}, release{false};
+  store.set_listener([&] {  // a slow publication, held until released
+    publishing = true;
+    while (!release) std::this_thread::sleep_for(1ms);
+  });
+  std::thread source(
+      [&] { EXPECT_EQ(store.push(frame(1, pff::Product::img16, 0)), daq::PushResult::queued); });
+  ASSERT_TRUE(eventually([&] { return publishing.load(); }));
   int full = 0;
-  for (int i = 0; i < 20; ++i)
+  for (int i = 1; i <= 20; ++i)
     full += store.push(frame(1, pff::Product::img16, i)) == daq::PushResult::full;
-  EXPECT_GT(full, 10);
-  EXPECT_EQ(store.stats().dropped_full, static_cast<std::uint64_t>(full));
+  release = true;
+  source.join();
+  EXPECT_EQ(full, 18);  // two wait in the queue, the rest are dropped
+  EXPECT_EQ(store.stats().dropped_full, 18u);
+  EXPECT_TRUE(eventually([&] { return store.stats().ingested == 3; }));
+}
+
+TEST(DaqImageStore, IdleStorePublishesOnThePushingThread) {
+  daq::ImageStore store(16);
+  std::atomic<std::thread::id> publisher{};
+  std::atomic<int> published{0};
+  store.set_listener([&] {
+    publisher = std::this_thread::get_id();
+    ++published;
+  });
+  ASSERT_EQ(store.push(frame(1, pff::Product::img16, 0)), daq::PushResult::queued);
+  EXPECT_EQ(published, 1);  // done before push() returned
+  EXPECT_EQ(publisher.load(), std::this_thread::get_id());
+}
+
+TEST(DaqImageStore, ConcurrentSourcesPublishOneAtATimeInOrder) {
+  constexpr int kSources = 4, kFrames = 300;
+  daq::ImageStore store(kSources * kFrames);
+  std::atomic<int> inside{0}, overlaps{0}, published{0};
+  std::mutex seen_mutex;
+  std::vector<std::vector<std::uint32_t>> seen(kSources + 1);  // frame numbers per module
+  std::vector<daq::EncodedPtr> latest;
+  store.set_listener([&] {
+    if (inside.fetch_add(1) != 0) ++overlaps;
+    const auto id = store.snapshot(&latest);
+    for (const auto& e : latest) {
+      if (!e || e->frame_id != id) continue;
+      daqdata::StreamImagesResponse r;
+      EXPECT_TRUE(r.ParseFromArray(e->bytes.begin(), static_cast<int>(e->bytes.size())));
+      std::lock_guard lock(seen_mutex);
+      seen.at(e->module_id).push_back(r.pano_image().frame_number());
+    }
+    ++published;
+    inside.fetch_sub(1);
+  });
+  std::vector<std::thread> sources;
+  for (int m = 1; m <= kSources; ++m)
+    sources.emplace_back([&store, m] {
+      for (int n = 0; n < kFrames; ++n)
+        EXPECT_EQ(store.push(frame(static_cast<std::uint32_t>(m), pff::Product::img16, n)),
+                  daq::PushResult::queued);
+    });
+  for (auto& t : sources) t.join();
+  ASSERT_TRUE(eventually([&] { return published == kSources * kFrames; }));
+  EXPECT_EQ(overlaps, 0);
+  for (int m = 1; m <= kSources; ++m) {
+    std::lock_guard lock(seen_mutex);
+    ASSERT_EQ(seen[m].size(), static_cast<std::size_t>(kFrames)) << "module " << m;
+    for (int n = 0; n < kFrames; ++n) EXPECT_EQ(seen[m][n], static_cast<std::uint32_t>(n));
+  }
 }
 
 TEST(DaqSources, PffTailFollowsTheNewestCompleteFrame) {

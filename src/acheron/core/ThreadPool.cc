@@ -1,15 +1,29 @@
 #include "acheron/core/ThreadPool.hh"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <exception>
 
 namespace acheron {
 
+void set_thread_name(const char* name) noexcept {
+  char shortened[16];
+  std::strncpy(shortened, name, sizeof shortened - 1);
+  shortened[sizeof shortened - 1] = '\0';
+  ::pthread_setname_np(::pthread_self(), shortened);
+}
+
 ThreadPool::ThreadPool(std::size_t num_threads) {
   if (num_threads == 0) num_threads = std::max(1u, std::thread::hardware_concurrency());
   workers_.reserve(num_threads);
-  for (std::size_t i = 0; i < num_threads; ++i) workers_.emplace_back([this] { run(); });
+  for (std::size_t i = 0; i < num_threads; ++i)
+    workers_.emplace_back([this] {
+      set_thread_name("acheron-pool");
+      run();
+    });
 }
 
 ThreadPool::~ThreadPool() {

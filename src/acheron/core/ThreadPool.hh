@@ -14,6 +14,10 @@
 
 namespace acheron {
 
+// Names the calling thread as tools show it (top -H, perf, gdb); Linux keeps
+// the first 15 characters. Threads otherwise inherit their creator's name.
+void set_thread_name(const char* name) noexcept;
+
 class ThreadPool final {
  public:
   // num_threads == 0 means std::thread::hardware_concurrency().

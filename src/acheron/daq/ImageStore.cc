@@ -10,6 +10,7 @@
 
 #include "acheron/core/Clock.hh"
 #include "acheron/core/Log.hh"
+#include "acheron/core/ThreadPool.hh"
 
 namespace acheron::daq {
 
@@ -96,7 +97,10 @@ class HeaderParser {
 ImageStore::ImageStore(std::size_t queue_capacity)
     : capacity_(queue_capacity == 0 ? 1 : queue_capacity),
       topic_(std::make_shared<hub::Topic>("daq.images")) {
-  consumer_ = std::thread([this] { run(); });
+  consumer_ = std::thread([this] {
+    set_thread_name("daq-ingest");
+    run();
+  });
 }
 
 ImageStore::~ImageStore() {
@@ -113,15 +117,30 @@ void ImageStore::stop() {
 }
 
 PushResult ImageStore::enqueue(Item item) {
-  {
-    std::lock_guard lock(queue_mutex_);
-    if (queue_.size() >= capacity_) {
-      std::lock_guard c(cache_mutex_);
-      ++stats_.dropped_full;
-      return PushResult::full;
-    }
-    queue_.push_back(std::move(item));
+  std::unique_lock lock(queue_mutex_);
+  if (queue_.size() >= capacity_) {
+    std::lock_guard c(cache_mutex_);
+    ++stats_.dropped_full;
+    return PushResult::full;
   }
+  const auto* raw = std::get_if<RawFrame>(&item.body);
+  if (!publishing_ && queue_.empty() && !stopping_ && !(raw && raw->burst)) {
+    // Nothing is waiting and nobody publishes: publish on this thread, one
+    // thread hop less between the source and the clients. Only this image:
+    // whatever arrives meanwhile is queued for the consumer thread, so a
+    // source is held up by at most one publication.
+    publishing_ = true;
+    lock.unlock();
+    process(std::move(item));
+    lock.lock();
+    publishing_ = false;
+    const bool more = !queue_.empty();
+    lock.unlock();
+    if (more) queue_cv_.notify_one();
+    return PushResult::queued;
+  }
+  queue_.push_back(std::move(item));
+  lock.unlock();
   queue_cv_.notify_one();
   return PushResult::queued;
 }
@@ -291,29 +310,34 @@ void ImageStore::publish(const daqdata::PanoImage& image, std::int64_t ingest_ns
   if (listener) listener();
 }
 
+void ImageStore::process(Item item) {
+  if (auto* raw = std::get_if<RawFrame>(&item.body)) {
+    daqdata::PanoImage image;
+    if (!frame_to_image(*raw, &image)) {
+      std::lock_guard c(cache_mutex_);
+      ++stats_.rejected;
+      log::debug("daq: dropped a frame of module {} from {} (header is not a JSON object)",
+                 raw->module_id, raw->file);
+      return;
+    }
+    publish(image, item.ingest_ns);
+  } else {
+    publish(std::get<daqdata::PanoImage>(item.body), item.ingest_ns);
+  }
+}
+
 void ImageStore::run() {
+  std::unique_lock lock(queue_mutex_);
   for (;;) {
-    Item item;
-    {
-      std::unique_lock lock(queue_mutex_);
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      item = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    if (auto* raw = std::get_if<RawFrame>(&item.body)) {
-      daqdata::PanoImage image;
-      if (!frame_to_image(*raw, &image)) {
-        std::lock_guard c(cache_mutex_);
-        ++stats_.rejected;
-        log::debug("daq: dropped a frame of module {} from {} (header is not a JSON object)",
-                   raw->module_id, raw->file);
-        continue;
-      }
-      publish(image, item.ingest_ns);
-    } else {
-      publish(std::get<daqdata::PanoImage>(item.body), item.ingest_ns);
-    }
+    queue_cv_.wait(lock, [&] { return stopping_ || (!queue_.empty() && !publishing_); });
+    if (stopping_) return;
+    Item item = std::move(queue_.front());
+    queue_.pop_front();
+    publishing_ = true;
+    lock.unlock();
+    process(std::move(item));
+    lock.lock();
+    publishing_ = false;
   }
 }
 

@@ -1,9 +1,13 @@
 // Ingest and latest-value cache of the DaqData server (spec 5.1). Every
-// source and UploadImages feed one bounded queue; one consumer thread turns
-// each image into its serialized StreamImagesResponse once, gives it a
-// server-wide increasing frame id, and publishes it on a hub topic keyed by
-// (module, kind) ("module_<N>/movie" or "module_<N>/ph"). Readers poll the
-// cache: the serialized bytes are shared by every stream (no per-client copy).
+// source and UploadImages feed one bounded queue; each image is turned into
+// its serialized StreamImagesResponse once, given a server-wide increasing
+// frame id, and published on a hub topic keyed by (module, kind)
+// ("module_<N>/movie" or "module_<N>/ph"), one image at a time in arrival
+// order. An image that finds the queue empty and no publication running is
+// published by the pushing thread itself (no thread hop), unless its source
+// marks it part of a burst; the others wait in the queue for the consumer
+// thread. Readers poll the cache: the serialized
+// bytes are shared by every stream (no per-client copy).
 #pragma once
 
 #include <grpcpp/support/slice.h>
@@ -34,6 +38,11 @@ struct RawFrame {
   std::string pixels;  // raw little-endian pixel bytes
   std::string file;
   std::uint32_t frame_number = 0;
+  // The source has more frames ready right behind this one (it is working
+  // through a backlog): the frame is queued for the consumer thread, so that
+  // reading the source and publishing proceed in parallel. Otherwise an idle
+  // store publishes it on the pushing thread (lowest latency).
+  bool burst = false;
 };
 
 // One cached image: the serialized StreamImagesResponse.
@@ -70,13 +79,16 @@ class ImageStore final {
   ImageStore(const ImageStore&) = delete;
   ImageStore& operator=(const ImageStore&) = delete;
 
-  // Never blocks; full → PushResult::full (the frame is dropped).
+  // Never waits for the queue; full → PushResult::full (the frame is
+  // dropped). May publish the image (and run the listener) on the calling
+  // thread before returning.
   PushResult push(RawFrame frame);
   // An uploaded image; unknown (type, shape, bpp) or a pixel count that does
   // not match the shape → rejected (such images break every client's parser).
   PushResult push(daqdata::PanoImage&& image);
 
-  // Called on the consumer thread after every publication.
+  // Called after every publication, on the thread that published (the
+  // consumer thread or a pushing thread); never concurrently.
   void set_listener(std::function<void()> listener);
 
   // The cache keys in discovery order; the list only grows until clear().
@@ -110,6 +122,7 @@ class ImageStore final {
     std::int64_t ingest_ns = 0;
   };
   PushResult enqueue(Item item);
+  void process(Item item);
   void run();
   void publish(const daqdata::PanoImage& image, std::int64_t ingest_ns);
 
@@ -118,6 +131,7 @@ class ImageStore final {
   std::condition_variable queue_cv_;
   std::deque<Item> queue_;
   bool stopping_ = false;
+  bool publishing_ = false;  // one publication at a time, in queue order
 
   mutable std::mutex cache_mutex_;
   std::shared_ptr<hub::Topic> topic_;

@@ -20,6 +20,7 @@
 #include "acheron/core/Clock.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
+#include "acheron/core/ThreadPool.hh"
 #include "acheron/daq/HpIo.hh"
 #include "acheron/daqdata.grpc.pb.h"
 
@@ -122,8 +123,8 @@ class Server::Impl final : public Base {
   bool fill_batch(Reader* r, TimePoint now, std::vector<EncodedPtr>& latest,
                   std::uint64_t& latest_id);
   void reader_batch_done(Reader* r, bool ok);
-  // On the ingest thread after each publication: idle streams that are due
-  // start their batch right there (no hop through the dispatcher thread).
+  // After each publication (on the publishing thread, never concurrently): idle streams that are
+  // due start their batch right there (no hop through the dispatcher thread).
   void on_publish();
   void reader_cancelled(Reader* r);
   void reader_done(Reader* r);
@@ -162,7 +163,7 @@ class Server::Impl final : public Base {
   std::optional<HpIoConfig> last_good_;
 
   std::thread dispatcher_;
-  std::vector<EncodedPtr> publish_latest_;  // on_publish's snapshot (ingest thread only)
+  std::vector<EncodedPtr> publish_latest_;  // on_publish's snapshot (publishing thread only)
   std::vector<Reader*> publish_start_;
   std::once_flag shutdown_once_;
   std::mutex done_mutex_;
@@ -655,7 +656,10 @@ void Server::Impl::start() {
     throw SetupError(fmt::format("cannot listen on TCP {} (address in use?)", config_.tcp_address));
   if (auto* health = server_->GetHealthCheckService())
     health->SetServingStatus("daqdata.DaqData", true);
-  dispatcher_ = std::thread([this] { dispatch_loop(); });
+  dispatcher_ = std::thread([this] {
+    set_thread_name("daq-dispatch");
+    dispatch_loop();
+  });
 }
 
 void Server::Impl::shutdown() {

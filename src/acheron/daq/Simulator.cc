@@ -19,6 +19,7 @@
 #include "acheron/core/Clock.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
+#include "acheron/core/ThreadPool.hh"
 
 namespace acheron::daq {
 
@@ -126,7 +127,10 @@ Simulator::~Simulator() {
 
 void Simulator::start() {
   if (thread_.joinable()) return;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("daq-simulator");
+    run();
+  });
 }
 
 void Simulator::stop() {

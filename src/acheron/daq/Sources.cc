@@ -16,6 +16,7 @@
 
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
+#include "acheron/core/ThreadPool.hh"
 
 namespace acheron::daq {
 
@@ -170,7 +171,10 @@ UdsSource::UdsSource(const UdsConfig& config, FrameSink sink)
         "no Hashpipe data socket could be created (see the errors above); check "
         "acquisition_methods.uds.socket_path_template");
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("daq-uds");
+    run();
+  });
 }
 
 UdsSource::~UdsSource() {
@@ -199,7 +203,7 @@ std::vector<std::string> UdsSource::socket_paths() const {
   return out;
 }
 
-bool UdsSource::drain(Connection& c) {
+bool UdsSource::drain(Connection& c, bool more_pending) {
   const std::size_t image_bytes = pff::info(c.product).image_bytes();
   std::size_t pos = 0;
   for (;;) {
@@ -231,8 +235,11 @@ bool UdsSource::drain(Connection& c) {
     f.pixels.assign(rest.data() + 2 + c.header_bytes + 1, image_bytes);
     f.file = fmt::format("uds_{}", pff::info(c.product).name);
     f.frame_number = c.frame_counter++;
-    sink_(std::move(f));
     pos += record;
+    // Another complete record in the buffer, or more data in the socket:
+    // a backlog (see RawFrame::burst).
+    f.burst = more_pending || c.buffer.size() - pos >= record;
+    sink_(std::move(f));
   }
   c.buffer.erase(0, pos);
   return true;
@@ -268,13 +275,16 @@ void UdsSource::run() {
     for (std::size_t i = 0; i + first_conn < fds.size(); ++i) {
       if (!fds[first_conn + i].revents) continue;
       auto& c = connections_[i];
+      bool others_ready = false;  // connections served after this one in this round
+      for (std::size_t j = first_conn + i + 1; j < fds.size(); ++j)
+        others_ready = others_ready || fds[j].revents != 0;
       bool keep = true;
       for (;;) {
         ssize_t r = ::read(c.fd, chunk, sizeof chunk);
         if (r > 0) {
           c.last_progress = std::chrono::steady_clock::now();
           c.buffer.append(chunk, static_cast<std::size_t>(r));
-          if (!drain(c)) {
+          if (!drain(c, others_ready || static_cast<std::size_t>(r) == sizeof chunk)) {
             keep = false;
             break;
           }
@@ -319,7 +329,10 @@ FsPollSource::FsPollSource(fs::path data_dir, double interval_s, FrameSink sink,
       interval_s_(std::max(interval_s, 0.001)),
       first_sight_wait_s_(std::max(first_sight_wait_s, 0.0)),
       sink_(std::move(sink)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("daq-fs-poll");
+    run();
+  });
 }
 
 FsPollSource::~FsPollSource() {
@@ -414,7 +427,10 @@ void FsPollSource::run() {
 
 FsPipeSource::FsPipeSource(fs::path data_dir, std::string pipe_name, FrameSink sink)
     : data_dir_(std::move(data_dir)), pipe_name_(std::move(pipe_name)), sink_(std::move(sink)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("daq-fs-pipe");
+    run();
+  });
 }
 
 FsPipeSource::~FsPipeSource() {

@@ -76,7 +76,10 @@ class UdsSource final : public Source {
     std::chrono::steady_clock::time_point last_progress{};  // last bytes received
   };
   void run();
-  bool drain(Connection& c);  // false: close the connection
+  // Publishes the complete records of c.buffer; more_pending: the socket
+  // (or another connection) has more data right away. False: close the
+  // connection.
+  bool drain(Connection& c, bool more_pending);
 
   FrameSink sink_;
   double read_timeout_;
