@@ -4,19 +4,24 @@
 //      transport (inproc, ipc, tcp loopback); target <= 1.5x;
 //   2. periodic stream rate accuracy over --seconds at 1 kHz, and at 100 Hz
 //      with 5 ms of work per call; target within 1 % of the requested rate.
-// Each round-trip case alternates with its baseline, best of three.
+// The round-trip cases run interleaved in --rounds blocks of --calls/--rounds
+// calls each; ratios are per round (paired), their median is reported.
 //
-// Usage: bench_remote [--calls N] [--seconds S] [--skip-streams]
+// Usage: bench_remote [--calls N] [--rounds R] [--seconds S] [--skip-streams]
 //        bench_remote --serve   (servers for bench/bench_remote.py: prints their endpoints)
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "acheron/core/Log.hh"
@@ -33,6 +38,32 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU time the hypervisor gave to other guests, as a fraction of all CPU
+// time since the previous call (from /proc/stat).
+double steal_fraction() {
+  static std::uint64_t last_steal = 0, last_total = 0;
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  std::uint64_t v[8] = {};
+  f >> cpu;
+  for (auto& x : v) f >> x;
+  std::uint64_t total = 0;
+  for (auto x : v) total += x;
+  const double frac = total > last_total ? static_cast<double>(v[7] - last_steal) /
+                                               static_cast<double>(total - last_total)
+                                         : 0.0;
+  last_steal = v[7];
+  last_total = total;
+  return frac;
+}
+
 struct Endpoints {
   std::string rpc, stream;
 };
@@ -45,49 +76,83 @@ Endpoints endpoints(const std::string& transport, int k) {
   return {"tcp://127.0.0.1:0", "tcp://127.0.0.1:0"};
 }
 
-// Raw REQ/REP: microseconds per round trip of a 16-byte message.
-double raw_round_trip(zmq::context_t& ctx, const std::string& transport, int calls, int k) {
-  zmq::socket_t rep(ctx, zmq::socket_type::rep);
-  rep.set(zmq::sockopt::linger, 0);
-  rep.bind(endpoints(transport, 100 + k).rpc);
-  const std::string ep = rep.get(zmq::sockopt::last_endpoint);
-  std::thread server([&] {
-    zmq::message_t m;
-    for (int i = 0; i < calls; ++i) {
-      (void)rep.recv(m);
-      rep.send(m, zmq::send_flags::none);
-    }
-  });
-  zmq::socket_t req(ctx, zmq::socket_type::req);
-  req.set(zmq::sockopt::linger, 0);
-  req.connect(ep);
-  char payload[16] = "0123456789abcde";
-  zmq::message_t reply;
-  const auto t0 = Clock::now();
-  for (int i = 0; i < calls; ++i) {
-    req.send(zmq::buffer(payload, sizeof payload), zmq::send_flags::none);
-    (void)req.recv(reply);
+// One transport's three round trips, set up once and timed in interleaved
+// blocks: a raw REQ/REP echo of 16 bytes, and RemoteClient::call of
+// echo(16-byte string) declared Threading::io_thread and with the default
+// threading. Paired blocks run within a few milliseconds of each other, so
+// the per-round ratios cancel the machine's drift (this machine is shared
+// and its speed changes from second to second).
+struct RoundTrips {
+  RoundTrips(zmq::context_t& ctx, const std::string& transport, int k)
+      : rep(ctx, zmq::socket_type::rep),
+        req(ctx, zmq::socket_type::req),
+        server({.rpc_bind = endpoints(transport, k).rpc,
+                .stream_bind = endpoints(transport, k).stream,
+                .threads = 1}) {
+    rep.set(zmq::sockopt::linger, 0);
+    rep.bind(endpoints(transport, 100 + k).rpc);
+    echo = std::thread([this] {
+      zmq::message_t m;
+      for (;;) {
+        if (!rep.recv(m) || m.size() == 0) return;  // an empty message stops it
+        rep.send(m, zmq::send_flags::none);
+      }
+    });
+    req.set(zmq::sockopt::linger, 0);
+    req.connect(rep.get(zmq::sockopt::last_endpoint));
+    server.add_call("echo_io", [](const std::string& s) { return s; },
+                    {.params = {{"s"}}, .threading = Threading::io_thread});
+    server.add_call("echo_pool", [](const std::string& s) { return s; }, {.params = {{"s"}}});
+    server.start();
+    client.emplace(ClientOptions{.endpoint = server.rpc_endpoint(), .context = server.context()});
+    args.arg(std::string("0123456789abcdef"));
+    raw(200);  // connect and warm up
+    call("echo_io", 200);
+    call("echo_pool", 200);
   }
-  const double us = seconds_since(t0) * 1e6 / calls;
-  server.join();
-  return us;
+  ~RoundTrips() {
+    req.send(zmq::message_t(), zmq::send_flags::none);
+    echo.join();
+  }
+  // Microseconds per round trip over n calls, and the CPU microseconds per
+  // call of the whole process (client, server and ZeroMQ threads).
+  struct Time {
+    double wall, cpu;
+  };
+  Time raw(int n) {
+    char payload[16] = "0123456789abcde";
+    zmq::message_t reply;
+    const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
+    for (int i = 0; i < n; ++i) {
+      req.send(zmq::buffer(payload, sizeof payload), zmq::send_flags::none);
+      (void)req.recv(reply);
+    }
+    return {seconds_since(t0) * 1e6 / n, (cpu_seconds() - c0) * 1e6 / n};
+  }
+  Time call(const char* name, int n) {
+    const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
+    for (int i = 0; i < n; ++i) client->call(name, args);
+    return {seconds_since(t0) * 1e6 / n, (cpu_seconds() - c0) * 1e6 / n};
+  }
+
+  zmq::socket_t rep, req;
+  std::thread echo;
+  RemoteServer server;
+  std::optional<RemoteClient> client;
+  CallArgs args;
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const auto n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-// RemoteClient -> RemoteServer: microseconds per call of echo(16-byte string).
-double remote_round_trip(const std::string& transport, Threading threading, int calls, int k) {
-  auto eps = endpoints(transport, k);
-  RemoteServer server({.rpc_bind = eps.rpc, .stream_bind = eps.stream, .threads = 1});
-  server.add_call("echo", [](const std::string& s) { return s; },
-                  {.params = {{"s"}}, .threading = threading});
-  server.start();
-  RemoteClient client({.endpoint = server.rpc_endpoint(), .context = server.context()});
-  const std::string payload = "0123456789abcdef";
-  CallArgs args;
-  args.arg(payload);
-  for (int i = 0; i < 100; ++i) client.call("echo", args);  // connect and warm up
-  const auto t0 = Clock::now();
-  for (int i = 0; i < calls; ++i) client.call("echo", args);
-  return seconds_since(t0) * 1e6 / calls;
+double quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
 }
 
 struct RateResult {
@@ -164,11 +229,14 @@ int serve() {
 
 int main(int argc, char** argv) {
   int calls = 20000;
+  int rounds = 20;
   double seconds = 10;
   bool streams = true;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--calls") && i + 1 < argc)
       calls = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc)
+      rounds = std::max(1, std::atoi(argv[++i]));
     else if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc)
       seconds = std::atof(argv[++i]);
     else if (!std::strcmp(argv[i], "--skip-streams"))
@@ -176,39 +244,51 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--serve"))
       return serve();
     else {
-      std::fprintf(stderr, "usage: bench_remote [--calls N] [--seconds S] [--skip-streams]\n");
+      std::fprintf(stderr,
+                   "usage: bench_remote [--calls N] [--rounds R] [--seconds S] [--skip-streams]\n");
       return 2;
     }
   }
   log::set_level("warn");
   zmq::context_t ctx(1);
-  std::printf("Call round trip, 16-byte argument and result, %d calls, best of 3 (microseconds)\n",
-              calls);
+  const int block = std::max(1, calls / rounds);
   std::printf(
-      "| transport | raw REQ/REP | remote call (I/O thread) | ratio | remote call (pool) | ratio | "
-      "target |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
+      "Call round trip, 16-byte argument and result: %d rounds of %d calls per case, the cases "
+      "interleaved;\nmedian microseconds per call, and the median (interquartile range) of the "
+      "per-round ratios to raw REQ/REP\n",
+      rounds, block);
+  std::printf(
+      "| transport | raw REQ/REP | remote call (I/O thread) | ratio | remote call (default "
+      "threading) | ratio | target | CPU us/call: raw, I/O thread, default | steal |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
   int k = 0;
   std::vector<std::string> transports = {"inproc", "ipc", "tcp"};
   if (const char* only = std::getenv("BENCH_REMOTE_TRANSPORT")) transports = {only};
   for (const std::string& transport : transports) {
-    double raw = 1e300, io = 1e300, pool = 1e300;
-    for (int rep = 0; rep < 3; ++rep) {
-      ++k;
-      // inproc needs the server's context: the raw baseline gets its own.
-      // BENCH_REMOTE_CASE=raw|io|pool runs one case only (for profiling).
-      const char* only = std::getenv("BENCH_REMOTE_CASE");
-      const std::string c = only ? only : "";
-      if (c.empty() || c == "raw") raw = std::min(raw, raw_round_trip(ctx, transport, calls, k));
-      if (c.empty() || c == "io") {
-        io = std::min(io, remote_round_trip(transport, Threading::io_thread, calls, k));
+    RoundTrips rt(ctx, transport, ++k);
+    std::vector<double> raw, io, pool, io_ratio, pool_ratio, cpu[3];
+    steal_fraction();
+    for (int r = 0; r < rounds; ++r) {
+      // Rotate the order so that no case always runs first or last.
+      RoundTrips::Time t[3];
+      for (int j = 0; j < 3; ++j) {
+        const int c = (r + j) % 3;
+        t[c] = c == 0 ? rt.raw(block) : rt.call(c == 1 ? "echo_io" : "echo_pool", block);
+        cpu[c].push_back(t[c].cpu);
       }
-      if (c.empty() || c == "pool") {
-        pool = std::min(pool, remote_round_trip(transport, Threading::pool, calls, 1000 + k));
-      }
+      raw.push_back(t[0].wall);
+      io.push_back(t[1].wall);
+      pool.push_back(t[2].wall);
+      io_ratio.push_back(t[1].wall / t[0].wall);
+      pool_ratio.push_back(t[2].wall / t[0].wall);
     }
-    std::printf("| %s | %.1f | %.1f | %.2f | %.1f | %.2f | <= 1.5 |\n", transport.c_str(), raw, io,
-                io / raw, pool, pool / raw);
+    const double steal = steal_fraction();
+    std::printf(
+        "| %s | %.1f | %.1f | %.2f (%.2f-%.2f) | %.1f | %.2f (%.2f-%.2f) | <= 1.5 | %.1f, %.1f, "
+        "%.1f | %.0f %% |\n",
+        transport.c_str(), median(raw), median(io), median(io_ratio), quantile(io_ratio, 0.25),
+        quantile(io_ratio, 0.75), median(pool), median(pool_ratio), quantile(pool_ratio, 0.25),
+        quantile(pool_ratio, 0.75), median(cpu[0]), median(cpu[1]), median(cpu[2]), 100 * steal);
     std::fflush(stdout);
   }
   // ipc:// endpoints leave socket files behind.

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "acheron/remote/Client.hh"
@@ -698,6 +700,47 @@ TEST(RemoteCalls, CancelStopsARunningCall) {
   EXPECT_LT(steps.load(), 100);
   // The cancelled call sends nothing more; the client goes on as usual.
   EXPECT_EQ(client.call("quick").as<int>(), 1);
+}
+
+// A call keeps the lead while it runs; one still running after
+// handoff_after passes the lead on, so a call that waits for another call
+// (here: for a flag the second call sets) completes, with the lead handed
+// over late (default) or before every call (zero).
+TEST(RemoteCalls, ACallWaitingForAnotherCallCompletes) {
+  for (auto handoff : {std::chrono::microseconds(500), std::chrono::microseconds(0)}) {
+    auto opts = inproc_options();
+    opts.threads = 2;
+    opts.handoff_after = handoff;
+    RemoteServer server(opts);
+    std::mutex m;
+    std::condition_variable cv;
+    bool flag = false;
+    server.add_call("wait_for_flag", [&] {
+      std::unique_lock lock(m);
+      return cv.wait_for(lock, 3s, [&] { return flag; });
+    });
+    server.add_call("set_flag", [&] {
+      {
+        std::lock_guard lock(m);
+        flag = true;
+      }
+      cv.notify_all();
+      return true;
+    });
+    server.start();
+    std::atomic<bool> waited{false};
+    std::thread waiter([&] {
+      RemoteClient c(client_of(server, 5000ms));
+      waited = c.call("wait_for_flag").as<bool>();
+    });
+    std::this_thread::sleep_for(50ms);  // the first call is running
+    RemoteClient client(client_of(server, 5000ms));
+    const auto t0 = Clock::now();
+    EXPECT_TRUE(client.call("set_flag").as<bool>()) << "handoff_after " << handoff.count();
+    waiter.join();
+    EXPECT_TRUE(waited.load()) << "handoff_after " << handoff.count();
+    EXPECT_LT(Clock::now() - t0, 1s) << "handoff_after " << handoff.count();
+  }
 }
 
 TEST(RemoteCalls, PoolCallsBeyondTheThreadCountWaitAndAllComplete) {

@@ -8,6 +8,7 @@
 
 #include "acheron/core/Clock.hh"
 #include "acheron/core/Log.hh"
+#include "acheron/core/ThreadPool.hh"
 #include "acheron/remote/Protocol.hh"
 
 namespace acheron::remote {
@@ -446,6 +447,7 @@ std::shared_ptr<Subscription> RemoteClient::subscribe(const std::string& stream,
     }
     impl_->stream_endpoint = endpoint;
     impl_->receiver = std::thread([impl = impl_.get(), endpoint] {
+      set_thread_name("remote-receive");
       try {
         impl->run_receiver(endpoint);
       } catch (const std::exception& e) {

@@ -2,6 +2,8 @@
 
 #include <cxxabi.h>
 #include <poll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <deque>
@@ -14,6 +16,7 @@
 
 #include "acheron/core/Clock.hh"
 #include "acheron/core/Log.hh"
+#include "acheron/core/ThreadPool.hh"
 #include "acheron/core/Version.hh"
 #include "acheron/remote/Client.hh"
 #include "acheron/remote/Protocol.hh"
@@ -141,18 +144,25 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   std::thread io;  // streams: XPUB, relays, heartbeat
 
   // Calls: leader/followers over the ROUTER. One call thread at a time (the
-  // leader) waits for requests; on a pool call it hands the lead to an idle
-  // thread and runs the call itself, so neither the request nor the reply
-  // waits for another thread to wake up. Quick calls (Threading::io_thread)
-  // and built-ins run in the leader. Every use of the ROUTER holds
+  // leader) waits for requests and runs the call it read itself, so neither
+  // the request nor the reply waits for another thread to wake up. A pool
+  // call keeps the lead while it runs; once it has run for handoff_after, the
+  // hand-over thread (woken by a timerfd armed around the call) passes the
+  // lead to an idle thread. Quick calls (Threading::io_thread) and built-ins
+  // run in the leader and never hand over. Every use of the ROUTER holds
   // socket_mutex; the leader sleeps in poll() on the socket's ZMQ_FD.
   std::vector<std::thread> call_threads;
   std::mutex socket_mutex;
   std::mutex lf_mutex;
   std::condition_variable lf_cv;
   bool has_leader = false;
-  std::size_t idle = 0;     // call threads waiting to lead
-  std::deque<Job> backlog;  // pool calls waiting for a free call thread
+  std::size_t idle = 0;              // call threads waiting to lead
+  std::deque<Job> backlog;           // pool calls waiting for a free call thread
+  bool leader_running_call = false;  // the leader runs a pool call and still leads
+  TimePoint leader_call_since{};
+  int handoff_timer = -1;  // timerfd, armed while the leader runs a pool call
+  std::thread handoff_thread;
+  net::Waker handoff_waker;
   std::mutex running_mutex;
   std::map<std::string, std::shared_ptr<CallContext>, std::less<>> running;
 
@@ -820,17 +830,56 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
       }
       if (!job) continue;
       std::unique_lock lk(lf_mutex);
-      if (idle > 0) {
+      if (idle == 0) {
+        backlog.push_back(std::move(*job));  // every call thread is busy: the next free one runs it
+        continue;
+      }
+      if (handoff_timer < 0) {  // hand over at once
         has_leader = false;
         lk.unlock();
         lf_cv.notify_one();
         run_job(*job);
         return;
       }
-      backlog.push_back(std::move(*job));  // every call thread is busy: the next free one runs it
+      leader_running_call = true;
+      leader_call_since = Clock::now();
+      lk.unlock();
+      arm_handoff(options.handoff_after);
+      run_job(*job);
+      arm_handoff(std::chrono::microseconds::zero());
+      lk.lock();
+      if (!leader_running_call) return;  // the lead went to another thread meanwhile
+      leader_running_call = false;
     }
     std::lock_guard lk(lf_mutex);
     has_leader = false;
+  }
+
+  void arm_handoff(std::chrono::microseconds after) {
+    itimerspec spec{};
+    spec.it_value.tv_sec = static_cast<time_t>(after.count() / 1'000'000);
+    spec.it_value.tv_nsec = static_cast<long>(after.count() % 1'000'000) * 1000;
+    ::timerfd_settime(handoff_timer, 0, &spec, nullptr);
+  }
+
+  // The hand-over thread: when a pool call has held the lead for
+  // handoff_after, an idle call thread becomes the leader.
+  void watch_handoffs() {
+    pollfd fds[2] = {{handoff_timer, POLLIN, 0}, {handoff_waker.fd(), POLLIN, 0}};
+    while (!stopping) {
+      if (::poll(fds, 2, -1) < 0) continue;  // EINTR
+      if (fds[1].revents & POLLIN) handoff_waker.drain();
+      if (!(fds[0].revents & POLLIN)) continue;
+      std::uint64_t expirations = 0;
+      (void)!::read(handoff_timer, &expirations, sizeof expirations);  // EAGAIN if re-armed
+      std::lock_guard lk(lf_mutex);
+      // A late expiry of an earlier call finds a younger one running: not yet.
+      if (!leader_running_call || Clock::now() - leader_call_since < options.handoff_after)
+        continue;
+      leader_running_call = false;
+      has_leader = false;
+      lf_cv.notify_one();
+    }
   }
 
   void call_thread() {
@@ -1022,7 +1071,10 @@ void RemoteServer::add_stream(std::string name, double rate_hz, std::function<Va
   impl_->insert(e);
   std::lock_guard lock(impl_->start_mutex);
   if (impl_->started) {
-    impl_->stream_threads.emplace_back([impl = impl_, e] { impl->run_periodic(e); });
+    impl_->stream_threads.emplace_back([impl = impl_, e] {
+      set_thread_name("remote-periodic");
+      impl->run_periodic(e);
+    });
   }
 }
 
@@ -1130,17 +1182,31 @@ void RemoteServer::start() {
     }
   }
   for (auto& e : periodic) {
-    impl_->stream_threads.emplace_back([impl = impl_, e] { impl->run_periodic(e); });
+    impl_->stream_threads.emplace_back([impl = impl_, e] {
+      set_thread_name("remote-periodic");
+      impl->run_periodic(e);
+    });
   }
   impl_->io = std::thread([impl = impl_] {
+    set_thread_name("remote-streams");
     try {
       impl->run_streams();
     } catch (const std::exception& e) {
       log::error("remote server stream thread stopped: {}", e.what());
     }
   });
+  if (impl_->options.handoff_after > std::chrono::microseconds::zero()) {
+    impl_->handoff_timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (impl_->handoff_timer < 0)
+      throw SetupError("remote server: cannot create a timer (timerfd_create failed)");
+    impl_->handoff_thread = std::thread([impl = impl_] {
+      set_thread_name("remote-handoff");
+      impl->watch_handoffs();
+    });
+  }
   for (std::size_t i = 0; i < std::max<std::size_t>(1, impl_->options.threads) + 1; ++i) {
     impl_->call_threads.emplace_back([impl = impl_] {
+      set_thread_name("remote-calls");
       try {
         impl->call_thread();
       } catch (const std::exception& e) {
@@ -1171,10 +1237,14 @@ void RemoteServer::stop() {
   }
   impl_->waker.wake();
   impl_->rpc_waker.wake();
+  impl_->handoff_waker.wake();
   for (auto& t : threads) t.join();
   if (impl_->io.joinable()) impl_->io.join();
   for (auto& t : impl_->call_threads) t.join();  // running calls finish first
   impl_->call_threads.clear();
+  if (impl_->handoff_thread.joinable()) impl_->handoff_thread.join();
+  if (impl_->handoff_timer >= 0) ::close(impl_->handoff_timer);
+  impl_->handoff_timer = -1;
   impl_->backlog.clear();
   impl_->upstreams.clear();
   impl_->relays.clear();

@@ -1,10 +1,10 @@
 // RemoteServer: exports named calls and streams over ZeroMQ (docs/remote.md).
 //
 // Threads: `threads` + 1 call threads share the ROUTER as leader and
-// followers (the leader reads requests; a pool call runs in the thread that
-// read it while another thread takes the lead; calls declared
-// Threading::io_thread and built-ins run in the leader); every use of the
-// ROUTER holds one mutex. A stream thread owns the XPUB and the relay SUB
+// followers (the leader reads requests and runs each call itself; a pool
+// call still running after `handoff_after` hands the lead to an idle thread;
+// calls declared Threading::io_thread and built-ins never do); every use of
+// the ROUTER holds one mutex. A stream thread owns the XPUB and the relay SUB
 // sockets; each periodic stream has its own thread scheduled against
 // absolute deadlines.
 #pragma once
@@ -51,6 +51,11 @@ struct ServerOptions {
   // request of the holder renews it), so a client that died cannot lock
   // everyone out.
   std::chrono::milliseconds lock_lease{10000};
+  // A call (default threading) still running after this long hands the
+  // lead to an idle call thread, which reads the next requests meanwhile;
+  // quicker calls never wake another thread. Zero: hand the lead over before
+  // every call.
+  std::chrono::microseconds handoff_after{500};
 };
 
 enum class StreamKind { periodic, manual, relay };
