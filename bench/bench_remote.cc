@@ -266,6 +266,11 @@ int main(int argc, char** argv) {
   if (const char* only = std::getenv("BENCH_REMOTE_TRANSPORT")) transports = {only};
   for (const std::string& transport : transports) {
     RoundTrips rt(ctx, transport, ++k);
+    const char* only_case = std::getenv("BENCH_REMOTE_CASE");
+    const int only = !only_case                           ? -1
+                     : std::strcmp(only_case, "raw") == 0 ? 0
+                     : std::strcmp(only_case, "io") == 0  ? 1
+                                                          : 2;
     std::vector<double> raw, io, pool, io_ratio, pool_ratio, cpu[3];
     steal_fraction();
     for (int r = 0; r < rounds; ++r) {
@@ -273,6 +278,10 @@ int main(int argc, char** argv) {
       RoundTrips::Time t[3];
       for (int j = 0; j < 3; ++j) {
         const int c = (r + j) % 3;
+        if (only >= 0 && c != only) {  // BENCH_REMOTE_CASE: one case only (for profiling)
+          t[c] = {1, 1};
+          continue;
+        }
         t[c] = c == 0 ? rt.raw(block) : rt.call(c == 1 ? "echo_io" : "echo_pool", block);
         cpu[c].push_back(t[c].cpu);
       }

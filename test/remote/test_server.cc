@@ -707,7 +707,7 @@ TEST(RemoteCalls, CancelStopsARunningCall) {
 // (here: for a flag the second call sets) completes, with the lead handed
 // over late (default) or before every call (zero).
 TEST(RemoteCalls, ACallWaitingForAnotherCallCompletes) {
-  for (auto handoff : {std::chrono::microseconds(500), std::chrono::microseconds(0)}) {
+  for (auto handoff : {std::chrono::microseconds(5000), std::chrono::microseconds(0)}) {
     auto opts = inproc_options();
     opts.threads = 2;
     opts.handoff_after = handoff;

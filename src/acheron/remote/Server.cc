@@ -560,13 +560,16 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   }
 
   void run_job(Job& job) {
-    auto frames = run_call(*job.call, job.request, job.framing, *job.context);
+    finish_job(job, run_call(*job.call, job.request, job.framing, *job.context), false);
+  }
+
+  void finish_job(Job& job, std::vector<Buffer> frames, bool leader) {
     {
       std::lock_guard lock(running_mutex);
       running.erase(job.key);
     }
     // A cancelled call gets no reply: its caller stopped waiting.
-    if (!job.context->cancel_requested()) send_reply(job.route, std::move(frames), false);
+    if (!job.context->cancel_requested()) send_reply(job.route, std::move(frames), leader);
   }
 
   // The write lock: the holder's token, renewed by each of its requests
@@ -841,15 +844,20 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
         run_job(*job);
         return;
       }
+      // The timer covers the call only, not the reply: a thread preempted
+      // while sending (its caller woke up) has nothing to hand over.
       leader_running_call = true;
       leader_call_since = Clock::now();
       lk.unlock();
       arm_handoff(options.handoff_after);
-      run_job(*job);
+      auto frames = run_call(*job->call, job->request, job->framing, *job->context);
       arm_handoff(std::chrono::microseconds::zero());
       lk.lock();
-      if (!leader_running_call) return;  // the lead went to another thread meanwhile
+      const bool still_leading = leader_running_call;
       leader_running_call = false;
+      lk.unlock();
+      finish_job(*job, std::move(frames), still_leading);
+      if (!still_leading) return;  // the lead went to another thread meanwhile
     }
     std::lock_guard lk(lf_mutex);
     has_leader = false;
