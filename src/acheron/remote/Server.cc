@@ -159,8 +159,9 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   std::size_t idle = 0;              // call threads waiting to lead
   std::deque<Job> backlog;           // pool calls waiting for a free call thread
   bool leader_running_call = false;  // the leader runs a pool call and still leads
+  bool handoff_armed = false;        // the timer runs (it is never cancelled, see lead())
   TimePoint leader_call_since{};
-  int handoff_timer = -1;  // timerfd, armed while the leader runs a pool call
+  int handoff_timer = -1;  // timerfd: wakes the hand-over thread while calls run
   std::thread handoff_thread;
   net::Waker handoff_waker;
   std::mutex running_mutex;
@@ -844,14 +845,18 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
         run_job(*job);
         return;
       }
-      // The timer covers the call only, not the reply: a thread preempted
-      // while sending (its caller woke up) has nothing to hand over.
+      // The hand-over clock covers the call only, not the reply: a thread
+      // preempted while sending (its caller woke up) has nothing to hand
+      // over. The timer is armed by the first of a run of calls and never
+      // cancelled: back-to-back quick calls make no timer system calls, and
+      // the hand-over thread re-arms it while calls keep coming.
       leader_running_call = true;
       leader_call_since = Clock::now();
+      const bool arm = !handoff_armed;
+      handoff_armed = true;
       lk.unlock();
-      arm_handoff(options.handoff_after);
+      if (arm) arm_handoff(options.handoff_after);
       auto frames = run_call(*job->call, job->request, job->framing, *job->context);
-      arm_handoff(std::chrono::microseconds::zero());
       lk.lock();
       const bool still_leading = leader_running_call;
       leader_running_call = false;
@@ -881,9 +886,17 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
       std::uint64_t expirations = 0;
       (void)!::read(handoff_timer, &expirations, sizeof expirations);  // EAGAIN if re-armed
       std::lock_guard lk(lf_mutex);
-      // A late expiry of an earlier call finds a younger one running: not yet.
-      if (!leader_running_call || Clock::now() - leader_call_since < options.handoff_after)
+      if (!leader_running_call) {  // no call runs: the timer stops until the next one
+        handoff_armed = false;
         continue;
+      }
+      const auto ran =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - leader_call_since);
+      if (ran < options.handoff_after) {  // a younger call than the one the timer was for
+        arm_handoff(std::max(options.handoff_after - ran, std::chrono::microseconds(1)));
+        continue;
+      }
+      handoff_armed = false;
       leader_running_call = false;
       has_leader = false;
       lf_cv.notify_one();
