@@ -73,3 +73,51 @@ TEST(Msgpack, RejectsNonStringMapKeysAsError) {
 
 }  // namespace
 }  // namespace acheron::wire
+
+// The direct decoder gives what nlohmann::json::from_msgpack gives, type for
+// type: every MessagePack form, including the ones nlohmann never writes
+// (float32, int8 holding a positive value, str8 for a short string).
+TEST(Msgpack, DirectDecoderMatchesNlohmannForEveryForm) {
+  using Bytes = std::vector<std::uint8_t>;
+  const std::vector<Bytes> inputs = {
+      {0xc0},                                                  // nil
+      {0xc2},                                                  // false
+      {0xc3},                                                  // true
+      {0x05},                                                  // positive fixint
+      {0xfb},                                                  // negative fixint
+      {0xcc, 0xff},                                            // uint8
+      {0xcd, 0x12, 0x34},                                      // uint16
+      {0xce, 0xde, 0xad, 0xbe, 0xef},                          // uint32
+      {0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},  // uint64 max
+      {0xd0, 0x05},                                            // int8, positive
+      {0xd1, 0xff, 0x00},                                      // int16
+      {0xd2, 0x80, 0x00, 0x00, 0x00},                          // int32 min
+      {0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0},                       // int64 min
+      {0xca, 0x3f, 0xc0, 0x00, 0x00},                          // float32 1.5
+      {0xcb, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18},  // float64 pi
+      {0xa3, 'a', 'b', 'c'},                                   // fixstr
+      {0xd9, 0x02, 'h', 'i'},                                  // str8
+      {0xc4, 0x03, 1, 2, 3},                                   // bin8
+      {0xd4, 0x01, 0x2a},                                      // fixext1 (left to nlohmann)
+      {0x92, 0x01, 0x91, 0xc0},                                // nested arrays
+      {0x82, 0xa1, 'a', 0x01, 0xa1, 'a', 0x02},                // duplicate key: last wins
+      {0x81, 0xa1, 'k', 0x92, 0xc7, 0x01, 0x05, 0x09, 0x81, 0xa0, 0xc3},  // ext8 inside
+      {0xde, 0x00, 0x01, 0xa1, 'x', 0xdc, 0x00, 0x00},                    // map16, array16
+  };
+  for (const auto& in : inputs) {
+    const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(in.data()),
+                                           in.size());
+    auto ours = acheron::wire::decode_msgpack(bytes);
+    ASSERT_TRUE(ours) << "input starting 0x" << std::hex << int(in[0]);
+    auto reference = nlohmann::json::from_msgpack(in, true, false);
+    ASSERT_FALSE(reference.is_discarded());
+    EXPECT_EQ(*ours, reference) << reference.dump();
+    EXPECT_EQ(ours->type(), reference.type()) << reference.dump();
+    EXPECT_EQ(nlohmann::json::to_msgpack(*ours), nlohmann::json::to_msgpack(reference));
+  }
+  // A map with an integer key is rejected by both.
+  const Bytes int_key = {0x81, 0x01, 0x02};
+  EXPECT_FALSE(acheron::wire::decode_msgpack(
+      {reinterpret_cast<const std::byte*>(int_key.data()), int_key.size()}));
+  EXPECT_TRUE(nlohmann::json::from_msgpack(int_key, true, false).is_discarded());
+}

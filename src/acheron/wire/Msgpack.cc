@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "acheron/wire/MsgpackStream.hh"
 #include "acheron/wire/MsgpackTag.hh"
 
 namespace acheron::wire {
@@ -66,14 +67,13 @@ Result<bool> validate_msgpack(std::span<const std::byte> bytes) {
 
 Result<nlohmann::json> decode_msgpack(std::span<const std::byte> bytes) {
   if (auto v = validate_msgpack(bytes); !v) return v.error();
-  const auto* p = reinterpret_cast<const std::uint8_t*>(bytes.data());
-  auto j = nlohmann::json::from_msgpack(p, p + bytes.size(), /*strict=*/true,
-                                        /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
+  mp::Reader r(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+  auto j = r.json();
+  if (!j) {
     return Result<nlohmann::json>::failure(StatusCode::invalid_argument,
                                            "malformed msgpack: not decodable");
   }
-  return j;
+  return std::move(*j);
 }
 
 std::vector<std::uint8_t> encode_msgpack(const nlohmann::json& value) {
