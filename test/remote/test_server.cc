@@ -743,6 +743,40 @@ TEST(RemoteCalls, ACallWaitingForAnotherCallCompletes) {
   }
 }
 
+// Hand-overs under load: clients mixing calls slower and quicker than
+// handoff_after, from several threads at once, all get their own answers.
+TEST(RemoteCalls, MixedSlowAndQuickCallsFromManyClientsAllComplete) {
+  auto opts = inproc_options();
+  opts.threads = 2;
+  opts.handoff_after = std::chrono::microseconds(1000);
+  RemoteServer server(opts);
+  server.add_call("work",
+                  [](int id, int us) {
+                    std::this_thread::sleep_for(std::chrono::microseconds(us));
+                    return id;
+                  },
+                  {.params = {{"id"}, {"us"}}});
+  server.start();
+  std::atomic<int> right{0}, wrong{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      RemoteClient client(client_of(server, 5000ms));
+      for (int i = 0; i < 40; ++i) {
+        const int id = c * 1000 + i;
+        const int us = (i + c) % 3 == 0 ? 3000 : 50;  // every third call outlasts handoff_after
+        (client.call_with("work", id, us).as<int>() == id ? right : wrong)++;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(right.load(), 160);
+  EXPECT_EQ(wrong.load(), 0);
+  RemoteClient after(client_of(server));
+  EXPECT_TRUE(after.ping());
+  EXPECT_EQ(after.call_with("work", 7, 0).as<int>(), 7);
+}
+
 TEST(RemoteCalls, PoolCallsBeyondTheThreadCountWaitAndAllComplete) {
   auto opts = inproc_options();
   opts.threads = 1;

@@ -147,10 +147,10 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   // leader) waits for requests and runs the call it read itself, so neither
   // the request nor the reply waits for another thread to wake up. A pool
   // call keeps the lead while it runs; once it has run for handoff_after, the
-  // hand-over thread (woken by a timerfd armed around the call) passes the
-  // lead to an idle thread. Quick calls (Threading::io_thread) and built-ins
-  // run in the leader and never hand over. Every use of the ROUTER holds
-  // socket_mutex; the leader sleeps in poll() on the socket's ZMQ_FD.
+  // hand-over thread (woken by a timerfd) passes the lead to an idle thread.
+  // Quick calls (Threading::io_thread) and built-ins run in the leader and
+  // never hand over. Every use of the ROUTER holds socket_mutex; the leader
+  // sleeps in poll() on the socket's ZMQ_FD.
   std::vector<std::thread> call_threads;
   std::mutex socket_mutex;
   std::mutex lf_mutex;
@@ -159,6 +159,8 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   std::size_t idle = 0;              // call threads waiting to lead
   std::deque<Job> backlog;           // pool calls waiting for a free call thread
   bool leader_running_call = false;  // the leader runs a pool call and still leads
+  std::uint64_t lead_term = 0;       // counts hand-overs: a thread that ran a call while
+                                     // the lead moved on learns it from a changed term
   bool handoff_armed = false;        // the timer runs (it is never cancelled, see lead())
   TimePoint leader_call_since{};
   int handoff_timer = -1;  // timerfd: wakes the hand-over thread while calls run
@@ -852,14 +854,16 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
       // the hand-over thread re-arms it while calls keep coming.
       leader_running_call = true;
       leader_call_since = Clock::now();
+      const std::uint64_t term = lead_term;
       const bool arm = !handoff_armed;
       handoff_armed = true;
       lk.unlock();
       if (arm) arm_handoff(options.handoff_after);
       auto frames = run_call(*job->call, job->request, job->framing, *job->context);
       lk.lock();
-      const bool still_leading = leader_running_call;
-      leader_running_call = false;
+      // After a hand-over, leader_running_call belongs to the new leader.
+      const bool still_leading = lead_term == term;
+      if (still_leading) leader_running_call = false;
       lk.unlock();
       finish_job(*job, std::move(frames), still_leading);
       if (!still_leading) return;  // the lead went to another thread meanwhile
@@ -898,6 +902,7 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
       }
       handoff_armed = false;
       leader_running_call = false;
+      ++lead_term;
       has_leader = false;
       lf_cv.notify_one();
     }
