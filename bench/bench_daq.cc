@@ -6,10 +6,14 @@
 //   2. latency: source -> client (frame stamped at creation, compared with
 //      the client's clock on receipt) at 1 kHz ingest, percentiles for 1, 8
 //      and 32 clients.
+// First, the per-frame ingest encoding on its own: a frame straight to the
+// response's wire bytes (encode_frame_response) against the protobuf path
+// (header JSON -> Struct, PanoImage, serialize), side by side in
+// interleaved rounds, with the ratio.
 // Clients are real gRPC clients (C++ stubs, full protobuf parsing of every
 // response) over the server's unix socket or TCP loopback.
 //
-// Usage: bench_daq [--seconds S] [--tcp] [--clients 1,8,32]
+// Usage: bench_daq [--seconds S] [--tcp] [--clients 1,8,32] [--encode-only]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -26,6 +30,8 @@
 #include "acheron/core/Clock.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/daq/Client.hh"
+#include "acheron/daq/FrameEncoder.hh"
+#include "acheron/daq/ImageStore.hh"
 #include "acheron/daq/Server.hh"
 
 using namespace acheron;
@@ -53,6 +59,44 @@ std::int64_t source_ns(const daqdata::PanoImage& img) {
   const auto& f = s->fields();
   return static_cast<std::int64_t>(f.at("tv_sec").number_value()) * 1'000'000'000 +
          static_cast<std::int64_t>(f.at("pkt_nsec").number_value());
+}
+
+// Median µs per frame of each encoding over interleaved rounds.
+void bench_encoding() {
+  std::printf("ingest encoding, us per frame (median of 15 interleaved rounds)\n");
+  std::printf("%8s %10s %10s %8s\n", "product", "direct", "protobuf", "ratio");
+  for (auto p : {pff::Product::img16, pff::Product::ph256}) {
+    std::vector<daq::RawFrame> frames;
+    for (std::uint32_t n = 0; n < 64; ++n) frames.push_back(make_frame(n % 8 + 1, p, n));
+    constexpr int kPerRound = 2000;
+    std::vector<double> direct, general;
+    std::size_t sink = 0;
+    for (int round = 0; round < 15; ++round) {
+      auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < kPerRound; ++i) {
+        grpc::Slice bytes;
+        if (!daq::encode_frame_response(frames[i % frames.size()], &bytes)) std::abort();
+        sink += bytes.size();
+      }
+      auto t1 = std::chrono::steady_clock::now();
+      for (int i = 0; i < kPerRound; ++i) {
+        daqdata::PanoImage image;
+        if (!daq::ImageStore::frame_to_image(frames[i % frames.size()], &image)) std::abort();
+        sink += daq::ImageStore::encode(image).size();
+      }
+      auto t2 = std::chrono::steady_clock::now();
+      direct.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / kPerRound);
+      general.push_back(std::chrono::duration<double, std::micro>(t2 - t1).count() / kPerRound);
+    }
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    const double d = median(direct), g = median(general);
+    std::printf("%8s %10.2f %10.2f %7.1fx\n", std::string(pff::info(p).name).c_str(), d, g,
+                g / d);
+    if (sink == 0) std::abort();
+  }
 }
 
 struct Clients {
@@ -97,21 +141,27 @@ int main(int argc, char** argv) {
   double seconds = 3;
   bool tcp = false;
   std::vector<int> counts{1, 8, 32};
+  bool encode_only = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc)
       seconds = std::atof(argv[++i]);
     else if (!std::strcmp(argv[i], "--tcp"))
       tcp = true;
+    else if (!std::strcmp(argv[i], "--encode-only"))
+      encode_only = true;
     else if (!std::strcmp(argv[i], "--clients") && i + 1 < argc) {
       counts.clear();
       for (char* t = std::strtok(argv[++i], ","); t; t = std::strtok(nullptr, ","))
         counts.push_back(std::atoi(t));
     } else {
-      std::fprintf(stderr, "usage: bench_daq [--seconds S] [--tcp] [--clients 1,8,32]\n");
+      std::fprintf(stderr,
+                   "usage: bench_daq [--seconds S] [--tcp] [--clients 1,8,32] [--encode-only]\n");
       return 2;
     }
   }
   log::set_level("warn");
+  bench_encoding();
+  if (encode_only) return 0;
   const auto sock = std::filesystem::temp_directory_path() /
                     ("acheron_bench_daq_" + std::to_string(::getpid()) + ".sock");
   auto config = daq::parse_server_config(daq::default_server_config_json());

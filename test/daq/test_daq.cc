@@ -1,5 +1,6 @@
 // DaqData: configuration, ingest and cache, PFF tailing, and the server in
 // process (over its unix socket) driven by the C++ client.
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -15,6 +16,7 @@
 #include "acheron/core/Error.hh"
 #include "acheron/daq/Client.hh"
 #include "acheron/daq/Config.hh"
+#include "acheron/daq/FrameEncoder.hh"
 #include "acheron/daq/ImageStore.hh"
 #include "acheron/daq/Server.hh"
 #include "acheron/daq/Sources.hh"
@@ -435,7 +437,71 @@ TEST(DaqServer, StreamForceAndShutdownInProcess) {
   fs::remove_all(dir);
 }
 
-TEST(DaqImageStore, HeaderFastPathAndGeneralJson) {
+TEST(DaqImageStore, DirectEncodingIsTheMessageOfTheProtobufPath) {
+  // Every product, the sample file's real frames, pixels over the whole
+  // 16-bit range (varints of 1-3 bytes, PH values stored negative), zero
+  // fields (left out on the wire) and nested objects.
+  auto check = [](const daq::RawFrame& f) {
+    grpc::Slice bytes;
+    ASSERT_TRUE(daq::encode_frame_response(f, &bytes)) << f.header;
+    daqdata::StreamImagesResponse direct;
+    ASSERT_TRUE(direct.ParseFromArray(bytes.begin(), static_cast<int>(bytes.size())));
+    daqdata::PanoImage general;
+    ASSERT_TRUE(daq::ImageStore::frame_to_image(f, &general));
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(direct.pano_image(), general))
+        << direct.pano_image().ShortDebugString().substr(0, 300);
+    EXPECT_EQ(direct.pano_image().image_array_size(), int(pff::info(f.product).pixels()));
+    EXPECT_EQ(bytes.size(), daq::ImageStore::encode(general).size());
+  };
+  for (auto p : pff::kProducts) {
+    auto f = frame(300, p, 70'000);
+    for (std::size_t i = 0; i < f.pixels.size(); ++i)
+      f.pixels[i] = static_cast<char>(i * 37 + (i >> 3));
+    check(f);
+    f.module_id = 0;
+    f.frame_number = 0;
+    f.file.clear();
+    check(f);
+  }
+  auto f = frame(1, pff::Product::img8, 1);
+  f.header = R"({"e": {}, "n": {"m": {"k": -0.0, "z": 1e-300}}, "big": 1.7976931348623157e308})";
+  check(f);
+
+  const auto sample = fs::path(ACHERON_SOURCE_DIR) / ".." / "shared" / "data" / "panoseti" /
+                      "start_2025-08-02T05_31_36Z.dp_ph256.bpp_2.module_254.seqno_0.pff";
+  std::ifstream in(sample, std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(in)), {});
+  auto frames = pff::split_frames({reinterpret_cast<const std::byte*>(data.data()), data.size()},
+                                  512);
+  ASSERT_TRUE(frames && frames->size() > 10);
+  for (std::size_t i = 0; i < 10; ++i) {
+    daq::RawFrame s;
+    s.product = pff::Product::ph256;
+    s.module_id = 254;
+    s.frame_number = static_cast<std::uint32_t>(i);
+    s.file = sample.filename().string();
+    s.header.assign((*frames)[i].header);
+    s.pixels.assign(reinterpret_cast<const char*>((*frames)[i].pixels.data()),
+                    (*frames)[i].pixels.size());
+    check(s);
+  }
+
+  // Other JSON is left to the general parser: strings, arrays, booleans,
+  // escapes, repeated keys, non-JSON numbers, trailing bytes, bad pixels.
+  for (const char* other :
+       {R"({"a": "x"})", R"({"a": [1]})", R"({"a": true})", R"({"a\u0041": 1})",
+        R"({"a": 1, "a": 2})", R"({"a": inf})", R"({"a": 1} x)", R"({"a": +1})", "[1]", "{"}) {
+    f.header = other;
+    grpc::Slice bytes;
+    EXPECT_FALSE(daq::encode_frame_response(f, &bytes)) << other;
+  }
+  f = frame(1, pff::Product::img16, 1);
+  f.pixels.pop_back();
+  grpc::Slice bytes;
+  EXPECT_FALSE(daq::encode_frame_response(f, &bytes));
+}
+
+TEST(DaqImageStore, GeneralJsonHeaders) {
   daqdata::PanoImage a;
   auto f = frame(1, pff::Product::ph256, 3);
   ASSERT_TRUE(daq::ImageStore::frame_to_image(f, &a));

@@ -5,94 +5,16 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
 #include <cstring>
 
 #include "acheron/core/Clock.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/core/ThreadPool.hh"
+#include "acheron/daq/FrameEncoder.hh"
 
 namespace acheron::daq {
 
 namespace pff = wire::pff;
-
-namespace {
-
-// Fast path for the headers the DAQ writes: objects of string keys and
-// number values, nested at most a few levels ({"quabo_0": {...}, ...}).
-// Anything else (strings, arrays, escapes, booleans) makes it return false
-// and the caller falls back to protobuf's JSON parser.
-class HeaderParser {
- public:
-  explicit HeaderParser(std::string_view s) : s_(s) {}
-  bool parse(google::protobuf::Struct* out) {
-    if (!object(out, 0)) return false;
-    skip();
-    return pos_ == s_.size();
-  }
-
- private:
-  void skip() {
-    while (pos_ < s_.size() &&
-           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t' || s_[pos_] == '\r'))
-      ++pos_;
-  }
-  bool eat(char c) {
-    skip();
-    if (pos_ >= s_.size() || s_[pos_] != c) return false;
-    ++pos_;
-    return true;
-  }
-  bool key(std::string* k) {
-    if (!eat('"')) return false;
-    const auto end = s_.find('"', pos_);
-    if (end == std::string_view::npos) return false;
-    auto raw = s_.substr(pos_, end - pos_);
-    for (char ch : raw)  // plain printable ASCII only (no escapes, valid UTF-8 by construction)
-      if (ch < 0x20 || ch > 0x7E || ch == '\\') return false;
-    k->assign(raw);
-    pos_ = end + 1;
-    return true;
-  }
-  bool number(double* v) {
-    skip();
-    const char* begin = s_.data() + pos_;
-    const char* end = s_.data() + s_.size();
-    auto r = std::from_chars(begin, end, *v);
-    if (r.ec != std::errc{} || r.ptr == begin) return false;
-    pos_ += static_cast<std::size_t>(r.ptr - begin);
-    return true;
-  }
-  bool object(google::protobuf::Struct* out, int depth) {
-    if (depth > 8 || !eat('{')) return false;
-    auto* fields = out->mutable_fields();
-    skip();
-    if (pos_ < s_.size() && s_[pos_] == '}') {
-      ++pos_;
-      return true;
-    }
-    std::string k;
-    for (;;) {
-      if (!key(&k) || !eat(':')) return false;
-      skip();
-      if (pos_ >= s_.size()) return false;
-      auto& value = (*fields)[k];
-      if (s_[pos_] == '{') {
-        if (!object(value.mutable_struct_value(), depth + 1)) return false;
-      } else {
-        double v = 0;
-        if (!number(&v)) return false;
-        value.set_number_value(v);
-      }
-      if (eat(',')) continue;
-      return eat('}');
-    }
-  }
-  std::string_view s_;
-  std::size_t pos_ = 0;
-};
-
-}  // namespace
 
 ImageStore::ImageStore(std::size_t queue_capacity)
     : capacity_(queue_capacity == 0 ? 1 : queue_capacity),
@@ -221,14 +143,11 @@ bool ImageStore::frame_to_image(const RawFrame& frame, daqdata::PanoImage* out) 
     header.remove_suffix(1);
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;
-  auto* fields = out->mutable_header();
-  if (!HeaderParser(header).parse(fields)) {  // not the DAQ's numeric form: the general parser
-    fields->Clear();
-    if (!google::protobuf::util::JsonStringToMessage(
-             google::protobuf::StringPiece(header.data(), header.size()), fields, options)
-             .ok())
-      return false;
-  }
+  if (!google::protobuf::util::JsonStringToMessage(
+           google::protobuf::StringPiece(header.data(), header.size()), out->mutable_header(),
+           options)
+           .ok())
+    return false;
   out->set_type(info.is_pulse_height() ? daqdata::PanoImage::PULSE_HEIGHT
                                        : daqdata::PanoImage::MOVIE);
   out->add_shape(info.side);
@@ -244,8 +163,7 @@ bool ImageStore::frame_to_image(const RawFrame& frame, daqdata::PanoImage* out) 
   return true;
 }
 
-EncodedPtr ImageStore::encode(const daqdata::PanoImage& image, std::uint64_t frame_id,
-                              std::int64_t ingest_ns) {
+grpc::Slice ImageStore::encode(const daqdata::PanoImage& image) {
   // StreamImagesResponse{pano_image = 4}: the tag, the length, the image.
   const std::size_t body = image.ByteSizeLong();
   std::uint8_t prefix[16];
@@ -262,42 +180,39 @@ EncodedPtr ImageStore::encode(const daqdata::PanoImage& image, std::uint64_t fra
   auto* p = GRPC_SLICE_START_PTR(slice);
   std::memcpy(p, prefix, n);
   image.SerializeWithCachedSizesToArray(p + n);
-  auto e = std::make_shared<EncodedImage>();
-  e->bytes = grpc::Slice(slice, grpc::Slice::STEAL_REF);
-  e->frame_id = frame_id;
-  e->module_id = image.module_id();
-  e->pulse_height = image.type() == daqdata::PanoImage::PULSE_HEIGHT;
-  e->ingest_ns = ingest_ns;
-  return e;
+  return grpc::Slice(slice, grpc::Slice::STEAL_REF);
 }
 
-void ImageStore::publish(const daqdata::PanoImage& image, std::int64_t ingest_ns) {
-  const bool ph = image.type() == daqdata::PanoImage::PULSE_HEIGHT;
-  std::string key = fmt::format("module_{}/{}", image.module_id(), ph ? "ph" : "movie");
+void ImageStore::publish(grpc::Slice bytes, std::uint32_t module_id, bool ph,
+                         std::int64_t ingest_ns) {
+  std::string key = fmt::format("module_{}/{}", module_id, ph ? "ph" : "movie");
   std::function<void()> listener;
-  // Only this thread publishes, so the id is known before the (slower)
-  // serialization, which then runs outside the lock readers take.
+  // Only this thread publishes, so the id is known before the lock readers take.
   std::uint64_t id = 0;
   {
     std::lock_guard lock(cache_mutex_);
     id = id_base_ + topic_->last_seq() + 1;
   }
-  auto encoded = encode(image, id, ingest_ns);
+  auto encoded = std::make_shared<EncodedImage>();
+  encoded->bytes = std::move(bytes);
+  encoded->frame_id = id;
+  encoded->module_id = module_id;
+  encoded->pulse_height = ph;
+  encoded->ingest_ns = ingest_ns;
   const auto* data = reinterpret_cast<const std::byte*>(encoded->bytes.begin());
   const std::size_t size = encoded->bytes.size();
   Payload payload;
-  payload.meta = {
-      {"module_id", image.module_id()}, {"kind", ph ? "ph" : "movie"}, {"frame_id", id}};
+  payload.meta = {{"module_id", module_id}, {"kind", ph ? "ph" : "movie"}, {"frame_id", id}};
   payload.arrays.emplace_back(DType::uint8, std::vector<std::int64_t>{std::int64_t(size)},
                               Buffer::adopt(encoded, data, size), "response");
   {
     std::lock_guard lock(cache_mutex_);
     std::size_t index = 0;
     while (index < keys_.size() &&
-           (keys_[index].module_id != image.module_id() || keys_[index].pulse_height != ph))
+           (keys_[index].module_id != module_id || keys_[index].pulse_height != ph))
       ++index;
     if (index == keys_.size()) {
-      keys_.push_back(CacheKey{key, image.module_id(), ph});
+      keys_.push_back(CacheKey{key, module_id, ph});
       slots_.emplace_back();
       ++keys_version_;
     }
@@ -310,8 +225,21 @@ void ImageStore::publish(const daqdata::PanoImage& image, std::int64_t ingest_ns
   if (listener) listener();
 }
 
+void ImageStore::publish(const daqdata::PanoImage& image, std::int64_t ingest_ns) {
+  publish(encode(image), image.module_id(), image.type() == daqdata::PanoImage::PULSE_HEIGHT,
+          ingest_ns);
+}
+
 void ImageStore::process(Item item) {
   if (auto* raw = std::get_if<RawFrame>(&item.body)) {
+    // The DAQ's own headers are written straight to the wire form; any other
+    // JSON goes through protobuf's parser and messages.
+    grpc::Slice bytes;
+    if (encode_frame_response(*raw, &bytes)) {
+      publish(std::move(bytes), raw->module_id, pff::info(raw->product).is_pulse_height(),
+              item.ingest_ns);
+      return;
+    }
     daqdata::PanoImage image;
     if (!frame_to_image(*raw, &image)) {
       std::lock_guard c(cache_mutex_);

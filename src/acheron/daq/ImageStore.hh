@@ -111,9 +111,11 @@ class ImageStore final {
   StoreStats stats() const;
   std::size_t queue_depth() const;
 
-  // Encodes one image (exposed for tests and benchmarks).
-  static EncodedPtr encode(const daqdata::PanoImage& image, std::uint64_t frame_id,
-                           std::int64_t ingest_ns);
+  // The serialized StreamImagesResponse{pano_image} of an image.
+  static grpc::Slice encode(const daqdata::PanoImage& image);
+  // A frame as a PanoImage through protobuf's messages and JSON parser (the
+  // general path; frames with the DAQ's own header form are encoded directly
+  // by encode_frame_response, to the same message).
   static bool frame_to_image(const RawFrame& frame, daqdata::PanoImage* out);
 
  private:
@@ -125,6 +127,8 @@ class ImageStore final {
   void process(Item item);
   void run();
   void publish(const daqdata::PanoImage& image, std::int64_t ingest_ns);
+  void publish(grpc::Slice bytes, std::uint32_t module_id, bool pulse_height,
+               std::int64_t ingest_ns);
 
   const std::size_t capacity_;
   mutable std::mutex queue_mutex_;
