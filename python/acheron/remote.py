@@ -544,6 +544,13 @@ class RemoteClient:
                                   self._pack)
             deadline = time.monotonic() + timeout
             s = self._sock or self._socket()
+            # The first wait is the call's whole timeout (the same value as
+            # the last call's, so the option is rarely set), set before
+            # sending so that nothing but the receive follows the send.
+            wait_ms = timeout_ms + 1
+            if wait_ms != self._rcvtimeo:
+                s.setsockopt(_RCVTIMEO, wait_ms)
+                self._rcvtimeo = wait_ms
             if len(frames) == 1:
                 try:
                     _bsend(s, frames[0], _DONTWAIT, True)
@@ -551,36 +558,40 @@ class RemoteClient:
                     self._send(frames, deadline, timeout)
             else:
                 self._send(frames, deadline, timeout)
-            first = True
+            try:
+                reply = _recv_reply(s)
+            except zmq.Again:
+                reply = None
+                left = 0.0
+            else:
+                left = 1.0
             while True:
-                left = timeout if first else deadline - time.monotonic()
+                if reply is not None and reply[1] == rid:
+                    cmd, _, h, arrays = reply
+                    if cmd == FINAL:
+                        return _value_of(h, arrays)
+                    if cmd == ERROR:
+                        raise _remote_error(h)
+                    if cmd == PARTIAL and on_progress is not None and on_progress(_value_of(h, arrays)) is False:
+                        self._cancel(rid)
+                        raise CallCancelled(f"call {name!r} was cancelled by its progress callback")
+                # Not ours (a late reply to an earlier call) or progress: wait
+                # for what is left of the deadline.
                 if left > 0:
-                    # The first wait is the call's whole timeout (the same value as
-                    # the last call's, so the option is rarely set); later waits
-                    # (after a stale reply or progress) get what is left.
-                    wait_ms = timeout_ms + 1 if first else int(left * 1000) + 1
-                    first = False
+                    left = deadline - time.monotonic()
+                if left > 0:
+                    wait_ms = int(left * 1000) + 1
                     if wait_ms != self._rcvtimeo:
                         s.setsockopt(_RCVTIMEO, wait_ms)
                         self._rcvtimeo = wait_ms
                     try:
                         reply = _recv_reply(s)
+                        continue
                     except zmq.Again:
                         left = 0
-                if left <= 0:
-                    self._cancel(rid)
-                    self._reset(100)  # lets the CANCEL leave
-                    raise CallTimeout(f"no reply to {name!r} from {self.endpoint} within {timeout:g} s")
-                if reply is None or reply[1] != rid:
-                    continue  # not ours, or a late reply to an earlier call
-                cmd, _, h, arrays = reply
-                if cmd == FINAL:
-                    return _value_of(h, arrays)
-                if cmd == ERROR:
-                    raise _remote_error(h)
-                if cmd == PARTIAL and on_progress is not None and on_progress(_value_of(h, arrays)) is False:
-                    self._cancel(rid)
-                    raise CallCancelled(f"call {name!r} was cancelled by its progress callback")
+                self._cancel(rid)
+                self._reset(100)  # lets the CANCEL leave
+                raise CallTimeout(f"no reply to {name!r} from {self.endpoint} within {timeout:g} s")
 
     def _cancel(self, rid: int) -> None:
         if self._sock is not None:
