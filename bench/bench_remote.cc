@@ -280,6 +280,7 @@ int main(int argc, char** argv) {
         const int c = (r + j) % 3;
         if (only >= 0 && c != only) {  // BENCH_REMOTE_CASE: one case only (for profiling)
           t[c] = {1, 1};
+          cpu[c].push_back(0);
           continue;
         }
         t[c] = c == 0 ? rt.raw(block) : rt.call(c == 1 ? "echo_io" : "echo_pool", block);
