@@ -1599,30 +1599,27 @@ class RemoteServer:
         try:
             if compact:
                 cmd = head[6]
-                if cmd == PING:
-                    self._reply(route, [_HEAD[PONG] + rid])
-                    return
-                if cmd == CANCEL:
-                    self._cancel_running(route, rid)
-                    return
-                if cmd != REQUEST:
-                    raise ProtocolError("unexpected command from a client")
-                h = _unpack(head[_PREFIX:]) if len(head) > _PREFIX else {}
-                first = 1
             else:
                 if len(env) < 3 or head != PROTOCOL or len(env[1]) != 1:
                     raise ProtocolError("not an ACHC01 envelope")
                 cmd = bytes(env[1])[0]
-                if cmd == PING:
-                    if len(env) != 3:
-                        raise ProtocolError("control command carries extra frames")
+            if cmd == PING:
+                if compact:
+                    self._reply(route, [_HEAD[PONG] + rid])
+                elif len(env) != 3:
+                    raise ProtocolError("control command carries extra frames")
+                else:
                     self._reply(route, [PROTOCOL, _CMD[PONG], bytes(env[2])])
-                    return
-                if cmd == CANCEL:
-                    self._cancel_running(route, rid)
-                    return
-                if cmd != REQUEST:
-                    raise ProtocolError("unexpected command from a client")
+                return
+            if cmd == CANCEL:
+                self._cancel_running(route, rid)
+                return
+            if cmd != REQUEST:
+                raise ProtocolError("unexpected command from a client")
+            if compact:
+                h = _unpack(head[_PREFIX:]) if len(head) > _PREFIX else {}
+                first = 1
+            else:
                 if len(env) < 5 or len(env[3]) != 8:
                     raise ProtocolError("request command needs id and header frames")
                 h = _unpack(env[4])
