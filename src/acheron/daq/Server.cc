@@ -196,13 +196,25 @@ class Reader final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   }
 
   // Starts write `pos_` of the batch (without the lock, state == writing).
-  // No buffer hint: a hinted write completes only when something else
-  // flushes the connection, and the next write of this stream waits for
-  // that completion. The transport coalesces writes of all streams of a
-  // connection into one send anyway.
-  void write_next() { StartWrite(&batch_[pos_]); }
+  // Within a batch every write but the last carries the buffer hint: the
+  // transport completes a hinted write at once (while the stream's unsent
+  // bytes stay under its 64 KiB write buffer) without sending it, and the
+  // batch's last, unhinted write sends them all in one system call instead
+  // of one per image. The stream's first write is never hinted: it carries
+  // the response headers, and a hinted first write waits for a flush that
+  // nothing else would start. `wrote_` is set by a write's completion,
+  // which happens before the next batch is filled under the mutex.
+  void write_next() {
+    if (pos_ + 1 < batch_.size() && wrote_)
+      StartWrite(&batch_[pos_], grpc::WriteOptions().set_buffer_hint());
+    else
+      StartWrite(&batch_[pos_]);
+  }
 
-  void OnWriteDone(bool ok) override { impl_->reader_batch_done(this, ok); }
+  void OnWriteDone(bool ok) override {
+    wrote_ = true;
+    impl_->reader_batch_done(this, ok);
+  }
   void OnCancel() override { impl_->reader_cancelled(this); }
   void OnDone() override {
     impl_->reader_done(this);
@@ -222,6 +234,7 @@ class Reader final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   std::uint64_t seen_id_ = 0;  // store's newest id at the last look at the cache
   std::vector<grpc::ByteBuffer> batch_;
   std::size_t pos_ = 0;
+  bool wrote_ = false;
   std::optional<grpc::Status> pending_finish_;
 };
 
