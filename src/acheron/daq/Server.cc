@@ -28,7 +28,12 @@ namespace acheron::daq {
 
 namespace {
 
-using Base = daqdata::DaqData::WithRawCallbackMethod_StreamImages<
+// StreamImages is served on gRPC's asynchronous API with one completion-queue
+// thread: a write that completes at once is picked up by the same thread
+// without a wake-up, where the callback API hands every completion to one of
+// its two executor threads (a thread switch per image). The other methods are
+// callback methods.
+using Base = daqdata::DaqData::WithRawMethod_StreamImages<
     daqdata::DaqData::WithCallbackMethod_InitHpIo<
         daqdata::DaqData::WithCallbackMethod_Ping<daqdata::DaqData::WithCallbackMethod_UploadImages<
             daqdata::DaqData::WithCallbackMethod_Status<daqdata::DaqData::Service>>>>>;
@@ -52,13 +57,6 @@ Duration seconds(double s) {
   return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
 }
 
-// A stream refused before it started.
-class Refused final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
- public:
-  explicit Refused(grpc::Status status) { Finish(std::move(status)); }
-  void OnDone() override { delete this; }
-};
-
 }  // namespace
 
 class Reader;
@@ -76,8 +74,6 @@ class Server::Impl final : public Base {
   }
 
   // --- gRPC handlers
-  grpc::ServerWriteReactor<grpc::ByteBuffer>* StreamImages(
-      grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) override;
   grpc::ServerUnaryReactor* InitHpIo(grpc::CallbackServerContext* ctx,
                                      const daqdata::InitHpIoRequest* request,
                                      daqdata::InitHpIoResponse* response) override;
@@ -116,6 +112,14 @@ class Server::Impl final : public Base {
   Server::InitResult init_hp_io(const HpIoConfig& config);
   std::optional<Server::InitResult> check_init_arguments(const HpIoConfig& config) const;
 
+  // --- StreamImages on the stream completion queue
+  // Offers a new Reader for the next StreamImages call (not when shutting down).
+  void accept_stream();
+  // The stream thread: every completion of every StreamImages call.
+  void stream_loop();
+  // A call has arrived: refuses it or registers its Reader.
+  void stream_started(Reader* r);
+
   // --- used by the reactors
   // Under mutex_: if r (idle) is due and the cache holds images it has not
   // had, fills its batch, marks it writing and returns true. `latest` is a
@@ -137,6 +141,7 @@ class Server::Impl final : public Base {
 
   ServerConfig config_;
   ImageStore store_;
+  std::unique_ptr<grpc::ServerCompletionQueue> stream_cq_;  // outlives server_
   std::unique_ptr<grpc::Server> server_;
   int tcp_port_ = 0;
   std::atomic<std::uint64_t> images_sent_{0};
@@ -146,6 +151,7 @@ class Server::Impl final : public Base {
   bool dirty_ = false;
   bool stop_dispatch_ = false;
   std::vector<Reader*> readers_;
+  int stream_objects_ = 0;  // Readers alive, including the one waiting for a call
   int writers_pending_ = 0;
   bool shutting_down_ = false;
   bool hp_io_valid_ = false;
@@ -163,6 +169,7 @@ class Server::Impl final : public Base {
   std::optional<HpIoConfig> last_good_;
 
   std::thread dispatcher_;
+  std::thread stream_thread_;
   std::vector<EncodedPtr> publish_latest_;  // on_publish's snapshot (publishing thread only)
   std::vector<Reader*> publish_start_;
   std::once_flag shutdown_once_;
@@ -176,18 +183,26 @@ class Server::Impl final : public Base {
 
 // ------------------------------------------------------------------ Reader
 
-class Reader final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+class Reader final {
  public:
-  enum class State { idle, writing, finishing };
+  enum class State { accepting, idle, writing, finishing };
+  enum class Event { accepted, written, finished, done };
+  struct Tag {
+    Reader* reader;
+    Event event;
+  };
 
-  Reader(Server::Impl* impl, grpc::CallbackServerContext* ctx,
-         const daqdata::StreamImagesRequest& request, double hp_io_interval)
-      : impl_(impl),
-        peer_(ctx->peer()),
-        movie_(request.stream_movie_data()),
-        ph_(request.stream_pulse_height_data()),
-        modules_(request.module_ids().begin(), request.module_ids().end()),
-        interval_(seconds(std::max(request.update_interval_seconds(), hp_io_interval))) {}
+  explicit Reader(Server::Impl* impl) : impl_(impl), writer_(&ctx_) {}
+
+  // The request of an accepted call (on the stream thread, before anything
+  // else touches the Reader).
+  void configure(const daqdata::StreamImagesRequest& request, double hp_io_interval) {
+    peer_ = ctx_.peer();
+    movie_ = request.stream_movie_data();
+    ph_ = request.stream_pulse_height_data();
+    modules_.assign(request.module_ids().begin(), request.module_ids().end());
+    interval_ = seconds(std::max(request.update_interval_seconds(), hp_io_interval));
+  }
 
   bool wants(const EncodedImage& image) const {
     if (image.pulse_height ? !ph_ : !movie_) return false;
@@ -206,28 +221,26 @@ class Reader final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   // which happens before the next batch is filled under the mutex.
   void write_next() {
     if (pos_ + 1 < batch_.size() && wrote_)
-      StartWrite(&batch_[pos_], grpc::WriteOptions().set_buffer_hint());
+      writer_.Write(batch_[pos_], grpc::WriteOptions().set_buffer_hint(), &write_tag_);
     else
-      StartWrite(&batch_[pos_]);
+      writer_.Write(batch_[pos_], &write_tag_);
   }
-
-  void OnWriteDone(bool ok) override {
-    wrote_ = true;
-    impl_->reader_batch_done(this, ok);
-  }
-  void OnCancel() override { impl_->reader_cancelled(this); }
-  void OnDone() override {
-    impl_->reader_done(this);
-    delete this;
-  }
+  // Ends the call; once per call, with no write outstanding.
+  void Finish(const grpc::Status& status) { writer_.Finish(status, &finish_tag_); }
 
   Server::Impl* impl_;
+  grpc::ServerContext ctx_;
+  grpc::ByteBuffer request_;
+  grpc::ServerAsyncWriter<grpc::ByteBuffer> writer_;
+  Tag accept_tag_{this, Event::accepted}, write_tag_{this, Event::written},
+      finish_tag_{this, Event::finished}, done_tag_{this, Event::done};
+  bool finished_ = false, done_ = false;  // stream thread only: the two last events
   std::string peer_;
-  bool movie_, ph_;
+  bool movie_ = false, ph_ = false;
   std::vector<std::uint32_t> modules_;
-  Duration interval_;
+  Duration interval_{};
   // Guarded by impl_->mutex_:
-  State state_ = State::idle;
+  State state_ = State::accepting;
   TimePoint last_tick_{};                 // last tick that sent something
   std::vector<std::uint64_t> last_sent_;  // per cache key index: newest frame id sent
   std::uint64_t epoch_ = 0;
@@ -284,39 +297,84 @@ class Uploader final : public grpc::ServerReadReactor<daqdata::UploadImageReques
 
 // ------------------------------------------------------------------ handlers
 
-grpc::ServerWriteReactor<grpc::ByteBuffer>* Server::Impl::StreamImages(
-    grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* request) {
+void Server::Impl::accept_stream() {
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) return;
+    ++stream_objects_;
+  }
+  auto* r = new Reader(this);
+  r->ctx_.AsyncNotifyWhenDone(&r->done_tag_);
+  RequestStreamImages(&r->ctx_, &r->request_, &r->writer_, stream_cq_.get(), stream_cq_.get(),
+                      &r->accept_tag_);
+}
+
+void Server::Impl::stream_loop() {
+  void* tag = nullptr;
+  bool ok = false;
+  while (stream_cq_->Next(&tag, &ok)) {
+    auto* t = static_cast<Reader::Tag*>(tag);
+    Reader* r = t->reader;
+    switch (t->event) {
+      case Reader::Event::accepted:
+        if (!ok) {  // the server shut down before a call came: no other event follows
+          r->finished_ = r->done_ = true;
+          break;
+        }
+        accept_stream();
+        stream_started(r);
+        break;
+      case Reader::Event::written:
+        reader_batch_done(r, ok);
+        break;
+      case Reader::Event::finished:
+        r->finished_ = true;
+        break;
+      case Reader::Event::done:
+        r->done_ = true;
+        if (r->ctx_.IsCancelled()) reader_cancelled(r);
+        break;
+    }
+    if (r->finished_ && r->done_) {
+      reader_done(r);
+      delete r;
+    }
+  }
+}
+
+void Server::Impl::stream_started(Reader* r) {
+  auto refuse = [r](grpc::StatusCode code, std::string message) {
+    r->state_ = Reader::State::finishing;  // never listed: no other thread sees it
+    r->Finish(grpc::Status(code, std::move(message)));
+  };
   daqdata::StreamImagesRequest req;
-  if (!parse_request(request, &req))
-    return new Refused(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                    "StreamImagesRequest could not be parsed."));
+  if (!parse_request(&r->request_, &req))
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "StreamImagesRequest could not be parsed.");
   if (!req.stream_movie_data() && !req.stream_pulse_height_data())
-    return new Refused(
-        grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "At least one stream flag must be True."));
-  std::lock_guard lock(mutex_);
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "At least one stream flag must be True.");
+  std::unique_lock lock(mutex_);
   if (writers_pending_ > 0)
-    return new Refused(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                    "Server is being configured, please try again soon."));
-  if (shutting_down_)
-    return new Refused(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
+    return lock.unlock(), refuse(grpc::StatusCode::UNAVAILABLE,
+                                 "Server is being configured, please try again soon.");
+  if (shutting_down_) return lock.unlock(), refuse(grpc::StatusCode::CANCELLED, kShutdownMessage);
   if (!hp_io_valid_)
-    return new Refused(
-        grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "hp_io task is not valid."));
+    return lock.unlock(), refuse(grpc::StatusCode::FAILED_PRECONDITION, "hp_io task is not valid.");
   if (readers_.size() >= static_cast<std::size_t>(config_.max_concurrent_rpcs))
-    return new Refused(
-        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                     fmt::format("Max clients ({}) reached.", config_.max_concurrent_rpcs)));
-  auto* r = new Reader(this, ctx, req, hp_io_interval_);
+    return lock.unlock(),
+           refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                  fmt::format("Max clients ({}) reached.", config_.max_concurrent_rpcs));
+  r->configure(req, hp_io_interval_);
+  r->state_ = Reader::State::idle;
   r->epoch_ = store_.epoch();
   readers_.push_back(r);
   dirty_ = true;
   cv_.notify_one();
   log::debug("daq: stream from {} (movie {}, ph {}, interval {} s, {} modules)", r->peer_,
              r->movie_, r->ph_, req.update_interval_seconds(), r->modules_.size());
-  return r;
 }
 
 void Server::Impl::reader_batch_done(Reader* r, bool ok) {
+  r->wrote_ = true;
   std::unique_lock lock(mutex_);
   if (ok) images_sent_.fetch_add(1, std::memory_order_relaxed);
   if (!ok || r->pending_finish_) {
@@ -396,6 +454,7 @@ void Server::Impl::reader_done(Reader* r) {
   {
     std::lock_guard lock(mutex_);
     std::erase(readers_, r);
+    --stream_objects_;
   }
   cv_.notify_all();  // InitHpIo may wait for readers to go
 }
@@ -658,6 +717,7 @@ void Server::Impl::start() {
     builder.AddListeningPort(config_.unix_domain_socket, grpc::InsecureServerCredentials());
   }
   builder.RegisterService(this);
+  stream_cq_ = builder.AddCompletionQueue();
   server_ = builder.BuildAndStart();
   if (!server_)
     throw SetupError(
@@ -672,6 +732,11 @@ void Server::Impl::start() {
   dispatcher_ = std::thread([this] {
     set_thread_name("daq-dispatch");
     dispatch_loop();
+  });
+  accept_stream();
+  stream_thread_ = std::thread([this] {
+    set_thread_name("daq-streams");
+    stream_loop();
   });
 }
 
@@ -719,6 +784,18 @@ void Server::Impl::shutdown() {
       if (auto* health = server_->GetHealthCheckService())
         health->SetServingStatus("daqdata.DaqData", false);
       server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    }
+    if (stream_thread_.joinable()) {
+      // Shutdown cancelled every call: their last events arrive at once. The
+      // queue closes when no Reader is left to start an operation on it.
+      {
+        std::unique_lock lock(mutex_);
+        cv_.wait_for(lock, std::chrono::seconds(5), [&] { return stream_objects_ == 0; });
+        if (stream_objects_ != 0)
+          log::error("daq: {} streams still open at shutdown", stream_objects_);
+      }
+      stream_cq_->Shutdown();
+      stream_thread_.join();
     }
     {
       std::lock_guard lock(mutex_);
