@@ -8,6 +8,7 @@
 // calls each; ratios are per round (paired), their median is reported.
 //
 // Usage: bench_remote [--calls N] [--rounds R] [--seconds S] [--skip-streams]
+//                     [--split-cpus]
 //        bench_remote --serve   (servers for bench/bench_remote.py: prints their endpoints)
 #include <algorithm>
 #include <chrono>
@@ -21,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -144,6 +147,15 @@ struct RoundTrips {
   CallArgs args;
 };
 
+// Restricts the calling thread (and the threads it starts afterwards) to one CPU.
+void pin_to_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (::pthread_setaffinity_np(::pthread_self(), sizeof set, &set) != 0)
+    std::fprintf(stderr, "bench_remote: cannot pin to CPU %d\n", cpu);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const auto n = v.size();
@@ -232,6 +244,7 @@ int main(int argc, char** argv) {
   int rounds = 20;
   double seconds = 10;
   bool streams = true;
+  bool split_cpus = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--calls") && i + 1 < argc)
       calls = std::atoi(argv[++i]);
@@ -239,13 +252,16 @@ int main(int argc, char** argv) {
       rounds = std::max(1, std::atoi(argv[++i]));
     else if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc)
       seconds = std::atof(argv[++i]);
+    else if (!std::strcmp(argv[i], "--split-cpus"))
+      split_cpus = true;
     else if (!std::strcmp(argv[i], "--skip-streams"))
       streams = false;
     else if (!std::strcmp(argv[i], "--serve"))
       return serve();
     else {
       std::fprintf(stderr,
-                   "usage: bench_remote [--calls N] [--rounds R] [--seconds S] [--skip-streams]\n");
+                   "usage: bench_remote [--calls N] [--rounds R] [--seconds S] [--skip-streams] "
+                   "[--split-cpus]\n");
       return 2;
     }
   }
@@ -265,7 +281,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> transports = {"inproc", "ipc", "tcp"};
   if (const char* only = std::getenv("BENCH_REMOTE_TRANSPORT")) transports = {only};
   for (const std::string& transport : transports) {
+    // --split-cpus: the server threads (and the raw echo thread) start on
+    // CPU 1 and inherit it; the calling thread runs on CPU 0. Both cases
+    // then cross CPUs on every round trip, instead of wherever the
+    // scheduler happens to place the two threads of each pair.
+    if (split_cpus) pin_to_cpu(1);
     RoundTrips rt(ctx, transport, ++k);
+    if (split_cpus) pin_to_cpu(0);
     const char* only_case = std::getenv("BENCH_REMOTE_CASE");
     const int only = !only_case                           ? -1
                      : std::strcmp(only_case, "raw") == 0 ? 0
