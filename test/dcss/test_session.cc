@@ -266,6 +266,11 @@ TEST_F(Online, TheRemainingMessageTypesRoundTrip) {
   dcss.send("simDHS", "stoh_configure_shutter video_trigger simDHS open");
   dcss.send("simDHS", "stoh_configure_encoder enc simDHS 2.5 2.5");
   dcss.send("simDHS", "stoh_configure_string note simDHS new  contents");
+  // A configuration is not a registration: devices this DHS never
+  // registered stay unknown.
+  dcss.send("simDHS", "stoh_configure_shutter ghost_shutter simDHS open");
+  dcss.send("simDHS", "stoh_configure_encoder ghost_encoder simDHS 1.0 1.0");
+  dcss.send("simDHS", "stoh_configure_string ghost_string simDHS text");
   dcss.send("simDHS", "stoh_get_encoder enc");
   ASSERT_TRUE(dcss.wait_for(
       [](const auto& rs) { return count_of(rs, "htos_get_encoder_completed") == 1; }, 5s));
@@ -273,6 +278,9 @@ TEST_F(Online, TheRemainingMessageTypesRoundTrip) {
             "htos_get_encoder_completed enc 2.500000 normal");
   EXPECT_EQ(dhs.shutter_open("video_trigger"), true);
   EXPECT_EQ(dhs.string_contents("note"), "new contents");
+  EXPECT_EQ(dhs.shutter_open("ghost_shutter"), std::nullopt);
+  EXPECT_EQ(dhs.encoder_position("ghost_encoder"), std::nullopt);
+  EXPECT_EQ(dhs.string_contents("ghost_string"), std::nullopt);
   // stoh_stop_operation and a bare stoh_abort_all.
   auto h = dcss.start_operation("simDHS", "wait");
   std::this_thread::sleep_for(100ms);

@@ -163,27 +163,44 @@ void Dhs::on_message(const xos::StohMessage& msg) {
           },
           [&](const xos::ConfigureOther& m) {
             std::lock_guard lock(mutex_);
+            // Like motors: DCSS configures what this DHS registered; a
+            // configuration of any other device is not a registration.
+            auto unregistered = [&] {
+              log::warn("dcss: configuration of unregistered {} {} ignored",
+                        xos::to_string(m.type), m.name);
+            };
             switch (m.type) {
-              case xos::DeviceType::shutter:
-                if (!m.fields.empty()) shutters_[m.name].open = m.fields[0] != "closed";
+              case xos::DeviceType::shutter: {
+                auto it = shutters_.find(m.name);
+                if (it == shutters_.end()) return unregistered();
+                if (!m.fields.empty()) it->second.open = m.fields[0] != "closed";
                 break;
-              case xos::DeviceType::encoder:
+              }
+              case xos::DeviceType::encoder: {
+                auto it = encoders_.find(m.name);
+                if (it == encoders_.end()) return unregistered();
                 if (!m.fields.empty()) {
                   try {
-                    encoders_[m.name] = std::stod(m.fields[0]);
+                    it->second = std::stod(m.fields[0]);
                   } catch (const std::exception&) {
                     log::warn("dcss: bad encoder position in configuration of {}", m.name);
                   }
                 }
                 break;
-              case xos::DeviceType::string:
-                strings_[m.name] = xos::join(m.fields);
+              }
+              case xos::DeviceType::string: {
+                auto it = strings_.find(m.name);
+                if (it == strings_.end()) return unregistered();
+                it->second = xos::join(m.fields);
                 break;
-              case xos::DeviceType::ion_chamber:
-                if (m.fields.size() >= 4) {
-                  ion_chambers_[m.name] = {m.fields[0], m.fields[1], m.fields[2], m.fields[3]};
-                }
+              }
+              case xos::DeviceType::ion_chamber: {
+                auto it = ion_chambers_.find(m.name);
+                if (it == ion_chambers_.end()) return unregistered();
+                if (m.fields.size() >= 4)
+                  it->second = {m.fields[0], m.fields[1], m.fields[2], m.fields[3]};
                 break;
+              }
               default:
                 break;
             }
