@@ -15,7 +15,6 @@ namespace pff = wire::pff;
 namespace {
 
 // Protobuf wire tags (field << 3 | wire type) of the messages written here.
-constexpr std::uint8_t kResponsePanoImage = (4 << 3) | 2;
 constexpr std::uint8_t kImageType = (1 << 3) | 0;
 constexpr std::uint8_t kImageHeader = (2 << 3) | 2;
 constexpr std::uint8_t kImageArray = (3 << 3) | 2;
@@ -31,19 +30,6 @@ constexpr std::uint8_t kValueNumber = (2 << 3) | 1;  // double, fixed64
 constexpr std::uint8_t kValueStruct = (5 << 3) | 2;
 constexpr int kMaxDepth = 8;
 constexpr std::size_t kMaxNodes = 4096;
-
-std::size_t varint_size(std::uint64_t v) {
-  return static_cast<std::size_t>((std::bit_width(v | 1) + 6) / 7);
-}
-
-std::uint8_t* put_varint(std::uint8_t* p, std::uint64_t v) {
-  while (v >= 0x80) {
-    *p++ = static_cast<std::uint8_t>(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = static_cast<std::uint8_t>(v);
-  return p;
-}
 
 std::uint8_t* put_bytes(std::uint8_t* p, std::uint8_t tag, std::string_view s) {
   *p++ = tag;

@@ -166,20 +166,11 @@ bool ImageStore::frame_to_image(const RawFrame& frame, daqdata::PanoImage* out) 
 grpc::Slice ImageStore::encode(const daqdata::PanoImage& image) {
   // StreamImagesResponse{pano_image = 4}: the tag, the length, the image.
   const std::size_t body = image.ByteSizeLong();
-  std::uint8_t prefix[16];
-  std::size_t n = 0;
-  prefix[n++] = (4 << 3) | 2;
-  for (std::size_t v = body;; v >>= 7) {
-    if (v < 0x80) {
-      prefix[n++] = static_cast<std::uint8_t>(v);
-      break;
-    }
-    prefix[n++] = static_cast<std::uint8_t>(v | 0x80);
-  }
-  grpc_slice slice = grpc_slice_malloc(n + body);
+  grpc_slice slice = grpc_slice_malloc(1 + varint_size(body) + body);
   auto* p = GRPC_SLICE_START_PTR(slice);
-  std::memcpy(p, prefix, n);
-  image.SerializeWithCachedSizesToArray(p + n);
+  *p++ = kResponsePanoImage;
+  p = put_varint(p, body);
+  image.SerializeWithCachedSizesToArray(p);
   return grpc::Slice(slice, grpc::Slice::STEAL_REF);
 }
 
