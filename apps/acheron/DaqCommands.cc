@@ -45,16 +45,9 @@ void add_serve(CLI::App& daq, int* exit_code) {
     if (!o->tcp.empty()) config.tcp_address = o->tcp;
     if (o->no_tcp) config.tcp_address.clear();
     if (!o->unix_socket.empty()) config.unix_domain_socket = o->unix_socket;
-    SignalWatcher signals;
-    std::mutex m;
-    std::condition_variable cv;
-    bool stop = false;
+    SignalWatcher signals;  // before the server's threads start
     daq::Server server(config);
-    signals.set_target([&] {
-      std::lock_guard lock(m);
-      stop = true;
-      cv.notify_all();
-    });
+    SignalWaiter waiter(signals);
     server.start();
     std::string where;
     if (server.tcp_port() > 0) {
@@ -65,10 +58,7 @@ void add_serve(CLI::App& daq, int* exit_code) {
       where += (where.empty() ? "" : " and ") + config.unix_domain_socket;
     std::printf("daq: serving DaqData on %s\n", where.c_str());
     std::fflush(stdout);
-    {
-      std::unique_lock lock(m);
-      cv.wait(lock, [&] { return stop; });
-    }
+    waiter.wait();
     log::info("daq: shutting down");
     server.shutdown();
     *exit_code = kOk;

@@ -2,12 +2,10 @@
 // of its peers: `acheron dhs fake-dcss` (and, with the loop DHS, fake-axis and
 // fake-automl).
 #include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -30,30 +28,6 @@ namespace {
 
 namespace xos = wire::xos;
 using namespace std::chrono_literals;
-
-// Blocks until SIGINT/SIGTERM or fire().
-class Waiter final {
- public:
-  explicit Waiter(SignalWatcher& signals) : signals_(signals) {
-    signals_.set_target([this] { fire(); });
-  }
-  ~Waiter() { signals_.set_target({}); }
-  void fire() {
-    std::lock_guard lock(m_);
-    done_ = true;
-    cv_.notify_all();
-  }
-  void wait() {
-    std::unique_lock lock(m_);
-    cv_.wait(lock, [&] { return done_; });
-  }
-
- private:
-  SignalWatcher& signals_;
-  std::mutex m_;
-  std::condition_variable cv_;
-  bool done_ = false;
-};
 
 // HOST:PORT given to `option`; a SetupError naming the option otherwise.
 std::pair<std::string, std::uint16_t> host_port(const std::string& text, const char* option,
@@ -99,7 +73,7 @@ void serve_until_signal(Fake& fake, const char* what, const std::string& bind,
                         SignalWatcher& signals) {
   fake.start();
   print_listening(what, bind, fake.port());
-  Waiter(signals).wait();
+  SignalWaiter(signals).wait();
   fake.stop();
 }
 
@@ -191,7 +165,7 @@ void add_fake_dcss(CLI::App& dhs, int* exit_code) {
     });
     fake.start();
     print_listening("fake DCSS", fo.host, fake.port());
-    auto waiter = std::make_shared<Waiter>(signals);
+    auto waiter = std::make_shared<SignalWaiter>(signals);
     std::thread input([fake_ptr, owner, waiter] {
       auto& fake = *fake_ptr;
       std::string line;
@@ -371,7 +345,7 @@ void add_dhs_commands(CLI::App& app, int* exit_code) {
                 config.kind.c_str(), config.source.c_str(), config.dcss.host.c_str(),
                 config.dcss.port);
     std::fflush(stdout);
-    Waiter(signals).wait();
+    SignalWaiter(signals).wait();
     runner.stop();
     log::info("dhs {} stopped", config.dhs.name);
     *exit_code = kOk;

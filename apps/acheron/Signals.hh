@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -55,6 +56,34 @@ class SignalWatcher final {
   std::atomic<bool> done_{false};
   std::atomic<bool> signalled_{false};
   std::thread thread_;
+};
+
+// Blocks a subcommand's main thread until SIGINT/SIGTERM or fire() (from
+// any thread); the watcher's target while it lives.
+class SignalWaiter final {
+ public:
+  explicit SignalWaiter(SignalWatcher& signals) : signals_(signals) {
+    signals_.set_target([this] { fire(); });
+  }
+  ~SignalWaiter() { signals_.set_target({}); }
+  SignalWaiter(const SignalWaiter&) = delete;
+  SignalWaiter& operator=(const SignalWaiter&) = delete;
+
+  void fire() {
+    std::lock_guard lock(m_);
+    done_ = true;
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [&] { return done_; });
+  }
+
+ private:
+  SignalWatcher& signals_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool done_ = false;
 };
 
 }  // namespace acheron::app

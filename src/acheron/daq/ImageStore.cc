@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <cstring>
 
 #include "acheron/core/Clock.hh"
 #include "acheron/core/Log.hh"
