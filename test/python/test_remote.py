@@ -212,6 +212,28 @@ def test_periodic_stream_created_disabled_and_enable_disable(server, client):
         client.enable_stream("temp")
 
 
+def test_streams_with_work_keep_their_rate_and_do_not_slow_others(server, client):
+    # D5: one-liner ran two 50 Hz streams, one with 4 ms of work, at 41 Hz.
+    # Counted by the values' server timestamps over one second.
+    server.add_stream("busy", 50, lambda: time.sleep(0.004) or 1)
+    server.add_stream("idle", 50, lambda: 2)
+    subs = {n: client.subscribe(n, mode="queue", capacity=1000) for n in ("busy", "idle")}
+
+    def per_second(sub):
+        start, stamps = None, []
+        while start is None or not stamps or stamps[-1] < start + 1_000_000_000:
+            v = sub.next(2.0)
+            assert v is not None, "no value within 2 s"
+            if start is None:
+                start = v.mono_ns + 200_000_000  # past subscription start-up
+            if v.mono_ns >= start:
+                stamps.append(v.mono_ns)
+        return len(stamps) - 1  # values within [start, start + 1 s)
+
+    for name, sub in subs.items():
+        assert 48 <= per_second(sub) <= 52, name
+
+
 def test_prefix_names_do_not_collide_and_drops_are_counted(server, client):
     a = server.add_manual_stream("new_frame")
     b = server.add_manual_stream("new_frame_2")

@@ -294,6 +294,40 @@ TEST(RemoteStreams, PeriodicValuesArriveWithSequenceAndTimestamps) {
   EXPECT_GT(got[0].wall_ns, 1'600'000'000'000'000'000);
 }
 
+// D5: each periodic stream keeps its own absolute schedule, so a stream with
+// work does not slow another of the same rate, and neither drifts (one-liner:
+// two 50 Hz streams, one with 4 ms of work, both ran at 41 Hz). Counted by
+// the values' server timestamps over one second.
+TEST(RemoteStreams, StreamsWithWorkKeepTheirRateAndDoNotSlowOthers) {
+  RemoteServer server(inproc_options());
+  server.add_stream("busy", 50, [] {
+    std::this_thread::sleep_for(4ms);
+    return Value(Json(1));
+  });
+  server.add_stream("idle", 50, [] { return Value(Json(2)); });
+  server.start();
+  RemoteClient client(client_of(server));
+  auto busy = client.subscribe("busy", {.mode = ReceiveMode::queue, .capacity = 1000});
+  auto idle = client.subscribe("idle", {.mode = ReceiveMode::queue, .capacity = 1000});
+  auto per_second = [](Subscription& sub) {
+    std::vector<std::int64_t> t;
+    std::optional<std::int64_t> from;
+    while (!from || t.empty() || t.back() < *from + 1'000'000'000) {
+      auto v = sub.next(2000ms);
+      if (!v) return -1;
+      if (!from) from = v->mono_ns + 200'000'000;  // past subscription start-up
+      if (v->mono_ns >= *from) t.push_back(v->mono_ns);
+    }
+    return static_cast<int>(t.size()) - 1;  // values within [from, from + 1 s)
+  };
+  const int busy_hz = per_second(*busy);
+  const int idle_hz = per_second(*idle);
+  EXPECT_GE(busy_hz, 48);
+  EXPECT_LE(busy_hz, 52);
+  EXPECT_GE(idle_hz, 48);
+  EXPECT_LE(idle_hz, 52);
+}
+
 // D1 + D2: a stream created disabled never runs its producer; enable and
 // disable are idempotent and the listing keeps disabled streams.
 TEST(RemoteStreams, CreatedDisabledNeverRunsAndEnableDisableAreIdempotent) {
