@@ -1,8 +1,9 @@
 // The DaqData gRPC server (spec 5): StreamImages, InitHpIo, Ping and
-// UploadImages on TCP and a unix socket, with server reflection. Streams are
-// callback reactors driven by one dispatcher thread, so hundreds of streams
-// need no thread each; every stream sends the cached, already serialized
-// responses (shared, not copied).
+// UploadImages on TCP and a unix socket, with server reflection. Streams run
+// on gRPC's asynchronous API, all on one completion-queue thread, and idle
+// ones are woken by one dispatcher thread, so hundreds of streams need no
+// thread each; every stream sends the cached, already serialized responses
+// (shared, not copied).
 #pragma once
 
 #include <cstdint>
