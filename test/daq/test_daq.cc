@@ -437,6 +437,65 @@ TEST(DaqServer, StreamForceAndShutdownInProcess) {
   fs::remove_all(dir);
 }
 
+// The stream lifecycle on the asynchronous API (also under ASan): refused
+// calls, streams that their clients cancel mid-stream, and the server
+// serving on afterwards.
+TEST(DaqServer, RefusedAndCancelledStreamsInProcess) {
+  const auto dir = temp_dir();
+  auto config = daq::parse_server_config(daq::default_server_config_json());
+  config.init_from_default = false;
+  config.tcp_address.clear();
+  config.unix_domain_socket = "unix://" + (dir / "grpc.sock").string();
+  config.max_concurrent_rpcs = 4;
+  config.sim.sim_module_ids = {1, 2, 3};
+  config.sim.update_interval_seconds = 0.001;
+  daq::Server server(config);
+  server.start();
+  daq::Client client(config.unix_domain_socket);
+  daq::StreamOptions none;
+  none.movie = none.pulse_height = false;
+  auto early = client.stream({}, [](daqdata::StreamImagesResponse&) { return true; });
+  EXPECT_EQ(early.first, 9);  // FAILED_PRECONDITION before InitHpIo
+  EXPECT_NE(early.second.find("hp_io task is not valid."), std::string::npos) << early.second;
+  daq::HpIoConfig hp;
+  hp.simulate_daq = true;
+  hp.update_interval_seconds = 0.001;
+  ASSERT_TRUE(client.init_hp_io(hp));
+
+  // Four streams fill the server; each cancels after its own count.
+  std::atomic<bool> release{false};
+  std::vector<std::pair<int, std::string>> ended(4);
+  std::vector<std::thread> streams;
+  for (int i = 0; i < 4; ++i) {
+    streams.emplace_back([&, i] {
+      daq::Client c(config.unix_domain_socket);
+      int n = 0;
+      ended[i] = c.stream({}, [&](daqdata::StreamImagesResponse&) {
+        return !release || ++n < 5 + 7 * i;
+      });
+    });
+  }
+  ASSERT_TRUE(eventually([&] { return server.stats().active_streams == 4; }));
+  auto full = client.stream({}, [](daqdata::StreamImagesResponse&) { return true; });
+  EXPECT_EQ(full.first, 8);  // RESOURCE_EXHAUSTED
+  EXPECT_NE(full.second.find("Max clients (4) reached."), std::string::npos) << full.second;
+  release = true;
+  for (auto& t : streams) t.join();
+  for (const auto& e : ended) EXPECT_EQ(e.first, 1) << e.second;  // cancelled by the client
+  ASSERT_TRUE(eventually([&] { return server.stats().active_streams == 0; }));
+
+  // A bad request gets INVALID_ARGUMENT; the server serves on.
+  auto bad = client.stream(none, [](daqdata::StreamImagesResponse&) { return true; });
+  EXPECT_EQ(bad.first, 3);
+  EXPECT_NE(bad.second.find("At least one stream flag must be True."), std::string::npos);
+  int n = 0;
+  auto again = client.stream({}, [&](daqdata::StreamImagesResponse&) { return ++n < 20; });
+  EXPECT_EQ(again.first, 1);
+  EXPECT_EQ(n, 20);
+  server.shutdown();
+  fs::remove_all(dir);
+}
+
 TEST(DaqImageStore, DirectEncodingIsTheMessageOfTheProtobufPath) {
   // Every product, the sample file's real frames, pixels over the whole
   // 16-bit range (varints of 1-3 bytes, PH values stored negative), zero
