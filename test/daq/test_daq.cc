@@ -374,12 +374,23 @@ TEST(DaqSources, ActiveRunIsTheNewestObsDirectory) {
   fs::remove_all(dir.parent_path());
 }
 
-TEST(DaqServer, StreamForceAndShutdownInProcess) {
-  const auto dir = temp_dir();
+namespace {
+
+// The embedded default configuration, not initialised, on a unix socket in
+// `dir` only.
+daq::ServerConfig unix_socket_config(const fs::path& dir) {
   auto config = daq::parse_server_config(daq::default_server_config_json());
   config.init_from_default = false;
   config.tcp_address.clear();
   config.unix_domain_socket = "unix://" + (dir / "grpc.sock").string();
+  return config;
+}
+
+}  // namespace
+
+TEST(DaqServer, StreamForceAndShutdownInProcess) {
+  const auto dir = temp_dir();
+  auto config = unix_socket_config(dir);
   config.sim.sim_module_ids = {4, 5};
   config.sim.update_interval_seconds = 0.005;
   daq::Server server(config);
@@ -442,10 +453,7 @@ TEST(DaqServer, StreamForceAndShutdownInProcess) {
 // serving on afterwards.
 TEST(DaqServer, RefusedAndCancelledStreamsInProcess) {
   const auto dir = temp_dir();
-  auto config = daq::parse_server_config(daq::default_server_config_json());
-  config.init_from_default = false;
-  config.tcp_address.clear();
-  config.unix_domain_socket = "unix://" + (dir / "grpc.sock").string();
+  auto config = unix_socket_config(dir);
   config.max_concurrent_rpcs = 4;
   config.sim.sim_module_ids = {1, 2, 3};
   config.sim.update_interval_seconds = 0.001;
