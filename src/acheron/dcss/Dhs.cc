@@ -164,43 +164,36 @@ void Dhs::on_message(const xos::StohMessage& msg) {
           [&](const xos::ConfigureOther& m) {
             std::lock_guard lock(mutex_);
             // Like motors: DCSS configures what this DHS registered; a
-            // configuration of any other device is not a registration.
-            auto unregistered = [&] {
+            // configuration of any other device is not a registration. The
+            // registered device's entry, or null (with a warning).
+            auto registered = [&](auto& devices) -> decltype(&devices.begin()->second) {
+              auto it = devices.find(m.name);
+              if (it != devices.end()) return &it->second;
               log::warn("dcss: configuration of unregistered {} {} ignored",
                         xos::to_string(m.type), m.name);
+              return nullptr;
             };
             switch (m.type) {
-              case xos::DeviceType::shutter: {
-                auto it = shutters_.find(m.name);
-                if (it == shutters_.end()) return unregistered();
-                if (!m.fields.empty()) it->second.open = m.fields[0] != "closed";
+              case xos::DeviceType::shutter:
+                if (auto* s = registered(shutters_); s && !m.fields.empty())
+                  s->open = m.fields[0] != "closed";
                 break;
-              }
-              case xos::DeviceType::encoder: {
-                auto it = encoders_.find(m.name);
-                if (it == encoders_.end()) return unregistered();
-                if (!m.fields.empty()) {
+              case xos::DeviceType::encoder:
+                if (auto* e = registered(encoders_); e && !m.fields.empty()) {
                   try {
-                    it->second = std::stod(m.fields[0]);
+                    *e = std::stod(m.fields[0]);
                   } catch (const std::exception&) {
                     log::warn("dcss: bad encoder position in configuration of {}", m.name);
                   }
                 }
                 break;
-              }
-              case xos::DeviceType::string: {
-                auto it = strings_.find(m.name);
-                if (it == strings_.end()) return unregistered();
-                it->second = xos::join(m.fields);
+              case xos::DeviceType::string:
+                if (auto* text = registered(strings_)) *text = xos::join(m.fields);
                 break;
-              }
-              case xos::DeviceType::ion_chamber: {
-                auto it = ion_chambers_.find(m.name);
-                if (it == ion_chambers_.end()) return unregistered();
-                if (m.fields.size() >= 4)
-                  it->second = {m.fields[0], m.fields[1], m.fields[2], m.fields[3]};
+              case xos::DeviceType::ion_chamber:
+                if (auto* c = registered(ion_chambers_); c && m.fields.size() >= 4)
+                  *c = {m.fields[0], m.fields[1], m.fields[2], m.fields[3]};
                 break;
-              }
               default:
                 break;
             }
