@@ -343,34 +343,39 @@ void Server::Impl::stream_loop() {
 }
 
 void Server::Impl::stream_started(Reader* r) {
-  auto refuse = [r](grpc::StatusCode code, std::string message) {
-    r->state_ = Reader::State::finishing;  // never listed: no other thread sees it
-    r->Finish(grpc::Status(code, std::move(message)));
-  };
   daqdata::StreamImagesRequest req;
-  if (!parse_request(&r->request_, &req))
-    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "StreamImagesRequest could not be parsed.");
-  if (!req.stream_movie_data() && !req.stream_pulse_height_data())
-    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "At least one stream flag must be True.");
-  std::unique_lock lock(mutex_);
-  if (writers_pending_ > 0)
-    return lock.unlock(), refuse(grpc::StatusCode::UNAVAILABLE,
-                                 "Server is being configured, please try again soon.");
-  if (shutting_down_) return lock.unlock(), refuse(grpc::StatusCode::CANCELLED, kShutdownMessage);
-  if (!hp_io_valid_)
-    return lock.unlock(), refuse(grpc::StatusCode::FAILED_PRECONDITION, "hp_io task is not valid.");
-  if (readers_.size() >= static_cast<std::size_t>(config_.max_concurrent_rpcs))
-    return lock.unlock(),
-           refuse(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                  fmt::format("Max clients ({}) reached.", config_.max_concurrent_rpcs));
-  r->configure(req, hp_io_interval_);
-  r->state_ = Reader::State::idle;
-  r->epoch_ = store_.epoch();
-  readers_.push_back(r);
-  dirty_ = true;
-  cv_.notify_one();
-  log::debug("daq: stream from {} (movie {}, ph {}, interval {} s, {} modules)", r->peer_,
-             r->movie_, r->ph_, req.update_interval_seconds(), r->modules_.size());
+  std::optional<grpc::Status> refusal;
+  if (!parse_request(&r->request_, &req)) {
+    refusal.emplace(grpc::StatusCode::INVALID_ARGUMENT, "StreamImagesRequest could not be parsed.");
+  } else if (!req.stream_movie_data() && !req.stream_pulse_height_data()) {
+    refusal.emplace(grpc::StatusCode::INVALID_ARGUMENT, "At least one stream flag must be True.");
+  } else {
+    std::lock_guard lock(mutex_);
+    if (writers_pending_ > 0) {
+      refusal.emplace(grpc::StatusCode::UNAVAILABLE,
+                      "Server is being configured, please try again soon.");
+    } else if (shutting_down_) {
+      refusal.emplace(grpc::StatusCode::CANCELLED, kShutdownMessage);
+    } else if (!hp_io_valid_) {
+      refusal.emplace(grpc::StatusCode::FAILED_PRECONDITION, "hp_io task is not valid.");
+    } else if (readers_.size() >= static_cast<std::size_t>(config_.max_concurrent_rpcs)) {
+      refusal.emplace(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      fmt::format("Max clients ({}) reached.", config_.max_concurrent_rpcs));
+    } else {
+      r->configure(req, hp_io_interval_);
+      r->state_ = Reader::State::idle;
+      r->epoch_ = store_.epoch();
+      readers_.push_back(r);
+      dirty_ = true;
+      cv_.notify_one();
+      log::debug("daq: stream from {} (movie {}, ph {}, interval {} s, {} modules)", r->peer_,
+                 r->movie_, r->ph_, req.update_interval_seconds(), r->modules_.size());
+    }
+  }
+  if (refusal) {
+    r->state_ = Reader::State::finishing;  // never listed: no other thread sees it
+    r->Finish(*refusal);
+  }
 }
 
 void Server::Impl::reader_batch_done(Reader* r, bool ok) {
