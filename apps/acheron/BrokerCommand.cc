@@ -6,16 +6,18 @@
 #include <vector>
 
 #include "Commands.hh"
+#include "DetectorChoice.hh"
 #include "Signals.hh"
 #include "acheron/broker/Broker.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
+#include "acheron/photon/Convert.hh"
 
 namespace acheron::app {
 namespace {
 
 Duration from_seconds(double s) {
-  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+  return saturating_duration(std::chrono::duration<double>(s));
 }
 
 // Z85 public keys, one per non-empty line ('#' starts a comment line), so
@@ -49,6 +51,8 @@ void add_broker_command(CLI::App& app, int* exit_code) {
     std::string curve_sockets = "both";
     std::vector<std::string> curve_allow;
     std::string outdir = ".";
+    DetectorChoice detector;
+    bool detector_from_first_worker = false;
   };
   auto o = std::make_shared<Opts>();
   auto& r = o->broker.router;
@@ -99,6 +103,13 @@ void add_broker_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--max-async-backlog-photons", r.async_options.max_backlog_photons,
                   "unsimulated photons above which ASYNC replies are held back")
       ->capture_default_str();
+  add_detector_options(cmd, o->detector);
+  cmd->add_flag("--detector-from-first-worker", o->detector_from_first_worker,
+                "expect whatever detector the first worker reports instead of --detector "
+                "(safe only when every backend peer is trusted: loopback or CURVE with "
+                "--curve-allow)")
+      ->excludes("--detector")
+      ->excludes("--pmts");
   cmd->add_option("--curve-key", o->curve_key,
                   "CURVE secret key file of the broker (enables CURVE; see --curve-sockets)");
   cmd->add_option("--curve-sockets", o->curve_sockets, "sockets that use CURVE")
@@ -115,6 +126,11 @@ void add_broker_command(CLI::App& app, int* exit_code) {
     ro.busy_timeout = from_seconds(o->busy_timeout_s);
     ro.dedupe_window = from_seconds(o->dedupe_window_s);
     ro.async_options.outdir = o->outdir;
+    // Workers must serve the operator's detector: a peer on the backend
+    // cannot choose it by answering first.
+    if (!o->detector_from_first_worker) {
+      ro.expected_detector = photon::detector_info(*load_detector(o->detector));
+    }
     if (!o->curve_key.empty()) {
       const auto keys = net::read_curve_keys(o->curve_key);
       if (o->curve_sockets != "backend") opts.frontend_curve = keys;

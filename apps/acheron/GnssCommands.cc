@@ -70,6 +70,11 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
         ->check(CLI::Range(1, 1000000));
     serve->add_option("--grace-ms", o->grace_ms, "shutdown grace period for open calls")
         ->capture_default_str();
+    serve
+        ->add_option("--allow-device", o->server.service.allowed_devices,
+                     "serial device paths InitF9t may open (glob, repeatable; replaces the "
+                     "default list)")
+        ->capture_default_str();
     serve->callback([o, exit_code] {
       o->server.shutdown_grace = std::chrono::milliseconds(o->grace_ms);
       SignalWatcher signals;

@@ -564,14 +564,117 @@ TEST_F(RouterTest, UnreachableWorkerReturnsItsJobsToTheQueueHead) {
   r().on_worker_unreachable("A", now);
   EXPECT_EQ(r().stats().queue_depth, 4u);
   add_worker("B");
+  // Both are suspect now (their worker died with them): each runs alone,
+  // oldest first, and nothing is packed beside it.
   auto again = jobs(last);
-  ASSERT_EQ(again.size(), 2u);
-  EXPECT_EQ(event_of(again[0]), 1u);  // oldest first
-  EXPECT_EQ(event_of(again[1]), 2u);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(event_of(again[0]), 1u);
+  auto next = jobs(complete(again[0]));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(event_of(next[0]), 2u);
+  // Once the suspects are done, B takes two at a time again.
+  auto rest = jobs(complete(next[0]));
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(event_of(rest[0]), 3u);
+  EXPECT_EQ(event_of(rest[1]), 4u);
+}
+
+// A request that crashes every worker it reaches (defect: through the broker
+// the retries handed it to each worker in turn until the pool was gone). It
+// is failed after poison_deaths workers died holding it alone; jobs that
+// were in flight beside it on the first death are retried alone and do not
+// share its fate.
+TEST_F(RouterTest, APoisonRequestTakesDownAtMostPoisonDeathsWorkers) {
+  opts.worker_prefetch = 2;
+  ASSERT_EQ(opts.poison_deaths, 2);
+  add_worker("w0");
+  ASSERT_EQ(jobs(client("c1", photon_request(66))).size(), 1u);
+  ASSERT_EQ(jobs(client("c2", photon_request(67))).size(), 1u);
+  last = r().on_worker_unreachable("w0", now);  // dies with both
+  add_worker("w1");
+  auto j = jobs(last);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(event_of(j[0]), 66u);
+  last = r().on_worker_unreachable("w1", now);  // 66 alone: its first lone death
+  add_worker("w2");
+  j = jobs(last);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(event_of(j[0]), 66u);
+  last = r().on_worker_unreachable("w2", now);  // the second: poison
+  expect_reply(last, "c1", "SIM_FAILED");
+  EXPECT_EQ(r().stats().poison_failed, 1u);
+  add_worker("w3");
+  j = jobs(last);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(event_of(j[0]), 67u);  // the innocent job completes
+  expect_reply(complete(j[0]), "c2", "SIM_COMPLETE");
+  // A resend of the poison request is answered from the cache.
+  const auto& out = client("c1b", photon_request(66));
+  expect_reply(out, "c1b", "SIM_FAILED");
+  EXPECT_TRUE(jobs(out).empty());
+}
+
+// Any peer could answer a queued job: a peer that never registered, or a
+// worker that was never given the job, guessing the job's slot. Only the
+// job's holders may answer it, and slots are not sequential.
+TEST_F(RouterTest, OnlyTheWorkerGivenAJobMayAnswerIt) {
+  opts.worker_prefetch = 1;
+  add_worker("w1");
+  add_worker("w2");
+  auto j1 = jobs(client("c1", photon_request(1)));
+  auto j2 = jobs(client("c2", photon_request(2)));
+  ASSERT_EQ(j1.size(), 1u);
+  ASSERT_EQ(j2.size(), 1u);
+  const Outgoing& held_by_w1 = str(j1[0].frames[0]) == "w1" ? j1[0] : j2[0];
+  const std::string client_of_w1 = str(j1[0].frames[0]) == "w1" ? "c1" : "c2";
+  const std::span<const Buffer> body(held_by_w1.frames.data() + 3, held_by_w1.frames.size() - 3);
+  // A peer that never registered.
+  auto out = worker_reply("intruder", held_by_w1.frames[1], sim_complete_for(body));
+  EXPECT_TRUE(frontend_out(out).empty());
+  EXPECT_FALSE(r().worker("intruder")) << "a reply does not register a stranger";
+  // A registered worker that holds another job.
+  out = worker_reply("w2", held_by_w1.frames[1], sim_complete_for(body));
+  EXPECT_TRUE(frontend_out(out).empty());
+  EXPECT_EQ(r().stats().forged_replies, 2u);
+  // The real holder's answer still goes through, once.
+  expect_reply(complete(held_by_w1), client_of_w1, "SIM_COMPLETE");
+  EXPECT_EQ(r().stats().completed, 1u);
+  // Slots are not a counter: two consecutive jobs differ in more than the
+  // lowest byte.
+  auto a = jobs(client("c3", photon_request(3)));
+  ASSERT_EQ(a.size(), 1u);
+  const std::string s1 = str(held_by_w1.frames[1]), s2 = str(a[0].frames[1]);
+  int differing = 0;
+  for (std::size_t i = 1; i < s1.size(); ++i) differing += s1[i] != s2[i];
+  EXPECT_GE(differing, 3);
+}
+
+// The operator's detector is the reference: a first worker with another
+// detector cannot take over the broker, and clients get DETECTOR_INFO
+// before any worker exists.
+TEST_F(RouterTest, TheOperatorsDetectorIsTheReference) {
+  opts.expected_detector = detector();
+  auto info = frontend_out(client("c0", {text("DETECTOR_INFO")}));
+  ASSERT_EQ(info.size(), 1u);
+  EXPECT_EQ(str(info[0].frames[2]), "DETECTOR_INFO");
+  charon::DetectorInfo rogue;
+  rogue.x = {1};
+  rogue.y = {2};
+  rogue.z = {3};
+  rogue.type = {0};
+  add_worker("rogue", rogue);
+  EXPECT_EQ(r().worker("rogue")->state, State::rejected);
+  add_worker("real");
+  EXPECT_EQ(r().worker("real")->state, State::idle);
+  auto j = jobs(client("c1", photon_request(1)));
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(str(j[0].frames[0]), "real");
+  EXPECT_EQ(r().detector()->size(), detector().size());
 }
 
 TEST_F(RouterTest, RetriesExhaustedGiveSimFailedWithTheEventId) {
   opts.max_job_retries = 2;
+  opts.poison_deaths = 3;  // retries, not the poison limit, end it here
   auto unreachable = [&](const std::string& w) { last = r().on_worker_unreachable(w, now); };
   for (int attempt = 0; attempt < 3; ++attempt) {
     const std::string w = "w" + std::to_string(attempt);

@@ -132,4 +132,16 @@ TEST(AssertDeathTest, aborts_with_the_condition_in_debug_builds) {
 #endif
 
 }  // namespace
+
+// Client text quoted in an error: a NUL would cut the message short (the
+// exception keeps a C string), control bytes would garble logs.
+TEST(Escaped, ControlBytesAndLongTextAreMadeSafe) {
+  EXPECT_EQ(escaped("/dev/ttyS0"), "/dev/ttyS0");
+  EXPECT_EQ(escaped(std::string("a\0b\n\\", 5)), "a\\x00b\\x0a\\x5c");
+  EXPECT_EQ(escaped("\xff"), "\\xff");
+  EXPECT_EQ(escaped(std::string(300, 'x'), 10), std::string(10, 'x') + "...");
+  const Failure f(StatusCode::invalid_argument, "path " + escaped(std::string("x\0y", 3)));
+  EXPECT_EQ(std::string(f.what()), "path x\\x00y");
+}
+
 }  // namespace acheron

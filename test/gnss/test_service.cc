@@ -1,6 +1,7 @@
 // InitF9t and CaptureUblox against the simulated receiver on a pseudo-terminal.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "GnssTestSupport.hh"
@@ -109,7 +110,7 @@ TEST(Service, LatestOfEachTypeFirstThenLive) {
 }
 
 TEST(Service, PatternsAreAnchoredLikePythonReMatch) {
-  EXPECT_EQ(UbloxService::anchored_regex({}), "");
+  EXPECT_FALSE(UbloxService::anchored_pattern({}));
   SimulatedF9t sim(fast_sim());
   UbloxService svc(fast_service());
   svc.init(request_for(sim), false);
@@ -130,7 +131,36 @@ TEST(Service, PatternsAreAnchoredLikePythonReMatch) {
   const auto all = collect({});
   EXPECT_TRUE(all.count("TIM-TP") && all.count("NAV-TIMEUTC"));
   const std::string m = failure([&] { svc.capture({"TIM", "("}); }, StatusCode::invalid_argument);
-  EXPECT_NE(m.find("Invalid pattern '('"), std::string::npos) << m;
+  EXPECT_NE(m.find("invalid pattern '('"), std::string::npos) << m;
+  // Python re syntax that PANOSETI clients send.
+  EXPECT_EQ(collect({R"((?P<cls>TIM)-\w+$)"}), std::set<std::string>{"TIM-TP"});
+  EXPECT_EQ(collect({R"(^NAV-TIME\w{3}\b)"}), std::set<std::string>{"NAV-TIMEUTC"});
+  // Back-references have no linear-time form: refused with a reason.
+  const std::string b = failure([&] { svc.capture({R"((TIM)\1)"}); }, StatusCode::invalid_argument);
+  EXPECT_NE(b.find("backreferences"), std::string::npos) << b;
+}
+
+// A pattern of 20,000 nested groups used to overflow the stack of the
+// recursive std::regex compiler (SIGSEGV). It is refused as too long or too
+// complex, and the service keeps capturing.
+TEST(Service, HostilePatternsAreRefusedAndTheServiceKeepsServing) {
+  SimulatedF9t sim(fast_sim());
+  UbloxService svc(fast_service());
+  svc.init(request_for(sim), false);
+  const std::string nested = std::string(20000, '(') + "TIM" + std::string(20000, ')');
+  const std::string m = failure([&] { svc.capture({nested}); }, StatusCode::invalid_argument);
+  EXPECT_NE(m.find("too long"), std::string::npos) << m;
+  // Short but with an exponential backtracking shape: linear in RE2, accepted.
+  auto evil = svc.capture({"(TIM|TIM-)*(a+)+$"});
+  evil.subscription->close();
+  // Within the length limit but over the program-size budget.
+  EXPECT_NE(failure([&] { svc.capture({R"(((\w{1000}){1000}))"}); }, StatusCode::invalid_argument)
+                .find("invalid pattern"),
+            std::string::npos);
+  auto cap = svc.capture({"TIM"});
+  auto s = cap.subscription->next(2s);
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)->key, "TIM-TP");
 }
 
 TEST(Service, WrongModelIsRejected) {
@@ -187,13 +217,16 @@ TEST(Service, SilentDeviceTimesOut) {
 }
 
 TEST(Service, DeviceAndConfigErrors) {
-  UbloxService svc(fast_service());
+  auto options = fast_service();
+  const std::string dir = ::testing::TempDir();
+  options.allowed_devices = {"/dev/pts/*", "/dev/null", dir + "*"};
+  UbloxService svc(options);
   SimulatedF9t sim(fast_sim());
   auto req = request_for(sim);
-  req["device"] = "/dev/nonexistentdevice12345";
+  req["device"] = dir + "acheron_nonexistentdevice12345";
   EXPECT_EQ(failure([&] { svc.init(req, false); }, StatusCode::invalid_argument),
-            "Device path /dev/nonexistentdevice12345 does not exist.");
-  const std::string file = ::testing::TempDir() + "/acheron_not_a_tty";
+            "Device path " + dir + "acheron_nonexistentdevice12345 does not exist.");
+  const std::string file = dir + "acheron_not_a_tty";
   std::ofstream(file) << "x";
   req["device"] = file;
   EXPECT_NE(failure([&] { svc.init(req, false); }, StatusCode::invalid_argument)
@@ -213,6 +246,43 @@ TEST(Service, DeviceAndConfigErrors) {
   EXPECT_NE(failure([&] { svc.init(req, false); }, StatusCode::unavailable)
                 .find("Could not connect to device /dev/null."),
             std::string::npos);
+}
+
+// InitF9t used to open any path the client named read-write and to say
+// whether it existed ("/etc/shadow is not a character device"). Only the
+// operator's allowed devices are opened, and a forbidden path gets the same
+// answer whether or not it exists.
+TEST(Service, OnlyAllowedDevicesAreOpenedAndNothingElseIsRevealed) {
+  SimulatedF9t sim(fast_sim());
+  UbloxService svc(fast_service());  // the default allow-list
+  auto req = request_for(sim);
+  auto refused = [&](const std::string& path) {
+    req["device"] = path;
+    return failure([&] { svc.init(req, false); }, StatusCode::invalid_argument);
+  };
+  const std::string shadow = refused("/etc/shadow");
+  EXPECT_NE(shadow.find("is not an allowed serial device"), std::string::npos) << shadow;
+  EXPECT_EQ(shadow.find("character"), std::string::npos);
+  const std::string missing = refused("/etc/acheron-no-such-file");
+  EXPECT_EQ(missing.substr(missing.find(" is not")), shadow.substr(shadow.find(" is not")));
+  EXPECT_NE(refused("/dev/pts/../../etc/shadow").find("not an allowed"), std::string::npos);
+  EXPECT_NE(refused("/dev/null").find("not an allowed"), std::string::npos);
+  EXPECT_NE(refused("dev/ttyS0").find("not an allowed"), std::string::npos);  // relative
+  const std::string nul = refused(std::string("/dev/ttyS0\0/etc", 14));
+  EXPECT_NE(nul.find("not an allowed"), std::string::npos) << nul;
+  EXPECT_EQ(sim.stats().polls, 0u);
+  // A link inside an allowed place that points outside it is refused too.
+  const std::string dir = ::testing::TempDir() + "acheron_devlinks";
+  std::filesystem::create_directories(dir);
+  const std::string link = dir + "/gps0";
+  std::filesystem::remove(link);
+  std::filesystem::create_symlink("/etc/hostname", link);
+  EXPECT_FALSE(device_allowed(link, {dir + "/*"}));
+  EXPECT_TRUE(device_allowed(link, {dir + "/*", "/etc/*"}));
+  // The simulated receiver's pseudo-terminal is allowed by default.
+  EXPECT_TRUE(device_allowed(sim.device_path(), fast_service().allowed_devices));
+  req["device"] = sim.device_path();
+  EXPECT_EQ(svc.init(req, false), "F9T initialized, configured, and verified successfully.");
 }
 
 TEST(Service, ForceInitEndsStreamsOnlyWhenAsked) {

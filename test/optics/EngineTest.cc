@@ -175,6 +175,49 @@ TEST(Engine, EveryPhotonEndsInExactlyOneState) {
   EXPECT_EQ(res.hits.size(), dg.surface_detect);  // every detection is on a PMT window
 }
 
+// A client's photon at |x| >= 2e18 mm used to abort the process (Embree's
+// ray-validity assertion). Photons outside the world box end NO_HIT |
+// NAN_ABORT without a ray cast; the others of the batch are simulated.
+TEST(Engine, PhotonsOutsideTheWorldAreAbortedNotCast) {
+  auto det = std::make_shared<const Detector>(Detector::parse(kDetectingSphere, "sphere.toml"));
+  // The sphere's bounds are +-1000 mm; the world adds its 2000 mm extent.
+  const auto [lo, hi] = det->geometry().world();
+  EXPECT_FLOAT_EQ(lo.x, -3000.0f);
+  EXPECT_FLOAT_EQ(hi.z, 3000.0f);
+  Engine engine(det, {.threads = 2, .keep_final_states = true});
+  PhotonBatch batch;
+  const float far[] = {2e18f, -2e18f, 1e30f, 3.4e38f, 1e12f, 3100.0f};
+  std::uint32_t index = 0;
+  for (float x : far) {
+    Photon p;
+    p.position = {x, 0, 0};
+    p.direction = {-1, 0, 0};
+    p.polarization = {0, 1, 0};
+    p.wavelength = 400;
+    p.index = index++;
+    batch.push_back(p);
+  }
+  Photon inside;  // outside the mesh, inside the world: simulated
+  inside.position = {2900, 0, 0};
+  inside.direction = {-1, 0, 0};
+  inside.polarization = {0, 1, 0};
+  inside.wavelength = 400;
+  inside.index = index++;
+  batch.push_back(inside);
+  Photon centre = inside;
+  centre.position = {0, 0, 0};
+  centre.index = index++;
+  batch.push_back(centre);
+  auto res = engine.simulate(batch, 3);
+  EXPECT_EQ(res.diagnostics.nan_abort, std::size(far));
+  for (std::size_t i = 0; i < std::size(far); ++i) {
+    EXPECT_EQ(res.final_states.history[i], history::no_hit | history::nan_abort) << far[i];
+  }
+  EXPECT_EQ(res.final_states.history[std::size(far)] & history::nan_abort, 0u);
+  ASSERT_EQ(res.hits.size(), 2u);  // the last two reach the detecting sphere
+  EXPECT_EQ(res.diagnostics.steps, 2u);
+}
+
 TEST(Engine, RejectsInconsistentBatches) {
   auto det = std::make_shared<const Detector>(Detector::parse(kDetectingSphere, "sphere.toml"));
   Engine engine(det, {.threads = 1});

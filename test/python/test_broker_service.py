@@ -76,8 +76,11 @@ def test_rat_pac_conversation_through_the_broker(processes):
 
 def test_a_stand_in_for_the_original_python_worker(processes):
     """A DEALER speaking ChAR0N's worker.py protocol (READY, HEARTBEAT each
-    second, replies echo the envelope) serves requests behind the broker."""
-    _, front, back = start_broker(processes)
+    second, replies echo the envelope) serves requests behind the broker.
+    Its 3-channel detector is not the broker's default, so the broker is told
+    to expect whatever the first worker reports."""
+    _, front, back = start_broker(processes, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*",
+                                  "--detector-from-first-worker")
     ctx = zmq.Context.instance()
     stop = threading.Event()
     served = []

@@ -142,3 +142,40 @@ def test_cli_init_and_capture(gnss):
     idle.stderr.close()
     # SIGTERM stops the server cleanly.
     assert server.stop() == 0
+
+
+def test_hostile_patterns_and_device_paths_are_refused_and_the_server_keeps_serving(gnss):
+    """A CaptureUblox pattern of 20,000 nested groups used to crash the
+    server (recursive std::regex compile, SIGSEGV), and InitF9t opened any
+    path a client named and said whether it existed."""
+    device, server = gnss
+    channel = grpc.insecure_channel(server.endpoint)
+    stub = ublox_control_pb2_grpc.UbloxControlStub(channel)
+    cfg = chip_request(default_config(), device)
+    init = stub.InitF9t(ublox_control_pb2.InitF9tRequest(f9t_config=ParseDict(cfg, Struct()),
+                                                         force_init=True), timeout=30)
+    assert init.init_status == ublox_control_pb2.InitF9tResponse.SUCCESS
+    nested = "(" * 20000 + "TIM" + ")" * 20000
+    with pytest.raises(grpc.RpcError) as e:
+        list(stub.CaptureUblox(ublox_control_pb2.CaptureUbloxRequest(patterns=[nested]), timeout=10))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "too long" in e.value.details()
+    assert server.proc.poll() is None, "the server died on a hostile pattern"
+    # Python re syntax that PANOSETI clients use keeps working.
+    call = stub.CaptureUblox(ublox_control_pb2.CaptureUbloxRequest(patterns=[r"(?P<c>TIM)-\w+"]),
+                             timeout=10)
+    first = next(iter(call))
+    call.cancel()
+    assert first.name == "TIM-TP"
+    answers = []
+    for path in ["/etc/shadow", "/etc/acheron-no-such-file", "/dev/pts/../../etc/passwd"]:
+        bad = dict(cfg, device=path)
+        with pytest.raises(grpc.RpcError) as e:
+            stub.InitF9t(ublox_control_pb2.InitF9tRequest(f9t_config=ParseDict(bad, Struct()),
+                                                          force_init=True), timeout=10)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "not an allowed serial device" in e.value.details()
+        answers.append(e.value.details().replace(path, "PATH"))
+    assert len(set(answers)) == 1, "a forbidden path's reply must not depend on whether it exists"
+    assert server.proc.poll() is None
+    channel.close()

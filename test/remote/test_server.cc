@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -680,6 +681,42 @@ TEST(RemoteCalls, CompactAndEnvelopeFramingsBothWork) {
   d = decode_call(reply, nullptr);
   ASSERT_TRUE(d);
   EXPECT_EQ(d->client_command(), wire::Command::error);
+}
+
+// A client may ask for any 64-bit timeout: 2**63-1 ms means "no deadline to
+// speak of", not a deadline already past (the ms -> ns conversion saturates).
+TEST(RemoteCalls, HugeTimeoutsAreHonouredNotExpired) {
+  RemoteServer server(tcp_options());
+  add_demo_calls(server);
+  server.start();
+  zmq::context_t ctx;
+  zmq::socket_t raw(ctx, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::rcvtimeo, 3000);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.connect(server.rpc_endpoint());
+  wire::Envelope req;
+  req.command = static_cast<std::uint8_t>(wire::Command::request);
+  req.service = "remote";
+  req.method = "add";
+  req.payload.meta = call_meta(Json::array({2.0, 3.0}), Json::object(), 0);
+  std::uint64_t id = 1;
+  for (std::int64_t timeout : {std::numeric_limits<std::int64_t>::max(),
+                               std::numeric_limits<std::int64_t>::max() / 1000, std::int64_t{1}
+                                                                                    << 53}) {
+    for (Framing f : {Framing::compact, Framing::envelope}) {
+      req.request_id = id++;
+      req.timeout_ms = timeout;
+      ASSERT_TRUE(net::send_frames(raw, encode_call(req, f)));
+      std::vector<Buffer> reply;
+      ASSERT_TRUE(net::recv_frames(raw, reply));
+      auto d = decode_call(reply, nullptr);
+      ASSERT_TRUE(d) << d.error().message;
+      EXPECT_EQ(d->request_id, req.request_id);
+      ASSERT_EQ(d->client_command(), wire::Command::final)
+          << "timeout_ms=" << timeout << ": " << (d->error ? d->error->message : "");
+      EXPECT_DOUBLE_EQ(value_of(*d).as<double>(), 5.0);
+    }
+  }
 }
 
 TEST(RemoteCalls, ProgressRepliesReachTheCaller) {

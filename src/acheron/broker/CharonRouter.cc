@@ -1,6 +1,7 @@
 #include "acheron/broker/CharonRouter.hh"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -105,6 +106,12 @@ void RouterOptions::validate() const {
         "event time you expect, e.g. 600 s");
   }
   if (max_job_retries < 0) fail("max_job_retries is negative (it is a count) use 0 or more");
+  if (poison_deaths < 1) {
+    fail("poison_deaths must be at least 1 (a count of worker deaths) use 2, the default");
+  }
+  if (expected_detector && expected_detector->size() == 0) {
+    fail("the expected detector has no channels (nothing could be detected) check --detector");
+  }
   if (dedupe_window < Duration::zero()) {
     fail("dedupe_window is negative (it is a duration) use 0 to disable the reply cache");
   }
@@ -139,6 +146,12 @@ CharonRouter::CharonRouter(RouterOptions options, TimePoint now)
       throw SetupError("output directory '" + options_.async_options.outdir.string() +
                        "' does not exist and cannot be created (permissions?) choose --outdir");
     }
+  }
+  if (options_.expected_detector) {
+    detector_ = options_.expected_detector;
+    detector_reply_ = charon::encode_detector_info(*detector_);
+    detector_source_ = "the operator";
+    if (options_.async) open_runs_store();
   }
 }
 
@@ -255,10 +268,18 @@ void CharonRouter::on_photon_data(Route route, std::span<const Buffer> body, std
   dispatch(now);
 }
 
+CharonRouter::JobId CharonRouter::new_job_id() const {
+  JobId id = 0;
+  do {
+    ::arc4random_buf(&id, sizeof id);  // glibc's ChaCha20 generator, seeded by the kernel
+  } while (id == 0 || jobs_.count(id) != 0);
+  return id;
+}
+
 CharonRouter::JobId CharonRouter::enqueue(Route route, std::span<const Buffer> body, RequestKey key,
                                           std::uint64_t bytes, std::uint64_t photons,
                                           TimePoint now) {
-  const JobId id = next_job_++;
+  const JobId id = new_job_id();
   Job job;
   job.id = id;
   job.route = std::move(route);
@@ -471,11 +492,24 @@ Outbox CharonRouter::on_backend_message(std::vector<Buffer> frames, TimePoint no
   }
 
   // A reply: [slot, "", reply...] (the delimiter is optional).
-  Worker& w = known ? it->second : register_worker(id, now);
-  w.last_seen = now;
   std::span<const Buffer> rest = body.subspan(1);
   if (!rest.empty() && rest[0].empty()) rest = rest.subspan(1);
   const auto slot = parse_slot(body[0]);
+  if (!known) {
+    // Only an earlier holder of the job (a worker declared dead too early)
+    // may answer before it has registered again; anyone else is not
+    // registered by a reply, and its reply goes nowhere.
+    const auto job = slot && slot->tag == kJobTag ? jobs_.find(slot->number) : jobs_.end();
+    if (job == jobs_.end() || std::find(job->second.holders.begin(), job->second.holders.end(),
+                                        id) == job->second.holders.end()) {
+      ++stats_.forged_replies;
+      log::warn("backend peer {} that is not a registered worker sent a reply; ignored",
+                printable(id));
+      return take_outbox();
+    }
+  }
+  Worker& w = known ? it->second : register_worker(id, now);
+  w.last_seen = now;
   if (!slot) {
     ++stats_.bad_backend_messages;
     log::warn("worker {}: reply for an unknown client ({} bytes) ignored", printable(id),
@@ -530,6 +564,13 @@ void CharonRouter::on_job_reply(Worker& w, JobId id, std::span<const Buffer> rep
     return;
   }
   Job& job = it->second;
+  if (job.worker != w.id &&
+      std::find(job.holders.begin(), job.holders.end(), w.id) == job.holders.end()) {
+    // Never given this job: a guess or a forgery, not an answer.
+    ++stats_.forged_replies;
+    log::warn("worker {}: reply for a job it was never given ignored", printable(w.id));
+    return;
+  }
   if (reply.empty() || reply[0].empty()) {
     ++stats_.bad_backend_messages;
     log::warn("worker {}: empty reply for event {}", printable(w.id), job.key.event_id);
@@ -606,21 +647,36 @@ void CharonRouter::lose_worker(const std::string& id, std::string_view why, Time
   workers_.erase(it);
   ++stats_.workers_lost;
   log::warn("worker {} lost ({}); {} job(s) in flight", printable(id), why, w.in_flight.size());
+  std::vector<Job*> held;
+  for (JobId j : w.in_flight) {
+    if (auto job = jobs_.find(j); job != jobs_.end() && job->second.worker == id) {
+      held.push_back(&job->second);
+    }
+  }
   // Newest first, so the oldest ends up at the queue head.
-  for (auto r = w.in_flight.rbegin(); r != w.in_flight.rend(); ++r) {
-    auto job = jobs_.find(*r);
-    if (job != jobs_.end() && job->second.worker == id) requeue_or_fail(job->second, now);
+  for (auto r = held.rbegin(); r != held.rend(); ++r) {
+    Job& job = **r;
+    job.suspect = true;
+    if (held.size() == 1) ++job.deaths_alone;
+    requeue_or_fail(job, now);
   }
   update_usable(now);
 }
 
 void CharonRouter::requeue_or_fail(Job& job, TimePoint now) {
   job.worker.clear();
-  if (job.retries >= options_.max_job_retries) {
+  const bool poison = job.deaths_alone >= options_.poison_deaths;
+  if (job.retries >= options_.max_job_retries || poison) {
     // The request may be what kills workers: stop here (§8.4). The failure is
     // cached like any reply, so a resend cannot take down more workers.
     ++stats_.failed;
-    log::warn("event {}: SIM_FAILED after {} retries", job.key.event_id, job.retries);
+    if (poison) {
+      ++stats_.poison_failed;
+      log::warn("event {}: SIM_FAILED, {} workers died holding it alone (a poison request?)",
+                job.key.event_id, job.deaths_alone);
+    } else {
+      log::warn("event {}: SIM_FAILED after {} retries", job.key.event_id, job.retries);
+    }
     if (job.ticket) {
       // The run gets an empty entry, so it still closes (§8.4, §11).
       ++stats_.async_empty;
@@ -781,7 +837,8 @@ Outbox CharonRouter::on_tick(TimePoint now) {
 
 void CharonRouter::dispatch(TimePoint now) {
   while (!queue_.empty()) {
-    Worker* w = pick_worker(jobs_.at(queue_.front()).photons);
+    const Job& next = jobs_.at(queue_.front());
+    Worker* w = pick_worker(next.photons, next.suspect);
     if (!w) return;
     const JobId id = queue_.front();
     queue_.pop_front();
@@ -790,6 +847,9 @@ void CharonRouter::dispatch(TimePoint now) {
     if (!busy(*w)) w->busy_since = now;
     w->in_flight.push_back(id);
     job.worker = w->id;
+    if (std::find(job.holders.begin(), job.holders.end(), w->id) == job.holders.end()) {
+      job.holders.push_back(w->id);
+    }
     ++stats_.dispatched;
     Outgoing o{Socket::backend, {}};
     o.frames.reserve(3 + job.body.size());
@@ -801,6 +861,13 @@ void CharonRouter::dispatch(TimePoint now) {
   }
 }
 
+bool CharonRouter::holds_suspect(const Worker& w) const {
+  return std::any_of(w.in_flight.begin(), w.in_flight.end(), [&](JobId j) {
+    auto it = jobs_.find(j);
+    return it != jobs_.end() && it->second.suspect && it->second.worker == w.id;
+  });
+}
+
 std::uint64_t CharonRouter::photons_in_flight(const Worker& w) const {
   std::uint64_t n = 0;
   for (JobId j : w.in_flight) {
@@ -809,13 +876,16 @@ std::uint64_t CharonRouter::photons_in_flight(const Worker& w) const {
   return n;
 }
 
-CharonRouter::Worker* CharonRouter::pick_worker(std::uint64_t photons) {
+CharonRouter::Worker* CharonRouter::pick_worker(std::uint64_t photons, bool alone) {
   // The least loaded worker with room, the one waiting longest among equals
   // (LRU among idle workers, §7). In asynchronous mode a worker past its
   // prefetch still has room for whole events up to photons_per_batch (§11).
   constexpr std::size_t kMaxPackedEvents = 256;
   const bool packing = options_.async && options_.photons_per_batch > 0;
   auto has_room = [&](const Worker& w) {
+    // A suspect job goes to an empty worker and stays alone there.
+    if (alone) return w.in_flight.empty();
+    if (holds_suspect(w)) return false;
     if (w.in_flight.size() < options_.worker_prefetch) return true;
     return packing && w.in_flight.size() < kMaxPackedEvents &&
            photons_in_flight(w) + photons <= options_.photons_per_batch;

@@ -62,6 +62,17 @@ struct RouterOptions {
   Duration busy_timeout = std::chrono::seconds(600);
   // §8.4: how often a job goes back to the queue after its worker died.
   int max_job_retries = 2;
+  // Poison requests: a job whose worker died while holding it alone is
+  // "suspect" and is dispatched alone from then on (nothing is packed with
+  // it, so no other job shares its fate); after this many such deaths it
+  // fails with SIM_FAILED (cached for resends), whatever retries remain. A
+  // request that crashes workers takes down at most this many.
+  int poison_deaths = 2;
+  // The detector every worker must serve, from the operator (`--detector`).
+  // Unset: the first worker to answer its DETECTOR_INFO probe sets it, which
+  // is safe only when every backend peer is trusted (loopback or CURVE with
+  // an allow-list); Broker refuses other set-ups unless told to trust.
+  std::optional<wire::charon::DetectorInfo> expected_detector;
   // §8.5: finished replies kept for resends (0: no cache; resends of running
   // jobs are still merged), and a cap on the bytes they hold.
   Duration dedupe_window = std::chrono::seconds(120);
@@ -118,6 +129,8 @@ struct RouterStats {
   std::uint64_t retried = 0;        // jobs put back at the queue head
   std::uint64_t failed = 0;         // SIM_FAILED after max_job_retries
   std::uint64_t late_replies = 0;   // replies from a worker the job had been taken from
+  std::uint64_t forged_replies = 0;  // replies from a peer that was never given the job
+  std::uint64_t poison_failed = 0;   // jobs failed after poison_deaths lone worker deaths
   std::uint64_t stale_replies = 0;  // replies for jobs already answered (dropped)
   // Asynchronous mode.
   std::uint64_t async_accepted = 0;  // events accepted into runs (resends excluded)
@@ -205,7 +218,12 @@ class CharonRouter final {
     TimePoint arrived{};  // first arrival (latency)
     TimePoint wanted{};   // latest arrival, resends included (ttl)
     int retries = 0;
-    std::string worker;  // holder; empty while queued
+    int deaths_alone = 0;  // holders that died holding only this job
+    bool suspect = false;  // a holder died: dispatched alone from now on
+    std::string worker;    // holder; empty while queued
+    // Every worker ever given this job: only they may answer it (a late
+    // answer from an earlier holder is still accepted).
+    std::vector<std::string> holders;
     // Asynchronous mode: the result goes to this run slot, not to a client.
     std::optional<Ticket> ticket;
   };
@@ -270,8 +288,10 @@ class CharonRouter final {
 
   // Both.
   void dispatch(TimePoint now);
-  // The worker to give a job of `photons` photons, or none with room.
-  Worker* pick_worker(std::uint64_t photons = 0);
+  // The worker to give a job of `photons` photons, or none with room; a job
+  // that must run alone (suspect) needs a worker with nothing in flight.
+  Worker* pick_worker(std::uint64_t photons = 0, bool alone = false);
+  bool holds_suspect(const Worker& w) const;
   std::uint64_t photons_in_flight(const Worker& w) const;
   // Creates a queued job (both modes).
   JobId enqueue(Route route, std::span<const Buffer> body, RequestKey key, std::uint64_t bytes,
@@ -297,7 +317,9 @@ class CharonRouter final {
   std::unique_ptr<AsyncRuns> runs_;
   std::vector<std::pair<std::string, std::string>> pending_begins_;  // peer, name
   std::deque<HeldAck> held_acks_;
-  JobId next_job_ = 1;
+  // Creates an unused, unguessable job id (the slot workers echo): a peer
+  // cannot answer a job it was not given by guessing its number.
+  JobId new_job_id() const;
   std::uint64_t next_probe_ = 1;
   std::uint64_t next_ready_seq_ = 1;
   TimePoint next_heartbeat_;

@@ -1,5 +1,6 @@
 #include "acheron/core/Error.hh"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +26,25 @@ constexpr std::array<std::pair<StatusCode, std::string_view>, 15> kNames{{
     {StatusCode::unavailable, "unavailable"},
 }};
 }  // namespace
+
+std::string escaped(std::string_view text, std::size_t max_bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  const std::size_t n = std::min(text.size(), max_bytes);
+  out.reserve(n + 8);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  if (text.size() > max_bytes) out += "...";
+  return out;
+}
 
 std::string_view to_string(StatusCode code) {
   for (const auto& [c, name] : kNames) {

@@ -33,6 +33,11 @@ std::string_view to_string(StatusCode code);
 // Inverse of to_string; unknown names give StatusCode::unknown.
 StatusCode status_code_from_string(std::string_view name);
 
+// Client text made safe to quote in an error message or log: bytes outside
+// printable ASCII become \xNN (a NUL would cut the message short), and text
+// longer than max_bytes is cut with "...".
+std::string escaped(std::string_view text, std::size_t max_bytes = 256);
+
 // An error that carries a status code. Thrown by request handlers and client
 // calls; fronts turn it into their protocol's error reply.
 class Failure : public std::runtime_error {

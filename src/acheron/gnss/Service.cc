@@ -1,9 +1,11 @@
 #include "acheron/gnss/Service.hh"
 
+#include <fnmatch.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include <filesystem>
-#include <regex>
 
 #include "acheron/core/Log.hh"
 
@@ -18,6 +20,22 @@ namespace {
 constexpr const char* kSuccess = "F9T initialized, configured, and verified successfully.";
 
 }  // namespace
+
+bool device_allowed(const std::string& path, const std::vector<std::string>& globs) {
+  namespace fs = std::filesystem;
+  auto matches = [&](const std::string& p) {
+    return std::any_of(globs.begin(), globs.end(),
+                       [&](const std::string& g) { return ::fnmatch(g.c_str(), p.c_str(), 0) == 0; });
+  };
+  if (path.empty() || path.find('\0') != std::string::npos || path.front() != '/') return false;
+  const std::string lexical = fs::path(path).lexically_normal().string();
+  if (!matches(lexical)) return false;
+  std::error_code ec;
+  const fs::path real = fs::canonical(lexical, ec);
+  // A path that does not exist stays allowed (the caller reports it missing);
+  // one that exists must resolve to an allowed place.
+  return ec ? true : matches(real.string());
+}
 
 StreamEnd IoSession::end() const {
   std::lock_guard lock(mutex_);
@@ -37,20 +55,14 @@ UbloxService::~UbloxService() {
   stop("server shutting down");
 }
 
-std::string UbloxService::anchored_regex(const std::vector<std::string>& patterns) {
-  std::string combined;
-  for (const auto& p : patterns) {
-    try {
-      std::regex check(p, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      fail(StatusCode::invalid_argument, "Invalid pattern '" + p + "' (" + e.what() +
-                                             "). Use a regular expression such as \"TIM-.*\".");
-    }
-    if (!combined.empty()) combined += '|';
-    // Python's re.match: anchored at the start, free at the end.
-    combined += "(?:" + p + ")[\\s\\S]*";
+std::optional<Pattern> UbloxService::anchored_pattern(const std::vector<std::string>& patterns) {
+  if (patterns.empty()) return std::nullopt;
+  auto p = Pattern::any_prefix(patterns);
+  if (!p) {
+    fail(StatusCode::invalid_argument,
+         "CaptureUblox: " + p.error().message + "; use a regular expression such as \"TIM-.*\"");
   }
-  return combined;
+  return std::move(*p);
 }
 
 bool UbloxService::io_running() const {
@@ -103,7 +115,7 @@ void UbloxService::stop(const std::string& why) {
 
 Capture UbloxService::capture(const std::vector<std::string>& patterns) {
   hub::SubscriptionOptions o;
-  o.key_regex = anchored_regex(patterns);
+  o.key_pattern = anchored_pattern(patterns);
   o.mode = hub::DeliveryMode::queue;
   o.queue_capacity = options_.max_read_queue_size;
   o.when_full = hub::QueueFull::drop_newest;  // ublox.md §5: a full queue drops the new packet
@@ -213,7 +225,14 @@ std::string UbloxService::init(const nlohmann::json& config_json, bool force) {
   // 1. Stop reading; open streams end with OK.
   stop("F9T is being re-initialized");
 
-  // 2. The device.
+  // 2. The device: only where the operator allows (the same reply for a
+  // forbidden path whether or not it exists).
+  if (!device_allowed(config.device, options_.allowed_devices)) {
+    fail(StatusCode::invalid_argument,
+         "Device path " + escaped(config.device) +
+             " is not an allowed serial device (the server's allowed_devices; the default "
+             "allows /dev/tty*, /dev/pts/* and /dev/serial/*).");
+  }
   struct stat st {};
   if (::stat(config.device.c_str(), &st) != 0) {
     fail(StatusCode::invalid_argument, "Device path " + config.device + " does not exist.");

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -30,7 +31,16 @@ struct ServiceOptions {
   Duration valget_quiet = std::chrono::milliseconds(300);
   Duration signal_pause = std::chrono::milliseconds(300);  // after the signal group: GNSS restarts
   std::string expected_model_prefix = "ZED-F9T";
+  // The device paths an InitF9t may name (shell globs, fnmatch(3) without
+  // FNM_PATHNAME). A client names the receiver's serial port; it must not be
+  // able to make the server open, or probe for, any other file. Checked on the
+  // lexically normal absolute path and again after symlinks are resolved.
+  std::vector<std::string> allowed_devices = {"/dev/tty*", "/dev/pts/*", "/dev/serial/*"};
 };
+
+// True if `path` (lexically normalised, and once more with its symlinks
+// resolved when it exists) matches one of the globs.
+bool device_allowed(const std::string& path, const std::vector<std::string>& globs);
 
 // How a capture stream ended.
 struct StreamEnd {
@@ -88,9 +98,11 @@ class UbloxService final {
   hub::Topic& topic() noexcept { return topic_; }
   const ServiceOptions& options() const noexcept { return options_; }
 
-  // One regex equivalent to Python's re.match against any of patterns.
-  // Throws Failure(invalid_argument) naming a pattern that does not compile.
-  static std::string anchored_regex(const std::vector<std::string>& patterns);
+  // One pattern equivalent to Python's re.match against any of patterns
+  // (nullopt: no patterns, every identity). Client patterns are compiled by
+  // RE2 with a size limit (core/Pattern.hh). Throws Failure(invalid_argument)
+  // naming a pattern that does not compile or is too complex.
+  static std::optional<Pattern> anchored_pattern(const std::vector<std::string>& patterns);
 
  private:
   void publish(ReceivedFrame&& f);

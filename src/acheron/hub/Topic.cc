@@ -8,13 +8,12 @@ namespace acheron::hub {
 
 Subscription::Subscription(std::string topic, SubscriptionOptions options)
     : topic_(std::move(topic)), options_(std::move(options)) {
-  if (!options_.key_regex.empty()) {
-    try {
-      regex_.emplace(options_.key_regex, std::regex::ECMAScript | std::regex::optimize);
-    } catch (const std::regex_error& e) {
-      throw SetupError("invalid key pattern '" + options_.key_regex + "' (" + e.what() +
-                       ") use an ECMAScript regular expression");
-    }
+  if (options_.key_pattern) {
+    pattern_ = options_.key_pattern;
+  } else if (!options_.key_regex.empty()) {
+    auto p = Pattern::compile(options_.key_regex);
+    if (!p) throw SetupError("invalid key pattern: " + p.error().message);
+    pattern_ = std::move(*p);
   }
   if (options_.mode == DeliveryMode::queue && options_.queue_capacity == 0) {
     throw SetupError(
@@ -29,7 +28,7 @@ bool Subscription::wants(const std::string& key) {
   if (!options_.keys.empty()) {
     ok = std::find(options_.keys.begin(), options_.keys.end(), key) != options_.keys.end();
   }
-  if (ok && regex_) ok = std::regex_match(key, *regex_);
+  if (ok && pattern_) ok = pattern_->full_match(key);
   if (wanted_.size() < 100000) wanted_.emplace(key, ok);
   return ok;
 }

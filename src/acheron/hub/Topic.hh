@@ -11,12 +11,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "acheron/core/Clock.hh"
+#include "acheron/core/Pattern.hh"
 #include "acheron/core/Payload.hh"
 
 namespace acheron::hub {
@@ -45,7 +45,9 @@ enum class QueueFull {
 
 struct SubscriptionOptions {
   std::vector<std::string> keys;  // whitelist; empty means every key
-  std::string key_regex;          // if set, keys must match it entirely (anchored)
+  std::string key_regex;  // if set, keys must match it entirely (RE2 syntax, core/Pattern.hh)
+  // Alternatively a compiled pattern (taken instead of key_regex when set).
+  std::optional<Pattern> key_pattern;
   Duration min_interval{0};       // per key: at most one delivery per interval
   DeliveryMode mode = DeliveryMode::cache;
   std::size_t queue_capacity = 1000;  // queue mode
@@ -101,7 +103,7 @@ class Subscription final {
 
   std::string topic_;
   SubscriptionOptions options_;
-  std::optional<std::regex> regex_;
+  std::optional<Pattern> pattern_;
   std::unordered_map<std::string, bool> wanted_;  // memoised key filter
 
   mutable std::mutex mutex_;
@@ -126,7 +128,7 @@ class Topic final {
   // Publishes a value under key; returns its sequence number. Never blocks
   // on subscribers.
   std::uint64_t publish(std::string key, Payload payload);
-  // Throws SetupError for an invalid regex.
+  // Throws SetupError for an invalid pattern.
   std::shared_ptr<Subscription> subscribe(SubscriptionOptions options = {});
 
   std::optional<SamplePtr> latest(const std::string& key) const;

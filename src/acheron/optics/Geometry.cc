@@ -272,6 +272,11 @@ void Geometry::finalize() {
     normals_.push_back(n / len);
     triangle_data_[i].normal = n / len;
   }
+  const auto [lo, hi] = bounds();
+  const float margin =
+      std::max({hi.x - lo.x, hi.y - lo.y, hi.z - lo.z, 1000.0f});  // mm
+  world_lo_ = {lo.x - margin, lo.y - margin, lo.z - margin};
+  world_hi_ = {hi.x + margin, hi.y + margin, hi.z + margin};
   finalized_ = true;
 }
 
@@ -283,6 +288,8 @@ void Geometry::fill(ParamsView& view) const {
   view.n_triangles = static_cast<std::uint32_t>(triangles_.size());
   view.solid_channel = solid_channel_.data();
   view.n_solids = static_cast<std::uint32_t>(solids_.size());
+  view.world_lo = world_lo_;
+  view.world_hi = world_hi_;
 }
 
 std::pair<Vec3, Vec3> Geometry::bounds() const {

@@ -108,6 +108,10 @@ class Geometry final {
 
   // Axis-aligned bounds of all vertices.
   std::pair<Vec3, Vec3> bounds() const;
+  // The box photons may start in and travel through: the bounds widened on
+  // every side by their largest extent (at least 1 m), so a source just
+  // outside the outermost mesh still runs.
+  std::pair<Vec3, Vec3> world() const noexcept { return {world_lo_, world_hi_}; }
 
  private:
   std::vector<Vec3> vertices_;
@@ -117,6 +121,7 @@ class Geometry final {
   std::vector<SolidInfo> solids_;
   std::vector<ChannelInfo> channels_;
   std::vector<std::int32_t> solid_channel_;
+  Vec3 world_lo_{}, world_hi_{};
   bool finalized_ = false;
 };
 

@@ -25,7 +25,7 @@ enum class Outcome : std::uint8_t {
   bulk_absorb,
   surface_detect,
   surface_absorb,
-  nan_abort,  // NO_HIT | NAN_ABORT: non-finite position or direction
+  nan_abort,  // NO_HIT | NAN_ABORT: non-finite position or direction, or outside the world
   max_steps,  // still alive after max_steps; history keeps no terminal bit
 };
 
@@ -104,6 +104,11 @@ ACHERON_FUNCTION inline Vec3 normalize_checked(Vec3 v) {
   return normalize(v / m);
 }
 
+// True if p lies in the box [lo, hi] (false for NaN coordinates).
+ACHERON_FUNCTION inline bool inside(Vec3 p, Vec3 lo, Vec3 hi) {
+  return p.x >= lo.x && p.x <= hi.x && p.y >= lo.y && p.y <= hi.y && p.z >= lo.z && p.z <= hi.z;
+}
+
 // Propagates one photon through the geometry until it stops or max_steps
 // casts have been made. Tracer is any type with
 //   ACHERON_FUNCTION bool intersect(Vec3 origin, Vec3 direction,
@@ -136,7 +141,8 @@ ACHERON_FUNCTION PropagateResult propagate(Photon& photon, const ParamsView& par
   const bool chroma_compat = params.chroma_compat != 0;
 
   for (std::uint32_t step = 0; step < params.max_steps; ++step) {
-    if (!isfinite(photon.position) || !isfinite(photon.direction)) {
+    if (!isfinite(photon.position) || !isfinite(photon.direction) ||
+        !inside(photon.position, params.world_lo, params.world_hi)) {
       photon.history |= history::no_hit | history::nan_abort;
       result.outcome = Outcome::nan_abort;
       return result;

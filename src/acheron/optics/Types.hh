@@ -158,6 +158,12 @@ struct ParamsView {
   const std::int32_t* solid_channel = nullptr;  // solid -> channel index, -1 = not a sensor
   std::uint32_t n_solids = 0;
   std::uint32_t max_steps = 1000;
+  // The world: photons are tracked only inside this box (mm). Outside it a
+  // photon can meet nothing, and coordinates near float's limits break ray
+  // casting (Embree refuses ray origins beyond ~1.8e18); such a photon ends
+  // NO_HIT | NAN_ABORT like a non-finite one.
+  Vec3 world_lo{-1e12f, -1e12f, -1e12f};
+  Vec3 world_hi{1e12f, 1e12f, 1e12f};
   TimingMode timing = TimingMode::phase;
   std::uint32_t chroma_compat = 0;  // restores Chroma's deviations 1-3 (photon-physics.md §10)
   std::uint64_t seed = 0;

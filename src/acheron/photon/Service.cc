@@ -70,7 +70,9 @@ std::vector<Buffer> PhotonService::simulate(const charon::PhotonData& in) {
   stats_.photons += in.num_photons;
   stats_.hits += result.hits.size();
   stats_.failed += ok ? 0 : 1;
-  stats_.invalid_photons += report.invalid;
+  // Photons the engine refused (outside the world, or non-finite in flight)
+  // besides those the input check marked.
+  stats_.invalid_photons += report.invalid + result.diagnostics.nan_abort;
   stats_.steps += result.diagnostics.steps;
   stats_.busy_seconds += seconds;
   stats_.record_latency(seconds);
@@ -104,7 +106,7 @@ std::vector<charon::Hits> PhotonService::simulate_batch(
   stats_.events += events.size();
   stats_.photons += photons;
   stats_.hits += result.hits.size();
-  stats_.invalid_photons += invalid;
+  stats_.invalid_photons += invalid + result.diagnostics.nan_abort;
   stats_.steps += result.diagnostics.steps;
   stats_.busy_seconds += seconds;
   stats_.record_latency(seconds);

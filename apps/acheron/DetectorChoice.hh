@@ -1,0 +1,23 @@
+// The detector a command works with: `--detector FILE` or the embedded
+// default (`--pmts N` sets its PMT count). Shared by the photon commands and
+// the broker, which must expect the same detector its workers load.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "acheron/optics/Detector.hh"
+
+namespace acheron::app {
+
+struct DetectorChoice {
+  std::string file;
+  int pmts = 0;
+};
+
+void add_detector_options(CLI::App* cmd, DetectorChoice& c);
+std::shared_ptr<const optics::Detector> load_detector(const DetectorChoice& c);
+
+}  // namespace acheron::app
