@@ -68,10 +68,16 @@ HELPERS = r"""
 #include <vector>
 
 namespace acheron_golden {
-void assign_floats(std::vector<float>& v, const float* data, std::size_t n) { v.assign(data, data + n); }
+void assign_floats(std::vector<float>& v, const float* data, std::size_t n) {
+  v.assign(data, data + n);
+}
 void assign_ints(std::vector<int>& v, const int* data, std::size_t n) { v.assign(data, data + n); }
-void copy_floats(const std::vector<float>& v, float* out) { if (!v.empty()) std::memcpy(out, v.data(), 4 * v.size()); }
-void copy_ints(const std::vector<int>& v, int* out) { if (!v.empty()) std::memcpy(out, v.data(), 4 * v.size()); }
+void copy_floats(const std::vector<float>& v, float* out) {
+  if (!v.empty()) std::memcpy(out, v.data(), 4 * v.size());
+}
+void copy_ints(const std::vector<int>& v, int* out) {
+  if (!v.empty()) std::memcpy(out, v.data(), 4 * v.size());
+}
 void copy_out(const TBuffer& b, unsigned char* out) { std::memcpy(out, b.Buffer(), b.Length()); }
 
 class Message : public TMessage {
@@ -155,10 +161,10 @@ def to_root(ROOT, arrays: dict, unique_id: int = 0, bits: int = 0):
     n = len(arrays["x"])
     if n == 0:
         return obj
+    helpers = ROOT.acheron_golden
     for name in FLOAT_FIELDS:
-        ROOT.acheron_golden.assign_floats(getattr(obj, name),
-                                          np.ascontiguousarray(arrays[name], dtype=np.float32), n)
-    ROOT.acheron_golden.assign_ints(obj.pmtid, np.ascontiguousarray(arrays["pmtid"], dtype=np.int32), n)
+        helpers.assign_floats(getattr(obj, name), np.ascontiguousarray(arrays[name], np.float32), n)
+    helpers.assign_ints(obj.pmtid, np.ascontiguousarray(arrays["pmtid"], np.int32), n)
     if unique_id:
         obj.SetUniqueID(unique_id)
     if bits:
@@ -172,8 +178,8 @@ def from_root(ROOT, obj) -> dict:
         v = getattr(obj, name)
         out[name] = np.empty(v.size(), dtype=np.int32 if name == "pmtid" else np.float32)
         if v.size():
-            copy = ROOT.acheron_golden.copy_ints if name == "pmtid" else ROOT.acheron_golden.copy_floats
-            copy(v, out[name])
+            helpers = ROOT.acheron_golden
+            (helpers.copy_ints if name == "pmtid" else helpers.copy_floats)(v, out[name])
     return out
 
 
@@ -202,8 +208,8 @@ def root_read(ROOT, data: bytes, framing: str = "buffer"):
     """ROOT's reading of data (ReadObjectAny, through a TMessage for the
     message framing): a dict of arrays, or None if ROOT returned no object."""
     raw = np.frombuffer(bytearray(data), dtype=np.uint8)
-    reader = ROOT.acheron_golden.read_buffer if framing == "buffer" else ROOT.acheron_golden.read_message
-    obj = reader(raw, len(data))
+    helpers = ROOT.acheron_golden
+    obj = (helpers.read_buffer if framing == "buffer" else helpers.read_message)(raw, len(data))
     if not obj:
         return None
     ROOT.SetOwnership(obj, True)  # ReadObjectAny allocated it; Python deletes it
@@ -231,7 +237,8 @@ def write_case(ROOT, arrays, framing, options) -> bytes:
 
 def large_digests(ROOT) -> dict:
     arrays = field_values(LARGE_SIZE)
-    return {f"{framing}_{LARGE_SIZE}": hashlib.sha256(write_case(ROOT, arrays, framing, {})).hexdigest()
+    return {f"{framing}_{LARGE_SIZE}":
+            hashlib.sha256(write_case(ROOT, arrays, framing, {})).hexdigest()
             for framing in ("buffer", "message")}
 
 
