@@ -1,0 +1,487 @@
+#include "acheron/wire/ChromaPhotonList.hh"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <type_traits>
+
+namespace acheron::wire::chroma {
+namespace {
+
+static_assert(sizeof(float) == 4 && std::numeric_limits<float>::is_iec559);
+
+// Fixed parts of the layout (docs/chroma.md).
+constexpr std::size_t kMessageHeader = 8;                          // length word + what-word
+constexpr std::size_t kClassTagBytes = 4 + kClassName.size() + 1;  // kNewClassTag + name + NUL
+constexpr std::size_t kTObjectBytes = 2 + 4 + 4;                   // version, fUniqueID, fBits
+constexpr std::size_t kVectorHeader = 4 + 2 + 4;                   // byte count, version, length
+// TClass::Load reads a class name of at most 80 bytes including its NUL.
+constexpr std::size_t kMaxClassName = 80;
+// Highest version number ROOT writes (kMaxVersion in TBufferFile.cxx).
+constexpr std::uint16_t kMaxVersion = 0x3FFF;
+constexpr std::uint32_t kExponentMask = 0x7F800000u;  // all ones: inf or NaN
+
+// Byte count of the object part (version onwards) for n photons.
+constexpr std::uint64_t object_count(std::uint64_t n) {
+  return 2 + kTObjectBytes + kMembers * (kVectorHeader + 4 * n);
+}
+// Byte count of the whole object (class tag onwards).
+constexpr std::uint64_t outer_count(std::uint64_t n) {
+  return kClassTagBytes + 4 + object_count(n);
+}
+// The largest list whose outer byte count ROOT can write.
+constexpr std::uint64_t kMaxEncodable = (kMaxMapCount - 1 - outer_count(0)) / (kMembers * 4);
+
+std::uint32_t load_be32(const std::byte* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap32(v);
+  return v;
+}
+std::uint16_t load_be16(const std::byte* p) noexcept {
+  return static_cast<std::uint16_t>(std::to_integer<unsigned>(p[0]) << 8 |
+                                    std::to_integer<unsigned>(p[1]));
+}
+void store_be32(std::byte* p, std::uint32_t v) noexcept {
+  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap32(v);
+  std::memcpy(p, &v, 4);
+}
+void store_be16(std::byte* p, std::uint16_t v) noexcept {
+  p[0] = static_cast<std::byte>(v >> 8);
+  p[1] = static_cast<std::byte>(v);
+}
+
+constexpr bool is_nonfinite(std::uint32_t native_word) noexcept {
+  return (native_word & kExponentMask) == kExponentMask;
+}
+
+// Byte-swaps n 32-bit words from src to dst (big-endian wire <-> native;
+// either may be unaligned, they must not overlap). With check_finite, returns
+// false if any word, read as a native float, is inf or NaN. Blocks of a fixed
+// width let the compiler turn the swap and the check into vector code at
+// -O2; the tail runs scalar.
+template <bool kFromWire>
+bool swap_words(const std::byte* src, std::byte* dst, std::size_t n, bool check_finite) noexcept {
+  constexpr std::size_t kBlock = 16;
+  std::uint32_t nonfinite = 0;
+  std::size_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    std::uint32_t w[kBlock];
+    std::memcpy(w, src + 4 * i, sizeof w);
+    for (std::size_t k = 0; k < kBlock; ++k) {
+      if constexpr (!kFromWire) nonfinite |= is_nonfinite(w[k]);
+      if constexpr (std::endian::native == std::endian::little) w[k] = __builtin_bswap32(w[k]);
+      if constexpr (kFromWire) nonfinite |= is_nonfinite(w[k]);
+    }
+    std::memcpy(dst + 4 * i, w, sizeof w);
+  }
+  for (; i < n; ++i) {
+    std::uint32_t w;
+    std::memcpy(&w, src + 4 * i, 4);
+    if constexpr (!kFromWire) nonfinite |= is_nonfinite(w);
+    if constexpr (std::endian::native == std::endian::little) w = __builtin_bswap32(w);
+    if constexpr (kFromWire) nonfinite |= is_nonfinite(w);
+    std::memcpy(dst + 4 * i, &w, 4);
+  }
+  return !check_finite || nonfinite == 0;
+}
+
+std::size_t first_nonfinite(const std::vector<float>& v) {
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    std::uint32_t w;
+    std::memcpy(&w, &v[i], 4);
+    if (is_nonfinite(w)) return i;
+  }
+  return v.size();
+}
+
+// Reads ROOT's big-endian stream with bounds checks; every failure becomes
+// an error message naming the offset.
+class Reader final {
+ public:
+  explicit Reader(std::span<const std::byte> in) : in_(in) {}
+
+  std::size_t pos() const noexcept { return pos_; }
+  std::size_t remaining() const noexcept { return in_.size() - pos_; }
+  const std::byte* here() const noexcept { return in_.data() + pos_; }
+
+  // False (and the error set) if fewer than n bytes remain.
+  bool need(std::size_t n, std::string_view what) {
+    if (n <= remaining()) return true;
+    error = fmt::format("truncated: {} needs {} bytes at offset {}, {} remain", what, n, pos_,
+                        remaining());
+    code = StatusCode::invalid_argument;
+    return false;
+  }
+  std::uint32_t u32() noexcept {
+    auto v = load_be32(here());
+    pos_ += 4;
+    return v;
+  }
+  std::uint16_t u16() noexcept {
+    auto v = load_be16(here());
+    pos_ += 2;
+    return v;
+  }
+  void skip(std::size_t n) noexcept { pos_ += n; }
+
+  bool fail(StatusCode c, std::string message) {
+    code = c;
+    error = std::move(message);
+    return false;
+  }
+
+  std::string error;
+  StatusCode code = StatusCode::invalid_argument;
+
+ private:
+  std::span<const std::byte> in_;
+  std::size_t pos_ = 0;
+};
+
+// An optional byte count (kByteCountMask set in the first word) followed by
+// a 16-bit version, as TBufferFile::ReadVersion reads it.
+struct VersionHeader {
+  bool has_count = false;
+  std::uint32_t count = 0;    // bytes after the count word
+  std::size_t count_end = 0;  // offset the count says the part ends at
+  std::uint16_t version = 0;
+};
+
+bool read_version(Reader& r, std::string_view what, VersionHeader& h) {
+  if (!r.need(2, what)) return false;
+  if (r.remaining() >= 4 && (load_be32(r.here()) & kByteCountMask)) {
+    h.has_count = true;
+    h.count = r.u32() & ~kByteCountMask;
+    if (h.count > r.remaining()) {
+      return r.fail(StatusCode::invalid_argument,
+                    fmt::format("truncated: {} byte count {} at offset {} exceeds the {} bytes "
+                                "that remain",
+                                what, h.count, r.pos() - 4, r.remaining()));
+    }
+    h.count_end = r.pos() + h.count;
+    if (!r.need(2, what)) return false;
+  }
+  h.version = r.u16();
+  return true;
+}
+
+bool check_count(Reader& r, std::string_view what, const VersionHeader& h) {
+  if (!h.has_count || r.pos() == h.count_end) return true;
+  return r.fail(StatusCode::invalid_argument,
+                fmt::format("byte count mismatch: {} declares {} bytes, its content has {}", what,
+                            h.count, h.count + r.pos() - h.count_end));
+}
+
+std::string printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 64)) out += (c >= 0x20 && c < 0x7F) ? c : '?';
+  if (s.size() > 64) out += "...";
+  return out;
+}
+
+bool read_header(Reader& r, Framing framing, std::size_t size) {
+  if (framing != Framing::message) return true;
+  if (!r.need(kMessageHeader, "TMessage header")) return false;
+  const std::uint32_t length = r.u32();
+  const std::uint32_t what = r.u32();
+  if (length != 0 && length != size - 4) {
+    return r.fail(StatusCode::invalid_argument,
+                  fmt::format("TMessage length word {} does not match the {} bytes received "
+                              "(expected {} or 0)",
+                              length, size, size - 4));
+  }
+  if (what & kMessZip) {
+    return r.fail(StatusCode::unimplemented,
+                  "compressed TMessage (kMESS_ZIP) is not supported: send it uncompressed");
+  }
+  if (what != kMessObject) {
+    return r.fail(
+        StatusCode::invalid_argument,
+        fmt::format("TMessage what-word {:#x} is not kMESS_OBJECT ({})", what, kMessObject));
+  }
+  return true;
+}
+
+bool read_class_tag(Reader& r, VersionHeader& outer) {
+  if (!r.need(4, "object tag")) return false;
+  std::uint32_t word = r.u32();
+  if (word == kNullTag)
+    return r.fail(StatusCode::invalid_argument, "the message holds a null object");
+  if ((word & kByteCountMask) && word != kNewClassTag) {
+    outer.has_count = true;
+    outer.count = word & ~kByteCountMask;
+    if (outer.count > r.remaining()) {
+      return r.fail(StatusCode::invalid_argument,
+                    fmt::format("truncated: object byte count {} exceeds the {} bytes that remain",
+                                outer.count, r.remaining()));
+    }
+    outer.count_end = r.pos() + outer.count;
+    if (!r.need(4, "class tag")) return false;
+    word = r.u32();
+  }
+  if (word == kNullTag)
+    return r.fail(StatusCode::invalid_argument, "the message holds a null object");
+  if (word != kNewClassTag) {
+    if (word & kClassMask) {
+      return r.fail(StatusCode::unimplemented,
+                    fmt::format("class tag {:#x} refers to a class stored earlier in the buffer; "
+                                "send one ChromaPhotonList per message from a fresh buffer",
+                                word));
+    }
+    return r.fail(StatusCode::unimplemented,
+                  fmt::format("object tag {:#x} refers to an object stored earlier in the buffer; "
+                              "send one ChromaPhotonList per message from a fresh buffer",
+                              word));
+  }
+  const std::size_t limit = std::min(r.remaining(), kMaxClassName);
+  const auto* begin = reinterpret_cast<const char*>(r.here());
+  const auto* nul = static_cast<const char*>(std::memchr(begin, 0, limit));
+  if (!nul) {
+    if (limit < kMaxClassName) return r.need(limit + 1, "class name");
+    return r.fail(StatusCode::invalid_argument,
+                  fmt::format("class name at offset {} is not NUL-terminated within {} bytes",
+                              r.pos(), kMaxClassName));
+  }
+  const std::string_view name(begin, static_cast<std::size_t>(nul - begin));
+  if (name != kClassName) {
+    return r.fail(StatusCode::invalid_argument,
+                  fmt::format("wrong class '{}' (expected {})", printable(name), kClassName));
+  }
+  r.skip(name.size() + 1);
+  return true;
+}
+
+bool read_tobject(Reader& r, Header& header) {
+  if (!r.need(2, "TObject version")) return false;
+  std::uint16_t version = r.u16();
+  // TObject::Streamer reads its version with SkipVersion: a leading byte count
+  // (kByteCountMask in the first 16 bits) is skipped.
+  if (version & kStreamedMemberWise) {
+    if (!r.need(4, "TObject version")) return false;
+    r.skip(2);
+    version = r.u16();
+  }
+  if (version != kTObjectVersion) {
+    return r.fail(
+        StatusCode::invalid_argument,
+        fmt::format("unknown TObject version {} (expected {})", version, kTObjectVersion));
+  }
+  if (!r.need(8, "TObject fUniqueID and fBits")) return false;
+  header.unique_id = r.u32();
+  const std::uint32_t bits = r.u32();
+  header.bits = bits & ~kIsReferenced;
+  if (bits & kIsReferenced) {
+    // A referenced object is followed by the 16-bit index of its process id.
+    if (!r.need(2, "TObject process id")) return false;
+    r.skip(2);
+  }
+  return true;
+}
+
+// One std::vector<T> member (T = float or int32): version header, length,
+// big-endian elements. `expected` is the first member's length.
+template <class T>
+bool read_vector(Reader& r, std::size_t member, std::vector<T>& out, std::size_t& expected,
+                 const Limits& limits, Header& header) {
+  const std::string_view name = kMemberNames[member];
+  VersionHeader h;
+  if (!read_version(r, name, h)) return false;
+  if (h.version & kStreamedMemberWise) {
+    return r.fail(StatusCode::unimplemented,
+                  fmt::format("member {} is streamed member-wise (version {:#x}); ROOT streams "
+                              "vectors of numbers object-wise",
+                              name, h.version));
+  }
+  if (h.version == 0 || h.version > kMaxVersion) {
+    return r.fail(StatusCode::invalid_argument,
+                  fmt::format("unknown collection version {} for member {}", h.version, name));
+  }
+  if (member == 0) header.collection_version = h.version;
+  if (!r.need(4, name)) return false;
+  const auto length = static_cast<std::int32_t>(r.u32());
+  if (length < 0) {
+    return r.fail(StatusCode::invalid_argument,
+                  fmt::format("member {} has a negative length {}", name, length));
+  }
+  const auto n = static_cast<std::size_t>(length);
+  if (member == 0) {
+    if (n > limits.max_photons) {
+      return r.fail(
+          StatusCode::resource_exhausted,
+          fmt::format("{} photons exceed the limit of {} per list", n, limits.max_photons));
+    }
+    expected = n;
+  } else if (n != expected) {
+    return r.fail(
+        StatusCode::invalid_argument,
+        fmt::format("mismatched vector lengths: x has {} elements, {} has {}", expected, name, n));
+  }
+  // Checked against the bytes present before anything is allocated.
+  if (n > r.remaining() / 4) return r.need(4 * n, name);
+  out.resize(n);
+  const bool finite = swap_words<true>(r.here(), reinterpret_cast<std::byte*>(out.data()), n,
+                                       std::is_same_v<T, float>);
+  r.skip(4 * n);
+  if constexpr (std::is_same_v<T, float>) {
+    if (!finite) {
+      const std::size_t i = first_nonfinite(out);
+      return r.fail(StatusCode::invalid_argument,
+                    fmt::format("{}[{}] is {} (every value must be finite)", name, i, out[i]));
+    }
+  }
+  return check_count(r, name, h);
+}
+
+}  // namespace
+
+void PhotonList::resize(std::size_t n) {
+  for (auto* v : floats()) v->resize(n);
+  pmtid.resize(n);
+}
+
+std::array<std::vector<float>*, kFloatMembers> PhotonList::floats() noexcept {
+  return {&x, &y, &z, &px, &py, &pz, &polx, &poly, &polz, &t, &wavelength};
+}
+
+std::array<const std::vector<float>*, kFloatMembers> PhotonList::floats() const noexcept {
+  return {&x, &y, &z, &px, &py, &pz, &polx, &poly, &polz, &t, &wavelength};
+}
+
+bool bitwise_equal(const PhotonList& a, const PhotonList& b) noexcept {
+  const auto fa = a.floats();
+  const auto fb = b.floats();
+  for (std::size_t m = 0; m < kFloatMembers; ++m) {
+    if (fa[m]->size() != fb[m]->size()) return false;
+    if (!fa[m]->empty() && std::memcmp(fa[m]->data(), fb[m]->data(), 4 * fa[m]->size()) != 0)
+      return false;
+  }
+  return a.pmtid == b.pmtid;
+}
+
+std::string_view to_string(Framing f) {
+  return f == Framing::message ? "message" : "buffer";
+}
+
+Framing detect_framing(std::span<const std::byte> bytes) noexcept {
+  if (bytes.size() < kMessageHeader) return Framing::buffer;
+  const std::uint32_t first = load_be32(bytes.data());
+  if (first == kNewClassTag || (first & kByteCountMask)) return Framing::buffer;
+  return Framing::message;
+}
+
+Result<Decoded> decode(std::span<const std::byte> bytes, const Limits& limits) {
+  Decoded d;
+  d.header.framing = detect_framing(bytes);
+  Reader r(bytes);
+  auto failed = [&r]() { return Result<Decoded>::failure(r.code, r.error); };
+  if (bytes.empty()) return Result<Decoded>::failure(StatusCode::invalid_argument, "empty message");
+  if (!read_header(r, d.header.framing, bytes.size())) return failed();
+
+  VersionHeader outer;
+  if (!read_class_tag(r, outer)) return failed();
+  VersionHeader object;
+  if (!read_version(r, kClassName, object)) return failed();
+  if (object.version != kClassVersion) {
+    return Result<Decoded>::failure(
+        StatusCode::invalid_argument,
+        fmt::format("unknown ChromaPhotonList class version {} (this codec reads version {})",
+                    object.version, kClassVersion));
+  }
+  if (!read_tobject(r, d.header)) return failed();
+
+  PhotonList& p = d.photons;
+  const auto floats = p.floats();
+  std::size_t n = 0;
+  for (std::size_t m = 0; m < kFloatMembers; ++m) {
+    if (!read_vector(r, m, *floats[m], n, limits, d.header)) return failed();
+  }
+  if (!read_vector(r, kMembers - 1, p.pmtid, n, limits, d.header)) return failed();
+
+  if (!check_count(r, kClassName, object)) return failed();
+  if (!check_count(r, "object", outer)) return failed();
+  if (r.remaining() != 0) {
+    return Result<Decoded>::failure(
+        StatusCode::invalid_argument,
+        fmt::format("{} bytes follow the object at offset {}", r.remaining(), r.pos()));
+  }
+  return d;
+}
+
+std::size_t encoded_size(std::size_t n, Framing framing) noexcept {
+  return (framing == Framing::message ? kMessageHeader : 0) + 4 + outer_count(n);
+}
+
+Result<Buffer> encode(const PhotonList& photons, const Header& header) {
+  const std::size_t n = photons.size();
+  const auto floats = photons.floats();
+  for (std::size_t m = 0; m < kFloatMembers; ++m) {
+    if (floats[m]->size() != n) {
+      return Result<Buffer>::failure(
+          StatusCode::invalid_argument,
+          fmt::format("mismatched vector lengths: x has {} elements, {} has {}", n, kMemberNames[m],
+                      floats[m]->size()));
+    }
+  }
+  if (photons.pmtid.size() != n) {
+    return Result<Buffer>::failure(
+        StatusCode::invalid_argument,
+        fmt::format("mismatched vector lengths: x has {} elements, pmtid has {}", n,
+                    photons.pmtid.size()));
+  }
+  if (header.collection_version == 0 || header.collection_version > kMaxVersion) {
+    return Result<Buffer>::failure(StatusCode::invalid_argument,
+                                   fmt::format("collection version {} is outside 1..{}",
+                                               header.collection_version, kMaxVersion));
+  }
+  if (n > kMaxEncodable) {
+    return Result<Buffer>::failure(
+        StatusCode::invalid_argument,
+        fmt::format("{} photons do not fit one ROOT object (at most {})", n, kMaxEncodable));
+  }
+
+  Buffer out = Buffer::allocate(encoded_size(n, header.framing));
+  std::byte* p = out.mutable_data();
+  if (header.framing == Framing::message) {
+    store_be32(p, static_cast<std::uint32_t>(out.size() - 4));  // as TMessage::SetLength
+    store_be32(p + 4, kMessObject);
+    p += kMessageHeader;
+  }
+  store_be32(p, static_cast<std::uint32_t>(outer_count(n)) | kByteCountMask);
+  store_be32(p + 4, kNewClassTag);
+  std::memcpy(p + 8, kClassName.data(), kClassName.size());  // NUL from allocate()
+  p += 4 + kClassTagBytes;
+  store_be32(p, static_cast<std::uint32_t>(object_count(n)) | kByteCountMask);
+  store_be16(p + 4, kClassVersion);
+  store_be16(p + 6, kTObjectVersion);
+  store_be32(p + 8, header.unique_id);
+  store_be32(p + 12, header.bits & ~kIsReferenced);
+  p += 4 + 2 + kTObjectBytes;
+
+  const auto vector_count = static_cast<std::uint32_t>(2 + 4 + 4 * n) | kByteCountMask;
+  auto put_vector = [&](const void* data, bool check_finite) {
+    store_be32(p, vector_count);
+    store_be16(p + 4, header.collection_version);
+    store_be32(p + 6, static_cast<std::uint32_t>(n));
+    p += kVectorHeader;
+    const bool ok = swap_words<false>(static_cast<const std::byte*>(data), p, n, check_finite);
+    p += 4 * n;
+    return ok;
+  };
+  for (std::size_t m = 0; m < kFloatMembers; ++m) {
+    if (!put_vector(floats[m]->data(), true)) {
+      const std::size_t i = first_nonfinite(*floats[m]);
+      return Result<Buffer>::failure(StatusCode::invalid_argument,
+                                     fmt::format("{}[{}] is {} (every value must be finite)",
+                                                 kMemberNames[m], i, (*floats[m])[i]));
+    }
+  }
+  put_vector(photons.pmtid.data(), false);
+  return out;
+}
+
+}  // namespace acheron::wire::chroma
