@@ -12,6 +12,13 @@ Frames::
 Arrays travel as raw frames described by NumPy array-interface dtype
 strings; nothing is pickled. Decoding returns read-only NumPy views of the
 received frames (no copy): keep the frames alive as long as the arrays.
+
+The decoder raises only DecodeError on malformed input, and checks before it
+allocates (docs/protocol.md, "Limits and validation"): header size, number
+of arrays and dimensions, MessagePack nesting, the dtypes the protocol
+carries, and that each frame holds exactly product(shape) x itemsize bytes.
+The array checks (decode_arrays, parse_dtype) are shared with the remote
+objects' codec (remote.py).
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ WORKER_PROTOCOL = b"ACHW01"
 MAX_ARRAYS = 1024
 MAX_HEADER_BYTES = 1 << 20
 MAX_NDIM = 32
+# Values nest at most this deep in a header (the header map is level 1), as
+# in the C++ codec (wire::kMaxMsgpackDepth).
+MAX_DEPTH = 64
 
 
 class Command(enum.IntEnum):
@@ -61,6 +71,86 @@ _CONTROL = {
 
 class DecodeError(ValueError):
     """A message that does not follow the envelope format."""
+
+
+# The dtypes the protocol carries (docs/protocol.md), by NumPy kind letter
+# and item size; always little-endian.
+_DTYPES = {
+    ("b", 1): np.dtype("|b1"),
+    ("i", 1): np.dtype("|i1"),
+    ("u", 1): np.dtype("|u1"),
+    ("i", 2): np.dtype("<i2"),
+    ("u", 2): np.dtype("<u2"),
+    ("i", 4): np.dtype("<i4"),
+    ("u", 4): np.dtype("<u4"),
+    ("i", 8): np.dtype("<i8"),
+    ("u", 8): np.dtype("<u8"),
+    ("f", 4): np.dtype("<f4"),
+    ("f", 8): np.dtype("<f8"),
+    ("c", 8): np.dtype("<c8"),
+    ("c", 16): np.dtype("<c16"),
+}
+SUPPORTED_DTYPES = tuple(d.str for d in _DTYPES.values())
+# The usual spellings, looked up before parsing.
+_DTYPE_TEXTS = {o + d.str[1:]: d for d in _DTYPES.values() for o in "<|="}
+_DTYPE_TEXTS.update({">" + d.str[1:]: d for d in _DTYPES.values() if d.itemsize == 1})
+# NumPy refuses shapes whose size in bytes (zero dimensions aside) does not
+# fit its index type, even for an empty array.
+_MAX_EXTENT = int(np.iinfo(np.intp).max)
+
+
+def parse_dtype(text: Any) -> Optional[np.dtype]:
+    """The NumPy dtype of a protocol dtype string (byte order, kind, size:
+    "<f4", "|u1", "=i8"), or None for anything else (structured, object,
+    big-endian multi-byte, float16, long double, ...). Never hands text to
+    NumPy's own parser, which accepts far more (and raises SyntaxError on
+    some of it)."""
+    dt = _DTYPE_TEXTS.get(text) if type(text) is str else None
+    if dt is not None:
+        return dt
+    if not isinstance(text, str) or len(text) < 3:
+        return None
+    size = 0
+    for c in text[2:]:  # as the C++ dtype_from_numpy reads it
+        if not "0" <= c <= "9":
+            return None
+        size = size * 10 + ord(c) - 48
+        if size > 64:
+            return None
+    order = text[0]
+    if order not in "<|=" and not (order == ">" and size == 1):
+        return None
+    return _DTYPES.get((text[1], size))
+
+
+def dtype_string(a: np.ndarray) -> str:
+    """The protocol dtype string of an array; TypeError for dtypes the
+    protocol does not carry."""
+    dt = a.dtype
+    s = dt.str  # with the actual byte order: "<i4", "|u1", ">f8"
+    if parse_dtype(s) is not None:
+        return s
+    if s[0] == ">" and parse_dtype("<" + s[1:]) is not None:
+        raise TypeError(f"big-endian dtype {dt} cannot be sent; use .astype('<{s[1:]}')")
+    raise TypeError(f"arrays of dtype {dt} cannot be sent (only {' '.join(SUPPORTED_DTYPES)})")
+
+
+def check_depth(value: Any, depth: int = 1) -> None:
+    """Raises DecodeError when lists and maps nest values deeper than
+    MAX_DEPTH; ``value`` sits at level ``depth`` of its message. Iterative,
+    so it cannot exhaust the interpreter's stack itself, and after it the
+    value is safe to walk recursively (str(), repr(), copies)."""
+    todo = [(value, depth)]
+    while todo:
+        v, d = todo.pop()
+        items = v.values() if isinstance(v, dict) else v
+        if not items:
+            continue
+        if d >= MAX_DEPTH:
+            raise DecodeError(f"values nest more than {MAX_DEPTH} levels deep")
+        for x in items:
+            if isinstance(x, (list, dict)):
+                todo.append((x, d + 1))
 
 
 @dataclass
@@ -101,16 +191,6 @@ def _sorted(value: Any) -> Any:
     return value
 
 
-def _dtype_string(a: np.ndarray) -> str:
-    dt = a.dtype
-    if dt.hasobject or dt.fields is not None or dt.subdtype is not None:
-        raise TypeError(f"arrays of dtype {dt} cannot be sent (only plain numeric types)")
-    s = dt.newbyteorder("<").str if dt.byteorder == "=" else dt.str
-    if s[0] == ">" and dt.itemsize > 1:
-        raise TypeError(f"big-endian dtype {dt} cannot be sent; use .astype('{s.replace('>', '<')}')")
-    return s
-
-
 def encode(env: Envelope) -> List[Any]:
     """Frames for an envelope. Array frames are the arrays' own memory
     (C-contiguous arrays are not copied), suitable for
@@ -135,8 +215,10 @@ def encode(env: Envelope) -> List[Any]:
     if env.arrays:
         descs = []
         for i, a in enumerate(env.arrays):
-            a = np.ascontiguousarray(a)
-            d = {"dtype": _dtype_string(a), "shape": list(a.shape)}
+            a = np.asarray(a)
+            if not a.flags.c_contiguous:
+                a = np.ascontiguousarray(a)  # (not for every array: it makes 0-d arrays 1-d)
+            d = {"dtype": dtype_string(a), "shape": list(a.shape)}
             name = env.names[i] if i < len(env.names) else ""
             if name:
                 d["name"] = name
@@ -193,6 +275,7 @@ def decode(frames: Sequence[Any]) -> Envelope:
         raise DecodeError(f"malformed msgpack: {e}") from None
     if not isinstance(header, dict):
         raise DecodeError("header must be a map")
+    check_depth(header)
     method = header.get("method", "")
     if not isinstance(method, str):
         raise DecodeError("header.method must be a string")
@@ -213,43 +296,56 @@ def decode(frames: Sequence[Any]) -> Envelope:
             traceback=str(e.get("traceback", "")),
         )
     descs = header.get("arrays", [])
-    if not isinstance(descs, list):
-        raise DecodeError("header.arrays must be a list")
-    if len(descs) > MAX_ARRAYS:
-        raise DecodeError("too many arrays")
-    if len(frames) != 5 + len(descs):
-        raise DecodeError(
-            f"header lists {len(descs)} arrays but {len(frames) - 5} array frames follow"
-        )
-    for i, d in enumerate(descs):
-        at = f"header.arrays[{i}]"
-        if not isinstance(d, dict) or not isinstance(d.get("dtype"), str):
-            raise DecodeError(f"{at}.dtype missing")
-        try:
-            dt = np.dtype(d["dtype"])
-        except TypeError:
-            raise DecodeError(f"{at}.dtype unsupported") from None
-        if dt.kind not in "biufc" or (dt.byteorder == ">" and dt.itemsize > 1):
-            raise DecodeError(f"{at}.dtype unsupported")
-        buf = _buffer(frames[5 + i])
-        shape = d.get("shape")
-        if shape is None:
-            shape = [buf.nbytes // dt.itemsize]
-        if (
-            not isinstance(shape, list)
-            or len(shape) > MAX_NDIM
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)
-        ):
-            raise DecodeError(f"{at}.shape must be a short list of non-negative integers")
-        count = 1
-        for s in shape:
-            count *= s
-        if count * dt.itemsize != buf.nbytes:
-            raise DecodeError(
-                f"{at}: shape and dtype need {count} x {dt.itemsize} bytes but the frame has {buf.nbytes}"
-            )
-        arr = np.frombuffer(buf, dtype=dt, count=count).reshape(shape) if count else np.zeros(shape, dt)
-        env.arrays.append(arr)
+    env.arrays = decode_arrays(descs, frames, 5)
+    for d in descs:
         name = d.get("name", "")
         env.names.append(name if isinstance(name, str) else "")
     return env
+
+
+def decode_arrays(descs: Any, frames: Sequence[Any], first: int) -> List[np.ndarray]:
+    """The arrays a header's ``arrays`` list describes, as read-only views of
+    ``frames[first:]`` (one frame per entry, nothing else). Validates every
+    entry before allocating: a protocol dtype, a shape of at most MAX_NDIM
+    non-negative dimensions that NumPy can represent, and a frame of exactly
+    product(shape) x itemsize bytes. Raises DecodeError."""
+    if not isinstance(descs, list):
+        raise DecodeError("header.arrays must be a list")
+    if len(descs) > MAX_ARRAYS:
+        raise DecodeError(f"too many arrays (at most {MAX_ARRAYS})")
+    if len(frames) != first + len(descs):
+        raise DecodeError(f"header lists {len(descs)} arrays but {len(frames) - first} array frames follow")
+    out = []
+    for i, d in enumerate(descs):
+        text = d.get("dtype") if isinstance(d, dict) else None
+        dt = _DTYPE_TEXTS.get(text) if type(text) is str else None
+        if dt is None:
+            if not isinstance(text, str):
+                raise DecodeError(f"header.arrays[{i}].dtype missing")
+            dt = parse_dtype(text)
+            if dt is None:
+                raise DecodeError(f"header.arrays[{i}].dtype {text[:40]!r} unsupported (the protocol carries "
+                                  f"{' '.join(SUPPORTED_DTYPES)})")
+        buf = _buffer(frames[first + i])
+        shape = d.get("shape")
+        if shape is None:
+            shape = [buf.nbytes // dt.itemsize]
+        elif type(shape) is not list or len(shape) > MAX_NDIM:
+            raise DecodeError(f"header.arrays[{i}].shape must be a list of at most {MAX_NDIM} non-negative integers")
+        count, extent = 1, dt.itemsize
+        for s in shape:
+            if type(s) is not int or s < 0:
+                raise DecodeError(f"header.arrays[{i}].shape must be a list of at most {MAX_NDIM} non-negative "
+                                  "integers")
+            count *= s
+            extent *= s or 1
+        if extent > _MAX_EXTENT:
+            raise DecodeError(f"header.arrays[{i}].shape describes an array too large to represent")
+        if count * dt.itemsize != buf.nbytes:
+            raise DecodeError(f"header.arrays[{i}]: shape and dtype need {count} x {dt.itemsize} bytes but the "
+                              f"frame has {buf.nbytes}")
+        try:
+            out.append(np.frombuffer(buf, dtype=dt, count=count).reshape(shape) if count else np.zeros(shape, dt))
+        except (ValueError, MemoryError, OverflowError) as e:  # the checks above should leave none
+            raise DecodeError(f"header.arrays[{i}]: {e}") from None
+    return out

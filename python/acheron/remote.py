@@ -30,6 +30,7 @@ import collections
 import dataclasses
 import inspect
 import itertools
+import logging
 import os
 import random
 import struct
@@ -37,11 +38,14 @@ import threading
 import time
 import traceback as _traceback
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import msgpack
 import numpy as np
 import zmq
+
+from .envelope import (MAX_ARRAYS, MAX_DEPTH, MAX_HEADER_BYTES, DecodeError, check_depth, decode_arrays,
+                       dtype_string)
 
 __all__ = [
     "RemoteClient",
@@ -56,6 +60,10 @@ __all__ = [
     "StreamValue",
     "Subscription",
     "StreamWriter",
+    "ProtocolError",
+    "CallRequest",
+    "decode_request",
+    "decode_reply",
 ]
 
 PROTOCOL = b"ACHC01"
@@ -68,10 +76,16 @@ _HEAD = [COMPACT + bytes([i]) for i in range(9)]
 _HEAD_REQUEST = _HEAD[REQUEST]
 ARRAY_EXT = 1
 HEARTBEAT_STREAM = "$hb"
-MAX_HEADER_BYTES = 1 << 20
-MAX_ARRAYS = 1024
-MAX_NDIM = 32
+# An array reference in a MessagePack body: fixext 4 of type ARRAY_EXT.
+_REF_MARK = bytes([0xD6, ARRAY_EXT])
+# Server defaults (docs/remote.md, "Limits").
+DEFAULT_MAX_MESSAGE_SIZE = 256 << 20  # bytes per frame a client may send (ZMQ_MAXMSGSIZE)
+DEFAULT_MAX_QUEUED = 256  # calls waiting for a call thread
+# The most frames one call message can have: ROUTER routing (identity, REQ
+# delimiter), the five envelope frames, one frame per array.
+_MAX_FRAMES = 7 + MAX_ARRAYS
 _U64 = struct.Struct("<Q")
+_log = logging.getLogger("acheron.remote")
 _packb = msgpack.packb
 _unpackb = msgpack.unpackb
 # The Cython socket methods, called directly on the hot path of a call: the
@@ -116,22 +130,11 @@ class CallCancelled(Exception):
 
 
 class ProtocolError(ValueError):
-    """A message that does not follow the protocol."""
+    """A message that does not follow the protocol: the only error the
+    decoders (decode_request, decode_reply, stream messages) raise."""
 
 
 # --- values ------------------------------------------------------------------
-
-
-def _dtype_string(a: np.ndarray) -> str:
-    dt = a.dtype
-    if dt.hasobject or dt.fields is not None or dt.subdtype is not None or dt.kind not in "biufc":
-        raise TypeError(f"arrays of dtype {dt} cannot be sent (only plain numeric types)")
-    s = dt.str
-    if s[0] == ">" and dt.itemsize > 1:
-        raise TypeError(f"big-endian dtype {dt} cannot be sent; use .astype('{s.replace('>', '<')}')")
-    if s[0] == "=":
-        s = "<" + s[1:]
-    return s
 
 
 class _Packer:
@@ -145,8 +148,9 @@ class _Packer:
 
     def default(self, obj):
         if isinstance(obj, np.ndarray):
-            a = np.ascontiguousarray(obj)
-            self.descs.append({"dtype": _dtype_string(a), "shape": list(a.shape)})
+            # (ascontiguousarray only when needed: it makes 0-d arrays 1-d)
+            a = obj if obj.flags.c_contiguous else np.ascontiguousarray(obj)
+            self.descs.append({"dtype": dtype_string(a), "shape": list(a.shape)})
             self.arrays.append(memoryview(a.reshape(-1).view(np.uint8)) if a.size else b"")
             return msgpack.ExtType(ARRAY_EXT, _U32.pack(len(self.arrays) - 1))
         if isinstance(obj, np.generic):
@@ -170,16 +174,36 @@ def _ext_hook(code: int, data: bytes):
     return msgpack.ExtType(code, data)
 
 
-def _resolve(value, arrays):
+def _resolve(value, arrays, depth: int):
+    """value with its array references replaced by the arrays; ``depth`` is
+    value's level in the message (the header map is level 1). Values nested
+    deeper than MAX_DEPTH are refused, as the C++ decoder refuses them, which
+    also bounds this recursion."""
     if isinstance(value, _Ref):
         if value.index >= len(arrays):
             raise ProtocolError("array reference out of range")
         return arrays[value.index]
     if isinstance(value, list):
-        return [_resolve(v, arrays) for v in value]
+        if value and depth >= MAX_DEPTH:
+            raise ProtocolError(f"values nest more than {MAX_DEPTH} levels deep")
+        return [_resolve(v, arrays, depth + 1) for v in value]
     if isinstance(value, dict):
-        return {k: _resolve(v, arrays) for k, v in value.items()}
+        if value and depth >= MAX_DEPTH:
+            raise ProtocolError(f"values nest more than {MAX_DEPTH} levels deep")
+        return {k: _resolve(v, arrays, depth + 1) for k, v in value.items()}
     return value
+
+
+def _text(value) -> str:
+    """A text field of a received message (error type, message...) as str."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, dict)):
+        try:
+            check_depth(value, 3)  # str() of nested containers recurses
+        except DecodeError as e:
+            raise ProtocolError(str(e)) from None
+    return str(value)
 
 
 def _buffer(frame) -> memoryview:
@@ -187,34 +211,11 @@ def _buffer(frame) -> memoryview:
 
 
 def _arrays(descs, frames, first: int) -> List[np.ndarray]:
-    if not isinstance(descs, list) or len(descs) > MAX_ARRAYS:
-        raise ProtocolError("header.arrays must be a short list")
-    if len(frames) != first + len(descs):
-        raise ProtocolError(f"header lists {len(descs)} arrays but {len(frames) - first} array frames follow")
-    out = []
-    for i, d in enumerate(descs):
-        if not isinstance(d, dict) or not isinstance(d.get("dtype"), str):
-            raise ProtocolError(f"header.arrays[{i}].dtype missing")
-        try:
-            dt = np.dtype(d["dtype"])
-        except TypeError:
-            raise ProtocolError(f"header.arrays[{i}].dtype unsupported") from None
-        if dt.kind not in "biufc" or (dt.byteorder == ">" and dt.itemsize > 1):
-            raise ProtocolError(f"header.arrays[{i}].dtype unsupported")
-        buf = _buffer(frames[first + i])
-        shape = d.get("shape")
-        if shape is None:
-            shape = [buf.nbytes // dt.itemsize]
-        if (not isinstance(shape, list) or len(shape) > MAX_NDIM
-                or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
-            raise ProtocolError(f"header.arrays[{i}].shape must be a short list of non-negative integers")
-        count = 1
-        for s in shape:
-            count *= s
-        if count * dt.itemsize != buf.nbytes:
-            raise ProtocolError(f"header.arrays[{i}]: shape and dtype do not match the frame size")
-        out.append(np.frombuffer(buf, dtype=dt, count=count).reshape(shape) if count else np.zeros(shape, dt))
-    return out
+    """The arrays of a message (the envelope codec's checks)."""
+    try:
+        return decode_arrays(descs, frames, first)
+    except DecodeError as e:
+        raise ProtocolError(str(e)) from None
 
 
 def _unpack(data) -> Any:
@@ -226,14 +227,18 @@ def _unpack(data) -> Any:
         raise ProtocolError(f"malformed msgpack: {e}") from None
 
 
-def _recv(socket: zmq.Socket, flags: int = 0, small: int = 5) -> List[Any]:
+def _recv(socket: zmq.Socket, flags: int = 0, small: int = 5, limit: int = 0) -> List[Any]:
     """Receives a multipart message. The first ``small`` frames (protocol,
     command, ids, header) come as bytes; the array frames after them as
     zero-copy zmq.Frame objects when large (pyzmq copies small ones anyway,
-    and a Frame object costs more than copying a few bytes)."""
+    and a Frame object costs more than copying a few bytes). With a
+    ``limit``, frames after the first limit + 1 are read and dropped: the
+    message is invalid anyway and its decoder says so."""
     frames = [socket.recv(flags)]
     while socket.getsockopt(_RCVMORE):
-        if len(frames) < small:
+        if limit and len(frames) > limit:
+            socket.recv(copy=False)
+        elif len(frames) < small:
             frames.append(socket.recv())
         else:
             f = socket.recv(copy=False)
@@ -250,14 +255,9 @@ def _send(socket: zmq.Socket, frames: Sequence[Any], flags: int = 0) -> None:
         _bsend(socket, f, flags | (_SNDMORE if i < last else 0), not big)
 
 
-def _recv_reply(socket: zmq.Socket):
-    """Receives one reply in the compact form on the client's DEALER:
-    returns (command, request id, header map, frames) or None for a message
-    that is not one. The array frames the header lists are read without
-    asking ZeroMQ whether more follow (that question costs more than a small
-    frame); a server that breaks the layout desynchronises the socket until
-    its frames are skipped. Raises zmq.Again at the receive timeout."""
-    first = _brecv(socket, 0, True)
+def _reply_head(first: bytes):
+    """(command, request id, header map) of a compact reply's first frame,
+    or None for a frame that is not one. Raises ProtocolError."""
     if len(first) < _PREFIX or first[:6] != COMPACT:
         return None
     try:
@@ -267,6 +267,22 @@ def _recv_reply(socket: zmq.Socket):
         raise ProtocolError(f"malformed msgpack: {e}") from None
     if type(h) is not dict:
         raise ProtocolError("reply header must be a map")
+    return first[6], _U64.unpack_from(first, 7)[0], h
+
+
+def _recv_reply(socket: zmq.Socket):
+    """Receives one reply in the compact form on the client's DEALER:
+    returns (command, request id, header map, frames) or None for a message
+    that is not one; frames is None when the value needs no array frames.
+    The array frames the header lists are read without asking ZeroMQ
+    whether more follow (that question costs more than a small frame); a
+    server that breaks the layout desynchronises the socket until its
+    frames are skipped. Raises zmq.Again at the receive timeout."""
+    first = _brecv(socket, 0, True)
+    head = _reply_head(first)
+    if head is None:
+        return None
+    h = head[2]
     frames = None
     descs = h.get("arrays")
     if descs:
@@ -274,14 +290,16 @@ def _recv_reply(socket: zmq.Socket):
         for _ in range(len(descs) if isinstance(descs, list) and len(descs) <= MAX_ARRAYS else 0):
             f = _brecv(socket, 0, False)
             frames.append(f if len(f) >= _ZERO_COPY_MIN else f.bytes)
-    return first[6], _U64.unpack_from(first, 7)[0], h, frames
+    elif _REF_MARK in first:
+        frames = [first]  # array references without arrays: refused when the value is read
+    return head[0], head[1], h, frames
 
 
 def _value_of(h: dict, frames) -> Any:
     meta = h.get("meta") or {}
     value = meta.get("value") if isinstance(meta, dict) else None
     if frames is not None:
-        value = _resolve(value, _arrays(h.get("arrays", []), frames, 1))
+        value = _resolve(value, _arrays(h.get("arrays", []), frames, 1), 3)
     return value
 
 
@@ -289,8 +307,30 @@ def _remote_error(h: dict) -> RemoteException:
     e = h.get("error") or {}
     if not isinstance(e, dict):
         e = {}
-    return RemoteException(str(e.get("code", "unknown")), str(e.get("type", "")), str(e.get("message", "")),
-                           str(e.get("traceback", "")))
+    return RemoteException(_text(e.get("code", "unknown")), _text(e.get("type", "")), _text(e.get("message", "")),
+                           _text(e.get("traceback", "")))
+
+
+def decode_reply(frames: Sequence[Any]) -> Tuple[int, int, Any]:
+    """Decodes a reply in the compact form, as RemoteClient reads it:
+    (command, request id, value), where value is the progress value
+    (PARTIAL), the result (FINAL), the remote error as a RemoteException
+    (ERROR; returned, not raised) or None (PONG). Raises ProtocolError."""
+    if not frames:
+        raise ProtocolError("a reply needs at least one frame")
+    first = bytes(_buffer(frames[0]))
+    head = _reply_head(first)
+    if head is None:
+        raise ProtocolError("not a compact reply (ACHR01)")
+    cmd, rid, h = head
+    if cmd == PONG:
+        return cmd, rid, None
+    if cmd == ERROR:
+        return cmd, rid, _remote_error(h)
+    if cmd not in (PARTIAL, FINAL):
+        raise ProtocolError(f"command {cmd} is not a reply")
+    arrays = [first, *frames[1:]] if h.get("arrays") or len(frames) > 1 or _REF_MARK in first else None
+    return cmd, rid, _value_of(h, arrays)
 
 
 def _request(rid: int, name: str, args, kwargs, token: int, timeout_ms: int,
@@ -317,6 +357,85 @@ def _request(rid: int, name: str, args, kwargs, token: int, timeout_ms: int,
         body = _packb(header, default=_Packer().default, use_bin_type=True)
         return [_HEAD[REQUEST] + _U64.pack(rid) + body, *packer.arrays]
     return [_HEAD[REQUEST] + _U64.pack(rid) + body]
+
+
+class CallRequest(NamedTuple):
+    """A call message as the server reads it (decode_request)."""
+
+    command: int  # REQUEST, CANCEL or PING
+    rid: bytes  # the request id as sent: 8 bytes, little-endian
+    compact: bool  # the one-frame form (else the envelope's five frames)
+    method: str
+    args: list
+    kwargs: dict
+    token: int  # the caller's write-lock token (0: none)
+    timeout_ms: int  # 0: no deadline
+    service: bytes  # envelope form: F2, echoed by PONG
+
+
+def _framing(msg: Sequence[Any]) -> Tuple[bool, bytes, bytes]:
+    """(compact, request id, first frame) of a call message, as far as they
+    can be read: an ERROR reply to a malformed message needs them."""
+    head = bytes(msg[0]) if msg else b""
+    if len(head) >= _PREFIX and head[:6] == COMPACT:
+        return True, head[7:15], head
+    return False, bytes(msg[3]) if len(msg) >= 4 and len(msg[3]) == 8 else bytes(8), head
+
+
+def decode_request(msg: Sequence[Any]) -> CallRequest:
+    """Decodes a call message in either framing (the frames after a
+    ROUTER's routing frames): PING, CANCEL, or a REQUEST with its arguments
+    (arrays as read-only views of their frames). Raises ProtocolError, and
+    nothing else, for anything that does not follow the protocol
+    (docs/remote.md, "Limits")."""
+    compact, rid, head = _framing(msg)
+    if compact:
+        cmd = head[6]
+        if cmd == PING or cmd == CANCEL:
+            return CallRequest(cmd, rid, True, "", [], {}, 0, 0, b"")
+        if cmd != REQUEST:
+            raise ProtocolError("unexpected command from a client")
+        h = _unpack(head[_PREFIX:]) if len(head) > _PREFIX else {}
+        first = 1
+    else:
+        if len(msg) < 3 or head != PROTOCOL or len(msg[1]) != 1:
+            raise ProtocolError("not an ACHC01 envelope")
+        cmd = bytes(msg[1])[0]
+        if cmd == PING:
+            if len(msg) != 3:
+                raise ProtocolError("control command carries extra frames")
+            return CallRequest(cmd, rid, False, "", [], {}, 0, 0, bytes(msg[2]))
+        if cmd == CANCEL:
+            return CallRequest(cmd, rid, False, "", [], {}, 0, 0, b"")
+        if cmd != REQUEST:
+            raise ProtocolError("unexpected command from a client")
+        if len(msg) < 5 or len(msg[3]) != 8:
+            raise ProtocolError("request command needs id and header frames")
+        h = _unpack(msg[4])
+        first = 5
+    if type(h) is not dict:
+        raise ProtocolError("header must be a map")
+    method = h.get("method", "")
+    if not isinstance(method, str):
+        raise ProtocolError("header.method must be a string")
+    descs = h.get("arrays")
+    arrays = _arrays(descs, msg, first) if descs is not None or len(msg) != first else []
+    meta = h.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise ProtocolError("request meta must be a map")
+    args = meta.get("args", [])
+    kwargs = meta.get("kwargs", {})
+    token = meta.get("token", 0)
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise ProtocolError("request meta.args must be a list and meta.kwargs a map")
+    if type(token) is not int:
+        raise ProtocolError("request meta.token must be an integer")
+    timeout_ms = h.get("timeout_ms", 0)
+    if type(timeout_ms) is not int or timeout_ms < 0:
+        raise ProtocolError("header.timeout_ms must be a non-negative integer")
+    # Header map, meta map, then args and kwargs at level 3.
+    return CallRequest(REQUEST, rid, compact, method, _resolve(args, arrays, 3), _resolve(kwargs, arrays, 3),
+                       token, timeout_ms, b"")
 
 
 # --- client ------------------------------------------------------------------
@@ -753,19 +872,19 @@ class RemoteClient:
                 if not cache:
                     value = h.get("value")
                     if len(frames) > 2 or "arrays" in h or isinstance(value, (_Ref, list, dict)):
-                        value = _resolve(value, _arrays(h.get("arrays", []), frames, 2))
+                        value = _resolve(value, _arrays(h.get("arrays", []), frames, 2), 2)
                     err = h.get("error")
                     exc = None
                     if isinstance(err, dict):
-                        exc = RemoteException(str(err.get("code", "unknown")), str(err.get("type", "")),
-                                              str(err.get("message", "")), str(err.get("traceback", "")))
+                        exc = RemoteException(_text(err.get("code", "unknown")), _text(err.get("type", "")),
+                                              _text(err.get("message", "")), _text(err.get("traceback", "")))
                     cache.append(StreamValue(name, seq, int(h.get("wall_ns", 0)), int(h.get("mono_ns", 0)),
                                              value, exc))
                 return cache[0]
 
             for sub in subs:
                 sub._offer(sid, seq, make)
-        except (ProtocolError, UnicodeDecodeError, ValueError, TypeError):
+        except (ProtocolError, UnicodeDecodeError, ValueError, TypeError, OverflowError):
             return  # malformed or foreign messages are ignored
 
     def close(self) -> None:
@@ -1054,29 +1173,44 @@ class RemoteServer:
 
     One I/O thread owns the sockets; calls run on a thread pool (a slow call
     never blocks others or stream control); each periodic stream has its own
-    thread scheduled against absolute deadlines.
+    thread scheduled against absolute deadlines. A malformed or hostile
+    request gets an ERROR reply and the server serves on (docs/remote.md,
+    "Limits").
     """
 
     def __init__(self, rpc_bind: str = "tcp://*:5555", stream_bind: str = "tcp://*:5556", *,
                  name: str = "remote", threads: int = 2, context: Optional[zmq.Context] = None,
                  curve: Optional[Tuple[bytes, bytes]] = None, heartbeat: float = 1.0,
                  write_lock: str = "advisory", lock_lease: float = 10.0, send_hwm: int = 1000,
-                 slow_subscribers: str = "hold"):
+                 slow_subscribers: str = "hold", max_queued: int = DEFAULT_MAX_QUEUED,
+                 max_message_size: Optional[int] = DEFAULT_MAX_MESSAGE_SIZE):
         """``curve``: (public key, secret key) of the server, Z85.
-        ``write_lock``: "advisory" or "required" for mutating calls;
-        ``lock_lease``: seconds without a request from the lock's holder
-        after which the lock lapses. ``slow_subscribers``: "hold"
-        (XPUB_NODROP: messages wait while a subscriber's queue of
-        ``send_hwm`` is full, then the oldest are dropped and counted) or
-        "drop" (ZeroMQ's default: only the slow subscriber misses messages)."""
+        ``write_lock``: "advisory" or "required" for mutating calls and the
+        stream management calls; ``lock_lease``: seconds without a request
+        from the lock's holder after which the lock lapses.
+        ``slow_subscribers``: "hold" (XPUB_NODROP: messages wait while a
+        subscriber's queue of ``send_hwm`` is full, then the oldest are
+        dropped and counted) or "drop" (ZeroMQ's default: only the slow
+        subscriber misses messages). ``max_queued``: calls that may wait for
+        one of the ``threads`` call threads; more get a "server busy" ERROR
+        (resource_exhausted). ``max_message_size``: the largest frame, in
+        bytes, a client or subscriber may send (ZMQ_MAXMSGSIZE; ZeroMQ
+        disconnects a peer that sends a larger one); None: no limit."""
         if slow_subscribers not in ("hold", "drop"):
             raise ValueError(f"slow_subscribers must be 'hold' or 'drop', not {slow_subscribers!r}")
+        if isinstance(max_queued, bool) or not isinstance(max_queued, int) or max_queued < 0:
+            raise ValueError(f"max_queued must be a non-negative integer, not {max_queued!r}")
+        if max_message_size is not None and (isinstance(max_message_size, bool)
+                                             or not isinstance(max_message_size, int) or max_message_size < 1):
+            raise ValueError(f"max_message_size must be a positive number of bytes or None, not {max_message_size!r}")
         self.name = name
         self._ctx = context or zmq.Context.instance()
         self._router = self._ctx.socket(zmq.ROUTER)
         self._xpub = self._ctx.socket(zmq.XPUB)
         for s in (self._router, self._xpub):
             s.linger = 0
+            if max_message_size is not None:
+                s.setsockopt(zmq.MAXMSGSIZE, max_message_size)
             if curve:
                 s.curve_server = True
                 s.curve_publickey, s.curve_secretkey = curve
@@ -1107,6 +1241,12 @@ class RemoteServer:
         self._commands: collections.deque = collections.deque()
         self._wake_r, self._wake_w = os.pipe()
         self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="acheron-call")
+        # Calls accepted and not finished (running or waiting for a thread):
+        # at most threads + max_queued.
+        self._threads = max(1, threads)
+        self._max_queued = max_queued
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
         self._relays: List[Tuple[_Stream, zmq.Socket]] = []
         self._upstreams: List[RemoteClient] = []
         self._io: Optional[threading.Thread] = None
@@ -1457,8 +1597,7 @@ class RemoteServer:
                 old.dropped += 1
             now = time.monotonic()
             if now >= self._next_drop_warning:
-                import logging
-                logging.getLogger("acheron.remote").warning(
+                _log.warning(
                     "stream %r dropped a message (%d so far): a subscriber's queue is full (send_hwm %d)",
                     old.name, old.dropped, self._send_hwm)
                 self._next_drop_warning = now + 5.0
@@ -1522,7 +1661,8 @@ class RemoteServer:
                 raise PermissionError("another client holds the write lock (mutating call refused); wait for "
                                       "it to unlock or its lease to expire, or take it with lock(force=True)")
             if not self._lock_holder and self._write_lock == "required":
-                raise PermissionError("this server requires the write lock for mutating calls; call lock() first")
+                raise PermissionError("this server requires the write lock for mutating calls and stream "
+                                      "management; call lock() first")
 
     def _lock_status(self, token: int) -> dict:
         with self._meta_lock:
@@ -1552,11 +1692,14 @@ class RemoteServer:
             return {"name": self.name, "version": __version__, "server_id": self.server_id,
                     "stream_endpoint": self.stream_endpoint, "protocol": 1,
                     "write_lock": self._lock_status(token)}
-        if method == "$enable":
-            return self.enable_stream(name_arg()) or True
-        if method == "$disable":
-            return self.disable_stream(name_arg()) or True
-        if method == "$remove":
+        if method in ("$enable", "$disable", "$remove"):
+            # Stream management changes the server for every client: it
+            # obeys the write lock as mutating calls do.
+            self._check_write(token, True)
+            if method == "$enable":
+                return self.enable_stream(name_arg()) or True
+            if method == "$disable":
+                return self.disable_stream(name_arg()) or True
             return self.remove_stream(name_arg()) or True
         if method in ("$lock", "$unlock"):
             if not token:
@@ -1589,67 +1732,27 @@ class RemoteServer:
 
     def _handle(self, frames: List[Any]) -> None:
         start = 2 if len(frames) > 1 and len(frames[1]) == 0 else 1
-        route, env = [bytes(f) for f in frames[:start]], frames[start:]
-        head = bytes(env[0]) if env else b""
-        compact = len(head) >= _PREFIX and head[:6] == COMPACT
-        if compact:
-            rid = head[7:15]
-        else:
-            rid = bytes(env[3]) if len(env) >= 4 and len(env[3]) == 8 else bytes(8)
+        route, msg = [bytes(f) for f in frames[:start]], frames[start:]
         try:
-            if compact:
-                cmd = head[6]
-            else:
-                if len(env) < 3 or head != PROTOCOL or len(env[1]) != 1:
-                    raise ProtocolError("not an ACHC01 envelope")
-                cmd = bytes(env[1])[0]
-            if cmd == PING:
-                if compact:
-                    self._reply(route, [_HEAD[PONG] + rid])
-                elif len(env) != 3:
-                    raise ProtocolError("control command carries extra frames")
-                else:
-                    self._reply(route, [PROTOCOL, _CMD[PONG], bytes(env[2])])
-                return
-            if cmd == CANCEL:
-                self._cancel_running(route, rid)
-                return
-            if cmd != REQUEST:
-                raise ProtocolError("unexpected command from a client")
-            if compact:
-                h = _unpack(head[_PREFIX:]) if len(head) > _PREFIX else {}
-                first = 1
-            else:
-                if len(env) < 5 or len(env[3]) != 8:
-                    raise ProtocolError("request command needs id and header frames")
-                h = _unpack(env[4])
-                first = 5
-            if not isinstance(h, dict):
-                raise ProtocolError("header must be a map")
-            method = h.get("method", "")
-            if not isinstance(method, str):
-                raise ProtocolError("header.method must be a string")
-            arrays = _arrays(h.get("arrays", []), env, first)
-            meta = h.get("meta") or {}
-            if not isinstance(meta, dict):
-                raise ProtocolError("request meta must be a map")
-            args = meta.get("args", [])
-            kwargs = meta.get("kwargs", {})
-            token = meta.get("token", 0)
-            if not isinstance(args, list) or not isinstance(kwargs, dict) or not isinstance(token, int):
-                raise ProtocolError("request meta.args must be a list and meta.kwargs a map")
-            timeout_ms = h.get("timeout_ms", 0)
-            if not isinstance(timeout_ms, int) or timeout_ms < 0:
-                raise ProtocolError("header.timeout_ms must be a non-negative integer")
-            args = _resolve(args, arrays)
-            kwargs = _resolve(kwargs, arrays)
-        except ProtocolError as e:
+            req = decode_request(msg)
+        except Exception as e:  # ProtocolError; anything else is a gap in its checks, answered the same way
+            compact, rid, _ = _framing(msg)
+            if not isinstance(e, ProtocolError):
+                _log.warning("remote server: a request could not be decoded (%s: %s)", type(e).__name__, e)
+                e = ProtocolError(f"malformed request ({type(e).__name__}: {e})")
             self._reply(route, self._error(rid, "invalid_argument", "ProtocolError", str(e), compact=compact))
+            return
+        rid, compact, method = req.rid, req.compact, req.method
+        if req.command == PING:
+            self._reply(route, [_HEAD[PONG] + rid] if compact else [PROTOCOL, _CMD[PONG], req.service])
+            return
+        if req.command == CANCEL:
+            self._cancel_running(route, rid)
             return
         if method.startswith("$"):
             try:
-                self._reply(route, self._value_frames(rid, FINAL, method, self._builtin(method, args, kwargs, token),
-                                                      compact))
+                self._reply(route, self._value_frames(
+                    rid, FINAL, method, self._builtin(method, req.args, req.kwargs, req.token), compact))
             except Exception as e:
                 self._reply(route, self._error(rid, self._code(e), type(e).__name__, str(e), compact=compact))
             return
@@ -1659,10 +1762,25 @@ class RemoteServer:
             self._reply(route, self._error(rid, "not_found", "NotFound", f"no call named {method!r}",
                                            compact=compact))
             return
-        deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
+        with self._in_flight_lock:
+            busy = self._in_flight >= self._threads + self._max_queued
+            if not busy:
+                self._in_flight += 1
+        if busy:
+            self._reply(route, self._error(
+                rid, "resource_exhausted", "ServerBusy",
+                f"server busy: {self._threads} calls are running and {self._max_queued} waiting (max_queued); "
+                "retry later", compact=compact))
+            return
+        deadline = time.monotonic() + req.timeout_ms / 1000 if req.timeout_ms else None
         context = CallContext(self, route, rid, method, compact, deadline)
         self._running[(route[0], rid)] = context
-        self._pool.submit(self._run_call, context, call, args, kwargs, token)
+        try:
+            self._pool.submit(self._run_call, context, call, req.args, req.kwargs, req.token)
+        except RuntimeError:  # the pool has shut down: the server is stopping
+            self._running.pop((route[0], rid), None)
+            with self._in_flight_lock:
+                self._in_flight -= 1
 
     def _cancel_running(self, route: List[bytes], rid: bytes) -> None:
         context = self._running.get((route[0], rid))
@@ -1690,6 +1808,8 @@ class RemoteServer:
         finally:
             _current.context = None
             self._running.pop((context._route[0], rid), None)
+            with self._in_flight_lock:  # before the reply: the caller may call again at once
+                self._in_flight -= 1
         if not context.cancel_requested:  # a cancelled call gets no reply
             self._post_reply(context._route, out)
 
@@ -1760,20 +1880,28 @@ class RemoteServer:
                     self._send_stream(st, frames)
                 else:
                     self._reply(route, frames)
+            # What peers send is handled message by message; no message can
+            # end this loop (each handler answers or drops what it cannot use).
             if self._router in events:
                 for _ in range(64):
                     try:
-                        frames = _recv(self._router, _DONTWAIT, small=7)
+                        frames = _recv(self._router, _DONTWAIT, small=7, limit=_MAX_FRAMES)
                     except zmq.Again:
                         break
-                    self._handle(frames)
+                    try:
+                        self._handle(frames)
+                    except Exception:
+                        _log.exception("remote server: a request could not be handled; serving on")
             if self._xpub in events:
                 for _ in range(64):
                     try:
                         msg = self._xpub.recv(zmq.NOBLOCK)
                     except zmq.Again:
                         break
-                    self._subscription(msg)
+                    try:
+                        self._subscription(msg)
+                    except Exception:
+                        _log.exception("remote server: a subscription could not be handled; serving on")
             for st, sock in list(self._relays):
                 if sock in events:
                     for _ in range(64):
@@ -1781,4 +1909,7 @@ class RemoteServer:
                             frames = _recv(sock, zmq.NOBLOCK)
                         except zmq.Again:
                             break
-                        self._relay(st, frames)
+                        try:
+                            self._relay(st, frames)
+                        except Exception:
+                            _log.exception("remote server: relay %r could not republish a message", st.name)

@@ -117,3 +117,117 @@ def test_malformed_messages_raise_decode_error(mutate, fragment):
 def test_object_arrays_are_refused():
     with pytest.raises(TypeError):
         encode(Envelope(command=Command.FINAL, arrays=[np.array([object()])]))
+
+
+# --- properties (hypothesis) --------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from acheron.envelope import CLIENT_PROTOCOL, SUPPORTED_DTYPES, RemoteError as _RemoteError  # noqa: E402
+from codec_strategies import DECODE_ONLY, PROPERTY, arrays, hostile_messages, same, values  # noqa: E402
+
+
+@st.composite
+def envelopes(draw):
+    protocol = draw(st.sampled_from([CLIENT_PROTOCOL, WORKER_PROTOCOL]))
+    commands = Command if protocol == CLIENT_PROTOCOL else WorkerCommand
+    arrs = draw(st.lists(arrays, max_size=3))
+    return Envelope(
+        command=draw(st.sampled_from(list(commands))),
+        service=draw(st.text(max_size=10)),
+        request_id=draw(st.integers(0, 2**64 - 1)),
+        method=draw(st.text(max_size=10)),
+        timeout_ms=draw(st.integers(0, 2**63)),
+        meta=draw(st.dictionaries(st.text(max_size=6), values, max_size=4)),
+        arrays=arrs,
+        names=draw(st.lists(st.text(min_size=1, max_size=6), min_size=len(arrs), max_size=len(arrs))),
+        error=draw(st.none() | st.builds(_RemoteError, code=st.text(max_size=8), type=st.text(max_size=8),
+                                         message=st.text(max_size=20), traceback=st.text(max_size=20))),
+        protocol=protocol,
+    )
+
+
+@PROPERTY
+@given(envelopes())
+def test_property_valid_envelopes_round_trip(env):
+    back = decode([bytes(f) for f in encode(env)])
+    assert (back.protocol, back.command, back.service) == (env.protocol, env.command, env.service)
+    if len(encode(env)) == 3:  # a control command: nothing else travels
+        return
+    assert (back.request_id, back.method, back.timeout_ms) == (env.request_id, env.method, env.timeout_ms)
+    assert same(back.meta, env.meta)
+    assert back.error == env.error
+    assert back.names == env.names
+    assert same(back.arrays, env.arrays)  # 0-d arrays included
+
+
+@PROPERTY
+@given(st.lists(st.binary(max_size=48), max_size=8))
+def test_property_arbitrary_frames_raise_only_decode_error(frames):
+    try:
+        decode(frames)
+    except DecodeError:
+        pass
+
+
+@DECODE_ONLY
+@given(st.sampled_from([b"ACHC01", b"ACHW01"]), st.sampled_from([1, 2, 3, 4, 7]), st.binary(max_size=8),
+       hostile_messages)
+def test_property_hostile_headers_raise_only_decode_error(protocol, command, rid, message):
+    header, frames = message
+    message = [protocol, bytes([command]), b"svc", rid.ljust(8, b"\0")[:8], header, *frames]
+    try:
+        env = decode(message)
+    except DecodeError:
+        return
+    # Whatever is accepted follows the protocol: its own dtypes, frames of
+    # exactly the arrays' size, nesting within the limit.
+    for a, f in zip(env.arrays, frames):
+        assert a.dtype.str in SUPPORTED_DTYPES and a.nbytes == len(f)
+    assert isinstance(env.error, (type(None), _RemoteError))
+
+
+@PROPERTY
+@given(envelopes(), st.data())
+def test_property_corrupted_encodings_raise_only_decode_error(env, data):
+    frames = [bytes(f) for f in encode(env)]
+    i = data.draw(st.integers(0, len(frames) - 1))
+    f = bytearray(frames[i])
+    for _ in range(data.draw(st.integers(1, 4))):
+        op = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        pos = data.draw(st.integers(0, len(f)))
+        if op == "flip" and pos < len(f):
+            f[pos] ^= data.draw(st.integers(1, 255))
+        elif op == "cut":
+            del f[pos:]
+        else:
+            f[pos:pos] = data.draw(st.binary(min_size=1, max_size=4))
+    frames[i] = bytes(f)
+    try:
+        decode(frames)
+    except DecodeError:
+        pass
+
+
+def test_deep_nesting_is_refused_without_recursion():
+    header = b"\x81\xa4meta" + b"\x91" * 1000 + b"\xc0"
+    with pytest.raises(DecodeError, match="nest"):
+        decode([b"ACHC01", b"\x01", b"svc", bytes(8), header])
+    # 64 levels (the header map is the first) are accepted, as by the C++ codec.
+    ok = b"\x81\xa4meta" + b"\x91" * 62 + b"\xc0"
+    assert decode([b"ACHC01", b"\x01", b"svc", bytes(8), ok]).meta is not None
+    with pytest.raises(DecodeError, match="nest"):
+        decode([b"ACHC01", b"\x01", b"svc", bytes(8), b"\x81\xa4meta" + b"\x91" * 63 + b"\xc0"])
+
+
+@pytest.mark.parametrize("dtype", ["i4,,", "<f2", "<f16", "<c32", "|V8", "<M8[s]", "i4", ">i4"])
+def test_dtypes_outside_the_protocol_are_refused(dtype):
+    header = msgpack.packb({"arrays": [{"dtype": dtype, "shape": [1]}]})
+    with pytest.raises(DecodeError, match="dtype"):
+        decode([b"ACHC01", b"\x03", b"svc", bytes(8), header, b"\0" * 16])
+
+
+def test_float16_arrays_are_not_sent():
+    with pytest.raises(TypeError, match="float16"):
+        encode(Envelope(command=Command.FINAL, arrays=[np.zeros(2, np.float16)]))

@@ -1,0 +1,369 @@
+"""Hostile requests to the Python RemoteServer: each one gets the protocol's
+ERROR reply in its own framing, and a well-behaved client is served
+afterwards. Every request is sent on a raw ZeroMQ socket, byte for byte."""
+
+import threading
+import time
+
+import msgpack
+import numpy as np
+import pytest
+import zmq
+
+from acheron.remote import RemoteClient, RemoteException, RemoteServer
+
+LOOP = "tcp://127.0.0.1:*"
+ERROR = 0x04
+FINAL = 0x03
+
+
+def echo(*args, **kwargs):
+    return [list(args), kwargs]
+
+
+@pytest.fixture
+def server():
+    s = RemoteServer(LOOP, LOOP, threads=1)
+    s.add_call("echo", echo)
+    s.add_call("add", lambda a, b: a + b)
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def raw(server):
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.rcvtimeo = 2000
+    sock.connect(server.rpc_endpoint)
+    yield sock
+    sock.close()
+
+
+def packed(obj) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def header_bytes(meta_args: bytes, method: str = "echo", arrays=None) -> bytes:
+    """A request header whose meta.args is the given MessagePack bytes
+    (written by hand, so nesting beyond msgpack's own packer limit works)."""
+    fields = [(packed("meta"), b"\x81" + packed("args") + meta_args), (packed("method"), packed(method))]
+    if arrays is not None:
+        fields.insert(0, (packed("arrays"), packed(arrays)))
+    return bytes([0x80 | len(fields)]) + b"".join(k + v for k, v in fields)
+
+
+def request_frames(framing: str, rid: int, header: bytes, array_frames=()):
+    rid_bytes = rid.to_bytes(8, "little")
+    if framing == "compact":
+        return [b"ACHR01\x01" + rid_bytes + header, *array_frames]
+    return [b"ACHC01", b"\x01", b"remote", rid_bytes, header, *array_frames]
+
+
+def read_reply(sock, framing: str):
+    """(command, request id, header map) of one reply in the given framing."""
+    frames = sock.recv_multipart()
+    if framing == "compact":
+        first = frames[0]
+        assert first[:6] == b"ACHR01"
+        return first[6], int.from_bytes(first[7:15], "little"), msgpack.unpackb(first[15:]) if len(first) > 15 else {}
+    assert frames[0] == b"ACHC01" and len(frames) >= 5
+    return frames[1][0], int.from_bytes(frames[3], "little"), msgpack.unpackb(frames[4])
+
+
+def assert_served(server):
+    with RemoteClient(server.rpc_endpoint, timeout=2.0) as c:
+        assert c.call("add", 2, 3) == 5
+        assert c.call("echo", [1, [2]], k="v") == [[[1, [2]]], {"k": "v"}]
+
+
+def ref(index: int) -> bytes:
+    """The MessagePack bytes of an array reference (extension type 1)."""
+    return packed(msgpack.ExtType(1, index.to_bytes(4, "little")))
+
+
+NESTED_995 = b"\x91" * 995 + b"\xc0"  # args = [[[...[nil]...]]], 995 lists
+
+HOSTILE = {
+    # An empty array whose other dimensions NumPy cannot represent.
+    "huge empty shape": (header_bytes(b"\x91" + ref(0), arrays=[{"dtype": "<i4", "shape": [0, 2**62, 2**62]}]),
+                         [b""]),
+    # NumPy's dtype parser raises SyntaxError on this one.
+    "dtype i4,,": (header_bytes(b"\x91" + ref(0), arrays=[{"dtype": "i4,,", "shape": [1]}]), [b"\0" * 4]),
+    "structured dtype": (header_bytes(b"\x91" + ref(0), arrays=[{"dtype": "<i4,<i4", "shape": [1]}]),
+                         [b"\0" * 8]),
+    "object dtype": (header_bytes(b"\x91" + ref(0), arrays=[{"dtype": "|O", "shape": [1]}]), [b"\0" * 8]),
+    # Plain NumPy dtypes the protocol does not carry (the C++ side refuses them too).
+    "float16 dtype": (header_bytes(b"\x91" + ref(0), arrays=[{"dtype": "<f2", "shape": [1]}]), [b"\0" * 2]),
+    "long double dtype": (header_bytes(b"\x91" + ref(0), arrays=[{"dtype": "<f16", "shape": [1]}]),
+                          [b"\0" * 16]),
+    "datetime dtype": (header_bytes(b"\x91" + ref(0), arrays=[{"dtype": "<M8[s]", "shape": [1]}]), [b"\0" * 8]),
+    "negative dimension": (header_bytes(b"\x91" + ref(0), arrays=[{"dtype": "<i4", "shape": [-1]}]), [b""]),
+    "shape and frame disagree": (header_bytes(b"\x91" + ref(0), arrays=[{"dtype": "<i4", "shape": [3]}]),
+                                 [b"\0" * 8]),
+    "array reference out of range": (header_bytes(b"\x91" + ref(5)), []),
+    "args nested 995 lists deep": (header_bytes(NESTED_995), []),
+    "args nested just beyond the limit": (header_bytes(b"\x91" * 62 + b"\xc0"), []),
+    "declared length beyond the message": (header_bytes(b"\xdd\xff\xff\xff\xff"), []),
+}
+
+
+@pytest.mark.parametrize("framing", ["compact", "envelope"])
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_request_gets_an_error_reply_and_the_server_serves_on(server, raw, case, framing):
+    header, array_frames = HOSTILE[case]
+    raw.send_multipart(request_frames(framing, 41, header, array_frames))
+    cmd, rid, h = read_reply(raw, framing)
+    assert (cmd, rid) == (ERROR, 41), h
+    assert h["error"]["code"] == "invalid_argument"
+    assert h["error"]["type"] == "ProtocolError"
+    # The same socket and another client are both served afterwards.
+    raw.send_multipart(request_frames(framing, 42, packed({"meta": {"args": [1, 2]}, "method": "add"})))
+    assert read_reply(raw, framing)[:2] == (FINAL, 42)
+    assert_served(server)
+
+
+def test_nesting_up_to_the_limit_is_served(server, raw):
+    # Header map, meta, args: the innermost nil is 64 levels deep, as deep as
+    # the C++ decoder accepts.
+    raw.send_multipart(request_frames("compact", 5, header_bytes(b"\x91" * 61 + b"\xc0")))
+    cmd, rid, h = read_reply(raw, "compact")
+    assert (cmd, rid) == (FINAL, 5), h
+    value = h["meta"]["value"][0][0]
+    depth = 0
+    while isinstance(value, list):
+        value, depth = value[0], depth + 1
+    assert depth == 60 and value is None
+
+
+def test_many_hostile_requests_in_a_row(server, raw):
+    # Sent back to back before any reply is read: every one is answered in order.
+    cases = sorted(HOSTILE)
+    for i, case in enumerate(cases):
+        header, array_frames = HOSTILE[case]
+        raw.send_multipart(request_frames("compact", 100 + i, header, array_frames))
+    for i in range(len(cases)):
+        cmd, rid, _ = read_reply(raw, "compact")
+        assert (cmd, rid) == (ERROR, 100 + i)
+    assert_served(server)
+
+
+def test_a_frame_beyond_the_size_limit_disconnects_that_client_only():
+    s = RemoteServer(LOOP, LOOP, max_message_size=4096)
+    s.add_call("add", lambda a, b: a + b)
+    s.add_call("total", lambda a: int(a.sum()))
+    with s:
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.linger = 0
+        sock.rcvtimeo = 500
+        sock.connect(s.rpc_endpoint)
+        try:
+            header = header_bytes(b"\x91" + ref(0), method="total", arrays=[{"dtype": "|u1", "shape": [65536]}])
+            sock.send_multipart(request_frames("compact", 1, header, [b"\1" * 65536]))
+            with pytest.raises(zmq.Again):
+                sock.recv_multipart()  # ZeroMQ dropped the connection: no reply
+        finally:
+            sock.close()
+        with RemoteClient(s.rpc_endpoint, timeout=2.0) as c:
+            assert c.call("total", np.ones(1000, np.uint8)) == 1000  # below the limit
+            assert c.call("add", 2, 3) == 5
+
+
+def test_max_message_size_is_validated():
+    with pytest.raises(ValueError):
+        RemoteServer(LOOP, LOOP, max_message_size=0)
+    with pytest.raises(ValueError):
+        RemoteServer(LOOP, LOOP, max_queued=-1)
+
+
+def test_calls_beyond_the_queue_bound_get_server_busy():
+    release = threading.Event()
+    started = threading.Event()
+
+    def block():
+        started.set()
+        release.wait(5)
+        return "done"
+
+    s = RemoteServer(LOOP, LOOP, threads=1, max_queued=2)
+    s.add_call("block", block)
+    s.add_call("add", lambda a, b: a + b)
+    with s:
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.linger = 0
+        sock.rcvtimeo = 3000
+        sock.connect(s.rpc_endpoint)
+        try:
+            # One call runs, two wait, the fourth and fifth are refused at once.
+            for rid in range(1, 6):
+                sock.send_multipart(request_frames("compact", rid, packed({"method": "block", "timeout_ms": 10000})))
+            assert started.wait(3)
+            busy = [read_reply(sock, "compact") for _ in range(2)]
+            assert [(c, r) for c, r, _ in busy] == [(ERROR, 4), (ERROR, 5)]
+            for _, _, h in busy:
+                assert h["error"]["code"] == "resource_exhausted"
+                assert h["error"]["type"] == "ServerBusy"
+                assert "max_queued" in h["error"]["message"]
+            # Built-ins do not queue: they are answered while every slot is taken.
+            with RemoteClient(s.rpc_endpoint, timeout=2.0) as c:
+                assert {x["name"] for x in c.list_calls()} == {"add", "block"}
+                with pytest.raises(RemoteException) as e:
+                    c.call("add", 1, 2)
+                assert e.value.code == "resource_exhausted"
+            release.set()
+            done = sorted(read_reply(sock, "compact")[:2] for _ in range(3))
+            assert done == [(FINAL, 1), (FINAL, 2), (FINAL, 3)]
+        finally:
+            release.set()
+            sock.close()
+        # Slots free again once the calls have finished.
+        with RemoteClient(s.rpc_endpoint, timeout=2.0) as c:
+            deadline = time.monotonic() + 2
+            while True:
+                try:
+                    assert c.call("add", 2, 3) == 5
+                    break
+                except RemoteException as e:
+                    assert e.code == "resource_exhausted" and time.monotonic() < deadline
+                    time.sleep(0.01)
+
+
+@pytest.mark.parametrize("call, after", [("disable_stream", {"frames": False}), ("enable_stream", {"frames": True}),
+                                         ("remove_stream", {})])
+def test_stream_management_respects_the_write_lock(call, after):
+    s = RemoteServer(LOOP, LOOP)
+    before = {"frames": call != "enable_stream"}
+    s.add_manual_stream("frames", enabled=before["frames"])
+    with s, RemoteClient(s.rpc_endpoint, timeout=2.0) as holder, \
+            RemoteClient(s.rpc_endpoint, timeout=2.0) as other:
+
+        def state():
+            return {x["name"]: x["enabled"] for x in other.list_streams()}
+
+        assert holder.lock()
+        with pytest.raises(RemoteException) as e:
+            getattr(other, call)("frames")
+        assert e.value.code == "permission_denied"
+        assert state() == before  # untouched
+        getattr(holder, call)("frames")  # the holder may
+        assert state() == after
+        holder.unlock()
+        if after:
+            getattr(other, call)("frames")  # and anyone once the lock is free
+
+
+def test_stream_management_needs_the_lock_when_required():
+    s = RemoteServer(LOOP, LOOP, write_lock="required")
+    s.add_manual_stream("frames")
+    with s, RemoteClient(s.rpc_endpoint, timeout=2.0) as c:
+        with pytest.raises(RemoteException) as e:
+            c.disable_stream("frames")
+        assert e.value.code == "permission_denied"
+        assert c.lock()
+        c.disable_stream("frames")
+        assert {x["name"]: x["enabled"] for x in c.list_streams()}["frames"] is False
+
+
+# --- the codec's decoders: properties (hypothesis) ----------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from acheron.envelope import Command, Envelope, SUPPORTED_DTYPES, encode  # noqa: E402
+from acheron.remote import ProtocolError, decode_reply, decode_request, _request  # noqa: E402
+from codec_strategies import DECODE_ONLY, PROPERTY, hostile_messages, same, values, values_with_arrays  # noqa: E402
+
+REQUEST, PARTIAL, PONG = 0x01, 0x02, 0x07
+rids = st.integers(0, 2**64 - 1)
+names = st.text(min_size=1, max_size=12)
+kwargs_of = st.dictionaries(st.text(min_size=1, max_size=6), values_with_arrays, max_size=3)
+
+
+def arrays_in(value):
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, list):
+        for v in value:
+            yield from arrays_in(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from arrays_in(v)
+
+
+@PROPERTY
+@given(rids, names, st.lists(values_with_arrays, max_size=4), kwargs_of, st.integers(0, 2**63 - 1),
+       st.integers(1, 2**32))
+def test_property_requests_round_trip(rid, name, args, kwargs, token, timeout_ms):
+    frames = [bytes(f) for f in _request(rid, name, args, kwargs, token, timeout_ms)]
+    req = decode_request(frames)
+    assert (req.command, req.compact, int.from_bytes(req.rid, "little")) == (REQUEST, True, rid)
+    assert (req.method, req.token, req.timeout_ms) == (name, token, timeout_ms)
+    assert same(req.args, args) and same(req.kwargs, kwargs)
+
+
+@PROPERTY
+@given(rids, names, st.lists(values, max_size=4), st.dictionaries(st.text(min_size=1, max_size=6), values,
+                                                                   max_size=3))
+def test_property_envelope_requests_round_trip(rid, name, args, kwargs):
+    # The five-frame form, written by the envelope codec.
+    frames = encode(Envelope(command=Command.REQUEST, service="remote", request_id=rid, method=name,
+                             timeout_ms=100, meta={"args": args, "kwargs": kwargs}))
+    req = decode_request([bytes(f) for f in frames])
+    assert (req.command, req.compact, int.from_bytes(req.rid, "little")) == (REQUEST, False, rid)
+    assert req.method == name and same(req.args, args) and same(req.kwargs, kwargs)
+
+
+@PROPERTY
+@given(rids, st.sampled_from([PARTIAL, FINAL]), values_with_arrays)
+def test_property_replies_round_trip(rid, command, value):
+    frames = RemoteServer._value_frames(rid.to_bytes(8, "little"), command, "", value, True)
+    got = decode_reply([bytes(f) for f in frames])
+    assert got[:2] == (command, rid) and same(got[2], value)
+
+
+@PROPERTY
+@given(rids, st.text(max_size=10), st.text(max_size=10), st.text(max_size=40), st.text(max_size=40))
+def test_property_error_replies_round_trip(rid, code, type_, message, tb):
+    frames = RemoteServer._error(rid.to_bytes(8, "little"), code, type_, message, tb)
+    command, got_rid, e = decode_reply([bytes(f) for f in frames])
+    assert (command, got_rid) == (ERROR, rid) and isinstance(e, RemoteException)
+    assert (e.code, e.type, e.remote_message, e.traceback) == (code, type_, message, tb)
+
+
+@DECODE_ONLY
+@given(st.booleans(), st.just(REQUEST) | st.integers(0, 255), st.binary(max_size=8), hostile_messages)
+def test_property_hostile_requests_raise_only_protocol_error(compact, command, rid, message):
+    header, frames = message
+    rid = rid.ljust(8, b"\0")[:8]
+    msg = ([b"ACHR01" + bytes([command]) + rid + header, *frames] if compact
+           else [b"ACHC01", bytes([command]), b"remote", rid, header, *frames])
+    try:
+        req = decode_request(msg)
+    except ProtocolError:
+        return
+    for a in arrays_in([req.args, req.kwargs]):  # what is accepted carries protocol arrays only
+        assert a.dtype.str in SUPPORTED_DTYPES
+
+
+@DECODE_ONLY
+@given(st.lists(st.binary(max_size=40), max_size=6), st.sampled_from([b"", b"ACHR01", b"ACHR01\x01", b"ACHC01"]))
+def test_property_arbitrary_frames_raise_only_protocol_error(frames, prefix):
+    if frames:
+        frames[0] = prefix + frames[0]
+    for decoder in (decode_request, decode_reply):
+        try:
+            decoder(frames)
+        except ProtocolError:
+            pass
+
+
+@DECODE_ONLY
+@given(st.sampled_from([PARTIAL, FINAL, ERROR, PONG]) | st.integers(0, 255), st.binary(min_size=8, max_size=8),
+       hostile_messages)
+def test_property_hostile_replies_raise_only_protocol_error(command, rid, message):
+    header, frames = message
+    try:
+        decode_reply([b"ACHR01" + bytes([command]) + rid + header, *frames])
+    except ProtocolError:
+        pass
