@@ -4,6 +4,7 @@
 #include <hdf5.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "acheron/broker/AsyncRuns.hh"
 #include "acheron/core/Error.hh"
@@ -44,6 +45,66 @@ TEST(RunFileName, StripsDirectoriesAndRootSuffixes) {
   const auto gen = run_file_name("");
   EXPECT_EQ(gen.rfind("run_", 0), 0u);
   EXPECT_NE(gen, run_file_name(""));  // generated names are unique
+}
+
+// "important.dat\0" used to become the path "important.dat" at the system
+// call and truncate that file. Names keep a safe character set.
+TEST(RunFileName, OnlySafeCharactersSurvive) {
+  EXPECT_EQ(run_file_name(std::string("important.dat\0", 14)), "important.dat_.charon.h5");
+  EXPECT_EQ(run_file_name("a b;c|d$(x)`\n"), "a_b_c_d__x___.charon.h5");
+  EXPECT_EQ(run_file_name(".hidden.root"), "hidden.charon.h5");
+  EXPECT_EQ(run_file_name("..").rfind("run_", 0), 0u);
+  EXPECT_EQ(run_file_name(std::string(1000, 'x')), std::string(128, 'x') + ".charon.h5");
+  EXPECT_EQ(run_file_name("r\xc3\xa9sum\xc3\xa9"), "r__sum__.charon.h5");
+}
+
+TEST(AsyncRuns, ANameWithANulNeverTouchesTheFileItNames) {
+  TempDir dir;
+  fs::create_directories(dir.path);
+  const auto victim = dir.path / "important.dat";
+  { std::ofstream(victim) << "precious"; }
+  ASSERT_EQ(fs::file_size(victim), 8u);
+  AsyncRuns runs({.outdir = dir.path, .events_per_basket = 1}, detector());
+  const auto path = runs.begin("10.0.0.1", std::string("important.dat\0", 14));
+  EXPECT_EQ(path.filename(), "important.dat_.charon.h5");
+  runs.complete(runs.accept("10.0.0.1", 10), hits(0, 1));
+  runs.end("10.0.0.1", {});
+  std::ifstream in(victim);
+  std::string text;
+  in >> text;
+  EXPECT_EQ(text, "precious");
+  EXPECT_TRUE(fs::exists(path));
+}
+
+// A repeated run name gets a new file; earlier results are never replaced,
+// not even one created while the run was being written.
+TEST(AsyncRuns, ReusedRunNamesNeverOverwriteEarlierFiles) {
+  TempDir dir;
+  AsyncRuns runs({.outdir = dir.path, .events_per_basket = 1}, detector());
+  std::vector<fs::path> paths;
+  for (int i = 0; i < 3; ++i) {
+    paths.push_back(runs.begin("10.0.0.1", "sim.root"));
+    runs.complete(runs.accept("10.0.0.1", 10), hits(static_cast<std::uint32_t>(i), i + 1));
+    runs.end("10.0.0.1", {});
+  }
+  EXPECT_EQ(paths[0].filename(), "sim.charon.h5");
+  EXPECT_EQ(paths[1].filename(), "sim-1.charon.h5");
+  EXPECT_EQ(paths[2].filename(), "sim-2.charon.h5");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(read_u32(paths[i], "/output/event_id"),
+              (std::vector<std::uint32_t>{static_cast<std::uint32_t>(i)}));
+  }
+  // Someone creates the final name while a run is open: the run lands beside it.
+  const auto open_path = runs.begin("10.0.0.2", "late");
+  EXPECT_EQ(open_path.filename(), "late.charon.h5");
+  { std::ofstream(dir.path / "late.charon.h5") << "someone else's"; }
+  runs.complete(runs.accept("10.0.0.2", 10), hits(9, 1));
+  runs.end("10.0.0.2", {});
+  EXPECT_TRUE(fs::exists(dir.path / "late-1.charon.h5"));
+  std::ifstream in(dir.path / "late.charon.h5");
+  std::string first;
+  in >> first;
+  EXPECT_EQ(first, "someone");
 }
 
 TEST(AsyncRuns, WritesEventsInSubmissionOrderAndAcksRunEndWhenDrained) {

@@ -31,9 +31,10 @@ std::uint64_t AsyncRuns::open(const std::string& peer, const std::string& name) 
   const std::uint64_t id = next_id_++;
   Run run;
   run.file = std::make_unique<RunFile>(path, detector_, options_.attributes);
+  const std::string opened = run.file->path().string();
   runs_.emplace(id, std::move(run));
   by_peer_[peer] = id;
-  log::info("run {} opened for {}: {}", id, peer.empty() ? "?" : peer, path.string());
+  log::info("run {} opened for {}: {}", id, peer.empty() ? "?" : peer, opened);
   return id;
 }
 

@@ -2,8 +2,13 @@
 
 #include <hdf5.h>
 
+#include <fcntl.h>
+#include <stdio.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
@@ -79,7 +84,21 @@ void write_attribute(hid_t loc, const std::string& name, const std::string& valu
 }  // namespace
 
 std::string run_file_name(const std::string& requested) {
-  std::string base = std::filesystem::path(requested).filename().string();
+  // Only the last path component counts (a client cannot write outside the
+  // output directory), and only a safe character set survives: a NUL would
+  // cut the path short at the system call (so "x.dat\0" became "x.dat"),
+  // control bytes and shell metacharacters have no place in a file name.
+  constexpr std::size_t kMaxBase = 128;
+  std::string base = requested;
+  if (const auto slash = base.find_last_of('/'); slash != std::string::npos) {
+    base.erase(0, slash + 1);
+  }
+  for (char& c : base) {
+    const bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-' || c == '+';
+    if (!safe) c = '_';
+  }
+  if (base.size() > kMaxBase) base.resize(kMaxBase);
   for (bool stripped = true; stripped;) {
     stripped = false;
     for (const std::string suffix : {".root", ".ntuple"}) {
@@ -90,7 +109,9 @@ std::string run_file_name(const std::string& requested) {
       }
     }
   }
-  if (base.empty() || base == "." || base == ".." || base == ".root" || base == ".ntuple") {
+  // Leading dots would make hidden files (or "." and "..").
+  while (!base.empty() && base.front() == '.') base.erase(0, 1);
+  if (base.empty() || base == "root" || base == "ntuple") {
     static std::atomic<std::uint64_t> counter{0};
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch())
@@ -100,14 +121,55 @@ std::string run_file_name(const std::string& requested) {
   return base + ".charon.h5";
 }
 
+namespace {
+
+// `wanted` with "-N" inserted before ".charon.h5" (N >= 1), or as is for 0.
+std::filesystem::path numbered(const std::filesystem::path& wanted, int n) {
+  if (n == 0) return wanted;
+  static const std::string kExt = ".charon.h5";
+  std::string name = wanted.filename().string();
+  const auto cut = name.size() >= kExt.size() &&
+                           name.compare(name.size() - kExt.size(), kExt.size(), kExt) == 0
+                       ? name.size() - kExt.size()
+                       : name.size();
+  name.insert(cut, "-" + std::to_string(n));
+  return wanted.parent_path() / name;
+}
+
+std::filesystem::path partial_of(const std::filesystem::path& p) {
+  auto t = p;
+  t += ".partial";
+  return t;
+}
+
+constexpr int kMaxVariants = 10000;
+
+}  // namespace
+
 RunFile::RunFile(std::filesystem::path final_path, const wire::charon::DetectorInfo& det,
                  const std::map<std::string, std::string>& attributes)
     : final_path_(std::move(final_path)) {
-  temp_path_ = final_path_;
-  temp_path_ += ".partial";
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by return codes
-  file_ = H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (file_ < 0) fail(temp_path_, "cannot create the file");
+  // Never replace a file: a reused run name gets the first free "-N"
+  // variant, and the temporary file is created exclusively.
+  const std::filesystem::path wanted = final_path_;
+  for (int n = 0; file_ < 0; ++n) {
+    if (n == kMaxVariants) fail(wanted, "no free file name (10000 runs of this name?)");
+    final_path_ = numbered(wanted, n);
+    temp_path_ = partial_of(final_path_);
+    std::error_code ec;
+    if (std::filesystem::exists(final_path_, ec) || std::filesystem::exists(temp_path_, ec)) {
+      continue;
+    }
+    file_ = H5Fcreate(temp_path_.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+    if (file_ < 0 && !std::filesystem::exists(temp_path_, ec)) {
+      fail(temp_path_, "cannot create the file");
+    }
+  }
+  if (final_path_ != wanted) {
+    log::warn("run file {} exists already; writing {}", wanted.filename().string(),
+              final_path_.filename().string());
+  }
   write_attribute(file_, "format", "acheron.charon.run");
   write_attribute(file_, "version", "1");
   write_attribute(file_, "run_name", final_path_.filename().string());
@@ -181,9 +243,19 @@ void RunFile::close() {
   for (auto& [name, ds] : datasets_) H5Dclose(ds);
   datasets_.clear();
   if (H5Fclose(file_) < 0) fail(temp_path_, "close failed");
-  std::error_code ec;
-  std::filesystem::rename(temp_path_, final_path_, ec);
-  if (ec) fail(final_path_, "rename failed: " + ec.message());
+  // The final name is claimed without replacing anything created since the
+  // run began (RENAME_NOREPLACE); if taken, the next free variant.
+  const std::filesystem::path wanted = final_path_;
+  for (int n = 0;; ++n) {
+    if (n == kMaxVariants) fail(temp_path_, "no free file name to rename to");
+    const auto target = n == 0 ? wanted : numbered(wanted, n);
+    if (::renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE) ==
+        0) {
+      final_path_ = target;
+      return;
+    }
+    if (errno != EEXIST) fail(final_path_, std::string("rename failed: ") + std::strerror(errno));
+  }
 }
 
 }  // namespace acheron::broker

@@ -28,7 +28,9 @@ namespace acheron::broker {
 
 class RunFile final {
  public:
-  // Creates `final_path`'s temporary sibling and writes /detinfo.
+  // Creates `final_path`'s temporary sibling (exclusively) and writes
+  // /detinfo. If `final_path` or its temporary exists, the first free
+  // "-N" variant is used instead; path() tells which.
   RunFile(std::filesystem::path final_path, const wire::charon::DetectorInfo& detector,
           const std::map<std::string, std::string>& attributes = {});
   ~RunFile();  // closes (and renames) if close() was not called
@@ -54,9 +56,12 @@ class RunFile final {
   bool closed_ = false;
 };
 
-// The output file name for a RUN_BEGIN name: its basename with trailing
-// ".root" / ".ntuple" suffixes removed (repeatedly) plus ".charon.h5"; an
-// empty or unusable name gives "run_<unix time>_<counter>".
+// The output file name for a RUN_BEGIN name: its last path component, with
+// every byte outside [A-Za-z0-9._+-] replaced by '_', cut to 128 bytes,
+// trailing ".root" / ".ntuple" suffixes removed (repeatedly) and leading
+// dots dropped, plus ".charon.h5"; an empty name gives
+// "run_<unix time>_<counter>". RunFile never replaces an existing file: a
+// taken name becomes "<name>-1.charon.h5", "-2", ...
 std::string run_file_name(const std::string& requested);
 
 }  // namespace acheron::broker
