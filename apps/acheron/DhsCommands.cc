@@ -214,6 +214,7 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
     dcss::FakeAxisOptions axis;
     int port = 8888;
     std::string push_to;
+    std::string push_token;
     int frames = 90;
     double fps = 30;
   };
@@ -228,6 +229,8 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
   axis->add_option("--user", a->axis.user, "require Basic auth with this user");
   axis->add_option("--password", a->axis.password, "the Basic auth password");
   axis->add_option("--push-to", a->push_to, "HOST:PORT of a JPEG receiver to POST frames to");
+  axis->add_option("--push-token", a->push_token,
+                   "the receiver's loop.jpeg_receiver.token (sent as ?token= in the POST URL)");
   axis->add_option("--frames", a->frames, "frames to push")->capture_default_str();
   axis->add_option("--fps", a->fps, "push and MJPEG frame rate")
       ->check(CLI::PositiveNumber)
@@ -249,7 +252,8 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
     const auto [host, port] = host_port(a->push_to, "--push-to", 7171);
     fake.start();
     print_listening("fake Axis", a->axis.bind, fake.port());
-    fake.push(host, port, a->frames, a->fps);
+    fake.push(host, port, a->frames, a->fps,
+              a->push_token.empty() ? "/jpeg" : "/jpeg?token=" + a->push_token);
     fake.wait_pushes(std::chrono::hours(1));
     std::printf("pushed %llu frames, %llu failed\n", static_cast<unsigned long long>(fake.pushed()),
                 static_cast<unsigned long long>(fake.push_failures()));
@@ -338,8 +342,9 @@ void add_dhs_commands(CLI::App& app, int* exit_code) {
     dcss::DhsRunner runner(config);
     runner.start();
     if (auto* loop = runner.loop(); loop && config.loop.frame_source == "push") {
-      std::printf("dhs %s: JPEG receiver on port %u\n", config.dhs.name.c_str(),
-                  loop->receiver_port());
+      std::printf("dhs %s: JPEG receiver on %s:%u%s\n", config.dhs.name.c_str(),
+                  config.loop.jpeg_receiver.bind.c_str(), loop->receiver_port(),
+                  config.loop.jpeg_receiver.token.empty() ? "" : " (token required)");
     }
     std::printf("dhs %s (%s, %s) connecting to DCSS at %s:%u\n", config.dhs.name.c_str(),
                 config.kind.c_str(), config.source.c_str(), config.dcss.host.c_str(),

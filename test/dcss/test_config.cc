@@ -43,6 +43,57 @@ TEST(DhsConfig, DefaultIsALocalLoopDhs) {
   EXPECT_EQ(back.loop.jpeg_receiver.port, c.loop.jpeg_receiver.port);
   EXPECT_DOUBLE_EQ(back.loop.automl.threshold, c.loop.automl.threshold);
   EXPECT_EQ(back.loop.frame_source, c.loop.frame_source);
+  // The JPEG receiver listens on loopback with bounded requests unless told otherwise.
+  EXPECT_EQ(c.loop.jpeg_receiver.bind, "127.0.0.1");
+  EXPECT_EQ(back.loop.jpeg_receiver.bind, "127.0.0.1");
+  EXPECT_FALSE(c.loop.jpeg_receiver.problem()) << *c.loop.jpeg_receiver.problem();
+  EXPECT_TRUE(c.loop.jpeg_receiver.token.empty());
+  EXPECT_GT(c.loop.jpeg_receiver.request_timeout_s, 0);
+  EXPECT_LE(c.loop.jpeg_receiver.request_timeout_s, 10);
+  EXPECT_DOUBLE_EQ(back.loop.jpeg_receiver.request_timeout_s,
+                   c.loop.jpeg_receiver.request_timeout_s);
+  EXPECT_EQ(back.loop.jpeg_receiver.max_connections, c.loop.jpeg_receiver.max_connections);
+}
+
+TEST(DhsConfig, JpegReceiverKeys) {
+  const auto c = parse_dhs_config(R"(
+[loop.jpeg_receiver]
+bind = "0.0.0.0"
+port = 9000
+max_bytes = 4000000
+max_header_bytes = 4096
+max_connections = 8
+request_timeout_s = 2.5
+token = "Axis-831_push.token~1"
+)",
+                                  "rx.toml");
+  const auto& r = c.loop.jpeg_receiver;
+  EXPECT_EQ(r.bind, "0.0.0.0");
+  EXPECT_EQ(r.port, 9000);
+  EXPECT_EQ(r.max_bytes, 4000000u);
+  EXPECT_EQ(r.max_header_bytes, 4096u);
+  EXPECT_EQ(r.max_connections, 8u);
+  EXPECT_DOUBLE_EQ(r.request_timeout_s, 2.5);
+  EXPECT_EQ(r.token, "Axis-831_push.token~1");
+  auto has = [](const std::string& e, std::string_view what) {
+    return e.find(what) != std::string::npos;
+  };
+  auto e = error_of("[loop.jpeg_receiver]\nmax_connections = 0\n");
+  EXPECT_TRUE(has(e, "bl.toml:2") && has(e, "max_connections")) << e;
+  e = error_of("[loop.jpeg_receiver]\nmax_connections = 100000\n");
+  EXPECT_TRUE(has(e, "max_connections")) << e;
+  e = error_of("[loop.jpeg_receiver]\nrequest_timeout_s = 0\n");
+  EXPECT_TRUE(has(e, "request_timeout_s")) << e;
+  e = error_of("[loop.jpeg_receiver]\nmax_header_bytes = 100\n");
+  EXPECT_TRUE(has(e, "max_header_bytes")) << e;
+  e = error_of("[loop.jpeg_receiver]\nmax_bytes = -1\n");
+  EXPECT_TRUE(has(e, "max_bytes")) << e;
+  e = error_of("[loop.jpeg_receiver]\ntoken = \"has space&x=1\"\n");
+  EXPECT_TRUE(has(e, "token")) << e;
+  e = error_of("[loop.jpeg_receiver]\nbind = \"\"\n");
+  EXPECT_TRUE(has(e, "bind")) << e;
+  e = error_of("[loop.jpeg_receiver]\ntimeout = 3\n");  // a typo
+  EXPECT_TRUE(has(e, "timeout")) << e;
 }
 
 TEST(DhsConfig, TheBl831Example) {

@@ -19,6 +19,7 @@
 #include "acheron/dcss/Camera.hh"
 #include "acheron/dcss/FakeCamera.hh"
 #include "acheron/dcss/FakeDcss.hh"
+#include "acheron/dcss/JpegReceiver.hh"
 #include "acheron/dcss/LoopDhs.hh"
 #include "acheron/dcss/Runner.hh"
 #include "acheron/dcss/Socket.hh"
@@ -117,7 +118,10 @@ TEST(LoopResults, AutomlJson) {
 TEST(LoopHttp, JpegReceiverRules) {
   std::vector<std::string> got;
   std::mutex m;
-  JpegReceiver rx("127.0.0.1", 0, 1000, [&](std::string image, std::string) {
+  JpegReceiverOptions o;
+  o.port = 0;
+  o.max_bytes = 1000;
+  JpegReceiver rx(o, [&](std::string image, std::string) {
     std::lock_guard lock(m);
     got.push_back(std::move(image));
   });
@@ -266,7 +270,7 @@ struct LoopEnv {
       if (c_source == Source::push && r.tokens.size() == 4 &&
           r.tokens[0] == "htos_operation_update" && r.tokens[1] == "collectLoopImages" &&
           r.tokens[3] == "start_oscillation") {
-        axis.push("127.0.0.1", runner->loop()->receiver_port(), push_frames, push_fps);
+        axis.push("127.0.0.1", runner->loop()->receiver_port(), push_frames, push_fps, push_path);
       }
     });
     runner->start();
@@ -313,6 +317,7 @@ struct LoopEnv {
   std::unique_ptr<DhsRunner> runner;
   int push_frames = 0;
   double push_fps = 30;
+  std::string push_path = "/jpeg";
   Source c_source = Source::push;
 };
 
@@ -496,6 +501,29 @@ TEST(LoopDhsRun, CollectTimesOutAndClassifierFailuresAreFailedFrames) {
   for (std::size_t i = 1; i < rec.updates.size(); ++i) {
     EXPECT_EQ(xos::tokenize(rec.updates[i])[2], "failed");
   }
+}
+
+// With loop.jpeg_receiver.token set, frames the camera pushes without it
+// never reach a collect (which times out with no results); with it they all do.
+TEST(LoopDhsRun, PushedFramesNeedTheReceiverToken) {
+  LoopEnv env(0.5, 20.0, 0.5, -1, Source::push, {},
+              [](LoopConfig& l) { l.jpeg_receiver.token = "bl831-Axis_token"; });
+  auto rec = env.run("collectLoopImages", {}, 5s);  // 10 frames expected, 1 s deadline
+  EXPECT_EQ(rec.status, "error");
+  EXPECT_EQ(rec.result, "timeout 0");
+  env.axis.wait_pushes(5s);
+  EXPECT_EQ(env.axis.pushed(), 0u);
+  EXPECT_EQ(env.axis.push_failures(), 10u);
+  EXPECT_EQ(env.automl.predictions(), 0u);
+  env.push_path = "/jpeg?token=bl831-Axis_token";
+  rec = env.run("collectLoopImages", {}, 10s);
+  EXPECT_EQ(rec.status, "normal");
+  EXPECT_EQ(rec.result, "done");
+  EXPECT_EQ(rec.updates.size(), 11u);
+  env.axis.wait_pushes(5s);
+  EXPECT_EQ(env.axis.pushed(), 10u);
+  EXPECT_EQ(env.automl.predictions(), 10u);
+  EXPECT_TRUE(env.dcss.violations().empty()) << env.dcss.violations().front();
 }
 
 TEST(LoopDhsRun, DcssRestartDuringCollectLeavesNothingBehind) {

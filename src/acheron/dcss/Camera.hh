@@ -1,6 +1,6 @@
-// Images from an Axis video server (dcss-xos.md §9.3): the snapshot GET, the
-// MJPEG stream reader, and the HTTP receiver for the JPEGs the server POSTs.
-// Also JPEG helpers (libturbojpeg) shared with the test doubles.
+// Images from an Axis video server (dcss-xos.md §9.3): the snapshot GET and
+// the MJPEG stream reader (the receiver for the JPEGs the server POSTs is
+// JpegReceiver.hh). Also JPEG helpers (libturbojpeg) shared with the test doubles.
 #pragma once
 
 #include <atomic>
@@ -9,13 +9,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include "acheron/core/Result.hh"
-
-namespace httplib {
-class Server;
-}
 
 namespace acheron::dcss {
 
@@ -49,36 +44,6 @@ class AxisClient final {
 
  private:
   AxisOptions options_;
-};
-
-// HTTP/1.1 server that accepts JPEG (or PNG) POSTs on any path, as the Axis
-// server sends them while the video trigger is open: exactly Content-Length
-// bytes, Expect: 100-continue honoured, 200 OK + Connection: close; 411 without
-// a length, 413 above the limit, 415 for other content types.
-class JpegReceiver final {
- public:
-  using Callback = std::function<void(std::string image, std::string content_type)>;
-  JpegReceiver(std::string bind, std::uint16_t port, std::size_t max_bytes, Callback callback);
-  ~JpegReceiver();
-  JpegReceiver(const JpegReceiver&) = delete;
-  JpegReceiver& operator=(const JpegReceiver&) = delete;
-
-  // Binds and serves in a background thread; throws SetupError if the port is taken.
-  void start();
-  void stop();
-  bool running() const noexcept { return running_.load(); }
-  std::uint16_t port() const noexcept { return port_; }
-  std::uint64_t received() const noexcept { return received_.load(); }
-
- private:
-  std::string bind_;
-  std::uint16_t port_;
-  std::size_t max_bytes_;
-  Callback callback_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  std::atomic<bool> running_{false};
-  std::atomic<std::uint64_t> received_{0};
 };
 
 }  // namespace acheron::dcss

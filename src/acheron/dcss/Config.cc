@@ -34,6 +34,16 @@ double positive(const TomlTable& t, std::string_view key, double fallback) {
   return v;
 }
 
+// A count (bytes, connections): an integer of at least 1.
+std::size_t count_of(const TomlTable& t, std::string_view key, std::size_t fallback) {
+  const auto v = t.get<std::int64_t>(key, static_cast<std::int64_t>(fallback));
+  if (v < 1) {
+    throw SetupError(t.where(key) + ": " + std::string(key) + " = " + std::to_string(v) +
+                     " (not a positive count) use 1 or more");
+  }
+  return static_cast<std::size_t>(v);
+}
+
 }  // namespace
 
 DhsConfig default_dhs_config() {
@@ -155,10 +165,19 @@ DhsConfig parse_dhs_config(std::string_view toml, std::string source) {
       l.axis.timeout_s = positive(*a, "timeout_s", l.axis.timeout_s);
     }
     if (auto a = t->find_table("jpeg_receiver")) {
-      a->check_keys({"bind", "port", "max_bytes"});
-      l.jpeg_receiver.bind = a->get<std::string>("bind", l.jpeg_receiver.bind);
-      l.jpeg_receiver.port = port_of(*a, "port", l.jpeg_receiver.port, true);
-      l.jpeg_receiver.max_bytes = static_cast<std::size_t>(positive(*a, "max_bytes", 16 << 20));
+      a->check_keys({"bind", "port", "max_bytes", "max_header_bytes", "max_connections",
+                     "request_timeout_s", "token"});
+      auto& r = l.jpeg_receiver;
+      r.bind = a->get<std::string>("bind", r.bind);
+      r.port = port_of(*a, "port", r.port, true);
+      r.max_bytes = count_of(*a, "max_bytes", r.max_bytes);
+      r.max_header_bytes = count_of(*a, "max_header_bytes", r.max_header_bytes);
+      r.max_connections = count_of(*a, "max_connections", r.max_connections);
+      r.request_timeout_s = positive(*a, "request_timeout_s", r.request_timeout_s);
+      r.token = a->get<std::string>("token", r.token);
+      if (auto p = r.problem()) {
+        throw SetupError(a->where() + ": loop.jpeg_receiver: " + *p + " (fix the value)");
+      }
     }
   }
   return c;
@@ -235,7 +254,11 @@ port = 8888
 camera = 1
 
 [loop.jpeg_receiver]
+bind = "127.0.0.1"        # loopback only; this host's address on the camera network if the Axis server is elsewhere
 port = 7171
+request_timeout_s = 5.0   # a request (headers and body) must arrive within this
+max_connections = 32      # more at once are answered 503 and closed
+# token = "..."           # then POST to http://HOST:7171/jpeg?token=... (letters, digits, -._~)
 
 # Simulated motors and ion chambers (optional):
 # [motors.gonio_phi]

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "acheron/dcss/Dhs.hh"
+#include "acheron/dcss/JpegReceiver.hh"
 #include "acheron/dcss/Session.hh"
 
 namespace acheron::dcss {
@@ -40,11 +41,7 @@ struct LoopConfig {
     std::string user, password;  // optional Basic auth
     double timeout_s = 5.0;
   } axis;
-  struct JpegReceiver {
-    std::string bind = "0.0.0.0";
-    std::uint16_t port = 7171;  // 0: ephemeral (tests)
-    std::size_t max_bytes = 16u << 20;
-  } jpeg_receiver;
+  JpegReceiverOptions jpeg_receiver;  // where the Axis server POSTs (push source)
 };
 
 struct DhsConfig {

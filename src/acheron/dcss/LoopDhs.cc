@@ -25,6 +25,10 @@ struct LoopDhs::Collect {
 };
 
 namespace {
+bool loopback_name(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
 AutomlOptions automl_options(const LoopConfig& c) {
   return {c.automl.host, c.automl.port, c.automl.model, c.automl.timeout_s,
           c.automl.health_interval_s};
@@ -55,7 +59,14 @@ LoopDhs::~LoopDhs() {
 
 void LoopDhs::start() {
   automl_.start_health_checks();
-  if (config_.frame_source == "push") ensure_receiver();
+  if (config_.frame_source != "push") return;
+  ensure_receiver();
+  if (loopback_name(config_.jpeg_receiver.bind) && !loopback_name(config_.axis.host)) {
+    log::warn(
+        "loop: the JPEG receiver listens on {} only, so the Axis server at {} cannot POST to it; "
+        "set loop.jpeg_receiver.bind to this host's address on the camera network",
+        config_.jpeg_receiver.bind, config_.axis.host);
+  }
 }
 
 void LoopDhs::shutdown() {
@@ -103,7 +114,7 @@ void LoopDhs::ensure_receiver() {
   std::lock_guard lock(mutex_);
   if (receiver_ && receiver_->running()) return;
   receiver_ = std::make_unique<JpegReceiver>(
-      config_.jpeg_receiver.bind, config_.jpeg_receiver.port, config_.jpeg_receiver.max_bytes,
+      config_.jpeg_receiver,
       [this](std::string image, std::string) { on_image(std::move(image)); });
   receiver_->start();  // throws SetupError if the port is taken
 }

@@ -19,6 +19,7 @@
 #include "acheron/dcss/Camera.hh"
 #include "acheron/dcss/Config.hh"
 #include "acheron/dcss/Dhs.hh"
+#include "acheron/dcss/JpegReceiver.hh"
 
 namespace acheron::dcss {
 
