@@ -11,7 +11,7 @@ packages=(
   libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   libembree-dev libtbb-dev libhdf5-dev python3-h5py
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libcpp-httplib-dev libturbojpeg0-dev libcurl4-openssl-dev
+  libcpp-httplib-dev libboost-dev libturbojpeg0-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   pybind11-dev python3-dev
   python3 python3-zmq python3-numpy python3-msgpack python3-pytest python3-hypothesis
