@@ -987,6 +987,8 @@ nlohmann::json CharonRouter::stats_json(TimePoint now) const {
       {"retried", s.retried},
       {"failed", s.failed},
       {"late_replies", s.late_replies},
+      {"forged_replies", s.forged_replies},
+      {"poison_failed", s.poison_failed},
       {"stale_replies", s.stale_replies},
       {"async", options_.async},
       {"workers_seen", s.workers_seen},

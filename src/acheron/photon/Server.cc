@@ -230,6 +230,7 @@ void Server::run() {
                             {"photons", st.photons},
                             {"hits", st.hits},
                             {"failed", st.failed},
+                            {"invalid_photons", st.invalid_photons},
                             {"steps", st.steps},
                             {"busy_seconds", st.busy_seconds},
                             {"received", m.received},
