@@ -89,6 +89,10 @@ void add_broker_command(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--max-photons", r.limits.max_photons, "largest event accepted")
       ->capture_default_str();
+  cmd->add_option("--max-message-size", o->broker.max_message_size,
+                  "largest frame accepted from a client or worker, bytes (0: no limit); a "
+                  "larger one disconnects its sender")
+      ->capture_default_str();
   cmd->add_flag("--async", r.async,
                 "asynchronous mode: answer PHOTONDATA SIM_COMPLETE_ASYNC and write hits per run");
   cmd->add_option("--outdir", o->outdir, "directory of the run files (asynchronous mode)")

@@ -110,6 +110,11 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     add_detector_options(serve, o->det);
     serve->add_option("--bind", o->server.bind, "endpoint to bind")->capture_default_str();
     serve->add_option("--threads", o->server.service.threads, "engine threads (0: one per core)");
+    serve
+        ->add_option("--max-message-size", o->server.max_message_size,
+                     "largest frame accepted from a client, bytes (0: no limit); a larger one "
+                     "disconnects the client")
+        ->capture_default_str();
     serve->add_option("--concurrent", o->server.max_concurrent, "events simulated at once")
         ->capture_default_str();
     serve->add_option("--seed", o->server.service.seed, "random seed")->capture_default_str();
@@ -168,6 +173,10 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
                      "requests waiting together run as one engine batch up to this many photons")
         ->capture_default_str();
     worker->add_option("--seed", o->worker.service.seed, "random seed")->capture_default_str();
+    worker
+        ->add_option("--max-message-size", o->worker.max_message_size,
+                     "largest frame accepted from the broker, bytes (0: no limit)")
+        ->capture_default_str();
     add_curve_options(worker, o->curve, true);
     worker->callback([o, exit_code] {
       if (!o->curve.key_file.empty()) {

@@ -2,6 +2,10 @@
 // waiting for the last event, resends, a second RUN_BEGIN, shutdown.
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
@@ -105,6 +109,73 @@ TEST(AsyncRuns, ReusedRunNamesNeverOverwriteEarlierFiles) {
   std::string first;
   in >> first;
   EXPECT_EQ(first, "someone");
+}
+
+std::string header_of(const std::optional<std::vector<Buffer>>& reply) {
+  if (!reply || reply->empty()) return "";
+  return std::string(reinterpret_cast<const char*>(reply->front().data()), reply->front().size());
+}
+
+// A run whose file cannot be created (the output directory vanished) is
+// given up: its events are taken and dropped, RUN_END says RUN_FAILED with
+// the reason, and the next run works again.
+TEST(AsyncRuns, ARunThatCannotBeCreatedEndsWithRunFailed) {
+  TempDir dir;
+  AsyncRuns runs({.outdir = dir.path, .events_per_basket = 1}, detector());
+  fs::remove_all(dir.path);
+  runs.begin("p", "lost.root");
+  EXPECT_TRUE(runs.complete(runs.accept("p", 10), hits(0, 2)).empty());
+  const auto reply = runs.end("p", {});
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(header_of(reply), "RUN_FAILED");
+  ASSERT_EQ(reply->size(), 2u);
+  const std::string why(reinterpret_cast<const char*>((*reply)[1].data()), (*reply)[1].size());
+  EXPECT_NE(why.find("cannot create"), std::string::npos) << why;
+  EXPECT_EQ(runs.failed_runs(), 1u);
+  fs::create_directories(dir.path);
+  const auto path = runs.begin("p", "next.root");
+  runs.complete(runs.accept("p", 10), hits(1, 1));
+  EXPECT_EQ(header_of(runs.end("p", {})), "ACK");
+  EXPECT_TRUE(fs::exists(path));
+}
+
+// A full disk mid-run (an 8 MiB tmpfs; needs root to mount it) ends that run
+// with RUN_FAILED and removes its partial file; a run of another client, on
+// another file system, goes on.
+TEST(AsyncRuns, AFullDiskEndsThatRunOnlyWithRunFailed) {
+  TempDir dir;
+  fs::create_directories(dir.path / "small");
+  if (::mount("tmpfs", (dir.path / "small").c_str(), "tmpfs", 0, "size=8m") != 0) {
+    GTEST_SKIP() << "cannot mount an 8 MiB tmpfs here (" << std::strerror(errno)
+                 << "); the full-disk case needs root";
+  }
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{dir.path / "small"};
+  AsyncRuns full({.outdir = dir.path / "small", .events_per_basket = 1}, detector());
+  AsyncRuns roomy({.outdir = dir.path / "big", .events_per_basket = 1}, detector());
+  const auto other = roomy.begin("other", "other.root");
+  roomy.complete(roomy.accept("other", 10), hits(0, 1));
+  const auto doomed = full.begin("p", "doomed.root");
+  const auto partial = fs::path(doomed.string() + ".partial");
+  ASSERT_TRUE(fs::exists(partial));
+  for (std::uint32_t e = 0; e < 20; ++e) {
+    EXPECT_TRUE(full.complete(full.accept("p", 10), hits(e, 20000)).empty());
+  }
+  EXPECT_EQ(full.failed_runs(), 1u);
+  full.complete(full.accept("p", 10), hits(99, 1));  // dropped quietly
+  EXPECT_EQ(header_of(full.end("p", {})), "RUN_FAILED");
+  EXPECT_FALSE(fs::exists(partial));
+  EXPECT_FALSE(fs::exists(doomed));
+  // The space is free again: the next run there works.
+  const auto next = full.begin("p", "next.root");
+  full.complete(full.accept("p", 10), hits(5, 3));
+  EXPECT_EQ(header_of(full.end("p", {})), "ACK");
+  EXPECT_TRUE(fs::exists(next));
+  roomy.complete(roomy.accept("other", 10), hits(1, 1));
+  EXPECT_EQ(header_of(roomy.end("other", {})), "ACK");
+  EXPECT_EQ(read_u32(other, "/output/event_id"), (std::vector<std::uint32_t>{0, 1}));
 }
 
 TEST(AsyncRuns, WritesEventsInSubmissionOrderAndAcksRunEndWhenDrained) {

@@ -169,3 +169,22 @@ def test_run_names_cannot_truncate_or_replace_files(tmp_path, acheron_process):
         assert list(f["output/event_id"][:]) == [1]
     with h5py.File(tmp_path / "again-1.charon.h5", "r") as f:
         assert list(f["output/event_id"][:]) == [2]
+
+
+def test_oversized_frames_disconnect_their_sender_only(acheron_process):
+    """Every ZeroMQ socket limits the frame size it accepts (ZMQ_MAXMSGSIZE):
+    a client sending more is disconnected and gets nothing, the others are
+    served."""
+    srv = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "1",
+                          "--max-message-size", "100000")
+    _, front, back = start_broker(acheron_process, "--max-message-size", "100000")
+    start_worker(acheron_process, back)
+    wait_for(front, lambda s: s.get("workers_idle", 0) == 1)
+    for endpoint in (srv.endpoint, front):
+        big = CTX.socket(zmq.REQ)
+        big.setsockopt(zmq.LINGER, 0)
+        big.connect(endpoint)
+        big.send_multipart(photon_frames(1, 50_000))  # 200 kB per component frame
+        assert not big.poll(1500, zmq.POLLIN), "an oversized request was answered"
+        big.close()
+        assert_sim_complete(req(endpoint, photon_frames(2, 5_000)), 2)  # 20 kB frames

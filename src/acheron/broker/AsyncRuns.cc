@@ -30,12 +30,37 @@ std::uint64_t AsyncRuns::open(const std::string& peer, const std::string& name) 
   const auto path = options_.outdir / run_file_name(name);
   const std::uint64_t id = next_id_++;
   Run run;
-  run.file = std::make_unique<RunFile>(path, detector_, options_.attributes);
-  const std::string opened = run.file->path().string();
-  runs_.emplace(id, std::move(run));
+  try {
+    run.file = std::make_unique<RunFile>(path, detector_, options_.attributes);
+  } catch (const std::exception& e) {
+    // The run exists without a file: its events are accepted and dropped,
+    // and its RUN_END says why.
+    run.error = e.what();
+  }
+  const std::string opened = run.file ? run.file->path().string() : path.string();
+  auto& stored = runs_.emplace(id, std::move(run)).first->second;
   by_peer_[peer] = id;
-  log::info("run {} opened for {}: {}", id, peer.empty() ? "?" : peer, opened);
+  if (!stored.error.empty()) {
+    ++failed_;
+    log::error("run {} for {} cannot be written: {}", id, peer.empty() ? "?" : peer,
+               stored.error);
+  } else {
+    log::info("run {} opened for {}: {}", id, peer.empty() ? "?" : peer, opened);
+  }
   return id;
+}
+
+void AsyncRuns::fail(std::uint64_t id, Run& r, const std::string& why) {
+  if (!r.error.empty()) return;
+  r.error = why;
+  ++failed_;
+  if (r.file) r.file->abandon();
+  log::error("run {} failed and is given up (its RUN_END gets RUN_FAILED): {}", id, why);
+}
+
+std::vector<Buffer> AsyncRuns::end_reply(const Run& r) const {
+  if (r.error.empty()) return wire::charon::encode_header(wire::charon::kAck);
+  return {Buffer::copy_of(wire::charon::kRunFailed), Buffer::copy_of(r.error)};
 }
 
 std::filesystem::path AsyncRuns::begin(const std::string& peer, const std::string& name) {
@@ -48,7 +73,8 @@ std::filesystem::path AsyncRuns::begin(const std::string& peer, const std::strin
     if (flush(old, r, true)) finish(old);
   }
   const std::uint64_t id = open(peer, name);
-  return runs_.at(id).file->path();
+  const Run& r = runs_.at(id);
+  return r.file ? r.file->path() : options_.outdir / run_file_name(name);
 }
 
 Ticket AsyncRuns::accept(const std::string& peer, std::uint64_t photons) {
@@ -63,7 +89,7 @@ Ticket AsyncRuns::accept(const std::string& peer, std::uint64_t photons) {
   return {id, r.next_seq++};
 }
 
-std::vector<Route> AsyncRuns::complete(const Ticket& t, wire::charon::Hits hits) {
+std::vector<AsyncRuns::EndReply> AsyncRuns::complete(const Ticket& t, wire::charon::Hits hits) {
   auto it = runs_.find(t.run);
   if (it == runs_.end() || t.seq < it->second.next_write) return {};
   Run& r = it->second;
@@ -73,11 +99,13 @@ std::vector<Route> AsyncRuns::complete(const Ticket& t, wire::charon::Hits hits)
   r.slots[slot] = std::move(hits);
   if (!flush(t.run, r, false)) return {};
   std::vector<Route> waiters = std::move(r.waiters);
-  finish(t.run);
-  return waiters;
+  const auto reply = finish(t.run);
+  std::vector<EndReply> replies;
+  for (auto& w : waiters) replies.push_back({std::move(w), reply});
+  return replies;
 }
 
-bool AsyncRuns::flush(std::uint64_t, Run& r, bool force) {
+bool AsyncRuns::flush(std::uint64_t id, Run& r, bool force) {
   std::size_t ready = 0;
   while (ready < r.slots.size() && r.slots[ready]) ++ready;
   const bool drained = ready == r.slots.size();
@@ -89,42 +117,55 @@ bool AsyncRuns::flush(std::uint64_t, Run& r, bool force) {
       r.slots.pop_front();
     }
     r.next_write += ready;
-    if (!basket.empty()) r.file->append(basket);
+    if (!basket.empty() && r.error.empty()) {
+      try {
+        r.file->append(basket);
+      } catch (const std::exception& e) {
+        fail(id, r, e.what());
+      }
+    }
   }
   return r.ending && r.slots.empty();
 }
 
-void AsyncRuns::finish(std::uint64_t id) {
+std::vector<Buffer> AsyncRuns::finish(std::uint64_t id) {
   auto it = runs_.find(id);
-  if (it == runs_.end()) return;
+  if (it == runs_.end()) return wire::charon::encode_header(wire::charon::kAck);
   Run& r = it->second;
-  r.file->close();
-  closed_.push_back({r.file->path(), r.file->events(), r.file->hits()});
-  log::info("run {} closed: {} events, {} hits in {}", id, r.file->events(), r.file->hits(),
-            r.file->path().string());
+  if (r.error.empty()) {
+    try {
+      r.file->close();
+    } catch (const std::exception& e) {
+      fail(id, r, e.what());
+    }
+  }
+  if (r.error.empty()) {
+    closed_.push_back({r.file->path(), r.file->events(), r.file->hits()});
+    log::info("run {} closed: {} events, {} hits in {}", id, r.file->events(), r.file->hits(),
+              r.file->path().string());
+  }
+  auto reply = end_reply(r);
   for (auto p = by_peer_.begin(); p != by_peer_.end();) {
     p = p->second == id ? by_peer_.erase(p) : std::next(p);
   }
   runs_.erase(it);
+  return reply;
 }
 
-bool AsyncRuns::end(const std::string& peer, Route route) {
+std::optional<std::vector<Buffer>> AsyncRuns::end(const std::string& peer, Route route) {
   auto it = by_peer_.find(peer);
   if (it == by_peer_.end()) {
     // No open run: never opened, or already closed (a resend after the
     // close completed). Either way the answer is ACK.
-    return true;
+    return wire::charon::encode_header(wire::charon::kAck);
   }
   // The peer stays mapped to its draining run, so RUN_END resends wait too.
   const std::uint64_t id = it->second;
   Run& r = runs_.at(id);
   r.ending = true;
-  if (flush(id, r, true)) {
-    finish(id);
-    return true;
-  }
+  if (flush(id, r, true)) return finish(id);
   r.waiters.push_back(std::move(route));
-  return false;
+  return std::nullopt;
 }
 
 void AsyncRuns::close_all() {

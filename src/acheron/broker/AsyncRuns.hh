@@ -49,19 +49,27 @@ class AsyncRuns final {
   // An accepted PHOTONDATA: its place in the peer's run (a run with a
   // generated name is opened if the peer has none).
   Ticket accept(const std::string& peer, std::uint64_t photons);
+  // A RUN_END reply to send: ACK, or RUN_FAILED with the reason when the
+  // run's file could not be written.
+  struct EndReply {
+    Route route;
+    std::vector<Buffer> reply;
+  };
   // The event's hits: written when every earlier event of its run is. Returns
-  // the RUN_END routes to acknowledge now (their runs just closed).
-  std::vector<Route> complete(const Ticket& ticket, wire::charon::Hits hits);
-  // RUN_END from peer: true if it can be acknowledged now (no open run, or
-  // nothing pending: the run is closed). Otherwise the route waits and comes
-  // back from complete() once the run is closed. Resends join the waiters.
-  bool end(const std::string& peer, Route route);
+  // the RUN_END replies to send now (their runs just closed or failed).
+  std::vector<EndReply> complete(const Ticket& ticket, wire::charon::Hits hits);
+  // RUN_END from peer: the reply to send now (no open run, or nothing
+  // pending: the run is closed or failed), or nothing: the route waits and
+  // comes back from complete(). Resends join the waiters.
+  std::optional<std::vector<Buffer>> end(const std::string& peer, Route route);
   // Unsimulated photons over all runs (for back-pressure).
   std::uint64_t backlog_photons() const noexcept { return backlog_; }
   bool over_backlog() const noexcept { return backlog_ > options_.max_backlog_photons; }
   // Closes every run, writing what has completed (shutdown).
   void close_all();
   std::vector<RunSummary> closed_runs() const { return closed_; }
+  // Runs given up after a write error (their RUN_END got RUN_FAILED).
+  std::uint64_t failed_runs() const noexcept { return failed_; }
   std::size_t open_runs() const noexcept { return runs_.size(); }
 
  private:
@@ -73,12 +81,18 @@ class AsyncRuns final {
     std::uint64_t next_write = 0;
     bool ending = false;
     std::vector<Route> waiters;
+    // Non-empty once the file failed: later events are discarded, RUN_END
+    // is answered RUN_FAILED with this reason, and nothing stops the others.
+    std::string error;
   };
+  void fail(std::uint64_t id, Run& run, const std::string& why);
+  std::vector<Buffer> end_reply(const Run& run) const;
   std::uint64_t open(const std::string& peer, const std::string& name);
   // Writes complete baskets (or everything, when the run is ending); closes
   // the run when it is ending and drained. Returns true if it closed.
   bool flush(std::uint64_t id, Run& run, bool force);
-  void finish(std::uint64_t id);
+  // Closes (or, after an error, drops) the run; returns its RUN_END reply.
+  std::vector<Buffer> finish(std::uint64_t id);
 
   AsyncOptions options_;
   wire::charon::DetectorInfo detector_;
@@ -87,6 +101,7 @@ class AsyncRuns final {
   std::uint64_t next_id_ = 1;
   std::uint64_t backlog_ = 0;
   std::vector<RunSummary> closed_;
+  std::uint64_t failed_ = 0;
 };
 
 }  // namespace acheron::broker

@@ -163,12 +163,14 @@ Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>(std::move(o
   m.frontend.set(zmq::sockopt::router_mandatory, 0);
   m.frontend.set(zmq::sockopt::sndhwm, 10000);
   m.frontend.set(zmq::sockopt::rcvhwm, 10000);
+  net::set_max_message_size(m.frontend, m.options.max_message_size);
   // Backend: at most worker_prefetch jobs plus a heartbeat a second queue for
   // a worker, so no limit is needed, and none means a send fails only when the
   // worker is gone (ROUTER_MANDATORY).
   m.backend.set(zmq::sockopt::router_mandatory, 1);
   m.backend.set(zmq::sockopt::sndhwm, 0);
   m.backend.set(zmq::sockopt::rcvhwm, 0);
+  net::set_max_message_size(m.backend, m.options.max_message_size);
   endpoints_.frontend =
       setup(m.frontend, m.options.frontend, m.options.frontend_curve, "frontend", "--frontend");
   endpoints_.backend =

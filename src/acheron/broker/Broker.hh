@@ -32,6 +32,8 @@ struct BrokerOptions {
   // Resolution of the router's timers (liveness, ttl, grace). Heartbeats are
   // sent on time regardless.
   std::chrono::milliseconds tick{100};
+  // Largest frame accepted on either socket (net::set_max_message_size).
+  std::int64_t max_message_size = net::kDefaultMaxMessageSize;
 
   // Throws SetupError naming the first invalid field.
   void validate() const;

@@ -368,7 +368,7 @@ void CharonRouter::on_run_end(Route route, std::string_view peer) {
   }
   // Acknowledged now if the run is closed, else once its last event is
   // written (resends wait with it).
-  if (runs_->end(std::string(peer), route)) reply_header(route, charon::kAck);
+  if (auto now_reply = runs_->end(std::string(peer), route)) reply(route, *now_reply);
 }
 
 void CharonRouter::open_runs_store() {
@@ -388,9 +388,7 @@ void CharonRouter::open_runs_store() {
 void CharonRouter::complete_async(Job& job, charon::Hits hits, TimePoint now) {
   ++stats_.async_written;
   if (hits.size() == 0) hits.event_id = job.key.event_id;
-  for (auto& route : runs_->complete(*job.ticket, std::move(hits))) {
-    reply_header(route, charon::kAck);
-  }
+  for (auto& end : runs_->complete(*job.ticket, std::move(hits))) reply(end.route, end.reply);
   drop_job(job.id);
   release_held_acks(now);
 }

@@ -3,6 +3,7 @@
 #include <hdf5.h>
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <stdio.h>
 
 #include <atomic>
@@ -16,6 +17,9 @@
 namespace acheron::broker {
 namespace {
 
+// Elements per chunk of every extendible dataset.
+constexpr hsize_t kChunk = 65536;
+
 // Every HDF5 call is checked; errors become SetupError naming the file.
 [[noreturn]] void fail(const std::filesystem::path& p, const std::string& what) {
   throw SetupError("HDF5 error writing '" + p.string() + "': " + what +
@@ -25,7 +29,7 @@ namespace {
 hid_t make_dataset(hid_t loc, const char* name, hid_t type, const std::filesystem::path& p) {
   const hsize_t dims[1] = {0};
   const hsize_t maxdims[1] = {H5S_UNLIMITED};
-  const hsize_t chunk[1] = {65536};
+  const hsize_t chunk[1] = {kChunk};
   hid_t space = H5Screate_simple(1, dims, maxdims);
   hid_t props = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(props, 1, chunk);
@@ -149,6 +153,11 @@ constexpr int kMaxVariants = 10000;
 RunFile::RunFile(std::filesystem::path final_path, const wire::charon::DetectorInfo& det,
                  const std::map<std::string, std::string>& attributes)
     : final_path_(std::move(final_path)) {
+  // HDF5 1.10 cannot close a file after a failed write and crashes on it in
+  // its exit handler; every file of ours is closed (or given up) by its
+  // owner, so the handler is not needed. Effective before HDF5's first use.
+  static const bool no_atexit = (H5dont_atexit(), true);
+  (void)no_atexit;
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported by return codes
   // Never replace a file: a reused run name gets the first free "-N"
   // variant, and the temporary file is created exclusively.
@@ -198,6 +207,16 @@ RunFile::RunFile(std::filesystem::path final_path, const wire::charon::DetectorI
   append_values(datasets_["hit_offset"], H5T_NATIVE_UINT64, &zero, 1, temp_path_);
 }
 
+void RunFile::abandon() noexcept {
+  if (closed_) return;
+  closed_ = true;
+  for (auto& [name, ds] : datasets_) H5Dclose(ds);
+  datasets_.clear();
+  if (file_ >= 0) H5Fclose(file_);
+  std::error_code ec;
+  std::filesystem::remove(temp_path_, ec);
+}
+
 RunFile::~RunFile() {
   try {
     close();
@@ -208,6 +227,20 @@ RunFile::~RunFile() {
 
 void RunFile::append(const std::vector<wire::charon::Hits>& events) {
   if (closed_) throw SetupError("run file " + final_path_.string() + " is closed");
+  // A full disk is found before HDF5 writes anything: after a failed write
+  // HDF5 can neither finish nor close the file. Room is required for the
+  // basket twice over, plus a new chunk of every dataset (12 of 4-byte and
+  // one of 8-byte elements, kChunk each: 3.5 MiB) and 256 KiB of metadata.
+  std::uint64_t need = (std::uint64_t{kChunk} * (12 * 4 + 8)) + (std::uint64_t{256} << 10);
+  for (const auto& e : events) need += 2 * (16 + std::uint64_t{48} * e.size());
+  struct statvfs fs {};
+  if (::statvfs(temp_path_.parent_path().c_str(), &fs) == 0 &&
+      std::uint64_t{fs.f_bavail} * fs.f_frsize < need) {
+    fail(temp_path_, "no space left on the device (" +
+                         std::to_string(std::uint64_t{fs.f_bavail} * fs.f_frsize) +
+                         " bytes free, the next basket needs about " + std::to_string(need) +
+                         ")");
+  }
   std::vector<std::uint32_t> ids, counts;
   std::vector<std::uint64_t> offsets;
   for (const auto& e : events) {
@@ -234,7 +267,9 @@ void RunFile::append(const std::vector<wire::charon::Hits>& events) {
   append_values(datasets_["hit_offset"], H5T_NATIVE_UINT64, offsets.data(), offsets.size(),
                 temp_path_);
   events_ += events.size();
-  H5Fflush(file_, H5F_SCOPE_LOCAL);
+  // Flushing makes the basket durable and surfaces write errors (a full disk)
+  // now, while the run can still be failed cleanly.
+  if (H5Fflush(file_, H5F_SCOPE_LOCAL) < 0) fail(temp_path_, "flush failed");
 }
 
 void RunFile::close() {

@@ -41,6 +41,9 @@ class RunFile final {
   void append(const std::vector<wire::charon::Hits>& events);
   // Flushes, closes and renames to the final path. Idempotent.
   void close();
+  // Gives up after a write error: closes what can be closed and deletes the
+  // temporary file, never the final name. Idempotent; never throws.
+  void abandon() noexcept;
 
   const std::filesystem::path& path() const noexcept { return final_path_; }
   std::uint64_t events() const noexcept { return events_; }

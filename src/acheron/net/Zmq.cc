@@ -84,6 +84,10 @@ bool send_frames(zmq::socket_t& socket, const std::vector<Buffer>& frames, zmq::
   return true;
 }
 
+void set_max_message_size(zmq::socket_t& socket, std::int64_t bytes) {
+  socket.set(zmq::sockopt::maxmsgsize, bytes > 0 ? bytes : std::int64_t{-1});
+}
+
 void set_linger(zmq::socket_t& socket, std::chrono::milliseconds linger) {
   socket.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
 }

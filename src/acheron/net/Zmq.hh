@@ -6,6 +6,7 @@
 #include <zmq.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -35,6 +36,14 @@ bool send_frames(zmq::socket_t& socket, const std::vector<Buffer>& frames,
 
 // Common option sets.
 void set_linger(zmq::socket_t& socket, std::chrono::milliseconds linger);
+
+// The largest frame a socket accepts from a peer (ZMQ_MAXMSGSIZE, checked by
+// libzmq per frame before it is buffered). A peer that sends a larger frame
+// is disconnected; nothing reaches the application. The default fits the
+// largest ChAR0N request component (50 M photons x 4 bytes = 200 MB).
+inline constexpr std::int64_t kDefaultMaxMessageSize = std::int64_t{256} << 20;
+// bytes <= 0: no limit.
+void set_max_message_size(zmq::socket_t& socket, std::int64_t bytes);
 
 // CURVE authentication (libzmq CurveZMQ). Key files hold Z85 text: a public
 // key file one 40-character line; a secret key file the secret key (and may

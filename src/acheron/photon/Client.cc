@@ -36,6 +36,7 @@ Client::~Client() = default;
 zmq::socket_t Client::open(zmq::socket_type type) {
   zmq::socket_t s(context_, type);
   net::set_linger(s, std::chrono::milliseconds(0));
+  net::set_max_message_size(s, net::kDefaultMaxMessageSize);
   if (options_.curve) net::make_curve_client(s, *options_.curve, options_.curve_server_key);
   s.connect(options_.endpoint);
   return s;

@@ -84,6 +84,7 @@ Server::Server(std::shared_ptr<const optics::Detector> detector, ServerOptions o
   s.set(zmq::sockopt::router_mandatory, 0);
   s.set(zmq::sockopt::sndhwm, 10000);
   s.set(zmq::sockopt::rcvhwm, 10000);
+  net::set_max_message_size(s, impl_->options.max_message_size);
   if (impl_->options.curve) net::make_curve_server(s, *impl_->options.curve);
   if (impl_->options.async) {
     ACHERON_EXPECT(impl_->options.photons_per_batch > 0,
@@ -189,8 +190,8 @@ void Server::run() {
         // A failed batch still completes its events (with no hits), so the
         // run's file and RUN_END are never stuck.
         charon::Hits h = i < b.hits.size() ? std::move(b.hits[i]) : charon::Hits{};
-        for (auto& route : m.runs->complete(b.tickets[i], std::move(h))) {
-          m.reply(route, charon::encode_header(charon::kAck));
+        for (auto& end : m.runs->complete(b.tickets[i], std::move(h))) {
+          m.reply(end.route, end.reply);
         }
       }
     }
@@ -273,7 +274,7 @@ void Server::run() {
         continue;
       }
       if (m.runs && request.kind == charon::RequestKind::run_end) {
-        if (m.runs->end(peer, route)) m.reply(route, charon::encode_header(charon::kAck));
+        if (auto reply = m.runs->end(peer, route)) m.reply(route, *reply);
         continue;
       }
       if (request.kind != charon::RequestKind::photon_data) {

@@ -21,6 +21,8 @@ struct ServerOptions {
   std::size_t max_concurrent = 2;  // events simulated at once
   std::chrono::seconds dedupe_window{120};
   std::optional<net::CurveKeys> curve;  // CURVE server keys; none: plain TCP
+  // Largest frame accepted from a client (net::set_max_message_size).
+  std::int64_t max_message_size = net::kDefaultMaxMessageSize;
   // Asynchronous mode (charon-protocol.md §11): PHOTONDATA is answered
   // SIM_COMPLETE_ASYNC at once, events are batched across requests, and hits
   // are written per run to HDF5 files in async_options.outdir.

@@ -69,6 +69,7 @@ struct Worker::Impl {
   zmq::socket_t open() {
     zmq::socket_t s(context, zmq::socket_type::dealer);
     net::set_linger(s, std::chrono::milliseconds(0));
+    net::set_max_message_size(s, options.max_message_size);
     if (options.curve) net::make_curve_client(s, *options.curve, options.curve_server_key);
     s.connect(options.connect);
     const std::uint8_t ready = charon::kReady;

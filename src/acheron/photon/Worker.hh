@@ -31,6 +31,8 @@ struct WorkerOptions {
   std::chrono::milliseconds reconnect_max{30000};
   std::optional<net::CurveKeys> curve;  // own keys, with curve_server_key
   std::string curve_server_key;         // Z85 public key of the broker
+  // Largest frame accepted from the broker (net::set_max_message_size).
+  std::int64_t max_message_size = net::kDefaultMaxMessageSize;
 };
 
 struct WorkerStats {

@@ -29,6 +29,10 @@ inline constexpr std::string_view kSimComplete = "SIM_COMPLETE";
 inline constexpr std::string_view kSimCompleteAsync = "SIM_COMPLETE_ASYNC";
 inline constexpr std::string_view kSimFailed = "SIM_FAILED";
 inline constexpr std::string_view kNoWorkers = "NO_WORKERS";
+// Asynchronous mode: the reply to RUN_END when the run's file could not be
+// written (disk full, directory not writable); frame 1 says why. RAT-PAC
+// only warns on a RUN_END reply other than ACK.
+inline constexpr std::string_view kRunFailed = "RUN_FAILED";
 inline constexpr std::string_view kUnknownRequest = "UNKNOWN_REQUEST";
 // Extension of this project (not ChAR0N): [STATS] is answered [STATS, json]
 // by servers and brokers; ChAR0N peers answer UNKNOWN_REQUEST.
