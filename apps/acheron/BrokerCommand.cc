@@ -58,9 +58,12 @@ void add_broker_command(CLI::App& app, int* exit_code) {
   auto& r = o->broker.router;
   auto* cmd = app.add_subcommand(
       "broker", "load-balancing ChAR0N broker: clients on the frontend, workers on the backend");
-  cmd->add_option("--frontend", o->broker.frontend, "endpoint clients connect to")
+  cmd->add_option("--frontend", o->broker.frontend,
+                  "endpoint clients connect to (ChAR0N's default: all interfaces)")
       ->capture_default_str();
-  cmd->add_option("--backend", o->broker.backend, "endpoint workers connect to")
+  cmd->add_option("--backend", o->broker.backend,
+                  "endpoint workers connect to (ChAR0N's default: all interfaces, for workers "
+                  "on other hosts; use CURVE there, see docs/security.md)")
       ->capture_default_str();
   cmd->add_option("--ping-reply", o->ping_reply, "reply to PING: ack (current) or pong (v1)")
       ->check(CLI::IsMember({"ack", "pong"}))

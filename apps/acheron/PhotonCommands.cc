@@ -108,7 +108,11 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     auto* serve = photon->add_subcommand(
         "serve", "serve the photon simulation on one endpoint (ChAR0N SimpleWorker role)");
     add_detector_options(serve, o->det);
-    serve->add_option("--bind", o->server.bind, "endpoint to bind")->capture_default_str();
+    serve
+        ->add_option("--bind", o->server.bind,
+                     "endpoint to bind (ChAR0N's default listens on all interfaces, for RAT-PAC "
+                     "jobs on other hosts; tcp://127.0.0.1:5555 keeps it local)")
+        ->capture_default_str();
     serve->add_option("--threads", o->server.service.threads, "engine threads (0: one per core)");
     serve
         ->add_option("--max-message-size", o->server.max_message_size,
