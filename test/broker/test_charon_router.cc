@@ -735,26 +735,49 @@ TEST_F(RouterTest, LateReplyFromALostWorkerWinsAndTheOtherIsDropped) {
 
 // --- Deduplication -------------------------------------------------------------
 
-TEST_F(RouterTest, ResendOfRunningJobRetargetsTheReply) {
+// The reply of a merged request goes to every sender: a RAT-PAC resend
+// (fresh REQ socket: same peer, new identity) gets it, and a duplicate sent
+// by someone else cannot take it away from the first sender.
+static void expect_replies_to(const Outbox& out, std::vector<std::string> clients,
+                              std::string_view header) {
+  auto f = frontend_out(out);
+  ASSERT_EQ(f.size(), clients.size());
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    EXPECT_EQ(str(f[i].frames[0]), clients[i]);
+    EXPECT_EQ(str(f[i].frames[2]), header);
+  }
+}
+
+TEST_F(RouterTest, ResendOfRunningJobRepliesToEverySender) {
   add_worker("A");
   auto j = jobs(client("c1", photon_request(5)));
   ASSERT_EQ(j.size(), 1u);
-  // RAT-PAC resends on a fresh REQ socket: same peer, new identity.
   const auto& out = client("c2", photon_request(5));
   EXPECT_TRUE(out.empty()) << "no second simulation, no reply yet";
-  expect_reply(complete(j[0]), "c2", "SIM_COMPLETE");
-  EXPECT_EQ(r().stats().duplicates, 1u);
+  client("c2", photon_request(5));  // the same route again: one reply
+  expect_replies_to(complete(j[0]), {"c1", "c2"}, "SIM_COMPLETE");
+  EXPECT_EQ(r().stats().duplicates, 2u);
   EXPECT_EQ(r().stats().dispatched, 1u);
 }
 
-TEST_F(RouterTest, ResendOfQueuedJobRetargetsTheReply) {
+TEST_F(RouterTest, ResendOfQueuedJobRepliesToEverySender) {
   client("c1", photon_request(5));
   client("c2", photon_request(5));
   EXPECT_EQ(r().stats().queue_depth, 1u);
   add_worker("A");
   auto j = jobs(last);
   ASSERT_EQ(j.size(), 1u);
-  expect_reply(complete(j[0]), "c2", "SIM_COMPLETE");
+  expect_replies_to(complete(j[0]), {"c1", "c2"}, "SIM_COMPLETE");
+}
+
+TEST_F(RouterTest, ManyDuplicatesKeepTheFirstSenderAndABoundedFewOthers) {
+  add_worker("A");
+  auto j = jobs(client("first", photon_request(5)));
+  for (int i = 0; i < 100; ++i) client("dup" + std::to_string(i), photon_request(5));
+  auto f = frontend_out(complete(j.at(0)));
+  ASSERT_EQ(f.size(), kMaxRoutes);
+  EXPECT_EQ(str(f[0].frames[0]), "first");
+  EXPECT_EQ(str(f.back().frames[0]), "dup99");
 }
 
 TEST_F(RouterTest, ResendOfFinishedJobGetsTheCachedReply) {
@@ -784,7 +807,7 @@ TEST_F(RouterTest, ZeroDedupeWindowStillMergesRunningResends) {
   add_worker("A");
   auto j = jobs(client("c1", photon_request(5)));
   EXPECT_TRUE(client("c2", photon_request(5)).empty());
-  expect_reply(complete(j.at(0)), "c2", "SIM_COMPLETE");
+  expect_replies_to(complete(j.at(0)), {"c1", "c2"}, "SIM_COMPLETE");
   EXPECT_EQ(jobs(client("c3", photon_request(5))).size(), 1u) << "nothing cached";
 }
 

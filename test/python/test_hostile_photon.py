@@ -188,3 +188,31 @@ def test_oversized_frames_disconnect_their_sender_only(acheron_process):
         assert not big.poll(1500, zmq.POLLIN), "an oversized request was answered"
         big.close()
         assert_sim_complete(req(endpoint, photon_frames(2, 5_000)), 2)  # 20 kB frames
+
+
+def test_a_duplicate_request_cannot_take_a_reply_away(acheron_process):
+    """Resends are merged by (peer address, event id, payload) and the reply
+    used to go to the newest sender only: anyone on the client's host who
+    replayed a request took its reply. Every sender gets it now."""
+    srv = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "1")
+    frames = photon_frames(42, 400_000, seed=42)  # long enough to be running when replayed
+    victim = CTX.socket(zmq.REQ)
+    victim.setsockopt(zmq.LINGER, 0)
+    victim.connect(srv.endpoint)
+    victim.send_multipart(frames)
+    time.sleep(0.05)
+    thief = CTX.socket(zmq.REQ)
+    thief.setsockopt(zmq.LINGER, 0)
+    thief.connect(srv.endpoint)
+    thief.send_multipart(frames)
+    try:
+        assert victim.poll(60000, zmq.POLLIN), "the first sender lost its reply"
+        first = victim.recv_multipart()
+        assert thief.poll(5000, zmq.POLLIN)
+        second = thief.recv_multipart()
+        assert_sim_complete(first, 42)
+        assert first == second
+        assert PhotonClient(srv.endpoint).stats()["events"] == 1  # simulated once
+    finally:
+        victim.close()
+        thief.close()

@@ -242,7 +242,9 @@ void CharonRouter::on_photon_data(Route route, std::span<const Buffer> body, std
     if (auto it = by_key_.find(key); it != by_key_.end()) {
       ++stats_.duplicates;
       Job& job = jobs_.at(it->second);
-      job.route = std::move(route);  // the reply goes to the newest sender (§8.5)
+      // The reply goes to every sender (§8.5: the newest is the resend; the
+      // first must not lose it to a duplicate).
+      add_route(job.routes, std::move(route));
       job.wanted = now;
       return;
     }
@@ -282,7 +284,7 @@ CharonRouter::JobId CharonRouter::enqueue(Route route, std::span<const Buffer> b
   const JobId id = new_job_id();
   Job job;
   job.id = id;
-  job.route = std::move(route);
+  job.routes.push_back(std::move(route));
   job.body.assign(body.begin(), body.end());
   job.key = std::move(key);
   job.bytes = bytes;
@@ -337,7 +339,7 @@ void CharonRouter::on_async_photon_data(Route route, std::span<const Buffer> bod
     held_acks_.push_back({std::move(key), event_id});
   } else {
     const auto ack = charon::encode_sim_complete_async(event_id);
-    if (auto r = dedupe_.finish(key, ack, now)) reply(*r, ack);
+    for (const auto& r : dedupe_.finish(key, ack, now)) reply(r, ack);
   }
   dispatch(now);
 }
@@ -398,7 +400,7 @@ void CharonRouter::release_held_acks(TimePoint now) {
     HeldAck h = std::move(held_acks_.front());
     held_acks_.pop_front();
     const auto ack = charon::encode_sim_complete_async(h.event_id);
-    if (auto r = dedupe_.finish(h.key, ack, now)) reply(*r, ack);
+    for (const auto& r : dedupe_.finish(h.key, ack, now)) reply(r, ack);
   }
 }
 
@@ -683,7 +685,7 @@ void CharonRouter::requeue_or_fail(Job& job, TimePoint now) {
     }
     const auto failed = charon::encode_sim_failed(job.key.event_id);
     dedupe_.finish(job.key, failed, now);
-    reply(job.route, failed);
+    for (const auto& r : job.routes) reply(r, failed);
     drop_job(job.id);
     return;
   }
@@ -710,7 +712,7 @@ void CharonRouter::complete(Job& job, std::span<const Buffer> reply, TimePoint n
   }
   const Frames frames(reply.begin(), reply.end());
   dedupe_.finish(job.key, frames, now);
-  this->reply(job.route, reply);
+  for (const auto& r : job.routes) this->reply(r, reply);
   ++stats_.completed;
   const double ms = std::chrono::duration<double, std::milli>(now - job.arrived).count();
   const auto& bounds = RouterStats::kLatencyBoundsMs;
@@ -814,7 +816,7 @@ Outbox CharonRouter::on_tick(TimePoint now) {
         continue;
       }
       ++stats_.no_workers;
-      reply_header(job.route, charon::kNoWorkers);
+      for (const auto& r : job.routes) reply_header(r, charon::kNoWorkers);
       dedupe_.abandon(job.key);
       queue_bytes_ -= job.bytes;
       const JobId id = *it;

@@ -210,7 +210,7 @@ class CharonRouter final {
 
   struct Job {
     JobId id = 0;
-    Route route;               // where the reply goes (latest sender)
+    Routes routes;             // where the reply goes (every sender, first first)
     std::vector<Buffer> body;  // request frames, header first
     RequestKey key;
     std::uint64_t bytes = 0;

@@ -1,5 +1,8 @@
 #include "acheron/broker/Dedupe.hh"
 
+#include <algorithm>
+#include <cstring>
+
 #include <xxhash.h>
 
 namespace acheron::broker {
@@ -21,29 +24,49 @@ Dedupe::Dedupe(Duration window, std::size_t max_bytes) : window_(window), max_by
 
 std::size_t Dedupe::running() const noexcept { return entries_.size() - done_order_.size(); }
 
+void add_route(Routes& routes, Route route) {
+  const auto same = [&](const Route& r) {
+    if (r.size() != route.size()) return false;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      if (r[i].size() != route[i].size() ||
+          (r[i].size() != 0 && std::memcmp(r[i].data(), route[i].data(), r[i].size()) != 0)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (std::any_of(routes.begin(), routes.end(), same)) return;
+  // The first sender keeps its place; later ones replace each other.
+  if (routes.size() >= kMaxRoutes) routes.erase(routes.begin() + 1);
+  routes.push_back(std::move(route));
+}
+
 Dedupe::Lookup Dedupe::arrive(const RequestKey& key, Route route, TimePoint now) {
   expire(now);
   auto it = entries_.find(key);
   if (it == entries_.end()) {
-    entries_.emplace(key, Entry{.route = std::move(route)});
+    Entry e;
+    e.routes.push_back(std::move(route));
+    entries_.emplace(key, std::move(e));
     return {};
   }
   ++duplicates_;
   Entry& e = it->second;
   if (!e.finished) {
-    e.route = std::move(route);
+    add_route(e.routes, std::move(route));
     return {Verdict::running, {}};
   }
   return {Verdict::finished, e.reply};
 }
 
-std::optional<Route> Dedupe::finish(const RequestKey& key, const Frames& reply, TimePoint now) {
+Routes Dedupe::finish(const RequestKey& key, const Frames& reply, TimePoint now) {
   auto it = entries_.find(key);
-  if (it == entries_.end() || it->second.finished) return std::nullopt;
-  Route route = std::move(it->second.route);
+  if (it == entries_.end() || it->second.finished) return {};
+  Routes routes = std::move(it->second.routes);
+  it->second.routes.clear();
   if (!enabled()) {
     entries_.erase(it);
-    return route;
+    return routes;
   }
   Entry& e = it->second;
   e.finished = true;
@@ -54,7 +77,7 @@ std::optional<Route> Dedupe::finish(const RequestKey& key, const Frames& reply, 
   cached_bytes_ += e.bytes;
   done_order_.emplace_back(now, key);
   while (cached_bytes_ > max_bytes_ && !done_order_.empty()) evict_oldest();
-  return route;
+  return routes;
 }
 
 void Dedupe::abandon(const RequestKey& key) {

@@ -1,8 +1,11 @@
 // Serving a re-sent request once (charon-protocol.md §8.5). Clients such as
 // RAT-PAC resend an event after a timeout on a fresh socket, so a request is
 // identified by (peer address, event id, digest of its payload frames), not
-// by socket identity. A duplicate of a running request re-targets the reply
-// to the newest sender; one of a finished request gets the cached reply.
+// by socket identity. The reply to a running request goes to every sender
+// of it (a RAT-PAC resend comes from a new socket and the old one is gone,
+// so its copy is dropped); a duplicate cannot take the reply away from the
+// client that sent the request first. One of a finished request gets the
+// cached reply.
 #pragma once
 
 #include <cstdint>
@@ -30,7 +33,13 @@ struct RequestKey {
 std::uint64_t digest_frames(std::span<const Buffer> frames);
 
 using Route = std::vector<Buffer>;  // the routing envelope to reply through
+using Routes = std::vector<Route>;
 using Frames = std::vector<Buffer>;
+
+// Adds route to routes unless it is there already; keeps at most
+// kMaxRoutes (the oldest extra senders give way).
+inline constexpr std::size_t kMaxRoutes = 16;
+void add_route(Routes& routes, Route route);
 
 class Dedupe final {
  public:
@@ -45,12 +54,13 @@ class Dedupe final {
     Frames reply;  // finished: the cached reply
   };
   // Called for every incoming request. fresh: the caller starts the job (it
-  // is now recorded as running); running: the reply will go to `route`
-  // instead; finished: send `reply` to `route`.
+  // is now recorded as running); running: the reply will go to `route` as
+  // well; finished: send `reply` to `route`.
   Lookup arrive(const RequestKey& key, Route route, TimePoint now);
-  // Called when a job finishes: returns the route to reply to (the latest
-  // sender) and caches the reply. nullopt if the key was not running.
-  std::optional<Route> finish(const RequestKey& key, const Frames& reply, TimePoint now);
+  // Called when a job finishes: returns the routes to reply to (every
+  // sender, first first) and caches the reply. Empty if the key was not
+  // running.
+  Routes finish(const RequestKey& key, const Frames& reply, TimePoint now);
   // Forgets a running job without caching (the job was abandoned).
   void abandon(const RequestKey& key);
   // Drops finished entries older than the window.
@@ -65,7 +75,7 @@ class Dedupe final {
  private:
   struct Entry {
     bool finished = false;
-    Route route;
+    Routes routes;
     Frames reply;
     std::size_t bytes = 0;
     TimePoint finished_at{};

@@ -168,7 +168,7 @@ void Server::run() {
       auto h = std::move(m.held_acks.front());
       m.held_acks.pop_front();
       auto ack = charon::encode_sim_complete_async(h.event_id);
-      if (auto route = m.dedupe.finish(h.key, ack, Clock::now())) m.reply(*route, ack);
+      for (const auto& route : m.dedupe.finish(h.key, ack, Clock::now())) m.reply(route, ack);
     }
   };
 
@@ -181,7 +181,7 @@ void Server::run() {
     const auto now = Clock::now();
     for (auto& d : done) {
       if (auto* s = std::get_if<Impl::SyncDone>(&d)) {
-        if (auto route = m.dedupe.finish(s->key, s->reply, now)) m.reply(*route, s->reply);
+        for (const auto& route : m.dedupe.finish(s->key, s->reply, now)) m.reply(route, s->reply);
         continue;
       }
       auto& b = std::get<Impl::BatchDone>(d);
@@ -303,7 +303,7 @@ void Server::run() {
           m.held_acks.push_back({std::move(key), event_id});
         } else {
           auto ack = charon::encode_sim_complete_async(event_id);
-          if (auto r = m.dedupe.finish(key, ack, Clock::now())) m.reply(*r, ack);
+          for (const auto& r : m.dedupe.finish(key, ack, Clock::now())) m.reply(r, ack);
         }
         dispatch_batches();
         continue;
