@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 20
 BUILD := build/default
 
 .PHONY: all deps build demo test test-unit test-asan test-python test-example \
-        bench fuzz format clean
+        conformance venv bench fuzz format clean
 
 all: build
 
@@ -21,10 +21,17 @@ build: deps
 demo: build
 	$(BUILD)/apps/acheron/acheron demo
 
-# Every test: C++ unit and integration tests (ctest), the same unit tests under
-# ASan/UBSan, the Python tests, and a downstream find_package consumer.
+# The field's reference tools from PyPI (ROOT), in a virtual environment that
+# still sees Debian's python3 packages. Without PyPI the conformance tests
+# skip (they import ROOT with pytest.importorskip).
+VENV := build/venv
+ROOT_WHEEL ?= ROOT
+
+# Every test: C++ unit and integration tests (ctest), the Python tests, the
+# conformance tests against real ROOT, a downstream find_package consumer, and
+# the C++ tests and the process-level Python tests again under ASan/UBSan.
 test: build
-	@$(MAKE) --no-print-directory test-unit test-python test-example test-asan
+	@$(MAKE) --no-print-directory test-unit test-python conformance test-example test-asan
 
 test-unit:
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -35,6 +42,17 @@ test-python:
 
 test-example:
 	@bash scripts/check-example.sh $(BUILD)
+
+venv:
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv --system-site-packages $(VENV)
+	@$(VENV)/bin/python -c "import ROOT" 2>/dev/null || \
+	  $(VENV)/bin/pip install -q $(ROOT_WHEEL) || \
+	  echo "venv: $(ROOT_WHEEL) could not be installed from PyPI; the ROOT tests will skip"
+
+# Byte-level conformance with real ROOT (ChromaPhotonList both ways).
+conformance: venv
+	ACHERON_BUILD_DIR=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/python \
+	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider test/python/test_chroma_root.py
 
 test-asan: deps
 	@cmake --preset asan >/dev/null
