@@ -1178,7 +1178,8 @@ class RemoteServer:
     "Limits").
     """
 
-    def __init__(self, rpc_bind: str = "tcp://*:5555", stream_bind: str = "tcp://*:5556", *,
+    def __init__(self, rpc_bind: str = "tcp://127.0.0.1:5555",
+                 stream_bind: str = "tcp://127.0.0.1:5556", *,
                  name: str = "remote", threads: int = 2, context: Optional[zmq.Context] = None,
                  curve: Optional[Tuple[bytes, bytes]] = None, heartbeat: float = 1.0,
                  write_lock: str = "advisory", lock_lease: float = 10.0, send_hwm: int = 1000,
