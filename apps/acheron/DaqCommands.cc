@@ -24,38 +24,70 @@ namespace {
 namespace fs = std::filesystem;
 namespace pff = wire::pff;
 
+// --tls-ca, --tls-cert, --tls-key of the client commands.
+void add_client_tls(CLI::App* cmd, daq::ClientTls* tls) {
+  cmd->add_option("--tls-ca", tls->ca_file,
+                  "connect with TLS, trusting this CA (PEM); TCP targets only");
+  cmd->add_option("--tls-cert", tls->cert_file,
+                  "client certificate (PEM) for a server that requires one; with --tls-key");
+  cmd->add_option("--tls-key", tls->key_file, "private key (PEM) of --tls-cert");
+}
+
 void add_serve(CLI::App& daq, int* exit_code) {
   struct Opts {
     std::string config;
     std::string tcp;
     bool no_tcp = false;
     std::string unix_socket;
+    std::string tls_cert, tls_key, tls_client_ca;
+    std::vector<std::string> data_roots;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = daq.add_subcommand(
       "serve", "serve DaqData over gRPC (no --config: simulated images from an embedded default)");
   cmd->add_option("--config", o->config,
                   "server configuration JSON (upstream daq_data_server_config.json keys)");
-  cmd->add_option("--tcp", o->tcp, "TCP listen address (default [::]:50051; port 0 = any free)");
+  cmd->add_option("--tcp", o->tcp,
+                  "TCP listen address (default [::]:50051, every interface, as PANOSETI's "
+                  "server; 127.0.0.1:50051 for this host only; port 0 = any free)");
   cmd->add_flag("--no-tcp", o->no_tcp, "listen on the unix socket only");
   cmd->add_option("--unix", o->unix_socket, "unix socket, e.g. unix:///tmp/daq_data.sock");
+  cmd->add_option("--tls-cert", o->tls_cert,
+                  "serve TCP with TLS: the server certificate (PEM; with --tls-key)");
+  cmd->add_option("--tls-key", o->tls_key, "private key (PEM) of --tls-cert");
+  cmd->add_option("--tls-client-ca", o->tls_client_ca,
+                  "require client certificates signed by this CA (PEM)");
+  cmd->add_option("--allow-data-root", o->data_roots,
+                  "directory InitHpIo may read real data from (repeatable; replaces "
+                  "allowed_data_roots, default /mnt/panoseti)");
   cmd->callback([o, exit_code] {
     auto config = o->config.empty() ? daq::parse_server_config(daq::default_server_config_json())
                                     : daq::load_server_config(o->config);
     if (!o->tcp.empty()) config.tcp_address = o->tcp;
     if (o->no_tcp) config.tcp_address.clear();
     if (!o->unix_socket.empty()) config.unix_domain_socket = o->unix_socket;
+    if (!o->tls_cert.empty()) config.tls_cert_file = o->tls_cert;
+    if (!o->tls_key.empty()) config.tls_key_file = o->tls_key;
+    if (!o->tls_client_ca.empty()) config.tls_client_ca_file = o->tls_client_ca;
+    if (!o->data_roots.empty())
+      config.allowed_data_roots.assign(o->data_roots.begin(), o->data_roots.end());
     SignalWatcher signals;  // before the server's threads start
     daq::Server server(config);
     SignalWaiter waiter(signals);
     server.start();
     std::string where;
+    std::string notes;
     if (server.tcp_port() > 0) {
       auto host = config.tcp_address.substr(0, config.tcp_address.rfind(':'));
       where = fmt::format("tcp://{}:{}", host, server.tcp_port());
+      if (host == "[::]" || host == "0.0.0.0" || host.empty()) notes = "TCP on every interface";
+      if (!config.tls_cert_file.empty())
+        notes += std::string(notes.empty() ? "" : "; ") +
+                 (config.tls_client_ca_file.empty() ? "TLS" : "TLS, client certificates required");
     }
     if (!config.unix_domain_socket.empty())
       where += (where.empty() ? "" : " and ") + config.unix_domain_socket;
+    if (!notes.empty()) where += " (" + notes + ")";
     std::printf("daq: serving DaqData on %s\n", where.c_str());
     std::fflush(stdout);
     waiter.wait();
@@ -69,14 +101,16 @@ void add_ping(CLI::App& daq, int* exit_code) {
   struct Opts {
     std::string target;
     double timeout = 0.3;
+    daq::ClientTls tls;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = daq.add_subcommand("ping", "check that a DaqData server answers");
   cmd->add_option("target", o->target, "unix:///tmp/daq_data.sock, HOST:PORT or HOST (:50051)")
       ->required();
   cmd->add_option("--timeout", o->timeout, "seconds")->capture_default_str();
+  add_client_tls(cmd, &o->tls);
   cmd->callback([o, exit_code] {
-    daq::Client client(o->target);
+    daq::Client client(o->target, o->tls);
     const auto t0 = std::chrono::steady_clock::now();
     if (!client.ping(o->timeout, true)) {
       std::fprintf(stderr, "acheron: no answer from %s within %.3g s\n", client.target().c_str(),
@@ -98,6 +132,7 @@ void add_init(CLI::App& daq, int* exit_code) {
     double interval = -1;
     std::vector<std::uint32_t> modules;
     double timeout = 10;
+    daq::ClientTls tls;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = daq.add_subcommand("init", "InitHpIo: (re)configure the server's data sources");
@@ -109,6 +144,7 @@ void add_init(CLI::App& daq, int* exit_code) {
   cmd->add_flag("--force", o->force, "cancel active streams if needed");
   cmd->add_option("--module", o->modules, "module ids to track");
   cmd->add_option("--timeout", o->timeout, "seconds")->capture_default_str();
+  add_client_tls(cmd, &o->tls);
   cmd->callback([o, exit_code] {
     daq::HpIoConfig c = o->config.empty() ? daq::HpIoConfig{} : daq::load_hp_io_config(o->config);
     if (o->config.empty()) c.update_interval_seconds = 0.1;
@@ -117,7 +153,7 @@ void add_init(CLI::App& daq, int* exit_code) {
     if (!o->data_dir.empty()) c.data_dir = o->data_dir;
     if (o->interval >= 0) c.update_interval_seconds = o->interval;
     if (!o->modules.empty()) c.module_ids = o->modules;
-    daq::Client client(o->target);
+    daq::Client client(o->target, o->tls);
     std::string message;
     if (!client.init_hp_io(c, o->timeout, &message)) {
       std::fprintf(stderr, "acheron: InitHpIo on %s did not succeed%s%s\n", client.target().c_str(),
@@ -137,6 +173,7 @@ void add_stream(CLI::App& daq, int* exit_code) {
     double interval = 0, duration = 0;
     std::uint64_t count = 0;
     std::vector<std::uint32_t> modules;
+    daq::ClientTls tls;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = daq.add_subcommand("stream",
@@ -150,6 +187,7 @@ void add_stream(CLI::App& daq, int* exit_code) {
   cmd->add_option("--duration", o->duration, "stop after this many seconds");
   cmd->add_option("--count", o->count, "stop after this many images");
   cmd->add_option("--out", o->out, "write received frames to PFF files in this directory");
+  add_client_tls(cmd, &o->tls);
   cmd->callback([o, exit_code] {
     daq::StreamOptions so;
     so.movie = o->movie || !o->ph;
@@ -158,7 +196,7 @@ void add_stream(CLI::App& daq, int* exit_code) {
     so.module_ids = o->modules;
     if (!o->out.empty()) fs::create_directories(o->out);
     SignalWatcher signals;
-    daq::Client client(o->target);
+    daq::Client client(o->target, o->tls);
     signals.set_target([&client] { client.cancel(); });
     std::thread timer;
     std::mutex m;

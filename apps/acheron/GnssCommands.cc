@@ -43,6 +43,14 @@ std::string hex_of(const wire::ubx::Bytes& b) {
   return s;
 }
 
+// --tls-ca, --tls-cert, --tls-key of the client commands.
+void add_client_tls(CLI::App* cmd, gnss::ClientTls* tls) {
+  cmd->add_option("--tls-ca", tls->ca_file, "connect with TLS, trusting this CA (PEM)");
+  cmd->add_option("--tls-cert", tls->cert_file,
+                  "client certificate (PEM) for a server that requires one; with --tls-key");
+  cmd->add_option("--tls-key", tls->key_file, "private key (PEM) of --tls-cert");
+}
+
 }  // namespace
 
 void add_gnss_commands(CLI::App& app, int* exit_code) {
@@ -61,7 +69,9 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
         gnss->add_subcommand("serve", "serve UbloxControl (InitF9t, CaptureUblox) over gRPC");
     serve
         ->add_option("--bind", o->server.bind,
-                     "listen address (HOST:PORT; port 0 picks a free one)")
+                     "listen address, HOST:PORT (the default, every interface on port 50051, is "
+                     "what PANOSETI's clients dial; 127.0.0.1:50051 for this host only; port 0 "
+                     "picks a free one)")
         ->capture_default_str();
     serve
         ->add_option("--queue-size", o->server.service.max_read_queue_size,
@@ -70,6 +80,27 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
         ->check(CLI::Range(1, 1000000));
     serve->add_option("--grace-ms", o->grace_ms, "shutdown grace period for open calls")
         ->capture_default_str();
+    serve->add_option("--tls-cert", o->server.tls.cert_file,
+                      "serve with TLS: the server certificate (PEM; with --tls-key)");
+    serve->add_option("--tls-key", o->server.tls.key_file, "private key (PEM) of --tls-cert");
+    serve->add_option("--tls-client-ca", o->server.tls.client_ca_file,
+                      "require client certificates signed by this CA (PEM)");
+    serve
+        ->add_option("--max-threads", o->server.max_threads,
+                     "gRPC threads; every call holds one while it runs (a capture stream for its "
+                     "whole life), so at most this many minus one calls run at once")
+        ->capture_default_str()
+        ->check(CLI::Range(2, 100000));
+    serve
+        ->add_option("--max-streams-per-connection", o->server.max_streams_per_connection,
+                     "calls one connection may have open (HTTP/2 streams; more wait in the client)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
+    serve
+        ->add_option("--max-receive-bytes", o->server.max_receive_message_bytes,
+                     "largest request accepted; a larger one gets RESOURCE_EXHAUSTED")
+        ->capture_default_str()
+        ->check(CLI::Range(4096, 1 << 30));
     serve
         ->add_option("--allow-device", o->server.service.allowed_devices,
                      "serial device paths InitF9t may open (glob, repeatable; replaces the "
@@ -80,7 +111,15 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
       SignalWatcher signals;
       gnss::UbloxControlServer server(o->server);
       signals.set_target([&server] { server.shutdown(); });
-      std::printf("serving on %s\n", server.address().c_str());
+      // The address to dial first; then what is bound, when it differs.
+      std::string notes;
+      if (server.wildcard()) notes = "listening on " + server.bound_address() + ", every interface";
+      if (!o->server.tls.cert_file.empty())
+        notes +=
+            std::string(notes.empty() ? "" : "; ") +
+            (o->server.tls.client_ca_file.empty() ? "TLS" : "TLS, client certificates required");
+      std::printf("serving on %s%s\n", server.address().c_str(),
+                  notes.empty() ? "" : (" (" + notes + ")").c_str());
       std::fflush(stdout);
       server.wait();
       log::info("gnss server stopped");
@@ -97,6 +136,7 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
       std::string uid, device;
       bool force = false;
       double timeout_s = 30;
+      gnss::ClientTls tls;
     };
     auto o = std::make_shared<Opts>();
     auto* init = gnss->add_subcommand(
@@ -109,12 +149,13 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
     init->add_flag("--force", o->force, "end open capture streams and initialize anyway");
     init->add_option("--timeout-s", o->timeout_s, "give up after this many seconds")
         ->capture_default_str();
+    add_client_tls(init, &o->tls);
     init->callback([o, exit_code] {
       const auto file = o->config.empty() ? gnss::parse_json5(gnss::default_f9t_config_json5())
                                           : gnss::load_json5_file(o->config);
       auto request = gnss::chip_request_config(file, o->chip, o->uid);
       if (!o->device.empty()) request["device"] = o->device;
-      gnss::UbloxClient client(o->connect);
+      gnss::UbloxClient client(o->connect, o->tls);
       const std::string message = client.init(
           request, o->force,
           std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o->timeout_s)));
@@ -131,6 +172,7 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
       long count = 0;
       double seconds = 0;
       bool json = false;
+      gnss::ClientTls tls;
     };
     auto o = std::make_shared<Opts>();
     auto* cap = gnss->add_subcommand("capture", "stream UBX messages from a server (CaptureUblox)");
@@ -145,10 +187,11 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
     cap->add_flag(
         "--json", o->json,
         "one JSON object per line: name, unix time, parsed_data, payload_hex (the whole frame)");
+    add_client_tls(cap, &o->tls);
     cap->callback([o, exit_code] {
       SignalWatcher signals;
       std::atomic<bool> stop{false};
-      gnss::UbloxClient client(o->connect);
+      gnss::UbloxClient client(o->connect, o->tls);
       signals.set_target([&stop, &client] {
         stop = true;
         client.cancel();

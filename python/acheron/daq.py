@@ -187,17 +187,51 @@ def hosts_from_config(config) -> List[str]:
     return list(config or [])
 
 
+def _read_pem(path, what: str) -> bytes:
+    with open(path, "rb") as f:
+        data = f.read()
+    if b"-----BEGIN " not in data:
+        raise ValueError(f"the TLS {what} '{path}' is not in PEM format (no -----BEGIN line)")
+    return data
+
+
+def channel_credentials(tls_ca=None, tls_cert=None, tls_key=None):
+    """gRPC channel credentials for TLS from PEM files, or None when no file
+    is given (plaintext). Without tls_ca the system's trusted roots are used;
+    tls_cert and tls_key give a client certificate for servers that require
+    one."""
+    if not (tls_ca or tls_cert or tls_key):
+        return None
+    if bool(tls_cert) != bool(tls_key):
+        raise ValueError("a TLS client certificate needs its private key (tls_cert and tls_key)")
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read_pem(tls_ca, "CA") if tls_ca else None,
+        private_key=_read_pem(tls_key, "client key") if tls_key else None,
+        certificate_chain=_read_pem(tls_cert, "client certificate") if tls_cert else None)
+
+
 class DaqDataClient:
     """Synchronous client for one or more DaqData hosts (addresses are
-    ``unix:///path``, ``host:port`` or a bare host on port 50051)."""
+    ``unix:///path``, ``host:port`` or a bare host on port 50051).
 
-    def __init__(self, hosts, options: Sequence = ()):
+    ``tls_ca`` (and ``tls_cert``/``tls_key`` for a server that requires
+    client certificates) connect TCP hosts with TLS; unix-socket hosts stay
+    plaintext, as the server's unix socket serves."""
+
+    def __init__(self, hosts, options: Sequence = (), tls_ca=None, tls_cert=None, tls_key=None):
         hosts = hosts_from_config(hosts)
         if not hosts:
             raise ValueError("no DaqData host given")
         self.hosts: List[str] = [resolve_target(h) for h in hosts]
         opts = [("grpc.max_receive_message_length", 64 << 20)] + list(options)
-        self._channels = {h: grpc.insecure_channel(h, options=opts) for h in self.hosts}
+        creds = channel_credentials(tls_ca, tls_cert, tls_key)
+
+        def channel(h):
+            if creds is None or h.startswith("unix:"):
+                return grpc.insecure_channel(h, options=opts)
+            return grpc.secure_channel(h, creds, options=opts)
+
+        self._channels = {h: channel(h) for h in self.hosts}
         self._stubs = {h: daqdata_pb2_grpc.DaqDataStub(c) for h, c in self._channels.items()}
         self._calls = []
         self._lock = threading.Lock()

@@ -1,6 +1,7 @@
 // DaqData: configuration, ingest and cache, PFF tailing, and the server in
 // process (over its unix socket) driven by the C++ client.
 #include <google/protobuf/util/message_differencer.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -8,9 +9,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "acheron/core/Error.hh"
@@ -20,6 +26,7 @@
 #include "acheron/daq/ImageStore.hh"
 #include "acheron/daq/Server.hh"
 #include "acheron/daq/Sources.hh"
+#include "acheron/daqdata.grpc.pb.h"
 
 namespace daq = acheron::daq;
 namespace pff = acheron::wire::pff;
@@ -478,9 +485,8 @@ TEST(DaqServer, RefusedAndCancelledStreamsInProcess) {
     streams.emplace_back([&, i] {
       daq::Client c(config.unix_domain_socket);
       int n = 0;
-      ended[i] = c.stream({}, [&](daqdata::StreamImagesResponse&) {
-        return !release || ++n < 5 + 7 * i;
-      });
+      ended[i] =
+          c.stream({}, [&](daqdata::StreamImagesResponse&) { return !release || ++n < 5 + 7 * i; });
     });
   }
   ASSERT_TRUE(eventually([&] { return server.stats().active_streams == 4; }));
@@ -538,8 +544,8 @@ TEST(DaqImageStore, DirectEncodingIsTheMessageOfTheProtobufPath) {
                       "start_2025-08-02T05_31_36Z.dp_ph256.bpp_2.module_254.seqno_0.pff";
   std::ifstream in(sample, std::ios::binary);
   std::string data((std::istreambuf_iterator<char>(in)), {});
-  auto frames = pff::split_frames({reinterpret_cast<const std::byte*>(data.data()), data.size()},
-                                  512);
+  auto frames =
+      pff::split_frames({reinterpret_cast<const std::byte*>(data.data()), data.size()}, 512);
   ASSERT_TRUE(frames && frames->size() > 10);
   for (std::size_t i = 0; i < 10; ++i) {
     daq::RawFrame s;
@@ -588,4 +594,468 @@ TEST(DaqImageStore, GeneralJsonHeaders) {
     daqdata::PanoImage c;
     EXPECT_FALSE(daq::ImageStore::frame_to_image(f, &c)) << bad;
   }
+}
+
+// ------------------------------------------------------------------ limits and security
+
+namespace {
+
+// A server of the embedded default on a unix socket in `dir`, with hp_io
+// initialised for simulation that produces no images (uploads only).
+struct UploadServer {
+  explicit UploadServer(daq::ServerConfig c) : config(std::move(c)), server(config) {
+    server.start();
+    daq::Client client(config.unix_domain_socket);
+    daq::HpIoConfig hp;
+    hp.simulate_daq = true;
+    EXPECT_TRUE(client.init_hp_io(hp));
+  }
+  daq::ServerConfig config;
+  daq::Server server;
+};
+
+daq::ServerConfig upload_config(const fs::path& dir) {
+  auto config = unix_socket_config(dir);
+  config.sim.sim_module_ids.clear();
+  return config;
+}
+
+void fill_image(daqdata::PanoImage* img, std::uint32_t module, std::uint32_t n) {
+  img->set_type(daqdata::PanoImage::PULSE_HEIGHT);
+  for (int i = 0; i < 2; ++i) img->add_shape(16);
+  img->set_bytes_per_pixel(2);
+  for (int i = 0; i < 256; ++i) img->add_image_array(static_cast<std::uint32_t>(i));
+  (*img->mutable_header()->mutable_fields())["tv_sec"].set_number_value(1.7e9);
+  img->set_module_id(module);
+  img->set_frame_number(n);
+}
+
+// An UploadImages call that sends nothing until it is told to end.
+struct IdleUpload {
+  explicit IdleUpload(const std::string& target)
+      : channel(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())),
+        stub(daqdata::DaqData::NewStub(channel)),
+        writer(stub->UploadImages(&ctx, &response)) {}
+  grpc::Status finish() {
+    writer->WritesDone();
+    return writer->Finish();
+  }
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<daqdata::DaqData::Stub> stub;
+  grpc::ClientContext ctx;
+  google::protobuf::Empty response;
+  std::unique_ptr<grpc::ClientWriter<daqdata::UploadImageRequest>> writer;
+};
+
+acheron::StatusCode failure_code(const std::function<void()>& f, std::string* message = nullptr) {
+  try {
+    f();
+  } catch (const acheron::Failure& e) {
+    if (message) *message = e.what();
+    return e.code();
+  }
+  return acheron::StatusCode::ok;
+}
+
+}  // namespace
+
+TEST(DaqConfig, LimitsDataRootsAndTlsKeys) {
+  auto c = daq::parse_server_config(daq::default_server_config_json());
+  EXPECT_EQ(c.max_receive_message_bytes, 64 << 20);
+  EXPECT_EQ(c.max_concurrent_uploads, 4);
+  EXPECT_DOUBLE_EQ(c.upload_idle_timeout, 60);
+  EXPECT_EQ(c.max_queued_init_hp_io, 8);
+  EXPECT_EQ(c.streams_per_connection(), 1000);
+  EXPECT_EQ(c.grpc_max_threads, 16);
+  EXPECT_EQ(c.allowed_data_roots, (std::vector<fs::path>{"/mnt/panoseti"}));
+  EXPECT_TRUE(c.tls_cert_file.empty());
+
+  c = daq::parse_server_config(nlohmann::json::parse(R"({
+    "max_concurrent_rpcs": 2000, "max_concurrent_uploads": 3, "upload_idle_timeout": 0.5,
+    "max_receive_message_bytes": 65536, "allowed_data_roots": ["/data/a", "/data/b"],
+    "tls_cert_file": "s.pem", "tls_key_file": "s.key", "tls_client_ca_file": "ca.pem"})"));
+  EXPECT_EQ(c.streams_per_connection(), 2103);  // grows with the application's limits
+  EXPECT_EQ(c.allowed_data_roots.size(), 2u);
+  EXPECT_EQ(c.tls_client_ca_file, "ca.pem");
+
+  for (const char* bad : {R"({"max_receive_message_bytes": 1000})",
+                          R"({"max_concurrent_uploads": 0})", R"({"max_queued_init_hp_io": -1})",
+                          R"({"grpc_max_threads": 1})", R"({"max_streams_per_connection": 104})",
+                          R"({"allowed_data_roots": "/data"})", R"({"tls_cert_file": "s.pem"})",
+                          R"({"tls_key_file": "s.key"})", R"({"tls_client_ca_file": "ca.pem"})"})
+    EXPECT_THROW(daq::parse_server_config(nlohmann::json::parse(bad)), acheron::SetupError) << bad;
+  EXPECT_EQ(
+      daq::parse_server_config(nlohmann::json::parse(R"({"max_streams_per_connection": 105})"))
+          .streams_per_connection(),
+      105);
+}
+
+TEST(DaqConfig, DataDirResolvesUnderRootsOnly) {
+  const auto dir = temp_dir() / "roots";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "root" / "run" / "module_1");
+  fs::create_directories(dir / "root2");
+  fs::create_directories(dir / "outside");
+  fs::create_directory_symlink(dir / "outside", dir / "root" / "link_out");
+  fs::create_directory_symlink(dir / "root" / "run", dir / "root" / "link_in");
+  fs::create_directory_symlink(dir / "root", dir / "alias");
+  const std::vector<fs::path> roots{dir / "root", dir / "no_such_root"};
+  const auto real_run = fs::canonical(dir / "root" / "run");
+
+  EXPECT_EQ(daq::resolve_under_roots(dir / "root" / "run", roots), real_run);
+  EXPECT_EQ(daq::resolve_under_roots(dir / "root", roots), fs::canonical(dir / "root"));
+  EXPECT_EQ(daq::resolve_under_roots(dir / "root" / "link_in", roots), real_run);
+  EXPECT_EQ(daq::resolve_under_roots(dir / "root" / "x" / ".." / "run", roots), std::nullopt);
+  EXPECT_EQ(daq::resolve_under_roots(dir / "root" / "run" / ".." / "run", roots), real_run);
+  EXPECT_EQ(daq::resolve_under_roots(dir / "alias" / "run", roots), real_run);  // via a link in
+  // Out of the root: through a symlink, `..`, a sibling with the same prefix,
+  // a path that does not exist, somewhere else entirely.
+  for (const auto& p :
+       {dir / "root" / "link_out", dir / "root" / ".." / "outside", dir / "root2",
+        dir / "root" / "missing", fs::path("/etc"), fs::path("/nonexistent/run"), fs::path()})
+    EXPECT_EQ(daq::resolve_under_roots(p, roots), std::nullopt) << p;
+  EXPECT_EQ(daq::resolve_under_roots(dir / "root" / "run", {}), std::nullopt);
+  EXPECT_EQ(daq::resolve_under_roots(dir / "outside", {"/"}), fs::canonical(dir / "outside"));
+  fs::remove_all(dir.parent_path());
+}
+
+TEST(DaqServer, DataDirOutsideTheRootsIsRefusedAlike) {
+  const auto dir = temp_dir() / "confined";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "root" / "run");
+  fs::create_directories(dir / "outside");
+  fs::create_directory_symlink(dir / "outside", dir / "root" / "link_out");
+  auto config = unix_socket_config(dir);
+  config.allowed_data_roots = {dir / "root"};
+  daq::Server server(config);
+  server.start();
+  daq::Client client(config.unix_domain_socket);
+  daq::HpIoConfig hp;
+  hp.update_interval_seconds = 0.1;
+  std::set<std::string> answers;
+  for (const auto& p :
+       {fs::path("/etc"), fs::path("/nonexistent/run"), dir / "outside",
+        dir / "root" / ".." / "outside", dir / "root" / "link_out", dir / "root" / "missing"}) {
+    hp.data_dir = p;
+    std::string message;
+    EXPECT_EQ(failure_code([&] { client.init_hp_io(hp); }, &message),
+              acheron::StatusCode::invalid_argument)
+        << p;
+    EXPECT_NE(message.find("does not exist"), std::string::npos) << message;  // as upstream
+    const auto at = message.find(p.string());
+    ASSERT_NE(at, std::string::npos) << message;
+    answers.insert(message.replace(at, p.string().size(), "PATH"));
+  }
+  EXPECT_EQ(answers.size(), 1u) << *answers.begin();
+  // Inside the root the request passes this check (and meets the next one:
+  // no Hashpipe process, or no acquisition method enabled).
+  hp.data_dir = dir / "root" / "run";
+  std::string message;
+  EXPECT_NE(failure_code([&] { client.init_hp_io(hp); }, &message),
+            acheron::StatusCode::invalid_argument)
+      << message;
+  EXPECT_TRUE(server.stats().active_streams == 0);
+  server.shutdown();
+  fs::remove_all(dir.parent_path());
+}
+
+TEST(DaqServer, AnIdleUploaderBlocksNoOtherAndUploadsAreBounded) {
+  const auto dir = temp_dir();
+  auto config = upload_config(dir);
+  config.max_concurrent_uploads = 2;
+  config.upload_idle_timeout = 0;  // never: the idle call stays until it is told to end
+  UploadServer s(config);
+  const auto& target = config.unix_domain_socket;
+
+  IdleUpload idle(target);
+  ASSERT_TRUE(eventually([&] { return s.server.stats().active_uploads == 1; }));
+
+  // A reader gets the images of a second uploader while the first is idle.
+  std::atomic<int> received{0};
+  daq::Client reader(target);
+  std::thread t([&] {
+    daq::StreamOptions o;
+    reader.stream(o, [&](daqdata::StreamImagesResponse& r) {
+      if (r.pano_image().module_id() == 7) ++received;
+      return received < 1;
+    });
+  });
+  ASSERT_TRUE(eventually([&] { return s.server.stats().active_streams == 1; }));
+  daq::Client uploader(target);
+  std::uint32_t n = 0;
+  uploader.upload([&](daqdata::PanoImage* img) {
+    if (n == 3) return false;
+    fill_image(img, 7, n++);
+    return true;
+  });
+  ASSERT_TRUE(eventually([&] { return received >= 1; }));
+  t.join();
+  // The second upload's call ends on the server just after its client has the
+  // answer; the idle one stays.
+  ASSERT_TRUE(eventually([&] { return s.server.stats().active_uploads == 1; }));
+
+  // Two uploads run; a third is refused while they do.
+  IdleUpload second(target);
+  ASSERT_TRUE(eventually([&] { return s.server.stats().active_uploads == 2; }));
+  std::string message;
+  EXPECT_EQ(failure_code(
+                [&] {
+                  uploader.upload([&](daqdata::PanoImage* img) {
+                    fill_image(img, 7, 0);
+                    return false;
+                  });
+                },
+                &message),
+            acheron::StatusCode::resource_exhausted);
+  EXPECT_NE(message.find("Max uploaders (2) reached."), std::string::npos) << message;
+  EXPECT_TRUE(idle.finish().ok());
+  EXPECT_TRUE(second.finish().ok());
+  ASSERT_TRUE(eventually([&] { return s.server.stats().active_uploads == 0; }));
+  EXPECT_EQ(failure_code([&] {
+              uploader.upload([&](daqdata::PanoImage* img) {
+                fill_image(img, 7, 0);
+                return false;
+              });
+            }),
+            acheron::StatusCode::ok);
+  s.server.shutdown();
+  fs::remove_all(dir);
+}
+
+TEST(DaqServer, AnUploadWithoutMessagesEndsAfterTheIdleTimeout) {
+  const auto dir = temp_dir();
+  auto config = upload_config(dir);
+  config.max_concurrent_uploads = 1;
+  config.upload_idle_timeout = 0.3;
+  UploadServer s(config);
+  const auto t0 = std::chrono::steady_clock::now();
+  IdleUpload idle(config.unix_domain_socket);
+  const auto status = idle.writer->Finish();  // without WritesDone: the server ends it
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  EXPECT_NE(status.error_message().find("upload_idle_timeout"), std::string::npos);
+  EXPECT_GE(waited, 250ms);
+  EXPECT_LT(waited, 5s);
+  // Its slot is free again; an upload that keeps sending is not ended.
+  ASSERT_TRUE(eventually([&] { return s.server.stats().active_uploads == 0; }));
+  daq::Client uploader(config.unix_domain_socket);
+  std::uint32_t n = 0;
+  EXPECT_EQ(failure_code([&] {
+              uploader.upload([&](daqdata::PanoImage* img) {
+                if (n == 6) return false;
+                std::this_thread::sleep_for(100ms);  // 0.6 s in all, 0.1 s between messages
+                fill_image(img, 3, n++);
+                return true;
+              });
+            }),
+            acheron::StatusCode::ok);
+  s.server.shutdown();
+  fs::remove_all(dir);
+}
+
+TEST(DaqServer, OversizeMessageIsRefusedAndTheServerServesOn) {
+  const auto dir = temp_dir();
+  auto config = upload_config(dir);
+  config.max_receive_message_bytes = 64 << 10;
+  UploadServer s(config);
+  daq::Client uploader(config.unix_domain_socket);
+  std::string message;
+  EXPECT_EQ(failure_code(
+                [&] {
+                  uploader.upload([&](daqdata::PanoImage* img) {
+                    fill_image(img, 1, 0);
+                    (*img->mutable_header()->mutable_fields())["note"].set_string_value(
+                        std::string(100 << 10, 'x'));
+                    return true;  // the call ends when the server refuses it
+                  });
+                },
+                &message),
+            acheron::StatusCode::resource_exhausted)
+      << message;
+  EXPECT_TRUE(uploader.ping(2.0));
+  // A normal upload reaches a reader.
+  std::atomic<int> received{0};
+  daq::Client reader(config.unix_domain_socket);
+  std::thread t([&] {
+    reader.stream({}, [&](daqdata::StreamImagesResponse& r) {
+      received += r.pano_image().module_id() == 2;
+      return received < 1;
+    });
+  });
+  ASSERT_TRUE(eventually([&] { return s.server.stats().active_streams == 1; }));
+  int sent = 0;
+  uploader.upload([&](daqdata::PanoImage* img) {
+    fill_image(img, 2, 0);
+    return sent++ == 0;
+  });
+  ASSERT_TRUE(eventually([&] { return received >= 1; }));
+  t.join();
+  s.server.shutdown();
+  fs::remove_all(dir);
+}
+
+namespace {
+int thread_count() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+}  // namespace
+
+TEST(DaqServer, InitHpIoCallsRunOnOneThreadAndABoundedNumberWaits) {
+  const auto dir = temp_dir();
+  auto config = unix_socket_config(dir);
+  // A simulator that writes to data sockets nobody serves retries its
+  // connection every 0.5 s: stopping it (each forced InitHpIo does) takes up
+  // to that long, so concurrent calls queue up behind it.
+  config.sim.simulation_mode = "uds";
+  config.uds.enabled = false;
+  config.max_queued_init_hp_io = 2;
+  daq::Server server(config);
+  server.start();
+  constexpr int kCalls = 24;
+  std::vector<std::unique_ptr<daq::Client>> clients;
+  for (int i = 0; i < kCalls; ++i)
+    clients.push_back(std::make_unique<daq::Client>(config.unix_domain_socket));
+  for (auto& c : clients) ASSERT_TRUE(c->ping(2.0, true));  // connected before the calls
+  std::mutex m;
+  std::condition_variable cv;
+  bool go = false;
+  std::atomic<int> done{0};
+  std::vector<acheron::StatusCode> codes(kCalls);
+  std::vector<std::string> messages(kCalls);
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kCalls; ++i)
+    callers.emplace_back([&, i] {
+      {
+        std::unique_lock lock(m);
+        cv.wait(lock, [&] { return go; });
+      }
+      daq::HpIoConfig hp;
+      hp.simulate_daq = true;
+      hp.force = true;
+      codes[i] = failure_code([&] { EXPECT_TRUE(clients[i]->init_hp_io(hp, 30)); }, &messages[i]);
+      ++done;
+    });
+  const int before = thread_count();
+  {
+    std::lock_guard lock(m);
+    go = true;
+  }
+  cv.notify_all();
+  int most = before;
+  while (done < kCalls) {
+    most = std::max(most, thread_count());
+    std::this_thread::sleep_for(2ms);
+  }
+  for (auto& t : callers) t.join();
+  int refused = 0, succeeded = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    if (codes[i] == acheron::StatusCode::ok) {
+      ++succeeded;
+    } else {
+      EXPECT_EQ(codes[i], acheron::StatusCode::resource_exhausted) << messages[i];
+      EXPECT_NE(messages[i].find("max_queued_init_hp_io"), std::string::npos) << messages[i];
+      ++refused;
+    }
+  }
+  EXPECT_GE(refused, 1);
+  EXPECT_GE(succeeded, 1);
+  // No thread per call (a thread each would add kCalls).
+  EXPECT_LT(most - before, kCalls / 2) << "threads before " << before << ", at most " << most;
+  EXPECT_TRUE(server.stats().hp_io_valid);
+  server.shutdown();
+  fs::remove_all(dir);
+}
+
+namespace {
+
+// A throwaway PKI made with the openssl command: a CA, a server certificate
+// for localhost and 127.0.0.1 and a client certificate signed by it, and a
+// second, unrelated CA.
+struct TestPki {
+  fs::path dir;
+  fs::path file(const char* name) const { return dir / name; }
+};
+
+std::optional<TestPki> make_pki(const fs::path& dir) {
+  fs::create_directories(dir);
+  const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  const std::string script =
+      "cd '" + dir.string() + "' && " +
+      "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext && " + "openssl req -x509 " +
+      key + " -keyout ca.key -out ca.pem -days 2 -subj /CN=acheron-test-ca && " +
+      "openssl req -x509 " + key +
+      " -keyout other.key -out other_ca.pem -days 2 -subj /CN=acheron-other-ca && " +
+      "openssl req " + key + " -keyout server.key -out server.csr -subj /CN=localhost && " +
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+      "-extfile san.ext -out server.pem && " +
+      "openssl req " + key + " -keyout client.key -out client.csr -subj /CN=acheron-client && " +
+      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+      "-out client.pem";
+  if (std::system(("(" + script + ") >/dev/null 2>&1").c_str()) != 0) return std::nullopt;
+  return TestPki{dir};
+}
+
+}  // namespace
+
+TEST(DaqServer, TlsOnTcpWithAndWithoutClientCertificates) {
+  const auto dir = temp_dir() / "tls";
+  fs::remove_all(dir);
+  auto pki = make_pki(dir / "pki");
+  if (!pki) GTEST_SKIP() << "the openssl command is not available";
+  auto config = upload_config(dir);
+  config.tcp_address = "127.0.0.1:0";
+  config.tls_cert_file = pki->file("server.pem");
+  config.tls_key_file = pki->file("server.key");
+  {
+    daq::Server server(config);
+    server.start();
+    const std::string tcp = "127.0.0.1:" + std::to_string(server.tcp_port());
+    daq::ClientTls tls;
+    tls.ca_file = pki->file("ca.pem");
+    EXPECT_TRUE(daq::Client(tcp, tls).ping(5.0));
+    daq::HpIoConfig hp;
+    hp.simulate_daq = true;
+    EXPECT_TRUE(daq::Client(tcp, tls).init_hp_io(hp));
+    EXPECT_FALSE(daq::Client(tcp).ping(1.0));  // plaintext
+    daq::ClientTls wrong;
+    wrong.ca_file = pki->file("other_ca.pem");
+    EXPECT_FALSE(daq::Client(tcp, wrong).ping(1.0));
+    // The unix socket stays plaintext (TLS options do not apply to it).
+    EXPECT_TRUE(daq::Client(config.unix_domain_socket).ping(2.0));
+    EXPECT_TRUE(daq::Client(config.unix_domain_socket, tls).ping(2.0));
+    server.shutdown();
+  }
+  config.tls_client_ca_file = pki->file("ca.pem");
+  {
+    daq::Server server(config);
+    server.start();
+    const std::string tcp = "127.0.0.1:" + std::to_string(server.tcp_port());
+    daq::ClientTls tls;
+    tls.ca_file = pki->file("ca.pem");
+    EXPECT_FALSE(daq::Client(tcp, tls).ping(1.0));  // no client certificate
+    tls.cert_file = pki->file("client.pem");
+    tls.key_file = pki->file("client.key");
+    EXPECT_TRUE(daq::Client(tcp, tls).ping(5.0));
+    daq::ClientTls other = tls;  // a certificate the client CA did not sign
+    other.cert_file = pki->file("other_ca.pem");
+    other.key_file = pki->file("other.key");
+    EXPECT_FALSE(daq::Client(tcp, other).ping(1.0));
+    server.shutdown();
+  }
+  // Files that cannot be used are set-up errors that name them.
+  auto bad = config;
+  bad.tls_key_file = dir / "missing.key";
+  try {
+    daq::Server server(bad);
+    server.start();
+    ADD_FAILURE() << "a missing key file was accepted";
+  } catch (const acheron::SetupError& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.key"), std::string::npos) << e.what();
+  }
+  daq::ClientTls half;
+  half.cert_file = pki->file("client.pem");
+  EXPECT_THROW(daq::Client("127.0.0.1:1", half), acheron::SetupError);
+  fs::remove_all(dir.parent_path());
 }

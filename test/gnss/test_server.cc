@@ -3,6 +3,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "GnssTestSupport.hh"
 #include "acheron/gnss/Client.hh"
 #include "acheron/gnss/Convert.hh"
@@ -177,6 +181,169 @@ TEST(Server, CppClientInitCaptureAndCancel) {
     EXPECT_TRUE(e.code() == StatusCode::unavailable || e.code() == StatusCode::deadline_exceeded)
         << e.what();
   }
+}
+
+// ------------------------------------------------------------------ limits and security
+
+ServerOptions loopback_options() {
+  ServerOptions o;
+  o.bind = "127.0.0.1:0";
+  o.shutdown_grace = 200ms;
+  o.service = fast_service();
+  return o;
+}
+
+std::unique_ptr<ubloxcontrol::UbloxControl::Stub> plain_stub(const UbloxControlServer& server) {
+  return ubloxcontrol::UbloxControl::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server.port()), grpc::InsecureChannelCredentials()));
+}
+
+// Every call holds a gRPC thread while it runs (a capture for its whole
+// life): the thread quota bounds them, and a call beyond it is refused
+// instead of starting one more thread.
+TEST(Server, CallsBeyondTheThreadQuotaAreRefused) {
+  SimulatedF9t sim(fast_sim());
+  auto options = loopback_options();
+  options.max_threads = 4;
+  UbloxControlServer server(options);
+  auto stub = plain_stub(server);
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    ubloxcontrol::InitF9tRequest req;
+    json_to_struct(request_for(sim), req.mutable_f9t_config());
+    ubloxcontrol::InitF9tResponse resp;
+    ASSERT_TRUE(stub->InitF9t(&ctx, req, &resp).ok());
+  }
+  struct Capture {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<ubloxcontrol::CaptureUbloxResponse>> reader;
+  };
+  std::vector<std::unique_ptr<Capture>> running;
+  grpc::Status refused;
+  for (int i = 0; i < options.max_threads + 2 && refused.ok(); ++i) {
+    auto c = std::make_unique<Capture>();
+    c->reader = stub->CaptureUblox(&c->ctx, ubloxcontrol::CaptureUbloxRequest());
+    ubloxcontrol::CaptureUbloxResponse r;
+    if (c->reader->Read(&r)) {  // the cached messages come at once
+      running.push_back(std::move(c));
+    } else {
+      refused = c->reader->Finish();
+    }
+  }
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  // One thread stays free to take calls (and refuse them).
+  EXPECT_EQ(running.size(), static_cast<std::size_t>(options.max_threads - 1));
+  // A capture that ends gives its thread back.
+  running.back()->ctx.TryCancel();
+  running.back()->reader->Finish();
+  running.pop_back();
+  ASSERT_TRUE(wait_until([&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 2s);
+    auto reader = stub->CaptureUblox(&ctx, ubloxcontrol::CaptureUbloxRequest());
+    ubloxcontrol::CaptureUbloxResponse r;
+    const bool ok = reader->Read(&r);
+    ctx.TryCancel();
+    reader->Finish();
+    return ok;
+  }));
+  for (auto& c : running) {
+    c->ctx.TryCancel();
+    c->reader->Finish();
+  }
+}
+
+TEST(Server, OversizeRequestIsRefusedAndTheServerServesOn) {
+  SimulatedF9t sim(fast_sim());
+  auto options = loopback_options();
+  options.max_receive_message_bytes = 16 << 10;
+  UbloxControlServer server(options);
+  auto stub = plain_stub(server);
+  auto init = [&](const nlohmann::json& config) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    ubloxcontrol::InitF9tRequest req;
+    json_to_struct(config, req.mutable_f9t_config());
+    ubloxcontrol::InitF9tResponse resp;
+    return stub->InitF9t(&ctx, req, &resp);
+  };
+  auto big = request_for(sim);
+  big["comment"] = std::string(32 << 10, 'x');
+  EXPECT_EQ(init(big).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  const auto st = init(request_for(sim));
+  EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+TEST(Server, LimitsOutsideTheirRangeAreSetupErrors) {
+  auto o = loopback_options();
+  o.max_threads = 1;
+  EXPECT_THROW(UbloxControlServer{o}, SetupError);
+  o = loopback_options();
+  o.max_receive_message_bytes = 100;
+  EXPECT_THROW(UbloxControlServer{o}, SetupError);
+  o = loopback_options();
+  o.tls.cert_file = "server.pem";  // without its key
+  EXPECT_THROW(UbloxControlServer{o}, SetupError);
+  o = loopback_options();
+  o.tls.client_ca_file = "ca.pem";  // without TLS
+  EXPECT_THROW(UbloxControlServer{o}, SetupError);
+}
+
+TEST(Server, TlsWithAndWithoutClientCertificates) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("acheron_gnss_tls_" + std::to_string(::getpid()));
+  auto pki = make_test_pki(dir);
+  if (!pki) GTEST_SKIP() << "the openssl command is not available";
+  SimulatedF9t sim(fast_sim());
+  auto options = loopback_options();
+  options.tls.cert_file = pki->file("server.pem");
+  options.tls.key_file = pki->file("server.key");
+  {
+    UbloxControlServer server(options);
+    const std::string target = "127.0.0.1:" + std::to_string(server.port());
+    ClientTls tls;
+    tls.ca_file = pki->file("ca.pem");
+    UbloxClient client(target, tls);
+    EXPECT_EQ(client.init(request_for(sim), true, 10s),
+              "F9T initialized, configured, and verified successfully.");
+    int n = 0;
+    client.capture({"TIM"}, [&](const CapturedMessage&) { return ++n < 2; });
+    EXPECT_EQ(n, 2);
+    auto refused = [&](const ClientTls& t) {
+      try {
+        UbloxClient(target, t).init(request_for(sim), true, 2s);
+      } catch (const Failure& e) {
+        return e.code() == StatusCode::unavailable || e.code() == StatusCode::deadline_exceeded;
+      }
+      return false;
+    };
+    EXPECT_TRUE(refused({}));  // plaintext
+    ClientTls wrong;
+    wrong.ca_file = pki->file("other_ca.pem");
+    EXPECT_TRUE(refused(wrong));
+    server.shutdown();
+  }
+  options.tls.client_ca_file = pki->file("ca.pem");
+  {
+    UbloxControlServer server(options);
+    const std::string target = "127.0.0.1:" + std::to_string(server.port());
+    ClientTls tls;
+    tls.ca_file = pki->file("ca.pem");
+    try {
+      UbloxClient(target, tls).init(request_for(sim), true, 2s);
+      ADD_FAILURE() << "a client without a certificate was served";
+    } catch (const Failure& e) {
+      EXPECT_TRUE(e.code() == StatusCode::unavailable || e.code() == StatusCode::deadline_exceeded)
+          << e.what();
+    }
+    tls.cert_file = pki->file("client.pem");
+    tls.key_file = pki->file("client.key");
+    EXPECT_EQ(UbloxClient(target, tls).init(request_for(sim), true, 10s),
+              "F9T initialized, configured, and verified successfully.");
+    server.shutdown();
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -49,6 +49,8 @@ def base_config(tmp: pathlib.Path, mode="rpc", modules=(224,), sim_interval=0.02
             "filesystem_pipe": {"enabled": mode == "filesystem_pipe"},
             "rpc": {"enabled": True},
         },
+        # InitHpIo reads real data only below these (the default is /mnt/panoseti).
+        "allowed_data_roots": [str(tmp)],
         "simulate_daq_cfg": {
             "simulation_mode": mode, "sim_module_ids": list(modules), "movie_type": "img16",
             "ph_type": "ph256", "update_interval_seconds": sim_interval,
@@ -648,3 +650,278 @@ def test_merged_servers_and_one_stopping(acheron_process):
     finally:
         for d in dirs:
             shutil.rmtree(d, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ limits and security
+
+def make_pki(d: pathlib.Path) -> pathlib.Path:
+    """A throwaway PKI made with the openssl command: ca.pem, a server
+    certificate for localhost and 127.0.0.1 (server.pem/.key) and a client
+    certificate (client.pem/.key) signed by it, and an unrelated other_ca.pem."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not available")
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    steps = [
+        ["req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+         "-subj", "/CN=acheron-test-ca"],
+        ["req", "-x509", *key, "-keyout", "other.key", "-out", "other_ca.pem", "-days", "2",
+         "-subj", "/CN=acheron-other-ca"],
+        ["req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"],
+        ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem"],
+        ["req", *key, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=acheron-client"],
+        ["x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-days", "2", "-out", "client.pem"],
+    ]
+    for step in steps:
+        subprocess.run(["openssl", *step], cwd=d, check=True, capture_output=True, timeout=30)
+    return d
+
+
+def wait_for(predicate, timeout=5.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def active_uploads(client) -> int:
+    import re
+    return int(re.search(r"(\d+) of \d+ uploads", client.status()["message"]).group(1))
+
+
+def idle_requests(stop: threading.Event):
+    """An UploadImages request stream that sends nothing until stop is set."""
+    stop.wait(30)
+    return
+    yield  # a generator
+
+
+def pulse_height_image(module_id, frame=0):
+    ph = (np.arange(256, dtype=np.int16) - 100).reshape(16, 16)
+    t = int(time.time())
+    stamps = {"quabo_num": 0, "pkt_num": 1, "pkt_tai": (t + 37) % 1024, "pkt_nsec": 5,
+              "tv_sec": t, "tv_usec": 7}
+    return make_pano_image(ph, stamps, module_id, "PULSE_HEIGHT", "up.pff", frame)
+
+
+def test_an_idle_uploader_blocks_no_other_and_uploads_are_capped(daq_server, tmpdir_short):
+    """An uploader that opens UploadImages and sends nothing used to hold the
+    one upload slot: every other uploader waited behind it for ever."""
+    s = daq_server(base_config(tmpdir_short, modules=(), max_concurrent_uploads=2))
+    st = stub(s.unix)
+    stop = threading.Event()
+    try:
+        with DaqDataClient(s.unix) as c:
+            assert c.init_sim()
+            idle = st.UploadImages.future(idle_requests(stop), timeout=30)
+            wait_for(lambda: active_uploads(c) == 1, what="the idle upload")
+            got = []
+
+            def read():
+                for img in c.stream_images(update_interval_seconds=0, timeout=10):
+                    if img["module_id"] == 9:
+                        got.append(img)
+                        break
+
+            t = threading.Thread(target=read)
+            t.start()
+            wait_for(lambda: "; 1 of 100 streams" in c.status()["message"], what="the reader")
+            c.upload_images([pulse_height_image(9, 1), pulse_height_image(9, 2)], timeout=10)
+            t.join(10)
+            assert got and got[0]["type"] == "PULSE_HEIGHT", "the second uploader's images did not arrive"
+            # the second upload's call ends on the server just after its client has the answer
+            wait_for(lambda: active_uploads(c) == 1, what="the second upload to end")
+            # Two uploads at once; a third is refused while they run.
+            idle2 = st.UploadImages.future(idle_requests(stop), timeout=30)
+            wait_for(lambda: active_uploads(c) == 2, what="the second idle upload")
+            with pytest.raises(grpc.RpcError) as e:
+                c.upload_images([pulse_height_image(9)], timeout=10)
+            assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert e.value.details() == "Max uploaders (2) reached."
+            stop.set()
+            idle.result(timeout=10)
+            idle2.result(timeout=10)
+            wait_for(lambda: active_uploads(c) == 0, what="the uploads to end")
+            c.upload_images([pulse_height_image(9)], timeout=10)
+    finally:
+        stop.set()
+
+
+def test_an_upload_without_messages_ends_after_the_idle_timeout(daq_server, tmpdir_short):
+    s = daq_server(base_config(tmpdir_short, modules=(), max_concurrent_uploads=1,
+                               upload_idle_timeout=0.5))
+    st = stub(s.unix)
+    stop = threading.Event()
+    try:
+        with DaqDataClient(s.unix) as c:
+            assert c.init_sim()
+            t0 = time.monotonic()
+            idle = st.UploadImages.future(idle_requests(stop), timeout=30)
+            with pytest.raises(grpc.RpcError) as e:
+                idle.result(timeout=10)
+            assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "upload_idle_timeout" in e.value.details()
+            assert 0.4 < time.monotonic() - t0 < 8
+            wait_for(lambda: active_uploads(c) == 0, what="the slot to be freed")
+            c.upload_images([pulse_height_image(4)], timeout=10)  # the one slot is free again
+    finally:
+        stop.set()
+
+
+def test_an_oversize_message_is_refused_and_the_server_serves_on(daq_server, tmpdir_short):
+    s = daq_server(base_config(tmpdir_short, modules=(), max_receive_message_bytes=65536))
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim()
+        big = pulse_height_image(5)
+        big.header["note"] = "x" * 100_000
+        with pytest.raises(grpc.RpcError) as e:
+            c.upload_images([big], timeout=10)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert c.ping(timeout=2)
+        got = []
+
+        def read():
+            for img in c.stream_images(update_interval_seconds=0, timeout=10):
+                got.append(img)
+                break
+
+        t = threading.Thread(target=read)
+        t.start()
+        wait_for(lambda: "; 1 of 100 streams" in c.status()["message"], what="the reader")
+        c.upload_images([pulse_height_image(5)], timeout=10)
+        t.join(10)
+        assert got and got[0]["module_id"] == 5
+
+
+def test_data_dir_is_confined_to_the_allowed_roots(daq_server, tmpdir_short, fake_hashpipe):
+    """InitHpIo with real data reads only below allowed_data_roots (here the
+    --allow-data-root flag); `..`, symlinks out and paths elsewhere get one
+    answer whether or not they exist."""
+    root = tmpdir_short / "data_root"
+    (root / "module_1").mkdir(parents=True)
+    outside = tmpdir_short / "outside"
+    outside.mkdir()
+    (root / "link_out").symlink_to(outside)
+    s = daq_server(base_config(tmpdir_short, mode="filesystem_poll"),
+                   args=("--allow-data-root", str(root)))
+    st = stub(s.unix)
+    answers = set()
+    for path in ["/etc", "/nonexistent/run", str(outside), f"{root}/../outside",
+                 str(root / "link_out"), str(root / "missing"), str(tmpdir_short)]:
+        with pytest.raises(grpc.RpcError) as e:
+            st.InitHpIo(daqdata_pb2.InitHpIoRequest(data_dir=path, update_interval_seconds=0.1,
+                                                    force=True), timeout=10)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, path
+        assert "does not exist" in e.value.details()  # what upstream clients check
+        answers.add(e.value.details().replace(path, "PATH"))
+    assert len(answers) == 1, answers
+    r = st.InitHpIo(daqdata_pb2.InitHpIoRequest(data_dir=str(root), update_interval_seconds=0.1,
+                                                force=True), timeout=10)
+    assert r.success, r.error_message
+    assert s.proc.proc.poll() is None
+
+
+def test_tls_on_tcp(daq_server, tmpdir_short):
+    pki = make_pki(tmpdir_short / "pki")
+    s = daq_server(args=("--tls-cert", pki / "server.pem", "--tls-key", pki / "server.key"))
+    assert "(TLS)" in s.proc.lines[-1]
+    ca, other = str(pki / "ca.pem"), str(pki / "other_ca.pem")
+    with DaqDataClient(s.tcp, tls_ca=ca) as c:
+        assert c.ping(timeout=5)
+        assert c.init_sim()
+        assert len(collect(c, 3, update_interval_seconds=0)) == 3
+    with DaqDataClient(s.tcp) as c:
+        assert not c.ping(timeout=1)  # plaintext
+    with DaqDataClient(s.tcp, tls_ca=other) as c:
+        assert not c.ping(timeout=1)  # a CA that did not sign the server's certificate
+    with DaqDataClient(s.unix, tls_ca=ca) as c:
+        assert c.ping(timeout=2)  # the unix socket stays plaintext
+    bin_ = str(acheron_binary())
+
+    def cli(*args):
+        return subprocess.run([bin_, "daq", *args], capture_output=True, text=True, timeout=20)
+
+    assert cli("ping", s.tcp, "--tls-ca", ca, "--timeout", "5").returncode == 0
+    assert cli("ping", s.tcp, "--timeout", "1").returncode == 3
+    assert cli("ping", s.tcp, "--tls-ca", other, "--timeout", "1").returncode == 3
+    r = cli("stream", s.tcp, "--tls-ca", ca, "--count", "3")
+    assert r.returncode == 0 and "received 3 images" in r.stdout, r.stderr
+    r = cli("init", s.tcp, "--tls-ca", ca, "--simulate", "--force")
+    assert r.returncode == 0, r.stderr
+
+
+def test_tls_with_client_certificates(daq_server, tmpdir_short):
+    pki = make_pki(tmpdir_short / "pki")
+    s = daq_server(args=("--tls-cert", pki / "server.pem", "--tls-key", pki / "server.key",
+                         "--tls-client-ca", pki / "ca.pem"))
+    assert "client certificates required" in s.proc.lines[-1]
+    ca, cert, key = str(pki / "ca.pem"), str(pki / "client.pem"), str(pki / "client.key")
+    with DaqDataClient(s.tcp, tls_ca=ca) as c:
+        assert not c.ping(timeout=1)  # no client certificate
+    with DaqDataClient(s.tcp, tls_ca=ca, tls_cert=str(pki / "other_ca.pem"),
+                       tls_key=str(pki / "other.key")) as c:
+        assert not c.ping(timeout=1)  # one the client CA did not sign
+    with DaqDataClient(s.tcp, tls_ca=ca, tls_cert=cert, tls_key=key) as c:
+        assert c.ping(timeout=5)
+        assert c.init_sim()
+    bin_ = str(acheron_binary())
+    r = subprocess.run([bin_, "daq", "ping", s.tcp, "--tls-ca", ca, "--tls-cert", cert,
+                        "--tls-key", key, "--timeout", "5"], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([bin_, "daq", "ping", s.tcp, "--tls-ca", ca, "--timeout", "1"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 3
+
+
+def test_serve_help_names_the_default_address_and_the_ready_line_the_bound_one(acheron_process,
+                                                                             tmpdir_short):
+    bin_ = str(acheron_binary())
+    help_text = subprocess.run([bin_, "daq", "serve", "--help"], capture_output=True, text=True,
+                               timeout=10).stdout
+    assert "[::]:50051" in help_text and "every interface" in help_text
+    p = acheron_process("daq", "serve", "--no-tcp", "--unix", f"unix://{tmpdir_short}/b.sock",
+                        ready_pattern=r"serving DaqData on (\S+)")
+    assert p.endpoint == f"unix://{tmpdir_short}/b.sock"
+
+
+def test_reflection_streams_are_bounded_by_the_thread_quota(daq_server, tmpdir_short):
+    """Server reflection is the one synchronous service: each open stream
+    holds a gRPC thread. grpc_max_threads bounds them; the DaqData methods
+    and the health service use no such thread and keep answering."""
+    s = daq_server(base_config(tmpdir_short, grpc_max_threads=3))
+    ch = grpc.insecure_channel(s.unix)
+    reflect = ch.stream_stream("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                               request_serializer=lambda b: b, response_deserializer=lambda b: b)
+    stop = threading.Event()
+
+    def requests():
+        yield b"\x3a\x00"  # list_services
+        stop.wait(30)
+
+    calls = []
+    try:
+        for _ in range(6):
+            call = reflect(requests(), timeout=30)
+            try:
+                next(call)
+                calls.append(call)
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                break
+        assert len(calls) == 2  # grpc_max_threads - 1: one thread stays to take calls
+        health = ch.unary_unary("/grpc.health.v1.Health/Check", request_serializer=lambda b: b,
+                                response_deserializer=lambda b: b)
+        assert health(b"\x0a\x0fdaqdata.DaqData", timeout=5) == b"\x08\x01"  # SERVING
+        with DaqDataClient(s.unix) as c:
+            assert c.ping(timeout=2)
+            assert c.init_sim()
+            assert len(collect(c, 2, update_interval_seconds=0)) == 2
+    finally:
+        stop.set()
+        for call in calls:
+            call.cancel()
+        ch.close()

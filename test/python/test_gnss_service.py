@@ -179,3 +179,130 @@ def test_hostile_patterns_and_device_paths_are_refused_and_the_server_keeps_serv
     assert len(set(answers)) == 1, "a forbidden path's reply must not depend on whether it exists"
     assert server.proc.poll() is None
     channel.close()
+
+
+# ------------------------------------------------------------------ limits and security
+
+def make_pki(d):
+    """A throwaway PKI made with the openssl command: ca.pem, a server
+    certificate for localhost and 127.0.0.1 (server.pem/.key) and a client
+    certificate (client.pem/.key) signed by it, and an unrelated other_ca.pem."""
+    import shutil
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not available")
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for step in [
+        ["req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+         "-subj", "/CN=acheron-test-ca"],
+        ["req", "-x509", *key, "-keyout", "other.key", "-out", "other_ca.pem", "-days", "2",
+         "-subj", "/CN=acheron-other-ca"],
+        ["req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"],
+        ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem"],
+        ["req", *key, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=acheron-client"],
+        ["x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-days", "2", "-out", "client.pem"],
+    ]:
+        subprocess.run(["openssl", *step], cwd=d, check=True, capture_output=True, timeout=30)
+    return d
+
+
+def secure_stub(target, pki, cert=False, ca="ca.pem"):
+    creds = grpc.ssl_channel_credentials(
+        root_certificates=(pki / ca).read_bytes(),
+        private_key=(pki / "client.key").read_bytes() if cert else None,
+        certificate_chain=(pki / "client.pem").read_bytes() if cert else None)
+    channel = grpc.secure_channel(target, creds)
+    return channel, ublox_control_pb2_grpc.UbloxControlStub(channel)
+
+
+def init_request(device):
+    return ublox_control_pb2.InitF9tRequest(
+        f9t_config=ParseDict(chip_request(default_config(), device), Struct()), force_init=True)
+
+
+def test_tls_server_and_clients(acheron_process, tmp_path):
+    pki = make_pki(tmp_path / "pki")
+    sim = acheron_process("gnss", "sim", "--period-ms", "50", ready_pattern=r"device (\S+)")
+    device = sim.endpoint
+    server = acheron_process("gnss", "serve", "--bind", "127.0.0.1:0", "--tls-cert",
+                             pki / "server.pem", "--tls-key", pki / "server.key",
+                             ready_pattern=r"serving on (\S+)")
+    assert "(TLS)" in server.lines[-1]
+    channel, stub = secure_stub(server.endpoint, pki)
+    r = stub.InitF9t(init_request(device), timeout=30)
+    assert r.init_status == ublox_control_pb2.InitF9tResponse.SUCCESS
+    channel.close()
+    for make in (lambda: grpc.insecure_channel(server.endpoint),
+                 lambda: secure_stub(server.endpoint, pki, ca="other_ca.pem")[0]):
+        ch = make()
+        with pytest.raises(grpc.RpcError) as e:
+            ublox_control_pb2_grpc.UbloxControlStub(ch).InitF9t(init_request(device), timeout=3)
+        assert e.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        ch.close()
+    exe = str(acheron_binary())
+    ca = str(pki / "ca.pem")
+    out = subprocess.run([exe, "gnss", "init", "--connect", server.endpoint, "--device", device,
+                          "--tls-ca", ca], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0 and "verified successfully" in out.stdout, out.stderr
+    out = subprocess.run([exe, "gnss", "capture", "--connect", server.endpoint, "-p", "TIM",
+                          "-n", "2", "--json", "--tls-ca", ca], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert [json.loads(line)["name"] for line in out.stdout.splitlines()] == ["TIM-TP"] * 2
+    out = subprocess.run([exe, "gnss", "capture", "--connect", server.endpoint, "-n", "1",
+                          "--seconds", "3"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 3, (out.stdout, out.stderr)  # plaintext: no answer
+    assert server.stop() == 0
+
+
+def test_tls_with_client_certificates(acheron_process, tmp_path):
+    pki = make_pki(tmp_path / "pki")
+    sim = acheron_process("gnss", "sim", "--period-ms", "50", ready_pattern=r"device (\S+)")
+    server = acheron_process("gnss", "serve", "--bind", "127.0.0.1:0", "--tls-cert",
+                             pki / "server.pem", "--tls-key", pki / "server.key",
+                             "--tls-client-ca", pki / "ca.pem", ready_pattern=r"serving on (\S+)")
+    assert "client certificates required" in server.lines[-1]
+    channel, stub = secure_stub(server.endpoint, pki, cert=False)
+    with pytest.raises(grpc.RpcError) as e:
+        stub.InitF9t(init_request(sim.endpoint), timeout=3)
+    assert e.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    channel.close()
+    channel, stub = secure_stub(server.endpoint, pki, cert=True)
+    r = stub.InitF9t(init_request(sim.endpoint), timeout=30)
+    assert r.init_status == ublox_control_pb2.InitF9tResponse.SUCCESS
+    channel.close()
+    exe = str(acheron_binary())
+    out = subprocess.run([exe, "gnss", "capture", "--connect", server.endpoint, "-n", "1",
+                          "--tls-ca", pki / "ca.pem", "--tls-cert", pki / "client.pem",
+                          "--tls-key", pki / "client.key"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0, out.stderr
+
+
+def test_oversize_request_is_refused_and_the_server_serves_on(acheron_process):
+    sim = acheron_process("gnss", "sim", "--period-ms", "50", ready_pattern=r"device (\S+)")
+    server = acheron_process("gnss", "serve", "--bind", "127.0.0.1:0", "--max-receive-bytes",
+                             "16384", ready_pattern=r"serving on (\S+)")
+    channel = grpc.insecure_channel(server.endpoint)
+    stub = ublox_control_pb2_grpc.UbloxControlStub(channel)
+    cfg = chip_request(default_config(), sim.endpoint)
+    cfg["comment"] = "x" * 40000
+    with pytest.raises(grpc.RpcError) as e:
+        stub.InitF9t(ublox_control_pb2.InitF9tRequest(f9t_config=ParseDict(cfg, Struct()),
+                                                      force_init=True), timeout=10)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    r = stub.InitF9t(init_request(sim.endpoint), timeout=30)
+    assert r.init_status == ublox_control_pb2.InitF9tResponse.SUCCESS
+    channel.close()
+
+
+def test_serve_help_names_the_default_address_and_the_limits():
+    out = subprocess.run([str(acheron_binary()), "gnss", "serve", "--help"], capture_output=True,
+                         text=True, timeout=10).stdout
+    assert "[::]:50051" in out and "every interface" in out
+    for flag in ("--tls-cert", "--tls-key", "--tls-client-ca", "--max-threads",
+                 "--max-streams-per-connection", "--max-receive-bytes"):
+        assert flag in out

@@ -34,10 +34,25 @@ std::string resolve_target(const std::string& address) {
   return address;
 }
 
-Client::Client(const std::string& address) : target_(resolve_target(address)) {
+Client::Client(const std::string& address, const ClientTls& tls)
+    : target_(resolve_target(address)) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (tls.enabled() && target_.rfind("unix:", 0) != 0) {
+    if (tls.cert_file.empty() != tls.key_file.empty())
+      throw SetupError(
+          "a TLS client certificate needs its private key (--tls-cert and --tls-key); give both "
+          "or neither");
+    grpc::SslCredentialsOptions options;
+    if (!tls.ca_file.empty()) options.pem_root_certs = read_pem_file(tls.ca_file, "CA");
+    if (!tls.cert_file.empty()) {
+      options.pem_cert_chain = read_pem_file(tls.cert_file, "client certificate");
+      options.pem_private_key = read_pem_file(tls.key_file, "client key");
+    }
+    credentials = grpc::SslCredentials(options);
+  }
+  channel_ = grpc::CreateCustomChannel(target_, credentials, args);
 }
 
 Client::~Client() = default;

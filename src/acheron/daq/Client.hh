@@ -23,6 +23,17 @@ namespace acheron::daq {
 // "host" → "host:50051"; unix: targets and host:port unchanged.
 std::string resolve_target(const std::string& address);
 
+// TLS for TCP targets (PEM files). Empty ca_file with TLS on: the system's
+// trusted roots. cert_file and key_file: a client certificate, for servers
+// that require one. Unix-socket targets always connect in plaintext, as the
+// server's unix socket serves.
+struct ClientTls {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  bool enabled() const { return !ca_file.empty() || !cert_file.empty() || !key_file.empty(); }
+};
+
 struct StreamOptions {
   bool movie = true;
   bool pulse_height = true;
@@ -33,7 +44,9 @@ struct StreamOptions {
 
 class Client final {
  public:
-  explicit Client(const std::string& address);
+  // Throws SetupError if a TLS file cannot be read (or a certificate comes
+  // without its key).
+  explicit Client(const std::string& address, const ClientTls& tls = {});
   ~Client();
 
   // True if the server answered within timeout.

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 
 #include "acheron/core/Error.hh"
 
@@ -64,6 +66,57 @@ json read_json(const std::filesystem::path& path, std::string_view what) {
 }
 
 }  // namespace
+
+void validate_limits(const ServerConfig& c) {
+  // 16 KiB holds the largest image of any data product with its header.
+  if (c.max_receive_message_bytes < (16 << 10))
+    throw SetupError(fmt::format(
+        "max_receive_message_bytes is {} (an img16 image needs several KiB); set at least 16384",
+        c.max_receive_message_bytes));
+  if (c.max_concurrent_uploads < 1) throw SetupError("max_concurrent_uploads must be at least 1");
+  if (c.max_queued_init_hp_io < 0)
+    throw SetupError("max_queued_init_hp_io must be 0 or more (0: no InitHpIo waits)");
+  if (c.grpc_max_threads < 2)
+    throw SetupError("grpc_max_threads must be at least 2 (one thread polls for calls)");
+  const long needed = static_cast<long>(c.max_concurrent_rpcs) + c.max_concurrent_uploads;
+  if (c.max_streams_per_connection != 0 && c.max_streams_per_connection <= needed)
+    throw SetupError(fmt::format(
+        "max_streams_per_connection ({}) must exceed max_concurrent_rpcs + max_concurrent_uploads "
+        "({}): calls beyond it wait in the client instead of being refused; raise it or set 0 "
+        "(automatic)",
+        c.max_streams_per_connection, needed));
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty())
+    throw SetupError(
+        "TLS needs both a certificate and its private key (tls_cert_file and tls_key_file, "
+        "--tls-cert and --tls-key); give both or neither");
+  if (!c.tls_client_ca_file.empty() && c.tls_cert_file.empty())
+    throw SetupError(
+        "a client CA (tls_client_ca_file, --tls-client-ca) needs TLS: give the server's "
+        "certificate and key too");
+}
+
+int ServerConfig::streams_per_connection() const {
+  if (max_streams_per_connection > 0) return max_streams_per_connection;
+  return std::max(1000, max_concurrent_rpcs + max_concurrent_uploads + 100);
+}
+
+std::optional<std::filesystem::path> resolve_under_roots(
+    const std::filesystem::path& dir, const std::vector<std::filesystem::path>& roots) {
+  namespace fs = std::filesystem;
+  if (dir.empty()) return std::nullopt;
+  std::error_code ec;
+  const fs::path real = fs::canonical(dir, ec);
+  if (ec) return std::nullopt;
+  for (const auto& root : roots) {
+    if (root.empty()) continue;
+    const fs::path real_root = fs::canonical(root, ec);
+    if (ec) continue;
+    // Whole components: /data/run2 is not under /data/run.
+    auto [r, d] = std::mismatch(real_root.begin(), real_root.end(), real.begin(), real.end());
+    if (r == real_root.end()) return real;
+  }
+  return std::nullopt;
+}
 
 std::optional<SimMode> sim_mode_from_name(std::string_view name) {
   if (name == "uds") return SimMode::uds;
@@ -133,6 +186,23 @@ ServerConfig parse_server_config(const json& j) {
                     "unix:///absolute/path",
                     c.unix_domain_socket));
   if (c.max_concurrent_rpcs < 1) throw SetupError("max_concurrent_rpcs must be at least 1");
+
+  c.max_receive_message_bytes =
+      get(j, "max_receive_message_bytes", c.max_receive_message_bytes, where);
+  c.max_concurrent_uploads = get(j, "max_concurrent_uploads", c.max_concurrent_uploads, where);
+  c.upload_idle_timeout = get(j, "upload_idle_timeout", c.upload_idle_timeout, where);
+  c.max_queued_init_hp_io = get(j, "max_queued_init_hp_io", c.max_queued_init_hp_io, where);
+  c.max_streams_per_connection =
+      get(j, "max_streams_per_connection", c.max_streams_per_connection, where);
+  c.grpc_max_threads = get(j, "grpc_max_threads", c.grpc_max_threads, where);
+  if (j.contains("allowed_data_roots")) {
+    const auto roots = get(j, "allowed_data_roots", std::vector<std::string>{}, where);
+    c.allowed_data_roots.assign(roots.begin(), roots.end());
+  }
+  c.tls_cert_file = get(j, "tls_cert_file", c.tls_cert_file, where);
+  c.tls_key_file = get(j, "tls_key_file", c.tls_key_file, where);
+  c.tls_client_ca_file = get(j, "tls_client_ca_file", c.tls_client_ca_file, where);
+  validate_limits(c);
 
   if (j.contains("acquisition_methods")) {
     const auto& am = j["acquisition_methods"];
@@ -205,6 +275,16 @@ json default_server_config_json() {
   "min_hp_io_update_interval_seconds": 0.001,
   "shutdown_grace_period": 5,
   "read_status_pipe_name": "read_status_2",
+  "max_receive_message_bytes": 67108864,
+  "max_concurrent_uploads": 4,
+  "upload_idle_timeout": 60,
+  "max_queued_init_hp_io": 8,
+  "max_streams_per_connection": 0,
+  "grpc_max_threads": 16,
+  "allowed_data_roots": ["/mnt/panoseti"],
+  "tls_cert_file": "",
+  "tls_key_file": "",
+  "tls_client_ca_file": "",
   "acquisition_methods": {
     "uds": {"enabled": false, "data_products": ["img16", "ph256"],
             "socket_path_template": "/tmp/hashpipe_grpc.dp_{dp_name}.sock", "read_timeout": 60},
@@ -253,6 +333,20 @@ HpIoConfig parse_hp_io_config(const json& j) {
   c.simulate_daq = get(j, "simulate_daq", c.simulate_daq, where);
   c.module_ids = get(j, "module_ids", c.module_ids, where);
   return c;
+}
+
+std::string read_pem_file(const std::filesystem::path& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw SetupError(fmt::format(
+        "cannot read the TLS {} '{}' (no such file or no permission); pass a readable PEM file",
+        what, path.string()));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.find("-----BEGIN ") == std::string::npos)
+    throw SetupError(
+        fmt::format("the TLS {} '{}' is not in PEM format (no -----BEGIN line); pass a PEM file",
+                    what, path.string()));
+  return text;
 }
 
 HpIoConfig load_hp_io_config(const std::filesystem::path& path) {

@@ -63,8 +63,41 @@ struct ServerConfig {
   SimConfig sim;
   std::size_t ingest_queue_size = 500;
 
+  // Limits and security (extension keys; docs/daq.md "Limits and security").
+  // Largest request message gRPC accepts, bytes; a larger one is refused with
+  // RESOURCE_EXHAUSTED. The biggest image (img16 with a JSON header) needs a
+  // few KiB.
+  int max_receive_message_bytes = 64 << 20;
+  // UploadImages calls served at once; one more is refused (RESOURCE_EXHAUSTED).
+  int max_concurrent_uploads = 4;
+  // Seconds an UploadImages call may go without a message before it is ended
+  // with DEADLINE_EXCEEDED (<= 0: never).
+  double upload_idle_timeout = 60;
+  // InitHpIo calls waiting behind the running one; one more is refused
+  // (RESOURCE_EXHAUSTED). They run one at a time on one thread.
+  int max_queued_init_hp_io = 8;
+  // HTTP/2 streams (calls) one connection may have open. Calls beyond it wait
+  // in the client, so it must exceed max_concurrent_rpcs +
+  // max_concurrent_uploads for those limits to answer RESOURCE_EXHAUSTED.
+  // 0: max(1000, max_concurrent_rpcs + max_concurrent_uploads + 100).
+  int max_streams_per_connection = 0;
+  // Threads gRPC may create for synchronous methods (server reflection; the
+  // DaqData methods run on the callback and asynchronous APIs and need none).
+  int grpc_max_threads = 16;
+  // Directories InitHpIo may read real data from: a data_dir must resolve
+  // (symlinks and `..` followed) to one of them or below. Empty: none.
+  std::vector<std::filesystem::path> allowed_data_roots{"/mnt/panoseti"};
+  // TLS on the TCP listener (PEM files; empty cert: plaintext). With a client
+  // CA, clients must present a certificate it signed. The unix socket stays
+  // plaintext.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+
   // The unix socket's file path ("" when unix_domain_socket is not unix:).
   std::string unix_socket_path() const;
+  // max_streams_per_connection with 0 resolved.
+  int streams_per_connection() const;
 };
 
 // The hp_io configuration (InitHpIoRequest fields).
@@ -76,6 +109,10 @@ struct HpIoConfig {
   std::vector<std::uint32_t> module_ids;
 };
 
+// Checks the limits and the TLS settings (throws SetupError saying what to
+// change); parse_server_config and the Server constructor call it.
+void validate_limits(const ServerConfig& config);
+
 // Parse the server configuration (throws SetupError naming the bad key).
 ServerConfig parse_server_config(const nlohmann::json& j);
 ServerConfig load_server_config(const std::filesystem::path& path);
@@ -85,8 +122,19 @@ nlohmann::json default_server_config_json();
 // The embedded hp_io configuration for simulation (hp_io_config_simulate.json).
 nlohmann::json default_hp_io_config_json();
 
+// The canonical form of `dir` if it exists and lies in one of `roots` or
+// below, both with symlinks and `..` resolved; nullopt otherwise (roots that
+// do not exist are skipped). Says nothing else about paths outside the roots.
+std::optional<std::filesystem::path> resolve_under_roots(
+    const std::filesystem::path& dir, const std::vector<std::filesystem::path>& roots);
+
 HpIoConfig parse_hp_io_config(const nlohmann::json& j);
 HpIoConfig load_hp_io_config(const std::filesystem::path& path);
+
+// The text of a PEM file (TLS certificate, key or CA bundle). Throws
+// SetupError naming `what` and the path if it cannot be read or holds no
+// PEM block.
+std::string read_pem_file(const std::filesystem::path& path, std::string_view what);
 
 // Python str.format-style replacement of {name} in a template.
 std::string format_template(std::string text, std::string_view name, std::string_view value);

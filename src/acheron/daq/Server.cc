@@ -33,8 +33,8 @@ namespace {
 // without a wake-up, where the callback API hands every completion to one of
 // its two executor threads (a thread switch per image). The other methods are
 // callback methods.
-using Base = daqdata::DaqData::WithRawMethod_StreamImages<
-    daqdata::DaqData::WithCallbackMethod_InitHpIo<
+using Base =
+    daqdata::DaqData::WithRawMethod_StreamImages<daqdata::DaqData::WithCallbackMethod_InitHpIo<
         daqdata::DaqData::WithCallbackMethod_Ping<daqdata::DaqData::WithCallbackMethod_UploadImages<
             daqdata::DaqData::WithCallbackMethod_Status<daqdata::DaqData::Service>>>>>;
 
@@ -55,6 +55,19 @@ Duration seconds(double s) {
   if (!(s > 0)) return Duration::zero();
   if (s > 1e9) s = 1e9;
   return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+}
+
+// Credentials of the TCP listener: TLS from PEM files, or plaintext.
+std::shared_ptr<grpc::ServerCredentials> tcp_credentials(const ServerConfig& c) {
+  if (c.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions options(
+      c.tls_client_ca_file.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                   : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_key_cert_pairs.push_back({read_pem_file(c.tls_key_file, "private key"),
+                                        read_pem_file(c.tls_cert_file, "certificate")});
+  if (!c.tls_client_ca_file.empty())
+    options.pem_root_certs = read_pem_file(c.tls_client_ca_file, "client CA");
+  return grpc::SslServerCredentials(options);
 }
 
 }  // namespace
@@ -92,9 +105,10 @@ class Server::Impl final : public Base {
                           : writers_pending_ > 0 ? "being configured"
                           : hp_io_valid_         ? "hp_io initialised"
                                                  : "hp_io not initialised";
-      response->set_message(fmt::format("{}; {} of {} streams; {} images sent", state,
-                                        readers_.size(), config_.max_concurrent_rpcs,
-                                        images_sent_.load()));
+      response->set_message(fmt::format("{}; {} of {} streams; {} images sent; {} of {} uploads",
+                                        state, readers_.size(), config_.max_concurrent_rpcs,
+                                        images_sent_.load(), uploaders_.size(),
+                                        config_.max_concurrent_uploads));
     }
     auto* r = ctx->DefaultReactor();
     r->Finish(grpc::Status::OK);
@@ -109,8 +123,14 @@ class Server::Impl final : public Base {
     std::unique_lock lock(done_mutex_);
     done_cv_.wait(lock, [&] { return done_; });
   }
-  Server::InitResult init_hp_io(const HpIoConfig& config);
-  std::optional<Server::InitResult> check_init_arguments(const HpIoConfig& config) const;
+  Server::InitResult init_hp_io(HpIoConfig config);
+  // The quick checks of an InitHpIo request; replaces a real data_dir by its
+  // canonical form.
+  std::optional<Server::InitResult> check_init_arguments(HpIoConfig& config) const;
+  // InitHpIo after the checks, with writers_pending_ already counted for it.
+  Server::InitResult run_init(const HpIoConfig& config);
+  // The InitHpIo thread: runs queued calls one at a time.
+  void init_loop();
 
   // --- StreamImages on the stream completion queue
   // Offers a new Reader for the next StreamImages call (not when shutting down).
@@ -132,8 +152,12 @@ class Server::Impl final : public Base {
   void on_publish();
   void reader_cancelled(Reader* r);
   void reader_done(Reader* r);
+  // Uploads: a message arrived (false: the call is being finished, do not
+  // read on); finish once with `status`; the call is over (may delete u).
+  bool uploader_message(Uploader* u);
+  void uploader_finish(Uploader* u, const grpc::Status& status);
   void uploader_done(Uploader* u);
-  bool uploader_cancel_waiting(Uploader* u);
+  void uploader_unref(Uploader* u);
   bool shutting_down() const {
     std::lock_guard lock(mutex_);
     return shutting_down_;
@@ -156,13 +180,17 @@ class Server::Impl final : public Base {
   bool shutting_down_ = false;
   bool hp_io_valid_ = false;
   double hp_io_interval_ = 0;
-  Uploader* uploader_active_ = nullptr;
-  std::deque<Uploader*> uploaders_waiting_;
-  struct InitJob {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
+  std::vector<Uploader*> uploaders_;  // UploadImages calls being served
+  struct InitCall {
+    HpIoConfig config;
+    grpc::ServerUnaryReactor* reactor;
+    daqdata::InitHpIoResponse* response;
   };
-  std::vector<InitJob> init_threads_;  // finished ones are joined on the next InitHpIo
+  std::deque<InitCall> init_queue_;  // InitHpIo calls waiting for init_thread_
+  int init_calls_ = 0;               // queued + running on init_thread_
+  bool stop_init_ = false;
+  std::condition_variable init_cv_;
+  std::thread init_thread_;
 
   std::mutex writer_mutex_;  // serialises InitHpIo; guards hp_io_ and last_good_
   std::unique_ptr<HpIo> hp_io_;
@@ -253,23 +281,25 @@ class Reader final {
 
 // ------------------------------------------------------------------ Uploader
 
+// One UploadImages call. Uploads run side by side (up to
+// max_concurrent_uploads); none holds a lock while it waits for its next
+// message, and one that goes upload_idle_timeout without a message is ended
+// by the dispatcher thread.
 class Uploader final : public grpc::ServerReadReactor<daqdata::UploadImageRequest> {
  public:
   explicit Uploader(Server::Impl* impl) : impl_(impl) {}
   void begin() { StartRead(&request_); }
   void OnReadDone(bool ok) override {
-    if (!ok) {  // half-close (or a broken stream)
-      Finish(grpc::Status::OK);
+    if (!ok) {  // half-close, a broken or cancelled stream, or the call was finished
+      impl_->uploader_finish(this, grpc::Status::OK);
       return;
     }
-    if (impl_->shutting_down()) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
-      return;
-    }
+    if (!impl_->uploader_message(this)) return;
     if (request_.has_pano_image()) {
       auto r = impl_->store_.push(std::move(*request_.mutable_pano_image()));
       if (r == PushResult::full) {
-        Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "Server upload queue is full."));
+        impl_->uploader_finish(this, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                                  "Server upload queue is full."));
         return;
       }
       if (r == PushResult::rejected && !warned_) {
@@ -278,16 +308,16 @@ class Uploader final : public grpc::ServerReadReactor<daqdata::UploadImageReques
       }
     }
     request_.Clear();
+    // Safe even if another thread has finished the call meanwhile: this
+    // callback still holds the call, and the read then fails at once.
     StartRead(&request_);
   }
-  void OnCancel() override {
-    if (impl_->uploader_cancel_waiting(this))
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled while waiting for the uploader"));
-  }
-  void OnDone() override {
-    impl_->uploader_done(this);
-    delete this;
-  }
+  void OnDone() override { impl_->uploader_done(this); }
+
+  // Guarded by impl_->mutex_:
+  TimePoint deadline_ = TimePoint::max();  // no message by then: ended
+  bool finishing_ = false;                 // Finish has been (or is being) called
+  int refs_ = 1;                           // gRPC's, plus one per thread about to finish it
 
  private:
   Server::Impl* impl_;
@@ -483,6 +513,7 @@ void Server::Impl::dispatch_loop() {
   std::unique_lock lock(mutex_);
   std::vector<EncodedPtr> latest;
   std::vector<Reader*> start;
+  std::vector<Uploader*> expired;
   while (!stop_dispatch_) {
     dirty_ = false;
     const auto now = Clock::now();
@@ -496,10 +527,28 @@ void Server::Impl::dispatch_loop() {
         next = std::min(next, r->last_tick_ + r->interval_);
       }
     }
-    if (!start.empty()) {
+    for (auto* u : uploaders_) {
+      if (u->finishing_) continue;
+      if (now >= u->deadline_) {
+        u->finishing_ = true;
+        ++u->refs_;  // alive until finished below
+        expired.push_back(u);
+      } else {
+        next = std::min(next, u->deadline_);
+      }
+    }
+    if (!start.empty() || !expired.empty()) {
       lock.unlock();
       for (auto* r : start) r->write_next();
       start.clear();
+      for (auto* u : expired) {
+        u->Finish(grpc::Status(
+            grpc::StatusCode::DEADLINE_EXCEEDED,
+            fmt::format("UploadImages: no message for {} s (upload_idle_timeout); upload ended.",
+                        config_.upload_idle_timeout)));
+        uploader_unref(u);
+      }
+      expired.clear();
       lock.lock();
       continue;  // dirty_ may have been set meanwhile
     }
@@ -526,49 +575,68 @@ grpc::ServerUnaryReactor* Server::Impl::InitHpIo(grpc::CallbackServerContext* ct
     reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(error->code), error->message));
     return reactor;
   }
-  std::vector<InitJob> finished;
   {
     std::lock_guard lock(mutex_);
     if (shutting_down_) {
       reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
       return reactor;
     }
-    for (auto it = init_threads_.begin(); it != init_threads_.end();) {
-      if (it->done->load()) {
-        finished.push_back(std::move(*it));
-        it = init_threads_.erase(it);
-      } else {
-        ++it;
-      }
+    // Calls run one at a time on init_thread_ (they wait for each other and
+    // for hp_io to start, which must not hold gRPC's threads); a bounded
+    // number waits.
+    if (init_calls_ > config_.max_queued_init_hp_io) {
+      reactor->Finish(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          fmt::format("InitHpIo: one call is running and {} are waiting (max_queued_init_hp_io); "
+                      "try again later.",
+                      init_calls_ - 1)));
+      return reactor;
     }
-    // InitHpIo can wait for other writers and for hp_io to start: off the
-    // gRPC threads.
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    init_threads_.push_back(
-        InitJob{std::thread([this, c, reactor, response, done] {
-                  auto r = init_hp_io(c);
-                  if (r.code != 0) {
-                    reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(r.code), r.message));
-                  } else {
-                    response->set_success(r.success);
-                    if (!r.success) response->set_error_message(r.message);
-                    reactor->Finish(grpc::Status::OK);
-                  }
-                  done->store(true);
-                }),
-                done});
+    ++init_calls_;
+    ++writers_pending_;  // new streams get UNAVAILABLE from now on
+    init_queue_.push_back(InitCall{std::move(c), reactor, response});
   }
-  for (auto& job : finished) job.thread.join();
+  init_cv_.notify_one();
   return reactor;
 }
 
-std::optional<Server::InitResult> Server::Impl::check_init_arguments(const HpIoConfig& c) const {
+void Server::Impl::init_loop() {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    init_cv_.wait(lock, [&] { return stop_init_ || !init_queue_.empty(); });
+    if (init_queue_.empty()) return;  // stopping, and every call answered
+    InitCall call = std::move(init_queue_.front());
+    init_queue_.pop_front();
+    lock.unlock();
+    const auto r = run_init(call.config);
+    if (r.code != 0) {
+      call.reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(r.code), r.message));
+    } else {
+      call.response->set_success(r.success);
+      if (!r.success) call.response->set_error_message(r.message);
+      call.reactor->Finish(grpc::Status::OK);
+    }
+    lock.lock();
+    --init_calls_;
+  }
+}
+
+std::optional<Server::InitResult> Server::Impl::check_init_arguments(HpIoConfig& c) const {
   using Code = grpc::StatusCode;
   if (!c.simulate_daq) {
-    std::error_code ec;
-    if (c.data_dir.empty() || !std::filesystem::exists(c.data_dir, ec))
-      return Server::InitResult{Code::INVALID_ARGUMENT,
-                                fmt::format("data_dir '{}' does not exist.", c.data_dir.string())};
+    // Real data only from the configured roots. One answer for a path
+    // outside them, whether or not it exists, and for one inside that does
+    // not: nothing is revealed about the rest of the file system.
+    auto resolved = resolve_under_roots(c.data_dir, config_.allowed_data_roots);
+    if (!resolved) {
+      log::info("daq: InitHpIo refused data_dir '{}' (missing or outside allowed_data_roots)",
+                escaped(c.data_dir.string()));
+      return Server::InitResult{
+          Code::INVALID_ARGUMENT,
+          fmt::format("data_dir '{}' does not exist under the allowed data roots.",
+                      escaped(c.data_dir.string()))};
+    }
+    c.data_dir = std::move(*resolved);
     if (!process_running("hashpipe"))
       return Server::InitResult{Code::FAILED_PRECONDITION, "Real DAQ software is not active."};
   }
@@ -578,7 +646,7 @@ std::optional<Server::InitResult> Server::Impl::check_init_arguments(const HpIoC
   return std::nullopt;
 }
 
-Server::InitResult Server::Impl::init_hp_io(const HpIoConfig& c) {
+Server::InitResult Server::Impl::init_hp_io(HpIoConfig c) {
   using Code = grpc::StatusCode;
   if (auto error = check_init_arguments(c)) return *error;
   {
@@ -586,6 +654,11 @@ Server::InitResult Server::Impl::init_hp_io(const HpIoConfig& c) {
     if (shutting_down_) return {Code::CANCELLED, kShutdownMessage};
     ++writers_pending_;
   }
+  return run_init(c);
+}
+
+Server::InitResult Server::Impl::run_init(const HpIoConfig& c) {
+  using Code = grpc::StatusCode;
   struct Pending {
     Impl* impl;
     ~Pending() {
@@ -658,48 +731,72 @@ Server::InitResult Server::Impl::init_hp_io(const HpIoConfig& c) {
 grpc::ServerReadReactor<daqdata::UploadImageRequest>* Server::Impl::UploadImages(
     grpc::CallbackServerContext*, google::protobuf::Empty*) {
   auto* u = new Uploader(this);
-  std::unique_lock lock(mutex_);
-  if (shutting_down_) {
-    lock.unlock();
-    u->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
+  std::optional<grpc::Status> refusal;
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) {
+      refusal.emplace(grpc::StatusCode::CANCELLED, kShutdownMessage);
+    } else if (!hp_io_valid_) {
+      refusal.emplace(grpc::StatusCode::FAILED_PRECONDITION, "hp_io task is not valid.");
+    } else if (uploaders_.size() >= static_cast<std::size_t>(config_.max_concurrent_uploads)) {
+      refusal.emplace(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      fmt::format("Max uploaders ({}) reached.", config_.max_concurrent_uploads));
+    } else {
+      uploaders_.push_back(u);
+      if (config_.upload_idle_timeout > 0) {
+        u->deadline_ = Clock::now() + seconds(config_.upload_idle_timeout);
+        dirty_ = true;  // the dispatcher keeps the deadline
+      }
+    }
+    if (refusal) u->finishing_ = true;
+  }
+  if (refusal) {
+    u->Finish(*refusal);
     return u;
   }
-  if (!hp_io_valid_) {
-    lock.unlock();
-    u->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "hp_io task is not valid."));
-    return u;
-  }
-  if (uploader_active_) {
-    uploaders_waiting_.push_back(u);
-    return u;
-  }
-  uploader_active_ = u;
-  lock.unlock();
+  cv_.notify_all();
   u->begin();
   return u;
 }
 
-bool Server::Impl::uploader_cancel_waiting(Uploader* u) {
-  std::lock_guard lock(mutex_);
-  auto it = std::find(uploaders_waiting_.begin(), uploaders_waiting_.end(), u);
-  if (it == uploaders_waiting_.end()) return false;
-  uploaders_waiting_.erase(it);
+bool Server::Impl::uploader_message(Uploader* u) {
+  std::unique_lock lock(mutex_);
+  if (u->finishing_) return false;
+  if (shutting_down_) {
+    u->finishing_ = true;
+    lock.unlock();
+    u->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
+    return false;
+  }
+  if (config_.upload_idle_timeout > 0)
+    u->deadline_ = Clock::now() + seconds(config_.upload_idle_timeout);
   return true;
 }
 
-void Server::Impl::uploader_done(Uploader* u) {
-  Uploader* next = nullptr;
+void Server::Impl::uploader_finish(Uploader* u, const grpc::Status& status) {
   {
     std::lock_guard lock(mutex_);
-    if (uploader_active_ != u) return;
-    uploader_active_ = nullptr;
-    if (!uploaders_waiting_.empty() && !shutting_down_) {
-      next = uploaders_waiting_.front();
-      uploaders_waiting_.pop_front();
-      uploader_active_ = next;
-    }
+    if (u->finishing_) return;
+    u->finishing_ = true;
   }
-  if (next) next->begin();
+  u->Finish(status);
+}
+
+void Server::Impl::uploader_done(Uploader* u) {
+  {
+    std::lock_guard lock(mutex_);
+    std::erase(uploaders_, u);
+  }
+  uploader_unref(u);
+}
+
+void Server::Impl::uploader_unref(Uploader* u) {
+  bool last = false;
+  {
+    std::lock_guard lock(mutex_);
+    last = --u->refs_ == 0;
+  }
+  if (last) delete u;
 }
 
 // ------------------------------------------------------------------ lifecycle
@@ -709,10 +806,17 @@ void Server::Impl::start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 100000);
-  builder.SetMaxReceiveMessageSize(64 << 20);
+  // Limits (docs/daq.md, "Limits and security"). The thread quota bounds the
+  // threads of synchronous methods (server reflection); beyond it a call gets
+  // RESOURCE_EXHAUSTED. Streams per connection are an HTTP/2 setting: calls
+  // beyond it wait in the client, so it sits above the application's limits.
+  grpc::ResourceQuota quota("daqdata");
+  quota.SetMaxThreads(config_.grpc_max_threads);
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config_.streams_per_connection());
+  builder.SetMaxReceiveMessageSize(config_.max_receive_message_bytes);
   if (!config_.tcp_address.empty())
-    builder.AddListeningPort(config_.tcp_address, grpc::InsecureServerCredentials(), &tcp_port_);
+    builder.AddListeningPort(config_.tcp_address, tcp_credentials(config_), &tcp_port_);
   const auto unix_path = config_.unix_socket_path();
   if (!unix_path.empty()) {
     struct stat st {};
@@ -725,11 +829,10 @@ void Server::Impl::start() {
   stream_cq_ = builder.AddCompletionQueue();
   server_ = builder.BuildAndStart();
   if (!server_)
-    throw SetupError(
-        fmt::format("cannot listen on {}{}{} (address in use or not permitted); "
-                    "choose other addresses",
-                    config_.tcp_address, config_.tcp_address.empty() ? "" : " and ",
-                    config_.unix_domain_socket));
+    throw SetupError(fmt::format(
+        "cannot listen on {}{}{} (address in use or not permitted{}); choose other addresses",
+        config_.tcp_address, config_.tcp_address.empty() ? "" : " and ", config_.unix_domain_socket,
+        config_.tls_cert_file.empty() ? "" : ", or the TLS certificate and key do not match"));
   if (!config_.tcp_address.empty() && tcp_port_ == 0)
     throw SetupError(fmt::format("cannot listen on TCP {} (address in use?)", config_.tcp_address));
   if (auto* health = server_->GetHealthCheckService())
@@ -743,12 +846,16 @@ void Server::Impl::start() {
     set_thread_name("daq-streams");
     stream_loop();
   });
+  init_thread_ = std::thread([this] {
+    set_thread_name("daq-init");
+    init_loop();
+  });
 }
 
 void Server::Impl::shutdown() {
   std::call_once(shutdown_once_, [this] {
     std::vector<Reader*> to_finish;
-    std::deque<Uploader*> waiting;
+    std::vector<Uploader*> uploads;
     {
       std::lock_guard lock(mutex_);
       shutting_down_ = true;
@@ -761,24 +868,34 @@ void Server::Impl::shutdown() {
           r->pending_finish_ = grpc::Status(grpc::StatusCode::CANCELLED, kReaderShutdown);
         }
       }
-      waiting.swap(uploaders_waiting_);
+      // An upload waiting for its next message has nothing in progress:
+      // it ends now.
+      for (auto* u : uploaders_) {
+        if (u->finishing_) continue;
+        u->finishing_ = true;
+        ++u->refs_;
+        uploads.push_back(u);
+      }
     }
     for (auto* r : to_finish) r->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kReaderShutdown));
-    for (auto* u : waiting) u->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
+    for (auto* u : uploads) {
+      u->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
+      uploader_unref(u);
+    }
     {
       std::lock_guard writer(writer_mutex_);
       if (hp_io_) hp_io_->stop();
       hp_io_.reset();
     }
     // The grace period is for work in progress: streams finishing their
-    // current write, an upload, an InitHpIo. Once none is left, calls that
+    // current write, an InitHpIo. Once none is left, calls that
     // are finished on this side (a client may hold its channel open without
     // acknowledging) need not hold the process for the whole period.
     const auto grace_end = Clock::now() + seconds(config_.shutdown_grace_period);
     {
       std::unique_lock lock(mutex_);
       auto busy = [&] {
-        if (uploader_active_ || writers_pending_ > 0) return true;
+        if (writers_pending_ > 0) return true;
         for (auto* r : readers_)
           if (r->state_ != Reader::State::finishing) return true;
         return false;
@@ -808,12 +925,12 @@ void Server::Impl::shutdown() {
     }
     cv_.notify_all();
     if (dispatcher_.joinable()) dispatcher_.join();
-    std::vector<InitJob> jobs;
     {
       std::lock_guard lock(mutex_);
-      jobs.swap(init_threads_);
+      stop_init_ = true;  // calls still queued are answered CANCELLED
     }
-    for (auto& job : jobs) job.thread.join();
+    init_cv_.notify_all();
+    if (init_thread_.joinable()) init_thread_.join();
     if (server_) server_->Wait();
     const auto unix_path = config_.unix_socket_path();
     if (!unix_path.empty()) ::unlink(unix_path.c_str());
@@ -827,7 +944,10 @@ void Server::Impl::shutdown() {
 
 // ------------------------------------------------------------------ Server
 
-Server::Server(ServerConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Server::Server(ServerConfig config) {
+  validate_limits(config);
+  impl_ = std::make_unique<Impl>(std::move(config));
+}
 Server::~Server() {
   if (impl_) impl_->shutdown();
 }
@@ -868,7 +988,8 @@ const ServerConfig& Server::config() const {
 
 ServerStats Server::stats() const {
   std::lock_guard lock(impl_->mutex_);
-  return {impl_->readers_.size(), impl_->images_sent_.load(), impl_->hp_io_valid_};
+  return {impl_->readers_.size(), impl_->images_sent_.load(), impl_->hp_io_valid_,
+          impl_->uploaders_.size()};
 }
 
 }  // namespace acheron::daq

@@ -3,7 +3,10 @@
 // on gRPC's asynchronous API, all on one completion-queue thread, and idle
 // ones are woken by one dispatcher thread, so hundreds of streams need no
 // thread each; every stream sends the cached, already serialized responses
-// (shared, not copied).
+// (shared, not copied). Uploads run side by side up to a limit and end when
+// idle too long; InitHpIo calls run one at a time on one thread with a
+// bounded queue; a real data_dir must lie under allowed_data_roots; TCP can
+// use TLS (docs/daq.md, "Limits and security").
 #pragma once
 
 #include <cstdint>
@@ -19,6 +22,7 @@ struct ServerStats {
   std::size_t active_streams = 0;
   std::uint64_t images_sent = 0;
   bool hp_io_valid = false;
+  std::size_t active_uploads = 0;
 };
 
 class Server final {

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "acheron/core/Error.hh"
+#include "acheron/gnss/Config.hh"
 #include "acheron/gnss/Convert.hh"
 #include "acheron/ublox_control.grpc.pb.h"
 
@@ -13,6 +14,20 @@ namespace acheron::gnss {
 namespace {
 [[noreturn]] void throw_status(const grpc::Status& st) {
   throw Failure(static_cast<StatusCode>(static_cast<int>(st.error_code())), st.error_message());
+}
+std::shared_ptr<grpc::ChannelCredentials> channel_credentials(const ClientTls& tls) {
+  if (!tls.enabled()) return grpc::InsecureChannelCredentials();
+  if (tls.cert_file.empty() != tls.key_file.empty())
+    throw SetupError(
+        "a TLS client certificate needs its private key (--tls-cert and --tls-key); give both or "
+        "neither");
+  grpc::SslCredentialsOptions options;
+  if (!tls.ca_file.empty()) options.pem_root_certs = read_pem_file(tls.ca_file, "CA");
+  if (!tls.cert_file.empty()) {
+    options.pem_cert_chain = read_pem_file(tls.cert_file, "client certificate");
+    options.pem_private_key = read_pem_file(tls.key_file, "client key");
+  }
+  return grpc::SslCredentials(options);
 }
 std::chrono::system_clock::time_point grpc_deadline(Duration d) {
   if (d >= std::chrono::hours(24 * 365)) return std::chrono::system_clock::time_point::max();
@@ -23,8 +38,8 @@ std::chrono::system_clock::time_point grpc_deadline(Duration d) {
 
 class UbloxClient::Impl {
  public:
-  explicit Impl(const std::string& target)
-      : channel(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())),
+  Impl(const std::string& target, const ClientTls& tls)
+      : channel(grpc::CreateChannel(target, channel_credentials(tls))),
         stub(ubloxcontrol::UbloxControl::NewStub(channel)) {}
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<ubloxcontrol::UbloxControl::Stub> stub;
@@ -33,7 +48,8 @@ class UbloxClient::Impl {
   bool cancelled = false;
 };
 
-UbloxClient::UbloxClient(const std::string& target) : impl_(std::make_unique<Impl>(target)) {}
+UbloxClient::UbloxClient(const std::string& target, const ClientTls& tls)
+    : impl_(std::make_unique<Impl>(target, tls)) {}
 UbloxClient::~UbloxClient() = default;
 
 std::string UbloxClient::init(const nlohmann::json& config, bool force, Duration timeout) {

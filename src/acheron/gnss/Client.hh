@@ -20,9 +20,21 @@ struct CapturedMessage {
   std::int64_t unix_ns = 0;
 };
 
+// TLS to the server (PEM files). Empty ca_file with TLS on: the system's
+// trusted roots. cert_file and key_file: a client certificate, for servers
+// that require one.
+struct ClientTls {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  bool enabled() const { return !ca_file.empty() || !cert_file.empty() || !key_file.empty(); }
+};
+
 class UbloxClient final {
  public:
-  explicit UbloxClient(const std::string& target);  // host:port
+  // target: host:port. Throws SetupError if a TLS file cannot be read (or a
+  // certificate comes without its key).
+  explicit UbloxClient(const std::string& target, const ClientTls& tls = {});
   ~UbloxClient();
 
   // InitF9t; returns the server's message. Throws Failure with the gRPC

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 
 #include "acheron/core/Error.hh"
 
@@ -378,6 +380,18 @@ const char* default_f9t_config_json5() {
   ],
 }
 )JSON5";
+}
+
+std::string read_pem_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw SetupError("cannot read the TLS " + what + " '" + path +
+                     "' (no such file or no permission); pass a readable PEM file");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.find("-----BEGIN ") == std::string::npos)
+    throw SetupError("the TLS " + what + " '" + path +
+                     "' is not in PEM format (no -----BEGIN line); pass a PEM file");
+  return text;
 }
 
 }  // namespace acheron::gnss

@@ -75,4 +75,9 @@ const char* default_f9t_config_json5();
 nlohmann::json chip_request_config(const nlohmann::json& file_config, int index,
                                    const std::string& uid = {});
 
+// The text of a PEM file (TLS certificate, key or CA bundle) for the gRPC
+// server and client. Throws SetupError naming `what` and the path if it
+// cannot be read or holds no PEM block.
+std::string read_pem_file(const std::string& path, const std::string& what);
+
 }  // namespace acheron::gnss

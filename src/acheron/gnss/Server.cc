@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/resource_quota.h>
 
 #include "acheron/core/Log.hh"
 #include "acheron/gnss/Convert.hh"
@@ -11,6 +12,27 @@ namespace acheron::gnss {
 namespace pb = ::ubloxcontrol;
 
 namespace {
+
+std::shared_ptr<grpc::ServerCredentials> credentials(const ServerTls& tls) {
+  if (tls.cert_file.empty() != tls.key_file.empty())
+    throw SetupError(
+        "TLS needs both a certificate and its private key (--tls-cert and --tls-key); give both "
+        "or neither");
+  if (tls.cert_file.empty()) {
+    if (!tls.client_ca_file.empty())
+      throw SetupError(
+          "a client CA (--tls-client-ca) needs TLS: give the server's --tls-cert and --tls-key");
+    return grpc::InsecureServerCredentials();
+  }
+  grpc::SslServerCredentialsOptions options(
+      tls.client_ca_file.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                 : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_key_cert_pairs.push_back(
+      {read_pem_file(tls.key_file, "private key"), read_pem_file(tls.cert_file, "certificate")});
+  if (!tls.client_ca_file.empty())
+    options.pem_root_certs = read_pem_file(tls.client_ca_file, "client CA");
+  return grpc::SslServerCredentials(options);
+}
 
 grpc::Status to_status(const Failure& e) {
   return {static_cast<grpc::StatusCode>(static_cast<int>(e.code())), e.what()};
@@ -100,15 +122,32 @@ class UbloxControlServer::Impl final : public pb::UbloxControl::Service {
 
 UbloxControlServer::UbloxControlServer(ServerOptions options)
     : options_(std::move(options)), service_(std::make_unique<UbloxService>(options_.service)) {
+  if (options_.max_threads < 2)
+    throw SetupError("max_threads must be at least 2 (one thread polls for calls); raise it");
+  if (options_.max_streams_per_connection < 1)
+    throw SetupError("max_streams_per_connection must be at least 1");
+  if (options_.max_receive_message_bytes < 4096)
+    throw SetupError(
+        "max_receive_message_bytes must be at least 4096 (an InitF9t configuration needs a few "
+        "KiB)");
+  const auto tcp_credentials = credentials(options_.tls);
   impl_ = std::make_unique<Impl>(*service_);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.bind, grpc::InsecureServerCredentials(), &port_);
+  grpc::ResourceQuota quota("ubloxcontrol");
+  quota.SetMaxThreads(options_.max_threads);
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options_.max_streams_per_connection);
+  builder.SetMaxReceiveMessageSize(options_.max_receive_message_bytes);
+  builder.AddListeningPort(options_.bind, tcp_credentials, &port_);
   builder.RegisterService(impl_.get());
   server_ = builder.BuildAndStart();
   if (!server_ || port_ == 0) {
-    throw SetupError("cannot listen on " + options_.bind +
-                     " (address in use or invalid) pick another --bind");
+    throw SetupError("cannot listen on " + options_.bind + " (address in use or invalid" +
+                     (options_.tls.cert_file.empty()
+                          ? std::string{}
+                          : ", or the TLS certificate and key do not match") +
+                     ") pick another --bind");
   }
 }
 
@@ -118,8 +157,17 @@ UbloxControlServer::~UbloxControlServer() {
 
 std::string UbloxControlServer::address() const {
   std::string host = options_.bind.substr(0, options_.bind.rfind(':'));
-  if (host == "[::]" || host == "0.0.0.0" || host.empty()) host = "localhost";
+  if (wildcard()) host = "localhost";
   return host + ":" + std::to_string(port_);
+}
+
+std::string UbloxControlServer::bound_address() const {
+  return options_.bind.substr(0, options_.bind.rfind(':')) + ":" + std::to_string(port_);
+}
+
+bool UbloxControlServer::wildcard() const {
+  const std::string host = options_.bind.substr(0, options_.bind.rfind(':'));
+  return host == "[::]" || host == "0.0.0.0" || host.empty();
 }
 
 void UbloxControlServer::wait() {
