@@ -2,10 +2,14 @@
 // TCP loopback where reconnection matters). Each test is bounded to seconds.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
+#include <functional>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "acheron/remote/Client.hh"
@@ -45,6 +49,41 @@ bool eventually(P pred, std::chrono::milliseconds limit = 3000ms) {
   }
   return pred();
 }
+
+// A gate for handlers: calls entering it count themselves and wait until
+// the test opens it (or 10 s pass), so a test knows which calls run.
+class Gate final {
+ public:
+  // Waits in a handler; true if the gate was opened.
+  bool pass() {
+    std::unique_lock lock(m_);
+    ++entered_;
+    cv_.notify_all();
+    return cv_.wait_for(lock, 10s, [&] { return open_; });
+  }
+  void open() {
+    {
+      std::lock_guard lock(m_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  // Waits until at least n calls have entered.
+  bool wait_entered(int n, std::chrono::milliseconds limit = 3000ms) {
+    std::unique_lock lock(m_);
+    return cv_.wait_for(lock, limit, [&] { return entered_ >= n; });
+  }
+  int entered() {
+    std::lock_guard lock(m_);
+    return entered_;
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool open_ = false;
+};
 
 void add_demo_calls(RemoteServer& s) {
   s.add_call("add", [](double a, double b) { return a + b; },
@@ -952,6 +991,235 @@ TEST(RemoteStreams, SlowSubscriberLossIsCountedNotSilent) {
   const StreamStatus after = server.streams().at(0);
   EXPECT_EQ(after.held, 0u);
   EXPECT_EQ(got + after.dropped, 200u);
+}
+
+}  // namespace
+}  // namespace acheron::remote
+
+namespace acheron::remote {
+namespace {
+
+// A compact REQUEST as the client library sends it.
+std::vector<Buffer> request_frames(std::uint64_t id, const std::string& method, Json args) {
+  wire::Envelope req;
+  req.command = static_cast<std::uint8_t>(wire::Command::request);
+  req.service = "remote";
+  req.request_id = id;
+  req.method = method;
+  req.timeout_ms = 10000;
+  req.payload.meta = call_meta(args, Json::object(), 0);
+  return encode_call(req, Framing::compact);
+}
+
+// The next reply on a raw socket within `limit`, decoded; none on timeout.
+std::optional<wire::Envelope> next_reply(zmq::socket_t& s, std::chrono::milliseconds limit) {
+  s.set(zmq::sockopt::rcvtimeo, static_cast<int>(limit.count()));
+  std::vector<Buffer> frames;
+  if (!net::recv_frames(s, frames)) return std::nullopt;
+  auto d = decode_call(frames, nullptr);
+  if (!d) ADD_FAILURE() << "undecodable reply: " << d.error().message;
+  return d ? std::optional<wire::Envelope>(std::move(*d)) : std::nullopt;
+}
+
+// At most `threads` calls run and max_queued wait; a call beyond that is
+// refused at once (resource_exhausted, ServerBusy) and never runs, as the
+// Python server does. Built-ins are answered meanwhile, and the accepted
+// calls complete once the running one is released.
+TEST(RemoteLimits, CallsBeyondTheQueueBoundGetServerBusyAtOnce) {
+  auto opts = inproc_options();
+  opts.threads = 1;
+  opts.max_queued = 2;
+  RemoteServer server(opts);
+  Gate gate;
+  server.add_call("block", [&](int id) { return gate.pass() ? id : -1; }, {.params = {{"id"}}});
+  server.add_call("add", [](int a, int b) { return a + b; }, {.params = {{"a"}, {"b"}}});
+  server.start();
+  // Six callers, each on its own socket, all at once.
+  constexpr int kCallers = 6;
+  std::vector<zmq::socket_t> callers;
+  for (int i = 0; i < kCallers; ++i) {
+    callers.emplace_back(*server.context(), zmq::socket_type::dealer);
+    callers.back().set(zmq::sockopt::linger, 0);
+    callers.back().connect(server.rpc_endpoint());
+  }
+  for (int i = 0; i < kCallers; ++i) {
+    ASSERT_TRUE(net::send_frames(callers[i], request_frames(i + 1, "block", Json::array({i + 1}))));
+  }
+  ASSERT_TRUE(gate.wait_entered(1));
+  // Three refusals arrive while the accepted calls are held.
+  std::vector<std::optional<wire::Envelope>> replies(kCallers);
+  auto answered = [&] {
+    return std::count_if(replies.begin(), replies.end(),
+                         [](const auto& r) { return r.has_value(); });
+  };
+  for (const auto end = Clock::now() + 3s; answered() < 3 && Clock::now() < end;) {
+    std::vector<zmq::pollitem_t> items;
+    for (auto& c : callers) items.push_back({c.handle(), 0, ZMQ_POLLIN, 0});
+    zmq::poll(items.data(), items.size(), 100ms);
+    for (int i = 0; i < kCallers; ++i) {
+      if (items[i].revents & ZMQ_POLLIN) replies[i] = next_reply(callers[i], 0ms);
+    }
+  }
+  ASSERT_EQ(answered(), 3);
+  for (const auto& r : replies) {
+    if (!r) continue;
+    EXPECT_EQ(r->client_command(), wire::Command::error);
+    ASSERT_TRUE(r->error);
+    EXPECT_EQ(r->error->code, StatusCode::resource_exhausted);
+    EXPECT_EQ(r->error->type, "ServerBusy");
+    EXPECT_NE(r->error->message.find("max_queued"), std::string::npos) << r->error->message;
+  }
+  EXPECT_EQ(gate.entered(), 1);  // one runs, two wait
+  // Built-ins never wait; a further call is refused too.
+  RemoteClient control(client_of(server));
+  EXPECT_TRUE(control.ping());
+  EXPECT_EQ(control.list_calls().size(), 2u);
+  try {
+    control.call_with("add", 1, 2);
+    FAIL() << "expected ServerBusy";
+  } catch (const RemoteException& e) {
+    EXPECT_EQ(e.code(), StatusCode::resource_exhausted);
+    EXPECT_EQ(e.type(), "ServerBusy");
+  }
+  for (int i = 0; i < kCallers; ++i) {
+    if (!replies[i]) {
+      EXPECT_FALSE(next_reply(callers[i], 0ms)) << "caller " << i + 1;  // held at the gate
+    }
+  }
+  gate.open();
+  for (int i = 0; i < kCallers; ++i) {
+    if (replies[i]) continue;
+    auto r = next_reply(callers[i], 3000ms);
+    ASSERT_TRUE(r) << "accepted call " << i + 1 << " never completed";
+    EXPECT_EQ(r->request_id, static_cast<std::uint64_t>(i + 1));
+    ASSERT_EQ(r->client_command(), wire::Command::final);
+    EXPECT_EQ(value_of(*r).as<int>(), i + 1);
+  }
+  EXPECT_EQ(gate.entered(), 3);  // the refused calls never ran
+  // Every accepted call has finished: the slots are free again.
+  EXPECT_EQ(control.call_with("add", 2, 3).as<int>(), 5);
+  ASSERT_TRUE(net::send_frames(callers[0], request_frames(7, "block", Json::array({7}))));
+  auto r = next_reply(callers[0], 3000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->client_command(), wire::Command::final);
+}
+
+// The next event of a socket monitor (ZMQ_EVENT_*), 0 if none within its timeout.
+int next_monitor_event(zmq::socket_t& monitor) {
+  std::vector<Buffer> frames;
+  if (!net::recv_frames(monitor, frames) || frames.empty() || frames[0].size() < 2) return 0;
+  std::uint16_t event = 0;
+  std::memcpy(&event, frames[0].data(), sizeof event);
+  return event;
+}
+
+// ServerOptions::max_message_size is ZMQ_MAXMSGSIZE: libzmq drops the
+// connection of a client that sends a larger frame (that request gets no
+// reply); other clients are served on, and the client may reconnect.
+// Checked over TCP: inproc messages are not decoded, so no limit applies.
+TEST(RemoteLimits, AFrameBeyondTheSizeLimitDisconnectsThatClientOnly) {
+  auto opts = tcp_options();
+  opts.max_message_size = 4096;
+  RemoteServer server(opts);
+  add_demo_calls(server);
+  server.start();
+  RemoteClient other(ClientOptions{.endpoint = server.rpc_endpoint(), .timeout = 2000ms});
+  EXPECT_DOUBLE_EQ(other.call_with("add", 1.0, 2.0).as<double>(), 3.0);  // connected before
+
+  zmq::context_t ctx;
+  zmq::socket_t raw(ctx, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  ASSERT_EQ(zmq_socket_monitor(raw.handle(), "inproc://size-limit-monitor",
+                               ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED),
+            0);
+  zmq::socket_t monitor(ctx, zmq::socket_type::pair);
+  monitor.set(zmq::sockopt::linger, 0);
+  monitor.set(zmq::sockopt::rcvtimeo, 3000);
+  monitor.connect("inproc://size-limit-monitor");
+  raw.connect(server.rpc_endpoint());
+  ASSERT_EQ(next_monitor_event(monitor), ZMQ_EVENT_CONNECTED);
+
+  // 8 KiB of text in the one request frame: over the 4 KiB limit.
+  ASSERT_TRUE(
+      net::send_frames(raw, request_frames(1, "echo", Json::array({std::string(8192, 'x')}))));
+  ASSERT_EQ(next_monitor_event(monitor), ZMQ_EVENT_DISCONNECTED);  // the server dropped us
+  EXPECT_FALSE(next_reply(raw, 0ms));                              // and did not answer
+  EXPECT_DOUBLE_EQ(other.call_with("add", 2.0, 2.0).as<double>(), 4.0);
+
+  // Reconnected, the same socket may send what fits.
+  ASSERT_EQ(next_monitor_event(monitor), ZMQ_EVENT_CONNECTED);
+  ASSERT_TRUE(
+      net::send_frames(raw, request_frames(2, "echo", Json::array({std::string(1000, 'y')}))));
+  auto r = next_reply(raw, 3000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->request_id, 2u);
+  ASSERT_EQ(r->client_command(), wire::Command::final);
+  EXPECT_EQ(value_of(*r).data["args"][0].get<std::string>().size(), 1000u);
+  zmq_socket_monitor(raw.handle(), nullptr, 0);
+}
+
+// Stream management ($enable, $disable, $remove) changes the server for
+// every client, so it obeys the write lock as mutating calls do, with the
+// error the Python server gives (permission_denied, PermissionError).
+TEST(RemoteLock, StreamManagementObeysTheWriteLock) {
+  RemoteServer server(inproc_options());
+  server.add_manual_stream("frames");
+  server.add_call("move", [](int) {}, {.params = {{"to"}}, .mutating = true});
+  server.start();
+  RemoteClient a(client_of(server)), b(client_of(server));
+  auto state = [&]() -> std::optional<bool> {
+    const Json listed = b.list_streams();  // reading is never locked
+    if (listed.empty()) return std::nullopt;
+    return listed[0]["enabled"].get<bool>();
+  };
+  auto refused = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const RemoteException& e) {
+      EXPECT_EQ(e.code(), StatusCode::permission_denied);
+      EXPECT_EQ(e.type(), "PermissionError");
+      EXPECT_NE(e.remote_message().find("write lock"), std::string::npos) << e.remote_message();
+      return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(a.lock());
+  EXPECT_TRUE(refused([&] { b.disable_stream("frames"); }));
+  EXPECT_EQ(state(), true);  // untouched
+  EXPECT_TRUE(refused([&] { b.call_with("move", 1); }));
+  a.disable_stream("frames");  // the holder may
+  EXPECT_EQ(state(), false);
+  EXPECT_TRUE(refused([&] { b.enable_stream("frames"); }));
+  EXPECT_EQ(state(), false);
+  a.enable_stream("frames");
+  EXPECT_EQ(state(), true);
+  EXPECT_TRUE(refused([&] { b.remove_stream("frames"); }));
+  EXPECT_EQ(state(), true);
+  a.unlock();
+  b.disable_stream("frames");  // anyone once the lock is free
+  EXPECT_EQ(state(), false);
+  b.remove_stream("frames");
+  EXPECT_EQ(state(), std::nullopt);
+}
+
+TEST(RemoteLock, StreamManagementNeedsTheLockWhenRequired) {
+  auto opts = inproc_options();
+  opts.write_lock = WriteLock::required;
+  RemoteServer server(opts);
+  server.add_manual_stream("frames");
+  server.start();
+  RemoteClient c(client_of(server));
+  try {
+    c.disable_stream("frames");
+    FAIL() << "expected a refusal";
+  } catch (const RemoteException& e) {
+    EXPECT_EQ(e.code(), StatusCode::permission_denied);
+    EXPECT_EQ(e.type(), "PermissionError");
+  }
+  EXPECT_EQ(c.list_streams()[0]["enabled"], true);
+  ASSERT_TRUE(c.lock());
+  c.disable_stream("frames");
+  EXPECT_EQ(c.list_streams()[0]["enabled"], false);
 }
 
 }  // namespace
