@@ -293,23 +293,30 @@ TEST(RemoteCalls, DeadServerGivesAnErrorThenTheClientReconnectsByItself) {
   }));
 }
 
-// A slow call on the pool does not delay other calls (serial RPC avoided).
+// A slow call on the pool does not delay other calls (serial RPC avoided):
+// stream control and another call complete while the slow call is still
+// running.
 TEST(RemoteCalls, SlowCallsDoNotBlockOthers) {
   RemoteServer server(inproc_options());
   add_demo_calls(server);
+  Gate gate;
+  server.add_call("slow", [&] { return gate.pass(); });
   server.add_manual_stream("s");
   server.start();
+  std::atomic<bool> slow_done{false};
   std::thread slow([&] {
-    RemoteClient c(client_of(server));
-    c.call("sleep", CallArgs().arg(0.6));
+    RemoteClient c(client_of(server, 10000ms));
+    slow_done = c.call("slow").as<bool>();
   });
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(gate.wait_entered(1));
   RemoteClient client(client_of(server));
-  const auto t0 = Clock::now();
   client.disable_stream("s");
   EXPECT_DOUBLE_EQ(client.call_with("add", 1.0, 2.0).as<double>(), 3.0);
-  EXPECT_LT(Clock::now() - t0, 300ms);
+  EXPECT_EQ(client.list_streams()[0]["enabled"], false);
+  EXPECT_FALSE(slow_done.load());  // the slow call is still held at the gate
+  gate.open();
   slow.join();
+  EXPECT_TRUE(slow_done.load());
 }
 
 TEST(RemoteStreams, PeriodicValuesArriveWithSequenceAndTimestamps) {
@@ -369,39 +376,54 @@ TEST(RemoteStreams, StreamsWithWorkKeepTheirRateAndDoNotSlowOthers) {
 }
 
 // D1 + D2: a stream created disabled never runs its producer; enable and
-// disable are idempotent and the listing keeps disabled streams.
+// disable are idempotent and the listing keeps disabled streams. A second
+// stream of the same rate ("clock", always running) measures the time in
+// which the disabled one would have run: its producer's calls are the events
+// the test waits for.
 TEST(RemoteStreams, CreatedDisabledNeverRunsAndEnableDisableAreIdempotent) {
   RemoteServer server(inproc_options());
-  std::atomic<int> calls{0};
+  std::atomic<int> calls{0}, ticks{0};
   server.add_stream("slow", 50, [&] { return Value(Json(++calls)); },
                     {.enabled = false, .only_with_subscribers = false});
+  server.add_stream("clock", 50, [&] { return Value(Json(++ticks)); },
+                    {.only_with_subscribers = false});
   server.start();
+  auto clock_ticks = [&](int n) {
+    const int until = ticks.load() + n;
+    return eventually([&] { return ticks.load() >= until; });
+  };
   RemoteClient client(client_of(server));
   auto sub = client.subscribe("slow");
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(clock_ticks(15));  // 15 periods: the disabled producer never ran
   EXPECT_EQ(calls.load(), 0);
   EXPECT_FALSE(sub->try_next());
   Json listed = client.list_streams();
-  ASSERT_EQ(listed.size(), 1u);
-  EXPECT_EQ(listed[0]["enabled"], false);
-  EXPECT_EQ(listed[0]["kind"], "periodic");
-  EXPECT_EQ(listed[0]["rate_hz"], 50.0);
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[1]["name"], "slow");
+  EXPECT_EQ(listed[1]["enabled"], false);
+  EXPECT_EQ(listed[1]["kind"], "periodic");
+  EXPECT_EQ(listed[1]["rate_hz"], 50.0);
+  EXPECT_EQ(listed[1]["published"], 0);
 
   client.enable_stream("slow");
   client.enable_stream("slow");
-  EXPECT_TRUE(sub->next(2000ms));
+  auto first = sub->next(2000ms);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->value.as<int>(), 1);  // the producer's first run was after enable
   client.disable_stream("slow");
   client.disable_stream("slow");  // D2: no KeyError on a second disable
+  // A tick that had begun when the disable arrived has ended one period later.
+  ASSERT_TRUE(clock_ticks(1));
   const int frozen = calls.load();
-  std::this_thread::sleep_for(150ms);
+  ASSERT_TRUE(clock_ticks(10));
   EXPECT_EQ(calls.load(), frozen);
   listed = client.list_streams();
-  ASSERT_EQ(listed.size(), 1u);
-  EXPECT_EQ(listed[0]["enabled"], false);
-  EXPECT_GT(listed[0]["published"].get<int>(), 0);
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[1]["enabled"], false);
+  EXPECT_GT(listed[1]["published"].get<int>(), 0);
 
   client.remove_stream("slow");
-  EXPECT_TRUE(client.list_streams().empty());
+  ASSERT_EQ(client.list_streams().size(), 1u);
   EXPECT_THROW(client.enable_stream("slow"), RemoteException);
   EXPECT_THROW(client.disable_stream("unknown"), RemoteException);
 }
@@ -419,10 +441,20 @@ TEST(RemoteStreams, PrefixNamesDoNotCollide) {
     a.publish(Value(Json("right")));
     return sub->stats().received > 0;
   }));
-  std::this_thread::sleep_for(50ms);
-  while (auto v = sub->try_next()) {
+  // One socket delivers in order: once the marker published last is in,
+  // every "wrong" value published before it would be too.
+  b.publish(Value(Json("wrong")));
+  a.publish(Value(Json("end")));
+  bool ended = false;
+  while (!ended) {
+    auto v = sub->next(2000ms);
+    ASSERT_TRUE(v) << "the end marker did not arrive";
     EXPECT_EQ(v->stream, "new_frame");
-    EXPECT_EQ(v->value.as<std::string>(), "right");
+    const auto text = v->value.as<std::string>();
+    ended = text == "end";
+    if (!ended) {
+      EXPECT_EQ(text, "right");
+    }
   }
 }
 
@@ -515,11 +547,14 @@ TEST(RemoteCascade, RelayedStreamsAndCalls) {
   RemoteServer upstream(tcp_options());
   add_demo_calls(upstream);
   std::atomic<int> n{0};
-  upstream.add_stream("temperature", 200, [&] { return Value(Json(20.0 + (n++ % 5))); });
+  // Runs without subscribers too, so it keeps producing after the relay unsubscribes.
+  upstream.add_stream("temperature", 200, [&] { return Value(Json(20.0 + (n++ % 5))); },
+                      {.only_with_subscribers = false});
   upstream.start();
   RemoteServer relay(tcp_options());
   relay.add_relay("upstream_temperature", upstream.stream_endpoint(), {.upstream = "temperature"});
   relay.add_call_relay("up", upstream.rpc_endpoint());
+  StreamWriter marker = relay.add_manual_stream("marker");
   relay.start();
   RemoteClient client(ClientOptions{.endpoint = relay.rpc_endpoint(), .timeout = 2000ms});
   EXPECT_DOUBLE_EQ(client.call_with("up.add", 20.0, 22.0).as<double>(), 42.0);
@@ -531,15 +566,33 @@ TEST(RemoteCascade, RelayedStreamsAndCalls) {
     EXPECT_EQ(v->stream, "upstream_temperature");
     EXPECT_GE(v->value.as<double>(), 20.0);
   }
+  // The relay's stream socket delivers in order: a marker published on the
+  // relay comes after every relayed value sent before it.
+  auto markers = client.subscribe("marker", {.mode = ReceiveMode::queue});
+  ASSERT_TRUE(eventually([&] {
+    marker.publish(Value(Json(0)));
+    return markers->stats().received > 0;
+  }));
+  auto marker_arrives = [&](int id) {
+    marker.publish(Value(Json(id)));
+    for (auto v = markers->next(2000ms); v; v = markers->next(2000ms)) {
+      if (v->value.as<int>() == id) return true;
+    }
+    return false;
+  };
   client.disable_stream("upstream_temperature");
-  std::this_thread::sleep_for(100ms);
-  while (sub->try_next()) {
+  ASSERT_TRUE(marker_arrives(1));
+  while (sub->try_next()) {  // relayed before the disable
   }
-  std::this_thread::sleep_for(100ms);
+  // The upstream publishes 20 more values; none of them is relayed.
+  const int produced = n.load();
+  ASSERT_TRUE(eventually([&] { return n.load() >= produced + 20; }));
+  ASSERT_TRUE(marker_arrives(2));
   EXPECT_FALSE(sub->try_next());
   Json streams = client.list_streams();
-  EXPECT_EQ(streams[0]["kind"], "relay");
-  EXPECT_EQ(streams[0]["enabled"], false);
+  EXPECT_EQ(streams[1]["name"], "upstream_temperature");
+  EXPECT_EQ(streams[1]["kind"], "relay");
+  EXPECT_EQ(streams[1]["enabled"], false);
 }
 
 TEST(RemoteLock, SingleWriter) {
@@ -648,10 +701,11 @@ TEST(RemoteStreams, HeartbeatTellsAQuietStreamFromADeadServer) {
   }));
   EXPECT_FALSE(sub->try_next());  // nothing published, yet the server is alive
   server.reset();
-  std::this_thread::sleep_for(400ms);
-  auto t = client.since_heartbeat();
-  ASSERT_TRUE(t);
-  EXPECT_GE(*t, 300ms);
+  // Heartbeats (every 50 ms) stop with the server: the time since the last one grows.
+  EXPECT_TRUE(eventually([&] {
+    auto t = client.since_heartbeat();
+    return t && *t >= 300ms;
+  }));
 }
 
 }  // namespace
@@ -739,9 +793,9 @@ TEST(RemoteCalls, HugeTimeoutsAreHonouredNotExpired) {
   req.method = "add";
   req.payload.meta = call_meta(Json::array({2.0, 3.0}), Json::object(), 0);
   std::uint64_t id = 1;
-  for (std::int64_t timeout : {std::numeric_limits<std::int64_t>::max(),
-                               std::numeric_limits<std::int64_t>::max() / 1000, std::int64_t{1}
-                                                                                    << 53}) {
+  for (std::int64_t timeout :
+       {std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::max() / 1000,
+        std::int64_t{1} << 53}) {
     for (Framing f : {Framing::compact, Framing::envelope}) {
       req.request_id = id++;
       req.timeout_ms = timeout;
@@ -785,13 +839,13 @@ TEST(RemoteCalls, CancelStopsARunningCall) {
   std::atomic<bool> saw_cancel{false};
   server.add_call("long", [&] {
     CallContext* c = current_call();
-    for (int i = 0; i < 500; ++i) {
+    // Steps of work (2 ms each) for up to 10 s, unless cancelled.
+    for (const auto end = Clock::now() + 10s; Clock::now() < end;) {
       if (c->cancelled()) {
         saw_cancel = true;
         c->check_cancelled();  // throws
       }
-      ++steps;
-      c->progress(Value(Json(i)));
+      c->progress(Value(Json(steps++)));
       std::this_thread::sleep_for(2ms);
     }
     return 0;
@@ -806,8 +860,8 @@ TEST(RemoteCalls, CancelStopsARunningCall) {
                                              return ++progress < 3;  // cancel at the third
                                            }}),
                CancelledError);
-  ASSERT_TRUE(eventually([&] { return saw_cancel.load(); }));
-  EXPECT_LT(steps.load(), 100);
+  ASSERT_TRUE(eventually([&] { return saw_cancel.load(); }));  // stopped by the cancel
+  EXPECT_GE(steps.load(), 3);
   // The cancelled call sends nothing more; the client goes on as usual.
   EXPECT_EQ(client.call("quick").as<int>(), 1);
 }
@@ -825,8 +879,11 @@ TEST(RemoteCalls, ACallWaitingForAnotherCallCompletes) {
     std::mutex m;
     std::condition_variable cv;
     bool flag = false;
+    bool waiting = false;
     server.add_call("wait_for_flag", [&] {
       std::unique_lock lock(m);
+      waiting = true;
+      cv.notify_all();
       return cv.wait_for(lock, 3s, [&] { return flag; });
     });
     server.add_call("set_flag", [&] {
@@ -843,7 +900,10 @@ TEST(RemoteCalls, ACallWaitingForAnotherCallCompletes) {
       RemoteClient c(client_of(server, 5000ms));
       waited = c.call("wait_for_flag").as<bool>();
     });
-    std::this_thread::sleep_for(50ms);  // the first call is running
+    {
+      std::unique_lock lock(m);  // the first call is running
+      ASSERT_TRUE(cv.wait_for(lock, 3s, [&] { return waiting; }));
+    }
     RemoteClient client(client_of(server, 5000ms));
     const auto t0 = Clock::now();
     EXPECT_TRUE(client.call("set_flag").as<bool>()) << "handoff_after " << handoff.count();
@@ -974,23 +1034,28 @@ TEST(RemoteStreams, SlowSubscriberLossIsCountedNotSilent) {
   RemoteClient client(client_of(server));
   const Json listed = client.list_streams();
   EXPECT_GT(listed[0]["dropped"].get<std::uint64_t>(), 0u);
-  // The slow subscriber reads at last: sequence numbers show what it missed.
+  // The slow subscriber reads at last: sequence numbers show what it
+  // missed. The newest message is never the one dropped, so reading ends
+  // with seq 200.
   std::uint64_t last = 0, gaps = 0, got = 0;
-  sub.set(zmq::sockopt::rcvtimeo, 500);
+  sub.set(zmq::sockopt::rcvtimeo, 3000);
   std::vector<Buffer> frames;
-  while (net::recv_frames(sub, frames)) {
+  while (last < 200) {
+    ASSERT_TRUE(net::recv_frames(sub, frames)) << "no message after seq " << last;
     auto m = decode_stream(frames);
     ASSERT_TRUE(m);
     if (last != 0) gaps += m->seq - last - 1;
     last = m->seq;
     ++got;
   }
-  EXPECT_GT(got, 0u);
+  EXPECT_EQ(last, 200u);
   EXPECT_GT(gaps, 0u);
   // Every message either arrived or was counted as dropped.
+  ASSERT_TRUE(eventually([&] { return server.streams().at(0).held == 0; }));
   const StreamStatus after = server.streams().at(0);
-  EXPECT_EQ(after.held, 0u);
   EXPECT_EQ(got + after.dropped, 200u);
+  sub.set(zmq::sockopt::rcvtimeo, 0);
+  EXPECT_FALSE(net::recv_frames(sub, frames));  // nothing beyond seq 200
 }
 
 }  // namespace
