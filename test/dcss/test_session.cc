@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <functional>
 #include <future>
 #include <thread>
 
 #include "acheron/dcss/Dhs.hh"
 #include "acheron/dcss/FakeDcss.hh"
 #include "acheron/dcss/Session.hh"
+#include "acheron/dcss/Socket.hh"
 
 namespace acheron::dcss {
 namespace {
@@ -54,6 +56,16 @@ DhsOptions dhs_options() {
   o.name = "simDHS";
   o.motor_tick = 20ms;
   return o;
+}
+
+// Checks `pred` every few milliseconds until it holds or `timeout` passes.
+bool holds_within(const std::function<bool()>& pred, Duration timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!pred()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
 }
 
 void add_echo(Dhs& dhs) {
@@ -229,6 +241,17 @@ std::size_t count_of(const std::vector<FakeDcss::Record>& rs, const std::string&
   return n;
 }
 
+// Records of motor updates and completions that name `motor`.
+std::size_t motor_records(const std::vector<FakeDcss::Record>& rs, const std::string& motor) {
+  std::size_t n = 0;
+  for (const auto& r : rs) {
+    n += (r.tokens[0] == "htos_update_motor_position" ||
+          r.tokens[0] == "htos_motor_move_completed") &&
+         r.tokens.size() > 1 && r.tokens[1] == motor;
+  }
+  return n;
+}
+
 void add_waiter(Dhs& dhs) {
   // Completes `stopped` on stoh_stop_operation; aborts complete it themselves.
   dhs.add_operation("wait", [](const OperationPtr& op) {
@@ -254,8 +277,12 @@ TEST_F(Online, TheRemainingMessageTypesRoundTrip) {
   dcss.send("simDHS", "stoh_start_vector_move gonio_phi energy 800 12001 10");
   ASSERT_TRUE(dcss.wait_for(
       [](const auto& rs) { return count_of(rs, "htos_motor_move_started") >= 3; }, 5s));
+  const std::size_t updates = dcss.records_of("htos_update_motor_position").size();
   dcss.send("simDHS", "stoh_change_vector_speed gonio_phi energy 20");
-  std::this_thread::sleep_for(100ms);
+  // The move goes on at the new speed for a few ticks before it is stopped.
+  ASSERT_TRUE(dcss.wait_for(
+      [&](const auto& rs) { return count_of(rs, "htos_update_motor_position") >= updates + 4; },
+      5s));
   dcss.send("simDHS", "stoh_stop_vector_move gonio_phi energy");
   ASSERT_TRUE(dcss.wait_for(
       [](const auto& rs) { return count_of(rs, "htos_motor_move_completed", "aborted") == 3; },
@@ -283,13 +310,13 @@ TEST_F(Online, TheRemainingMessageTypesRoundTrip) {
   EXPECT_EQ(dhs.string_contents("ghost_string"), std::nullopt);
   // stoh_stop_operation and a bare stoh_abort_all.
   auto h = dcss.start_operation("simDHS", "wait");
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(holds_within([&] { return dhs.active_operations() == 1; }, 5s));
   dcss.stop_operation("simDHS", "wait", h);
   auto op = dcss.wait_completion(h, 5s);
   ASSERT_TRUE(op);
   EXPECT_EQ(op->status + " " + op->result, "normal stopped");
   h = dcss.start_operation("simDHS", "wait");
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(holds_within([&] { return dhs.active_operations() == 1; }, 5s));
   dcss.abort_all("");
   op = dcss.wait_completion(h, 2s);
   ASSERT_TRUE(op);
@@ -313,11 +340,7 @@ TEST_F(Online, AbortAllDuringAMotorMoveAndAnOperation) {
   ASSERT_TRUE(dcss.wait_for(
       [](const auto& rs) { return count_of(rs, "htos_update_motor_position") >= 1; }, 5s));
   const auto h = dcss.start_operation("simDHS", "wait");
-  const auto deadline = Clock::now() + 5s;
-  while (dhs.active_operations() == 0 && Clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
-  ASSERT_EQ(dhs.active_operations(), 1u);
+  ASSERT_TRUE(holds_within([&] { return dhs.active_operations() == 1; }, 5s));
   const auto t0 = Clock::now();
   dcss.abort_all("hard");
   auto op = dcss.wait_completion(h, 2s);
@@ -332,23 +355,35 @@ TEST_F(Online, AbortAllDuringAMotorMoveAndAnOperation) {
   EXPECT_LT(pos, 1000);
   EXPECT_FALSE(dhs.motor("gonio_phi")->moving);
   EXPECT_EQ(dhs.active_operations(), 0u);
-  std::this_thread::sleep_for(300ms);  // nothing more: no second completion, no late updates
-  EXPECT_EQ(dcss.records_of("htos_motor_move_completed").size(), 1u);
+  // Nothing more: no second completion, no late updates. The motor ticker
+  // moves the pseudo motor "energy" in one tick; three moves one after the
+  // other take three more ticks, and the DHS sends in order, so whatever
+  // the ticker or the operation still had to say about gonio_phi is
+  // recorded before the third move's completion.
+  const std::size_t gonio_before = motor_records(dcss.records(), "gonio_phi");
+  for (std::size_t i = 1; i <= 3; ++i) {
+    dcss.send("simDHS", "stoh_start_motor_move energy " + std::to_string(12000 + 100 * i));
+    ASSERT_TRUE(dcss.wait_for(
+        [&](const auto& rs) { return count_of(rs, "htos_motor_move_completed", "normal") == i; },
+        5s));
+  }
+  EXPECT_EQ(motor_records(dcss.records(), "gonio_phi"), gonio_before);
   EXPECT_EQ(dcss.operation(h)->completions, 1);
   EXPECT_TRUE(dcss.violations().empty()) << dcss.violations().front();
   // The DHS still serves.
   dcss.send("simDHS", "stoh_start_motor_move gonio_phi 130");
   ASSERT_TRUE(dcss.wait_for(
-      [](const auto& rs) { return count_of(rs, "htos_motor_move_completed", "normal") == 1; }, 5s));
+      [](const auto& rs) { return count_of(rs, "htos_motor_move_completed", "normal") == 4; }, 5s));
   EXPECT_DOUBLE_EQ(*dcss.motor_position("gonio_phi"), 130);
 }
 
 TEST_F(Online, DcssDropsInTheMiddleOfAFrame) {
   // Half of an xos2 frame, then the connection goes: the DHS reconnects and
   // the partial message is never acted upon.
+  // (TCP delivers the bytes before the close: the DHS reads the half frame,
+  // then the end of the stream.)
   const auto frame = xos::encode_v2("stoh_start_motor_move gonio_phi 500");
   ASSERT_TRUE(dcss.send_raw("simDHS", frame.substr(0, 40)));
-  std::this_thread::sleep_for(100ms);
   dcss.drop("simDHS");
   ASSERT_TRUE(dcss.wait_online("simDHS", 5s, 2));
   const auto h = dcss.start_operation("simDHS", "echo", {"again"});
@@ -388,7 +423,11 @@ TEST_F(Online, OperationsOfADroppedConnectionStaySilent) {
   EXPECT_FALSE(op->complete("normal", "late"));
   op->update("late update");
   op.reset();
-  std::this_thread::sleep_for(200ms);
+  // An operation on the new connection: the DHS sends in order, so a late
+  // message sent above would be recorded before its completion.
+  const auto h2 = dcss.start_operation("simDHS", "echo", {"after"});
+  ASSERT_TRUE(dcss.wait_completion(h2, 5s));
+  for (const auto& r : dcss.records()) EXPECT_EQ(r.text.find("late"), std::string::npos) << r.text;
   EXPECT_TRUE(dcss.violations().empty()) << dcss.violations().front();
 }
 
@@ -451,9 +490,7 @@ TEST(SessionRejection, UnknownNameAndDuplicateAreRetried) {
   EXPECT_FALSE(first.registered(xos::DeviceType::real_motor).empty());
   a.stop();
   ASSERT_TRUE(dcss.wait_online("simDHS", 5s, 2));  // the second takes over
-  const auto deadline = Clock::now() + 5s;
-  while (!b.online() && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(b.online());
+  EXPECT_TRUE(holds_within([&] { return b.online(); }, 5s));
   b.stop();
 }
 
@@ -461,13 +498,23 @@ TEST(SessionRejection, RefusedAndAbsentDcssIsRetriedForever) {
   auto fo = fake_options(xos::Protocol::v1);
   FakeDcss dcss(fo);
   dcss.start();
-  dcss.refuse_connections(true);
+  const std::uint16_t port = dcss.port();
+  dcss.stop();  // absent: nothing listens on the port
   Dhs dhs(dhs_options());
-  Session s(session_options(dcss.port()), dhs);
+  Session s(session_options(port), dhs);
   s.start();
-  std::this_thread::sleep_for(500ms);
+  // Then a DCSS that accepts and closes at once: the attempts it sees are
+  // the DHS's retries.
+  auto listener = Listener::listen("127.0.0.1", port);
+  ASSERT_TRUE(listener) << listener.error().message;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    Socket c = listener->accept(5s);
+    ASSERT_TRUE(c.valid()) << "no connection attempt " << attempt;
+  }
   EXPECT_FALSE(s.online());
-  dcss.refuse_connections(false);
+  EXPECT_EQ(s.connections(), 0u);
+  listener->close();
+  dcss.start();  // the same port again
   EXPECT_TRUE(dcss.wait_online("simDHS", 5s));
   s.stop();
 }

@@ -2,10 +2,14 @@
 // TCP loopback where reconnection matters). Each test is bounded to seconds.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
+#include <functional>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "acheron/remote/Client.hh"
@@ -45,6 +49,41 @@ bool eventually(P pred, std::chrono::milliseconds limit = 3000ms) {
   }
   return pred();
 }
+
+// A gate for handlers: calls entering it count themselves and wait until
+// the test opens it (or 10 s pass), so a test knows which calls run.
+class Gate final {
+ public:
+  // Waits in a handler; true if the gate was opened.
+  bool pass() {
+    std::unique_lock lock(m_);
+    ++entered_;
+    cv_.notify_all();
+    return cv_.wait_for(lock, 10s, [&] { return open_; });
+  }
+  void open() {
+    {
+      std::lock_guard lock(m_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  // Waits until at least n calls have entered.
+  bool wait_entered(int n, std::chrono::milliseconds limit = 3000ms) {
+    std::unique_lock lock(m_);
+    return cv_.wait_for(lock, limit, [&] { return entered_ >= n; });
+  }
+  int entered() {
+    std::lock_guard lock(m_);
+    return entered_;
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  int entered_ = 0;
+  bool open_ = false;
+};
 
 void add_demo_calls(RemoteServer& s) {
   s.add_call("add", [](double a, double b) { return a + b; },
@@ -254,23 +293,30 @@ TEST(RemoteCalls, DeadServerGivesAnErrorThenTheClientReconnectsByItself) {
   }));
 }
 
-// A slow call on the pool does not delay other calls (serial RPC avoided).
+// A slow call on the pool does not delay other calls (serial RPC avoided):
+// stream control and another call complete while the slow call is still
+// running.
 TEST(RemoteCalls, SlowCallsDoNotBlockOthers) {
   RemoteServer server(inproc_options());
   add_demo_calls(server);
+  Gate gate;
+  server.add_call("slow", [&] { return gate.pass(); });
   server.add_manual_stream("s");
   server.start();
+  std::atomic<bool> slow_done{false};
   std::thread slow([&] {
-    RemoteClient c(client_of(server));
-    c.call("sleep", CallArgs().arg(0.6));
+    RemoteClient c(client_of(server, 10000ms));
+    slow_done = c.call("slow").as<bool>();
   });
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(gate.wait_entered(1));
   RemoteClient client(client_of(server));
-  const auto t0 = Clock::now();
   client.disable_stream("s");
   EXPECT_DOUBLE_EQ(client.call_with("add", 1.0, 2.0).as<double>(), 3.0);
-  EXPECT_LT(Clock::now() - t0, 300ms);
+  EXPECT_EQ(client.list_streams()[0]["enabled"], false);
+  EXPECT_FALSE(slow_done.load());  // the slow call is still held at the gate
+  gate.open();
   slow.join();
+  EXPECT_TRUE(slow_done.load());
 }
 
 TEST(RemoteStreams, PeriodicValuesArriveWithSequenceAndTimestamps) {
@@ -330,39 +376,54 @@ TEST(RemoteStreams, StreamsWithWorkKeepTheirRateAndDoNotSlowOthers) {
 }
 
 // D1 + D2: a stream created disabled never runs its producer; enable and
-// disable are idempotent and the listing keeps disabled streams.
+// disable are idempotent and the listing keeps disabled streams. A second
+// stream of the same rate ("clock", always running) measures the time in
+// which the disabled one would have run: its producer's calls are the events
+// the test waits for.
 TEST(RemoteStreams, CreatedDisabledNeverRunsAndEnableDisableAreIdempotent) {
   RemoteServer server(inproc_options());
-  std::atomic<int> calls{0};
+  std::atomic<int> calls{0}, ticks{0};
   server.add_stream("slow", 50, [&] { return Value(Json(++calls)); },
                     {.enabled = false, .only_with_subscribers = false});
+  server.add_stream("clock", 50, [&] { return Value(Json(++ticks)); },
+                    {.only_with_subscribers = false});
   server.start();
+  auto clock_ticks = [&](int n) {
+    const int until = ticks.load() + n;
+    return eventually([&] { return ticks.load() >= until; });
+  };
   RemoteClient client(client_of(server));
   auto sub = client.subscribe("slow");
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(clock_ticks(15));  // 15 periods: the disabled producer never ran
   EXPECT_EQ(calls.load(), 0);
   EXPECT_FALSE(sub->try_next());
   Json listed = client.list_streams();
-  ASSERT_EQ(listed.size(), 1u);
-  EXPECT_EQ(listed[0]["enabled"], false);
-  EXPECT_EQ(listed[0]["kind"], "periodic");
-  EXPECT_EQ(listed[0]["rate_hz"], 50.0);
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[1]["name"], "slow");
+  EXPECT_EQ(listed[1]["enabled"], false);
+  EXPECT_EQ(listed[1]["kind"], "periodic");
+  EXPECT_EQ(listed[1]["rate_hz"], 50.0);
+  EXPECT_EQ(listed[1]["published"], 0);
 
   client.enable_stream("slow");
   client.enable_stream("slow");
-  EXPECT_TRUE(sub->next(2000ms));
+  auto first = sub->next(2000ms);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->value.as<int>(), 1);  // the producer's first run was after enable
   client.disable_stream("slow");
   client.disable_stream("slow");  // D2: no KeyError on a second disable
+  // A tick that had begun when the disable arrived has ended one period later.
+  ASSERT_TRUE(clock_ticks(1));
   const int frozen = calls.load();
-  std::this_thread::sleep_for(150ms);
+  ASSERT_TRUE(clock_ticks(10));
   EXPECT_EQ(calls.load(), frozen);
   listed = client.list_streams();
-  ASSERT_EQ(listed.size(), 1u);
-  EXPECT_EQ(listed[0]["enabled"], false);
-  EXPECT_GT(listed[0]["published"].get<int>(), 0);
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[1]["enabled"], false);
+  EXPECT_GT(listed[1]["published"].get<int>(), 0);
 
   client.remove_stream("slow");
-  EXPECT_TRUE(client.list_streams().empty());
+  ASSERT_EQ(client.list_streams().size(), 1u);
   EXPECT_THROW(client.enable_stream("slow"), RemoteException);
   EXPECT_THROW(client.disable_stream("unknown"), RemoteException);
 }
@@ -380,10 +441,20 @@ TEST(RemoteStreams, PrefixNamesDoNotCollide) {
     a.publish(Value(Json("right")));
     return sub->stats().received > 0;
   }));
-  std::this_thread::sleep_for(50ms);
-  while (auto v = sub->try_next()) {
+  // One socket delivers in order: once the marker published last is in,
+  // every "wrong" value published before it would be too.
+  b.publish(Value(Json("wrong")));
+  a.publish(Value(Json("end")));
+  bool ended = false;
+  while (!ended) {
+    auto v = sub->next(2000ms);
+    ASSERT_TRUE(v) << "the end marker did not arrive";
     EXPECT_EQ(v->stream, "new_frame");
-    EXPECT_EQ(v->value.as<std::string>(), "right");
+    const auto text = v->value.as<std::string>();
+    ended = text == "end";
+    if (!ended) {
+      EXPECT_EQ(text, "right");
+    }
   }
 }
 
@@ -476,11 +547,14 @@ TEST(RemoteCascade, RelayedStreamsAndCalls) {
   RemoteServer upstream(tcp_options());
   add_demo_calls(upstream);
   std::atomic<int> n{0};
-  upstream.add_stream("temperature", 200, [&] { return Value(Json(20.0 + (n++ % 5))); });
+  // Runs without subscribers too, so it keeps producing after the relay unsubscribes.
+  upstream.add_stream("temperature", 200, [&] { return Value(Json(20.0 + (n++ % 5))); },
+                      {.only_with_subscribers = false});
   upstream.start();
   RemoteServer relay(tcp_options());
   relay.add_relay("upstream_temperature", upstream.stream_endpoint(), {.upstream = "temperature"});
   relay.add_call_relay("up", upstream.rpc_endpoint());
+  StreamWriter marker = relay.add_manual_stream("marker");
   relay.start();
   RemoteClient client(ClientOptions{.endpoint = relay.rpc_endpoint(), .timeout = 2000ms});
   EXPECT_DOUBLE_EQ(client.call_with("up.add", 20.0, 22.0).as<double>(), 42.0);
@@ -492,15 +566,33 @@ TEST(RemoteCascade, RelayedStreamsAndCalls) {
     EXPECT_EQ(v->stream, "upstream_temperature");
     EXPECT_GE(v->value.as<double>(), 20.0);
   }
+  // The relay's stream socket delivers in order: a marker published on the
+  // relay comes after every relayed value sent before it.
+  auto markers = client.subscribe("marker", {.mode = ReceiveMode::queue});
+  ASSERT_TRUE(eventually([&] {
+    marker.publish(Value(Json(0)));
+    return markers->stats().received > 0;
+  }));
+  auto marker_arrives = [&](int id) {
+    marker.publish(Value(Json(id)));
+    for (auto v = markers->next(2000ms); v; v = markers->next(2000ms)) {
+      if (v->value.as<int>() == id) return true;
+    }
+    return false;
+  };
   client.disable_stream("upstream_temperature");
-  std::this_thread::sleep_for(100ms);
-  while (sub->try_next()) {
+  ASSERT_TRUE(marker_arrives(1));
+  while (sub->try_next()) {  // relayed before the disable
   }
-  std::this_thread::sleep_for(100ms);
+  // The upstream publishes 20 more values; none of them is relayed.
+  const int produced = n.load();
+  ASSERT_TRUE(eventually([&] { return n.load() >= produced + 20; }));
+  ASSERT_TRUE(marker_arrives(2));
   EXPECT_FALSE(sub->try_next());
   Json streams = client.list_streams();
-  EXPECT_EQ(streams[0]["kind"], "relay");
-  EXPECT_EQ(streams[0]["enabled"], false);
+  EXPECT_EQ(streams[1]["name"], "upstream_temperature");
+  EXPECT_EQ(streams[1]["kind"], "relay");
+  EXPECT_EQ(streams[1]["enabled"], false);
 }
 
 TEST(RemoteLock, SingleWriter) {
@@ -609,10 +701,11 @@ TEST(RemoteStreams, HeartbeatTellsAQuietStreamFromADeadServer) {
   }));
   EXPECT_FALSE(sub->try_next());  // nothing published, yet the server is alive
   server.reset();
-  std::this_thread::sleep_for(400ms);
-  auto t = client.since_heartbeat();
-  ASSERT_TRUE(t);
-  EXPECT_GE(*t, 300ms);
+  // Heartbeats (every 50 ms) stop with the server: the time since the last one grows.
+  EXPECT_TRUE(eventually([&] {
+    auto t = client.since_heartbeat();
+    return t && *t >= 300ms;
+  }));
 }
 
 }  // namespace
@@ -700,9 +793,9 @@ TEST(RemoteCalls, HugeTimeoutsAreHonouredNotExpired) {
   req.method = "add";
   req.payload.meta = call_meta(Json::array({2.0, 3.0}), Json::object(), 0);
   std::uint64_t id = 1;
-  for (std::int64_t timeout : {std::numeric_limits<std::int64_t>::max(),
-                               std::numeric_limits<std::int64_t>::max() / 1000, std::int64_t{1}
-                                                                                    << 53}) {
+  for (std::int64_t timeout :
+       {std::numeric_limits<std::int64_t>::max(), std::numeric_limits<std::int64_t>::max() / 1000,
+        std::int64_t{1} << 53}) {
     for (Framing f : {Framing::compact, Framing::envelope}) {
       req.request_id = id++;
       req.timeout_ms = timeout;
@@ -746,13 +839,13 @@ TEST(RemoteCalls, CancelStopsARunningCall) {
   std::atomic<bool> saw_cancel{false};
   server.add_call("long", [&] {
     CallContext* c = current_call();
-    for (int i = 0; i < 500; ++i) {
+    // Steps of work (2 ms each) for up to 10 s, unless cancelled.
+    for (const auto end = Clock::now() + 10s; Clock::now() < end;) {
       if (c->cancelled()) {
         saw_cancel = true;
         c->check_cancelled();  // throws
       }
-      ++steps;
-      c->progress(Value(Json(i)));
+      c->progress(Value(Json(steps++)));
       std::this_thread::sleep_for(2ms);
     }
     return 0;
@@ -767,8 +860,8 @@ TEST(RemoteCalls, CancelStopsARunningCall) {
                                              return ++progress < 3;  // cancel at the third
                                            }}),
                CancelledError);
-  ASSERT_TRUE(eventually([&] { return saw_cancel.load(); }));
-  EXPECT_LT(steps.load(), 100);
+  ASSERT_TRUE(eventually([&] { return saw_cancel.load(); }));  // stopped by the cancel
+  EXPECT_GE(steps.load(), 3);
   // The cancelled call sends nothing more; the client goes on as usual.
   EXPECT_EQ(client.call("quick").as<int>(), 1);
 }
@@ -786,8 +879,11 @@ TEST(RemoteCalls, ACallWaitingForAnotherCallCompletes) {
     std::mutex m;
     std::condition_variable cv;
     bool flag = false;
+    bool waiting = false;
     server.add_call("wait_for_flag", [&] {
       std::unique_lock lock(m);
+      waiting = true;
+      cv.notify_all();
       return cv.wait_for(lock, 3s, [&] { return flag; });
     });
     server.add_call("set_flag", [&] {
@@ -804,7 +900,10 @@ TEST(RemoteCalls, ACallWaitingForAnotherCallCompletes) {
       RemoteClient c(client_of(server, 5000ms));
       waited = c.call("wait_for_flag").as<bool>();
     });
-    std::this_thread::sleep_for(50ms);  // the first call is running
+    {
+      std::unique_lock lock(m);  // the first call is running
+      ASSERT_TRUE(cv.wait_for(lock, 3s, [&] { return waiting; }));
+    }
     RemoteClient client(client_of(server, 5000ms));
     const auto t0 = Clock::now();
     EXPECT_TRUE(client.call("set_flag").as<bool>()) << "handoff_after " << handoff.count();
@@ -935,23 +1034,257 @@ TEST(RemoteStreams, SlowSubscriberLossIsCountedNotSilent) {
   RemoteClient client(client_of(server));
   const Json listed = client.list_streams();
   EXPECT_GT(listed[0]["dropped"].get<std::uint64_t>(), 0u);
-  // The slow subscriber reads at last: sequence numbers show what it missed.
+  // The slow subscriber reads at last: sequence numbers show what it
+  // missed. The newest message is never the one dropped, so reading ends
+  // with seq 200.
   std::uint64_t last = 0, gaps = 0, got = 0;
-  sub.set(zmq::sockopt::rcvtimeo, 500);
+  sub.set(zmq::sockopt::rcvtimeo, 3000);
   std::vector<Buffer> frames;
-  while (net::recv_frames(sub, frames)) {
+  while (last < 200) {
+    ASSERT_TRUE(net::recv_frames(sub, frames)) << "no message after seq " << last;
     auto m = decode_stream(frames);
     ASSERT_TRUE(m);
     if (last != 0) gaps += m->seq - last - 1;
     last = m->seq;
     ++got;
   }
-  EXPECT_GT(got, 0u);
+  EXPECT_EQ(last, 200u);
   EXPECT_GT(gaps, 0u);
   // Every message either arrived or was counted as dropped.
+  ASSERT_TRUE(eventually([&] { return server.streams().at(0).held == 0; }));
   const StreamStatus after = server.streams().at(0);
-  EXPECT_EQ(after.held, 0u);
   EXPECT_EQ(got + after.dropped, 200u);
+  sub.set(zmq::sockopt::rcvtimeo, 0);
+  EXPECT_FALSE(net::recv_frames(sub, frames));  // nothing beyond seq 200
+}
+
+}  // namespace
+}  // namespace acheron::remote
+
+namespace acheron::remote {
+namespace {
+
+// A compact REQUEST as the client library sends it.
+std::vector<Buffer> request_frames(std::uint64_t id, const std::string& method, Json args) {
+  wire::Envelope req;
+  req.command = static_cast<std::uint8_t>(wire::Command::request);
+  req.service = "remote";
+  req.request_id = id;
+  req.method = method;
+  req.timeout_ms = 10000;
+  req.payload.meta = call_meta(args, Json::object(), 0);
+  return encode_call(req, Framing::compact);
+}
+
+// The next reply on a raw socket within `limit`, decoded; none on timeout.
+std::optional<wire::Envelope> next_reply(zmq::socket_t& s, std::chrono::milliseconds limit) {
+  s.set(zmq::sockopt::rcvtimeo, static_cast<int>(limit.count()));
+  std::vector<Buffer> frames;
+  if (!net::recv_frames(s, frames)) return std::nullopt;
+  auto d = decode_call(frames, nullptr);
+  if (!d) ADD_FAILURE() << "undecodable reply: " << d.error().message;
+  return d ? std::optional<wire::Envelope>(std::move(*d)) : std::nullopt;
+}
+
+// At most `threads` calls run and max_queued wait; a call beyond that is
+// refused at once (resource_exhausted, ServerBusy) and never runs, as the
+// Python server does. Built-ins are answered meanwhile, and the accepted
+// calls complete once the running one is released.
+TEST(RemoteLimits, CallsBeyondTheQueueBoundGetServerBusyAtOnce) {
+  auto opts = inproc_options();
+  opts.threads = 1;
+  opts.max_queued = 2;
+  RemoteServer server(opts);
+  Gate gate;
+  server.add_call("block", [&](int id) { return gate.pass() ? id : -1; }, {.params = {{"id"}}});
+  server.add_call("add", [](int a, int b) { return a + b; }, {.params = {{"a"}, {"b"}}});
+  server.start();
+  // Six callers, each on its own socket, all at once.
+  constexpr int kCallers = 6;
+  std::vector<zmq::socket_t> callers;
+  for (int i = 0; i < kCallers; ++i) {
+    callers.emplace_back(*server.context(), zmq::socket_type::dealer);
+    callers.back().set(zmq::sockopt::linger, 0);
+    callers.back().connect(server.rpc_endpoint());
+  }
+  for (int i = 0; i < kCallers; ++i) {
+    ASSERT_TRUE(net::send_frames(callers[i], request_frames(i + 1, "block", Json::array({i + 1}))));
+  }
+  ASSERT_TRUE(gate.wait_entered(1));
+  // Three refusals arrive while the accepted calls are held.
+  std::vector<std::optional<wire::Envelope>> replies(kCallers);
+  auto answered = [&] {
+    return std::count_if(replies.begin(), replies.end(),
+                         [](const auto& r) { return r.has_value(); });
+  };
+  for (const auto end = Clock::now() + 3s; answered() < 3 && Clock::now() < end;) {
+    std::vector<zmq::pollitem_t> items;
+    for (auto& c : callers) items.push_back({c.handle(), 0, ZMQ_POLLIN, 0});
+    zmq::poll(items.data(), items.size(), 100ms);
+    for (int i = 0; i < kCallers; ++i) {
+      if (items[i].revents & ZMQ_POLLIN) replies[i] = next_reply(callers[i], 0ms);
+    }
+  }
+  ASSERT_EQ(answered(), 3);
+  for (const auto& r : replies) {
+    if (!r) continue;
+    EXPECT_EQ(r->client_command(), wire::Command::error);
+    ASSERT_TRUE(r->error);
+    EXPECT_EQ(r->error->code, StatusCode::resource_exhausted);
+    EXPECT_EQ(r->error->type, "ServerBusy");
+    EXPECT_NE(r->error->message.find("max_queued"), std::string::npos) << r->error->message;
+  }
+  EXPECT_EQ(gate.entered(), 1);  // one runs, two wait
+  // Built-ins never wait; a further call is refused too.
+  RemoteClient control(client_of(server));
+  EXPECT_TRUE(control.ping());
+  EXPECT_EQ(control.list_calls().size(), 2u);
+  try {
+    control.call_with("add", 1, 2);
+    FAIL() << "expected ServerBusy";
+  } catch (const RemoteException& e) {
+    EXPECT_EQ(e.code(), StatusCode::resource_exhausted);
+    EXPECT_EQ(e.type(), "ServerBusy");
+  }
+  for (int i = 0; i < kCallers; ++i) {
+    if (!replies[i]) {
+      EXPECT_FALSE(next_reply(callers[i], 0ms)) << "caller " << i + 1;  // held at the gate
+    }
+  }
+  gate.open();
+  for (int i = 0; i < kCallers; ++i) {
+    if (replies[i]) continue;
+    auto r = next_reply(callers[i], 3000ms);
+    ASSERT_TRUE(r) << "accepted call " << i + 1 << " never completed";
+    EXPECT_EQ(r->request_id, static_cast<std::uint64_t>(i + 1));
+    ASSERT_EQ(r->client_command(), wire::Command::final);
+    EXPECT_EQ(value_of(*r).as<int>(), i + 1);
+  }
+  EXPECT_EQ(gate.entered(), 3);  // the refused calls never ran
+  // Every accepted call has finished: the slots are free again.
+  EXPECT_EQ(control.call_with("add", 2, 3).as<int>(), 5);
+  ASSERT_TRUE(net::send_frames(callers[0], request_frames(7, "block", Json::array({7}))));
+  auto r = next_reply(callers[0], 3000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->client_command(), wire::Command::final);
+}
+
+// The next event of a socket monitor (ZMQ_EVENT_*), 0 if none within its timeout.
+int next_monitor_event(zmq::socket_t& monitor) {
+  std::vector<Buffer> frames;
+  if (!net::recv_frames(monitor, frames) || frames.empty() || frames[0].size() < 2) return 0;
+  std::uint16_t event = 0;
+  std::memcpy(&event, frames[0].data(), sizeof event);
+  return event;
+}
+
+// ServerOptions::max_message_size is ZMQ_MAXMSGSIZE: libzmq drops the
+// connection of a client that sends a larger frame (that request gets no
+// reply); other clients are served on, and the client may reconnect.
+// Checked over TCP: inproc messages are not decoded, so no limit applies.
+TEST(RemoteLimits, AFrameBeyondTheSizeLimitDisconnectsThatClientOnly) {
+  auto opts = tcp_options();
+  opts.max_message_size = 4096;
+  RemoteServer server(opts);
+  add_demo_calls(server);
+  server.start();
+  RemoteClient other(ClientOptions{.endpoint = server.rpc_endpoint(), .timeout = 2000ms});
+  EXPECT_DOUBLE_EQ(other.call_with("add", 1.0, 2.0).as<double>(), 3.0);  // connected before
+
+  zmq::context_t ctx;
+  zmq::socket_t raw(ctx, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  ASSERT_EQ(zmq_socket_monitor(raw.handle(), "inproc://size-limit-monitor",
+                               ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED),
+            0);
+  zmq::socket_t monitor(ctx, zmq::socket_type::pair);
+  monitor.set(zmq::sockopt::linger, 0);
+  monitor.set(zmq::sockopt::rcvtimeo, 3000);
+  monitor.connect("inproc://size-limit-monitor");
+  raw.connect(server.rpc_endpoint());
+  ASSERT_EQ(next_monitor_event(monitor), ZMQ_EVENT_CONNECTED);
+
+  // 8 KiB of text in the one request frame: over the 4 KiB limit.
+  ASSERT_TRUE(
+      net::send_frames(raw, request_frames(1, "echo", Json::array({std::string(8192, 'x')}))));
+  ASSERT_EQ(next_monitor_event(monitor), ZMQ_EVENT_DISCONNECTED);  // the server dropped us
+  EXPECT_FALSE(next_reply(raw, 0ms));                              // and did not answer
+  EXPECT_DOUBLE_EQ(other.call_with("add", 2.0, 2.0).as<double>(), 4.0);
+
+  // Reconnected, the same socket may send what fits.
+  ASSERT_EQ(next_monitor_event(monitor), ZMQ_EVENT_CONNECTED);
+  ASSERT_TRUE(
+      net::send_frames(raw, request_frames(2, "echo", Json::array({std::string(1000, 'y')}))));
+  auto r = next_reply(raw, 3000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->request_id, 2u);
+  ASSERT_EQ(r->client_command(), wire::Command::final);
+  EXPECT_EQ(value_of(*r).data["args"][0].get<std::string>().size(), 1000u);
+  zmq_socket_monitor(raw.handle(), nullptr, 0);
+}
+
+// Stream management ($enable, $disable, $remove) changes the server for
+// every client, so it obeys the write lock as mutating calls do, with the
+// error the Python server gives (permission_denied, PermissionError).
+TEST(RemoteLock, StreamManagementObeysTheWriteLock) {
+  RemoteServer server(inproc_options());
+  server.add_manual_stream("frames");
+  server.add_call("move", [](int) {}, {.params = {{"to"}}, .mutating = true});
+  server.start();
+  RemoteClient a(client_of(server)), b(client_of(server));
+  auto state = [&]() -> std::optional<bool> {
+    const Json listed = b.list_streams();  // reading is never locked
+    if (listed.empty()) return std::nullopt;
+    return listed[0]["enabled"].get<bool>();
+  };
+  auto refused = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const RemoteException& e) {
+      EXPECT_EQ(e.code(), StatusCode::permission_denied);
+      EXPECT_EQ(e.type(), "PermissionError");
+      EXPECT_NE(e.remote_message().find("write lock"), std::string::npos) << e.remote_message();
+      return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(a.lock());
+  EXPECT_TRUE(refused([&] { b.disable_stream("frames"); }));
+  EXPECT_EQ(state(), true);  // untouched
+  EXPECT_TRUE(refused([&] { b.call_with("move", 1); }));
+  a.disable_stream("frames");  // the holder may
+  EXPECT_EQ(state(), false);
+  EXPECT_TRUE(refused([&] { b.enable_stream("frames"); }));
+  EXPECT_EQ(state(), false);
+  a.enable_stream("frames");
+  EXPECT_EQ(state(), true);
+  EXPECT_TRUE(refused([&] { b.remove_stream("frames"); }));
+  EXPECT_EQ(state(), true);
+  a.unlock();
+  b.disable_stream("frames");  // anyone once the lock is free
+  EXPECT_EQ(state(), false);
+  b.remove_stream("frames");
+  EXPECT_EQ(state(), std::nullopt);
+}
+
+TEST(RemoteLock, StreamManagementNeedsTheLockWhenRequired) {
+  auto opts = inproc_options();
+  opts.write_lock = WriteLock::required;
+  RemoteServer server(opts);
+  server.add_manual_stream("frames");
+  server.start();
+  RemoteClient c(client_of(server));
+  try {
+    c.disable_stream("frames");
+    FAIL() << "expected a refusal";
+  } catch (const RemoteException& e) {
+    EXPECT_EQ(e.code(), StatusCode::permission_denied);
+    EXPECT_EQ(e.type(), "PermissionError");
+  }
+  EXPECT_EQ(c.list_streams()[0]["enabled"], true);
+  ASSERT_TRUE(c.lock());
+  c.disable_stream("frames");
+  EXPECT_EQ(c.list_streams()[0]["enabled"], false);
 }
 
 }  // namespace

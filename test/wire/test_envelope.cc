@@ -163,6 +163,62 @@ TEST(Envelope, ShapeDefaultsToOneDimensionFromFrameSize) {
   EXPECT_EQ(r->payload.arrays[0].shape(), (std::vector<std::int64_t>{3}));
 }
 
+// A request carrying one array described by (dtype, shape) and an array
+// frame of `bytes` bytes.
+Result<Envelope> decode_with_array(const std::string& dtype, const nlohmann::json& shape,
+                                   std::size_t bytes = 0) {
+  auto good = encode(sample_request());
+  auto hdr = encode_msgpack({{"arrays", {{{"dtype", dtype}, {"shape", shape}}}}});
+  std::vector<Buffer> f = {good[0],
+                           good[1],
+                           good[2],
+                           good[3],
+                           Buffer::from_vector(std::move(hdr)),
+                           Buffer::allocate(bytes)};
+  return decode(f);
+}
+
+// An empty array's other dimensions must still be representable (itemsize
+// times their product fits NumPy's signed 64-bit index), whichever order the
+// dimensions come in, as the Python decoder requires.
+TEST(Envelope, ShapeLimitsDoNotDependOnTheOrderOfDimensions) {
+  constexpr std::int64_t k62 = std::int64_t{1} << 62;
+  constexpr std::int64_t k32 = std::int64_t{1} << 32;
+  for (const nlohmann::json& shape :
+       {nlohmann::json{0, k62, k62}, nlohmann::json{k62, k62, 0}, nlohmann::json{k62, 0, k62}}) {
+    auto r = decode_with_array("|u1", shape);
+    ASSERT_FALSE(r.ok()) << shape.dump();
+    EXPECT_EQ(r.error().code, StatusCode::invalid_argument);
+    EXPECT_NE(r.error().message.find("arrays[0].shape describes an array too large"),
+              std::string::npos)
+        << shape.dump() << ": " << r.error().message;
+  }
+  // Products that wrap around 64 bits to zero would match an empty frame.
+  for (const nlohmann::json& shape :
+       {nlohmann::json{k32, k32}, nlohmann::json{k32, 2, k32 / 2}, nlohmann::json{4, k62}}) {
+    auto r = decode_with_array("|u1", shape);
+    ASSERT_FALSE(r.ok()) << shape.dump();
+    EXPECT_NE(r.error().message.find("too large"), std::string::npos) << r.error().message;
+  }
+  // The itemsize counts: 2^60 float64 is 2^63 bytes, one past the index type.
+  EXPECT_FALSE(decode_with_array("<f8", {0, std::int64_t{1} << 60}).ok());
+  EXPECT_FALSE(decode_with_array("<f8", {std::int64_t{1} << 60, 0}).ok());
+  // Representable empty arrays are accepted in any order, their shape kept.
+  for (const nlohmann::json& shape : {nlohmann::json{0, (std::int64_t{1} << 60) - 1},
+                                      nlohmann::json{(std::int64_t{1} << 60) - 1, 0},
+                                      nlohmann::json{3, 0, k32}, nlohmann::json{k32, 3, 0}}) {
+    auto r = decode_with_array("<f8", shape);
+    ASSERT_TRUE(r.ok()) << shape.dump() << ": " << r.error().message;
+    ASSERT_EQ(r->payload.arrays.size(), 1u);
+    EXPECT_EQ(r->payload.arrays[0].shape(), shape.get<std::vector<std::int64_t>>());
+    EXPECT_EQ(r->payload.arrays[0].nbytes(), 0u);
+  }
+  // A non-empty array still needs exactly product(shape) x itemsize bytes.
+  EXPECT_TRUE(decode_with_array("<f8", {2, 3}, 48).ok());
+  EXPECT_FALSE(decode_with_array("<f8", {2, 3}, 40).ok());
+  EXPECT_FALSE(decode_with_array("<f8", {3, 0}, 8).ok());
+}
+
 TEST(Envelope, EncodeRejectsUnknownCommand) {
   Envelope e;
   e.command = 0x42;

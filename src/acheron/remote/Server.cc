@@ -116,6 +116,15 @@ std::string demangle(const char* name) {
   return status == 0 && p ? std::string(p.get()) : std::string(name);
 }
 
+// A refusal by the write lock. Replied with the error type the Python
+// server gives it (PermissionError), whichever call it refused.
+class LockRefused final : public Failure {
+ public:
+  explicit LockRefused(const std::string& message)
+      : Failure(StatusCode::permission_denied, message) {}
+};
+constexpr const char* kLockRefusedType = "PermissionError";
+
 std::string bound_endpoint(zmq::socket_t& s) {
   return s.get(zmq::sockopt::last_endpoint);
 }
@@ -156,8 +165,11 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   std::mutex lf_mutex;
   std::condition_variable lf_cv;
   bool has_leader = false;
-  std::size_t idle = 0;              // call threads waiting to lead
-  std::deque<Job> backlog;           // pool calls waiting for a free call thread
+  std::size_t idle = 0;     // call threads waiting to lead
+  std::deque<Job> backlog;  // pool calls waiting for a free call thread
+  // Pool calls accepted and not finished (running or in the backlog): at
+  // most threads + max_queued, so the backlog is bounded.
+  std::atomic<std::size_t> in_flight{0};
   bool leader_running_call = false;  // the leader runs a pool call and still leads
   std::uint64_t lead_term = 0;       // counts hand-overs: a thread that ran a call while
                                      // the lead moved on learns it from a changed term
@@ -200,6 +212,11 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
     router.set(zmq::sockopt::router_mandatory, 1);
     xpub.set(zmq::sockopt::xpub_verbose, 1);
     xpub.set(zmq::sockopt::sndhwm, options.send_hwm);
+    // What a client (ROUTER) or subscriber (XPUB) may send per frame; libzmq
+    // drops the connection of a peer that sends more.
+    const std::int64_t max_frame = options.max_message_size > 0 ? options.max_message_size : -1;
+    router.set(zmq::sockopt::maxmsgsize, max_frame);
+    xpub.set(zmq::sockopt::maxmsgsize, max_frame);
     if (options.slow_subscribers == SlowSubscribers::hold) xpub.set(zmq::sockopt::xpub_nodrop, 1);
     try {
       router.bind(options.rpc_bind);
@@ -520,6 +537,8 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
       Value v = call.handler(args);
       return encode_call(reply_envelope(request, wire::Command::final, std::move(v), framing),
                          framing);
+    } catch (const LockRefused& f) {
+      return error_frames(request, framing, f.code(), kLockRefusedType, f.what());
     } catch (const Failure& f) {
       return error_frames(
           request, framing, f.code(),
@@ -571,6 +590,8 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
       std::lock_guard lock(running_mutex);
       running.erase(job.key);
     }
+    // Before the reply: its caller may call again at once.
+    in_flight.fetch_sub(1, std::memory_order_relaxed);
     // A cancelled call gets no reply: its caller stopped waiting.
     if (!job.context->cancel_requested()) send_reply(job.route, std::move(frames), leader);
   }
@@ -588,14 +609,14 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
     if (token != 0 && token == lock_holder) lock_expiry = now + lock_lease;
     if (!mutating) return;
     if (lock_held_by_other(token, now)) {
-      throw Failure(StatusCode::permission_denied,
-                    "another client holds the write lock (mutating call refused) wait for it to "
-                    "unlock or its lease to expire, or take it with lock(force=true)");
+      throw LockRefused(
+          "another client holds the write lock (mutating call refused) wait for it to unlock or "
+          "its lease to expire, or take it with lock(force=true)");
     }
     if (lock_holder == 0 && options.write_lock == WriteLock::required) {
-      throw Failure(StatusCode::permission_denied,
-                    "this server requires the write lock for mutating calls (none held) call "
-                    "lock() first");
+      throw LockRefused(
+          "this server requires the write lock for mutating calls and stream management (none "
+          "held) call lock() first");
     }
   }
 
@@ -660,9 +681,13 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
                         {"protocol", 1},
                         {"write_lock", lock_status(token)}});
     }
-    if (m == kEnableStream) return set_enabled(stream_or_throw(stream_name()), true), Value(true);
-    if (m == kDisableStream) return set_enabled(stream_or_throw(stream_name()), false), Value(true);
-    if (m == kRemoveStream) return remove(stream_name()), Value(true);
+    if (m == kEnableStream || m == kDisableStream || m == kRemoveStream) {
+      // Stream management changes the server for every client: it obeys the
+      // write lock as mutating calls do.
+      check_write(token, true);
+      if (m == kRemoveStream) return remove(stream_name()), Value(true);
+      return set_enabled(stream_or_throw(stream_name()), m == kEnableStream), Value(true);
+    }
     if (m == kLock || m == kUnlock) {
       if (token == 0) throw_bad_argument("the write lock needs a client token");
       std::lock_guard lock(lock_mutex);
@@ -747,6 +772,8 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
       try {
         out =
             encode_call(reply_envelope(req, wire::Command::final, builtin(req), framing), framing);
+      } catch (const LockRefused& f) {
+        out = error_frames(req, framing, f.code(), kLockRefusedType, f.what());
       } catch (const Failure& f) {
         out = error_frames(req, framing, f.code(),
                            f.code() == StatusCode::invalid_argument ? "TypeError" : "Failure",
@@ -790,20 +817,37 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
       send_reply(route, run_call(*call, req, framing, context), true);
       return std::nullopt;
     }
-    auto context = make_context(route, req, framing, deadline);
-    Job job{std::move(call),
-            std::move(route),
-            std::move(req),
-            framing,
-            deadline,
-            std::move(context),
-            {}};
-    job.key = running_key(job.route, job.request.request_id);
-    {
-      std::lock_guard lock(running_mutex);
-      running[job.key] = job.context;
+    // Bounded backlog: at most `threads` calls run and max_queued wait.
+    const std::size_t threads = std::max<std::size_t>(1, options.threads);
+    if (in_flight.fetch_add(1, std::memory_order_relaxed) >= threads + options.max_queued) {
+      in_flight.fetch_sub(1, std::memory_order_relaxed);
+      send_reply(route,
+                 error_frames(req, framing, StatusCode::resource_exhausted, "ServerBusy",
+                              "server busy: " + std::to_string(threads) +
+                                  " calls are running and " + std::to_string(options.max_queued) +
+                                  " waiting (max_queued) retry later"),
+                 true);
+      return std::nullopt;
     }
-    return job;
+    try {
+      auto context = make_context(route, req, framing, deadline);
+      Job job{std::move(call),
+              std::move(route),
+              std::move(req),
+              framing,
+              deadline,
+              std::move(context),
+              {}};
+      job.key = running_key(job.route, job.request.request_id);
+      {
+        std::lock_guard lock(running_mutex);
+        running[job.key] = job.context;
+      }
+      return job;
+    } catch (...) {  // out of memory: the call is not accepted after all
+      in_flight.fetch_sub(1, std::memory_order_relaxed);
+      throw;
+    }
   }
 
   // The leader's loop: waits for requests and answers them until it hands

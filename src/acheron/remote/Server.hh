@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -59,6 +60,15 @@ struct ServerOptions {
   // reprograms the timer hardware on every call (costly in a virtual
   // machine: measured 49 vs 24 us per inproc call at 500 us vs 5 ms).
   std::chrono::microseconds handoff_after{5000};
+  // Calls (default threading) that may wait for a call thread while
+  // `threads` run; a call beyond threads + max_queued is answered at once
+  // with resource_exhausted (type ServerBusy) and does not run. Built-ins
+  // and Threading::io_thread calls never wait and are not counted.
+  std::size_t max_queued = 256;
+  // The largest frame, in bytes, a client or subscriber may send
+  // (ZMQ_MAXMSGSIZE on both sockets): libzmq disconnects a peer that sends
+  // a larger one, so that request gets no reply. Zero or negative: no limit.
+  std::int64_t max_message_size = std::int64_t{256} << 20;
 };
 
 enum class StreamKind { periodic, manual, relay };

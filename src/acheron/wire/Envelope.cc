@@ -1,6 +1,8 @@
 #include "acheron/wire/Envelope.hh"
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "acheron/wire/Msgpack.hh"
 #include "acheron/wire/MsgpackStream.hh"
@@ -195,6 +197,21 @@ Result<std::vector<ArrayDesc>> read_array_descs(mp::Reader& r, const DecodeLimit
       }
     }
     if (!have_dtype) return bad(".dtype missing");
+    if (d.has_shape) {
+      // The array must be representable whatever the order of its
+      // dimensions: itemsize times every non-zero dimension fits a signed
+      // 64-bit index (NumPy's intp), also when another dimension is zero and
+      // the array is empty. The Python decoder checks the same.
+      constexpr auto kMaxExtent =
+          static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+      std::uint64_t extent = itemsize(d.dtype);
+      for (const std::int64_t s : d.shape) {
+        const auto dim = static_cast<std::uint64_t>(std::max<std::int64_t>(s, 1));
+        if (extent > kMaxExtent / dim)
+          return bad(".shape describes an array too large to represent");
+        extent *= dim;
+      }
+    }
     descs.push_back(std::move(d));
   }
   return descs;
