@@ -54,12 +54,24 @@ conformance: venv
 	ACHERON_BUILD_DIR=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/python \
 	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider test/python/test_chroma_root.py
 
+# Under ASan/UBSan: the C++ unit tests and the program's own tests (the fuzz
+# drivers run in the default build and in `make fuzz`, which sanitizes), then
+# every Python test against the sanitized program, so the servers the tests
+# start as processes run sanitized. Python loads the sanitized extension
+# module, so the sanitizer runtime is preloaded (with libstdc++, whose
+# exception functions it intercepts); leaks are not checked there because
+# Python's own allocations would be reported.
+ASAN_RUNTIME = $(shell gcc -print-file-name=libasan.so) $(shell gcc -print-file-name=libstdc++.so)
 test-asan: deps
 	@cmake --preset asan >/dev/null
 	@cmake --build --preset asan -j $(JOBS)
 	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j $(JOBS) -L unit
+	  ctest --output-on-failure -j $(JOBS) -L 'unit|app'
+	ACHERON_BUILD_DIR=$(CURDIR)/build/asan PYTHONPATH=$(CURDIR)/python \
+	  LD_PRELOAD="$(ASAN_RUNTIME)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider test/python
 
 bench: deps
 	@cmake --preset release >/dev/null

@@ -38,8 +38,9 @@ enum class SlowSubscribers {
 };
 
 struct ServerOptions {
-  std::string rpc_bind = "tcp://*:5555";
-  std::string stream_bind = "tcp://*:5556";
+  // Loopback unless the caller names an address (docs/security.md).
+  std::string rpc_bind = "tcp://127.0.0.1:5555";
+  std::string stream_bind = "tcp://127.0.0.1:5556";
   std::string name = "remote";
   std::size_t threads = 2;                  // calls running at once (plus one thread that reads)
   std::shared_ptr<zmq::context_t> context;  // share it with in-process clients for inproc://
