@@ -20,6 +20,10 @@ offset, is in docs/chroma.md::
     photons, header = chroma.decode(request_bytes)        # ValueError if malformed
     reply = chroma.encode(detected, header)                # same framing as the request
 
+A server that cannot serve a list answers with the error reply, a ROOT
+``TObjString`` holding ``"<status>: <message>"`` (``encode_error``,
+``decode_error``).
+
 Units: positions mm, times ns, wavelengths nm; (px, py, pz) is the unit
 direction and pmtid the channel id (-1 for none).
 """
@@ -52,6 +56,17 @@ TOBJECT_VERSION = 1
 # ROOT 6.40, 9 in ROOT 5). Any value is read; a reply can echo the client's.
 COLLECTION_VERSION = 10
 DEFAULT_MAX_PHOTONS = 10_000_000
+
+# The error reply: a TObjString (ClassDef(TObjString, 1)) holding
+# "<status>: <message>", the text cut after MAX_ERROR_TEXT bytes.
+ERROR_CLASS_NAME = "TObjString"
+ERROR_CLASS_VERSION = 1
+MAX_ERROR_TEXT = 1024
+# Status names, as acheron::StatusCode's to_string spells them.
+STATUS_CODES = ("ok", "cancelled", "unknown", "invalid_argument", "deadline_exceeded",
+                "not_found", "already_exists", "permission_denied", "resource_exhausted",
+                "failed_precondition", "aborted", "out_of_range", "unimplemented", "internal",
+                "unavailable")
 
 FLOAT_FIELDS = ("x", "y", "z", "px", "py", "pz", "polx", "poly", "polz", "t", "wavelength")
 FIELDS = FLOAT_FIELDS + ("pmtid",)
@@ -384,3 +399,102 @@ def encode(photons: PhotonList, header: Header | None = None) -> bytes:
         target[...] = columns[name]  # byte-swapped by NumPy in one pass
         pos += 4 * n
     return bytes(out)
+
+
+# -- the error reply ---------------------------------------------------------
+
+@dataclass
+class ErrorReply:
+    """A chroma front's refusal: the status name and the message."""
+
+    code: str
+    message: str
+
+
+def _escaped(text: str, max_bytes: int) -> bytes:
+    """Bytes outside printable ASCII (and the backslash) as \\xNN, cut after
+    max_bytes input bytes with "...", as the C++ side writes them."""
+    raw = text.encode("utf-8", "replace")
+    out = bytearray()
+    for c in raw[:max_bytes]:
+        if 0x20 <= c < 0x7F and c != 0x5C:
+            out.append(c)
+        else:
+            out += b"\\x%02x" % c
+    if len(raw) > max_bytes:
+        out += b"..."
+    return bytes(out)
+
+
+def encode_error(code: str, message: str, framing: Framing = Framing.BUFFER) -> bytes:
+    """The bytes ROOT writes for a TObjString of "<code>: <message>"."""
+    text = _escaped(f"{code}: {message}", MAX_ERROR_TEXT)
+    prefix = struct.pack(">B", len(text)) if len(text) < 255 else struct.pack(">BI", 255, len(text))
+    name = ERROR_CLASS_NAME.encode() + b"\0"
+    obj = struct.pack(">HHII", ERROR_CLASS_VERSION, TOBJECT_VERSION, 0, 0) + prefix + text
+    body = struct.pack(">I", NEW_CLASS_TAG) + name
+    body += struct.pack(">I", len(obj) | BYTE_COUNT_MASK) + obj
+    out = struct.pack(">I", len(body) | BYTE_COUNT_MASK) + body
+    if Framing(framing) is Framing.MESSAGE:
+        out = struct.pack(">II", len(out) + 4, MESS_OBJECT) + out
+    return out
+
+
+def decode_error(data) -> ErrorReply:
+    """Reads an error reply (either framing). Raises CodecError for bytes
+    that are not a TObjString as ROOT writes one."""
+    view = memoryview(data).cast("B")
+    if len(view) == 0:
+        raise CodecError("empty message")
+    r = _Reader(view)
+    if detect_framing(view) is Framing.MESSAGE:
+        r.need(_MESSAGE_HEADER, "TMessage header")
+        length, what = r.u32(), r.u32()
+        if length not in (0, len(view) - 4) or what != MESS_OBJECT:
+            raise CodecError("not a TMessage(kMESS_OBJECT) of the received size")
+    r.need(4, "object tag")
+    outer = None
+    if r.peek_u32() & BYTE_COUNT_MASK and r.peek_u32() != NEW_CLASS_TAG:
+        outer = r.byte_count("object")
+        r.need(4, "class tag")
+    if r.u32() != NEW_CLASS_TAG:
+        raise CodecError("no class tag")
+    name = ERROR_CLASS_NAME.encode() + b"\0"
+    r.need(len(name), "class name")
+    if bytes(view[r.pos:r.pos + len(name)]) != name:
+        raise CodecError(f"not a {ERROR_CLASS_NAME}")
+    r.pos += len(name)
+    version, count = r.version(ERROR_CLASS_NAME)
+    if version != ERROR_CLASS_VERSION:
+        raise CodecError(f"unknown {ERROR_CLASS_NAME} version {version}")
+    r.need(2, "TObject version")
+    tobject_version = r.u16()
+    if tobject_version & STREAMED_MEMBER_WISE:
+        r.need(4, "TObject version")
+        r.pos += 2
+        tobject_version = r.u16()
+    if tobject_version != TOBJECT_VERSION:
+        raise CodecError(f"unknown TObject version {tobject_version}")
+    r.need(8, "TObject fUniqueID and fBits")
+    r.u32()
+    if r.u32() & IS_REFERENCED:
+        r.need(2, "TObject process id")
+        r.pos += 2
+    r.need(1, "TString length")
+    length = view[r.pos]
+    r.pos += 1
+    if length == 255:
+        r.need(4, "TString length")
+        length = r.u32()
+    r.need(length, "TString")
+    text = bytes(view[r.pos:r.pos + length]).decode("utf-8", "replace")
+    r.pos += length
+    r.check_count(ERROR_CLASS_NAME, count)
+    r.check_count("object", outer)
+    if r.remaining:
+        raise CodecError(f"{r.remaining} bytes follow the object at offset {r.pos}")
+    code, sep, message = text.partition(": ")
+    if sep and code in STATUS_CODES:
+        return ErrorReply(code, message)
+    return ErrorReply("unknown", text)
+

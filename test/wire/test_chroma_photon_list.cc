@@ -567,5 +567,91 @@ TEST(ChromaPhotonList, EncodeClearsTheReferencedBit) {
   EXPECT_EQ(d.header.bits, 0x8u);
 }
 
+// -------------------------------------------------------------- error reply
+
+// The texts of the golden error replies (ERROR_TEXT, LONG_ERROR_TEXT in
+// scripts/make-chroma-golden.py), written by ROOT as TObjString.
+constexpr std::string_view kErrorMessage = "wrong class 'TH1F' (expected ChromaPhotonList)";
+std::string long_error_message() {
+  std::string m;
+  for (int i = 0; i < 30; ++i) m += "0123456789";
+  return m;
+}
+
+TEST(ChromaErrorReply, EncodeWritesRootsBytes) {
+  EXPECT_EQ(str(encode_error(StatusCode::invalid_argument, kErrorMessage, Framing::buffer)),
+            golden("error_buffer.bin"));
+  EXPECT_EQ(str(encode_error(StatusCode::invalid_argument, kErrorMessage, Framing::message)),
+            golden("error_message.bin"));
+  // Over 254 bytes: TString's long length form.
+  EXPECT_EQ(str(encode_error(StatusCode::resource_exhausted, long_error_message())),
+            golden("error_long_buffer.bin"));
+}
+
+TEST(ChromaErrorReply, DecodesRootsBytes) {
+  for (const char* name : {"error_buffer.bin", "error_message.bin"}) {
+    auto e = decode_error(bytes(golden(name)));
+    ASSERT_TRUE(e.ok()) << name << ": " << e.error().message;
+    EXPECT_EQ(e->code, StatusCode::invalid_argument);
+    EXPECT_EQ(e->message, kErrorMessage);
+  }
+  auto e = decode_error(bytes(golden("error_long_buffer.bin")));
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->code, StatusCode::resource_exhausted);
+  EXPECT_EQ(e->message, long_error_message());
+}
+
+TEST(ChromaErrorReply, IsNeverAPhotonListAndAListIsNeverAnError) {
+  for (const char* name : {"error_buffer.bin", "error_message.bin", "error_long_buffer.bin"}) {
+    expect_error(golden(name), StatusCode::invalid_argument, "wrong class 'TObjString'");
+    EXPECT_EQ(detect_framing(bytes(golden(name))),
+              std::string(name).find("message") != std::string::npos ? Framing::message
+                                                                     : Framing::buffer);
+  }
+  for (const char* name : {"buffer_0.bin", "buffer_1.bin", "message_0.bin"}) {
+    auto e = decode_error(bytes(golden(name)));
+    ASSERT_FALSE(e.ok()) << name;
+    EXPECT_NE(e.error().message.find("wrong class 'ChromaPhotonList'"), std::string::npos);
+  }
+}
+
+TEST(ChromaErrorReply, TruncatedOrExtendedIsNotAnErrorReply) {
+  for (const char* name : {"error_buffer.bin", "error_message.bin", "error_long_buffer.bin"}) {
+    const std::string in = golden(name);
+    for (std::size_t len = 0; len < in.size(); ++len) {
+      EXPECT_FALSE(decode_error(bytes(in.substr(0, len))).ok()) << name << " cut at " << len;
+    }
+    EXPECT_FALSE(decode_error(bytes(in + "x")).ok());
+  }
+}
+
+TEST(ChromaErrorReply, TextIsEscapedAndCut) {
+  const std::string nasty = std::string("line\nbreak\0nul\\", 15);
+  auto e = decode_error(bytes(str(encode_error(StatusCode::aborted, nasty))));
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->code, StatusCode::aborted);
+  EXPECT_EQ(e->message, "line\\x0abreak\\x00nul\\x5c");
+  const std::string huge(5000, 'a');
+  const Buffer b = encode_error(StatusCode::internal, huge, Framing::message);
+  e = decode_error(bytes(str(b)));
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->code, StatusCode::internal);
+  // "internal: " counts against the limit, then "..." marks the cut.
+  std::string cut(kMaxErrorText - 10, 'a');
+  cut.append("...");
+  EXPECT_EQ(e->message, cut);
+}
+
+TEST(ChromaErrorReply, TextWithoutAStatusIsUnknown) {
+  // "ok: " and "abcd" have the same length: the same bytes, another text.
+  std::string in = str(encode_error(StatusCode::ok, ""));
+  ASSERT_EQ(in.substr(in.size() - 4), "ok: ");
+  in.replace(in.size() - 4, 4, "abcd");
+  auto e = decode_error(bytes(in));
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->code, StatusCode::unknown);
+  EXPECT_EQ(e->message, "abcd");
+}
+
 }  // namespace
 }  // namespace acheron::wire::chroma

@@ -207,7 +207,7 @@ bool read_header(Reader& r, Framing framing, std::size_t size) {
   return true;
 }
 
-bool read_class_tag(Reader& r, VersionHeader& outer) {
+bool read_class_tag(Reader& r, VersionHeader& outer, std::string_view expected = kClassName) {
   if (!r.need(4, "object tag")) return false;
   std::uint32_t word = r.u32();
   if (word == kNullTag)
@@ -248,9 +248,9 @@ bool read_class_tag(Reader& r, VersionHeader& outer) {
                               r.pos(), kMaxClassName));
   }
   const std::string_view name(begin, static_cast<std::size_t>(nul - begin));
-  if (name != kClassName) {
+  if (name != expected) {
     return r.fail(StatusCode::invalid_argument,
-                  fmt::format("wrong class '{}' (expected {})", printable(name), kClassName));
+                  fmt::format("wrong class '{}' (expected {})", printable(name), expected));
   }
   r.skip(name.size() + 1);
   return true;
@@ -335,6 +335,20 @@ bool read_vector(Reader& r, std::size_t member, std::vector<T>& out, std::size_t
     }
   }
   return check_count(r, name, h);
+}
+
+// The TString length prefix (TBufferFile::WriteTString): one byte below 255,
+// else the byte 255 and a 32-bit length.
+constexpr std::size_t tstring_prefix(std::size_t length) {
+  return length < 255 ? 1 : 5;
+}
+// Byte counts of a TObjString holding `length` bytes: the object part
+// (version onwards) and the whole object (class tag onwards).
+constexpr std::size_t error_object_count(std::size_t length) {
+  return 2 + kTObjectBytes + tstring_prefix(length) + length;
+}
+constexpr std::size_t error_class_tag_bytes() {
+  return 4 + kErrorClassName.size() + 1;
 }
 
 }  // namespace
@@ -482,6 +496,85 @@ Result<Buffer> encode(const PhotonList& photons, const Header& header) {
   }
   put_vector(photons.pmtid.data(), false);
   return out;
+}
+
+Buffer encode_error(StatusCode code, std::string_view message, Framing framing) {
+  std::string text = escaped(fmt::format("{}: {}", to_string(code), message), kMaxErrorText);
+  const std::size_t length = text.size();
+  const std::size_t object = error_object_count(length);
+  const std::size_t outer = error_class_tag_bytes() + 4 + object;
+  Buffer out = Buffer::allocate((framing == Framing::message ? kMessageHeader : 0) + 4 + outer);
+  std::byte* p = out.mutable_data();
+  if (framing == Framing::message) {
+    store_be32(p, static_cast<std::uint32_t>(out.size() - 4));  // as TMessage::SetLength
+    store_be32(p + 4, kMessObject);
+    p += kMessageHeader;
+  }
+  store_be32(p, static_cast<std::uint32_t>(outer) | kByteCountMask);
+  store_be32(p + 4, kNewClassTag);
+  std::memcpy(p + 8, kErrorClassName.data(), kErrorClassName.size());  // NUL from allocate()
+  p += 4 + error_class_tag_bytes();
+  store_be32(p, static_cast<std::uint32_t>(object) | kByteCountMask);
+  store_be16(p + 4, kErrorClassVersion);
+  store_be16(p + 6, kTObjectVersion);
+  // fUniqueID and fBits stay 0, as ROOT 6 writes a fresh object.
+  p += 4 + 2 + kTObjectBytes;
+  if (length < 255) {
+    *p++ = static_cast<std::byte>(length);
+  } else {
+    *p++ = std::byte{255};
+    store_be32(p, static_cast<std::uint32_t>(length));
+    p += 4;
+  }
+  std::memcpy(p, text.data(), length);
+  return out;
+}
+
+Result<ErrorReply> decode_error(std::span<const std::byte> bytes) {
+  Reader r(bytes);
+  auto failed = [&r]() { return Result<ErrorReply>::failure(r.code, r.error); };
+  if (bytes.empty())
+    return Result<ErrorReply>::failure(StatusCode::invalid_argument, "empty message");
+  if (!read_header(r, detect_framing(bytes), bytes.size())) return failed();
+  VersionHeader outer;
+  if (!read_class_tag(r, outer, kErrorClassName)) return failed();
+  VersionHeader object;
+  if (!read_version(r, kErrorClassName, object)) return failed();
+  if (object.version != kErrorClassVersion) {
+    return Result<ErrorReply>::failure(
+        StatusCode::invalid_argument,
+        fmt::format("unknown TObjString class version {} (expected {})", object.version,
+                    kErrorClassVersion));
+  }
+  Header ignored;
+  if (!read_tobject(r, ignored)) return failed();
+  if (!r.need(1, "TString length")) return failed();
+  std::size_t length = std::to_integer<std::size_t>(*r.here());
+  r.skip(1);
+  if (length == 255) {
+    if (!r.need(4, "TString length")) return failed();
+    length = r.u32();
+  }
+  if (!r.need(length, "TString")) return failed();
+  const std::string text(reinterpret_cast<const char*>(r.here()), length);
+  r.skip(length);
+  if (!check_count(r, kErrorClassName, object) || !check_count(r, "object", outer)) {
+    return failed();
+  }
+  if (r.remaining() != 0) {
+    return Result<ErrorReply>::failure(
+        StatusCode::invalid_argument,
+        fmt::format("{} bytes follow the object at offset {}", r.remaining(), r.pos()));
+  }
+  ErrorReply e;
+  const auto colon = text.find(": ");
+  e.code = colon == std::string::npos
+               ? StatusCode::unknown
+               : status_code_from_string(std::string_view(text).substr(0, colon));
+  const bool named = colon != std::string::npos &&
+                     (e.code != StatusCode::unknown || text.compare(0, colon, "unknown") == 0);
+  e.message = named ? text.substr(colon + 2) : text;
+  return e;
 }
 
 }  // namespace acheron::wire::chroma
