@@ -87,6 +87,28 @@ charon::Hits to_charon_hits(std::uint32_t event_id, const optics::HitRecord* beg
   return h;
 }
 
+wire::chroma::PhotonList to_chroma_list(const optics::HitRecord* begin,
+                                        const optics::HitRecord* end) {
+  wire::chroma::PhotonList out;
+  out.resize(static_cast<std::size_t>(end - begin));
+  std::size_t i = 0;
+  for (const auto* r = begin; r != end; ++r, ++i) {
+    out.x[i] = r->position[0];
+    out.y[i] = r->position[1];
+    out.z[i] = r->position[2];
+    out.px[i] = r->direction[0];
+    out.py[i] = r->direction[1];
+    out.pz[i] = r->direction[2];
+    out.polx[i] = r->polarization[0];
+    out.poly[i] = r->polarization[1];
+    out.polz[i] = r->polarization[2];
+    out.t[i] = r->time;
+    out.wavelength[i] = r->wavelength;
+    out.pmtid[i] = static_cast<std::int32_t>(r->channel);
+  }
+  return out;
+}
+
 charon::DetectorInfo detector_info(const optics::Detector& detector) {
   charon::DetectorInfo info;
   for (const auto& ch : detector.geometry().channels()) {

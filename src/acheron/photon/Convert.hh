@@ -8,6 +8,7 @@
 #include "acheron/optics/Detector.hh"
 #include "acheron/optics/Engine.hh"
 #include "acheron/wire/Charon.hh"
+#include "acheron/wire/ChromaPhotonList.hh"
 
 namespace acheron::photon {
 
@@ -31,6 +32,11 @@ InputReport append_event(optics::PhotonBatch& batch, const wire::charon::PhotonD
 // for a batch built in event order); [begin, end) selects this event's.
 wire::charon::Hits to_charon_hits(std::uint32_t event_id, const optics::HitRecord* begin,
                                   const optics::HitRecord* end);
+
+// Hit records as the chroma front's reply: the detected photons' final
+// position, direction, polarisation, time and wavelength, pmtid = channel.
+wire::chroma::PhotonList to_chroma_list(const optics::HitRecord* begin,
+                                        const optics::HitRecord* end);
 
 // DETECTOR_INFO for a detector: channel positions and types by channel index.
 wire::charon::DetectorInfo detector_info(const optics::Detector& detector);

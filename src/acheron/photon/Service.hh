@@ -53,6 +53,11 @@ class PhotonService final {
   // Simulates one event: SIM_COMPLETE (12 or 5 frames, as the request's
   // generation) or SIM_FAILED on an engine error. Thread-safe.
   std::vector<Buffer> simulate(const wire::charon::PhotonData& photons);
+  // Simulates one event and returns the engine's hit records in input order
+  // (with the final positions, which SIM_COMPLETE does not carry; the
+  // chroma front replies with them). Throws on an engine error, counted as
+  // failed. Thread-safe.
+  std::vector<optics::HitRecord> simulate_records(const wire::charon::PhotonData& photons);
 
   // Simulates several events as one engine batch (their event ids must be
   // distinct) and returns each event's hits, in the given order. Throws on
