@@ -22,7 +22,11 @@ offset, is in docs/chroma.md::
 
 A server that cannot serve a list answers with the error reply, a ROOT
 ``TObjString`` holding ``"<status>: <message>"`` (``encode_error``,
-``decode_error``).
+``decode_error``). ``ChromaClient`` (needs pyzmq) sends a list to a chroma
+front and returns the detected photons::
+
+    client = chroma.ChromaClient("tcp://127.0.0.1:5024")
+    detected = client.simulate(photons, event_id=7)       # ChromaServerError, Unavailable
 
 Units: positions mm, times ns, wavelengths nm; (px, py, pz) is the unit
 direction and pmtid the channel id (-1 for none).
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import enum
 import struct
+import time as _time
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
@@ -498,3 +503,86 @@ def decode_error(data) -> ErrorReply:
         return ErrorReply(code, message)
     return ErrorReply("unknown", text)
 
+
+# -- client -----------------------------------------------------------------
+
+class ChromaServerError(RuntimeError):
+    """The server answered with the error reply; ``code`` is its status name
+    (``invalid_argument``, ``resource_exhausted``, ``unavailable``, ...)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Unavailable(TimeoutError):
+    """No reply after every attempt."""
+
+
+class ChromaClient:
+    """A client of a chroma front (``acheron photon serve --chroma-bind``,
+    ``acheron broker --chroma-bind``, or a chroma-server): one list per
+    request on a REQ socket. Every attempt has a deadline; an unanswered one
+    is sent again on a fresh socket (Lazy Pirate). The deadline must exceed
+    the longest simulation: an attempt that times out is simulated again."""
+
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:5024", timeout_ms: int = 30000,
+                 attempts: int = 3, framing: Framing = Framing.BUFFER, context=None,
+                 max_photons: int = DEFAULT_MAX_PHOTONS, unavailable_wait_s: float = 0.5):
+        import zmq  # noqa: PLC0415 (the codec above needs only NumPy)
+
+        if attempts < 1 or timeout_ms <= 0:
+            raise ValueError("attempts must be >= 1 and timeout_ms > 0")
+        self._zmq = zmq
+        self.endpoint = endpoint
+        self.timeout_ms = timeout_ms
+        self.attempts = attempts
+        self.framing = Framing(framing)
+        self.max_photons = max_photons
+        self.unavailable_wait_s = unavailable_wait_s
+        self._ctx = context or zmq.Context.instance()
+
+    def request(self, data) -> bytes:
+        """Sends bytes as they are (a list written elsewhere) and returns the
+        reply's bytes; an "unavailable" error reply is retried after a pause."""
+        zmq = self._zmq
+        for attempt in range(1, self.attempts + 1):
+            s = self._ctx.socket(zmq.REQ)
+            s.setsockopt(zmq.LINGER, 0)
+            try:
+                s.connect(self.endpoint)
+                s.send(data, copy=False)
+                if not s.poll(self.timeout_ms, zmq.POLLIN):
+                    continue
+                reply = s.recv_multipart()[0]
+            finally:
+                s.close()
+            if attempt < self.attempts:
+                try:
+                    if decode_error(reply).code == "unavailable":
+                        _time.sleep(self.unavailable_wait_s)
+                        continue
+                except CodecError:
+                    pass
+            return reply
+        raise Unavailable(f"no reply from the chroma server at {self.endpoint} after "
+                          f"{self.attempts} attempts of {self.timeout_ms} ms")
+
+    def simulate(self, photons: PhotonList, event_id: int = 0) -> PhotonList:
+        """The detected photons (pmtid = channel id). event_id goes out as the
+        list's fUniqueID, which keys the server's random streams. Raises
+        ChromaServerError for the error reply, Unavailable without a reply,
+        CodecError for a list that cannot be written or a reply that cannot be
+        read."""
+        reply = self.request(encode(photons, Header(framing=self.framing, unique_id=event_id)))
+        try:
+            detected, _ = decode(reply, self.max_photons)
+            return detected
+        except CodecError as e:
+            try:
+                error = decode_error(reply)
+            except CodecError:
+                raise CodecError(f"unreadable reply from the chroma server at {self.endpoint}: "
+                                 f"{e}") from None
+            raise ChromaServerError(error.code, error.message) from None
