@@ -550,6 +550,7 @@ Result<Buffer> encode(const PhotonList& photons, const Header& header) {
     }
   }
   put_vector(photons.pmtid.data(), false);
+  ACHERON_ASSERT(p == out.data() + out.size());  // every byte written (none was zeroed)
   return out;
 }
 
