@@ -1,11 +1,11 @@
 // Fuzz target: a chroma request carried through the whole photon service
-// path (decode, the PHOTONDATA conversion, input checks, the engine, the
-// reply): no input may crash the engine, every hit is on a real channel and
-// comes from a real input photon, and every reply encodes (no NaN or inf in
-// a hit). Inputs that do not decode are read as raw float32 photons instead
-// (11 per photon, any bits), so the engine also sees what the ChAR0N front
-// lets through: extreme coordinates (up to FLT_MAX), subnormals, zero and
-// non-finite directions, absurd wavelengths and times.
+// path (the check in place, input checks, the engine, the reply): no input
+// may crash the engine, every hit is on a real channel and comes from a real
+// input photon, and every reply encodes (no NaN or inf in a hit). Inputs
+// that do not decode are read as raw float32 photons instead (11 per photon,
+// any bits), so the engine also sees what the ChAR0N front lets through:
+// extreme coordinates (up to FLT_MAX), subnormals, zero and non-finite
+// directions, absurd wavelengths and times.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -47,21 +47,25 @@ chroma::PhotonList raw_photons(const std::uint8_t* data, std::size_t size) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::span<const std::byte> in(reinterpret_cast<const std::byte*>(data), size);
-  auto decoded = chroma::decode(in, chroma::Limits{.max_photons = kMaxPhotons});
+  // A list is read where it lies, as `photon serve` does; anything else
+  // becomes raw photons through the PHOTONDATA conversion (the broker's way).
+  auto view = chroma::decode_view(in, chroma::Limits{.max_photons = kMaxPhotons});
   chroma::Header header;
-  chroma::PhotonList photons;
-  if (decoded) {
-    header = decoded->header;
-    photons = std::move(decoded->photons);
-  } else {
-    photons = raw_photons(data, size);
-    header.unique_id = size > 0 ? data[0] : 0;
-  }
-  const std::size_t n = photons.size();
-  const auto request = chroma::to_photon_data(std::move(photons), header.unique_id);
-
   optics::PhotonBatch batch;
-  photon::append_event(batch, request, request.event_id);
+  std::size_t n = 0;
+  std::uint32_t event_id = 0;
+  if (view) {
+    header = view->header;
+    n = view->size;
+    event_id = header.unique_id;
+    photon::append_event(batch, in, *view, event_id);
+  } else {
+    chroma::PhotonList photons = raw_photons(data, size);
+    n = photons.size();
+    header.unique_id = event_id = size > 0 ? data[0] : 0;
+    const auto request = chroma::to_photon_data(std::move(photons), event_id);
+    photon::append_event(batch, request, event_id);
+  }
   if (batch.size() != n) std::abort();
   const auto result = engine().simulate(batch, /*seed=*/1);
 
@@ -69,7 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::uint32_t previous = 0;
   for (std::size_t i = 0; i < result.hits.size(); ++i) {
     const auto& h = result.hits[i];
-    if (h.channel >= channels || h.photon >= n || h.event != request.event_id) std::abort();
+    if (h.channel >= channels || h.photon >= n || h.event != event_id) std::abort();
     if (i > 0 && h.photon <= previous) std::abort();  // input order, one hit per photon
     previous = h.photon;
   }

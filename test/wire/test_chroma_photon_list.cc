@@ -104,10 +104,28 @@ PhotonList random_values(std::size_t n, std::uint32_t seed) {
   return p;
 }
 
+// decode_view must accept exactly what decode accepts and see the same
+// values where they lie in the message.
+void expect_view_agrees(const std::string& in, const Decoded& d, const Limits& limits) {
+  auto v = decode_view(bytes(in), limits);
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(v->header, d.header);
+  ASSERT_EQ(v->size, d.photons.size());
+  const auto floats = d.photons.floats();
+  for (std::size_t i = 0; i < v->size; ++i) {
+    for (std::size_t m = 0; m < kFloatMembers; ++m) {
+      const float a = v->value(bytes(in), m, i), b = (*floats[m])[i];
+      ASSERT_EQ(std::memcmp(&a, &b, 4), 0) << kMemberNames[m] << "[" << i << "]";
+    }
+    ASSERT_EQ(v->pmtid(bytes(in), i), d.photons.pmtid[i]);
+  }
+}
+
 Decoded decode_ok(const std::string& in, const Limits& limits = {}) {
   auto r = decode(bytes(in), limits);
   EXPECT_TRUE(r.ok()) << r.error().message;
   if (!r.ok()) return {};
+  expect_view_agrees(in, *r, limits);
   return std::move(r).value();
 }
 
@@ -119,6 +137,10 @@ void expect_error(const std::string& in, StatusCode code, std::string_view text,
   EXPECT_EQ(r.error().code, code) << r.error().message;
   EXPECT_NE(r.error().message.find(text), std::string::npos)
       << "message '" << r.error().message << "' lacks '" << text << "'";
+  auto v = decode_view(bytes(in), limits);
+  ASSERT_FALSE(v.ok()) << "decode_view accepted what decode refuses: " << text;
+  EXPECT_EQ(v.error().code, r.error().code);
+  EXPECT_EQ(v.error().message, r.error().message);
 }
 
 // An independent writer of the layout (docs/chroma.md) with knobs for every
@@ -387,6 +409,7 @@ TEST(ChromaPhotonList, TruncatedInputIsAnErrorAtEveryLength) {
     for (std::size_t len = 0; len < in.size(); ++len) {
       auto r = decode(bytes(in.substr(0, len)));
       EXPECT_FALSE(r.ok()) << name << " cut at " << len;
+      EXPECT_FALSE(decode_view(bytes(in.substr(0, len))).ok()) << name << " cut at " << len;
     }
   }
   expect_error("", StatusCode::invalid_argument, "empty");

@@ -89,8 +89,12 @@ std::optional<ChromaMessage> split_chroma_message(std::vector<Buffer> frames) {
   return m;
 }
 
-std::variant<chroma::Decoded, ChromaRefusal> decode_chroma_request(std::span<const Buffer> body,
-                                                                   const chroma::Limits& limits) {
+namespace {
+
+// Decodes (or checks) a request body with `read`; a failure becomes the
+// refusal, in the framing the first frame appears to use.
+template <class T, class Read>
+std::variant<T, ChromaRefusal> read_chroma_request(std::span<const Buffer> body, Read&& read) {
   const std::span<const std::byte> first =
       body.empty() ? std::span<const std::byte>{}
                    : std::span<const std::byte>(body[0].data(), body[0].size());
@@ -103,9 +107,23 @@ std::variant<chroma::Decoded, ChromaRefusal> decode_chroma_request(std::span<con
                    fmt::format("the request has {} frames (a ChromaPhotonList is sent as one)",
                                body.size())});
   }
-  auto decoded = chroma::decode(first, limits);
-  if (!decoded) return refuse(decoded.error());
-  return std::move(*decoded);
+  auto result = read(first);
+  if (!result) return refuse(result.error());
+  return std::move(*result);
+}
+
+}  // namespace
+
+std::variant<chroma::Decoded, ChromaRefusal> decode_chroma_request(std::span<const Buffer> body,
+                                                                   const chroma::Limits& limits) {
+  return read_chroma_request<chroma::Decoded>(
+      body, [&](std::span<const std::byte> b) { return chroma::decode(b, limits); });
+}
+
+std::variant<chroma::View, ChromaRefusal> check_chroma_request(std::span<const Buffer> body,
+                                                               const chroma::Limits& limits) {
+  return read_chroma_request<chroma::View>(
+      body, [&](std::span<const std::byte> b) { return chroma::decode_view(b, limits); });
 }
 
 std::vector<Buffer> chroma_reply(const Route& route, Buffer reply) {

@@ -71,6 +71,11 @@ struct ChromaRefusal {
 std::variant<wire::chroma::Decoded, ChromaRefusal> decode_chroma_request(
     std::span<const Buffer> body, const wire::chroma::Limits& limits);
 
+// The same check without converting the arrays: the list's layout in
+// body[0] (wire::chroma::View), for reading it in place.
+std::variant<wire::chroma::View, ChromaRefusal> check_chroma_request(
+    std::span<const Buffer> body, const wire::chroma::Limits& limits);
+
 // The route frames followed by one reply frame.
 std::vector<Buffer> chroma_reply(const Route& route, Buffer reply);
 

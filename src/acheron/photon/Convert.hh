@@ -2,7 +2,9 @@
 // hits, and DETECTOR_INFO.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "acheron/optics/Detector.hh"
@@ -26,6 +28,10 @@ struct InputReport {
 // photons marked NO_HIT | NAN_ABORT so the engine leaves them alone.
 InputReport append_event(optics::PhotonBatch& batch, const wire::charon::PhotonData& photons,
                          std::uint32_t event);
+// The same for a chroma-server list read where it lies in its message (no
+// copy; see wire::chroma::View), creator flags 0.
+InputReport append_event(optics::PhotonBatch& batch, std::span<const std::byte> message,
+                         const wire::chroma::View& list, std::uint32_t event);
 
 // Hits of one batch event (`event`), in input order, as a ChAR0N reply body.
 // `hits` must be the engine's hits sorted by event (as Engine returns them

@@ -12,7 +12,6 @@
 #include "acheron/core/Log.hh"
 #include "acheron/core/ThreadPool.hh"
 #include "acheron/photon/Convert.hh"
-#include "acheron/wire/ChromaCharon.hh"
 
 namespace acheron::photon {
 namespace charon = wire::charon;
@@ -167,37 +166,41 @@ void Server::run() {
   items.push_back({nullptr, m.waker.fd(), ZMQ_POLLIN, 0});
   const std::size_t waker_item = items.size() - 1;
 
-  // A chroma request: decoded, simulated and encoded on a job thread (a
-  // large list takes a while to decode), in the client's framing.
+  // A chroma request: checked, simulated and encoded on a job thread (a
+  // large list takes a while to check), in the client's framing. The engine
+  // reads the photons where they lie in the received message.
   auto submit_chroma = [&](broker::ChromaMessage message, std::string from) {
     m.jobs.submit([this, message = std::move(message), from = std::move(from)]() mutable {
       Impl::ChromaDone done;
       done.route = std::move(message.route);
-      auto decoded = broker::decode_chroma_request(message.body, impl_->options.chroma.limits);
-      message.body.clear();  // the request's bytes are not needed any more
-      if (auto* refusal = std::get_if<broker::ChromaRefusal>(&decoded)) {
+      auto checked = broker::check_chroma_request(message.body, impl_->options.chroma.limits);
+      if (auto* refusal = std::get_if<broker::ChromaRefusal>(&checked)) {
         log::warn("refused a chroma request from {}: {}: {}", from.empty() ? "?" : from,
                   to_string(refusal->error.code), refusal->error.message);
         done.reply = std::move(refusal->reply);
         done.refused = true;
       } else {
-        auto& request = std::get<wire::chroma::Decoded>(decoded);
-        const auto header = request.header;
-        const auto data = wire::chroma::to_photon_data(std::move(request.photons),
-                                                       broker::chroma_event_id(header));
+        const auto& list = std::get<wire::chroma::View>(checked);
+        const std::span<const std::byte> bytes(message.body[0].data(), message.body[0].size());
+        const std::uint32_t event_id = broker::chroma_event_id(list.header);
         try {
-          const auto hits = service_->simulate_records(data);
-          auto bytes =
-              wire::chroma::encode(to_chroma_list(hits.data(), hits.data() + hits.size()), header);
-          done.reply = bytes ? std::move(*bytes)
-                             : wire::chroma::encode_error(StatusCode::internal,
-                                                          bytes.error().message, header.framing);
+          const auto hits =
+              service_->simulate_records(event_id, list.size, [&](optics::PhotonBatch& batch) {
+                return append_event(batch, bytes, list, event_id);
+              });
+          auto reply = wire::chroma::encode(to_chroma_list(hits.data(), hits.data() + hits.size()),
+                                            list.header);
+          done.reply = reply
+                           ? std::move(*reply)
+                           : wire::chroma::encode_error(StatusCode::internal, reply.error().message,
+                                                        list.header.framing);
         } catch (const std::exception& e) {
           done.reply = wire::chroma::encode_error(StatusCode::internal,
                                                   std::string("the simulation failed: ") + e.what(),
-                                                  header.framing);
+                                                  list.header.framing);
         }
       }
+      message.body.clear();  // the request's bytes are not needed any more
       impl_->post(std::move(done));
     });
   };

@@ -51,21 +51,29 @@ std::vector<Buffer> PhotonService::simulate(const charon::PhotonData& in) {
 }
 
 std::vector<optics::HitRecord> PhotonService::simulate_records(const charon::PhotonData& in) {
-  const auto t0 = std::chrono::steady_clock::now();
-  optics::PhotonBatch batch;
   // The batch event index is the client's event id, so the random streams of
   // an event are the same however requests are batched.
-  const InputReport report = append_event(batch, in, in.event_id);
+  return simulate_records(in.event_id, in.num_photons, [&](optics::PhotonBatch& batch) {
+    return append_event(batch, in, in.event_id);
+  });
+}
+
+std::vector<optics::HitRecord> PhotonService::simulate_records(
+    std::uint32_t event_id, std::uint64_t photons,
+    const std::function<InputReport(optics::PhotonBatch&)>& fill) {
+  const auto t0 = std::chrono::steady_clock::now();
+  optics::PhotonBatch batch;
+  const InputReport report = fill(batch);
   if (report.invalid || report.polarization_replaced || report.flags_masked) {
-    log::debug("event {}: {} invalid photons, {} polarizations replaced, {} flags masked",
-               in.event_id, report.invalid, report.polarization_replaced, report.flags_masked);
+    log::debug("event {}: {} invalid photons, {} polarizations replaced, {} flags masked", event_id,
+               report.invalid, report.polarization_replaced, report.flags_masked);
   }
   optics::SimulationResult result;
   std::exception_ptr error;
   try {
     result = engine_->simulate(batch, options_.seed);
   } catch (const std::exception& e) {
-    log::error("event {}: simulation failed: {}", in.event_id, e.what());
+    log::error("event {}: simulation failed: {}", event_id, e.what());
     error = std::current_exception();
   }
   const double seconds =
@@ -74,7 +82,7 @@ std::vector<optics::HitRecord> PhotonService::simulate_records(const charon::Pho
     std::lock_guard lock(stats_mutex_);
     ++stats_.requests;
     ++stats_.events;
-    stats_.photons += in.num_photons;
+    stats_.photons += photons;
     stats_.hits += result.hits.size();
     stats_.failed += error ? 1 : 0;
     // Photons the engine refused (outside the world, or non-finite in flight)

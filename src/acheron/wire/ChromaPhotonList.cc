@@ -325,11 +325,34 @@ bool read_tobject(Reader& r, Header& header) {
   return true;
 }
 
+// True if none of n big-endian float32 words at src is inf or NaN: a
+// read-only pass (the exponent bits sit in the first two bytes of each).
+bool all_finite_wire(const std::byte* src, std::size_t n) noexcept {
+  constexpr std::uint32_t kMask =
+      std::endian::native == std::endian::little ? __builtin_bswap32(kExponentMask) : kExponentMask;
+  constexpr std::size_t kBlock = 16;
+  std::uint32_t nonfinite = 0;
+  std::size_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    std::uint32_t w[kBlock];
+    std::memcpy(w, src + 4 * i, sizeof w);
+    for (std::size_t k = 0; k < kBlock; ++k) nonfinite |= (w[k] & kMask) == kMask;
+  }
+  for (; i < n; ++i) {
+    std::uint32_t w;
+    std::memcpy(&w, src + 4 * i, 4);
+    nonfinite |= (w & kMask) == kMask;
+  }
+  return nonfinite == 0;
+}
+
 // One std::vector<T> member (T = float or int32): version header, length,
-// big-endian elements. `expected` is the first member's length.
+// big-endian elements. `expected` is the first member's length. With `out`
+// the elements are converted into it; without, they are only checked (and
+// `offset` tells where they lie in the message).
 template <class T>
-bool read_vector(Reader& r, std::size_t member, std::vector<T>& out, std::size_t& expected,
-                 const Limits& limits, Header& header) {
+bool read_vector(Reader& r, std::size_t member, std::vector<T>* out, std::size_t& offset,
+                 std::size_t& expected, const Limits& limits, Header& header) {
   const std::string_view name = kMemberNames[member];
   VersionHeader h;
   if (!read_version(r, name, h)) return false;
@@ -365,30 +388,73 @@ bool read_vector(Reader& r, std::size_t member, std::vector<T>& out, std::size_t
   }
   // Checked against the bytes present before anything is allocated.
   if (n > r.remaining() / 4) return r.need(4 * n, name);
-  // Converted through a small block that stays in L1 and appended from it,
-  // so each element of the vector is written once (resize() would first
-  // zero them all: a whole extra pass over the output).
-  constexpr std::size_t kChunk = 1024;
-  T block[kChunk];
-  out.clear();
-  out.reserve(n);
-  advise_huge_pages(out.data(), n * sizeof(T));
+  offset = r.pos();
+  constexpr bool kFloat = std::is_same_v<T, float>;
   bool finite = true;
-  for (std::size_t i = 0; i < n; i += kChunk) {
-    const std::size_t k = std::min(kChunk, n - i);
-    finite &= swap_words<true>(r.here() + 4 * i, reinterpret_cast<std::byte*>(block), k,
-                               std::is_same_v<T, float>);
-    out.insert(out.end(), block, block + k);
+  if (out) {
+    // Converted through a small block that stays in L1 and appended from
+    // it, so each element of the vector is written once (resize() would
+    // first zero them all: a whole extra pass over the output).
+    constexpr std::size_t kChunk = 1024;
+    T block[kChunk];
+    out->clear();
+    out->reserve(n);
+    advise_huge_pages(out->data(), n * sizeof(T));
+    for (std::size_t i = 0; i < n; i += kChunk) {
+      const std::size_t k = std::min(kChunk, n - i);
+      finite &= swap_words<true>(r.here() + 4 * i, reinterpret_cast<std::byte*>(block), k, kFloat);
+      out->insert(out->end(), block, block + k);
+    }
+  } else if (kFloat) {
+    finite = all_finite_wire(r.here(), n);
+  }
+  if (!finite) {
+    std::size_t i = 0;
+    float v = 0;
+    for (; i < n; ++i) {
+      std::uint32_t w = load_be32(r.here() + 4 * i);
+      if (is_nonfinite(w)) {
+        std::memcpy(&v, &w, 4);
+        break;
+      }
+    }
+    return r.fail(StatusCode::invalid_argument,
+                  fmt::format("{}[{}] is {} (every value must be finite)", name, i, v));
   }
   r.skip(4 * n);
-  if constexpr (std::is_same_v<T, float>) {
-    if (!finite) {
-      const std::size_t i = first_nonfinite(out);
-      return r.fail(StatusCode::invalid_argument,
-                    fmt::format("{}[{}] is {} (every value must be finite)", name, i, out[i]));
-    }
-  }
   return check_count(r, name, h);
+}
+
+// The whole object: into `photons` (converted), or only checked with the
+// arrays' offsets in `offsets`.
+bool read_list(Reader& r, std::size_t size, const Limits& limits, Header& header,
+               PhotonList* photons, std::array<std::size_t, kMembers>& offsets, std::size_t& n) {
+  if (!read_header(r, header.framing, size)) return false;
+  VersionHeader outer;
+  if (!read_class_tag(r, outer)) return false;
+  VersionHeader object;
+  if (!read_version(r, kClassName, object)) return false;
+  if (object.version != kClassVersion) {
+    return r.fail(
+        StatusCode::invalid_argument,
+        fmt::format("unknown ChromaPhotonList class version {} (this codec reads version {})",
+                    object.version, kClassVersion));
+  }
+  if (!read_tobject(r, header)) return false;
+  n = 0;
+  for (std::size_t m = 0; m < kFloatMembers; ++m) {
+    std::vector<float>* out = photons ? photons->floats()[m] : nullptr;
+    if (!read_vector(r, m, out, offsets[m], n, limits, header)) return false;
+  }
+  std::vector<std::int32_t>* ids = photons ? &photons->pmtid : nullptr;
+  if (!read_vector(r, kMembers - 1, ids, offsets[kMembers - 1], n, limits, header)) return false;
+  if (!check_count(r, kClassName, object)) return false;
+  if (!check_count(r, "object", outer)) return false;
+  if (r.remaining() != 0) {
+    return r.fail(StatusCode::invalid_argument,
+                  fmt::format("{} bytes follow the object at offset {}", r.remaining(), r.pos()));
+  }
+  return true;
 }
 
 // The TString length prefix (TBufferFile::WriteTString): one byte below 255,
@@ -443,41 +509,38 @@ Framing detect_framing(std::span<const std::byte> bytes) noexcept {
 }
 
 Result<Decoded> decode(std::span<const std::byte> bytes, const Limits& limits) {
+  if (bytes.empty()) return Result<Decoded>::failure(StatusCode::invalid_argument, "empty message");
   Decoded d;
   d.header.framing = detect_framing(bytes);
   Reader r(bytes);
-  auto failed = [&r]() { return Result<Decoded>::failure(r.code, r.error); };
-  if (bytes.empty()) return Result<Decoded>::failure(StatusCode::invalid_argument, "empty message");
-  if (!read_header(r, d.header.framing, bytes.size())) return failed();
-
-  VersionHeader outer;
-  if (!read_class_tag(r, outer)) return failed();
-  VersionHeader object;
-  if (!read_version(r, kClassName, object)) return failed();
-  if (object.version != kClassVersion) {
-    return Result<Decoded>::failure(
-        StatusCode::invalid_argument,
-        fmt::format("unknown ChromaPhotonList class version {} (this codec reads version {})",
-                    object.version, kClassVersion));
-  }
-  if (!read_tobject(r, d.header)) return failed();
-
-  PhotonList& p = d.photons;
-  const auto floats = p.floats();
+  std::array<std::size_t, kMembers> offsets{};
   std::size_t n = 0;
-  for (std::size_t m = 0; m < kFloatMembers; ++m) {
-    if (!read_vector(r, m, *floats[m], n, limits, d.header)) return failed();
-  }
-  if (!read_vector(r, kMembers - 1, p.pmtid, n, limits, d.header)) return failed();
-
-  if (!check_count(r, kClassName, object)) return failed();
-  if (!check_count(r, "object", outer)) return failed();
-  if (r.remaining() != 0) {
-    return Result<Decoded>::failure(
-        StatusCode::invalid_argument,
-        fmt::format("{} bytes follow the object at offset {}", r.remaining(), r.pos()));
+  if (!read_list(r, bytes.size(), limits, d.header, &d.photons, offsets, n)) {
+    return Result<Decoded>::failure(r.code, r.error);
   }
   return d;
+}
+
+Result<View> decode_view(std::span<const std::byte> bytes, const Limits& limits) {
+  if (bytes.empty()) return Result<View>::failure(StatusCode::invalid_argument, "empty message");
+  View v;
+  v.header.framing = detect_framing(bytes);
+  Reader r(bytes);
+  if (!read_list(r, bytes.size(), limits, v.header, nullptr, v.offsets, v.size)) {
+    return Result<View>::failure(r.code, r.error);
+  }
+  return v;
+}
+
+float View::value(std::span<const std::byte> bytes, std::size_t member, std::size_t i) const {
+  const std::uint32_t w = load_be32(bytes.data() + offsets[member] + 4 * i);
+  float v;
+  std::memcpy(&v, &w, 4);
+  return v;
+}
+
+std::int32_t View::pmtid(std::span<const std::byte> bytes, std::size_t i) const {
+  return static_cast<std::int32_t>(load_be32(bytes.data() + offsets[kMembers - 1] + 4 * i));
 }
 
 std::size_t encoded_size(std::size_t n, Framing framing) noexcept {

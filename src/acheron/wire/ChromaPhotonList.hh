@@ -111,6 +111,22 @@ Framing detect_framing(std::span<const std::byte> bytes) noexcept;
 // size can back.
 Result<Decoded> decode(std::span<const std::byte> bytes, const Limits& limits = {});
 
+// Where a valid list's arrays lie in its message, for reading them without
+// a copy: element i of member m (wire order, kMemberNames) is the
+// big-endian 32-bit word at offsets[m] + 4 i. Valid as long as the bytes are.
+struct View {
+  Header header;
+  std::size_t size = 0;                         // photons
+  std::array<std::size_t, kMembers> offsets{};  // of each member's first element
+  // Member m (< kFloatMembers) of photon i, and photon i's pmtid.
+  float value(std::span<const std::byte> bytes, std::size_t member, std::size_t i) const;
+  std::int32_t pmtid(std::span<const std::byte> bytes, std::size_t i) const;
+};
+
+// Checks a message exactly as decode does (the same errors) without copying
+// its arrays: one read-only pass over them (finiteness).
+Result<View> decode_view(std::span<const std::byte> bytes, const Limits& limits = {});
+
 // Bytes encode() writes for n photons in the given framing.
 std::size_t encoded_size(std::size_t n, Framing framing) noexcept;
 
