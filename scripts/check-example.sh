@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the build tree into a scratch prefix and builds the downstream
 # examples against it with find_package(acheron): examples/minimal runs on
-# its own; examples/photon_client runs against a real `acheron photon serve`
-# started on a loopback port and stopped afterwards.
+# its own; examples/photon_client (ChAR0N) and examples/chroma_client
+# (chroma-server) run against one real `acheron photon serve` with both
+# fronts on loopback ports, stopped afterwards.
 set -euo pipefail
 build=${1:-build/default}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,18 +16,21 @@ cleanup() {
 trap cleanup EXIT
 cmake --install "$root/$build" --prefix "$scratch/prefix" >/dev/null
 passed=0
-for ex in minimal photon_client; do
+for ex in minimal photon_client chroma_client; do
   cmake -S "$root/examples/$ex" -B "$scratch/$ex" -G Ninja \
         -DCMAKE_PREFIX_PATH="$scratch/prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$scratch/$ex" >/dev/null
 done
 "$scratch/minimal/minimal"
 passed=$((passed + 1))
-"$scratch/prefix/bin/acheron" --log-level warn photon serve --bind 'tcp://127.0.0.1:*' --threads 1 \
-    > "$scratch/server.out" &
+"$scratch/prefix/bin/acheron" --log-level warn photon serve --bind 'tcp://127.0.0.1:*' \
+    --chroma-bind 'tcp://127.0.0.1:*' --threads 1 > "$scratch/server.out" &
 server_pid=$!
-for _ in $(seq 100); do grep -q "serving on" "$scratch/server.out" && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q "serving chroma on" "$scratch/server.out" && break; sleep 0.1; done
 endpoint=$(sed -n 's/^serving on //p' "$scratch/server.out")
+chroma_endpoint=$(sed -n 's/^serving chroma on //p' "$scratch/server.out")
 "$scratch/photon_client/photon_client" "$endpoint" 3
+passed=$((passed + 1))
+"$scratch/chroma_client/chroma_client" "$chroma_endpoint" 3
 passed=$((passed + 1))
 echo "examples: $passed passed, 0 failed"

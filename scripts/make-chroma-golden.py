@@ -23,6 +23,9 @@ Files (docs/chroma.md describes the bytes):
   buffer_referenced_1.bin  kIsReferenced set (ROOT appends a process-id word)
   large.sha256        SHA-256 of the buffer and message bytes of field_values(100000),
                       too large to keep (4.8 MB each)
+  error_buffer.bin, error_message.bin, error_long_buffer.bin
+                      the chroma front's error reply: a TObjString of ERROR_TEXT
+                      (LONG_ERROR_TEXT, over 254 bytes, for the long TString form)
 
 This module is also imported by test/python/test_chroma_root.py.
 """
@@ -95,6 +98,16 @@ ChromaPhotonList* read_message(unsigned char* data, int size) {
   Message m(data, size);
   if (m.What() != kMESS_OBJECT || m.GetClass() != ChromaPhotonList::Class()) return nullptr;
   return static_cast<ChromaPhotonList*>(m.ReadObjectAny(ChromaPhotonList::Class()));
+}
+// Any object, as a client that does not name the class reads it.
+TObject* read_any_buffer(unsigned char* data, int size) {
+  TBufferFile b(TBuffer::kRead, size, data, kFALSE);
+  return b.ReadObject(TObject::Class());
+}
+TObject* read_any_message(unsigned char* data, int size) {
+  Message m(data, size);
+  if (m.What() != kMESS_OBJECT || !m.GetClass()) return nullptr;
+  return static_cast<TObject*>(m.ReadObject(m.GetClass()));
 }
 }
 """
@@ -219,6 +232,31 @@ def root_read(ROOT, data: bytes, framing: str = "buffer"):
     return arrays
 
 
+ERROR_TEXT = "invalid_argument: wrong class 'TH1F' (expected ChromaPhotonList)"
+LONG_ERROR_TEXT = "resource_exhausted: " + "0123456789" * 30
+
+
+def root_write_error(ROOT, text: str, framing: str = "buffer") -> bytes:
+    """The bytes ROOT writes for a TObjString holding text (the error reply)."""
+    obj = ROOT.TObjString(text)
+    if framing == "buffer":
+        buf = ROOT.TBufferFile(ROOT.TBuffer.kWrite)
+        if buf.WriteObjectAny(obj, ROOT.TObjString.Class()) != 1:
+            raise RuntimeError("TBufferFile::WriteObjectAny failed")
+        return _bytes_of(ROOT, buf)
+    msg = ROOT.acheron_golden.Message(ROOT.kMESS_OBJECT)
+    msg.WriteObject(obj)
+    msg.set_length()
+    return _bytes_of(ROOT, msg)
+
+
+def error_cases():
+    """(file name, text, framing) of every stored error reply."""
+    yield "error_buffer.bin", ERROR_TEXT, "buffer"
+    yield "error_message.bin", ERROR_TEXT, "message"
+    yield "error_long_buffer.bin", LONG_ERROR_TEXT, "buffer"
+
+
 def golden_cases():
     """(file name, arrays, framing, write options) of every stored file."""
     for n in SMALL_SIZES:
@@ -252,6 +290,10 @@ def main(argv=None) -> int:
     print(f"ROOT {ROOT.gROOT.GetVersion()}, dictionary: {args.dictionary}")
     for name, arrays, framing, options in golden_cases():
         data = write_case(ROOT, arrays, framing, options)
+        (args.out / name).write_bytes(data)
+        print(f"{name}: {len(data)} bytes")
+    for name, text, framing in error_cases():
+        data = root_write_error(ROOT, text, framing)
         (args.out / name).write_bytes(data)
         print(f"{name}: {len(data)} bytes")
     lines = [f"{digest}  {name}" for name, digest in large_digests(ROOT).items()]

@@ -65,6 +65,7 @@ void add_broker_command(CLI::App& app, int* exit_code) {
                   "endpoint workers connect to (ChAR0N's default: all interfaces, for workers "
                   "on other hosts; use CURVE there, see docs/security.md)")
       ->capture_default_str();
+  add_chroma_options(cmd, o->broker.chroma_bind, o->broker.chroma);
   cmd->add_option("--ping-reply", o->ping_reply, "reply to PING: ack (current) or pong (v1)")
       ->check(CLI::IsMember({"ack", "pong"}))
       ->capture_default_str();
@@ -151,6 +152,11 @@ void add_broker_command(CLI::App& app, int* exit_code) {
     signals.set_target([&b] { b.stop(); });
     std::printf("broker: clients on %s, workers on %s\n", b.endpoints().frontend.c_str(),
                 b.endpoints().backend.c_str());
+    if (!b.endpoints().chroma.empty()) {
+      std::printf("broker: chroma clients on");
+      for (const auto& e : b.endpoints().chroma) std::printf(" %s", e.c_str());
+      std::printf("\n");
+    }
     std::fflush(stdout);
     b.run();
     signals.set_target({});  // b is destroyed before signals

@@ -4,6 +4,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <vector>
+
+namespace acheron::broker {
+struct ChromaOptions;
+}
+
 namespace acheron::app {
 
 // Exit codes of the acheron program (documented in docs/cli.md).
@@ -27,5 +34,10 @@ void add_remote_commands(CLI::App& app, int* exit_code);
 void add_dhs_commands(CLI::App& app, int* exit_code);
 void add_daq_commands(CLI::App& app, int* exit_code);
 void add_gnss_commands(CLI::App& app, int* exit_code);
+
+// The chroma-server front's options (--chroma-bind, --chroma-max-photons,
+// --chroma-max-bytes), shared by `photon serve` and `broker`.
+void add_chroma_options(CLI::App* cmd, std::vector<std::string>& binds,
+                        broker::ChromaOptions& chroma);
 
 }  // namespace acheron::app

@@ -52,6 +52,21 @@ void progress_bar(std::size_t done, std::size_t total) {
 
 }  // namespace
 
+void add_chroma_options(CLI::App* cmd, std::vector<std::string>& binds,
+                        broker::ChromaOptions& chroma) {
+  cmd->add_option("--chroma-bind", binds,
+                  "serve chroma-server clients (ROOT ChromaPhotonList over REQ) on this "
+                  "endpoint, e.g. tcp://*:5024; repeatable")
+      ->allow_extra_args(false);
+  cmd->add_option("--chroma-max-photons", chroma.limits.max_photons,
+                  "largest ChromaPhotonList accepted (larger ones get the error reply)")
+      ->capture_default_str();
+  cmd->add_option("--chroma-max-bytes", chroma.max_message_bytes,
+                  "largest chroma message read (ZMQ_MAXMSGSIZE; a larger one closes the "
+                  "sender's connection without a reply)")
+      ->capture_default_str();
+}
+
 void add_detector_commands(CLI::App& app, int* exit_code) {
   auto* det = app.add_subcommand("detector", "inspect and validate detector descriptions");
   det->require_subcommand(1);
@@ -103,16 +118,23 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       photon::ServerOptions server;
       std::string ping_reply = "ack";
       std::string outdir = ".";
+      bool no_charon = false;
     };
     auto o = std::make_shared<Opts>();
     auto* serve = photon->add_subcommand(
         "serve", "serve the photon simulation on one endpoint (ChAR0N SimpleWorker role)");
     add_detector_options(serve, o->det);
+    auto* bind =
+        serve
+            ->add_option("--bind", o->server.bind,
+                         "ChAR0N endpoint to bind (ChAR0N's default listens on all interfaces, for "
+                         "RAT-PAC jobs on other hosts; tcp://127.0.0.1:5555 keeps it local)")
+            ->capture_default_str();
+    add_chroma_options(serve, o->server.chroma_bind, o->server.chroma);
     serve
-        ->add_option("--bind", o->server.bind,
-                     "endpoint to bind (ChAR0N's default listens on all interfaces, for RAT-PAC "
-                     "jobs on other hosts; tcp://127.0.0.1:5555 keeps it local)")
-        ->capture_default_str();
+        ->add_flag("--no-charon", o->no_charon,
+                   "no ChAR0N endpoint: serve chroma-server clients only (needs --chroma-bind)")
+        ->excludes(bind);
     serve->add_option("--threads", o->server.service.threads, "engine threads (0: one per core)");
     serve
         ->add_option("--max-message-size", o->server.max_message_size,
@@ -142,13 +164,26 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
         ->capture_default_str();
     add_curve_options(serve, o->curve, false);
     serve->callback([o, exit_code] {
+      if (o->no_charon) {
+        if (o->server.chroma_bind.empty()) {
+          throw SetupError(
+              "--no-charon without --chroma-bind (the server would have no endpoint) give "
+              "--chroma-bind tcp://*:5024");
+        }
+        o->server.bind.clear();
+      }
       o->server.async_options.outdir = o->outdir;
       o->server.service.ping_reply = parse_ping_reply(o->ping_reply);
       if (!o->curve.key_file.empty()) o->server.curve = net::read_curve_keys(o->curve.key_file);
       SignalWatcher signals;
       photon::Server server(load_detector(o->det), o->server);
       signals.set_target([&server] { server.stop(); });
-      std::printf("serving on %s\n", server.endpoint().c_str());
+      if (!server.endpoint().empty()) std::printf("serving on %s\n", server.endpoint().c_str());
+      if (!server.chroma_endpoints().empty()) {
+        std::printf("serving chroma on");
+        for (const auto& e : server.chroma_endpoints()) std::printf(" %s", e.c_str());
+        std::printf("\n");
+      }
       std::fflush(stdout);
       server.run();
       log::info("photon server stopped");

@@ -20,6 +20,14 @@ offset, is in docs/chroma.md::
     photons, header = chroma.decode(request_bytes)        # ValueError if malformed
     reply = chroma.encode(detected, header)                # same framing as the request
 
+A server that cannot serve a list answers with the error reply, a ROOT
+``TObjString`` holding ``"<status>: <message>"`` (``encode_error``,
+``decode_error``). ``ChromaClient`` (needs pyzmq) sends a list to a chroma
+front and returns the detected photons::
+
+    client = chroma.ChromaClient("tcp://127.0.0.1:5024")
+    detected = client.simulate(photons, event_id=7)       # ChromaServerError, Unavailable
+
 Units: positions mm, times ns, wavelengths nm; (px, py, pz) is the unit
 direction and pmtid the channel id (-1 for none).
 """
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import enum
 import struct
+import time as _time
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
@@ -52,6 +61,17 @@ TOBJECT_VERSION = 1
 # ROOT 6.40, 9 in ROOT 5). Any value is read; a reply can echo the client's.
 COLLECTION_VERSION = 10
 DEFAULT_MAX_PHOTONS = 10_000_000
+
+# The error reply: a TObjString (ClassDef(TObjString, 1)) holding
+# "<status>: <message>", the text cut after MAX_ERROR_TEXT bytes.
+ERROR_CLASS_NAME = "TObjString"
+ERROR_CLASS_VERSION = 1
+MAX_ERROR_TEXT = 1024
+# Status names, as acheron::StatusCode's to_string spells them.
+STATUS_CODES = ("ok", "cancelled", "unknown", "invalid_argument", "deadline_exceeded",
+                "not_found", "already_exists", "permission_denied", "resource_exhausted",
+                "failed_precondition", "aborted", "out_of_range", "unimplemented", "internal",
+                "unavailable")
 
 FLOAT_FIELDS = ("x", "y", "z", "px", "py", "pz", "polx", "poly", "polz", "t", "wavelength")
 FIELDS = FLOAT_FIELDS + ("pmtid",)
@@ -384,3 +404,185 @@ def encode(photons: PhotonList, header: Header | None = None) -> bytes:
         target[...] = columns[name]  # byte-swapped by NumPy in one pass
         pos += 4 * n
     return bytes(out)
+
+
+# -- the error reply ---------------------------------------------------------
+
+@dataclass
+class ErrorReply:
+    """A chroma front's refusal: the status name and the message."""
+
+    code: str
+    message: str
+
+
+def _escaped(text: str, max_bytes: int) -> bytes:
+    """Bytes outside printable ASCII (and the backslash) as \\xNN, cut after
+    max_bytes input bytes with "...", as the C++ side writes them."""
+    raw = text.encode("utf-8", "replace")
+    out = bytearray()
+    for c in raw[:max_bytes]:
+        if 0x20 <= c < 0x7F and c != 0x5C:
+            out.append(c)
+        else:
+            out += b"\\x%02x" % c
+    if len(raw) > max_bytes:
+        out += b"..."
+    return bytes(out)
+
+
+def encode_error(code: str, message: str, framing: Framing = Framing.BUFFER) -> bytes:
+    """The bytes ROOT writes for a TObjString of "<code>: <message>"."""
+    text = _escaped(f"{code}: {message}", MAX_ERROR_TEXT)
+    prefix = struct.pack(">B", len(text)) if len(text) < 255 else struct.pack(">BI", 255, len(text))
+    name = ERROR_CLASS_NAME.encode() + b"\0"
+    obj = struct.pack(">HHII", ERROR_CLASS_VERSION, TOBJECT_VERSION, 0, 0) + prefix + text
+    body = struct.pack(">I", NEW_CLASS_TAG) + name
+    body += struct.pack(">I", len(obj) | BYTE_COUNT_MASK) + obj
+    out = struct.pack(">I", len(body) | BYTE_COUNT_MASK) + body
+    if Framing(framing) is Framing.MESSAGE:
+        out = struct.pack(">II", len(out) + 4, MESS_OBJECT) + out
+    return out
+
+
+def decode_error(data) -> ErrorReply:
+    """Reads an error reply (either framing). Raises CodecError for bytes
+    that are not a TObjString as ROOT writes one."""
+    view = memoryview(data).cast("B")
+    if len(view) == 0:
+        raise CodecError("empty message")
+    r = _Reader(view)
+    if detect_framing(view) is Framing.MESSAGE:
+        r.need(_MESSAGE_HEADER, "TMessage header")
+        length, what = r.u32(), r.u32()
+        if length not in (0, len(view) - 4) or what != MESS_OBJECT:
+            raise CodecError("not a TMessage(kMESS_OBJECT) of the received size")
+    r.need(4, "object tag")
+    outer = None
+    if r.peek_u32() & BYTE_COUNT_MASK and r.peek_u32() != NEW_CLASS_TAG:
+        outer = r.byte_count("object")
+        r.need(4, "class tag")
+    if r.u32() != NEW_CLASS_TAG:
+        raise CodecError("no class tag")
+    name = ERROR_CLASS_NAME.encode() + b"\0"
+    r.need(len(name), "class name")
+    if bytes(view[r.pos:r.pos + len(name)]) != name:
+        raise CodecError(f"not a {ERROR_CLASS_NAME}")
+    r.pos += len(name)
+    version, count = r.version(ERROR_CLASS_NAME)
+    if version != ERROR_CLASS_VERSION:
+        raise CodecError(f"unknown {ERROR_CLASS_NAME} version {version}")
+    r.need(2, "TObject version")
+    tobject_version = r.u16()
+    if tobject_version & STREAMED_MEMBER_WISE:
+        r.need(4, "TObject version")
+        r.pos += 2
+        tobject_version = r.u16()
+    if tobject_version != TOBJECT_VERSION:
+        raise CodecError(f"unknown TObject version {tobject_version}")
+    r.need(8, "TObject fUniqueID and fBits")
+    r.u32()
+    if r.u32() & IS_REFERENCED:
+        r.need(2, "TObject process id")
+        r.pos += 2
+    r.need(1, "TString length")
+    length = view[r.pos]
+    r.pos += 1
+    if length == 255:
+        r.need(4, "TString length")
+        length = r.u32()
+    r.need(length, "TString")
+    text = bytes(view[r.pos:r.pos + length]).decode("utf-8", "replace")
+    r.pos += length
+    r.check_count(ERROR_CLASS_NAME, count)
+    r.check_count("object", outer)
+    if r.remaining:
+        raise CodecError(f"{r.remaining} bytes follow the object at offset {r.pos}")
+    code, sep, message = text.partition(": ")
+    if sep and code in STATUS_CODES:
+        return ErrorReply(code, message)
+    return ErrorReply("unknown", text)
+
+
+# -- client -----------------------------------------------------------------
+
+class ChromaServerError(RuntimeError):
+    """The server answered with the error reply; ``code`` is its status name
+    (``invalid_argument``, ``resource_exhausted``, ``unavailable``, ...)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Unavailable(TimeoutError):
+    """No reply after every attempt."""
+
+
+class ChromaClient:
+    """A client of a chroma front (``acheron photon serve --chroma-bind``,
+    ``acheron broker --chroma-bind``, or a chroma-server): one list per
+    request on a REQ socket. Every attempt has a deadline; an unanswered one
+    is sent again on a fresh socket (Lazy Pirate). The deadline must exceed
+    the longest simulation: an attempt that times out is simulated again."""
+
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:5024", timeout_ms: int = 30000,
+                 attempts: int = 3, framing: Framing = Framing.BUFFER, context=None,
+                 max_photons: int = DEFAULT_MAX_PHOTONS, unavailable_wait_s: float = 0.5):
+        import zmq  # noqa: PLC0415 (the codec above needs only NumPy)
+
+        if attempts < 1 or timeout_ms <= 0:
+            raise ValueError("attempts must be >= 1 and timeout_ms > 0")
+        self._zmq = zmq
+        self.endpoint = endpoint
+        self.timeout_ms = timeout_ms
+        self.attempts = attempts
+        self.framing = Framing(framing)
+        self.max_photons = max_photons
+        self.unavailable_wait_s = unavailable_wait_s
+        self._ctx = context or zmq.Context.instance()
+
+    def request(self, data) -> bytes:
+        """Sends bytes as they are (a list written elsewhere) and returns the
+        reply's bytes; an "unavailable" error reply is retried after a pause."""
+        zmq = self._zmq
+        for attempt in range(1, self.attempts + 1):
+            s = self._ctx.socket(zmq.REQ)
+            s.setsockopt(zmq.LINGER, 0)
+            try:
+                s.connect(self.endpoint)
+                s.send(data, copy=False)
+                if not s.poll(self.timeout_ms, zmq.POLLIN):
+                    continue
+                reply = s.recv_multipart()[0]
+            finally:
+                s.close()
+            if attempt < self.attempts:
+                try:
+                    if decode_error(reply).code == "unavailable":
+                        _time.sleep(self.unavailable_wait_s)
+                        continue
+                except CodecError:
+                    pass
+            return reply
+        raise Unavailable(f"no reply from the chroma server at {self.endpoint} after "
+                          f"{self.attempts} attempts of {self.timeout_ms} ms")
+
+    def simulate(self, photons: PhotonList, event_id: int = 0) -> PhotonList:
+        """The detected photons (pmtid = channel id). event_id goes out as the
+        list's fUniqueID, which keys the server's random streams. Raises
+        ChromaServerError for the error reply, Unavailable without a reply,
+        CodecError for a list that cannot be written or a reply that cannot be
+        read."""
+        reply = self.request(encode(photons, Header(framing=self.framing, unique_id=event_id)))
+        try:
+            detected, _ = decode(reply, self.max_photons)
+            return detected
+        except CodecError as e:
+            try:
+                error = decode_error(reply)
+            except CodecError:
+                raise CodecError(f"unreadable reply from the chroma server at {self.endpoint}: "
+                                 f"{e}") from None
+            raise ChromaServerError(error.code, error.message) from None

@@ -307,3 +307,38 @@ def test_valid_lists_round_trip(photons, framing, version, unique_id, bits):
     assert back.bitwise_equal(photons)
     assert back_header == Header(framing=framing, collection_version=version,
                                  unique_id=unique_id, bits=bits & ~chroma.IS_REFERENCED)
+
+
+# ------------------------------------------------------------------ error reply
+
+ERROR_CASES = list(golden_script.error_cases())
+
+
+@pytest.mark.parametrize("name,text,framing", ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
+def test_error_reply_is_roots_tobjstring(name, text, framing):
+    code, _, message = text.partition(": ")
+    assert chroma.encode_error(code, message, Framing(framing)) == golden(name)
+    error = chroma.decode_error(golden(name))
+    assert (error.code, error.message) == (code, message)
+    with pytest.raises(CodecError, match="wrong class 'TObjString'"):
+        chroma.decode(golden(name))
+    for cut in range(len(golden(name))):
+        with pytest.raises(CodecError):
+            chroma.decode_error(golden(name)[:cut])
+
+
+def test_a_list_is_never_an_error_reply():
+    for name in ("buffer_0.bin", "buffer_1.bin", "message_0.bin"):
+        with pytest.raises(CodecError, match="not a TObjString"):
+            chroma.decode_error(golden(name))
+
+
+def test_error_text_is_escaped_cut_and_read_back():
+    error = chroma.decode_error(chroma.encode_error("aborted", "line\nbreak\0nul\\"))
+    assert (error.code, error.message) == ("aborted", "line\\x0abreak\\x00nul\\x5c")
+    error = chroma.decode_error(chroma.encode_error("internal", "a" * 5000, Framing.MESSAGE))
+    assert error.message == "a" * (chroma.MAX_ERROR_TEXT - len("internal: ")) + "..."
+    # A TObjString whose text names no status.
+    data = chroma.encode_error("ok", "")
+    assert data.endswith(b"ok: ")
+    assert chroma.decode_error(data[:-4] + b"abcd") == chroma.ErrorReply("unknown", "abcd")

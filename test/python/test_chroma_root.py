@@ -110,3 +110,27 @@ def test_root_reads_the_lenient_forms_acheron_accepts(root, form):
     back = golden_script.root_read(root, data, form.get("framing", "buffer"))
     assert back is not None
     assert same_bits(back, photons)
+
+
+@pytest.mark.parametrize("name,text,framing", list(golden_script.error_cases()),
+                         ids=[c[0] for c in golden_script.error_cases()])
+def test_root_writes_the_error_replies_again(root, name, text, framing):
+    assert golden_script.root_write_error(root, text, framing) == (GOLDEN / name).read_bytes()
+
+
+@pytest.mark.parametrize("framing", list(Framing))
+def test_root_tells_the_error_reply_from_a_list(root, framing):
+    """What a Geant4 client sees: asking ROOT for a ChromaPhotonList gives
+    no object; reading any object gives a TObjString with the text."""
+    data = chroma.encode_error("resource_exhausted", "12000000 photons exceed the limit", framing)
+    assert golden_script.root_read(root, data, framing.value) is None
+    raw = np.frombuffer(bytearray(data), dtype=np.uint8)
+    helpers = root.acheron_golden
+    reader = helpers.read_any_buffer if framing is Framing.BUFFER else helpers.read_any_message
+    obj = reader(raw, len(data))
+    assert obj and obj.ClassName() == "TObjString"
+    root.SetOwnership(obj, True)
+    assert str(obj.GetString()) == "resource_exhausted: 12000000 photons exceed the limit"
+    # And an empty list, by contrast, is a list.
+    empty = chroma.encode(chroma.PhotonList(), Header(framing=framing))
+    assert golden_script.root_read(root, empty, framing.value) is not None

@@ -104,10 +104,28 @@ PhotonList random_values(std::size_t n, std::uint32_t seed) {
   return p;
 }
 
+// decode_view must accept exactly what decode accepts and see the same
+// values where they lie in the message.
+void expect_view_agrees(const std::string& in, const Decoded& d, const Limits& limits) {
+  auto v = decode_view(bytes(in), limits);
+  ASSERT_TRUE(v.ok()) << v.error().message;
+  EXPECT_EQ(v->header, d.header);
+  ASSERT_EQ(v->size, d.photons.size());
+  const auto floats = d.photons.floats();
+  for (std::size_t i = 0; i < v->size; ++i) {
+    for (std::size_t m = 0; m < kFloatMembers; ++m) {
+      const float a = v->value(bytes(in), m, i), b = (*floats[m])[i];
+      ASSERT_EQ(std::memcmp(&a, &b, 4), 0) << kMemberNames[m] << "[" << i << "]";
+    }
+    ASSERT_EQ(v->pmtid(bytes(in), i), d.photons.pmtid[i]);
+  }
+}
+
 Decoded decode_ok(const std::string& in, const Limits& limits = {}) {
   auto r = decode(bytes(in), limits);
   EXPECT_TRUE(r.ok()) << r.error().message;
   if (!r.ok()) return {};
+  expect_view_agrees(in, *r, limits);
   return std::move(r).value();
 }
 
@@ -119,6 +137,10 @@ void expect_error(const std::string& in, StatusCode code, std::string_view text,
   EXPECT_EQ(r.error().code, code) << r.error().message;
   EXPECT_NE(r.error().message.find(text), std::string::npos)
       << "message '" << r.error().message << "' lacks '" << text << "'";
+  auto v = decode_view(bytes(in), limits);
+  ASSERT_FALSE(v.ok()) << "decode_view accepted what decode refuses: " << text;
+  EXPECT_EQ(v.error().code, r.error().code);
+  EXPECT_EQ(v.error().message, r.error().message);
 }
 
 // An independent writer of the layout (docs/chroma.md) with knobs for every
@@ -387,6 +409,7 @@ TEST(ChromaPhotonList, TruncatedInputIsAnErrorAtEveryLength) {
     for (std::size_t len = 0; len < in.size(); ++len) {
       auto r = decode(bytes(in.substr(0, len)));
       EXPECT_FALSE(r.ok()) << name << " cut at " << len;
+      EXPECT_FALSE(decode_view(bytes(in.substr(0, len))).ok()) << name << " cut at " << len;
     }
   }
   expect_error("", StatusCode::invalid_argument, "empty");
@@ -565,6 +588,92 @@ TEST(ChromaPhotonList, EncodeClearsTheReferencedBit) {
   h.bits = kIsReferenced | 0x8;
   const Decoded d = decode_ok(encode_str(field_values(1), h));
   EXPECT_EQ(d.header.bits, 0x8u);
+}
+
+// -------------------------------------------------------------- error reply
+
+// The texts of the golden error replies (ERROR_TEXT, LONG_ERROR_TEXT in
+// scripts/make-chroma-golden.py), written by ROOT as TObjString.
+constexpr std::string_view kErrorMessage = "wrong class 'TH1F' (expected ChromaPhotonList)";
+std::string long_error_message() {
+  std::string m;
+  for (int i = 0; i < 30; ++i) m += "0123456789";
+  return m;
+}
+
+TEST(ChromaErrorReply, EncodeWritesRootsBytes) {
+  EXPECT_EQ(str(encode_error(StatusCode::invalid_argument, kErrorMessage, Framing::buffer)),
+            golden("error_buffer.bin"));
+  EXPECT_EQ(str(encode_error(StatusCode::invalid_argument, kErrorMessage, Framing::message)),
+            golden("error_message.bin"));
+  // Over 254 bytes: TString's long length form.
+  EXPECT_EQ(str(encode_error(StatusCode::resource_exhausted, long_error_message())),
+            golden("error_long_buffer.bin"));
+}
+
+TEST(ChromaErrorReply, DecodesRootsBytes) {
+  for (const char* name : {"error_buffer.bin", "error_message.bin"}) {
+    auto e = decode_error(bytes(golden(name)));
+    ASSERT_TRUE(e.ok()) << name << ": " << e.error().message;
+    EXPECT_EQ(e->code, StatusCode::invalid_argument);
+    EXPECT_EQ(e->message, kErrorMessage);
+  }
+  auto e = decode_error(bytes(golden("error_long_buffer.bin")));
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->code, StatusCode::resource_exhausted);
+  EXPECT_EQ(e->message, long_error_message());
+}
+
+TEST(ChromaErrorReply, IsNeverAPhotonListAndAListIsNeverAnError) {
+  for (const char* name : {"error_buffer.bin", "error_message.bin", "error_long_buffer.bin"}) {
+    expect_error(golden(name), StatusCode::invalid_argument, "wrong class 'TObjString'");
+    EXPECT_EQ(detect_framing(bytes(golden(name))),
+              std::string(name).find("message") != std::string::npos ? Framing::message
+                                                                     : Framing::buffer);
+  }
+  for (const char* name : {"buffer_0.bin", "buffer_1.bin", "message_0.bin"}) {
+    auto e = decode_error(bytes(golden(name)));
+    ASSERT_FALSE(e.ok()) << name;
+    EXPECT_NE(e.error().message.find("wrong class 'ChromaPhotonList'"), std::string::npos);
+  }
+}
+
+TEST(ChromaErrorReply, TruncatedOrExtendedIsNotAnErrorReply) {
+  for (const char* name : {"error_buffer.bin", "error_message.bin", "error_long_buffer.bin"}) {
+    const std::string in = golden(name);
+    for (std::size_t len = 0; len < in.size(); ++len) {
+      EXPECT_FALSE(decode_error(bytes(in.substr(0, len))).ok()) << name << " cut at " << len;
+    }
+    EXPECT_FALSE(decode_error(bytes(in + "x")).ok());
+  }
+}
+
+TEST(ChromaErrorReply, TextIsEscapedAndCut) {
+  const std::string nasty = std::string("line\nbreak\0nul\\", 15);
+  auto e = decode_error(bytes(str(encode_error(StatusCode::aborted, nasty))));
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->code, StatusCode::aborted);
+  EXPECT_EQ(e->message, "line\\x0abreak\\x00nul\\x5c");
+  const std::string huge(5000, 'a');
+  const Buffer b = encode_error(StatusCode::internal, huge, Framing::message);
+  e = decode_error(bytes(str(b)));
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->code, StatusCode::internal);
+  // "internal: " counts against the limit, then "..." marks the cut.
+  std::string cut(kMaxErrorText - 10, 'a');
+  cut.append("...");
+  EXPECT_EQ(e->message, cut);
+}
+
+TEST(ChromaErrorReply, TextWithoutAStatusIsUnknown) {
+  // "ok: " and "abcd" have the same length: the same bytes, another text.
+  std::string in = str(encode_error(StatusCode::ok, ""));
+  ASSERT_EQ(in.substr(in.size() - 4), "ok: ");
+  in.replace(in.size() - 4, 4, "abcd");
+  auto e = decode_error(bytes(in));
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->code, StatusCode::unknown);
+  EXPECT_EQ(e->message, "abcd");
 }
 
 }  // namespace

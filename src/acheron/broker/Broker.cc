@@ -44,6 +44,15 @@ void BrokerOptions::validate() const {
     throw SetupError("frontend and backend are both " + frontend +
                      " (clients and workers need separate sockets) give them different ports");
   }
+  for (const auto& e : chroma_bind) check_endpoint(e, "chroma");
+  if (!chroma_bind.empty()) {
+    if (router.async) {
+      throw SetupError(
+          "--chroma-bind with --async (chroma-server clients wait for their hits, which "
+          "asynchronous mode writes to files) run a synchronous broker for chroma clients");
+    }
+    chroma.validate();
+  }
   router.validate();
   if (tick <= std::chrono::milliseconds::zero() || tick > router.heartbeat_interval) {
     throw SetupError("tick of " + std::to_string(tick.count()) +
@@ -75,6 +84,9 @@ struct Broker::Impl {
   std::atomic<bool> stopping{false};
   CharonRouter router;
   std::deque<Outgoing> pending;
+  // The chroma front, when chroma_bind is given.
+  std::optional<zmq::socket_t> chroma;
+  std::optional<ChromaFront> chroma_front;
 
   explicit Impl(BrokerOptions o)
       : options((o.validate(), std::move(o))), router(options.router, Clock::now()) {}
@@ -84,6 +96,15 @@ struct Broker::Impl {
     while (!pending.empty()) {
       Outgoing o = std::move(pending.front());
       pending.pop_front();
+      if (o.socket == Socket::frontend && chroma && ChromaFront::is_chroma_route(o.frames)) {
+        // A chroma client's job: its reply becomes a ChromaPhotonList (or
+        // the error reply) on the chroma socket.
+        const auto reply = chroma_front->on_router_reply(o.frames, router.detector());
+        if (!reply.empty() && !net::send_frames(*chroma, reply, zmq::send_flags::dontwait)) {
+          log::debug("chroma reply dropped: the client's queue is full");
+        }
+        continue;
+      }
       if (o.socket == Socket::frontend) {
         // ROUTER_MANDATORY is off on the frontend: a reply for a client that
         // has gone is dropped by ZeroMQ (§8.10).
@@ -101,6 +122,42 @@ struct Broker::Impl {
         for (auto& m : more) pending.push_back(std::move(m));
       }
     }
+  }
+
+  // One message of the chroma socket: an error reply at once, or a job for
+  // the router.
+  void on_chroma_message(std::vector<Buffer> frames, const std::string& peer, TimePoint now) {
+    auto action = chroma_front->on_message(std::move(frames));
+    if (!action.refused.empty()) {
+      router.count_rejected();
+      log::warn("refused a chroma request from {}: {}", peer.empty() ? "?" : peer, action.refused);
+    }
+    if (!action.reply.empty() &&
+        !net::send_frames(*chroma, action.reply, zmq::send_flags::dontwait)) {
+      log::debug("chroma reply dropped: the client's queue is full");
+    }
+    if (action.job) {
+      auto& j = *action.job;
+      deliver(
+          router.on_photon_job(std::move(j.route), std::move(j.body), j.event_id, j.photons, now),
+          now);
+    }
+  }
+
+  nlohmann::json labels(const Endpoints& endpoints) const {
+    nlohmann::json j = {{"frontend", endpoints.frontend},
+                        {"backend", endpoints.backend},
+                        {"frontend_curve", options.frontend_curve.has_value()},
+                        {"backend_curve", options.backend_curve.has_value()}};
+    if (chroma_front) {
+      const auto& s = chroma_front->stats();
+      j["chroma"] = endpoints.chroma;
+      j["chroma_requests"] = s.requests;
+      j["chroma_refused"] = s.refused;
+      j["chroma_replies"] = s.replies;
+      j["chroma_failed"] = s.failed;
+    }
+    return j;
   }
 
   // ZAP (RFC 27): request [version, request_id, domain, address, identity,
@@ -175,15 +232,35 @@ Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>(std::move(o
       setup(m.frontend, m.options.frontend, m.options.frontend_curve, "frontend", "--frontend");
   endpoints_.backend =
       setup(m.backend, m.options.backend, m.options.backend_curve, "backend", "--backend");
-  m.router.set_stats_labels({{"frontend", endpoints_.frontend},
-                             {"backend", endpoints_.backend},
-                             {"frontend_curve", m.options.frontend_curve.has_value()},
-                             {"backend_curve", m.options.backend_curve.has_value()}});
+  if (!m.options.chroma_bind.empty()) {
+    // chroma-server clients speak plain TCP; the socket limits message size
+    // (ChromaOptions::max_message_bytes) and drops replies to vanished
+    // clients like the frontend.
+    m.chroma.emplace(m.context, zmq::socket_type::router);
+    m.chroma_front.emplace(m.options.chroma);
+    auto& s = *m.chroma;
+    net::set_linger(s, std::chrono::milliseconds(0));
+    s.set(zmq::sockopt::router_mandatory, 0);
+    s.set(zmq::sockopt::sndhwm, 10000);
+    s.set(zmq::sockopt::rcvhwm, 10000);
+    s.set(zmq::sockopt::maxmsgsize, m.options.chroma.max_message_bytes);
+    for (const auto& e : m.options.chroma_bind) {
+      try {
+        s.bind(e);
+      } catch (const zmq::error_t& err) {
+        throw SetupError("cannot bind the chroma front to " + e + " (" + err.what() +
+                         ") choose a free address with --chroma-bind");
+      }
+      endpoints_.chroma.push_back(s.get(zmq::sockopt::last_endpoint));
+    }
+  }
+  m.router.set_stats_labels(m.labels(endpoints_));
   if (m.options.router.async) {
     log::info("broker: asynchronous mode, run files in {}",
               m.options.router.async_options.outdir.string());
   }
   log::info("broker: clients on {}, workers on {}", endpoints_.frontend, endpoints_.backend);
+  for (const auto& e : endpoints_.chroma) log::info("broker: chroma-server clients on {}", e);
 }
 
 Broker::~Broker() = default;
@@ -198,10 +275,13 @@ void Broker::run() {
   std::vector<zmq::pollitem_t> items = {{m.frontend.handle(), 0, ZMQ_POLLIN, 0},
                                         {m.backend.handle(), 0, ZMQ_POLLIN, 0},
                                         {nullptr, m.waker.fd(), ZMQ_POLLIN, 0}};
+  const std::size_t zap_item = items.size();
   if (m.zap) items.push_back({m.zap->handle(), 0, ZMQ_POLLIN, 0});
+  if (m.chroma) items.push_back({m.chroma->handle(), 0, ZMQ_POLLIN, 0});
   std::vector<Buffer> frames;
   std::string peer;
   TimePoint last_tick = Clock::now();
+  std::uint64_t chroma_seen = 0;
   while (!m.stopping.load()) {
     TimePoint now = Clock::now();
     auto wait = std::min<Duration>(m.options.tick, m.router.next_heartbeat() - now);
@@ -215,11 +295,15 @@ void Broker::run() {
     }
     if (items[2].revents & ZMQ_POLLIN) m.waker.drain();
     if (m.stopping.load()) break;
-    if (m.zap && (items[3].revents & ZMQ_POLLIN)) m.serve_zap();
+    if (m.zap && (items[zap_item].revents & ZMQ_POLLIN)) m.serve_zap();
     now = Clock::now();
     for (int i = 0; i < kBatch; ++i) {
       if (!net::recv_frames(m.frontend, frames, zmq::recv_flags::dontwait, &peer)) break;
       m.deliver(m.router.on_frontend_message(std::move(frames), peer, now), now);
+    }
+    for (int i = 0; m.chroma && i < kBatch; ++i) {
+      if (!net::recv_frames(*m.chroma, frames, zmq::recv_flags::dontwait, &peer)) break;
+      m.on_chroma_message(std::move(frames), peer, now);
     }
     for (int i = 0; i < kBatch; ++i) {
       if (!net::recv_frames(m.backend, frames, zmq::recv_flags::dontwait)) break;
@@ -229,6 +313,15 @@ void Broker::run() {
     if (now - last_tick >= m.options.tick || now >= m.router.next_heartbeat()) {
       last_tick = now;
       m.deliver(m.router.on_tick(now), now);
+    }
+    if (m.chroma_front) {
+      // The chroma counters reach STATS through the router's labels.
+      const auto& cs = m.chroma_front->stats();
+      const auto seen = cs.requests + cs.dropped + cs.replies + cs.failed;
+      if (seen != chroma_seen) {
+        chroma_seen = seen;
+        m.router.set_stats_labels(m.labels(endpoints_));
+      }
     }
   }
   // Asynchronous mode: what has completed is written and the files renamed.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "acheron/broker/CharonRouter.hh"
+#include "acheron/broker/ChromaFront.hh"
 #include "acheron/net/Zmq.hh"
 
 namespace acheron::broker {
@@ -21,6 +22,13 @@ struct BrokerOptions {
   // "tcp://127.0.0.1:*" binds an ephemeral port (see Broker::endpoints()).
   std::string frontend = "tcp://*:5555";
   std::string backend = "tcp://*:6667";
+  // The chroma-server front (docs/chroma.md): a ROUTER bound to each of
+  // these endpoints for chroma-server clients (REQ, one ChromaPhotonList per
+  // request; chroma-server's own default is tcp://*:5024). Their lists
+  // become jobs for the same workers and queue. Empty: no chroma front.
+  // Synchronous mode only (a chroma client waits for its hits).
+  std::vector<std::string> chroma_bind;
+  ChromaOptions chroma;
   RouterOptions router;
   // CURVE server keys per socket; none: plain TCP. RAT-PAC speaks plain TCP
   // only, so a frontend for RAT-PAC stays plain.
@@ -50,6 +58,7 @@ class Broker final {
   struct Endpoints {
     std::string frontend;  // as bound, with the real port
     std::string backend;
+    std::vector<std::string> chroma;  // the chroma front's endpoints, if any
   };
   const Endpoints& endpoints() const noexcept { return endpoints_; }
 

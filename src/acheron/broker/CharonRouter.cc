@@ -270,6 +270,30 @@ void CharonRouter::on_photon_data(Route route, std::span<const Buffer> body, std
   dispatch(now);
 }
 
+Outbox CharonRouter::on_photon_job(Route route, std::vector<Buffer> body, std::uint32_t event_id,
+                                   std::uint64_t photons, TimePoint now) {
+  ACHERON_EXPECT(!options_.async,
+                 "a job from another front reached an asynchronous router (its client waits for "
+                 "hits) serve that front in synchronous mode");
+  ++stats_.requests;
+  ++stats_.photon_data;
+  // A key no client request has (Peer-Address is a numeric address), and
+  // the job is never registered with the resend cache: it is neither merged
+  // with another request nor cached.
+  RequestKey key{"(front)", event_id, 0};
+  std::uint64_t bytes = 0;
+  for (const Buffer& f : body) bytes += f.size();
+  const bool dispatchable_now = queue_.empty() && pick_worker(photons) != nullptr;
+  if (!dispatchable_now && (no_workers_expired(now) || !queue_has_room(bytes))) {
+    ++stats_.no_workers;
+    reply_header(route, charon::kNoWorkers);
+    return take_outbox();
+  }
+  enqueue(std::move(route), body, std::move(key), bytes, photons, now);
+  dispatch(now);
+  return take_outbox();
+}
+
 CharonRouter::JobId CharonRouter::new_job_id() const {
   JobId id = 0;
   do {

@@ -175,6 +175,18 @@ class CharonRouter final {
   // peer: the Peer-Address of the sender ("" if unknown), used to recognise
   // resends from new sockets (§8.5).
   Outbox on_frontend_message(std::vector<Buffer> frames, std::string_view peer, TimePoint now);
+  // A PHOTONDATA request `body` that another front decoded (the chroma
+  // front, ChromaFront.hh): counted as a request and queued, dispatched and
+  // answered NO_WORKERS like a client's, its reply sent to `route` on the
+  // frontend. Never merged with another request nor answered from the
+  // resend cache: each is its own simulation. Synchronous mode only.
+  Outbox on_photon_job(Route route, std::vector<Buffer> body, std::uint32_t event_id,
+                       std::uint64_t photons, TimePoint now);
+  // A request another front refused as malformed: counted in the stats.
+  void count_rejected() noexcept {
+    ++stats_.requests;
+    ++stats_.rejected;
+  }
   // A message from the backend ROUTER, worker id first.
   Outbox on_backend_message(std::vector<Buffer> frames, TimePoint now);
   // The adapter could not deliver to this worker (its connection is gone):

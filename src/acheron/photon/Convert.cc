@@ -9,25 +9,25 @@ using optics::Photon;
 using optics::Vec3;
 namespace charon = wire::charon;
 
-InputReport append_event(optics::PhotonBatch& batch, const charon::PhotonData& in,
-                         std::uint32_t event) {
+namespace {
+
+// Appends n photons; value(c, i) gives component c (ChAR0N's order) of
+// photon i, raw_flags(i) its input flags.
+template <class Value, class Flags>
+InputReport append_photons(optics::PhotonBatch& batch, std::size_t n, std::uint32_t event,
+                           Value&& value, Flags&& raw_flags_of) {
   InputReport report;
-  const std::size_t n = in.num_photons;
   batch.reserve(batch.size() + n);
   for (std::size_t i = 0; i < n; ++i) {
     Photon p;
-    p.position = {in.value(charon::px, i), in.value(charon::py, i), in.value(charon::pz, i)};
-    Vec3 d{in.value(charon::dx, i), in.value(charon::dy, i), in.value(charon::dz, i)};
-    Vec3 pol{in.value(charon::polx, i), in.value(charon::poly, i), in.value(charon::polz, i)};
-    p.wavelength = in.value(charon::wavelength, i);
-    p.time = in.value(charon::time, i);
+    p.position = {value(charon::px, i), value(charon::py, i), value(charon::pz, i)};
+    Vec3 d{value(charon::dx, i), value(charon::dy, i), value(charon::dz, i)};
+    Vec3 pol{value(charon::polx, i), value(charon::poly, i), value(charon::polz, i)};
+    p.wavelength = value(charon::wavelength, i);
+    p.time = value(charon::time, i);
     p.event = event;
     p.index = static_cast<std::uint32_t>(i);
-    const std::uint32_t raw_flags = in.flags.empty() ? 0 : [&] {
-      std::uint32_t v;
-      std::memcpy(&v, in.flags.data() + 4 * i, 4);
-      return v;
-    }();
+    const std::uint32_t raw_flags = raw_flags_of(i);
     p.history = raw_flags & charon::kCreatorMask;
     report.flags_masked += raw_flags != p.history;
 
@@ -61,6 +61,32 @@ InputReport append_event(optics::PhotonBatch& batch, const charon::PhotonData& i
   return report;
 }
 
+}  // namespace
+
+InputReport append_event(optics::PhotonBatch& batch, const charon::PhotonData& in,
+                         std::uint32_t event) {
+  return append_photons(
+      batch, in.num_photons, event,
+      [&](charon::Component c, std::size_t i) { return in.value(c, i); },
+      [&](std::size_t i) -> std::uint32_t {
+        if (in.flags.empty()) return 0;
+        std::uint32_t v;
+        std::memcpy(&v, in.flags.data() + 4 * i, 4);
+        return v;
+      });
+}
+
+InputReport append_event(optics::PhotonBatch& batch, std::span<const std::byte> message,
+                         const wire::chroma::View& list, std::uint32_t event) {
+  // ChAR0N's component order as members of the list (position, direction,
+  // polarisation, then wavelength before time).
+  static constexpr std::size_t kMember[charon::kComponents] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 9};
+  return append_photons(
+      batch, list.size, event,
+      [&](charon::Component c, std::size_t i) { return list.value(message, kMember[c], i); },
+      [](std::size_t) -> std::uint32_t { return 0; });
+}
+
 charon::Hits to_charon_hits(std::uint32_t event_id, const optics::HitRecord* begin,
                             const optics::HitRecord* end) {
   charon::Hits h;
@@ -85,6 +111,28 @@ charon::Hits to_charon_hits(std::uint32_t event_id, const optics::HitRecord* beg
     h.flags.push_back(r->flags);
   }
   return h;
+}
+
+wire::chroma::PhotonList to_chroma_list(const optics::HitRecord* begin,
+                                        const optics::HitRecord* end) {
+  wire::chroma::PhotonList out;
+  out.resize(static_cast<std::size_t>(end - begin));
+  std::size_t i = 0;
+  for (const auto* r = begin; r != end; ++r, ++i) {
+    out.x[i] = r->position[0];
+    out.y[i] = r->position[1];
+    out.z[i] = r->position[2];
+    out.px[i] = r->direction[0];
+    out.py[i] = r->direction[1];
+    out.pz[i] = r->direction[2];
+    out.polx[i] = r->polarization[0];
+    out.poly[i] = r->polarization[1];
+    out.polz[i] = r->polarization[2];
+    out.t[i] = r->time;
+    out.wavelength[i] = r->wavelength;
+    out.pmtid[i] = static_cast<std::int32_t>(r->channel);
+  }
+  return out;
 }
 
 charon::DetectorInfo detector_info(const optics::Detector& detector) {

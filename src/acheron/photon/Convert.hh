@@ -2,12 +2,15 @@
 // hits, and DETECTOR_INFO.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "acheron/optics/Detector.hh"
 #include "acheron/optics/Engine.hh"
 #include "acheron/wire/Charon.hh"
+#include "acheron/wire/ChromaPhotonList.hh"
 
 namespace acheron::photon {
 
@@ -25,12 +28,21 @@ struct InputReport {
 // photons marked NO_HIT | NAN_ABORT so the engine leaves them alone.
 InputReport append_event(optics::PhotonBatch& batch, const wire::charon::PhotonData& photons,
                          std::uint32_t event);
+// The same for a chroma-server list read where it lies in its message (no
+// copy; see wire::chroma::View), creator flags 0.
+InputReport append_event(optics::PhotonBatch& batch, std::span<const std::byte> message,
+                         const wire::chroma::View& list, std::uint32_t event);
 
 // Hits of one batch event (`event`), in input order, as a ChAR0N reply body.
 // `hits` must be the engine's hits sorted by event (as Engine returns them
 // for a batch built in event order); [begin, end) selects this event's.
 wire::charon::Hits to_charon_hits(std::uint32_t event_id, const optics::HitRecord* begin,
                                   const optics::HitRecord* end);
+
+// Hit records as the chroma front's reply: the detected photons' final
+// position, direction, polarisation, time and wavelength, pmtid = channel.
+wire::chroma::PhotonList to_chroma_list(const optics::HitRecord* begin,
+                                        const optics::HitRecord* end);
 
 // DETECTOR_INFO for a detector: channel positions and types by channel index.
 wire::charon::DetectorInfo detector_info(const optics::Detector& detector);

@@ -11,6 +11,7 @@
 #include "acheron/broker/Dedupe.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/core/ThreadPool.hh"
+#include "acheron/photon/Convert.hh"
 
 namespace acheron::photon {
 namespace charon = wire::charon;
@@ -18,7 +19,8 @@ namespace charon = wire::charon;
 struct Server::Impl {
   ServerOptions options;
   zmq::context_t context{1};
-  zmq::socket_t socket{context, zmq::socket_type::router};
+  zmq::socket_t socket{context, zmq::socket_type::router};  // ChAR0N, if options.bind
+  std::optional<zmq::socket_t> chroma;                      // if options.chroma_bind
   net::Waker waker;
   std::atomic<bool> stopping{false};
   broker::Dedupe dedupe;
@@ -47,10 +49,18 @@ struct Server::Impl {
     std::vector<broker::Ticket> tickets;
     std::vector<charon::Hits> hits;  // empty on failure
   };
+  struct ChromaDone {
+    broker::Route route;
+    Buffer reply;          // the detected photons or the error reply
+    bool refused = false;  // the request did not decode
+  };
+  using Done = std::variant<SyncDone, BatchDone, ChromaDone>;
   std::mutex mutex;
-  std::deque<std::variant<SyncDone, BatchDone>> completed;
+  std::deque<Done> completed;
   std::uint64_t received = 0;
   std::uint64_t rejected = 0;
+  std::uint64_t chroma_requests = 0;
+  std::uint64_t chroma_refused = 0;
   // Last member: destroyed first, so running jobs finish while the queue
   // they report to still exists.
   ThreadPool jobs;
@@ -67,7 +77,7 @@ struct Server::Impl {
       log::debug("reply dropped: the client has gone");
     }
   }
-  void post(std::variant<SyncDone, BatchDone> done) {
+  void post(Done done) {
     {
       std::lock_guard lock(mutex);
       completed.push_back(std::move(done));
@@ -79,6 +89,11 @@ struct Server::Impl {
 Server::Server(std::shared_ptr<const optics::Detector> detector, ServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))),
       service_(std::make_unique<PhotonService>(std::move(detector), impl_->options.service)) {
+  const auto& o = impl_->options;
+  ACHERON_EXPECT(!o.bind.empty() || !o.chroma_bind.empty(),
+                 "the server has neither a ChAR0N nor a chroma endpoint (it could serve no one) "
+                 "give --bind or --chroma-bind");
+  if (!o.chroma_bind.empty()) o.chroma.validate();
   auto& s = impl_->socket;
   net::set_linger(s, std::chrono::milliseconds(0));
   s.set(zmq::sockopt::router_mandatory, 0);
@@ -98,15 +113,37 @@ Server::Server(std::shared_ptr<const optics::Detector> detector, ServerOptions o
     a.attributes.emplace("seed", std::to_string(impl_->options.service.seed));
     impl_->runs = std::make_unique<broker::AsyncRuns>(std::move(a), service_->detector_info());
   }
-  try {
-    s.bind(impl_->options.bind);
-  } catch (const zmq::error_t& e) {
-    throw SetupError("cannot bind " + impl_->options.bind + " (" + e.what() +
-                     ") choose a free port with --bind");
+  if (!o.bind.empty()) {
+    try {
+      s.bind(o.bind);
+    } catch (const zmq::error_t& e) {
+      throw SetupError("cannot bind " + o.bind + " (" + e.what() +
+                       ") choose a free port with --bind");
+    }
+    endpoint_ = s.get(zmq::sockopt::last_endpoint);
+    log::info("photon server on {} ({} channels{})", endpoint_, service_->detector_info().size(),
+              o.async ? ", asynchronous mode" : "");
   }
-  endpoint_ = s.get(zmq::sockopt::last_endpoint);
-  log::info("photon server on {} ({} channels{})", endpoint_, service_->detector_info().size(),
-            impl_->options.async ? ", asynchronous mode" : "");
+  if (!o.chroma_bind.empty()) {
+    // chroma-server clients speak plain TCP; the socket limits message size
+    // (larger messages close the sender's connection, see ChromaOptions).
+    auto& c = impl_->chroma.emplace(impl_->context, zmq::socket_type::router);
+    net::set_linger(c, std::chrono::milliseconds(0));
+    c.set(zmq::sockopt::router_mandatory, 0);
+    c.set(zmq::sockopt::sndhwm, 10000);
+    c.set(zmq::sockopt::rcvhwm, 10000);
+    c.set(zmq::sockopt::maxmsgsize, o.chroma.max_message_bytes);
+    for (const auto& e : o.chroma_bind) {
+      try {
+        c.bind(e);
+      } catch (const zmq::error_t& err) {
+        throw SetupError("cannot bind the chroma front to " + e + " (" + err.what() +
+                         ") choose a free port with --chroma-bind");
+      }
+      chroma_endpoints_.push_back(c.get(zmq::sockopt::last_endpoint));
+      log::info("photon server: chroma-server clients on {}", chroma_endpoints_.back());
+    }
+  }
 }
 
 Server::~Server() {
@@ -123,8 +160,51 @@ void Server::run() {
   Impl& m = *impl_;
   std::vector<Buffer> frames;
   std::string peer;
-  zmq::pollitem_t items[] = {{m.socket.handle(), 0, ZMQ_POLLIN, 0},
-                             {nullptr, m.waker.fd(), ZMQ_POLLIN, 0}};
+  const bool charon_front = !m.options.bind.empty();
+  std::vector<zmq::pollitem_t> items;
+  if (charon_front) items.push_back({m.socket.handle(), 0, ZMQ_POLLIN, 0});
+  if (m.chroma) items.push_back({m.chroma->handle(), 0, ZMQ_POLLIN, 0});
+  items.push_back({nullptr, m.waker.fd(), ZMQ_POLLIN, 0});
+  const std::size_t waker_item = items.size() - 1;
+
+  // A chroma request: checked, simulated and encoded on a job thread (a
+  // large list takes a while to check), in the client's framing. The engine
+  // reads the photons where they lie in the received message.
+  auto submit_chroma = [&](broker::ChromaMessage message, std::string from) {
+    m.jobs.submit([this, message = std::move(message), from = std::move(from)]() mutable {
+      Impl::ChromaDone done;
+      done.route = std::move(message.route);
+      auto checked = broker::check_chroma_request(message.body, impl_->options.chroma.limits);
+      if (auto* refusal = std::get_if<broker::ChromaRefusal>(&checked)) {
+        log::warn("refused a chroma request from {}: {}: {}", from.empty() ? "?" : from,
+                  to_string(refusal->error.code), refusal->error.message);
+        done.reply = std::move(refusal->reply);
+        done.refused = true;
+      } else {
+        const auto& list = std::get<wire::chroma::View>(checked);
+        const std::span<const std::byte> bytes(message.body[0].data(), message.body[0].size());
+        const std::uint32_t event_id = broker::chroma_event_id(list.header);
+        try {
+          const auto hits =
+              service_->simulate_records(event_id, list.size, [&](optics::PhotonBatch& batch) {
+                return append_event(batch, bytes, list, event_id);
+              });
+          auto reply = wire::chroma::encode(to_chroma_list(hits.data(), hits.data() + hits.size()),
+                                            list.header);
+          done.reply = reply
+                           ? std::move(*reply)
+                           : wire::chroma::encode_error(StatusCode::internal, reply.error().message,
+                                                        list.header.framing);
+        } catch (const std::exception& e) {
+          done.reply = wire::chroma::encode_error(StatusCode::internal,
+                                                  std::string("the simulation failed: ") + e.what(),
+                                                  list.header.framing);
+        }
+      }
+      message.body.clear();  // the request's bytes are not needed any more
+      impl_->post(std::move(done));
+    });
+  };
 
   // Starts engine batches while job threads are free: whole events, in
   // arrival order, up to photons_per_batch (an event larger than that runs
@@ -173,7 +253,7 @@ void Server::run() {
   };
 
   auto process_completions = [&] {
-    std::deque<std::variant<Impl::SyncDone, Impl::BatchDone>> done;
+    std::deque<Impl::Done> done;
     {
       std::lock_guard lock(m.mutex);
       done.swap(m.completed);
@@ -182,6 +262,17 @@ void Server::run() {
     for (auto& d : done) {
       if (auto* s = std::get_if<Impl::SyncDone>(&d)) {
         for (const auto& route : m.dedupe.finish(s->key, s->reply, now)) m.reply(route, s->reply);
+        continue;
+      }
+      if (auto* c = std::get_if<Impl::ChromaDone>(&d)) {
+        if (c->refused) {
+          ++m.rejected;
+          ++m.chroma_refused;
+        }
+        if (!net::send_frames(*m.chroma, broker::chroma_reply(c->route, std::move(c->reply)),
+                              zmq::send_flags::dontwait)) {
+          log::debug("chroma reply dropped: the client has gone");
+        }
         continue;
       }
       auto& b = std::get<Impl::BatchDone>(d);
@@ -203,17 +294,29 @@ void Server::run() {
 
   while (!m.stopping) {
     try {
-      zmq::poll(items, 2, std::chrono::milliseconds(1000));
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(1000));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       throw;
     }
-    if (items[1].revents & ZMQ_POLLIN) {
+    if (items[waker_item].revents & ZMQ_POLLIN) {
       m.waker.drain();
       process_completions();
     }
     // Drain everything that is waiting, without blocking.
-    while (!m.stopping && net::recv_frames(m.socket, frames, zmq::recv_flags::dontwait, &peer)) {
+    while (m.chroma && !m.stopping &&
+           net::recv_frames(*m.chroma, frames, zmq::recv_flags::dontwait, &peer)) {
+      ++m.received;
+      auto message = broker::split_chroma_message(std::move(frames));
+      if (!message) {
+        ++m.rejected;
+        continue;  // no envelope: nothing to answer
+      }
+      ++m.chroma_requests;
+      submit_chroma(std::move(*message), peer);
+    }
+    while (charon_front && !m.stopping &&
+           net::recv_frames(m.socket, frames, zmq::recv_flags::dontwait, &peer)) {
       ++m.received;
       auto routed = charon::split_envelope(frames);
       if (routed.envelope_frames == 0) {
@@ -245,6 +348,11 @@ void Server::run() {
                                      ? fmt::format("{}", ServiceStats::kLatencyBoundsMs[i])
                                      : "inf";
           lat["le_" + le] = st.latency_counts[i];
+        }
+        if (m.chroma) {
+          j["chroma"] = chroma_endpoints_;
+          j["chroma_requests"] = m.chroma_requests;
+          j["chroma_refused"] = m.chroma_refused;
         }
         if (m.runs) {
           j["backlog_photons"] = m.runs->backlog_photons();

@@ -1,22 +1,33 @@
 // `acheron photon serve`: the ChAR0N SimpleWorker role on one ROUTER socket,
-// serving many clients at once. The I/O thread owns the socket and never
-// waits for a simulation; events simulate concurrently on a job pool and
-// their replies come back through a queue and a waker.
+// serving many clients at once, and optionally the chroma-server front on
+// another (docs/chroma.md). The I/O thread owns the sockets and never waits
+// for a simulation; events from both fronts simulate concurrently on one
+// job pool and one engine, and their replies come back through a queue and
+// a waker.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "acheron/broker/AsyncRuns.hh"
+#include "acheron/broker/ChromaFront.hh"
 #include "acheron/net/Zmq.hh"
 #include "acheron/photon/Service.hh"
 
 namespace acheron::photon {
 
 struct ServerOptions {
+  // The ChAR0N front's endpoint; empty: no ChAR0N front (chroma clients only).
   std::string bind = "tcp://*:5555";
+  // The chroma-server front: one ROUTER socket bound to each endpoint (the
+  // chroma-server default is tcp://*:5024); empty: none. Its requests run on
+  // the same job pool and engine as ChAR0N requests, synchronously in
+  // either mode, and are not deduplicated.
+  std::vector<std::string> chroma_bind;
+  broker::ChromaOptions chroma;
   ServiceOptions service;
   std::size_t max_concurrent = 2;  // events simulated at once
   std::chrono::seconds dedupe_window{120};
@@ -38,8 +49,11 @@ class Server final {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // The bound endpoint with the real port (for binds to port 0 or "*").
+  // The ChAR0N front's bound endpoint with the real port (for binds to port
+  // 0 or "*"); empty without a ChAR0N front.
   const std::string& endpoint() const noexcept { return endpoint_; }
+  // The chroma front's bound endpoints, in chroma_bind order.
+  const std::vector<std::string>& chroma_endpoints() const noexcept { return chroma_endpoints_; }
   // Serves until stop(); rethrows socket errors other than shutdown.
   void run();
   // Thread-safe; run() returns soon after.
@@ -52,6 +66,7 @@ class Server final {
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<PhotonService> service_;
   std::string endpoint_;
+  std::vector<std::string> chroma_endpoints_;
 };
 
 }  // namespace acheron::photon

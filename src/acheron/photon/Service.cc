@@ -1,6 +1,7 @@
 #include "acheron/photon/Service.hh"
 
 #include <chrono>
+#include <exception>
 
 #include "acheron/core/Log.hh"
 #include "acheron/photon/Convert.hh"
@@ -40,43 +41,59 @@ std::vector<Buffer> PhotonService::reply_now(const charon::Request& r) const {
 }
 
 std::vector<Buffer> PhotonService::simulate(const charon::PhotonData& in) {
-  const auto t0 = std::chrono::steady_clock::now();
-  optics::PhotonBatch batch;
+  try {
+    const auto hits = simulate_records(in);
+    return charon::encode_sim_complete(
+        to_charon_hits(in.event_id, hits.data(), hits.data() + hits.size()), in.version);
+  } catch (const std::exception&) {
+    return charon::encode_sim_failed(in.event_id);  // logged by simulate_records
+  }
+}
+
+std::vector<optics::HitRecord> PhotonService::simulate_records(const charon::PhotonData& in) {
   // The batch event index is the client's event id, so the random streams of
   // an event are the same however requests are batched.
-  const InputReport report = append_event(batch, in, in.event_id);
+  return simulate_records(in.event_id, in.num_photons, [&](optics::PhotonBatch& batch) {
+    return append_event(batch, in, in.event_id);
+  });
+}
+
+std::vector<optics::HitRecord> PhotonService::simulate_records(
+    std::uint32_t event_id, std::uint64_t photons,
+    const std::function<InputReport(optics::PhotonBatch&)>& fill) {
+  const auto t0 = std::chrono::steady_clock::now();
+  optics::PhotonBatch batch;
+  const InputReport report = fill(batch);
   if (report.invalid || report.polarization_replaced || report.flags_masked) {
-    log::debug("event {}: {} invalid photons, {} polarizations replaced, {} flags masked",
-               in.event_id, report.invalid, report.polarization_replaced, report.flags_masked);
+    log::debug("event {}: {} invalid photons, {} polarizations replaced, {} flags masked", event_id,
+               report.invalid, report.polarization_replaced, report.flags_masked);
   }
-  std::vector<Buffer> reply;
   optics::SimulationResult result;
-  bool ok = true;
+  std::exception_ptr error;
   try {
     result = engine_->simulate(batch, options_.seed);
-    reply = charon::encode_sim_complete(
-        to_charon_hits(in.event_id, result.hits.data(), result.hits.data() + result.hits.size()),
-        in.version);
   } catch (const std::exception& e) {
-    log::error("event {}: simulation failed: {}", in.event_id, e.what());
-    reply = charon::encode_sim_failed(in.event_id);
-    ok = false;
+    log::error("event {}: simulation failed: {}", event_id, e.what());
+    error = std::current_exception();
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::lock_guard lock(stats_mutex_);
-  ++stats_.requests;
-  ++stats_.events;
-  stats_.photons += in.num_photons;
-  stats_.hits += result.hits.size();
-  stats_.failed += ok ? 0 : 1;
-  // Photons the engine refused (outside the world, or non-finite in flight)
-  // besides those the input check marked.
-  stats_.invalid_photons += report.invalid + result.diagnostics.nan_abort;
-  stats_.steps += result.diagnostics.steps;
-  stats_.busy_seconds += seconds;
-  stats_.record_latency(seconds);
-  return reply;
+  {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.requests;
+    ++stats_.events;
+    stats_.photons += photons;
+    stats_.hits += result.hits.size();
+    stats_.failed += error ? 1 : 0;
+    // Photons the engine refused (outside the world, or non-finite in flight)
+    // besides those the input check marked.
+    stats_.invalid_photons += report.invalid + result.diagnostics.nan_abort;
+    stats_.steps += result.diagnostics.steps;
+    stats_.busy_seconds += seconds;
+    stats_.record_latency(seconds);
+  }
+  if (error) std::rethrow_exception(error);
+  return std::move(result.hits);
 }
 
 std::vector<charon::Hits> PhotonService::simulate_batch(

@@ -6,12 +6,14 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "acheron/optics/Engine.hh"
+#include "acheron/photon/Convert.hh"
 #include "acheron/wire/Charon.hh"
 
 namespace acheron::photon {
@@ -53,6 +55,17 @@ class PhotonService final {
   // Simulates one event: SIM_COMPLETE (12 or 5 frames, as the request's
   // generation) or SIM_FAILED on an engine error. Thread-safe.
   std::vector<Buffer> simulate(const wire::charon::PhotonData& photons);
+  // Simulates one event and returns the engine's hit records in input order
+  // (with the final positions, which SIM_COMPLETE does not carry; the
+  // chroma front replies with them). Throws on an engine error, counted as
+  // failed. Thread-safe.
+  std::vector<optics::HitRecord> simulate_records(const wire::charon::PhotonData& photons);
+  // The same for an event whose `photons` photons `fill` appends to the
+  // batch (with append_event: validated and normalised as above), e.g. a
+  // chroma-server list read where it lies in its message.
+  std::vector<optics::HitRecord> simulate_records(
+      std::uint32_t event_id, std::uint64_t photons,
+      const std::function<InputReport(optics::PhotonBatch&)>& fill);
 
   // Simulates several events as one engine batch (their event ids must be
   // distinct) and returns each event's hits, in the given order. Throws on

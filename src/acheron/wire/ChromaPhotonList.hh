@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -110,6 +111,22 @@ Framing detect_framing(std::span<const std::byte> bytes) noexcept;
 // size can back.
 Result<Decoded> decode(std::span<const std::byte> bytes, const Limits& limits = {});
 
+// Where a valid list's arrays lie in its message, for reading them without
+// a copy: element i of member m (wire order, kMemberNames) is the
+// big-endian 32-bit word at offsets[m] + 4 i. Valid as long as the bytes are.
+struct View {
+  Header header;
+  std::size_t size = 0;                         // photons
+  std::array<std::size_t, kMembers> offsets{};  // of each member's first element
+  // Member m (< kFloatMembers) of photon i, and photon i's pmtid.
+  float value(std::span<const std::byte> bytes, std::size_t member, std::size_t i) const;
+  std::int32_t pmtid(std::span<const std::byte> bytes, std::size_t i) const;
+};
+
+// Checks a message exactly as decode does (the same errors) without copying
+// its arrays: one read-only pass over them (finiteness).
+Result<View> decode_view(std::span<const std::byte> bytes, const Limits& limits = {});
+
 // Bytes encode() writes for n photons in the given framing.
 std::size_t encoded_size(std::size_t n, Framing framing) noexcept;
 
@@ -118,5 +135,30 @@ std::size_t encoded_size(std::size_t n, Framing framing) noexcept;
 // vectors of different lengths, a non-finite float, more photons than one
 // ROOT byte count can describe.
 Result<Buffer> encode(const PhotonList& photons, const Header& header = {});
+
+// The error reply of the chroma front (docs/chroma.md, "The error reply"):
+// a ROOT TObjString (ClassDef version 1) holding "<status>: <message>", in
+// the request's framing. A client that reads the reply with
+// ReadObjectAny(ChromaPhotonList::Class()) gets nullptr (ROOT reports the
+// wrong class); one that reads any object gets a TObjString with the text.
+// No ChromaPhotonList, not even an empty one, is ever an error.
+inline constexpr std::string_view kErrorClassName = "TObjString";
+inline constexpr std::uint16_t kErrorClassVersion = 1;  // ClassDef(TObjString, 1)
+// Longest text an error reply carries (longer messages are cut with "...").
+inline constexpr std::size_t kMaxErrorText = 1024;
+
+struct ErrorReply {
+  StatusCode code = StatusCode::unknown;
+  std::string message;  // without the "<status>: " prefix
+};
+
+// The bytes ROOT writes for a TObjString of "<to_string(code)>: <message>"
+// (bytes outside printable ASCII written as \xNN; text past kMaxErrorText
+// bytes cut with "...").
+Buffer encode_error(StatusCode code, std::string_view message, Framing framing = Framing::buffer);
+// Reads an error reply in either framing: the status from the text's prefix
+// (StatusCode::unknown, and the whole text as message, if it names none).
+// invalid_argument if the bytes are not a TObjString as ROOT writes one.
+Result<ErrorReply> decode_error(std::span<const std::byte> bytes);
 
 }  // namespace acheron::wire::chroma
