@@ -143,6 +143,16 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
         ->capture_default_str();
     serve->add_option("--concurrent", o->server.max_concurrent, "events simulated at once")
         ->capture_default_str();
+    serve
+        ->add_option("--max-queued", o->server.max_queued_jobs,
+                     "requests waiting or simulating before new ones get NO_WORKERS (chroma: "
+                     "the error reply)")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+    serve
+        ->add_option("--max-queued-bytes", o->server.max_queued_bytes,
+                     "request bytes waiting or simulating before new ones are refused")
+        ->capture_default_str();
     serve->add_option("--seed", o->server.service.seed, "random seed")->capture_default_str();
     serve->add_option("--ping-reply", o->ping_reply, "reply to PING: ack (current) or pong (v1)")
         ->check(CLI::IsMember({"ack", "pong"}));

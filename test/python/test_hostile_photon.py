@@ -216,3 +216,32 @@ def test_a_duplicate_request_cannot_take_a_reply_away(acheron_process):
     finally:
         victim.close()
         thief.close()
+
+
+def test_a_flood_of_requests_is_bounded_and_answered(acheron_process):
+    """photon serve handed every request to its job pool without bound: one
+    client could queue unlimited memory. Beyond --max-queued, requests are
+    answered NO_WORKERS ("retry later") at once."""
+    srv = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "1",
+                          "--concurrent", "1", "--max-queued", "2")
+    s = CTX.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(srv.endpoint)
+    try:
+        requests = [photon_frames(100 + e, 400_000, seed=e) for e in range(10)]
+        for frames in requests:  # back to back, far faster than one simulation
+            s.send_multipart([b""] + frames)
+        replies = []
+        deadline = time.monotonic() + 120
+        while len(replies) < 10 and time.monotonic() < deadline:
+            if s.poll(1000, zmq.POLLIN):
+                replies.append(s.recv_multipart()[1:])
+        headers = [r[0] for r in replies]
+        assert len(replies) == 10, headers
+        refused = headers.count(b"NO_WORKERS")
+        assert headers.count(b"SIM_COMPLETE") + refused == 10, headers
+        assert headers.count(b"SIM_COMPLETE") >= 2 and refused >= 6, headers
+        assert PhotonClient(srv.endpoint).stats()["busy_refusals"] == refused
+        assert_sim_complete(req(srv.endpoint, photon_frames(200, 1000)), 200)  # room again
+    finally:
+        s.close()

@@ -44,6 +44,7 @@ struct Server::Impl {
   struct SyncDone {
     broker::RequestKey key;
     std::vector<Buffer> reply;
+    std::uint64_t bytes = 0;  // of the request, counted in pending_bytes
   };
   struct BatchDone {
     std::vector<broker::Ticket> tickets;
@@ -53,7 +54,17 @@ struct Server::Impl {
     broker::Route route;
     Buffer reply;          // the detected photons or the error reply
     bool refused = false;  // the request did not decode
+    std::uint64_t bytes = 0;
   };
+  // Requests given to the job pool and not yet answered (synchronous ChAR0N
+  // and chroma), bounded by max_queued_jobs / max_queued_bytes.
+  std::size_t pending_jobs = 0;
+  std::uint64_t pending_bytes = 0;
+  std::uint64_t busy_refusals = 0;
+  bool has_room(std::uint64_t bytes) const {
+    return pending_jobs < options.max_queued_jobs &&
+           pending_bytes + bytes <= options.max_queued_bytes;
+  }
   using Done = std::variant<SyncDone, BatchDone, ChromaDone>;
   std::mutex mutex;
   std::deque<Done> completed;
@@ -171,8 +182,27 @@ void Server::run() {
   // large list takes a while to check), in the client's framing. The engine
   // reads the photons where they lie in the received message.
   auto submit_chroma = [&](broker::ChromaMessage message, std::string from) {
-    m.jobs.submit([this, message = std::move(message), from = std::move(from)]() mutable {
+    const std::uint64_t bytes = message.body.empty() ? 0 : message.body[0].size();
+    if (!m.has_room(bytes)) {
+      ++m.busy_refusals;
+      const std::span<const std::byte> raw(message.body.empty() ? nullptr : message.body[0].data(),
+                                           bytes);
+      auto reply = wire::chroma::encode_error(
+          StatusCode::resource_exhausted,
+          "the server has " + std::to_string(m.pending_jobs) +
+              " requests waiting (max_queued_jobs / max_queued_bytes); try again later",
+          wire::chroma::detect_framing(raw));
+      if (!net::send_frames(*m.chroma, broker::chroma_reply(message.route, std::move(reply)),
+                            zmq::send_flags::dontwait)) {
+        log::debug("chroma reply dropped: the client has gone");
+      }
+      return;
+    }
+    ++m.pending_jobs;
+    m.pending_bytes += bytes;
+    m.jobs.submit([this, bytes, message = std::move(message), from = std::move(from)]() mutable {
       Impl::ChromaDone done;
+      done.bytes = bytes;
       done.route = std::move(message.route);
       auto checked = broker::check_chroma_request(message.body, impl_->options.chroma.limits);
       if (auto* refusal = std::get_if<broker::ChromaRefusal>(&checked)) {
@@ -261,10 +291,14 @@ void Server::run() {
     const auto now = Clock::now();
     for (auto& d : done) {
       if (auto* s = std::get_if<Impl::SyncDone>(&d)) {
+        --m.pending_jobs;
+        m.pending_bytes -= s->bytes;
         for (const auto& route : m.dedupe.finish(s->key, s->reply, now)) m.reply(route, s->reply);
         continue;
       }
       if (auto* c = std::get_if<Impl::ChromaDone>(&d)) {
+        --m.pending_jobs;
+        m.pending_bytes -= c->bytes;
         if (c->refused) {
           ++m.rejected;
           ++m.chroma_refused;
@@ -339,6 +373,8 @@ void Server::run() {
                             {"busy_seconds", st.busy_seconds},
                             {"received", m.received},
                             {"rejected", m.rejected},
+                            {"busy_refusals", m.busy_refusals},
+                            {"queued_jobs", m.pending_jobs},
                             {"running", m.dedupe.running()},
                             {"duplicates", m.dedupe.duplicates()},
                             {"channels", service_->detector_info().size()}};
@@ -416,10 +452,23 @@ void Server::run() {
         dispatch_batches();
         continue;
       }
-      m.jobs.submit([this, key = std::move(key), photons = std::move(request.photons)]() mutable {
-        auto reply = service_->simulate(photons);
-        impl_->post(Impl::SyncDone{std::move(key), std::move(reply)});
-      });
+      std::uint64_t bytes = 0;
+      for (const Buffer& f : routed.body) bytes += f.size();
+      if (!m.has_room(bytes)) {
+        // charon-protocol.md §8.1: a full queue answers NO_WORKERS, which
+        // RAT-PAC takes as "retry later".
+        ++m.busy_refusals;
+        m.dedupe.abandon(key);
+        m.reply(route, charon::encode_header(charon::kNoWorkers));
+        continue;
+      }
+      ++m.pending_jobs;
+      m.pending_bytes += bytes;
+      m.jobs.submit(
+          [this, bytes, key = std::move(key), photons = std::move(request.photons)]() mutable {
+            auto reply = service_->simulate(photons);
+            impl_->post(Impl::SyncDone{std::move(key), std::move(reply), bytes});
+          });
     }
   }
 }

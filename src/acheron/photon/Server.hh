@@ -30,6 +30,11 @@ struct ServerOptions {
   broker::ChromaOptions chroma;
   ServiceOptions service;
   std::size_t max_concurrent = 2;  // events simulated at once
+  // Requests waiting for or in simulation (synchronous ChAR0N and chroma);
+  // beyond either bound a request is answered at once: NO_WORKERS (ChAR0N's
+  // "retry later") or the chroma error reply (resource_exhausted).
+  std::size_t max_queued_jobs = 1024;
+  std::uint64_t max_queued_bytes = std::uint64_t{4} << 30;
   std::chrono::seconds dedupe_window{120};
   std::optional<net::CurveKeys> curve;  // CURVE server keys; none: plain TCP
   // Largest frame accepted from a client (net::set_max_message_size).
