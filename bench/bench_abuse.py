@@ -196,10 +196,14 @@ def hostile(kind, endpoint, backend, n, stop, stop_at, counter):
                 except zmq.Again:
                     pass
                 time.sleep(0.05)
-        elif kind == "replay":
-            # Replays the well-behaved clients' requests from the same host.
+        elif kind == "replay" or not backend:
+            # Replays of the well-behaved clients' requests from the same
+            # host; "forged" against photon serve also picks its own routing
+            # identity.
             s = ctx.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
+            if kind == "forged":
+                s.setsockopt(zmq.ROUTING_ID, b"\0" + rng.bytes(4))
             s.setsockopt(zmq.RCVHWM, 100)
             s.connect(endpoint)
             while not stop.is_set() and time.time() < stop_at:
@@ -208,7 +212,7 @@ def hostile(kind, endpoint, backend, n, stop, stop_at, counter):
                 while s.poll(0, zmq.POLLIN):
                     s.recv_multipart()
                 time.sleep(0.01)
-        elif kind == "forged" and backend:
+        else:  # forged, against the broker
             # A rogue worker (1-channel detector) and forged replies.
             s = ctx.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
@@ -226,18 +230,6 @@ def hostile(kind, endpoint, backend, n, stop, stop_at, counter):
                 s.send_multipart([b"J" + rng.bytes(8), b""] + fake)
                 sent += 1
                 time.sleep(0.002)
-        else:  # forged against photon serve: replays with routing ids of its own choosing
-            s = ctx.socket(zmq.DEALER)
-            s.setsockopt(zmq.LINGER, 0)
-            s.setsockopt(zmq.ROUTING_ID, b"\0" + rng.bytes(4))
-            s.setsockopt(zmq.RCVHWM, 100)
-            s.connect(endpoint)
-            while not stop.is_set() and time.time() < stop_at:
-                s.send_multipart([b""] + request(int(rng.integers(1_000_000, 1_010_000)), sets, n))
-                sent += 1
-                while s.poll(0, zmq.POLLIN):
-                    s.recv_multipart()
-                time.sleep(0.01)
     finally:
         with counter.get_lock():
             counter.value += sent

@@ -52,6 +52,7 @@ function(acheron_add_test name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main
                                         GTest::gmock)
   acheron_set_test_options(${name})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/test/support)
   target_precompile_headers(${name} REUSE_FROM acheron_test_pch)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)

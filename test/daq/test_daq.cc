@@ -3,6 +3,8 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+
+#include "TestPki.hh"
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -973,36 +975,14 @@ namespace {
 // A throwaway PKI made with the openssl command: a CA, a server certificate
 // for localhost and 127.0.0.1 and a client certificate signed by it, and a
 // second, unrelated CA.
-struct TestPki {
-  fs::path dir;
-  fs::path file(const char* name) const { return dir / name; }
-};
-
-std::optional<TestPki> make_pki(const fs::path& dir) {
-  fs::create_directories(dir);
-  const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-  const std::string script =
-      "cd '" + dir.string() + "' && " +
-      "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext && " + "openssl req -x509 " +
-      key + " -keyout ca.key -out ca.pem -days 2 -subj /CN=acheron-test-ca && " +
-      "openssl req -x509 " + key +
-      " -keyout other.key -out other_ca.pem -days 2 -subj /CN=acheron-other-ca && " +
-      "openssl req " + key + " -keyout server.key -out server.csr -subj /CN=localhost && " +
-      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
-      "-extfile san.ext -out server.pem && " +
-      "openssl req " + key + " -keyout client.key -out client.csr -subj /CN=acheron-client && " +
-      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
-      "-out client.pem";
-  if (std::system(("(" + script + ") >/dev/null 2>&1").c_str()) != 0) return std::nullopt;
-  return TestPki{dir};
-}
+using acheron::test_support::make_test_pki;
 
 }  // namespace
 
 TEST(DaqServer, TlsOnTcpWithAndWithoutClientCertificates) {
   const auto dir = temp_dir() / "tls";
   fs::remove_all(dir);
-  auto pki = make_pki(dir / "pki");
+  auto pki = make_test_pki(dir / "pki");
   if (!pki) GTEST_SKIP() << "the openssl command is not available";
   auto config = upload_config(dir);
   config.tcp_address = "127.0.0.1:0";

@@ -18,7 +18,7 @@ import pytest
 
 grpc = pytest.importorskip("grpc")
 
-from conftest import ROOT, acheron_binary, build_dir  # noqa: E402
+from conftest import make_pki, ROOT, acheron_binary, build_dir  # noqa: E402
 
 try:
     import sys
@@ -653,32 +653,6 @@ def test_merged_servers_and_one_stopping(acheron_process):
 
 
 # ------------------------------------------------------------------ limits and security
-
-def make_pki(d: pathlib.Path) -> pathlib.Path:
-    """A throwaway PKI made with the openssl command: ca.pem, a server
-    certificate for localhost and 127.0.0.1 (server.pem/.key) and a client
-    certificate (client.pem/.key) signed by it, and an unrelated other_ca.pem."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not available")
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    steps = [
-        ["req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-         "-subj", "/CN=acheron-test-ca"],
-        ["req", "-x509", *key, "-keyout", "other.key", "-out", "other_ca.pem", "-days", "2",
-         "-subj", "/CN=acheron-other-ca"],
-        ["req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"],
-        ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-         "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem"],
-        ["req", *key, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=acheron-client"],
-        ["x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-         "-CAcreateserial", "-days", "2", "-out", "client.pem"],
-    ]
-    for step in steps:
-        subprocess.run(["openssl", *step], cwd=d, check=True, capture_output=True, timeout=30)
-    return d
-
 
 def wait_for(predicate, timeout=5.0, what="condition"):
     deadline = time.monotonic() + timeout

@@ -14,7 +14,7 @@ import pytest
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import Struct
 
-from conftest import acheron_binary, build_dir
+from conftest import make_pki, acheron_binary, build_dir
 
 import sys
 
@@ -182,32 +182,6 @@ def test_hostile_patterns_and_device_paths_are_refused_and_the_server_keeps_serv
 
 
 # ------------------------------------------------------------------ limits and security
-
-def make_pki(d):
-    """A throwaway PKI made with the openssl command: ca.pem, a server
-    certificate for localhost and 127.0.0.1 (server.pem/.key) and a client
-    certificate (client.pem/.key) signed by it, and an unrelated other_ca.pem."""
-    import shutil
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not available")
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    for step in [
-        ["req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-         "-subj", "/CN=acheron-test-ca"],
-        ["req", "-x509", *key, "-keyout", "other.key", "-out", "other_ca.pem", "-days", "2",
-         "-subj", "/CN=acheron-other-ca"],
-        ["req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"],
-        ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-         "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem"],
-        ["req", *key, "-keyout", "client.key", "-out", "client.csr", "-subj", "/CN=acheron-client"],
-        ["x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-         "-CAcreateserial", "-days", "2", "-out", "client.pem"],
-    ]:
-        subprocess.run(["openssl", *step], cwd=d, check=True, capture_output=True, timeout=30)
-    return d
-
 
 def secure_stub(target, pki, cert=False, ca="ca.pem"):
     creds = grpc.ssl_channel_credentials(
