@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target of a `fuzz` preset build for a bounded time,
 # starting from the committed seed corpus (new inputs go to a scratch copy).
+# Undefined behaviour stops a run like a crash (UBSan only reports otherwise),
+# and an input that takes over a minute is a failure (a parser that is not
+# linear, a lock that never returns).
 set -euo pipefail
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 build=${1:-build/fuzz}
 seconds=${2:-20}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +16,7 @@ for bin in "$build"/test/fuzz/fuzz_*; do
   work=$(mktemp -d)
   cp -r "$root/test/fuzz/corpus/$name/." "$work/" 2>/dev/null || true
   echo "== fuzz $name for ${seconds}s"
-  if ! "$bin" -max_total_time="$seconds" -max_len=65536 -print_final_stats=1 "$work" \
+  if ! "$bin" -max_total_time="$seconds" -max_len=65536 -timeout=60 -print_final_stats=1 "$work" \
        > "$build/fuzz_$name.log" 2>&1; then
     echo "fuzz $name FAILED: see $build/fuzz_$name.log"; status=1
   else
