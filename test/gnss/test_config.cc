@@ -77,6 +77,10 @@ TEST(Json5, ErrorsNameTheLine) {
   EXPECT_NE(msg("{\"a\": 1 /* open").find("unterminated /* comment"), std::string::npos);
   EXPECT_NE(msg("{\"a\": yes}").find("unquoted word 'yes'"), std::string::npos);
   EXPECT_NE(msg("{\"a\": 1,, }").find("not valid JSON5"), std::string::npos);
+  // Found by fuzz_json5: a number beyond double's range is nlohmann's
+  // out_of_range, which escaped as a JSON exception instead of a SetupError.
+  EXPECT_NE(msg("{baud: 1e3004}").find("not valid JSON5"), std::string::npos);
+  EXPECT_NE(msg("[-1E400]").find("number overflow"), std::string::npos);
 }
 
 TEST(Config, DefaultFileGivesFortyNineItemsInTwoGroups) {

@@ -197,7 +197,7 @@ nlohmann::json parse_json5(std::string_view text) {
   const std::string json = json5_to_json(text);
   try {
     return nlohmann::json::parse(json);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
     throw SetupError(std::string("configuration is not valid JSON5 (") + e.what() +
                      ") fix the text");
   }
