@@ -33,17 +33,19 @@ void select_and_validate(const nlohmann::json& file, int index, const std::strin
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const bool has_nul = text.find('\0') != std::string_view::npos;
   nlohmann::json parsed;
   try {
     parsed = gnss::parse_json5(text);
   } catch (const SetupError&) {
-    // Not JSON5; then it is not JSON either.
-    FUZZ_CHECK(!nlohmann::json::accept(text));
+    // Not JSON5; then it is not JSON either. (nlohmann's reader stops at a
+    // NUL byte as at the end of the text, so it is no reference then.)
+    FUZZ_CHECK(!nlohmann::json::accept(text) || has_nul);
     return 0;
   }
   // JSON is JSON5: the same document either way.
   const auto strict = nlohmann::json::parse(text, nullptr, false);
-  if (!strict.is_discarded()) FUZZ_CHECK(strict == parsed);
+  if (!strict.is_discarded() && !has_nul) FUZZ_CHECK(strict == parsed);
   // Printed as JSON, read back through JSON5: unchanged.
   const std::string printed = parsed.dump();
   FUZZ_CHECK(gnss::parse_json5(printed) == parsed);
