@@ -37,6 +37,28 @@ TEST(Pattern, AnyPrefixIsPythonReMatchOverSeveralPatterns) {
   EXPECT_NE(bad.error().message.find("'(x'"), std::string::npos) << bad.error().message;
 }
 
+// Found by fuzz_pattern, against RE2 matching each pattern alone at the
+// start of the text.
+TEST(Pattern, AnyPrefixAgreesWithEachPatternAlone) {
+  // \Q without \E quotes to the end of the pattern: it compiles alone, but
+  // quoted the rest of the combination, which then failed to compile.
+  auto quoted = Pattern::any_prefix({R"(\QTIM-)", "NAV"});
+  ASSERT_TRUE(quoted) << quoted.error().message;
+  EXPECT_TRUE(quoted->full_match("TIM-TP"));
+  EXPECT_TRUE(quoted->full_match("NAV-PVT"));
+  EXPECT_FALSE(quoted->full_match("TIMxTP"));
+  auto closed = Pattern::any_prefix({R"(\Qa.b\E+)", R"(x\\)"});
+  ASSERT_TRUE(closed) << closed.error().message;
+  EXPECT_TRUE(closed->full_match("a.bbb"));
+  EXPECT_TRUE(closed->full_match("x\\"));
+  EXPECT_FALSE(closed->full_match("axb"));
+  // The rest of the text is free even where it is not UTF-8 (`.` matched
+  // only UTF-8, so a key with a stray byte after the prefix did not match).
+  auto prefix = Pattern::any_prefix({"module_1"});
+  ASSERT_TRUE(prefix);
+  EXPECT_TRUE(prefix->full_match(std::string("module_1/\xc1\xff", 11)));
+}
+
 TEST(Pattern, HostilePatternsAreRefusedWithAReason) {
   // 20,000 nested groups: std::regex's recursive compiler overflowed the stack.
   const std::string nested = std::string(20000, '(') + "x" + std::string(20000, ')');
@@ -63,8 +85,14 @@ TEST(Pattern, HostilePatternsAreRefusedWithAReason) {
   auto e = Pattern::compile("(a+)+$");
   ASSERT_TRUE(e);
   EXPECT_FALSE(e->full_match(std::string(100000, 'a') + "b"));
-  // A long client pattern is quoted only in part.
+  // A long client pattern is quoted only in part, also where RE2's reason
+  // names the whole pattern (fuzz_pattern's bounded-message check: this
+  // 3001-byte pattern gave a 3 KB message).
   EXPECT_LT(a.error().message.size(), 400u);
+  auto unbalanced = Pattern::compile("(" + std::string(3000, 'a'));
+  ASSERT_FALSE(unbalanced);
+  EXPECT_LT(unbalanced.error().message.size(), 400u) << unbalanced.error().message;
+  EXPECT_NE(unbalanced.error().message.find("missing )"), std::string::npos);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -104,6 +105,15 @@ TEST(DaqConfig, BadValuesAreSetupErrors) {
       daq::parse_server_config(nlohmann::json::parse(R"({"unix_domain_socket": "tcp:1"})")),
       acheron::SetupError);
   EXPECT_THROW(daq::load_server_config("/nonexistent/daq.json"), acheron::SetupError);
+  // Found by fuzz_hpio_args: a real out of an integer key's range was cast
+  // (undefined behaviour); now it is a SetupError naming the key.
+  EXPECT_THROW(daq::parse_hp_io_config(nlohmann::json::parse(R"({"module_ids": [1, 1e300]})")),
+               acheron::SetupError);
+  EXPECT_THROW(daq::parse_server_config(nlohmann::json::parse(R"({"max_concurrent_rpcs": -1e20})")),
+               acheron::SetupError);
+  EXPECT_EQ(daq::parse_hp_io_config(nlohmann::json::parse(R"({"module_ids": [4294967295.0]})"))
+                .module_ids,
+            std::vector<std::uint32_t>{4294967295u});
 }
 
 TEST(DaqImageStore, LatestPerModuleAndKind) {
@@ -171,6 +181,27 @@ TEST(DaqImageStore, RejectsUnknownPropsAndBadHeaders) {
   not_json.header = "{ this is not json\n\n";
   EXPECT_EQ(store.push(not_json), daq::PushResult::queued);
   ASSERT_TRUE(eventually([&] { return store.stats().rejected == 4; }));
+  EXPECT_TRUE(store.keys().empty());
+}
+
+// Found by fuzz_daq_upload: the wire's type is any int32, and its cast to
+// the 8-bit ImageType made 258 a MOVIE, so the image was cached and sent to
+// clients with a type no client knows.
+TEST(DaqImageStore, RejectsTypesOutsideTheEnum) {
+  daq::ImageStore store(16);
+  for (int type : {258, -254, 3}) {
+    daqdata::PanoImage image;
+    image.set_type(static_cast<daqdata::PanoImage::Type>(type));
+    image.add_shape(32);
+    image.add_shape(32);
+    image.set_bytes_per_pixel(2);
+    image.mutable_image_array()->Resize(1024, 0);
+    std::string frame_bytes;
+    pff::Product product;
+    EXPECT_FALSE(daq::image_to_pff(image, &frame_bytes, &product)) << type;
+    EXPECT_EQ(store.push(std::move(image)), daq::PushResult::rejected) << type;
+  }
+  EXPECT_EQ(store.stats().rejected, 3u);
   EXPECT_TRUE(store.keys().empty());
 }
 
@@ -310,6 +341,23 @@ TEST(DaqSources, PollWaitsBrieflyForTheFirstFrameOfANewFile) {
     EXPECT_EQ(got[0].pixels[0], 9);
   }
   source.stop();
+  fs::remove_all(dir);
+}
+
+// Found by fuzz_hpio_args: the request's update_interval_seconds reaches the
+// poller, whose conversion of NaN, infinity or 1e300 s to clock ticks was
+// undefined; the interval is now kept within 1 ms .. 1e9 s and it still stops.
+TEST(DaqSources, PollIntervalOfAnyDoubleStops) {
+  const auto dir = temp_dir() / "intervals";
+  fs::create_directories(dir);
+  for (double interval : {std::numeric_limits<double>::quiet_NaN(),
+                          std::numeric_limits<double>::infinity(), 1e300, -1.0, 0.0}) {
+    daq::FsPollSource source(dir, interval, [](daq::RawFrame) { return daq::PushResult::queued; });
+    std::this_thread::sleep_for(30ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    source.stop();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s) << interval;
+  }
   fs::remove_all(dir);
 }
 
@@ -1038,4 +1086,29 @@ TEST(DaqServer, TlsOnTcpWithAndWithoutClientCertificates) {
   half.cert_file = pki->file("client.pem");
   EXPECT_THROW(daq::Client("127.0.0.1:1", half), acheron::SetupError);
   fs::remove_all(dir.parent_path());
+}
+// Found by fuzz_hpio_args: NaN passed the "below the minimum" check (every
+// comparison with NaN is false) and went on to the sources. The argument
+// checks and hp_io start run here as the RPC runs them, without listeners.
+TEST(DaqServer, InitHpIoIntervalMustBeANumberAtLeastTheMinimum) {
+  const auto dir = temp_dir() / "init_interval";
+  fs::create_directories(dir);
+  auto config = unix_socket_config(dir);
+  config.filesystem_poll = true;  // the request's interval reaches the poller
+  config.sim.sim_data_dir = dir / "sim";
+  daq::Server server(config);
+  daq::HpIoConfig hp;
+  hp.simulate_daq = true;
+  for (double bad : {std::numeric_limits<double>::quiet_NaN(), 0.0, -1.0}) {
+    hp.update_interval_seconds = bad;
+    EXPECT_EQ(server.init_hp_io(hp).code, 3) << bad;  // INVALID_ARGUMENT
+  }
+  for (double good : {1e300, std::numeric_limits<double>::infinity(), 0.01}) {
+    hp.update_interval_seconds = good;
+    const auto r = server.init_hp_io(hp);
+    EXPECT_EQ(r.code, 0) << good;
+    EXPECT_TRUE(r.success) << good << ": " << r.message;
+  }
+  server.shutdown();
+  fs::remove_all(dir);
 }

@@ -267,6 +267,22 @@ TEST_F(DhsFixture, IonChambersReadIterativelyWithRepeat) {
   EXPECT_EQ(fresh.count_prefix("htos_report_ion_chambers"), 0u);
 }
 
+// Found by fuzz_dhs_dispatch: the integration time of a single reading was
+// converted to clock ticks with a plain cast, undefined for 1e300 s (the
+// parser takes any finite time). Such a reading is never due; the chamber
+// still reads normally and abort_all still ends everything.
+TEST_F(DhsFixture, IonChamberReadingOfAnyFiniteTime) {
+  dhs->handle("stoh_register_ion_chamber i0 i0 1 t clock\n");
+  dhs->handle("stoh_read_ion_chambers 1e300 0 i0");
+  dhs->handle("stoh_read_ion_chambers 1.7e308 1 i0");
+  dhs->handle("stoh_read_ion_chambers 0.05 0 i0");
+  EXPECT_EQ(sink->wait_prefix("htos_report_ion_chambers"),
+            "htos_report_ion_chambers 0.050000 i0 500.000000");
+  dhs->handle("stoh_abort_all");
+  sink->drain(100ms);
+  EXPECT_EQ(sink->count_prefix("htos_report_ion_chambers"), 1u);
+}
+
 TEST_F(DhsFixture, UnknownAndMalformedMessagesAreIgnored) {
   dhs->handle("stoh_frobnicate 1 2 3");
   dhs->handle("stoh_start_motor_move");

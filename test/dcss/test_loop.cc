@@ -110,6 +110,16 @@ TEST(LoopResults, AutomlJson) {
           R"({"predictions": [{"key": "k", "detection_scores": [0.5], "detection_boxes": [[1,2]]}]})",
           "k")
           .ok());
+  // Found by fuzz_automl: a class index out of int's range was cast
+  // (undefined behaviour); such a detection now has no class.
+  auto huge = parse_automl_reply(
+      R"({"predictions": [{"detection_scores": [0.9, 0.8], "detection_boxes": [[0,0,1,1], [0,0,1,1]],
+          "detection_classes": [1e300, 2]}]})",
+      "");
+  ASSERT_TRUE(huge.ok());
+  ASSERT_EQ(huge->detections.size(), 2u);
+  EXPECT_EQ(huge->detections[0].cls, "");
+  EXPECT_EQ(huge->detections[1].cls, "class2");
   const std::string bin("\x00\xff\x10 abc", 7);
   EXPECT_EQ(*base64_decode(base64_encode(bin)), bin);
   EXPECT_FALSE(base64_decode("@@@").ok());

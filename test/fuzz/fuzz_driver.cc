@@ -1,18 +1,25 @@
 // Standalone driver for fuzz targets when libFuzzer is not used: replays each
 // file given (or every file in each directory given), then a fixed number of
-// pseudo-random inputs, some derived from the corpus by byte mutations.
+// pseudo-random inputs, some derived from the corpus by byte mutations
+// (20000, or N given as -runs=N as libFuzzer spells it).
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 
 int main(int argc, char** argv) {
   std::vector<std::string> corpus;
+  int iterations = 20000;
   for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]).starts_with("-runs=")) {
+      iterations = std::stoi(argv[i] + 6);
+      continue;
+    }
     std::filesystem::path p(argv[i]);
     std::vector<std::filesystem::path> files;
     if (std::filesystem::is_directory(p)) {
@@ -35,7 +42,6 @@ int main(int argc, char** argv) {
     state ^= state << 17;
     return state;
   };
-  const int iterations = 20000;
   for (int it = 0; it < iterations; ++it) {
     std::string input;
     if (!corpus.empty() && it % 2 == 0) {

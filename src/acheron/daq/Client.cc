@@ -137,6 +137,7 @@ void Client::upload(const std::function<bool(daqdata::PanoImage*)>& next) {
 
 bool image_to_pff(const daqdata::PanoImage& image, std::string* frame, pff::Product* product) {
   std::vector<std::uint32_t> shape(image.shape().begin(), image.shape().end());
+  if (!daqdata::PanoImage::Type_IsValid(image.type())) return false;  // 258 is not MOVIE
   auto p = pff::product_from_props(static_cast<pff::ImageType>(image.type()), shape,
                                    image.bytes_per_pixel());
   if (!p) return false;

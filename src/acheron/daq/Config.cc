@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <limits>
+#include <type_traits>
 
 #include "acheron/core/Error.hh"
 
@@ -15,9 +17,30 @@ using nlohmann::json;
 
 namespace {
 
+// nlohmann converts a JSON real to an integer type with a plain cast, which
+// is undefined outside the type's range: true if `v` (or each element of a
+// list `v`) converts to T.
+template <class T>
+bool convertible(const json& v) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (!v.is_number_float()) return true;
+    const double d = v.get<double>();  // never NaN: JSON text cannot hold it
+    return d > static_cast<double>(std::numeric_limits<T>::min()) - 1.0 &&
+           d < static_cast<double>(std::numeric_limits<T>::max()) + 1.0;
+  } else if constexpr (requires { typename T::value_type; } && !std::is_same_v<T, std::string>) {
+    return !v.is_array() || std::all_of(v.begin(), v.end(), convertible<typename T::value_type>);
+  } else {
+    return true;
+  }
+}
+
 template <class T>
 T get(const json& j, const char* key, T fallback, std::string_view where) {
   if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
+  if (!convertible<T>(j[key]))
+    throw SetupError(
+        fmt::format("{}: key '{}' holds a number out of range ({}); fix the configuration", where,
+                    key, j[key].dump()));
   try {
     return j[key].get<T>();
   } catch (const json::exception& e) {

@@ -77,8 +77,12 @@ PushResult ImageStore::push(RawFrame frame) {
 
 PushResult ImageStore::push(daqdata::PanoImage&& image) {
   std::vector<std::uint32_t> shape(image.shape().begin(), image.shape().end());
-  auto product = pff::product_from_props(static_cast<pff::ImageType>(image.type()), shape,
-                                         image.bytes_per_pixel());
+  // The wire's type is any int32: checked before the cast to the 8-bit
+  // ImageType, which would turn 258 into MOVIE.
+  auto product = daqdata::PanoImage::Type_IsValid(image.type())
+                     ? pff::product_from_props(static_cast<pff::ImageType>(image.type()), shape,
+                                               image.bytes_per_pixel())
+                     : std::nullopt;
   if (!product ||
       static_cast<std::size_t>(image.image_array_size()) != pff::info(*product).pixels()) {
     std::lock_guard c(cache_mutex_);

@@ -640,7 +640,8 @@ std::optional<Server::InitResult> Server::Impl::check_init_arguments(HpIoConfig&
     if (!process_running("hashpipe"))
       return Server::InitResult{Code::FAILED_PRECONDITION, "Real DAQ software is not active."};
   }
-  if (c.update_interval_seconds < config_.min_hp_io_update_interval_seconds)
+  // Negated so that NaN is refused too.
+  if (!(c.update_interval_seconds >= config_.min_hp_io_update_interval_seconds))
     return Server::InitResult{Code::INVALID_ARGUMENT,
                               "update_interval_seconds is below server minimum."};
   return std::nullopt;

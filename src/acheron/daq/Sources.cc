@@ -326,7 +326,9 @@ void UdsSource::run() {
 FsPollSource::FsPollSource(fs::path data_dir, double interval_s, FrameSink sink,
                            double first_sight_wait_s)
     : data_dir_(std::move(data_dir)),
-      interval_s_(std::max(interval_s, 0.001)),
+      // 1 ms to 1e9 s (NaN: 1 ms): converting much more to the clock's
+      // integer ticks is undefined (the interval comes from InitHpIo).
+      interval_s_(interval_s > 0.001 ? std::min(interval_s, 1e9) : 0.001),
       first_sight_wait_s_(std::max(first_sight_wait_s, 0.0)),
       sink_(std::move(sink)) {
   thread_ = std::thread([this] {

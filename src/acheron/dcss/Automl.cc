@@ -95,7 +95,11 @@ Result<Prediction> parse_automl_reply(std::string_view body, std::string_view ke
       if (texts && i < texts->size() && (*texts)[i].is_string()) {
         d.cls = (*texts)[i].get<std::string>();
       } else if (classes && i < classes->size() && (*classes)[i].is_number()) {
-        d.cls = "class" + std::to_string(static_cast<int>((*classes)[i].get<double>()));
+        // A class index; one that no int holds names no class (the cast
+        // would be undefined).
+        const double c = (*classes)[i].get<double>();
+        if (c > -2147483649.0 && c < 2147483648.0)
+          d.cls = "class" + std::to_string(static_cast<int>(c));
       }
       out.detections.push_back(std::move(d));
     }

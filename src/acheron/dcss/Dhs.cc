@@ -598,7 +598,8 @@ void Dhs::on_read_ion_chambers(const xos::ReadIonChambers& msg) {
 void Dhs::schedule_ion_reading_locked(std::vector<std::string> channels, double time,
                                       std::uint64_t series) {
   const auto epoch = epoch_;
-  schedule_locked(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(time)),
+  // Saturating: a reading of 1e300 s is never due (a plain cast is undefined).
+  schedule_locked(saturating_duration(std::chrono::duration<double>(time)),
                   [this, epoch, channels = std::move(channels), time, series]() mutable {
                     if (epoch != epoch_) return;
                     if (series != 0) {

@@ -284,7 +284,11 @@ nlohmann::json chip_request_config(const nlohmann::json& file, int index, const 
   const nlohmann::json* chip = nullptr;
   if (!uid.empty()) {
     for (const auto& c : chips) {
-      if (c.is_object() && c.value("f9t_uid", "") == uid) chip = &c;
+      // Not value("f9t_uid", ""): it throws a JSON type error for a chip
+      // whose id is not a string; such a chip is not the one asked for.
+      if (c.is_object() && c.contains("f9t_uid") && c["f9t_uid"].is_string() &&
+          c["f9t_uid"].get<std::string>() == uid)
+        chip = &c;
     }
     if (!chip)
       throw SetupError("no chip with f9t_uid " + uid +
