@@ -49,10 +49,12 @@ venv:
 	  $(VENV)/bin/pip install -q $(ROOT_WHEEL) || \
 	  echo "venv: $(ROOT_WHEEL) could not be installed from PyPI; the ROOT tests will skip"
 
-# Byte-level conformance with real ROOT (ChromaPhotonList both ways).
+# Conformance with real ROOT: ChromaPhotonList bytes both ways, and a PyROOT
+# client written like chroma-server's own against `acheron photon serve`.
 conformance: venv
 	ACHERON_BUILD_DIR=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/python \
-	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider test/python/test_chroma_root.py
+	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider test/python/test_chroma_root.py \
+	  test/python/test_chroma_service.py::test_a_pyroot_client_like_chroma_servers_own_gets_its_hits
 
 # Under ASan/UBSan: the C++ unit tests and the program's own tests (the fuzz
 # drivers run in the default build and in `make fuzz`, which sanitizes), then
