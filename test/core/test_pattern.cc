@@ -69,7 +69,9 @@ TEST(Pattern, HostilePatternsAreRefusedWithAReason) {
   // Deep but within the length limit: RE2 parses without recursion.
   const std::string deep = std::string(2000, '(') + "x" + std::string(2000, ')');
   auto b = Pattern::compile(deep);
-  if (b) EXPECT_TRUE(b->full_match("x"));
+  if (b) {
+    EXPECT_TRUE(b->full_match("x"));
+  }
   // A program over the memory budget.
   auto c = Pattern::compile(R"(((\w{1000}){1000}))");
   ASSERT_FALSE(c);
