@@ -592,6 +592,10 @@ TEST(DaqImageStore, DirectEncodingIsTheMessageOfTheProtobufPath) {
 
   const auto sample = fs::path(ACHERON_SOURCE_DIR) / ".." / "shared" / "data" / "panoseti" /
                       "start_2025-08-02T05_31_36Z.dp_ph256.bpp_2.module_254.seqno_0.pff";
+  if (!fs::exists(sample)) {
+    GTEST_SKIP() << "the PANOSETI sample " << sample.filename().string()
+                 << " is not beside the repository (../shared); the frames above were checked";
+  }
   std::ifstream in(sample, std::ios::binary);
   std::string data((std::istreambuf_iterator<char>(in)), {});
   auto frames =
