@@ -224,6 +224,27 @@ def _printable(name: bytes) -> str:
     return text + ("..." if len(name) > 64 else "")
 
 
+def _read_tobject(r) -> tuple:
+    """The TObject part of an object: version (a leading byte count is
+    skipped), fUniqueID, fBits (and the process id a referenced object
+    carries). Returns (fUniqueID, fBits without kIsReferenced)."""
+    r.need(2, "TObject version")
+    tobject_version = r.u16()
+    if tobject_version & STREAMED_MEMBER_WISE:
+        r.need(4, "TObject version")
+        r.pos += 2
+        tobject_version = r.u16()
+    if tobject_version != TOBJECT_VERSION:
+        raise CodecError(f"unknown TObject version {tobject_version} (expected {TOBJECT_VERSION})")
+    r.need(8, "TObject fUniqueID and fBits")
+    unique_id = r.u32()
+    bits = r.u32()
+    if bits & IS_REFERENCED:
+        r.need(2, "TObject process id")
+        r.pos += 2
+    return unique_id, bits & ~IS_REFERENCED
+
+
 def decode(data, max_photons: int = DEFAULT_MAX_PHOTONS) -> Tuple[PhotonList, Header]:
     """Decodes one ChromaPhotonList (framing detected). Raises CodecError (a
     ValueError) for anything else; never allocates more than the input backs."""
@@ -275,22 +296,7 @@ def decode(data, max_photons: int = DEFAULT_MAX_PHOTONS) -> Tuple[PhotonList, He
         raise CodecError(f"unknown ChromaPhotonList class version {class_version} "
                          f"(this codec reads version {CLASS_VERSION})")
 
-    # TObject: version (a leading byte count is skipped), fUniqueID, fBits.
-    r.need(2, "TObject version")
-    tobject_version = r.u16()
-    if tobject_version & STREAMED_MEMBER_WISE:
-        r.need(4, "TObject version")
-        r.pos += 2
-        tobject_version = r.u16()
-    if tobject_version != TOBJECT_VERSION:
-        raise CodecError(f"unknown TObject version {tobject_version} (expected {TOBJECT_VERSION})")
-    r.need(8, "TObject fUniqueID and fBits")
-    header.unique_id = r.u32()
-    bits = r.u32()
-    header.bits = bits & ~IS_REFERENCED
-    if bits & IS_REFERENCED:
-        r.need(2, "TObject process id")
-        r.pos += 2
+    header.unique_id, header.bits = _read_tobject(r)
 
     columns = {}
     n = 0
@@ -472,19 +478,7 @@ def decode_error(data) -> ErrorReply:
     version, count = r.version(ERROR_CLASS_NAME)
     if version != ERROR_CLASS_VERSION:
         raise CodecError(f"unknown {ERROR_CLASS_NAME} version {version}")
-    r.need(2, "TObject version")
-    tobject_version = r.u16()
-    if tobject_version & STREAMED_MEMBER_WISE:
-        r.need(4, "TObject version")
-        r.pos += 2
-        tobject_version = r.u16()
-    if tobject_version != TOBJECT_VERSION:
-        raise CodecError(f"unknown TObject version {tobject_version}")
-    r.need(8, "TObject fUniqueID and fBits")
-    r.u32()
-    if r.u32() & IS_REFERENCED:
-        r.need(2, "TObject process id")
-        r.pos += 2
+    _read_tobject(r)
     r.need(1, "TString length")
     length = view[r.pos]
     r.pos += 1
