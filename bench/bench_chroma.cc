@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "acheron/chroma/Client.hh"
+#include "BenchEvents.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/optics/Sources.hh"
 #include "acheron/photon/Client.hh"
@@ -40,19 +41,6 @@ double best_of(int reps, F&& f) {
   double best = 1e300;
   for (int i = 0; i < reps; ++i) best = std::min(best, f());
   return best;
-}
-
-// The Cherenkov-track events of bench_photon_service, as ChAR0N requests.
-std::vector<photon::EventPhotons> make_events(int n, std::uint32_t photons) {
-  std::vector<photon::EventPhotons> events;
-  for (int e = 0; e < n; ++e) {
-    optics::PhotonBatch b;
-    optics::CherenkovTrack t;
-    t.start = {0, 0, -500.f + 100.f * e};
-    optics::append_photons(b, t, photons, static_cast<std::uint32_t>(e), 3);
-    events.push_back(photon::EventPhotons::from_batch(b, e, e));
-  }
-  return events;
 }
 
 // The same photons as a ChromaPhotonList (ChAR0N's creator flags have no
@@ -133,7 +121,7 @@ int main(int argc, char** argv) {
 
   // 2. Both fronts of one server, the same events.
   auto detector = std::make_shared<const optics::Detector>(optics::Detector::default_detector());
-  const auto charon_events = make_events(events, photons);
+  const auto charon_events = bench::make_events(events, photons);
   std::vector<chroma::PhotonList> lists;
   for (const auto& e : charon_events) lists.push_back(as_list(e));
   photon::ServerOptions so;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "acheron/broker/Broker.hh"
+#include "BenchEvents.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/optics/Sources.hh"
 #include "acheron/photon/Client.hh"
@@ -37,18 +38,6 @@ namespace {
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::vector<photon::EventPhotons> make_events(int n, std::uint32_t photons) {
-  std::vector<photon::EventPhotons> events;
-  for (int e = 0; e < n; ++e) {
-    optics::PhotonBatch b;
-    optics::CherenkovTrack t;
-    t.start = {0, 0, -500.f + 100.f * e};
-    optics::append_photons(b, t, photons, static_cast<std::uint32_t>(e), 3);
-    events.push_back(photon::EventPhotons::from_batch(b, e, e));
-  }
-  return events;
 }
 
 // The events as wire frames decoded back into PhotonData (what a server sees).
@@ -111,7 +100,7 @@ int main(int argc, char** argv) {
   }
   log::set_level("warn");
   auto detector = std::make_shared<const optics::Detector>(optics::Detector::default_detector());
-  const auto events_v = make_events(events, photons);
+  const auto events_v = bench::make_events(events, photons);
   const auto requests = as_requests(events_v);
   const double total_photons = double(events) * photons;
   const int reps = 3;
@@ -162,7 +151,7 @@ int main(int argc, char** argv) {
 
   // 4. Tiny requests (one photon): round trips per second, same REQ-per-call
   //    client as RAT-PAC would use, direct and through the broker.
-  const auto one = make_events(1, 1)[0];
+  const auto one = bench::make_events(1, 1)[0];
   auto round_trips = [&](photon::Client& c) {
     return best_of(reps, [&] {
       const auto t0 = Clock::now();
