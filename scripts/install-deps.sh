@@ -10,6 +10,7 @@ packages=(
   libzmq3-dev cppzmq-dev libxxhash-dev libsodium-dev libmsgpack-cxx-dev nlohmann-json3-dev
   libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   libembree-dev libtbb-dev libhdf5-dev python3-h5py
+  libgmsh-dev libclhep-dev libpugixml-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libcpp-httplib-dev libboost-dev libturbojpeg0-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
