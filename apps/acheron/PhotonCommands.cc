@@ -153,7 +153,8 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
         ->add_option("--max-queued-bytes", o->server.max_queued_bytes,
                      "request bytes waiting or simulating before new ones are refused")
         ->capture_default_str();
-    serve->add_option("--seed", o->server.service.seed, "random seed")->capture_default_str();
+    serve->add_option("--seed", o->server.service.seed,
+                      "random seed (default: a fresh one per start, printed)");
     serve->add_option("--ping-reply", o->ping_reply, "reply to PING: ack (current) or pong (v1)")
         ->check(CLI::IsMember({"ack", "pong"}));
     serve
@@ -221,7 +222,8 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
         ->add_option("--photons-per-batch", o->worker.photons_per_batch,
                      "requests waiting together run as one engine batch up to this many photons")
         ->capture_default_str();
-    worker->add_option("--seed", o->worker.service.seed, "random seed")->capture_default_str();
+    worker->add_option("--seed", o->worker.service.seed,
+                       "random seed (default: a fresh one per start, printed)");
     worker
         ->add_option("--max-message-size", o->worker.max_message_size,
                      "largest frame accepted from the broker, bytes (0: no limit)")

@@ -58,19 +58,65 @@ TEST(SampleCdf, BisectsAndInterpolates) {
   EXPECT_FLOAT_EQ(sample_cdf(short_cdf, 3, 0, 1, 0.9999999f), 2.0f);
 }
 
-TEST(GroupVelocity, LinearDispersionAndFallbacks) {
-  // n = a + b lambda has group index n - lambda dn/dlambda = a exactly.
-  std::vector<double> n(kWavelengthPoints);
-  const double a = 1.5, b = -1e-4;
-  for (int i = 0; i < kWavelengthPoints; ++i) n[i] = a + b * (60.0 + 5.0 * i);
-  for (double v : group_velocity_table(n)) EXPECT_NEAR(v, kSpeedOfLight / a, 1e-9);
-  // Constant n: group velocity = phase velocity.
-  const std::vector<double> flat(kWavelengthPoints, 1.33);
-  for (double v : group_velocity_table(flat)) EXPECT_NEAR(v, kSpeedOfLight / 1.33, 1e-9);
-  // Anomalous dispersion (n rising with lambda) falls back to c/n like Geant4.
-  for (int i = 0; i < kWavelengthPoints; ++i) n[i] = 1.5 + 1e-4 * (60.0 + 5.0 * i);
-  const auto v = group_velocity_table(n);
-  for (int i = 0; i < kWavelengthPoints; ++i) EXPECT_NEAR(v[i], kSpeedOfLight / n[i], 1e-9);
+// n = a + b ln(lambda) has dn/dln(lambda) = b on every interval, so Geant4's
+// group index is (the point's or midpoint's n) - b, placed at the first
+// point, at every midpoint but the last, and at the last point (in photon
+// energy order, i.e. from the longest wavelength).
+TEST(GroupVelocity, FromTheUsersOwnPointsAsGeant4DerivesIt) {
+  const double a = 1.2, b = -0.02;
+  const std::vector<double> lambda{300, 350, 400, 500, 600};
+  std::vector<std::pair<double, double>> pts;
+  for (double l : lambda) pts.emplace_back(l, a + b * std::log(l));
+  const Property v = group_velocity_from_index(Property::table(pts));
+  ASSERT_EQ(v.kind, Property::Kind::table);
+  const double c = kSpeedOfLight;
+  const auto n = [&](double l) { return a + b * std::log(l); };
+  // Midpoints in energy: wavelength 2/(1/l0 + 1/l1).
+  const auto mid = [](double l0, double l1) { return 2 / (1 / l0 + 1 / l1); };
+  const std::vector<std::pair<double, double>> expected{
+      {300, c / (n(300) - b)},
+      {mid(350, 400), c / ((n(350) + n(400)) / 2 - b)},
+      {mid(400, 500), c / ((n(400) + n(500)) / 2 - b)},
+      {mid(500, 600), c / ((n(500) + n(600)) / 2 - b)},
+      {600, c / (n(600) - b)}};
+  ASSERT_EQ(v.points.size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_NEAR(v.points[i].first, expected[i].first, 1e-9) << i;
+    EXPECT_NEAR(v.points[i].second, expected[i].second, 1e-9) << i;
+  }
+}
+
+TEST(GroupVelocity, ConstantAndAnomalousDispersionFallBackToThePhaseVelocity) {
+  const Property flat = group_velocity_from_index(Property::constant(1.33));
+  ASSERT_EQ(flat.kind, Property::Kind::constant);
+  EXPECT_NEAR(flat.value, kSpeedOfLight / 1.33, 1e-9);
+  // n rising with wavelength: c/n at every point, like Geant4.
+  const Property v = group_velocity_from_index(Property::table({{300, 1.3}, {400, 1.4}}));
+  ASSERT_EQ(v.points.size(), 2u);
+  EXPECT_NEAR(v.points[0].second, kSpeedOfLight / 1.3, 1e-9);
+  EXPECT_NEAR(v.points[1].second, kSpeedOfLight / 1.4, 1e-9);
+  EXPECT_THROW(group_velocity_from_index(Property{}), SetupError);
+}
+
+// A material's GROUPVEL, when given, is used as given; otherwise the table
+// is the one derived from the index (on the 5 nm grid).
+TEST(GroupVelocity, GivenTableWinsOverTheDerivedOne) {
+  OpticsInput in;
+  MaterialInput m = constant_material("glass", 1.5, 1000, 1000);
+  m.refractive_index = Property::table({{300, 1.52}, {600, 1.48}});
+  in.materials.push_back(m);
+  m.name = "glass_groupvel";
+  m.group_velocity = Property::constant(150);
+  in.materials.push_back(m);
+  const OpticsTables t(in);
+  const ParamsView view = t.params_view();
+  const GridPoint g = wavelength_grid_point(450.f);
+  EXPECT_NEAR(lookup(view.materials[1].group_velocity, g), 150.f, 1e-4f);
+  const Property derived = group_velocity_from_index(m.refractive_index);
+  ASSERT_EQ(derived.points.size(), 2u);  // 450 nm lies halfway between them
+  EXPECT_NEAR(lookup(view.materials[0].group_velocity, g),
+              (derived.points[0].second + derived.points[1].second) / 2, 1e-3);
+  EXPECT_LT(lookup(view.materials[0].group_velocity, g), kSpeedOfLight / 1.5f);
 }
 
 OpticsInput sample_input() {
@@ -119,9 +165,11 @@ TEST(OpticsTables, BuildsViews) {
   EXPECT_FLOAT_EQ(interpolate_wavelength(water.refractive_index, 500), 1.35f);
   EXPECT_FLOAT_EQ(interpolate_wavelength(water.refractive_index, 100), 1.40f);  // end value
   EXPECT_FLOAT_EQ(interpolate_wavelength(water.refractive_index, 900), 1.30f);  // end value
-  // Group index of n = 1.40 - (lambda - 200)/6000 inside the input range is 1.40 + 200/6000.
+  // Geant4's group index from the two points: n - dn/dln(lambda) at each,
+  // dn/dln(lambda) = -0.1 / ln 4; 500 nm is halfway between them.
+  const double slope = -0.1 / std::log(4.0);
   EXPECT_NEAR(interpolate_wavelength(water.group_velocity, 500),
-              kSpeedOfLight / (1.4 + 200.0 / 6000), 1e-4);
+              (kSpeedOfLight / (1.4 - slope) + kSpeedOfLight / (1.3 - slope)) / 2, 1e-3);
   ASSERT_EQ(water.component_count, 1u);
   const ReemissionComponentData& c = view.components[water.component_begin];
   EXPECT_FLOAT_EQ(interpolate_wavelength(c.reemission_prob, 450), 0.5f);

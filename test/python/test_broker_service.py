@@ -31,7 +31,7 @@ def start_broker(acheron_process, frontend="tcp://127.0.0.1:*", backend="tcp://1
 
 def start_worker(acheron_process, backend, threads=1):
     # The worker prints nothing on stdout; it is ready once the broker says so.
-    return acheron_process("--log-level", "warn", "photon", "worker", "--connect", backend,
+    return acheron_process("--log-level", "warn", "photon", "worker", "--seed", "7", "--connect", backend,
                            "--threads", threads, ready_pattern=None)
 
 

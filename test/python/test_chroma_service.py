@@ -94,7 +94,7 @@ def start(args, ready):
 @pytest.fixture(scope="module")
 def serve():
     """One `photon serve` with both fronts: (chroma endpoint, ChAR0N endpoint, process)."""
-    p = start(["--log-level", "warn", "photon", "serve", "--threads", 1, "--concurrent", 2,
+    p = start(["--log-level", "warn", "photon", "serve", "--seed", "7", "--threads", 1, "--concurrent", 2,
                "--bind", "tcp://127.0.0.1:*"] + CHROMA_OPTIONS, r"serving chroma on (tcp://\S+)")
     charon = next(re.search(r"serving on (tcp://\S+)", line).group(1) for line in p.lines
                   if line.startswith("serving on"))
@@ -111,7 +111,7 @@ def broker():
               r"broker: chroma clients on (tcp://\S+)")
     front, back = re.search(r"clients on (tcp://\S+), workers on (tcp://\S+)",
                             "".join(b.lines)).groups()
-    workers = [start(["--log-level", "warn", "photon", "worker", "--connect", back,
+    workers = [start(["--log-level", "warn", "photon", "worker", "--seed", "7", "--connect", back,
                       "--threads", 1], None) for _ in range(2)]
     try:
         client = PhotonClient(front, timeout_ms=2000)
@@ -298,7 +298,7 @@ def test_python_client(front):
 
 
 def test_chroma_only_server():
-    p = start(["--log-level", "warn", "photon", "serve", "--threads", 1, "--no-charon",
+    p = start(["--log-level", "warn", "photon", "serve", "--seed", "7", "--threads", 1, "--no-charon",
                "--chroma-bind", "tcp://127.0.0.1:*"], r"serving chroma on (tcp://\S+)")
     try:
         assert not any(line.startswith("serving on") for line in p.lines)

@@ -33,7 +33,7 @@ def start_broker(acheron_process, *extra):
 
 
 def start_worker(acheron_process, backend):
-    return acheron_process("--log-level", "warn", "photon", "worker", "--connect", backend,
+    return acheron_process("--log-level", "warn", "photon", "worker", "--seed", "7", "--connect", backend,
                            "--threads", "1", ready_pattern=None)
 
 
@@ -56,7 +56,7 @@ def assert_sim_complete(reply, event_id):
 def test_a_photon_at_2e18_mm_does_not_kill_photon_serve(acheron_process):
     """One photon at |x| >= 2e18 mm aborted the server (Embree's ray
     validity assertion)."""
-    srv = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "2")
+    srv = acheron_process("photon", "serve", "--seed", "7", "--bind", "tcp://127.0.0.1:*", "--threads", "2")
     for e, x in enumerate([2e18, -3e38, 1e12]):
         reply = req(srv.endpoint, far_photon_frames(e, 500, x))
         assert_sim_complete(reply, e)
@@ -175,7 +175,7 @@ def test_oversized_frames_disconnect_their_sender_only(acheron_process):
     """Every ZeroMQ socket limits the frame size it accepts (ZMQ_MAXMSGSIZE):
     a client sending more is disconnected and gets nothing, the others are
     served."""
-    srv = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "1",
+    srv = acheron_process("photon", "serve", "--seed", "7", "--bind", "tcp://127.0.0.1:*", "--threads", "1",
                           "--max-message-size", "100000")
     _, front, back = start_broker(acheron_process, "--max-message-size", "100000")
     start_worker(acheron_process, back)
@@ -194,7 +194,7 @@ def test_a_duplicate_request_cannot_take_a_reply_away(acheron_process):
     """Resends are merged by (peer address, event id, payload) and the reply
     used to go to the newest sender only: anyone on the client's host who
     replayed a request took its reply. Every sender gets it now."""
-    srv = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "1")
+    srv = acheron_process("photon", "serve", "--seed", "7", "--bind", "tcp://127.0.0.1:*", "--threads", "1")
     frames = photon_frames(42, 400_000, seed=42)  # long enough to be running when replayed
     victim = CTX.socket(zmq.REQ)
     victim.setsockopt(zmq.LINGER, 0)
@@ -222,7 +222,7 @@ def test_a_flood_of_requests_is_bounded_and_answered(acheron_process):
     """photon serve handed every request to its job pool without bound: one
     client could queue unlimited memory. Beyond --max-queued, requests are
     answered NO_WORKERS ("retry later") at once."""
-    srv = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "1",
+    srv = acheron_process("photon", "serve", "--seed", "7", "--bind", "tcp://127.0.0.1:*", "--threads", "1",
                           "--concurrent", "1", "--max-queued", "2")
     s = CTX.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)

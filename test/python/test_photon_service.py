@@ -15,7 +15,7 @@ from charon_wire import async_run_conversation, photon_frames, req
 def server():
     from conftest import Process
 
-    p = Process(["photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "2"])
+    p = Process(["photon", "serve", "--seed", "7", "--bind", "tcp://127.0.0.1:*", "--threads", "2"])
     yield p
     assert p.stop() == 0  # SIGTERM is a clean shutdown
 
@@ -154,14 +154,14 @@ def test_ping_exit_codes(server, acheron_process):
 
 def test_async_mode_writes_runs_to_hdf5(tmp_path, acheron_process):
     h5py = pytest.importorskip("h5py")
-    srv = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "2",
+    srv = acheron_process("photon", "serve", "--seed", "7", "--bind", "tcp://127.0.0.1:*", "--threads", "2",
                           "--async", "--outdir", tmp_path, "--events-per-basket", "3")
     ep = srv.endpoint
     path, offsets = async_run_conversation(ep, tmp_path, "myrun")
     # The same event in synchronous mode gives the same hits: batching does
     # not change the random streams.
     e2 = slice(offsets[2], offsets[3])
-    sync = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "1")
+    sync = acheron_process("photon", "serve", "--seed", "7", "--bind", "tcp://127.0.0.1:*", "--threads", "1")
     reply = req(sync.endpoint, photon_frames(2, 2000, seed=2))
     with h5py.File(path, "r") as f:
         assert np.array_equal(np.frombuffer(reply[2], "<u4"), f["output/channel_id"][e2])
@@ -176,7 +176,7 @@ def test_curve_authentication(tmp_path, acheron_process):
     exe = str(acheron_binary())
     subprocess.run([exe, "keygen", tmp_path / "server"], check=True, capture_output=True)
     subprocess.run([exe, "keygen", tmp_path / "client"], check=True, capture_output=True)
-    srv = acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "1",
+    srv = acheron_process("photon", "serve", "--seed", "7", "--bind", "tcp://127.0.0.1:*", "--threads", "1",
                           "--curve-key", tmp_path / "server.key")
     server_pub = (tmp_path / "server.pub").read_text().strip()
     # A plain client gets nothing: the handshake never completes.
@@ -214,3 +214,20 @@ def test_simulate_command_with_a_photon_file(server, tmp_path):
     r = subprocess.run([str(acheron_binary()), "photon", "simulate", "--connect", server.endpoint,
                         "--source", bad], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "unexpected dtype" in r.stderr
+
+
+def test_each_server_start_draws_a_fresh_seed_unless_given(acheron_process):
+    """Two servers started without --seed use different seeds (printed and
+    in STATS), so two RAT jobs on two servers never share random numbers; the
+    same event then gets different hits. --seed makes a run reproducible."""
+    servers = [acheron_process("photon", "serve", "--bind", "tcp://127.0.0.1:*", "--threads", "1")
+               for _ in range(2)]
+    seeds = [PhotonClient(s.endpoint).stats()["seed"] for s in servers]
+    assert seeds[0] != seeds[1]
+    photons = isotropic_photons(4000, seed=3, wavelength=(400, 400))
+    a, b = (PhotonClient(s.endpoint).simulate(photons, event_id=0) for s in servers)
+    assert not (len(a) == len(b) and np.array_equal(a.channel, b.channel)
+                and np.array_equal(a.time, b.time))
+    fixed = acheron_process("photon", "serve", "--seed", "12345", "--bind", "tcp://127.0.0.1:*",
+                            "--threads", "1")
+    assert PhotonClient(fixed.endpoint).stats()["seed"] == 12345

@@ -80,13 +80,14 @@ SurfaceModel read_model(const TomlTable& t) {
 }
 
 MaterialInput read_material(const TomlTable& t) {
-  t.check_keys({"name", "refractive_index", "absorption_length", "scattering_length", "component",
-                "source"});
+  t.check_keys({"name", "refractive_index", "absorption_length", "scattering_length",
+                "group_velocity", "component", "source"});
   MaterialInput m;
   m.name = t.require<std::string>("name");
   m.refractive_index = read_property(t, "refractive_index");
   m.absorption_length = read_property(t, "absorption_length");
   m.scattering_length = read_property(t, "scattering_length");
+  m.group_velocity = read_property(t, "group_velocity");
   for (const auto& c : t.tables_in_array("component")) {
     c.check_keys({"absorption_length", "reemission_prob", "wavelength_cdf", "spectrum", "time_cdf",
                   "time_constant", "time_profile"});
@@ -359,7 +360,7 @@ std::string Detector::default_toml(const DefaultDetectorOptions& o) {
   std::ostringstream os;
   os << "# Acheron default detector: a water-filled spherical Cherenkov detector.\n"
      << fmt::format("name = \"default water Cherenkov sphere, {} PMTs\"\n\n", o.pmts)
-     << "[settings]\nmax_steps = 1000\ntiming = \"phase\"\n\n"
+     << "[settings]\nmax_steps = 1000\ntiming = \"group\"\n\n"
      << default_tables()
      << fmt::format(
             "[[solid]]\nname = \"tank\"\nshape = \"sphere\"\nradius = {:.3f}\nsegments = {}\n"
@@ -399,7 +400,7 @@ Detector Detector::parse(std::string_view toml, const std::string& source,
     const auto steps = s->get<std::int64_t>("max_steps", 1000);
     if (steps < 1 || steps > 1000000) fail(*s, "max_steps", "is out of range", "1 to 1000000");
     d.settings_.max_steps = static_cast<std::uint32_t>(steps);
-    const auto timing = s->get<std::string>("timing", "phase");
+    const auto timing = s->get<std::string>("timing", "group");
     if (timing == "phase") {
       d.settings_.timing = TimingMode::phase;
     } else if (timing == "group") {

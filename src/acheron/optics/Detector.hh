@@ -17,7 +17,9 @@ namespace acheron::optics {
 
 struct DetectorSettings {
   std::uint32_t max_steps = 1000;  // Chroma's and ChAR0N's value
-  TimingMode timing = TimingMode::phase;
+  // Time of flight at the group velocity, as Geant4 and RAT; phase (c/n) is
+  // Chroma's choice.
+  TimingMode timing = TimingMode::group;
   bool chroma_compat = false;
 };
 

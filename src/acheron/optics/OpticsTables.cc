@@ -75,25 +75,50 @@ std::vector<double> resample(const Property& property, double x0, double dx, int
   return out;
 }
 
-std::vector<double> group_velocity_table(const std::vector<double>& refractive_index) {
-  const std::size_t n = refractive_index.size();
-  std::vector<double> out(n);
+Property group_velocity_from_index(const Property& refractive_index) {
   const double c = static_cast<double>(kSpeedOfLight);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t lo = i == 0 ? 0 : i - 1;
-    const std::size_t hi = i + 1 == n ? i : i + 1;
-    const double index = refractive_index[i];
-    double dn_dlambda = 0;
-    if (hi > lo) {
-      dn_dlambda = (refractive_index[hi] - refractive_index[lo]) /
-                   (static_cast<double>(kWavelengthStep) * static_cast<double>(hi - lo));
-    }
-    const double lambda =
-        static_cast<double>(kWavelengthMin) + static_cast<double>(kWavelengthStep) * i;
-    const double group_index = index - lambda * dn_dlambda;
-    out[i] = (std::isfinite(group_index) && group_index >= index) ? c / group_index : c / index;
+  switch (refractive_index.kind) {
+    case Property::Kind::unset:
+      throw SetupError(
+          "group velocity needs a refractive index (none given) give refractive_index");
+    case Property::Kind::constant:
+      return Property::constant(c / refractive_index.value);
+    case Property::Kind::table:
+      break;
   }
-  return out;
+  // In photon energy (E ~ 1/lambda) ascending, as Geant4 tabulates RINDEX.
+  const auto& pts = refractive_index.points;
+  std::vector<std::pair<double, double>> by_energy;  // (1/lambda, n)
+  by_energy.reserve(pts.size());
+  for (auto it = pts.rbegin(); it != pts.rend(); ++it) {
+    if (!(it->first > 0)) {
+      throw SetupError(fmt::format(
+          "refractive index point at {} nm (wavelengths must be > 0) correct the table",
+          it->first));
+    }
+    by_energy.emplace_back(1.0 / it->first, it->second);
+  }
+  if (by_energy.size() == 1) return Property::constant(c / by_energy[0].second);
+  // v_g at a point of index n with slope dn/dlnE over one interval.
+  const auto vg = [c](double n, double e0, double n0, double e1, double n1) {
+    const double v = c / (n + (n1 - n0) / std::log(e1 / e0));
+    return (v < 0 || v > c / n || !std::isfinite(v)) ? c / n : v;
+  };
+  std::vector<std::pair<double, double>> out;  // (wavelength, v_g)
+  const std::size_t m = by_energy.size();
+  const auto& [e_first, n_first] = by_energy[0];
+  out.emplace_back(1 / e_first, vg(n_first, e_first, n_first, by_energy[1].first,
+                                   by_energy[1].second));
+  for (std::size_t i = 0; i + 2 < m; ++i) {
+    const auto& [e0, n0] = by_energy[i];
+    const auto& [e1, n1] = by_energy[i + 1];
+    out.emplace_back(2 / (e0 + e1), vg(0.5 * (n0 + n1), e0, n0, e1, n1));
+  }
+  const auto& [e0, n0] = by_energy[m - 2];
+  const auto& [e1, n1] = by_energy[m - 1];
+  out.emplace_back(1 / e1, vg(n1, e0, n0, e1, n1));
+  std::reverse(out.begin(), out.end());  // wavelength ascending
+  return Property::table(std::move(out));
 }
 
 namespace {
@@ -304,13 +329,26 @@ OpticsTables::OpticsTables(const OpticsInput& input) {
     });
     check_positive_length(m.absorption_length, owner, "absorption_length");
     check_positive_length(m.scattering_length, owner, "scattering_length");
+    if (m.group_velocity.is_set()) {
+      check_shape(m.group_velocity, owner, "group_velocity", "nm");
+      for_each_value(m.group_velocity, [&](double x, double v) {
+        if (!(v > 0) || v > static_cast<double>(kSpeedOfLight) * (1 + 1e-9)) {
+          throw SetupError(fmt::format(
+              "{}: group_velocity is {}{} mm/ns (it must be > 0 and at most c = 299.79 mm/ns) "
+              "correct the value",
+              owner, v, where(m.group_velocity, x, "nm")));
+        }
+      });
+    }
 
     MaterialOffsets mo{};
     const auto n = on_wavelength_grid(m.refractive_index);
     mo.refractive_index = append(n);
     mo.absorption_length = append(on_wavelength_grid(m.absorption_length));
     mo.scattering_length = append(on_wavelength_grid(m.scattering_length));
-    mo.group_velocity = append(group_velocity_table(n));
+    mo.group_velocity = append(on_wavelength_grid(
+        m.group_velocity.is_set() ? m.group_velocity
+                                  : group_velocity_from_index(m.refractive_index)));
     mo.component_begin = static_cast<std::uint32_t>(component_offsets.size());
     mo.component_count = static_cast<std::uint32_t>(m.components.size());
 

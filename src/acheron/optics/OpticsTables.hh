@@ -53,6 +53,9 @@ struct MaterialInput {
   Property refractive_index;   // required, > 0
   Property absorption_length;  // mm, required, > 0 and finite
   Property scattering_length;  // mm, required, > 0 and finite
+  // mm/ns, optional (Geant4's GROUPVEL): when unset it is computed from the
+  // refractive index's own points (group_velocity_from_index).
+  Property group_velocity;
   std::vector<ReemissionComponentInput> components;
 
   // Chroma's vacuum: n = 1, both lengths 1e6 mm.
@@ -90,12 +93,16 @@ struct OpticsInput {
 // points, end values outside; unset reads 0).
 std::vector<double> resample(const Property& property, double x0, double dx, int n);
 
-// Group velocity (mm/ns) on the wavelength grid from the refractive index on
-// the grid: v_g = c / (n - lambda dn/dlambda), dn/dlambda by central
-// differences (one-sided at the ends). Where that group index is not finite
-// or below n (anomalous dispersion), the phase velocity c/n is used instead,
-// as Geant4's G4MaterialPropertiesTable::CalculateGROUPVEL does.
-std::vector<double> group_velocity_table(const std::vector<double>& refractive_index);
+// Group velocity (mm/ns) from the refractive index as the user gave it, the
+// way Geant4 derives GROUPVEL from RINDEX, so that times of flight agree with
+// Geant4 and RAT: v_g = c / (n + dn/dln E) = c / (n - dn/dln lambda), with
+// dn/dln lambda taken between neighbouring input points (never between
+// resampled ones), placed at the first point, at each interval's midpoint
+// (mean n) except the last interval's, and at the last point. Where the
+// result would exceed c/n or be negative (anomalous dispersion) c/n is used.
+// A constant index gives the constant c/n. Throws SetupError for an unset
+// index or points at wavelengths <= 0.
+Property group_velocity_from_index(const Property& refractive_index);
 
 // Validated, resampled tables and the views of them. All storage is allocated
 // during construction and never reallocated afterwards, so every pointer in

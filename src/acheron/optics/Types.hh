@@ -164,7 +164,7 @@ struct ParamsView {
   // NO_HIT | NAN_ABORT like a non-finite one.
   Vec3 world_lo{-1e12f, -1e12f, -1e12f};
   Vec3 world_hi{1e12f, 1e12f, 1e12f};
-  TimingMode timing = TimingMode::phase;
+  TimingMode timing = TimingMode::group;
   std::uint32_t chroma_compat = 0;  // restores Chroma's deviations 1-3 (photon-physics.md §10)
   std::uint64_t seed = 0;
 };

@@ -121,7 +121,7 @@ Server::Server(std::shared_ptr<const optics::Detector> detector, ServerOptions o
                       ? "phase"
                       : "group");
     a.attributes.emplace("detector", service_->engine().detector().name());
-    a.attributes.emplace("seed", std::to_string(impl_->options.service.seed));
+    a.attributes.emplace("seed", std::to_string(service_->seed()));
     impl_->runs = std::make_unique<broker::AsyncRuns>(std::move(a), service_->detector_info());
   }
   if (!o.bind.empty()) {
@@ -369,6 +369,7 @@ void Server::run() {
                             {"hits", st.hits},
                             {"failed", st.failed},
                             {"invalid_photons", st.invalid_photons},
+                            {"seed", service_->seed()},
                             {"steps", st.steps},
                             {"busy_seconds", st.busy_seconds},
                             {"received", m.received},

@@ -1,7 +1,11 @@
 #include "acheron/photon/Service.hh"
 
 #include <chrono>
+#include <cstdlib>
 #include <exception>
+#include <unordered_set>
+
+#include <xxhash.h>
 
 #include "acheron/core/Log.hh"
 #include "acheron/photon/Convert.hh"
@@ -16,9 +20,43 @@ void ServiceStats::record_latency(double seconds) {
   ++latency_counts[i];
 }
 
+namespace {
+
+// Hashes one array's slice [begin, end) into the digest.
+template <class T>
+void hash_slice(XXH3_state_t* state, const std::vector<T>& v, std::size_t begin, std::size_t end) {
+  if (end > begin) XXH3_64bits_update(state, v.data() + begin, (end - begin) * sizeof(T));
+}
+
+std::uint64_t fresh_seed() {
+  std::uint64_t s;
+  ::arc4random_buf(&s, sizeof s);  // glibc's ChaCha20 generator, seeded by the kernel
+  return s;
+}
+
+}  // namespace
+
+std::uint32_t stream_key(std::uint64_t seed, std::uint32_t event_id,
+                         const optics::PhotonBatch& batch, std::size_t begin, std::size_t end) {
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset_withSeed(state, seed);
+  XXH3_64bits_update(state, &event_id, sizeof event_id);
+  for (const auto* v : {&batch.x, &batch.y, &batch.z, &batch.dx, &batch.dy, &batch.dz, &batch.px,
+                        &batch.py, &batch.pz, &batch.wavelength, &batch.time}) {
+    hash_slice(state, *v, begin, end);
+  }
+  hash_slice(state, batch.history, begin, end);
+  const std::uint64_t h = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return static_cast<std::uint32_t>(h ^ (h >> 32));
+}
+
 PhotonService::PhotonService(std::shared_ptr<const optics::Detector> detector,
                              ServiceOptions options)
     : detector_(std::move(detector)), options_(options) {
+  seed_ = options_.seed ? *options_.seed : fresh_seed();
+  log::info("engine seed {} ({})", seed_,
+            options_.seed ? "given" : "fresh for this process; --seed makes runs reproducible");
   engine_ = std::make_unique<optics::Engine>(detector_,
                                              optics::EngineOptions{.threads = options.threads});
   info_ = photon::detector_info(*detector_);
@@ -64,6 +102,10 @@ std::vector<optics::HitRecord> PhotonService::simulate_records(
   const auto t0 = std::chrono::steady_clock::now();
   optics::PhotonBatch batch;
   const InputReport report = fill(batch);
+  // The batch holds this event alone: key its streams, and give the hits
+  // back the client's event id.
+  const std::uint32_t key = stream_key(seed_, event_id, batch, 0, batch.size());
+  std::fill(batch.event.begin(), batch.event.end(), key);
   if (report.invalid || report.polarization_replaced || report.flags_masked) {
     log::debug("event {}: {} invalid photons, {} polarizations replaced, {} flags masked", event_id,
                report.invalid, report.polarization_replaced, report.flags_masked);
@@ -71,7 +113,8 @@ std::vector<optics::HitRecord> PhotonService::simulate_records(
   optics::SimulationResult result;
   std::exception_ptr error;
   try {
-    result = engine_->simulate(batch, options_.seed);
+    result = engine_->simulate(batch, seed_);
+    for (auto& h : result.hits) h.event = event_id;
   } catch (const std::exception& e) {
     log::error("event {}: simulation failed: {}", event_id, e.what());
     error = std::current_exception();
@@ -101,20 +144,30 @@ std::vector<charon::Hits> PhotonService::simulate_batch(
   const auto t0 = std::chrono::steady_clock::now();
   optics::PhotonBatch batch;
   std::uint64_t photons = 0, invalid = 0;
+  std::vector<std::uint32_t> keys;
+  keys.reserve(events.size());
+  std::unordered_set<std::uint32_t> used;
   for (const auto* e : events) {
+    const std::size_t begin = batch.size();
     invalid += append_event(batch, *e, e->event_id).invalid;
     photons += e->num_photons;
+    std::uint32_t key = stream_key(seed_, e->event_id, batch, begin, batch.size());
+    // Hits are told apart by key: two equal keys in one batch (identical
+    // events, or a 1-in-2^32 digest collision) get distinct ones.
+    while (!used.insert(key).second) ++key;
+    std::fill(batch.event.begin() + static_cast<std::ptrdiff_t>(begin), batch.event.end(), key);
+    keys.push_back(key);
   }
-  auto result = engine_->simulate(batch, options_.seed);
+  auto result = engine_->simulate(batch, seed_);
   // Hits come back in input order, so each event's hits are one run.
   std::vector<charon::Hits> out;
   out.reserve(events.size());
   const optics::HitRecord* h = result.hits.data();
   const optics::HitRecord* end = h + result.hits.size();
-  for (const auto* e : events) {
+  for (std::size_t i = 0; i < events.size(); ++i) {
     const optics::HitRecord* first = h;
-    while (h != end && h->event == e->event_id) ++h;
-    out.push_back(to_charon_hits(e->event_id, first, h));
+    while (h != end && h->event == keys[i]) ++h;
+    out.push_back(to_charon_hits(events[i]->event_id, first, h));
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,10 @@ enum class PingReply { ack, pong };
 
 struct ServiceOptions {
   std::size_t threads = 0;  // engine threads; 0 = one per core
-  std::uint64_t seed = 0;   // random streams are keyed by (seed, event id, photon)
+  // The engine's seed. Unset: a fresh one from the kernel for each service
+  // (each process start), so two servers or workers never share streams;
+  // set it (`--seed`) for reproducible runs. See stream_key().
+  std::optional<std::uint64_t> seed;
   PingReply ping_reply = PingReply::ack;
   wire::charon::Limits limits;
 };
@@ -44,6 +48,15 @@ struct ServiceStats {
   std::array<std::uint64_t, 13> latency_counts{};
   void record_latency(double seconds);
 };
+
+// The key of an event's random streams: a 32-bit digest of the seed, the
+// client's event id and the event's photons as the engine received them
+// (photons [begin, end) of the batch). Two jobs that both number their
+// events from 0 send different photons and so draw independent numbers; a
+// resent event (same id, same photons) draws the same ones on any server
+// with the same seed, however events are batched.
+std::uint32_t stream_key(std::uint64_t seed, std::uint32_t event_id,
+                         const optics::PhotonBatch& batch, std::size_t begin, std::size_t end);
 
 class PhotonService final {
  public:
@@ -75,12 +88,15 @@ class PhotonService final {
 
   const wire::charon::DetectorInfo& detector_info() const noexcept { return info_; }
   const optics::Engine& engine() const noexcept { return *engine_; }
+  // The seed in use (the given one, or the fresh one drawn at construction).
+  std::uint64_t seed() const noexcept { return seed_; }
   ServiceStats stats() const;
 
  private:
   std::shared_ptr<const optics::Detector> detector_;
   std::unique_ptr<optics::Engine> engine_;
   ServiceOptions options_;
+  std::uint64_t seed_ = 0;
   wire::charon::DetectorInfo info_;
   mutable std::mutex stats_mutex_;
   ServiceStats stats_;
