@@ -413,13 +413,14 @@ class Tracker:
                 (tol,) = struct.unpack_from("<d", blob, x + 88)
                 if tol != self.tolerance:
                     continue
-                # old/new momentum and polarization and the global normal are
-                # unit vectors at every boundary step; the facet normal is
-                # unit or still zero (not set by every path)
+                # the old momentum and polarization and the global normal are
+                # unit vectors at every boundary step of non-zero length; the
+                # new momentum and polarization and the facet normal are unit
+                # vectors or still zero (not every path sets them)
                 norms = [sum(c * c for c in struct.unpack_from("<3d", blob, x - 192 + 24 * k))
                          for k in range(6)]
-                if not (all(abs(n2 - 1.0) < 1e-5 for n2 in norms[:5])
-                        and (abs(norms[5] - 1.0) < 1e-5 or norms[5] == 0.0)):
+                if not (all(abs(norms[k] - 1.0) < 1e-5 for k in (0, 1, 4)) and
+                        all(abs(norms[k] - 1.0) < 1e-5 or norms[k] == 0.0 for k in (2, 3, 5))):
                     continue
                 (status,) = struct.unpack_from("<i", blob, x + 112)
                 if 0 < status < len(STATUS_NAMES) and status != NOT_AT_BOUNDARY:
