@@ -176,6 +176,113 @@ TEST(Gdml, ExpressionsUnitsAndPlacementsGiveTheBricksVertices) {
   EXPECT_TRUE(d.check().empty());
 }
 
+// ---------------------------------------------------------------- solids
+
+TEST(Gdml, EverySolidIsReadInMillimetresAndRadians) {
+  std::map<std::string, solids::Solid> seen;
+  GdmlOptions o;
+  o.mesher = [&](const solids::Solid& s, double tolerance) {
+    EXPECT_EQ(tolerance, o.tolerance_mm);
+    seen[s.name] = s;
+    return make_box({1, 1, 1});
+  };
+  const Detector d = load("solids.gdml", o);
+  ASSERT_EQ(seen.size(), 20u);
+  EXPECT_EQ(d.geometry().solids()[0].name,
+            "World/v_box_PV");  // Geant4's name for an unnamed physvol
+  const double deg = std::numbers::pi / 180, pi = std::numbers::pi;
+  auto get = [&](const char* name) -> const solids::SolidVariant& { return seen.at(name).shape; };
+  const auto& box = std::get<solids::Box>(get("box"));
+  EXPECT_DOUBLE_EQ(box.x, 10);
+  EXPECT_DOUBLE_EQ(box.y, 20);
+  EXPECT_DOUBLE_EQ(box.z, 30);
+  EXPECT_THAT(seen.at("box").where, HasSubstr("solids.gdml:19"));
+  const auto& tube = std::get<solids::Tube>(get("tube"));
+  EXPECT_DOUBLE_EQ(tube.rmin, 5);
+  EXPECT_DOUBLE_EQ(tube.rmax, 10);
+  EXPECT_DOUBLE_EQ(tube.z, 30);
+  EXPECT_NEAR(tube.startphi, 10 * deg, 1e-15);
+  EXPECT_NEAR(tube.deltaphi, 350 * deg, 1e-15);
+  const auto& cone = std::get<solids::Cone>(get("cone"));
+  EXPECT_DOUBLE_EQ(cone.rmin1, 1);
+  EXPECT_DOUBLE_EQ(cone.rmax2, 4);
+  EXPECT_DOUBLE_EQ(cone.z, 5);
+  EXPECT_NEAR(cone.deltaphi, 2 * pi, 1e-15);
+  const auto& sphere = std::get<solids::Sphere>(get("sphere"));
+  EXPECT_DOUBLE_EQ(sphere.rmax, 1000);
+  EXPECT_NEAR(sphere.deltatheta, pi / 2, 1e-15);
+  EXPECT_DOUBLE_EQ(std::get<solids::Orb>(get("orb")).r, 50);
+  const auto& ell = std::get<solids::Ellipsoid>(get("ellipsoid"));
+  EXPECT_DOUBLE_EQ(ell.cz, 3);
+  EXPECT_DOUBLE_EQ(ell.zcut1, -1);
+  EXPECT_DOUBLE_EQ(ell.zcut2, 2);
+  EXPECT_DOUBLE_EQ(std::get<solids::EllipticalTube>(get("eltube")).dz, 3);
+  const auto& torus = std::get<solids::Torus>(get("torus"));
+  EXPECT_DOUBLE_EQ(torus.rtor, 10);
+  EXPECT_NEAR(torus.deltaphi, pi, 1e-15);
+  const auto& pc = std::get<solids::Polycone>(get("polycone"));
+  ASSERT_EQ(pc.zplanes.size(), 2u);
+  EXPECT_DOUBLE_EQ(pc.zplanes[1].rmax, 20);  // lunit cm
+  EXPECT_DOUBLE_EQ(pc.zplanes[0].z, -10);
+  EXPECT_EQ(std::get<solids::GenericPolycone>(get("gpolycone")).rzpoints.size(), 3u);
+  const auto& ph = std::get<solids::Polyhedra>(get("polyhedra"));
+  EXPECT_EQ(ph.numsides, 6);
+  EXPECT_DOUBLE_EQ(ph.zplanes[0].rmax, 4);
+  EXPECT_EQ(std::get<solids::GenericPolyhedra>(get("gpolyhedra")).numsides, 8);
+  const auto& trd = std::get<solids::Trd>(get("trd"));
+  EXPECT_DOUBLE_EQ(trd.y2, 4);
+  const auto& trap = std::get<solids::Trap>(get("trap"));
+  EXPECT_NEAR(trap.theta, 10 * deg, 1e-15);
+  EXPECT_NEAR(trap.alpha2, 9 * deg, 1e-15);
+  EXPECT_DOUBLE_EQ(trap.x4, 8);
+  EXPECT_NEAR(std::get<solids::Para>(get("para")).alpha, 30 * deg, 1e-15);
+  const auto& tet = std::get<solids::Tessellated>(get("tet"));
+  EXPECT_EQ(tet.vertices.size(), 4u);
+  EXPECT_EQ(tet.facets.size(), 4u);
+  const auto& scaled = std::get<solids::ScaledSolid>(get("scaled"));
+  EXPECT_EQ(scaled.solid->name, "box");
+  EXPECT_EQ(scaled.scale, (std::array<double, 3>{1, 1, 0.5}));
+  const auto& u = std::get<solids::Boolean>(get("union"));
+  EXPECT_EQ(u.op, solids::Boolean::Op::union_);
+  EXPECT_EQ(u.first->name, "box");
+  EXPECT_EQ(u.second->name, "orb");
+  EXPECT_EQ(u.second_transform.translation, (std::array<double, 3>{10, 20, 30}));
+  EXPECT_EQ(u.second_transform.rotation, gdml_placement_rotation(0, 0, pi / 2));
+  const auto& sub = std::get<solids::Boolean>(get("subtraction"));
+  EXPECT_EQ(sub.op, solids::Boolean::Op::subtraction);
+  EXPECT_EQ(sub.second_transform.translation, (std::array<double, 3>{1, 0, 0}));
+  EXPECT_EQ(sub.first_transform.rotation, gdml_placement_rotation(pi, 0, 0));
+  EXPECT_EQ(std::get<solids::Boolean>(get("intersection")).op, solids::Boolean::Op::intersection);
+}
+
+TEST(Gdml, DetectorLoadReadsGdmlByExtension) {
+  const Detector d = Detector::load(kData / "channels.gdml");
+  EXPECT_EQ(d.name(), "channels.gdml");
+  EXPECT_EQ(d.geometry().channels().size(), 4u);
+}
+
+TEST(Gdml, TheDefaultMesherMeshesBoxesTessellatedAndScaledSolidsOnly) {
+  solids::Solid box{"b", "f.gdml:3", solids::Box{2, 4, 6}};
+  const Mesh m = tessellate_simple(box, 0.1);
+  EXPECT_EQ(m.triangles.size(), 12u);
+  auto inner = std::make_shared<solids::Solid>(box);
+  solids::Solid mirrored{"m", "f.gdml:4", solids::ScaledSolid{inner, {-1, 1, 1}}};
+  const Mesh mm = tessellate_simple(mirrored, 0.1);
+  // Mirrored: winding turned, so the first triangle's normal still points out.
+  const auto& t = mm.triangles[0];
+  const Vec3 n =
+      cross(mm.vertices[t[1]] - mm.vertices[t[0]], mm.vertices[t[2]] - mm.vertices[t[1]]);
+  const Vec3 c = (mm.vertices[t[0]] + mm.vertices[t[1]] + mm.vertices[t[2]]) / 3.f;
+  EXPECT_GT(dot(n, c), 0);
+  solids::Solid orb{"o", "f.gdml:5", solids::Orb{3}};
+  try {
+    (void)tessellate_simple(orb, 0.1);
+    FAIL();
+  } catch (const SetupError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("f.gdml:5: solid 'o' of type orb needs the geometry kernel"));
+  }
+}
+
 // ------------------------------------------------------------- optical tables
 
 TEST(Gdml, RefractiveIndexAndLengthsConvertFromEnergyToWavelength) {
