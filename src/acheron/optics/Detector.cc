@@ -482,23 +482,25 @@ Detector Detector::from_parts(std::string name, Geometry geometry, OpticsTables 
 
 std::string channels_json(const Detector& detector) {
   const auto& g = detector.geometry();
-  nlohmann::ordered_json channels = nlohmann::ordered_json::array();
+  // One channel per line; numbers in float's shortest form (as stored), and
+  // direction components within float rounding of zero written as 0.
+  auto vec = [](Vec3 v, bool snap) {
+    auto c = [&](float x) { return snap && std::abs(x) < 1e-6f ? 0.f : x; };
+    return fmt::format("[{}, {}, {}]", c(v.x), c(v.y), c(v.z));
+  };
+  std::string out =
+      "{\n \"detector\": " + nlohmann::json(detector.name()).dump() + ",\n \"channels\": [";
   for (std::size_t i = 0; i < g.channels().size(); ++i) {
     const ChannelInfo& c = g.channels()[i];
-    nlohmann::ordered_json j;
-    j["id"] = i;
-    j["type"] = c.type;
-    j["copynumber"] = c.copy_number;
-    j["volume"] = c.volume;
-    j["solid"] = g.solids()[c.solid].name;
-    j["position"] = {c.position.x, c.position.y, c.position.z};
-    j["direction"] = {c.direction.x, c.direction.y, c.direction.z};
-    channels.push_back(std::move(j));
+    out += fmt::format(
+        "{}\n  {{\"id\": {}, \"type\": {}, \"copynumber\": {}, \"volume\": {}, \"solid\": {}, "
+        "\"position\": {}, \"direction\": {}}}",
+        i ? "," : "", i, c.type, c.copy_number, nlohmann::json(c.volume).dump(),
+        nlohmann::json(g.solids()[c.solid].name).dump(), vec(c.position, false),
+        vec(c.direction, true));
   }
-  nlohmann::ordered_json doc;
-  doc["detector"] = detector.name();
-  doc["channels"] = std::move(channels);
-  return doc.dump(1) + "\n";
+  out += g.channels().empty() ? "]\n}\n" : "\n ]\n}\n";
+  return out;
 }
 
 ParamsView Detector::params(std::uint64_t seed) const {
