@@ -518,6 +518,42 @@ TEST_F(GdmlFiles, UnmappableSurfacesAreRefusedNamingTheSurfaceAndReason) {
   }
 }
 
+TEST_F(GdmlFiles, ReemissionProbabilityFollowsTheDayaBayConvention) {
+  const std::string text = make_gdml(
+      {{"DEFINES",
+        R"(<matrix name="ABS" coldim="1" values="2*m"/>
+<matrix name="RP" coldim="2" values="2*eV 0.5 4*eV 0.8"/>
+<matrix name="SPEC" coldim="2" values="2.5*eV 0 3*eV 1 3.5*eV 0"/>
+<constant name="TAU1" value="5*ns"/>)"},
+       {"MATERIALS", R"(<material name="LS" Z="6"><D value="0.86"/><atom value="12"/>
+<property name="RINDEX" ref="RI_glass"/><property name="ABSLENGTH" ref="ABS"/>
+<property name="REEMISSIONPROB" ref="RP"/><property name="FASTCOMPONENT" ref="SPEC"/>
+<constproperty name="FASTTIMECONSTANT" ref="TAU1"/></material>)"},
+       {"STRUCTURE", R"(<volume name="LSV"><materialref ref="LS"/><solidref ref="B"/></volume>)"},
+       {"PLACEMENTS",
+        R"(<physvol name="ls"><volumeref ref="LSV"/><position name="lp" x="100"/></physvol>)"}});
+  const Detector d = Detector::load_gdml(write("ls.gdml", text), {});
+  const MaterialData& m = material(d, "LS");
+  ASSERT_EQ(m.component_count, 1u);
+  const auto& c = d.tables().components()[m.component_begin];
+  EXPECT_FLOAT_EQ(at_nm(m.absorption_length, 450), 2000.f);
+  EXPECT_FLOAT_EQ(at_nm(c.absorption_length, 450), 2000.f);
+  const std::vector<std::pair<double, double>> rp = {{kHc / 4, 0.8}, {kHc / 2, 0.5}};
+  EXPECT_NEAR(at_nm(c.reemission_prob, 450), interpolate(rp, 450), 1e-6);
+  EXPECT_NEAR(at_nm(c.wavelength_cdf, 410), 0.5 * (410 - kHc / 3.5) / (kHc / 3 - kHc / 3.5), 1e-6);
+  EXPECT_NEAR(c.time_cdf[100], 1 - std::exp(-1.0), 1e-3);  // 5 ns
+  // A wavelength shifter without its emission spectrum is refused.
+  const std::string bad = make_gdml(
+      {{"MATERIALS", R"(<material name="WLS" Z="6"><D value="1"/><atom value="12"/>
+<property name="RINDEX" ref="RI_glass"/><property name="WLSABSLENGTH" ref="RI"/></material>)"},
+       {"STRUCTURE", R"(<volume name="WV"><materialref ref="WLS"/><solidref ref="B"/></volume>)"},
+       {"PLACEMENTS",
+        R"(<physvol name="w"><volumeref ref="WV"/><position name="wp" x="100"/></physvol>)"}});
+  EXPECT_THAT(error_of(write("wls.gdml", bad)),
+              HasSubstr("wls.gdml:" + std::to_string(line_of(bad, "name=\"WLS\"")) +
+                        ": <material name=\"WLS\"> has WLSABSLENGTH but no WLSCOMPONENT"));
+}
+
 // ------------------------------------------------------------ errors, file:line
 
 TEST_F(GdmlFiles, BadInputIsRefusedWithFileAndLine) {
