@@ -3,7 +3,9 @@
 namespace acheron::app {
 
 void add_detector_options(CLI::App* cmd, DetectorChoice& c) {
-  cmd->add_option("--detector", c.file, "detector file (TOML); default: the embedded detector");
+  cmd->add_option(
+      "--detector", c.file,
+      "detector file (TOML, or GDML by its .gdml extension); default: the embedded detector");
   cmd->add_option("--pmts", c.pmts, "PMT count of the embedded default (e.g. 29000)")
       ->check(CLI::Range(1, 1000000));
 }

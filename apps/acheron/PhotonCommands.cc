@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <numeric>
 
 #include "Commands.hh"
@@ -14,6 +15,7 @@
 #include "acheron/core/Log.hh"
 #include "acheron/optics/Bench.hh"
 #include "acheron/optics/Detector.hh"
+#include "acheron/optics/Gdml.hh"
 #include "acheron/optics/Sources.hh"
 #include "acheron/photon/Client.hh"
 #include "acheron/photon/HitFile.hh"
@@ -93,6 +95,41 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
     std::printf("%s: %zu solids, %zu channels, %zu problems\n", d->name().c_str(),
                 d->geometry().solids().size(), d->geometry().channels().size(), problems.size());
     *exit_code = problems.empty() ? kOk : kFailure;
+  });
+
+  struct ChannelsChoice {
+    DetectorChoice detector;
+    std::string pmt_pattern;
+  };
+  auto channels_choice = std::make_shared<ChannelsChoice>();
+  auto* channels = det->add_subcommand(
+      "channels",
+      "print a detector's channels as JSON (id, type, copy number, volume, position, "
+      "direction), e.g. to build RAT's PMTINFO");
+  channels->add_option("file", channels_choice->detector.file,
+                       "detector file, .gdml or TOML (default: the embedded detector)");
+  channels->add_option("--pmts", channels_choice->detector.pmts,
+                       "PMT count of the embedded default");
+  channels->add_option("--pmt-pattern", channels_choice->pmt_pattern,
+                       "GDML only: logical volumes whose whole name matches this RE2 pattern are "
+                       "PMTs (besides those with auxiliary SensDet)");
+  channels->callback([channels_choice, exit_code] {
+    const auto& c = *channels_choice;
+    std::shared_ptr<const optics::Detector> d;
+    if (!c.pmt_pattern.empty()) {
+      if (std::filesystem::path(c.detector.file).extension() != ".gdml") {
+        throw SetupError(
+            "--pmt-pattern is given for a detector that is not a .gdml file (the "
+            "pattern classifies GDML volumes) drop it or give a GDML file");
+      }
+      optics::GdmlOptions o;
+      o.pmt_pattern = c.pmt_pattern;
+      d = std::make_shared<const optics::Detector>(optics::Detector::load_gdml(c.detector.file, o));
+    } else {
+      d = load_detector(c.detector);
+    }
+    std::cout << optics::channels_json(*d);
+    *exit_code = kOk;
   });
 
   auto pmts = std::make_shared<int>(400);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <numbers>
 #include <set>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include "acheron/core/Config.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/optics/EmbreeScene.hh"
+#include "acheron/optics/Gdml.hh"
 
 namespace acheron::optics {
 namespace {
@@ -380,6 +382,7 @@ Detector Detector::default_detector(const DefaultDetectorOptions& options) {
 }
 
 Detector Detector::load(const std::filesystem::path& path) {
+  if (path.extension() == ".gdml") return load_gdml(path, GdmlOptions{});
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw SetupError("cannot open detector file '" + path.string() +
@@ -448,6 +451,57 @@ Detector Detector::parse(std::string_view toml, const std::string& source,
   }
   d.geometry_->finalize();
   return d;
+}
+
+Detector Detector::from_parts(std::string name, Geometry geometry, OpticsTables tables,
+                              const DetectorSettings& settings) {
+  if (geometry.solids().empty()) {
+    throw SetupError("detector '" + name +
+                     "' has no solids (nothing to trace against) add the detector's solids");
+  }
+  if (!geometry.finalized()) geometry.finalize();
+  for (const auto& t : geometry.triangle_data()) {
+    if (t.inner_material >= tables.n_materials() || t.outer_material >= tables.n_materials() ||
+        (t.surface >= 0 && static_cast<std::uint32_t>(t.surface) >= tables.n_surfaces())) {
+      throw SetupError(fmt::format(
+          "detector '{}': solid '{}' names material or surface indices beyond the tables ({} "
+          "materials, {} surfaces) build the geometry from these tables",
+          name, geometry.solids()[t.solid].name, tables.n_materials(), tables.n_surfaces()));
+    }
+  }
+  if (settings.max_steps < 1 || settings.max_steps > 1000000) {
+    throw SetupError(fmt::format("detector '{}': max_steps is {} (out of range) give 1 to 1000000",
+                                 name, settings.max_steps));
+  }
+  Detector d;
+  d.name_ = std::move(name);
+  d.geometry_ = std::make_unique<Geometry>(std::move(geometry));
+  d.tables_ = std::make_unique<OpticsTables>(std::move(tables));
+  d.settings_ = settings;
+  return d;
+}
+
+std::string channels_json(const Detector& detector) {
+  const auto& g = detector.geometry();
+  // One channel per line; numbers in float's shortest form (as stored), and
+  // direction components within float rounding of zero written as 0.
+  auto vec = [](Vec3 v, bool snap) {
+    auto c = [&](float x) { return snap && std::abs(x) < 1e-6f ? 0.f : x; };
+    return fmt::format("[{}, {}, {}]", c(v.x), c(v.y), c(v.z));
+  };
+  std::string out =
+      "{\n \"detector\": " + nlohmann::json(detector.name()).dump() + ",\n \"channels\": [";
+  for (std::size_t i = 0; i < g.channels().size(); ++i) {
+    const ChannelInfo& c = g.channels()[i];
+    out += fmt::format(
+        "{}\n  {{\"id\": {}, \"type\": {}, \"copynumber\": {}, \"volume\": {}, \"solid\": {}, "
+        "\"position\": {}, \"direction\": {}}}",
+        i ? "," : "", i, c.type, c.copy_number, nlohmann::json(c.volume).dump(),
+        nlohmann::json(g.solids()[c.solid].name).dump(), vec(c.position, false),
+        vec(c.direction, true));
+  }
+  out += g.channels().empty() ? "]\n}\n" : "\n ]\n}\n";
+  return out;
 }
 
 ParamsView Detector::params(std::uint64_t seed) const {

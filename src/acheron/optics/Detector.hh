@@ -34,10 +34,20 @@ struct DefaultDetectorOptions {
   int wall_segments = 96;
 };
 
+struct GdmlOptions;  // Gdml.hh
+
 class Detector final {
  public:
-  // Reads a detector file; mesh files are found relative to its directory.
+  // Reads a detector file: a .gdml file with load_gdml and default options,
+  // anything else as TOML (mesh files are found relative to its directory).
   static Detector load(const std::filesystem::path& path);
+  // Reads a GDML geometry (Gdml.hh, docs/optics.md "GDML detectors").
+  static Detector load_gdml(const std::filesystem::path& path, const GdmlOptions& options);
+  // A detector from its parts; the geometry is finalized here if it is not
+  // yet. Throws SetupError if the geometry has no solids or names a material
+  // or surface index the tables do not have.
+  static Detector from_parts(std::string name, Geometry geometry, OpticsTables tables,
+                             const DetectorSettings& settings);
   static Detector parse(std::string_view toml, const std::string& source,
                         const std::filesystem::path& base_dir = ".");
   // The embedded default (options.pmts = 29000 gives the benchmark-scale one).
@@ -70,5 +80,11 @@ class Detector final {
   std::unique_ptr<OpticsTables> tables_;
   DetectorSettings settings_;
 };
+
+// The channels as JSON, for building RAT's PMTINFO and similar tables:
+// {"detector": name, "channels": [{"id", "type", "copynumber", "volume",
+// "solid", "position": [x, y, z] (mm), "direction": [x, y, z]}, ...]}, id
+// being the channel index hits report (docs/optics.md).
+std::string channels_json(const Detector& detector);
 
 }  // namespace acheron::optics

@@ -231,12 +231,21 @@ std::uint32_t Geometry::add_solid(std::string name, const Mesh& mesh,
 }
 
 std::uint32_t Geometry::add_pmt(std::string name, const Mesh& mesh, const SolidMaterials& materials,
-                                const Placement& placement, std::int32_t channel_type) {
+                                const Placement& placement, std::int32_t channel_type,
+                                ChannelLabel label) {
   const std::uint32_t solid = add_solid(std::move(name), mesh, materials, placement);
   const auto channel = static_cast<std::int32_t>(channels_.size());
   solid_channel_[solid] = channel;
   solids_[solid].channel = channel;
-  channels_.push_back({solid, channel_type < 0 ? channel : channel_type, placement.translation});
+  ChannelInfo info;
+  info.solid = solid;
+  info.type = channel_type < 0 ? channel : channel_type;
+  info.position = placement.translation;
+  const auto& r = placement.rotation;
+  info.direction = label.direction ? normalize(*label.direction) : Vec3{r[2], r[5], r[8]};
+  info.copy_number = label.copy_number;
+  info.volume = std::move(label.volume);
+  channels_.push_back(std::move(info));
   return solid;
 }
 
@@ -273,8 +282,7 @@ void Geometry::finalize() {
     triangle_data_[i].normal = n / len;
   }
   const auto [lo, hi] = bounds();
-  const float margin =
-      std::max({hi.x - lo.x, hi.y - lo.y, hi.z - lo.z, 1000.0f});  // mm
+  const float margin = std::max({hi.x - lo.x, hi.y - lo.y, hi.z - lo.z, 1000.0f});  // mm
   world_lo_ = {lo.x - margin, lo.y - margin, lo.z - margin};
   world_hi_ = {hi.x + margin, hi.y + margin, hi.z + margin};
   finalized_ = true;

@@ -68,7 +68,17 @@ struct SolidInfo {
 struct ChannelInfo {
   std::uint32_t solid = 0;
   std::int32_t type = 0;
-  Vec3 position;  // the solid's placement translation, mm
+  Vec3 position;                  // the solid's placement translation, mm
+  Vec3 direction{0, 0, 1};        // unit: where the sensor faces (its placement's +z axis)
+  std::int32_t copy_number = -1;  // GDML copynumber of the placement, -1 if none
+  std::string volume;             // GDML logical volume name, empty otherwise
+};
+
+// What add_pmt records about a channel beyond its placement.
+struct ChannelLabel {
+  std::optional<Vec3> direction;  // unit; default: the placement's +z axis
+  std::int32_t copy_number = -1;
+  std::string volume;
 };
 
 // Materials and surface for a solid's triangles; per part when the mesh has
@@ -87,7 +97,8 @@ class Geometry final {
   // Adds a solid that is a sensor; it takes the next channel index.
   // channel_type < 0 means "the channel index".
   std::uint32_t add_pmt(std::string name, const Mesh& mesh, const SolidMaterials& materials,
-                        const Placement& placement, std::int32_t channel_type = -1);
+                        const Placement& placement, std::int32_t channel_type = -1,
+                        ChannelLabel label = {});
 
   // Merges duplicate vertices (exactly equal after placement) and computes
   // normals; call once after the last solid. Throws SetupError on degenerate

@@ -1,0 +1,682 @@
+// GDML reader, part 2: isotopes, elements and materials (checked for their
+// references; what the engine uses is each material's optical properties),
+// optical surfaces and their mapping onto the engine's standard surface
+// model (docs/optics.md, "GDML detectors").
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <set>
+
+#include "acheron/core/Error.hh"
+#include "acheron/core/Log.hh"
+#include "acheron/optics/GdmlInternal.hh"
+
+namespace acheron::optics::gdml {
+namespace {
+
+// Element symbols Geant4's NIST manager builds on first reference.
+constexpr std::array<std::string_view, 98> kElementSymbols = {
+    "H",  "He", "Li", "Be", "B",  "C",  "N",  "O",  "F",  "Ne", "Na", "Mg", "Al", "Si",
+    "P",  "S",  "Cl", "Ar", "K",  "Ca", "Sc", "Ti", "V",  "Cr", "Mn", "Fe", "Co", "Ni",
+    "Cu", "Zn", "Ga", "Ge", "As", "Se", "Br", "Kr", "Rb", "Sr", "Y",  "Zr", "Nb", "Mo",
+    "Tc", "Ru", "Rh", "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "I",  "Xe", "Cs", "Ba",
+    "La", "Ce", "Pr", "Nd", "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb",
+    "Lu", "Hf", "Ta", "W",  "Re", "Os", "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po",
+    "At", "Rn", "Fr", "Ra", "Ac", "Th", "Pa", "U",  "Np", "Pu", "Am", "Cm", "Bk", "Cf"};
+
+bool nist_element(const std::string& name) {
+  const std::string_view n = std::string_view(name).substr(name.rfind("G4_", 0) == 0 ? 3 : 0);
+  return std::find(kElementSymbols.begin(), kElementSymbols.end(), n) != kElementSymbols.end();
+}
+
+// Material properties the engine uses, by the check their values need.
+enum class Check { none, positive, probability, nonnegative };
+Check material_check(const std::string& name) {
+  if (name == "RINDEX" || name == "ABSLENGTH" || name == "RAYLEIGH" || name == "WLSABSLENGTH" ||
+      name == "WLSABSLENGTH2")
+    return Check::positive;
+  if (name == "REEMISSIONPROB") return Check::probability;
+  if (name == "WLSCOMPONENT" || name == "WLSCOMPONENT2" || name == "WLSTIMECONSTANT" ||
+      name == "WLSTIMECONSTANT2")
+    return Check::nonnegative;
+  return Check::none;
+}
+
+// Material properties that do not change how a photon propagates: photon
+// production (scintillation, Cherenkov yields) and values Geant4 derives.
+bool production_property(const std::string& n) {
+  static const std::set<std::string, std::less<>> names = {"GROUPVEL",
+                                                           "SCINTILLATIONYIELD",
+                                                           "RESOLUTIONSCALE",
+                                                           "FASTCOMPONENT",
+                                                           "SLOWCOMPONENT",
+                                                           "FASTTIMECONSTANT",
+                                                           "SLOWTIMECONSTANT",
+                                                           "YIELDRATIO",
+                                                           "FASTSCINTILLATIONRISETIME",
+                                                           "SLOWSCINTILLATIONRISETIME",
+                                                           "ELECTRONSCINTILLATIONYIELD",
+                                                           "PROTONSCINTILLATIONYIELD",
+                                                           "DEUTERONSCINTILLATIONYIELD",
+                                                           "TRITONSCINTILLATIONYIELD",
+                                                           "ALPHASCINTILLATIONYIELD",
+                                                           "IONSCINTILLATIONYIELD",
+                                                           "BIRKS_CONSTANT",
+                                                           "WLSMEANNUMBERPHOTONS",
+                                                           "WLSMEANNUMBERPHOTONS2",
+                                                           "SCINTILLATIONRISETIME1",
+                                                           "SCINTILLATIONRISETIME2",
+                                                           "SCINTILLATIONRISETIME3"};
+  if (names.count(n)) return true;
+  // SCINTILLATIONCOMPONENT1..3, SCINTILLATIONTIMECONSTANT1..3,
+  // SCINTILLATIONYIELD1..3 and the per-particle yields.
+  return n.rfind("SCINTILLATION", 0) == 0 || n.find("SCINTILLATIONYIELD") != std::string::npos;
+}
+
+Property constant_or_table(const OpticalProperty& p) {
+  return p.over_wavelength();
+}
+
+// A property computed from several Geant4 properties at each wavelength of
+// the engine's grid, each input read as the engine reads a single property
+// (linear in wavelength between the user's points); a constant when every
+// input is a constant.
+template <class F>
+Property on_grid(std::initializer_list<const OpticalProperty*> inputs, F f) {
+  bool all_constant = true;
+  for (const auto* p : inputs) all_constant = all_constant && (p == nullptr || p->constant);
+  if (all_constant) return Property::constant(f(500.0));
+  std::vector<std::pair<double, double>> pts;
+  for (int i = 0; i < kWavelengthPoints; ++i) {
+    const double nm = kWavelengthMin + kWavelengthStep * i;
+    pts.emplace_back(nm, f(nm));
+  }
+  return Property::table(std::move(pts));
+}
+
+double value_at(const OpticalProperty* p, double nm, double fallback) {
+  return p ? p->at_wavelength(nm) : fallback;
+}
+
+// CDF over wavelength (ascending) of an emission spectrum given per unit
+// energy: Geant4 integrates WLSCOMPONENT over energy (trapezoid rule) and
+// samples the energy from that integral; at each table point the wavelength
+// CDF is 1 - F(E).
+Property spectrum_cdf(const OpticalProperty& p, const std::string& material) {
+  if (p.constant || p.points.size() < 2) {
+    throw SetupError(
+        fmt::format("{}: <property name=\"{}\"> of material '{}' is not a spectrum "
+                    "(an emission spectrum needs at least two (energy, intensity) "
+                    "rows) give a 2-column matrix",
+                    p.where, p.name, material));
+  }
+  std::vector<double> f(p.points.size(), 0.0);
+  for (std::size_t i = 1; i < p.points.size(); ++i) {
+    const auto [e0, y0] = p.points[i - 1];
+    const auto [e1, y1] = p.points[i];
+    f[i] = f[i - 1] + 0.5 * (y0 + y1) * (e1 - e0);
+  }
+  const double total = f.back();
+  if (!(total > 0)) {
+    throw SetupError(
+        fmt::format("{}: <property name=\"{}\"> of material '{}' integrates to zero "
+                    "(an emission spectrum needs some intensity) give a non-zero "
+                    "spectrum",
+                    p.where, p.name, material));
+  }
+  std::vector<std::pair<double, double>> pts;
+  for (std::size_t i = p.points.size(); i-- > 0;) {
+    pts.emplace_back(kHcEvNm / (p.points[i].first / kEv), 1.0 - f[i] / total);
+  }
+  pts.front().second = 0.0;
+  pts.back().second = 1.0;
+  return Property::table(std::move(pts));
+}
+
+Property time_cdf(const OpticalProperty* tau_property, WlsTimeProfile profile) {
+  const double tau = tau_property ? tau_property->at(1.0) : 0.0;
+  std::vector<std::pair<double, double>> pts;
+  if (tau <= 0) {
+    // No delay: all within the first step of the engine's 0.05 ns time grid.
+    return Property::table({{0.0, 0.0}, {kTimeStep, 1.0}});
+  }
+  if (profile == WlsTimeProfile::delta) {
+    // Exactly tau, spread over one grid step centred on it.
+    const double lo = std::max(0.0, tau - kTimeStep / 2);
+    if (lo > 0) pts.emplace_back(0.0, 0.0);
+    pts.emplace_back(lo, 0.0);
+    pts.emplace_back(lo + kTimeStep, 1.0);
+    return Property::table(std::move(pts));
+  }
+  // Exponential 1 - exp(-t/tau), finely enough tabulated for linear
+  // interpolation to stay well within 1e-3.
+  const double t_max = std::min(999.95, 20 * tau);
+  const int n = 2000;
+  for (int i = 0; i <= n; ++i) {
+    const double t = t_max * i / n;
+    pts.emplace_back(t, i == n ? 1.0 : 1 - std::exp(-t / tau));
+  }
+  return Property::table(std::move(pts));
+}
+
+const OpticalProperty* find_prop(const PropertyMap& m, const char* name) {
+  const auto it = m.find(name);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+// One reemission component with reemission probability 1 (WLS) or `prob`.
+ReemissionComponentInput component(Property absorption, Property prob, Property wavelength_cdf,
+                                   Property times) {
+  ReemissionComponentInput c;
+  c.absorption_length = std::move(absorption);
+  c.reemission_prob = std::move(prob);
+  c.wavelength_cdf = std::move(wavelength_cdf);
+  c.time_cdf = std::move(times);
+  return c;
+}
+
+// ---------------------------------------------------------------- surfaces
+
+SurfaceDef refuse(SurfaceDef def, std::string why) {
+  def.refusal = std::move(why);
+  return def;
+}
+
+bool nonzero_anywhere(const OpticalProperty* p) {
+  if (!p) return false;
+  if (p->constant) return p->value != 0;
+  return std::any_of(p->points.begin(), p->points.end(),
+                     [](const auto& pt) { return pt.second != 0; });
+}
+
+// Geant4's G4OpBoundaryProcess semantics mapped onto the standard model
+// (draw u against absorb, detect, reflect_diffuse, reflect_specular; the
+// rest passes on to the Fresnel boundary). R = REFLECTIVITY (default 1),
+// E = EFFICIENCY (default 0): with probability 1 - R the photon is absorbed,
+// and an absorbed photon is detected with probability E.
+SurfaceDef map_surface(SurfaceDef def, const std::string& model, const std::string& finish,
+                       const std::string& type, double value, const PropertyMap& props) {
+  const OpticalProperty* r = find_prop(props, "REFLECTIVITY");
+  const OpticalProperty* e = find_prop(props, "EFFICIENCY");
+  if (find_prop(props, "REALRINDEX") || find_prop(props, "IMAGINARYRINDEX")) {
+    return refuse(std::move(def),
+                  "has REALRINDEX/IMAGINARYRINDEX (Geant4 then computes the reflectivity of a "
+                  "metal from its complex refractive index, which the engine's surfaces do not "
+                  "model) give REFLECTIVITY instead");
+  }
+  if (type != "dielectric_metal" && type != "dielectric_dielectric") {
+    return refuse(std::move(def),
+                  "has type " + type +
+                      " (only dielectric_metal and dielectric_dielectric map onto the engine's "
+                      "surfaces; LUT and dichroic types need Geant4's data tables) use one of "
+                      "those two types");
+  }
+  if (model != "glisur" && model != "unified") {
+    return refuse(std::move(def),
+                  "has model " + model +
+                      " (the LUT, DAVIS and dichroic models need Geant4's measured tables) use "
+                      "glisur or unified");
+  }
+  if (nonzero_anywhere(find_prop(props, "TRANSMITTANCE"))) {
+    return refuse(std::move(def),
+                  "has a non-zero TRANSMITTANCE (a photon passing straight through the surface "
+                  "is not modelled) remove TRANSMITTANCE");
+  }
+  const bool metal = type == "dielectric_metal";
+  const bool polished = finish == "polished";
+  const bool ground = finish == "ground";
+  const bool frontpainted = finish == "polishedfrontpainted" || finish == "groundfrontpainted";
+  const bool backpainted = finish == "polishedbackpainted" || finish == "groundbackpainted";
+  if (backpainted) {
+    return refuse(std::move(def),
+                  "has finish " + finish +
+                      " (a paint layer behind a thin gap needs the unified model, which the "
+                      "engine does not have yet) use a frontpainted finish or a dielectric_metal "
+                      "surface");
+  }
+  if (!polished && !ground && !frontpainted) {
+    return refuse(std::move(def), "has finish " + finish +
+                                      " (the LUT finishes need Geant4's measured tables) use "
+                                      "polished, ground or a frontpainted finish");
+  }
+  if (metal && frontpainted) {
+    return refuse(std::move(def), "has finish " + finish +
+                                      " on a dielectric_metal surface (painted finishes belong "
+                                      "to dielectric_dielectric surfaces) use polished or ground");
+  }
+  // Fractions of the reflected light: specular spike/lobe, backscatter,
+  // Lambertian. Polished finishes (and glisur's ground with polish 1, whose
+  // facet normal is the surface normal) reflect specularly.
+  const OpticalProperty* spike = nullptr;
+  const OpticalProperty* lobe = nullptr;
+  bool lambertian = finish == "groundfrontpainted";
+  if (ground) {
+    if (model == "glisur") {
+      if (value < 1) {
+        return refuse(std::move(def),
+                      fmt::format("is glisur ground with polish {} (facets tilted from the "
+                                  "surface normal need the unified model's microfacets, which "
+                                  "the engine does not have yet) use polish 1 or a polished "
+                                  "finish",
+                                  value));
+      }
+    } else if (!metal) {
+      return refuse(std::move(def),
+                    "is unified ground dielectric_dielectric (refraction through microfacets of "
+                    "width sigma_alpha and the reflection lobes need the unified model, which "
+                    "the engine does not have yet) use a polished finish");
+    } else {
+      if (nonzero_anywhere(find_prop(props, "BACKSCATTERCONSTANT"))) {
+        return refuse(std::move(def),
+                      "has a non-zero BACKSCATTERCONSTANT (backscattering needs the unified "
+                      "model, which the engine does not have yet) remove it");
+      }
+      lobe = find_prop(props, "SPECULARLOBECONSTANT");
+      if (nonzero_anywhere(lobe) && value > 0) {
+        return refuse(std::move(def),
+                      fmt::format("has a specular lobe with sigma_alpha {} (reflection about "
+                                  "microfacets needs the unified model, which the engine does "
+                                  "not have yet) set SPECULARLOBECONSTANT to 0 or value to 0",
+                                  value));
+      }
+      spike = find_prop(props, "SPECULARSPIKECONSTANT");
+      lambertian = true;  // what spike and lobe leave is Lambertian
+    }
+  }
+  SurfaceInput s;
+  s.name = def.name;
+  s.model = SurfaceModel::standard;
+  s.absorb = on_grid(
+      {r, e}, [&](double nm) { return (1 - value_at(r, nm, 1.0)) * (1 - value_at(e, nm, 0.0)); });
+  s.detect =
+      on_grid({r, e}, [&](double nm) { return (1 - value_at(r, nm, 1.0)) * value_at(e, nm, 0.0); });
+  const bool reflects = metal || frontpainted;
+  if (reflects) {
+    auto specular_fraction = [&](double nm) {
+      if (!lambertian) return 1.0;
+      return value_at(spike, nm, 0.0) + value_at(lobe, nm, 0.0);
+    };
+    s.reflect_specular = on_grid(
+        {r, spike, lobe}, [&](double nm) { return value_at(r, nm, 1.0) * specular_fraction(nm); });
+    s.reflect_diffuse = on_grid({r, spike, lobe}, [&](double nm) {
+      return value_at(r, nm, 1.0) * std::max(0.0, 1 - specular_fraction(nm));
+    });
+  }
+  def.passes_to_fresnel = !reflects;
+  def.input = std::move(s);
+  return def;
+}
+
+std::string model_name(const std::string& v) {
+  static const char* names[] = {"glisur", "unified", "LUT", "DAVIS", "dichroic"};
+  if (v.size() == 1 && v[0] >= '0' && v[0] <= '4') return names[v[0] - '0'];
+  return v;
+}
+std::string finish_name(const std::string& v) {
+  static const char* names[] = {"polished", "polishedfrontpainted", "polishedbackpainted",
+                                "ground",   "groundfrontpainted",   "groundbackpainted"};
+  if (v.size() == 1 && v[0] >= '0' && v[0] <= '5') return names[v[0] - '0'];
+  return v;
+}
+std::string type_name(const std::string& v) {
+  static const char* names[] = {"dielectric_metal",
+                                "dielectric_dielectric",
+                                "dielectric_LUT",
+                                "dielectric_LUTDAVIS",
+                                "dielectric_dichroic",
+                                "firsov",
+                                "x_ray"};
+  if (v.size() == 1 && v[0] >= '0' && v[0] <= '6') return names[v[0] - '0'];
+  return v;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ OpticalProperty
+
+double OpticalProperty::at(double energy) const {
+  if (constant) return value;
+  if (points.empty()) return 0;
+  if (energy <= points.front().first) return points.front().second;
+  if (energy >= points.back().first) return points.back().second;
+  const auto it = std::upper_bound(points.begin(), points.end(), energy,
+                                   [](double e, const auto& p) { return e < p.first; });
+  const auto& [e1, v1] = *it;
+  const auto& [e0, v0] = *(it - 1);
+  return v0 + (v1 - v0) * (energy - e0) / (e1 - e0);
+}
+
+double OpticalProperty::at_wavelength(double nm) const {
+  if (constant) return value;
+  if (points.empty()) return 0;
+  const double energy = kHcEvNm / nm * kEv;
+  if (energy <= points.front().first) return points.front().second;
+  if (energy >= points.back().first) return points.back().second;
+  const auto it = std::upper_bound(points.begin(), points.end(), energy,
+                                   [](double e, const auto& p) { return e < p.first; });
+  const double l1 = kHcEvNm / (it->first / kEv), v1 = it->second;
+  const double l0 = kHcEvNm / ((it - 1)->first / kEv), v0 = (it - 1)->second;
+  return v1 + (v0 - v1) * (nm - l1) / (l0 - l1);
+}
+
+Property OpticalProperty::over_wavelength() const {
+  if (constant) return Property::constant(value);
+  std::vector<std::pair<double, double>> pts;
+  pts.reserve(points.size());
+  for (auto it = points.rbegin(); it != points.rend(); ++it) {
+    pts.emplace_back(kHcEvNm / (it->first / kEv), it->second);
+  }
+  return Property::table(std::move(pts));
+}
+
+// ------------------------------------------------------------ reading
+
+OpticalProperty Scope::read_property(pugi::xml_node node) const {
+  OpticalProperty p;
+  p.name = text(node, "name");
+  p.where = file.where(node);
+  if (std::string_view(node.name()) == "constproperty") {
+    // ROOT's writer: <constproperty name ref="a constant"/> (or value=).
+    p.constant = true;
+    p.value = has(node, "value") ? number(node, "value") : evaluate(node, "ref", text(node, "ref"));
+  } else {
+    const std::string ref = text(node, "ref");
+    const Matrix& m = matrix(node, ref);
+    if (m.coldim == 1) {
+      // Geant4: a one-column matrix is a constant property (its first value).
+      p.constant = true;
+      p.value = m.values.front();
+    } else if (m.coldim == 2) {
+      for (std::size_t i = 0; i + 1 < m.values.size(); i += 2) {
+        const double energy = m.values[i];
+        if (!(energy > 0)) {
+          file.fail(node, fmt::format("uses matrix '{}' (defined at {}) whose row {} has photon "
+                                      "energy {} MeV (the first column is a photon energy, > 0) "
+                                      "fix the matrix",
+                                      ref, m.where, i / 2 + 1, energy));
+        }
+        if (!p.points.empty() && !(energy > p.points.back().first)) {
+          file.fail(node, fmt::format("uses matrix '{}' (defined at {}) whose energies do not "
+                                      "ascend at row {} ({} after {} MeV; Geant4 needs strictly "
+                                      "ascending photon energies) sort the rows",
+                                      ref, m.where, i / 2 + 1, energy, p.points.back().first));
+        }
+        p.points.emplace_back(energy, m.values[i + 1]);
+      }
+    } else {
+      file.fail(node, fmt::format("uses matrix '{}' with coldim {} (a property is a 1-column "
+                                  "constant or 2-column (energy, value) table) fix the matrix",
+                                  ref, m.coldim));
+    }
+  }
+  return p;
+}
+
+namespace {
+void check_values(const Scope& s, pugi::xml_node node, const OpticalProperty& p, Check check,
+                  std::string_view owner) {
+  if (check == Check::none) return;
+  auto bad = [&](double v) {
+    switch (check) {
+      case Check::positive:
+        return !(v > 0);
+      case Check::probability:
+        return !(v >= 0 && v <= 1);
+      case Check::nonnegative:
+        return !(v >= 0);
+      case Check::none:
+        break;
+    }
+    return false;
+  };
+  const char* need = check == Check::positive      ? "> 0"
+                     : check == Check::probability ? "in [0, 1]"
+                                                   : ">= 0";
+  if (p.constant && bad(p.value)) {
+    s.file.fail(node, fmt::format("of {} is {} ({} must be {}) fix the value", owner, p.value,
+                                  p.name, need));
+  }
+  for (const auto& [e, v] : p.points) {
+    if (bad(v)) {
+      s.file.fail(node, fmt::format("of {} is {} at {:.4g} eV ({:.1f} nm) ({} must be {}) fix the "
+                                    "table",
+                                    owner, v, e / kEv, kHcEvNm / (e / kEv), p.name, need));
+    }
+  }
+}
+}  // namespace
+
+void Scope::read_materials(pugi::xml_node section) {
+  check_children(section, {"isotope", "element", "material"}, "<materials>");
+  for (pugi::xml_node m : section.children()) {
+    if (m.type() != pugi::node_element) continue;
+    const std::string_view tag = m.name();
+    const std::string name = text(m, "name");
+    if (tag == "isotope") {
+      check_children(m, {"atom"}, "<isotope>");
+      number(m, "Z");
+      number(m, "N");
+      claim(isotope_names, m, name, "isotope");
+    } else if (tag == "element") {
+      check_children(m, {"atom", "fraction"}, "<element>");
+      for (pugi::xml_node f : m.children("fraction")) {
+        number(f, "n");
+        const std::string ref = text(f, "ref");
+        if (!isotope_names.count(ref)) {
+          file.fail(f, fmt::format("refers to the unknown isotope '{}' (an element's fractions "
+                                   "name isotopes defined before it) define it or fix the name",
+                                   ref));
+        }
+      }
+      if (!m.child("fraction") && !has(m, "Z")) {
+        file.fail(m,
+                  "has neither Z nor <fraction> children (an element is built from Z and "
+                  "<atom> or from isotope fractions) add one of them");
+      }
+      claim(element_names, m, name, "element");
+    } else {
+      check_children(m,
+                     {"D", "Dref", "T", "Tref", "P", "Pref", "MEE", "MEEref", "atom", "fraction",
+                      "composite", "property", "constproperty"},
+                     "<material>");
+      if (pugi::xml_node d = m.child("D")) {
+        const double density = number(d, "value") * unit(d, "unit", UnitKind::density, "g/cm3");
+        if (!(density > 0)) {
+          file.fail(d, "gives a density <= 0 (a material needs a positive density) fix D");
+        }
+      }
+      for (pugi::xml_node f : m.children()) {
+        const std::string_view ft = f.name();
+        if (ft != "fraction" && ft != "composite") continue;
+        number(f, "n");
+        const std::string ref = text(f, "ref");
+        const bool element = element_names.count(ref) || nist_element(ref);
+        const bool material =
+            ft == "fraction" && (materials.count(ref) || reader.find_material(ref));
+        if (!element && !material) {
+          file.fail(f, fmt::format("refers to the unknown {} '{}' (it must be defined before the "
+                                   "material that uses it) define it or fix the name",
+                                   ft == "fraction" ? "element or material" : "element", ref));
+        }
+      }
+      claim(material_names, m, name, "material");
+      MaterialDef def;
+      def.name = name;
+      def.where = file.where(m);
+      const std::string owner = "material '" + name + "'";
+      for (pugi::xml_node p : m.children()) {
+        const std::string_view pt = p.name();
+        if (pt != "property" && pt != "constproperty") continue;
+        OpticalProperty prop = read_property(p);
+        check_values(*this, p, prop, material_check(prop.name), owner);
+        if (prop.name.rfind("MIEHG", 0) == 0) {
+          file.fail(p, "of " + owner +
+                           " is a Mie scattering property (the engine has Rayleigh scattering "
+                           "only) remove the MIEHG properties");
+        }
+        if (prop.name == "ISOTHERMAL_COMPRESSIBILITY" &&
+            !m.find_child_by_attribute("name", "RAYLEIGH")) {
+          file.fail(p, "of " + owner +
+                           " asks Geant4 to compute the Rayleigh length from the compressibility "
+                           "(the engine does not) compute it and give RAYLEIGH");
+        }
+        def.properties[prop.name] = std::move(prop);  // a repeated name replaces, as in Geant4
+      }
+      for (const auto& [pname, prop] : def.properties) {
+        if (material_check(pname) == Check::none && !production_property(pname) &&
+            pname != "ISOTHERMAL_COMPRESSIBILITY" && pname != "RS_SCALE_FACTOR") {
+          log::warn(
+              "{}: property {} of {} has no effect on photon propagation in Acheron "
+              "(ignored)",
+              prop.where, pname, owner);
+        }
+      }
+      const MaterialDef* stored = reader.add_material(std::move(def), file, m);
+      materials[name] = stored;
+    }
+  }
+}
+
+void Scope::read_optical_surface(pugi::xml_node node) {
+  check_children(node, {"property", "constproperty"}, "<opticalsurface>");
+  const std::string name = text(node, "name");
+  claim(surface_names, node, name, "optical surface");
+  const std::string model = model_name(text(node, "model"));
+  const std::string finish = finish_name(text(node, "finish"));
+  const std::string type = type_name(text(node, "type"));
+  const double value = number_or(node, "value", 0.0);
+  PropertyMap props;
+  const std::string owner = "optical surface '" + name + "'";
+  for (pugi::xml_node p : node.children()) {
+    if (p.type() != pugi::node_element) continue;
+    OpticalProperty prop = read_property(p);
+    static const std::set<std::string, std::less<>> probabilities = {
+        "REFLECTIVITY",          "EFFICIENCY",         "TRANSMITTANCE", "SPECULARLOBECONSTANT",
+        "SPECULARSPIKECONSTANT", "BACKSCATTERCONSTANT"};
+    static const std::set<std::string, std::less<>> others = {"RINDEX", "REALRINDEX",
+                                                              "IMAGINARYRINDEX", "GROUPVEL"};
+    if (probabilities.count(prop.name)) {
+      check_values(*this, p, prop, Check::probability, owner);
+    } else if (!others.count(prop.name)) {
+      log::warn("{}: property {} of {} has no effect in Acheron (ignored)", prop.where, prop.name,
+                owner);
+    }
+    props[prop.name] = std::move(prop);
+  }
+  SurfaceDef def;
+  def.name = name;
+  def.where = file.where(node);
+  optical_surfaces[name] =
+      reader.add_surface(map_surface(std::move(def), model, finish, type, value, props));
+}
+
+// ------------------------------------------------------------ engine tables
+
+bool has_rindex(const MaterialDef& def) {
+  return def.properties.count("RINDEX") > 0;
+}
+
+SurfaceInput no_rindex_surface() {
+  SurfaceInput s;
+  s.name = kNoRindexSurface;
+  s.model = SurfaceModel::standard;
+  s.absorb = Property::constant(1.0);
+  return s;
+}
+
+MaterialInput engine_material(const MaterialDef& def, WlsTimeProfile profile) {
+  MaterialInput m;
+  m.name = def.name;
+  const PropertyMap& p = def.properties;
+  // "Never" for a length Geant4 leaves infinite (no such process).
+  const Property never = Property::constant(1e12);
+  const OpticalProperty* rindex = find_prop(p, "RINDEX");
+  if (!rindex) {
+    // Geant4 kills a photon at the boundary of a material without RINDEX;
+    // the flattening puts an absorbing surface there. Inside (a photon
+    // started here) it is absorbed at once.
+    m.refractive_index = Property::constant(1.0);
+    m.absorption_length = Property::constant(1e-3);
+    m.scattering_length = never;
+    return m;
+  }
+  m.refractive_index = constant_or_table(*rindex);
+  const OpticalProperty* abs = find_prop(p, "ABSLENGTH");
+  m.scattering_length =
+      find_prop(p, "RAYLEIGH") ? constant_or_table(*find_prop(p, "RAYLEIGH")) : never;
+  // WLS components: G4OpWLS (WLS*) and G4OpWLS2 (WLS*2).
+  struct Wls {
+    const char *length, *spectrum, *time;
+  };
+  std::vector<const OpticalProperty*> wls_lengths;
+  for (const Wls w : {Wls{"WLSABSLENGTH", "WLSCOMPONENT", "WLSTIMECONSTANT"},
+                      Wls{"WLSABSLENGTH2", "WLSCOMPONENT2", "WLSTIMECONSTANT2"}}) {
+    const OpticalProperty* len = find_prop(p, w.length);
+    if (!len) continue;
+    const OpticalProperty* spectrum = find_prop(p, w.spectrum);
+    if (!spectrum) {
+      throw SetupError(
+          fmt::format("{}: <material name=\"{}\"> has {} but no {} (a wavelength "
+                      "shifter needs its emission spectrum) add {}",
+                      def.where, def.name, w.length, w.spectrum, w.spectrum));
+    }
+    m.components.push_back(component(constant_or_table(*len), Property::constant(1.0),
+                                     spectrum_cdf(*spectrum, def.name),
+                                     time_cdf(find_prop(p, w.time), profile)));
+    wls_lengths.push_back(len);
+  }
+  if (abs && find_prop(p, "REEMISSIONPROB")) {
+    // Daya Bay's DsG4Scintillation convention (also Opticks): a photon
+    // absorbed by ABSLENGTH is reemitted with REEMISSIONPROB from the
+    // scintillation spectrum with its decay time.
+    const OpticalProperty* spectrum = find_prop(p, "SCINTILLATIONCOMPONENT1");
+    if (!spectrum) spectrum = find_prop(p, "FASTCOMPONENT");
+    if (!spectrum) {
+      throw SetupError(
+          fmt::format("{}: <material name=\"{}\"> has REEMISSIONPROB but no "
+                      "SCINTILLATIONCOMPONENT1 or FASTCOMPONENT (the reemission "
+                      "spectrum) add the spectrum",
+                      def.where, def.name));
+    }
+    const OpticalProperty* tau = find_prop(p, "SCINTILLATIONTIMECONSTANT1");
+    if (!tau) tau = find_prop(p, "FASTTIMECONSTANT");
+    m.components.push_back(
+        component(constant_or_table(*abs), constant_or_table(*find_prop(p, "REEMISSIONPROB")),
+                  spectrum_cdf(*spectrum, def.name), time_cdf(tau, WlsTimeProfile::exponential)));
+  } else if (abs && !m.components.empty()) {
+    // Plain absorption beside WLS: the last component, never reemitting.
+    m.components.push_back(component(constant_or_table(*abs), Property::constant(0.0),
+                                     Property::table({{kWavelengthMin, 0.0}, {995.0, 1.0}}),
+                                     Property::table({{0.0, 0.0}, {kTimeStep, 1.0}})));
+  }
+  if (wls_lengths.empty()) {
+    m.absorption_length = abs ? constant_or_table(*abs) : never;
+  } else {
+    // The engine draws one absorption length and then picks the component
+    // by L / L_k: L = 1 / (1/ABSLENGTH + sum 1/WLSABSLENGTH_k).
+    std::vector<const OpticalProperty*> all = wls_lengths;
+    if (abs) all.push_back(abs);
+    auto total = [&](double nm) {
+      double inv = 0;
+      for (const auto* q : all) inv += 1 / q->at_wavelength(nm);
+      return 1 / inv;
+    };
+    bool constant = true;
+    for (const auto* q : all) constant = constant && q->constant;
+    if (constant) {
+      m.absorption_length = Property::constant(total(500.0));
+    } else {
+      std::vector<std::pair<double, double>> pts;
+      for (int i = 0; i < kWavelengthPoints; ++i) {
+        const double nm = kWavelengthMin + kWavelengthStep * i;
+        pts.emplace_back(nm, total(nm));
+      }
+      m.absorption_length = Property::table(std::move(pts));
+    }
+  }
+  return m;
+}
+
+}  // namespace acheron::optics::gdml

@@ -1,0 +1,524 @@
+// GDML reader, part 4: <structure> (volumes, assemblies, physvols, file
+// modules, skin and border surfaces) and the flattening of the volume tree
+// into one Geometry with materials, surfaces and channels.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+#include "acheron/core/Error.hh"
+#include "acheron/core/Log.hh"
+#include "acheron/optics/GdmlInternal.hh"
+
+namespace acheron::optics::gdml {
+namespace {
+
+std::string surface_refusal(const SurfaceDef& def) {
+  return fmt::format("uses the optical surface '{}' ({}) that {}", def.name, def.where,
+                     def.refusal);
+}
+
+const SurfaceDef& usable_surface(const Scope& s, pugi::xml_node node) {
+  const std::string ref = s.text(node, "surfaceproperty");
+  const auto it = s.optical_surfaces.find(ref);
+  if (it == s.optical_surfaces.end()) {
+    s.file.fail(node, fmt::format("refers to the unknown optical surface '{}' (surfaceproperty "
+                                  "names an <opticalsurface> in <solids>) define it or fix the "
+                                  "name",
+                                  ref));
+  }
+  if (!it->second->input) s.file.fail(node, surface_refusal(*it->second));
+  return *it->second;
+}
+
+}  // namespace
+
+void Scope::read_structure(pugi::xml_node section) {
+  check_children(section, {"volume", "assembly", "skinsurface", "bordersurface", "loop"},
+                 "<structure>");
+  for (pugi::xml_node n : section.children()) {
+    if (n.type() != pugi::node_element) continue;
+    const std::string_view tag = n.name();
+    if (tag == "volume" || tag == "assembly") {
+      read_volume(n, tag == "assembly");
+    } else if (tag == "loop") {
+      file.fail(n,
+                "is not supported (loops generate volumes from variables) write out the "
+                "volumes it would generate");
+    } else if (tag == "skinsurface") {
+      check_children(n, {"volumeref"}, "<skinsurface>");
+      const SurfaceDef& surface = usable_surface(*this, n);
+      const pugi::xml_node ref = n.child("volumeref");
+      if (!ref) file.fail(n, "has no <volumeref ref=.../> (the volume it covers) add it");
+      const std::string vname = text(ref, "ref");
+      const auto it = volumes.find(vname);
+      if (it == volumes.end() || it->second->assembly) {
+        file.fail(ref, fmt::format("refers to the unknown volume '{}' (a skin surface covers a "
+                                   "<volume> defined before it) fix the name",
+                                   vname));
+      }
+      if (it->second->skin) {
+        file.fail(n, fmt::format("is a second skin surface on volume '{}', which already has "
+                                 "'{}' (a volume has one skin) remove one",
+                                 vname, it->second->skin->name));
+      }
+      it->second->skin = &surface;
+      text(n, "name");
+    } else {  // bordersurface
+      check_children(n, {"physvolref"}, "<bordersurface>");
+      BorderSurface b;
+      b.name = text(n, "name");
+      b.where = file.where(n);
+      b.surface = &usable_surface(*this, n);
+      std::vector<const PhysVol*> pvs;
+      for (pugi::xml_node r : n.children("physvolref")) {
+        const std::string pv = text(r, "ref");
+        const auto it = physvols.find(pv);
+        if (it == physvols.end()) {
+          file.fail(r, fmt::format("refers to the unknown physvol '{}' (a border surface names "
+                                   "two <physvol>s placed before it) fix the name",
+                                   pv));
+        }
+        pvs.push_back(it->second);
+      }
+      if (pvs.size() != 2) {
+        file.fail(n, fmt::format("has {} <physvolref> children (a border surface lies between "
+                                 "exactly two physvols) give two",
+                                 pvs.size()));
+      }
+      b.first = pvs[0];
+      b.second = pvs[1];
+      reader.borders.push_back(std::move(b));
+    }
+  }
+}
+
+void Scope::read_volume(pugi::xml_node n, bool assembly) {
+  if (assembly) {
+    check_children(n, {"physvol"}, "<assembly>");
+  } else {
+    check_children(n,
+                   {"materialref", "solidref", "physvol", "auxiliary", "replicavol", "divisionvol",
+                    "paramvol", "loop"},
+                   "<volume>");
+    for (const char* tag : {"replicavol", "divisionvol", "paramvol", "loop"}) {
+      if (pugi::xml_node c = n.child(tag)) {
+        file.fail(c,
+                  "is not supported (replicated, divided and parameterised placements are "
+                  "not read) write the placements out as physvols");
+      }
+    }
+  }
+  Volume v;
+  v.name = text(n, "name");
+  v.where = file.where(n);
+  v.assembly = assembly;
+  if (!assembly) {
+    const pugi::xml_node mref = n.child("materialref");
+    const pugi::xml_node sref = n.child("solidref");
+    if (!mref)
+      file.fail(n, "has no <materialref ref=.../> (every volume is made of a material) add it");
+    if (!sref) file.fail(n, "has no <solidref ref=.../> (every volume has a shape) add it");
+    v.material = &material(mref, text(mref, "ref"));
+    v.solid = solid(sref, text(sref, "ref"));
+    for (pugi::xml_node aux : n.children("auxiliary")) {
+      if (std::string_view(aux.attribute("auxtype").value()) == "SensDet") {
+        v.sensitive = true;
+        v.sensdet = aux.attribute("auxvalue").value();
+      }
+    }
+    if (reader.pmt_pattern && reader.pmt_pattern->full_match(v.name)) v.sensitive = true;
+  }
+  claim(volume_names, n, v.name, "volume");
+  Volume* stored = reader.add_volume(std::move(v));
+  for (pugi::xml_node p : n.children("physvol")) {
+    stored->daughters.push_back(read_physvol(p, stored->name));
+  }
+  volumes[stored->name] = stored;
+}
+
+const PhysVol* Scope::read_physvol(pugi::xml_node n, const std::string& mother) {
+  check_children(n,
+                 {"volumeref", "file", "position", "positionref", "rotation", "rotationref",
+                  "scale", "scaleref"},
+                 "<physvol>");
+  PhysVol p;
+  p.where = file.where(n);
+  if (pugi::xml_node ref = n.child("volumeref")) {
+    p.volume = &volume(ref, text(ref, "ref"));
+  } else if (pugi::xml_node f = n.child("file")) {
+    const fs::path sub = file.path().parent_path() / fs::path(text(f, "name"));
+    Scope& module = reader.load(sub, file.where(f));
+    if (f.attribute("volname")) {
+      const std::string vname = f.attribute("volname").value();
+      const auto it = module.volumes.find(vname);
+      if (it == module.volumes.end()) {
+        file.fail(f, fmt::format("names volname '{}', which {} does not define (volname is a "
+                                 "volume of the included file) fix the name",
+                                 vname, module.file.display()));
+      }
+      p.volume = it->second;
+    } else {
+      if (!module.world) {
+        file.fail(f, fmt::format("includes {}, which has no <setup> world (without volname the "
+                                 "included file's world volume is placed) add volname or a setup",
+                                 module.file.display()));
+      }
+      p.volume = module.world;
+    }
+  } else {
+    file.fail(n,
+              "has neither <volumeref ref=.../> nor <file name=.../> (a physvol places a "
+              "volume) add one");
+  }
+  if (p.volume->name == mother) {
+    file.fail(n, "places its own mother volume (a volume cannot contain itself) fix the ref");
+  }
+  const V3 position = position_child(n, "position", "positionref").value_or(V3{});
+  const V3 rotation = rotation_child(n, "rotation", "rotationref").value_or(V3{});
+  const V3 scale = scale_child(n, "scale", "scaleref").value_or(V3{1, 1, 1});
+  if (scale.x == 0 || scale.y == 0 || scale.z == 0) {
+    file.fail(n, "has a zero scale factor (the volume would be flat) fix the scale");
+  }
+  p.transform = gdml_transform(position, rotation, scale);
+  p.name = has(n, "name") ? std::string(n.attribute("name").value()) : p.volume->name + "_PV";
+  if (has(n, "copynumber")) {
+    p.has_copynumber = true;
+    p.copynumber = integer(n, "copynumber", 0);
+  }
+  const PhysVol* stored = reader.add_physvol(std::move(p));
+  physvols.emplace(stored->name, stored);  // Geant4's store lookup finds the first
+  return stored;
+}
+
+// ------------------------------------------------------------------ flatten
+
+namespace {
+
+struct Instance {
+  const Volume* volume = nullptr;
+  const PhysVol* pv = nullptr;  // null for the world
+  int parent = -1;
+  Affine world;
+  std::string path;
+};
+
+void expand(const Volume& container, int parent, const Affine& base, const std::string& prefix,
+            std::vector<Instance>& out, int depth) {
+  if (depth > 200) {
+    throw SetupError(
+        fmt::format("{}: volume '{}' is nested more than 200 deep (assemblies that "
+                    "place each other?) check the structure",
+                    container.where, container.name));
+  }
+  for (const PhysVol* pv : container.daughters) {
+    const Affine t = base.compose(pv->transform);
+    if (pv->volume->assembly) {
+      // An assembly's physvols go straight into the mother, with the
+      // assembly's placement composed.
+      expand(*pv->volume, parent, t, prefix + pv->name + "/", out, depth + 1);
+      continue;
+    }
+    Instance inst;
+    inst.volume = pv->volume;
+    inst.pv = pv;
+    inst.parent = parent;
+    inst.world = t;
+    inst.path = prefix + pv->name;
+    out.push_back(std::move(inst));
+    const int me = static_cast<int>(out.size()) - 1;
+    expand(*pv->volume, me, t, out[static_cast<std::size_t>(me)].path + "/", out, depth + 1);
+  }
+}
+
+// Distance from p to the triangle abc (closest point by regions).
+double point_triangle_distance(V3 p, V3 a, V3 b, V3 c) {
+  auto sub = [](V3 u, V3 v) { return V3{u.x - v.x, u.y - v.y, u.z - v.z}; };
+  auto dotp = [](V3 u, V3 v) { return u.x * v.x + u.y * v.y + u.z * v.z; };
+  auto at = [](V3 o, V3 u, double s) { return V3{o.x + u.x * s, o.y + u.y * s, o.z + u.z * s}; };
+  const V3 ab = sub(b, a), ac = sub(c, a), ap = sub(p, a);
+  V3 q;
+  const double d1 = dotp(ab, ap), d2 = dotp(ac, ap);
+  const V3 bp = sub(p, b);
+  const double d3 = dotp(ab, bp), d4 = dotp(ac, bp);
+  const V3 cp = sub(p, c);
+  const double d5 = dotp(ab, cp), d6 = dotp(ac, cp);
+  const double vc = d1 * d4 - d3 * d2, vb = d5 * d2 - d1 * d6, va = d3 * d6 - d5 * d4;
+  if (d1 <= 0 && d2 <= 0) {
+    q = a;
+  } else if (d3 >= 0 && d4 <= d3) {
+    q = b;
+  } else if (vc <= 0 && d1 >= 0 && d3 <= 0) {
+    q = at(a, ab, d1 / (d1 - d3));
+  } else if (d6 >= 0 && d5 <= d6) {
+    q = c;
+  } else if (vb <= 0 && d2 >= 0 && d6 <= 0) {
+    q = at(a, ac, d2 / (d2 - d6));
+  } else if (va <= 0 && (d4 - d3) >= 0 && (d5 - d6) >= 0) {
+    q = at(b, sub(c, b), (d4 - d3) / ((d4 - d3) + (d5 - d6)));
+  } else {
+    const double denom = 1 / (va + vb + vc);
+    q = at(at(a, ab, vb * denom), ac, vc * denom);
+  }
+  const V3 d = sub(p, q);
+  return std::sqrt(dotp(d, d));
+}
+
+struct WorldMesh {
+  std::vector<std::array<V3, 3>> triangles;
+  V3 lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
+};
+
+WorldMesh world_mesh(const Mesh& mesh, const Affine& a) {
+  WorldMesh w;
+  for (const auto& t : mesh.triangles) {
+    std::array<V3, 3> tri;
+    for (int k = 0; k < 3; ++k) {
+      const Vec3& v = mesh.vertices[t[k]];
+      tri[k] = a.apply({v.x, v.y, v.z});
+      w.lo = {std::min(w.lo.x, tri[k].x), std::min(w.lo.y, tri[k].y), std::min(w.lo.z, tri[k].z)};
+      w.hi = {std::max(w.hi.x, tri[k].x), std::max(w.hi.y, tri[k].y), std::max(w.hi.z, tri[k].z)};
+    }
+    w.triangles.push_back(tri);
+  }
+  return w;
+}
+
+// Triangles of `a` whose centroid lies within tol of `b`'s surface.
+std::vector<std::size_t> touching(const WorldMesh& a, const WorldMesh& b, double tol) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < a.triangles.size(); ++i) {
+    const auto& t = a.triangles[i];
+    const V3 c{(t[0].x + t[1].x + t[2].x) / 3, (t[0].y + t[1].y + t[2].y) / 3,
+               (t[0].z + t[1].z + t[2].z) / 3};
+    if (c.x < b.lo.x - tol || c.y < b.lo.y - tol || c.z < b.lo.z - tol || c.x > b.hi.x + tol ||
+        c.y > b.hi.y + tol || c.z > b.hi.z + tol) {
+      continue;
+    }
+    for (const auto& u : b.triangles) {
+      if (point_triangle_distance(c, u[0], u[1], u[2]) <= tol) {
+        out.push_back(i);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
+  std::vector<Instance> instances;
+  {
+    Instance w;
+    w.volume = &world;
+    w.path = world.name;
+    instances.push_back(std::move(w));
+  }
+  expand(world, 0, Affine{}, world.name + "/", instances, 0);
+  if (instances.size() == 1) {
+    throw SetupError(
+        fmt::format("{}: the world volume '{}' places nothing (the world's own box is "
+                    "not traced, so there is nothing to trace against) place the "
+                    "detector's volumes in it",
+                    world.where, world.name));
+  }
+
+  // Meshes, once per solid.
+  std::unordered_map<const solids::Solid*, Mesh> meshes;
+  auto mesh_of = [&](const Instance& inst) -> const Mesh& {
+    const solids::Solid* s = inst.volume->solid.get();
+    auto it = meshes.find(s);
+    if (it == meshes.end()) {
+      Mesh m = reader.options.mesher(*s, reader.options.tolerance_mm);
+      if (m.triangles.empty()) {
+        throw SetupError(
+            fmt::format("{}: solid '{}' meshed to no triangles (the mesher returned "
+                        "an empty mesh) check its dimensions",
+                        s->where, s->name));
+      }
+      m.part.clear();
+      it = meshes.emplace(s, std::move(m)).first;
+    }
+    return it->second;
+  };
+
+  // Border surfaces: whole daughters (mother/daughter pairs) and touching
+  // faces (sibling pairs).
+  std::unordered_map<const PhysVol*, std::vector<int>> by_pv;
+  for (std::size_t i = 1; i < instances.size(); ++i) {
+    by_pv[instances[i].pv].push_back(static_cast<int>(i));
+  }
+  std::vector<const SurfaceDef*> border_whole(instances.size(), nullptr);
+  std::vector<std::unordered_map<std::size_t, const SurfaceDef*>> border_faces(instances.size());
+  for (const BorderSurface& b : reader.borders) {
+    std::size_t matched = 0;
+    auto list = [&](const PhysVol* pv) {
+      auto it = by_pv.find(pv);
+      return it == by_pv.end() ? std::vector<int>{} : it->second;
+    };
+    const auto firsts = list(b.first);
+    const auto seconds = list(b.second);
+    for (const auto& [outer, inner] :
+         {std::pair{b.first, b.second}, std::pair{b.second, b.first}}) {
+      for (int i : list(inner)) {
+        const int p = instances[static_cast<std::size_t>(i)].parent;
+        if (p > 0 && instances[static_cast<std::size_t>(p)].pv == outer) {
+          border_whole[static_cast<std::size_t>(i)] = b.surface;
+          ++matched;
+        }
+      }
+    }
+    for (int i : firsts) {
+      for (int j : seconds) {
+        const auto& a = instances[static_cast<std::size_t>(i)];
+        const auto& c = instances[static_cast<std::size_t>(j)];
+        if (a.parent != c.parent || i == j) continue;
+        const WorldMesh wa = world_mesh(mesh_of(a), a.world);
+        const WorldMesh wc = world_mesh(mesh_of(c), c.world);
+        for (std::size_t t : touching(wa, wc, reader.options.tolerance_mm)) {
+          border_faces[static_cast<std::size_t>(i)][t] = b.surface;
+          ++matched;
+        }
+        for (std::size_t t : touching(wc, wa, reader.options.tolerance_mm)) {
+          border_faces[static_cast<std::size_t>(j)][t] = b.surface;
+          ++matched;
+        }
+      }
+    }
+    if (matched == 0) {
+      log::warn(
+          "{}: border surface '{}' lies on no boundary: its physvols '{}' and '{}' are "
+          "neither mother and daughter nor touching siblings",
+          b.where, b.name, b.first->name, b.second->name);
+    }
+  }
+
+  // Engine tables: the materials and surfaces the geometry uses.
+  OpticsInput input;
+  std::unordered_map<const MaterialDef*, std::uint32_t> material_index;
+  auto material_of = [&](const MaterialDef* m) {
+    auto [it, inserted] =
+        material_index.emplace(m, static_cast<std::uint32_t>(input.materials.size()));
+    if (inserted) input.materials.push_back(engine_material(*m, reader.options.wls_time_profile));
+    return it->second;
+  };
+  std::unordered_map<const SurfaceDef*, std::int32_t> surface_index;
+  std::int32_t no_rindex = -1;
+  // The surface a triangle gets: Geant4's precedence (border, then the skin
+  // of the volume the photon leaves, then of the one it enters) made
+  // direction-free; a surface that passes on to the Fresnel boundary does
+  // nothing between equal materials (Geant4's SameMaterial) and becomes the
+  // NoRINDEX absorber next to a material without RINDEX.
+  auto surface_of = [&](const SurfaceDef* s, const MaterialDef* in, const MaterialDef* out) {
+    const bool passes = s == nullptr || s->passes_to_fresnel;
+    if (passes && in == out) return std::int32_t{-1};
+    if (passes && (!has_rindex(*in) || !has_rindex(*out))) {
+      if (no_rindex < 0) {
+        no_rindex = static_cast<std::int32_t>(input.surfaces.size());
+        input.surfaces.push_back(no_rindex_surface());
+      }
+      return no_rindex;
+    }
+    if (s == nullptr) return std::int32_t{-1};
+    auto [it, inserted] =
+        surface_index.emplace(s, static_cast<std::int32_t>(input.surfaces.size()));
+    if (inserted) input.surfaces.push_back(*s->input);
+    return it->second;
+  };
+  material_of(world.material);
+
+  // Channels: copy-number order when every sensitive placement has a
+  // distinct copynumber, else placement order.
+  std::vector<std::size_t> sensitive;
+  for (std::size_t i = 1; i < instances.size(); ++i) {
+    if (instances[i].volume->sensitive) sensitive.push_back(i);
+  }
+  bool by_copy = !sensitive.empty();
+  {
+    std::vector<int> copies;
+    for (std::size_t i : sensitive) {
+      if (!instances[i].pv->has_copynumber) by_copy = false;
+      copies.push_back(instances[i].pv->copynumber);
+    }
+    std::sort(copies.begin(), copies.end());
+    if (std::adjacent_find(copies.begin(), copies.end()) != copies.end()) by_copy = false;
+  }
+  if (by_copy) {
+    std::stable_sort(sensitive.begin(), sensitive.end(), [&](std::size_t a, std::size_t b) {
+      return instances[a].pv->copynumber < instances[b].pv->copynumber;
+    });
+  }
+  std::vector<std::size_t> order;
+  for (std::size_t i = 1; i < instances.size(); ++i) {
+    if (!instances[i].volume->sensitive) order.push_back(i);
+  }
+  order.insert(order.end(), sensitive.begin(), sensitive.end());
+
+  Geometry geometry;
+  for (std::size_t i : order) {
+    const Instance& inst = instances[i];
+    const Instance& mother = instances[static_cast<std::size_t>(inst.parent)];
+    const MaterialDef* in = inst.volume->material;
+    const MaterialDef* out = mother.volume->material;
+    SolidMaterials sm;
+    sm.inner_material = material_of(in);
+    sm.outer_material = material_of(out);
+    const SurfaceDef* base = border_whole[i];
+    if (!base) base = inst.volume->skin;
+    if (!base) base = mother.volume->skin;
+    sm.surface_by_part = {surface_of(base, in, out)};
+    const Mesh* mesh = &mesh_of(inst);
+    Mesh local;
+    if (!border_faces[i].empty()) {
+      local = *mesh;
+      local.part.assign(local.triangles.size(), 0);
+      for (const auto& [t, s] : border_faces[i]) {
+        const std::int32_t idx = surface_of(s, in, out);
+        auto pos = std::find(sm.surface_by_part.begin(), sm.surface_by_part.end(), idx);
+        if (pos == sm.surface_by_part.end()) {
+          sm.surface_by_part.push_back(idx);
+          pos = sm.surface_by_part.end() - 1;
+        }
+        local.part[t] = static_cast<std::uint8_t>(pos - sm.surface_by_part.begin());
+      }
+      mesh = &local;
+    }
+    Placement placement;
+    placement.translation = {static_cast<float>(inst.world.t.x), static_cast<float>(inst.world.t.y),
+                             static_cast<float>(inst.world.t.z)};
+    if (inst.world.is_rotation()) {
+      for (int k = 0; k < 9; ++k) placement.rotation[k] = static_cast<float>(inst.world.m[k]);
+    } else {
+      // A scaled (or mirrored) placement: the linear part goes into the
+      // vertices; a mirror turns the winding.
+      if (mesh != &local) local = *mesh;
+      for (auto& v : local.vertices) {
+        const V3 w = inst.world.linear({v.x, v.y, v.z});
+        v = {static_cast<float>(w.x), static_cast<float>(w.y), static_cast<float>(w.z)};
+      }
+      if (inst.world.det() < 0) {
+        for (auto& t : local.triangles) std::swap(t[1], t[2]);
+      }
+      mesh = &local;
+    }
+    if (inst.volume->sensitive) {
+      ChannelLabel label;
+      const V3 d = inst.world.linear({0, 0, 1});
+      label.direction =
+          Vec3{static_cast<float>(d.x), static_cast<float>(d.y), static_cast<float>(d.z)};
+      label.copy_number = inst.pv->has_copynumber ? inst.pv->copynumber : -1;
+      label.volume = inst.volume->name;
+      geometry.add_pmt(inst.path, *mesh, sm, placement, -1, std::move(label));
+    } else {
+      geometry.add_solid(inst.path, *mesh, sm, placement);
+    }
+  }
+  geometry.finalize();
+  OpticsTables tables(input);
+  return Detector::from_parts(name, std::move(geometry), std::move(tables),
+                              reader.options.settings);
+}
+
+}  // namespace acheron::optics::gdml
