@@ -298,6 +298,9 @@ TEST(Gdml, RefractiveIndexAndLengthsConvertFromEnergyToWavelength) {
     EXPECT_NEAR(at_nm(water.absorption_length, nm), interpolate(abs, nm), 1e-3) << nm;
     EXPECT_FLOAT_EQ(at_nm(water.scattering_length, nm), 50000.f);
   }
+  // GROUPVEL, given in mm/ns, is used as given (not derived from RINDEX).
+  EXPECT_NEAR(at_nm(water.group_velocity, 620), 220.0, 0.05);
+  EXPECT_NEAR(at_nm(water.group_velocity, 310), 210.0, 0.05);
   // Exactly at a converted point the engine's value is the user's.
   EXPECT_NEAR(kHc / 2, 619.92099, 1e-5);
   const MaterialData& glass = material(d, "Glass");

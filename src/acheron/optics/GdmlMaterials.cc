@@ -35,7 +35,7 @@ bool nist_element(const std::string& name) {
 enum class Check { none, positive, probability, nonnegative };
 Check material_check(const std::string& name) {
   if (name == "RINDEX" || name == "ABSLENGTH" || name == "RAYLEIGH" || name == "WLSABSLENGTH" ||
-      name == "WLSABSLENGTH2")
+      name == "WLSABSLENGTH2" || name == "GROUPVEL")
     return Check::positive;
   if (name == "REEMISSIONPROB") return Check::probability;
   if (name == "WLSCOMPONENT" || name == "WLSCOMPONENT2" || name == "WLSTIMECONSTANT" ||
@@ -47,8 +47,7 @@ Check material_check(const std::string& name) {
 // Material properties that do not change how a photon propagates: photon
 // production (scintillation, Cherenkov yields) and values Geant4 derives.
 bool production_property(const std::string& n) {
-  static const std::set<std::string, std::less<>> names = {"GROUPVEL",
-                                                           "SCINTILLATIONYIELD",
+  static const std::set<std::string, std::less<>> names = {"SCINTILLATIONYIELD",
                                                            "RESOLUTIONSCALE",
                                                            "FASTCOMPONENT",
                                                            "SLOWCOMPONENT",
@@ -606,6 +605,9 @@ MaterialInput engine_material(const MaterialDef& def, WlsTimeProfile profile) {
   const OpticalProperty* abs = find_prop(p, "ABSLENGTH");
   m.scattering_length =
       find_prop(p, "RAYLEIGH") ? constant_or_table(*find_prop(p, "RAYLEIGH")) : never;
+  // Velocities in Geant4's internal unit, mm/ns; without GROUPVEL the
+  // engine derives it from RINDEX as Geant4 does.
+  if (const OpticalProperty* vg = find_prop(p, "GROUPVEL")) m.group_velocity = constant_or_table(*vg);
   // WLS components: G4OpWLS (WLS*) and G4OpWLS2 (WLS*2).
   struct Wls {
     const char *length, *spectrum, *time;
