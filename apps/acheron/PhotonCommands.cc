@@ -279,6 +279,63 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     });
   }
 
+  // acheron photon propagate
+  {
+    struct Opts {
+      DetectorChoice det;
+      std::string source;
+      std::string out;
+      std::uint64_t seed = 1;
+      std::size_t threads = 0;
+    };
+    auto o = std::make_shared<Opts>();
+    auto* prop = photon->add_subcommand(
+        "propagate",
+        "run a photon file through the engine in-process and write every photon's end (for "
+        "photon-by-photon comparisons, e.g. with Geant4)");
+    add_detector_options(prop, o->det);
+    prop->add_option("--source", o->source, "photon .npy file (acheron.photon.save_photons)")
+        ->required();
+    prop->add_option("--out", o->out, "output .npy, one TRACK_DTYPE record per photon")
+        ->required();
+    prop->add_option("--seed", o->seed, "random seed")->capture_default_str();
+    prop->add_option("--threads", o->threads, "engine threads (0: one per core)");
+    prop->callback([o, exit_code] {
+      const auto events = photon::read_photons_npy(o->source);
+      optics::PhotonBatch batch;
+      for (const auto& e : events) {
+        for (std::size_t i = 0; i < e.size(); ++i) {
+          namespace c = wire::charon;
+          optics::Photon p;
+          p.position = {e.f32[c::px][i], e.f32[c::py][i], e.f32[c::pz][i]};
+          p.direction = {e.f32[c::dx][i], e.f32[c::dy][i], e.f32[c::dz][i]};
+          p.polarization = {e.f32[c::polx][i], e.f32[c::poly][i], e.f32[c::polz][i]};
+          p.wavelength = e.f32[c::wavelength][i];
+          p.time = e.f32[c::time][i];
+          p.history = e.flags[i] & optics::history::creator;
+          p.event = e.event_id;
+          p.index = static_cast<std::uint32_t>(i);
+          batch.push_back(p);
+        }
+      }
+      optics::Engine engine(load_detector(o->det),
+                            {.threads = o->threads, .keep_tracks = true});
+      const auto t0 = std::chrono::steady_clock::now();
+      const auto result = engine.simulate(batch, o->seed);
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      photon::write_tracks_npy(o->out, result.tracks);
+      const auto& d = result.diagnostics;
+      fmt::print(
+          "{} photons in {:.3f} s ({:.0f} photons/s, {:.2f} casts/photon): {} hits, {} detected, "
+          "{} surface-absorbed, {} bulk-absorbed, {} escaped, {} aborted, {} at max steps\n",
+          d.photons, seconds, seconds > 0 ? double(d.photons) / seconds : 0.0,
+          d.photons ? double(d.steps) / double(d.photons) : 0.0, result.hits.size(),
+          d.surface_detect, d.surface_absorb, d.bulk_absorb, d.no_hit, d.nan_abort, d.max_steps);
+      *exit_code = kOk;
+    });
+  }
+
   // acheron photon simulate
   {
     struct Opts {

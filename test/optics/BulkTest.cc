@@ -277,3 +277,44 @@ TEST(BulkReemission, ComponentChoiceAndRemainder) {
 
 }  // namespace
 }  // namespace acheron::optics
+
+namespace acheron::optics {
+namespace {
+
+// The step history in numbers: from the centre of a detecting sphere of
+// radius R in a medium that only scatters (length L), every photon reaches
+// one boundary (the sphere, where it is detected), makes no reemission, and
+// leaves the centre unscattered with probability exp(-R/L). Tolerance: 5
+// binomial standard deviations.
+TEST(StepCounts, BoundariesScattersAndReemissionsPerPhoton) {
+  const double radius = 500, length = 400;
+  OpticsInput in;
+  in.materials.push_back(constant_material("scatterer", 1.33, 1e9, length));
+  in.surfaces.push_back(detector_surface());
+  const OpticsTables tables(in);
+  testing::Scene scene;
+  scene.add_sphere({0, 0, 0}, radius, 0, 0, 0);
+  const ParamsView params = scene.view(tables, 5);
+  Random directions(11, 0, 0);
+  const std::uint32_t n = 20000;
+  std::uint32_t unscattered = 0, scatters = 0, scattered_bits = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const Vec3 d = directions.uniform_sphere();
+    Photon p = testing::make_photon({0, 0, 0}, d, directions.perpendicular(d), 400, i);
+    const PropagateResult r = propagate(p, params, scene.tracer);
+    ASSERT_EQ(r.outcome, Outcome::surface_detect);
+    EXPECT_EQ(r.counts.boundaries, 1u);
+    EXPECT_EQ(r.counts.reemissions, 0u);
+    EXPECT_EQ(r.steps, r.counts.scatters + 1);  // one cast per flight
+    unscattered += r.counts.scatters == 0;
+    scatters += r.counts.scatters;
+    scattered_bits += (p.history & history::rayleigh_scatter) != 0;
+  }
+  const double p0 = std::exp(-radius / length);
+  EXPECT_NEAR(double(unscattered) / n, p0, 5 * std::sqrt(p0 * (1 - p0) / n));
+  EXPECT_EQ(scattered_bits, n - unscattered);
+  EXPECT_GT(scatters, n - unscattered);  // some photons scatter more than once
+}
+
+}  // namespace
+}  // namespace acheron::optics

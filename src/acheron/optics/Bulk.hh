@@ -35,6 +35,7 @@ ACHERON_FUNCTION ACHERON_FORCEINLINE void advance(Photon& photon, const StepStat
 struct BulkReemission {
   const ReemissionComponentData* components = nullptr;  // the material's first component
   std::uint32_t count = 0;
+  StepCounts* counts = nullptr;  // optional
 
   ACHERON_FUNCTION Action operator()(Photon& photon, const StepState& s, Random& rng) const {
     const float u = rng.uniform();
@@ -51,6 +52,7 @@ struct BulkReemission {
       photon.direction = rng.uniform_sphere();
       photon.polarization = rng.perpendicular(photon.direction);
       photon.history |= history::bulk_reemit;
+      if (counts) ++counts->reemissions;
       return Action::next_step;
     }
     photon.history |= history::bulk_absorb;
@@ -65,6 +67,7 @@ struct BulkReemission {
 // boundary and the result is Action::pass.
 struct BulkStep {
   const ParamsView* params = nullptr;
+  StepCounts* counts = nullptr;  // optional: counts scatters, reemissions and boundaries
 
   ACHERON_FUNCTION Action operator()(Photon& photon, const StepState& s, Random& rng) const {
     const float absorption_distance = -s.absorption_length * std::log(rng.uniform());
@@ -78,17 +81,19 @@ struct BulkStep {
           photon.history |= history::bulk_absorb;
           return Action::stop;
         }
-        return BulkReemission{params->components + m.component_begin, m.component_count}(photon, s,
-                                                                                         rng);
+        return BulkReemission{params->components + m.component_begin, m.component_count,
+                              counts}(photon, s, rng);
       }
     } else if (scattering_distance <= s.distance) {
       advance(photon, s, scattering_distance);
       photon.last_hit_triangle = -1;
       RayleighScatter{}(photon, rng);
       photon.history |= history::rayleigh_scatter;
+      if (counts) ++counts->scatters;
       return Action::next_step;
     }
     advance(photon, s, s.distance);
+    if (counts) ++counts->boundaries;
     return Action::pass;
   }
 };

@@ -117,6 +117,7 @@ SimulationResult Engine::simulate(const PhotonBatch& photons, std::uint64_t seed
   std::vector<Diagnostics> chunk_diag(n_chunks);
   SimulationResult result;
   if (options_.keep_final_states) result.final_states.resize(n);
+  if (options_.keep_tracks) result.tracks.resize(n);
 
   pool_->parallel_for(n_chunks, 1, [&](std::size_t c0, std::size_t c1) {
     for (std::size_t c = c0; c < c1; ++c) {
@@ -127,9 +128,24 @@ SimulationResult Engine::simulate(const PhotonBatch& photons, std::uint64_t seed
       const std::size_t end = std::min(n, (c + 1) * chunk);
       for (std::size_t i = c * chunk; i < end; ++i) {
         Photon p = photons.get(i);
-        propagate(p, params, tracer, diag);
+        const PropagateResult r = propagate(p, params, tracer, diag);
         std::uint32_t channel;
-        if (photon_hit_channel(p, params, &channel)) {
+        const bool hit = photon_hit_channel(p, params, &channel);
+        if (options_.keep_tracks) {
+          result.tracks[i] = {p.event,
+                              p.index,
+                              {p.position.x, p.position.y, p.position.z},
+                              {p.direction.x, p.direction.y, p.direction.z},
+                              {p.polarization.x, p.polarization.y, p.polarization.z},
+                              p.wavelength,
+                              p.time,
+                              p.history,
+                              hit ? static_cast<std::int32_t>(channel) : -1,
+                              r.counts.boundaries,
+                              r.counts.scatters,
+                              r.counts.reemissions};
+        }
+        if (hit) {
           hits.push_back({channel,
                           p.event,
                           p.index,

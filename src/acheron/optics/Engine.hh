@@ -58,16 +58,42 @@ struct HitRecord {
 };
 static_assert(sizeof(HitRecord) == 64, "HitRecord is a wire/file layout");
 
+// Every photon's end, for photon-by-photon comparisons (with Geant4, say):
+// the final state (at detection for a hit), history bits, the channel of a
+// hit (-1 otherwise) and how many boundaries it reached, Rayleigh scatters
+// and bulk reemissions it made. A fixed 72-byte record; as a NumPy dtype
+// (TRACK_DTYPE):
+//   [("event","<u4"),("photon","<u4"),("pos","<f4",(3,)),("dir","<f4",(3,)),
+//    ("pol","<f4",(3,)),("wavelength","<f4"),("time","<f4"),("history","<u4"),
+//    ("channel","<i4"),("boundaries","<u4"),("scatters","<u4"),("reemissions","<u4")]
+struct TrackRecord {
+  std::uint32_t event;
+  std::uint32_t photon;
+  float position[3];
+  float direction[3];
+  float polarization[3];
+  float wavelength;
+  float time;
+  std::uint32_t history;
+  std::int32_t channel;
+  std::uint32_t boundaries;
+  std::uint32_t scatters;
+  std::uint32_t reemissions;
+};
+static_assert(sizeof(TrackRecord) == 72, "TrackRecord is a file layout");
+
 struct EngineOptions {
   std::size_t threads = 0;         // 0: one per core
   std::size_t chunk = 2048;        // photons per parallel task
   bool keep_final_states = false;  // return every photon's final state too
+  bool keep_tracks = false;        // return a TrackRecord per photon
 };
 
 struct SimulationResult {
   std::vector<HitRecord> hits;  // in input photon order
   Diagnostics diagnostics;
-  PhotonBatch final_states;  // filled when EngineOptions::keep_final_states
+  PhotonBatch final_states;         // filled when EngineOptions::keep_final_states
+  std::vector<TrackRecord> tracks;  // filled when EngineOptions::keep_tracks, input order
 };
 
 class Engine final {

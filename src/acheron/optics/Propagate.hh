@@ -31,6 +31,7 @@ enum class Outcome : std::uint8_t {
 
 struct PropagateResult {
   std::uint32_t steps = 0;  // ray casts made by this call
+  StepCounts counts;        // boundaries reached, scatters, reemissions
   Outcome outcome = Outcome::already_terminal;
   bool wavelength_clamped = false;  // entry wavelength outside 60..995 nm (or NaN)
 };
@@ -158,7 +159,7 @@ ACHERON_FUNCTION PropagateResult propagate(Photon& photon, const ParamsView& par
     photon.last_hit_triangle = hit.triangle;
     const StepState s = make_step_state(params, photon, hit);
 
-    Action action = BulkStep{&params}(photon, s, rng);
+    Action action = BulkStep{&params, &result.counts}(photon, s, rng);
     if (action == Action::stop) {
       result.outcome = Outcome::bulk_absorb;
       return result;

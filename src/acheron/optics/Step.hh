@@ -18,6 +18,13 @@ enum class Action : std::uint8_t {
   pass,       // go on to the next stage at this boundary (surface -> Fresnel)
 };
 
+// Per-photon interaction counts (a photon's step history in numbers).
+struct StepCounts {
+  std::uint32_t boundaries = 0;   // boundaries reached (surface or interface), the last included
+  std::uint32_t scatters = 0;     // Rayleigh scatters
+  std::uint32_t reemissions = 0;  // bulk reemissions
+};
+
 // What one step knows about the photon's surroundings, filled after a ray
 // cast at the photon's wavelength.
 struct StepState {

@@ -90,13 +90,13 @@ HitSummary summarize_hits(const std::vector<wire::charon::Hits>& events, std::si
   return s;
 }
 
-void write_hits_npy(const std::filesystem::path& path,
-                    const std::vector<wire::charon::Hits>& events) {
-  std::size_t n = 0;
-  for (const auto& e : events) n += e.size();
-  // NPY format 1.0: magic, version, u16 header length, a Python dict literal
-  // padded with spaces to a multiple of 64 bytes and ending in '\n'.
-  std::string header = std::string("{'descr': ") + kHitDtype +
+namespace {
+
+// Opens `path` and writes the header of an .npy file of n records of dtype
+// `descr`: NPY format 1.0, magic, version, u16 header length, a Python dict
+// literal padded with spaces to a multiple of 64 bytes and ending in '\n'.
+std::ofstream open_npy(const std::filesystem::path& path, const char* descr, std::size_t n) {
+  std::string header = std::string("{'descr': ") + descr +
                        ", 'fortran_order': False, 'shape': (" + std::to_string(n) + ",), }";
   const std::size_t prefix = 10;
   std::size_t total = prefix + header.size() + 1;
@@ -112,6 +112,24 @@ void write_hits_npy(const std::filesystem::path& path,
   const std::uint16_t len = static_cast<std::uint16_t>(header.size());
   out.write(reinterpret_cast<const char*>(&len), 2);
   out << header;
+  return out;
+}
+
+}  // namespace
+
+void write_tracks_npy(const std::filesystem::path& path,
+                      const std::vector<optics::TrackRecord>& tracks) {
+  std::ofstream out = open_npy(path, kTrackDtype, tracks.size());
+  out.write(reinterpret_cast<const char*>(tracks.data()),
+            static_cast<std::streamsize>(tracks.size() * sizeof(optics::TrackRecord)));
+  if (!out) throw SetupError("writing '" + path.string() + "' failed (disk full?) free space");
+}
+
+void write_hits_npy(const std::filesystem::path& path,
+                    const std::vector<wire::charon::Hits>& events) {
+  std::size_t n = 0;
+  for (const auto& e : events) n += e.size();
+  std::ofstream out = open_npy(path, kHitDtype, n);
   for (const auto& e : events) {
     for (std::size_t i = 0; i < e.size(); ++i) {
       Record r{e.event_id,

@@ -35,6 +35,16 @@ struct HitSummary {
 };
 HitSummary summarize_hits(const std::vector<wire::charon::Hits>& events, std::size_t channels);
 
+// One record per photon for `acheron photon propagate --out` (optics::TrackRecord).
+inline constexpr const char* kTrackDtype =
+    "[('event', '<u4'), ('photon', '<u4'), ('pos', '<f4', (3,)), ('dir', '<f4', (3,)), "
+    "('pol', '<f4', (3,)), ('wavelength', '<f4'), ('time', '<f4'), ('history', '<u4'), "
+    "('channel', '<i4'), ('boundaries', '<u4'), ('scatters', '<u4'), ('reemissions', '<u4')]";
+
+// Writes the records; throws SetupError if the file cannot be written.
+void write_tracks_npy(const std::filesystem::path& path,
+                      const std::vector<optics::TrackRecord>& tracks);
+
 // Writes every hit of every event; throws SetupError if the file cannot be written.
 void write_hits_npy(const std::filesystem::path& path,
                     const std::vector<wire::charon::Hits>& events);
