@@ -492,8 +492,10 @@ void Scope::read_materials(pugi::xml_node section) {
         number(f, "n");
         const std::string ref = text(f, "ref");
         const bool element = element_names.count(ref) || nist_element(ref);
-        const bool material =
-            ft == "fraction" && (materials.count(ref) || reader.find_material(ref));
+        // A G4_ name Geant4 builds from its NIST database on first use.
+        const bool material = ft == "fraction" && (materials.count(ref) ||
+                                                   reader.find_material(ref) ||
+                                                   (ref.rfind("G4_", 0) == 0 && ref.size() > 3));
         if (!element && !material) {
           file.fail(f, fmt::format("refers to the unknown {} '{}' (it must be defined before the "
                                    "material that uses it) define it or fix the name",
