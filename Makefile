@@ -26,6 +26,7 @@ demo: build
 # skip (they import ROOT with pytest.importorskip).
 VENV := build/venv
 ROOT_WHEEL ?= ROOT
+G4_WHEEL ?= geant4-pybind
 
 # Every test: C++ unit and integration tests (ctest), the Python tests, the
 # conformance tests against real ROOT, a downstream find_package consumer, and
@@ -48,13 +49,20 @@ venv:
 	@$(VENV)/bin/python -c "import ROOT" 2>/dev/null || \
 	  $(VENV)/bin/pip install -q $(ROOT_WHEEL) || \
 	  echo "venv: $(ROOT_WHEEL) could not be installed from PyPI; the ROOT tests will skip"
+	@$(VENV)/bin/python -c "import geant4_pybind" 2>/dev/null || \
+	  $(VENV)/bin/pip install -q $(G4_WHEEL) || \
+	  echo "venv: $(G4_WHEEL) could not be installed from PyPI; the Geant4 comparisons will skip"
 
 # Conformance with real ROOT: ChromaPhotonList bytes both ways, and a PyROOT
 # client written like chroma-server's own against `acheron photon serve`.
+# Physics against real Geant4 (geant4-pybind): the reference's own checks and
+# a reduced engine-versus-Geant4 comparison (scripts/compare-geant4.py).
 conformance: venv
 	ACHERON_BUILD_DIR=$(CURDIR)/$(BUILD) PYTHONPATH=$(CURDIR)/python \
+	  ACHERON_G4_PYTHON=$(CURDIR)/$(VENV)/bin/python \
 	  $(VENV)/bin/python -m pytest -q -p no:cacheprovider test/python/test_chroma_root.py \
-	  test/python/test_chroma_service.py::test_a_pyroot_client_like_chroma_servers_own_gets_its_hits
+	  test/python/test_chroma_service.py::test_a_pyroot_client_like_chroma_servers_own_gets_its_hits \
+	  test/python/test_g4reference.py test/python/test_compare_geant4.py
 
 # Under ASan/UBSan: the C++ unit tests and the program's own tests (the fuzz
 # drivers run in the default build and in `make fuzz`, which sanitizes), then

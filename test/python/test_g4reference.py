@@ -1,9 +1,9 @@
 """Sanity checks of the Geant4 reference (scripts/g4reference.py) on the
 validation set-ups in test/data/gdml/validation/.
 
-Needs a Python with geant4_pybind: $ACHERON_G4_PYTHON, else
-/work/venv-g4/bin/python (docs/validation.md); the Geant4 tests skip when
-neither works. Fractions are checked within 5 binomial standard deviations.
+Needs a Python with geant4_pybind: $ACHERON_G4_PYTHON, else build/venv
+(`make venv` installs geant4-pybind); the Geant4 tests skip when neither
+works. Fractions are checked within 5 binomial standard deviations.
 The whole file runs in about 15 s.
 """
 
@@ -32,26 +32,12 @@ RAYLEIGH, DIFFUSE, SPECULAR, BULK_REEMIT = 16, 32, 64, 512
 TERMINAL = NO_HIT | BULK_ABSORB | SURFACE_DETECT | SURFACE_ABSORB
 
 
-def _find_g4_python():
-    cand = os.environ.get("ACHERON_G4_PYTHON", "/work/venv-g4/bin/python")
-    if not os.path.exists(cand):
-        return None
-    env = dict(os.environ)
-    # without GEANT4_DATA_DIR, importing geant4_pybind asks on stdin whether
-    # to download data sets
-    env.setdefault("GEANT4_DATA_DIR", tempfile.mkdtemp(prefix="g4data-"))
-    try:
-        r = subprocess.run([cand, "-c", "import geant4_pybind, numpy"], env=env,
-                           capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return cand if r.returncode == 0 else None
+from g4python import find_g4_python  # noqa: E402
 
-
-G4_PYTHON = _find_g4_python()
+G4_PYTHON = find_g4_python()
 needs_g4 = pytest.mark.skipif(
     G4_PYTHON is None,
-    reason="no Python with geant4_pybind (set ACHERON_G4_PYTHON or make /work/venv-g4, "
+    reason="no Python with geant4_pybind (run `make venv`, or set ACHERON_G4_PYTHON; "
     "see docs/validation.md)")
 
 
