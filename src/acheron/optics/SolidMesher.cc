@@ -36,13 +36,13 @@ constexpr double kPi = std::numbers::pi;
 constexpr double kTwoPi = 2 * std::numbers::pi;
 // Boolean and scaled solids nest; deeper than this is a cycle or a mistake.
 constexpr int kMaxDepth = 200;
-// Mesh size h = kSizeFactor * sqrt(tolerance * R) on a surface of smallest
-// curvature radius R. A flat triangle of edge h inscribed in a sphere of
-// radius R deviates by h^2/(6R) at its centre (equilateral) and h^2/(8R) at
-// an edge midpoint; gmsh's edges reach ~1.4 h, so the worst centre sits near
-// 0.65 * kSizeFactor^2 / 2 * tolerance / 1.5. 1.5 keeps the measured maximum
-// below ~0.8 tolerance (SolidMesherTest.ChordError*).
-constexpr double kSizeFactor = 1.5;
+// Mesh size h = kSizeFactor * sqrt(tolerance * R) where the largest
+// curvature is 1/R. A flat triangle of edge h inscribed in a sphere of radius
+// R deviates by h^2/(6R) at its centre (equilateral) and h^2/(8R) at an edge
+// midpoint, 0.43 and 0.32 tolerance at 1.6; gmsh's triangles vary around the
+// size asked for, and every triangle is then checked (kernel_mesh) and
+// refined where it fails. Measured worst cases: ~0.6-0.85 of the tolerance.
+constexpr double kSizeFactor = 1.6;
 // gmsh's own curvature sizing (elements per 2*pi), used only where our
 // sampled curvature misses a singular point (a cone's apex): it refines in
 // proportion to the local radius.
@@ -1326,10 +1326,25 @@ class OccBuilder {
 // Mesh size from sampled curvature: h = kSizeFactor * sqrt(tolerance / k)
 // at samples of each surface and curve; a lookup takes the nearest sample
 // and its neighbours (the smallest size among them).
+double size_from_curvature(double k, double tolerance);
+
+// A parametric singularity of a surface: a whole grid edge at one point (a
+// sphere's pole, a cone's apex), where the kernel reports no curvature.
+// Within the first sample ring the curvature is extrapolated from the next
+// two rings as k1 * (d1 / d)^p, p fitted per direction: 0 where it stays
+// constant (a pole), 1 where it grows as 1/distance (an apex).
+struct Singularity {
+  P3 at;
+  double reach2 = 0;                        // squared distance of the first ring
+  std::vector<std::array<double, 3>> rays;  // k1, d1, p
+};
+
 struct SizeSamples {
   std::vector<P3> pos;
   std::vector<double> h;
   int nu = 0, nv = 1;
+  std::vector<Singularity> singular;
+  double tolerance = 0;
 
   double at(double x, double y, double z) const {
     if (pos.empty()) return std::numeric_limits<double>::infinity();
@@ -1349,6 +1364,15 @@ struct SizeSamples {
         out = std::min(out, h[static_cast<std::size_t>(u * nv + v)]);
       }
     }
+    for (const Singularity& sing : singular) {
+      const double dx = x - sing.at[0], dy = y - sing.at[1], dz = z - sing.at[2];
+      const double d2 = dx * dx + dy * dy + dz * dz;
+      if (d2 >= sing.reach2) continue;
+      const double d = std::max(std::sqrt(d2), 1e-300);
+      double k = 0;
+      for (const auto& [k1, d1, p] : sing.rays) k = std::max(k, k1 * std::pow(d1 / d, p));
+      out = std::min(out, size_from_curvature(k, tolerance));
+    }
     return out;
   }
 };
@@ -1360,23 +1384,53 @@ double size_from_curvature(double k, double tolerance) {
   return kSizeFactor * std::sqrt(tolerance / k);
 }
 
+// A local size limit: within `radius` of `centre`, at most `h`.
+struct Spot {
+  P3 centre;
+  double radius2, h;
+};
+
 struct SizeField {
   std::unordered_map<int, SizeSamples> surface, curve;
   std::unordered_map<int, std::vector<int>> curve_surfaces, point_curves;
-  double h_min = 0, h_max = 0;
+  // Refinements added after a mesh failed its check: per surface, a factor
+  // on the sampled size and local spots.
+  std::unordered_map<int, double> factor;
+  std::unordered_map<int, std::vector<Spot>> spots;
+  double tolerance = 0, h_min = 0, h_max = 0;
 
+  // Largest curvature the samples near (x, y, z) report (the inverse of the
+  // size rule), 0 where flat.
+  double curvature(int s, double x, double y, double z) const {
+    const auto it = surface.find(s);
+    if (it == surface.end()) return 0;
+    const double h = it->second.at(x, y, z);
+    return std::isfinite(h) ? tolerance * kSizeFactor * kSizeFactor / (h * h) : 0.0;
+  }
+  double surface_size(int s, double x, double y, double z) const {
+    double h = std::numeric_limits<double>::infinity();
+    if (auto it = surface.find(s); it != surface.end()) h = it->second.at(x, y, z);
+    if (auto it = factor.find(s); it != factor.end()) h *= it->second;
+    if (auto it = spots.find(s); it != spots.end()) {
+      for (const Spot& spot : it->second) {
+        const double dx = x - spot.centre[0], dy = y - spot.centre[1], dz = z - spot.centre[2];
+        if (dx * dx + dy * dy + dz * dz <= spot.radius2) h = std::min(h, spot.h);
+      }
+    }
+    return h;
+  }
   double curve_size(int tag, double x, double y, double z) const {
     double h = std::numeric_limits<double>::infinity();
     if (auto it = curve.find(tag); it != curve.end()) h = it->second.at(x, y, z);
     if (auto it = curve_surfaces.find(tag); it != curve_surfaces.end()) {
-      for (int s : it->second) h = std::min(h, surface.at(s).at(x, y, z));
+      for (int s : it->second) h = std::min(h, surface_size(s, x, y, z));
     }
     return h;
   }
   double operator()(int dim, int tag, double x, double y, double z) const {
     double h = std::numeric_limits<double>::infinity();
     if (dim == 2) {
-      if (auto it = surface.find(tag); it != surface.end()) h = it->second.at(x, y, z);
+      h = surface_size(tag, x, y, z);
     } else if (dim == 1) {
       h = curve_size(tag, x, y, z);
     } else if (dim == 0) {
@@ -1390,6 +1444,7 @@ struct SizeField {
 
 SizeField sample_sizes(const std::vector<int>& surfaces, double tolerance, double h_max) {
   SizeField f;
+  f.tolerance = tolerance;
   f.h_min = tolerance;
   f.h_max = h_max;
   constexpr int n = 9;
@@ -1410,11 +1465,53 @@ SizeField sample_sizes(const std::vector<int>& surfaces, double tolerance, doubl
     SizeSamples& samples = f.surface[s];
     samples.nu = n;
     samples.nv = n;
+    samples.tolerance = tolerance;
+    std::vector<double> curv;
+    double extent = 0;
     for (int i = 0; i < n * n; ++i) {
       samples.pos.push_back({xyz[3 * i], xyz[3 * i + 1], xyz[3 * i + 2]});
       const double k = std::max(std::abs(kmax[static_cast<std::size_t>(i)]),
                                 std::abs(kmin[static_cast<std::size_t>(i)]));
+      curv.push_back(std::isfinite(k) ? k : 0.0);
       samples.h.push_back(size_from_curvature(k, tolerance));
+      for (int c = 0; c < 3; ++c) extent = std::max(extent, std::abs(samples.pos.back()[c]));
+    }
+    // Grid edges that collapse to a point: j = 0 / n-1 (rows), i = 0 / n-1 (columns).
+    auto index = [&](int i, int j) { return static_cast<std::size_t>(i * n + j); };
+    for (int edge = 0; edge < 4; ++edge) {
+      auto at = [&](int m, int ring) {
+        switch (edge) {
+          case 0:
+            return index(m, ring);
+          case 1:
+            return index(m, n - 1 - ring);
+          case 2:
+            return index(ring, m);
+          default:
+            return index(n - 1 - ring, m);
+        }
+      };
+      const P3 p0 = samples.pos[at(0, 0)];
+      bool collapsed = true;
+      for (int m = 1; m < n && collapsed; ++m) {
+        const P3 q = sub(samples.pos[at(m, 0)], p0);
+        collapsed = std::sqrt(dot3(q, q)) <= 1e-9 * std::max(extent, 1.0);
+      }
+      if (!collapsed) continue;
+      Singularity sing{p0, 0, {}};
+      for (int m = 0; m < n; ++m) {
+        const double k1 = curv[at(m, 1)], k2 = curv[at(m, 2)];
+        const P3 a = sub(samples.pos[at(m, 1)], p0), b = sub(samples.pos[at(m, 2)], p0);
+        const double d1 = std::sqrt(dot3(a, a)), d2 = std::sqrt(dot3(b, b));
+        if (!(k1 > 0) || !(d1 > 0)) continue;
+        double p = 1;
+        if (k2 > 0 && d2 > d1 * (1 + 1e-9)) {
+          p = std::clamp(std::log(k1 / k2) / std::log(d2 / d1), 0.0, 1.0);
+        }
+        sing.rays.push_back({k1, d1, p});
+        sing.reach2 = std::max(sing.reach2, d1 * d1);
+      }
+      if (!sing.rays.empty()) samples.singular.push_back(std::move(sing));
     }
     gmsh::vectorpair bnd;
     gmsh::model::getBoundary({{2, s}}, bnd, false, false, false);
@@ -1464,48 +1561,19 @@ struct GmshScope {
   GmshScope& operator=(const GmshScope&) = delete;
 };
 
-RawMesh kernel_mesh(const Solid& s, const MeshingOptions& options, OccBuilder& builder) {
-  builder.build(s);
-  occ::synchronize();
-  builder.current = &s;
+// Largest distance between a flat triangle whose smallest enclosing circle
+// has radius r and a surface of curvature k through its corners (the
+// sagitta of that circle; exact for a sphere).
+double sagitta(double k, double r) {
+  if (!(k > 0)) return 0;
+  const double big = 1 / k;
+  return r >= big ? r : big - std::sqrt(big * big - r * r);
+}
 
-  gmsh::vectorpair volumes;
-  gmsh::model::getEntities(volumes, 3);
-  if (volumes.empty())
-    fail(s, "the geometry kernel produced no volume (degenerate shape) check it");
-  // Boundary surfaces; one shared by two volumes is an interface, not boundary.
-  std::map<int, int> uses;
-  for (const auto& v : volumes) {
-    gmsh::vectorpair bnd;
-    gmsh::model::getBoundary({v}, bnd, false, false, false);
-    for (const auto& [d, t] : bnd) ++uses[std::abs(t)];
-  }
-  std::vector<int> surfaces;
-  for (const auto& [t, n] : uses) {
-    if (n == 1) surfaces.push_back(t);
-  }
-
-  double lo[3], hi[3];
-  gmsh::model::getBoundingBox(-1, -1, lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
-  const double diagonal = std::hypot(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]);
-  const double h_max = options.max_edge > 0 ? options.max_edge : std::max(diagonal, 1e-3);
-  const SizeField field = sample_sizes(surfaces, options.tolerance, h_max);
-
-  gmsh::option::setNumber("General.NumThreads", 1);
-  gmsh::option::setNumber("Mesh.MaxNumThreads2D", 1);
-  gmsh::option::setNumber("Mesh.Algorithm", 5);  // Delaunay
-  gmsh::option::setNumber("Mesh.Smoothing", 0);  // 3x faster; quality stays fine
-  gmsh::option::setNumber("Mesh.MeshSizeFromPoints", 0);
-  gmsh::option::setNumber("Mesh.MeshSizeFromCurvature", kElementsPer2Pi);
-  gmsh::option::setNumber("Mesh.MeshSizeExtendFromBoundary", 1);
-  gmsh::option::setNumber("Mesh.MeshSizeMin", field.h_min);
-  gmsh::option::setNumber("Mesh.MeshSizeMax", h_max);
-  gmsh::model::mesh::setSizeCallback([&field](int dim, int tag, double x, double y, double z) {
-    return field(dim, tag, x, y, z);
-  });
-  gmsh::model::mesh::generate(2);
-
+// The mesh of the current model's `surfaces`, with each triangle's surface.
+RawMesh extract(const Solid& s, const std::vector<int>& surfaces, std::vector<int>& tri_surface) {
   RawMesh raw;
+  tri_surface.clear();
   std::vector<std::size_t> node_tags;
   std::vector<double> coords, params;
   gmsh::model::mesh::getNodes(node_tags, coords, params, -1, -1, false, false);
@@ -1526,14 +1594,15 @@ RawMesh kernel_mesh(const Solid& s, const MeshingOptions& options, OccBuilder& b
       if (types[k] != 2) continue;  // 3-node triangles
       for (std::size_t e = 0; e + 2 < nodes[k].size(); e += 3) {
         Tri t{};
-        for (int c = 0; c < 3; ++c) {
-          const std::size_t tag = nodes[k][e + static_cast<std::size_t>(c)];
+        for (std::size_t c = 0; c < 3; ++c) {
+          const std::size_t tag = nodes[k][e + c];
           if (tag > max_tag || index[tag] == UINT32_MAX) {
             fail(s, "the kernel's mesh refers to an unknown node (internal error) report it");
           }
-          t[static_cast<std::size_t>(c)] = index[tag];
+          t[c] = index[tag];
         }
         raw.triangles.push_back(t);
+        tri_surface.push_back(surface);
         any = true;
       }
     }
@@ -1542,6 +1611,130 @@ RawMesh kernel_mesh(const Solid& s, const MeshingOptions& options, OccBuilder& b
            "the kernel could not mesh one of its surfaces (it may be degenerate or tiny) "
            "check the solid or loosen the tolerance");
     }
+  }
+  return raw;
+}
+
+// True if every edge of the kernel's mesh (by node) has exactly two triangles.
+bool closed_by_node(const RawMesh& raw) {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> edges;
+  edges.reserve(raw.triangles.size() * 3);
+  for (const Tri& t : raw.triangles) {
+    for (int k = 0; k < 3; ++k) edges.push_back(std::minmax(t[k], t[(k + 1) % 3]));
+  }
+  std::sort(edges.begin(), edges.end());
+  for (std::size_t i = 0; i < edges.size();) {
+    std::size_t j = i;
+    while (j < edges.size() && edges[j] == edges[i]) ++j;
+    if (j - i != 2) return false;
+    i = j;
+  }
+  return true;
+}
+
+// Rounds of "mesh, check every triangle, refine where it fails": gmsh's
+// triangles near a parametric singularity (a sphere's pole) can exceed the
+// size asked for.
+constexpr int kMaxRounds = 4;
+
+RawMesh kernel_mesh(const Solid& s, const MeshingOptions& options, OccBuilder& builder) {
+  builder.build(s);
+  occ::synchronize();
+  builder.current = &s;
+
+  gmsh::vectorpair volumes;
+  gmsh::model::getEntities(volumes, 3);
+  if (volumes.empty()) {
+    fail(s, "the geometry kernel produced no volume (degenerate shape) check it");
+  }
+  // Boundary surfaces; one shared by two volumes is an interface, not boundary.
+  std::map<int, int> uses;
+  for (const auto& v : volumes) {
+    gmsh::vectorpair bnd;
+    gmsh::model::getBoundary({v}, bnd, false, false, false);
+    for (const auto& [d, t] : bnd) ++uses[std::abs(t)];
+  }
+  std::vector<int> surfaces;
+  for (const auto& [t, n] : uses) {
+    if (n == 1) surfaces.push_back(t);
+  }
+
+  double lo[3], hi[3];
+  gmsh::model::getBoundingBox(-1, -1, lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]);
+  const double diagonal = std::hypot(hi[0] - lo[0], hi[1] - lo[1], hi[2] - lo[2]);
+  const double tol = options.tolerance;
+  double h_max = options.max_edge > 0 ? options.max_edge : std::max(diagonal, 1e-3);
+  SizeField field = sample_sizes(surfaces, tol, h_max);
+
+  gmsh::option::setNumber("General.NumThreads", 1);
+  gmsh::option::setNumber("Mesh.MaxNumThreads2D", 1);
+  // Delaunay: 2-4x faster than Frontal-Delaunay. Where it gives up (near a
+  // sphere's pole, now and then) gmsh would switch to MeshAdapt, 100x slower;
+  // instead its result is checked below and Frontal-Delaunay takes over.
+  int algorithm = 5;
+  gmsh::option::setNumber("Mesh.AlgorithmSwitchOnFailure", 0);
+  gmsh::option::setNumber("Mesh.Smoothing", 0);  // 3x faster; the check below holds
+  gmsh::option::setNumber("Mesh.MeshSizeFromPoints", 0);
+  gmsh::option::setNumber("Mesh.MeshSizeFromCurvature", kElementsPer2Pi);
+  gmsh::option::setNumber("Mesh.MeshSizeExtendFromBoundary", 1);
+  gmsh::option::setNumber("Mesh.MeshSizeMin", field.h_min);
+  gmsh::model::mesh::setSizeCallback([&field](int dim, int tag, double x, double y, double z) {
+    return field(dim, tag, x, y, z);
+  });
+
+  RawMesh raw;
+  std::vector<int> tri_surface;
+  for (int round = 0;; ++round) {
+    gmsh::option::setNumber("Mesh.Algorithm", algorithm);
+    gmsh::option::setNumber("Mesh.MeshSizeMax", field.h_max);
+    gmsh::model::mesh::generate(2);
+    raw = extract(s, surfaces, tri_surface);
+    if (!closed_by_node(raw) && algorithm == 5) {
+      algorithm = 6;
+      gmsh::model::mesh::clear();
+      --round;
+      continue;
+    }
+    // Check every triangle: chord error from the sampled curvature and the
+    // smallest enclosing circle, and the edge limit.
+    std::map<int, std::vector<Spot>> new_spots;
+    bool long_edges = false;
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < raw.triangles.size(); ++i) {
+      const auto& t = raw.triangles[i];
+      const P3 &a = raw.points[t[0]], &b = raw.points[t[1]], &c = raw.points[t[2]];
+      const double la = std::sqrt(dot3(sub(b, c), sub(b, c)));
+      const double lb = std::sqrt(dot3(sub(c, a), sub(c, a)));
+      const double lc = std::sqrt(dot3(sub(a, b), sub(a, b)));
+      const double longest = std::max({la, lb, lc});
+      if (options.max_edge > 0 && longest > options.max_edge) long_edges = true;
+      const double sq = la * la + lb * lb + lc * lc - longest * longest;
+      const double area2 = std::sqrt(
+          std::max(0.0, (la + lb + lc) * (-la + lb + lc) * (la - lb + lc) * (la + lb - lc)));
+      const double r = (longest * longest >= sq || area2 == 0) ? longest / 2 : la * lb * lc / area2;
+      const P3 centre{(a[0] + b[0] + c[0]) / 3, (a[1] + b[1] + c[1]) / 3, (a[2] + b[2] + c[2]) / 3};
+      const int surface = tri_surface[i];
+      const double e = sagitta(field.curvature(surface, centre[0], centre[1], centre[2]), r);
+      if (e > tol) {
+        ++bad;
+        const double h = field(2, surface, centre[0], centre[1], centre[2]);
+        new_spots[surface].push_back(
+            {centre, 4 * longest * longest, h * std::min(0.8, std::sqrt(0.7 * tol / e))});
+      }
+    }
+    if ((bad == 0 && !long_edges) || round + 1 == kMaxRounds) break;
+    if (long_edges) field.h_max *= 0.85;
+    for (auto& [surface, list] : new_spots) {
+      // Many failures on one surface: shrink it as a whole (few spots keep
+      // the size callback cheap).
+      if (list.size() > 16) {
+        field.factor[surface] = field.factor.count(surface) ? field.factor[surface] * 0.85 : 0.85;
+      } else {
+        auto& spots = field.spots[surface];
+        spots.insert(spots.end(), list.begin(), list.end());
+      }
+    }
+    gmsh::model::mesh::clear();
   }
   return raw;
 }
