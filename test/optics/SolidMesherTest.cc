@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <clocale>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
@@ -499,7 +501,9 @@ TEST(SolidMesher, GenericPolyhedraUsesCornerRadii) {
   const double exact = n * 0.5 * 1600 * std::sin(2 * kPi / n) * 20;
   EXPECT_NEAR(mesh_volume(m), exact, 1e-5 * exact);
   for (const Vec3& v : m.vertices) {
-    if (std::hypot(v.x, v.y) > 1) EXPECT_NEAR(std::hypot(v.x, v.y), 40, 1e-4);
+    if (std::hypot(v.x, v.y) > 1) {
+      EXPECT_NEAR(std::hypot(v.x, v.y), 40, 1e-4);
+    }
   }
 }
 
@@ -740,6 +744,27 @@ TEST(SolidMesher, NestedBooleansWithPlanarAndTessellatedOperands) {
   EXPECT_EQ(check_mesh(p), 1);
   const double hex = 6 * std::tan(kPi / 6) * 100 * 60;
   EXPECT_NEAR(mesh_volume(p), 40.0 * 40 * 60 - hex, 1e-3);
+}
+
+TEST(SolidMesher, OpenTessellatedOperandIsAnError) {
+  so::Tessellated t = cube_facets(10);
+  t.facets.pop_back();
+  const auto s = boolean("withopen", so::Boolean::Op::union_, make("open", t),
+                         make("ball", so::Orb{5}), {0, 0, 20});
+  try {
+    tessellate(*s);
+    FAIL() << "expected SetupError";
+  } catch (const SetupError& e) {
+    // Found before any kernel call, and named by the operand.
+    EXPECT_NE(std::string(e.what()).find("'open'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not closed"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SolidMesher, KeepsTheProcessLocale) {
+  const std::string before = std::setlocale(LC_ALL, nullptr);
+  tessellate(*make("orb", so::Orb{5}));
+  EXPECT_EQ(std::string(std::setlocale(LC_ALL, nullptr)), before);
 }
 
 TEST(SolidMesher, EmptyBooleanIsAnError) {

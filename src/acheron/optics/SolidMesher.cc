@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <clocale>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -506,12 +507,15 @@ void validate_shape(const Solid& s, const solids::Boolean& b) {
   check_transform(s, b.second_transform, "second operand's");
 }
 
+void check_closed_facets(const Solid& s, const solids::Tessellated& t);
+
 void validate(const Solid& s, int depth) {
   if (depth > kMaxDepth) {
     fail(s, "boolean/scaled solids nest deeper than " + std::to_string(kMaxDepth) +
                 " levels (a reference cycle?) simplify the solid");
   }
   std::visit([&](const auto& shape) { validate_shape(s, shape); }, s.shape);
+  if (const auto* t = std::get_if<solids::Tessellated>(&s.shape)) check_closed_facets(s, *t);
   if (const auto* sc = std::get_if<solids::ScaledSolid>(&s.shape)) validate(*sc->solid, depth + 1);
   if (const auto* b = std::get_if<solids::Boolean>(&s.shape)) {
     validate(*b->first, depth + 1);
@@ -969,6 +973,33 @@ void planar_faces(const Solid&, Faces& f, const solids::Tessellated& t) {
   }
 }
 
+// A tessellated solid's facets must close: every edge (between vertices at
+// distinct positions) used by exactly two facets.
+void check_closed_facets(const Solid& s, const solids::Tessellated& t) {
+  Faces f;
+  planar_faces(s, f, t);
+  std::map<std::pair<std::uint32_t, std::uint32_t>, int> edges;
+  for (const auto& poly : f.polygons) {
+    for (std::size_t i = 0; i < poly.size(); ++i) {
+      ++edges[std::minmax(poly[i], poly[(i + 1) % poly.size()])];
+    }
+  }
+  std::size_t open = 0;
+  std::pair<std::uint32_t, std::uint32_t> first{};
+  for (const auto& [e, n] : edges) {
+    if (n != 2 && open++ == 0) first = e;
+  }
+  if (open > 0) {
+    const P3 &a = f.points[first.first], &b = f.points[first.second];
+    fail(s, "tessellated solid is not closed: " + std::to_string(open) +
+                " edge(s) are not shared by exactly two facets, first from (" + num(a[0]) + ", " +
+                num(a[1]) + ", " + num(a[2]) + ") to (" + num(b[0]) + ", " + num(b[1]) + ", " +
+                num(b[2]) +
+                ") mm (a solid's surface must enclose its volume) add the missing "
+                "facets or fix their vertices");
+  }
+}
+
 bool is_planar(const Solid& s) {
   return std::visit(
       [](const auto& shape) {
@@ -1035,7 +1066,11 @@ std::mutex& gmsh_mutex() {
 void ensure_gmsh() {
   static bool initialised = false;
   if (initialised) return;
+  // gmsh::initialize sets the process locale from the environment; the host
+  // program's locale is its own business, so it is put back.
+  const std::string locale = std::setlocale(LC_ALL, nullptr);
   gmsh::initialize(0, nullptr, false);
+  std::setlocale(LC_ALL, locale.c_str());
   gmsh::option::setNumber("General.Terminal", 0);
   gmsh::option::setNumber("General.AbortOnError", 2);  // errors throw std::string
   initialised = true;
