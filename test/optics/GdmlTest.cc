@@ -261,26 +261,27 @@ TEST(Gdml, DetectorLoadReadsGdmlByExtension) {
   EXPECT_EQ(d.geometry().channels().size(), 4u);
 }
 
-TEST(Gdml, TheDefaultMesherMeshesBoxesTessellatedAndScaledSolidsOnly) {
-  solids::Solid box{"b", "f.gdml:3", solids::Box{2, 4, 6}};
-  const Mesh m = tessellate_simple(box, 0.1);
-  EXPECT_EQ(m.triangles.size(), 12u);
-  auto inner = std::make_shared<solids::Solid>(box);
-  solids::Solid mirrored{"m", "f.gdml:4", solids::ScaledSolid{inner, {-1, 1, 1}}};
-  const Mesh mm = tessellate_simple(mirrored, 0.1);
-  // Mirrored: winding turned, so the first triangle's normal still points out.
-  const auto& t = mm.triangles[0];
-  const Vec3 n =
-      cross(mm.vertices[t[1]] - mm.vertices[t[0]], mm.vertices[t[2]] - mm.vertices[t[1]]);
-  const Vec3 c = (mm.vertices[t[0]] + mm.vertices[t[1]] + mm.vertices[t[2]]) / 3.f;
-  EXPECT_GT(dot(n, c), 0);
-  solids::Solid orb{"o", "f.gdml:5", solids::Orb{3}};
-  try {
-    (void)tessellate_simple(orb, 0.1);
-    FAIL();
-  } catch (const SetupError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("f.gdml:5: solid 'o' of type orb needs the geometry kernel"));
+// Every validation set-up (hand-written for the Geant4 comparison, each
+// loading in Geant4 without warnings) loads: curved solids through the solid
+// mesher, G4_ NIST materials, surfaces, channels; and passes the detector
+// checks (closed meshes, consistent materials).
+TEST(Gdml, TheGeant4ValidationSetUpsLoadAndPassTheirChecks) {
+  const std::filesystem::path dir = kData / "validation";
+  int loaded = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".gdml") continue;
+    SCOPED_TRACE(entry.path().filename().string());
+    try {
+      const Detector d = Detector::load(entry.path());
+      EXPECT_GT(d.geometry().triangles().size(), 0u);
+      EXPECT_THAT(d.check(), ::testing::IsEmpty());
+      ++loaded;
+    } catch (const SetupError& e) {
+      // The one set-up with a surface model the engine cannot map yet.
+      EXPECT_THAT(e.what(), HasSubstr("unified"));
+    }
   }
+  EXPECT_GE(loaded, 6);
 }
 
 // ------------------------------------------------------------- optical tables

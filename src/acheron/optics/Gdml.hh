@@ -34,12 +34,6 @@ namespace acheron::optics {
 // and its triangles.
 using SolidMesher = std::function<Mesh(const solids::Solid& solid, double tolerance_mm)>;
 
-// The mesher used when GdmlOptions::mesher is empty: exact meshes of the
-// solids whose faces are planar without a geometry kernel (box,
-// tessellated, and a scaledSolid of either). Any other solid is a
-// SetupError "solid X of type Y needs the geometry kernel".
-Mesh tessellate_simple(const solids::Solid& solid, double tolerance_mm);
-
 // Geant4's WLS time profile (/process/optical/wls/setTimeProfile): the
 // reemission delay is exponential with mean WLSTIMECONSTANT, or exactly
 // WLSTIMECONSTANT ("delta", Geant4's default).
@@ -57,7 +51,8 @@ struct GdmlOptions {
   double tolerance_mm = 0.05;
   WlsTimeProfile wls_time_profile = WlsTimeProfile::exponential;
   DetectorSettings settings;
-  // Empty: tessellate_simple.
+  // Empty: the solid mesher (SolidMesher.hh: gmsh with OpenCASCADE for
+  // curved and boolean solids, exact planar faces otherwise).
   SolidMesher mesher;
 };
 

@@ -11,6 +11,7 @@
 
 #include "acheron/core/Error.hh"
 #include "acheron/optics/GdmlInternal.hh"
+#include "acheron/optics/SolidMesher.hh"
 
 namespace acheron::optics {
 namespace gdml {
@@ -565,7 +566,11 @@ void Scope::read_setup(pugi::xml_node section) {
 // ------------------------------------------------------------------ Reader
 
 Reader::Reader(const GdmlOptions& o) : options(o) {
-  if (!options.mesher) options.mesher = tessellate_simple;
+  if (!options.mesher) {
+    options.mesher = [](const solids::Solid& solid, double tolerance_mm) {
+      return tessellate(solid, MeshingOptions{.tolerance = tolerance_mm});
+    };
+  }
   if (!(options.tolerance_mm > 0) || !std::isfinite(options.tolerance_mm)) {
     throw SetupError(
         fmt::format("GDML tolerance_mm is {} (it must be a positive length) give a "

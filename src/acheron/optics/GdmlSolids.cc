@@ -319,40 +319,4 @@ solids::SolidPtr Scope::read_solid(pugi::xml_node n) {
 
 }  // namespace gdml
 
-Mesh tessellate_simple(const solids::Solid& solid, double tolerance_mm) {
-  Mesh m;
-  if (const auto* b = std::get_if<solids::Box>(&solid.shape)) {
-    return make_box(
-        {static_cast<float>(b->x / 2), static_cast<float>(b->y / 2), static_cast<float>(b->z / 2)});
-  }
-  if (const auto* t = std::get_if<solids::Tessellated>(&solid.shape)) {
-    for (const auto& v : t->vertices) {
-      m.vertices.push_back(
-          {static_cast<float>(v[0]), static_cast<float>(v[1]), static_cast<float>(v[2])});
-    }
-    for (const auto& f : t->facets) {
-      const auto u = [&](int k) { return static_cast<std::uint32_t>(f[k]); };
-      m.triangles.push_back({u(0), u(1), u(2)});
-      if (f.size() == 4) m.triangles.push_back({u(0), u(2), u(3)});
-    }
-    return m;
-  }
-  if (const auto* s = std::get_if<solids::ScaledSolid>(&solid.shape)) {
-    m = tessellate_simple(*s->solid, tolerance_mm);
-    for (auto& v : m.vertices) {
-      v = {static_cast<float>(v.x * s->scale[0]), static_cast<float>(v.y * s->scale[1]),
-           static_cast<float>(v.z * s->scale[2])};
-    }
-    if (s->scale[0] * s->scale[1] * s->scale[2] < 0) {
-      for (auto& t : m.triangles) std::swap(t[1], t[2]);  // a mirror turns the winding
-    }
-    return m;
-  }
-  throw SetupError(
-      fmt::format("{}: solid '{}' of type {} needs the geometry kernel (without it "
-                  "only box, tessellated and scaledSolid of them are meshed) "
-                  "describe it with those or use a build with the solid mesher",
-                  solid.where, solid.name, gdml::type_of(solid.shape)));
-}
-
 }  // namespace acheron::optics
