@@ -332,8 +332,13 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
   bench->add_option("--seed", opts->seed, "random seed");
   bench->callback([choice, opts, exit_code] {
     auto d = load_detector(*choice);
-    std::printf("detector: %s (%zu channels, %zu triangles)\n", d->name().c_str(),
-                d->geometry().channels().size(), d->geometry().triangles().size());
+    const auto& g = d->geometry();
+    std::printf(
+        "detector: %s (%zu channels, %llu triangles, %zu of them stored: %zu instances "
+        "of %zu prototypes)\n",
+        d->name().c_str(), g.channels().size(), static_cast<unsigned long long>(g.triangle_count()),
+        g.triangles().size() + g.prototype_triangles().size(), g.instances().size(),
+        g.prototypes().size());
     auto report = optics::run_bench(d, *opts);
     std::printf("%s", report.table().c_str());
     *exit_code = kOk;

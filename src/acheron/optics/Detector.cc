@@ -239,7 +239,7 @@ std::vector<Vec3> fibonacci_sphere(int n) {
 }
 
 void read_pmt_array(const TomlTable& t, const std::filesystem::path& base_dir, const Names& names,
-                    Geometry& geometry) {
+                    bool instancing, Geometry& geometry) {
   std::vector<std::string_view> allowed(kShapeKeys.begin(), kShapeKeys.end());
   for (auto k : {"name", "layout", "count", "radius_of_array", "facing", "positions", "inner",
                  "outer", "surface", "surfaces", "channel_type", "center"}) {
@@ -280,14 +280,22 @@ void read_pmt_array(const TomlTable& t, const std::filesystem::path& base_dir, c
   } else {
     fail(t, "layout", "is '" + layout + "'", "use sphere or list");
   }
+  // One prototype for the array, placed once per PMT (or, with instancing
+  // off, a flattened copy per PMT: the same results, more memory).
+  const std::uint32_t proto = instancing ? geometry.add_prototype(name, mesh, sm) : 0;
   int i = 0;
   for (const Vec3& p : positions) {
     Vec3 axis = p - center;
     if (norm(axis) == 0) axis = {0, 0, 1};
     // The dome's apex (+z of the primitive) points along `axis`, toward or
     // away from the centre.
-    geometry.add_pmt(name + "_" + std::to_string(i++), mesh, sm,
-                     Placement::facing(normalize(axis) * sign, p), type);
+    const Placement placement = Placement::facing(normalize(axis) * sign, p);
+    std::string pmt_name = name + "_" + std::to_string(i++);
+    if (instancing) {
+      geometry.add_instance(std::move(pmt_name), proto, placement, true, type);
+    } else {
+      geometry.add_pmt(std::move(pmt_name), mesh, sm, placement, type);
+    }
   }
 }
 
@@ -395,7 +403,7 @@ Detector Detector::parse(std::string_view toml, const std::string& source,
   Detector d;
   d.name_ = doc.get<std::string>("name", source);
   if (auto s = doc.find_table("settings")) {
-    s->check_keys({"max_steps", "timing", "chroma_compat"});
+    s->check_keys({"max_steps", "timing", "chroma_compat", "instancing"});
     const auto steps = s->get<std::int64_t>("max_steps", 1000);
     if (steps < 1 || steps > 1000000) fail(*s, "max_steps", "is out of range", "1 to 1000000");
     d.settings_.max_steps = static_cast<std::uint32_t>(steps);
@@ -408,6 +416,7 @@ Detector Detector::parse(std::string_view toml, const std::string& source,
       fail(*s, "timing", "is '" + timing + "'", "use phase or group");
     }
     d.settings_.chroma_compat = s->get<bool>("chroma_compat", false);
+    d.settings_.instancing = s->get<bool>("instancing", true);
   }
   OpticsInput input;
   for (const auto& m : doc.tables_in_array("material")) input.materials.push_back(read_material(m));
@@ -439,7 +448,7 @@ Detector Detector::parse(std::string_view toml, const std::string& source,
     }
   }
   for (const auto& a : doc.tables_in_array("pmt_array"))
-    read_pmt_array(a, base_dir, names, *d.geometry_);
+    read_pmt_array(a, base_dir, names, d.settings_.instancing, *d.geometry_);
   if (d.geometry_->solids().empty()) {
     throw SetupError(source +
                      ": no [[solid]] or [[pmt_array]] (nothing to trace against) add "
@@ -462,12 +471,27 @@ ParamsView Detector::params(std::uint64_t seed) const {
 std::string Detector::summary() const {
   const auto& g = *geometry_;
   auto [lo, hi] = g.bounds();
+  std::size_t proto_triangles = 0;
+  for (const auto& p : g.prototypes()) proto_triangles += p.triangle_count;
+  const double mib = 1024.0 * 1024.0;
   std::ostringstream os;
   os << "detector   " << name_ << "\n"
      << "solids     " << g.solids().size() << "\n"
      << "channels   " << g.channels().size() << "\n"
-     << "triangles  " << g.triangles().size() << "\n"
-     << "vertices   " << g.vertices().size() << "\n"
+     << "prototypes " << g.prototypes().size();
+  for (std::size_t i = 0; i < g.prototypes().size(); ++i) {
+    os << (i ? ", " : " (") << g.prototypes()[i].name << ": " << g.prototypes()[i].triangle_count
+       << " triangles" << (i + 1 == g.prototypes().size() ? ")" : "");
+  }
+  os << "\n"
+     << "instances  " << g.instances().size() << "\n"
+     << "triangles  " << g.triangle_count() << " (" << g.triangles().size() << " flattened + "
+     << proto_triangles << " in prototypes stored)\n"
+     << "vertices   " << g.vertices().size() + g.prototype_vertices().size() << " stored\n"
+     << fmt::format(
+            "memory     {:.1f} MiB of triangle arrays ({:.1f} MiB if flattened), "
+            "before Embree's BVH\n",
+            g.memory_bytes() / mib, g.flattened_memory_bytes() / mib)
      << fmt::format("bounds     [{:.1f}, {:.1f}, {:.1f}] .. [{:.1f}, {:.1f}, {:.1f}] mm\n", lo.x,
                     lo.y, lo.z, hi.x, hi.y, hi.z)
      << "materials  ";
@@ -487,13 +511,14 @@ std::vector<std::string> Detector::check() const {
   std::vector<std::string> problems;
   const auto& g = *geometry_;
   const auto& tris = g.triangles();
-  const auto& data = g.triangle_data();
-  // 1. Closed meshes: within a solid every edge is shared by exactly two
-  //    triangles, traversed in opposite directions (consistent winding).
-  for (const auto& s : g.solids()) {
+  // 1. Closed meshes: within a solid (or prototype) every edge is shared by
+  //    exactly two triangles, traversed in opposite directions (consistent
+  //    winding). A prototype is checked once for all its instances.
+  auto check_closed = [&](const std::string& what, const std::array<std::uint32_t, 3>* first,
+                          std::uint32_t count) {
     std::map<std::pair<std::uint32_t, std::uint32_t>, int> edges;
-    for (std::uint32_t i = s.first_triangle; i < s.first_triangle + s.triangle_count; ++i) {
-      for (int k = 0; k < 3; ++k) edges[{tris[i][k], tris[i][(k + 1) % 3]}] += 1;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      for (int k = 0; k < 3; ++k) edges[{first[i][k], first[i][(k + 1) % 3]}] += 1;
     }
     std::size_t open = 0, flipped = 0;
     for (const auto& [e, n] : edges) {
@@ -502,15 +527,22 @@ std::vector<std::string> Detector::check() const {
       if (rev == edges.end()) ++open;
     }
     if (open) {
-      problems.push_back(
-          fmt::format("solid '{}': mesh is not closed ({} boundary edges)", s.name, open));
+      problems.push_back(fmt::format("{}: mesh is not closed ({} boundary edges)", what, open));
     }
     if (flipped) {
       problems.push_back(
-          fmt::format("solid '{}': inconsistent winding ({} edges used twice in "
+          fmt::format("{}: inconsistent winding ({} edges used twice in "
                       "the same direction)",
-                      s.name, flipped));
+                      what, flipped));
     }
+  };
+  for (const auto& s : g.solids()) {
+    if (s.instance >= 0) continue;
+    check_closed("solid '" + s.name + "'", tris.data() + s.first_triangle, s.triangle_count);
+  }
+  for (const auto& p : g.prototypes()) {
+    check_closed("prototype '" + p.name + "'", g.prototype_triangles().data() + p.first_triangle,
+                 p.triangle_count);
   }
   // 2. Material codes: from a point just outside each solid (along a triangle's
   //    normal) the medium reached must be the solid's outer material.
@@ -519,20 +551,21 @@ std::vector<std::string> Detector::check() const {
   for (const auto& s : g.solids()) {
     const std::uint32_t step = std::max<std::uint32_t>(1, s.triangle_count / 8);
     for (std::uint32_t i = s.first_triangle; i < s.first_triangle + s.triangle_count; i += step) {
-      const Vec3 c =
-          (g.vertices()[tris[i][0]] + g.vertices()[tris[i][1]] + g.vertices()[tris[i][2]]) / 3.f;
-      const Vec3 n = g.normals()[i];
+      const auto corners = g.triangle_corners(i);
+      const Vec3 c = (corners[0] + corners[1] + corners[2]) / 3.f;
+      const TriangleData mine = g.triangle_record(i);
+      const Vec3 n = mine.normal;
       RayHit hit;
       if (!tracer.intersect(c, n, static_cast<std::int32_t>(i), hit)) continue;  // outermost
-      const auto& other = data[hit.triangle];
-      if (other.solid == data[i].solid) continue;
-      const bool from_inside = dot(n, g.normals()[hit.triangle]) > 0;
+      const TriangleData other = g.triangle_record(static_cast<std::uint32_t>(hit.triangle));
+      if (other.solid == mine.solid) continue;
+      const bool from_inside = dot(n, other.normal) > 0;
       const std::uint32_t medium = from_inside ? other.inner_material : other.outer_material;
-      if (medium != data[i].outer_material) {
+      if (medium != mine.outer_material) {
         problems.push_back(fmt::format(
             "solid '{}': outer material is '{}' but the neighbouring solid '{}' says the medium "
             "there is '{}'",
-            s.name, tables_->material_name(data[i].outer_material), g.solids()[other.solid].name,
+            s.name, tables_->material_name(mine.outer_material), g.solids()[other.solid].name,
             tables_->material_name(medium)));
         break;
       }
@@ -548,6 +581,13 @@ std::vector<std::string> Detector::check() const {
   float max_r = 0;
   for (const auto& ch : g.channels()) {
     const auto& s = g.solids()[ch.solid];
+    if (s.instance >= 0) {  // the prototype's sphere, placed
+      const auto& in = g.instances()[s.instance];
+      const auto& proto = g.prototypes()[in.prototype];
+      balls.push_back({in.placement.apply(proto.centre), proto.radius, ch.solid});
+      max_r = std::max(max_r, proto.radius);
+      continue;
+    }
     // Sphere about the vertex centroid reaching the farthest vertex.
     Vec3 c{};
     std::size_t n = 0;

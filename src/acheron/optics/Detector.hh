@@ -19,6 +19,9 @@ struct DetectorSettings {
   std::uint32_t max_steps = 1000;  // Chroma's and ChAR0N's value
   TimingMode timing = TimingMode::phase;
   bool chroma_compat = false;
+  // PMT arrays share one prototype mesh (Embree instancing); false flattens
+  // every PMT into the triangle list (same results, for A/B comparisons).
+  bool instancing = true;
 };
 
 // Parameters of the embedded default: a water-filled spherical Cherenkov

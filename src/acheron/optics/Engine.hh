@@ -79,9 +79,7 @@ class Engine final {
   SimulationResult simulate(const PhotonBatch& photons, std::uint64_t seed) const;
 
   const Detector& detector() const noexcept { return *detector_; }
-  EmbreeTracer tracer() const {
-    return scene_->tracer(detector_->geometry().triangle_data().data());
-  }
+  EmbreeTracer tracer() const { return scene_->tracer(true); }
   std::size_t threads() const noexcept { return pool_->size(); }
 
  private:
