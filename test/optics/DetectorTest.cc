@@ -102,7 +102,7 @@ TEST(DetectorFile, ErrorsNameTheKeyAndLine) {
                       "outer = \"water\"\ncolour = \"red\"\n"));
   EXPECT_NE(m.find("solid[0].colour"), std::string::npos) << m;
   m = message_of(with("[[solid]]\nshape = \"cone\"\ninner = \"water\"\nouter = \"water\"\n"));
-  EXPECT_NE(m.find("use sphere, cylinder, box, pmt or mesh"), std::string::npos) << m;
+  EXPECT_NE(m.find("use sphere, cylinder, box, pmt, pmt_model or mesh"), std::string::npos) << m;
   m =
       message_of(with("[[solid]]\nshape = \"sphere\"\nradius = -1\ninner = \"water\"\n"
                       "outer = \"water\"\n"));
@@ -196,9 +196,10 @@ TEST(DefaultDetector, HasThirtyPercentCoverageAndPassesItsChecks) {
   auto d = Detector::default_detector();
   EXPECT_EQ(d.geometry().channels().size(), 400u);
   EXPECT_TRUE(d.check().empty());
-  // Coverage from the placed geometry: N pi a^2 / (4 pi R^2) with the array radius.
+  // Coverage from the placed geometry: N pi a^2 / (4 pi R^2) with the array
+  // radius and the photocathode's rim radius a = 111 mm.
   const float r = norm(d.geometry().channels()[0].position);
-  const double coverage = 400 * 127.0 * 127.0 / (4 * r * r);
+  const double coverage = 400 * 111.0 * 111.0 / (4 * r * r);
   EXPECT_NEAR(coverage, 0.30, 1e-3);
   // Every PMT faces the centre: the dome apex is nearer the centre than its rim.
   for (const auto& ch : d.geometry().channels()) EXPECT_NEAR(norm(ch.position), r, 1e-2);

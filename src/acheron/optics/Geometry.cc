@@ -10,18 +10,9 @@
 #include "acheron/optics/Step.hh"
 
 namespace acheron::optics {
-namespace {
 
-struct ProfilePoint {
-  float r;
-  float z;
-};
-
-// Surface of revolution about z through profile points ordered from top to
-// bottom; points with r == 0 become single pole vertices. Triangle parts are
-// taken per profile segment from `parts` (or 0).
-Mesh revolve(const std::vector<ProfilePoint>& profile, int segments,
-             const std::vector<std::uint8_t>& parts) {
+Mesh make_revolution(const std::vector<ProfilePoint>& profile, int segments,
+                     const std::vector<std::uint8_t>& parts) {
   Mesh m;
   std::vector<std::vector<std::uint32_t>> rings;
   for (const auto& p : profile) {
@@ -58,6 +49,8 @@ Mesh revolve(const std::vector<ProfilePoint>& profile, int segments,
   }
   return m;
 }
+
+namespace {
 
 Vec3 raw_normal(const std::vector<Vec3>& v, const std::array<std::uint32_t, 3>& t) {
   return cross(v[t[1]] - v[t[0]], v[t[2]] - v[t[1]]);
@@ -109,14 +102,14 @@ Mesh make_sphere(float radius, int segments) {
     float r = (i == 0 || i == rings) ? 0.f : static_cast<float>(radius * std::sin(theta));
     profile.push_back({r, static_cast<float>(radius * std::cos(theta))});
   }
-  return revolve(profile, segments, {});
+  return make_revolution(profile, segments, {});
 }
 
 Mesh make_cylinder(float radius, float half_height, int segments) {
   ACHERON_EXPECT(radius > 0 && half_height > 0 && segments >= 3,
                  "cylinder needs radius > 0, half_height > 0 and segments >= 3 (degenerate "
                  "otherwise) fix the solid");
-  return revolve(
+  return make_revolution(
       {{0, half_height}, {radius, half_height}, {radius, -half_height}, {0, -half_height}},
       segments, {1, 0, 2});
 }
@@ -170,7 +163,7 @@ Mesh make_pmt_cap(float aperture_radius, float sphere_radius, int segments) {
   }
   profile.push_back({0.f, 0.f});
   parts.push_back(1);
-  return revolve(profile, segments, parts);
+  return make_revolution(profile, segments, parts);
 }
 
 Vec3 Placement::apply(Vec3 v) const {

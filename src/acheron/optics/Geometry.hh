@@ -27,6 +27,19 @@ struct Mesh {
   std::size_t size() const noexcept { return triangles.size(); }
 };
 
+// A point of a profile in the (r, z) half-plane (mm), for surfaces of revolution.
+struct ProfilePoint {
+  float r;
+  float z;
+};
+
+// Surface of revolution about z through profile points ordered from top to
+// bottom (so that normals point outward); points with r == 0 become single
+// pole vertices. `segments` azimuthal divisions; triangle parts are taken per
+// profile segment from `parts` (or 0).
+Mesh make_revolution(const std::vector<ProfilePoint>& profile, int segments,
+                     const std::vector<std::uint8_t>& parts);
+
 // Primitives, centred on the origin. `segments` sets the tessellation
 // (azimuthal divisions; rings scale with it).
 Mesh make_sphere(float radius, int segments = 48);
