@@ -81,6 +81,8 @@ class Engine final {
   const Detector& detector() const noexcept { return *detector_; }
   EmbreeTracer tracer() const { return scene_->tracer(true); }
   std::size_t threads() const noexcept { return pool_->size(); }
+  // Bytes Embree holds for this engine's scene.
+  std::int64_t embree_bytes() const noexcept { return scene_->embree_bytes(); }
 
  private:
   std::shared_ptr<const Detector> detector_;

@@ -115,11 +115,20 @@ PmtProfiles pmt_profiles(const PmtModelShape& shape, const std::string& name) {
 
   // The inner surface: every point moved inward along the profile's normal
   // by the thickness (the mitre of the two segments' normals, so that both
-  // neighbouring segments stay `thickness` from their outer counterparts);
-  // the poles move along the axis.
+  // neighbouring segments stay `thickness` from their outer counterparts).
+  // A pole is the corner between its segment and that segment's mirror
+  // image across the axis: it moves along the axis by t / cos(tilt).
   const double t = shape.glass_thickness;
+  auto pole = [&](RZ p, RZ q, double sign) {
+    const RZ n = profile_normal(sign > 0 ? p : q, sign > 0 ? q : p);
+    ACHERON_EXPECT(std::fabs(n.z) > 0.3,
+                   who +
+                       "the profile meets the axis at more than 72 degrees from the "
+                       "perpendicular (the pole would be a spike) round the pole");
+    return RZ{0, p.z - sign * t / std::fabs(n.z)};
+  };
   std::vector<RZ> inner;
-  inner.push_back({0, outer.front().z - t});
+  inner.push_back(pole(outer[0], outer[1], 1));
   for (std::size_t i = 1; i + 1 < outer.size(); ++i) {
     const RZ n1 = profile_normal(outer[i - 1], outer[i]);
     const RZ n2 = profile_normal(outer[i], outer[i + 1]);
@@ -136,7 +145,7 @@ PmtProfiles pmt_profiles(const PmtModelShape& shape, const std::string& name) {
                                    "thinner");
     inner.push_back(q);
   }
-  inner.push_back({0, outer.back().z + t});
+  inner.push_back(pole(outer.back(), outer[outer.size() - 2], -1));
   ACHERON_EXPECT(inner.front().z > inner.back().z,
                  who + "glass_thickness " + std::to_string(t) +
                      " mm leaves no vacuum inside (the inner apex is below the inner bottom) "
@@ -147,6 +156,22 @@ PmtProfiles pmt_profiles(const PmtModelShape& shape, const std::string& name) {
                      "thinner or the profile smoother");
   };
   if (profile_self_crossing(inner) >= 0) crossing_error("the inner surface crosses itself");
+  // Every inner segment runs the way its outer one does, and no inner point
+  // comes nearer the outer surface than the thickness (to 0.1 %).
+  for (std::size_t i = 1; i + 2 < inner.size(); ++i) {
+    if (rz_dot(inner[i + 1] - inner[i], outer[i + 1] - outer[i]) <= 0) {
+      crossing_error("an inner segment runs backwards");
+    }
+  }
+  for (const RZ& q : inner) {
+    for (std::size_t j = 0; j + 1 < outer.size(); ++j) {
+      const RZ e = outer[j + 1] - outer[j];
+      const double u = std::clamp(rz_dot(q - outer[j], e) / rz_dot(e, e), 0.0, 1.0);
+      if (rz_length(q - (outer[j] + u * e)) < 0.999 * t) {
+        crossing_error("the inner surface comes nearer the outer one than the thickness");
+      }
+    }
+  }
   for (std::size_t i = 0; i + 1 < inner.size(); ++i) {
     for (std::size_t j = 0; j + 1 < outer.size(); ++j) {
       if (profile_segments_cross(inner[i], inner[i + 1], outer[j], outer[j + 1])) {
