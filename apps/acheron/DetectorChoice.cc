@@ -16,7 +16,9 @@ std::shared_ptr<const optics::Detector> load_detector(const DetectorChoice& c) {
   }
   optics::DefaultDetectorOptions o;
   if (c.pmts > 0) o.pmts = c.pmts;
-  if (o.pmts > 5000) o.pmt_segments = 16;  // keep the benchmark-scale mesh to a few M triangles
+  // Every PMT is an instance of one R7081-like mesh (4,416 triangles), so
+  // the 29,000-PMT detector (128 M triangles flattened) loads in about a
+  // second in a few tens of MB.
   return std::make_shared<const optics::Detector>(optics::Detector::default_detector(o));
 }
 

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <memory>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -427,11 +428,24 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(1, 256));
   bench->add_option("--seed", opts->seed, "random seed");
   bench->callback([choice, opts, exit_code] {
+    const auto t0 = std::chrono::steady_clock::now();
     auto d = load_detector(*choice);
-    std::printf("detector: %s (%zu channels, %zu triangles)\n", d->name().c_str(),
-                d->geometry().channels().size(), d->geometry().triangles().size());
+    const double load_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const auto& g = d->geometry();
+    std::printf(
+        "detector: %s (%zu channels, %llu triangles, %zu of them stored: %zu instances "
+        "of %zu prototypes)\n",
+        d->name().c_str(), g.channels().size(), static_cast<unsigned long long>(g.triangle_count()),
+        g.triangles().size() + g.prototype_triangles().size(), g.instances().size(),
+        g.prototypes().size());
+    std::printf("detector loaded in %.2f s\n", load_s);
     auto report = optics::run_bench(d, *opts);
     std::printf("%s", report.table().c_str());
+    struct rusage usage {};
+    getrusage(RUSAGE_SELF, &usage);
+    std::printf("peak resident memory %.0f MiB (both engines, the photons and their records)\n",
+                usage.ru_maxrss / 1024.0);
     *exit_code = kOk;
   });
 }

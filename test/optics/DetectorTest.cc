@@ -103,7 +103,7 @@ TEST(DetectorFile, ErrorsNameTheKeyAndLine) {
                       "outer = \"water\"\ncolour = \"red\"\n"));
   EXPECT_NE(m.find("solid[0].colour"), std::string::npos) << m;
   m = message_of(with("[[solid]]\nshape = \"cone\"\ninner = \"water\"\nouter = \"water\"\n"));
-  EXPECT_NE(m.find("use sphere, cylinder, box, pmt or mesh"), std::string::npos) << m;
+  EXPECT_NE(m.find("use sphere, cylinder, box, pmt, pmt_model or mesh"), std::string::npos) << m;
   m =
       message_of(with("[[solid]]\nshape = \"sphere\"\nradius = -1\ninner = \"water\"\n"
                       "outer = \"water\"\n"));
@@ -123,6 +123,136 @@ TEST(DetectorFile, ErrorsNameTheKeyAndLine) {
   m = message_of(kMaterials);
   EXPECT_NE(m.find("no [[solid]]"), std::string::npos) << m;
   EXPECT_THROW(Detector::load("/nonexistent/detector.toml"), SetupError);
+}
+
+// A small bulb: a sphere of radius 50 mm at 10-degree steps, 2 mm glass.
+std::string bulb_model(const std::string& extra = "", const std::string& thickness = "2",
+                       const std::string& cut = "0") {
+  std::string profile = "[";
+  for (int i = 0; i <= 18; ++i) {
+    const double a = i * 10 * 3.14159265358979 / 180;
+    profile += (i ? ", [" : "[") + std::to_string(i == 0 || i == 18 ? 0.0 : 50 * std::sin(a)) +
+               ", " + std::to_string(50 * std::cos(a)) + "]";
+  }
+  return R"(
+[[material]]
+name = "glass"
+refractive_index = 1.5
+absorption_length = 1e6
+scattering_length = 1e6
+[[pmt_model]]
+name = "bulb"
+profile = )" +
+         profile + "]\nglass_thickness = " + thickness + "\nphotocathode_cut = " + cut + R"(
+segments = 16
+glass = "glass"
+vacuum = "vacuum"
+medium = "water"
+photocathode = "cathode"
+)" + extra;
+}
+
+const char* kTank = R"(
+[[solid]]
+name = "tank"
+shape = "sphere"
+radius = 1000
+inner = "water"
+outer = "vacuum"
+surface = "black"
+)";
+
+TEST(DetectorFile, PmtModelsAreSharedBySolidsAndArrays) {
+  const std::string toml = with(bulb_model() + kTank + R"(
+[[solid]]
+name = "lone"
+shape = "pmt_model"
+model = "bulb"
+pmt = true
+channel_type = 7
+position = [0, 0, 300]
+rotation = [180, 0, 0]
+[[pmt_array]]
+name = "ring"
+shape = "pmt_model"
+model = "bulb"
+layout = "list"
+positions = [[400, 0, 0], [-400, 0, 0]]
+)");
+  auto d = Detector::parse(toml, "t.toml");
+  const auto& g = d.geometry();
+  ASSERT_EQ(g.channels().size(), 3u);
+  EXPECT_EQ(g.channels()[0].type, 7);
+  EXPECT_EQ(g.channels()[0].position.z, 300.f);
+  EXPECT_EQ(g.prototypes().size(), 1u);  // one mesh for the three PMTs
+  EXPECT_EQ(g.instances().size(), 3u);
+  const auto& proto = g.prototypes()[0];
+  EXPECT_EQ(proto.name, "bulb");
+  EXPECT_EQ(g.triangle_count(), g.triangles().size() + 3 * proto.triangle_count);
+  // No back surface given: the inner back absorbs.
+  ASSERT_TRUE(d.tables().find_surface("pmt_back_absorber"));
+  // Per part: the glass envelope, the photocathode and the back inside.
+  const auto glass = *d.tables().find_material("glass");
+  const auto vacuum = *d.tables().find_material("vacuum");
+  const auto water = *d.tables().find_material("water");
+  std::size_t cathode = 0, back = 0, envelope = 0;
+  for (std::uint32_t i = 0; i < proto.triangle_count; ++i) {
+    const TriangleData& t = g.prototype_triangle_data()[proto.first_triangle + i];
+    if (t.inner_material == glass) {
+      ++envelope;
+      EXPECT_EQ(t.outer_material, water);
+      EXPECT_EQ(t.surface, -1);
+    } else {
+      EXPECT_EQ(t.inner_material, vacuum);
+      EXPECT_EQ(t.outer_material, glass);
+      (t.surface == int(*d.tables().find_surface("cathode")) ? cathode : back) += 1;
+    }
+  }
+  EXPECT_GT(envelope, 0u);
+  EXPECT_GT(cathode, 0u);
+  EXPECT_GT(back, 0u);
+  EXPECT_TRUE(d.check().empty());
+  // Flattened, the same detector has the same triangles and channels.
+  auto f = Detector::parse("[settings]\ninstancing = false\n" + toml, "t.toml");
+  EXPECT_TRUE(f.geometry().instances().empty());
+  EXPECT_EQ(f.geometry().triangle_count(), g.triangle_count());
+  EXPECT_EQ(f.geometry().channels().size(), 3u);
+  EXPECT_TRUE(f.check().empty());
+}
+
+TEST(DetectorFile, PmtModelErrors) {
+  const std::string array = R"(
+[[pmt_array]]
+shape = "pmt_model"
+model = "bulb"
+layout = "list"
+positions = [[0, 0, 0]]
+)";
+  std::string m = message_of(
+      with(bulb_model() + kTank + "[[solid]]\nshape = \"pmt_model\"\nmodel = \"r5912\"\n"));
+  EXPECT_NE(m.find("unknown PMT model 'r5912'"), std::string::npos) << m;
+  EXPECT_NE(m.find("t.toml:") == std::string::npos ? m.find("test.toml:") : 0, std::string::npos)
+      << m;
+  m = message_of(with(bulb_model() + kTank +
+                      "[[solid]]\nshape = \"pmt_model\"\nmodel = \"bulb\"\ninner = \"water\"\n"));
+  EXPECT_NE(m.find("is set by the [[pmt_model]]"), std::string::npos) << m;
+  m = message_of(
+      with(bulb_model() + "[[pmt_model]]\nname = \"bulb\"\nprofile = [[0, 1]]\n" + kTank));
+  EXPECT_NE(m.find("repeats PMT model 'bulb'"), std::string::npos) << m;
+  m = message_of(with(bulb_model("", "80") + kTank + array));
+  EXPECT_NE(m.find("make the glass thinner"), std::string::npos) << m;
+  EXPECT_NE(m.find("PMT model 'bulb'"), std::string::npos) << m;
+  m = message_of(with(bulb_model() + kTank +
+                      "[[solid]]\nshape = \"sphere\"\nradius = 5\nmodel = \"bulb\"\n"
+                      "inner = \"water\"\nouter = \"water\"\n"));
+  EXPECT_NE(m.find("only for shape = \"pmt_model\""), std::string::npos) << m;
+  m = message_of(with(bulb_model("", "2", "60") + kTank + array));
+  EXPECT_NE(m.find("no photocathode"), std::string::npos) << m;
+  EXPECT_NE(m.find("test.toml:"), std::string::npos) << m;
+  m = message_of(with(bulb_model("back = \"chrome\"\n") + kTank + array));
+  EXPECT_NE(m.find("unknown surface 'chrome'"), std::string::npos) << m;
+  m = message_of(with(bulb_model("colour = \"red\"\n") + kTank + array));
+  EXPECT_NE(m.find("colour"), std::string::npos) << m;
 }
 
 TEST(DetectorFile, MeshSolidsAreFoundNextToTheFile) {
@@ -197,9 +327,10 @@ TEST(DefaultDetector, HasThirtyPercentCoverageAndPassesItsChecks) {
   auto d = Detector::default_detector();
   EXPECT_EQ(d.geometry().channels().size(), 400u);
   EXPECT_TRUE(d.check().empty());
-  // Coverage from the placed geometry: N pi a^2 / (4 pi R^2) with the array radius.
+  // Coverage from the placed geometry: N pi a^2 / (4 pi R^2) with the array
+  // radius and the photocathode's rim radius a = 111 mm.
   const float r = norm(d.geometry().channels()[0].position);
-  const double coverage = 400 * 127.0 * 127.0 / (4 * r * r);
+  const double coverage = 400 * 111.0 * 111.0 / (4 * r * r);
   EXPECT_NEAR(coverage, 0.30, 1e-3);
   // Every PMT faces the centre: the dome apex is nearer the centre than its rim.
   for (const auto& ch : d.geometry().channels()) EXPECT_NEAR(norm(ch.position), r, 1e-2);

@@ -39,7 +39,10 @@ BenchReport run_bench(std::shared_ptr<const Detector> detector, const BenchOptio
   BenchReport r;
   r.photons = o.photons;
   r.threads = o.threads;
+  auto t_scene = std::chrono::steady_clock::now();
   Engine one(detector, {.threads = 1});
+  r.scene_seconds = seconds_since(t_scene);
+  r.embree_bytes = one.embree_bytes();
   Engine many(detector, {.threads = o.threads});
 
   // Record the rays the loop casts, to cast exactly those again with nothing
@@ -94,14 +97,19 @@ BenchReport run_bench(std::shared_ptr<const Detector> detector, const BenchOptio
 
 std::string BenchReport::table() const {
   std::string s;
-  s += fmt::format("photons {}  steps {}  hits {}  ({:.2f} steps/photon)\n", photons, steps, hits,
-                   photons ? double(steps) / photons : 0.0);
-  s += fmt::format("{:<34}{:>14}{:>16}\n", "measurement", "photons/s", "steps/s");
-  s += fmt::format("{:<34}{:>14.4g}{:>16.4g}\n", "stepping loop, 1 thread", photons_per_s_1,
-                   steps_per_s_1);
-  s += fmt::format("{:<34}{:>14.4g}{:>16.4g}\n", fmt::format("stepping loop, {} threads", threads),
-                   photons_per_s_n, steps_per_s_n);
-  s += fmt::format("{:<34}{:>14}{:>16.4g}\n", "raw Embree casts, same rays, 1 thr", "-",
+  const double casts = photons ? double(steps) / photons : 0.0;
+  s += fmt::format("photons {}  ray casts {}  hits {}  ({:.3f} casts/photon, {:.4f} hits/photon)\n",
+                   photons, steps, hits, casts, photons ? double(hits) / photons : 0.0);
+  s += fmt::format("scene built in {:.2f} s, Embree holds {:.1f} MiB\n", scene_seconds,
+                   embree_bytes / (1024.0 * 1024.0));
+  s += fmt::format("{:<34}{:>14}{:>14}{:>16}\n", "measurement", "photons/s", "casts/photon",
+                   "steps/s");
+  s += fmt::format("{:<34}{:>14.4g}{:>14.3f}{:>16.4g}\n", "stepping loop, 1 thread",
+                   photons_per_s_1, casts, steps_per_s_1);
+  s += fmt::format("{:<34}{:>14.4g}{:>14.3f}{:>16.4g}\n",
+                   fmt::format("stepping loop, {} threads", threads), photons_per_s_n, casts,
+                   steps_per_s_n);
+  s += fmt::format("{:<34}{:>14}{:>14}{:>16.4g}\n", "raw Embree casts, same rays, 1 thr", "-", "-",
                    raw_casts_per_s);
   s += fmt::format("ratio steps/s : raw casts/s         {:.3f}   (target >= 0.5)\n", steps_vs_raw);
   s += fmt::format("ratio {} threads : 1 thread          {:.3f}   (target >= 1.8)\n", threads,

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "acheron/optics/Detector.hh"
@@ -26,10 +27,12 @@ struct BenchReport {
   std::uint64_t hits = 0;
   double photons_per_s_1 = 0, photons_per_s_n = 0;
   double steps_per_s_1 = 0, steps_per_s_n = 0;
-  double raw_casts_per_s = 0;  // 1 thread, same rays
-  double steps_vs_raw = 0;     // steps_per_s_1 / raw_casts_per_s
-  double thread_scaling = 0;   // photons_per_s_n / photons_per_s_1
-  std::string table() const;   // includes the ratios against their targets
+  double raw_casts_per_s = 0;     // 1 thread, same rays
+  double steps_vs_raw = 0;        // steps_per_s_1 / raw_casts_per_s
+  double thread_scaling = 0;      // photons_per_s_n / photons_per_s_1
+  double scene_seconds = 0;       // building the Embree scene (once per engine)
+  std::int64_t embree_bytes = 0;  // Embree's memory for the scene
+  std::string table() const;      // includes the ratios against their targets
 };
 
 BenchReport run_bench(std::shared_ptr<const Detector> detector, const BenchOptions& options);

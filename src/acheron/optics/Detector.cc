@@ -15,6 +15,7 @@
 #include "acheron/core/Error.hh"
 #include "acheron/optics/EmbreeScene.hh"
 #include "acheron/optics/Gdml.hh"
+#include "acheron/optics/PmtModel.hh"
 
 namespace acheron::optics {
 namespace {
@@ -151,9 +152,9 @@ Vec3 read_vec3(const TomlTable& t, std::string_view key, Vec3 fallback) {
 }
 
 // Shape keys shared by [[solid]] and [[pmt_array]].
-constexpr std::array<std::string_view, 10> kShapeKeys = {
-    "shape",    "radius",          "half_height",   "height", "size",
-    "segments", "aperture_radius", "sphere_radius", "file",   "scale"};
+constexpr std::array<std::string_view, 11> kShapeKeys = {
+    "shape",           "radius",        "half_height", "height", "size", "segments",
+    "aperture_radius", "sphere_radius", "file",        "scale",  "model"};
 
 Mesh read_shape(const TomlTable& t, const std::filesystem::path& base_dir) {
   const auto shape = t.require<std::string>("shape");
@@ -188,7 +189,7 @@ Mesh read_shape(const TomlTable& t, const std::filesystem::path& base_dir) {
     for (auto& v : m.vertices) v = v * static_cast<float>(scale);
     return m;
   }
-  fail(t, "shape", "is '" + shape + "'", "use sphere, cylinder, box, pmt or mesh");
+  fail(t, "shape", "is '" + shape + "'", "use sphere, cylinder, box, pmt, pmt_model or mesh");
 }
 
 struct Names {
@@ -220,6 +221,97 @@ struct Names {
   }
 };
 
+// A [[pmt_model]] as read (names resolved once the tables exist).
+struct PmtModelDef {
+  TomlTable table;
+  PmtModelShape shape;
+  Mesh mesh;
+  SolidMaterials materials;
+  std::int64_t prototype = -1;  // added to the geometry at first use
+};
+using PmtModels = std::map<std::string, PmtModelDef>;
+
+// The surface a PMT model's back gets when it names none: an absorber.
+constexpr const char* kPmtBackAbsorber = "pmt_back_absorber";
+
+PmtModelDef read_pmt_model_shape(const TomlTable& t) {
+  t.check_keys({"name", "profile", "glass_thickness", "photocathode_cut", "segments", "glass",
+                "vacuum", "medium", "photocathode", "back", "outer_surface", "source"});
+  PmtModelDef m{t, {}, {}, {}, -1};
+  auto rows = t.find_number_rows("profile");
+  if (!rows)
+    fail(t, "profile", "is missing", "list the outer glass surface as [[r, z], ...] in mm");
+  for (const auto& r : *rows) {
+    if (r.size() != 2) fail(t, "profile", "rows must be [r, z] pairs", "write [[r, z], ...]");
+    m.shape.profile.push_back({static_cast<float>(r[0]), static_cast<float>(r[1])});
+  }
+  m.shape.glass_thickness = static_cast<float>(t.get<double>("glass_thickness", 3.0));
+  m.shape.photocathode_cut = static_cast<float>(t.get<double>("photocathode_cut", 0.0));
+  const auto segments = t.get<std::int64_t>("segments", 32);
+  if (segments < 3 || segments > 4096) fail(t, "segments", "is out of range", "3 to 4096");
+  m.shape.segments = static_cast<int>(segments);
+  const auto name = t.require<std::string>("name");
+  try {
+    m.mesh = make_pmt_model(m.shape, name);
+  } catch (const SetupError& e) {
+    throw SetupError(t.where("profile") + ": " + e.what());
+  }
+  return m;
+}
+
+void resolve_pmt_model(PmtModelDef& m, const Names& names) {
+  const TomlTable& t = m.table;
+  const std::int32_t back = t.contains("back")
+                                ? names.surface(t, "back", t.require<std::string>("back"))
+                                : names.surface(t, "back", kPmtBackAbsorber);
+  m.materials = pmt_model_materials(
+      names.material(t, "glass"), names.material(t, "vacuum"), names.material(t, "medium"),
+      names.surface(t, "photocathode", t.require<std::string>("photocathode")), back,
+      names.surface(t, "outer_surface", t.get<std::string>("outer_surface", "")));
+}
+
+// A solid's or array's mesh and materials: a primitive, a mesh file, or a PMT
+// model (whose materials and surfaces come from its [[pmt_model]]).
+struct SolidShape {
+  Mesh mesh;
+  SolidMaterials materials;
+  PmtModelDef* model = nullptr;
+};
+
+SolidShape read_solid_shape(const TomlTable& t, const std::filesystem::path& base_dir,
+                            const Names& names, PmtModels& models) {
+  SolidShape out;
+  if (t.get<std::string>("shape", "") != "pmt_model") {
+    if (t.contains("model")) fail(t, "model", "is only for shape = \"pmt_model\"", "remove it");
+    out.mesh = read_shape(t, base_dir);
+    out.materials = names.solid(t);
+    return out;
+  }
+  for (auto key : {"inner", "outer", "surface", "surfaces", "segments"}) {
+    if (t.contains(key)) {
+      fail(t, key, "is set by the [[pmt_model]] for shape = \"pmt_model\"",
+           "remove it here (glass, vacuum, medium, photocathode, back, segments are the "
+           "model's keys)");
+    }
+  }
+  const auto name = t.require<std::string>("model");
+  auto it = models.find(name);
+  if (it == models.end())
+    fail(t, "model", "names unknown PMT model '" + name + "'", "define it in a [[pmt_model]]");
+  out.mesh = it->second.mesh;
+  out.materials = it->second.materials;
+  out.model = &it->second;
+  return out;
+}
+
+// The prototype of a PMT model, added to the geometry at its first use.
+std::uint32_t model_prototype(PmtModelDef& m, Geometry& geometry) {
+  if (m.prototype < 0) {
+    m.prototype = geometry.add_prototype(m.table.require<std::string>("name"), m.mesh, m.materials);
+  }
+  return static_cast<std::uint32_t>(m.prototype);
+}
+
 Placement read_placement(const TomlTable& t) {
   const Vec3 pos = read_vec3(t, "position", {});
   if (t.contains("axis")) return Placement::facing(read_vec3(t, "axis", {0, 0, 1}), pos);
@@ -242,7 +334,7 @@ std::vector<Vec3> fibonacci_sphere(int n) {
 }
 
 void read_pmt_array(const TomlTable& t, const std::filesystem::path& base_dir, const Names& names,
-                    Geometry& geometry) {
+                    PmtModels& models, bool instancing, Geometry& geometry) {
   std::vector<std::string_view> allowed(kShapeKeys.begin(), kShapeKeys.end());
   for (auto k : {"name", "layout", "count", "radius_of_array", "facing", "positions", "inner",
                  "outer", "surface", "surfaces", "channel_type", "center"}) {
@@ -254,8 +346,9 @@ void read_pmt_array(const TomlTable& t, const std::filesystem::path& base_dir, c
     }
   }
   const std::string name = t.get<std::string>("name", "pmt");
-  const Mesh mesh = read_shape(t, base_dir);
-  const SolidMaterials sm = names.solid(t);
+  const SolidShape shape = read_solid_shape(t, base_dir, names, models);
+  const Mesh& mesh = shape.mesh;
+  const SolidMaterials& sm = shape.materials;
   const auto type = static_cast<std::int32_t>(t.get<std::int64_t>("channel_type", -1));
   const std::string facing = t.get<std::string>("facing", "inward");
   if (facing != "inward" && facing != "outward") {
@@ -283,14 +376,27 @@ void read_pmt_array(const TomlTable& t, const std::filesystem::path& base_dir, c
   } else {
     fail(t, "layout", "is '" + layout + "'", "use sphere or list");
   }
+  // One prototype for the array (or the PMT model's, shared), placed once
+  // per PMT; with instancing off, a flattened copy per PMT (the same
+  // results, more memory).
+  std::uint32_t proto = 0;
+  if (instancing) {
+    proto = shape.model ? model_prototype(*shape.model, geometry)
+                        : geometry.add_prototype(name, mesh, sm);
+  }
   int i = 0;
   for (const Vec3& p : positions) {
     Vec3 axis = p - center;
     if (norm(axis) == 0) axis = {0, 0, 1};
     // The dome's apex (+z of the primitive) points along `axis`, toward or
     // away from the centre.
-    geometry.add_pmt(name + "_" + std::to_string(i++), mesh, sm,
-                     Placement::facing(normalize(axis) * sign, p), type);
+    const Placement placement = Placement::facing(normalize(axis) * sign, p);
+    std::string pmt_name = name + "_" + std::to_string(i++);
+    if (instancing) {
+      geometry.add_instance(std::move(pmt_name), proto, placement, true, type);
+    } else {
+      geometry.add_pmt(std::move(pmt_name), mesh, sm, placement, type);
+    }
   }
 }
 
@@ -326,54 +432,92 @@ std::string default_tables() {
     os << (l > 200 ? ", " : "") << "[" << l << ", " << fmt::format("{:.6g}", 1000.0 / b) << "]";
   }
   os << "]\n\n";
-  os << "[[material]]\nname = \"glass\"\nsource = \"borosilicate, n = 1.49 (typical PMT "
-        "glass); absorption and scattering not modelled (the photocathode sits on it)\"\n"
-        "refractive_index = 1.49\nabsorption_length = 1e6\nscattering_length = 1e6\n\n";
+  // Borosilicate PMT glass: n = 1.49 at 400 nm, the value Chroma's and
+  // SNO+'s "glass" use, given the wavelength dependence of Schott N-BK7 (a
+  // borosilicate crown; Sellmeier coefficients from Schott's catalogue):
+  // n(l) = 1 + 0.49 (n_BK7(l) - 1) / (n_BK7(400 nm) - 1).
+  auto n_bk7 = [](double nm) {
+    const double l2 = (nm / 1000) * (nm / 1000);
+    return std::sqrt(1 + 1.03961212 * l2 / (l2 - 0.00600069867) +
+                     0.231792344 * l2 / (l2 - 0.0200179144) + 1.01046945 * l2 / (l2 - 103.560653));
+  };
+  os << "[[material]]\nname = \"glass\"\nsource = \"borosilicate PMT glass: n(400 nm) = 1.49 "
+        "(Chroma, SNO+) with Schott N-BK7's dispersion scaled to it; absorption: SNO+'s "
+        "glass_sno table as Chroma's demo optics quote it\"\nrefractive_index = [";
+  for (int l = 250; l <= 800; l += 50) {
+    os << (l > 250 ? ", " : "") << "[" << l << ", "
+       << fmt::format("{:.4f}", 1 + 0.49 * (n_bk7(l) - 1) / (n_bk7(400) - 1)) << "]";
+  }
+  os << "]\nabsorption_length = [[200, 1e-7], [300, 1e-7], [330, 1000], [500, 2000], "
+        "[600, 1000], [770, 500], [800, 1e-7]]\nscattering_length = 1e6\n\n";
+  os << "[[material]]\nname = \"vacuum\"\nsource = \"inside the PMTs\"\nrefractive_index = 1.0\n"
+        "absorption_length = 1e6\nscattering_length = 1e6\n\n";
   os << "[[material]]\nname = \"rock\"\nsource = \"outside the tank; photons never enter "
-        "(the wall absorbs)\"\nrefractive_index = 1.0\nabsorption_length = 1e6\n"
+        "(the wall absorbs or reflects)\"\nrefractive_index = 1.0\nabsorption_length = 1e6\n"
         "scattering_length = 1e6\n\n";
   // Bialkali photocathode QE: the shape of Hamamatsu's published typical
   // curve for 10-inch bialkali PMTs (R7081), peak ~25 % near 390 nm; values
   // read off the datasheet plot, so good to a few per cent of themselves.
-  os << "[[surface]]\nname = \"photocathode\"\nmodel = \"default\"\n"
-        "source = \"typical bialkali QE (Hamamatsu R7081 datasheet curve)\"\n"
+  // The cathode sits on the inner glass: a film of zero thickness (the
+  // COMPLEX model with thickness 0 is the Fresnel interface glass | vacuum),
+  // opaque (not transmissive): the Fresnel-transmitted part is absorbed and
+  // detected with probability `detect`, the rest reflects specularly.
+  os << "[[surface]]\nname = \"photocathode\"\nmodel = \"complex\"\n"
+        "source = \"typical bialkali QE (Hamamatsu R7081 datasheet curve) behind the Fresnel "
+        "interface glass | vacuum\"\n"
+        "eta = 2.0\nk = 0.0\nthickness = 0.0\ntransmissive = false\n"
         "detect = [[260, 0.0], [280, 0.02], [300, 0.10], [320, 0.18], [340, 0.22], "
         "[360, 0.24], [380, 0.25], [400, 0.25], [420, 0.24], [440, 0.22], [460, 0.19], "
         "[480, 0.16], [500, 0.12], [520, 0.09], [540, 0.06], [560, 0.04], [580, 0.025], "
-        "[600, 0.015], [620, 0.008], [650, 0.003], [700, 0.0]]\n"
-        "absorb = [[260, 1.0], [280, 0.98], [300, 0.90], [320, 0.82], [340, 0.78], "
-        "[360, 0.76], [380, 0.75], [400, 0.75], [420, 0.76], [440, 0.78], [460, 0.81], "
-        "[480, 0.84], [500, 0.88], [520, 0.91], [540, 0.94], [560, 0.96], [580, 0.975], "
-        "[600, 0.985], [620, 0.992], [650, 0.997], [700, 1.0]]\n\n";
+        "[600, 0.015], [620, 0.008], [650, 0.003], [700, 0.0]]\n\n";
   os << "[[surface]]\nname = \"black\"\nmodel = \"default\"\nsource = \"ideal absorber: "
-        "blackened tank wall and PMT backs\"\nabsorb = 1.0\n\n";
+        "the PMTs' inner back\"\nabsorb = 1.0\n\n";
+  os << "[[surface]]\nname = \"liner\"\nmodel = \"default\"\nsource = \"a partly reflective "
+        "tank liner (chosen so that photons bounce, not a measured material)\"\n"
+        "absorb = 0.7\nreflect_specular = 0.2\nreflect_diffuse = 0.1\n\n";
   return os.str();
 }
 
 }  // namespace
 
 std::string Detector::default_toml(const DefaultDetectorOptions& o) {
-  ACHERON_EXPECT(o.pmts >= 1 && o.coverage > 0 && o.coverage < 0.8 && o.pmt_radius > 0,
-                 "default detector options out of range (pmts >= 1, 0 < coverage < 0.8) fix "
-                 "the options");
-  // Coverage = N pi a^2 / (4 pi R^2), so R = a sqrt(N / (4 coverage)).
+  ACHERON_EXPECT(o.pmts >= 1 && o.coverage > 0 && o.coverage < 0.8 && o.pmt_radius > 0 &&
+                     o.pmt_segments >= 3 && o.pmt_arc_step > 0.1 && o.pmt_arc_step <= 45 &&
+                     o.wall_segments >= 3,
+                 "default detector options out of range (pmts >= 1, 0 < coverage < 0.8, "
+                 "pmt_segments >= 3, 0.1 < pmt_arc_step <= 45) fix the options");
+  // Coverage = N pi a^2 / (4 pi R^2), so R = a sqrt(N / (4 coverage)); R is
+  // the radius of the PMTs' equator planes.
   const double r_array = o.pmt_radius * std::sqrt(o.pmts / (4 * o.coverage));
-  const double r_wall = r_array + 20.0;  // clear of the PMT backs by more than the wall's facets
+  // The necks reach 142 mm outward; the wall stays clear of them.
+  const double r_wall = r_array + 200.0;
   std::ostringstream os;
-  os << "# Acheron default detector: a water-filled spherical Cherenkov detector.\n"
+  os << "# Acheron default detector: a water-filled spherical Cherenkov detector with\n"
+     << "# R7081-like 10-inch PMTs (glass bulb, vacuum, photocathode) and a partly\n"
+     << "# reflective tank liner.\n"
      << fmt::format("name = \"default water Cherenkov sphere, {} PMTs\"\n\n", o.pmts)
      << "[settings]\nmax_steps = 1000\ntiming = \"group\"\n\n"
      << default_tables()
+     << "[[pmt_model]]\nname = \"r7081\"\nsource = \"bulb outline of RAT-PAC's r7081 toroidal "
+        "PMT geometry; 3 mm glass; photocathode down to rho = 111 mm (Hamamatsu: 220 mm minimum "
+        "effective diameter)\"\nprofile = [";
+  const auto profile = r7081_profile(o.pmt_arc_step);
+  for (std::size_t i = 0; i < profile.size(); ++i) {
+    os << (i ? ", " : "") << fmt::format("[{:.3f}, {:.3f}]", profile[i].r, profile[i].z);
+  }
+  os << fmt::format(
+            "]\nglass_thickness = {:.1f}\nphotocathode_cut = {:.1f}\nsegments = {}\n"
+            "glass = \"glass\"\nvacuum = \"vacuum\"\nmedium = \"water\"\n"
+            "photocathode = \"photocathode\"\nback = \"black\"\n\n",
+            kR7081GlassThickness, kR7081PhotocathodeCut, o.pmt_segments)
      << fmt::format(
             "[[solid]]\nname = \"tank\"\nshape = \"sphere\"\nradius = {:.3f}\nsegments = {}\n"
-            "inner = \"water\"\nouter = \"rock\"\nsurface = \"black\"\n\n",
-            r_wall, o.wall_segments)
+            "inner = \"water\"\nouter = \"rock\"\nsurface = \"{}\"\n\n",
+            r_wall, o.wall_segments, o.reflective_wall ? "liner" : "black")
      << fmt::format(
-            "[[pmt_array]]\nname = \"pmt\"\nshape = \"pmt\"\naperture_radius = {:.3f}\n"
-            "sphere_radius = {:.3f}\nsegments = {}\ninner = \"glass\"\nouter = \"water\"\n"
-            "surfaces = [\"photocathode\", \"black\"]\nlayout = \"sphere\"\ncount = {}\n"
-            "radius_of_array = {:.3f}\nfacing = \"inward\"\n",
-            o.pmt_radius, o.pmt_radius * 1.3, o.pmt_segments, o.pmts, r_array);
+            "[[pmt_array]]\nname = \"pmt\"\nshape = \"pmt_model\"\nmodel = \"r7081\"\n"
+            "layout = \"sphere\"\ncount = {}\nradius_of_array = {:.3f}\nfacing = \"inward\"\n",
+            o.pmts, r_array);
   return os.str();
 }
 
@@ -395,11 +539,11 @@ Detector Detector::load(const std::filesystem::path& path) {
 Detector Detector::parse(std::string_view toml, const std::string& source,
                          const std::filesystem::path& base_dir) {
   const TomlTable doc = TomlTable::parse_string(toml, source);
-  doc.check_keys({"name", "settings", "material", "surface", "solid", "pmt_array"});
+  doc.check_keys({"name", "settings", "material", "surface", "pmt_model", "solid", "pmt_array"});
   Detector d;
   d.name_ = doc.get<std::string>("name", source);
   if (auto s = doc.find_table("settings")) {
-    s->check_keys({"max_steps", "timing", "chroma_compat"});
+    s->check_keys({"max_steps", "timing", "chroma_compat", "instancing"});
     const auto steps = s->get<std::int64_t>("max_steps", 1000);
     if (steps < 1 || steps > 1000000) fail(*s, "max_steps", "is out of range", "1 to 1000000");
     d.settings_.max_steps = static_cast<std::uint32_t>(steps);
@@ -412,6 +556,7 @@ Detector Detector::parse(std::string_view toml, const std::string& source,
       fail(*s, "timing", "is '" + timing + "'", "use phase or group");
     }
     d.settings_.chroma_compat = s->get<bool>("chroma_compat", false);
+    d.settings_.instancing = s->get<bool>("instancing", true);
   }
   OpticsInput input;
   for (const auto& m : doc.tables_in_array("material")) input.materials.push_back(read_material(m));
@@ -419,9 +564,27 @@ Detector Detector::parse(std::string_view toml, const std::string& source,
   if (input.materials.empty()) {
     throw SetupError(source + ": no [[material]] (a detector needs at least one) define them");
   }
+  PmtModels models;
+  for (const auto& m : doc.tables_in_array("pmt_model")) {
+    const auto name = m.require<std::string>("name");
+    if (models.count(name)) {
+      fail(m, "name", "repeats PMT model '" + name + "'", "give each [[pmt_model]] its own name");
+    }
+    models.emplace(name, read_pmt_model_shape(m));
+    const bool named =
+        std::any_of(input.surfaces.begin(), input.surfaces.end(),
+                    [](const SurfaceInput& s) { return s.name == kPmtBackAbsorber; });
+    if (!m.contains("back") && !named) {
+      SurfaceInput back;
+      back.name = kPmtBackAbsorber;
+      back.absorb = Property::constant(1.0);
+      input.surfaces.push_back(std::move(back));
+    }
+  }
   d.tables_ = std::make_unique<OpticsTables>(input);
   d.geometry_ = std::make_unique<Geometry>();
   const Names names{*d.tables_};
+  for (auto& [name, m] : models) resolve_pmt_model(m, names);
   for (const auto& s : doc.tables_in_array("solid")) {
     std::vector<std::string_view> allowed(kShapeKeys.begin(), kShapeKeys.end());
     for (auto k : {"name", "inner", "outer", "surface", "surfaces", "position", "rotation", "axis",
@@ -433,17 +596,22 @@ Detector Detector::parse(std::string_view toml, const std::string& source,
         fail(s, key, "is not a solid key", "check its spelling in docs/optics.md");
       }
     }
-    const Mesh mesh = read_shape(s, base_dir);
+    const SolidShape shape = read_solid_shape(s, base_dir, names, models);
     const std::string name = s.get<std::string>("name", "solid");
-    if (s.get<bool>("pmt", false)) {
-      d.geometry_->add_pmt(name, mesh, names.solid(s), read_placement(s),
-                           static_cast<std::int32_t>(s.get<std::int64_t>("channel_type", -1)));
+    const bool pmt = s.get<bool>("pmt", false);
+    const auto type = static_cast<std::int32_t>(s.get<std::int64_t>("channel_type", -1));
+    const Placement placement = read_placement(s);
+    if (shape.model && d.settings_.instancing) {
+      d.geometry_->add_instance(name, model_prototype(*shape.model, *d.geometry_), placement, pmt,
+                                type);
+    } else if (pmt) {
+      d.geometry_->add_pmt(name, shape.mesh, shape.materials, placement, type);
     } else {
-      d.geometry_->add_solid(name, mesh, names.solid(s), read_placement(s));
+      d.geometry_->add_solid(name, shape.mesh, shape.materials, placement);
     }
   }
   for (const auto& a : doc.tables_in_array("pmt_array"))
-    read_pmt_array(a, base_dir, names, *d.geometry_);
+    read_pmt_array(a, base_dir, names, models, d.settings_.instancing, *d.geometry_);
   if (d.geometry_->solids().empty()) {
     throw SetupError(source +
                      ": no [[solid]] or [[pmt_array]] (nothing to trace against) add "
@@ -517,12 +685,27 @@ ParamsView Detector::params(std::uint64_t seed) const {
 std::string Detector::summary() const {
   const auto& g = *geometry_;
   auto [lo, hi] = g.bounds();
+  std::size_t proto_triangles = 0;
+  for (const auto& p : g.prototypes()) proto_triangles += p.triangle_count;
+  const double mib = 1024.0 * 1024.0;
   std::ostringstream os;
   os << "detector   " << name_ << "\n"
      << "solids     " << g.solids().size() << "\n"
      << "channels   " << g.channels().size() << "\n"
-     << "triangles  " << g.triangles().size() << "\n"
-     << "vertices   " << g.vertices().size() << "\n"
+     << "prototypes " << g.prototypes().size();
+  for (std::size_t i = 0; i < g.prototypes().size(); ++i) {
+    os << (i ? ", " : " (") << g.prototypes()[i].name << ": " << g.prototypes()[i].triangle_count
+       << " triangles" << (i + 1 == g.prototypes().size() ? ")" : "");
+  }
+  os << "\n"
+     << "instances  " << g.instances().size() << "\n"
+     << "triangles  " << g.triangle_count() << " (" << g.triangles().size() << " flattened + "
+     << proto_triangles << " in prototypes stored)\n"
+     << "vertices   " << g.vertices().size() + g.prototype_vertices().size() << " stored\n"
+     << fmt::format(
+            "memory     {:.1f} MiB of triangle arrays ({:.1f} MiB if flattened), "
+            "before Embree's BVH\n",
+            g.memory_bytes() / mib, g.flattened_memory_bytes() / mib)
      << fmt::format("bounds     [{:.1f}, {:.1f}, {:.1f}] .. [{:.1f}, {:.1f}, {:.1f}] mm\n", lo.x,
                     lo.y, lo.z, hi.x, hi.y, hi.z)
      << "materials  ";
@@ -542,13 +725,14 @@ std::vector<std::string> Detector::check() const {
   std::vector<std::string> problems;
   const auto& g = *geometry_;
   const auto& tris = g.triangles();
-  const auto& data = g.triangle_data();
-  // 1. Closed meshes: within a solid every edge is shared by exactly two
-  //    triangles, traversed in opposite directions (consistent winding).
-  for (const auto& s : g.solids()) {
+  // 1. Closed meshes: within a solid (or prototype) every edge is shared by
+  //    exactly two triangles, traversed in opposite directions (consistent
+  //    winding). A prototype is checked once for all its instances.
+  auto check_closed = [&](const std::string& what, const std::array<std::uint32_t, 3>* first,
+                          std::uint32_t count) {
     std::map<std::pair<std::uint32_t, std::uint32_t>, int> edges;
-    for (std::uint32_t i = s.first_triangle; i < s.first_triangle + s.triangle_count; ++i) {
-      for (int k = 0; k < 3; ++k) edges[{tris[i][k], tris[i][(k + 1) % 3]}] += 1;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      for (int k = 0; k < 3; ++k) edges[{first[i][k], first[i][(k + 1) % 3]}] += 1;
     }
     std::size_t open = 0, flipped = 0;
     for (const auto& [e, n] : edges) {
@@ -557,15 +741,22 @@ std::vector<std::string> Detector::check() const {
       if (rev == edges.end()) ++open;
     }
     if (open) {
-      problems.push_back(
-          fmt::format("solid '{}': mesh is not closed ({} boundary edges)", s.name, open));
+      problems.push_back(fmt::format("{}: mesh is not closed ({} boundary edges)", what, open));
     }
     if (flipped) {
       problems.push_back(
-          fmt::format("solid '{}': inconsistent winding ({} edges used twice in "
+          fmt::format("{}: inconsistent winding ({} edges used twice in "
                       "the same direction)",
-                      s.name, flipped));
+                      what, flipped));
     }
+  };
+  for (const auto& s : g.solids()) {
+    if (s.instance >= 0) continue;
+    check_closed("solid '" + s.name + "'", tris.data() + s.first_triangle, s.triangle_count);
+  }
+  for (const auto& p : g.prototypes()) {
+    check_closed("prototype '" + p.name + "'", g.prototype_triangles().data() + p.first_triangle,
+                 p.triangle_count);
   }
   // 2. Material codes: from a point just outside each solid (along a triangle's
   //    normal) the medium reached must be the solid's outer material.
@@ -574,20 +765,21 @@ std::vector<std::string> Detector::check() const {
   for (const auto& s : g.solids()) {
     const std::uint32_t step = std::max<std::uint32_t>(1, s.triangle_count / 8);
     for (std::uint32_t i = s.first_triangle; i < s.first_triangle + s.triangle_count; i += step) {
-      const Vec3 c =
-          (g.vertices()[tris[i][0]] + g.vertices()[tris[i][1]] + g.vertices()[tris[i][2]]) / 3.f;
-      const Vec3 n = g.normals()[i];
+      const auto corners = g.triangle_corners(i);
+      const Vec3 c = (corners[0] + corners[1] + corners[2]) / 3.f;
+      const TriangleData mine = g.triangle_record(i);
+      const Vec3 n = mine.normal;
       RayHit hit;
       if (!tracer.intersect(c, n, static_cast<std::int32_t>(i), hit)) continue;  // outermost
-      const auto& other = data[hit.triangle];
-      if (other.solid == data[i].solid) continue;
-      const bool from_inside = dot(n, g.normals()[hit.triangle]) > 0;
+      const TriangleData other = g.triangle_record(static_cast<std::uint32_t>(hit.triangle));
+      if (other.solid == mine.solid) continue;
+      const bool from_inside = dot(n, other.normal) > 0;
       const std::uint32_t medium = from_inside ? other.inner_material : other.outer_material;
-      if (medium != data[i].outer_material) {
+      if (medium != mine.outer_material) {
         problems.push_back(fmt::format(
             "solid '{}': outer material is '{}' but the neighbouring solid '{}' says the medium "
             "there is '{}'",
-            s.name, tables_->material_name(data[i].outer_material), g.solids()[other.solid].name,
+            s.name, tables_->material_name(mine.outer_material), g.solids()[other.solid].name,
             tables_->material_name(medium)));
         break;
       }
@@ -603,6 +795,13 @@ std::vector<std::string> Detector::check() const {
   float max_r = 0;
   for (const auto& ch : g.channels()) {
     const auto& s = g.solids()[ch.solid];
+    if (s.instance >= 0) {  // the prototype's sphere, placed
+      const auto& in = g.instances()[s.instance];
+      const auto& proto = g.prototypes()[in.prototype];
+      balls.push_back({in.placement.apply(proto.centre), proto.radius, ch.solid});
+      max_r = std::max(max_r, proto.radius);
+      continue;
+    }
     // Sphere about the vertex centroid reaching the farthest vertex.
     Vec3 c{};
     std::size_t n = 0;

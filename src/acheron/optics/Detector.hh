@@ -21,17 +21,23 @@ struct DetectorSettings {
   // Chroma's choice.
   TimingMode timing = TimingMode::group;
   bool chroma_compat = false;
+  // PMT arrays share one prototype mesh (Embree instancing); false flattens
+  // every PMT into the triangle list (same results, for A/B comparisons).
+  bool instancing = true;
 };
 
 // Parameters of the embedded default: a water-filled spherical Cherenkov
-// detector with inward-facing PMTs at ~30 % photocathode coverage. The
-// sphere radius scales with the PMT count to keep the coverage.
+// detector with inward-facing R7081-like 10-inch PMTs (PmtModel.hh) at ~30 %
+// photocathode coverage inside a partly reflective liner. The sphere radius
+// scales with the PMT count to keep the coverage.
 struct DefaultDetectorOptions {
   int pmts = 400;
-  double coverage = 0.30;
-  double pmt_radius = 127.0;  // mm, a 10-inch PMT's photocathode aperture
-  int pmt_segments = 24;      // tessellation of each PMT dome
+  double coverage = 0.30;     // N pi a^2 / (4 pi R^2), R the radius of the PMT equators
+  double pmt_radius = 111.0;  // a (mm): the photocathode's rim on the bulb
+  int pmt_segments = 32;      // azimuthal divisions of each PMT
+  double pmt_arc_step = 6.0;  // degrees per step along the bulb's arcs
   int wall_segments = 96;
+  bool reflective_wall = true;  // false: a black tank wall
 };
 
 struct GdmlOptions;  // Gdml.hh

@@ -85,12 +85,10 @@ void PhotonBatch::check() const {
 }
 
 bool photon_hit_channel(const Photon& p, const ParamsView& params, std::uint32_t* channel) {
-  if (!(p.history & history::surface_detect) || p.last_hit_triangle < 0 ||
-      static_cast<std::uint32_t>(p.last_hit_triangle) >= params.n_triangles) {
-    return false;
-  }
-  const std::uint32_t solid = params.triangles[p.last_hit_triangle].solid;
-  const std::int32_t ch = solid < params.n_solids ? params.solid_channel[solid] : -1;
+  if (!(p.history & history::surface_detect)) return false;
+  TriangleData tri;
+  if (!triangle_record(params, p.last_hit_triangle, tri)) return false;
+  const std::int32_t ch = tri.solid < params.n_solids ? params.solid_channel[tri.solid] : -1;
   if (ch < 0) return false;
   *channel = static_cast<std::uint32_t>(ch);
   return true;
@@ -107,7 +105,7 @@ SimulationResult Engine::simulate(const PhotonBatch& photons, std::uint64_t seed
   photons.check();
   const std::size_t n = photons.size();
   const ParamsView params = detector_->params(seed);
-  const EmbreeTracer tracer = scene_->tracer(params.triangles);
+  const EmbreeTracer tracer = scene_->tracer(true);
   const std::size_t chunk = std::max<std::size_t>(1, options_.chunk);
   const std::size_t n_chunks = (n + chunk - 1) / chunk;
 

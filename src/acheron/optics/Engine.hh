@@ -105,10 +105,10 @@ class Engine final {
   SimulationResult simulate(const PhotonBatch& photons, std::uint64_t seed) const;
 
   const Detector& detector() const noexcept { return *detector_; }
-  EmbreeTracer tracer() const {
-    return scene_->tracer(detector_->geometry().triangle_data().data());
-  }
+  EmbreeTracer tracer() const { return scene_->tracer(true); }
   std::size_t threads() const noexcept { return pool_->size(); }
+  // Bytes Embree holds for this engine's scene.
+  std::int64_t embree_bytes() const noexcept { return scene_->embree_bytes(); }
 
  private:
   std::shared_ptr<const Detector> detector_;

@@ -27,6 +27,19 @@ struct Mesh {
   std::size_t size() const noexcept { return triangles.size(); }
 };
 
+// A point of a profile in the (r, z) half-plane (mm), for surfaces of revolution.
+struct ProfilePoint {
+  float r;
+  float z;
+};
+
+// Surface of revolution about z through profile points ordered from top to
+// bottom (so that normals point outward); points with r == 0 become single
+// pole vertices. `segments` azimuthal divisions; triangle parts are taken per
+// profile segment from `parts` (or 0).
+Mesh make_revolution(const std::vector<ProfilePoint>& profile, int segments,
+                     const std::vector<std::uint8_t>& parts);
+
 // Primitives, centred on the origin. `segments` sets the tessellation
 // (azimuthal divisions; rings scale with it).
 Mesh make_sphere(float radius, int segments = 48);
@@ -55,6 +68,9 @@ struct Placement {
   static Placement facing(Vec3 axis, Vec3 translation);
   // Rotation from Euler angles (rad) about x, then y, then z.
   static Placement from_euler(Vec3 angles, Vec3 translation);
+  // True if the rotation is a proper rotation (orthonormal, determinant +1)
+  // to within float rounding: no scale, shear or reflection.
+  bool rigid() const;
 };
 
 struct SolidInfo {
@@ -63,6 +79,28 @@ struct SolidInfo {
   std::uint32_t triangle_count = 0;
   Placement placement;
   std::int32_t channel = -1;
+  std::int32_t instance = -1;  // index into Geometry::instances(), -1 if flattened
+};
+
+// A mesh stored once and placed many times (instancing). Its triangles,
+// vertices and per-triangle records sit in the prototype arrays.
+struct PrototypeInfo {
+  std::string name;
+  std::uint32_t first_triangle = 0;  // into prototype_triangles()
+  std::uint32_t triangle_count = 0;
+  std::uint32_t first_vertex = 0;  // into prototype_vertices()
+  std::uint32_t vertex_count = 0;
+  Vec3 centre;  // bounding sphere about the vertex centroid, prototype frame
+  float radius = 0;
+};
+
+// A placed copy of a prototype; a solid of its own. Its triangles have the
+// virtual ids first_triangle .. first_triangle + the prototype's count - 1.
+struct InstanceInfo {
+  std::uint32_t solid = 0;
+  std::uint32_t prototype = 0;
+  Placement placement;
+  std::uint32_t first_triangle = 0;
 };
 
 struct ChannelInfo {
@@ -87,6 +125,10 @@ struct SolidMaterials {
   std::uint32_t inner_material = 0;
   std::uint32_t outer_material = 0;
   std::vector<std::int32_t> surface_by_part{-1};
+  // Optional materials per part (a PMT's glass envelope and vacuum volume in
+  // one mesh); empty: inner_material / outer_material for every part.
+  std::vector<std::uint32_t> inner_by_part;
+  std::vector<std::uint32_t> outer_by_part;
 };
 
 class Geometry final {
@@ -99,6 +141,17 @@ class Geometry final {
   std::uint32_t add_pmt(std::string name, const Mesh& mesh, const SolidMaterials& materials,
                         const Placement& placement, std::int32_t channel_type = -1,
                         ChannelLabel label = {});
+
+  // Instancing. A prototype is a mesh with its materials and surfaces, stored
+  // once; add_instance places it as a new solid (a sensor with the next
+  // channel if `sensor`), sharing the prototype's triangles. The placement
+  // must be rigid (SetupError otherwise). Results equal those of the same
+  // mesh added with add_solid / add_pmt to within float rounding
+  // (docs/optics.md, "Instancing"). Instances share no vertices with other
+  // solids, so an instance must not share edges with a neighbour.
+  std::uint32_t add_prototype(std::string name, const Mesh& mesh, const SolidMaterials& materials);
+  std::uint32_t add_instance(std::string name, std::uint32_t prototype, const Placement& placement,
+                             bool sensor = false, std::int32_t channel_type = -1);
 
   // Merges duplicate vertices (exactly equal after placement) and computes
   // normals; call once after the last solid. Throws SetupError on degenerate
@@ -114,10 +167,34 @@ class Geometry final {
   const std::vector<ChannelInfo>& channels() const noexcept { return channels_; }
   const std::vector<std::int32_t>& solid_channel() const noexcept { return solid_channel_; }
 
+  const std::vector<PrototypeInfo>& prototypes() const noexcept { return prototypes_; }
+  const std::vector<InstanceInfo>& instances() const noexcept { return instances_; }
+  const std::vector<Vec3>& prototype_vertices() const noexcept { return proto_vertices_; }
+  // Vertex indices are global in prototype_vertices().
+  const std::vector<std::array<std::uint32_t, 3>>& prototype_triangles() const noexcept {
+    return proto_triangles_;
+  }
+  const std::vector<TriangleData>& prototype_triangle_data() const noexcept { return proto_data_; }
+
+  // Every triangle, flattened and instanced: the size of the virtual id space
+  // (the triangle count of the same detector flattened).
+  std::uint64_t triangle_count() const noexcept;
+  // Instance owning virtual triangle id, or -1 for a flattened triangle (or
+  // an id beyond the last).
+  std::int32_t instance_of(std::uint32_t id) const noexcept;
+  // Record of any virtual triangle id, normal in the world (after finalize()).
+  TriangleData triangle_record(std::uint32_t id) const;
+  // World-space corners of any virtual triangle id.
+  std::array<Vec3, 3> triangle_corners(std::uint32_t id) const;
+  // Host memory of the triangle arrays (bytes), and what the flattened
+  // detector would need for them (Embree's BVH comes on top of both).
+  std::uint64_t memory_bytes() const noexcept;
+  std::uint64_t flattened_memory_bytes() const noexcept;
+
   // Fills the geometry fields of a ParamsView (valid while this lives).
   void fill(ParamsView& view) const;
 
-  // Axis-aligned bounds of all vertices.
+  // Axis-aligned bounds of all vertices, instances included.
   std::pair<Vec3, Vec3> bounds() const;
   // The box photons may start in and travel through: the bounds widened on
   // every side by their largest extent (at least 1 m), so a source just
@@ -132,6 +209,13 @@ class Geometry final {
   std::vector<SolidInfo> solids_;
   std::vector<ChannelInfo> channels_;
   std::vector<std::int32_t> solid_channel_;
+  std::vector<PrototypeInfo> prototypes_;
+  std::vector<Vec3> proto_vertices_;
+  std::vector<std::array<std::uint32_t, 3>> proto_triangles_;
+  std::vector<TriangleData> proto_data_;
+  std::vector<InstanceInfo> instances_;
+  std::vector<InstanceData> instance_data_;  // built by finalize()
+  Vec3 bounds_lo_{}, bounds_hi_{};
   Vec3 world_lo_{}, world_hi_{};
   bool finalized_ = false;
 };

@@ -41,12 +41,70 @@ struct StepState {
   GridPoint wavelength;         // the photon's place on the wavelength grid
 };
 
+// The record of a triangle of instance `instance` (virtual id `id`): the
+// prototype's, with the normal rotated into the world and the instance's solid.
+ACHERON_FUNCTION inline TriangleData instance_triangle(const ParamsView& params,
+                                                       std::uint32_t instance, std::uint32_t id) {
+  const InstanceData& in = params.instances[instance];
+  TriangleData t = params.prototype_triangles[in.prototype_first + (id - in.first_triangle)];
+  const float* r = in.rotation;
+  const Vec3 n = t.normal;
+  t.normal = {r[0] * n.x + r[1] * n.y + r[2] * n.z, r[3] * n.x + r[4] * n.y + r[5] * n.z,
+              r[6] * n.x + r[7] * n.y + r[8] * n.z};
+  t.solid = in.solid;
+  return t;
+}
+
+// The instance owning virtual triangle id (>= n_triangles), by bisection over
+// the instances' first_triangle; -1 if the id is beyond every instance.
+ACHERON_FUNCTION inline std::int32_t find_instance(const ParamsView& params, std::uint32_t id) {
+  std::uint32_t lo = 0, hi = params.n_instances;  // answer in [lo, hi)
+  while (hi - lo > 1) {
+    const std::uint32_t mid = lo + (hi - lo) / 2;
+    if (params.instances[mid].first_triangle <= id) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo >= params.n_instances) return -1;
+  const InstanceData& in = params.instances[lo];
+  if (id < in.first_triangle || id - in.first_triangle >= in.triangle_count) return -1;
+  return static_cast<std::int32_t>(lo);
+}
+
+// The record of any virtual triangle id; false if the id names no triangle.
+ACHERON_FUNCTION inline bool triangle_record(const ParamsView& params, std::int32_t id,
+                                             TriangleData& out) {
+  if (id < 0) return false;
+  const auto u = static_cast<std::uint32_t>(id);
+  if (u < params.n_triangles) {
+    out = params.triangles[u];
+    return true;
+  }
+  const std::int32_t instance = find_instance(params, u);
+  if (instance < 0) return false;
+  out = instance_triangle(params, static_cast<std::uint32_t>(instance), u);
+  return true;
+}
+
 // Orients the triangle normal n (inner -> outer) against the direction d
 // (photon-physics.md §3) and looks up both media at the photon's wavelength.
 ACHERON_FUNCTION inline StepState make_step_state(const ParamsView& params, const Photon& photon,
                                                   const RayHit& hit) {
   StepState s;
-  const TriangleData& tri = params.triangles[hit.triangle];
+  // Flattened triangles read their record in place; an instanced hit builds
+  // its record from the prototype's (one branch on the fast path).
+  TriangleData instanced;
+  const TriangleData* tri_ptr;
+  if (hit.instance < 0) [[likely]] {
+    tri_ptr = &params.triangles[hit.triangle];
+  } else {
+    instanced = instance_triangle(params, static_cast<std::uint32_t>(hit.instance),
+                                  static_cast<std::uint32_t>(hit.triangle));
+    tri_ptr = &instanced;
+  }
+  const TriangleData& tri = *tri_ptr;
   const Vec3 n = tri.normal;
   if (dot(photon.direction, n) < 0.0f) {
     s.material1 = tri.outer_material;

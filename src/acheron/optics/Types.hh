@@ -145,6 +145,22 @@ struct alignas(32) TriangleData {
   std::uint32_t solid = 0;
 };
 
+// ---- Instancing --------------------------------------------------------
+// A prototype mesh placed many times (PMTs). An instance's triangles take the
+// "virtual" triangle ids first_triangle .. first_triangle + triangle_count - 1,
+// after the flattened triangles, so last_hit_triangle and the
+// self-intersection rule work the same for both. Its per-triangle records are
+// the prototype's (normal in the prototype's frame, rotated on use); its solid
+// id replaces theirs. Placements are rigid (rotation and translation only).
+struct InstanceData {
+  float rotation[9];              // row-major: world = R * local + translation
+  std::uint32_t first_triangle;   // virtual id of the prototype's triangle 0
+  std::uint32_t triangle_count;   // the prototype's
+  std::uint32_t prototype_first;  // its triangle 0 in ParamsView::prototype_triangles
+  std::uint32_t solid;
+};
+// ------------------------------------------------------------------------
+
 // Everything immutable that the stepping loop reads. Trivially copyable so a
 // CUDA launcher can pass it by value.
 struct ParamsView {
@@ -154,7 +170,11 @@ struct ParamsView {
   std::uint32_t n_surfaces = 0;
   const ReemissionComponentData* components = nullptr;
   const TriangleData* triangles = nullptr;
-  std::uint32_t n_triangles = 0;
+  std::uint32_t n_triangles = 0;  // flattened triangles: ids 0 .. n_triangles - 1
+  // Instances, ordered by first_triangle (the first starts at n_triangles).
+  const InstanceData* instances = nullptr;
+  std::uint32_t n_instances = 0;
+  const TriangleData* prototype_triangles = nullptr;
   const std::int32_t* solid_channel = nullptr;  // solid -> channel index, -1 = not a sensor
   std::uint32_t n_solids = 0;
   std::uint32_t max_steps = 1000;
@@ -171,8 +191,9 @@ struct ParamsView {
 
 // Result of a ray cast: nearest triangle with distance > 0.
 struct RayHit {
-  float distance = 0;  // mm
-  std::int32_t triangle = -1;
+  float distance = 0;          // mm
+  std::int32_t triangle = -1;  // virtual id (flattened or instanced)
+  std::int32_t instance = -1;  // the instance hit; -1 for a flattened triangle
 };
 
 }  // namespace acheron::optics
