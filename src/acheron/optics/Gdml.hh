@@ -49,6 +49,12 @@ struct GdmlOptions {
   // to the mesher; also the distance within which two sibling volumes' faces
   // count as touching for a border surface between them.
   double tolerance_mm = 0.05;
+  // The tolerance grows with a solid's size: at least this fraction of its
+  // largest dimension (solid_extent), so that a tank metres across is not
+  // meshed at PMT precision (a sphere's facet normals then deviate from the
+  // true normal by up to about 2 sqrt(relative_tolerance) rad: 1.1 degrees
+  // at the default).
+  double relative_tolerance = 1e-4;
   WlsTimeProfile wls_time_profile = WlsTimeProfile::exponential;
   DetectorSettings settings;
   // Empty: the solid mesher (SolidMesher.hh: gmsh with OpenCASCADE for

@@ -567,8 +567,10 @@ void Scope::read_setup(pugi::xml_node section) {
 
 Reader::Reader(const GdmlOptions& o) : options(o) {
   if (!options.mesher) {
-    options.mesher = [](const solids::Solid& solid, double tolerance_mm) {
-      return tessellate(solid, MeshingOptions{.tolerance = tolerance_mm});
+    options.mesher = [relative = options.relative_tolerance](const solids::Solid& solid,
+                                                              double tolerance_mm) {
+      const double tolerance = std::max(tolerance_mm, relative * solid_extent(solid));
+      return tessellate(solid, MeshingOptions{.tolerance = tolerance});
     };
   }
   if (!(options.tolerance_mm > 0) || !std::isfinite(options.tolerance_mm)) {

@@ -130,19 +130,6 @@ solids::Tessellated tessellated(const Scope& s, pugi::xml_node node) {
   return t;
 }
 
-std::string type_of(const solids::SolidVariant& v) {
-  static const char* names[] = {
-      "box",    "tube",  "cone",     "sphere",          "orb",         "ellipsoid",
-      "eltube", "torus", "polycone", "genericPolycone", "polyhedra",   "genericPolyhedra",
-      "trd",    "trap",  "para",     "tessellated",     "scaledSolid", "boolean"};
-  if (const auto* b = std::get_if<solids::Boolean>(&v)) {
-    return b->op == solids::Boolean::Op::union_        ? "union"
-           : b->op == solids::Boolean::Op::subtraction ? "subtraction"
-                                                       : "intersection";
-  }
-  return names[v.index()];
-}
-
 }  // namespace
 
 void Scope::read_solids(pugi::xml_node section) {

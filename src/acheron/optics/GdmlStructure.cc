@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <tuple>
 #include <unordered_map>
 
 #include "acheron/core/Error.hh"
@@ -450,11 +452,42 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
       return instances[a].pv->copynumber < instances[b].pv->copynumber;
     });
   }
-  std::vector<std::size_t> order;
+  // Sensitive placements first, so that channel k is the k-th of them.
+  std::vector<std::size_t> order = sensitive;
   for (std::size_t i = 1; i < instances.size(); ++i) {
     if (!instances[i].volume->sensitive) order.push_back(i);
   }
-  order.insert(order.end(), sensitive.begin(), sensitive.end());
+  // How often each solid is placed with the same materials and surface: a
+  // mesh placed more than once (rigidly, without per-face border surfaces)
+  // is stored once and instanced.
+  struct ProtoKey {
+    const Mesh* mesh;
+    std::uint32_t inner, outer;
+    std::int32_t surface;
+    bool operator<(const ProtoKey& o) const {
+      return std::tie(mesh, inner, outer, surface) < std::tie(o.mesh, o.inner, o.outer, o.surface);
+    }
+  };
+  std::map<ProtoKey, std::uint32_t> proto_uses;
+  std::map<ProtoKey, std::uint32_t> prototypes;
+  std::vector<std::int32_t> channel_of(instances.size(), -1);  // by instance index
+  std::vector<SolidMaterials> materials_of(instances.size());
+  std::vector<bool> instanced(instances.size(), false);
+  for (std::size_t i : order) {
+    const Instance& inst = instances[i];
+    const Instance& mother = instances[static_cast<std::size_t>(inst.parent)];
+    SolidMaterials& sm = materials_of[i];
+    sm.inner_material = material_of(inst.volume->material);
+    sm.outer_material = material_of(mother.volume->material);
+    const SurfaceDef* base = border_whole[i];
+    if (!base) base = inst.volume->skin;
+    if (!base) base = mother.volume->skin;
+    sm.surface_by_part = {surface_of(base, inst.volume->material, mother.volume->material)};
+    instanced[i] = border_faces[i].empty() && inst.world.is_rotation();
+    if (instanced[i]) {
+      ++proto_uses[{&mesh_of(inst), sm.inner_material, sm.outer_material, sm.surface_by_part[0]}];
+    }
+  }
 
   Geometry geometry;
   for (std::size_t i : order) {
@@ -462,57 +495,76 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
     const Instance& mother = instances[static_cast<std::size_t>(inst.parent)];
     const MaterialDef* in = inst.volume->material;
     const MaterialDef* out = mother.volume->material;
-    SolidMaterials sm;
-    sm.inner_material = material_of(in);
-    sm.outer_material = material_of(out);
-    const SurfaceDef* base = border_whole[i];
-    if (!base) base = inst.volume->skin;
-    if (!base) base = mother.volume->skin;
-    sm.surface_by_part = {surface_of(base, in, out)};
+    SolidMaterials sm = materials_of[i];
     const Mesh* mesh = &mesh_of(inst);
-    Mesh local;
-    if (!border_faces[i].empty()) {
-      local = *mesh;
-      local.part.assign(local.triangles.size(), 0);
-      for (const auto& [t, s] : border_faces[i]) {
-        const std::int32_t idx = surface_of(s, in, out);
-        auto pos = std::find(sm.surface_by_part.begin(), sm.surface_by_part.end(), idx);
-        if (pos == sm.surface_by_part.end()) {
-          sm.surface_by_part.push_back(idx);
-          pos = sm.surface_by_part.end() - 1;
-        }
-        local.part[t] = static_cast<std::uint8_t>(pos - sm.surface_by_part.begin());
-      }
-      mesh = &local;
-    }
     Placement placement;
     placement.translation = {static_cast<float>(inst.world.t.x), static_cast<float>(inst.world.t.y),
                              static_cast<float>(inst.world.t.z)};
     if (inst.world.is_rotation()) {
       for (int k = 0; k < 9; ++k) placement.rotation[k] = static_cast<float>(inst.world.m[k]);
-    } else {
-      // A scaled (or mirrored) placement: the linear part goes into the
-      // vertices; a mirror turns the winding.
-      if (mesh != &local) local = *mesh;
-      for (auto& v : local.vertices) {
-        const V3 w = inst.world.linear({v.x, v.y, v.z});
-        v = {static_cast<float>(w.x), static_cast<float>(w.y), static_cast<float>(w.z)};
-      }
-      if (inst.world.det() < 0) {
-        for (auto& t : local.triangles) std::swap(t[1], t[2]);
-      }
-      mesh = &local;
     }
+    ChannelLabel label;
     if (inst.volume->sensitive) {
-      ChannelLabel label;
       const V3 d = inst.world.linear({0, 0, 1});
       label.direction =
           Vec3{static_cast<float>(d.x), static_cast<float>(d.y), static_cast<float>(d.z)};
       label.copy_number = inst.pv->has_copynumber ? inst.pv->copynumber : -1;
       label.volume = inst.volume->name;
-      geometry.add_pmt(inst.path, *mesh, sm, placement, -1, std::move(label));
+    }
+    const ProtoKey key{mesh, sm.inner_material, sm.outer_material, sm.surface_by_part[0]};
+    std::uint32_t solid;
+    if (instanced[i] && proto_uses[key] > 1) {
+      auto it = prototypes.find(key);
+      if (it == prototypes.end()) {
+        it = prototypes.emplace(key, geometry.add_prototype(inst.volume->name, *mesh, sm)).first;
+      }
+      solid = geometry.add_instance(inst.path, it->second, placement, inst.volume->sensitive, -1,
+                                    std::move(label));
     } else {
-      geometry.add_solid(inst.path, *mesh, sm, placement);
+      Mesh local;
+      if (!border_faces[i].empty()) {
+        local = *mesh;
+        local.part.assign(local.triangles.size(), 0);
+        for (const auto& [t, surf] : border_faces[i]) {
+          const std::int32_t idx = surface_of(surf, in, out);
+          auto pos = std::find(sm.surface_by_part.begin(), sm.surface_by_part.end(), idx);
+          if (pos == sm.surface_by_part.end()) {
+            sm.surface_by_part.push_back(idx);
+            pos = sm.surface_by_part.end() - 1;
+          }
+          local.part[t] = static_cast<std::uint8_t>(pos - sm.surface_by_part.begin());
+        }
+        mesh = &local;
+      }
+      if (!inst.world.is_rotation()) {
+        // A scaled (or mirrored) placement: the linear part goes into the
+        // vertices; a mirror turns the winding.
+        if (mesh != &local) local = *mesh;
+        for (auto& v : local.vertices) {
+          const V3 w = inst.world.linear({v.x, v.y, v.z});
+          v = {static_cast<float>(w.x), static_cast<float>(w.y), static_cast<float>(w.z)};
+        }
+        if (inst.world.det() < 0) {
+          for (auto& t : local.triangles) std::swap(t[1], t[2]);
+        }
+        mesh = &local;
+      }
+      solid = inst.volume->sensitive
+                  ? geometry.add_pmt(inst.path, *mesh, sm, placement, -1, std::move(label))
+                  : geometry.add_solid(inst.path, *mesh, sm, placement);
+    }
+    if (inst.volume->sensitive) {
+      channel_of[i] = geometry.solid_channel()[solid];
+    } else {
+      // Inside a sensitive volume: its channel (Geant4 reports the innermost
+      // sensitive volume of the touchable history).
+      for (int a = inst.parent; a > 0; a = instances[static_cast<std::size_t>(a)].parent) {
+        if (channel_of[static_cast<std::size_t>(a)] >= 0) {
+          geometry.join_channel(solid, static_cast<std::uint32_t>(channel_of[a]));
+          channel_of[i] = channel_of[a];
+          break;
+        }
+      }
     }
   }
   geometry.finalize();

@@ -241,9 +241,15 @@ std::uint32_t Geometry::add_pmt(std::string name, const Mesh& mesh, const SolidM
                                 const Placement& placement, std::int32_t channel_type,
                                 ChannelLabel label) {
   const std::uint32_t solid = add_solid(std::move(name), mesh, materials, placement);
+  add_channel(solid, channel_type, std::move(label));
+  return solid;
+}
+
+void Geometry::add_channel(std::uint32_t solid, std::int32_t channel_type, ChannelLabel label) {
   const auto channel = static_cast<std::int32_t>(channels_.size());
   solid_channel_[solid] = channel;
   solids_[solid].channel = channel;
+  const Placement& placement = solids_[solid].placement;
   ChannelInfo info;
   info.solid = solid;
   info.type = channel_type < 0 ? channel : channel_type;
@@ -253,7 +259,18 @@ std::uint32_t Geometry::add_pmt(std::string name, const Mesh& mesh, const SolidM
   info.copy_number = label.copy_number;
   info.volume = std::move(label.volume);
   channels_.push_back(std::move(info));
-  return solid;
+}
+
+void Geometry::join_channel(std::uint32_t solid, std::uint32_t channel) {
+  ACHERON_EXPECT(!finalized_,
+                 "geometry is finalized (channels are fixed after finalize()) join channels "
+                 "before finalizing");
+  ACHERON_EXPECT(solid < solids_.size() && channel < channels_.size(),
+                 "join_channel(" + std::to_string(solid) + ", " + std::to_string(channel) +
+                     ") names a solid or channel that does not exist (ids count from 0 in "
+                     "order of addition) add them first");
+  solid_channel_[solid] = static_cast<std::int32_t>(channel);
+  solids_[solid].channel = static_cast<std::int32_t>(channel);
 }
 
 bool Placement::rigid() const {
@@ -323,7 +340,7 @@ std::uint32_t Geometry::add_prototype(std::string name, const Mesh& mesh,
 
 std::uint32_t Geometry::add_instance(std::string name, std::uint32_t prototype,
                                      const Placement& placement, bool sensor,
-                                     std::int32_t channel_type) {
+                                     std::int32_t channel_type, ChannelLabel label) {
   ACHERON_EXPECT(!finalized_,
                  "geometry is finalized (solids are fixed after finalize()) add "
                  "instances before finalizing");
@@ -345,12 +362,7 @@ std::uint32_t Geometry::add_instance(std::string name, std::uint32_t prototype,
   instances_.push_back({solid, prototype, placement, 0});
   solids_.push_back(std::move(info));
   solid_channel_.push_back(-1);
-  if (sensor) {
-    const auto channel = static_cast<std::int32_t>(channels_.size());
-    solid_channel_[solid] = channel;
-    solids_[solid].channel = channel;
-    channels_.push_back({solid, channel_type < 0 ? channel : channel_type, placement.translation});
-  }
+  if (sensor) add_channel(solid, channel_type, std::move(label));
   return solid;
 }
 

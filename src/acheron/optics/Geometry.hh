@@ -151,7 +151,12 @@ class Geometry final {
   // solids, so an instance must not share edges with a neighbour.
   std::uint32_t add_prototype(std::string name, const Mesh& mesh, const SolidMaterials& materials);
   std::uint32_t add_instance(std::string name, std::uint32_t prototype, const Placement& placement,
-                             bool sensor = false, std::int32_t channel_type = -1);
+                             bool sensor = false, std::int32_t channel_type = -1,
+                             ChannelLabel label = {});
+  // Makes a solid part of an existing channel: a photon detected on it
+  // counts for that channel (a volume inside a sensitive one, as Geant4
+  // reports the innermost sensitive volume of the touchable history).
+  void join_channel(std::uint32_t solid, std::uint32_t channel);
 
   // Merges duplicate vertices (exactly equal after placement) and computes
   // normals; call once after the last solid. Throws SetupError on degenerate
@@ -202,6 +207,8 @@ class Geometry final {
   std::pair<Vec3, Vec3> world() const noexcept { return {world_lo_, world_hi_}; }
 
  private:
+  void add_channel(std::uint32_t solid, std::int32_t channel_type, ChannelLabel label);
+
   std::vector<Vec3> vertices_;
   std::vector<std::array<std::uint32_t, 3>> triangles_;
   std::vector<TriangleData> triangle_data_;

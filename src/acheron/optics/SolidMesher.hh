@@ -32,6 +32,11 @@ struct MeshingOptions {
 // an empty boolean result, or a kernel failure.
 Mesh tessellate(const solids::Solid& solid, const MeshingOptions& options = {});
 
+// The solid's largest dimension (mm), estimated from its parameters (a
+// bound: a boolean counts its first operand and the second's placement).
+// Used to scale a meshing tolerance with the solid's size.
+double solid_extent(const solids::Solid& solid);
+
 // Signed volume of a closed mesh (mm^3) by the divergence theorem: positive
 // when the triangles face outward.
 double mesh_volume(const Mesh& mesh);
