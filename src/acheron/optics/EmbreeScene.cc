@@ -2,7 +2,9 @@
 
 #include <embree3/rtcore.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -18,6 +20,8 @@ namespace {
 struct ExcludeContext {
   RTCIntersectContext context;
   unsigned exclude;
+  unsigned exclude_solid;  // the solid of `exclude`
+  float near;              // hits on exclude_solid closer than this are the same point
   const TracerGeometry* geometries;
   bool prefetch;
 };
@@ -34,6 +38,10 @@ void exclude_filter(const RTCFilterFunctionNArguments* args) {
     const unsigned id = g.first_triangle + prim;
     const float t = RTCRayN_tfar(args->ray, args->N, i);
     if (id == ctx->exclude || !(t > 0.f)) {
+      args->valid[i] = 0;
+    } else if (t < ctx->near &&
+               (g.solid == TracerGeometry::kNoSolid ? g.records[prim].solid : g.solid) ==
+                   ctx->exclude_solid) {
       args->valid[i] = 0;
     } else if (ctx->prefetch) {
       __builtin_prefetch(g.records + prim);
@@ -95,11 +103,32 @@ RTCScene new_scene(RTCDevice device) {
 
 }  // namespace
 
+std::uint32_t EmbreeTracer::solid_of(std::uint32_t id) const {
+  // Geometries after the first (the flattened triangles) are instances in
+  // ascending first_triangle order.
+  std::size_t lo = 1, hi = n_geometries_;
+  if (hi <= 1 || id < geometries_[1].first_triangle) return geometries_[0].records[id].solid;
+  while (hi - lo > 1) {
+    const std::size_t mid = (lo + hi) / 2;
+    if (geometries_[mid].first_triangle <= id) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return geometries_[lo].solid;
+}
+
 bool EmbreeTracer::intersect(Vec3 o, Vec3 d, std::int32_t exclude, RayHit& hit) const {
   ExcludeContext ctx;
   rtcInitIntersectContext(&ctx.context);
   ctx.context.filter = exclude_filter;
   ctx.exclude = exclude < 0 ? RTC_INVALID_GEOMETRY_ID : static_cast<unsigned>(exclude);
+  // Embree's distances near the origin are good to a few float ulps of the
+  // coordinates; a neighbouring triangle of the surface just left, closer
+  // than this, is the same point met again (an edge or vertex hit).
+  ctx.exclude_solid = exclude < 0 ? TracerGeometry::kNoSolid : solid_of(ctx.exclude);
+  ctx.near = 1e-6f * (std::max({std::fabs(o.x), std::fabs(o.y), std::fabs(o.z)}) + 100.f);
   ctx.geometries = geometries_;
   ctx.prefetch = prefetch_;
   RTCRayHit rh;
@@ -186,7 +215,7 @@ EmbreeScene::EmbreeScene(const Geometry& geometry)
     rtcCommitGeometry(g);
     rtcAttachGeometryByID(scene, g, static_cast<unsigned>(k + 1));
     rtcReleaseGeometry(g);
-    geometries_.push_back({in.first_triangle, records + proto.first_triangle});
+    geometries_.push_back({in.first_triangle, records + proto.first_triangle, in.solid});
   }
   rtcCommitScene(scene);
   check_device(device, "the scene");
