@@ -378,3 +378,138 @@ TEST(DefaultDetector, TimesPhotonsAtTheGroupVelocity) {
 
 }  // namespace
 }  // namespace acheron::optics
+
+namespace acheron::optics {
+namespace {
+
+// A scintillator-like material whose components carry each form of
+// reemission time profile, and a WLS surface with its own delay.
+std::string reemission_detector(const std::string& component_keys,
+                                const std::string& surface_keys = "") {
+  return std::string(R"(
+[[material]]
+name = "lar"
+refractive_index = 1.23
+absorption_length = 1000
+scattering_length = 1e6
+  [[material.component]]
+  absorption_length = 1000
+  reemission_prob = 1
+  spectrum = [[120, 0], [128, 1], [136, 0]]
+)") + component_keys +
+         R"(
+[[surface]]
+name = "tpb"
+model = "wls"
+absorb = 1
+reemit = 1
+reemission_spectrum = [[400, 0], [430, 1], [500, 0]]
+)" + surface_keys +
+         R"(
+[[solid]]
+name = "s"
+shape = "sphere"
+radius = 10
+inner = "lar"
+outer = "lar"
+surface = "tpb"
+)";
+}
+
+const TimeProfileData& first_component_time(const Detector& d) {
+  return d.tables().components()[d.tables().materials()[0].component_begin].time;
+}
+
+// The time keys: time_constant (one exponential, kept exact however long:
+// 1.6 us is not cut at 1 us), time_constants with weights (normalised) and a
+// rise_time (or a per-row rise), time_cdf kept at its own points out to 10
+// us, time_profile (a density, integrated), time_delay (added, or alone);
+// the same keys on a WLS surface.
+TEST(DetectorFile, ReadsReemissionTimeProfiles) {
+  {
+    const Detector d = Detector::parse(
+        reemission_detector("time_constant = 1600\n", "time_constant = 2.5\n"), "t.toml");
+    const TimeProfileData& t = first_component_time(d);
+    ASSERT_EQ(t.n_exponentials, 1u);
+    EXPECT_EQ(t.exponentials[1], 1600.f);
+    EXPECT_EQ(t.exponentials[2], 0.f);
+    const TimeProfileData& s = d.tables().surfaces()[0].reemission_time;
+    ASSERT_EQ(s.n_exponentials, 1u);
+    EXPECT_EQ(s.exponentials[1], 2.5f);
+  }
+  {
+    const Detector d = Detector::parse(
+        reemission_detector("time_constants = [[6, 3], [1600, 7, 0.5]]\nrise_time = 1.5\n"),
+        "t.toml");
+    const TimeProfileData& t = first_component_time(d);
+    ASSERT_EQ(t.n_exponentials, 2u);
+    EXPECT_FLOAT_EQ(t.exponentials[0], 0.3f);
+    EXPECT_EQ(t.exponentials[1], 6.f);
+    EXPECT_FLOAT_EQ(t.exponentials[2], 6 * 1.5f / 7.5f);  // rise_time: the second mean
+    EXPECT_EQ(t.exponentials[3], 1.f);
+    EXPECT_EQ(t.exponentials[4], 1600.f);
+    EXPECT_FLOAT_EQ(t.exponentials[5], static_cast<float>(1600 * 0.5 / 1600.5));  // own rise
+    EXPECT_EQ(d.tables().surfaces()[0].reemission_time.n_exponentials, 0u);       // none given
+  }
+  {
+    const Detector d = Detector::parse(
+        reemission_detector(
+            "time_cdf = [[0, 0], [100, 0.2], [1000, 0.5], [10000, 1]]\ntime_delay = 2\n",
+            "time_delay = 3\n"),
+        "t.toml");
+    const TimeProfileData& t = first_component_time(d);
+    ASSERT_EQ(t.n_points, 4u);
+    EXPECT_EQ(t.times[3], 10000.f);
+    EXPECT_EQ(t.cdf[2], 0.5f);
+    EXPECT_EQ(t.delay, 2.f);
+    EXPECT_EQ(d.tables().surfaces()[0].reemission_time.delay, 3.f);
+  }
+  {
+    const Detector d = Detector::parse(
+        reemission_detector("time_profile = [[0, 1], [10, 1], [30, 0]]\n"), "t.toml");
+    const TimeProfileData& t = first_component_time(d);
+    ASSERT_EQ(t.n_points, 3u);
+    EXPECT_FLOAT_EQ(t.cdf[1], 0.5f);  // areas 10 and 10
+  }
+  {
+    const Detector d = Detector::parse(reemission_detector("time_delay = 0\n"), "t.toml");
+    const TimeProfileData& t = first_component_time(d);
+    EXPECT_EQ(t.delay, 0.f);
+    EXPECT_EQ(t.n_exponentials + t.n_points, 0u);
+  }
+}
+
+TEST(DetectorFile, ReemissionTimeErrorsNameTheKey) {
+  const auto error = [](const std::string& component, const std::string& surface = "") {
+    return message_of(reemission_detector(component, surface));
+  };
+  EXPECT_NE(error("").find("has no reemission time profile"), std::string::npos) << error("");
+  const std::string both = error("time_constant = 5\ntime_cdf = [[0, 0], [1, 1]]\n");
+  EXPECT_NE(both.find("time_cdf is given together with time_constant"), std::string::npos) << both;
+  const std::string rise = error("time_cdf = [[0, 0], [1, 1]]\nrise_time = 2\n");
+  EXPECT_NE(rise.find("rise_time is given without"), std::string::npos) << rise;
+  const std::string row = error("time_constants = [[6]]\n");
+  EXPECT_NE(row.find("time_constants rows must be"), std::string::npos) << row;
+  const std::string weight = error("time_constants = [[6, 0]]\n");
+  EXPECT_NE(weight.find("weight <= 0"), std::string::npos) << weight;
+  const std::string tau = error("time_constant = -1\n");
+  EXPECT_NE(tau.find("time_constant must be > 0"), std::string::npos) << tau;
+  const std::string delay = error("time_delay = -1\n");
+  EXPECT_NE(delay.find("time_delay must be >= 0"), std::string::npos) << delay;
+  const std::string far = error("time_cdf = [[0, 0], [2e9, 1]]\n");
+  EXPECT_NE(far.find("material 'lar' reemission component 0: a time_cdf point is 2e+09 ns"),
+            std::string::npos)
+      << far;
+  const std::string line = error("time_constant = 5\n");
+  EXPECT_EQ(line, "no error");
+  // Time keys belong to WLS surfaces only.
+  std::string text = reemission_detector("time_constant = 5\n", "time_constant = 2\n");
+  text.replace(text.find("model = \"wls\""), 13, "model = \"default\"");
+  const std::string model = message_of(text);
+  EXPECT_NE(model.find("time_constant is a reemission time key but the model is not wls"),
+            std::string::npos)
+      << model;
+}
+
+}  // namespace
+}  // namespace acheron::optics

@@ -343,11 +343,16 @@ TEST(Gdml, WavelengthShifterBecomesAReemissionComponent) {
     EXPECT_NEAR(at_nm(wls.wavelength_cdf, nm), interpolate(cdf, nm), 1e-6) << nm;
   }
   // WLSTIMECONSTANT 3 ns, exponential: CDF(3 ns) = 1 - 1/e.
-  EXPECT_NEAR(wls.time_cdf[60], 1 - std::exp(-1.0), 1e-3);
+  ASSERT_EQ(wls.time.n_exponentials, 1u);
+  EXPECT_EQ(wls.time.exponentials[1], 3.f);  // decay time
+  EXPECT_EQ(wls.time.exponentials[2], 0.f);  // no rise
+  EXPECT_EQ(wls.time.delay, 0.f);
+  EXPECT_EQ(plain.time.n_exponentials + plain.time.n_points, 0u);  // never reemits: no delay
+  // Geant4's default profile "delta": exactly WLSTIMECONSTANT.
   const Detector delta = load("optics.gdml", {.wls_time_profile = WlsTimeProfile::delta});
   const auto& dw = delta.tables().components()[material(delta, "Shifter").component_begin];
-  EXPECT_NEAR(dw.time_cdf[59], 0.0, 1e-6);  // 2.95 ns
-  EXPECT_NEAR(dw.time_cdf[61], 1.0, 1e-6);  // 3.05 ns
+  EXPECT_EQ(dw.time.delay, 3.f);
+  EXPECT_EQ(dw.time.n_exponentials + dw.time.n_points, 0u);
 }
 
 // ------------------------------------------------------------------ surfaces
@@ -553,7 +558,8 @@ TEST_F(GdmlFiles, ReemissionProbabilityFollowsTheDayaBayConvention) {
   const std::vector<std::pair<double, double>> rp = {{kHc / 4, 0.8}, {kHc / 2, 0.5}};
   EXPECT_NEAR(at_nm(c.reemission_prob, 450), interpolate(rp, 450), 1e-6);
   EXPECT_NEAR(at_nm(c.wavelength_cdf, 410), 0.5 * (410 - kHc / 3.5) / (kHc / 3 - kHc / 3.5), 1e-6);
-  EXPECT_NEAR(c.time_cdf[100], 1 - std::exp(-1.0), 1e-3);  // 5 ns
+  ASSERT_EQ(c.time.n_exponentials, 1u);  // FASTTIMECONSTANT, exponential
+  EXPECT_EQ(c.time.exponentials[1], 5.f);
   // A wavelength shifter without its emission spectrum is refused.
   const std::string bad = make_gdml(
       {{"MATERIALS", R"(<material name="WLS" Z="6"><D value="1"/><atom value="12"/>

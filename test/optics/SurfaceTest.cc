@@ -184,7 +184,7 @@ TEST(DefaultSurface, FractionsFromBothSides) {
 // photons take the reemission CDF's wavelengths (Gaussian 500 +- 30 nm;
 // chi-square on 5 nm grid cells, where the sampled piecewise-linear CDF is
 // exact), isotropic directions (cos theta uniform, mean 0 within 5 standard
-// errors, population sd 1/sqrt(3)) and no time delay.
+// errors, population sd 1/sqrt(3)) and no time delay (no reemission_time).
 TEST(WlsSurface, FractionsSpectrumAndIsotropy) {
   SurfaceInput s;
   s.model = SurfaceModel::wls;
@@ -228,6 +228,91 @@ TEST(WlsSurface, FractionsSpectrumAndIsotropy) {
   expect_shape(
       cos_theta, [](double c) { return (c + 1) / 2; }, "WLS reemission cos theta");
   expect_mean(sum_cos, reemit, 0.0, 1 / std::sqrt(3.0), "WLS <cos theta>");
+}
+
+// WLS energy conservation: absorbed at 500 nm and 517.3 nm (the middle of
+// the 500 +- 30 nm spectrum) every reemitted wavelength is at or above the
+// absorbed one and follows the spectrum restricted above it (chi-square
+// against the engine's piecewise-linear CDF); absorbed at 1000 nm, beyond
+// the spectrum, the photon is absorbed (SURFACE_ABSORB); with chroma_compat
+// it is reemitted from the whole spectrum. absorb = reemit = 1; 50,000
+// photons per wavelength.
+TEST(WlsSurface, ReemitsOnlyAtOrAboveTheAbsorbedWavelength) {
+  SurfaceInput s;
+  s.model = SurfaceModel::wls;
+  s.absorb = Property::constant(1);
+  s.reemit = Property::constant(1);
+  const auto cdf = [](double x) { return normal_cdf(x, 500, 30); };
+  s.reemission_cdf = testing::cdf_on_grid(cdf, 60, 5, kWavelengthPoints);
+  // The engine's CDF: the grid values, linear in between.
+  const auto grid_cdf = [&](double x) {
+    const double first = cdf(60), last = cdf(995);
+    const auto at = [&](int i) { return (cdf(60 + 5.0 * i) - first) / (last - first); };
+    if (x <= 60) return 0.0;
+    if (x >= 995) return 1.0;
+    const int i = static_cast<int>((x - 60) / 5);
+    return at(i) + (x - 60 - 5.0 * i) / 5 * (at(i + 1) - at(i));
+  };
+  PlaneSetup setup(s, 1.0, 1.0, 56);
+  std::uint32_t index = 0;
+  for (const float absorbed : {500.0f, 517.3f}) {
+    SCOPED_TRACE(absorbed);
+    const int n = 50000;
+    Histogram wavelength(absorbed, 700, static_cast<int>((700 - absorbed) / 2.5));
+    for (int i = 0; i < n; ++i) {
+      const Photon p = setup.shoot(0.3, true, absorbed, index++);
+      ASSERT_EQ(p.history, history::surface_reemit | history::no_hit);
+      ASSERT_GE(p.wavelength, absorbed);
+      wavelength.fill(p.wavelength);
+    }
+    expect_shape(wavelength, grid_cdf, "restricted WLS spectrum");
+  }
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_EQ(setup.shoot(0.3, true, 1000, index++).history, history::surface_absorb);
+  }
+  setup.params.chroma_compat = 1;
+  const int n = 20000;
+  int shorter = 0;
+  for (int i = 0; i < n; ++i) {
+    const Photon p = setup.shoot(0.3, true, 500, index++);
+    ASSERT_EQ(p.history, history::surface_reemit | history::no_hit);
+    if (p.wavelength < 500) ++shorter;
+  }
+  expect_binomial(shorter, n, grid_cdf(500), "chroma_compat: shorter than absorbed");
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_EQ(setup.shoot(0.3, true, 1000, index++).history,
+              history::surface_reemit | history::no_hit);
+  }
+}
+
+// WLS reemission delay: a fixed 2 ns plus an exponential of 8 ns
+// (reemission_time) is added to the hit time: no delay below 2 ns, mean 10
+// ns within 5 standard errors (sd 8 ns) and the shape 1 - exp(-(t - 2)/8)
+// (chi-square). 50,000 reemissions.
+TEST(WlsSurface, ReemissionDelayFollowsTheTimeProfile) {
+  SurfaceInput s;
+  s.model = SurfaceModel::wls;
+  s.absorb = Property::constant(1);
+  s.reemit = Property::constant(1);
+  s.reemission_cdf = Property::table({{600, 0}, {610, 1}});
+  s.reemission_time = TimeProfile::exponential(8);
+  s.reemission_time.delay = 2;
+  PlaneSetup setup(s, 1.0, 1.0, 57);
+  const double hit_time = 10 / std::cos(0.5) / kSpeedOfLight;
+  const int n = 50000;
+  double sum = 0;
+  Histogram delay(0, 60, 60);
+  for (int i = 0; i < n; ++i) {
+    const Photon p = setup.shoot(0.5, true, 400, i);
+    ASSERT_EQ(p.history, history::surface_reemit | history::no_hit);
+    const double t = p.time - hit_time;
+    ASSERT_GE(t, 2 - 1e-4);
+    sum += t;
+    delay.fill(t);
+  }
+  expect_mean(sum, n, 10, 8, "WLS mean delay");
+  expect_shape(
+      delay, [](double t) { return t <= 2 ? 0.0 : 1 - std::exp(-(t - 2) / 8); }, "WLS delay");
 }
 
 // DICHROIC: reflect, transmit and absorb fractions at (theta, lambda) follow

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "OpticsTestSupport.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/optics/OpticsTables.hh"
+#include "acheron/optics/Reemission.hh"
 
 namespace acheron::optics {
 namespace {
@@ -56,6 +58,58 @@ TEST(SampleCdf, BisectsAndInterpolates) {
   EXPECT_FLOAT_EQ(sample_cdf(cdf, 5, 0, 1, 1.0f), 4.0f);  // at/above the last value: last point
   const float short_cdf[3] = {0.0f, 0.5f, 0.9999995f};
   EXPECT_FLOAT_EQ(sample_cdf(short_cdf, 3, 0, 1, 0.9999999f), 2.0f);
+}
+
+// Uneven points: bisect on the CDF values, linear in x between the
+// neighbours; below the first value the first x, at or above the last the
+// last x; flat stretches are never returned.
+TEST(SamplePoints, BisectsOnUnevenPoints) {
+  const float x[5] = {0.0f, 100.0f, 1000.0f, 5000.0f, 10000.0f};
+  const float cdf[5] = {0.0f, 0.2f, 0.2f, 0.9f, 1.0f};
+  EXPECT_FLOAT_EQ(sample_points(x, cdf, 5, 0.1f), 50.0f);
+  EXPECT_FLOAT_EQ(sample_points(x, cdf, 5, 0.2f), 1000.0f);
+  EXPECT_FLOAT_EQ(sample_points(x, cdf, 5, 0.55f), 3000.0f);
+  EXPECT_FLOAT_EQ(sample_points(x, cdf, 5, 0.95f), 7500.0f);
+  EXPECT_FLOAT_EQ(sample_points(x, cdf, 5, 1.0f), 10000.0f);
+  EXPECT_FLOAT_EQ(sample_points(x, cdf, 2, 0.1f), 50.0f);
+  EXPECT_FLOAT_EQ(sample_points(x, cdf, 2, 0.5f), 100.0f);
+}
+
+// The energy-conserving draw maps u onto [F(absorbed), F(995 nm)) of the
+// continuous CDF: u -> 0 gives the absorbed wavelength itself, not the grid
+// point below it. Over 4,000 absorbed wavelengths between grid points and
+// the extreme draws (2^-24, 0.5, 1 - 2^-24) no result is below the absorbed
+// wavelength. Absorbed below the spectrum the draw equals Chroma's for the
+// same u; above it there is nothing to draw.
+TEST(SampleReemissionWavelength, NeverBelowTheAbsorbedWavelength) {
+  std::vector<float> cdf(kWavelengthPoints);
+  for (int i = 0; i < kWavelengthPoints; ++i) {
+    const double x = 60 + 5.0 * i;
+    cdf[i] = static_cast<float>(std::clamp((x - 400) / 300, 0.0, 1.0));  // uniform 400..700 nm
+  }
+  float out = 0;
+  ASSERT_TRUE(sample_reemission_wavelength(cdf.data(), 512.5f, true, 0x1p-24f, out));
+  EXPECT_NEAR(out, 512.5f, 1e-3f);
+  ASSERT_TRUE(sample_reemission_wavelength(cdf.data(), 512.5f, true, 0.5f, out));
+  EXPECT_NEAR(out, (512.5f + 700) / 2, 1e-3f);
+  for (int i = 0; i < 4000; ++i) {
+    const float absorbed = 400.0f + 0.0749f * static_cast<float>(i);
+    for (const float u : {0x1p-24f, 0.5f, 1 - 0x1p-24f}) {
+      ASSERT_TRUE(sample_reemission_wavelength(cdf.data(), absorbed, true, u, out)) << absorbed;
+      ASSERT_GE(out, absorbed) << u;
+      ASSERT_LE(out, 700.0f);
+    }
+  }
+  float chroma = 0;
+  for (const float u : {0.1f, 0.5f, 0.9f}) {
+    ASSERT_TRUE(sample_reemission_wavelength(cdf.data(), 300.0f, true, u, out));
+    ASSERT_TRUE(sample_reemission_wavelength(cdf.data(), 300.0f, false, u, chroma));
+    EXPECT_EQ(out, chroma);
+    ASSERT_TRUE(sample_reemission_wavelength(cdf.data(), 600.0f, false, u, chroma));
+    EXPECT_NEAR(chroma, 400 + 300 * u, 1e-3f);  // Chroma: the whole spectrum
+  }
+  EXPECT_FALSE(sample_reemission_wavelength(cdf.data(), 700.0f, true, 0.5f, out));
+  EXPECT_FALSE(sample_reemission_wavelength(cdf.data(), 850.0f, true, 0.5f, out));
 }
 
 // n = a + b ln(lambda) has dn/dln(lambda) = b on every interval, so Geant4's
@@ -128,7 +182,7 @@ OpticsInput sample_input() {
   c.absorption_length = Property::constant(2000);
   c.reemission_prob = Property::constant(0.5);
   c.wavelength_cdf = Property::table({{400, 0}, {500, 1}});
-  c.time_cdf = Property::table({{0, 0}, {10, 1}});
+  c.time_profile = TimeProfile::table(Property::table({{0, 0}, {10, 1}}));
   water.components.push_back(c);
   in.materials.push_back(water);
   SurfaceInput pmt;
@@ -174,9 +228,14 @@ TEST(OpticsTables, BuildsViews) {
   const ReemissionComponentData& c = view.components[water.component_begin];
   EXPECT_FLOAT_EQ(interpolate_wavelength(c.reemission_prob, 450), 0.5f);
   EXPECT_FLOAT_EQ(sample_wavelength_cdf(c.wavelength_cdf, 0.5f), 450.0f);
-  EXPECT_NEAR(sample_time_cdf(c.time_cdf, 0.25f), 2.5f, 1e-4f);
-  EXPECT_EQ(c.time_cdf[0], 0.0f);
-  EXPECT_EQ(c.time_cdf[kTimePoints - 1], 1.0f);
+  // The time CDF is kept at its own points, with no grid.
+  ASSERT_EQ(c.time.n_points, 2u);
+  EXPECT_EQ(c.time.n_exponentials, 0u);
+  EXPECT_EQ(c.time.delay, 0.0f);
+  EXPECT_EQ(c.time.times[1], 10.0f);
+  EXPECT_EQ(c.time.cdf[0], 0.0f);
+  EXPECT_EQ(c.time.cdf[1], 1.0f);
+  EXPECT_FLOAT_EQ(sample_points(c.time.times, c.time.cdf, c.time.n_points, 0.25f), 2.5f);
 
   const SurfaceData& pmt = view.surfaces[0];
   EXPECT_EQ(pmt.model, SurfaceModel::standard);
@@ -187,7 +246,47 @@ TEST(OpticsTables, BuildsViews) {
   EXPECT_FLOAT_EQ(dichroic.angles[1], 0.5f);
   EXPECT_FLOAT_EQ(dichroic.reflect[kWavelengthPoints + 10], 0.4f);
   EXPECT_FLOAT_EQ(dichroic.transmit[10], 0.7f);
-  EXPECT_GT(tables.table_bytes(), kTimePoints * sizeof(float));
+  EXPECT_GT(tables.table_bytes(), 8 * kWavelengthPoints * sizeof(float));
+}
+
+// Time profiles are stored without a grid: exponential terms as cumulative
+// normalised weight, decay and the rise's second time constant tau tau_r /
+// (tau + tau_r); tables at the user's own points (here out to 10 us); a WLS
+// surface's profile likewise, and none when unset.
+TEST(OpticsTables, TimeProfilesAreStoredWithoutAGrid) {
+  auto in = sample_input();
+  auto& c = in.materials[1].components[0];
+  c.time_profile = TimeProfile::mixture({TimeExponential{6, 3}, TimeExponential{1600, 7, 2}});
+  c.time_profile.delay = 1.5;
+  ReemissionComponentInput table = c;
+  table.time_profile = TimeProfile::table(
+      Property::table({{0, 0}, {100, 0.2}, {1000, 0.5}, {5000, 0.9}, {10000, 1}}));
+  in.materials[1].components.push_back(table);
+  SurfaceInput wls;
+  wls.name = "wls";
+  wls.model = SurfaceModel::wls;
+  wls.reemission_cdf = Property::table({{400, 0}, {500, 1}});
+  wls.reemission_time = TimeProfile::fixed(4);
+  in.surfaces.push_back(wls);
+  const OpticsTables tables(in);
+  const ParamsView view = tables.params_view();
+  const TimeProfileData& mixture = view.components[0].time;
+  EXPECT_EQ(mixture.delay, 1.5f);
+  ASSERT_EQ(mixture.n_exponentials, 2u);
+  EXPECT_EQ(mixture.n_points, 0u);
+  const float expected[6] = {0.3f, 6.f, 0.f, 1.f, 1600.f, static_cast<float>(1600.0 * 2 / 1602)};
+  for (int i = 0; i < 6; ++i) EXPECT_FLOAT_EQ(mixture.exponentials[i], expected[i]) << i;
+  const TimeProfileData& points = view.components[1].time;
+  EXPECT_EQ(points.n_exponentials, 0u);
+  ASSERT_EQ(points.n_points, 5u);
+  EXPECT_EQ(points.times[4], 10000.f);
+  EXPECT_EQ(points.cdf[3], 0.9f);
+  EXPECT_EQ(view.surfaces[2].reemission_time.delay, 4.f);
+  EXPECT_EQ(view.surfaces[2].reemission_time.n_exponentials, 0u);
+  EXPECT_EQ(view.surfaces[2].reemission_time.n_points, 0u);
+  const TimeProfileData& none = view.surfaces[0].reemission_time;
+  EXPECT_EQ(none.delay, 0.f);
+  EXPECT_EQ(none.n_exponentials + none.n_points, 0u);
 }
 
 TEST(OpticsTables, ViewsSurviveAMove) {
@@ -245,8 +344,8 @@ TEST(OpticsTables, LoadTimeChecks) {
   }
   {
     auto in = sample_input();
-    in.materials[1].components[0].time_cdf = Property{};
-    expect_setup_error(in, {"material 'water' reemission component 0", "time_cdf", "not set"});
+    in.materials[1].components[0].time_profile = TimeProfile{};
+    expect_setup_error(in, {"material 'water' reemission component 0", "time profile", "not set"});
   }
   {
     auto in = sample_input();
@@ -261,8 +360,54 @@ TEST(OpticsTables, LoadTimeChecks) {
   }
   {
     auto in = sample_input();
-    in.materials[1].components[0].time_cdf = Property::table({{0, 0}, {10, 0.99}});
+    in.materials[1].components[0].time_profile =
+        TimeProfile::table(Property::table({{0, 0}, {10, 0.99}}));
     expect_setup_error(in, {"time_cdf", "end at 1"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].components[0].time_profile =
+        TimeProfile::table(Property::table({{0, 0}, {2e9, 1}}));
+    expect_setup_error(in, {"component 0", "time_cdf point", "2e+09 ns", "limited to 1e+09 ns"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].components[0].time_profile =
+        TimeProfile::table(Property::table({{-1, 0}, {10, 1}}));
+    expect_setup_error(in, {"component 0", "time_cdf point", "-1 ns"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].components[0].time_profile = TimeProfile::exponential(0);
+    expect_setup_error(in, {"component 0", "time_constant decay time", "> 0"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].components[0].time_profile =
+        TimeProfile::mixture({TimeExponential{6, 0.3}, TimeExponential{1600, 0}});
+    expect_setup_error(in, {"component 0", "time_constants[1]", "weight"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].components[0].time_profile = TimeProfile::exponential(5, -1);
+    expect_setup_error(in, {"component 0", "rise time", ">= 0"});
+  }
+  {
+    auto in = sample_input();
+    in.materials[1].components[0].time_profile = TimeProfile::fixed(-2);
+    expect_setup_error(in, {"component 0", "time_delay", ">= 0"});
+  }
+  {
+    auto in = sample_input();
+    TimeProfile mixed = TimeProfile::exponential(5);
+    mixed.cdf = Property::table({{0, 0}, {10, 1}});
+    in.materials[1].components[0].time_profile = mixed;
+    expect_setup_error(in, {"component 0", "mixes kinds"});
+  }
+  {
+    auto in = sample_input();
+    in.surfaces[0].reemission_time = TimeProfile::exponential(5);
+    expect_setup_error(in, {"surface 'pmt'", "not WLS"});
   }
   {
     auto in = sample_input();

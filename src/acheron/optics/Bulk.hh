@@ -10,6 +10,7 @@
 #include "acheron/optics/Macros.hh"
 #include "acheron/optics/Random.hh"
 #include "acheron/optics/Rayleigh.hh"
+#include "acheron/optics/Reemission.hh"
 #include "acheron/optics/Step.hh"
 #include "acheron/optics/Tables.hh"
 #include "acheron/optics/Types.hh"
@@ -28,14 +29,17 @@ ACHERON_FUNCTION ACHERON_FORCEINLINE void advance(Photon& photon, const StepStat
 // the absorption with probability L_abs / L_k(lambda) (its share of the
 // absorption coefficient), walked cumulatively against one draw, with the
 // last component taking any remainder. It reemits with probability
-// reemission_prob_k(lambda): new wavelength from its wavelength CDF, time +=
-// a draw from its time CDF, isotropic direction, random perpendicular
-// polarization, BULK_REEMIT. Otherwise BULK_ABSORB. The new wavelength is not
-// checked against energy conservation (Chroma parity).
+// reemission_prob_k(lambda): new wavelength from its wavelength CDF at or
+// above the absorbed wavelength (energy conservation, as Geant4's G4OpWLS;
+// the whole CDF with chroma_compat), time += a draw from its time profile,
+// isotropic direction, random perpendicular polarization, BULK_REEMIT.
+// Otherwise, or when the spectrum has nothing at or above the absorbed
+// wavelength, BULK_ABSORB.
 struct BulkReemission {
   const ReemissionComponentData* components = nullptr;  // the material's first component
   std::uint32_t count = 0;
   StepCounts* counts = nullptr;  // optional
+  bool chroma_compat = false;    // draw from the whole spectrum (Chroma)
 
   ACHERON_FUNCTION Action operator()(Photon& photon, const StepState& s, Random& rng) const {
     const float u = rng.uniform();
@@ -46,9 +50,12 @@ struct BulkReemission {
       if (u < cumulative) break;
     }
     const ReemissionComponentData& c = components[k];
-    if (rng.uniform() < lookup(c.reemission_prob, s.wavelength)) {
-      photon.wavelength = sample_wavelength_cdf(c.wavelength_cdf, rng.uniform());
-      photon.time += sample_time_cdf(c.time_cdf, rng.uniform());
+    float wavelength = 0.0f;
+    if (rng.uniform() < lookup(c.reemission_prob, s.wavelength) &&
+        sample_reemission_wavelength(c.wavelength_cdf, photon.wavelength, !chroma_compat,
+                                     rng.uniform(), wavelength)) {
+      photon.wavelength = wavelength;
+      photon.time += sample_delay(c.time, rng);
       photon.direction = rng.uniform_sphere();
       photon.polarization = rng.perpendicular(photon.direction);
       photon.history |= history::bulk_reemit;
@@ -81,8 +88,8 @@ struct BulkStep {
           photon.history |= history::bulk_absorb;
           return Action::stop;
         }
-        return BulkReemission{params->components + m.component_begin, m.component_count,
-                              counts}(photon, s, rng);
+        return BulkReemission{params->components + m.component_begin, m.component_count, counts,
+                              params->chroma_compat != 0}(photon, s, rng);
       }
     } else if (scattering_distance <= s.distance) {
       advance(photon, s, scattering_distance);

@@ -73,6 +73,73 @@ Property read_cdf(const TomlTable& t, std::string_view cdf_key, std::string_view
   return Property::table(std::move(cdf));
 }
 
+// Keys of a reemission time profile, in [[material.component]] and in a
+// WLS [[surface]].
+constexpr std::array<std::string_view, 6> kTimeKeys = {
+    "time_constant", "time_constants", "rise_time", "time_cdf", "time_profile", "time_delay"};
+
+// A reemission time profile (ns): one of time_constant (an exponential's
+// mean), time_constants ([[decay, weight], ...] or [[decay, weight, rise],
+// ...], a mixture), time_cdf ([[t, cdf], ...]) or time_profile ([[t,
+// intensity], ...]); rise_time (with either exponential form: the rise of
+// every term without its own); time_delay added to every draw (alone: a
+// fixed delay, 0 for none). Unset if none is given.
+TimeProfile read_time_profile(const TomlTable& t) {
+  std::string_view shape;
+  for (std::string_view key : {"time_constant", "time_constants", "time_cdf", "time_profile"}) {
+    if (!t.contains(key)) continue;
+    if (!shape.empty()) {
+      fail(t, key, "is given together with " + std::string(shape),
+           "give one of time_constant, time_constants, time_cdf or time_profile");
+    }
+    shape = key;
+  }
+  double rise = 0;
+  if (t.contains("rise_time")) {
+    if (shape != "time_constant" && shape != "time_constants") {
+      fail(t, "rise_time", "is given without time_constant or time_constants",
+           "a rise time belongs to an exponential decay");
+    }
+    rise = t.require<double>("rise_time");
+    if (!(rise >= 0)) fail(t, "rise_time", "must be >= 0", "give the rise time in ns");
+  }
+  TimeProfile p;
+  if (shape == "time_constant") {
+    const double tau = t.require<double>("time_constant");
+    if (!(tau > 0)) fail(t, "time_constant", "must be > 0", "give the decay time in ns");
+    p = TimeProfile::exponential(tau, rise);
+  } else if (shape == "time_constants") {
+    const auto rows = t.find_number_rows("time_constants");
+    const std::string form = "write [[decay_ns, weight], ...], e.g. [[6, 0.3], [1600, 0.7]]";
+    if (!rows || rows->empty()) fail(t, "time_constants", "is not a list of rows", form);
+    std::vector<TimeExponential> terms;
+    for (const auto& r : *rows) {
+      if (r.size() != 2 && r.size() != 3) {
+        fail(t, "time_constants", "rows must be [decay, weight] or [decay, weight, rise]", form);
+      }
+      if (!(r[0] > 0)) fail(t, "time_constants", "has a decay time <= 0", "decay times are > 0");
+      if (!(r[1] > 0)) fail(t, "time_constants", "has a weight <= 0", "weights are > 0");
+      if (r.size() == 3 && !(r[2] >= 0)) {
+        fail(t, "time_constants", "has a rise time < 0", "rise times are >= 0");
+      }
+      terms.push_back(TimeExponential{r[0], r[1], r.size() == 3 ? r[2] : rise});
+    }
+    p = TimeProfile::mixture(std::move(terms));
+  } else if (!shape.empty()) {
+    p = TimeProfile::table(read_cdf(t, "time_cdf", "time_profile"));
+  }
+  if (t.contains("time_delay")) {
+    const double delay = t.require<double>("time_delay");
+    if (!(delay >= 0)) fail(t, "time_delay", "must be >= 0", "give the delay in ns");
+    if (p.is_set()) {
+      p.delay = delay;
+    } else {
+      p = TimeProfile::fixed(delay);
+    }
+  }
+  return p;
+}
+
 SurfaceModel read_model(const TomlTable& t) {
   const auto m = t.get<std::string>("model", "default");
   if (m == "default" || m == "standard") return SurfaceModel::standard;
@@ -92,26 +159,19 @@ MaterialInput read_material(const TomlTable& t) {
   m.scattering_length = read_property(t, "scattering_length");
   m.group_velocity = read_property(t, "group_velocity");
   for (const auto& c : t.tables_in_array("component")) {
-    c.check_keys({"absorption_length", "reemission_prob", "wavelength_cdf", "spectrum", "time_cdf",
-                  "time_constant", "time_profile"});
+    c.check_keys({"absorption_length", "reemission_prob", "wavelength_cdf", "spectrum",
+                  "time_constant", "time_constants", "rise_time", "time_cdf", "time_profile",
+                  "time_delay"});
     ReemissionComponentInput in;
     in.absorption_length = read_property(c, "absorption_length");
     in.reemission_prob = read_property(c, "reemission_prob");
     in.wavelength_cdf = read_cdf(c, "wavelength_cdf", "spectrum");
-    if (auto tau = c.find<double>("time_constant")) {
-      // Exponential decay: CDF 1 - exp(-t/tau), tabulated finely enough that
-      // linear interpolation is accurate to well under 1e-3.
-      if (!(*tau > 0)) fail(c, "time_constant", "must be > 0", "give the decay time in ns");
-      std::vector<std::pair<double, double>> pts;
-      const double t_max = std::min(999.95, 20 * *tau);
-      const int n = 2000;
-      for (int i = 0; i <= n; ++i) {
-        const double x = t_max * i / n;
-        pts.emplace_back(x, i == n ? 1.0 : 1 - std::exp(-x / *tau));
-      }
-      in.time_cdf = Property::table(std::move(pts));
-    } else {
-      in.time_cdf = read_cdf(c, "time_cdf", "time_profile");
+    in.time_profile = read_time_profile(c);
+    if (!in.time_profile.is_set()) {
+      throw SetupError(c.where() + ": " + c.path() +
+                       " has no reemission time profile (every component needs one) give "
+                       "time_constant, time_constants, time_cdf, time_profile or time_delay "
+                       "(time_delay = 0 for none)");
     }
     m.components.push_back(std::move(in));
   }
@@ -119,9 +179,13 @@ MaterialInput read_material(const TomlTable& t) {
 }
 
 SurfaceInput read_surface(const TomlTable& t) {
+  // A list this long would be laid out one key per line.
+  // clang-format off
   t.check_keys({"name", "model", "detect", "absorb", "reemit", "reflect_diffuse",
                 "reflect_specular", "eta", "k", "reemission_cdf", "reemission_spectrum",
-                "thickness", "transmissive", "angle", "source"});
+                "thickness", "transmissive", "angle", "source", "time_constant",
+                "time_constants", "rise_time", "time_cdf", "time_profile", "time_delay"});
+  // clang-format on
   SurfaceInput s;
   s.name = t.require<std::string>("name");
   s.model = read_model(t);
@@ -133,6 +197,15 @@ SurfaceInput read_surface(const TomlTable& t) {
   s.eta = read_property(t, "eta");
   s.k = read_property(t, "k");
   s.reemission_cdf = read_cdf(t, "reemission_cdf", "reemission_spectrum");
+  s.reemission_time = read_time_profile(t);
+  if (s.reemission_time.is_set() && s.model != SurfaceModel::wls) {
+    for (std::string_view key : kTimeKeys) {
+      if (t.contains(key)) {
+        fail(t, key, "is a reemission time key but the model is not wls",
+             "only WLS surfaces reemit; remove it or set model = \"wls\"");
+      }
+    }
+  }
   s.thickness = t.get<double>("thickness", 0.0);
   s.transmissive = t.get<bool>("transmissive", false);
   for (const auto& a : t.tables_in_array("angle")) {

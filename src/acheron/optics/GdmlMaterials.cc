@@ -134,30 +134,14 @@ Property spectrum_cdf(const OpticalProperty& p, const std::string& material) {
   return Property::table(std::move(pts));
 }
 
-Property time_cdf(const OpticalProperty* tau_property, WlsTimeProfile profile) {
+// The reemission delay of a time constant (WLSTIMECONSTANT or a
+// scintillation time constant): exponential with that mean, or exactly that
+// delay (Geant4's WLS profile "delta"); none without the constant.
+TimeProfile reemission_time_profile(const OpticalProperty* tau_property, WlsTimeProfile profile) {
   const double tau = tau_property ? tau_property->at(1.0) : 0.0;
-  std::vector<std::pair<double, double>> pts;
-  if (tau <= 0) {
-    // No delay: all within the first step of the engine's 0.05 ns time grid.
-    return Property::table({{0.0, 0.0}, {kTimeStep, 1.0}});
-  }
-  if (profile == WlsTimeProfile::delta) {
-    // Exactly tau, spread over one grid step centred on it.
-    const double lo = std::max(0.0, tau - kTimeStep / 2);
-    if (lo > 0) pts.emplace_back(0.0, 0.0);
-    pts.emplace_back(lo, 0.0);
-    pts.emplace_back(lo + kTimeStep, 1.0);
-    return Property::table(std::move(pts));
-  }
-  // Exponential 1 - exp(-t/tau), finely enough tabulated for linear
-  // interpolation to stay well within 1e-3.
-  const double t_max = std::min(999.95, 20 * tau);
-  const int n = 2000;
-  for (int i = 0; i <= n; ++i) {
-    const double t = t_max * i / n;
-    pts.emplace_back(t, i == n ? 1.0 : 1 - std::exp(-t / tau));
-  }
-  return Property::table(std::move(pts));
+  if (tau <= 0) return TimeProfile::fixed(0.0);
+  if (profile == WlsTimeProfile::delta) return TimeProfile::fixed(tau);
+  return TimeProfile::exponential(tau);
 }
 
 const OpticalProperty* find_prop(const PropertyMap& m, const char* name) {
@@ -167,12 +151,12 @@ const OpticalProperty* find_prop(const PropertyMap& m, const char* name) {
 
 // One reemission component with reemission probability 1 (WLS) or `prob`.
 ReemissionComponentInput component(Property absorption, Property prob, Property wavelength_cdf,
-                                   Property times) {
+                                   TimeProfile times) {
   ReemissionComponentInput c;
   c.absorption_length = std::move(absorption);
   c.reemission_prob = std::move(prob);
   c.wavelength_cdf = std::move(wavelength_cdf);
-  c.time_cdf = std::move(times);
+  c.time_profile = std::move(times);
   return c;
 }
 
@@ -609,7 +593,8 @@ MaterialInput engine_material(const MaterialDef& def, WlsTimeProfile profile) {
       find_prop(p, "RAYLEIGH") ? constant_or_table(*find_prop(p, "RAYLEIGH")) : never;
   // Velocities in Geant4's internal unit, mm/ns; without GROUPVEL the
   // engine derives it from RINDEX as Geant4 does.
-  if (const OpticalProperty* vg = find_prop(p, "GROUPVEL")) m.group_velocity = constant_or_table(*vg);
+  if (const OpticalProperty* vg = find_prop(p, "GROUPVEL"))
+    m.group_velocity = constant_or_table(*vg);
   // WLS components: G4OpWLS (WLS*) and G4OpWLS2 (WLS*2).
   struct Wls {
     const char *length, *spectrum, *time;
@@ -628,7 +613,7 @@ MaterialInput engine_material(const MaterialDef& def, WlsTimeProfile profile) {
     }
     m.components.push_back(component(constant_or_table(*len), Property::constant(1.0),
                                      spectrum_cdf(*spectrum, def.name),
-                                     time_cdf(find_prop(p, w.time), profile)));
+                                     reemission_time_profile(find_prop(p, w.time), profile)));
     wls_lengths.push_back(len);
   }
   if (abs && find_prop(p, "REEMISSIONPROB")) {
@@ -646,14 +631,15 @@ MaterialInput engine_material(const MaterialDef& def, WlsTimeProfile profile) {
     }
     const OpticalProperty* tau = find_prop(p, "SCINTILLATIONTIMECONSTANT1");
     if (!tau) tau = find_prop(p, "FASTTIMECONSTANT");
-    m.components.push_back(
-        component(constant_or_table(*abs), constant_or_table(*find_prop(p, "REEMISSIONPROB")),
-                  spectrum_cdf(*spectrum, def.name), time_cdf(tau, WlsTimeProfile::exponential)));
+    m.components.push_back(component(constant_or_table(*abs),
+                                     constant_or_table(*find_prop(p, "REEMISSIONPROB")),
+                                     spectrum_cdf(*spectrum, def.name),
+                                     reemission_time_profile(tau, WlsTimeProfile::exponential)));
   } else if (abs && !m.components.empty()) {
     // Plain absorption beside WLS: the last component, never reemitting.
     m.components.push_back(component(constant_or_table(*abs), Property::constant(0.0),
                                      Property::table({{kWavelengthMin, 0.0}, {995.0, 1.0}}),
-                                     Property::table({{0.0, 0.0}, {kTimeStep, 1.0}})));
+                                     TimeProfile::fixed(0.0)));
   }
   if (wls_lengths.empty()) {
     m.absorption_length = abs ? constant_or_table(*abs) : never;

@@ -39,6 +39,31 @@ Property Property::table(const std::vector<double>& x, const std::vector<double>
   return table(std::move(points));
 }
 
+TimeProfile TimeProfile::fixed(double delay) {
+  TimeProfile p;
+  p.kind = Kind::delay;
+  p.delay = delay;
+  return p;
+}
+
+TimeProfile TimeProfile::exponential(double decay, double rise) {
+  return mixture({TimeExponential{decay, 1.0, rise}});
+}
+
+TimeProfile TimeProfile::mixture(std::vector<TimeExponential> terms) {
+  TimeProfile p;
+  p.kind = Kind::exponentials;
+  p.exponentials = std::move(terms);
+  return p;
+}
+
+TimeProfile TimeProfile::table(Property cdf) {
+  TimeProfile p;
+  p.kind = Kind::table;
+  p.cdf = std::move(cdf);
+  return p;
+}
+
 MaterialInput MaterialInput::vacuum(std::string name) {
   MaterialInput m;
   m.name = std::move(name);
@@ -92,9 +117,9 @@ Property group_velocity_from_index(const Property& refractive_index) {
   by_energy.reserve(pts.size());
   for (auto it = pts.rbegin(); it != pts.rend(); ++it) {
     if (!(it->first > 0)) {
-      throw SetupError(fmt::format(
-          "refractive index point at {} nm (wavelengths must be > 0) correct the table",
-          it->first));
+      throw SetupError(
+          fmt::format("refractive index point at {} nm (wavelengths must be > 0) correct the table",
+                      it->first));
     }
     by_energy.emplace_back(1.0 / it->first, it->second);
   }
@@ -107,8 +132,8 @@ Property group_velocity_from_index(const Property& refractive_index) {
   std::vector<std::pair<double, double>> out;  // (wavelength, v_g)
   const std::size_t m = by_energy.size();
   const auto& [e_first, n_first] = by_energy[0];
-  out.emplace_back(1 / e_first, vg(n_first, e_first, n_first, by_energy[1].first,
-                                   by_energy[1].second));
+  out.emplace_back(1 / e_first,
+                   vg(n_first, e_first, n_first, by_energy[1].first, by_energy[1].second));
   for (std::size_t i = 0; i + 2 < m; ++i) {
     const auto& [e0, n0] = by_energy[i];
     const auto& [e1, n1] = by_energy[i + 1];
@@ -256,8 +281,50 @@ std::vector<double> on_wavelength_grid(const Property& p) {
   return resample(p, kWavelengthMin, kWavelengthStep, kWavelengthPoints);
 }
 
-std::vector<double> on_time_grid(const Property& p) {
-  return resample(p, 0.0, kTimeStep, kTimePoints);
+// A time (delay, decay or rise constant, table point) of a time profile:
+// finite, >= 0 (> 0 if `positive`) and at most kMaxReemissionDelay.
+void check_time(double t, bool positive, const std::string& owner, std::string_view name) {
+  if (!std::isfinite(t) || t < 0 || (positive && t == 0)) {
+    throw SetupError(fmt::format("{}: {} is {} ns (it must be a finite time {} 0) correct it",
+                                 owner, name, t, positive ? ">" : ">="));
+  }
+  if (t > kMaxReemissionDelay) {
+    throw SetupError(fmt::format(
+        "{}: {} is {:g} ns (reemission times are limited to {:g} ns, where float photon times "
+        "still resolve 100 ns) give a shorter time",
+        owner, name, t, kMaxReemissionDelay));
+  }
+}
+
+// Load-time checks of a set time profile; `owner` names the component or
+// surface. Messages use the detector file's keys.
+void check_time_profile(const TimeProfile& p, const std::string& owner) {
+  using Kind = TimeProfile::Kind;
+  check_time(p.delay, false, owner, "time_delay");
+  if ((p.kind == Kind::exponentials) != !p.exponentials.empty() ||
+      (p.kind == Kind::table) != p.cdf.is_set()) {
+    throw SetupError(fmt::format(
+        "{}: the time profile mixes kinds (one profile is a delay, exponentials or a time_cdf "
+        "table) build it with one of TimeProfile::fixed, exponential, mixture or table",
+        owner));
+  }
+  for (std::size_t i = 0; i < p.exponentials.size(); ++i) {
+    const TimeExponential& e = p.exponentials[i];
+    const std::string term = p.exponentials.size() == 1 ? std::string("time_constant")
+                                                        : fmt::format("time_constants[{}]", i);
+    check_time(e.decay, true, owner, term + " decay time");
+    check_time(e.rise, false, owner, term + " rise time");
+    if (!std::isfinite(e.weight) || !(e.weight > 0)) {
+      throw SetupError(fmt::format(
+          "{}: {} has weight {} (weights must be finite and > 0) correct it or drop the term",
+          owner, term, e.weight));
+    }
+  }
+  if (p.kind == Kind::table) {
+    check_cdf(p.cdf, owner, "time_cdf", "ns");
+    for (const auto& point : p.cdf.points)
+      check_time(point.first, false, owner, "a time_cdf point");
+  }
 }
 
 // Sum of resampled probability tables must stay <= 1 (+ tolerance) everywhere.
@@ -277,8 +344,14 @@ void check_sum(const std::vector<const std::vector<double>*>& tables, const std:
 
 // Offsets into the arena while it is being filled; turned into pointers
 // once it is complete.
+struct TimeProfileOffsets {
+  float delay = 0;
+  std::uint32_t n_exponentials = 0, n_points = 0;
+  std::size_t exponentials = 0, times = 0, cdf = 0;
+};
 struct ComponentOffsets {
-  std::size_t absorption_length, reemission_prob, wavelength_cdf, time_cdf;
+  std::size_t absorption_length, reemission_prob, wavelength_cdf;
+  TimeProfileOffsets time;
 };
 struct MaterialOffsets {
   std::size_t refractive_index, absorption_length, scattering_length, group_velocity;
@@ -287,11 +360,24 @@ struct MaterialOffsets {
 struct SurfaceOffsets {
   SurfaceModel model;
   std::size_t detect, absorb, reemit, reflect_diffuse, reflect_specular, eta, k, reemission_cdf;
+  TimeProfileOffsets reemission_time;
   float thickness;
   std::uint32_t transmissive;
   std::uint32_t n_angles;
   std::size_t angles, reflect, transmit;
 };
+
+// The view of packed time-profile storage.
+TimeProfileData time_profile_view(const TimeProfileOffsets& o, const float* base) {
+  TimeProfileData d;
+  d.delay = o.delay;
+  d.n_exponentials = o.n_exponentials;
+  d.exponentials = o.n_exponentials ? base + o.exponentials : nullptr;
+  d.n_points = o.n_points;
+  d.times = o.n_points ? base + o.times : nullptr;
+  d.cdf = o.n_points ? base + o.cdf : nullptr;
+  return d;
+}
 
 }  // namespace
 
@@ -304,6 +390,39 @@ OpticsTables::OpticsTables(const OpticsInput& input) {
     const std::size_t offset = arena_.size();
     for (double v : values) arena_.push_back(static_cast<float>(v));
     return offset;
+  };
+  // A checked time profile into the arena: per exponential term the
+  // cumulative normalised weight, the decay time and, for a rise time, the
+  // second exponential's mean decay * rise / (decay + rise); a table at its
+  // own points.
+  auto pack_time = [&append](const TimeProfile& p) {
+    TimeProfileOffsets o;
+    o.delay = static_cast<float>(p.delay);
+    if (p.kind == TimeProfile::Kind::exponentials) {
+      double total = 0;
+      for (const auto& e : p.exponentials) total += e.weight;
+      std::vector<double> terms;
+      double cumulative = 0;
+      for (std::size_t i = 0; i < p.exponentials.size(); ++i) {
+        const TimeExponential& e = p.exponentials[i];
+        cumulative += e.weight / total;
+        terms.push_back(i + 1 == p.exponentials.size() ? 1.0 : cumulative);
+        terms.push_back(e.decay);
+        terms.push_back(e.rise > 0 ? e.decay * e.rise / (e.decay + e.rise) : 0.0);
+      }
+      o.n_exponentials = static_cast<std::uint32_t>(p.exponentials.size());
+      o.exponentials = append(terms);
+    } else if (p.kind == TimeProfile::Kind::table) {
+      std::vector<double> times, cdf;
+      for (const auto& [t, v] : p.cdf.points) {
+        times.push_back(t);
+        cdf.push_back(v);
+      }
+      o.n_points = static_cast<std::uint32_t>(times.size());
+      o.times = append(times);
+      o.cdf = append(tidy_cdf(std::move(cdf)));
+    }
+    return o;
   };
 
   for (std::size_t mi = 0; mi < input.materials.size(); ++mi) {
@@ -357,20 +476,25 @@ OpticsTables::OpticsTables(const OpticsInput& input) {
       const std::string cowner = fmt::format("{} reemission component {}", owner, ci);
       constexpr std::string_view why =
           "every reemission component needs absorption_length, reemission_prob, wavelength_cdf "
-          "and time_cdf";
+          "and a time profile";
       require_set(c.absorption_length, cowner, "absorption_length", why);
       require_set(c.reemission_prob, cowner, "reemission_prob", why);
       require_set(c.wavelength_cdf, cowner, "wavelength_cdf", why);
-      require_set(c.time_cdf, cowner, "time_cdf", why);
+      if (!c.time_profile.is_set()) {
+        throw SetupError(fmt::format(
+            "{}: the time profile is not set ({}) give time_constant, time_constants, time_cdf, "
+            "time_profile or time_delay (0 for no delay)",
+            cowner, why));
+      }
       check_positive_length(c.absorption_length, cowner, "absorption_length");
       check_probability(c.reemission_prob, cowner, "reemission_prob");
       check_cdf(c.wavelength_cdf, cowner, "wavelength_cdf", "nm");
-      check_cdf(c.time_cdf, cowner, "time_cdf", "ns");
+      check_time_profile(c.time_profile, cowner);
       ComponentOffsets co{};
       co.absorption_length = append(on_wavelength_grid(c.absorption_length));
       co.reemission_prob = append(on_wavelength_grid(c.reemission_prob));
       co.wavelength_cdf = append(tidy_cdf(on_wavelength_grid(c.wavelength_cdf)));
-      co.time_cdf = append(tidy_cdf(on_time_grid(c.time_cdf)));
+      co.time = pack_time(c.time_profile);
       component_offsets.push_back(co);
     }
     material_offsets.push_back(mo);
@@ -400,6 +524,15 @@ OpticsTables::OpticsTables(const OpticsInput& input) {
     check_shape(s.eta, owner, "eta", "nm");
     check_shape(s.k, owner, "k", "nm");
     if (s.reemission_cdf.is_set()) check_cdf(s.reemission_cdf, owner, "reemission_cdf", "nm");
+    if (s.reemission_time.is_set()) {
+      if (s.model != SurfaceModel::wls) {
+        throw SetupError(fmt::format(
+            "{}: a reemission time profile is set but the model is not WLS (only WLS surfaces "
+            "reemit) remove the time keys or use model = \"wls\"",
+            owner));
+      }
+      check_time_profile(s.reemission_time, owner);
+    }
     if (!std::isfinite(s.thickness) || s.thickness < 0) {
       throw SetupError(fmt::format(
           "{}: thickness is {} nm (a film thickness must be finite and >= 0) correct it", owner,
@@ -463,6 +596,7 @@ OpticsTables::OpticsTables(const OpticsInput& input) {
     so.reemission_cdf =
         append(s.reemission_cdf.is_set() ? tidy_cdf(on_wavelength_grid(s.reemission_cdf))
                                          : std::vector<double>(kWavelengthPoints, 0.0));
+    so.reemission_time = pack_time(s.reemission_time);
     so.thickness = static_cast<float>(s.thickness);
     so.transmissive = s.transmissive ? 1u : 0u;
 
@@ -520,9 +654,9 @@ OpticsTables::OpticsTables(const OpticsInput& input) {
   arena_.shrink_to_fit();
   const float* base = arena_.data();
   for (const auto& co : component_offsets) {
-    components_.push_back(ReemissionComponentData{base + co.absorption_length,
-                                                  base + co.reemission_prob,
-                                                  base + co.wavelength_cdf, base + co.time_cdf});
+    components_.push_back(
+        ReemissionComponentData{base + co.absorption_length, base + co.reemission_prob,
+                                base + co.wavelength_cdf, time_profile_view(co.time, base)});
   }
   for (const auto& mo : material_offsets) {
     materials_.push_back(MaterialData{base + mo.refractive_index, base + mo.absorption_length,
@@ -540,6 +674,7 @@ OpticsTables::OpticsTables(const OpticsInput& input) {
     sd.eta = base + so.eta;
     sd.k = base + so.k;
     sd.reemission_cdf = base + so.reemission_cdf;
+    sd.reemission_time = time_profile_view(so.reemission_time, base);
     sd.thickness = so.thickness;
     sd.transmissive = so.transmissive;
     sd.n_angles = so.n_angles;

@@ -1,8 +1,9 @@
 // Host side of the property tables (photon-physics.md §4): plain input
 // structs for materials, reemission components and surfaces; validation with
-// SetupError messages; resampling onto the wavelength and time grids; and the
-// owner of the table storage behind the MaterialData / SurfaceData /
-// ReemissionComponentData views that per-photon code reads.
+// SetupError messages; resampling onto the wavelength grid (time profiles
+// are kept at their own points); and the owner of the table storage behind
+// the MaterialData / SurfaceData / ReemissionComponentData views that
+// per-photon code reads.
 #pragma once
 
 #include <cstddef>
@@ -19,8 +20,9 @@
 namespace acheron::optics {
 
 // One input property: unset, a constant, or (x, value) pairs with x strictly
-// ascending (x in nm for wavelength properties, ns for time CDFs). Pairs are
-// resampled linearly onto the grid; outside their range the end value is used.
+// ascending (x in nm for wavelength properties, ns for time CDFs). Wavelength
+// pairs are resampled linearly onto the grid; outside their range the end
+// value is used. Time CDF pairs are kept as given (TimeProfile).
 // Unset reads as 0 where a default is allowed (every surface property) and is
 // a SetupError where the property is required (material n and lengths,
 // reemission component tables).
@@ -39,13 +41,49 @@ struct Property {
   bool is_set() const { return kind != Kind::unset; }
 };
 
+// One exponential term of a reemission time profile.
+struct TimeExponential {
+  double decay = 0;   // ns, > 0: mean of the decay
+  double weight = 1;  // > 0, relative to the other terms
+  // ns, >= 0; 0: none. With a rise time tau_r the term's density is
+  // Geant4's scintillation shape exp(-t/decay) (1 - exp(-t/tau_r)).
+  double rise = 0;
+};
+
+// A reemission delay distribution (ns): `delay` plus one draw from a
+// mixture of exponentials (Kind::exponentials; weights normalised to 1) or
+// from a CDF given as (t, cdf) pairs (Kind::table; t >= 0, kept at the
+// user's points, linear between them, so any range is exact), or the delay
+// alone (Kind::delay; 0 for none). Times are at most kMaxReemissionDelay.
+struct TimeProfile {
+  enum class Kind : std::uint8_t { unset, delay, exponentials, table };
+
+  Kind kind = Kind::unset;
+  double delay = 0;                           // ns, >= 0, added to every draw
+  std::vector<TimeExponential> exponentials;  // Kind::exponentials
+  Property cdf;                               // Kind::table
+
+  // A fixed delay (Geant4's WLS time profile "delta"); 0: no delay.
+  static TimeProfile fixed(double delay);
+  // An exponential of mean `decay`, with an optional rise time.
+  static TimeProfile exponential(double decay, double rise = 0);
+  static TimeProfile mixture(std::vector<TimeExponential> terms);
+  static TimeProfile table(Property cdf);
+
+  bool is_set() const { return kind != Kind::unset; }
+};
+
+// Longest time a time profile may reach, ns (one second: beyond it float
+// photon times no longer resolve 100 ns). Larger values are SetupErrors.
+inline constexpr double kMaxReemissionDelay = 1e9;
+
 // One reemission component of a material (photon-physics.md §6). All four
-// tables are required.
+// are required (a component without delay says so: TimeProfile::fixed(0)).
 struct ReemissionComponentInput {
   Property absorption_length;  // mm, > 0, over wavelength
   Property reemission_prob;    // [0, 1], over wavelength
   Property wavelength_cdf;     // CDF over wavelength (nm), 0 -> 1
-  Property time_cdf;           // CDF over time (ns), 0 -> 1, on 0 .. 999.95 ns
+  TimeProfile time_profile;    // reemission delay
 };
 
 struct MaterialInput {
@@ -75,6 +113,8 @@ struct SurfaceInput {
   Property eta;               // film refractive index, real part (COMPLEX)
   Property k;                 // film refractive index, imaginary part (COMPLEX)
   Property reemission_cdf;    // CDF over wavelength (WLS)
+  // WLS: the reemission delay; unset: none.
+  TimeProfile reemission_time;
   double thickness = 0;       // film thickness, nm (COMPLEX)
   bool transmissive = false;  // COMPLEX: may transmit
   // DICHROIC: incidence angles (rad, strictly ascending, in [0, pi/2]) and

@@ -11,6 +11,7 @@
 #include "acheron/optics/Fresnel.hh"
 #include "acheron/optics/Macros.hh"
 #include "acheron/optics/Random.hh"
+#include "acheron/optics/Reemission.hh"
 #include "acheron/optics/Reflectors.hh"
 #include "acheron/optics/Step.hh"
 #include "acheron/optics/Tables.hh"
@@ -47,10 +48,12 @@ struct DefaultSurface {
 };
 
 // WLS: u < absorb: reemitted with probability `reemit` (new wavelength from
-// reemission_cdf, isotropic direction, random perpendicular polarization,
-// SURFACE_REEMIT, no time delay), else SURFACE_ABSORB. u < absorb + r_s +
-// r_d: specular with probability r_s / (r_s + r_d), else diffuse. Otherwise
-// SURFACE_TRANSMIT and pass to Fresnel.
+// reemission_cdf at or above the absorbed wavelength, the whole CDF with
+// chroma_compat; time += a draw from reemission_time; isotropic direction,
+// random perpendicular polarization, SURFACE_REEMIT), else, or when the
+// spectrum has nothing at or above the absorbed wavelength, SURFACE_ABSORB.
+// u < absorb + r_s + r_d: specular with probability r_s / (r_s + r_d), else
+// diffuse. Otherwise SURFACE_TRANSMIT and pass to Fresnel.
 struct WlsSurface {
   const SurfaceData* surface = nullptr;
   bool chroma_compat = false;
@@ -61,8 +64,12 @@ struct WlsSurface {
     const float specular = lookup(surface->reflect_specular, s.wavelength);
     const float diffuse = lookup(surface->reflect_diffuse, s.wavelength);
     if (u < absorb) {
-      if (rng.uniform() < lookup(surface->reemit, s.wavelength)) {
-        photon.wavelength = sample_wavelength_cdf(surface->reemission_cdf, rng.uniform());
+      float wavelength = 0.0f;
+      if (rng.uniform() < lookup(surface->reemit, s.wavelength) &&
+          sample_reemission_wavelength(surface->reemission_cdf, photon.wavelength, !chroma_compat,
+                                       rng.uniform(), wavelength)) {
+        photon.wavelength = wavelength;
+        photon.time += sample_delay(surface->reemission_time, rng);
         photon.direction = rng.uniform_sphere();
         photon.polarization = rng.perpendicular(photon.direction);
         photon.history |= history::surface_reemit;

@@ -77,11 +77,6 @@ ACHERON_FUNCTION ACHERON_FORCEINLINE float sample_wavelength_cdf(const float* cd
   return sample_cdf(cdf, kWavelengthPoints, kWavelengthMin, kWavelengthStep, u);
 }
 
-// A time (ns) from a CDF over the time grid 0, 0.05, ..., 999.95 ns.
-ACHERON_FUNCTION ACHERON_FORCEINLINE float sample_time_cdf(const float* cdf, float u) {
-  return sample_cdf(cdf, kTimePoints, 0.0f, kTimeStep, u);
-}
-
 // Speed (mm/ns) at which a photon of this wavelength crosses the material:
 // phase velocity c/n as in Chroma, or the precomputed group velocity
 // c/(n - lambda dn/dlambda) (photon-physics.md §6).

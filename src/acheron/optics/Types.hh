@@ -90,20 +90,32 @@ struct Photon {
 inline constexpr float kWavelengthMin = 60.f;
 inline constexpr float kWavelengthStep = 5.f;
 inline constexpr int kWavelengthPoints = 188;
-// Time grid of reemission time CDFs: 0, 0.05, ..., 999.95 ns.
-inline constexpr float kTimeStep = 0.05f;
-inline constexpr int kTimePoints = 20000;
 
 enum class SurfaceModel : std::uint32_t { standard = 0, complex = 1, wls = 2, dichroic = 3 };
 enum class TimingMode : std::uint32_t { phase = 0, group = 1 };
 
 // Read-only views; every `const float*` table has kWavelengthPoints values
 // unless noted. Built and owned by host-side classes (OpticsTables).
+
+// A reemission delay (ns): `delay` plus one draw from a mixture of
+// exponentials (n_exponentials > 0) or from a tabulated CDF (n_points > 0),
+// or the delay alone. No time grid: any range is represented exactly.
+struct TimeProfileData {
+  float delay = 0;
+  std::uint32_t n_exponentials = 0;
+  // Per term: cumulative weight (the last is 1), decay time, and the second
+  // time constant of a rise (0: no rise), ns.
+  const float* exponentials = nullptr;
+  std::uint32_t n_points = 0;
+  const float* times = nullptr;  // ns, ascending, n_points values
+  const float* cdf = nullptr;    // 0 .. 1, non-decreasing, n_points values
+};
+
 struct ReemissionComponentData {
   const float* absorption_length;  // mm
   const float* reemission_prob;
   const float* wavelength_cdf;  // CDF over the wavelength grid
-  const float* time_cdf;        // kTimePoints values over the time grid
+  TimeProfileData time;
 };
 
 struct MaterialData {
@@ -125,6 +137,8 @@ struct SurfaceData {
   const float* eta;
   const float* k;
   const float* reemission_cdf;
+  // WLS: the reemission delay.
+  TimeProfileData reemission_time;
   float thickness;  // nm (COMPLEX)
   std::uint32_t transmissive;
   std::uint32_t n_angles;  // DICHROIC
@@ -185,7 +199,9 @@ struct ParamsView {
   Vec3 world_lo{-1e12f, -1e12f, -1e12f};
   Vec3 world_hi{1e12f, 1e12f, 1e12f};
   TimingMode timing = TimingMode::group;
-  std::uint32_t chroma_compat = 0;  // restores Chroma's deviations 1-3 (photon-physics.md §10)
+  // Restores Chroma's deviations 1-3 (photon-physics.md §10) and reemission
+  // without the energy-conservation restriction (docs/optics.md deviation 9).
+  std::uint32_t chroma_compat = 0;
   std::uint64_t seed = 0;
 };
 
