@@ -452,8 +452,7 @@ TEST(UnifiedSurface, GroundSurfaceLetsTrappedLightOut) {
     // The last interaction sets the bit: a photon may pass out and back in
     // through two facets (no bit) or out, back and off a facet on the far
     // side (a reflection bit, yet outside).
-    ASSERT_EQ(p.history & ~(history::reflect_specular | history::reflect_diffuse),
-              history::no_hit);
+    ASSERT_EQ(p.history & ~(history::reflect_specular | history::reflect_diffuse), history::no_hit);
     out += p.direction.z > 0 ? 1 : 0;
   }
   EXPECT_GT(out, n / 20);

@@ -82,7 +82,8 @@ ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 refract(Vec3 d, Vec3 normal, float eta
 // A photon's polarization E split at one incidence (normal n pointing back
 // into the incident medium): E = e_s s_hat + e_p p_hat with s_hat =
 // normalize(d x n) perpendicular to the plane of incidence and p_hat =
-// d x s_hat, e_s^2 + e_p^2 = 1. Within 1e-4 rad of normal incidence the
+// d x s_hat, e_s^2 + e_p^2 = 1 for a unit polarization perpendicular to d
+// (as every functor leaves it). Within 1e-4 rad of normal incidence the
 // plane is undefined (and s and p reflect alike to 1e-8): s_hat = E, e_p = 0.
 struct PolarizationSplit {
   Vec3 s_hat;
@@ -100,13 +101,10 @@ ACHERON_FUNCTION inline PolarizationSplit split_polarization(Vec3 d, Vec3 normal
     return e;
   }
   e.s_hat = c / std::sqrt(length2);
-  const float e_s = dot(polarization, e.s_hat);
-  const float e_p = dot(polarization, cross(d, e.s_hat));
-  const float total = e_s * e_s + e_p * e_p;
-  if (!(total > 0.0f)) return e;  // polarization along d: treat as s
-  const float inv = 1.0f / std::sqrt(total);
-  e.e_s = e_s * inv;
-  e.e_p = e_p * inv;
+  // The polarization is a unit vector perpendicular to d, so e_s^2 + e_p^2
+  // = 1 up to rounding (and the outgoing polarizations are normalized).
+  e.e_s = dot(polarization, e.s_hat);
+  e.e_p = dot(polarization, cross(d, e.s_hat));
   return e;
 }
 
