@@ -357,7 +357,7 @@ TEST(Gdml, WavelengthShifterBecomesAReemissionComponent) {
 
 // ------------------------------------------------------------------ surfaces
 
-TEST(Gdml, SupportedSurfacesMapOntoTheStandardModel) {
+TEST(Gdml, SupportedSurfacesMapOntoTheStandardAndUnifiedModels) {
   const Detector d = load("optics.gdml");
   struct Expect {
     const char* solid;
@@ -366,8 +366,6 @@ TEST(Gdml, SupportedSurfacesMapOntoTheStandardModel) {
   // R reflect, (1 - R) absorbed, of which E detected.
   const Expect cases[] = {
       {"World/Tank/metal_polished", 0.7f * 0.5f, 0.7f * 0.5f, 0, 0.3f},
-      {"World/Tank/metal_ground_unified", 0.2f, 0, 0.8f, 0},   // Lambertian
-      {"World/Tank/metal_ground_spike", 0.2f, 0, 0.6f, 0.2f},  // spike 0.25 of R
       {"World/Tank/metal_ground_glisur", 0.2f, 0, 0, 0.8f},    // polish 1: specular
       {"World/Tank/dielectric_polished", 0.08f, 0.02f, 0, 0},  // rest: Fresnel
       {"World/Tank/front_polished", 0.05f, 0, 0, 0.95f},
@@ -396,9 +394,54 @@ TEST(Gdml, SupportedSurfacesMapOntoTheStandardModel) {
     EXPECT_NEAR(at_nm(t->absorb, nm), (1 - r) * 0.5, 1e-6) << nm;
     EXPECT_NEAR(at_nm(t->reflect_specular, nm), r, 1e-6) << nm;
   }
-  // Water cube in water: a polished dielectric surface between equal
-  // materials does nothing (Geant4's SameMaterial).
+  // Unified ground finishes and TRANSMITTANCE: the UNIFIED model with
+  // Geant4's properties as given (REFLECTIVITY default 1, the rest 0).
+  struct Unified {
+    const char* solid;
+    SurfaceType type;
+    SurfaceFinish finish;
+    float sigma_alpha, efficiency, transmittance, spike, lobe, back;
+  };
+  const auto metal = SurfaceType::dielectric_metal;
+  const auto dielectric = SurfaceType::dielectric_dielectric;
+  const auto ground = SurfaceFinish::ground;
+  const Unified unified[] = {
+      {"World/Tank/metal_ground_unified", metal, ground, 0.2f, 0, 0, 0, 0, 0},  // Lambertian
+      {"World/Tank/metal_ground_spike", metal, ground, 0.1f, 0, 0, 0.25f, 0, 0},
+      {"World/Tank/metal_lobe_back", metal, ground, 0.3f, 0, 0, 0, 0.5f, 0.1f},
+      {"World/Tank/dielectric_ground", dielectric, ground, 0.15f, 0.2f, 0, 0.25f, 0.5f, 0.1f},
+      {"World/Tank/dielectric_transmit", dielectric, SurfaceFinish::polished, 0, 0, 0.4f, 0, 0, 0},
+  };
+  for (const auto& c : unified) {
+    SCOPED_TRACE(c.solid);
+    const SurfaceData* s = surface_of(d, c.solid);
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s->model, SurfaceModel::unified);
+    EXPECT_EQ(s->type, c.type);
+    EXPECT_EQ(s->finish, c.finish);
+    EXPECT_FLOAT_EQ(s->sigma_alpha, c.sigma_alpha);
+    for (double nm : {300.0, 450.0, 700.0}) {
+      EXPECT_NEAR(at_nm(s->efficiency, nm), c.efficiency, 1e-6);
+      EXPECT_NEAR(at_nm(s->transmittance, nm), c.transmittance, 1e-6);
+      EXPECT_NEAR(at_nm(s->specular_spike, nm), c.spike, 1e-6);
+      EXPECT_NEAR(at_nm(s->specular_lobe, nm), c.lobe, 1e-6);
+      EXPECT_NEAR(at_nm(s->backscatter, nm), c.back, 1e-6);
+    }
+  }
+  EXPECT_NEAR(at_nm(surface_of(d, "World/Tank/metal_ground_unified")->reflectivity, 450), 0.8,
+              1e-6);
+  EXPECT_NEAR(at_nm(surface_of(d, "World/Tank/dielectric_ground")->reflectivity, 450), 0.9, 1e-6);
+  EXPECT_NEAR(at_nm(surface_of(d, "World/Tank/dielectric_transmit")->reflectivity, 450), 0.5, 1e-6);
+  const SurfaceData* lobe_back = surface_of(d, "World/Tank/metal_lobe_back");
+  for (double nm : {300.0, 320.0, 400.0, 500.0, 600.0, 650.0}) {
+    EXPECT_NEAR(at_nm(lobe_back->reflectivity, nm),
+                interpolate({{kHc / 4, 0.6}, {kHc / 2, 0.2}}, nm), 1e-6)
+        << nm;
+  }
+  // Water cube in water: a polished or ground dielectric surface between
+  // equal materials does nothing (Geant4's SameMaterial).
   EXPECT_EQ(surface_of(d, "World/Tank/water"), nullptr);
+  EXPECT_EQ(surface_of(d, "World/Tank/water_ground"), nullptr);
   // No surface where both sides have RINDEX.
   EXPECT_EQ(surface_of(d, "World/Tank/shifter"), nullptr);
   EXPECT_EQ(surface_of(d, "World/Tank"), nullptr);
@@ -407,7 +450,7 @@ TEST(Gdml, SupportedSurfacesMapOntoTheStandardModel) {
   ASSERT_NE(black, nullptr);
   EXPECT_FLOAT_EQ(at_nm(black->absorb, 450), 1.f);
   // One engine surface per optical surface, shared by its users.
-  EXPECT_EQ(d.tables().n_surfaces(), 9u);
+  EXPECT_EQ(d.tables().n_surfaces(), 12u);
 }
 
 std::string error_of(const fs::path& path, const GdmlOptions& options = {}) {
@@ -499,17 +542,22 @@ TEST_F(GdmlFiles, UnmappableSurfacesAreRefusedNamingTheSurfaceAndReason) {
   const Case cases[] = {
       {R"(model="unified" finish="polishedbackpainted" type="dielectric_dielectric")", "",
        "polishedbackpainted"},
-      {R"(model="unified" finish="ground" type="dielectric_dielectric" value="0.1")", "",
-       "unified ground dielectric_dielectric"},
+      {R"(model="unified" finish="groundbackpainted" type="dielectric_dielectric")", "",
+       "groundbackpainted"},
       {R"(model="glisur" finish="ground" type="dielectric_metal" value="0.5")", "", "polish 0.5"},
-      {R"(model="unified" finish="ground" type="dielectric_metal" value="0.1")",
-       R"(<property name="SPECULARLOBECONSTANT" ref="P"/>)", "specular lobe"},
-      {R"(model="unified" finish="ground" type="dielectric_metal" value="0")",
-       R"(<property name="BACKSCATTERCONSTANT" ref="P"/>)", "BACKSCATTERCONSTANT"},
+      {R"(model="unified" finish="ground" type="dielectric_dielectric" value="-0.1")", "",
+       "sigma_alpha (value) -0.1"},
       {R"(model="glisur" finish="polished" type="dielectric_dielectric")",
-       R"(<property name="TRANSMITTANCE" ref="P"/>)", "TRANSMITTANCE"},
+       R"(<property name="TRANSMITTANCE" ref="P"/><property name="REFLECTIVITY" ref="Q"/>)",
+       "REFLECTIVITY + TRANSMITTANCE = 1.1"},
+      {R"(model="glisur" finish="polished" type="dielectric_metal")",
+       R"(<property name="TRANSMITTANCE" ref="P"/>)", "REFLECTIVITY + TRANSMITTANCE = 1.3"},
+      {R"(model="unified" finish="ground" type="dielectric_metal" value="0.1")",
+       R"(<property name="SPECULARLOBECONSTANT" ref="Q"/><property name="BACKSCATTERCONSTANT" ref="P"/>)",
+       "BACKSCATTERCONSTANT = 1.1"},
       {R"(model="glisur" finish="polished" type="dielectric_LUT")", "", "dielectric_LUT"},
       {R"(model="LUT" finish="polished" type="dielectric_metal")", "", "model LUT"},
+      {R"(model="DAVIS" finish="polished" type="dielectric_metal")", "", "model DAVIS"},
       {R"(model="glisur" finish="polished" type="dielectric_dichroic")", "", "dielectric_dichroic"},
       {R"(model="glisur" finish="polished" type="dielectric_metal")",
        R"(<property name="REALRINDEX" ref="P"/>)", "REALRINDEX"},
@@ -521,7 +569,8 @@ TEST_F(GdmlFiles, UnmappableSurfacesAreRefusedNamingTheSurfaceAndReason) {
   for (const auto& c : cases) {
     SCOPED_TRACE(c.attributes);
     const std::string text = make_gdml(
-        {{"DEFINES", R"(<matrix name="P" coldim="1" values="0.3"/>)"},
+        {{"DEFINES", R"(<matrix name="P" coldim="1" values="0.3"/>
+<matrix name="Q" coldim="1" values="0.8"/>)"},
          {"SOLIDS", std::string(R"(<opticalsurface name="Refused" )") + c.attributes + ">" +
                         c.properties + "</opticalsurface>"},
          {"SURFACES",

@@ -146,7 +146,52 @@ SurfaceModel read_model(const TomlTable& t) {
   if (m == "complex") return SurfaceModel::complex;
   if (m == "wls") return SurfaceModel::wls;
   if (m == "dichroic") return SurfaceModel::dichroic;
-  fail(t, "model", "is '" + m + "'", "use default, complex, wls or dichroic");
+  if (m == "unified") return SurfaceModel::unified;
+  fail(t, "model", "is '" + m + "'", "use default, complex, wls, dichroic or unified");
+}
+
+// Keys of the unified model (Geant4's names in lower case).
+constexpr std::array<std::string_view, 9> kUnifiedKeys = {
+    "type",          "finish",         "sigma_alpha",   "reflectivity", "efficiency",
+    "transmittance", "specular_spike", "specular_lobe", "backscatter"};
+
+void read_unified(const TomlTable& t, SurfaceInput& s) {
+  const auto type = t.get<std::string>("type", "dielectric_dielectric");
+  if (type == "dielectric_dielectric") {
+    s.type = SurfaceType::dielectric_dielectric;
+  } else if (type == "dielectric_metal") {
+    s.type = SurfaceType::dielectric_metal;
+  } else {
+    fail(t, "type", "is '" + type + "'", "use dielectric_dielectric or dielectric_metal");
+  }
+  const auto finish = t.get<std::string>("finish", "polished");
+  if (finish == "polished") {
+    s.finish = SurfaceFinish::polished;
+  } else if (finish == "ground") {
+    s.finish = SurfaceFinish::ground;
+  } else if (finish == "polishedfrontpainted") {
+    s.finish = SurfaceFinish::polishedfrontpainted;
+  } else if (finish == "groundfrontpainted") {
+    s.finish = SurfaceFinish::groundfrontpainted;
+  } else {
+    fail(t, "finish", "is '" + finish + "'",
+         "use polished, ground, polishedfrontpainted or groundfrontpainted");
+  }
+  if (s.type == SurfaceType::dielectric_metal && s.finish != SurfaceFinish::polished &&
+      s.finish != SurfaceFinish::ground) {
+    fail(t, "finish", "is '" + finish + "' on a dielectric_metal surface",
+         "painted finishes belong to dielectric_dielectric surfaces; use polished or ground");
+  }
+  s.sigma_alpha = t.get<double>("sigma_alpha", 0.0);
+  if (!std::isfinite(s.sigma_alpha) || s.sigma_alpha < 0) {
+    fail(t, "sigma_alpha", "must be finite and >= 0", "give the facet slope spread in rad");
+  }
+  s.reflectivity = read_property(t, "reflectivity");
+  s.efficiency = read_property(t, "efficiency");
+  s.transmittance = read_property(t, "transmittance");
+  s.specular_spike = read_property(t, "specular_spike");
+  s.specular_lobe = read_property(t, "specular_lobe");
+  s.backscatter = read_property(t, "backscatter");
 }
 
 MaterialInput read_material(const TomlTable& t) {
@@ -184,11 +229,22 @@ SurfaceInput read_surface(const TomlTable& t) {
   t.check_keys({"name", "model", "detect", "absorb", "reemit", "reflect_diffuse",
                 "reflect_specular", "eta", "k", "reemission_cdf", "reemission_spectrum",
                 "thickness", "transmissive", "angle", "source", "time_constant",
-                "time_constants", "rise_time", "time_cdf", "time_profile", "time_delay"});
+                "time_constants", "rise_time", "time_cdf", "time_profile", "time_delay",
+                "type", "finish", "sigma_alpha", "reflectivity", "efficiency", "transmittance",
+                "specular_spike", "specular_lobe", "backscatter"});
   // clang-format on
   SurfaceInput s;
   s.name = t.require<std::string>("name");
   s.model = read_model(t);
+  if (s.model == SurfaceModel::unified) {
+    read_unified(t, s);
+  } else {
+    for (const auto key : kUnifiedKeys) {
+      if (t.contains(key)) {
+        fail(t, key, "belongs to the unified model", "set model = \"unified\" or remove it");
+      }
+    }
+  }
   s.detect = read_property(t, "detect");
   s.absorb = read_property(t, "absorb");
   s.reemit = read_property(t, "reemit");

@@ -174,11 +174,89 @@ bool nonzero_anywhere(const OpticalProperty* p) {
                      [](const auto& pt) { return pt.second != 0; });
 }
 
-// Geant4's G4OpBoundaryProcess semantics mapped onto the standard model
-// (draw u against absorb, detect, reflect_diffuse, reflect_specular; the
-// rest passes on to the Fresnel boundary). R = REFLECTIVITY (default 1),
-// E = EFFICIENCY (default 0): with probability 1 - R the photon is absorbed,
-// and an absorbed photon is detected with probability E.
+// The largest value over the engine's wavelength grid of the sum of some
+// properties (unset ones read 0), each read as the engine reads it.
+double max_sum_on_grid(std::initializer_list<const OpticalProperty*> inputs) {
+  double worst = 0;
+  for (int i = 0; i < kWavelengthPoints; ++i) {
+    const double nm = kWavelengthMin + kWavelengthStep * i;
+    double sum = 0;
+    for (const auto* p : inputs) sum += value_at(p, nm, 0.0);
+    worst = std::max(worst, sum);
+  }
+  return worst;
+}
+
+// Geant4's unified model (G4OpBoundaryProcess) for a unified ground finish
+// or a surface with TRANSMITTANCE: the engine's UNIFIED model takes
+// Geant4's properties as they are.
+SurfaceDef map_unified(SurfaceDef def, const std::string& model, const std::string& finish,
+                       bool metal, double value, const PropertyMap& props) {
+  const bool unified = model == "unified";
+  const bool ground = unified && finish == "ground";
+  if (ground && !(std::isfinite(value) && value >= 0)) {
+    return refuse(std::move(def),
+                  fmt::format("has sigma_alpha (value) {} (the spread of the facet slopes is an "
+                              "angle >= 0) give value >= 0 in rad",
+                              value));
+  }
+  const OpticalProperty* r = find_prop(props, "REFLECTIVITY");
+  const OpticalProperty* t = find_prop(props, "TRANSMITTANCE");
+  // Geant4 reads the reflection-type constants for the unified model only.
+  const OpticalProperty* spike = unified ? find_prop(props, "SPECULARSPIKECONSTANT") : nullptr;
+  const OpticalProperty* lobe = unified ? find_prop(props, "SPECULARLOBECONSTANT") : nullptr;
+  const OpticalProperty* back = unified ? find_prop(props, "BACKSCATTERCONSTANT") : nullptr;
+  const OpticalProperty one{.name = "", .where = "", .constant = true, .value = 1.0};
+  if (const double sum = max_sum_on_grid({r ? r : &one, t}); sum > 1 + 1e-6) {
+    return refuse(std::move(def),
+                  fmt::format("has REFLECTIVITY + TRANSMITTANCE = {:.6g} at some wavelength (a "
+                              "photon is reflected, transmitted straight through or absorbed; "
+                              "Geant4 draws reflection first, REFLECTIVITY defaulting to 1, and "
+                              "would silently transmit less than TRANSMITTANCE) give "
+                              "REFLECTIVITY + TRANSMITTANCE <= 1",
+                              sum));
+  }
+  if (const double sum = max_sum_on_grid({spike, lobe, back}); sum > 1 + 1e-6) {
+    return refuse(std::move(def),
+                  fmt::format("has SPECULARSPIKECONSTANT + SPECULARLOBECONSTANT + "
+                              "BACKSCATTERCONSTANT = {:.6g} at some wavelength (they are "
+                              "fractions of the reflected light, Lambertian the rest; Geant4 "
+                              "would silently cut the last ones short) lower one of them",
+                              sum));
+  }
+  SurfaceInput s;
+  s.name = def.name;
+  s.model = SurfaceModel::unified;
+  s.type = metal ? SurfaceType::dielectric_metal : SurfaceType::dielectric_dielectric;
+  s.finish = ground                             ? SurfaceFinish::ground
+             : finish == "polishedfrontpainted" ? SurfaceFinish::polishedfrontpainted
+             : finish == "groundfrontpainted"   ? SurfaceFinish::groundfrontpainted
+                                                : SurfaceFinish::polished;
+  s.sigma_alpha = ground ? value : 0.0;
+  if (r) s.reflectivity = constant_or_table(*r);
+  if (const OpticalProperty* e = find_prop(props, "EFFICIENCY")) {
+    s.efficiency = constant_or_table(*e);
+  }
+  if (t) s.transmittance = constant_or_table(*t);
+  if (spike) s.specular_spike = constant_or_table(*spike);
+  if (lobe) s.specular_lobe = constant_or_table(*lobe);
+  if (back) s.backscatter = constant_or_table(*back);
+  // Polished and ground dielectric_dielectric surfaces meet the far
+  // medium's refractive index (SameMaterial and NoRINDEX apply).
+  def.passes_to_fresnel =
+      !metal && (s.finish == SurfaceFinish::polished || s.finish == SurfaceFinish::ground);
+  def.input = std::move(s);
+  return def;
+}
+
+// Geant4's G4OpBoundaryProcess semantics. Surfaces that need the unified
+// model's facets, reflection types or TRANSMITTANCE map onto the engine's
+// UNIFIED model (map_unified); the others onto the standard model (draw u
+// against absorb, detect, reflect_diffuse, reflect_specular; the rest
+// passes on to the Fresnel boundary), which gives them the same
+// distributions. R = REFLECTIVITY (default 1), E = EFFICIENCY (default 0):
+// with probability 1 - R the photon is absorbed, and an absorbed photon is
+// detected with probability E.
 SurfaceDef map_surface(SurfaceDef def, const std::string& model, const std::string& finish,
                        const std::string& type, double value, const PropertyMap& props) {
   const OpticalProperty* r = find_prop(props, "REFLECTIVITY");
@@ -202,11 +280,6 @@ SurfaceDef map_surface(SurfaceDef def, const std::string& model, const std::stri
                       " (the LUT, DAVIS and dichroic models need Geant4's measured tables) use "
                       "glisur or unified");
   }
-  if (nonzero_anywhere(find_prop(props, "TRANSMITTANCE"))) {
-    return refuse(std::move(def),
-                  "has a non-zero TRANSMITTANCE (a photon passing straight through the surface "
-                  "is not modelled) remove TRANSMITTANCE");
-  }
   const bool metal = type == "dielectric_metal";
   const bool polished = finish == "polished";
   const bool ground = finish == "ground";
@@ -215,9 +288,8 @@ SurfaceDef map_surface(SurfaceDef def, const std::string& model, const std::stri
   if (backpainted) {
     return refuse(std::move(def),
                   "has finish " + finish +
-                      " (a paint layer behind a thin gap needs the unified model, which the "
-                      "engine does not have yet) use a frontpainted finish or a dielectric_metal "
-                      "surface");
+                      " (a paint layer behind a thin gap of another medium is not modelled) use "
+                      "a frontpainted finish or a dielectric_metal surface");
   }
   if (!polished && !ground && !frontpainted) {
     return refuse(std::move(def), "has finish " + finish +
@@ -229,45 +301,20 @@ SurfaceDef map_surface(SurfaceDef def, const std::string& model, const std::stri
                                       " on a dielectric_metal surface (painted finishes belong "
                                       "to dielectric_dielectric surfaces) use polished or ground");
   }
-  // Fractions of the reflected light: specular spike/lobe, backscatter,
-  // Lambertian. Polished finishes (and glisur's ground with polish 1, whose
-  // facet normal is the surface normal) reflect specularly.
-  const OpticalProperty* spike = nullptr;
-  const OpticalProperty* lobe = nullptr;
-  bool lambertian = finish == "groundfrontpainted";
-  if (ground) {
-    if (model == "glisur") {
-      if (value < 1) {
-        return refuse(std::move(def),
-                      fmt::format("is glisur ground with polish {} (facets tilted from the "
-                                  "surface normal need the unified model's microfacets, which "
-                                  "the engine does not have yet) use polish 1 or a polished "
-                                  "finish",
-                                  value));
-      }
-    } else if (!metal) {
-      return refuse(std::move(def),
-                    "is unified ground dielectric_dielectric (refraction through microfacets of "
-                    "width sigma_alpha and the reflection lobes need the unified model, which "
-                    "the engine does not have yet) use a polished finish");
-    } else {
-      if (nonzero_anywhere(find_prop(props, "BACKSCATTERCONSTANT"))) {
-        return refuse(std::move(def),
-                      "has a non-zero BACKSCATTERCONSTANT (backscattering needs the unified "
-                      "model, which the engine does not have yet) remove it");
-      }
-      lobe = find_prop(props, "SPECULARLOBECONSTANT");
-      if (nonzero_anywhere(lobe) && value > 0) {
-        return refuse(std::move(def),
-                      fmt::format("has a specular lobe with sigma_alpha {} (reflection about "
-                                  "microfacets needs the unified model, which the engine does "
-                                  "not have yet) set SPECULARLOBECONSTANT to 0 or value to 0",
-                                  value));
-      }
-      spike = find_prop(props, "SPECULARSPIKECONSTANT");
-      lambertian = true;  // what spike and lobe leave is Lambertian
-    }
+  if (ground && model == "glisur" && value < 1) {
+    return refuse(std::move(def),
+                  fmt::format("is glisur ground with polish {} (glisur's smearing of the facet "
+                              "normals is not modelled) use the unified model with "
+                              "sigma_alpha, polish 1 or a polished finish",
+                              value));
   }
+  if ((model == "unified" && ground) || nonzero_anywhere(find_prop(props, "TRANSMITTANCE"))) {
+    return map_unified(std::move(def), model, finish, metal, value, props);
+  }
+  // Polished finishes (and glisur's ground with polish 1, whose facet normal
+  // is the surface normal) reflect specularly; groundfrontpainted is
+  // Lambertian.
+  const bool lambertian = finish == "groundfrontpainted";
   SurfaceInput s;
   s.name = def.name;
   s.model = SurfaceModel::standard;
@@ -277,15 +324,12 @@ SurfaceDef map_surface(SurfaceDef def, const std::string& model, const std::stri
       on_grid({r, e}, [&](double nm) { return (1 - value_at(r, nm, 1.0)) * value_at(e, nm, 0.0); });
   const bool reflects = metal || frontpainted;
   if (reflects) {
-    auto specular_fraction = [&](double nm) {
-      if (!lambertian) return 1.0;
-      return value_at(spike, nm, 0.0) + value_at(lobe, nm, 0.0);
-    };
-    s.reflect_specular = on_grid(
-        {r, spike, lobe}, [&](double nm) { return value_at(r, nm, 1.0) * specular_fraction(nm); });
-    s.reflect_diffuse = on_grid({r, spike, lobe}, [&](double nm) {
-      return value_at(r, nm, 1.0) * std::max(0.0, 1 - specular_fraction(nm));
-    });
+    const Property reflected = on_grid({r}, [&](double nm) { return value_at(r, nm, 1.0); });
+    if (lambertian) {
+      s.reflect_diffuse = reflected;
+    } else {
+      s.reflect_specular = reflected;
+    }
   }
   def.passes_to_fresnel = !reflects;
   def.input = std::move(s);

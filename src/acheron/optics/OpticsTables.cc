@@ -365,6 +365,11 @@ struct SurfaceOffsets {
   std::uint32_t transmissive;
   std::uint32_t n_angles;
   std::size_t angles, reflect, transmit;
+  SurfaceType type;
+  SurfaceFinish finish;
+  float sigma_alpha;
+  bool unified;
+  std::size_t reflectivity, efficiency, transmittance, specular_spike, specular_lobe, backscatter;
 };
 
 // The view of packed time-profile storage.
@@ -510,10 +515,10 @@ OpticsTables::OpticsTables(const OpticsInput& input) {
           "{} is defined twice (detector files refer to surfaces by name) rename one", owner));
     }
     const auto model_value = static_cast<std::uint32_t>(s.model);
-    if (model_value > static_cast<std::uint32_t>(SurfaceModel::dichroic)) {
+    if (model_value > static_cast<std::uint32_t>(SurfaceModel::unified)) {
       throw SetupError(fmt::format(
-          "{}: model is {} (known models are 0 DEFAULT, 1 COMPLEX, 2 WLS, 3 DICHROIC) choose one "
-          "of them",
+          "{}: model is {} (known models are 0 DEFAULT, 1 COMPLEX, 2 WLS, 3 DICHROIC, 4 UNIFIED) "
+          "choose one of them",
           owner, model_value));
     }
     check_probability(s.detect, owner, "detect");
@@ -581,6 +586,7 @@ OpticsTables::OpticsTables(const OpticsInput& input) {
         }
         break;
       case SurfaceModel::dichroic:
+      case SurfaceModel::unified:
         break;
     }
 
@@ -645,6 +651,60 @@ OpticsTables::OpticsTables(const OpticsInput& input) {
       so.transmit = arena_.size();
       for (const auto& t : transmit_rows) append(t);
     }
+    so.unified = s.model == SurfaceModel::unified;
+    if (so.unified) {
+      if (static_cast<std::uint32_t>(s.type) >
+          static_cast<std::uint32_t>(SurfaceType::dielectric_metal)) {
+        throw SetupError(
+            fmt::format("{}: type is {} (the UNIFIED model knows 0 dielectric_dielectric and 1 "
+                        "dielectric_metal) choose one of them",
+                        owner, static_cast<std::uint32_t>(s.type)));
+      }
+      if (static_cast<std::uint32_t>(s.finish) >
+          static_cast<std::uint32_t>(SurfaceFinish::groundfrontpainted)) {
+        throw SetupError(
+            fmt::format("{}: finish is {} (the UNIFIED model knows 0 polished, 1 ground, 2 "
+                        "polishedfrontpainted and 3 groundfrontpainted) choose one of them",
+                        owner, static_cast<std::uint32_t>(s.finish)));
+      }
+      if (s.type == SurfaceType::dielectric_metal && s.finish != SurfaceFinish::polished &&
+          s.finish != SurfaceFinish::ground) {
+        throw SetupError(fmt::format(
+            "{}: a dielectric_metal surface has a painted finish (painted finishes belong to "
+            "dielectric_dielectric surfaces) use polished or ground",
+            owner));
+      }
+      if (!std::isfinite(s.sigma_alpha) || s.sigma_alpha < 0) {
+        throw SetupError(fmt::format(
+            "{}: sigma_alpha is {} rad (the facet slope spread must be finite and >= 0) correct "
+            "it",
+            owner, s.sigma_alpha));
+      }
+      check_probability(s.reflectivity, owner, "reflectivity");
+      check_probability(s.efficiency, owner, "efficiency");
+      check_probability(s.transmittance, owner, "transmittance");
+      check_probability(s.specular_spike, owner, "specular_spike");
+      check_probability(s.specular_lobe, owner, "specular_lobe");
+      check_probability(s.backscatter, owner, "backscatter");
+      const auto reflectivity =
+          on_wavelength_grid(s.reflectivity.is_set() ? s.reflectivity : Property::constant(1.0));
+      const auto transmittance = on_wavelength_grid(s.transmittance);
+      const auto spike = on_wavelength_grid(s.specular_spike);
+      const auto lobe = on_wavelength_grid(s.specular_lobe);
+      const auto back = on_wavelength_grid(s.backscatter);
+      check_sum({&reflectivity, &transmittance}, owner, "reflectivity + transmittance", "UNIFIED");
+      check_sum({&spike, &lobe, &back}, owner, "specular_spike + specular_lobe + backscatter",
+                "UNIFIED");
+      so.type = s.type;
+      so.finish = s.finish;
+      so.sigma_alpha = static_cast<float>(s.sigma_alpha);
+      so.reflectivity = append(reflectivity);
+      so.efficiency = append(on_wavelength_grid(s.efficiency));
+      so.transmittance = append(transmittance);
+      so.specular_spike = append(spike);
+      so.specular_lobe = append(lobe);
+      so.backscatter = append(back);
+    }
     surface_offsets.push_back(so);
     surface_names_.push_back(s.name);
   }
@@ -681,6 +741,17 @@ OpticsTables::OpticsTables(const OpticsInput& input) {
     sd.angles = so.n_angles ? base + so.angles : nullptr;
     sd.reflect = so.n_angles ? base + so.reflect : nullptr;
     sd.transmit = so.n_angles ? base + so.transmit : nullptr;
+    if (so.unified) {
+      sd.type = so.type;
+      sd.finish = so.finish;
+      sd.sigma_alpha = so.sigma_alpha;
+      sd.reflectivity = base + so.reflectivity;
+      sd.efficiency = base + so.efficiency;
+      sd.transmittance = base + so.transmittance;
+      sd.specular_spike = base + so.specular_spike;
+      sd.specular_lobe = base + so.specular_lobe;
+      sd.backscatter = base + so.backscatter;
+    }
     surfaces_.push_back(sd);
   }
 }

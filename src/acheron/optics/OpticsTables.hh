@@ -122,6 +122,21 @@ struct SurfaceInput {
   std::vector<double> angles;
   std::vector<Property> reflect;
   std::vector<Property> transmit;
+  // UNIFIED (Geant4's unified model, docs/optics.md "Surface models"):
+  // type, finish and the facet slope spread sigma_alpha (rad, >= 0; used by
+  // the ground finish), and Geant4's surface properties over wavelength.
+  // reflectivity reads 1 when unset (Geant4's default); the others read 0.
+  // reflectivity + transmittance <= 1; specular_spike + specular_lobe +
+  // backscatter <= 1, the rest of the reflections being Lambertian.
+  SurfaceType type = SurfaceType::dielectric_dielectric;
+  SurfaceFinish finish = SurfaceFinish::polished;
+  double sigma_alpha = 0;
+  Property reflectivity;    // REFLECTIVITY
+  Property efficiency;      // EFFICIENCY: detection probability of an absorbed photon
+  Property transmittance;   // TRANSMITTANCE: straight through
+  Property specular_spike;  // SPECULARSPIKECONSTANT
+  Property specular_lobe;   // SPECULARLOBECONSTANT
+  Property backscatter;     // BACKSCATTERCONSTANT
 };
 
 struct OpticsInput {

@@ -18,6 +18,25 @@ ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 mirror(Vec3 d, Vec3 n) {
   return d - (2.0f * dot(d, n)) * n;
 }
 
+// Polarization mirrored in the plane perpendicular to n: 2 (p.n) n - p. It
+// maps a polarization perpendicular to d onto one perpendicular to
+// mirror(d, n), with the same s fraction.
+ACHERON_FUNCTION ACHERON_FORCEINLINE Vec3 mirror_polarization(Vec3 p, Vec3 n) {
+  return (2.0f * dot(p, n)) * n - p;
+}
+
+// A direction drawn from Lambert's cosine law about the unit normal n: mu =
+// d.n = sqrt(u) has density 2 mu on [0, 1]; the azimuth is uniform. Two draws.
+ACHERON_FUNCTION inline Vec3 lambertian_direction(Vec3 normal, Random& rng) {
+  const float mu = std::sqrt(rng.uniform());
+  const float sin_theta = std::sqrt(std::fmax(0.0f, 1.0f - mu * mu));
+  const float phi = kTwoPi * rng.uniform();
+  Vec3 b1, b2;
+  orthonormal_basis(normal, b1, b2);
+  return normalize(mu * normal + (sin_theta * std::cos(phi)) * b1 +
+                   (sin_theta * std::sin(phi)) * b2);
+}
+
 // Specular reflection at a surface. Direction d' = d - 2 (d.n) n and
 // polarization p' = 2 (p.n) n - p, which stays perpendicular to d' with the
 // same s fraction (§10 deviations 2 and 3). With chroma_compat the
@@ -39,8 +58,7 @@ struct SpecularReflector {
       }
     } else {
       photon.direction = normalize(mirror(d, normal));
-      const Vec3 p = photon.polarization;
-      photon.polarization = (2.0f * dot(p, normal)) * normal - p;
+      photon.polarization = mirror_polarization(photon.polarization, normal);
     }
     photon.history |= history::reflect_specular;
     return Action::next_step;
@@ -55,13 +73,7 @@ struct SpecularReflector {
 // The new polarization is random and perpendicular to d'.
 struct DiffuseReflector {
   ACHERON_FUNCTION Action operator()(Photon& photon, Vec3 normal, Random& rng) const {
-    const float mu = std::sqrt(rng.uniform());
-    const float sin_theta = std::sqrt(std::fmax(0.0f, 1.0f - mu * mu));
-    const float phi = kTwoPi * rng.uniform();
-    Vec3 b1, b2;
-    orthonormal_basis(normal, b1, b2);
-    photon.direction = normalize(mu * normal + (sin_theta * std::cos(phi)) * b1 +
-                                 (sin_theta * std::sin(phi)) * b2);
+    photon.direction = lambertian_direction(normal, rng);
     photon.polarization = rng.perpendicular(photon.direction);
     photon.history |= history::reflect_diffuse;
     return Action::next_step;

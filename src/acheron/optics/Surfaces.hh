@@ -1,5 +1,6 @@
 // Surface models (photon-physics.md §7, Chroma's propagate_at_surface):
-// DEFAULT, COMPLEX thin film, WLS and DICHROIC. Each returns Action::stop
+// DEFAULT, COMPLEX thin film, WLS and DICHROIC; and Geant4's unified model
+// (Unified.hh). Each returns Action::stop
 // (absorbed or detected), Action::next_step (reflected, reemitted or, for
 // COMPLEX, transmitted) or Action::pass (go on to the Fresnel step).
 // last_hit_triangle is left on the surface's triangle so the next cast skips it.
@@ -17,6 +18,7 @@
 #include "acheron/optics/Tables.hh"
 #include "acheron/optics/ThinFilm.hh"
 #include "acheron/optics/Types.hh"
+#include "acheron/optics/Unified.hh"
 
 namespace acheron::optics {
 
@@ -92,8 +94,13 @@ struct WlsSurface {
 // DICHROIC: R and T at the incidence angle theta, interpolated linearly
 // between the neighbouring angle rows (each row linear in wavelength) and
 // clamped to the first and last rows outside the table (§10 deviation 4).
-// u < R: specular; u < R + T: SURFACE_TRANSMIT and pass to Fresnel (Chroma
-// still applies it after a dichroic transmission); else SURFACE_ABSORB.
+// u < R: specular; u < R + T: transmitted; else SURFACE_ABSORB. T is the
+// whole transmission probability: a transmitted photon refracts from n1
+// into n2 (Snell's law, polarization from t_s and t_p) without a further
+// Fresnel draw and gets SURFACE_TRANSMIT (beyond the critical angle, where
+// it cannot refract, it reflects specularly instead). chroma_compat
+// restores Chroma, which sets SURFACE_TRANSMIT and passes the photon on to
+// the Fresnel step, so that T is reduced by a Fresnel reflection.
 struct DichroicSurface {
   const SurfaceData* surface = nullptr;
   bool chroma_compat = false;
@@ -126,8 +133,14 @@ struct DichroicSurface {
     const float u = rng.uniform();
     if (u < r) return SpecularReflector{chroma_compat}(photon, s.normal);
     if (u < r + t) {
-      photon.history |= history::surface_transmit;
-      return Action::pass;
+      if (chroma_compat) {
+        photon.history |= history::surface_transmit;
+        return Action::pass;
+      }
+      if (refract_or_reflect(photon, s.normal, s.n1, s.n2)) {
+        photon.history |= history::surface_transmit;
+      }
+      return Action::next_step;
     }
     photon.history |= history::surface_absorb;
     return Action::stop;
@@ -199,6 +212,8 @@ ACHERON_FUNCTION inline Action apply_surface(Photon& photon, const StepState& s,
       return WlsSurface{&surface, chroma_compat}(photon, s, rng);
     case SurfaceModel::dichroic:
       return DichroicSurface{&surface, chroma_compat}(photon, s, rng);
+    case SurfaceModel::unified:
+      return UnifiedSurface{&surface}(photon, s, rng);
   }
   return Action::pass;
 }

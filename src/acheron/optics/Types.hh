@@ -91,7 +91,21 @@ inline constexpr float kWavelengthMin = 60.f;
 inline constexpr float kWavelengthStep = 5.f;
 inline constexpr int kWavelengthPoints = 188;
 
-enum class SurfaceModel : std::uint32_t { standard = 0, complex = 1, wls = 2, dichroic = 3 };
+enum class SurfaceModel : std::uint32_t {
+  standard = 0,
+  complex = 1,
+  wls = 2,
+  dichroic = 3,
+  unified = 4,  // Geant4's unified model (G4OpBoundaryProcess)
+};
+// UNIFIED: Geant4's surface type and finish (G4SurfaceType, G4OpticalSurfaceFinish).
+enum class SurfaceType : std::uint32_t { dielectric_dielectric = 0, dielectric_metal = 1 };
+enum class SurfaceFinish : std::uint32_t {
+  polished = 0,
+  ground = 1,
+  polishedfrontpainted = 2,
+  groundfrontpainted = 3,
+};
 enum class TimingMode : std::uint32_t { phase = 0, group = 1 };
 
 // Read-only views; every `const float*` table has kWavelengthPoints values
@@ -145,6 +159,19 @@ struct SurfaceData {
   const float* angles;     // rad, ascending, n_angles values
   const float* reflect;    // [n_angles][kWavelengthPoints]
   const float* transmit;   // [n_angles][kWavelengthPoints]
+  // UNIFIED: type, finish, facet slope spread and Geant4's surface
+  // properties REFLECTIVITY, EFFICIENCY, TRANSMITTANCE and the reflection
+  // type constants SPECULARSPIKECONSTANT, SPECULARLOBECONSTANT,
+  // BACKSCATTERCONSTANT (Lambertian: the remainder).
+  SurfaceType type;
+  SurfaceFinish finish;
+  float sigma_alpha;  // rad, standard deviation of the facet slope angle
+  const float* reflectivity;
+  const float* efficiency;
+  const float* transmittance;
+  const float* specular_spike;
+  const float* specular_lobe;
+  const float* backscatter;
 };
 
 // Per triangle: unit normal (inner -> outer), materials on each side,
