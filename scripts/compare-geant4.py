@@ -17,6 +17,9 @@ per photon, and the two samples are compared as distributions:
   resolution);
 - boundaries reached per photon: chi-squared test of the 2 x k table
   (0 ... 9, 10 or more);
+- the fractions of photons that ever Rayleigh-scattered, reflected
+  specularly or diffusely, were transmitted by a surface or reemitted
+  (history bits): chi-squared tests of 2 x 2 tables;
 - where a set-up has several beams (the slab), the reflected fraction of each.
 
 A test "agrees" when its p-value is above 0.001 (one false alarm in a
@@ -168,6 +171,17 @@ def compare(name: str, g4: np.ndarray, ach: np.ndarray) -> list:
             tests.append(Test(f"{field} of hits", p,
                               f"mean {a.mean():.3f}/{b.mean():.3f} {unit}, chi2 {chi2:.1f} / "
                               f"{dof} dof in {resolution:g} {unit} bins"))
+    # Interactions on the way (non-exclusive): the fraction of photons that
+    # ever scattered, reflected specularly or diffusely, were transmitted by
+    # a surface or reemitted.
+    for bit, what in ((1 << 4, "Rayleigh-scattered"), (1 << 5, "reflected diffusely"),
+                      (1 << 6, "reflected specularly"), (1 << 8, "transmitted by a surface"),
+                      (1 << 9, "reemitted")):
+        ka, kb = int(((g4["history"] & bit) != 0).sum()), int(((ach["history"] & bit) != 0).sum())
+        if ka + kb == 0:
+            continue
+        p, _, _ = chi2_table(np.array([ka, len(g4) - ka]), np.array([kb, len(ach) - kb]))
+        tests.append(Test(f"{what}", p, f"{ka / len(g4):.4f}/{kb / len(ach):.4f}"))
     ba = np.bincount(np.minimum(g4["boundaries"], 10), minlength=11)
     bb = np.bincount(np.minimum(ach["boundaries"], 10), minlength=11)
     p, chi2, dof = chi2_table(ba, bb)
@@ -311,7 +325,7 @@ def main(argv=None) -> int:
             g4_text, g4_s = run([args.g4_python, ROOT / "scripts/g4reference.py", "--gdml", gdml,
                                  "--photons", photons, "--out", g4_out, "--seed", args.seed],
                                 "Geant4")
-            m = re.search(r"Geant4 version\s*(\S+)", g4_text)
+            m = re.search(r"Geant4 version Name:\s*(\S+)", g4_text)
             g4_version = m.group(1) if m else "11.4"
             ach_text, ach_s = run([args.acheron, "--log-level", "warn", "photon", "propagate",
                                    "--detector", gdml, "--source", photons, "--out", ach_out,

@@ -56,9 +56,9 @@ FresnelRefraction                       (none: plain transmission)
 FresnelReflection                       REFLECT_SPECULAR
 TotalInternalReflection                 REFLECT_SPECULAR
 SpikeReflection                         REFLECT_SPECULAR
-LobeReflection                          REFLECT_DIFFUSE
+LobeReflection                          REFLECT_SPECULAR (about a micro-facet)
 LambertianReflection                    REFLECT_DIFFUSE
-BackScattering                          REFLECT_DIFFUSE
+BackScattering                          REFLECT_SPECULAR (straight back)
 Transmission (TRANSMITTANCE)            SURFACE_TRANSMIT
 Absorption                              SURFACE_ABSORB (terminal)
 Detection                               SURFACE_DETECT (terminal), channel
@@ -187,10 +187,13 @@ NO_RINDEX, DICHROIC = S["NoRINDEX"], S["Dichroic"]
 
 def _status_bits() -> list:
     bits = [0] * len(STATUS_NAMES)
+    # Lobe (specular about a micro-facet's normal) and backscatter (straight
+    # back) reflections have a direction set by the geometry, not drawn from
+    # a cosine law: the engine's unified model flags them REFLECT_SPECULAR too.
     for name in ("FresnelReflection", "TotalInternalReflection", "SpikeReflection",
-                 "CoatedDielectricReflection"):
+                 "LobeReflection", "BackScattering", "CoatedDielectricReflection"):
         bits[S[name]] = REFLECT_SPECULAR
-    for name in ("LobeReflection", "LambertianReflection", "BackScattering"):
+    for name in ("LambertianReflection",):
         bits[S[name]] = REFLECT_DIFFUSE
     for name in ("Transmission", "CoatedDielectricRefraction",
                  "CoatedDielectricFrustratedTransmission"):
