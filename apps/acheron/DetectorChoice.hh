@@ -15,6 +15,7 @@ namespace acheron::app {
 struct DetectorChoice {
   std::string file;
   int pmts = 0;
+  std::string pmt_pattern;  // GDML: volumes whose name matches are sensitive
 };
 
 void add_detector_options(CLI::App* cmd, DetectorChoice& c);

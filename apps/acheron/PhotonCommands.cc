@@ -78,6 +78,8 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
   auto* info = det->add_subcommand("info", "print a summary of a detector");
   info->add_option("file", info_choice->file, "detector file (default: the embedded detector)");
   info->add_option("--pmts", info_choice->pmts, "PMT count of the embedded default");
+  info->add_option("--pmt-pattern", info_choice->pmt_pattern,
+                   "GDML only: volumes whose whole name matches this RE2 pattern are PMTs");
   info->callback([info_choice, exit_code] {
     std::cout << load_detector(*info_choice)->summary();
     *exit_code = kOk;
@@ -89,6 +91,8 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
                                     "codes, overlapping PMTs");
   check->add_option("file", check_choice->file, "detector file (default: the embedded detector)");
   check->add_option("--pmts", check_choice->pmts, "PMT count of the embedded default");
+  check->add_option("--pmt-pattern", check_choice->pmt_pattern,
+                    "GDML only: volumes whose whole name matches this RE2 pattern are PMTs");
   check->callback([check_choice, exit_code] {
     auto d = load_detector(*check_choice);
     auto problems = d->check();
@@ -98,37 +102,19 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
     *exit_code = problems.empty() ? kOk : kFailure;
   });
 
-  struct ChannelsChoice {
-    DetectorChoice detector;
-    std::string pmt_pattern;
-  };
-  auto channels_choice = std::make_shared<ChannelsChoice>();
+  auto channels_choice = std::make_shared<DetectorChoice>();
   auto* channels = det->add_subcommand(
       "channels",
       "print a detector's channels as JSON (id, type, copy number, volume, position, "
       "direction), e.g. to build RAT's PMTINFO");
-  channels->add_option("file", channels_choice->detector.file,
+  channels->add_option("file", channels_choice->file,
                        "detector file, .gdml or TOML (default: the embedded detector)");
-  channels->add_option("--pmts", channels_choice->detector.pmts,
-                       "PMT count of the embedded default");
+  channels->add_option("--pmts", channels_choice->pmts, "PMT count of the embedded default");
   channels->add_option("--pmt-pattern", channels_choice->pmt_pattern,
                        "GDML only: logical volumes whose whole name matches this RE2 pattern are "
                        "PMTs (besides those with auxiliary SensDet)");
   channels->callback([channels_choice, exit_code] {
-    const auto& c = *channels_choice;
-    std::shared_ptr<const optics::Detector> d;
-    if (!c.pmt_pattern.empty()) {
-      if (std::filesystem::path(c.detector.file).extension() != ".gdml") {
-        throw SetupError(
-            "--pmt-pattern is given for a detector that is not a .gdml file (the "
-            "pattern classifies GDML volumes) drop it or give a GDML file");
-      }
-      optics::GdmlOptions o;
-      o.pmt_pattern = c.pmt_pattern;
-      d = std::make_shared<const optics::Detector>(optics::Detector::load_gdml(c.detector.file, o));
-    } else {
-      d = load_detector(c.detector);
-    }
+    const auto d = load_detector(*channels_choice);
     std::cout << optics::channels_json(*d);
     *exit_code = kOk;
   });
