@@ -48,7 +48,7 @@ struct GdmlOptions {
   // Largest distance (mm) between a curved surface and its triangles, handed
   // to the mesher; also the distance within which two sibling volumes' faces
   // count as touching for a border surface between them.
-  double tolerance_mm = 0.05;
+  double tolerance_mm = 0.2;
   // The tolerance grows with a solid's size: at least this fraction of its
   // largest dimension (solid_extent), so that a tank metres across is not
   // meshed at PMT precision (a sphere's facet normals then deviate from the
