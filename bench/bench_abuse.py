@@ -77,7 +77,7 @@ class Proc:
 
 
 def start_serve(exe):
-    p = Proc([exe, "--log-level", "error", "photon", "serve", "--seed", "7", "--bind", "tcp://127.0.0.1:*",
+    p = Proc([exe, "--log-level", "error", "photon", "serve", "--bind", "tcp://127.0.0.1:*",
               "--threads", "2", "--concurrent", "2", "--seed", "1",
               "--max-message-size", str(MAX_MESSAGE)], r"(tcp://\S+)")
     return [p], p.match.group(1), None
@@ -88,7 +88,7 @@ def start_broker(exe):
               "--backend", "tcp://127.0.0.1:*", "--max-message-size", str(MAX_MESSAGE)],
              r"clients on (tcp://\S+), workers on (tcp://\S+)")
     front, back = b.match.group(1), b.match.group(2)
-    workers = [Proc([exe, "--log-level", "error", "photon", "worker", "--seed", "7", "--connect", back,
+    workers = [Proc([exe, "--log-level", "error", "photon", "worker", "--connect", back,
                      "--threads", "1", "--seed", "1", "--max-message-size", str(MAX_MESSAGE)])
                for _ in range(2)]
     ctx = zmq.Context.instance()

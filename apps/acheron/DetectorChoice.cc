@@ -16,17 +16,27 @@ void add_detector_options(CLI::App* cmd, DetectorChoice& c) {
   cmd->add_option("--pmt-pattern", c.pmt_pattern,
                   "GDML: logical volumes whose whole name matches this RE2 pattern are PMTs "
                   "(besides those with <auxiliary auxtype=\"SensDet\"/>)");
+  cmd->add_option("--tolerance", c.tolerance,
+                  "GDML: largest distance (mm) between a curved surface and its triangles "
+                  "(default 0.2, or 1e-4 of a solid's size when larger)")
+      ->check(CLI::Range(1e-4, 1e3));
 }
 
 std::shared_ptr<const optics::Detector> load_detector(const DetectorChoice& c) {
+  if (c.file.empty() && (!c.pmt_pattern.empty() || c.tolerance > 0)) {
+    throw SetupError(
+        "--pmt-pattern and --tolerance apply to GDML detectors (no detector file is given, "
+        "so the embedded TOML detector is used) give a .gdml file or drop the option");
+  }
   if (!c.file.empty()) {
-    if (!c.pmt_pattern.empty()) {
+    if (!c.pmt_pattern.empty() || c.tolerance > 0) {
       if (std::filesystem::path(c.file).extension() != ".gdml") {
-        throw SetupError("--pmt-pattern applies to GDML detectors (" + c.file +
+        throw SetupError("--pmt-pattern and --tolerance apply to GDML detectors (" + c.file +
                          " is not a .gdml file) drop the option or give a GDML file");
       }
       optics::GdmlOptions g;
       g.pmt_pattern = c.pmt_pattern;
+      if (c.tolerance > 0) g.tolerance_mm = c.tolerance;
       return std::make_shared<const optics::Detector>(optics::Detector::load_gdml(c.file, g));
     }
     return std::make_shared<const optics::Detector>(optics::Detector::load(c.file));

@@ -16,6 +16,7 @@ struct DetectorChoice {
   std::string file;
   int pmts = 0;
   std::string pmt_pattern;  // GDML: volumes whose name matches are sensitive
+  double tolerance = 0;     // GDML: meshing tolerance in mm (0: GdmlOptions' default)
 };
 
 void add_detector_options(CLI::App* cmd, DetectorChoice& c);

@@ -80,6 +80,8 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
   info->add_option("--pmts", info_choice->pmts, "PMT count of the embedded default");
   info->add_option("--pmt-pattern", info_choice->pmt_pattern,
                    "GDML only: volumes whose whole name matches this RE2 pattern are PMTs");
+  info->add_option("--tolerance", info_choice->tolerance,
+                  "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
   info->callback([info_choice, exit_code] {
     std::cout << load_detector(*info_choice)->summary();
     *exit_code = kOk;
@@ -93,6 +95,8 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
   check->add_option("--pmts", check_choice->pmts, "PMT count of the embedded default");
   check->add_option("--pmt-pattern", check_choice->pmt_pattern,
                     "GDML only: volumes whose whole name matches this RE2 pattern are PMTs");
+  check->add_option("--tolerance", check_choice->tolerance,
+                  "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
   check->callback([check_choice, exit_code] {
     auto d = load_detector(*check_choice);
     auto problems = d->check();
@@ -113,6 +117,8 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
   channels->add_option("--pmt-pattern", channels_choice->pmt_pattern,
                        "GDML only: logical volumes whose whole name matches this RE2 pattern are "
                        "PMTs (besides those with auxiliary SensDet)");
+  channels->add_option("--tolerance", channels_choice->tolerance,
+                  "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
   channels->callback([channels_choice, exit_code] {
     const auto d = load_detector(*channels_choice);
     std::cout << optics::channels_json(*d);
