@@ -10,12 +10,19 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+def g4_env():
+    """The environment for a Geant4 process: this one's without a preloaded
+    sanitizer runtime (`make test-asan` preloads ASan into Python for the
+    project's own extension; Geant4's libraries are not built for it)."""
+    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS")}
+
+
 def find_g4_python():
     env_choice = os.environ.get("ACHERON_G4_PYTHON")
     for cand in ([env_choice] if env_choice else []) + [str(ROOT / "build/venv/bin/python")]:
         if not os.path.exists(cand):
             continue
-        env = dict(os.environ)
+        env = g4_env()
         # without GEANT4_DATA_DIR, importing geant4_pybind asks on stdin
         # whether to download data sets
         env.setdefault("GEANT4_DATA_DIR", tempfile.mkdtemp(prefix="g4data-"))

@@ -32,7 +32,7 @@ RAYLEIGH, DIFFUSE, SPECULAR, BULK_REEMIT = 16, 32, 64, 512
 TERMINAL = NO_HIT | BULK_ABSORB | SURFACE_DETECT | SURFACE_ABSORB
 
 
-from g4python import find_g4_python  # noqa: E402
+from g4python import find_g4_python, g4_env  # noqa: E402
 
 G4_PYTHON = find_g4_python()
 needs_g4 = pytest.mark.skipif(
@@ -49,7 +49,7 @@ def run_g4(tmp_path, gdml, photons, *extra):
     np.save(inp, photons)
     r = subprocess.run([G4_PYTHON, str(SCRIPT), "--gdml", str(GDML / gdml), "--photons", str(inp),
                         "--out", str(out), "--seed", "4242", *extra], capture_output=True,
-                       text=True, timeout=300, stdin=subprocess.DEVNULL)
+                       text=True, timeout=300, stdin=subprocess.DEVNULL, env=g4_env())
     log = r.stdout + r.stderr
     assert r.returncode == 0, log[-4000:]
     for bad in ("G4Exception", "WWWW", "EEEE"):
@@ -311,7 +311,8 @@ print("RESULT" + json.dumps(out))
     points = {"inverse": list(rot.T @ v + t), "forward": list(rot @ v + t)}
     r = subprocess.run([G4_PYTHON, "-c", snippet, str(ROOT / "scripts"),
                         str(GDML / "rotated_box.gdml"), json.dumps(points)],
-                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                       env=g4_env())
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.split("RESULT", 1)[1])
     assert res["inverse"][0] == "box_pv"
