@@ -568,7 +568,7 @@ void Scope::read_setup(pugi::xml_node section) {
 Reader::Reader(const GdmlOptions& o) : options(o) {
   if (!options.mesher) {
     options.mesher = [relative = options.relative_tolerance](const solids::Solid& solid,
-                                                              double tolerance_mm) {
+                                                             double tolerance_mm) {
       const double tolerance = std::max(tolerance_mm, relative * solid_extent(solid));
       return tessellate(solid, MeshingOptions{.tolerance = tolerance});
     };
@@ -682,18 +682,7 @@ Detector Reader::build(const fs::path& path) {
 
 std::array<double, 9> gdml_placement_rotation(double x, double y, double z) {
   // R = Rz(z) Ry(y) Rx(x); its inverse is its transpose.
-  const double cx = std::cos(x), sx = std::sin(x);
-  const double cy = std::cos(y), sy = std::sin(y);
-  const double cz = std::cos(z), sz = std::sin(z);
-  const std::array<double, 9> r = {cz * cy,
-                                   cz * sy * sx - sz * cx,
-                                   cz * sy * cx + sz * sx,
-                                   sz * cy,
-                                   sz * sy * sx + cz * cx,
-                                   sz * sy * cx - cz * sx,
-                                   -sy,
-                                   cy * sx,
-                                   cy * cx};
+  const std::array<double, 9> r = rotation_zyx(x, y, z);
   return {r[0], r[3], r[6], r[1], r[4], r[7], r[2], r[5], r[8]};
 }
 

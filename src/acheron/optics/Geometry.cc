@@ -194,22 +194,26 @@ Placement Placement::facing(Vec3 axis, Vec3 translation) {
   return p;
 }
 
+std::array<double, 9> rotation_zyx(double x, double y, double z) {
+  const double cx = std::cos(x), sx = std::sin(x);
+  const double cy = std::cos(y), sy = std::sin(y);
+  const double cz = std::cos(z), sz = std::sin(z);
+  return {cz * cy,
+          cz * sy * sx - sz * cx,
+          cz * sy * cx + sz * sx,
+          sz * cy,
+          sz * sy * sx + cz * cx,
+          sz * sy * cx - cz * sx,
+          -sy,
+          cy * sx,
+          cy * cx};
+}
+
 Placement Placement::from_euler(Vec3 ang, Vec3 translation) {
-  const float cx = std::cos(ang.x), sx = std::sin(ang.x);
-  const float cy = std::cos(ang.y), sy = std::sin(ang.y);
-  const float cz = std::cos(ang.z), sz = std::sin(ang.z);
-  // R = Rz * Ry * Rx
+  const auto r = rotation_zyx(ang.x, ang.y, ang.z);
   Placement p;
   p.translation = translation;
-  p.rotation = {cz * cy,
-                cz * sy * sx - sz * cx,
-                cz * sy * cx + sz * sx,
-                sz * cy,
-                sz * sy * sx + cz * cx,
-                sz * sy * cx - cz * sx,
-                -sy,
-                cy * sx,
-                cy * cx};
+  for (int k = 0; k < 9; ++k) p.rotation[k] = static_cast<float>(r[k]);
   return p;
 }
 

@@ -58,6 +58,10 @@ Mesh load_mesh(const std::filesystem::path& path);
 // Parses a mesh from memory; `format` is "stl", "obj" or "ply".
 Mesh parse_mesh(const std::string& bytes, const std::string& format, const std::string& name);
 
+// The rotation R = Rz(z) Ry(y) Rx(x) (rad; about x, then y, then z),
+// row-major: Placement::from_euler's, and the matrix GDML inverts.
+std::array<double, 9> rotation_zyx(double x, double y, double z);
+
 // Rotation (row-major 3x3) then translation (mm): v' = R v + t.
 struct Placement {
   std::array<float, 9> rotation{1, 0, 0, 0, 1, 0, 0, 0, 1};
