@@ -73,6 +73,7 @@ SETUPS = {
     "opnovice2_box": ("opnovice2_box.gdml", "opnovice2_box"),
     "wcd_events": ("small_wcd.gdml", "wcd_events"),
     "wcd_aimed": ("small_wcd.gdml", "wcd_aimed"),
+    "lsd_events": ("small_lsd.gdml", "lsd_events"),
 }
 
 # (set-up, test) pairs whose difference follows from a documented modelling

@@ -32,6 +32,10 @@ wcd_events            small_wcd.gdml: events of 1000 photons, each event an
 wcd_aimed             small_wcd.gdml: from the centre towards each of the 40
                       PMTs (a point 50 mm inside its dome, read from the
                       GDML placements); event = the channel aimed at; 400 nm.
+lsd_events            small_lsd.gdml: events of 1000 photons, each event an
+                      isotropic point source at a random point in the
+                      scintillator (|r| < 500 mm), 380 nm: absorbed and
+                      shifted by the scintillator before reaching the PMTs.
 
 Polarisation is always perpendicular to the direction; "random" means a
 uniform azimuth around the direction. Everything is seeded (--seed).
@@ -147,6 +151,17 @@ def wcd_events(rng, n, per_event=1000) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def lsd_events(rng, n, per_event=1000) -> np.ndarray:
+    parts = []
+    for ev in range(max(1, n // per_event)):
+        # uniform in the ball of radius 500 mm
+        p = isotropic_directions(rng, 1)[0] * 500.0 * rng.uniform() ** (1 / 3)
+        d = isotropic_directions(rng, per_event)
+        parts.append(_records(np.tile(p, (per_event, 1)), d, random_polarisations(rng, d),
+                              380.0, event=ev))
+    return np.concatenate(parts)
+
+
 def _rotation(x_deg, y_deg, z_deg) -> np.ndarray:
     a, b, c = (math.radians(v) for v in (x_deg, y_deg, z_deg))
     rx = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
@@ -192,6 +207,7 @@ SOURCES = {
     "opnovice2_box": opnovice2_box,
     "wcd_events": wcd_events,
     "wcd_aimed": wcd_aimed,
+    "lsd_events": lsd_events,
 }
 
 # Which GDML file each source is for.
@@ -204,6 +220,7 @@ GDML_OF = {
     "opnovice2_box": "opnovice2_box.gdml",
     "wcd_events": "small_wcd.gdml",
     "wcd_aimed": "small_wcd.gdml",
+    "lsd_events": "small_lsd.gdml",
 }
 
 

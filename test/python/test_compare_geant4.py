@@ -27,6 +27,7 @@ SETUPS = {
     "opnovice2_box": 8000,
     "wcd_events": 8000,
     "wcd_aimed": 8000,
+    "lsd_events": 8000,
 }
 
 
