@@ -267,7 +267,7 @@ struct Scene {
 
   std::int32_t add_face(Vec3 normal, std::uint32_t inner, std::uint32_t outer,
                         std::int32_t surface) {
-    triangles.push_back(TriangleData{normal, inner, outer, surface, 0});
+    triangles.push_back(TriangleData{normal, inner, outer, surface, 0, surface});
     return static_cast<std::int32_t>(triangles.size() - 1);
   }
   // Infinite plane; `inner` lies on the side opposite the normal.

@@ -757,13 +757,27 @@ Detector Detector::from_parts(std::string name, Geometry geometry, OpticsTables 
                      "' has no solids (nothing to trace against) add the detector's solids");
   }
   if (!geometry.finalized()) geometry.finalize();
+  const auto beyond_tables = [&](const TriangleData& t) {
+    const auto surface_ok = [&](std::int32_t s) {
+      return s < 0 || static_cast<std::uint32_t>(s) < tables.n_surfaces();
+    };
+    return t.inner_material >= tables.n_materials() || t.outer_material >= tables.n_materials() ||
+           !surface_ok(t.surface) || !surface_ok(t.surface_in);
+  };
+  const auto refuse = [&](const std::string& what) {
+    throw SetupError(fmt::format(
+        "detector '{}': {} names material or surface indices beyond the tables ({} materials, "
+        "{} surfaces) build the geometry from these tables",
+        name, what, tables.n_materials(), tables.n_surfaces()));
+  };
   for (const auto& t : geometry.triangle_data()) {
-    if (t.inner_material >= tables.n_materials() || t.outer_material >= tables.n_materials() ||
-        (t.surface >= 0 && static_cast<std::uint32_t>(t.surface) >= tables.n_surfaces())) {
-      throw SetupError(fmt::format(
-          "detector '{}': solid '{}' names material or surface indices beyond the tables ({} "
-          "materials, {} surfaces) build the geometry from these tables",
-          name, geometry.solids()[t.solid].name, tables.n_materials(), tables.n_surfaces()));
+    if (beyond_tables(t)) refuse("solid '" + geometry.solids()[t.solid].name + "'");
+  }
+  for (const auto& p : geometry.prototypes()) {
+    for (std::uint32_t i = p.first_triangle; i < p.first_triangle + p.triangle_count; ++i) {
+      if (beyond_tables(geometry.prototype_triangle_data()[i])) {
+        refuse("prototype '" + p.name + "'");
+      }
     }
   }
   if (settings.max_steps < 1 || settings.max_steps > 1000000) {

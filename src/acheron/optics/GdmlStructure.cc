@@ -346,13 +346,18 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
     return it->second;
   };
 
-  // Border surfaces: whole daughters (mother/daughter pairs) and touching
-  // faces (sibling pairs).
+  // Border surfaces, which apply to photons going from their first physvol
+  // to their second (Geant4's G4LogicalBorderSurface): whole daughters
+  // (mother/daughter pairs; `border_out` for photons leaving the daughter,
+  // `border_in` for photons entering it) and the faces of the first of two
+  // touching siblings that lie on the second (photons leaving the first
+  // there).
   std::unordered_map<const PhysVol*, std::vector<int>> by_pv;
   for (std::size_t i = 1; i < instances.size(); ++i) {
     by_pv[instances[i].pv].push_back(static_cast<int>(i));
   }
-  std::vector<const SurfaceDef*> border_whole(instances.size(), nullptr);
+  std::vector<const SurfaceDef*> border_out(instances.size(), nullptr);
+  std::vector<const SurfaceDef*> border_in(instances.size(), nullptr);
   std::vector<std::unordered_map<std::size_t, const SurfaceDef*>> border_faces(instances.size());
   for (const BorderSurface& b : reader.borders) {
     std::size_t matched = 0;
@@ -362,14 +367,20 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
     };
     const auto firsts = list(b.first);
     const auto seconds = list(b.second);
-    for (const auto& [outer, inner] :
-         {std::pair{b.first, b.second}, std::pair{b.second, b.first}}) {
-      for (int i : list(inner)) {
-        const int p = instances[static_cast<std::size_t>(i)].parent;
-        if (p > 0 && instances[static_cast<std::size_t>(p)].pv == outer) {
-          border_whole[static_cast<std::size_t>(i)] = b.surface;
-          ++matched;
-        }
+    const auto is_mother = [&](int daughter, const PhysVol* pv) {
+      const int p = instances[static_cast<std::size_t>(daughter)].parent;
+      return p > 0 && instances[static_cast<std::size_t>(p)].pv == pv;
+    };
+    for (int i : seconds) {  // mother -> daughter
+      if (is_mother(i, b.first)) {
+        border_in[static_cast<std::size_t>(i)] = b.surface;
+        ++matched;
+      }
+    }
+    for (int i : firsts) {  // daughter -> mother
+      if (is_mother(i, b.second)) {
+        border_out[static_cast<std::size_t>(i)] = b.surface;
+        ++matched;
       }
     }
     for (int i : firsts) {
@@ -381,10 +392,6 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
         const WorldMesh wc = world_mesh(mesh_of(c), c.world);
         for (std::size_t t : touching(wa, wc, reader.options.tolerance_mm)) {
           border_faces[static_cast<std::size_t>(i)][t] = b.surface;
-          ++matched;
-        }
-        for (std::size_t t : touching(wc, wa, reader.options.tolerance_mm)) {
-          border_faces[static_cast<std::size_t>(j)][t] = b.surface;
           ++matched;
         }
       }
@@ -408,11 +415,11 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
   };
   std::unordered_map<const SurfaceDef*, std::int32_t> surface_index;
   std::int32_t no_rindex = -1;
-  // The surface a triangle gets: Geant4's precedence (border, then the skin
-  // of the volume the photon leaves, then of the one it enters) made
-  // direction-free; a surface that passes on to the Fresnel boundary does
-  // nothing between equal materials (Geant4's SameMaterial) and becomes the
-  // NoRINDEX absorber next to a material without RINDEX.
+  // The surface a triangle gets for each direction: Geant4's precedence
+  // (the border surface from the volume the photon leaves to the one it
+  // enters, then the daughter's skin, then the mother's); a surface that passes on to the Fresnel
+  // boundary does nothing between equal materials (Geant4's SameMaterial) and becomes the NoRINDEX
+  // absorber next to a material without RINDEX.
   auto surface_of = [&](const SurfaceDef* s, const MaterialDef* in, const MaterialDef* out) {
     const bool passes = s == nullptr || s->passes_to_fresnel;
     if (passes && in == out) return std::int32_t{-1};
@@ -463,9 +470,10 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
   struct ProtoKey {
     const Mesh* mesh;
     std::uint32_t inner, outer;
-    std::int32_t surface;
+    std::int32_t surface, surface_in;
     bool operator<(const ProtoKey& o) const {
-      return std::tie(mesh, inner, outer, surface) < std::tie(o.mesh, o.inner, o.outer, o.surface);
+      return std::tie(mesh, inner, outer, surface, surface_in) <
+             std::tie(o.mesh, o.inner, o.outer, o.surface, o.surface_in);
     }
   };
   std::map<ProtoKey, std::uint32_t> proto_uses;
@@ -479,13 +487,15 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
     SolidMaterials& sm = materials_of[i];
     sm.inner_material = material_of(inst.volume->material);
     sm.outer_material = material_of(mother.volume->material);
-    const SurfaceDef* base = border_whole[i];
-    if (!base) base = inst.volume->skin;
-    if (!base) base = mother.volume->skin;
-    sm.surface_by_part = {surface_of(base, inst.volume->material, mother.volume->material)};
+    const SurfaceDef* skin = inst.volume->skin ? inst.volume->skin : mother.volume->skin;
+    const SurfaceDef* out = border_out[i] ? border_out[i] : skin;
+    const SurfaceDef* in = border_in[i] ? border_in[i] : skin;
+    sm.surface_by_part = {surface_of(out, inst.volume->material, mother.volume->material)};
+    sm.inward_surface_by_part = {surface_of(in, inst.volume->material, mother.volume->material)};
     instanced[i] = border_faces[i].empty() && inst.world.is_rotation();
     if (instanced[i]) {
-      ++proto_uses[{&mesh_of(inst), sm.inner_material, sm.outer_material, sm.surface_by_part[0]}];
+      ++proto_uses[{&mesh_of(inst), sm.inner_material, sm.outer_material, sm.surface_by_part[0],
+                    sm.inward_surface_by_part[0]}];
     }
   }
 
@@ -511,7 +521,8 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
       label.copy_number = inst.pv->has_copynumber ? inst.pv->copynumber : -1;
       label.volume = inst.volume->name;
     }
-    const ProtoKey key{mesh, sm.inner_material, sm.outer_material, sm.surface_by_part[0]};
+    const ProtoKey key{mesh, sm.inner_material, sm.outer_material, sm.surface_by_part[0],
+                       sm.inward_surface_by_part[0]};
     std::uint32_t solid;
     if (instanced[i] && proto_uses[key] > 1) {
       auto it = prototypes.find(key);
@@ -525,14 +536,21 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
       if (!border_faces[i].empty()) {
         local = *mesh;
         local.part.assign(local.triangles.size(), 0);
+        // Faces on a touching sibling: their own surface outward, the
+        // solid's inward.
+        const std::int32_t inward = sm.inward_surface_by_part[0];
         for (const auto& [t, surf] : border_faces[i]) {
           const std::int32_t idx = surface_of(surf, in, out);
-          auto pos = std::find(sm.surface_by_part.begin(), sm.surface_by_part.end(), idx);
-          if (pos == sm.surface_by_part.end()) {
-            sm.surface_by_part.push_back(idx);
-            pos = sm.surface_by_part.end() - 1;
+          std::size_t k = 0;
+          while (k < sm.surface_by_part.size() &&
+                 (sm.surface_by_part[k] != idx || sm.inward_surface_by_part[k] != inward)) {
+            ++k;
           }
-          local.part[t] = static_cast<std::uint8_t>(pos - sm.surface_by_part.begin());
+          if (k == sm.surface_by_part.size()) {
+            sm.surface_by_part.push_back(idx);
+            sm.inward_surface_by_part.push_back(inward);
+          }
+          local.part[t] = static_cast<std::uint8_t>(k);
         }
         mesh = &local;
       }

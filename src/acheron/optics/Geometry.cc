@@ -83,11 +83,13 @@ TriangleData part_record(const SolidMaterials& m, std::size_t part, std::uint32_
   auto pick = [part](const auto& by_part, auto uniform) {
     return by_part.empty() ? uniform : by_part[std::min(part, by_part.size() - 1)];
   };
+  const std::int32_t outward = pick(m.surface_by_part, std::int32_t{-1});
   return {{},
           pick(m.inner_by_part, m.inner_material),
           pick(m.outer_by_part, m.outer_material),
-          pick(m.surface_by_part, std::int32_t{-1}),
-          solid};
+          outward,
+          solid,
+          pick(m.inward_surface_by_part, outward)};
 }
 
 }  // namespace

@@ -128,7 +128,12 @@ struct ChannelLabel {
 struct SolidMaterials {
   std::uint32_t inner_material = 0;
   std::uint32_t outer_material = 0;
+  // The surface of each part for photons going from the inner side to the
+  // outer (-1: none).
   std::vector<std::int32_t> surface_by_part{-1};
+  // The same for photons going from the outer side to the inner; empty:
+  // surface_by_part both ways (surfaces that do not depend on direction).
+  std::vector<std::int32_t> inward_surface_by_part;
   // Optional materials per part (a PMT's glass envelope and vacuum volume in
   // one mesh); empty: inner_material / outer_material for every part.
   std::vector<std::uint32_t> inner_by_part;

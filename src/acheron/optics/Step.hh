@@ -110,10 +110,12 @@ ACHERON_FUNCTION inline StepState make_step_state(const ParamsView& params, cons
     s.material1 = tri.outer_material;
     s.material2 = tri.inner_material;
     s.normal = n;
+    s.surface = tri.surface_in;
   } else {
     s.material1 = tri.inner_material;
     s.material2 = tri.outer_material;
     s.normal = -n;
+    s.surface = tri.surface;
   }
   s.wavelength = wavelength_grid_point(photon.wavelength);
   const MaterialData& m1 = params.materials[s.material1];
@@ -125,7 +127,6 @@ ACHERON_FUNCTION inline StepState make_step_state(const ParamsView& params, cons
   s.speed = params.timing == TimingMode::group ? lookup(m1.group_velocity, s.wavelength)
                                                : kSpeedOfLight / s.n1;
   s.distance = hit.distance;
-  s.surface = tri.surface;
   return s;
 }
 

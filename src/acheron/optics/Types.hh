@@ -175,16 +175,21 @@ struct SurfaceData {
 };
 
 // Per triangle: unit normal (inner -> outer), materials on each side,
-// surface, solid. One 32-byte record so that a step touches a single cache
+// surfaces, solid. One 32-byte record so that a step touches a single cache
 // line for its triangle (the first access after a ray cast is a cache miss
-// on large detectors).
+// on large detectors). A surface can depend on the direction of travel, as
+// a Geant4 border surface does: `surface` is the one a photon meets going
+// from the inner side to the outer, `surface_in` the one going from the
+// outer side to the inner; most triangles have the same in both.
 struct alignas(32) TriangleData {
   Vec3 normal;
   std::uint32_t inner_material = 0;
   std::uint32_t outer_material = 0;
-  std::int32_t surface = -1;  // -1: none
+  std::int32_t surface = -1;  // inner -> outer; -1: none
   std::uint32_t solid = 0;
+  std::int32_t surface_in = -1;  // outer -> inner; -1: none
 };
+static_assert(sizeof(TriangleData) == 32, "a triangle's record is one half cache line");
 
 // ---- Instancing --------------------------------------------------------
 // A prototype mesh placed many times (PMTs). An instance's triangles take the
