@@ -12,6 +12,9 @@ build=${1:-build/fuzz}
 seconds=${2:-20}
 shift $(($# < 2 ? $# : 2))
 root=$(cd "$(dirname "$0")/.." && pwd)
+# Leaks inside third-party libraries (CLHEP's expression evaluator, gmsh)
+# are theirs, not the target's: the suppressions `make test-asan` uses.
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/test/lsan.supp}
 status=0
 for bin in "$build"/test/fuzz/fuzz_*; do
   [ -x "$bin" ] || continue
