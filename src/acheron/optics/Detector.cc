@@ -911,6 +911,11 @@ std::vector<std::string> Detector::check() const {
       const auto corners = g.triangle_corners(i);
       const Vec3 c = (corners[0] + corners[1] + corners[2]) / 3.f;
       const TriangleData mine = g.triangle_record(i);
+      // A transparent triangle (one medium on both sides, no surface: a
+      // face shared with a touching sibling) changes nothing.
+      if (mine.inner_material == mine.outer_material && mine.surface < 0 && mine.surface_in < 0) {
+        continue;
+      }
       const Vec3 n = mine.normal;
       RayHit hit;
       if (!tracer.intersect(c, n, static_cast<std::int32_t>(i), hit)) continue;  // outermost

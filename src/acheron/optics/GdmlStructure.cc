@@ -287,25 +287,84 @@ WorldMesh world_mesh(const Mesh& mesh, const Affine& a) {
   return w;
 }
 
-// Triangles of `a` whose centroid lies within tol of `b`'s surface.
+// Triangles of `a` that lie on `b`'s surface: their centroid and corners
+// within tol of it (a triangle that only partly covers `b` is not on it).
+// `b`'s triangles are bucketed in a uniform grid over its bounds (about one
+// triangle per cell), so a centroid is tested against the few triangles
+// near it.
 std::vector<std::size_t> touching(const WorldMesh& a, const WorldMesh& b, double tol) {
   std::vector<std::size_t> out;
+  if (b.triangles.empty()) return out;
+  const V3 lo{b.lo.x - tol, b.lo.y - tol, b.lo.z - tol};
+  const double size[3] = {b.hi.x - b.lo.x + 2 * tol, b.hi.y - b.lo.y + 2 * tol,
+                          b.hi.z - b.lo.z + 2 * tol};
+  const double volume = std::max(size[0] * size[1] * size[2], 1e-300);
+  const double cell = std::max(std::cbrt(volume / static_cast<double>(b.triangles.size())),
+                               std::max({size[0], size[1], size[2]}) / 256);
+  int n[3];
+  for (int k = 0; k < 3; ++k) n[k] = std::clamp(static_cast<int>(size[k] / cell) + 1, 1, 256);
+  const auto index = [&](double v, int k, double origin) {
+    return std::clamp(static_cast<int>((v - origin) / cell), 0, n[k] - 1);
+  };
+  std::vector<std::vector<std::uint32_t>> grid(static_cast<std::size_t>(n[0]) * n[1] * n[2]);
+  for (std::size_t i = 0; i < b.triangles.size(); ++i) {
+    const auto& u = b.triangles[i];
+    int c0[3], c1[3];
+    const double o[3] = {lo.x, lo.y, lo.z};
+    for (int k = 0; k < 3; ++k) {
+      const auto coord = [k](const V3& v) { return k == 0 ? v.x : k == 1 ? v.y : v.z; };
+      const double mn = std::min({coord(u[0]), coord(u[1]), coord(u[2])}) - tol;
+      const double mx = std::max({coord(u[0]), coord(u[1]), coord(u[2])}) + tol;
+      c0[k] = index(mn, k, o[k]);
+      c1[k] = index(mx, k, o[k]);
+    }
+    for (int x = c0[0]; x <= c1[0]; ++x) {
+      for (int y = c0[1]; y <= c1[1]; ++y) {
+        for (int z = c0[2]; z <= c1[2]; ++z) {
+          grid[(static_cast<std::size_t>(x) * n[1] + y) * n[2] + z].push_back(
+              static_cast<std::uint32_t>(i));
+        }
+      }
+    }
+  }
   for (std::size_t i = 0; i < a.triangles.size(); ++i) {
     const auto& t = a.triangles[i];
     const V3 c{(t[0].x + t[1].x + t[2].x) / 3, (t[0].y + t[1].y + t[2].y) / 3,
                (t[0].z + t[1].z + t[2].z) / 3};
-    if (c.x < b.lo.x - tol || c.y < b.lo.y - tol || c.z < b.lo.z - tol || c.x > b.hi.x + tol ||
-        c.y > b.hi.y + tol || c.z > b.hi.z + tol) {
-      continue;
-    }
-    for (const auto& u : b.triangles) {
-      if (point_triangle_distance(c, u[0], u[1], u[2]) <= tol) {
-        out.push_back(i);
-        break;
+    const auto on_b = [&](const V3& p) {
+      if (p.x < lo.x || p.y < lo.y || p.z < lo.z || p.x > b.hi.x + tol || p.y > b.hi.y + tol ||
+          p.z > b.hi.z + tol) {
+        return false;
       }
-    }
+      const auto& bucket =
+          grid[(static_cast<std::size_t>(index(p.x, 0, lo.x)) * n[1] + index(p.y, 1, lo.y)) * n[2] +
+               index(p.z, 2, lo.z)];
+      for (const std::uint32_t k : bucket) {
+        const auto& u = b.triangles[k];
+        if (point_triangle_distance(p, u[0], u[1], u[2]) <= tol) return true;
+      }
+      return false;
+    };
+    if (on_b(c) && on_b(t[0]) && on_b(t[1]) && on_b(t[2])) out.push_back(i);
   }
   return out;
+}
+
+// A placed solid's bounds in the world: its mesh's local bounds, corners
+// transformed (a bound, not tight, under rotation).
+std::pair<V3, V3> world_bounds(const Mesh& mesh, const Affine& a) {
+  V3 lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
+  for (const auto& v : mesh.vertices) {
+    lo = {std::min(lo.x, double{v.x}), std::min(lo.y, double{v.y}), std::min(lo.z, double{v.z})};
+    hi = {std::max(hi.x, double{v.x}), std::max(hi.y, double{v.y}), std::max(hi.z, double{v.z})};
+  }
+  V3 wlo{1e300, 1e300, 1e300}, whi{-1e300, -1e300, -1e300};
+  for (int c = 0; c < 8; ++c) {
+    const V3 w = a.apply({(c & 1) ? hi.x : lo.x, (c & 2) ? hi.y : lo.y, (c & 4) ? hi.z : lo.z});
+    wlo = {std::min(wlo.x, w.x), std::min(wlo.y, w.y), std::min(wlo.z, w.z)};
+    whi = {std::max(whi.x, w.x), std::max(whi.y, w.y), std::max(whi.z, w.z)};
+  }
+  return {wlo, whi};
 }
 
 }  // namespace
@@ -347,56 +406,130 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
   };
 
   // Border surfaces, which apply to photons going from their first physvol
-  // to their second (Geant4's G4LogicalBorderSurface): whole daughters
-  // (mother/daughter pairs; `border_out` for photons leaving the daughter,
-  // `border_in` for photons entering it) and the faces of the first of two
-  // touching siblings that lie on the second (photons leaving the first
-  // there).
+  // to their second (Geant4's G4LogicalBorderSurface). Mother/daughter
+  // pairs cover the whole daughter (`border_out` for photons leaving it,
+  // `border_in` for photons entering it); sibling pairs cover the faces
+  // where the two touch (below).
   std::unordered_map<const PhysVol*, std::vector<int>> by_pv;
   for (std::size_t i = 1; i < instances.size(); ++i) {
     by_pv[instances[i].pv].push_back(static_cast<int>(i));
   }
   std::vector<const SurfaceDef*> border_out(instances.size(), nullptr);
   std::vector<const SurfaceDef*> border_in(instances.size(), nullptr);
-  std::vector<std::unordered_map<std::size_t, const SurfaceDef*>> border_faces(instances.size());
+  std::map<std::pair<const PhysVol*, const PhysVol*>, const BorderSurface*> between;
+  std::unordered_map<const BorderSurface*, std::size_t> matched;
   for (const BorderSurface& b : reader.borders) {
-    std::size_t matched = 0;
+    between[{b.first, b.second}] = &b;
     auto list = [&](const PhysVol* pv) {
       auto it = by_pv.find(pv);
       return it == by_pv.end() ? std::vector<int>{} : it->second;
     };
-    const auto firsts = list(b.first);
-    const auto seconds = list(b.second);
     const auto is_mother = [&](int daughter, const PhysVol* pv) {
       const int p = instances[static_cast<std::size_t>(daughter)].parent;
       return p > 0 && instances[static_cast<std::size_t>(p)].pv == pv;
     };
-    for (int i : seconds) {  // mother -> daughter
+    for (int i : list(b.second)) {  // mother -> daughter
       if (is_mother(i, b.first)) {
         border_in[static_cast<std::size_t>(i)] = b.surface;
-        ++matched;
+        ++matched[&b];
       }
     }
-    for (int i : firsts) {  // daughter -> mother
+    for (int i : list(b.first)) {  // daughter -> mother
       if (is_mother(i, b.second)) {
         border_out[static_cast<std::size_t>(i)] = b.surface;
-        ++matched;
+        ++matched[&b];
       }
     }
-    for (int i : firsts) {
-      for (int j : seconds) {
-        const auto& a = instances[static_cast<std::size_t>(i)];
-        const auto& c = instances[static_cast<std::size_t>(j)];
-        if (a.parent != c.parent || i == j) continue;
-        const WorldMesh wa = world_mesh(mesh_of(a), a.world);
-        const WorldMesh wc = world_mesh(mesh_of(c), c.world);
-        for (std::size_t t : touching(wa, wc, reader.options.tolerance_mm)) {
-          border_faces[static_cast<std::size_t>(i)][t] = b.surface;
-          ++matched;
+  }
+
+  // Touching siblings. Each placed solid's triangles have its mother's
+  // material outside, which is wrong where two daughters of one mother
+  // touch: there the medium outside is the other daughter. For each pair
+  // that touches (triangles lying on the other's surface, within
+  // tolerance_mm), the faces of one (the first placed, unless only the
+  // second has faces on the first) that lie on the other take the other's
+  // material outside and the surfaces Geant4 would apply between them each
+  // way (the border surface from the one the photon leaves to the one it
+  // enters, else the skin of the one it leaves, else of the one it enters);
+  // the other's faces there become transparent (its own material on both
+  // sides, no surface), so a photon meets the boundary once, as in Geant4,
+  // and not twice through a sliver of the mother. Where only one side has
+  // faces lying wholly on the other (a small face on a large triangle), the
+  // large triangle keeps the mother outside (docs/optics.md).
+  struct Face {
+    const MaterialDef* outer = nullptr;  // the medium outside
+    const MaterialDef* inner = nullptr;  // null: the volume's own
+    const SurfaceDef* out = nullptr;     // leaving the solid
+    const SurfaceDef* in = nullptr;      // entering it
+  };
+  std::vector<std::unordered_map<std::size_t, Face>> faces(instances.size());
+  {
+    const double tol = reader.options.tolerance_mm;
+    std::vector<std::vector<int>> children(instances.size());
+    for (std::size_t i = 1; i < instances.size(); ++i) {
+      children[static_cast<std::size_t>(instances[i].parent)].push_back(static_cast<int>(i));
+    }
+    std::vector<std::pair<V3, V3>> bounds(instances.size());
+    std::unordered_map<int, WorldMesh> world_meshes;
+    const auto placed = [&](int i) -> const WorldMesh& {
+      auto it = world_meshes.find(i);
+      if (it == world_meshes.end()) {
+        const Instance& inst = instances[static_cast<std::size_t>(i)];
+        it = world_meshes.emplace(i, world_mesh(mesh_of(inst), inst.world)).first;
+      }
+      return it->second;
+    };
+    const auto border = [&](const Instance& from, const Instance& to) -> const SurfaceDef* {
+      auto it = between.find({from.pv, to.pv});
+      if (it == between.end()) return nullptr;
+      ++matched[it->second];
+      return it->second->surface;
+    };
+    for (auto& kids : children) {
+      if (kids.size() < 2) continue;
+      for (int i : kids) {
+        const Instance& inst = instances[static_cast<std::size_t>(i)];
+        bounds[static_cast<std::size_t>(i)] = world_bounds(mesh_of(inst), inst.world);
+      }
+      // Sweep along x over the bounds, in placement order within a pair.
+      std::sort(kids.begin(), kids.end(), [&](int a, int b) {
+        return bounds[static_cast<std::size_t>(a)].first.x <
+               bounds[static_cast<std::size_t>(b)].first.x;
+      });
+      for (std::size_t u = 0; u < kids.size(); ++u) {
+        const auto& bu = bounds[static_cast<std::size_t>(kids[u])];
+        for (std::size_t v = u + 1; v < kids.size(); ++v) {
+          const auto& bv = bounds[static_cast<std::size_t>(kids[v])];
+          if (bv.first.x > bu.second.x + tol) break;
+          if (bv.first.y > bu.second.y + tol || bu.first.y > bv.second.y + tol ||
+              bv.first.z > bu.second.z + tol || bu.first.z > bv.second.z + tol) {
+            continue;
+          }
+          int a = std::min(kids[u], kids[v]), c = std::max(kids[u], kids[v]);
+          std::vector<std::size_t> on_c = touching(placed(a), placed(c), tol);
+          std::vector<std::size_t> on_a = touching(placed(c), placed(a), tol);
+          if (on_c.empty()) {
+            if (on_a.empty()) continue;
+            std::swap(a, c);
+            std::swap(on_a, on_c);
+          }
+          const Instance& ia = instances[static_cast<std::size_t>(a)];
+          const Instance& ic = instances[static_cast<std::size_t>(c)];
+          const SurfaceDef* a_to_c = border(ia, ic);
+          const SurfaceDef* c_to_a = border(ic, ia);
+          Face f;
+          f.outer = ic.volume->material;
+          f.out = a_to_c ? a_to_c : (ia.volume->skin ? ia.volume->skin : ic.volume->skin);
+          f.in = c_to_a ? c_to_a : (ic.volume->skin ? ic.volume->skin : ia.volume->skin);
+          for (std::size_t t : on_c) faces[static_cast<std::size_t>(a)][t] = f;
+          const Face transparent{ic.volume->material, ic.volume->material, nullptr, nullptr};
+          for (std::size_t t : on_a) faces[static_cast<std::size_t>(c)][t] = transparent;
         }
       }
     }
-    if (matched == 0) {
+  }
+  for (const BorderSurface& b : reader.borders) {
+    if (matched[&b] == 0) {
       log::warn(
           "{}: border surface '{}' lies on no boundary: its physvols '{}' and '{}' are "
           "neither mother and daughter nor touching siblings",
@@ -492,7 +625,7 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
     const SurfaceDef* in = border_in[i] ? border_in[i] : skin;
     sm.surface_by_part = {surface_of(out, inst.volume->material, mother.volume->material)};
     sm.inward_surface_by_part = {surface_of(in, inst.volume->material, mother.volume->material)};
-    instanced[i] = border_faces[i].empty() && inst.world.is_rotation();
+    instanced[i] = faces[i].empty() && inst.world.is_rotation();
     if (instanced[i]) {
       ++proto_uses[{&mesh_of(inst), sm.inner_material, sm.outer_material, sm.surface_by_part[0],
                     sm.inward_surface_by_part[0]}];
@@ -502,9 +635,7 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
   Geometry geometry;
   for (std::size_t i : order) {
     const Instance& inst = instances[i];
-    const Instance& mother = instances[static_cast<std::size_t>(inst.parent)];
     const MaterialDef* in = inst.volume->material;
-    const MaterialDef* out = mother.volume->material;
     SolidMaterials sm = materials_of[i];
     const Mesh* mesh = &mesh_of(inst);
     Placement placement;
@@ -533,22 +664,35 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
                                     std::move(label));
     } else {
       Mesh local;
-      if (!border_faces[i].empty()) {
+      if (!faces[i].empty()) {
+        // Faces on a touching sibling: a part for each combination of
+        // materials and surfaces.
         local = *mesh;
         local.part.assign(local.triangles.size(), 0);
-        // Faces on a touching sibling: their own surface outward, the
-        // solid's inward.
-        const std::int32_t inward = sm.inward_surface_by_part[0];
-        for (const auto& [t, surf] : border_faces[i]) {
-          const std::int32_t idx = surface_of(surf, in, out);
+        sm.inner_by_part = {sm.inner_material};
+        sm.outer_by_part = {sm.outer_material};
+        for (const auto& [t, f] : faces[i]) {
+          const MaterialDef* f_in = f.inner ? f.inner : in;
+          const std::uint32_t inner = material_of(f_in), outer = material_of(f.outer);
+          const std::int32_t s_out = surface_of(f.out, f_in, f.outer);
+          const std::int32_t s_in = surface_of(f.in, f_in, f.outer);
           std::size_t k = 0;
           while (k < sm.surface_by_part.size() &&
-                 (sm.surface_by_part[k] != idx || sm.inward_surface_by_part[k] != inward)) {
+                 (sm.surface_by_part[k] != s_out || sm.inward_surface_by_part[k] != s_in ||
+                  sm.inner_by_part[k] != inner || sm.outer_by_part[k] != outer)) {
             ++k;
           }
           if (k == sm.surface_by_part.size()) {
-            sm.surface_by_part.push_back(idx);
-            sm.inward_surface_by_part.push_back(inward);
+            if (k == 255) {
+              throw SetupError(fmt::format(
+                  "{}: volume '{}' touches its siblings with more than 255 combinations of "
+                  "materials and surfaces (one mesh holds at most 256) split the volume",
+                  inst.volume->where, inst.volume->name));
+            }
+            sm.surface_by_part.push_back(s_out);
+            sm.inward_surface_by_part.push_back(s_in);
+            sm.inner_by_part.push_back(inner);
+            sm.outer_by_part.push_back(outer);
           }
           local.part[t] = static_cast<std::uint8_t>(k);
         }
