@@ -89,7 +89,7 @@ TEST(Envelope, WorkerControlCommandsAreThreeFrames) {
   ready.service = "photon";
   auto frames = encode(ready);
   ASSERT_EQ(frames.size(), 3u);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(frames[0].data()), 6), "ACHW01");
+  EXPECT_EQ(str(frames[0]), "ACHW01");
   auto out = decode(frames);
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->worker_command(), WorkerCommand::ready);
