@@ -17,8 +17,8 @@ The decoder raises only DecodeError on malformed input, and checks before it
 allocates (docs/protocol.md, "Limits and validation"): header size, number
 of arrays and dimensions, MessagePack nesting, the dtypes the protocol
 carries, and that each frame holds exactly product(shape) x itemsize bytes.
-The array checks (decode_arrays, parse_dtype) are shared with the remote
-objects' codec (remote.py).
+The array codec (encode_array, decode_arrays, parse_dtype: arrays.py) is
+shared with the remote objects' codec (remote/codec.py).
 """
 
 from __future__ import annotations
@@ -26,17 +26,20 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Iterable, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import msgpack
 import numpy as np
 
+# The array codec, shared with the remote objects (remote/codec.py); its
+# names are part of this module's interface too.
+from .arrays import (MAX_ARRAYS, MAX_NDIM, SUPPORTED_DTYPES, DecodeError, decode_arrays,  # noqa: F401
+                     dtype_string, encode_array, frame_buffer, parse_dtype)
+
 CLIENT_PROTOCOL = b"ACHC01"
 WORKER_PROTOCOL = b"ACHW01"
 
-MAX_ARRAYS = 1024
 MAX_HEADER_BYTES = 1 << 20
-MAX_NDIM = 32
 # Values nest at most this deep in a header (the header map is level 1), as
 # in the C++ codec (wire::kMaxMsgpackDepth).
 MAX_DEPTH = 64
@@ -67,72 +70,6 @@ _CONTROL = {
     CLIENT_PROTOCOL: {Command.PING, Command.PONG},
     WORKER_PROTOCOL: {WorkerCommand.READY, WorkerCommand.HEARTBEAT, WorkerCommand.DISCONNECT},
 }
-
-
-class DecodeError(ValueError):
-    """A message that does not follow the envelope format."""
-
-
-# The dtypes the protocol carries (docs/protocol.md), by NumPy kind letter
-# and item size; always little-endian.
-_DTYPES = {
-    ("b", 1): np.dtype("|b1"),
-    ("i", 1): np.dtype("|i1"),
-    ("u", 1): np.dtype("|u1"),
-    ("i", 2): np.dtype("<i2"),
-    ("u", 2): np.dtype("<u2"),
-    ("i", 4): np.dtype("<i4"),
-    ("u", 4): np.dtype("<u4"),
-    ("i", 8): np.dtype("<i8"),
-    ("u", 8): np.dtype("<u8"),
-    ("f", 4): np.dtype("<f4"),
-    ("f", 8): np.dtype("<f8"),
-    ("c", 8): np.dtype("<c8"),
-    ("c", 16): np.dtype("<c16"),
-}
-SUPPORTED_DTYPES = tuple(d.str for d in _DTYPES.values())
-# The usual spellings, looked up before parsing.
-_DTYPE_TEXTS = {o + d.str[1:]: d for d in _DTYPES.values() for o in "<|="}
-_DTYPE_TEXTS.update({">" + d.str[1:]: d for d in _DTYPES.values() if d.itemsize == 1})
-# NumPy refuses shapes whose size in bytes (zero dimensions aside) does not
-# fit its index type, even for an empty array.
-_MAX_EXTENT = int(np.iinfo(np.intp).max)
-
-
-def parse_dtype(text: Any) -> Optional[np.dtype]:
-    """The NumPy dtype of a protocol dtype string (byte order, kind, size:
-    "<f4", "|u1", "=i8"), or None for anything else (structured, object,
-    big-endian multi-byte, float16, long double, ...). Never hands text to
-    NumPy's own parser, which accepts far more (and raises SyntaxError on
-    some of it)."""
-    dt = _DTYPE_TEXTS.get(text) if type(text) is str else None
-    if dt is not None:
-        return dt
-    if not isinstance(text, str) or len(text) < 3:
-        return None
-    size = 0
-    for c in text[2:]:  # as the C++ dtype_from_numpy reads it
-        if not "0" <= c <= "9":
-            return None
-        size = size * 10 + ord(c) - 48
-        if size > 64:
-            return None
-    order = text[0]
-    if order not in "<|=" and not (order == ">" and size == 1):
-        return None
-    return _DTYPES.get((text[1], size))
-
-
-def dtype_string(a: np.ndarray) -> str:
-    """The protocol dtype string of an array; TypeError for dtypes the
-    protocol does not carry."""
-    dt = a.dtype
-    s = dt.str  # with the actual byte order: "<i4", "|u1", ">f8"
-    if parse_dtype(s) is not None:
-        return s
-    if s[0] == ">" and parse_dtype("<" + s[1:]) is not None:
-        raise TypeError(f"big-endian dtype {dt} cannot be sent; use .astype('<{s[1:]}')")
-    raise TypeError(f"arrays of dtype {dt} cannot be sent (only {' '.join(SUPPORTED_DTYPES)})")
 
 
 def check_depth(value: Any, depth: int = 1) -> None:
@@ -215,25 +152,16 @@ def encode(env: Envelope) -> List[Any]:
     if env.arrays:
         descs = []
         for i, a in enumerate(env.arrays):
-            a = np.asarray(a)
-            if not a.flags.c_contiguous:
-                a = np.ascontiguousarray(a)  # (not for every array: it makes 0-d arrays 1-d)
-            d = {"dtype": dtype_string(a), "shape": list(a.shape)}
+            d, buf = encode_array(a)
             name = env.names[i] if i < len(env.names) else ""
             if name:
                 d["name"] = name
             descs.append(d)
-            bufs.append(memoryview(a.reshape(-1).view(np.uint8)) if a.size else b"")
+            bufs.append(buf)
         header["arrays"] = descs
     frames.append(msgpack.packb(_sorted(header), use_bin_type=True))
     frames.extend(bufs)
     return frames
-
-
-def _buffer(frame: Any) -> memoryview:
-    # zmq.Frame exposes .buffer; bytes and memoryviews are used as they are.
-    buf = getattr(frame, "buffer", frame)
-    return memoryview(buf)
 
 
 def decode(frames: Sequence[Any]) -> Envelope:
@@ -241,10 +169,10 @@ def decode(frames: Sequence[Any]) -> Envelope:
     DecodeError with the reason on malformed input."""
     if len(frames) < 3:
         raise DecodeError("envelope needs at least 3 frames")
-    proto = bytes(_buffer(frames[0]))
+    proto = bytes(frame_buffer(frames[0]))
     if proto not in (CLIENT_PROTOCOL, WORKER_PROTOCOL):
         raise DecodeError("unknown protocol id (expected ACHC01 or ACHW01)")
-    cmd_frame = bytes(_buffer(frames[1]))
+    cmd_frame = bytes(frame_buffer(frames[1]))
     if len(cmd_frame) != 1:
         raise DecodeError("command frame must be one byte")
     cmd = cmd_frame[0]
@@ -252,7 +180,7 @@ def decode(frames: Sequence[Any]) -> Envelope:
     if cmd not in {int(c) for c in valid}:
         raise DecodeError("unknown command")
     try:
-        service = bytes(_buffer(frames[2])).decode()
+        service = bytes(frame_buffer(frames[2])).decode()
     except UnicodeDecodeError as e:
         raise DecodeError(f"service name is not UTF-8: {e}") from None
     env = Envelope(command=valid(cmd), service=service, protocol=proto)
@@ -262,11 +190,11 @@ def decode(frames: Sequence[Any]) -> Envelope:
         return env
     if len(frames) < 5:
         raise DecodeError("request command needs id and header frames")
-    rid = _buffer(frames[3])
+    rid = frame_buffer(frames[3])
     if rid.nbytes != 8:
         raise DecodeError("request id frame must be 8 bytes")
     env.request_id = struct.unpack("<Q", rid)[0]
-    hdr = _buffer(frames[4])
+    hdr = frame_buffer(frames[4])
     if hdr.nbytes > MAX_HEADER_BYTES:
         raise DecodeError("header frame too large")
     try:
@@ -301,51 +229,3 @@ def decode(frames: Sequence[Any]) -> Envelope:
         name = d.get("name", "")
         env.names.append(name if isinstance(name, str) else "")
     return env
-
-
-def decode_arrays(descs: Any, frames: Sequence[Any], first: int) -> List[np.ndarray]:
-    """The arrays a header's ``arrays`` list describes, as read-only views of
-    ``frames[first:]`` (one frame per entry, nothing else). Validates every
-    entry before allocating: a protocol dtype, a shape of at most MAX_NDIM
-    non-negative dimensions that NumPy can represent, and a frame of exactly
-    product(shape) x itemsize bytes. Raises DecodeError."""
-    if not isinstance(descs, list):
-        raise DecodeError("header.arrays must be a list")
-    if len(descs) > MAX_ARRAYS:
-        raise DecodeError(f"too many arrays (at most {MAX_ARRAYS})")
-    if len(frames) != first + len(descs):
-        raise DecodeError(f"header lists {len(descs)} arrays but {len(frames) - first} array frames follow")
-    out = []
-    for i, d in enumerate(descs):
-        text = d.get("dtype") if isinstance(d, dict) else None
-        dt = _DTYPE_TEXTS.get(text) if type(text) is str else None
-        if dt is None:
-            if not isinstance(text, str):
-                raise DecodeError(f"header.arrays[{i}].dtype missing")
-            dt = parse_dtype(text)
-            if dt is None:
-                raise DecodeError(f"header.arrays[{i}].dtype {text[:40]!r} unsupported (the protocol carries "
-                                  f"{' '.join(SUPPORTED_DTYPES)})")
-        buf = _buffer(frames[first + i])
-        shape = d.get("shape")
-        if shape is None:
-            shape = [buf.nbytes // dt.itemsize]
-        elif type(shape) is not list or len(shape) > MAX_NDIM:
-            raise DecodeError(f"header.arrays[{i}].shape must be a list of at most {MAX_NDIM} non-negative integers")
-        count, extent = 1, dt.itemsize
-        for s in shape:
-            if type(s) is not int or s < 0:
-                raise DecodeError(f"header.arrays[{i}].shape must be a list of at most {MAX_NDIM} non-negative "
-                                  "integers")
-            count *= s
-            extent *= s or 1
-        if extent > _MAX_EXTENT:
-            raise DecodeError(f"header.arrays[{i}].shape describes an array too large to represent")
-        if count * dt.itemsize != buf.nbytes:
-            raise DecodeError(f"header.arrays[{i}]: shape and dtype need {count} x {dt.itemsize} bytes but the "
-                              f"frame has {buf.nbytes}")
-        try:
-            out.append(np.frombuffer(buf, dtype=dt, count=count).reshape(shape) if count else np.zeros(shape, dt))
-        except (ValueError, MemoryError, OverflowError) as e:  # the checks above should leave none
-            raise DecodeError(f"header.arrays[{i}]: {e}") from None
-    return out

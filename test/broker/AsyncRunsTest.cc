@@ -14,11 +14,13 @@
 #include "acheron/core/Error.hh"
 
 #include "RunFileTestUtil.hh"
+#include "TestBytes.hh"
 
 namespace acheron::broker {
 namespace {
 
 namespace fs = std::filesystem;
+using test_support::str;
 using testutil::read_u32;
 using testutil::TempDir;
 using wire::charon::Hits;
@@ -113,7 +115,7 @@ TEST(AsyncRuns, ReusedRunNamesNeverOverwriteEarlierFiles) {
 
 std::string header_of(const std::optional<std::vector<Buffer>>& reply) {
   if (!reply || reply->empty()) return "";
-  return std::string(reinterpret_cast<const char*>(reply->front().data()), reply->front().size());
+  return str(reply->front());
 }
 
 // A run whose file cannot be created (the output directory vanished) is
@@ -129,7 +131,7 @@ TEST(AsyncRuns, ARunThatCannotBeCreatedEndsWithRunFailed) {
   ASSERT_TRUE(reply);
   EXPECT_EQ(header_of(reply), "RUN_FAILED");
   ASSERT_EQ(reply->size(), 2u);
-  const std::string why(reinterpret_cast<const char*>((*reply)[1].data()), (*reply)[1].size());
+  const std::string why = str((*reply)[1]);
   EXPECT_NE(why.find("cannot create"), std::string::npos) << why;
   EXPECT_EQ(runs.failed_runs(), 1u);
   fs::create_directories(dir.path);

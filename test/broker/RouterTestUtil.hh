@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "TestBytes.hh"
 #include "acheron/broker/CharonRouter.hh"
 #include "acheron/core/Payload.hh"
 #include "acheron/wire/Charon.hh"
@@ -18,13 +19,8 @@
 namespace acheron::broker::testutil {
 namespace charon = wire::charon;
 
-inline Buffer text(std::string_view s) {
-  return Buffer::copy_of(s.data(), s.size());
-}
-
-inline std::string str(const Buffer& b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
+using test_support::str;
+using test_support::text;
 
 inline std::uint32_t u32(const Buffer& b) {
   std::uint32_t v = 0;

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "RouterTestUtil.hh"
+#include "TestWait.hh"
 #include "acheron/net/Zmq.hh"
 
 namespace acheron::broker {
@@ -27,14 +28,7 @@ using std::chrono::milliseconds;
 constexpr milliseconds kClientTimeout{2500};
 constexpr int kClientAttempts = 3;
 
-bool wait_until(const std::function<bool()>& done, milliseconds timeout) {
-  const auto end = Clock::now() + timeout;
-  while (Clock::now() < end) {
-    if (done()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return done();
-}
+using test_support::eventually;
 
 // Runs a broker on its own thread; stops and joins on destruction.
 class BrokerThread {
@@ -203,7 +197,7 @@ class BrokerTest : public ::testing::Test {
 
   // Waits until the broker reports `n` idle workers.
   bool idle_workers(const std::string& frontend, int n) {
-    return wait_until(
+    return eventually(
         [&] {
           auto j = stats(ctx, frontend);
           return !j.is_null() && j["workers_idle"] == n;
@@ -373,7 +367,7 @@ TEST_F(BrokerTest, ReplyForAVanishedClientIsDropped) {
   ASSERT_TRUE(idle_workers(ep.frontend, 1));
   // The client gives up (closes its socket) before the reply.
   EXPECT_FALSE(request_once(ctx, ep.frontend, photon_request(3), 50ms));
-  ASSERT_TRUE(wait_until([&] { return stats(ctx, ep.frontend)["completed"] == 1; }, 3000ms));
+  ASSERT_TRUE(eventually([&] { return stats(ctx, ep.frontend)["completed"] == 1; }, 3000ms));
   auto ping = request_once(ctx, ep.frontend, {text("PING")}, kClientTimeout);
   ASSERT_TRUE(ping);
   EXPECT_EQ(str(ping->at(0)), "ACK");
@@ -398,7 +392,7 @@ TEST_F(BrokerTest, CurveWithAllowedKeysOnBothSockets) {
     return
         [keys, pub = server.public_key](zmq::socket_t& s) { net::make_curve_client(s, keys, pub); };
   };
-  ASSERT_TRUE(wait_until(
+  ASSERT_TRUE(eventually(
       [&] {
         auto r = request_once(ctx, ep.frontend, {text("STATS")}, 1000ms, as(client));
         return r && r->size() == 2 && nlohmann::json::parse(str(r->at(1)))["workers_idle"] == 1;

@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "TestBytes.hh"
 #include "acheron/chroma/Client.hh"
 #include "acheron/net/Zmq.hh"
 #include "acheron/photon/Client.hh"
@@ -23,6 +24,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace wc = wire::chroma;
 namespace charon = wire::charon;
+using test_support::str;
 
 // Geant4's vector class has this shape (x(), y(), z()).
 struct FakeThreeVector {
@@ -223,8 +225,7 @@ class StandIn {
       zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
       zmq::poll(&item, 1, 20ms);
       if (!net::recv_frames(socket_, frames, zmq::recv_flags::dontwait)) continue;
-      identities.insert(
-          std::string(reinterpret_cast<const char*>(frames[0].data()), frames[0].size()));
+      identities.insert(str(frames[0]));
       const int n = ++requests;
       if (auto reply = answer_(n, frames.back())) {
         net::send_frames(socket_, {frames[0], Buffer{}, *reply});

@@ -149,19 +149,41 @@ TEST(ThreadPool, parallel_for_uses_pool_threads) {
 }
 
 TEST(ThreadPool, parallel_for_rethrows_the_first_exception) {
-  ThreadPool pool(3);
-  std::atomic<int> chunks_run{0};
+  // A one-thread pool runs the chunks in order on the caller, so "first" is
+  // well defined: chunk 3 throws first; chunk 7 would throw another exception
+  // but is skipped, and so is every chunk after 3.
+  ThreadPool pool(1);
+  std::vector<std::size_t> ran;
   try {
     pool.parallel_for(100, 1, [&](std::size_t b, std::size_t) {
-      ++chunks_run;
+      ran.push_back(b);
+      if (b == 3) throw std::runtime_error("chunk 3 failed");
+      if (b == 7) throw std::logic_error("chunk 7 failed");
+    });
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "chunk 3 failed");
+  }
+  EXPECT_EQ(ran, (std::vector<std::size_t>{0, 1, 2, 3}));
+  check_coverage(pool, 50, 3);  // the pool is still usable afterwards
+}
+
+TEST(ThreadPool, parallel_for_rethrows_a_chunk_exception_from_helper_threads) {
+  // Several threads: the one failing chunk's exception reaches the caller
+  // whichever thread ran it, no chunk runs twice, and the pool still works.
+  ThreadPool pool(3);
+  std::vector<std::atomic<int>> runs(100);
+  try {
+    pool.parallel_for(100, 1, [&](std::size_t b, std::size_t) {
+      ++runs[b];
       if (b == 0) throw std::runtime_error("chunk 0 failed");
     });
     FAIL() << "no exception";
   } catch (const std::runtime_error& e) {
     EXPECT_STREQ(e.what(), "chunk 0 failed");
   }
-  EXPECT_LE(chunks_run.load(), 100);
-  // The pool is still usable afterwards.
+  EXPECT_EQ(runs[0].load(), 1);
+  for (std::size_t b = 0; b < runs.size(); ++b) EXPECT_LE(runs[b].load(), 1) << "chunk " << b;
   check_coverage(pool, 50, 3);
 }
 
@@ -179,8 +201,8 @@ TEST(ThreadPool, parallel_for_with_every_chunk_throwing_rethrows_one) {
 }
 
 TEST(ThreadPool, parallel_for_skips_remaining_chunks_after_a_failure) {
-  // With a one-thread pool and the first chunk throwing on the caller, at
-  // most the chunks already claimed by the helper can still run.
+  // A one-thread pool has no helpers: the caller runs the chunks in order, so
+  // after the first chunk throws, none of the other 999 may run.
   ThreadPool pool(1);
   std::atomic<int> ran{0};
   EXPECT_THROW(pool.parallel_for(1000, 1,
@@ -189,7 +211,7 @@ TEST(ThreadPool, parallel_for_skips_remaining_chunks_after_a_failure) {
                                    throw std::logic_error("stop");
                                  }),
                std::logic_error);
-  EXPECT_LE(ran.load(), 10) << "chunks after a failure should be skipped";
+  EXPECT_EQ(ran.load(), 1) << "chunks after a failure should be skipped";
 }
 
 TEST(ThreadPool, nested_parallel_for_inside_pool_tasks_does_not_deadlock) {

@@ -4,10 +4,11 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include "TestPki.hh"
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "TestPki.hh"
+#include "TestWait.hh"
 
 #include <atomic>
 #include <chrono>
@@ -49,15 +50,7 @@ daq::RawFrame frame(std::uint32_t module, pff::Product p, std::uint32_t n, std::
   return f;
 }
 
-template <class F>
-bool eventually(F&& f, std::chrono::milliseconds timeout = 3000ms) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (f()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return f();
-}
+using acheron::test_support::eventually;
 
 fs::path temp_dir() {
   auto d = fs::temp_directory_path() / ("acheron_daq_test_" + std::to_string(::getpid()));

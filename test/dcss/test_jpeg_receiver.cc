@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "TestWait.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/dcss/Camera.hh"
 #include "acheron/dcss/JpegReceiver.hh"
@@ -30,15 +31,7 @@ double seconds(Duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
-// Checks `pred` every few milliseconds until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& pred, Duration timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!pred()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+using test_support::eventually;
 
 // What the receiver hands over.
 class Images final {

@@ -8,6 +8,7 @@
 #include <future>
 #include <thread>
 
+#include "TestWait.hh"
 #include "acheron/dcss/Dhs.hh"
 #include "acheron/dcss/FakeDcss.hh"
 #include "acheron/dcss/Session.hh"
@@ -58,15 +59,7 @@ DhsOptions dhs_options() {
   return o;
 }
 
-// Checks `pred` every few milliseconds until it holds or `timeout` passes.
-bool holds_within(const std::function<bool()>& pred, Duration timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!pred()) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+using test_support::eventually;
 
 void add_echo(Dhs& dhs) {
   dhs.add_operation("echo", [](const OperationPtr& op) {
@@ -310,13 +303,13 @@ TEST_F(Online, TheRemainingMessageTypesRoundTrip) {
   EXPECT_EQ(dhs.string_contents("ghost_string"), std::nullopt);
   // stoh_stop_operation and a bare stoh_abort_all.
   auto h = dcss.start_operation("simDHS", "wait");
-  ASSERT_TRUE(holds_within([&] { return dhs.active_operations() == 1; }, 5s));
+  ASSERT_TRUE(eventually([&] { return dhs.active_operations() == 1; }, 5s));
   dcss.stop_operation("simDHS", "wait", h);
   auto op = dcss.wait_completion(h, 5s);
   ASSERT_TRUE(op);
   EXPECT_EQ(op->status + " " + op->result, "normal stopped");
   h = dcss.start_operation("simDHS", "wait");
-  ASSERT_TRUE(holds_within([&] { return dhs.active_operations() == 1; }, 5s));
+  ASSERT_TRUE(eventually([&] { return dhs.active_operations() == 1; }, 5s));
   dcss.abort_all("");
   op = dcss.wait_completion(h, 2s);
   ASSERT_TRUE(op);
@@ -340,7 +333,7 @@ TEST_F(Online, AbortAllDuringAMotorMoveAndAnOperation) {
   ASSERT_TRUE(dcss.wait_for(
       [](const auto& rs) { return count_of(rs, "htos_update_motor_position") >= 1; }, 5s));
   const auto h = dcss.start_operation("simDHS", "wait");
-  ASSERT_TRUE(holds_within([&] { return dhs.active_operations() == 1; }, 5s));
+  ASSERT_TRUE(eventually([&] { return dhs.active_operations() == 1; }, 5s));
   const auto t0 = Clock::now();
   dcss.abort_all("hard");
   auto op = dcss.wait_completion(h, 2s);
@@ -490,7 +483,7 @@ TEST(SessionRejection, UnknownNameAndDuplicateAreRetried) {
   EXPECT_FALSE(first.registered(xos::DeviceType::real_motor).empty());
   a.stop();
   ASSERT_TRUE(dcss.wait_online("simDHS", 5s, 2));  // the second takes over
-  EXPECT_TRUE(holds_within([&] { return b.online(); }, 5s));
+  EXPECT_TRUE(eventually([&] { return b.online(); }, 5s));
   b.stop();
 }
 

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "FuzzFrames.hh"
+#include "TestBytes.hh"
 #include "acheron/broker/CharonRouter.hh"
 #include "acheron/wire/Charon.hh"
 
@@ -27,9 +28,7 @@ using namespace acheron;
 using namespace std::chrono_literals;
 namespace charon = wire::charon;
 
-std::string str(const Buffer& b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
+using test_support::str;
 
 void check(const broker::Outbox& out, std::deque<broker::Outgoing>& sent) {
   for (const auto& o : out) {

@@ -5,12 +5,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "TestPki.hh"
+#include "TestWait.hh"
 #include "acheron/gnss/Config.hh"
 #include "acheron/gnss/Json5.hh"
 #include "acheron/gnss/Service.hh"
@@ -46,16 +45,7 @@ inline nlohmann::json request_for(const SimulatedF9t& sim) {
   return req;
 }
 
-inline bool wait_until(const std::function<bool()>& pred,
-                       std::chrono::milliseconds timeout = 3000ms) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return pred();
-}
-
+using acheron::test_support::eventually;
 
 using acheron::test_support::make_test_pki;
 using acheron::test_support::TestPki;

@@ -238,7 +238,7 @@ TEST(Server, CallsBeyondTheThreadQuotaAreRefused) {
   running.back()->ctx.TryCancel();
   running.back()->reader->Finish();
   running.pop_back();
-  ASSERT_TRUE(wait_until([&] {
+  ASSERT_TRUE(eventually([&] {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + 2s);
     auto reader = stub->CaptureUblox(&ctx, ubloxcontrol::CaptureUbloxRequest());

@@ -44,7 +44,7 @@ TEST(Service, InitConfiguresVerifiesAndStartsCapture) {
   EXPECT_EQ(sim.stored(ubx::kLayerRam, lon->id),
             ubx::encode_key_value(lon->type, -1220840575).value());
   // Messages arrive and are cached per identity.
-  ASSERT_TRUE(wait_until(
+  ASSERT_TRUE(eventually(
       [&] { return svc.topic().latest("TIM-TP") && svc.topic().latest("NAV-TIMEUTC"); }));
   auto cap = svc.capture({});
   auto s = cap.subscription->next(2s);
@@ -82,7 +82,7 @@ TEST(Service, LatestOfEachTypeFirstThenLive) {
   SimulatedF9t sim(fast_sim());
   UbloxService svc(fast_service());
   svc.init(request_for(sim), false);
-  ASSERT_TRUE(wait_until(
+  ASSERT_TRUE(eventually(
       [&] { return svc.topic().latest("TIM-TP") && svc.topic().latest("NAV-TIMEUTC"); }));
   std::this_thread::sleep_for(100ms);  // several seconds of simulated output
   const auto keys = svc.topic().keys();
@@ -324,7 +324,7 @@ TEST(Service, UnpluggedMidStreamEndsCleanlyAndReinitWorks) {
   auto cap = svc.capture({});
   ASSERT_TRUE(cap.subscription->next(2s));
   sim->unplug();
-  ASSERT_TRUE(wait_until([&] { return cap.subscription->closed(); }));
+  ASSERT_TRUE(eventually([&] { return cap.subscription->closed(); }));
   EXPECT_FALSE(svc.io_running());
   const StreamEnd end = cap.session->end();
   EXPECT_EQ(end.code, StatusCode::unavailable);
@@ -370,7 +370,7 @@ TEST(Service, ReplayedCaptureLeavesTheLatestOfEachTypeInTheCache) {
   SimulatedF9t sim(opts);
   UbloxService svc(fast_service());
   svc.init(request_for(sim), false);
-  ASSERT_TRUE(wait_until([&] {
+  ASSERT_TRUE(eventually([&] {
     auto tp = svc.topic().latest("TIM-TP");
     return tp && frame_of(*tp) == last["TIM-TP"];
   }));

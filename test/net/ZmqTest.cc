@@ -8,11 +8,14 @@
 #include <fstream>
 #include <thread>
 
+#include "TestBytes.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/net/Zmq.hh"
 
 namespace acheron::net {
 namespace {
+
+using test_support::str;
 
 TEST(Zmq, AdoptKeepsTheMessageMemoryWithoutCopying) {
   zmq::message_t msg(1024);
@@ -113,7 +116,7 @@ TEST(Zmq, CurveClientTalksToCurveServerOnly) {
     zmq::pollitem_t item{server.handle(), 0, ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, std::chrono::milliseconds(100));
     while (recv_frames(server, got, zmq::recv_flags::dontwait)) {
-      seen.emplace_back(reinterpret_cast<const char*>(got.back().data()), got.back().size());
+      seen.push_back(str(got.back()));
     }
   }
   EXPECT_EQ(seen, std::vector<std::string>{"curve"});

@@ -8,6 +8,7 @@
 #include <map>
 #include <thread>
 
+#include "TestBytes.hh"
 #include "acheron/net/Zmq.hh"
 #include "acheron/optics/Sources.hh"
 #include "acheron/photon/Client.hh"
@@ -19,13 +20,8 @@ namespace {
 namespace charon = wire::charon;
 using namespace std::chrono_literals;
 
-Buffer text(const std::string& s) {
-  return Buffer::copy_of(s.data(), s.size());
-}
-
-std::string str(const Buffer& b) {
-  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-}
+using test_support::str;
+using test_support::text;
 
 // An isotropic point source at the centre of the detector, `n` photons.
 std::vector<Buffer> request_for(std::uint32_t event_id, std::uint32_t n) {

@@ -272,6 +272,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from acheron.envelope import Command, Envelope, SUPPORTED_DTYPES, encode  # noqa: E402
 from acheron.remote import ProtocolError, decode_reply, decode_request, _request  # noqa: E402
+from acheron.remote.codec import _error_frames, _value_frames  # noqa: E402
 from codec_strategies import DECODE_ONLY, PROPERTY, hostile_messages, same, values, values_with_arrays  # noqa: E402
 
 REQUEST, PARTIAL, PONG = 0x01, 0x02, 0x07
@@ -317,7 +318,7 @@ def test_property_envelope_requests_round_trip(rid, name, args, kwargs):
 @PROPERTY
 @given(rids, st.sampled_from([PARTIAL, FINAL]), values_with_arrays)
 def test_property_replies_round_trip(rid, command, value):
-    frames = RemoteServer._value_frames(rid.to_bytes(8, "little"), command, "", value, True)
+    frames = _value_frames(rid.to_bytes(8, "little"), command, "", value, True)
     got = decode_reply([bytes(f) for f in frames])
     assert got[:2] == (command, rid) and same(got[2], value)
 
@@ -325,7 +326,7 @@ def test_property_replies_round_trip(rid, command, value):
 @PROPERTY
 @given(rids, st.text(max_size=10), st.text(max_size=10), st.text(max_size=40), st.text(max_size=40))
 def test_property_error_replies_round_trip(rid, code, type_, message, tb):
-    frames = RemoteServer._error(rid.to_bytes(8, "little"), code, type_, message, tb)
+    frames = _error_frames(rid.to_bytes(8, "little"), code, type_, message, tb)
     command, got_rid, e = decode_reply([bytes(f) for f in frames])
     assert (command, got_rid) == (ERROR, rid) and isinstance(e, RemoteException)
     assert (e.code, e.type, e.remote_message, e.traceback) == (code, type_, message, tb)

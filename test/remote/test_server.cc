@@ -12,6 +12,7 @@
 #include <optional>
 #include <thread>
 
+#include "TestWait.hh"
 #include "acheron/remote/Client.hh"
 #include "acheron/remote/Protocol.hh"
 #include "acheron/remote/Server.hh"
@@ -39,16 +40,7 @@ ClientOptions client_of(const RemoteServer& s, std::chrono::milliseconds timeout
   return {.endpoint = s.rpc_endpoint(), .timeout = timeout, .context = s.context()};
 }
 
-// Waits until pred() holds or the deadline passes.
-template <class P>
-bool eventually(P pred, std::chrono::milliseconds limit = 3000ms) {
-  const auto end = Clock::now() + limit;
-  while (Clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return pred();
-}
+using test_support::eventually;
 
 // A gate for handlers: calls entering it count themselves and wait until
 // the test opens it (or 10 s pass), so a test knows which calls run.

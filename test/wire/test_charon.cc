@@ -6,20 +6,18 @@
 #include <string>
 #include <variant>
 
+#include "TestBytes.hh"
 #include "acheron/wire/Charon.hh"
 
 namespace acheron::wire::charon {
 namespace {
 
-Buffer text(std::string_view s) {
-  return Buffer::copy_of(s.data(), s.size());
-}
+using test_support::str;
+using test_support::text;
+
 template <class T>
 Buffer raw(std::vector<T> v) {
   return Buffer::from_vector(std::move(v));
-}
-std::string str(const Buffer& b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
 std::uint32_t u32(const Buffer& b) {
   std::uint32_t v;

@@ -16,6 +16,7 @@
 #include <random>
 #include <string>
 
+#include "TestBytes.hh"
 #include "acheron/wire/ChromaPhotonList.hh"
 
 namespace acheron::wire::chroma {
@@ -34,9 +35,7 @@ std::string golden(const std::string& name) {
 std::span<const std::byte> bytes(const std::string& s) {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
 }
-std::string str(const Buffer& b) {
-  return {reinterpret_cast<const char*>(b.data()), b.size()};
-}
+using test_support::str;
 
 std::string sha256_hex(const Buffer& b) {
   EXPECT_GE(sodium_init(), 0);

@@ -6,15 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "TestBytes.hh"
 #include "acheron/wire/Envelope.hh"
 #include "acheron/wire/Msgpack.hh"
 
 namespace acheron::wire {
 namespace {
 
-Buffer text(std::string_view s) {
-  return Buffer::copy_of(s.data(), s.size());
-}
+using test_support::str;
+using test_support::text;
 
 Envelope sample_request() {
   Payload p;
@@ -28,12 +28,10 @@ Envelope sample_request() {
 TEST(Envelope, FrameLayoutMatchesTheProtocolDocument) {
   auto frames = encode(sample_request());
   ASSERT_EQ(frames.size(), 7u);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(frames[0].data()), frames[0].size()),
-            "ACHC01");
+  EXPECT_EQ(str(frames[0]), "ACHC01");
   ASSERT_EQ(frames[1].size(), 1u);
   EXPECT_EQ(static_cast<int>(frames[1].data()[0]), 0x01);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(frames[2].data()), frames[2].size()),
-            "photon");
+  EXPECT_EQ(str(frames[2]), "photon");
   ASSERT_EQ(frames[3].size(), 8u);
   EXPECT_EQ(static_cast<int>(frames[3].data()[0]), 0x08);  // little-endian request id
   EXPECT_EQ(static_cast<int>(frames[3].data()[7]), 0x01);
@@ -91,7 +89,7 @@ TEST(Envelope, WorkerControlCommandsAreThreeFrames) {
   ready.service = "photon";
   auto frames = encode(ready);
   ASSERT_EQ(frames.size(), 3u);
-  EXPECT_EQ(std::string(reinterpret_cast<const char*>(frames[0].data()), 6), "ACHW01");
+  EXPECT_EQ(str(frames[0]), "ACHW01");
   auto out = decode(frames);
   ASSERT_TRUE(out.ok());
   EXPECT_EQ(out->worker_command(), WorkerCommand::ready);
@@ -237,7 +235,7 @@ TEST(Envelope, MatchesGoldenVectors) {
   put_u32(static_cast<std::uint32_t>(frames.size()));
   for (const auto& fr : frames) {
     put_u32(static_cast<std::uint32_t>(fr.size()));
-    blob.append(reinterpret_cast<const char*>(fr.data()), fr.size());
+    blob += str(fr);
   }
   if (std::getenv("ACHERON_REGENERATE_VECTORS")) {
     std::ofstream(path, std::ios::binary) << blob;

@@ -1,5 +1,6 @@
 // Lookup tables of the UBX protocol: configuration keys (name, key id, value
-// type) and message identities. The data lives in UbxTables.cc.
+// type) and message identities. The data lives in ubx_tables.toml, from which
+// scripts/gen-ubx-tables.py generates UbxTables.cc at build time.
 #pragma once
 
 #include <cstddef>

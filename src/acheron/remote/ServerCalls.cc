@@ -1,0 +1,306 @@
+// RemoteServer: call requests (decoding, built-in calls, running a call, replies).
+#include "acheron/remote/ServerImpl.hh"
+
+namespace acheron::remote::detail {
+
+bool ServerImpl::send_reply(const std::vector<Buffer>& route, std::vector<Buffer> frames,
+                            bool leader) {
+  std::vector<Buffer> out;
+  out.reserve(route.size() + frames.size());
+  out.insert(out.end(), route.begin(), route.end());
+  for (auto& f : frames) out.push_back(std::move(f));
+  std::lock_guard lock(socket_mutex);
+  const bool sent = net::send_frames(router, out, zmq::send_flags::dontwait);
+  if (!leader && (router.get(zmq::sockopt::events) & ZMQ_POLLIN)) rpc_waker.wake();
+  return sent;
+}
+
+std::vector<Buffer> ServerImpl::error_frames(const wire::Envelope& request, Framing framing,
+                                             StatusCode code, std::string type,
+                                             std::string message) {
+  return encode_call(wire::make_error(request, {code, std::move(type), std::move(message), {}}),
+                     framing);
+}
+
+wire::Envelope ServerImpl::reply_envelope(const wire::Envelope& request, wire::Command command,
+                                          Value value, Framing framing) {
+  wire::Envelope e = wire::make_reply(request, command, reply_payload(std::move(value)));
+  if (framing == Framing::compact) e.method.clear();  // the request id identifies the call
+  return e;
+}
+
+std::vector<Buffer> ServerImpl::run_call(const CallEntry& call, const wire::Envelope& request,
+                                         Framing framing, CallContext& context) {
+  try {
+    if (Clock::now() > context.deadline()) {
+      return error_frames(request, framing, StatusCode::deadline_exceeded, "TimeoutError",
+                          "the call's deadline passed before it could start");
+    }
+    std::uint64_t token = 0;
+    Args args = args_of(request, &token);
+    check_args(request.method, call.info, args);
+    check_write(token, call.info.mutating);
+    CurrentCall current(&context);
+    Value v = call.handler(args);
+    return encode_call(reply_envelope(request, wire::Command::final, std::move(v), framing),
+                       framing);
+  } catch (const LockRefused& f) {
+    return error_frames(request, framing, f.code(), kLockRefusedType, f.what());
+  } catch (const Failure& f) {
+    return error_frames(
+        request, framing, f.code(),
+        f.code() == StatusCode::invalid_argument ? "TypeError" : demangle(typeid(f).name()),
+        f.what());
+  } catch (const std::exception& x) {
+    return error_frames(request, framing, StatusCode::unknown, demangle(typeid(x).name()),
+                        x.what());
+  } catch (...) {
+    return error_frames(request, framing, StatusCode::unknown, "unknown",
+                        "the call threw a non-standard exception");
+  }
+}
+
+std::shared_ptr<CallContext> ServerImpl::make_context(const std::vector<Buffer>& route,
+                                                      const wire::Envelope& request,
+                                                      Framing framing, TimePoint deadline) {
+  std::weak_ptr<ServerImpl> weak = weak_from_this();
+  wire::Envelope head;  // what a PARTIAL needs of the request
+  head.service = request.service;
+  head.request_id = request.request_id;
+  head.method = request.method;
+  return std::make_shared<CallContext>(
+      request.method, deadline, [weak, route, head, framing](Value v) {
+        auto self = weak.lock();
+        if (!self || self->stopping) return false;
+        return self->send_reply(
+            route,
+            encode_call(reply_envelope(head, wire::Command::partial, std::move(v), framing),
+                        framing),
+            false);
+      });
+}
+
+std::string ServerImpl::running_key(const std::vector<Buffer>& route, std::uint64_t id) {
+  std::string key;
+  if (!route.empty()) key.assign(reinterpret_cast<const char*>(route[0].data()), route[0].size());
+  for (int i = 0; i < 8; ++i) key.push_back(static_cast<char>(id >> (8 * i)));
+  return key;
+}
+
+void ServerImpl::run_job(Job& job) {
+  finish_job(job, run_call(*job.call, job.request, job.framing, *job.context), false);
+}
+
+void ServerImpl::finish_job(Job& job, std::vector<Buffer> frames, bool leader) {
+  {
+    std::lock_guard lock(running_mutex);
+    running.erase(job.key);
+  }
+  // Before the reply: its caller may call again at once.
+  in_flight.fetch_sub(1, std::memory_order_relaxed);
+  // A cancelled call gets no reply: its caller stopped waiting.
+  if (!job.context->cancel_requested()) send_reply(job.route, std::move(frames), leader);
+}
+
+Json ServerImpl::list_calls() const {
+  Json out = Json::array();
+  std::shared_lock lock(calls_mutex);
+  for (const auto& [name, c] : calls) {
+    Json params = Json::array();
+    for (const Param& p : c->info.params) {
+      Json jp = {{"name", p.name}, {"type", p.type}};
+      if (p.default_value) jp["default"] = *p.default_value;
+      params.push_back(std::move(jp));
+    }
+    out.push_back({{"name", name},
+                   {"doc", c->info.doc},
+                   {"params", params},
+                   {"returns", c->info.returns},
+                   {"mutating", c->info.mutating},
+                   {"variadic", c->info.variadic}});
+  }
+  return out;
+}
+
+Value ServerImpl::builtin(const wire::Envelope& request) {
+  std::uint64_t token = 0;
+  Args args = args_of(request, &token);
+  check_write(token, false);  // renews the caller's lease
+  const std::string& m = request.method;
+  auto stream_name = [&] { return args.get<std::string>(0, "name"); };
+  if (m == kListCalls) return Value(list_calls());
+  if (m == kListStreams) return Value(list_streams());
+  if (m == kInfo) {
+    return Value(Json{{"name", options.name},
+                      {"version", std::string(version())},
+                      {"server_id", server_id},
+                      {"stream_endpoint", stream_endpoint},
+                      {"protocol", 1},
+                      {"write_lock", lock_status(token)}});
+  }
+  if (m == kEnableStream || m == kDisableStream || m == kRemoveStream) {
+    // Stream management changes the server for every client: it obeys the
+    // write lock as mutating calls do.
+    check_write(token, true);
+    if (m == kRemoveStream) return remove(stream_name()), Value(true);
+    return set_enabled(stream_or_throw(stream_name()), m == kEnableStream), Value(true);
+  }
+  if (m == kLock || m == kUnlock) {
+    if (token == 0) throw_bad_argument("the write lock needs a client token");
+    std::lock_guard lock(lock_mutex);
+    const auto now = Clock::now();
+    if (m == kUnlock) {
+      if (lock_holder == token) lock_holder = 0;
+      return Value(true);
+    }
+    const bool force = args.get<bool>(0, "force", false);
+    if (lock_held_by_other(token, now) && !force) return Value(false);
+    lock_holder = token;
+    lock_expiry = now + lock_lease;
+    return Value(true);
+  }
+  throw Failure(StatusCode::not_found, "no built-in call named '" + m + "'");
+}
+
+std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
+  // [identity][empty delimiter if the client is REQ] message...
+  if (frames.size() < 2) return std::nullopt;
+  std::size_t start = 1;
+  if (frames[1].empty()) start = 2;
+  std::vector<Buffer> route(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(start));
+  std::span<const Buffer> msg(frames.data() + start, frames.size() - start);
+  Framing framing = Framing::envelope;
+  auto decoded = decode_call(msg, &framing);
+  if (!decoded) {
+    // Answer what we can: the request id if it is readable.
+    wire::Envelope fake;
+    if (framing == Framing::compact) {
+      fake.request_id = compact_request_id(msg[0]);
+    } else if (msg.size() >= 4 && msg[3].size() == 8) {
+      std::uint64_t id = 0;
+      for (int i = 7; i >= 0; --i) id = (id << 8) | static_cast<std::uint8_t>(msg[3].data()[i]);
+      fake.request_id = id;
+    }
+    send_reply(route,
+               error_frames(fake, framing, StatusCode::invalid_argument, "ProtocolError",
+                            decoded.error().message),
+               true);
+    return std::nullopt;
+  }
+  wire::Envelope& req = *decoded;
+  if (req.role != wire::Role::client) {
+    send_reply(route,
+               error_frames(req, framing, StatusCode::invalid_argument, "ProtocolError",
+                            "expected a client (ACHC01) message"),
+               true);
+    return std::nullopt;
+  }
+  switch (req.client_command()) {
+    case wire::Command::ping: {
+      wire::Envelope pong;
+      pong.command = static_cast<std::uint8_t>(wire::Command::pong);
+      pong.service = req.service;
+      pong.request_id = req.request_id;
+      send_reply(route, encode_call(pong, framing), true);
+      return std::nullopt;
+    }
+    case wire::Command::cancel: {
+      std::lock_guard lock(running_mutex);
+      auto it = running.find(running_key(route, req.request_id));
+      if (it != running.end()) it->second->cancel();
+      return std::nullopt;  // no reply, as the protocol says
+    }
+    case wire::Command::request:
+      break;
+    default:
+      send_reply(route,
+                 error_frames(req, framing, StatusCode::invalid_argument, "ProtocolError",
+                              "unexpected command from a client"),
+                 true);
+      return std::nullopt;
+  }
+  const TimePoint deadline = req.timeout_ms > 0
+                                 ? deadline_after(std::chrono::milliseconds(req.timeout_ms))
+                                 : TimePoint::max();
+  if (!req.method.empty() && req.method.front() == '$') {
+    std::vector<Buffer> out;
+    try {
+      out = encode_call(reply_envelope(req, wire::Command::final, builtin(req), framing), framing);
+    } catch (const LockRefused& f) {
+      out = error_frames(req, framing, f.code(), kLockRefusedType, f.what());
+    } catch (const Failure& f) {
+      out = error_frames(req, framing, f.code(),
+                         f.code() == StatusCode::invalid_argument ? "TypeError" : "Failure",
+                         f.what());
+    } catch (const std::exception& x) {
+      out = error_frames(req, framing, StatusCode::internal, demangle(typeid(x).name()), x.what());
+    }
+    send_reply(route, std::move(out), true);
+    return std::nullopt;
+  }
+  std::shared_ptr<CallEntry> call;
+  {
+    std::shared_lock lock(calls_mutex);
+    auto it = calls.find(req.method);
+    if (it != calls.end()) call = it->second;
+  }
+  if (!call) {
+    send_reply(route,
+               error_frames(req, framing, StatusCode::not_found, "NotFound",
+                            "no call named '" + req.method + "'"),
+               true);
+    return std::nullopt;
+  }
+  if (call->info.threading == Threading::io_thread) {
+    // Runs here, before the next request is read: nothing can cancel it,
+    // and its progress replies go out through this thread's socket use.
+    struct Origin {
+      ServerImpl* self;
+      const std::vector<Buffer>* route;
+      const wire::Envelope* request;
+      Framing framing;
+    } origin{this, &route, &req, framing};
+    CallContext context(req.method, deadline, [o = &origin](Value v) {
+      return o->self->send_reply(
+          *o->route,
+          encode_call(reply_envelope(*o->request, wire::Command::partial, std::move(v), o->framing),
+                      o->framing),
+          true);
+    });
+    send_reply(route, run_call(*call, req, framing, context), true);
+    return std::nullopt;
+  }
+  // Bounded backlog: at most `threads` calls run and max_queued wait.
+  const std::size_t threads = std::max<std::size_t>(1, options.threads);
+  if (in_flight.fetch_add(1, std::memory_order_relaxed) >= threads + options.max_queued) {
+    in_flight.fetch_sub(1, std::memory_order_relaxed);
+    send_reply(
+        route,
+        error_frames(req, framing, StatusCode::resource_exhausted, "ServerBusy",
+                     "server busy: " + std::to_string(threads) + " calls are running and " +
+                         std::to_string(options.max_queued) + " waiting (max_queued) retry later"),
+        true);
+    return std::nullopt;
+  }
+  try {
+    auto context = make_context(route, req, framing, deadline);
+    Job job{std::move(call),
+            std::move(route),
+            std::move(req),
+            framing,
+            deadline,
+            std::move(context),
+            {}};
+    job.key = running_key(job.route, job.request.request_id);
+    {
+      std::lock_guard lock(running_mutex);
+      running[job.key] = job.context;
+    }
+    return job;
+  } catch (...) {  // out of memory: the call is not accepted after all
+    in_flight.fetch_sub(1, std::memory_order_relaxed);
+    throw;
+  }
+}
+
+}  // namespace acheron::remote::detail
