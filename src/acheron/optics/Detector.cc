@@ -800,15 +800,19 @@ std::string channels_json(const Detector& detector) {
     auto c = [&](float x) { return snap && std::abs(x) < 1e-6f ? 0.f : x; };
     return fmt::format("[{}, {}, {}]", c(v.x), c(v.y), c(v.z));
   };
-  std::string out =
-      "{\n \"detector\": " + nlohmann::json(detector.name()).dump() + ",\n \"channels\": [";
+  // Names come from the detector file as they are; bytes that are not
+  // UTF-8 become U+FFFD rather than making the JSON invalid.
+  auto quoted = [](const std::string& text) {
+    return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  std::string out = "{\n \"detector\": " + quoted(detector.name()) + ",\n \"channels\": [";
   for (std::size_t i = 0; i < g.channels().size(); ++i) {
     const ChannelInfo& c = g.channels()[i];
     out += fmt::format(
         "{}\n  {{\"id\": {}, \"type\": {}, \"copynumber\": {}, \"volume\": {}, \"solid\": {}, "
         "\"position\": {}, \"direction\": {}}}",
-        i ? "," : "", i, c.type, c.copy_number, nlohmann::json(c.volume).dump(),
-        nlohmann::json(g.solids()[c.solid].name).dump(), vec(c.position, false),
+        i ? "," : "", i, c.type, c.copy_number, quoted(c.volume), quoted(g.solids()[c.solid].name),
+        vec(c.position, false),
         vec(c.direction, true));
   }
   out += g.channels().empty() ? "]\n}\n" : "\n ]\n}\n";
