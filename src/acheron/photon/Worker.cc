@@ -159,6 +159,8 @@ WorkerStats Worker::stats() const {
 void Worker::simulate_pending(Impl& m) {
   auto batch = m.take_batch();
   if (batch.empty()) return;
+  log::debug("worker: simulating {} event(s), the first {} with {} photons", batch.size(),
+             batch.front().photons.event_id, batch.front().photons.num_photons);
   std::vector<std::vector<Buffer>> replies;
   replies.reserve(batch.size());
   if (batch.size() == 1) {
@@ -338,8 +340,9 @@ void Worker::run() {
           const std::uint8_t byte = charon::kDisconnect;
           socket.send(zmq::buffer(&byte, 1), zmq::send_flags::dontwait);
           // Deliver DISCONNECT (and the replies before it) before closing:
-          // closing the context waits for them, up to the linger.
-          net::set_linger(socket, std::chrono::milliseconds(2000));
+          // closing the context waits for them, up to the linger (bounded,
+          // because a broker that has gone would never take them).
+          net::set_linger(socket, std::chrono::milliseconds(500));
           socket.close();
           m.context.close();
           drained = true;
