@@ -352,6 +352,12 @@ void Worker::run() {
     }
     if (m.stopping || drained) break;
     if (draining) {
+      // The broker re-dispatches what this worker held once it declares it
+      // dead; do not wait for simulations nobody will take the answer of.
+      std::lock_guard lock(m.mutex);
+      std::lock_guard stats_lock(m.stats_mutex);
+      m.stats.abandoned = m.running > 0;
+      m.stats.handed_back += m.running;
       log::warn("worker: broker at {} went silent while draining; leaving", m.options.connect);
       break;
     }
@@ -359,8 +365,13 @@ void Worker::run() {
               m.options.connect, m.options.liveness, backoff.count());
     // Sleep in small slices so stop() stays prompt.
     const auto until = steady_clock::now() + backoff;
-    while (!m.stopping && steady_clock::now() < until)
+    while (!m.stopping && m.drain_requests == 0 && steady_clock::now() < until)
       std::this_thread::sleep_for(milliseconds(20));
+    if (m.drain_requests > 0) {
+      // Nothing is held without a broker (it re-dispatched what this worker had).
+      log::info("worker: stopping while disconnected");
+      break;
+    }
     backoff = std::min(backoff * 2, m.options.reconnect_max);
   }
 }
