@@ -365,6 +365,11 @@ void run_slurm(const SlurmOpts& o, int* exit_code) {
                      " is a bind address (workers connect to a host) give the broker's host "
                      "name or address, e.g. tcp://broker-host:6667");
   }
+  if (o.job_name.empty() || o.job_name.find_first_of("/ \t\n") != std::string::npos) {
+    throw SetupError("--job-name '" + o.job_name +
+                     "' is not usable (it names the log files) give a name without spaces or "
+                     "slashes");
+  }
   if (o.curve_key.empty() != o.server_key.empty()) {
     throw SetupError(
         "--curve-key and --server-key go together (a CURVE worker needs its own secret key and "

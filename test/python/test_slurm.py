@@ -59,6 +59,7 @@ def test_cluster_slurm_refuses_incomplete_options(tmp_path):
         (["--connect", "tcp://*:6667"], "is a bind address"),
         (["--connect", "tcp://b:6667", "--curve-key", "k"], "go together"),
         (["--connect", "tcp://b:6667", "--watch"], "add --broker"),
+        (["--connect", "tcp://b:6667", "--job-name", "a/b"], "--job-name"),
         (["--connect", "tcp://b:6667", "--detector", str(tmp_path / "none.toml"), "--dry-run"],
          "is not a readable file"),
         (["--connect", "tcp://b:6667", "--template", str(tmp_path / "none.sbatch")],
@@ -365,6 +366,12 @@ def test_workers_under_slurm_lose_no_event_when_one_is_cancelled(slurm, acheron_
     print(f"Slurm started in {slurm.startup_s:.1f} s")
     t0 = time.monotonic()
     front, back = start_broker(acheron_process)
+    # What sbatch refuses comes back with Slurm's reason.
+    r = subprocess.run([str(acheron_binary()), "cluster", "slurm", "--connect", back,
+                        "--partition", "nosuch"], capture_output=True, text=True, env=slurm.env,
+                       timeout=60)
+    assert r.returncode == 1 and "sbatch refused the job" in r.stderr, r
+    assert "partition" in r.stderr.lower(), r.stderr
     workers = 2
     args = ["cluster", "slurm", "--connect", back, "--workers", workers, "--seed", 7, "--grace",
             25, "--log-dir", tmp_path, "--watch", "--broker", front, "--watch-timeout", 60]
