@@ -19,6 +19,8 @@ packages=(
   python3-matplotlib python3-grpcio python3-grpc-tools python3-protobuf
   python3-json5 openssl
   python3-pytest-asyncio python3-pandas python3-rich python3-psutil python3-netifaces
+  # a real single-node Slurm for test/python/test_slurm.py (acheron cluster slurm)
+  slurmctld slurmd slurm-client munge
 )
 
 missing=()

@@ -34,6 +34,7 @@ void add_remote_commands(CLI::App& app, int* exit_code);
 void add_dhs_commands(CLI::App& app, int* exit_code);
 void add_daq_commands(CLI::App& app, int* exit_code);
 void add_gnss_commands(CLI::App& app, int* exit_code);
+void add_cluster_commands(CLI::App& app, int* exit_code);
 
 // The chroma-server front's options (--chroma-bind, --chroma-max-photons,
 // --chroma-max-bytes), shared by `photon serve` and `broker`.

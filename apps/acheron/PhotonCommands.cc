@@ -1,5 +1,6 @@
 // `acheron detector ...` and `acheron photon bench`.
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 
@@ -81,7 +82,7 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
   info->add_option("--pmt-pattern", info_choice->pmt_pattern,
                    "GDML only: volumes whose whole name matches this RE2 pattern are PMTs");
   info->add_option("--tolerance", info_choice->tolerance,
-                  "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
+                   "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
   info->callback([info_choice, exit_code] {
     std::cout << load_detector(*info_choice)->summary();
     *exit_code = kOk;
@@ -96,7 +97,7 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
   check->add_option("--pmt-pattern", check_choice->pmt_pattern,
                     "GDML only: volumes whose whole name matches this RE2 pattern are PMTs");
   check->add_option("--tolerance", check_choice->tolerance,
-                  "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
+                    "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
   check->callback([check_choice, exit_code] {
     auto d = load_detector(*check_choice);
     auto problems = d->check();
@@ -118,7 +119,7 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
                        "GDML only: logical volumes whose whole name matches this RE2 pattern are "
                        "PMTs (besides those with auxiliary SensDet)");
   channels->add_option("--tolerance", channels_choice->tolerance,
-                  "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
+                       "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
   channels->callback([channels_choice, exit_code] {
     const auto d = load_detector(*channels_choice);
     std::cout << optics::channels_json(*d);
@@ -239,6 +240,8 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       CurveChoice curve;
       photon::WorkerOptions worker;
       std::string ping_reply = "ack";
+      double grace_s = 20;
+      bool no_info = false;
     };
     auto o = std::make_shared<Opts>();
     auto* worker = photon->add_subcommand("worker", "serve the photon simulation behind a broker");
@@ -258,16 +261,36 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
         ->add_option("--max-message-size", o->worker.max_message_size,
                      "largest frame accepted from the broker, bytes (0: no limit)")
         ->capture_default_str();
+    worker
+        ->add_option("--grace", o->grace_s,
+                     "seconds the events in hand may take after SIGTERM/SIGINT before they are "
+                     "handed back to the broker (a second signal: at once)")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 86400.0));
+    worker->add_flag("--no-worker-info", o->no_info,
+                     "do not tell the broker the node and Slurm job (WORKER_INFO)");
     add_curve_options(worker, o->curve, true);
     worker->callback([o, exit_code] {
       if (!o->curve.key_file.empty()) {
         o->worker.curve = net::read_curve_keys(o->curve.key_file);
         o->worker.curve_server_key = net::read_curve_public_key(o->curve.server_key_file);
       }
+      o->worker.grace = std::chrono::milliseconds(static_cast<std::int64_t>(o->grace_s * 1000));
+      if (!o->no_info) o->worker.info = photon::worker_info_from_environment();
       SignalWatcher signals;
       photon::Worker w(load_detector(o->det), o->worker);
-      signals.set_target([&w] { w.stop(); });
+      // SIGTERM (Slurm's scancel, time limit, preemption) or SIGINT: drain.
+      signals.set_target([&w] { w.drain(); });
       w.run();
+      const auto stats = w.stats();
+      log::info("worker stopped: {} events simulated, {} handed back", stats.events,
+                stats.handed_back);
+      if (stats.abandoned) {
+        // A simulation handed back is still running on a job thread; the
+        // broker has it again, so do not wait for it (Slurm's SIGKILL would).
+        std::fflush(nullptr);
+        std::_Exit(kOk);
+      }
       *exit_code = kOk;
     });
   }
@@ -289,8 +312,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     add_detector_options(prop, o->det);
     prop->add_option("--source", o->source, "photon .npy file (acheron.photon.save_photons)")
         ->required();
-    prop->add_option("--out", o->out, "output .npy, one TRACK_DTYPE record per photon")
-        ->required();
+    prop->add_option("--out", o->out, "output .npy, one TRACK_DTYPE record per photon")->required();
     prop->add_option("--seed", o->seed, "random seed")->capture_default_str();
     prop->add_option("--threads", o->threads, "engine threads (0: one per core)");
     prop->callback([o, exit_code] {
@@ -311,8 +333,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
           batch.push_back(p);
         }
       }
-      optics::Engine engine(load_detector(o->det),
-                            {.threads = o->threads, .keep_tracks = true});
+      optics::Engine engine(load_detector(o->det), {.threads = o->threads, .keep_tracks = true});
       const auto t0 = std::chrono::steady_clock::now();
       const auto result = engine.simulate(batch, o->seed);
       const double seconds =

@@ -716,6 +716,105 @@ TEST_F(RouterTest, ReadyFromABusyWorkerMeansItRestarted) {
   EXPECT_EQ(r().worker("A")->state, State::idle);
 }
 
+// --- Workers that say who they are and leave cleanly (Slurm) -----------------
+
+TEST_F(RouterTest, WorkerInfoAppearsPerWorkerInStats) {
+  add_worker("A");
+  add_worker("B");  // a ChAR0N worker: READY and nothing else
+  const std::string info =
+      "\x03{\"node\":\"n17\",\"slurm_job_id\":\"4242\",\"slurm_array_job_id\":\"4240\","
+      "\"slurm_array_task_id\":\"2\",\"pid\":77,\"nested\":{\"x\":1}}";
+  backend({text("A"), text(info)});
+  EXPECT_EQ(r().stats().bad_backend_messages, 0u);
+  auto j = r().stats_json(now);
+  ASSERT_EQ(j["worker_list"].size(), 2u);
+  const auto& a = j["worker_list"][0];
+  EXPECT_EQ(a["id"], "A");
+  EXPECT_EQ(a["state"], "idle");
+  EXPECT_EQ(a["node"], "n17");
+  EXPECT_EQ(a["slurm_job_id"], "4242");
+  EXPECT_EQ(a["slurm_array_job_id"], "4240");
+  EXPECT_EQ(a["slurm_array_task_id"], "2");
+  EXPECT_EQ(a["pid"], 77);
+  EXPECT_FALSE(a.contains("nested")) << "only strings and integers are kept";
+  const auto& b = j["worker_list"][1];
+  EXPECT_EQ(b["id"], "B");
+  EXPECT_FALSE(b.contains("node"));
+  EXPECT_FALSE(b.contains("slurm_job_id"));
+  // Info cannot rename or restate the broker's own fields.
+  backend({text("B"), text("\x03{\"state\":\"idle?\",\"id\":\"Z\",\"node\":\"n1\"}")});
+  j = r().stats_json(now);
+  EXPECT_EQ(j["worker_list"][1]["id"], "B");
+  EXPECT_EQ(j["worker_list"][1]["state"], "idle");
+  EXPECT_EQ(j["worker_list"][1]["node"], "n1");
+}
+
+TEST_F(RouterTest, MalformedWorkerInfoIsCountedAndIgnored) {
+  add_worker("A");
+  backend({text("A"), text("\x03{\"node\":\"n1\"}")});
+  for (const std::string bad : {"\x03", "\x03not json", "\x03[1,2]", "\x03{\"node\":"}) {
+    backend({text("A"), text(bad)});
+  }
+  backend({text("A"), text("\x03{\"node\":\"" + std::string(5000, 'x') + "\"}")});
+  EXPECT_EQ(r().stats().bad_backend_messages, 5u);
+  EXPECT_EQ(r().stats_json(now)["worker_list"][0]["node"], "n1") << "earlier info kept";
+  // From a peer that never sent READY: ignored, nobody registered.
+  backend({text("X"), text("\x03{\"node\":\"n2\"}")});
+  EXPECT_FALSE(r().worker("X").has_value());
+}
+
+TEST_F(RouterTest, DrainingWorkerFinishesItsJobAndGetsNoNewOne) {
+  add_worker("A");
+  auto j1 = jobs(client("c1", photon_request(1)));
+  ASSERT_EQ(j1.size(), 1u);
+  control("A", charon::kDraining);
+  EXPECT_TRUE(r().worker("A")->draining);
+  EXPECT_EQ(r().stats().workers_draining, 1u);
+  // Its job is still its own: the reply goes to the client.
+  expect_reply(complete(j1[0]), "c1", "SIM_COMPLETE");
+  // Idle but draining: a new request waits for another worker.
+  EXPECT_TRUE(jobs(client("c2", photon_request(2))).empty());
+  EXPECT_EQ(r().stats().queue_depth, 1u);
+  add_worker("B");
+  auto j2 = jobs(last);
+  ASSERT_EQ(j2.size(), 1u);
+  EXPECT_EQ(str(j2[0].frames[0]), "B");
+  // Heartbeats keep a draining worker alive.
+  run_for(5s, {"A", "B"});
+  EXPECT_TRUE(r().worker("A").has_value());
+}
+
+TEST_F(RouterTest, DisconnectHandsBackUnansweredJobsWithoutUsingARetry) {
+  opts.worker_prefetch = 2;
+  opts.max_job_retries = 0;  // a death would fail the jobs at once
+  add_worker("A");
+  auto held = jobs(client("c1", photon_request(1)));
+  auto more = jobs(client("c2", photon_request(2)));
+  ASSERT_EQ(held.size() + more.size(), 2u);
+  control("A", charon::kDisconnect);
+  EXPECT_FALSE(r().worker("A").has_value());
+  EXPECT_TRUE(frontend_out(last).empty()) << "no SIM_FAILED: a hand-back is not a failure";
+  const auto s = r().stats();
+  EXPECT_EQ(s.workers_left, 1u);
+  EXPECT_EQ(s.workers_lost, 0u);
+  EXPECT_EQ(s.handed_back, 2u);
+  EXPECT_EQ(s.retried, 0u);
+  EXPECT_EQ(s.queue_depth, 2u);
+  // Not suspect either: the next worker takes both at once, oldest first.
+  add_worker("B");
+  auto again = jobs(last);
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(event_of(again[0]), 1u);
+  EXPECT_EQ(event_of(again[1]), 2u);
+  expect_reply(complete(again[0]), "c1", "SIM_COMPLETE");
+  expect_reply(complete(again[1]), "c2", "SIM_COMPLETE");
+  // A late answer from the leaver is stale, never a second reply.
+  EXPECT_TRUE(frontend_out(complete(held.empty() ? more[0] : held[0])).empty());
+  // DISCONNECT from a stranger changes nothing.
+  control("nobody", charon::kDisconnect);
+  EXPECT_EQ(r().stats().workers_left, 1u);
+}
+
 TEST_F(RouterTest, LateReplyFromALostWorkerWinsAndTheOtherIsDropped) {
   add_worker("A");
   add_worker("B");

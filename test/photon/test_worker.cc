@@ -8,6 +8,10 @@
 #include <map>
 #include <thread>
 
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
 #include "TestBytes.hh"
 #include "acheron/net/Zmq.hh"
 #include "acheron/optics/Sources.hh"
@@ -151,6 +155,130 @@ TEST_F(WorkerTest, BatchesHoldAtMostTheBatchSizeAndDistinctEventIds) {
   // 7 events of 1000 photons at most 2 per batch: at least 4 batches.
   EXPECT_GE(worker.stats().batches, 4u);
   EXPECT_EQ(worker.stats().events, std::size(ids));
+}
+
+// --- Leaving cleanly (SIGTERM under Slurm) ----------------------------------
+
+// The first byte of a one-frame control message, or -1 for anything else.
+int control_byte(const std::vector<Buffer>& frames) {
+  if (frames.size() != 2 || frames[1].empty()) return -1;
+  return static_cast<std::uint8_t>(frames[1].data()[0]);
+}
+
+TEST_F(WorkerTest, WorkerInfoFollowsEveryReady) {
+  WorkerOptions options;
+  options.connect = endpoint;
+  options.info = {{"node", "n17"}, {"slurm_job_id", "4242"}};
+  Worker worker(detector, options);
+  std::thread runner([&] { worker.run(); });
+  auto ready = next(5s, false);
+  ASSERT_EQ(control_byte(ready), charon::kReady);
+  auto info = next(5s, false);
+  ASSERT_EQ(control_byte(info), charon::kWorkerInfo);
+  const auto j = nlohmann::json::parse(str(info[1]).substr(1));
+  EXPECT_EQ(j["node"], "n17");
+  EXPECT_EQ(j["slurm_job_id"], "4242");
+  worker.stop();
+  runner.join();
+}
+
+TEST_F(WorkerTest, EnvironmentInfoNamesTheNodeAndTheSlurmJob) {
+  ::setenv("SLURMD_NODENAME", "node-a", 1);
+  ::setenv("SLURM_JOB_ID", "51", 1);
+  ::setenv("SLURM_ARRAY_JOB_ID", "50", 1);
+  ::setenv("SLURM_ARRAY_TASK_ID", "1", 1);
+  auto info = worker_info_from_environment();
+  EXPECT_EQ(info["node"], "node-a");
+  EXPECT_EQ(info["slurm_job_id"], "51");
+  EXPECT_EQ(info["slurm_array_job_id"], "50");
+  EXPECT_EQ(info["slurm_array_task_id"], "1");
+  EXPECT_EQ(info["pid"], std::to_string(::getpid()));
+  for (const char* v :
+       {"SLURMD_NODENAME", "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"})
+    ::unsetenv(v);
+  info = worker_info_from_environment();
+  EXPECT_FALSE(info["node"].empty()) << "the host name outside Slurm";
+  EXPECT_EQ(info.count("slurm_job_id"), 0u);
+}
+
+// drain() while an event simulates: DRAINING, then that event's reply, then
+// DISCONNECT; a request that arrives after DRAINING is not started (the
+// broker gets it back with DISCONNECT) and run() returns.
+TEST_F(WorkerTest, DrainFinishesTheEventInHandAndHandsBackTheRest) {
+  WorkerOptions options;
+  options.connect = endpoint;
+  options.service.threads = 1;
+  options.service.seed = 3;
+  options.grace = 600s;  // never reached: the event finishes
+  Worker worker(detector, options);
+  std::thread runner([&] { worker.run(); });
+  auto ready = next(5s, false);
+  ASSERT_EQ(control_byte(ready), charon::kReady);
+  auto send = [&](const std::string& client, std::uint32_t event, std::uint32_t n) {
+    auto body = request_for(event, n);
+    std::vector<Buffer> frames = {ready[0], text(client), Buffer{}};
+    frames.insert(frames.end(), body.begin(), body.end());
+    net::send_frames(router, frames);
+  };
+  send("first", 1, 200000);
+  while (worker.stats().in_hand == 0) std::this_thread::sleep_for(1ms);
+  worker.drain();
+  std::vector<std::vector<Buffer>> seen;
+  for (;;) {
+    auto m = next(30s, false);
+    ASSERT_FALSE(m.empty()) << "no DRAINING";
+    if (control_byte(m) == charon::kDraining) break;
+    if (control_byte(m) != charon::kHeartbeat) seen.push_back(std::move(m));
+  }
+  EXPECT_TRUE(seen.empty()) << "nothing but heartbeats before DRAINING";
+  send("second", 2, 1000);  // reached the worker after DRAINING
+  for (;;) {
+    auto m = next(60s, false);
+    ASSERT_FALSE(m.empty()) << "no DISCONNECT";
+    if (control_byte(m) == charon::kDisconnect) break;
+    if (control_byte(m) != charon::kHeartbeat) seen.push_back(std::move(m));
+  }
+  ASSERT_EQ(seen.size(), 1u) << "exactly one reply before DISCONNECT";
+  EXPECT_EQ(str(seen[0][1]), "first");
+  EXPECT_EQ(str(seen[0][3]), charon::kSimComplete);
+  runner.join();  // run() returns by itself
+  const auto stats = worker.stats();
+  EXPECT_EQ(stats.events, 1u);
+  EXPECT_EQ(stats.handed_back, 1u);
+  EXPECT_FALSE(stats.abandoned);
+}
+
+// When the grace is over before the event in hand, it is handed back
+// unanswered: DRAINING, then DISCONNECT with no reply between them.
+TEST_F(WorkerTest, DrainHandsBackTheEventInHandWhenTheGraceIsOver) {
+  WorkerOptions options;
+  options.connect = endpoint;
+  options.service.threads = 1;
+  options.grace = 0ms;
+  Worker worker(detector, options);
+  std::thread runner([&] { worker.run(); });
+  auto ready = next(5s, false);
+  ASSERT_EQ(control_byte(ready), charon::kReady);
+  auto body = request_for(1, 300000);  // about a second of work on one thread
+  std::vector<Buffer> frames = {ready[0], text("c"), Buffer{}};
+  frames.insert(frames.end(), body.begin(), body.end());
+  net::send_frames(router, frames);
+  while (worker.stats().in_hand == 0) std::this_thread::sleep_for(1ms);
+  worker.drain();
+  std::vector<int> order;
+  for (;;) {
+    auto m = next(30s, false);
+    ASSERT_FALSE(m.empty()) << "no DISCONNECT";
+    const int b = control_byte(m);
+    if (b == charon::kHeartbeat) continue;
+    order.push_back(b);
+    if (b == charon::kDisconnect) break;
+  }
+  EXPECT_EQ(order, (std::vector<int>{charon::kDraining, charon::kDisconnect}));
+  runner.join();
+  const auto stats = worker.stats();
+  EXPECT_TRUE(stats.abandoned);
+  EXPECT_EQ(stats.handed_back, 1u);
 }
 
 }  // namespace

@@ -505,6 +505,21 @@ Outbox CharonRouter::on_backend_message(std::vector<Buffer> frames, TimePoint no
           w.heartbeats_while_busy = true;
         }
       }
+    } else if (known && !body[0].empty() &&
+               static_cast<std::uint8_t>(body[0].data()[0]) == charon::kWorkerInfo) {
+      it->second.last_seen = now;
+      on_worker_info(it->second, body[0]);
+    } else if (known && is_control(body[0], charon::kDraining)) {
+      Worker& w = it->second;
+      w.last_seen = now;
+      if (!w.draining) {
+        w.draining = true;
+        log::info("worker {} is draining: no new jobs; {} in flight", printable(id),
+                  w.in_flight.size());
+      }
+      update_usable(now);
+    } else if (is_control(body[0], charon::kDisconnect)) {
+      if (known) release_worker(id, now);
     } else {
       ++stats_.bad_backend_messages;
       log::warn("worker {}: unknown control frame of {} byte(s) ignored", printable(id),
@@ -685,6 +700,59 @@ void CharonRouter::lose_worker(const std::string& id, std::string_view why, Time
     requeue_or_fail(job, now);
   }
   update_usable(now);
+}
+
+void CharonRouter::release_worker(const std::string& id, TimePoint now) {
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return;
+  const Worker w = std::move(it->second);
+  workers_.erase(it);
+  ++stats_.workers_left;
+  std::vector<JobId> held;
+  for (JobId j : w.in_flight) {
+    if (auto job = jobs_.find(j); job != jobs_.end() && job->second.worker == id) {
+      held.push_back(j);
+    }
+  }
+  log::info("worker {} left; {} job(s) handed back", printable(id), held.size());
+  // Newest first, so the oldest ends up at the queue head. A hand-back is no
+  // failure: the job keeps its retries and is not suspect.
+  for (auto r = held.rbegin(); r != held.rend(); ++r) {
+    Job& job = jobs_.at(*r);
+    job.worker.clear();
+    ++stats_.handed_back;
+    queue_.push_front(job.id);
+    queue_bytes_ += job.bytes;
+  }
+  update_usable(now);
+}
+
+void CharonRouter::on_worker_info(Worker& w, const Buffer& frame) {
+  // 0x03 then a JSON object of short strings or integers; anything else in
+  // it is dropped, and a malformed one leaves the worker as it was.
+  constexpr std::size_t kMaxFields = 16;
+  constexpr std::size_t kMaxValue = 256;
+  const std::string_view text = text_of(frame).substr(1);
+  auto parsed = text.size() <= charon::kMaxWorkerInfoBytes
+                    ? nlohmann::json::parse(text, nullptr, false)
+                    : nlohmann::json(nlohmann::json::value_t::discarded);
+  if (!parsed.is_object()) {
+    ++stats_.bad_backend_messages;
+    log::warn("worker {}: WORKER_INFO of {} bytes is not a JSON object (at most {} bytes); ignored",
+              printable(w.id), text.size(), charon::kMaxWorkerInfoBytes);
+    return;
+  }
+  nlohmann::json info = nlohmann::json::object();
+  for (const auto& [key, value] : parsed.items()) {
+    if (info.size() >= kMaxFields || key.size() > 64) break;
+    if (value.is_string() && value.get_ref<const std::string&>().size() <= kMaxValue) {
+      info[key] = value;
+    } else if (value.is_number_integer()) {
+      info[key] = value;
+    }
+  }
+  w.info = std::move(info);
+  log::info("worker {}: {}", printable(w.id), w.info.dump());
 }
 
 void CharonRouter::requeue_or_fail(Job& job, TimePoint now) {
@@ -916,7 +984,7 @@ CharonRouter::Worker* CharonRouter::pick_worker(std::uint64_t photons, bool alon
   };
   Worker* best = nullptr;
   for (auto& [id, w] : workers_) {
-    if (w.probe != Probe::matched || !has_room(w)) continue;
+    if (w.probe != Probe::matched || w.draining || !has_room(w)) continue;
     if (!best || w.in_flight.size() < best->in_flight.size() ||
         (w.in_flight.size() == best->in_flight.size() && w.ready_seq < best->ready_seq)) {
       best = &w;
@@ -927,7 +995,7 @@ CharonRouter::Worker* CharonRouter::pick_worker(std::uint64_t photons, bool alon
 
 std::size_t CharonRouter::usable_workers() const {
   return static_cast<std::size_t>(std::count_if(workers_.begin(), workers_.end(), [](auto& kv) {
-    return kv.second.probe != Probe::rejected;
+    return kv.second.probe != Probe::rejected && !kv.second.draining;
   }));
 }
 
@@ -955,6 +1023,7 @@ RouterStats CharonRouter::stats() const {
   s.in_flight = 0;
   for (const auto& [id, w] : workers_) {
     for (JobId j : w.in_flight) s.in_flight += jobs_.count(j);
+    if (w.draining) ++s.workers_draining;
     switch (worker(id)->state) {
       case WorkerView::State::probing:
         ++s.workers_probing;
@@ -980,6 +1049,8 @@ std::optional<WorkerView> CharonRouter::worker(std::string_view worker_id) const
   WorkerView v;
   v.in_flight = w.in_flight.size();
   v.heartbeats_while_busy = w.heartbeats_while_busy;
+  v.draining = w.draining;
+  v.info = w.info;
   if (w.probe == Probe::pending) {
     v.state = WorkerView::State::probing;
   } else if (w.probe == Probe::rejected) {
@@ -1019,6 +1090,9 @@ nlohmann::json CharonRouter::stats_json(TimePoint now) const {
       {"workers_lost", s.workers_lost},
       {"detector_mismatches", s.detector_mismatches},
       {"bad_backend_messages", s.bad_backend_messages},
+      {"workers_left", s.workers_left},
+      {"handed_back", s.handed_back},
+      {"workers_draining", s.workers_draining},
       {"queue_depth", s.queue_depth},
       {"queue_bytes", s.queue_bytes},
       {"waiting_detector_info", s.waiting_detector_info},
@@ -1042,6 +1116,23 @@ nlohmann::json CharonRouter::stats_json(TimePoint now) const {
     j["open_runs"] = open_runs();
     j["closed_runs"] = runs_ ? runs_->closed_runs().size() : 0;
   }
+  // One entry per registered worker: its state and what it said about
+  // itself (WORKER_INFO: node, Slurm job); ChAR0N's workers have no info.
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& [id, w] : workers_) {
+    static constexpr const char* kStateNames[] = {"probing", "idle", "busy", "rejected"};
+    const WorkerView v = *worker(id);
+    nlohmann::json e = {{"id", printable(id)},
+                        {"state", kStateNames[static_cast<int>(v.state)]},
+                        {"in_flight", v.in_flight},
+                        {"draining", v.draining},
+                        {"last_seen_s", seconds(now - w.last_seen)}};
+    for (const auto& [k, value] : w.info.items()) {
+      if (!e.contains(k)) e[k] = value;
+    }
+    list.push_back(std::move(e));
+  }
+  j["worker_list"] = std::move(list);
   for (const auto& [k, v] : labels_.items()) j[k] = v;
   return j;
 }

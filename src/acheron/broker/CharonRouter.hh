@@ -124,14 +124,14 @@ struct RouterStats {
   std::uint64_t no_workers = 0;      // NO_WORKERS replies
   std::uint64_t expired = 0;         // queued jobs dropped after queue_ttl
   // Jobs.
-  std::uint64_t dispatched = 0;     // job sends to workers, retries included
-  std::uint64_t completed = 0;      // worker replies forwarded to clients
-  std::uint64_t retried = 0;        // jobs put back at the queue head
-  std::uint64_t failed = 0;         // SIM_FAILED after max_job_retries
-  std::uint64_t late_replies = 0;   // replies from a worker the job had been taken from
+  std::uint64_t dispatched = 0;      // job sends to workers, retries included
+  std::uint64_t completed = 0;       // worker replies forwarded to clients
+  std::uint64_t retried = 0;         // jobs put back at the queue head
+  std::uint64_t failed = 0;          // SIM_FAILED after max_job_retries
+  std::uint64_t late_replies = 0;    // replies from a worker the job had been taken from
   std::uint64_t forged_replies = 0;  // replies from a peer that was never given the job
   std::uint64_t poison_failed = 0;   // jobs failed after poison_deaths lone worker deaths
-  std::uint64_t stale_replies = 0;  // replies for jobs already answered (dropped)
+  std::uint64_t stale_replies = 0;   // replies for jobs already answered (dropped)
   // Asynchronous mode.
   std::uint64_t async_accepted = 0;  // events accepted into runs (resends excluded)
   std::uint64_t async_written = 0;   // events whose hits went to their run
@@ -141,6 +141,8 @@ struct RouterStats {
   std::uint64_t workers_lost = 0;  // declared dead or unreachable
   std::uint64_t detector_mismatches = 0;
   std::uint64_t bad_backend_messages = 0;
+  std::uint64_t workers_left = 0;  // left with DISCONNECT (not counted as lost)
+  std::uint64_t handed_back = 0;   // jobs a leaving worker returned unanswered
   // Gauges.
   std::size_t queue_depth = 0;  // PHOTONDATA jobs waiting for a worker
   std::uint64_t queue_bytes = 0;
@@ -151,6 +153,7 @@ struct RouterStats {
   std::size_t workers_busy = 0;      // usable, jobs in flight
   std::size_t workers_probing = 0;   // DETECTOR_INFO probe not yet answered
   std::size_t workers_rejected = 0;  // detector differs from the reference
+  std::size_t workers_draining = 0;  // sent DRAINING: no new jobs (also counted by state)
   // Latency from a PHOTONDATA request's arrival to its reply, in buckets with
   // these upper bounds (milliseconds; the last bucket is open).
   static constexpr std::array<double, 14> kLatencyBoundsMs = {
@@ -164,6 +167,10 @@ struct WorkerView {
   State state = State::probing;
   std::size_t in_flight = 0;
   bool heartbeats_while_busy = false;
+  bool draining = false;  // sent DRAINING: finishes what it holds, gets nothing new
+  // What the worker said about itself in WORKER_INFO (a JSON object of
+  // strings: node, pid, slurm_job_id, ...); empty for ChAR0N's workers.
+  nlohmann::json info = nlohmann::json::object();
 };
 
 class CharonRouter final {
@@ -249,6 +256,8 @@ class CharonRouter final {
     bool heartbeats_while_busy = false;
     std::vector<JobId> in_flight;  // dispatch order; may hold answered (orphan) ids
     std::uint64_t ready_seq = 0;   // LRU order among workers with room
+    bool draining = false;
+    nlohmann::json info = nlohmann::json::object();  // from WORKER_INFO
   };
 
   struct WaitingInfo {
@@ -289,6 +298,10 @@ class CharonRouter final {
   void on_probe_reply(Worker& w, std::uint64_t probe_id, std::span<const Buffer> reply,
                       TimePoint now);
   void lose_worker(const std::string& id, std::string_view why, TimePoint now);
+  // DISCONNECT: the worker leaves; what it holds goes back to the queue head
+  // as it was (not suspect, no retry used up).
+  void release_worker(const std::string& id, TimePoint now);
+  void on_worker_info(Worker& w, const Buffer& frame);
   // Puts a job that lost its worker back at the queue head, or fails it.
   void requeue_or_fail(Job& job, TimePoint now);
   void complete(Job& job, std::span<const Buffer> reply, TimePoint now);

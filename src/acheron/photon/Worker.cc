@@ -1,10 +1,15 @@
 #include "acheron/photon/Worker.hh"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <thread>
 #include <variant>
+
+#include <nlohmann/json.hpp>
 
 #include "acheron/core/Log.hh"
 #include "acheron/core/ThreadPool.hh"
@@ -12,6 +17,30 @@
 
 namespace acheron::photon {
 namespace charon = wire::charon;
+
+std::map<std::string, std::string> worker_info_from_environment() {
+  std::map<std::string, std::string> info;
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v ? std::string(v) : std::string();
+  };
+  std::string node = env("SLURMD_NODENAME");
+  if (node.empty()) {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) == 0) node = host;
+  }
+  if (!node.empty()) info["node"] = node;
+  info["pid"] = std::to_string(getpid());
+  for (const char* name : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"}) {
+    if (std::string v = env(name); !v.empty()) {
+      std::string key(name);
+      std::transform(key.begin(), key.end(), key.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      info[key] = v;
+    }
+  }
+  return info;
+}
 
 struct Worker::Impl {
   WorkerOptions options;
@@ -31,6 +60,8 @@ struct Worker::Impl {
     charon::PhotonData photons;
   };
   std::deque<Pending> pending;
+  std::size_t running = 0;  // requests taken by job threads, not yet completed
+  std::atomic<int> drain_requests{0};
   std::atomic<std::uint64_t> connection{0};
   mutable std::mutex stats_mutex;
   WorkerStats stats;
@@ -63,6 +94,7 @@ struct Worker::Impl {
       batch.push_back(std::move(pending.front()));
       pending.pop_front();
     }
+    running += batch.size();
     return batch;
   }
 
@@ -74,6 +106,16 @@ struct Worker::Impl {
     s.connect(options.connect);
     const std::uint8_t ready = charon::kReady;
     s.send(zmq::buffer(&ready, 1), zmq::send_flags::dontwait);
+    if (!options.info.empty()) {
+      std::string frame(1, static_cast<char>(charon::kWorkerInfo));
+      frame += nlohmann::json(options.info).dump();
+      if (frame.size() <= charon::kMaxWorkerInfoBytes + 1) {
+        s.send(zmq::buffer(frame), zmq::send_flags::dontwait);
+      } else {
+        log::warn("worker: its info is {} bytes (at most {}); not sent", frame.size() - 1,
+                  charon::kMaxWorkerInfoBytes);
+      }
+    }
     std::lock_guard lock(stats_mutex);
     ++stats.connections;
     return s;
@@ -98,14 +140,27 @@ void Worker::stop() {
   impl_->waker.wake();
 }
 
+void Worker::drain() {
+  ++impl_->drain_requests;
+  impl_->waker.wake();
+}
+
 WorkerStats Worker::stats() const {
-  std::lock_guard lock(impl_->stats_mutex);
-  return impl_->stats;
+  WorkerStats s;
+  {
+    std::lock_guard lock(impl_->stats_mutex);
+    s = impl_->stats;
+  }
+  std::lock_guard lock(impl_->mutex);
+  s.in_hand = impl_->running;
+  return s;
 }
 
 void Worker::simulate_pending(Impl& m) {
   auto batch = m.take_batch();
   if (batch.empty()) return;
+  log::debug("worker: simulating {} event(s), the first {} with {} photons", batch.size(),
+             batch.front().photons.event_id, batch.front().photons.num_photons);
   std::vector<std::vector<Buffer>> replies;
   replies.reserve(batch.size());
   if (batch.size() == 1) {
@@ -133,6 +188,7 @@ void Worker::simulate_pending(Impl& m) {
   }
   {
     std::lock_guard lock(m.mutex);
+    m.running -= batch.size();
     for (std::size_t i = 0; i < batch.size(); ++i) {
       auto out = std::move(batch[i].route);
       out.insert(out.end(), replies[i].begin(), replies[i].end());
@@ -147,7 +203,8 @@ void Worker::run() {
   using namespace std::chrono;
   auto backoff = m.options.reconnect_min;
   std::vector<Buffer> frames;
-  while (!m.stopping) {
+  bool drained = false;  // drain() has run its course: leave for good
+  while (!m.stopping && !drained) {
     zmq::socket_t socket = m.open();
     const std::uint64_t conn = ++m.connection;
     log::info("worker connected to {} (connection {})", m.options.connect, conn);
@@ -157,8 +214,34 @@ void Worker::run() {
     bool heard_since_tick = false;  // ... since the last heartbeat tick
     zmq::pollitem_t items[] = {{socket.handle(), 0, ZMQ_POLLIN, 0},
                                {nullptr, m.waker.fd(), ZMQ_POLLIN, 0}};
+    bool draining = false;
+    steady_clock::time_point drain_deadline{};
+    auto hand_back = [&m](std::uint64_t n) {
+      std::lock_guard lock(m.stats_mutex);
+      m.stats.handed_back += n;
+    };
     while (!m.stopping && liveness > 0) {
-      const auto wait = duration_cast<milliseconds>(next_heartbeat - steady_clock::now());
+      if (m.drain_requests > 0 && !draining) {
+        // No new work from here on; requests not yet started go back to the
+        // broker with the DISCONNECT below.
+        draining = true;
+        drain_deadline = steady_clock::now() + m.options.grace;
+        const std::uint8_t byte = charon::kDraining;
+        socket.send(zmq::buffer(&byte, 1), zmq::send_flags::dontwait);
+        std::size_t dropped = 0;
+        {
+          std::lock_guard lock(m.mutex);
+          for (const auto& p : m.pending) dropped += p.connection == conn;
+          m.pending.clear();
+        }
+        hand_back(dropped);
+        log::info("worker: draining; finishing the events in hand within {} ms",
+                  m.options.grace.count());
+      }
+      if (draining && m.drain_requests > 1) drain_deadline = steady_clock::now();
+      auto until = next_heartbeat;
+      if (draining) until = std::min(until, drain_deadline);
+      const auto wait = duration_cast<milliseconds>(until - steady_clock::now());
       try {
         zmq::poll(items, 2, std::max(milliseconds(0), wait));
       } catch (const zmq::error_t& e) {
@@ -206,6 +289,10 @@ void Worker::run() {
         } else if (auto& req = std::get<charon::Request>(decoded);
                    req.kind != charon::RequestKind::photon_data) {
           reply = service_->reply_now(req);
+        } else if (draining) {
+          // Sent before the broker saw DRAINING: not started, handed back.
+          hand_back(1);
+          continue;
         } else {
           {
             std::lock_guard lock(m.mutex);
@@ -234,14 +321,57 @@ void Worker::run() {
         heard_since_tick = false;
         next_heartbeat = now + m.options.heartbeat;
       }
+      if (draining) {
+        std::size_t running = 0;
+        bool idle = false;
+        {
+          std::lock_guard lock(m.mutex);
+          running = m.running;
+          idle = running == 0 && m.completed.empty();
+        }
+        if (idle || now >= drain_deadline) {
+          if (!idle) {
+            log::warn("worker: grace of {} ms over; {} event(s) still simulating handed back",
+                      m.options.grace.count(), running);
+            hand_back(running);
+            std::lock_guard lock(m.stats_mutex);
+            m.stats.abandoned = running > 0;
+          }
+          const std::uint8_t byte = charon::kDisconnect;
+          socket.send(zmq::buffer(&byte, 1), zmq::send_flags::dontwait);
+          // Deliver DISCONNECT (and the replies before it) before closing:
+          // closing the context waits for them, up to the linger (bounded,
+          // because a broker that has gone would never take them).
+          net::set_linger(socket, std::chrono::milliseconds(500));
+          socket.close();
+          m.context.close();
+          drained = true;
+          break;
+        }
+      }
     }
-    if (m.stopping) break;
+    if (m.stopping || drained) break;
+    if (draining) {
+      // The broker re-dispatches what this worker held once it declares it
+      // dead; do not wait for simulations nobody will take the answer of.
+      std::lock_guard lock(m.mutex);
+      std::lock_guard stats_lock(m.stats_mutex);
+      m.stats.abandoned = m.running > 0;
+      m.stats.handed_back += m.running;
+      log::warn("worker: broker at {} went silent while draining; leaving", m.options.connect);
+      break;
+    }
     log::warn("worker: broker at {} silent for {} heartbeats; reconnecting in {} ms",
               m.options.connect, m.options.liveness, backoff.count());
     // Sleep in small slices so stop() stays prompt.
     const auto until = steady_clock::now() + backoff;
-    while (!m.stopping && steady_clock::now() < until)
+    while (!m.stopping && m.drain_requests == 0 && steady_clock::now() < until)
       std::this_thread::sleep_for(milliseconds(20));
+    if (m.drain_requests > 0) {
+      // Nothing is held without a broker (it re-dispatched what this worker had).
+      log::info("worker: stopping while disconnected");
+      break;
+    }
     backoff = std::min(backoff * 2, m.options.reconnect_max);
   }
 }

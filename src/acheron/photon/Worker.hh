@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,7 +34,20 @@ struct WorkerOptions {
   std::string curve_server_key;         // Z85 public key of the broker
   // Largest frame accepted from the broker (net::set_max_message_size).
   std::int64_t max_message_size = net::kDefaultMaxMessageSize;
+  // Sent as WORKER_INFO right after every READY (an Acheron extension the
+  // broker shows per worker in its STATS; ChAR0N's router.py logs it as an
+  // invalid message and carries on). Empty: nothing sent.
+  std::map<std::string, std::string> info;
+  // drain(): how long the events in hand may take before they are handed
+  // back to the broker unanswered.
+  std::chrono::milliseconds grace{20000};
 };
+
+// Who and where this process is, for WorkerOptions::info: `node` (Slurm's
+// SLURMD_NODENAME, else the host name), `pid`, and under Slurm
+// `slurm_job_id`, `slurm_array_job_id`, `slurm_array_task_id` (from the
+// environment variables of the same names in upper case).
+std::map<std::string, std::string> worker_info_from_environment();
 
 struct WorkerStats {
   std::uint64_t connections = 0;  // sockets opened (1 + reconnects)
@@ -41,6 +55,11 @@ struct WorkerStats {
   std::uint64_t heartbeats_sent = 0;
   std::uint64_t events = 0;   // PHOTONDATA requests simulated
   std::uint64_t batches = 0;  // engine batches they ran in
+  // drain(): requests returned to the broker unanswered (never started, or
+  // still simulating when the grace ran out).
+  std::uint64_t handed_back = 0;
+  bool abandoned = false;   // a simulation was still running when run() returned
+  std::size_t in_hand = 0;  // requests simulating now (a gauge)
 };
 
 class Worker final {
@@ -50,9 +69,14 @@ class Worker final {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Serves until stop().
+  // Serves until stop() or the end of drain().
   void run();
-  void stop();  // thread-safe
+  void stop();  // thread-safe; what is in hand is dropped (the broker re-dispatches it)
+  // Thread-safe graceful stop (SIGTERM from Slurm): tells the broker
+  // DRAINING (no new work), finishes the events already simulating for up
+  // to options.grace, sends their replies, hands everything else back with
+  // DISCONNECT and makes run() return. A second call ends the grace at once.
+  void drain();
   WorkerStats stats() const;
   PhotonService& service() noexcept { return *service_; }
 

@@ -41,6 +41,16 @@ inline constexpr std::string_view kStats = "STATS";
 // Backend control frames between broker and workers (one byte each).
 inline constexpr std::uint8_t kReady = 0x01;
 inline constexpr std::uint8_t kHeartbeat = 0x02;
+// Extensions of this project (not ChAR0N), still one frame each, so that
+// ChAR0N's router.py only logs them as invalid and keeps serving:
+// WORKER_INFO is 0x03 followed by a JSON object (who and where the worker
+// is: node, Slurm job), sent right after READY; DRAINING (0x04 alone) asks
+// for no new work while the worker finishes what it holds; DISCONNECT (0x05
+// alone) says it leaves, handing back whatever it has not answered.
+inline constexpr std::uint8_t kWorkerInfo = 0x03;
+inline constexpr std::uint8_t kDraining = 0x04;
+inline constexpr std::uint8_t kDisconnect = 0x05;
+inline constexpr std::size_t kMaxWorkerInfoBytes = 4096;
 
 // Input flag bits a client may set; everything else is masked off.
 inline constexpr std::uint32_t kCherenkov = 1u << 10;
