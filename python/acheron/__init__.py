@@ -6,12 +6,10 @@ python3-zmq, python3-msgpack and python3-numpy.
 
 from .envelope import (
     CLIENT_PROTOCOL,
-    WORKER_PROTOCOL,
     Command,
     DecodeError,
     Envelope,
     RemoteError,
-    WorkerCommand,
     decode,
     encode,
 )
@@ -26,12 +24,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CLIENT_PROTOCOL",
-    "WORKER_PROTOCOL",
     "Command",
     "DecodeError",
     "Envelope",
     "RemoteError",
-    "WorkerCommand",
     "decode",
     "encode",
     "PhotonClient",

@@ -2,7 +2,7 @@
 
 Frames::
 
-    F0  protocol id   b"ACHC01" (client side) or b"ACHW01" (worker side)
+    F0  protocol id   b"ACHC01"
     F1  command       one byte
     F2  service       UTF-8
     F3  request id    u64 little-endian        (request-carrying commands)
@@ -37,7 +37,6 @@ from .arrays import (MAX_ARRAYS, MAX_NDIM, SUPPORTED_DTYPES, DecodeError, decode
                      dtype_string, encode_array, frame_buffer, parse_dtype)
 
 CLIENT_PROTOCOL = b"ACHC01"
-WORKER_PROTOCOL = b"ACHW01"
 
 MAX_HEADER_BYTES = 1 << 20
 # Values nest at most this deep in a header (the header map is level 1), as
@@ -55,21 +54,8 @@ class Command(enum.IntEnum):
     PONG = 0x07
 
 
-class WorkerCommand(enum.IntEnum):
-    READY = 0x01
-    REQUEST = 0x02
-    PARTIAL = 0x03
-    FINAL = 0x04
-    HEARTBEAT = 0x05
-    DISCONNECT = 0x06
-    ERROR = 0x07
-    CANCEL = 0x08
-
-
-_CONTROL = {
-    CLIENT_PROTOCOL: {Command.PING, Command.PONG},
-    WORKER_PROTOCOL: {WorkerCommand.READY, WorkerCommand.HEARTBEAT, WorkerCommand.DISCONNECT},
-}
+# Commands that end at F2 (no request id, header or arrays).
+_CONTROL = {Command.PING, Command.PONG}
 
 
 def check_depth(value: Any, depth: int = 1) -> None:
@@ -109,7 +95,6 @@ class Envelope:
     arrays: List[np.ndarray] = field(default_factory=list)
     names: List[str] = field(default_factory=list)
     error: Optional[RemoteError] = None
-    protocol: bytes = CLIENT_PROTOCOL
 
     def array(self, name: str) -> np.ndarray:
         """The array sent under this name."""
@@ -132,8 +117,8 @@ def encode(env: Envelope) -> List[Any]:
     """Frames for an envelope. Array frames are the arrays' own memory
     (C-contiguous arrays are not copied), suitable for
     ``socket.send_multipart(frames, copy=False)``."""
-    frames: List[Any] = [env.protocol, bytes([int(env.command)]), env.service.encode()]
-    if int(env.command) in _CONTROL.get(env.protocol, set()):
+    frames: List[Any] = [CLIENT_PROTOCOL, bytes([int(env.command)]), env.service.encode()]
+    if int(env.command) in _CONTROL:
         return frames
     frames.append(struct.pack("<Q", env.request_id))
     header: dict = {}
@@ -170,21 +155,20 @@ def decode(frames: Sequence[Any]) -> Envelope:
     if len(frames) < 3:
         raise DecodeError("envelope needs at least 3 frames")
     proto = bytes(frame_buffer(frames[0]))
-    if proto not in (CLIENT_PROTOCOL, WORKER_PROTOCOL):
-        raise DecodeError("unknown protocol id (expected ACHC01 or ACHW01)")
+    if proto != CLIENT_PROTOCOL:
+        raise DecodeError("unknown protocol id (expected ACHC01)")
     cmd_frame = bytes(frame_buffer(frames[1]))
     if len(cmd_frame) != 1:
         raise DecodeError("command frame must be one byte")
     cmd = cmd_frame[0]
-    valid = Command if proto == CLIENT_PROTOCOL else WorkerCommand
-    if cmd not in {int(c) for c in valid}:
+    if cmd not in {int(c) for c in Command}:
         raise DecodeError("unknown command")
     try:
         service = bytes(frame_buffer(frames[2])).decode()
     except UnicodeDecodeError as e:
         raise DecodeError(f"service name is not UTF-8: {e}") from None
-    env = Envelope(command=valid(cmd), service=service, protocol=proto)
-    if cmd in _CONTROL[proto]:
+    env = Envelope(command=Command(cmd), service=service)
+    if cmd in _CONTROL:
         if len(frames) != 3:
             raise DecodeError("control command carries extra frames")
         return env

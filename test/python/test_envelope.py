@@ -7,8 +7,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from acheron import Command, DecodeError, Envelope, RemoteError, WorkerCommand, decode, encode
-from acheron.envelope import WORKER_PROTOCOL
+from acheron import Command, DecodeError, Envelope, RemoteError, decode, encode
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -87,10 +86,12 @@ def test_error_reply_round_trip():
     assert back.request_id == 9
 
 
-def test_worker_control_messages_are_three_frames():
-    frames = encode(Envelope(command=WorkerCommand.HEARTBEAT, protocol=WORKER_PROTOCOL))
+def test_ping_is_three_frames_and_the_retired_worker_protocol_is_refused():
+    frames = encode(Envelope(command=Command.PING, service="photon"))
     assert len(frames) == 3
-    assert decode(frames).command == WorkerCommand.HEARTBEAT
+    assert decode(frames).command == Command.PING
+    with pytest.raises(DecodeError, match="expected ACHC01"):
+        decode([b"ACHW01"] + frames[1:])
 
 
 @pytest.mark.parametrize(
@@ -124,14 +125,13 @@ def test_object_arrays_are_refused():
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from acheron.envelope import CLIENT_PROTOCOL, SUPPORTED_DTYPES, RemoteError as _RemoteError  # noqa: E402
+from acheron.envelope import SUPPORTED_DTYPES, RemoteError as _RemoteError  # noqa: E402
 from codec_strategies import DECODE_ONLY, PROPERTY, arrays, hostile_messages, same, values  # noqa: E402
 
 
 @st.composite
 def envelopes(draw):
-    protocol = draw(st.sampled_from([CLIENT_PROTOCOL, WORKER_PROTOCOL]))
-    commands = Command if protocol == CLIENT_PROTOCOL else WorkerCommand
+    commands = Command
     arrs = draw(st.lists(arrays, max_size=3))
     return Envelope(
         command=draw(st.sampled_from(list(commands))),
@@ -144,7 +144,6 @@ def envelopes(draw):
         names=draw(st.lists(st.text(min_size=1, max_size=6), min_size=len(arrs), max_size=len(arrs))),
         error=draw(st.none() | st.builds(_RemoteError, code=st.text(max_size=8), type=st.text(max_size=8),
                                          message=st.text(max_size=20), traceback=st.text(max_size=20))),
-        protocol=protocol,
     )
 
 
@@ -152,7 +151,7 @@ def envelopes(draw):
 @given(envelopes())
 def test_property_valid_envelopes_round_trip(env):
     back = decode([bytes(f) for f in encode(env)])
-    assert (back.protocol, back.command, back.service) == (env.protocol, env.command, env.service)
+    assert (back.command, back.service) == (env.command, env.service)
     if len(encode(env)) == 3:  # a control command: nothing else travels
         return
     assert (back.request_id, back.method, back.timeout_ms) == (env.request_id, env.method, env.timeout_ms)

@@ -53,7 +53,6 @@ TEST(Envelope, RoundTripSharesArrayMemory) {
   EXPECT_EQ(frames[5].data(), in.payload.arrays[0].buffer().data());
   auto out = decode(frames);
   ASSERT_TRUE(out.ok()) << out.error().message;
-  EXPECT_EQ(out->role, Role::client);
   EXPECT_EQ(out->client_command(), Command::request);
   EXPECT_EQ(out->service, "photon");
   EXPECT_EQ(out->request_id, 0x0102030405060708ull);
@@ -82,18 +81,22 @@ TEST(Envelope, ErrorRepliesCarryCodeTypeAndMessage) {
   EXPECT_EQ(out->request_id, req.request_id);
 }
 
-TEST(Envelope, WorkerControlCommandsAreThreeFrames) {
-  Envelope ready;
-  ready.role = Role::worker;
-  ready.command = static_cast<std::uint8_t>(WorkerCommand::ready);
-  ready.service = "photon";
-  auto frames = encode(ready);
+TEST(Envelope, PingIsThreeFramesAndTheRetiredWorkerProtocolIsRefused) {
+  Envelope ping;
+  ping.command = static_cast<std::uint8_t>(Command::ping);
+  ping.service = "photon";
+  auto frames = encode(ping);
   ASSERT_EQ(frames.size(), 3u);
-  EXPECT_EQ(str(frames[0]), "ACHW01");
+  EXPECT_EQ(str(frames[0]), "ACHC01");
   auto out = decode(frames);
   ASSERT_TRUE(out.ok());
-  EXPECT_EQ(out->worker_command(), WorkerCommand::ready);
+  EXPECT_EQ(out->client_command(), Command::ping);
   EXPECT_EQ(out->service, "photon");
+  frames[0] = Buffer::copy_of(std::string_view("ACHW01"));
+  auto worker = decode(frames);
+  ASSERT_FALSE(worker.ok());
+  EXPECT_NE(worker.error().message.find("unknown protocol id (expected ACHC01)"),
+            std::string::npos);
 }
 
 TEST(Envelope, RejectsMalformedMessagesWithReasons) {
@@ -139,12 +142,11 @@ TEST(Envelope, RejectsMalformedMessagesWithReasons) {
   hdr = encode_msgpack({1, 2});
   f = {good[0], good[1], good[2], good[3], Buffer::from_vector(std::move(hdr))};
   expect_bad(f, "map");
-  Envelope hb;
-  hb.role = Role::worker;
-  hb.command = static_cast<std::uint8_t>(WorkerCommand::heartbeat);
-  auto hbf = encode(hb);
-  hbf.push_back(text("x"));
-  expect_bad(hbf, "extra frames");
+  Envelope ping;
+  ping.command = static_cast<std::uint8_t>(Command::ping);
+  auto pf = encode(ping);
+  pf.push_back(text("x"));
+  expect_bad(pf, "extra frames");
 }
 
 TEST(Envelope, ShapeDefaultsToOneDimensionFromFrameSize) {

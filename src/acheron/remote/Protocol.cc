@@ -165,7 +165,6 @@ Result<wire::Envelope> decode_call(std::span<const Buffer> frames, Framing* fram
     if (framing) *framing = Framing::compact;
     const Buffer& f = frames[0];
     wire::Envelope e;
-    e.role = wire::Role::client;
     e.command = static_cast<std::uint8_t>(f.data()[kCallProtocol.size()]);
     if (e.command < 0x01 || e.command > 0x07) return bad<wire::Envelope>("unknown command");
     e.service = "remote";

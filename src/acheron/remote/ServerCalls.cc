@@ -188,13 +188,6 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
     return std::nullopt;
   }
   wire::Envelope& req = *decoded;
-  if (req.role != wire::Role::client) {
-    send_reply(route,
-               error_frames(req, framing, StatusCode::invalid_argument, "ProtocolError",
-                            "expected a client (ACHC01) message"),
-               true);
-    return std::nullopt;
-  }
   switch (req.client_command()) {
     case wire::Command::ping: {
       wire::Envelope pong;

@@ -26,8 +26,8 @@ std::uint64_t read_u64(const Buffer& b) {
   return v;
 }
 
-bool valid_command(Role role, std::uint8_t c) {
-  return role == Role::client ? (c >= 0x01 && c <= 0x07) : (c >= 0x01 && c <= 0x08);
+bool valid_command(std::uint8_t c) {
+  return c >= 0x01 && c <= 0x07;
 }
 
 template <class T>
@@ -37,66 +37,40 @@ Result<T> bad(std::string why) {
 
 }  // namespace
 
-bool carries_request(Role role, std::uint8_t command) {
-  if (role == Role::client) {
-    auto c = static_cast<Command>(command);
-    return c != Command::ping && c != Command::pong;
-  }
-  auto c = static_cast<WorkerCommand>(command);
-  return c != WorkerCommand::ready && c != WorkerCommand::heartbeat &&
-         c != WorkerCommand::disconnect;
+bool carries_request(std::uint8_t command) {
+  auto c = static_cast<Command>(command);
+  return c != Command::ping && c != Command::pong;
 }
 
-std::string_view command_name(Role role, std::uint8_t command) {
-  if (role == Role::client) {
-    switch (static_cast<Command>(command)) {
-      case Command::request:
-        return "REQUEST";
-      case Command::partial:
-        return "PARTIAL";
-      case Command::final:
-        return "FINAL";
-      case Command::error:
-        return "ERROR";
-      case Command::cancel:
-        return "CANCEL";
-      case Command::ping:
-        return "PING";
-      case Command::pong:
-        return "PONG";
-    }
-    return "?";
-  }
-  switch (static_cast<WorkerCommand>(command)) {
-    case WorkerCommand::ready:
-      return "READY";
-    case WorkerCommand::request:
+std::string_view command_name(std::uint8_t command) {
+  switch (static_cast<Command>(command)) {
+    case Command::request:
       return "REQUEST";
-    case WorkerCommand::partial:
+    case Command::partial:
       return "PARTIAL";
-    case WorkerCommand::final:
+    case Command::final:
       return "FINAL";
-    case WorkerCommand::heartbeat:
-      return "HEARTBEAT";
-    case WorkerCommand::disconnect:
-      return "DISCONNECT";
-    case WorkerCommand::error:
+    case Command::error:
       return "ERROR";
-    case WorkerCommand::cancel:
+    case Command::cancel:
       return "CANCEL";
+    case Command::ping:
+      return "PING";
+    case Command::pong:
+      return "PONG";
   }
   return "?";
 }
 
 std::vector<Buffer> encode(const Envelope& e) {
-  if (!valid_command(e.role, e.command)) {
+  if (!valid_command(e.command)) {
     throw Failure(StatusCode::invalid_argument,
                   "cannot encode unknown command " + std::to_string(e.command));
   }
   std::vector<Buffer> frames;
-  const bool full = carries_request(e.role, e.command);
+  const bool full = carries_request(e.command);
   frames.reserve(full ? 5 + e.payload.arrays.size() : 3);
-  frames.push_back(Buffer::copy_of(e.role == Role::client ? kClientProtocol : kWorkerProtocol));
+  frames.push_back(Buffer::copy_of(kClientProtocol));
   std::byte cmd{e.command};
   frames.push_back(Buffer::copy_of(&cmd, 1));
   frames.push_back(Buffer::copy_of(e.service));
@@ -113,19 +87,14 @@ std::vector<Buffer> encode(const Envelope& e) {
 Result<Envelope> decode(std::span<const Buffer> frames, const DecodeLimits& limits) {
   if (frames.size() < 3) return bad<Envelope>("envelope needs at least 3 frames");
   Envelope e;
-  const auto proto = as_text(frames[0]);
-  if (proto == kClientProtocol) {
-    e.role = Role::client;
-  } else if (proto == kWorkerProtocol) {
-    e.role = Role::worker;
-  } else {
-    return bad<Envelope>("unknown protocol id (expected ACHC01 or ACHW01)");
+  if (as_text(frames[0]) != kClientProtocol) {
+    return bad<Envelope>("unknown protocol id (expected ACHC01)");
   }
   if (frames[1].size() != 1) return bad<Envelope>("command frame must be one byte");
   e.command = static_cast<std::uint8_t>(frames[1].data()[0]);
-  if (!valid_command(e.role, e.command)) return bad<Envelope>("unknown command");
+  if (!valid_command(e.command)) return bad<Envelope>("unknown command");
   e.service = std::string(as_text(frames[2]));
-  if (!carries_request(e.role, e.command)) {
+  if (!carries_request(e.command)) {
     if (frames.size() != 3) return bad<Envelope>("control command carries extra frames");
     return e;
   }
@@ -335,7 +304,6 @@ Result<Envelope> decode_header(Envelope e, std::span<const std::byte> header,
 Envelope make_request(std::string service, std::uint64_t id, std::string method, Payload payload,
                       std::int64_t timeout_ms) {
   Envelope e;
-  e.role = Role::client;
   e.command = static_cast<std::uint8_t>(Command::request);
   e.service = std::move(service);
   e.request_id = id;
@@ -347,7 +315,6 @@ Envelope make_request(std::string service, std::uint64_t id, std::string method,
 
 Envelope make_reply(const Envelope& request, Command command, Payload payload) {
   Envelope e;
-  e.role = Role::client;
   e.command = static_cast<std::uint8_t>(command);
   e.service = request.service;
   e.request_id = request.request_id;

@@ -1,7 +1,7 @@
 // The native ZeroMQ envelope: Majordomo 0.2-style frames carrying a
 // MessagePack header and raw array frames. See docs/protocol.md.
 //
-//   F0  protocol id   "ACHC01" (client <-> server/broker) or "ACHW01" (worker <-> broker)
+//   F0  protocol id   "ACHC01" (client <-> server)
 //   F1  command       one byte
 //   F2  service       UTF-8 name (may be empty for HEARTBEAT / DISCONNECT)
 //   F3  request id    u64 little-endian (commands that carry a request)
@@ -25,13 +25,9 @@
 namespace acheron::wire {
 
 inline constexpr std::string_view kClientProtocol = "ACHC01";
-inline constexpr std::string_view kWorkerProtocol = "ACHW01";
 
-enum class Role : std::uint8_t { client, worker };
-
-// Commands. The client set mirrors MDP/0.2 (REQUEST, PARTIAL, FINAL) plus
-// ERROR and CANCEL; the worker set mirrors MDP/0.2's worker commands plus
-// ERROR and CANCEL.
+// Commands. They mirror MDP/0.2's client commands (REQUEST, PARTIAL, FINAL)
+// plus ERROR, CANCEL and PING/PONG.
 enum class Command : std::uint8_t {
   // client <-> server/broker
   request = 0x01,  // C->S: call service.method with a payload
@@ -41,17 +37,6 @@ enum class Command : std::uint8_t {
   cancel = 0x05,   // C->S: stop working on this request (no reply expected)
   ping = 0x06,     // C->S: liveness probe; answered with pong
   pong = 0x07,     // S->C
-};
-
-enum class WorkerCommand : std::uint8_t {
-  ready = 0x01,       // W->B: serves F2; sent once per connection
-  request = 0x02,     // B->W
-  partial = 0x03,     // W->B
-  final = 0x04,       // W->B
-  heartbeat = 0x05,   // both ways
-  disconnect = 0x06,  // both ways: the peer should reconnect / is leaving
-  error = 0x07,       // W->B
-  cancel = 0x08,      // B->W
 };
 
 struct RemoteError {
@@ -65,10 +50,8 @@ struct RemoteError {
   static RemoteError from_map(const nlohmann::json& map);
 };
 
-// One decoded message. `command` holds the numeric value of a Command or a
-// WorkerCommand depending on `role`.
+// One decoded message. `command` holds the numeric value of a Command.
 struct Envelope {
-  Role role = Role::client;
   std::uint8_t command = 0;
   std::string service;
   std::uint64_t request_id = 0;
@@ -78,7 +61,6 @@ struct Envelope {
   Payload payload;
 
   Command client_command() const { return static_cast<Command>(command); }
-  WorkerCommand worker_command() const { return static_cast<WorkerCommand>(command); }
 };
 
 // Limits applied while decoding (defaults suit a broker on a LAN).
@@ -89,7 +71,7 @@ struct DecodeLimits {
 };
 
 // True if the command carries F3 onward (request id, header, arrays).
-bool carries_request(Role role, std::uint8_t command);
+bool carries_request(std::uint8_t command);
 
 // Encodes an envelope to frames. Throws Failure(invalid_argument) on an
 // unknown command.
@@ -105,7 +87,7 @@ Envelope make_request(std::string service, std::uint64_t id, std::string method,
 Envelope make_reply(const Envelope& request, Command command, Payload payload);
 Envelope make_error(const Envelope& request, RemoteError error);
 
-std::string_view command_name(Role role, std::uint8_t command);
+std::string_view command_name(std::uint8_t command);
 
 // --- Pieces shared with other framings of the same header ------------------
 // (the remote protocol's one-frame calls and its stream messages).
