@@ -19,6 +19,8 @@ packages=(
   python3-matplotlib python3-grpcio python3-grpc-tools python3-protobuf
   python3-json5 openssl
   python3-pytest-asyncio python3-pandas python3-rich python3-psutil python3-netifaces
+  python3-prometheus-client prometheus-cpp-dev libjs-chart.js
+  chromium chromium-driver python3-selenium
 )
 
 missing=()

@@ -12,6 +12,7 @@
 
 #include "Commands.hh"
 #include "DetectorChoice.hh"
+#include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/optics/Bench.hh"
@@ -20,6 +21,7 @@
 #include "acheron/optics/Sources.hh"
 #include "acheron/photon/Client.hh"
 #include "acheron/photon/HitFile.hh"
+#include "acheron/photon/Monitor.hh"
 #include "acheron/photon/Server.hh"
 #include "acheron/photon/Worker.hh"
 
@@ -81,7 +83,7 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
   info->add_option("--pmt-pattern", info_choice->pmt_pattern,
                    "GDML only: volumes whose whole name matches this RE2 pattern are PMTs");
   info->add_option("--tolerance", info_choice->tolerance,
-                  "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
+                   "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
   info->callback([info_choice, exit_code] {
     std::cout << load_detector(*info_choice)->summary();
     *exit_code = kOk;
@@ -96,7 +98,7 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
   check->add_option("--pmt-pattern", check_choice->pmt_pattern,
                     "GDML only: volumes whose whole name matches this RE2 pattern are PMTs");
   check->add_option("--tolerance", check_choice->tolerance,
-                  "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
+                    "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
   check->callback([check_choice, exit_code] {
     auto d = load_detector(*check_choice);
     auto problems = d->check();
@@ -118,7 +120,7 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
                        "GDML only: logical volumes whose whole name matches this RE2 pattern are "
                        "PMTs (besides those with auxiliary SensDet)");
   channels->add_option("--tolerance", channels_choice->tolerance,
-                  "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
+                       "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
   channels->callback([channels_choice, exit_code] {
     const auto d = load_detector(*channels_choice);
     std::cout << optics::channels_json(*d);
@@ -149,6 +151,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       std::string ping_reply = "ack";
       std::string outdir = ".";
       bool no_charon = false;
+      std::string http;
     };
     auto o = std::make_shared<Opts>();
     auto* serve = photon->add_subcommand(
@@ -204,6 +207,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
                      "events written per flush (--async)")
         ->capture_default_str();
     add_curve_options(serve, o->curve, false);
+    add_http_option(serve, o->http);
     serve->callback([o, exit_code] {
       if (o->no_charon) {
         if (o->server.chroma_bind.empty()) {
@@ -219,6 +223,25 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       SignalWatcher signals;
       photon::Server server(load_detector(o->det), o->server);
       signals.set_target([&server] { server.stop(); });
+      std::unique_ptr<net::HttpFront> http;
+      if (!o->http.empty()) {
+        const auto& engine = server.service().engine();
+        nlohmann::json info = {{"role", "photon serve"},
+                               {"detector", engine.detector().name()},
+                               {"channels", server.service().detector_info().size()},
+                               {"seed", server.service().seed()},
+                               {"concurrent", o->server.max_concurrent},
+                               {"async", o->server.async}};
+        if (!server.endpoint().empty()) info["charon"] = server.endpoint();
+        if (!server.chroma_endpoints().empty()) info["chroma"] = server.chroma_endpoints();
+        auto monitor = photon::PhotonMonitor::create(
+            "photon", "photon simulation service (acheron photon serve)",
+            server.service().detector_info(), info);
+        server.set_monitor(monitor);
+        auto registry = std::make_shared<hub::Registry>();
+        registry->add(monitor->service());
+        http = start_http(o->http, registry);
+      }
       if (!server.endpoint().empty()) std::printf("serving on %s\n", server.endpoint().c_str());
       if (!server.chroma_endpoints().empty()) {
         std::printf("serving chroma on");
@@ -227,6 +250,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       }
       std::fflush(stdout);
       server.run();
+      if (http) http->stop();
       log::info("photon server stopped");
       *exit_code = kOk;
     });
@@ -239,6 +263,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       CurveChoice curve;
       photon::WorkerOptions worker;
       std::string ping_reply = "ack";
+      std::string http;
     };
     auto o = std::make_shared<Opts>();
     auto* worker = photon->add_subcommand("worker", "serve the photon simulation behind a broker");
@@ -259,6 +284,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
                      "largest frame accepted from the broker, bytes (0: no limit)")
         ->capture_default_str();
     add_curve_options(worker, o->curve, true);
+    add_http_option(worker, o->http);
     worker->callback([o, exit_code] {
       if (!o->curve.key_file.empty()) {
         o->worker.curve = net::read_curve_keys(o->curve.key_file);
@@ -267,7 +293,25 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       SignalWatcher signals;
       photon::Worker w(load_detector(o->det), o->worker);
       signals.set_target([&w] { w.stop(); });
+      std::unique_ptr<net::HttpFront> http;
+      std::shared_ptr<photon::PhotonMonitor> monitor;
+      if (!o->http.empty()) {
+        // Events, hits and latency; a worker's queue lives in the broker.
+        monitor = photon::PhotonMonitor::create(
+            "photon", "photon simulation worker (acheron photon worker)",
+            w.service().detector_info(),
+            {{"role", "photon worker"},
+             {"broker", o->worker.connect},
+             {"detector", w.service().engine().detector().name()},
+             {"seed", w.service().seed()}});
+        w.service().set_observer(
+            [monitor](const photon::EventObservation& ob) { monitor->record(ob); });
+        auto registry = std::make_shared<hub::Registry>();
+        registry->add(monitor->service());
+        http = start_http(o->http, registry);
+      }
       w.run();
+      if (http) http->stop();
       *exit_code = kOk;
     });
   }
@@ -289,8 +333,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     add_detector_options(prop, o->det);
     prop->add_option("--source", o->source, "photon .npy file (acheron.photon.save_photons)")
         ->required();
-    prop->add_option("--out", o->out, "output .npy, one TRACK_DTYPE record per photon")
-        ->required();
+    prop->add_option("--out", o->out, "output .npy, one TRACK_DTYPE record per photon")->required();
     prop->add_option("--seed", o->seed, "random seed")->capture_default_str();
     prop->add_option("--threads", o->threads, "engine threads (0: one per core)");
     prop->callback([o, exit_code] {
@@ -311,8 +354,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
           batch.push_back(p);
         }
       }
-      optics::Engine engine(load_detector(o->det),
-                            {.threads = o->threads, .keep_tracks = true});
+      optics::Engine engine(load_detector(o->det), {.threads = o->threads, .keep_tracks = true});
       const auto t0 = std::chrono::steady_clock::now();
       const auto result = engine.simulate(batch, o->seed);
       const double seconds =

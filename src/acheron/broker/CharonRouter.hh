@@ -124,14 +124,14 @@ struct RouterStats {
   std::uint64_t no_workers = 0;      // NO_WORKERS replies
   std::uint64_t expired = 0;         // queued jobs dropped after queue_ttl
   // Jobs.
-  std::uint64_t dispatched = 0;     // job sends to workers, retries included
-  std::uint64_t completed = 0;      // worker replies forwarded to clients
-  std::uint64_t retried = 0;        // jobs put back at the queue head
-  std::uint64_t failed = 0;         // SIM_FAILED after max_job_retries
-  std::uint64_t late_replies = 0;   // replies from a worker the job had been taken from
+  std::uint64_t dispatched = 0;      // job sends to workers, retries included
+  std::uint64_t completed = 0;       // worker replies forwarded to clients
+  std::uint64_t retried = 0;         // jobs put back at the queue head
+  std::uint64_t failed = 0;          // SIM_FAILED after max_job_retries
+  std::uint64_t late_replies = 0;    // replies from a worker the job had been taken from
   std::uint64_t forged_replies = 0;  // replies from a peer that was never given the job
   std::uint64_t poison_failed = 0;   // jobs failed after poison_deaths lone worker deaths
-  std::uint64_t stale_replies = 0;  // replies for jobs already answered (dropped)
+  std::uint64_t stale_replies = 0;   // replies for jobs already answered (dropped)
   // Asynchronous mode.
   std::uint64_t async_accepted = 0;  // events accepted into runs (resends excluded)
   std::uint64_t async_written = 0;   // events whose hits went to their run
@@ -156,6 +156,11 @@ struct RouterStats {
   static constexpr std::array<double, 14> kLatencyBoundsMs = {
       1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2500, 7500, 30000, 60000};
   std::array<std::uint64_t, kLatencyBoundsMs.size() + 1> latency_counts{};
+  double latency_seconds_sum = 0;  // of the requests in latency_counts
+  // Photons in the PHOTONDATA jobs queued (resends merged with a job are not
+  // counted again), and hits in the replies forwarded or written.
+  std::uint64_t photons_in = 0;
+  std::uint64_t hits_out = 0;
 };
 
 // What a test or the STATS reply may know about one worker.
@@ -164,6 +169,14 @@ struct WorkerView {
   State state = State::probing;
   std::size_t in_flight = 0;
   bool heartbeats_while_busy = false;
+};
+
+// One registered worker, for status pages.
+struct WorkerStatus {
+  std::string id;  // the worker's routing identity as received (may be binary)
+  WorkerView::State state = WorkerView::State::probing;
+  std::size_t in_flight = 0;
+  double last_seen_s = 0;  // seconds since its last message
 };
 
 class CharonRouter final {
@@ -206,6 +219,8 @@ class CharonRouter final {
   void set_stats_labels(nlohmann::json labels) { labels_ = std::move(labels); }
 
   std::optional<WorkerView> worker(std::string_view worker_id) const;
+  // Every registered worker, in identity order.
+  std::vector<WorkerStatus> workers(TimePoint now) const;
   // Asynchronous mode: closes every run, writing what has completed (the
   // broker calls it when it stops). Waiting RUN_ENDs are not answered.
   void close_runs();
