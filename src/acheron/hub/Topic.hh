@@ -48,11 +48,11 @@ struct SubscriptionOptions {
   std::string key_regex;  // if set, keys must match it entirely (RE2 syntax, core/Pattern.hh)
   // Alternatively a compiled pattern (taken instead of key_regex when set).
   std::optional<Pattern> key_pattern;
-  Duration min_interval{0};  // per key: at most one delivery per interval
+  Duration min_interval{0};       // per key: at most one delivery per interval
   DeliveryMode mode = DeliveryMode::cache;
-  std::size_t queue_capacity = 1000;             // queue mode
+  std::size_t queue_capacity = 1000;  // queue mode
   QueueFull when_full = QueueFull::drop_oldest;  // queue mode
-  bool snapshot_first = true;                    // start with the cached latest value of each key
+  bool snapshot_first = true;         // start with the cached latest value of each key
 };
 
 struct SubscriptionStats {
