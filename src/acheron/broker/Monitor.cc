@@ -1,13 +1,12 @@
 #include "acheron/broker/Monitor.hh"
 
+#include <algorithm>
 #include <chrono>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
-
-#include "acheron/core/Error.hh"
 
 namespace acheron::broker {
 namespace {
@@ -24,6 +23,22 @@ const char* state_name(WorkerView::State s) {
       return "rejected";
   }
   return "?";
+}
+
+// A worker identity as text: as it is when printable (a worker that names
+// its socket), else hex (ZeroMQ's generated 5-byte identities).
+std::string identity_text(const std::string& id) {
+  const bool printable = !id.empty() && std::all_of(id.begin(), id.end(),
+                                                    [](char c) { return c >= 0x20 && c < 0x7f; });
+  if (printable) return id.size() <= 64 ? id : id.substr(0, 64) + "...";
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "0x";
+  for (std::size_t i = 0; i < id.size() && i < 32; ++i) {
+    const auto b = static_cast<unsigned char>(id[i]);
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
 }
 
 double monitor_wall_seconds() {
@@ -158,7 +173,7 @@ void BrokerMonitor::update(const CharonRouter& router, TimePoint now,
   nlohmann::json workers = nlohmann::json::array();
   for (const auto& w : router.workers(now)) {
     auto peer = peers.find(w.id);
-    workers.push_back({{"id", escaped(w.id, 64)},
+    workers.push_back({{"id", identity_text(w.id)},
                        {"peer", peer == peers.end() ? "" : peer->second},
                        {"state", state_name(w.state)},
                        {"in_flight", w.in_flight},

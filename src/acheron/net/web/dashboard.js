@@ -51,7 +51,8 @@ function axes(ctx, w, h, pad, ymax, label) {
 function linePlot(canvas, values, label) {
   const ctx = prepare(canvas);
   const w = canvas.width, h = canvas.height, pad = 42;
-  const ymax = Math.max(1e-9, ...values) * 1.1;
+  const top = Math.max(0, ...values);
+  const ymax = top > 0 ? top * 1.1 : 1;  // an all-zero series sits on the axis
   axes(ctx, w, h, pad, ymax, label);
   ctx.fillStyle = "#445";
   ctx.fillText("last " + HISTORY + " s", w - 70, h - 4);
