@@ -250,8 +250,9 @@ def test_photon_page_shows_live_values_plots_and_the_hit_map(acheron_process, tm
         # Hits coloured on the map: some markers are not the grey of unhit ones.
         driver.save_screenshot(str(tmp_path / "photon.png"))
         driver.get(base)
-        wait_page(driver, "window.acheronDashboard && window.acheronDashboard.services === 1")
-        assert "photon" in driver.find_element("id", "services").text
+        wait_page(driver, "window.acheronDashboard && window.acheronDashboard.refreshed >= 1")
+        assert js(driver, "window.acheronDashboard.services") == 1
+        assert "requests" in driver.find_element("id", "status-photon").text
         driver.save_screenshot(str(tmp_path / "overview.png"))
     finally:
         stop.set()

@@ -123,24 +123,38 @@ function drawHitmap(canvas, m) {
   return { markers: n, max: vmaxHits };
 }
 
+// The overview: the process's services, each with a few counters refreshed
+// every 2 s.
 async function acheronOverview() {
   const body = document.querySelector("#services tbody");
-  const res = await fetch("/api/services");
-  const list = await res.json();
+  const list = await (await fetch("/api/services")).json();
+  const state = { services: list.length, refreshed: 0 };
+  window.acheronDashboard = state;
   for (const s of list) {
     const tr = el("tr");
     const a = el("a", { href: "/service/" + encodeURIComponent(s.name) }, s.name);
-    const td = el("td"); td.appendChild(a); tr.appendChild(td);
+    const td = el("td");
+    td.appendChild(a);
+    tr.appendChild(td);
     tr.appendChild(el("td", {}, s.doc || ""));
     tr.appendChild(el("td", { id: "status-" + s.name }, ""));
     body.appendChild(tr);
-    fetch("/api/status/" + encodeURIComponent(s.name)).then(r => r.json()).then(j => {
-      const c = j.counters || {};
-      const parts = Object.entries(c).slice(0, 3).map(([k, v]) => k + " " + fmt(v));
-      document.getElementById("status-" + s.name).textContent = parts.join(", ");
-    });
   }
-  window.acheronDashboard = { services: list.length };
+  async function refresh() {
+    await Promise.all(list.map(async (s) => {
+      const cell = document.getElementById("status-" + s.name);
+      try {
+        const j = await (await fetch("/api/status/" + encodeURIComponent(s.name))).json();
+        const parts = Object.entries(j.counters || {}).slice(0, 4).map(([k, v]) => k + " " + fmt(v));
+        cell.textContent = j.error ? j.error : parts.join(", ");
+      } catch (err) {
+        cell.textContent = "unreachable";
+      }
+    }));
+    state.refreshed++;
+  }
+  await refresh();
+  setInterval(refresh, 2000);
 }
 
 function acheronService() {
