@@ -9,6 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <string>
 
 #include <prometheus/counter.h>
@@ -275,6 +278,62 @@ TEST(HttpFront, EventStreamsAreBoundedAndStopEndsThem) {
   while (::recv(first->fd, buf, sizeof buf, 0) > 0) {
   }
   EXPECT_EQ(connect_to(front.port()), -1);  // no longer listening
+}
+
+TEST(HttpFront, ConnectionsBeyondTheQueueAre503) {
+  // A provider that holds its thread until released, so the test controls
+  // when every thread is busy.
+  std::mutex mutex;
+  std::condition_variable cv;
+  int entered = 0;
+  bool released = false;
+  HttpSource slow{"slow", "",
+                  [&] {
+                    std::unique_lock lock(mutex);
+                    ++entered;
+                    cv.notify_all();
+                    cv.wait(lock, [&] { return released; });
+                    return nlohmann::json::object();
+                  },
+                  nullptr};
+  HttpSource quick{"quick", "", [] { return nlohmann::json::object(); }, nullptr};
+  HttpOptions o;
+  o.threads = 2;
+  o.max_event_streams = 1;
+  o.max_queued_connections = 1;
+  HttpFront front(o, [&] { return std::vector<HttpSource>{slow, quick}; });
+  // One at a time: a second connection arriving before a thread has taken
+  // the first from the queue (of 1) would itself be refused.
+  auto hold = [&](int n) {
+    auto f = std::async(std::launch::async, [&] { return get(front.port(), "/api/status/slow"); });
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&] { return entered == n; });
+    return f;
+  };
+  auto busy1 = hold(1);
+  auto busy2 = hold(2);  // both threads held now
+  // The next connection waits in the queue; the one after finds it full.
+  const int queued = connect_to(front.port());
+  send_all(queued, "GET /api/status/quick HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  auto refused = get(front.port(), "/api/status/quick");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_THAT(refused.body, HasSubstr("busy"));
+  {
+    std::lock_guard lock(mutex);
+    released = true;
+  }
+  cv.notify_all();
+  EXPECT_EQ(busy1.get().status, 200);
+  EXPECT_EQ(busy2.get().status, 200);
+  std::string raw;
+  char buf[4096];
+  for (;;) {
+    const auto n = ::recv(queued, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    raw.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(queued);
+  EXPECT_EQ(split(raw).status, 200);  // the queued one was served once a thread was free
 }
 
 TEST(HttpFront, RefusesBadAddressesAndOptions) {
