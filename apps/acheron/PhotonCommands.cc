@@ -306,7 +306,6 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
              {"seed", w.service().seed()}});
         w.service().set_observer(
             [monitor](const photon::EventObservation& ob) { monitor->record(ob); });
-        monitor->set_queue(0, 0, o->worker.max_concurrent);
         auto registry = std::make_shared<hub::Registry>();
         registry->add(monitor->service());
         http = start_http(o->http, registry);
