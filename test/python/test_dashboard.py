@@ -141,7 +141,7 @@ def test_photon_serve_metrics_move_by_what_was_simulated(acheron_process):
 
 
 def test_broker_metrics_move_by_what_went_through(acheron_process):
-    front, base, _ = start_broker_and_worker(acheron_process)
+    front, base, worker_base = start_broker_and_worker(acheron_process, worker_http=True)
     client = PhotonClient(front)
     events, photons = 4, 2000
     hits = sum(len(client.simulate(isotropic_photons(photons, seed=s), event_id=s))
@@ -160,6 +160,11 @@ def test_broker_metrics_move_by_what_went_through(acheron_process):
         return True
 
     wait_for(moved, what="the broker's metrics")
+    # The worker's own metrics count the same events (it alone simulated them).
+    wm = metrics(worker_base)
+    assert value(wm, "acheron_photon_requests_total") == events
+    assert value(wm, "acheron_photon_photons_total") == events * photons
+    assert value(wm, "acheron_photon_hits_total") == hits
     s = json.loads(fetch(base + "api/status/broker")[2])
     assert s["kind"] == "broker"
     assert len(s["workers"]) == 1
