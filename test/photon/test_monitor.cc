@@ -69,6 +69,7 @@ TEST(HitMapLayout, SpheresUseRPhiAgainstZ) {
 TEST(PhotonMonitor, CountsEventsHitsAndErrorsInMetricsAndSnapshot) {
   auto m = PhotonMonitor::create("photon", "test", channels({{0, 0, 0}, {1, 0, 0}, {2, 0, 0}}),
                                  {{"seed", 5}});
+  EXPECT_FALSE(m->snapshot().contains("gauges"));  // no queue until set_queue()
   std::vector<optics::HitRecord> hits = {hit(0, 1.2f), hit(0, 1.3f), hit(2, 30), hit(7, 1e9f)};
   m->record({.events = 1, .photons = 1000, .hits = hits, .seconds = 0.003});
   m->record({.events = 2, .photons = 500, .hits = {}, .seconds = 0.5, .failed = false});

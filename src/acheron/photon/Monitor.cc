@@ -191,6 +191,7 @@ void PhotonMonitor::set_queue(std::size_t queued, std::size_t busy_slots, std::s
   queue_depth_ = queued;
   busy_slots_ = busy_slots;
   slots_ = slots;
+  has_queue_ = true;
 }
 
 void PhotonMonitor::count_error(const std::string& kind, std::uint64_t n) {
@@ -213,11 +214,13 @@ nlohmann::json PhotonMonitor::snapshot() const {
   j["time"] = wall_seconds();
   j["counters"] = {
       {"requests", n_requests_}, {"photons", n_photons_}, {"hits", n_hits_}, {"errors", n_errors_}};
-  j["gauges"] = {{"queue_depth", queue_depth_.load()},
-                 {"busy_slots", busy_slots_.load()},
-                 {"slots", slots_.load()}};
+  if (has_queue_) {
+    j["gauges"] = {{"queue_depth", queue_depth_.load()},
+                   {"busy_slots", busy_slots_.load()},
+                   {"slots", slots_.load()}};
+    j["plot_gauges"] = {"queue_depth"};
+  }
   j["rates"] = {{"requests", "requests/s"}, {"photons", "photons/s"}, {"hits", "hits/s"}};
-  j["plot_gauges"] = {"queue_depth"};
   j["latency"] = {{"bounds_s", kLatencyBoundsS}, {"counts", latency_counts_}};
   nlohmann::json times = nlohmann::json::array();
   for (double h : hit_times_) times.push_back(std::round(h * 100) / 100);

@@ -71,6 +71,8 @@ class PhotonMonitor final {
   // A finished simulation (job threads).
   void record(const EventObservation& o);
   // Requests waiting or in simulation, and busy/total job slots (I/O thread).
+  // Until it is first called (a worker, whose queue is the broker's) the
+  // snapshot has no queue gauges.
   void set_queue(std::size_t queued, std::size_t busy_slots, std::size_t slots);
   // Requests refused as malformed ("rejected"), for a full queue ("busy"), or
   // simulations that failed outside record() ("failed").
@@ -94,6 +96,7 @@ class PhotonMonitor final {
   prometheus::Gauge* busy_;
   prometheus::Gauge* idle_;
   std::atomic<std::uint64_t> queue_depth_{0}, busy_slots_{0}, slots_{0};
+  std::atomic<bool> has_queue_{false};  // set_queue() called: the snapshot shows the queue
 
   mutable std::mutex mutex_;  // everything below
   std::map<std::string, prometheus::Counter*> errors_;
