@@ -21,6 +21,8 @@ packages=(
   python3-pytest-asyncio python3-pandas python3-rich python3-psutil python3-netifaces
   # a real single-node Slurm for test/python/test_slurm.py (acheron cluster slurm)
   slurmctld slurmd slurm-client munge
+  python3-prometheus-client prometheus-cpp-dev libjs-chart.js
+  chromium chromium-driver python3-selenium
 )
 
 missing=()

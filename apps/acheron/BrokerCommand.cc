@@ -7,6 +7,7 @@
 
 #include "Commands.hh"
 #include "DetectorChoice.hh"
+#include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/broker/Broker.hh"
 #include "acheron/core/Error.hh"
@@ -53,6 +54,7 @@ void add_broker_command(CLI::App& app, int* exit_code) {
     std::string outdir = ".";
     DetectorChoice detector;
     bool detector_from_first_worker = false;
+    std::string http;
   };
   auto o = std::make_shared<Opts>();
   auto& r = o->broker.router;
@@ -125,6 +127,7 @@ void add_broker_command(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--curve-allow", o->curve_allow,
                   "file of allowed client/worker public keys (repeatable); default: any");
+  add_http_option(cmd, o->http);
   cmd->callback([o, exit_code] {
     auto& opts = o->broker;
     auto& ro = opts.router;
@@ -150,6 +153,16 @@ void add_broker_command(CLI::App& app, int* exit_code) {
     SignalWatcher signals;  // before the broker's threads start
     broker::Broker b(opts);
     signals.set_target([&b] { b.stop(); });
+    std::unique_ptr<net::HttpFront> http;
+    if (!o->http.empty()) {
+      auto monitor =
+          broker::BrokerMonitor::create("broker", "load-balancing ChAR0N broker (acheron broker)",
+                                        {{"role", "broker"}, {"async", opts.router.async}});
+      b.set_monitor(monitor);
+      auto registry = std::make_shared<hub::Registry>();
+      registry->add(monitor->service());
+      http = start_http(o->http, registry);
+    }
     std::printf("broker: clients on %s, workers on %s\n", b.endpoints().frontend.c_str(),
                 b.endpoints().backend.c_str());
     if (!b.endpoints().chroma.empty()) {
@@ -159,6 +172,7 @@ void add_broker_command(CLI::App& app, int* exit_code) {
     }
     std::fflush(stdout);
     b.run();
+    if (http) http->stop();
     signals.set_target({});  // b is destroyed before signals
     log::info("broker stopped");
     *exit_code = kOk;

@@ -15,6 +15,7 @@
 #include "Commands.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/hub/Registry.hh"
+#include "acheron/net/HttpFront.hh"
 #include "acheron/optics/Sources.hh"
 #include "acheron/photon/Client.hh"
 #include "acheron/photon/HitFile.hh"
@@ -28,6 +29,10 @@ struct PhotonDemoOptions {
   int photons = 5000;
   int workers = 2;
   std::string out = "demo-output";
+  // The broker's and the first worker's status pages (docs/dashboard.md);
+  // empty: none.
+  std::string http = "127.0.0.1:0";
+  double linger = 0;  // seconds the services stay up after the run
 };
 
 // Where the Python package lives: $ACHERON_PYTHON, next to the build tree
@@ -49,10 +54,18 @@ std::filesystem::path python_package_dir() {
 int run_photon_demo(const PhotonDemoOptions& o) {
   using namespace std::chrono;
   std::printf("starting a broker and %d photon workers on loopback...\n", o.workers);
-  Child broker_proc({"--log-level", "warn", "broker", "--frontend", "tcp://127.0.0.1:*",
-                     "--backend", "tcp://127.0.0.1:*"},
-                    true);
-  const std::string banner = broker_proc.read_line(seconds(20));
+  std::vector<std::string> broker_args{
+      "--log-level",       "warn",      "broker",           "--frontend",
+      "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"};
+  if (!o.http.empty()) broker_args.insert(broker_args.end(), {"--http", o.http});
+  Child broker_proc(broker_args, true);
+  // With --http the broker prints its status page's address first.
+  std::string banner = broker_proc.read_line(seconds(20));
+  std::string broker_page;
+  if (banner.starts_with("status page on ")) {
+    broker_page = banner.substr(15);
+    banner = broker_proc.read_line(seconds(20));
+  }
   const auto on = banner.find("clients on "), workers_at = banner.find(", workers on ");
   if (on == std::string::npos || workers_at == std::string::npos) {
     throw Failure(StatusCode::unavailable, "the broker did not start: '" + banner + "'");
@@ -60,11 +73,30 @@ int run_photon_demo(const PhotonDemoOptions& o) {
   const std::string frontend = banner.substr(on + 11, workers_at - on - 11);
   const std::string backend = banner.substr(workers_at + 13);
   std::vector<std::unique_ptr<Child>> workers;
+  std::string worker_page;
   for (int i = 0; i < o.workers; ++i) {
-    workers.push_back(std::make_unique<Child>(
-        std::vector<std::string>{"--log-level", "warn", "photon", "worker", "--connect", backend,
-                                 "--threads", "1", "--seed", "1"},
-        false));
+    // The first worker serves a status page too: it has the PMT hit map.
+    const bool page = i == 0 && !o.http.empty();
+    std::vector<std::string> args{"--log-level", "warn",      "photon", "worker", "--connect",
+                                  backend,       "--threads", "1",      "--seed", "1"};
+    if (page) {
+      // The broker has the given port; the worker takes any free one.
+      const auto host = net::parse_host_port(o.http).host;
+      args.insert(
+          args.end(),
+          {"--http", (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":0"});
+    }
+    workers.push_back(std::make_unique<Child>(args, page));
+    if (page) {
+      const std::string line = workers.back()->read_line(seconds(20));
+      if (line.starts_with("status page on ")) worker_page = line.substr(15);
+    }
+  }
+  if (!broker_page.empty()) {
+    std::printf("live dashboard: %s (broker)%s%s\n", broker_page.c_str(),
+                worker_page.empty() ? "" : ", ",
+                worker_page.empty() ? "" : (worker_page + " (worker 1, PMT hit map)").c_str());
+    std::fflush(stdout);
   }
   photon::Client client({.endpoint = frontend, .timeout = seconds(30), .attempts = 3});
   // Wait until every worker has registered and answered the geometry probe.
@@ -139,6 +171,12 @@ int run_photon_demo(const PhotonDemoOptions& o) {
     f.write(reinterpret_cast<const char*>(rows.data()), rows.size() * sizeof(float));
   }
   std::printf("hits written to %s\n", hits_path.c_str());
+
+  if (o.linger > 0 && !broker_page.empty()) {
+    std::printf("keeping the broker and workers up for %.0f s for the dashboard\n", o.linger);
+    std::fflush(stdout);
+    std::this_thread::sleep_for(duration<double>(o.linger));
+  }
 
   // Stop what we started before plotting; workers first, then the broker.
   int stopped_ok = 0;
@@ -275,6 +313,14 @@ void add_demo_command(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(1, 16));
   cmd->add_option("--out", o->out, "directory for hits.npy and the PNG plots")
       ->capture_default_str();
+  cmd->add_option("--http", o->http,
+                  "HOST:PORT of the broker's and first worker's live status pages (port 0: any "
+                  "free port; \"\" turns them off)")
+      ->capture_default_str();
+  cmd->add_option("--linger", o->linger,
+                  "seconds the broker and workers stay up after the run, to look at the pages")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   cmd->add_flag("--hub", *hub, "instead: the in-process hub demonstration");
   cmd->add_option("--seconds", *seconds, "hub demonstration: how long to publish")
       ->check(CLI::Range(0.05, 60.0));

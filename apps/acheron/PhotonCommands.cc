@@ -13,6 +13,7 @@
 
 #include "Commands.hh"
 #include "DetectorChoice.hh"
+#include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/optics/Bench.hh"
@@ -21,6 +22,7 @@
 #include "acheron/optics/Sources.hh"
 #include "acheron/photon/Client.hh"
 #include "acheron/photon/HitFile.hh"
+#include "acheron/photon/Monitor.hh"
 #include "acheron/photon/Server.hh"
 #include "acheron/photon/Worker.hh"
 
@@ -150,6 +152,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       std::string ping_reply = "ack";
       std::string outdir = ".";
       bool no_charon = false;
+      std::string http;
     };
     auto o = std::make_shared<Opts>();
     auto* serve = photon->add_subcommand(
@@ -205,6 +208,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
                      "events written per flush (--async)")
         ->capture_default_str();
     add_curve_options(serve, o->curve, false);
+    add_http_option(serve, o->http);
     serve->callback([o, exit_code] {
       if (o->no_charon) {
         if (o->server.chroma_bind.empty()) {
@@ -220,6 +224,25 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       SignalWatcher signals;
       photon::Server server(load_detector(o->det), o->server);
       signals.set_target([&server] { server.stop(); });
+      std::unique_ptr<net::HttpFront> http;
+      if (!o->http.empty()) {
+        const auto& engine = server.service().engine();
+        nlohmann::json info = {{"role", "photon serve"},
+                               {"detector", engine.detector().name()},
+                               {"channels", server.service().detector_info().size()},
+                               {"seed", server.service().seed()},
+                               {"concurrent", o->server.max_concurrent},
+                               {"async", o->server.async}};
+        if (!server.endpoint().empty()) info["charon"] = server.endpoint();
+        if (!server.chroma_endpoints().empty()) info["chroma"] = server.chroma_endpoints();
+        auto monitor = photon::PhotonMonitor::create(
+            "photon", "photon simulation service (acheron photon serve)",
+            server.service().detector_info(), info);
+        server.set_monitor(monitor);
+        auto registry = std::make_shared<hub::Registry>();
+        registry->add(monitor->service());
+        http = start_http(o->http, registry);
+      }
       if (!server.endpoint().empty()) std::printf("serving on %s\n", server.endpoint().c_str());
       if (!server.chroma_endpoints().empty()) {
         std::printf("serving chroma on");
@@ -228,6 +251,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       }
       std::fflush(stdout);
       server.run();
+      if (http) http->stop();
       log::info("photon server stopped");
       *exit_code = kOk;
     });
@@ -242,6 +266,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       std::string ping_reply = "ack";
       double grace_s = 20;
       bool no_info = false;
+      std::string http;
     };
     auto o = std::make_shared<Opts>();
     auto* worker = photon->add_subcommand("worker", "serve the photon simulation behind a broker");
@@ -270,6 +295,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     worker->add_flag("--no-worker-info", o->no_info,
                      "do not tell the broker the node and Slurm job (WORKER_INFO)");
     add_curve_options(worker, o->curve, true);
+    add_http_option(worker, o->http);
     worker->callback([o, exit_code] {
       if (!o->curve.key_file.empty()) {
         o->worker.curve = net::read_curve_keys(o->curve.key_file);
@@ -281,7 +307,25 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       photon::Worker w(load_detector(o->det), o->worker);
       // SIGTERM (Slurm's scancel, time limit, preemption) or SIGINT: drain.
       signals.set_target([&w] { w.drain(); });
+      std::unique_ptr<net::HttpFront> http;
+      std::shared_ptr<photon::PhotonMonitor> monitor;
+      if (!o->http.empty()) {
+        // Events, hits and latency; a worker's queue lives in the broker.
+        monitor = photon::PhotonMonitor::create(
+            "photon", "photon simulation worker (acheron photon worker)",
+            w.service().detector_info(),
+            {{"role", "photon worker"},
+             {"broker", o->worker.connect},
+             {"detector", w.service().engine().detector().name()},
+             {"seed", w.service().seed()}});
+        w.service().set_observer(
+            [monitor](const photon::EventObservation& ob) { monitor->record(ob); });
+        auto registry = std::make_shared<hub::Registry>();
+        registry->add(monitor->service());
+        http = start_http(o->http, registry);
+      }
       w.run();
+      if (http) http->stop();
       const auto stats = w.stats();
       log::info("worker stopped: {} events simulated, {} handed back", stats.events,
                 stats.handed_back);

@@ -2,6 +2,7 @@
 // charon-protocol.md §8 as the router applies it.
 #include "acheron/broker/CharonRouter.hh"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +10,8 @@
 #include <memory>
 
 #include "RouterTestUtil.hh"
+#include "acheron/broker/Monitor.hh"
+#include "acheron/net/HttpFront.hh"
 
 namespace acheron::broker {
 namespace {
@@ -989,6 +992,78 @@ TEST_F(RouterTest, OptionsAreValidated) {
   RouterOptions o;
   o.worker_prefetch = 0;
   EXPECT_THROW({ CharonRouter cr(o, TimePoint{}); }, SetupError);
+}
+
+// --- Figures for the HTTP status pages ---------------------------------------
+
+TEST_F(RouterTest, CountsPhotonsInHitsOutAndListsWorkers) {
+  add_worker("w1");
+  client("c1", photon_request(5, 4));
+  auto j = jobs(last);
+  ASSERT_EQ(j.size(), 1u);
+  now += 20ms;
+  expect_reply(complete(j[0]), "c1", "SIM_COMPLETE");
+  auto s = r().stats();
+  EXPECT_EQ(s.photons_in, 4u);
+  EXPECT_EQ(s.hits_out, 4u);  // one hit per photon (sim_complete_for)
+  EXPECT_NEAR(s.latency_seconds_sum, 0.020, 1e-9);
+  // A resend answered from the cache adds no photons or hits.
+  expect_reply(client("c1", photon_request(5, 4)), "c1", "SIM_COMPLETE");
+  EXPECT_EQ(r().stats().photons_in, 4u);
+  EXPECT_EQ(r().stats().hits_out, 4u);
+
+  client("c2", photon_request(6, 3));
+  const auto busy = r().workers(now + 1500ms);
+  ASSERT_EQ(busy.size(), 1u);
+  EXPECT_EQ(busy[0].id, "w1");
+  EXPECT_EQ(busy[0].state, State::busy);
+  EXPECT_EQ(busy[0].in_flight, 1u);
+  EXPECT_DOUBLE_EQ(busy[0].last_seen_s, 1.5);
+  ready("w2");
+  const auto both = r().workers(now);
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[1].id, "w2");
+  EXPECT_EQ(both[1].state, State::probing);
+}
+
+TEST_F(RouterTest, BrokerMonitorTurnsRouterStatsIntoMetricsAndASnapshot) {
+  using ::testing::HasSubstr;
+  auto m = BrokerMonitor::create("broker", "test", {{"role", "broker"}});
+  auto metrics = [&] { return net::metrics_text({{"broker", "", {}, m->service()->metrics()}}); };
+  add_worker("w1");
+  client("c1", photon_request(5, 4));
+  now += 3ms;
+  complete(jobs(last).at(0));
+  client("bad", {text("PHOTONDATA"), text("x")});  // malformed: rejected
+  const std::string id("\x00\x01\xff", 3);         // a generated (binary) identity
+  ready(id);
+  m->update(r(), now, {{"w1", "127.0.0.1"}});
+  m->update(r(), now, {{"w1", "127.0.0.1"}});  // no change: nothing counted twice
+  const auto text = metrics();
+  EXPECT_THAT(text, HasSubstr("acheron_broker_photon_requests_total 1\n"));
+  EXPECT_THAT(text, HasSubstr("acheron_broker_photons_total 4\n"));
+  EXPECT_THAT(text, HasSubstr("acheron_broker_hits_total 4\n"));
+  EXPECT_THAT(text, HasSubstr("acheron_broker_completed_total 1\n"));
+  EXPECT_THAT(text, HasSubstr("acheron_broker_request_duration_seconds_count 1\n"));
+  EXPECT_THAT(text, HasSubstr("acheron_broker_request_duration_seconds_sum 0.003"));
+  EXPECT_THAT(text, HasSubstr("acheron_broker_request_duration_seconds_bucket{le=\"0.005\"} 1"));
+  EXPECT_THAT(text, HasSubstr("acheron_broker_errors_total{kind=\"rejected\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("acheron_broker_workers{state=\"idle\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("acheron_broker_workers{state=\"probing\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("acheron_broker_queue_depth 0\n"));
+
+  const auto s = m->service()->status();
+  EXPECT_EQ(s["kind"], "broker");
+  EXPECT_EQ(s["counters"]["photons"], 4);
+  EXPECT_EQ(s["counters"]["errors"], 1);
+  EXPECT_EQ(s["info"]["role"], "broker");
+  ASSERT_EQ(s["workers"].size(), 2u);
+  // Identity order: the binary one first, shown in hex.
+  EXPECT_EQ(s["workers"][0]["id"], "0x0001ff");
+  EXPECT_EQ(s["workers"][0]["state"], "probing");
+  EXPECT_EQ(s["workers"][1]["id"], "w1");
+  EXPECT_EQ(s["workers"][1]["peer"], "127.0.0.1");
+  EXPECT_EQ(s["workers"][1]["state"], "idle");
 }
 
 }  // namespace

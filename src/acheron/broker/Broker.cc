@@ -87,6 +87,23 @@ struct Broker::Impl {
   // The chroma front, when chroma_bind is given.
   std::optional<zmq::socket_t> chroma;
   std::optional<ChromaFront> chroma_front;
+  // The HTTP status front's figures, and where each worker's messages came
+  // from (kept only while a monitor is set).
+  std::shared_ptr<BrokerMonitor> monitor;
+  std::map<std::string, std::string> worker_peers;
+  TimePoint last_publish{};
+  void publish(TimePoint now) {
+    if (!monitor) return;
+    last_publish = now;
+    // Forget the peers of workers that are gone.
+    const auto workers = router.workers(now);
+    for (auto it = worker_peers.begin(); it != worker_peers.end();) {
+      const bool known = std::any_of(workers.begin(), workers.end(),
+                                     [&](const WorkerStatus& w) { return w.id == it->first; });
+      it = known ? std::next(it) : worker_peers.erase(it);
+    }
+    monitor->update(router, now, worker_peers);
+  }
 
   explicit Impl(BrokerOptions o)
       : options((o.validate(), std::move(o))), router(options.router, Clock::now()) {}
@@ -265,6 +282,12 @@ Broker::Broker(BrokerOptions options) : impl_(std::make_unique<Impl>(std::move(o
 
 Broker::~Broker() = default;
 
+void Broker::set_monitor(std::shared_ptr<BrokerMonitor> monitor) {
+  impl_->monitor = std::move(monitor);
+  impl_->monitor->set_info(impl_->labels(endpoints_));
+  impl_->publish(Clock::now());
+}
+
 void Broker::stop() noexcept {
   impl_->stopping.store(true);
   impl_->waker.wake();
@@ -306,7 +329,14 @@ void Broker::run() {
       m.on_chroma_message(std::move(frames), peer, now);
     }
     for (int i = 0; i < kBatch; ++i) {
-      if (!net::recv_frames(m.backend, frames, zmq::recv_flags::dontwait)) break;
+      if (!net::recv_frames(m.backend, frames, zmq::recv_flags::dontwait,
+                            m.monitor ? &peer : nullptr)) {
+        break;
+      }
+      if (m.monitor && !frames.empty() && !peer.empty()) {
+        m.worker_peers[std::string(reinterpret_cast<const char*>(frames[0].data()),
+                                   frames[0].size())] = peer;
+      }
       m.deliver(m.router.on_backend_message(std::move(frames), now), now);
     }
     now = Clock::now();
@@ -314,6 +344,7 @@ void Broker::run() {
       last_tick = now;
       m.deliver(m.router.on_tick(now), now);
     }
+    if (m.monitor && now - m.last_publish >= std::chrono::milliseconds(250)) m.publish(now);
     if (m.chroma_front) {
       // The chroma counters reach STATS through the router's labels.
       const auto& cs = m.chroma_front->stats();

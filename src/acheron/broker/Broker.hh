@@ -13,6 +13,7 @@
 
 #include "acheron/broker/CharonRouter.hh"
 #include "acheron/broker/ChromaFront.hh"
+#include "acheron/broker/Monitor.hh"
 #include "acheron/net/Zmq.hh"
 
 namespace acheron::broker {
@@ -66,6 +67,9 @@ class Broker final {
   void run();
   // Thread-safe and async-signal-safe: run() returns soon after.
   void stop() noexcept;
+  // Feeds the HTTP status front's monitor from the poll loop (about every
+  // 250 ms). Call before run().
+  void set_monitor(std::shared_ptr<BrokerMonitor> monitor);
 
  private:
   struct Impl;

@@ -314,6 +314,7 @@ CharonRouter::JobId CharonRouter::enqueue(Route route, std::span<const Buffer> b
   job.bytes = bytes;
   job.photons = photons;
   job.arrived = job.wanted = now;
+  stats_.photons_in += photons;
   jobs_.emplace(id, std::move(job));
   queue_.push_back(id);
   queue_bytes_ += bytes;
@@ -413,6 +414,7 @@ void CharonRouter::open_runs_store() {
 
 void CharonRouter::complete_async(Job& job, charon::Hits hits, TimePoint now) {
   ++stats_.async_written;
+  stats_.hits_out += hits.size();
   if (hits.size() == 0) hits.event_id = job.key.event_id;
   for (auto& end : runs_->complete(*job.ticket, std::move(hits))) reply(end.route, end.reply);
   drop_job(job.id);
@@ -810,6 +812,11 @@ void CharonRouter::complete(Job& job, std::span<const Buffer> reply, TimePoint n
   const auto& bounds = RouterStats::kLatencyBoundsMs;
   const auto bucket = std::lower_bound(bounds.begin(), bounds.end(), ms) - bounds.begin();
   ++stats_.latency_counts[static_cast<std::size_t>(bucket)];
+  stats_.latency_seconds_sum += ms / 1000;
+  // SIM_COMPLETE's third frame holds one uint32 channel per hit.
+  if (reply.size() >= 3 && charon::header_of(reply) == charon::kSimComplete) {
+    stats_.hits_out += reply[2].size() / sizeof(std::uint32_t);
+  }
   drop_job(job.id);
 }
 
@@ -1059,6 +1066,20 @@ std::optional<WorkerView> CharonRouter::worker(std::string_view worker_id) const
     v.state = w.in_flight.empty() ? WorkerView::State::idle : WorkerView::State::busy;
   }
   return v;
+}
+
+std::vector<WorkerStatus> CharonRouter::workers(TimePoint now) const {
+  std::vector<WorkerStatus> out;
+  out.reserve(workers_.size());
+  for (const auto& [id, w] : workers_) {
+    WorkerStatus s;
+    s.id = id;
+    s.state = worker(id)->state;
+    s.in_flight = w.in_flight.size();
+    s.last_seen_s = std::chrono::duration<double>(now - w.last_seen).count();
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 nlohmann::json CharonRouter::stats_json(TimePoint now) const {

@@ -159,6 +159,11 @@ struct RouterStats {
   static constexpr std::array<double, 14> kLatencyBoundsMs = {
       1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2500, 7500, 30000, 60000};
   std::array<std::uint64_t, kLatencyBoundsMs.size() + 1> latency_counts{};
+  double latency_seconds_sum = 0;  // of the requests in latency_counts
+  // Photons in the PHOTONDATA jobs queued (resends merged with a job are not
+  // counted again), and hits in the replies forwarded or written.
+  std::uint64_t photons_in = 0;
+  std::uint64_t hits_out = 0;
 };
 
 // What a test or the STATS reply may know about one worker.
@@ -171,6 +176,14 @@ struct WorkerView {
   // What the worker said about itself in WORKER_INFO (a JSON object of
   // strings: node, pid, slurm_job_id, ...); empty for ChAR0N's workers.
   nlohmann::json info = nlohmann::json::object();
+};
+
+// One registered worker, for status pages.
+struct WorkerStatus {
+  std::string id;  // the worker's routing identity as received (may be binary)
+  WorkerView::State state = WorkerView::State::probing;
+  std::size_t in_flight = 0;
+  double last_seen_s = 0;  // seconds since its last message
 };
 
 class CharonRouter final {
@@ -213,6 +226,8 @@ class CharonRouter final {
   void set_stats_labels(nlohmann::json labels) { labels_ = std::move(labels); }
 
   std::optional<WorkerView> worker(std::string_view worker_id) const;
+  // Every registered worker, in identity order.
+  std::vector<WorkerStatus> workers(TimePoint now) const;
   // Asynchronous mode: closes every run, writing what has completed (the
   // broker calls it when it stops). Waiting RUN_ENDs are not answered.
   void close_runs();

@@ -2,9 +2,14 @@
 
 #include <mutex>
 
+#include <prometheus/registry.h>
+
 namespace acheron::hub {
 
-Service::Service(std::string name, std::string doc) : name_(std::move(name)), doc_(std::move(doc)) {
+Service::Service(std::string name, std::string doc)
+    : name_(std::move(name)),
+      doc_(std::move(doc)),
+      metrics_(std::make_shared<prometheus::Registry>()) {
   ACHERON_EXPECT(!name_.empty(), "service name is empty (every service needs a name) give it one");
 }
 
@@ -80,6 +85,22 @@ Reply Service::call(const std::string& method, const Payload& request, CallOptio
                                      [&result](Reply r) { result = std::move(r); });
   call->run(*handler, request);
   return result;
+}
+
+void Service::set_status(std::function<nlohmann::json()> provider) {
+  auto p = provider ? std::make_shared<const std::function<nlohmann::json()>>(std::move(provider))
+                    : nullptr;
+  std::unique_lock lock(mutex_);
+  status_ = std::move(p);
+}
+
+nlohmann::json Service::status() const {
+  std::shared_ptr<const std::function<nlohmann::json()>> p;
+  {
+    std::shared_lock lock(mutex_);
+    p = status_;
+  }
+  return p ? (*p)() : nlohmann::json::object();
 }
 
 }  // namespace acheron::hub

@@ -2,6 +2,7 @@
 // exposes (a photon engine, a DAQ node, a motor, a registered object).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <shared_mutex>
@@ -12,6 +13,10 @@
 
 #include "acheron/hub/Call.hh"
 #include "acheron/hub/Topic.hh"
+
+namespace prometheus {
+class Registry;
+}
 
 namespace acheron::hub {
 
@@ -50,6 +55,17 @@ class Service final {
   const std::string& name() const noexcept { return name_; }
   const std::string& doc() const noexcept { return doc_; }
 
+  // Live status for the HTTP front (hub/HttpStatus.hh): the provider returns
+  // a JSON object and is called from other threads, so it must read only
+  // thread-safe state (atomics, a snapshot under its own lock). Replacing it
+  // is thread-safe.
+  void set_status(std::function<nlohmann::json()> provider);
+  // The provider's snapshot; {} without one.
+  nlohmann::json status() const;
+  // The service's Prometheus metrics, created with the service; metric names
+  // read acheron_<service kind>_..., with units (_seconds, _total).
+  const std::shared_ptr<prometheus::Registry>& metrics() const noexcept { return metrics_; }
+
  private:
   struct Method {
     MethodInfo info;
@@ -60,6 +76,8 @@ class Service final {
   mutable std::shared_mutex mutex_;
   std::map<std::string, Method> methods_;
   std::map<std::string, std::shared_ptr<Topic>> topics_;
+  std::shared_ptr<const std::function<nlohmann::json()>> status_;  // under mutex_
+  std::shared_ptr<prometheus::Registry> metrics_;
 };
 
 }  // namespace acheron::hub

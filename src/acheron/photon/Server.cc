@@ -72,6 +72,21 @@ struct Server::Impl {
   std::uint64_t rejected = 0;
   std::uint64_t chroma_requests = 0;
   std::uint64_t chroma_refused = 0;
+  // The HTTP status front's figures (set_monitor), and the error counts it
+  // has been given.
+  std::shared_ptr<PhotonMonitor> monitor;
+  std::uint64_t monitored_rejected = 0;
+  std::uint64_t monitored_busy = 0;
+  void publish() {
+    if (!monitor) return;
+    const std::size_t slots = std::max<std::size_t>(1, options.max_concurrent);
+    monitor->set_queue(pending_jobs + waiting.size(),
+                       std::min(pending_jobs, slots) + batches_running, slots);
+    monitor->count_error("rejected", rejected - monitored_rejected);
+    monitor->count_error("busy", busy_refusals - monitored_busy);
+    monitored_rejected = rejected;
+    monitored_busy = busy_refusals;
+  }
   // Last member: destroyed first, so running jobs finish while the queue
   // they report to still exists.
   ThreadPool jobs;
@@ -160,6 +175,12 @@ Server::Server(std::shared_ptr<const optics::Detector> detector, ServerOptions o
 Server::~Server() {
   stop();
   impl_.reset();  // waits for running jobs, which use service_
+}
+
+void Server::set_monitor(std::shared_ptr<PhotonMonitor> monitor) {
+  impl_->monitor = monitor;
+  service_->set_observer([monitor](const EventObservation& o) { monitor->record(o); });
+  impl_->publish();
 }
 
 void Server::stop() {
@@ -311,6 +332,9 @@ void Server::run() {
       }
       auto& b = std::get<Impl::BatchDone>(d);
       --m.batches_running;
+      if (b.hits.empty() && !b.tickets.empty() && m.monitor) {
+        m.monitor->count_error("failed", b.tickets.size());
+      }
       for (std::size_t i = 0; i < b.tickets.size(); ++i) {
         // A failed batch still completes its events (with no hits), so the
         // run's file and RUN_END are never stuck.
@@ -471,6 +495,7 @@ void Server::run() {
             impl_->post(Impl::SyncDone{std::move(key), std::move(reply), bytes});
           });
     }
+    m.publish();
   }
 }
 

@@ -15,6 +15,7 @@
 #include "acheron/broker/AsyncRuns.hh"
 #include "acheron/broker/ChromaFront.hh"
 #include "acheron/net/Zmq.hh"
+#include "acheron/photon/Monitor.hh"
 #include "acheron/photon/Service.hh"
 
 namespace acheron::photon {
@@ -65,6 +66,9 @@ class Server final {
   void stop();
 
   PhotonService& service() noexcept { return *service_; }
+  // Feeds the HTTP status front's monitor (events, queue, errors). Call
+  // before run().
+  void set_monitor(std::shared_ptr<PhotonMonitor> monitor);
 
  private:
   struct Impl;

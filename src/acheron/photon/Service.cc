@@ -9,6 +9,7 @@
 
 #include "acheron/core/Log.hh"
 #include "acheron/photon/Convert.hh"
+#include "acheron/photon/Monitor.hh"
 
 namespace acheron::photon {
 namespace charon = wire::charon;
@@ -135,6 +136,13 @@ std::vector<optics::HitRecord> PhotonService::simulate_records(
     stats_.busy_seconds += seconds;
     stats_.record_latency(seconds);
   }
+  if (observer_) {
+    observer_(EventObservation{.events = 1,
+                               .photons = photons,
+                               .hits = result.hits,
+                               .seconds = seconds,
+                               .failed = error != nullptr});
+  }
   if (error) std::rethrow_exception(error);
   return std::move(result.hits);
 }
@@ -171,6 +179,10 @@ std::vector<charon::Hits> PhotonService::simulate_batch(
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (observer_) {
+    observer_(EventObservation{
+        .events = events.size(), .photons = photons, .hits = result.hits, .seconds = seconds});
+  }
   std::lock_guard lock(stats_mutex_);
   stats_.requests += events.size();
   stats_.events += events.size();

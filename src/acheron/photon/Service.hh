@@ -58,6 +58,8 @@ struct ServiceStats {
 std::uint32_t stream_key(std::uint64_t seed, std::uint32_t event_id,
                          const optics::PhotonBatch& batch, std::size_t begin, std::size_t end);
 
+struct EventObservation;  // Monitor.hh
+
 class PhotonService final {
  public:
   PhotonService(std::shared_ptr<const optics::Detector> detector, ServiceOptions options = {});
@@ -91,6 +93,11 @@ class PhotonService final {
   // The seed in use (the given one, or the fresh one drawn at construction).
   std::uint64_t seed() const noexcept { return seed_; }
   ServiceStats stats() const;
+  // Called on the simulating thread after every simulation call (the HTTP
+  // status front's PhotonMonitor::record). Set it before serving.
+  void set_observer(std::function<void(const EventObservation&)> observer) {
+    observer_ = std::move(observer);
+  }
 
  private:
   std::shared_ptr<const optics::Detector> detector_;
@@ -100,6 +107,7 @@ class PhotonService final {
   wire::charon::DetectorInfo info_;
   mutable std::mutex stats_mutex_;
   ServiceStats stats_;
+  std::function<void(const EventObservation&)> observer_;
 };
 
 }  // namespace acheron::photon

@@ -1,0 +1,283 @@
+// Acheron status pages: the overview (acheronOverview) and one service's live
+// page (acheronService). The service page follows /events/<name> (server-sent
+// events, one JSON snapshot a second) and draws on plain canvases, so it
+// needs no network beyond this server. Every section appears only when the
+// snapshot carries its member (docs/dashboard.md lists them).
+"use strict";
+
+const HISTORY = 120;  // points kept per time plot
+
+function el(tag, attrs, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function fmt(v) {
+  if (typeof v !== "number") return String(v);
+  if (!isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  if (a >= 1e9) return (v / 1e9).toFixed(2) + "G";
+  if (a >= 1e6) return (v / 1e6).toFixed(2) + "M";
+  if (a >= 1e4) return (v / 1e3).toFixed(1) + "k";
+  if (Number.isInteger(v)) return String(v);
+  return v.toPrecision(3);
+}
+
+// Canvas helpers: a frame with axes labels, lines and bars.
+function prepare(canvas) {
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.font = "11px sans-serif";
+  return ctx;
+}
+
+function axes(ctx, w, h, pad, ymax, label) {
+  ctx.strokeStyle = "#9aa3b5";
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  ctx.moveTo(pad, 6);
+  ctx.lineTo(pad, h - 18);
+  ctx.lineTo(w - 4, h - 18);
+  ctx.stroke();
+  ctx.fillStyle = "#445";
+  ctx.fillText(fmt(ymax), 2, 14);
+  ctx.fillText("0", 2, h - 20);
+  if (label) ctx.fillText(label, pad + 6, 14);
+}
+
+function linePlot(canvas, values, label) {
+  const ctx = prepare(canvas);
+  const w = canvas.width, h = canvas.height, pad = 42;
+  const top = Math.max(0, ...values);
+  const ymax = top > 0 ? top * 1.1 : 1;  // an all-zero series sits on the axis
+  axes(ctx, w, h, pad, ymax, label);
+  ctx.fillStyle = "#445";
+  ctx.fillText("last " + HISTORY + " s", w - 70, h - 4);
+  if (values.length < 1) return;
+  ctx.strokeStyle = "#2f6fd6";
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  values.forEach((v, i) => {
+    const x = pad + ((w - pad - 6) * (i + HISTORY - values.length)) / (HISTORY - 1);
+    const y = h - 18 - ((h - 26) * v) / ymax;
+    if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+  });
+  ctx.stroke();
+}
+
+function barPlot(canvas, counts, labels, label, colour) {
+  const ctx = prepare(canvas);
+  const w = canvas.width, h = canvas.height, pad = 42;
+  const ymax = Math.max(1, ...counts) * 1.1;
+  axes(ctx, w, h, pad, ymax, label);
+  const n = counts.length;
+  const bw = (w - pad - 6) / Math.max(1, n);
+  ctx.fillStyle = colour || "#2f6fd6";
+  counts.forEach((c, i) => {
+    const bh = ((h - 26) * c) / ymax;
+    ctx.fillRect(pad + i * bw + 1, h - 18 - bh, Math.max(1, bw - 2), bh);
+  });
+  ctx.fillStyle = "#445";
+  const step = Math.max(1, Math.ceil(n / 8));
+  for (let i = 0; i < n; i += step) {
+    if (labels[i] !== undefined) ctx.fillText(labels[i], pad + i * bw + 1, h - 4);
+  }
+}
+
+// Colour map from dark blue (0) through green to yellow (1).
+function colour(t) {
+  t = Math.min(1, Math.max(0, t));
+  const r = Math.round(255 * Math.min(1, Math.max(0, 1.8 * t - 0.6)));
+  const g = Math.round(255 * Math.min(1, 0.15 + 1.1 * t));
+  const b = Math.round(255 * Math.max(0, 0.55 - 0.6 * t));
+  return "rgb(" + r + "," + g + "," + b + ")";
+}
+
+function drawHitmap(canvas, m) {
+  const ctx = prepare(canvas);
+  const w = canvas.width, h = canvas.height, pad = 14;
+  const n = Math.min(m.u.length, m.v.length);
+  let umin = Infinity, umax = -Infinity, vmin = Infinity, vmax = -Infinity;
+  for (let i = 0; i < n; i++) {
+    umin = Math.min(umin, m.u[i]); umax = Math.max(umax, m.u[i]);
+    vmin = Math.min(vmin, m.v[i]); vmax = Math.max(vmax, m.v[i]);
+  }
+  const du = Math.max(1e-9, umax - umin), dv = Math.max(1e-9, vmax - vmin);
+  const scale = Math.min((w - 2 * pad) / du, (h - 2 * pad) / dv);
+  const ox = (w - du * scale) / 2, oy = (h - dv * scale) / 2;
+  // Marker size from the channel density: area shared among the markers.
+  const r = Math.max(1.5, Math.min(12, 0.45 * Math.sqrt((du * dv * scale * scale) / Math.max(1, n))));
+  const vmaxHits = Math.max(1e-9, ...m.values);
+  for (let i = 0; i < n; i++) {
+    const x = ox + (m.u[i] - umin) * scale;
+    const y = h - (oy + (m.v[i] - vmin) * scale);
+    const val = m.values[i] || 0;
+    ctx.fillStyle = val > 0 ? colour(val / vmaxHits) : "#d8dbe2";
+    ctx.beginPath();
+    ctx.arc(x, y, r, 0, 2 * Math.PI);
+    ctx.fill();
+  }
+  return { markers: n, max: vmaxHits };
+}
+
+// The overview: the process's services, each with a few counters refreshed
+// every 2 s.
+async function acheronOverview() {
+  const body = document.querySelector("#services tbody");
+  const list = await (await fetch("/api/services")).json();
+  const state = { services: list.length, refreshed: 0 };
+  window.acheronDashboard = state;
+  for (const s of list) {
+    const tr = el("tr");
+    const a = el("a", { href: "/service/" + encodeURIComponent(s.name) }, s.name);
+    const td = el("td");
+    td.appendChild(a);
+    tr.appendChild(td);
+    tr.appendChild(el("td", {}, s.doc || ""));
+    tr.appendChild(el("td", { id: "status-" + s.name }, ""));
+    body.appendChild(tr);
+  }
+  async function refresh() {
+    await Promise.all(list.map(async (s) => {
+      const cell = document.getElementById("status-" + s.name);
+      try {
+        const j = await (await fetch("/api/status/" + encodeURIComponent(s.name))).json();
+        const parts = Object.entries(j.counters || {}).slice(0, 4).map(([k, v]) => k + " " + fmt(v));
+        cell.textContent = j.error ? j.error : parts.join(", ");
+      } catch (err) {
+        cell.textContent = "unreachable";
+      }
+    }));
+    state.refreshed++;
+  }
+  await refresh();
+  setInterval(refresh, 2000);
+}
+
+function acheronService() {
+  const name = decodeURIComponent(location.pathname.split("/").pop());
+  document.getElementById("title").textContent = name;
+  document.title = "Acheron: " + name;
+  const state = { updates: 0, markers: 0, last: null, series: {}, canvases: {} };
+  window.acheronDashboard = state;
+
+  function canvasFor(id, parent, title, w, h) {
+    if (!state.canvases[id]) {
+      const panel = el("div", { class: "panel" });
+      panel.appendChild(el("h2", {}, title));
+      const c = el("canvas", { id: id, width: w || 420, height: h || 180 });
+      panel.appendChild(c);
+      document.getElementById(parent).appendChild(panel);
+      state.canvases[id] = c;
+    }
+    return state.canvases[id];
+  }
+
+  function push(key, v) {
+    const s = state.series[key] || (state.series[key] = []);
+    s.push(v);
+    if (s.length > HISTORY) s.shift();
+    return s;
+  }
+
+  function render(snap) {
+    if (snap.doc) document.getElementById("doc").textContent = snap.doc;
+    // Tiles: counters and gauges.
+    const tiles = document.getElementById("tiles");
+    tiles.textContent = "";
+    for (const group of [snap.counters || {}, snap.gauges || {}]) {
+      for (const [k, v] of Object.entries(group)) {
+        const t = el("div", { class: "tile", id: "tile-" + k });
+        t.appendChild(el("div", { class: "v" }, fmt(v)));
+        t.appendChild(el("div", { class: "k" }, k.replace(/_/g, " ")));
+        tiles.appendChild(t);
+      }
+    }
+    // Rates from successive counters, and plotted gauges.
+    const prev = state.last;
+    for (const [key, label] of Object.entries(snap.rates || {})) {
+      let rate = 0;
+      if (prev && prev.counters && snap.time > prev.time) {
+        rate = Math.max(0, (snap.counters[key] - prev.counters[key]) / (snap.time - prev.time));
+      }
+      const s = push("rate-" + key, rate);
+      linePlot(canvasFor("plot-" + key, "plots", label), s, fmt(rate) + " " + label);
+    }
+    for (const key of snap.plot_gauges || []) {
+      const v = (snap.gauges || {})[key] || 0;
+      const s = push("gauge-" + key, v);
+      linePlot(canvasFor("plot-" + key, "plots", key.replace(/_/g, " ")), s, fmt(v));
+    }
+    if (snap.latency) {
+      const lat = snap.latency;
+      const labels = lat.bounds_s.map(b => "≤" + (b < 1 ? (b * 1000) + "ms" : b + "s"));
+      labels.push(">");
+      barPlot(canvasFor("latency", "histograms", "request latency (requests per bucket)"),
+              lat.counts, labels, "requests", "#7a4fd6");
+    }
+    if (snap.hit_times) {
+      const ht = snap.hit_times;
+      let last = ht.counts.length;
+      while (last > 1 && !ht.counts[last - 1]) last--;
+      const counts = ht.counts.slice(0, Math.max(10, last));
+      const labels = counts.map((_, i) => fmt(i * ht.bin_ns) + "ns");
+      barPlot(canvasFor("hittimes", "histograms", "hit times, recent events"), counts, labels,
+              "hits", "#d6792f");
+    }
+    if (snap.hitmap) {
+      document.getElementById("hitmap-section").hidden = false;
+      const r = drawHitmap(document.getElementById("hitmap"), snap.hitmap);
+      state.markers = r.markers;
+      document.getElementById("hitmap-markers").textContent = String(r.markers);
+      document.getElementById("hitmap-scale").textContent = "max " + fmt(r.max);
+      document.getElementById("hitmap-caption").textContent =
+          snap.hitmap.projection + ", " + fmt(snap.hitmap.events) + " recent events";
+    }
+    if (snap.workers) {
+      document.getElementById("workers-section").hidden = false;
+      const body = document.querySelector("#workers tbody");
+      body.textContent = "";
+      for (const w of snap.workers) {
+        const tr = el("tr");
+        tr.appendChild(el("td", {}, w.id));
+        tr.appendChild(el("td", {}, w.peer || ""));
+        tr.appendChild(el("td", { class: "state-" + w.state }, w.state));
+        tr.appendChild(el("td", {}, fmt(w.in_flight)));
+        tr.appendChild(el("td", {}, (w.last_seen_s || 0).toFixed(1)));
+        body.appendChild(tr);
+      }
+      state.workers = snap.workers.length;
+    }
+    const info = document.querySelector("#info tbody");
+    info.textContent = "";
+    for (const [k, v] of Object.entries(snap.info || {})) {
+      const tr = el("tr");
+      tr.appendChild(el("th", {}, k));
+      tr.appendChild(el("td", {}, typeof v === "object" ? JSON.stringify(v) : String(v)));
+      info.appendChild(tr);
+    }
+    if (snap.error) {
+      const tr = el("tr");
+      tr.appendChild(el("th", {}, "error"));
+      tr.appendChild(el("td", {}, snap.error));
+      info.appendChild(tr);
+    }
+    state.last = snap;
+    state.updates++;
+  }
+
+  const badge = document.getElementById("connection");
+  const source = new EventSource("/events/" + encodeURIComponent(name));
+  source.onopen = () => { badge.textContent = "live"; badge.className = "badge live"; };
+  source.onerror = () => { badge.textContent = "reconnecting"; badge.className = "badge down"; };
+  source.onmessage = (e) => {
+    try {
+      render(JSON.parse(e.data));
+    } catch (err) {
+      badge.textContent = "bad data: " + err;
+    }
+  };
+}
