@@ -14,12 +14,8 @@ import pytest
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import Struct
 
-from conftest import make_pki, acheron_binary, build_dir
-
-import sys
-
-sys.path.insert(0, str(build_dir() / "python"))
-from acheron_proto import ublox_control_pb2, ublox_control_pb2_grpc  # noqa: E402
+from acheron.proto import ublox_control_pb2, ublox_control_pb2_grpc
+from conftest import make_pki, acheron_binary
 
 json5 = pytest.importorskip("json5", reason="Debian python3-json5 (scripts/install-deps.sh)")
 
