@@ -19,8 +19,10 @@ OVERRIDE = os.environ.get("ACHERON_DCSS_EXTENSION")
 
 
 def run_python(code, **env):
-    """A fresh interpreter (this one's) with env added; PYTHONPATH only if given."""
-    e = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    """A fresh interpreter (this one's) with env added; PYTHONPATH and the
+    extension override only if given."""
+    e = {k: v for k, v in os.environ.items()
+         if k not in ("PYTHONPATH", "ACHERON_DCSS_EXTENSION")}
     e.update(env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=e, timeout=60, cwd="/")
