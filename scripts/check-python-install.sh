@@ -12,17 +12,17 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-/usr/bin/python3}
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-unset PYTHONPATH
+unset PYTHONPATH ACHERON_DCSS_EXTENSION
 
 "$python" -m venv --system-site-packages "$scratch/venv"
-start=$(date +%s.%N)
+start=$(date +%s%N)
 if ! (cd "$root" && CMAKE_BUILD_PARALLEL_LEVEL=${JOBS:-2} "$scratch/venv/bin/pip" install \
         --report "$scratch/report.json" . > "$scratch/pip.log" 2>&1); then
   cat "$scratch/pip.log" >&2
   echo "test-install: pip install . failed (log above)" >&2
   exit 1
 fi
-seconds=$(echo "$(date +%s.%N) - $start" | bc)
+elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 installed=$("$scratch/venv/bin/python" -c '
 import json, sys
 print(" ".join(sorted(i["metadata"]["name"] for i in json.load(open(sys.argv[1]))["install"])))
@@ -37,4 +37,5 @@ import sys, acheron, acheron.dcss, acheron.daq, acheron.proto.ublox_control_pb2_
 assert acheron.__file__.startswith(sys.prefix), acheron.__file__
 assert acheron.dcss._ext.__file__.startswith(sys.prefix), acheron.dcss._ext.__file__
 ')
-printf 'test-install: pip install . into a fresh venv took %.1f s; acheron, acheron.dcss and acheron.daq import from it\n' "$seconds"
+printf 'test-install: pip install . into a fresh venv took %d.%d s; acheron, acheron.dcss and acheron.daq import from it\n' \
+  $((elapsed_ms / 1000)) $((elapsed_ms % 1000 / 100))
