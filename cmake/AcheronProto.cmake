@@ -6,9 +6,10 @@
 #   acheron_<NAME> (alias acheron::<NAME>) holding them, linked to gRPC++,
 #   protobuf and the reflection service. Include the headers as
 #   "acheron/<file>.grpc.pb.h". Python stubs (<file>_pb2.py,
-#   <file>_pb2_grpc.py) are generated with python3-grpc-tools into
-#   <build>/python/acheron_proto/ (put <build>/python on PYTHONPATH; an
-#   install puts them beside the acheron package).
+#   <file>_pb2_grpc.py) are generated with python3-grpc-tools into the
+#   subpackage acheron.proto: <build>/python/acheron/proto/ in the build tree,
+#   installed into the package by `pip install .` (component "python").
+#   Every schema's Python stubs are built by the target acheron_proto_python.
 find_package(Protobuf REQUIRED)
 find_package(gRPC CONFIG REQUIRED)
 find_program(ACHERON_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
@@ -16,7 +17,8 @@ find_program(ACHERON_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
 
 set(ACHERON_PROTO_DIR ${PROJECT_SOURCE_DIR}/proto)
 set(ACHERON_PROTO_OUT ${PROJECT_BINARY_DIR}/proto)
-set(ACHERON_PROTO_PY_OUT ${PROJECT_BINARY_DIR}/python/acheron_proto)
+set(ACHERON_PROTO_PY_OUT ${PROJECT_BINARY_DIR}/python/acheron/proto)
+add_custom_target(acheron_proto_python)
 
 function(acheron_add_proto name)
   cmake_parse_arguments(ARG "" "" "PROTOS" ${ARGN})
@@ -42,12 +44,18 @@ function(acheron_add_proto name)
       set(py ${ACHERON_PROTO_PY_OUT}/${stem})
       add_custom_command(
         OUTPUT ${py}_pb2.py ${py}_pb2_grpc.py
-        COMMAND ${ACHERON_PYTHON3} -m grpc_tools.protoc
+        # -E: Debian's grpc_tools, also under pip's isolated build
+        # environment, whose PYTHONPATH hides the system's packages.
+        COMMAND ${ACHERON_PYTHON3} -E -m grpc_tools.protoc
           --proto_path=${ACHERON_PROTO_DIR}/acheron
           --python_out=${ACHERON_PROTO_PY_OUT}
           --grpc_python_out=${ACHERON_PROTO_PY_OUT}
           ${src}
-        DEPENDS ${src}
+        # grpc_tools writes `import <file>_pb2` (a top-level module): made
+        # relative, so the stubs work as the subpackage acheron.proto.
+        COMMAND ${CMAKE_COMMAND} -DFILE=${py}_pb2_grpc.py
+          -P ${PROJECT_SOURCE_DIR}/cmake/AcheronProtoRelativeImports.cmake
+        DEPENDS ${src} ${PROJECT_SOURCE_DIR}/cmake/AcheronProtoRelativeImports.cmake
         COMMENT "gRPC Python stubs for ${proto}")
       list(APPEND python_outputs ${py}_pb2.py ${py}_pb2_grpc.py)
     endif()
@@ -73,18 +81,14 @@ function(acheron_add_proto name)
           FILES_MATCHING PATTERN "*.h")
 
   if(python_outputs)
-    if(NOT EXISTS ${ACHERON_PROTO_PY_OUT}/__init__.py)
-      file(WRITE ${ACHERON_PROTO_PY_OUT}/__init__.py
-           "# Generated gRPC stubs (python3-grpc-tools), one module per schema.\n"
-           "# grpc_tools writes `import x_pb2` in x_pb2_grpc.py, so this directory\n"
-           "# is put on sys.path for those imports to resolve.\n"
-           "import os as _os, sys as _sys\n"
-           "_here = _os.path.dirname(_os.path.abspath(__file__))\n"
-           "if _here not in _sys.path:\n"
-           "    _sys.path.append(_here)\n")
-    endif()
+    set(init ${ACHERON_PROTO_PY_OUT}/__init__.py)
+    file(CONFIGURE OUTPUT ${init} @ONLY CONTENT [=["""gRPC stubs of Acheron's services, generated from proto/acheron/ with
+python3-grpc-tools: <schema>_pb2 (messages) and <schema>_pb2_grpc (stubs and
+servicers), e.g. ``from acheron.proto import daqdata_pb2``."""
+]=])
     add_custom_target(${target}_python ALL DEPENDS ${python_outputs})
-    install(FILES ${python_outputs} ${ACHERON_PROTO_PY_OUT}/__init__.py
-            DESTINATION ${CMAKE_INSTALL_DATADIR}/acheron/python/acheron_proto)
+    add_dependencies(acheron_proto_python ${target}_python)
+    install(FILES ${python_outputs} ${init}
+            DESTINATION ${ACHERON_PYTHON_INSTALL_DIR}/proto COMPONENT python)
   endif()
 endfunction()

@@ -17,7 +17,7 @@ packages=(
   pybind11-dev python3-dev
   python3 python3-zmq python3-numpy python3-msgpack python3-pytest python3-hypothesis
   python3-matplotlib python3-grpcio python3-grpc-tools python3-protobuf
-  python3-json5 openssl
+  python3-json5 openssl python3-venv
   python3-pytest-asyncio python3-pandas python3-rich python3-psutil python3-netifaces
   # a real single-node Slurm for test/python/test_slurm.py (acheron cluster slurm)
   slurmctld slurmd slurm-client munge

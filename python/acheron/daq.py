@@ -2,9 +2,8 @@
 upstream Python server: the wire protocol is the same).
 
 Runs on Debian's python3 with python3-grpcio, python3-protobuf and
-python3-numpy. The gRPC stubs are generated at build time into
-``build/<preset>/python/acheron_proto`` (put ``build/<preset>/python`` on
-PYTHONPATH; an install puts them beside this package).
+python3-numpy. The gRPC stubs are the subpackage ``acheron.proto``, generated
+from proto/acheron/ when the package is built (``pip install .``).
 
     from acheron.daq import DaqDataClient
     with DaqDataClient("unix:///tmp/daq_data.sock") as c:
@@ -26,12 +25,9 @@ import numpy as np
 from google.protobuf import empty_pb2
 from google.protobuf.json_format import MessageToDict
 
-try:
-    from acheron_proto import daqdata_pb2, daqdata_pb2_grpc
-except ImportError as e:  # pragma: no cover - depends on the build
-    raise ImportError(
-        "acheron.daq needs the generated stubs: build first and put build/<preset>/python on "
-        "PYTHONPATH") from e
+from ._extension import load_proto
+
+daqdata_pb2, daqdata_pb2_grpc = load_proto("daqdata")
 
 DEFAULT_PORT = 50051
 TAI_UTC_OFFSET = 37  # seconds

@@ -1,8 +1,9 @@
 """Live viewer for a DaqData server: the newest movie-mode image of one
 module and a histogram of the pulse heights received so far.
 
-    PYTHONPATH=python:build/default/python /usr/bin/python3 -m acheron.daq_viewer \\
-        unix:///tmp/daq_data.sock --module 224
+    python -m acheron.daq_viewer unix:///tmp/daq_data.sock --module 224
+
+(with the Python the package is installed into, docs/python.md).
 
 With ``--save out.png --images N`` it runs without a display, stops after N
 images and writes the figure (for scripts and tests).

@@ -1,7 +1,7 @@
 """DCSS hardware servers (DHS) in Python.
 
 Write the operation handlers in Python; the C++ framework (the compiled
-``acheron_dcss_ext`` module, built with Acheron into ``build/<preset>/python``)
+module ``acheron._dcss``, which ``pip install .`` builds into the package)
 speaks xos to DCSS, answers the handshake, keeps reconnecting, runs every
 handler on a worker thread, guarantees exactly one completion per operation
 and handles ``stoh_abort_all``, the registration burst and the simulated
@@ -33,12 +33,10 @@ import signal
 import threading
 from typing import Callable, Optional
 
-try:
-    from acheron_dcss_ext import Dhs as _Dhs, FakeDcss, Operation  # noqa: F401
-except ImportError as e:  # pragma: no cover - depends on the build
-    raise ImportError(
-        "acheron.dcss needs the compiled module acheron_dcss_ext: build Acheron "
-        "(make build) and put build/default/python on PYTHONPATH") from e
+from ._extension import load_dcss
+
+_ext = load_dcss()
+_Dhs, FakeDcss, Operation = _ext.Dhs, _ext.FakeDcss, _ext.Operation
 
 __all__ = ["Dhs", "FakeDcss", "Operation"]
 

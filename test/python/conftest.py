@@ -2,22 +2,48 @@ import os
 import pathlib
 import re
 import shutil
+import site
 import subprocess
 import sys
 import time
+from typing import Optional
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "python"))
 
 
 def build_dir() -> pathlib.Path:
+    """The build tree whose `acheron` program the tests start."""
     return pathlib.Path(os.environ.get("ACHERON_BUILD_DIR", ROOT / "build" / "default"))
 
 
-# Built Python modules (gRPC stubs in acheron_proto, the DHS extension).
-sys.path.insert(1, str(build_dir() / "python"))
+def installed_package_problem(module_file: str) -> Optional[str]:
+    """Why the `acheron` package at module_file is not an installed one (None
+    when it is): the tests run against the package `pip install .` installed
+    into site-packages, never against python/ or a build tree."""
+    where = pathlib.Path(module_file).resolve().parent
+    sites = [pathlib.Path(p).resolve() for p in site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        sites.append(pathlib.Path(site.getusersitepackages()).resolve())
+    if any(where.parent == s for s in sites):
+        return None
+    return (f"acheron was imported from {where}, not from an installed package "
+            f"(site-packages: {', '.join(map(str, sites))}): install it (`make python-install`, "
+            f"or `pip install .`) and run pytest without python/ on PYTHONPATH "
+            f"(`make test-python` does both)")
+
+
+def pytest_configure(config):
+    try:
+        import acheron
+    except ImportError as e:
+        raise pytest.UsageError(
+            f"the acheron package is not importable ({e}): install it with `make "
+            f"python-install` (or `pip install .`); `make test-python` does that") from e
+    problem = installed_package_problem(acheron.__file__)
+    if problem:
+        raise pytest.UsageError(problem)
 
 
 def acheron_binary() -> pathlib.Path:

@@ -4,8 +4,10 @@ Skipped where ROOT is not importable (Debian's python3 has none); run it in a
 virtual environment with PyPI's ROOT wheel::
 
     /usr/bin/python3 -m venv --system-site-packages /tmp/venv-root
-    /tmp/venv-root/bin/pip install ROOT
-    PYTHONPATH=python /tmp/venv-root/bin/python -m pytest -q test/python/test_chroma_root.py
+    /tmp/venv-root/bin/pip install ROOT .
+    /tmp/venv-root/bin/python -m pytest -q test/python/test_chroma_root.py
+
+(`make conformance` does this in build/venv.)
 
 ROOT -> Acheron: bytes ROOT writes now (TBufferFile::WriteObjectAny, TMessage)
 decode bit-exactly in acheron.chroma and equal the stored golden files (which

@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -18,15 +19,10 @@ import pytest
 
 grpc = pytest.importorskip("grpc")
 
-from conftest import make_pki, ROOT, acheron_binary, build_dir  # noqa: E402
+from conftest import make_pki, ROOT, acheron_binary  # noqa: E402
 
-try:
-    import sys
-    sys.path.insert(0, str(build_dir() / "python"))
-    from acheron_proto import daqdata_pb2, daqdata_pb2_grpc  # noqa: E402
-    from acheron.daq import DaqDataClient, make_pano_image, parse_pano_image, wr_to_unix_decimal  # noqa: E402
-except ImportError as e:  # pragma: no cover
-    pytest.fail(f"generated stubs missing ({e}): build acheron_daqdata_proto_python first")
+from acheron.proto import daqdata_pb2, daqdata_pb2_grpc  # noqa: E402
+from acheron.daq import DaqDataClient, make_pano_image, parse_pano_image, wr_to_unix_decimal  # noqa: E402
 
 SAMPLE_PH = (ROOT.parent / "shared" / "data" / "panoseti" /
              "start_2025-08-02T05_31_36Z.dp_ph256.bpp_2.module_254.seqno_0.pff")
@@ -598,9 +594,8 @@ def test_viewer_saves_a_figure_headless(daq_server, tmpdir_short):
     with DaqDataClient(s.unix) as c:
         assert c.init_sim(hp_io_cfg={"update_interval_seconds": 0.01})
     out = tmpdir_short / "viewer.png"
-    env = dict(os.environ, PYTHONPATH=f"{ROOT / 'python'}:{build_dir() / 'python'}",
-               MPLBACKEND="Agg")
-    r = subprocess.run(["/usr/bin/python3", "-m", "acheron.daq_viewer", s.unix, "--module", "3",
+    env = dict(os.environ, MPLBACKEND="Agg")
+    r = subprocess.run([sys.executable, "-m", "acheron.daq_viewer", s.unix, "--module", "3",
                         "--interval", "0.01", "--save", str(out), "--images", "10"],
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr

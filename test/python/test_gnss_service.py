@@ -14,12 +14,8 @@ import pytest
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import Struct
 
-from conftest import make_pki, acheron_binary, build_dir
-
-import sys
-
-sys.path.insert(0, str(build_dir() / "python"))
-from acheron_proto import ublox_control_pb2, ublox_control_pb2_grpc  # noqa: E402
+from acheron.proto import ublox_control_pb2, ublox_control_pb2_grpc
+from conftest import make_pki, acheron_binary
 
 json5 = pytest.importorskip("json5", reason="Debian python3-json5 (scripts/install-deps.sh)")
 
@@ -112,6 +108,22 @@ def test_sync_client_errors_and_reflection(gnss):
     channel.close()
 
 
+def wait_for_signal_handler(proc, signum, timeout=30.0):
+    """Until proc handles signum: catches it or blocks it to wait for it (its
+    SigCgt or SigBlk in /proc). A sanitized build under load takes longer than
+    any fixed sleep to get there, and a signal before that kills it."""
+    bit = 1 << (signum - 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"exited with {proc.returncode}: {proc.stderr.read()}"
+        with open(f"/proc/{proc.pid}/status") as f:
+            masks = dict(line.split(":", 1) for line in f if line.startswith(("SigCgt", "SigBlk")))
+        if (int(masks["SigCgt"], 16) | int(masks["SigBlk"], 16)) & bit:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {proc.pid} did not install a handler for signal {signum}")
+
+
 def test_cli_init_and_capture(gnss):
     device, server = gnss
     exe = str(acheron_binary())
@@ -135,7 +147,7 @@ def test_cli_init_and_capture(gnss):
     # Ctrl-C ends a capture that receives nothing (exit 130, interrupted).
     idle = subprocess.Popen([exe, "gnss", "capture", "--connect", server.endpoint, "-p", "NOTHING"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    wait_for_signal_handler(idle, signal.SIGINT)
     idle.send_signal(signal.SIGINT)
     assert idle.wait(10) == 130
     idle.stdout.close()

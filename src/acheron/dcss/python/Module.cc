@@ -1,4 +1,4 @@
-// acheron_dcss_ext: the DHS framework for Python (python/acheron/dcss.py is the
+// acheron._dcss: the DHS framework for Python (python/acheron/dcss.py is the
 // documented interface). Operation handlers written in Python run on the
 // framework's worker threads with the GIL held only while Python code runs;
 // the session, reconnects, abort_all and the simulated devices stay in C++.
@@ -97,7 +97,7 @@ class PyDhs final {
 
 }  // namespace
 
-PYBIND11_MODULE(acheron_dcss_ext, m) {
+PYBIND11_MODULE(_dcss, m) {
   m.doc() = "Acheron DHS framework (see python/acheron/dcss.py)";
 
   py::class_<Operation, OperationPtr>(m, "Operation")
