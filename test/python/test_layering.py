@@ -1,0 +1,64 @@
+"""The modules depend on each other one way only (scripts/check-layering.py,
+docs/architecture.md): the real tree passes, and a tree with a forbidden
+include, an unknown module or a stale exception fails with the reason."""
+
+import pathlib
+import shutil
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "check-layering.py"
+
+
+def run(*args):
+    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_the_source_tree_keeps_the_layering():
+    r = run()
+    assert r.returncode == 0, r.stderr
+
+
+def copy_tree(tmp_path):
+    shutil.copytree(ROOT / "src", tmp_path / "src",
+                    ignore=shutil.ignore_patterns("*.json", "*.toml", "web"))
+    return tmp_path
+
+
+def test_a_service_including_another_service_is_refused(tmp_path):
+    root = copy_tree(tmp_path)
+    f = root / "src/acheron/daq/Server.cc"
+    f.write_text('#include "acheron/gnss/Service.hh"\n' + f.read_text())
+    r = run("--root", root)
+    assert r.returncode == 1
+    assert "daq must not include gnss: src/acheron/daq/Server.cc" in r.stderr
+
+
+def test_a_lower_layer_including_a_higher_one_is_refused(tmp_path):
+    root = copy_tree(tmp_path)
+    f = root / "src/acheron/optics/Engine.cc"
+    f.write_text('#include "acheron/hub/Topic.hh"\n' + f.read_text())
+    r = run("--root", root)
+    assert r.returncode == 1
+    assert "optics must not include hub" in r.stderr
+
+
+def test_a_new_module_must_be_placed_first(tmp_path):
+    root = copy_tree(tmp_path)
+    (root / "src/acheron/newmod").mkdir()
+    (root / "src/acheron/newmod/A.cc").write_text('#include "acheron/core/Error.hh"\n')
+    r = run("--root", root)
+    assert r.returncode == 2
+    assert "newmod" in r.stderr
+
+
+def test_an_exception_no_longer_needed_must_be_removed(tmp_path):
+    root = copy_tree(tmp_path)
+    for f in (root / "src/acheron/photon").rglob("*"):
+        if f.is_file():
+            f.write_text(f.read_text().replace('#include "acheron/broker/', '#include "x/'))
+    r = run("--root", root)
+    assert r.returncode == 1
+    assert "photon -> broker is no longer needed" in r.stderr
