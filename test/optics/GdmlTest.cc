@@ -828,6 +828,21 @@ TEST_F(GdmlFiles, BorderSurfaceBetweenTouchingSiblingsCoversTheSharedFace) {
   EXPECT_EQ(count("World/right", true), 0);
 }
 
+// n photons at 420 nm from (0, 0.5, 0.25) mm along +x, polarised along y.
+PhotonBatch beam_along_x(std::uint32_t n) {
+  PhotonBatch batch;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    Photon p;
+    p.position = {0, 0.5f, 0.25f};
+    p.direction = {1, 0, 0};
+    p.polarization = {0, 1, 0};
+    p.wavelength = 420;
+    p.index = i;
+    batch.push_back(p);
+  }
+  return batch;
+}
+
 // A glass box (n = 1.5, 10 mm, at the origin) touching a box of a dense,
 // black medium (n = 1.6, absorption length 1 um, at x = 10), both in water.
 TEST_F(GdmlFiles, TouchingSiblingsMeetAtOneInterfaceWithoutTheMotherBetween) {
@@ -875,17 +890,8 @@ TEST_F(GdmlFiles, TouchingSiblingsMeetAtOneInterfaceWithoutTheMotherBetween) {
   // glass into the water. Through a sliver of water between the boxes two
   // interfaces would reflect 0.0120.
   Engine engine(det, {.threads = 1});
-  PhotonBatch batch;
   const std::uint32_t n = 20000;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    Photon p;
-    p.position = {0, 0.5f, 0.25f};
-    p.direction = {1, 0, 0};
-    p.polarization = {0, 1, 0};
-    p.wavelength = 420;
-    p.index = i;
-    batch.push_back(p);
-  }
+  const PhotonBatch batch = beam_along_x(n);
   const auto res = engine.simulate(batch, 5);
   const double r = std::pow(0.1 / 3.1, 2);
   const double escaped = static_cast<double>(res.diagnostics.no_hit);
@@ -936,17 +942,8 @@ TEST_F(GdmlFiles, BorderSurfacesApplyOnlyFromTheFirstPhysvolToTheSecond) {
   auto det = std::make_shared<const Detector>(
       Detector::load_gdml(write("beam.gdml", holder_gdml(kOut)), {}));
   Engine engine(det, {.threads = 1, .keep_tracks = true});
-  PhotonBatch batch;
   const std::uint32_t n = 2000;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    Photon p;
-    p.position = {0, 0.5f, 0.25f};
-    p.direction = {1, 0, 0};
-    p.polarization = {0, 1, 0};
-    p.wavelength = 420;
-    p.index = i;
-    batch.push_back(p);
-  }
+  const PhotonBatch batch = beam_along_x(n);
   const auto res = engine.simulate(batch, 3);
   ASSERT_EQ(res.tracks.size(), n);
   std::uint32_t absorbed = 0;
