@@ -29,6 +29,7 @@ double size_from_curvature(double k, double tolerance) {
   if (k < 1e-12) return std::numeric_limits<double>::infinity();
   return kSizeFactor * std::sqrt(tolerance / k);
 }
+
 SizeField sample_sizes(const std::vector<int>& surfaces, double tolerance, double h_max) {
   SizeField f;
   f.tolerance = tolerance;
