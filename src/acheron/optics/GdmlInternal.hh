@@ -1,9 +1,9 @@
-// Internal to the GDML reader (GdmlReader.cc, GdmlMaterials.cc,
-// GdmlEngineTables.cc, GdmlSolids.cc, GdmlStructure.cc, GdmlFlatten.cc): the
-// parsed file with its line map, one scope per file (defines, materials,
-// solids, volumes), and the reader that owns them and flattens the volume
-// tree. Not installed for clients: it
-// includes pugixml and CLHEP, which are private dependencies.
+// Internal to the GDML reader (GdmlReader.cc, GdmlLoader.cc,
+// GdmlMaterials.cc, GdmlEngineTables.cc, GdmlSolids.cc, GdmlStructure.cc,
+// GdmlFlatten.cc): the parsed file with its line map, one scope per file
+// (defines, materials, solids, volumes), and the reader that owns them and
+// flattens the volume tree. Not installed for clients: it includes pugixml
+// and CLHEP, which are private dependencies.
 #pragma once
 
 #include <CLHEP/Evaluator/Evaluator.h>
