@@ -12,9 +12,9 @@ INPUT (src/acheron/wire/ubx_tables.toml) holds three arrays:
 The generator checks every entry, sorts each table the way the lookups in
 Ubx.cc and UbxConfig.cc expect it (keys by name, messages by (class, id),
 classes by class) and writes the C++ definitions declared in UbxTables.hh.
-The build runs it (see src/acheron/wire/CMakeLists.txt); Debian's python3 (3.11, with tomllib) is all
-it needs. On bad input it prints what is wrong and exits with status 1,
-writing nothing.
+The build runs it (see src/acheron/wire/CMakeLists.txt); Debian's python3
+(3.11, with tomllib) is all it needs. On bad input it prints what is wrong and
+exits with status 1, writing nothing.
 """
 
 import os
