@@ -10,11 +10,11 @@ INPUT (src/acheron/wire/ubx_tables.toml) holds three arrays:
     classes  = [ { class = 0x0D, name = "TIM" }, ... ]
 
 The generator checks every entry, sorts each table the way the lookups in
-Ubx.cc expect it (keys by name, messages by (class, id), classes by class) and
-writes the C++ definitions declared in UbxTables.hh. The build runs it (see
-src/acheron/wire/CMakeLists.txt); Debian's python3 (3.11, with tomllib) is all
-it needs. On bad input it prints what is wrong and exits with status 1,
-writing nothing.
+Ubx.cc and UbxConfig.cc expect it (keys by name, messages by (class, id),
+classes by class) and writes the C++ definitions declared in UbxTables.hh.
+The build runs it (see src/acheron/wire/CMakeLists.txt); Debian's python3
+(3.11, with tomllib) is all it needs. On bad input it prints what is wrong and
+exits with status 1, writing nothing.
 """
 
 import os
@@ -160,7 +160,7 @@ def check(data):
                              "letters, digits, `_` and `-`; write it like TIM")
     _check_unique("classes", classes, lambda c: c["class"], lambda c: f"class {c['class']:#04x}")
 
-    # The order Ubx.cc relies on: binary search by name and by (class, id).
+    # The order Ubx.cc and UbxConfig.cc rely on: binary search by name and by (class, id).
     # Names compare as bytes in C++; these are ASCII, so str order is the same.
     return (sorted(keys, key=lambda k: k["name"]),
             sorted(messages, key=lambda m: (m["class"], m["id"])),

@@ -1,8 +1,9 @@
-// Internal to the GDML reader (GdmlReader.cc, GdmlMaterials.cc,
-// GdmlSolids.cc, GdmlStructure.cc): the parsed file with its line map, one
-// scope per file (defines, materials, solids, volumes), and the reader that
-// owns them and flattens the volume tree. Not installed for clients: it
-// includes pugixml and CLHEP, which are private dependencies.
+// Internal to the GDML reader (GdmlReader.cc, GdmlLoader.cc,
+// GdmlMaterials.cc, GdmlEngineTables.cc, GdmlSolids.cc, GdmlStructure.cc,
+// GdmlFlatten.cc): the parsed file with its line map, one scope per file
+// (defines, materials, solids, volumes), and the reader that owns them and
+// flattens the volume tree. Not installed for clients: it includes pugixml
+// and CLHEP, which are private dependencies.
 #pragma once
 
 #include <CLHEP/Evaluator/Evaluator.h>
@@ -280,7 +281,16 @@ class Reader final {
   std::deque<PhysVol> physvols_;
 };
 
-// Materials and surfaces onto the engine (GdmlMaterials.cc).
+// Optical surface as Geant4 defines it onto the engine's surface model, and
+// the names of Geant4's numeric model, finish and type values
+// (GdmlEngineTables.cc).
+SurfaceDef map_surface(SurfaceDef def, const std::string& model, const std::string& finish,
+                       const std::string& type, double value, const PropertyMap& props);
+std::string model_name(const std::string& v);
+std::string finish_name(const std::string& v);
+std::string type_name(const std::string& v);
+
+// Materials and surfaces onto the engine (GdmlEngineTables.cc).
 // The engine's material for a GDML material (docs/optics.md, "GDML detectors").
 MaterialInput engine_material(const MaterialDef& def, WlsTimeProfile profile);
 // Whether a material has a refractive index (Geant4 kills photons entering
@@ -290,7 +300,7 @@ bool has_rindex(const MaterialDef& def);
 SurfaceInput no_rindex_surface();
 inline constexpr const char* kNoRindexSurface = "<no RINDEX: absorbed>";
 
-// Structure flattening (GdmlStructure.cc).
+// Structure flattening (GdmlFlatten.cc).
 Detector flatten(Reader& reader, const Volume& world, const std::string& name);
 
 }  // namespace acheron::optics::gdml

@@ -1,4 +1,7 @@
+// ChromaPhotonList decoding (ROOT TBufferFile layout, docs/chroma.md), the
+// photon list itself and the framing; encoding is in ChromaPhotonListEncode.cc.
 #include "acheron/wire/ChromaPhotonList.hh"
+#include "acheron/wire/ChromaPhotonListInternal.hh"
 
 #include <fmt/format.h>
 
@@ -18,66 +21,6 @@
 namespace acheron::wire::chroma {
 namespace {
 
-static_assert(sizeof(float) == 4 && std::numeric_limits<float>::is_iec559);
-
-// Fixed parts of the layout (docs/chroma.md).
-constexpr std::size_t kMessageHeader = 8;                          // length word + what-word
-constexpr std::size_t kClassTagBytes = 4 + kClassName.size() + 1;  // kNewClassTag + name + NUL
-constexpr std::size_t kTObjectBytes = 2 + 4 + 4;                   // version, fUniqueID, fBits
-constexpr std::size_t kVectorHeader = 4 + 2 + 4;                   // byte count, version, length
-// TClass::Load reads a class name of at most 80 bytes including its NUL.
-constexpr std::size_t kMaxClassName = 80;
-// Highest version number ROOT writes (kMaxVersion in TBufferFile.cxx).
-constexpr std::uint16_t kMaxVersion = 0x3FFF;
-constexpr std::uint32_t kExponentMask = 0x7F800000u;  // all ones: inf or NaN
-
-// Byte count of the object part (version onwards) for n photons.
-constexpr std::uint64_t object_count(std::uint64_t n) {
-  return 2 + kTObjectBytes + kMembers * (kVectorHeader + 4 * n);
-}
-// Byte count of the whole object (class tag onwards).
-constexpr std::uint64_t outer_count(std::uint64_t n) {
-  return kClassTagBytes + 4 + object_count(n);
-}
-// The largest list whose outer byte count ROOT can write.
-constexpr std::uint64_t kMaxEncodable = (kMaxMapCount - 1 - outer_count(0)) / (kMembers * 4);
-
-// Large outputs go to fresh memory, where the first write to each 4 KiB page
-// faults and costs more than the byte swap itself (measured: copying into
-// fresh memory ran at a quarter of the speed with 4 KiB pages). Transparent
-// huge pages (Linux, THP "madvise" or "always") make that 512 times fewer
-// faults; only 2 MiB-aligned runs of untouched memory can use them.
-constexpr std::size_t kHugePage = std::size_t{2} << 20;
-constexpr std::size_t kHugePageMinimum = 2 * kHugePage;  // smaller blocks gain little
-
-void advise_huge_pages(void* p, std::size_t bytes) noexcept {
-#if defined(MADV_HUGEPAGE)
-  if (bytes < kHugePageMinimum) return;
-  const auto start = reinterpret_cast<std::uintptr_t>(p);
-  const auto begin = (start + kHugePage - 1) & ~(kHugePage - 1);
-  const auto end = (start + bytes) & ~(kHugePage - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#else
-  (void)p;
-  (void)bytes;
-#endif
-}
-
-// Uninitialised memory for an encoded message (every byte gets written, so
-// zeroing it first would be a whole extra pass), huge-page aligned when large.
-Buffer allocate_for_writing(std::size_t size) {
-  if (size < kHugePageMinimum) {
-    std::shared_ptr<std::byte[]> memory(new std::byte[size]);
-    return Buffer::adopt(std::shared_ptr<const void>(memory, memory.get()), memory.get(), size);
-  }
-  const std::size_t rounded = (size + kHugePage - 1) / kHugePage * kHugePage;
-  void* p = std::aligned_alloc(kHugePage, rounded);
-  if (!p) throw std::bad_alloc();
-  advise_huge_pages(p, rounded);
-  std::shared_ptr<const void> owner(p, [](const void* q) { std::free(const_cast<void*>(q)); });
-  return Buffer::adopt(std::move(owner), static_cast<const std::byte*>(p), size);
-}
-
 std::uint32_t load_be32(const std::byte* p) noexcept {
   std::uint32_t v;
   std::memcpy(&v, p, 4);
@@ -87,58 +30,6 @@ std::uint32_t load_be32(const std::byte* p) noexcept {
 std::uint16_t load_be16(const std::byte* p) noexcept {
   return static_cast<std::uint16_t>(std::to_integer<unsigned>(p[0]) << 8 |
                                     std::to_integer<unsigned>(p[1]));
-}
-void store_be32(std::byte* p, std::uint32_t v) noexcept {
-  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap32(v);
-  std::memcpy(p, &v, 4);
-}
-void store_be16(std::byte* p, std::uint16_t v) noexcept {
-  p[0] = static_cast<std::byte>(v >> 8);
-  p[1] = static_cast<std::byte>(v);
-}
-
-constexpr bool is_nonfinite(std::uint32_t native_word) noexcept {
-  return (native_word & kExponentMask) == kExponentMask;
-}
-
-// Byte-swaps n 32-bit words from src to dst (big-endian wire <-> native;
-// either may be unaligned, they must not overlap). With check_finite, returns
-// false if any word, read as a native float, is inf or NaN. Blocks of a fixed
-// width let the compiler turn the swap and the check into vector code at
-// -O2; the tail runs scalar.
-template <bool kFromWire>
-bool swap_words(const std::byte* src, std::byte* dst, std::size_t n, bool check_finite) noexcept {
-  constexpr std::size_t kBlock = 16;
-  std::uint32_t nonfinite = 0;
-  std::size_t i = 0;
-  for (; i + kBlock <= n; i += kBlock) {
-    std::uint32_t w[kBlock];
-    std::memcpy(w, src + 4 * i, sizeof w);
-    for (std::size_t k = 0; k < kBlock; ++k) {
-      if constexpr (!kFromWire) nonfinite |= is_nonfinite(w[k]);
-      if constexpr (std::endian::native == std::endian::little) w[k] = __builtin_bswap32(w[k]);
-      if constexpr (kFromWire) nonfinite |= is_nonfinite(w[k]);
-    }
-    std::memcpy(dst + 4 * i, w, sizeof w);
-  }
-  for (; i < n; ++i) {
-    std::uint32_t w;
-    std::memcpy(&w, src + 4 * i, 4);
-    if constexpr (!kFromWire) nonfinite |= is_nonfinite(w);
-    if constexpr (std::endian::native == std::endian::little) w = __builtin_bswap32(w);
-    if constexpr (kFromWire) nonfinite |= is_nonfinite(w);
-    std::memcpy(dst + 4 * i, &w, 4);
-  }
-  return !check_finite || nonfinite == 0;
-}
-
-std::size_t first_nonfinite(const std::vector<float>& v) {
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    std::uint32_t w;
-    std::memcpy(&w, &v[i], 4);
-    if (is_nonfinite(w)) return i;
-  }
-  return v.size();
 }
 
 // Reads ROOT's big-endian stream with bounds checks; every failure becomes
@@ -457,20 +348,6 @@ bool read_list(Reader& r, std::size_t size, const Limits& limits, Header& header
   return true;
 }
 
-// The TString length prefix (TBufferFile::WriteTString): one byte below 255,
-// else the byte 255 and a 32-bit length.
-constexpr std::size_t tstring_prefix(std::size_t length) {
-  return length < 255 ? 1 : 5;
-}
-// Byte counts of a TObjString holding `length` bytes: the object part
-// (version onwards) and the whole object (class tag onwards).
-constexpr std::size_t error_object_count(std::size_t length) {
-  return 2 + kTObjectBytes + tstring_prefix(length) + length;
-}
-constexpr std::size_t error_class_tag_bytes() {
-  return 4 + kErrorClassName.size() + 1;
-}
-
 }  // namespace
 
 void PhotonList::resize(std::size_t n) {
@@ -542,113 +419,6 @@ float View::value(std::span<const std::byte> bytes, std::size_t member, std::siz
 std::int32_t View::pmtid(std::span<const std::byte> bytes, std::size_t i) const {
   return static_cast<std::int32_t>(load_be32(bytes.data() + offsets[kMembers - 1] + 4 * i));
 }
-
-std::size_t encoded_size(std::size_t n, Framing framing) noexcept {
-  return (framing == Framing::message ? kMessageHeader : 0) + 4 + outer_count(n);
-}
-
-Result<Buffer> encode(const PhotonList& photons, const Header& header) {
-  const std::size_t n = photons.size();
-  const auto floats = photons.floats();
-  for (std::size_t m = 0; m < kFloatMembers; ++m) {
-    if (floats[m]->size() != n) {
-      return Result<Buffer>::failure(
-          StatusCode::invalid_argument,
-          fmt::format("mismatched vector lengths: x has {} elements, {} has {}", n, kMemberNames[m],
-                      floats[m]->size()));
-    }
-  }
-  if (photons.pmtid.size() != n) {
-    return Result<Buffer>::failure(
-        StatusCode::invalid_argument,
-        fmt::format("mismatched vector lengths: x has {} elements, pmtid has {}", n,
-                    photons.pmtid.size()));
-  }
-  if (header.collection_version == 0 || header.collection_version > kMaxVersion) {
-    return Result<Buffer>::failure(StatusCode::invalid_argument,
-                                   fmt::format("collection version {} is outside 1..{}",
-                                               header.collection_version, kMaxVersion));
-  }
-  if (n > kMaxEncodable) {
-    return Result<Buffer>::failure(
-        StatusCode::invalid_argument,
-        fmt::format("{} photons do not fit one ROOT object (at most {})", n, kMaxEncodable));
-  }
-
-  Buffer out = allocate_for_writing(encoded_size(n, header.framing));
-  auto* p = const_cast<std::byte*>(out.data());  // ours until returned
-  if (header.framing == Framing::message) {
-    store_be32(p, static_cast<std::uint32_t>(out.size() - 4));  // as TMessage::SetLength
-    store_be32(p + 4, kMessObject);
-    p += kMessageHeader;
-  }
-  store_be32(p, static_cast<std::uint32_t>(outer_count(n)) | kByteCountMask);
-  store_be32(p + 4, kNewClassTag);
-  std::memcpy(p + 8, kClassName.data(), kClassName.size());
-  p[8 + kClassName.size()] = std::byte{0};
-  p += 4 + kClassTagBytes;
-  store_be32(p, static_cast<std::uint32_t>(object_count(n)) | kByteCountMask);
-  store_be16(p + 4, kClassVersion);
-  store_be16(p + 6, kTObjectVersion);
-  store_be32(p + 8, header.unique_id);
-  store_be32(p + 12, header.bits & ~kIsReferenced);
-  p += 4 + 2 + kTObjectBytes;
-
-  const auto vector_count = static_cast<std::uint32_t>(2 + 4 + 4 * n) | kByteCountMask;
-  auto put_vector = [&](const void* data, bool check_finite) {
-    store_be32(p, vector_count);
-    store_be16(p + 4, header.collection_version);
-    store_be32(p + 6, static_cast<std::uint32_t>(n));
-    p += kVectorHeader;
-    const bool ok = swap_words<false>(static_cast<const std::byte*>(data), p, n, check_finite);
-    p += 4 * n;
-    return ok;
-  };
-  for (std::size_t m = 0; m < kFloatMembers; ++m) {
-    if (!put_vector(floats[m]->data(), true)) {
-      const std::size_t i = first_nonfinite(*floats[m]);
-      return Result<Buffer>::failure(StatusCode::invalid_argument,
-                                     fmt::format("{}[{}] is {} (every value must be finite)",
-                                                 kMemberNames[m], i, (*floats[m])[i]));
-    }
-  }
-  put_vector(photons.pmtid.data(), false);
-  ACHERON_ASSERT(p == out.data() + out.size());  // every byte written (none was zeroed)
-  return out;
-}
-
-Buffer encode_error(StatusCode code, std::string_view message, Framing framing) {
-  std::string text = escaped(fmt::format("{}: {}", to_string(code), message), kMaxErrorText);
-  const std::size_t length = text.size();
-  const std::size_t object = error_object_count(length);
-  const std::size_t outer = error_class_tag_bytes() + 4 + object;
-  Buffer out = Buffer::allocate((framing == Framing::message ? kMessageHeader : 0) + 4 + outer);
-  std::byte* p = out.mutable_data();
-  if (framing == Framing::message) {
-    store_be32(p, static_cast<std::uint32_t>(out.size() - 4));  // as TMessage::SetLength
-    store_be32(p + 4, kMessObject);
-    p += kMessageHeader;
-  }
-  store_be32(p, static_cast<std::uint32_t>(outer) | kByteCountMask);
-  store_be32(p + 4, kNewClassTag);
-  std::memcpy(p + 8, kErrorClassName.data(), kErrorClassName.size());  // NUL from allocate()
-  p += 4 + error_class_tag_bytes();
-  store_be32(p, static_cast<std::uint32_t>(object) | kByteCountMask);
-  store_be16(p + 4, kErrorClassVersion);
-  store_be16(p + 6, kTObjectVersion);
-  // fUniqueID and fBits stay 0, as ROOT 6 writes a fresh object.
-  p += 4 + 2 + kTObjectBytes;
-  if (length < 255) {
-    *p++ = static_cast<std::byte>(length);
-  } else {
-    *p++ = std::byte{255};
-    store_be32(p, static_cast<std::uint32_t>(length));
-    p += 4;
-  }
-  std::memcpy(p, text.data(), length);
-  return out;
-}
-
 Result<ErrorReply> decode_error(std::span<const std::byte> bytes) {
   Reader r(bytes);
   auto failed = [&r]() { return Result<ErrorReply>::failure(r.code, r.error); };
