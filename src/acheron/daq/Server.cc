@@ -1,5 +1,6 @@
 #include "acheron/daq/Server.hh"
 
+#include <grpc/slice.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -21,6 +22,7 @@
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/core/ThreadPool.hh"
+#include "acheron/daq/FrameEncoder.hh"
 #include "acheron/daq/HpIo.hh"
 #include "acheron/daqdata.grpc.pb.h"
 
@@ -55,6 +57,19 @@ Duration seconds(double s) {
   if (!(s > 0)) return Duration::zero();
   if (s > 1e9) s = 1e9;
   return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+}
+
+// A response of the cache as one gRPC slice over the same bytes: the slice
+// holds a reference to the sample (and so to its bytes) until gRPC is done
+// with it; nothing is copied.
+grpc::ByteBuffer response_buffer(const hub::SamplePtr& sample) {
+  const Buffer& bytes = ImageStore::image(*sample).bytes;
+  auto* keep = new hub::SamplePtr(sample);
+  grpc_slice slice = grpc_slice_new_with_user_data(
+      const_cast<std::byte*>(bytes.data()), bytes.size(),
+      [](void* p) { delete static_cast<hub::SamplePtr*>(p); }, keep);
+  grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
+  return grpc::ByteBuffer(&owned, 1);
 }
 
 // Credentials of the TCP listener: TLS from PEM files, or plaintext.
@@ -144,7 +159,7 @@ class Server::Impl final : public Base {
   // Under mutex_: if r (idle) is due and the cache holds images it has not
   // had, fills its batch, marks it writing and returns true. `latest` is a
   // snapshot of the store taken by the caller, or empty to take one here.
-  bool fill_batch(Reader* r, TimePoint now, std::vector<EncodedPtr>& latest,
+  bool fill_batch(Reader* r, TimePoint now, std::vector<hub::SamplePtr>& latest,
                   std::uint64_t& latest_id);
   void reader_batch_done(Reader* r, bool ok);
   // After each publication (on the publishing thread, never concurrently): idle streams that are
@@ -198,7 +213,7 @@ class Server::Impl final : public Base {
 
   std::thread dispatcher_;
   std::thread stream_thread_;
-  std::vector<EncodedPtr> publish_latest_;  // on_publish's snapshot (publishing thread only)
+  std::vector<hub::SamplePtr> publish_latest_;  // on_publish's snapshot (publishing thread only)
   std::vector<Reader*> publish_start_;
   std::once_flag shutdown_once_;
   std::mutex done_mutex_;
@@ -269,10 +284,11 @@ class Reader final {
   Duration interval_{};
   // Guarded by impl_->mutex_:
   State state_ = State::accepting;
-  TimePoint last_tick_{};                 // last tick that sent something
-  std::vector<std::uint64_t> last_sent_;  // per cache key index: newest frame id sent
+  TimePoint last_tick_{};  // last tick that sent something
   std::uint64_t epoch_ = 0;
-  std::uint64_t seen_id_ = 0;  // store's newest id at the last look at the cache
+  // The store's newest frame id at the last look at the cache: every image
+  // up to it was sent or not wanted, so only newer ones are sent.
+  std::uint64_t seen_id_ = 0;
   std::vector<grpc::ByteBuffer> batch_;
   std::size_t pos_ = 0;
   bool wrote_ = false;
@@ -296,7 +312,7 @@ class Uploader final : public grpc::ServerReadReactor<daqdata::UploadImageReques
     }
     if (!impl_->uploader_message(this)) return;
     if (request_.has_pano_image()) {
-      auto r = impl_->store_.push(std::move(*request_.mutable_pano_image()));
+      auto r = push_upload(impl_->store_, request_.pano_image());
       if (r == PushResult::full) {
         impl_->uploader_finish(this, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                                   "Server upload queue is full."));
@@ -431,7 +447,7 @@ void Server::Impl::reader_batch_done(Reader* r, bool ok) {
   r->state_ = Reader::State::idle;
   // A stream that is due and has news goes on at once, on this thread,
   // without a round trip through the dispatcher.
-  std::vector<EncodedPtr> latest;
+  std::vector<hub::SamplePtr> latest;
   std::uint64_t latest_id = 0;
   if (!shutting_down_ && fill_batch(r, Clock::now(), latest, latest_id)) {
     lock.unlock();
@@ -447,24 +463,21 @@ void Server::Impl::reader_batch_done(Reader* r, bool ok) {
   }
 }
 
-bool Server::Impl::fill_batch(Reader* r, TimePoint now, std::vector<EncodedPtr>& latest,
+bool Server::Impl::fill_batch(Reader* r, TimePoint now, std::vector<hub::SamplePtr>& latest,
                               std::uint64_t& latest_id) {
   if (r->state_ != Reader::State::idle) return false;
   if (r->last_tick_ != TimePoint{} && now < r->last_tick_ + r->interval_) return false;
   const auto epoch = store_.epoch();
   if (r->epoch_ != epoch) {
     r->epoch_ = epoch;
-    r->last_sent_.clear();
     r->seen_id_ = 0;
   }
   if (r->seen_id_ != 0 && store_.newest_id() == r->seen_id_) return false;  // nothing new
   if (latest_id == 0) latest_id = store_.snapshot(&latest);
-  if (r->last_sent_.size() < latest.size()) r->last_sent_.resize(latest.size(), 0);
-  for (std::size_t i = 0; i < latest.size(); ++i) {
-    const auto& e = latest[i];
-    if (!e || e->frame_id <= r->last_sent_[i] || !r->wants(*e)) continue;
-    r->last_sent_[i] = e->frame_id;
-    r->batch_.emplace_back(&e->bytes, 1);
+  for (const auto& sample : latest) {
+    const auto& e = ImageStore::image(*sample);
+    if (e.frame_id <= r->seen_id_ || !r->wants(e)) continue;
+    r->batch_.push_back(response_buffer(sample));
   }
   r->seen_id_ = latest_id;
   if (r->batch_.empty()) return false;
@@ -511,7 +524,7 @@ void Server::Impl::on_publish() {
 
 void Server::Impl::dispatch_loop() {
   std::unique_lock lock(mutex_);
-  std::vector<EncodedPtr> latest;
+  std::vector<hub::SamplePtr> latest;
   std::vector<Reader*> start;
   std::vector<Uploader*> expired;
   while (!stop_dispatch_) {
