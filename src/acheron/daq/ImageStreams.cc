@@ -21,14 +21,13 @@ bool parse_request(const grpc::ByteBuffer* buffer, google::protobuf::Message* me
 // A response of the cache as one gRPC slice over the same bytes: the slice
 // holds a reference to the sample (and so to its bytes) until gRPC is done
 // with it; nothing is copied.
-grpc::ByteBuffer response_buffer(const hub::SamplePtr& sample) {
+grpc::Slice response_slice(const hub::SamplePtr& sample) {
   const Buffer& bytes = ImageStore::image(*sample).bytes;
   auto* keep = new hub::SamplePtr(sample);
   grpc_slice slice = grpc_slice_new_with_user_data(
       const_cast<std::byte*>(bytes.data()), bytes.size(),
       [](void* p) { delete static_cast<hub::SamplePtr*>(p); }, keep);
-  grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
-  return grpc::ByteBuffer(&owned, 1);
+  return grpc::Slice(slice, grpc::Slice::STEAL_REF);
 }
 
 }  // namespace
@@ -137,9 +136,8 @@ void Server::Impl::reader_batch_done(Reader* r, bool ok) {
   r->state_ = Reader::State::idle;
   // A stream that is due and has news goes on at once, on this thread,
   // without a round trip through the dispatcher.
-  std::vector<hub::SamplePtr> latest;
-  std::uint64_t latest_id = 0;
-  if (!shutting_down_ && fill_batch(r, Clock::now(), latest, latest_id)) {
+  stream_view_.newest_id = 0;
+  if (!shutting_down_ && fill_batch(r, Clock::now(), stream_view_)) {
     lock.unlock();
     r->write_next();
     return;
@@ -153,8 +151,7 @@ void Server::Impl::reader_batch_done(Reader* r, bool ok) {
   }
 }
 
-bool Server::Impl::fill_batch(Reader* r, TimePoint now, std::vector<hub::SamplePtr>& latest,
-                              std::uint64_t& latest_id) {
+bool Server::Impl::fill_batch(Reader* r, TimePoint now, CacheView& view) {
   if (r->state_ != Reader::State::idle) return false;
   if (r->last_tick_ != TimePoint{} && now < r->last_tick_ + r->interval_) return false;
   const auto epoch = store_.epoch();
@@ -163,13 +160,22 @@ bool Server::Impl::fill_batch(Reader* r, TimePoint now, std::vector<hub::SampleP
     r->seen_id_ = 0;
   }
   if (r->seen_id_ != 0 && store_.newest_id() == r->seen_id_) return false;  // nothing new
-  if (latest_id == 0) latest_id = store_.snapshot(&latest);
-  for (const auto& sample : latest) {
-    const auto& e = ImageStore::image(*sample);
-    if (e.frame_id <= r->seen_id_ || !r->wants(e)) continue;
-    r->batch_.push_back(response_buffer(sample));
+  if (view.newest_id == 0) {
+    // A new look; slices of images still cached at the same place are kept.
+    view.newest_id = store_.snapshot(&view.scratch);
+    view.slices.resize(view.scratch.size());
+    for (std::size_t i = 0; i < view.scratch.size(); ++i)
+      if (i >= view.samples.size() || view.samples[i] != view.scratch[i])
+        view.slices[i] = grpc::Slice();
+    view.samples.swap(view.scratch);
   }
-  r->seen_id_ = latest_id;
+  for (std::size_t i = 0; i < view.samples.size(); ++i) {
+    const auto& e = ImageStore::image(*view.samples[i]);
+    if (e.frame_id <= r->seen_id_ || !r->wants(e)) continue;
+    if (view.slices[i].size() == 0) view.slices[i] = response_slice(view.samples[i]);
+    r->batch_.emplace_back(&view.slices[i], 1);
+  }
+  r->seen_id_ = view.newest_id;
   if (r->batch_.empty()) return false;
   r->last_tick_ = now;
   r->pos_ = 0;
@@ -202,9 +208,9 @@ void Server::Impl::on_publish() {
     std::lock_guard lock(mutex_);
     if (shutting_down_) return;
     const auto now = Clock::now();
-    std::uint64_t latest_id = 0;
+    publish_view_.newest_id = 0;  // a new look per publication, taken when needed
     for (auto* r : readers_)
-      if (fill_batch(r, now, publish_latest_, latest_id)) publish_start_.push_back(r);
+      if (fill_batch(r, now, publish_view_)) publish_start_.push_back(r);
   }
   // A stream in `writing` state stays alive until its write completes, so
   // starting the writes after unlocking is safe (as in the dispatcher).
@@ -214,17 +220,17 @@ void Server::Impl::on_publish() {
 
 void Server::Impl::dispatch_loop() {
   std::unique_lock lock(mutex_);
-  std::vector<hub::SamplePtr> latest;
+  CacheView view;
   std::vector<Reader*> start;
   std::vector<Uploader*> expired;
   while (!stop_dispatch_) {
     dirty_ = false;
     const auto now = Clock::now();
     auto next = TimePoint::max();
-    std::uint64_t latest_id = 0;  // one snapshot of the cache per pass, taken when needed
+    view.newest_id = 0;  // one look at the cache per pass, taken when needed
     for (auto* r : readers_) {
       if (r->state_ != Reader::State::idle) continue;
-      if (fill_batch(r, now, latest, latest_id)) {
+      if (fill_batch(r, now, view)) {
         start.push_back(r);
       } else if (r->last_tick_ != TimePoint{} && now < r->last_tick_ + r->interval_) {
         next = std::min(next, r->last_tick_ + r->interval_);

@@ -57,6 +57,17 @@ inline Duration seconds(double s) {
 class Reader;
 class Uploader;
 
+// One look at the store's cache, shared by the streams served in one pass
+// (after a publication, a dispatcher round, a finished batch). Each thread
+// that serves streams keeps its own view: an image becomes a gRPC slice once
+// per view, not once per stream or pass, and every write refers to it.
+struct CacheView {
+  std::vector<hub::SamplePtr> samples;  // the topic's newest sample per key
+  std::vector<grpc::Slice> slices;      // parallel to samples; empty until needed
+  std::vector<hub::SamplePtr> scratch;
+  std::uint64_t newest_id = 0;  // 0: not taken in this pass yet
+};
+
 class Server::Impl final : public ServiceBase {
  public:
   explicit Impl(ServerConfig config)
@@ -124,10 +135,9 @@ class Server::Impl final : public ServiceBase {
 
   // --- used by the reactors
   // Under mutex_: if r (idle) is due and the cache holds images it has not
-  // had, fills its batch, marks it writing and returns true. `latest` is a
-  // snapshot of the store taken by the caller, or empty to take one here.
-  bool fill_batch(Reader* r, TimePoint now, std::vector<hub::SamplePtr>& latest,
-                  std::uint64_t& latest_id);
+  // had, fills its batch, marks it writing and returns true. `view` is the
+  // pass's look at the cache; taken here if the pass has none yet.
+  bool fill_batch(Reader* r, TimePoint now, CacheView& view);
   void reader_batch_done(Reader* r, bool ok);
   // After each publication (on the publishing thread, never concurrently): idle streams that are
   // due start their batch right there (no hop through the dispatcher thread).
@@ -180,7 +190,8 @@ class Server::Impl final : public ServiceBase {
 
   std::thread dispatcher_;
   std::thread stream_thread_;
-  std::vector<hub::SamplePtr> publish_latest_;  // on_publish's snapshot (publishing thread only)
+  CacheView publish_view_;  // on_publish's look at the cache (publishing thread only)
+  CacheView stream_view_;   // reader_batch_done's (stream thread only)
   std::vector<Reader*> publish_start_;
   std::once_flag shutdown_once_;
   std::mutex done_mutex_;
