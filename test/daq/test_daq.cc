@@ -269,6 +269,42 @@ TEST(DaqImageStore, ConcurrentSourcesPublishOneAtATimeInOrder) {
   }
 }
 
+// The store's one cache is its hub topic: what readers get from snapshot()
+// and latest() is the topic's sample, and its bytes are the very bytes the
+// sample's array holds (shared, not copied).
+TEST(DaqImageStore, ReadersReadTheTopicsSamplesWithoutCopies) {
+  daq::ImageStore store(16);
+  ASSERT_EQ(store.push(frame(7, pff::Product::img16, 0)), daq::PushResult::queued);
+  ASSERT_EQ(store.push(frame(3, pff::Product::ph256, 1)), daq::PushResult::queued);
+  ASSERT_TRUE(eventually([&] { return store.stats().ingested == 2; }));
+  std::vector<acheron::hub::SamplePtr> samples;
+  EXPECT_EQ(store.snapshot(&samples), 2u);
+  ASSERT_EQ(samples.size(), 2u);
+  EXPECT_EQ(samples[0]->key, "module_3/ph");  // the topic's key order
+  EXPECT_EQ(samples[1]->key, "module_7/movie");
+  const auto& movie = daq::ImageStore::image(*samples[1]);
+  EXPECT_EQ(movie.frame_id, 1u);
+  EXPECT_EQ(movie.module_id, 7u);
+  EXPECT_FALSE(movie.pulse_height);
+  EXPECT_EQ(movie.bytes.data(), samples[1]->payload.at("response").buffer().data());
+  EXPECT_EQ(store.latest(0)->bytes.data(), movie.bytes.data());  // keys() order: module 7 first
+  daqdata::StreamImagesResponse r;
+  ASSERT_TRUE(r.ParseFromArray(movie.bytes.data(), static_cast<int>(movie.bytes.size())));
+  EXPECT_EQ(r.pano_image().module_id(), 7u);
+
+  // Uploads enter encoded; an empty encoding is refused and counted.
+  EXPECT_EQ(store.push(daq::EncodedFrame{}), daq::PushResult::rejected);
+  EXPECT_EQ(store.stats().rejected, 1u);
+  EXPECT_EQ(daq::push_upload(store, r.pano_image()), daq::PushResult::queued);
+  ASSERT_TRUE(eventually([&] { return store.stats().ingested == 3; }));
+  EXPECT_EQ(store.snapshot(&samples), 3u);
+  daqdata::StreamImagesResponse again;
+  const auto& uploaded = daq::ImageStore::image(*samples[1]);
+  ASSERT_TRUE(again.ParseFromArray(uploaded.bytes.data(), static_cast<int>(uploaded.bytes.size())));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(again, r));
+  EXPECT_EQ(uploaded.frame_id, 3u);
+}
+
 TEST(DaqSources, PffTailFollowsTheNewestCompleteFrame) {
   const auto dir = temp_dir();
   const auto path = dir / "start_x.dp_ph256.bpp_2.module_5.seqno_0.pff";

@@ -1,7 +1,8 @@
 // The DaqData gRPC server's insides, shared by the files that implement it:
 // Server::Impl (the service: state, limits, threads), Reader (one
 // StreamImages call on the stream completion queue) and Uploader (one
-// UploadImages call). Private to the daq module: not installed.
+// UploadImages call). Private to the daq module: installed with the other
+// headers (the install takes every .hh) but not part of the API.
 //
 //   ServerLifecycle.cc  start, shutdown, the Server facade, Status
 //   ImageStreams.cc     StreamImages: accepting calls, batches, the dispatcher
