@@ -74,15 +74,15 @@ void bench_encoding() {
     for (int round = 0; round < 15; ++round) {
       auto t0 = std::chrono::steady_clock::now();
       for (int i = 0; i < kPerRound; ++i) {
-        grpc::Slice bytes;
+        acheron::Buffer bytes;
         if (!daq::encode_frame_response(frames[i % frames.size()], &bytes)) std::abort();
         sink += bytes.size();
       }
       auto t1 = std::chrono::steady_clock::now();
       for (int i = 0; i < kPerRound; ++i) {
         daqdata::PanoImage image;
-        if (!daq::ImageStore::frame_to_image(frames[i % frames.size()], &image)) std::abort();
-        sink += daq::ImageStore::encode(image).size();
+        if (!daq::frame_to_image(frames[i % frames.size()], &image)) std::abort();
+        sink += daq::encode_response(image).size();
       }
       auto t2 = std::chrono::steady_clock::now();
       direct.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / kPerRound);
@@ -93,8 +93,7 @@ void bench_encoding() {
       return v[v.size() / 2];
     };
     const double d = median(direct), g = median(general);
-    std::printf("%8s %10.2f %10.2f %7.1fx\n", std::string(pff::info(p).name).c_str(), d, g,
-                g / d);
+    std::printf("%8s %10.2f %10.2f %7.1fx\n", std::string(pff::info(p).name).c_str(), d, g, g / d);
     if (sink == 0) std::abort();
   }
 }

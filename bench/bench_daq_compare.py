@@ -27,7 +27,16 @@ printed beside the results. --upstream is a directory holding the upstream
 `daq_data` and `panoseti_util` packages and a `run_upstream.py` that runs
 `asyncio.run(daq_data.server.serve(json.load(open(argv[1]))))`, with
 whatever import shims the machine needs on --upstream-pythonpath. Without
---upstream only acheron is measured. Source files for the upstream
+--upstream only acheron is measured.
+
+--baseline OTHER_BUILD also runs the `acheron` of another build directory
+(an earlier commit) under the same load (this build's bench_daq_load), right
+after this build's, and prints this build / baseline; --rounds N repeats the
+pair N times (alternating, so both see the same machine load), --kinds picks
+the cases:
+
+    bench/bench_daq_compare.py --build build/default --baseline /tmp/daqbase \
+        --kinds capacity,offered --rounds 3 Source files for the upstream
 simulator are synthesized into a temporary directory.
 """
 import argparse
@@ -158,11 +167,51 @@ def run_server(name, cmd, env, d, build, cases, seconds):
             server.wait()
 
 
+def compare_builds(a, build, baseline, cases, counts, kinds, load):
+    """This build's acheron against another build's, same load, alternating."""
+    rounds = []
+    with tempfile.TemporaryDirectory(prefix="daqcmp") as tmp:
+        d = pathlib.Path(tmp)
+        write_sources(d)
+        (d / "server.json").write_text(json.dumps(config(d)))
+        for _ in range(a.rounds):
+            r = {}
+            for name, b in (("this", build), ("baseline", baseline)):
+                r[name] = run_server(name, [str(b / "apps/acheron/acheron"), "daq", "serve",
+                                            "--config", str(d / "server.json"), "--no-tcp"],
+                                     os.environ, d, build, cases, a.seconds)
+            rounds.append(r)
+    print(f"\nload average before the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, "
+          f"{os.cpu_count()} CPUs, {a.seconds:.0f} s per case, {a.rounds} rounds")
+    for kind in [k for k in ("capacity", "offered") if k in kinds]:
+        print(f"\n{kind}: images/s delivered (server cores), this build / baseline, per round")
+        for n in counts:
+            cells = []
+            for r in rounds:
+                t, b = r["this"][(kind, n)], r["baseline"][(kind, n)]
+                cells.append(f"{t['rate']:.0f} ({t['server_cpu']:.2f}) / {b['rate']:.0f} "
+                             f"({b['server_cpu']:.2f}) = {t['rate'] / max(b['rate'], 1):.2f}")
+            print(f"{n:>4} clients: " + " | ".join(cells))
+    if "latency" in kinds:
+        print("\nlatency at 1 kHz, p50 / p99 ms, this build / baseline, per round")
+        for n in counts:
+            cells = []
+            for r in rounds:
+                t, b = r["this"][("latency", n)], r["baseline"][("latency", n)]
+                cells.append(f"{t['p50_ms']:.2f}/{t['p99_ms']:.2f} vs "
+                             f"{b['p50_ms']:.2f}/{b['p99_ms']:.2f}")
+            print(f"{n:>4} clients: " + " | ".join(cells))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build/default")
     ap.add_argument("--upstream")
     ap.add_argument("--upstream-pythonpath", default="")
+    ap.add_argument("--baseline", help="another build directory whose acheron runs too")
+    ap.add_argument("--rounds", type=int, default=1, help="runs of the (this, baseline) pair")
+    ap.add_argument("--kinds", default="offered,capacity,latency")
     ap.add_argument("--clients", default="1,8,32")
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--rate", type=float, default=8000, help="frames/s written (offered-load cases)")
@@ -177,7 +226,12 @@ def main():
                                "--modules", "11,12,13,14,15,16,17,18"]) for n in counts]
     cases += [("latency", n, ["--rate", "1000", "--products", "img16", "--latency"])
               for n in counts]
+    kinds = a.kinds.split(",")
+    cases = [c for c in cases if c[0] in kinds]
     load = os.getloadavg()
+    if a.baseline:
+        return compare_builds(a, build, pathlib.Path(a.baseline).resolve(), cases, counts, kinds,
+                              load)
     with tempfile.TemporaryDirectory(prefix="daqcmp") as tmp:
         d = pathlib.Path(tmp)
         write_sources(d)

@@ -128,7 +128,7 @@ TEST(DaqImageStore, LatestPerModuleAndKind) {
   EXPECT_EQ(ph->frame_id, 4u);
   EXPECT_TRUE(ph->pulse_height);
   daqdata::StreamImagesResponse r;
-  ASSERT_TRUE(r.ParseFromArray(ph->bytes.begin(), static_cast<int>(ph->bytes.size())));
+  ASSERT_TRUE(r.ParseFromArray(ph->bytes.data(), static_cast<int>(ph->bytes.size())));
   EXPECT_EQ(r.pano_image().type(), daqdata::PanoImage::PULSE_HEIGHT);
   EXPECT_EQ(r.pano_image().shape_size(), 2);
   EXPECT_EQ(r.pano_image().shape(0), 32u);
@@ -159,14 +159,14 @@ TEST(DaqImageStore, RejectsUnknownPropsAndBadHeaders) {
   odd.add_shape(16);
   odd.set_bytes_per_pixel(2);
   odd.mutable_image_array()->Resize(256, 0);
-  EXPECT_EQ(store.push(std::move(odd)), daq::PushResult::rejected);
+  EXPECT_EQ(daq::push_upload(store, odd), daq::PushResult::rejected);
   daqdata::PanoImage short_array;
   short_array.set_type(daqdata::PanoImage::PULSE_HEIGHT);
   short_array.add_shape(16);
   short_array.add_shape(16);
   short_array.set_bytes_per_pixel(2);
   short_array.mutable_image_array()->Resize(10, 0);
-  EXPECT_EQ(store.push(std::move(short_array)), daq::PushResult::rejected);
+  EXPECT_EQ(daq::push_upload(store, short_array), daq::PushResult::rejected);
   auto bad = frame(1, pff::Product::img16, 0);
   bad.pixels.pop_back();
   EXPECT_EQ(store.push(bad), daq::PushResult::rejected);
@@ -192,7 +192,7 @@ TEST(DaqImageStore, RejectsTypesOutsideTheEnum) {
     std::string frame_bytes;
     pff::Product product;
     EXPECT_FALSE(daq::image_to_pff(image, &frame_bytes, &product)) << type;
-    EXPECT_EQ(store.push(std::move(image)), daq::PushResult::rejected) << type;
+    EXPECT_EQ(daq::push_upload(store, image), daq::PushResult::rejected) << type;
   }
   EXPECT_EQ(store.stats().rejected, 3u);
   EXPECT_TRUE(store.keys().empty());
@@ -237,14 +237,15 @@ TEST(DaqImageStore, ConcurrentSourcesPublishOneAtATimeInOrder) {
   std::atomic<int> inside{0}, overlaps{0}, published{0};
   std::mutex seen_mutex;
   std::vector<std::vector<std::uint32_t>> seen(kSources + 1);  // frame numbers per module
-  std::vector<daq::EncodedPtr> latest;
+  std::vector<acheron::hub::SamplePtr> latest;
   store.set_listener([&] {
     if (inside.fetch_add(1) != 0) ++overlaps;
     const auto id = store.snapshot(&latest);
-    for (const auto& e : latest) {
-      if (!e || e->frame_id != id) continue;
+    for (const auto& sample : latest) {
+      const auto* e = &daq::ImageStore::image(*sample);
+      if (e->frame_id != id) continue;
       daqdata::StreamImagesResponse r;
-      EXPECT_TRUE(r.ParseFromArray(e->bytes.begin(), static_cast<int>(e->bytes.size())));
+      EXPECT_TRUE(r.ParseFromArray(e->bytes.data(), static_cast<int>(e->bytes.size())));
       std::lock_guard lock(seen_mutex);
       seen.at(e->module_id).push_back(r.pano_image().frame_number());
     }
@@ -266,6 +267,42 @@ TEST(DaqImageStore, ConcurrentSourcesPublishOneAtATimeInOrder) {
     ASSERT_EQ(seen[m].size(), static_cast<std::size_t>(kFrames)) << "module " << m;
     for (int n = 0; n < kFrames; ++n) EXPECT_EQ(seen[m][n], static_cast<std::uint32_t>(n));
   }
+}
+
+// The store's one cache is its hub topic: what readers get from snapshot()
+// and latest() is the topic's sample, and its bytes are the very bytes the
+// sample's array holds (shared, not copied).
+TEST(DaqImageStore, ReadersReadTheTopicsSamplesWithoutCopies) {
+  daq::ImageStore store(16);
+  ASSERT_EQ(store.push(frame(7, pff::Product::img16, 0)), daq::PushResult::queued);
+  ASSERT_EQ(store.push(frame(3, pff::Product::ph256, 1)), daq::PushResult::queued);
+  ASSERT_TRUE(eventually([&] { return store.stats().ingested == 2; }));
+  std::vector<acheron::hub::SamplePtr> samples;
+  EXPECT_EQ(store.snapshot(&samples), 2u);
+  ASSERT_EQ(samples.size(), 2u);
+  EXPECT_EQ(samples[0]->key, "module_3/ph");  // the topic's key order
+  EXPECT_EQ(samples[1]->key, "module_7/movie");
+  const auto& movie = daq::ImageStore::image(*samples[1]);
+  EXPECT_EQ(movie.frame_id, 1u);
+  EXPECT_EQ(movie.module_id, 7u);
+  EXPECT_FALSE(movie.pulse_height);
+  EXPECT_EQ(movie.bytes.data(), samples[1]->payload.at("response").buffer().data());
+  EXPECT_EQ(store.latest(0)->bytes.data(), movie.bytes.data());  // keys() order: module 7 first
+  daqdata::StreamImagesResponse r;
+  ASSERT_TRUE(r.ParseFromArray(movie.bytes.data(), static_cast<int>(movie.bytes.size())));
+  EXPECT_EQ(r.pano_image().module_id(), 7u);
+
+  // Uploads enter encoded; an empty encoding is refused and counted.
+  EXPECT_EQ(store.push(daq::EncodedFrame{}), daq::PushResult::rejected);
+  EXPECT_EQ(store.stats().rejected, 1u);
+  EXPECT_EQ(daq::push_upload(store, r.pano_image()), daq::PushResult::queued);
+  ASSERT_TRUE(eventually([&] { return store.stats().ingested == 3; }));
+  EXPECT_EQ(store.snapshot(&samples), 3u);
+  daqdata::StreamImagesResponse again;
+  const auto& uploaded = daq::ImageStore::image(*samples[1]);
+  ASSERT_TRUE(again.ParseFromArray(uploaded.bytes.data(), static_cast<int>(uploaded.bytes.size())));
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(again, r));
+  EXPECT_EQ(uploaded.frame_id, 3u);
 }
 
 TEST(DaqSources, PffTailFollowsTheNewestCompleteFrame) {
@@ -558,16 +595,16 @@ TEST(DaqImageStore, DirectEncodingIsTheMessageOfTheProtobufPath) {
   // 16-bit range (varints of 1-3 bytes, PH values stored negative), zero
   // fields (left out on the wire) and nested objects.
   auto check = [](const daq::RawFrame& f) {
-    grpc::Slice bytes;
+    acheron::Buffer bytes;
     ASSERT_TRUE(daq::encode_frame_response(f, &bytes)) << f.header;
     daqdata::StreamImagesResponse direct;
-    ASSERT_TRUE(direct.ParseFromArray(bytes.begin(), static_cast<int>(bytes.size())));
+    ASSERT_TRUE(direct.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
     daqdata::PanoImage general;
-    ASSERT_TRUE(daq::ImageStore::frame_to_image(f, &general));
+    ASSERT_TRUE(daq::frame_to_image(f, &general));
     EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(direct.pano_image(), general))
         << direct.pano_image().ShortDebugString().substr(0, 300);
     EXPECT_EQ(direct.pano_image().image_array_size(), int(pff::info(f.product).pixels()));
-    EXPECT_EQ(bytes.size(), daq::ImageStore::encode(general).size());
+    EXPECT_EQ(bytes.size(), daq::encode_response(general).size());
   };
   for (auto p : pff::kProducts) {
     auto f = frame(300, p, 70'000);
@@ -612,26 +649,26 @@ TEST(DaqImageStore, DirectEncodingIsTheMessageOfTheProtobufPath) {
        {R"({"a": "x"})", R"({"a": [1]})", R"({"a": true})", R"({"a\u0041": 1})",
         R"({"a": 1, "a": 2})", R"({"a": inf})", R"({"a": 1} x)", R"({"a": +1})", "[1]", "{"}) {
     f.header = other;
-    grpc::Slice bytes;
+    acheron::Buffer bytes;
     EXPECT_FALSE(daq::encode_frame_response(f, &bytes)) << other;
   }
   f = frame(1, pff::Product::img16, 1);
   f.pixels.pop_back();
-  grpc::Slice bytes;
+  acheron::Buffer bytes;
   EXPECT_FALSE(daq::encode_frame_response(f, &bytes));
 }
 
 TEST(DaqImageStore, GeneralJsonHeaders) {
   daqdata::PanoImage a;
   auto f = frame(1, pff::Product::ph256, 3);
-  ASSERT_TRUE(daq::ImageStore::frame_to_image(f, &a));
+  ASSERT_TRUE(daq::frame_to_image(f, &a));
   EXPECT_DOUBLE_EQ(a.header().fields().at("pkt_num").number_value(), 3.0);
   EXPECT_DOUBLE_EQ(a.header().fields().at("tv_sec").number_value(), 1700000000.0);
   // Strings, arrays and escapes go through protobuf's JSON parser.
   f.header = R"({"a": "x\"y", "b": [1, 2], "c": {"d": -1.5e3}, "e": true})"
              "\n\n";
   daqdata::PanoImage b;
-  ASSERT_TRUE(daq::ImageStore::frame_to_image(f, &b));
+  ASSERT_TRUE(daq::frame_to_image(f, &b));
   EXPECT_EQ(b.header().fields().at("a").string_value(), "x\"y");
   EXPECT_EQ(b.header().fields().at("b").list_value().values_size(), 2);
   EXPECT_DOUBLE_EQ(b.header().fields().at("c").struct_value().fields().at("d").number_value(),
@@ -639,7 +676,7 @@ TEST(DaqImageStore, GeneralJsonHeaders) {
   for (const char* bad : {"{\"a\" 1}", "{", "[1]", "{\"a\": {\"b\": 1}"}) {
     f.header = bad;
     daqdata::PanoImage c;
-    EXPECT_FALSE(daq::ImageStore::frame_to_image(f, &c)) << bad;
+    EXPECT_FALSE(daq::frame_to_image(f, &c)) << bad;
   }
 }
 

@@ -14,7 +14,6 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   namespace pff = acheron::wire::pff;
-  using acheron::daq::ImageStore;
   if (size < 2) return 0;
   const auto product = pff::kProducts[data[0] % 4];
   const auto& info = pff::info(product);
@@ -28,25 +27,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t i = 0; i < f.pixels.size(); ++i)
     f.pixels[i] = static_cast<char>(data[(i * 7) % size] ^ (i * 31));
 
-  grpc::Slice direct;
+  acheron::Buffer direct;
   const bool direct_ok = acheron::daq::encode_frame_response(f, &direct);
   daqdata::PanoImage image;
-  const bool general_ok = ImageStore::frame_to_image(f, &image);
+  const bool general_ok = acheron::daq::frame_to_image(f, &image);
   if (direct_ok) {
     daqdata::StreamImagesResponse from_direct;
-    if (!from_direct.ParseFromArray(direct.begin(), static_cast<int>(direct.size())))
-      std::abort();
+    if (!from_direct.ParseFromArray(direct.data(), static_cast<int>(direct.size()))) std::abort();
     // The general parser rejects a few numbers the direct one reads (leading
     // zeros); where both accept, the messages are identical.
-    if (general_ok && !google::protobuf::util::MessageDifferencer::Equals(
-                          from_direct.pano_image(), image))
+    if (general_ok &&
+        !google::protobuf::util::MessageDifferencer::Equals(from_direct.pano_image(), image))
       std::abort();
   }
   if (!general_ok) return 0;
   if (static_cast<std::size_t>(image.image_array_size()) != info.pixels()) std::abort();
-  auto encoded = ImageStore::encode(image);
+  auto encoded = acheron::daq::encode_response(image);
   daqdata::StreamImagesResponse r;
-  if (!r.ParseFromArray(encoded.begin(), static_cast<int>(encoded.size()))) std::abort();
+  if (!r.ParseFromArray(encoded.data(), static_cast<int>(encoded.size()))) std::abort();
   std::string frame;
   pff::Product back;
   if (!acheron::daq::image_to_pff(r.pano_image(), &frame, &back) || back != product) std::abort();

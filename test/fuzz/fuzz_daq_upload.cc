@@ -21,6 +21,7 @@
 #include "FuzzInput.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/daq/Client.hh"
+#include "acheron/daq/FrameEncoder.hh"
 #include "acheron/daq/ImageStore.hh"
 
 namespace {
@@ -83,7 +84,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const bool expected = acceptable(uploaded);
     const auto before = images.stats();
     const auto last_id = images.last_frame_id();
-    const auto result = images.push(std::move(*request.mutable_pano_image()));
+    const auto result = daq::push_upload(images, request.pano_image());
     const auto after = images.stats();
     FUZZ_CHECK(result != daq::PushResult::full);  // one uploader, published at once
     FUZZ_CHECK((result == daq::PushResult::queued) == expected);
@@ -110,7 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(cached->module_id == uploaded.module_id() && cached->pulse_height == ph);
     daqdata::StreamImagesResponse response;
     FUZZ_CHECK(
-        response.ParseFromArray(cached->bytes.begin(), static_cast<int>(cached->bytes.size())));
+        response.ParseFromArray(cached->bytes.data(), static_cast<int>(cached->bytes.size())));
     FUZZ_CHECK(same_image(response.pano_image(), uploaded));
     std::string pff_frame;
     wire::pff::Product product;

@@ -73,6 +73,22 @@ TEST(Topic, latest_value_cache_per_key) {
   EXPECT_EQ(t.keys(), strings({"a", "b"}));
 }
 
+TEST(Topic, snapshot_reads_every_key_and_the_newest_seq_together) {
+  Topic t("readings");
+  std::vector<SamplePtr> out{nullptr};
+  EXPECT_EQ(t.snapshot(&out), 0u);
+  EXPECT_TRUE(out.empty());  // reused: cleared first
+  t.publish("b", value(1));
+  t.publish("a", value(2));
+  t.publish("b", value(3));
+  EXPECT_EQ(t.snapshot(&out), 3u);
+  ASSERT_EQ(out.size(), 2u);  // key order, newest per key
+  EXPECT_EQ(out[0]->key, "a");
+  EXPECT_EQ(value_of(out[0]), 2);
+  EXPECT_EQ(out[1]->key, "b");
+  EXPECT_EQ(out[1]->seq, 3u);
+}
+
 TEST(Topic, cache_latest_off_keeps_nothing) {
   Topic t("events", {.cache_latest = false});
   t.publish("a", value(1));

@@ -1,6 +1,6 @@
 #include "acheron/daq/FrameEncoder.hh"
 
-#include <grpc/slice.h>
+#include <google/protobuf/util/json_util.h>
 
 #include <bit>
 #include <charconv>
@@ -101,8 +101,8 @@ class HeaderScanner {
     std::uint64_t n = 0;
     const char* digits = q;
     while (q < end && *q >= '0' && *q <= '9' && q - digits < 16) n = n * 10 + unsigned(*q++ - '0');
-    if (q > digits && q - digits < 16 && (q == end || (*q != '.' && *q != 'e' && *q != 'E' &&
-                                                      !(*q >= '0' && *q <= '9')))) {
+    if (q > digits && q - digits < 16 &&
+        (q == end || (*q != '.' && *q != 'e' && *q != 'E' && !(*q >= '0' && *q <= '9')))) {
       *v = *begin == '-' ? -static_cast<double>(n) : static_cast<double>(n);
       pos_ += static_cast<std::size_t>(q - begin);
       return true;
@@ -202,8 +202,8 @@ std::size_t put_pixels(std::uint8_t* out, const unsigned char* px, std::size_t c
                                 ? px[i]
                                 : std::uint32_t(px[2 * i]) | (std::uint32_t(px[2 * i + 1]) << 8);
     const std::uint32_t two = v >= 0x80, three = v >= 0x4000;
-    const std::uint32_t word = (v & 0x7F) | (two << 7) | (((v >> 7) & 0x7F) << 8) |
-                               (three << 15) | ((v >> 14) << 16);
+    const std::uint32_t word =
+        (v & 0x7F) | (two << 7) | (((v >> 7) & 0x7F) << 8) | (three << 15) | ((v >> 14) << 16);
     std::memcpy(p, &word, 4);  // little-endian hosts only (checked below)
     p += 1 + two + three;
   }
@@ -211,9 +211,20 @@ std::size_t put_pixels(std::uint8_t* out, const unsigned char* px, std::size_t c
 }
 static_assert(std::endian::native == std::endian::little);
 
+// An uninitialised block for one response (every byte is written), handed
+// to a Buffer that owns it.
+std::shared_ptr<std::uint8_t[]> new_block(std::size_t size) {
+  return std::make_shared_for_overwrite<std::uint8_t[]>(size);
+}
+
+Buffer adopt_block(std::shared_ptr<std::uint8_t[]> block, std::size_t size) {
+  const auto* data = reinterpret_cast<const std::byte*>(block.get());
+  return Buffer::adopt(std::shared_ptr<const void>(std::move(block), data), data, size);
+}
+
 }  // namespace
 
-bool encode_frame_response(const RawFrame& frame, grpc::Slice* out) {
+bool encode_frame_response(const RawFrame& frame, Buffer* out) {
   const auto& info = pff::info(frame.product);
   if (frame.pixels.size() != info.image_bytes()) return false;
   std::string_view header = frame.header;
@@ -239,8 +250,9 @@ bool encode_frame_response(const RawFrame& frame, grpc::Slice* out) {
   if (frame.module_id != 0) image_size += 1 + varint_size(frame.module_id);
   const std::size_t total = field_size(image_size);
 
-  grpc_slice slice = grpc_slice_malloc(total);
-  auto* p = GRPC_SLICE_START_PTR(slice);
+  auto block = new_block(total);
+  auto* const begin = block.get();
+  auto* p = begin;
   *p++ = kResponsePanoImage;
   p = put_varint(p, image_size);
   *p++ = kImageType;
@@ -267,12 +279,85 @@ bool encode_frame_response(const RawFrame& frame, grpc::Slice* out) {
     *p++ = kImageModuleId;
     p = put_varint(p, frame.module_id);
   }
-  if (p != GRPC_SLICE_END_PTR(slice)) {  // a sizing bug: never send a corrupt message
-    grpc_slice_unref(slice);
-    return false;
-  }
-  *out = grpc::Slice(slice, grpc::Slice::STEAL_REF);
+  if (p != begin + total) return false;  // a sizing bug: never send a corrupt message
+  *out = adopt_block(std::move(block), total);
   return true;
+}
+
+bool frame_to_image(const RawFrame& frame, daqdata::PanoImage* out) {
+  const auto& info = pff::info(frame.product);
+  if (frame.pixels.size() != info.image_bytes()) return false;
+  std::string_view header = frame.header;
+  while (!header.empty() && (header.back() == '\n' || header.back() == ' '))
+    header.remove_suffix(1);
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!google::protobuf::util::JsonStringToMessage(
+           google::protobuf::StringPiece(header.data(), header.size()), out->mutable_header(),
+           options)
+           .ok())
+    return false;
+  out->set_type(info.is_pulse_height() ? daqdata::PanoImage::PULSE_HEIGHT
+                                       : daqdata::PanoImage::MOVIE);
+  out->add_shape(info.side);
+  out->add_shape(info.side);
+  out->set_bytes_per_pixel(static_cast<int>(info.bytes_per_pixel));
+  auto* array = out->mutable_image_array();
+  array->Resize(static_cast<int>(info.pixels()), 0);
+  pff::pixels_to_u32({reinterpret_cast<const std::byte*>(frame.pixels.data()), frame.pixels.size()},
+                     info.bytes_per_pixel, array->mutable_data());
+  out->set_file(frame.file);
+  out->set_frame_number(frame.frame_number);
+  out->set_module_id(frame.module_id);
+  return true;
+}
+
+Buffer encode_response(const daqdata::PanoImage& image) {
+  // StreamImagesResponse{pano_image = 4}: the tag, the length, the image.
+  const std::size_t body = image.ByteSizeLong();
+  const std::size_t total = 1 + varint_size(body) + body;
+  auto block = new_block(total);
+  auto* p = block.get();
+  *p++ = kResponsePanoImage;
+  p = put_varint(p, body);
+  image.SerializeWithCachedSizesToArray(p);
+  return adopt_block(std::move(block), total);
+}
+
+std::optional<EncodedFrame> encode_frame(const RawFrame& frame) {
+  const bool ph = pff::info(frame.product).is_pulse_height();
+  // The DAQ's own headers are written straight to the wire form; any other
+  // JSON goes through protobuf's parser and messages.
+  Buffer bytes;
+  if (encode_frame_response(frame, &bytes))
+    return EncodedFrame{std::move(bytes), frame.module_id, ph};
+  daqdata::PanoImage image;
+  if (!frame_to_image(frame, &image)) return std::nullopt;
+  return EncodedFrame{encode_response(image), frame.module_id, ph};
+}
+
+std::optional<EncodedFrame> encode_upload(const daqdata::PanoImage& image) {
+  std::vector<std::uint32_t> shape(image.shape().begin(), image.shape().end());
+  // The wire's type is any int32: checked before the cast to the 8-bit
+  // ImageType, which would turn 258 into MOVIE.
+  auto product = daqdata::PanoImage::Type_IsValid(image.type())
+                     ? pff::product_from_props(static_cast<pff::ImageType>(image.type()), shape,
+                                               image.bytes_per_pixel())
+                     : std::nullopt;
+  if (!product ||
+      static_cast<std::size_t>(image.image_array_size()) != pff::info(*product).pixels())
+    return std::nullopt;
+  return EncodedFrame{encode_response(image), image.module_id(),
+                      image.type() == daqdata::PanoImage::PULSE_HEIGHT};
+}
+
+PushResult push_upload(ImageStore& store, const daqdata::PanoImage& image) {
+  auto encoded = encode_upload(image);
+  if (!encoded) {
+    store.count_rejected();
+    return PushResult::rejected;
+  }
+  return store.push(std::move(*encoded));
 }
 
 }  // namespace acheron::daq

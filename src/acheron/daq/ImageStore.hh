@@ -6,11 +6,11 @@
 // order. An image that finds the queue empty and no publication running is
 // published by the pushing thread itself (no thread hop), unless its source
 // marks it part of a burst; the others wait in the queue for the consumer
-// thread. Readers poll the cache: the serialized
-// bytes are shared by every stream (no per-client copy).
+// thread. Readers read the topic's latest-value cache (snapshot()): the
+// serialized bytes are shared by every stream (no per-client copy). Policy
+// only: no gRPC or protobuf types here; the encoders are in FrameEncoder.hh
+// and the gRPC front hands the bytes to gRPC without copying them.
 #pragma once
-
-#include <grpcpp/support/slice.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -24,7 +24,7 @@
 #include <variant>
 #include <vector>
 
-#include "acheron/daqdata.pb.h"
+#include "acheron/core/Payload.hh"
 #include "acheron/hub/Topic.hh"
 #include "acheron/wire/Pff.hh"
 
@@ -45,9 +45,18 @@ struct RawFrame {
   bool burst = false;
 };
 
-// One cached image: the serialized StreamImagesResponse.
+// An image already encoded as its StreamImagesResponse (an upload, encoded
+// on the uploader's thread by encode_upload in FrameEncoder.hh).
+struct EncodedFrame {
+  Buffer bytes;
+  std::uint32_t module_id = 0;
+  bool pulse_height = false;
+};
+
+// One cached image: the serialized StreamImagesResponse. It owns the bytes
+// of the array its topic sample carries (ImageStore::image()).
 struct EncodedImage {
-  grpc::Slice bytes;
+  Buffer bytes;
   std::uint64_t frame_id = 0;
   std::uint32_t module_id = 0;
   bool pulse_height = false;
@@ -83,9 +92,12 @@ class ImageStore final {
   // dropped). May publish the image (and run the listener) on the calling
   // thread before returning.
   PushResult push(RawFrame frame);
-  // An uploaded image; unknown (type, shape, bpp) or a pixel count that does
-  // not match the shape → rejected (such images break every client's parser).
-  PushResult push(daqdata::PanoImage&& image);
+  // An encoded image (an upload that passed its checks: push_upload in
+  // FrameEncoder.hh); empty bytes → rejected.
+  PushResult push(EncodedFrame frame);
+  // Counts an image refused before it reached the store (an upload with an
+  // unknown (type, shape, bpp)); it shows in stats().rejected.
+  void count_rejected();
 
   // Called after every publication, on the thread that published (the
   // consumer thread or a pushing thread); never concurrently.
@@ -98,9 +110,12 @@ class ImageStore final {
   std::uint64_t epoch() const noexcept { return epoch_.load(); }
   // The newest image of key index i (nullptr if none).
   EncodedPtr latest(std::size_t index) const;
-  // The newest image of every key (by key index) in one short critical
-  // section; returns the newest frame id published so far. `out` is reused.
-  std::uint64_t snapshot(std::vector<EncodedPtr>* out) const;
+  // The topic's newest sample of every key (in key order) in one short
+  // critical section; returns the newest frame id published so far, which
+  // is the frame id of the newest sample in `out`. `out` is reused.
+  std::uint64_t snapshot(std::vector<hub::SamplePtr>* out) const;
+  // The image a sample of this store's topic carries.
+  static const EncodedImage& image(const hub::Sample& sample);
   // Forgets every cached image (hp_io re-initialisation). Frame ids keep
   // increasing across clear().
   void clear();
@@ -111,24 +126,15 @@ class ImageStore final {
   StoreStats stats() const;
   std::size_t queue_depth() const;
 
-  // The serialized StreamImagesResponse{pano_image} of an image.
-  static grpc::Slice encode(const daqdata::PanoImage& image);
-  // A frame as a PanoImage through protobuf's messages and JSON parser (the
-  // general path; frames with the DAQ's own header form are encoded directly
-  // by encode_frame_response, to the same message).
-  static bool frame_to_image(const RawFrame& frame, daqdata::PanoImage* out);
-
  private:
   struct Item {
-    std::variant<RawFrame, daqdata::PanoImage> body;
+    std::variant<RawFrame, EncodedFrame> body;
     std::int64_t ingest_ns = 0;
   };
   PushResult enqueue(Item item);
   void process(Item item);
   void run();
-  void publish(const daqdata::PanoImage& image, std::int64_t ingest_ns);
-  void publish(grpc::Slice bytes, std::uint32_t module_id, bool pulse_height,
-               std::int64_t ingest_ns);
+  void publish(Buffer bytes, std::uint32_t module_id, bool pulse_height, std::int64_t ingest_ns);
 
   const std::size_t capacity_;
   mutable std::mutex queue_mutex_;
@@ -139,9 +145,8 @@ class ImageStore final {
 
   mutable std::mutex cache_mutex_;
   std::shared_ptr<hub::Topic> topic_;
-  std::uint64_t id_base_ = 0;  // frame id = id_base_ + topic seq
-  std::vector<CacheKey> keys_;
-  std::vector<EncodedPtr> slots_;  // newest image per key index (readers' fast path)
+  std::uint64_t id_base_ = 0;   // frame id = id_base_ + topic seq
+  std::vector<CacheKey> keys_;  // discovery order (the topic's cache is in key order)
   std::atomic<std::uint64_t> keys_version_{0};
   std::atomic<std::uint64_t> epoch_{0};
   std::atomic<std::uint64_t> newest_id_{0};

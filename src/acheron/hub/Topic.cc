@@ -218,6 +218,14 @@ std::shared_ptr<Subscription> Topic::subscribe(SubscriptionOptions options) {
   return sub;
 }
 
+std::uint64_t Topic::snapshot(std::vector<SamplePtr>* out) const {
+  out->clear();
+  std::lock_guard lock(mutex_);
+  out->reserve(cache_.size());
+  for (const auto& [key, sample] : cache_) out->push_back(sample);
+  return seq_;
+}
+
 std::optional<SamplePtr> Topic::latest(const std::string& key) const {
   std::lock_guard lock(mutex_);
   if (auto it = cache_.find(key); it != cache_.end()) return it->second;

@@ -48,11 +48,11 @@ struct SubscriptionOptions {
   std::string key_regex;  // if set, keys must match it entirely (RE2 syntax, core/Pattern.hh)
   // Alternatively a compiled pattern (taken instead of key_regex when set).
   std::optional<Pattern> key_pattern;
-  Duration min_interval{0};       // per key: at most one delivery per interval
+  Duration min_interval{0};  // per key: at most one delivery per interval
   DeliveryMode mode = DeliveryMode::cache;
-  std::size_t queue_capacity = 1000;  // queue mode
+  std::size_t queue_capacity = 1000;             // queue mode
   QueueFull when_full = QueueFull::drop_oldest;  // queue mode
-  bool snapshot_first = true;         // start with the cached latest value of each key
+  bool snapshot_first = true;                    // start with the cached latest value of each key
 };
 
 struct SubscriptionStats {
@@ -132,6 +132,10 @@ class Topic final {
   std::shared_ptr<Subscription> subscribe(SubscriptionOptions options = {});
 
   std::optional<SamplePtr> latest(const std::string& key) const;
+  // The cached latest sample of every key (in key order) and the sequence
+  // number of the newest publication, read together under one lock: every
+  // sample published after this call has a greater seq. `out` is reused.
+  std::uint64_t snapshot(std::vector<SamplePtr>* out) const;
   std::vector<std::string> keys() const;
   std::size_t subscriber_count() const;
   std::uint64_t last_seq() const;
