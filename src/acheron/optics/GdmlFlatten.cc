@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <unordered_map>
 
@@ -105,65 +106,99 @@ WorldMesh world_mesh(const Mesh& mesh, const Affine& a) {
   return w;
 }
 
-// Triangles of `a` that lie on `b`'s surface: their centroid and corners
-// within tol of it (a triangle that only partly covers `b` is not on it).
-// `b`'s triangles are bucketed in a uniform grid over its bounds (about one
-// triangle per cell), so a centroid is tested against the few triangles
-// near it.
-std::vector<std::size_t> touching(const WorldMesh& a, const WorldMesh& b, double tol) {
-  std::vector<std::size_t> out;
-  if (b.triangles.empty()) return out;
-  const V3 lo{b.lo.x - tol, b.lo.y - tol, b.lo.z - tol};
+// A placed solid's triangles in the world bucketed in a uniform grid over
+// its bounds (about one triangle per cell, each triangle in the cells its
+// bounds grown by tol touch), so that a point is tested against the few
+// triangles near it.
+struct MeshGrid {
+  WorldMesh mesh;
+  double tol = 0;
+  V3 origin;
+  double cell = 1;
+  int n[3] = {1, 1, 1};
+  std::vector<std::vector<std::uint32_t>> cells;
+
+  int index(double v, int k) const {
+    const double o = k == 0 ? origin.x : k == 1 ? origin.y : origin.z;
+    return std::clamp(static_cast<int>((v - o) / cell), 0, n[k] - 1);
+  }
+  std::size_t at(int x, int y, int z) const {
+    return (static_cast<std::size_t>(x) * n[1] + y) * n[2] + z;
+  }
+  bool inside(const V3& p) const {
+    return p.x >= origin.x && p.y >= origin.y && p.z >= origin.z && p.x <= mesh.hi.x + tol &&
+           p.y <= mesh.hi.y + tol && p.z <= mesh.hi.z + tol;
+  }
+  // Within tol of a triangle.
+  bool on(const V3& p) const {
+    if (!inside(p)) return false;
+    for (const std::uint32_t k : cells[at(index(p.x, 0), index(p.y, 1), index(p.z, 2))]) {
+      const auto& u = mesh.triangles[k];
+      if (point_triangle_distance(p, u[0], u[1], u[2]) <= tol) return true;
+    }
+    return false;
+  }
+  // Some triangle may lie within tol of the box [lo, hi]: a cell it touches
+  // holds one.
+  bool near(const V3& lo, const V3& hi) const {
+    if (hi.x < origin.x || hi.y < origin.y || hi.z < origin.z || lo.x > mesh.hi.x + tol ||
+        lo.y > mesh.hi.y + tol || lo.z > mesh.hi.z + tol) {
+      return false;
+    }
+    for (int x = index(lo.x, 0); x <= index(hi.x, 0); ++x) {
+      for (int y = index(lo.y, 1); y <= index(hi.y, 1); ++y) {
+        for (int z = index(lo.z, 2); z <= index(hi.z, 2); ++z) {
+          if (!cells[at(x, y, z)].empty()) return true;
+        }
+      }
+    }
+    return false;
+  }
+};
+
+MeshGrid make_grid(WorldMesh mesh, double tol) {
+  MeshGrid g;
+  g.mesh = std::move(mesh);
+  g.tol = tol;
+  const WorldMesh& b = g.mesh;
+  if (b.triangles.empty()) return g;
+  g.origin = {b.lo.x - tol, b.lo.y - tol, b.lo.z - tol};
   const double size[3] = {b.hi.x - b.lo.x + 2 * tol, b.hi.y - b.lo.y + 2 * tol,
                           b.hi.z - b.lo.z + 2 * tol};
   const double volume = std::max(size[0] * size[1] * size[2], 1e-300);
-  const double cell = std::max(std::cbrt(volume / static_cast<double>(b.triangles.size())),
-                               std::max({size[0], size[1], size[2]}) / 256);
-  int n[3];
-  for (int k = 0; k < 3; ++k) n[k] = std::clamp(static_cast<int>(size[k] / cell) + 1, 1, 256);
-  const auto index = [&](double v, int k, double origin) {
-    return std::clamp(static_cast<int>((v - origin) / cell), 0, n[k] - 1);
-  };
-  std::vector<std::vector<std::uint32_t>> grid(static_cast<std::size_t>(n[0]) * n[1] * n[2]);
+  g.cell = std::max(std::cbrt(volume / static_cast<double>(b.triangles.size())),
+                    std::max({size[0], size[1], size[2]}) / 256);
+  for (int k = 0; k < 3; ++k) g.n[k] = std::clamp(static_cast<int>(size[k] / g.cell) + 1, 1, 256);
+  g.cells.resize(static_cast<std::size_t>(g.n[0]) * g.n[1] * g.n[2]);
   for (std::size_t i = 0; i < b.triangles.size(); ++i) {
     const auto& u = b.triangles[i];
     int c0[3], c1[3];
-    const double o[3] = {lo.x, lo.y, lo.z};
     for (int k = 0; k < 3; ++k) {
       const auto coord = [k](const V3& v) { return k == 0 ? v.x : k == 1 ? v.y : v.z; };
-      const double mn = std::min({coord(u[0]), coord(u[1]), coord(u[2])}) - tol;
-      const double mx = std::max({coord(u[0]), coord(u[1]), coord(u[2])}) + tol;
-      c0[k] = index(mn, k, o[k]);
-      c1[k] = index(mx, k, o[k]);
+      c0[k] = g.index(std::min({coord(u[0]), coord(u[1]), coord(u[2])}) - tol, k);
+      c1[k] = g.index(std::max({coord(u[0]), coord(u[1]), coord(u[2])}) + tol, k);
     }
     for (int x = c0[0]; x <= c1[0]; ++x) {
       for (int y = c0[1]; y <= c1[1]; ++y) {
         for (int z = c0[2]; z <= c1[2]; ++z) {
-          grid[(static_cast<std::size_t>(x) * n[1] + y) * n[2] + z].push_back(
-              static_cast<std::uint32_t>(i));
+          g.cells[g.at(x, y, z)].push_back(static_cast<std::uint32_t>(i));
         }
       }
     }
   }
+  return g;
+}
+
+// Triangles of `a` that lie on `b`'s surface: their centroid and corners
+// within b's tol of it (a triangle that only partly covers `b` is not on it).
+std::vector<std::size_t> touching(const WorldMesh& a, const MeshGrid& b) {
+  std::vector<std::size_t> out;
+  if (b.mesh.triangles.empty()) return out;
   for (std::size_t i = 0; i < a.triangles.size(); ++i) {
     const auto& t = a.triangles[i];
     const V3 c{(t[0].x + t[1].x + t[2].x) / 3, (t[0].y + t[1].y + t[2].y) / 3,
                (t[0].z + t[1].z + t[2].z) / 3};
-    const auto on_b = [&](const V3& p) {
-      if (p.x < lo.x || p.y < lo.y || p.z < lo.z || p.x > b.hi.x + tol || p.y > b.hi.y + tol ||
-          p.z > b.hi.z + tol) {
-        return false;
-      }
-      const auto& bucket =
-          grid[(static_cast<std::size_t>(index(p.x, 0, lo.x)) * n[1] + index(p.y, 1, lo.y)) * n[2] +
-               index(p.z, 2, lo.z)];
-      for (const std::uint32_t k : bucket) {
-        const auto& u = b.triangles[k];
-        if (point_triangle_distance(p, u[0], u[1], u[2]) <= tol) return true;
-      }
-      return false;
-    };
-    if (on_b(c) && on_b(t[0]) && on_b(t[1]) && on_b(t[2])) out.push_back(i);
+    if (b.on(c) && b.on(t[0]) && b.on(t[1]) && b.on(t[2])) out.push_back(i);
   }
   return out;
 }
@@ -288,12 +323,27 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
       children[static_cast<std::size_t>(instances[i].parent)].push_back(static_cast<int>(i));
     }
     std::vector<std::pair<V3, V3>> bounds(instances.size());
-    std::unordered_map<int, WorldMesh> world_meshes;
-    const auto placed = [&](int i) -> const WorldMesh& {
-      auto it = world_meshes.find(i);
-      if (it == world_meshes.end()) {
-        const Instance& inst = instances[static_cast<std::size_t>(i)];
-        it = world_meshes.emplace(i, world_mesh(mesh_of(inst), inst.world)).first;
+    // Solids placed many times (more than kManyCopies: PMTs) are not
+    // searched against each other: a detector of 29,000 of them would take
+    // minutes, and PMTs do not share faces. Such a copy is still searched
+    // against every other solid (its supports, a plate, a wall), whose
+    // grid is kept.
+    constexpr int kManyCopies = 16;
+    std::unordered_map<const solids::Solid*, int> uses;
+    for (std::size_t i = 1; i < instances.size(); ++i) ++uses[instances[i].volume->solid.get()];
+    const auto repeated = [&](int i) {
+      return uses[instances[static_cast<std::size_t>(i)].volume->solid.get()] > kManyCopies;
+    };
+    std::unordered_map<int, MeshGrid> unique_grids;
+    const auto grid_of = [&](int i, std::optional<MeshGrid>& scratch) -> const MeshGrid& {
+      const Instance& inst = instances[static_cast<std::size_t>(i)];
+      if (repeated(i)) {
+        scratch = make_grid(world_mesh(mesh_of(inst), inst.world), tol);
+        return *scratch;
+      }
+      auto it = unique_grids.find(i);
+      if (it == unique_grids.end()) {
+        it = unique_grids.emplace(i, make_grid(world_mesh(mesh_of(inst), inst.world), tol)).first;
       }
       return it->second;
     };
@@ -309,7 +359,7 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
         const Instance& inst = instances[static_cast<std::size_t>(i)];
         bounds[static_cast<std::size_t>(i)] = world_bounds(mesh_of(inst), inst.world);
       }
-      // Sweep along x over the bounds, in placement order within a pair.
+      // Sweep along x over the bounds.
       std::sort(kids.begin(), kids.end(), [&](int a, int b) {
         return bounds[static_cast<std::size_t>(a)].first.x <
                bounds[static_cast<std::size_t>(b)].first.x;
@@ -324,8 +374,19 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
             continue;
           }
           int a = std::min(kids[u], kids[v]), c = std::max(kids[u], kids[v]);
-          std::vector<std::size_t> on_c = touching(placed(a), placed(c), tol);
-          std::vector<std::size_t> on_a = touching(placed(c), placed(a), tol);
+          if (repeated(a) && repeated(c)) continue;
+          // The solid placed fewer times first: its kept grid rejects most
+          // pairs.
+          const int once = repeated(a) ? c : a, other = once == a ? c : a;
+          std::optional<MeshGrid> scratch_once, scratch_other;
+          const MeshGrid& g_once = grid_of(once, scratch_once);
+          const auto& b_other = bounds[static_cast<std::size_t>(other)];
+          if (!g_once.near(b_other.first, b_other.second)) continue;
+          const MeshGrid& g_other = grid_of(other, scratch_other);
+          const MeshGrid& g_a = a == once ? g_once : g_other;
+          const MeshGrid& g_c = c == once ? g_once : g_other;
+          std::vector<std::size_t> on_c = touching(g_a.mesh, g_c);
+          std::vector<std::size_t> on_a = touching(g_c.mesh, g_a);
           if (on_c.empty()) {
             if (on_a.empty()) continue;
             std::swap(a, c);
