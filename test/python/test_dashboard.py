@@ -199,7 +199,12 @@ def chrome():
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--window-size=1300,1600"):
         options.add_argument(arg)
-    return webdriver.Chrome(service=Service(driver), options=options)
+    # The browser is not the project's code: under `make test-asan` the
+    # sanitizer runtime is preloaded into this process, and chromedriver and
+    # Chromium abort with it. They run without it (the servers under test
+    # still run sanitized).
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS")}
+    return webdriver.Chrome(service=Service(driver, env=env), options=options)
 
 
 # Non-white pixels of a canvas, read in the page.
