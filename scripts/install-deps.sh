@@ -15,7 +15,7 @@ packages=(
   libcpp-httplib-dev libboost-dev libturbojpeg0-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   pybind11-dev python3-dev
-  python3 python3-zmq python3-numpy python3-msgpack python3-pytest python3-hypothesis
+  python3 python3-zmq python3-numpy python3-msgpack python3-pytest python3-pytest-xdist python3-hypothesis
   python3-matplotlib python3-grpcio python3-grpc-tools python3-protobuf
   python3-json5 openssl python3-venv
   python3-pytest-asyncio python3-pandas python3-rich python3-psutil python3-netifaces

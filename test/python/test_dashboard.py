@@ -231,6 +231,10 @@ def js(driver, expr):
     return driver.execute_script("return " + expr)
 
 
+def text_of(driver, element_id):
+    return js(driver, f"document.getElementById('{element_id}').innerText")
+
+
 def wait_page(driver, expr, timeout=15, what=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -256,8 +260,10 @@ def test_photon_page_shows_live_values_plots_and_the_hit_map(acheron_process, tm
         assert js(driver, "document.getElementById('connection').textContent") == "live"
         # One marker per PMT channel of the detector (400).
         assert js(driver, "window.acheronDashboard.markers") == 400
-        assert driver.find_element("id", "hitmap-markers").text == "400"
-        tile = driver.find_element("id", "tile-requests").text
+        # Text is read in the page: a live update may replace an element
+        # between a driver lookup and a read of it.
+        assert text_of(driver, "hitmap-markers") == "400"
+        tile = text_of(driver, "tile-requests")
         assert "requests" in tile
         for canvas in ("hitmap", "plot-requests", "plot-photons", "plot-queue_depth", "latency",
                        "hittimes"):
@@ -267,7 +273,7 @@ def test_photon_page_shows_live_values_plots_and_the_hit_map(acheron_process, tm
         driver.get(base)
         wait_page(driver, "window.acheronDashboard && window.acheronDashboard.refreshed >= 1")
         assert js(driver, "window.acheronDashboard.services") == 1
-        assert "requests" in driver.find_element("id", "status-photon").text
+        assert "requests" in text_of(driver, "status-photon")
         driver.save_screenshot(str(tmp_path / "overview.png"))
     finally:
         stop.set()
@@ -288,8 +294,9 @@ def test_broker_page_shows_workers_and_live_rates(acheron_process, tmp_path):
         wait_page(driver, f"window.acheronDashboard.last.counters.photons > {first}",
                   what="live updates")
         wait_page(driver, "window.acheronDashboard.workers === 1", what="one worker row")
-        rows = driver.find_elements("css selector", "#workers tbody tr")
-        assert len(rows) == 1 and "127.0.0.1" in rows[0].text
+        rows = js(driver, "Array.from(document.querySelectorAll('#workers tbody tr'), "
+                          "r => r.innerText)")
+        assert len(rows) == 1 and "127.0.0.1" in rows[0]
         assert js(driver, "document.getElementById('hitmap-section').hidden")  # no detector
         for canvas in ("plot-requests", "plot-photons", "plot-queue_depth", "latency"):
             assert driver.execute_script(NONBLANK, canvas) > 50, canvas
