@@ -52,9 +52,13 @@ CONFORMANCE_TESTS := test/python/test_chroma_root.py \
   test/python/test_chroma_service.py::test_a_pyroot_client_like_chroma_servers_own_gets_its_hits \
   test/python/test_g4reference.py test/python/test_compare_geant4.py
 PYTEST := env -u PYTHONPATH $(VENV)/bin/python -m pytest -q -p no:cacheprovider
+# The Python tests mostly wait on the processes they start: they run in
+# parallel (pytest-xdist), a file to a worker, so a file's module fixtures
+# (a Slurm cluster, a server) are made once.
+PARALLEL := -n $(JOBS) --dist loadfile
 
 test-python: python-install
-	ACHERON_BUILD_DIR=$(CURDIR)/$(BUILD) $(PYTEST) test/python $(ROOT_TESTS) \
+	ACHERON_BUILD_DIR=$(CURDIR)/$(BUILD) $(PYTEST) $(PARALLEL) test/python $(ROOT_TESTS) \
 	  --ignore=test/python/test_g4reference.py --ignore=test/python/test_compare_geant4.py
 
 test-example:
@@ -117,7 +121,7 @@ test-asan: deps python-install
 	ACHERON_BUILD_DIR=$(CURDIR)/build/asan ACHERON_DCSS_EXTENSION=$(CURDIR)/$$ext \
 	  LD_PRELOAD="$(ASAN_RUNTIME)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(PYTEST) test/python $(ROOT_TESTS)
+	  $(PYTEST) $(PARALLEL) test/python $(ROOT_TESTS)
 
 bench: deps
 	@cmake --preset release >/dev/null
