@@ -16,6 +16,13 @@ cleanup() {
 trap cleanup EXIT
 cmake --install "$root/$build" --prefix "$scratch/prefix" >/dev/null
 passed=0
+# The man pages the install made from --help (help2man), one per command.
+if command -v help2man >/dev/null; then
+  page="$scratch/prefix/share/man/man1/acheron-photon-serve.1"
+  grep -q '^\.TH ACHERON-PHOTON-SERVE "1"' "$page" && grep -q -- 'detector' "$page"
+  echo "man pages: $(ls "$scratch/prefix/share/man/man1" | wc -l) installed"
+  passed=$((passed + 1))
+fi
 for ex in minimal photon_client chroma_client; do
   cmake -S "$root/examples/$ex" -B "$scratch/$ex" -G Ninja \
         -DCMAKE_PREFIX_PATH="$scratch/prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -33,4 +40,4 @@ chroma_endpoint=$(sed -n 's/^serving chroma on //p' "$scratch/server.out")
 passed=$((passed + 1))
 "$scratch/chroma_client/chroma_client" "$chroma_endpoint" 3
 passed=$((passed + 1))
-echo "examples: $passed passed, 0 failed"
+echo "examples and man pages: $passed passed, 0 failed"

@@ -35,6 +35,8 @@ void add_dhs_commands(CLI::App& app, int* exit_code);
 void add_daq_commands(CLI::App& app, int* exit_code);
 void add_gnss_commands(CLI::App& app, int* exit_code);
 void add_cluster_commands(CLI::App& app, int* exit_code);
+// `acheron help`: registered last, it lists the others.
+void add_help_command(CLI::App& app, int* exit_code);
 
 // The chroma-server front's options (--chroma-bind, --chroma-max-photons,
 // --chroma-max-bytes), shared by `photon serve` and `broker`.
