@@ -3,15 +3,12 @@
 #pragma once
 
 #include <span>
-#include <string_view>
+
+#include "acheron/core/EmbeddedFile.hh"
 
 namespace acheron::app::docs {
 
-struct Asset {
-  std::string_view name;  // file name under docs/, e.g. "broker.md"
-  std::string_view body;
-};
-
+using Asset = core::EmbeddedFile;  // name: the file name under docs/
 std::span<const Asset> assets();
 
 }  // namespace acheron::app::docs

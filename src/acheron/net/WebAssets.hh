@@ -3,15 +3,12 @@
 #pragma once
 
 #include <span>
-#include <string_view>
+
+#include "acheron/core/EmbeddedFile.hh"
 
 namespace acheron::net::web {
 
-struct Asset {
-  std::string_view name;  // file name under web/, e.g. "dashboard.js"
-  std::string_view body;
-};
-
+using Asset = core::EmbeddedFile;  // name: the file name under web/
 std::span<const Asset> assets();
 
 }  // namespace acheron::net::web
