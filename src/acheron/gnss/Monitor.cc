@@ -168,12 +168,18 @@ nlohmann::json GnssMonitor::snapshot() const {
       gauges["qerr_ps"] = field(t, "qErr");
     }
     std::vector<double> bounds(kQErrBoundsPs.begin(), kQErrBoundsPs.end());
-    for (double& b : bounds) b *= 1e-12;
+    nlohmann::json labels = nlohmann::json::array();
+    for (double& b : bounds) {
+      labels.push_back("≤" + std::to_string(static_cast<int>(b)) + " ps");
+      b *= 1e-12;
+    }
+    labels.push_back(">");
     j["histograms"] =
         nlohmann::json::array({{{"id", "qerr"},
                                 {"title", "TIM-TP quantisation error (messages per bucket)"},
                                 {"unit", "messages"},
                                 {"bounds_s", bounds},
+                                {"labels", labels},
                                 {"counts", qerr_counts_}}});
   }
   j["counters"] = std::move(counters);

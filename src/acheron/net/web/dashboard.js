@@ -53,7 +53,23 @@ function linePlot(canvas, values, label) {
   const w = canvas.width, h = canvas.height, pad = 42;
   const top = Math.max(0, ...values);
   const ymax = top > 0 ? top * 1.1 : 1;  // an all-zero series sits on the axis
+  // A series that goes below zero (a timing error, say) gets room below the axis too.
+  const bottom = Math.min(0, ...values);
+  const ymin = bottom < 0 ? bottom * 1.1 : 0;
   axes(ctx, w, h, pad, ymax, label);
+  if (ymin < 0) {
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(0, h - 30, pad - 2, 14);
+    ctx.fillStyle = "#445";
+    ctx.fillText(fmt(ymin), 2, h - 20);
+    const y0 = h - 18 - ((h - 26) * -ymin) / (ymax - ymin);
+    ctx.strokeStyle = "#d5d9e2";
+    ctx.beginPath();
+    ctx.moveTo(pad, y0);
+    ctx.lineTo(w - 4, y0);
+    ctx.stroke();
+    ctx.fillText("0", pad - 10, y0 + 4);
+  }
   ctx.fillStyle = "#445";
   ctx.fillText("last " + HISTORY + " s", w - 70, h - 4);
   if (values.length < 1) return;
@@ -62,7 +78,7 @@ function linePlot(canvas, values, label) {
   ctx.beginPath();
   values.forEach((v, i) => {
     const x = pad + ((w - pad - 6) * (i + HISTORY - values.length)) / (HISTORY - 1);
-    const y = h - 18 - ((h - 26) * v) / ymax;
+    const y = h - 18 - ((h - 26) * (v - ymin)) / (ymax - ymin);
     if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
   });
   ctx.stroke();
@@ -184,7 +200,7 @@ function drawImages(root, images, state) {
     if (!c) {
       const panel = el("div", { class: "panel" });
       panel.appendChild(el("h2", { id: id + "-title" }, im.title));
-      c = el("canvas", { id: id, width: 320, height: 284, class: "image" });
+      c = el("canvas", { id: id, width: 320, height: 262, class: "image" });
       panel.appendChild(c);
       panel.appendChild(el("div", { class: "sub", id: id + "-caption" }));
       root.appendChild(panel);
@@ -312,7 +328,7 @@ function acheronService() {
     }
     for (const hist of snap.histograms || []) {
       barPlot(canvasFor("hist-" + hist.id, "histograms", hist.title), hist.counts,
-              boundLabels(hist.bounds_s), hist.unit || "", "#7a4fd6");
+              hist.labels || boundLabels(hist.bounds_s), hist.unit || "", "#7a4fd6");
     }
     if (snap.images) {
       document.getElementById("images-section").hidden = false;
