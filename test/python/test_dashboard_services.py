@@ -163,6 +163,8 @@ def test_daq_status_and_metrics_follow_the_images(servers):
     assert s["kind"] == "daq" and s["gauges"]["hp_io_initialized"] == 1
     images = s["images"]
     assert 0 < len(images) <= 16
+    # Two 32 x 32 and 16 x 16 pictures a second: a few tens of kB, far under the 150 kB bound.
+    assert len(json.dumps(s)) < 150_000
     for im in images:
         assert im["product"] in ("img16", "img8", "ph256", "ph1024")
         assert len(im["pixels"]) == im["width"] * im["height"]
