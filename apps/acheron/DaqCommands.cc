@@ -11,10 +11,12 @@
 #include <fmt/format.h>
 
 #include "Commands.hh"
+#include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/daq/Client.hh"
+#include "acheron/daq/Monitor.hh"
 #include "acheron/daq/Server.hh"
 
 namespace acheron::app {
@@ -41,6 +43,7 @@ void add_serve(CLI::App& daq, int* exit_code) {
     std::string unix_socket;
     std::string tls_cert, tls_key, tls_client_ca;
     std::vector<std::string> data_roots;
+    std::string http;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = daq.add_subcommand(
@@ -60,6 +63,7 @@ void add_serve(CLI::App& daq, int* exit_code) {
   cmd->add_option("--allow-data-root", o->data_roots,
                   "directory InitHpIo may read real data from (repeatable; replaces "
                   "allowed_data_roots, default /mnt/panoseti)");
+  add_http_option(cmd, o->http);
   cmd->callback([o, exit_code] {
     auto config = o->config.empty() ? daq::parse_server_config(daq::default_server_config_json())
                                     : daq::load_server_config(o->config);
@@ -88,10 +92,22 @@ void add_serve(CLI::App& daq, int* exit_code) {
     if (!config.unix_domain_socket.empty())
       where += (where.empty() ? "" : " and ") + config.unix_domain_socket;
     if (!notes.empty()) where += " (" + notes + ")";
+    std::shared_ptr<daq::DaqMonitor> monitor;
+    std::unique_ptr<net::HttpFront> http;
+    if (!o->http.empty()) {
+      nlohmann::json info = {{"listening", where},
+                             {"max_streams", config.max_concurrent_rpcs},
+                             {"max_uploads", config.max_concurrent_uploads}};
+      monitor = daq::DaqMonitor::create(server, "daq", info);
+      auto registry = std::make_shared<hub::Registry>();
+      registry->add(monitor->service());
+      http = start_http(o->http, registry);
+    }
     std::printf("daq: serving DaqData on %s\n", where.c_str());
     std::fflush(stdout);
     waiter.wait();
     log::info("daq: shutting down");
+    if (http) http->stop();
     server.shutdown();
     *exit_code = kOk;
   });

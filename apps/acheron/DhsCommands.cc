@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "Commands.hh"
+#include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
@@ -20,6 +21,7 @@
 #include "acheron/dcss/FakeCamera.hh"
 #include "acheron/dcss/FakeDcss.hh"
 #include "acheron/dcss/LoopDhs.hh"
+#include "acheron/dcss/Monitor.hh"
 #include "acheron/dcss/Runner.hh"
 #include "acheron/wire/Xos.hh"
 
@@ -301,6 +303,7 @@ void add_dhs_commands(CLI::App& app, int* exit_code) {
     std::vector<std::string> positional;
     std::string dcss;
     std::string name;
+    std::string http;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand(
@@ -313,6 +316,7 @@ void add_dhs_commands(CLI::App& app, int* exit_code) {
       ->expected(0, 2);
   cmd->add_option("--dcss", o->dcss, "DCSS HOST:PORT (overrides the configuration)");
   cmd->add_option("--name", o->name, "DHS name (overrides the configuration)");
+  add_http_option(cmd, o->http);
   auto* def = cmd->add_subcommand("default", "print the built-in configuration as a TOML file");
   def->callback([exit_code] {
     std::fputs(dcss::default_dhs_config_toml().c_str(), stdout);
@@ -340,6 +344,14 @@ void add_dhs_commands(CLI::App& app, int* exit_code) {
     }
     SignalWatcher signals;  // before the DHS's threads start
     dcss::DhsRunner runner(config);
+    std::shared_ptr<dcss::DhsMonitor> monitor;
+    std::unique_ptr<net::HttpFront> http;
+    if (!o->http.empty()) {
+      monitor = dcss::DhsMonitor::create(runner, "dhs");
+      auto registry = std::make_shared<hub::Registry>();
+      registry->add(monitor->service());
+      http = start_http(o->http, registry);
+    }
     runner.start();
     if (auto* loop = runner.loop(); loop && config.loop.frame_source == "push") {
       std::printf("dhs %s: JPEG receiver on %s:%u%s\n", config.dhs.name.c_str(),
@@ -351,6 +363,7 @@ void add_dhs_commands(CLI::App& app, int* exit_code) {
                 config.dcss.port);
     std::fflush(stdout);
     SignalWaiter(signals).wait();
+    if (http) http->stop();
     runner.stop();
     log::info("dhs {} stopped", config.dhs.name);
     *exit_code = kOk;

@@ -10,11 +10,13 @@
 #include <vector>
 
 #include "Commands.hh"
+#include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/gnss/Client.hh"
 #include "acheron/gnss/Config.hh"
 #include "acheron/gnss/Json5.hh"
+#include "acheron/gnss/Monitor.hh"
 #include "acheron/gnss/Server.hh"
 #include "acheron/gnss/Simulator.hh"
 
@@ -63,6 +65,7 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
     struct Opts {
       gnss::ServerOptions server;
       int grace_ms = 500;
+      std::string http;
     };
     auto o = std::make_shared<Opts>();
     auto* serve =
@@ -106,11 +109,23 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
                      "serial device paths InitF9t may open (glob, repeatable; replaces the "
                      "default list)")
         ->capture_default_str();
+    add_http_option(serve, o->http);
     serve->callback([o, exit_code] {
       o->server.shutdown_grace = std::chrono::milliseconds(o->grace_ms);
       SignalWatcher signals;
       gnss::UbloxControlServer server(o->server);
       signals.set_target([&server] { server.shutdown(); });
+      std::shared_ptr<gnss::GnssMonitor> monitor;
+      std::unique_ptr<net::HttpFront> http;
+      if (!o->http.empty()) {
+        nlohmann::json info = {{"listening", server.bound_address()},
+                               {"queue_size", o->server.service.max_read_queue_size},
+                               {"max_threads", o->server.max_threads}};
+        monitor = gnss::GnssMonitor::create(server.service(), "gnss", info);
+        auto registry = std::make_shared<hub::Registry>();
+        registry->add(monitor->service());
+        http = start_http(o->http, registry);
+      }
       // The address to dial first; then what is bound, when it differs.
       std::string notes;
       if (server.wildcard()) notes = "listening on " + server.bound_address() + ", every interface";
@@ -122,6 +137,7 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
                   notes.empty() ? "" : (" (" + notes + ")").c_str());
       std::fflush(stdout);
       server.wait();
+      if (http) http->stop();
       log::info("gnss server stopped");
       *exit_code = kOk;
     });

@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "Commands.hh"
+#include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/remote/Client.hh"
+#include "acheron/remote/Monitor.hh"
 #include "acheron/remote/Server.hh"
 
 namespace acheron::app {
@@ -120,6 +122,7 @@ void add_demo_server(CLI::App& remote_cmd, int* exit_code) {
   struct Opts {
     std::string bind = "tcp://127.0.0.1:5555";
     std::string stream_bind = "tcp://127.0.0.1:5556";
+    std::string http;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = remote_cmd.add_subcommand(
@@ -129,6 +132,7 @@ void add_demo_server(CLI::App& remote_cmd, int* exit_code) {
   cmd->add_option("--bind", o->bind, "call endpoint ('tcp://127.0.0.1:*' picks a free port)")
       ->capture_default_str();
   cmd->add_option("--stream-bind", o->stream_bind, "stream endpoint")->capture_default_str();
+  add_http_option(cmd, o->http);
   cmd->callback([o, exit_code] {
     SignalWatcher signals;
     remote::RemoteServer server(
@@ -198,6 +202,14 @@ void add_demo_server(CLI::App& remote_cmd, int* exit_code) {
     auto ticks = server.add_manual_stream("ticks", {.doc = "published by the application, 2 Hz"});
     std::atomic<bool> stop{false};
     server.start();
+    std::shared_ptr<remote::RemoteMonitor> monitor;
+    std::unique_ptr<net::HttpFront> http;
+    if (!o->http.empty()) {
+      monitor = remote::RemoteMonitor::create(server, "remote", {{"server", "serve-demo"}});
+      auto registry = std::make_shared<hub::Registry>();
+      registry->add(monitor->service());
+      http = start_http(o->http, registry);
+    }
     std::printf("remote server on %s streams %s\n", server.rpc_endpoint().c_str(),
                 server.stream_endpoint().c_str());
     std::fflush(stdout);
@@ -207,6 +219,7 @@ void add_demo_server(CLI::App& remote_cmd, int* exit_code) {
       ticks.publish(remote::Value(Json{{"tick", n++}}));
       for (int i = 0; i < 50 && !stop; ++i) std::this_thread::sleep_for(10ms);
     }
+    if (http) http->stop();
     server.stop();
     *exit_code = kOk;
   });

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "DcssTestUtil.hh"
 #include "acheron/dcss/Dhs.hh"
@@ -390,6 +393,117 @@ TEST_F(DhsFixture, DisconnectDropsOperationsAndRegistrations) {
   kept.reset();
   fresh.drain(200ms);
   EXPECT_TRUE(fresh.all().empty()) << fresh.all().front();
+}
+
+}  // namespace
+}  // namespace acheron::dcss
+
+namespace acheron::dcss {
+namespace {
+
+// The operation log sees a completion just after DCSS does: poll briefly.
+template <class F>
+bool eventually(F f) {
+  for (int i = 0; i < 1000; ++i) {
+    if (f()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return f();
+}
+
+TEST_F(DhsFixture, OperationLogAndCountsForTheStatusPage) {
+  std::vector<OperationRecord> observed;
+  std::mutex observed_mutex;
+  dhs->set_operation_observer([&](const OperationRecord& r) {
+    std::lock_guard lock(observed_mutex);
+    observed.push_back(r);
+  });
+  dhs->add_operation("count", [](const OperationPtr& op) { op->complete("normal", "done"); });
+  dhs->add_operation("throws", [](const OperationPtr&) { throw std::runtime_error("boom"); });
+  std::atomic<bool> release{false};
+  dhs->add_operation("slow", [&](const OperationPtr& op) {
+    while (!release) std::this_thread::sleep_for(1ms);
+    op->complete("normal");
+  });
+  dhs->handle("stoh_start_operation count 1.1 a b");
+  sink->wait_prefix("htos_operation_completed count");
+  dhs->handle("stoh_start_operation throws 1.2");
+  sink->wait_prefix("htos_operation_completed throws");
+  dhs->handle("stoh_start_operation nohandler 1.3");
+  sink->wait_prefix("htos_operation_completed nohandler");
+  dhs->handle("stoh_start_operation slow 1.4");
+  ASSERT_TRUE(eventually([&] { return dhs->operation_counts().completed.size() == 2; }));
+  ASSERT_TRUE(eventually([&] {
+    const auto c = dhs->operation_counts();
+    return c.completed.count("normal") && c.completed.at("normal") == 1 &&
+           c.completed.count("error") && c.completed.at("error") == 2;
+  }));
+  auto log = dhs->operation_log();
+  ASSERT_EQ(log.size(), 4u);
+  EXPECT_EQ(log[0].name, "count");
+  EXPECT_EQ(log[0].handle, "1.1");
+  EXPECT_EQ(log[0].args, "a b");
+  EXPECT_EQ(log[0].status, "normal");
+  EXPECT_EQ(log[0].text, "done");
+  EXPECT_GE(log[0].duration_s, 0);
+  EXPECT_EQ(log[1].status, "error");
+  EXPECT_EQ(log[1].text, "boom");
+  EXPECT_EQ(log[2].text, "not_implemented");
+  EXPECT_EQ(log[3].status, "running");  // slow has not finished
+  const auto counts = dhs->operation_counts();
+  EXPECT_EQ(counts.started, 4u);
+  EXPECT_GE(counts.messages, 4u);
+  release = true;
+  sink->wait_prefix("htos_operation_completed slow");
+  ASSERT_TRUE(eventually([&] { return dhs->operation_log()[3].status == "normal"; }));
+  std::lock_guard lock(observed_mutex);
+  EXPECT_EQ(observed.size(), 4u);
+}
+
+TEST_F(DhsFixture, OperationLogKeepsTheNewestAndMarksAbandonedOnes) {
+  dhs->add_operation("quick", [](const OperationPtr& op) { op->complete("normal"); });
+  for (std::size_t i = 0; i < Dhs::kOperationLog + 5; ++i) {
+    dhs->handle("stoh_start_operation quick 1." + std::to_string(i));
+    sink->wait_prefix("htos_operation_completed quick 1." + std::to_string(i));
+  }
+  auto log = dhs->operation_log();
+  ASSERT_EQ(log.size(), Dhs::kOperationLog);
+  EXPECT_EQ(log.front().handle, "1.5");
+  EXPECT_EQ(log.back().handle, "1." + std::to_string(Dhs::kOperationLog + 4));
+  dhs->add_operation("hold", [](const OperationPtr& op) { op->wait_cancelled(10s); });
+  dhs->handle("stoh_start_operation hold 2.1");
+  ASSERT_TRUE(eventually([&] { return dhs->active_operations() == 1; }));
+  dhs->disconnected();
+  ASSERT_TRUE(eventually([&] { return dhs->operation_log().back().status == "abandoned"; }));
+}
+
+TEST_F(DhsFixture, DevicesListEveryRegistrationWithItsState) {
+  motor("m1");
+  dhs->handle("stoh_register_shutter fast open fast");
+  dhs->handle("stoh_register_ion_chamber i0 i0hw 2 timer0 clock");
+  dhs->handle("stoh_register_encoder enc enc");
+  dhs->handle("stoh_register_string note note");
+  dhs->handle("stoh_register_operation op op");
+  dhs->handle("stoh_register_object obj obj");
+  ASSERT_TRUE(eventually([&] { return dhs->devices().size() == 7; }));
+  std::map<std::string, DeviceView> by_name;
+  for (const auto& d : dhs->devices()) by_name[d.name] = d;
+  EXPECT_EQ(by_name["m1"].type, "real_motor");
+  EXPECT_EQ(by_name["m1"].state, "idle");
+  EXPECT_EQ(by_name["m1"].value, "0 (-100 to 100)");
+  EXPECT_EQ(by_name["fast"].state, "open");
+  EXPECT_EQ(by_name["i0"].value, "i0hw channel 2");
+  EXPECT_EQ(by_name["enc"].value, "0");
+  EXPECT_EQ(by_name["op"].state, "no handler");
+  EXPECT_EQ(by_name["obj"].type, "object");
+  dhs->handle("stoh_start_motor_move m1 1.0");
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& d : dhs->devices())
+      if (d.name == "m1") return d.state == "moving";
+    return false;
+  }));
+  dhs->disconnected();  // the next registration burst is authoritative
+  EXPECT_TRUE(dhs->devices().empty());
 }
 
 }  // namespace

@@ -126,6 +126,15 @@ std::uint64_t ImageStore::last_frame_id() const {
   return id_base_ + topic_->last_seq();
 }
 
+void ImageStore::set_observer(std::function<void(const EncodedImage&)> observer) {
+  auto p =
+      observer
+          ? std::make_shared<const std::function<void(const EncodedImage&)>>(std::move(observer))
+          : nullptr;
+  std::lock_guard lock(cache_mutex_);
+  observer_ = std::move(p);
+}
+
 StoreStats ImageStore::stats() const {
   std::lock_guard lock(cache_mutex_);
   return stats_;
@@ -139,6 +148,7 @@ std::size_t ImageStore::queue_depth() const {
 void ImageStore::publish(Buffer bytes, std::uint32_t module_id, bool ph, std::int64_t ingest_ns) {
   std::string key = fmt::format("module_{}/{}", module_id, ph ? "ph" : "movie");
   std::function<void()> listener;
+  std::shared_ptr<const std::function<void(const EncodedImage&)>> observer;
   // Only this thread publishes, so the id is known before the lock readers take.
   std::uint64_t id = 0;
   {
@@ -171,8 +181,10 @@ void ImageStore::publish(Buffer bytes, std::uint32_t module_id, bool ph, std::in
     newest_id_.store(id, std::memory_order_release);
     ++stats_.ingested;
     listener = listener_;
+    observer = observer_;
   }
   if (listener) listener();
+  if (observer) (*observer)(*encoded);
 }
 
 void ImageStore::process(Item item) {

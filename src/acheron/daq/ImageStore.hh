@@ -102,6 +102,9 @@ class ImageStore final {
   // Called after every publication, on the thread that published (the
   // consumer thread or a pushing thread); never concurrently.
   void set_listener(std::function<void()> listener);
+  // Also called after every publication with the image (the status pages'
+  // figures, daq/Monitor.hh), on the same thread and never concurrently. Null: none.
+  void set_observer(std::function<void(const EncodedImage&)> observer);
 
   // The cache keys in discovery order; the list only grows until clear().
   // epoch() changes on clear(); keys_version() whenever the list changes.
@@ -151,6 +154,7 @@ class ImageStore final {
   std::atomic<std::uint64_t> epoch_{0};
   std::atomic<std::uint64_t> newest_id_{0};
   std::function<void()> listener_;
+  std::shared_ptr<const std::function<void(const EncodedImage&)>> observer_;
   StoreStats stats_;
 
   std::thread consumer_;

@@ -101,6 +101,7 @@ void Server::Impl::stream_started(Reader* r) {
       r->state_ = Reader::State::idle;
       r->epoch_ = store_.epoch();
       readers_.push_back(r);
+      ++streams_accepted_;
       dirty_ = true;
       cv_.notify_one();
       log::debug("daq: stream from {} (movie {}, ph {}, interval {} s, {} modules)", r->peer_,
@@ -108,6 +109,7 @@ void Server::Impl::stream_started(Reader* r) {
     }
   }
   if (refusal) {
+    ++streams_refused_;
     r->state_ = Reader::State::finishing;  // never listed: no other thread sees it
     r->Finish(*refusal);
   }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "acheron/daq/Config.hh"
 #include "acheron/daq/ImageStore.hh"
@@ -23,6 +24,17 @@ struct ServerStats {
   std::uint64_t images_sent = 0;
   bool hp_io_valid = false;
   std::size_t active_uploads = 0;
+  std::uint64_t streams_accepted = 0;  // StreamImages calls served since start
+  std::uint64_t streams_refused = 0;   // refused (bad request, busy, not initialised, full)
+};
+
+// A StreamImages client being served.
+struct StreamClient {
+  std::string peer;  // gRPC's peer string, e.g. ipv4:127.0.0.1:40312
+  bool movie = false;
+  bool pulse_height = false;
+  std::vector<std::uint32_t> modules;  // empty: every module
+  double interval_s = 0;               // effective update interval
 };
 
 class Server final {
@@ -55,6 +67,7 @@ class Server final {
 
   ImageStore& store();
   ServerStats stats() const;
+  std::vector<StreamClient> clients() const;
   const ServerConfig& config() const;
 
   class Impl;

@@ -162,6 +162,7 @@ class Server::Impl final : public ServiceBase {
   std::unique_ptr<grpc::Server> server_;
   int tcp_port_ = 0;
   std::atomic<std::uint64_t> images_sent_{0};
+  std::atomic<std::uint64_t> streams_accepted_{0}, streams_refused_{0};
 
   mutable std::mutex mutex_;  // everything below
   std::condition_variable cv_;

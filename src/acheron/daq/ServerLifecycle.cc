@@ -221,8 +221,20 @@ const ServerConfig& Server::config() const {
 
 ServerStats Server::stats() const {
   std::lock_guard lock(impl_->mutex_);
-  return {impl_->readers_.size(), impl_->images_sent_.load(), impl_->hp_io_valid_,
-          impl_->uploaders_.size()};
+  return {
+      impl_->readers_.size(),   impl_->images_sent_.load(),      impl_->hp_io_valid_,
+      impl_->uploaders_.size(), impl_->streams_accepted_.load(), impl_->streams_refused_.load()};
+}
+
+std::vector<StreamClient> Server::clients() const {
+  std::lock_guard lock(impl_->mutex_);
+  std::vector<StreamClient> out;
+  out.reserve(impl_->readers_.size());
+  for (const Reader* r : impl_->readers_) {
+    out.push_back({r->peer_, r->movie_, r->ph_, r->modules_,
+                   std::chrono::duration<double>(r->interval_).count()});
+  }
+  return out;
 }
 
 }  // namespace acheron::daq

@@ -100,6 +100,7 @@ void Dhs::send_locked(std::string text) {
 
 void Dhs::handle(std::string_view text) {
   if (xos::clean_text(text).empty()) return;
+  messages_.fetch_add(1, std::memory_order_relaxed);
   auto parsed = xos::parse_stoh(text);
   if (!parsed) {
     log::warn("dcss: ignored malformed message '{}' ({})", text, parsed.error().message);
@@ -364,6 +365,7 @@ void Dhs::on_start_operation(const xos::StartOperation& m) {
       return;
     }
     op = std::make_shared<Operation>(m.operation, m.handle, m.args, epoch_, outbox_);
+    log_operation_start(*op);
     active_[key] = op;
     if (auto it = handlers_.find(m.operation); it != handlers_.end()) handler = it->second;
   }

@@ -5,8 +5,10 @@
 // Session connects it to a socket. handle() never blocks on a handler.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
@@ -48,8 +50,37 @@ struct DhsOptions {
   double min_repeat_time_s = 0.01;
 };
 
+// A registered device as the status page lists it.
+struct DeviceView {
+  std::string type;  // xos type name: real_motor, shutter, ion_chamber ...
+  std::string name;
+  std::string state;  // moving, idle, unconfigured, open, closed, registered, ...
+  std::string value;  // position, contents, hardware name ...
+};
+
+// One operation of the recent-operations log.
+struct OperationRecord {
+  std::uint64_t epoch = 0;  // connection it ran on
+  std::string name, handle, args;
+  double started_unix_s = 0;       // wall clock
+  double duration_s = 0;           // until completion (0 while running)
+  std::string status = "running";  // then the completion status: normal, error, aborted, abandoned
+  std::string text;                // the completion's text (truncated)
+  TimePoint started{};             // steady clock
+};
+
+// Operation figures since start.
+struct OperationCounts {
+  std::uint64_t messages = 0;  // stoh messages handled
+  std::uint64_t started = 0;
+  std::map<std::string, std::uint64_t> completed;  // by status
+};
+
 class Dhs final {
  public:
+  // Operations kept in the log (operation_log()), newest last.
+  static constexpr std::size_t kOperationLog = 100;
+
   using Handler = std::function<void(const OperationPtr&)>;
 
   explicit Dhs(DhsOptions options, std::shared_ptr<Outbox> outbox = nullptr);
@@ -95,6 +126,14 @@ class Dhs final {
   std::vector<std::string> registered(wire::xos::DeviceType type) const;
   std::size_t active_operations() const;
   std::uint64_t epoch() const;
+  bool online() const;
+  // Every registered device, by type then name.
+  std::vector<DeviceView> devices() const;
+  std::vector<OperationRecord> operation_log() const;
+  OperationCounts operation_counts() const;
+  // Called with each operation's record when it completes (on the
+  // completing thread). Null: none. Set before connecting.
+  void set_operation_observer(std::function<void(const OperationRecord&)> observer);
 
  private:
   struct Motor {
@@ -171,6 +210,18 @@ class Dhs final {
 
   std::unique_ptr<ThreadPool> pool_;
   std::thread ticker_;
+
+  // The operation log, shared with the operations' completion observers
+  // (an operation may outlive the Dhs in a handler's hands).
+  struct OperationLog {
+    mutable std::mutex mutex;
+    std::deque<OperationRecord> records;
+    OperationCounts counts;
+    std::shared_ptr<const std::function<void(const OperationRecord&)>> observer;
+  };
+  std::shared_ptr<OperationLog> op_log_ = std::make_shared<OperationLog>();
+  std::atomic<std::uint64_t> messages_{0};
+  void log_operation_start(Operation& op);
 };
 
 }  // namespace acheron::dcss

@@ -37,6 +37,7 @@ bool Operation::complete(std::string_view status, std::string_view text) {
     outbox_->send(epoch_, htos::operation_completed(name_, handle_, status, text));
   }
   cv_.notify_all();
+  if (observer_) observer_(*this, status, text);
   return true;
 }
 
@@ -89,11 +90,14 @@ void Operation::abort() {
 }
 
 void Operation::abandon() {
+  bool was_completed = false;
   {
     std::lock_guard lock(mutex_);
     aborted_ = true;
+    was_completed = completed_;
     completed_ = true;  // silently: this connection is gone
   }
+  if (!was_completed && observer_) observer_(*this, "abandoned", "the connection to DCSS dropped");
   fire_cancel();
 }
 

@@ -52,6 +52,12 @@ class Operation final {
   void on_cancel(std::function<void()> f);
 
   // Framework side.
+  // Called once, after the completion is queued (or when the operation is
+  // abandoned: status "abandoned"), on the completing thread without locks
+  // held. Set before the handler runs.
+  using CompletionObserver =
+      std::function<void(const Operation&, std::string_view status, std::string_view text)>;
+  void set_completion_observer(CompletionObserver observer) { observer_ = std::move(observer); }
   void request_stop();
   // Completes `aborted` (if not already completed) and flags the handler.
   void abort();
@@ -70,6 +76,7 @@ class Operation final {
   bool completed_ = false;
   std::atomic<bool> stop_{false}, aborted_{false};
   std::vector<std::function<void()>> on_cancel_;
+  CompletionObserver observer_;
 };
 
 using OperationPtr = std::shared_ptr<Operation>;

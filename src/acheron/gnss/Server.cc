@@ -86,7 +86,7 @@ class UbloxControlServer::Impl final : public pb::UbloxControl::Service {
                             grpc::ServerWriter<pb::CaptureUbloxResponse>* writer) override {
     Capture cap;
     try {
-      cap = service_.capture({req->patterns().begin(), req->patterns().end()});
+      cap = service_.capture({req->patterns().begin(), req->patterns().end()}, ctx->peer());
     } catch (const Failure& e) {
       return to_status(e);
     }

@@ -24,8 +24,9 @@ constexpr const char* kSuccess = "F9T initialized, configured, and verified succ
 bool device_allowed(const std::string& path, const std::vector<std::string>& globs) {
   namespace fs = std::filesystem;
   auto matches = [&](const std::string& p) {
-    return std::any_of(globs.begin(), globs.end(),
-                       [&](const std::string& g) { return ::fnmatch(g.c_str(), p.c_str(), 0) == 0; });
+    return std::any_of(globs.begin(), globs.end(), [&](const std::string& g) {
+      return ::fnmatch(g.c_str(), p.c_str(), 0) == 0;
+    });
   };
   if (path.empty() || path.find('\0') != std::string::npos || path.front() != '/') return false;
   const std::string lexical = fs::path(path).lexically_normal().string();
@@ -80,10 +81,52 @@ std::size_t UbloxService::active_captures() const {
   return n;
 }
 
+ServiceStats UbloxService::stats() const {
+  ServiceStats out;
+  {
+    std::lock_guard lock(stats_mutex_);
+    prune_captures_locked();
+    out = stats_;
+    for (const auto& c : captures_) {
+      const auto st = c.subscription->stats();
+      out.captures.push_back(
+          {c.peer, c.patterns, st.delivered, st.dropped, c.subscription->pending()});
+      out.capture_delivered += st.delivered;
+      out.capture_dropped += st.dropped;
+    }
+  }
+  out.io_running = io_running();
+  return out;
+}
+
+void UbloxService::prune_captures_locked() const {
+  std::erase_if(captures_, [&](const CaptureRecord& c) {
+    if (!c.subscription->closed()) return false;
+    const auto st = c.subscription->stats();
+    stats_.capture_delivered += st.delivered;
+    stats_.capture_dropped += st.dropped;
+    return true;
+  });
+}
+
+void UbloxService::set_observer(MessageObserver observer) {
+  auto p = observer ? std::make_shared<const MessageObserver>(std::move(observer)) : nullptr;
+  std::lock_guard lock(stats_mutex_);
+  observer_ = std::move(p);
+}
+
 void UbloxService::publish(ReceivedFrame&& f) {
   Payload p;
   p.meta["parsed"] = ubx::parsed_fields(f.frame);
   p.meta["wall_ns"] = f.wall_ns;
+  std::shared_ptr<const MessageObserver> observer;
+  {
+    std::lock_guard lock(stats_mutex_);
+    observer = observer_;
+  }
+  if (observer) {
+    (*observer)(ubx::identity(f.frame.message_id()), p.meta["parsed"], f.wall_ns);
+  }
   std::vector<std::uint8_t> bytes = f.frame.bytes();
   p.arrays.push_back(Array::from_vector(std::move(bytes), {}, kFrameArray));
   topic_.publish(ubx::identity(f.frame.message_id()), std::move(p));
@@ -113,7 +156,7 @@ void UbloxService::stop(const std::string& why) {
   if (old && old->reader_.joinable()) old->reader_.join();
 }
 
-Capture UbloxService::capture(const std::vector<std::string>& patterns) {
+Capture UbloxService::capture(const std::vector<std::string>& patterns, std::string peer) {
   hub::SubscriptionOptions o;
   o.key_pattern = anchored_pattern(patterns);
   o.mode = hub::DeliveryMode::queue;
@@ -126,6 +169,11 @@ Capture UbloxService::capture(const std::vector<std::string>& patterns) {
   }
   auto sub = topic_.subscribe(std::move(o));
   session_->subscriptions_.push_back(sub);
+  {
+    std::lock_guard stats_lock(stats_mutex_);
+    prune_captures_locked();
+    captures_.push_back({sub, std::move(peer), patterns});
+  }
   return {sub, session_};
 }
 
@@ -204,6 +252,20 @@ void UbloxService::configure(UbxDevice& device, const F9tConfig& config) {
 }
 
 std::string UbloxService::init(const nlohmann::json& config_json, bool force) {
+  try {
+    std::string message = run_init(config_json, force);
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.inits_ok;
+    return message;
+  } catch (const std::exception& e) {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.inits_failed;
+    stats_.last_failure = e.what();
+    throw;
+  }
+}
+
+std::string UbloxService::run_init(const nlohmann::json& config_json, bool force) {
   std::lock_guard init_lock(init_mutex_);
   // 0. Gate: do not cut off clients unless asked to.
   if (!force) {
@@ -251,6 +313,7 @@ std::string UbloxService::init(const nlohmann::json& config_json, bool force) {
          "Could not connect to device " + absolute + ". (" + e.what() + ")");
   }
   device->set_sink([this](ReceivedFrame&& f) { publish(std::move(f)); });
+  std::string model_name;
 
   try {
     // 3. Model.
@@ -258,6 +321,7 @@ std::string UbloxService::init(const nlohmann::json& config_json, bool force) {
     if (!ver) fail(StatusCode::internal, "Initialization failed: No MON-VER response");
     auto mon = ubx::decode_mon_ver(ver->payload());
     const std::string model = mon ? mon->model() : "UNKNOWN";
+    model_name = model;
     if (!model.starts_with(options_.expected_model_prefix)) {
       fail(StatusCode::invalid_argument, "Model " + model + " does not match expected prefix " +
                                              options_.expected_model_prefix + ".");
@@ -280,6 +344,12 @@ std::string UbloxService::init(const nlohmann::json& config_json, bool force) {
     throw;
   }
 
+  {
+    std::lock_guard lock(stats_mutex_);
+    stats_.device = absolute;
+    stats_.uid = config.uid;
+    stats_.model = model_name;
+  }
   // 8. Start reading.
   auto session = std::make_shared<IoSession>();
   {

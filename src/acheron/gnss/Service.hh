@@ -7,9 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +71,31 @@ struct Capture {
   std::shared_ptr<IoSession> session;
 };
 
+// An open capture stream, as the status page lists it.
+struct CaptureInfo {
+  std::string peer;
+  std::vector<std::string> patterns;
+  std::uint64_t delivered = 0;
+  std::uint64_t dropped = 0;  // its queue was full (ublox.md section 5)
+  std::size_t queued = 0;
+};
+
+struct ServiceStats {
+  bool io_running = false;
+  // Of the last successful InitF9t.
+  std::string device, uid, model;
+  std::uint64_t inits_ok = 0, inits_failed = 0;
+  std::string last_failure;           // the last failed InitF9t's message
+  std::vector<CaptureInfo> captures;  // open capture streams
+  // Over every capture stream so far, open ones included.
+  std::uint64_t capture_delivered = 0, capture_dropped = 0;
+};
+
+// Called for every message read from the receiver, on the reading thread:
+// its identity ("TIM-TP"), its parsed fields and the wall clock (ns).
+using MessageObserver = std::function<void(const std::string& identity,
+                                           const nlohmann::json& parsed, std::int64_t wall_ns)>;
+
 // What a captured sample holds: meta "parsed" (pyubx2-named fields) and one
 // uint8 array "frame" (the complete UBX frame); Sample::wall_ns is the time
 // the frame was read.
@@ -89,12 +115,16 @@ class UbloxService final {
   // start of the identity (re.match); empty means all. Throws
   // Failure(failed_precondition) when no I/O runs, Failure(invalid_argument)
   // for a pattern that does not compile.
-  Capture capture(const std::vector<std::string>& patterns);
+  // `peer` names the client on the status page.
+  Capture capture(const std::vector<std::string>& patterns, std::string peer = {});
   // Stops reading and closes the port; open captures end with OK.
   void stop(const std::string& why = "F9T I/O stopped");
 
   bool io_running() const;
   std::size_t active_captures() const;
+  ServiceStats stats() const;
+  // Replaces the observer (null: none); thread-safe.
+  void set_observer(MessageObserver observer);
   hub::Topic& topic() noexcept { return topic_; }
   const ServiceOptions& options() const noexcept { return options_; }
 
@@ -105,6 +135,14 @@ class UbloxService final {
   static std::optional<Pattern> anchored_pattern(const std::vector<std::string>& patterns);
 
  private:
+  struct CaptureRecord {
+    std::shared_ptr<hub::Subscription> subscription;
+    std::string peer;
+    std::vector<std::string> patterns;
+  };
+  std::string run_init(const nlohmann::json& config, bool force);
+  // Forgets closed captures, adding their figures to the totals (stats_mutex_ held).
+  void prune_captures_locked() const;
   void publish(ReceivedFrame&& f);
   void stop_session_locked(StatusCode code, const std::string& why);
   void configure(UbxDevice& device, const F9tConfig& config);
@@ -115,6 +153,11 @@ class UbloxService final {
   std::mutex init_mutex_;  // one InitF9t at a time
   mutable std::mutex session_mutex_;
   std::shared_ptr<IoSession> session_;
+
+  mutable std::mutex stats_mutex_;  // below
+  mutable ServiceStats stats_;      // without io_running and captures
+  mutable std::vector<CaptureRecord> captures_;
+  std::shared_ptr<const MessageObserver> observer_;
 };
 
 }  // namespace acheron::gnss

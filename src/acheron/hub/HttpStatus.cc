@@ -9,7 +9,7 @@ net::HttpSources http_sources(std::shared_ptr<const Registry> registry) {
       auto service = registry->find(name);
       if (!service) continue;  // removed meanwhile
       out.push_back({service->name(), service->doc(), [service] { return service->status(); },
-                     service->metrics()});
+                     service->metrics(), [service] { service->refresh_metrics(); }});
     }
     return out;
   };

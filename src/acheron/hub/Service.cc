@@ -103,4 +103,19 @@ nlohmann::json Service::status() const {
   return p ? (*p)() : nlohmann::json::object();
 }
 
+void Service::set_metrics_refresh(std::function<void()> refresh) {
+  auto p = refresh ? std::make_shared<const std::function<void()>>(std::move(refresh)) : nullptr;
+  std::unique_lock lock(mutex_);
+  refresh_ = std::move(p);
+}
+
+void Service::refresh_metrics() const {
+  std::shared_ptr<const std::function<void()>> p;
+  {
+    std::shared_lock lock(mutex_);
+    p = refresh_;
+  }
+  if (p) (*p)();
+}
+
 }  // namespace acheron::hub

@@ -65,6 +65,11 @@ class Service final {
   // The service's Prometheus metrics, created with the service; metric names
   // read acheron_<service kind>_..., with units (_seconds, _total).
   const std::shared_ptr<prometheus::Registry>& metrics() const noexcept { return metrics_; }
+  // Called before every scrape of metrics() (from HTTP threads, possibly
+  // concurrently): brings gauges and counters up to date from figures the
+  // service keeps itself. Replacing it is thread-safe.
+  void set_metrics_refresh(std::function<void()> refresh);
+  void refresh_metrics() const;
 
  private:
   struct Method {
@@ -77,6 +82,7 @@ class Service final {
   std::map<std::string, Method> methods_;
   std::map<std::string, std::shared_ptr<Topic>> topics_;
   std::shared_ptr<const std::function<nlohmann::json()>> status_;  // under mutex_
+  std::shared_ptr<const std::function<void()>> refresh_;           // under mutex_
   std::shared_ptr<prometheus::Registry> metrics_;
 };
 

@@ -182,6 +182,13 @@ std::string metrics_text(const std::vector<HttpSource>& sources) {
   std::vector<prometheus::MetricFamily> families;
   for (const auto& s : sources) {
     if (!s.metrics) continue;
+    if (s.refresh) {
+      try {
+        s.refresh();
+      } catch (const std::exception& e) {
+        log::warn("http: refreshing the metrics of {} failed: {}", s.name, e.what());
+      }
+    }
     auto f = s.metrics->Collect();
     families.insert(families.end(), std::make_move_iterator(f.begin()),
                     std::make_move_iterator(f.end()));

@@ -74,6 +74,10 @@ struct HttpSource {
   std::function<nlohmann::json()> status;
   // Its metrics; null: none.
   std::shared_ptr<prometheus::Registry> metrics;
+  // Called (from HTTP threads, possibly at once) before `metrics` is
+  // collected: lets a service bring gauges and counters up to date from its
+  // own figures at scrape time instead of on its hot paths. Empty: nothing.
+  std::function<void()> refresh = {};
 };
 
 // The services to show, asked on every request (services may come and go).

@@ -1,8 +1,28 @@
 #include "acheron/remote/Server.hh"
 
+#include <algorithm>
+
 #include "acheron/remote/ServerImpl.hh"
 
 namespace acheron::remote {
+namespace {
+
+// A ROUTER identity as text when it is printable ASCII, else as hex (ZeroMQ
+// makes up 5 binary bytes for clients that set none).
+std::string client_identity_text(std::string_view id) {
+  const bool printable = !id.empty() && std::all_of(id.begin(), id.end(),
+                                                    [](char c) { return c >= 0x20 && c < 0x7f; });
+  if (printable) return std::string(id);
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : id) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 15]);
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string_view to_string(StreamKind kind) {
   switch (kind) {
@@ -119,7 +139,7 @@ void RemoteServer::add_handler(std::string name, Handler handler, CallInfo info)
   check_name("call", name);
   std::unique_lock lock(impl_->calls_mutex);
   auto entry =
-      std::make_shared<detail::CallEntry>(detail::CallEntry{std::move(info), std::move(handler)});
+      std::make_shared<detail::CallEntry>(std::move(info), std::move(handler));
   if (!impl_->calls.emplace(name, std::move(entry)).second) {
     throw SetupError("a call named '" + name + "' exists (names are unique) remove it first");
   }
@@ -249,6 +269,42 @@ std::vector<StreamStatus> RemoteServer::streams() const {
   }
   std::vector<StreamStatus> out;
   for (const auto& e : all) out.push_back(impl_->status(*e));
+  return out;
+}
+
+ServerStats RemoteServer::stats() const {
+  auto& m = *impl_;
+  ServerStats out;
+  {
+    std::shared_lock lock(m.calls_mutex);
+    for (const auto& [name, c] : m.calls) {
+      out.calls.push_back({name, c->calls.load(std::memory_order_relaxed),
+                           c->errors.load(std::memory_order_relaxed),
+                           static_cast<double>(c->busy_ns.load(std::memory_order_relaxed)) * 1e-9,
+                           c->info.mutating});
+    }
+  }
+  const auto now = Clock::now();
+  {
+    std::lock_guard lock(m.clients_mutex);
+    for (const auto& [id, c] : m.clients) {
+      out.clients.push_back({client_identity_text(id), c.requests,
+                             std::chrono::duration<double>(now - c.last_seen).count()});
+    }
+  }
+  std::sort(out.clients.begin(), out.clients.end(), [](const ClientStats& a, const ClientStats& b) {
+    return a.last_seen_s < b.last_seen_s;
+  });
+  out.requests = m.n_requests.load(std::memory_order_relaxed);
+  out.refused_busy = m.n_busy.load(std::memory_order_relaxed);
+  out.not_found = m.n_not_found.load(std::memory_order_relaxed);
+  out.malformed = m.n_malformed.load(std::memory_order_relaxed);
+  out.in_flight = m.in_flight.load(std::memory_order_relaxed);
+  out.duration_bounds_s.assign(kCallDurationBoundsS.begin(), kCallDurationBoundsS.end());
+  for (const auto& c : m.duration_counts)
+    out.duration_counts.push_back(c.load(std::memory_order_relaxed));
+  out.duration_sum_s =
+      static_cast<double>(m.duration_sum_ns.load(std::memory_order_relaxed)) * 1e-9;
   return out;
 }
 

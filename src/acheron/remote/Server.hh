@@ -9,6 +9,7 @@
 // absolute deadlines.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -111,6 +112,41 @@ struct StreamStatus {
 };
 Json to_json(const StreamStatus& status);
 
+// Upper bounds (seconds) of the buckets ServerStats counts call durations in.
+inline constexpr std::array<double, 12> kCallDurationBoundsS{1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3,
+                                                             0.01, 0.03, 0.1,  0.3,  1,    10};
+
+// Figures of one registered call since it was added.
+struct CallStats {
+  std::string name;
+  std::uint64_t calls = 0;  // finished, failed ones included
+  std::uint64_t errors =
+      0;              // replied with an error (the call threw, bad arguments, lock, deadline)
+  double busy_s = 0;  // time spent running it
+  bool mutating = false;
+};
+
+// A client (ROUTER identity) that sent requests recently.
+struct ClientStats {
+  std::string identity;  // as text when printable, else hex
+  std::uint64_t requests = 0;
+  double last_seen_s = 0;  // seconds ago
+};
+
+struct ServerStats {
+  std::vector<CallStats> calls;
+  std::vector<ClientStats> clients;  // most recently seen first
+  std::uint64_t requests = 0;        // every message from a client (pings and built-ins too)
+  std::uint64_t refused_busy = 0;    // resource_exhausted: threads + max_queued calls in flight
+  std::uint64_t not_found = 0;       // no call of that name
+  std::uint64_t malformed = 0;       // undecodable requests
+  std::size_t in_flight = 0;         // pool calls running or waiting
+  // Durations of calls: counts per bucket (the last above the last bound) and their sum.
+  std::vector<double> duration_bounds_s;
+  std::vector<std::uint64_t> duration_counts;
+  double duration_sum_s = 0;
+};
+
 namespace detail {
 struct ServerImpl;
 struct StreamEntry;
@@ -174,6 +210,10 @@ class RemoteServer final {
   void disable_stream(const std::string& name);
   void remove_stream(const std::string& name);
   std::vector<StreamStatus> streams() const;
+  // Calls, clients and request counts (docs/dashboard.md). Clients are
+  // remembered up to kMaxClients, the least recently seen forgotten first.
+  ServerStats stats() const;
+  static constexpr std::size_t kMaxClients = 256;
 
   // Starts the socket threads and the periodic stream threads; calls and streams may be
   // added before or after.

@@ -1,4 +1,6 @@
 // RemoteServer: call requests (decoding, built-in calls, running a call, replies).
+#include <algorithm>
+
 #include "acheron/remote/ServerImpl.hh"
 
 namespace acheron::remote::detail {
@@ -29,8 +31,50 @@ wire::Envelope ServerImpl::reply_envelope(const wire::Envelope& request, wire::C
   return e;
 }
 
+void ServerImpl::note_client(const Buffer& identity) {
+  const std::string_view id(reinterpret_cast<const char*>(identity.data()), identity.size());
+  const auto now = Clock::now();
+  std::lock_guard lock(clients_mutex);
+  auto it = clients.find(id);
+  if (it == clients.end()) {
+    if (clients.size() >= RemoteServer::kMaxClients) {
+      auto oldest = clients.begin();
+      for (auto c = clients.begin(); c != clients.end(); ++c) {
+        if (c->second.last_seen < oldest->second.last_seen) oldest = c;
+      }
+      clients.erase(oldest);
+    }
+    it = clients.emplace(std::string(id), ClientRecord{}).first;
+  }
+  ++it->second.requests;
+  it->second.last_seen = now;
+}
+
+void ServerImpl::record_call(const CallEntry& call, Duration took, bool error) {
+  const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(
+      0, std::chrono::duration_cast<std::chrono::nanoseconds>(took).count()));
+  call.calls.fetch_add(1, std::memory_order_relaxed);
+  if (error) call.errors.fetch_add(1, std::memory_order_relaxed);
+  call.busy_ns.fetch_add(ns, std::memory_order_relaxed);
+  const double s = static_cast<double>(ns) * 1e-9;
+  const auto bucket = static_cast<std::size_t>(
+      std::lower_bound(kCallDurationBoundsS.begin(), kCallDurationBoundsS.end(), s) -
+      kCallDurationBoundsS.begin());
+  duration_counts[bucket].fetch_add(1, std::memory_order_relaxed);
+  duration_sum_ns.fetch_add(ns, std::memory_order_relaxed);
+}
+
 std::vector<Buffer> ServerImpl::run_call(const CallEntry& call, const wire::Envelope& request,
                                          Framing framing, CallContext& context) {
+  const TimePoint t0 = Clock::now();
+  bool error = true;
+  struct Record {
+    ServerImpl* self;
+    const CallEntry& call;
+    TimePoint t0;
+    bool& error;
+    ~Record() { self->record_call(call, Clock::now() - t0, error); }
+  } record{this, call, t0, error};
   try {
     if (Clock::now() > context.deadline()) {
       return error_frames(request, framing, StatusCode::deadline_exceeded, "TimeoutError",
@@ -42,8 +86,10 @@ std::vector<Buffer> ServerImpl::run_call(const CallEntry& call, const wire::Enve
     check_write(token, call.info.mutating);
     CurrentCall current(&context);
     Value v = call.handler(args);
-    return encode_call(reply_envelope(request, wire::Command::final, std::move(v), framing),
-                       framing);
+    auto frames =
+        encode_call(reply_envelope(request, wire::Command::final, std::move(v), framing), framing);
+    error = false;
+    return frames;
   } catch (const LockRefused& f) {
     return error_frames(request, framing, f.code(), kLockRefusedType, f.what());
   } catch (const Failure& f) {
@@ -168,6 +214,8 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
   std::size_t start = 1;
   if (frames[1].empty()) start = 2;
   std::vector<Buffer> route(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(start));
+  n_requests.fetch_add(1, std::memory_order_relaxed);
+  note_client(route[0]);
   std::span<const Buffer> msg(frames.data() + start, frames.size() - start);
   Framing framing = Framing::envelope;
   auto decoded = decode_call(msg, &framing);
@@ -181,6 +229,7 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
       for (int i = 7; i >= 0; --i) id = (id << 8) | static_cast<std::uint8_t>(msg[3].data()[i]);
       fake.request_id = id;
     }
+    n_malformed.fetch_add(1, std::memory_order_relaxed);
     send_reply(route,
                error_frames(fake, framing, StatusCode::invalid_argument, "ProtocolError",
                             decoded.error().message),
@@ -238,6 +287,7 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
     if (it != calls.end()) call = it->second;
   }
   if (!call) {
+    n_not_found.fetch_add(1, std::memory_order_relaxed);
     send_reply(route,
                error_frames(req, framing, StatusCode::not_found, "NotFound",
                             "no call named '" + req.method + "'"),
@@ -267,6 +317,7 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
   const std::size_t threads = std::max<std::size_t>(1, options.threads);
   if (in_flight.fetch_add(1, std::memory_order_relaxed) >= threads + options.max_queued) {
     in_flight.fetch_sub(1, std::memory_order_relaxed);
+    n_busy.fetch_add(1, std::memory_order_relaxed);
     send_reply(
         route,
         error_frames(req, framing, StatusCode::resource_exhausted, "ServerBusy",

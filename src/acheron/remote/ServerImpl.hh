@@ -14,6 +14,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <array>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -35,8 +36,16 @@
 namespace acheron::remote::detail {
 
 struct CallEntry {
+  CallEntry(CallInfo i, Handler h) : info(std::move(i)), handler(std::move(h)) {}
   CallInfo info;
   Handler handler;
+  // Figures (run_call).
+  mutable std::atomic<std::uint64_t> calls{0}, errors{0}, busy_ns{0};
+};
+
+struct ClientRecord {
+  std::uint64_t requests = 0;
+  TimePoint last_seen{};
 };
 
 struct StreamEntry {
@@ -163,6 +172,15 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   // Stream messages a full subscriber queue held back (stream thread only).
   std::deque<std::pair<std::shared_ptr<StreamEntry>, std::vector<Buffer>>> held;
   TimePoint next_drop_warning{};
+
+  // Figures for stats().
+  std::atomic<std::uint64_t> n_requests{0}, n_busy{0}, n_not_found{0}, n_malformed{0};
+  std::array<std::atomic<std::uint64_t>, kCallDurationBoundsS.size() + 1> duration_counts{};
+  std::atomic<std::uint64_t> duration_sum_ns{0};
+  mutable std::mutex clients_mutex;
+  std::map<std::string, ClientRecord, std::less<>> clients;  // by ROUTER identity
+  void note_client(const Buffer& identity);
+  void record_call(const CallEntry& call, Duration took, bool error);
 
   std::atomic<bool> stopping{false};
   bool started = false;

@@ -53,7 +53,23 @@ function linePlot(canvas, values, label) {
   const w = canvas.width, h = canvas.height, pad = 42;
   const top = Math.max(0, ...values);
   const ymax = top > 0 ? top * 1.1 : 1;  // an all-zero series sits on the axis
+  // A series that goes below zero (a timing error, say) gets room below the axis too.
+  const bottom = Math.min(0, ...values);
+  const ymin = bottom < 0 ? bottom * 1.1 : 0;
   axes(ctx, w, h, pad, ymax, label);
+  if (ymin < 0) {
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(0, h - 30, pad - 2, 14);
+    ctx.fillStyle = "#445";
+    ctx.fillText(fmt(ymin), 2, h - 20);
+    const y0 = h - 18 - ((h - 26) * -ymin) / (ymax - ymin);
+    ctx.strokeStyle = "#d5d9e2";
+    ctx.beginPath();
+    ctx.moveTo(pad, y0);
+    ctx.lineTo(w - 4, y0);
+    ctx.stroke();
+    ctx.fillText("0", pad - 10, y0 + 4);
+  }
   ctx.fillStyle = "#445";
   ctx.fillText("last " + HISTORY + " s", w - 70, h - 4);
   if (values.length < 1) return;
@@ -62,7 +78,7 @@ function linePlot(canvas, values, label) {
   ctx.beginPath();
   values.forEach((v, i) => {
     const x = pad + ((w - pad - 6) * (i + HISTORY - values.length)) / (HISTORY - 1);
-    const y = h - 18 - ((h - 26) * v) / ymax;
+    const y = h - 18 - ((h - 26) * (v - ymin)) / (ymax - ymin);
     if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
   });
   ctx.stroke();
@@ -121,6 +137,100 @@ function drawHitmap(canvas, m) {
     ctx.fill();
   }
   return { markers: n, max: vmaxHits };
+}
+
+function cellText(v) {
+  if (v === null || v === undefined) return "";
+  if (typeof v === "object") return JSON.stringify(v);
+  if (typeof v === "number" && !Number.isInteger(v)) return v.toPrecision(4);
+  return String(v);
+}
+
+function boundLabels(bounds) {
+  const labels = bounds.map(b => "≤" + (b < 1e-3 ? fmt(b * 1e6) + "µs" : b < 1 ? fmt(b * 1000) + "ms" : b + "s"));
+  labels.push(">");
+  return labels;
+}
+
+// Generic tables of a snapshot: [{id, title, columns, rows}]. A column
+// named "state" colours its cells by value (class state-<value>).
+function renderTables(root, tables, state) {
+  state.tables = state.tables || {};
+  for (const t of tables) {
+    let panel = document.getElementById("table-" + t.id);
+    if (!panel) {
+      panel = el("section", { class: "panel", id: "table-" + t.id });
+      panel.appendChild(el("h2", {}, t.title));
+      const table = el("table", { class: "table" });
+      const head = el("tr");
+      for (const c of t.columns) head.appendChild(el("th", {}, c));
+      const thead = el("thead");
+      thead.appendChild(head);
+      table.appendChild(thead);
+      table.appendChild(el("tbody"));
+      panel.appendChild(table);
+      panel.appendChild(el("div", { class: "sub" }));
+      root.appendChild(panel);
+    }
+    const body = panel.querySelector("tbody");
+    body.textContent = "";
+    for (const row of t.rows) {
+      const tr = el("tr");
+      row.forEach((v, i) => {
+        const attrs = t.columns[i] === "state" ? { class: "state-" + String(v).replace(/\W/g, "_") } : {};
+        tr.appendChild(el("td", attrs, cellText(v)));
+      });
+      body.appendChild(tr);
+    }
+    panel.querySelector("div.sub").textContent =
+        t.rows.length ? (t.note || "") : (t.empty || "none");
+    state.tables[t.id] = t.rows.length;
+  }
+}
+
+// Live pictures: [{key, title, width, height, pixels}], pixels row-major.
+// Each is drawn scaled up on its own canvas with a colour bar from the
+// image's smallest to its largest value.
+function drawImages(root, images, state) {
+  state.imageCanvases = state.imageCanvases || {};
+  let drawn = 0;
+  for (const im of images) {
+    const id = "image-" + im.key.replace(/[^A-Za-z0-9_-]/g, "_");
+    let c = state.imageCanvases[id];
+    if (!c) {
+      const panel = el("div", { class: "panel" });
+      panel.appendChild(el("h2", { id: id + "-title" }, im.title));
+      c = el("canvas", { id: id, width: 320, height: 262, class: "image" });
+      panel.appendChild(c);
+      panel.appendChild(el("div", { class: "sub", id: id + "-caption" }));
+      root.appendChild(panel);
+      state.imageCanvases[id] = c;
+    }
+    const n = im.width * im.height;
+    if (!im.pixels || im.pixels.length !== n || n === 0) continue;
+    let lo = Infinity, hi = -Infinity;
+    for (const v of im.pixels) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    const ctx = prepare(c);
+    const side = 256, cell = side / Math.max(im.width, im.height);
+    for (let y = 0; y < im.height; y++) {
+      for (let x = 0; x < im.width; x++) {
+        const v = im.pixels[y * im.width + x];
+        ctx.fillStyle = colour(hi > lo ? (v - lo) / (hi - lo) : 0.5);
+        ctx.fillRect(x * cell, y * cell, Math.ceil(cell), Math.ceil(cell));
+      }
+    }
+    // Colour bar with its scale.
+    for (let i = 0; i < side; i++) {
+      ctx.fillStyle = colour(1 - i / (side - 1));
+      ctx.fillRect(side + 10, i, 14, 1);
+    }
+    ctx.fillStyle = "#445";
+    ctx.fillText(fmt(hi), side + 28, 10);
+    ctx.fillText(fmt(lo), side + 28, side);
+    document.getElementById(id + "-caption").textContent = im.caption || "";
+    drawn++;
+  }
+  return drawn;
 }
 
 // The overview: the process's services, each with a few counters refreshed
@@ -213,10 +323,19 @@ function acheronService() {
     }
     if (snap.latency) {
       const lat = snap.latency;
-      const labels = lat.bounds_s.map(b => "≤" + (b < 1 ? (b * 1000) + "ms" : b + "s"));
-      labels.push(">");
-      barPlot(canvasFor("latency", "histograms", "request latency (requests per bucket)"),
-              lat.counts, labels, "requests", "#7a4fd6");
+      barPlot(canvasFor("latency", "histograms", lat.title || "request latency (requests per bucket)"),
+              lat.counts, boundLabels(lat.bounds_s), lat.unit || "requests", "#7a4fd6");
+    }
+    for (const hist of snap.histograms || []) {
+      barPlot(canvasFor("hist-" + hist.id, "histograms", hist.title), hist.counts,
+              hist.labels || boundLabels(hist.bounds_s), hist.unit || "", "#7a4fd6");
+    }
+    if (snap.images) {
+      document.getElementById("images-section").hidden = false;
+      state.images = drawImages(document.getElementById("images"), snap.images, state);
+    }
+    if (snap.tables) {
+      renderTables(document.getElementById("tables"), snap.tables, state);
     }
     if (snap.hit_times) {
       const ht = snap.hit_times;
