@@ -235,7 +235,7 @@ Load drive(const std::string& endpoint, const Request& r, int window, double sec
   s.set(zmq::sockopt::linger, 0);
   s.connect(endpoint);
   std::set<std::uint32_t> outstanding;  // event ids sent and not answered
-  std::size_t in_flight = 0;             // requests without any reply yet
+  std::size_t in_flight = 0;            // requests without any reply yet
   std::uint32_t next_id = 1;
   auto send_one = [&] {
     send_request(s, r, next_id);
@@ -296,9 +296,10 @@ struct BrokerProcess {
 
 BrokerProcess start_broker(const std::string& acheron, std::vector<std::string> extra = {}) {
   // No reply cache (every request here has its own event id anyway).
-  std::vector<std::string> argv = {acheron,     "--log-level", "warn",
-                                   "broker",    "--frontend",  "tcp://127.0.0.1:*",
-                                   "--backend", "tcp://127.0.0.1:*", "--dedupe-window", "0"};
+  std::vector<std::string> argv = {acheron,     "--log-level",       "warn",
+                                   "broker",    "--frontend",        "tcp://127.0.0.1:*",
+                                   "--backend", "tcp://127.0.0.1:*", "--dedupe-window",
+                                   "0"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   auto s = spawn(argv, R"(clients on (tcp://\S+), workers on (tcp://\S+))");
   return {s.pid, s.match[1].str(), s.match[2].str()};
@@ -344,9 +345,8 @@ void wait_workers(const std::string& frontend, std::size_t n) {
 // frontend_port/backend_port replaced), its chatter sent to /dev/null.
 pid_t start_charon_router(const std::string& dir, int frontend, int backend) {
   const std::string script =
-      "import sys; sys.path.insert(0, '" + dir +
-      "'); import config; config.frontend_port = '" + std::to_string(frontend) +
-      "'; config.backend_port = '" + std::to_string(backend) +
+      "import sys; sys.path.insert(0, '" + dir + "'); import config; config.frontend_port = '" +
+      std::to_string(frontend) + "'; config.backend_port = '" + std::to_string(backend) +
       "'; exec(compile(open('" + dir + "/router.py').read(), 'router.py', 'exec'))";
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -462,15 +462,24 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     const std::string v = argv[i + 1];
-    if (a == "--seconds") seconds = std::atof(v.c_str());
-    else if (a == "--photons") photons = std::strtoul(v.c_str(), nullptr, 10);
-    else if (a == "--big-photons") big_photons = std::strtoul(v.c_str(), nullptr, 10);
-    else if (a == "--max-workers") max_workers = std::atoi(v.c_str());
-    else if (a == "--acheron") acheron = v;
-    else if (a == "--charon-router") charon_router = v;
-    else if (a == "--stub-worker") stub_worker = v;
-    else if (a == "--stub-serve") stub_serve = v;
-    else if (a == "--info-from") info_from = v;
+    if (a == "--seconds")
+      seconds = std::atof(v.c_str());
+    else if (a == "--photons")
+      photons = std::strtoul(v.c_str(), nullptr, 10);
+    else if (a == "--big-photons")
+      big_photons = std::strtoul(v.c_str(), nullptr, 10);
+    else if (a == "--max-workers")
+      max_workers = std::atoi(v.c_str());
+    else if (a == "--acheron")
+      acheron = v;
+    else if (a == "--charon-router")
+      charon_router = v;
+    else if (a == "--stub-worker")
+      stub_worker = v;
+    else if (a == "--stub-serve")
+      stub_serve = v;
+    else if (a == "--info-from")
+      info_from = v;
     else {
       std::fprintf(stderr, "bench_broker_scaling: unknown option %s\n", a.c_str());
       return 2;
@@ -509,10 +518,9 @@ int main(int argc, char** argv) {
 
   try {
     // 1 and 2: real workers against `photon serve` direct.
-    auto serve =
-        spawn({acheron, "--log-level", "warn", "photon", "serve", "--bind", "tcp://127.0.0.1:*",
-               "--threads", w1, "--seed", "1"},
-              R"(serving on (tcp://\S+))");
+    auto serve = spawn({acheron, "--log-level", "warn", "photon", "serve", "--bind",
+                        "tcp://127.0.0.1:*", "--threads", w1, "--seed", "1"},
+                       R"(serving on (tcp://\S+))");
     const std::string direct = serve.match[1].str();
     const Load direct_events = drive(direct, event, 2, seconds);
     const Load direct_tiny1 = drive(direct, tiny, 1, seconds);
@@ -537,9 +545,22 @@ int main(int argc, char** argv) {
       }
     }
     stop_children();
+    // The same worker may batch what waits, as `photon serve` does, when the
+    // broker gives it more than one request at a time.
+    Load broker_tiny32_prefetch;
+    {
+      auto b = start_broker(acheron, {"--worker-prefetch", "32"});
+      spawn({acheron, "--log-level", "warn", "photon", "worker", "--connect", b.backend,
+             "--threads", w1, "--seed", "1"},
+            "");
+      wait_workers(b.frontend, 1);
+      broker_tiny32_prefetch = drive(b.frontend, tiny, 32, seconds);
+      stop_children();
+    }
 
     // 3: stub workers.
-    auto stub = spawn({self, "--stub-serve", "tcp://127.0.0.1:*"}, R"(stub serving on (tcp://\S+))");
+    auto stub =
+        spawn({self, "--stub-serve", "tcp://127.0.0.1:*"}, R"(stub serving on (tcp://\S+))");
     const Load stub_tiny = drive(stub.match[1].str(), tiny, 32, seconds);
     const Load stub_big = drive(stub.match[1].str(), big, 2, seconds);
     stop_one(stub.pid);
@@ -553,7 +574,8 @@ int main(int argc, char** argv) {
       auto b = start_broker(acheron, extra);
       for (int i = 0; i < n; ++i) start_stub_worker(self, b.backend, b.frontend);
       wait_workers(b.frontend, n);
-      StubRun r{label, drive(b.frontend, tiny, 16 * n, seconds), drive(b.frontend, big, 2, seconds)};
+      StubRun r{label, drive(b.frontend, tiny, 16 * n, seconds),
+                drive(b.frontend, big, 2, seconds)};
       stop_children();
       stub_runs.push_back(r);
     };
@@ -579,9 +601,8 @@ int main(int argc, char** argv) {
     }
 
     // The report.
-    std::printf("broker scaling benchmark, %s, %u cores, load average before %s, after %s\n",
-                date, std::thread::hardware_concurrency(), load_before.c_str(),
-                load_average().c_str());
+    std::printf("broker scaling benchmark, %s, %u cores, load average before %s, after %s\n", date,
+                std::thread::hardware_concurrency(), load_before.c_str(), load_average().c_str());
     std::printf("%.1f s per measurement after a warm-up; one DEALER client, fixed window\n\n",
                 seconds);
     std::printf("1. real workers (1 engine thread each), %u-photon events, window 2 per worker\n",
@@ -604,11 +625,17 @@ int main(int argc, char** argv) {
             1e6 * (1 / broker_tiny1.per_second() - 1 / direct_tiny1.per_second())));
     row("direct, 32 in flight", fmt("%.0f", direct_tiny32.per_second()), "1.000");
     row("broker, 32 in flight", fmt("%.0f", broker_tiny32.per_second()),
-        fmt("%.3f", broker_tiny32.per_second() / direct_tiny32.per_second()));
+        fmt("%.3f", broker_tiny32.per_second() / direct_tiny32.per_second()),
+        "one request at a time on the worker");
+    row("broker --worker-prefetch 32, 32 in flight",
+        fmt("%.0f", broker_tiny32_prefetch.per_second()),
+        fmt("%.3f", broker_tiny32_prefetch.per_second() / direct_tiny32.per_second()),
+        "the worker batches what waits, as photon serve does");
     std::printf("\n3. ceiling with stub workers (answer at once, no simulation)\n");
-    std::printf("   tiny: 1-photon events, window 16 per stub (32 direct);"
-                " big: %u-photon events (%.1f MB), window 2\n",
-                big_photons, big.bytes() / 1e6);
+    std::printf(
+        "   tiny: 1-photon events, window 16 per stub (32 direct);"
+        " big: %u-photon events (%.1f MB), window 2\n",
+        big_photons, big.bytes() / 1e6);
     row("path", "requests/s | GB/s", "ratio", "");
     row("client -> stub direct, tiny", fmt("%.0f", stub_tiny.per_second()), "1.000");
     for (const auto& r : stub_runs) {
@@ -620,7 +647,7 @@ int main(int argc, char** argv) {
       const std::string what = charon.label + ", tiny, window " + std::to_string(max_workers);
       row(what.c_str(), fmt("%.0f", charon.tiny.per_second()),
           fmt("%.3f", charon.tiny.per_second() / stub_tiny.per_second()),
-          fmt("broker (%d stubs) : router.py = ", max_workers) +
+          "broker (" + std::to_string(max_workers) + " stubs) : router.py = " +
               fmt("%.2f", stub_runs[1].tiny.per_second() / charon.tiny.per_second()) +
               ", NO_WORKERS " + std::to_string(charon.tiny.no_workers));
     }
@@ -635,7 +662,7 @@ int main(int argc, char** argv) {
       const std::string what = charon.label + ", big";
       row(what.c_str(), fmt("%.3f", charon.big.gb_per_second()),
           fmt("%.3f", charon.big.gb_per_second() / stub_big.gb_per_second()),
-          fmt("broker (%d stubs) : router.py = ", max_workers) +
+          "broker (" + std::to_string(max_workers) + " stubs) : router.py = " +
               fmt("%.2f", stub_runs[1].big.gb_per_second() / charon.big.gb_per_second()) +
               ", NO_WORKERS " + std::to_string(charon.big.no_workers));
     }

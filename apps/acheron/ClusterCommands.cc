@@ -53,10 +53,11 @@ std::string find_on_path(const std::string& name) {
 std::string slurm_program(const std::string& name) {
   std::string p = find_on_path(name);
   if (p.empty()) {
-    throw SetupError(name +
-                     " is not on PATH (the Slurm client programs sbatch, squeue, scancel and "
-                     "scontrol drive the cluster) install them (Debian: apt-get install slurm-client) or "
-                     "add their directory to PATH");
+    throw SetupError(
+        name +
+        " is not on PATH (the Slurm client programs sbatch, squeue, scancel and "
+        "scontrol drive the cluster) install them (Debian: apt-get install slurm-client) or "
+        "add their directory to PATH");
   }
   return p;
 }

@@ -198,9 +198,8 @@ TEST_F(WorkerTest, EnvironmentInfoNamesTheNodeAndTheSlurmJob) {
   EXPECT_EQ(info["slurm_array_job_id"], "50");
   EXPECT_EQ(info["slurm_array_task_id"], "1");
   EXPECT_EQ(info["pid"], std::to_string(::getpid()));
-  for (const char* v :
-       {"SLURMD_NODENAME", "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID",
-        "SLURM_RESTART_COUNT"})
+  for (const char* v : {"SLURMD_NODENAME", "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID",
+                        "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT"})
     ::unsetenv(v);
   info = worker_info_from_environment();
   EXPECT_FALSE(info["node"].empty()) << "the host name outside Slurm";
