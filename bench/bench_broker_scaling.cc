@@ -35,8 +35,10 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -215,12 +217,32 @@ std::vector<zmq::message_t> recv_all(zmq::socket_t& s) {
   }
 }
 
+// CPU seconds (user + system, all threads) a process has used so far.
+double cpu_seconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; rest >> field; ++i) {  // fields 14 and 15: utime, stime in ticks
+    if (i == 14) utime = std::atof(field.c_str());
+    if (i == 15) {
+      stime = std::atof(field.c_str());
+      break;
+    }
+  }
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 struct Load {
   double seconds = 0;
   std::uint64_t done = 0;
   std::uint64_t photons = 0;
   std::uint64_t bytes = 0;       // request bytes answered
   std::uint64_t no_workers = 0;  // NO_WORKERS replies (router.py refuses when none is idle)
+  double cpu = 0;                // CPU seconds of the watched process (the broker) meanwhile
   double per_second() const { return done / seconds; }
   double photons_per_second() const { return photons / seconds; }
   double gb_per_second() const { return bytes / seconds / 1e9; }
@@ -229,7 +251,8 @@ struct Load {
 // Keeps `window` requests in flight on one DEALER for warm-up + `seconds`
 // and counts what is answered in the measured part. A NO_WORKERS reply is
 // counted and the request sent again under a new id.
-Load drive(const std::string& endpoint, const Request& r, int window, double seconds) {
+Load drive(const std::string& endpoint, const Request& r, int window, double seconds,
+           pid_t watch = -1) {
   zmq::context_t ctx(1);
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
@@ -262,6 +285,7 @@ Load drive(const std::string& endpoint, const Request& r, int window, double sec
     if (!measuring && now >= warmup) {
       measuring = true;
       t0 = Clock::now();
+      if (watch > 0) load.cpu = -cpu_seconds(watch);
     }
     const bool sending = now < warmup + seconds;
     --in_flight;
@@ -284,6 +308,7 @@ Load drive(const std::string& endpoint, const Request& r, int window, double sec
     if (sending) send_one();
   }
   load.seconds = measuring ? seconds_since(t0) : 1e-9;
+  if (watch > 0) load.cpu += cpu_seconds(watch);
   return load;
 }
 
@@ -538,7 +563,7 @@ int main(int argc, char** argv) {
               "");
       }
       wait_workers(broker.frontend, n);
-      scaling.emplace_back(n, drive(broker.frontend, event, 2 * n, seconds));
+      scaling.emplace_back(n, drive(broker.frontend, event, 2 * n, seconds, broker.pid));
       if (n == 1) {
         broker_tiny1 = drive(broker.frontend, tiny, 1, seconds);
         broker_tiny32 = drive(broker.frontend, tiny, 32, seconds);
@@ -565,38 +590,42 @@ int main(int argc, char** argv) {
     const Load stub_big = drive(stub.match[1].str(), big, 2, seconds);
     stop_one(stub.pid);
 
+    // The broker (or router.py) between the client and the stubs; its CPU
+    // time is measured alongside.
     struct StubRun {
       std::string label;
-      Load tiny, big;
+      Load tiny, tiny_narrow, big;  // tiny_narrow: one request in flight per stub
     };
     std::vector<StubRun> stub_runs;
     auto broker_with_stubs = [&](int n, std::vector<std::string> extra, const std::string& label) {
       auto b = start_broker(acheron, extra);
       for (int i = 0; i < n; ++i) start_stub_worker(self, b.backend, b.frontend);
       wait_workers(b.frontend, n);
-      StubRun r{label, drive(b.frontend, tiny, 16 * n, seconds),
-                drive(b.frontend, big, 2, seconds)};
+      StubRun r{label, drive(b.frontend, tiny, 16 * n, seconds, b.pid),
+                drive(b.frontend, tiny, n, seconds, b.pid),
+                drive(b.frontend, big, 2, seconds, b.pid)};
       stop_children();
       stub_runs.push_back(r);
     };
     broker_with_stubs(1, {}, "broker -> 1 stub");
     broker_with_stubs(max_workers, {}, "broker -> " + std::to_string(max_workers) + " stubs");
     broker_with_stubs(max_workers, {"--worker-prefetch", "4"},
-                      "broker -> " + std::to_string(max_workers) + " stubs, --worker-prefetch 4");
+                      "broker -> " + std::to_string(max_workers) + " stubs, prefetch 4");
 
     // 4: ChAR0N's router.py with the same stubs. It refuses (NO_WORKERS)
     // when no worker is idle, so the window is one request per stub.
     StubRun charon{};
     if (!charon_router.empty()) {
       const int fport = free_port(), bport = free_port();
-      start_charon_router(charon_router, fport, bport);
+      const pid_t router = start_charon_router(charon_router, fport, bport);
       const std::string front = "tcp://127.0.0.1:" + std::to_string(fport);
       for (int i = 0; i < max_workers; ++i) {
         start_stub_worker(self, "tcp://127.0.0.1:" + std::to_string(bport), "");
       }
       std::this_thread::sleep_for(std::chrono::seconds(2));  // READY reaches it (no STATS)
-      charon = {"router.py -> " + std::to_string(max_workers) + " stubs",
-                drive(front, tiny, max_workers, seconds), drive(front, big, 2, seconds)};
+      charon = {"router.py -> " + std::to_string(max_workers) + " stubs", Load{},
+                drive(front, tiny, max_workers, seconds, router),
+                drive(front, big, 2, seconds, router)};
       stop_children();
     }
 
@@ -614,7 +643,8 @@ int main(int argc, char** argv) {
       const std::string what = "client -> broker -> " + std::to_string(n) + " worker(s)";
       row(what.c_str(), fmt("%.4g", l.photons_per_second()),
           fmt("%.3f", l.photons_per_second() / d),
-          fmt("per worker %.3f of direct", l.photons_per_second() / d / n));
+          fmt("per worker %.3f of direct", l.photons_per_second() / d / n) +
+              fmt(", broker CPU %.3f s/s", l.cpu / l.seconds));
     }
     std::printf("\n2. cost per request: 1-photon events, one real worker\n");
     row("path", "requests/s", "ratio", "");
@@ -633,38 +663,47 @@ int main(int argc, char** argv) {
         "the worker batches what waits, as photon serve does");
     std::printf("\n3. ceiling with stub workers (answer at once, no simulation)\n");
     std::printf(
-        "   tiny: 1-photon events, window 16 per stub (32 direct);"
-        " big: %u-photon events (%.1f MB), window 2\n",
+        "   tiny: 1-photon events, window 16 per stub (w16n), 1 per stub (w1n) or 32 direct;\n"
+        "   big: %u-photon events (%.1f MB), window 2; CPU: the broker's (router.py's) CPU\n"
+        "   seconds per second, and the rate per CPU second of it\n",
         big_photons, big.bytes() / 1e6);
-    row("path", "requests/s | GB/s", "ratio", "");
-    row("client -> stub direct, tiny", fmt("%.0f", stub_tiny.per_second()), "1.000");
+    std::printf("  %-44s %12s %7s %6s %14s\n", "path", "rate", "ratio", "CPU", "per CPU-s");
+    auto stub_row = [&](const std::string& what, const Load& l, const Load& ref, bool bytes) {
+      const double rate = bytes ? l.gb_per_second() : l.per_second();
+      const double ref_rate = bytes ? ref.gb_per_second() : ref.per_second();
+      const std::string unit = bytes ? " GB/s" : " req/s";
+      std::string cpu = "", per_cpu = "";
+      if (l.cpu > 0) {
+        cpu = fmt("%.2f", l.cpu / l.seconds);
+        per_cpu = bytes ? fmt("%.3f GB", l.bytes / l.cpu / 1e9) : fmt("%.0f req", l.done / l.cpu);
+      }
+      std::printf("  %-44s %12s %7s %6s %14s\n", what.c_str(),
+                  (fmt(bytes ? "%.3f" : "%.0f", rate) + unit).c_str(),
+                  fmt("%.3f", rate / ref_rate).c_str(), cpu.c_str(), per_cpu.c_str());
+    };
+    stub_row("stub direct, tiny, w32", stub_tiny, stub_tiny, false);
     for (const auto& r : stub_runs) {
-      const std::string what = r.label + ", tiny";
-      row(what.c_str(), fmt("%.0f", r.tiny.per_second()),
-          fmt("%.3f", r.tiny.per_second() / stub_tiny.per_second()));
+      stub_row(r.label + ", tiny, w16n", r.tiny, stub_tiny, false);
+      stub_row(r.label + ", tiny, w1n", r.tiny_narrow, stub_tiny, false);
     }
-    if (charon.tiny.done) {
-      const std::string what = charon.label + ", tiny, window " + std::to_string(max_workers);
-      row(what.c_str(), fmt("%.0f", charon.tiny.per_second()),
-          fmt("%.3f", charon.tiny.per_second() / stub_tiny.per_second()),
-          "broker (" + std::to_string(max_workers) + " stubs) : router.py = " +
-              fmt("%.2f", stub_runs[1].tiny.per_second() / charon.tiny.per_second()) +
-              ", NO_WORKERS " + std::to_string(charon.tiny.no_workers));
+    if (charon.tiny_narrow.done) {
+      stub_row(charon.label + ", tiny, w1n", charon.tiny_narrow, stub_tiny, false);
     }
-    row("client -> stub direct, big", fmt("%.3f", stub_big.gb_per_second()), "1.000");
-    for (const auto& r : stub_runs) {
-      const std::string what = r.label + ", big";
-      row(what.c_str(), fmt("%.3f", r.big.gb_per_second()),
-          fmt("%.3f", r.big.gb_per_second() / stub_big.gb_per_second()),
-          fmt("%.1f requests/s", r.big.per_second()));
-    }
+    stub_row("stub direct, big", stub_big, stub_big, true);
+    for (const auto& r : stub_runs) stub_row(r.label + ", big", r.big, stub_big, true);
+    if (charon.big.done) stub_row(charon.label + ", big", charon.big, stub_big, true);
     if (charon.big.done) {
-      const std::string what = charon.label + ", big";
-      row(what.c_str(), fmt("%.3f", charon.big.gb_per_second()),
-          fmt("%.3f", charon.big.gb_per_second() / stub_big.gb_per_second()),
-          "broker (" + std::to_string(max_workers) + " stubs) : router.py = " +
-              fmt("%.2f", stub_runs[1].big.gb_per_second() / charon.big.gb_per_second()) +
-              ", NO_WORKERS " + std::to_string(charon.big.no_workers));
+      const auto& b = stub_runs[1];
+      std::printf(
+          "  broker : router.py (%d stubs, prefetch 1): tiny w1n %.2f, big %.2f; "
+          "per CPU second: tiny %.2f, big %.2f; router.py NO_WORKERS: %llu, %llu\n",
+          max_workers, b.tiny_narrow.per_second() / charon.tiny_narrow.per_second(),
+          b.big.gb_per_second() / charon.big.gb_per_second(),
+          (b.tiny_narrow.done / b.tiny_narrow.cpu) /
+              (charon.tiny_narrow.done / charon.tiny_narrow.cpu),
+          (b.big.bytes / b.big.cpu) / (charon.big.bytes / charon.big.cpu),
+          static_cast<unsigned long long>(charon.tiny_narrow.no_workers),
+          static_cast<unsigned long long>(charon.big.no_workers));
     }
   } catch (const std::exception& e) {
     stop_children();

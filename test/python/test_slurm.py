@@ -27,7 +27,8 @@ from charon_wire import photon_frames
 from conftest import acheron_binary
 
 BROKER_READY = r"clients on (tcp://\S+), workers on (tcp://\S+)"
-SLURM_PROGRAMS = ["slurmctld", "slurmd", "munged", "sbatch", "squeue", "scancel", "sinfo"]
+SLURM_PROGRAMS = ["slurmctld", "slurmd", "munged", "sbatch", "squeue", "scancel", "scontrol",
+                  "sinfo"]
 
 
 def free_port() -> int:
