@@ -510,7 +510,7 @@ def test_workers_under_slurm_lose_no_event_when_one_is_cancelled_or_requeued(
     # Slurm's preemption with PreemptMode=REQUEUE does: SIGTERM, drain, back
     # to pending, and it starts again.
     n_events2 = 6
-    events2 = {200 + e: photon_frames(200 + e, 150_000, seed=50 + e) for e in range(n_events2)}
+    events2 = {200 + e: photon_frames(200 + e, 100_000, seed=50 + e) for e in range(n_events2)}
 
     def preempt_task1_mid_event():
         wait_busy(client, task1["id"])
@@ -529,7 +529,7 @@ def test_workers_under_slurm_lose_no_event_when_one_is_cancelled_or_requeued(
 
     # Both requeued workers take further events: with both idle, the broker
     # gives one of these two to each.
-    events3 = {300 + e: photon_frames(300 + e, 150_000, seed=80 + e) for e in range(2)}
+    events3 = {300 + e: photon_frames(300 + e, 100_000, seed=80 + e) for e in range(2)}
     replies3 = run_events(front, events3)
     assert sorted(replies3) == sorted(events3) and all(len(r) == 1 for r in replies3.values())
 
