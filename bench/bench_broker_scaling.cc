@@ -243,6 +243,7 @@ struct Load {
   std::uint64_t bytes = 0;       // request bytes answered
   std::uint64_t no_workers = 0;  // NO_WORKERS replies (router.py refuses when none is idle)
   double cpu = 0;                // CPU seconds of the watched process (the broker) meanwhile
+  double engine_cpu = 0;         // CPU seconds of the engine processes (server, workers)
   double per_second() const { return done / seconds; }
   double photons_per_second() const { return photons / seconds; }
   double gb_per_second() const { return bytes / seconds / 1e9; }
@@ -252,7 +253,7 @@ struct Load {
 // and counts what is answered in the measured part. A NO_WORKERS reply is
 // counted and the request sent again under a new id.
 Load drive(const std::string& endpoint, const Request& r, int window, double seconds,
-           pid_t watch = -1) {
+           pid_t watch = -1, const std::vector<pid_t>& engines = {}) {
   zmq::context_t ctx(1);
   zmq::socket_t s(ctx, zmq::socket_type::dealer);
   s.set(zmq::sockopt::linger, 0);
@@ -286,6 +287,7 @@ Load drive(const std::string& endpoint, const Request& r, int window, double sec
       measuring = true;
       t0 = Clock::now();
       if (watch > 0) load.cpu = -cpu_seconds(watch);
+      for (pid_t e : engines) load.engine_cpu -= cpu_seconds(e);
     }
     const bool sending = now < warmup + seconds;
     --in_flight;
@@ -309,6 +311,7 @@ Load drive(const std::string& endpoint, const Request& r, int window, double sec
   }
   load.seconds = measuring ? seconds_since(t0) : 1e-9;
   if (watch > 0) load.cpu += cpu_seconds(watch);
+  for (pid_t e : engines) load.engine_cpu += cpu_seconds(e);
   return load;
 }
 
@@ -547,7 +550,7 @@ int main(int argc, char** argv) {
                         "tcp://127.0.0.1:*", "--threads", w1, "--seed", "1"},
                        R"(serving on (tcp://\S+))");
     const std::string direct = serve.match[1].str();
-    const Load direct_events = drive(direct, event, 2, seconds);
+    const Load direct_events = drive(direct, event, 2, seconds, -1, {serve.pid});
     const Load direct_tiny1 = drive(direct, tiny, 1, seconds);
     const Load direct_tiny32 = drive(direct, tiny, 32, seconds);
     stop_one(serve.pid);
@@ -555,15 +558,16 @@ int main(int argc, char** argv) {
     auto broker = start_broker(acheron);
     std::vector<std::pair<int, Load>> scaling;
     Load broker_tiny1, broker_tiny32;
-    int running = 0;
+    std::vector<pid_t> workers;
     for (int n = 1; n <= max_workers; n *= 2) {
-      for (; running < n; ++running) {
-        spawn({acheron, "--log-level", "warn", "photon", "worker", "--connect", broker.backend,
-               "--threads", w1, "--seed", "1"},
-              "");
+      while (static_cast<int>(workers.size()) < n) {
+        workers.push_back(spawn({acheron, "--log-level", "warn", "photon", "worker", "--connect",
+                                 broker.backend, "--threads", w1, "--seed", "1"},
+                                "")
+                              .pid);
       }
       wait_workers(broker.frontend, n);
-      scaling.emplace_back(n, drive(broker.frontend, event, 2 * n, seconds, broker.pid));
+      scaling.emplace_back(n, drive(broker.frontend, event, 2 * n, seconds, broker.pid, workers));
       if (n == 1) {
         broker_tiny1 = drive(broker.frontend, tiny, 1, seconds);
         broker_tiny32 = drive(broker.frontend, tiny, 32, seconds);
@@ -638,13 +642,17 @@ int main(int argc, char** argv) {
                 photons);
     row("path", "photons/s", "ratio", "");
     const double d = direct_events.photons_per_second();
-    row("client -> photon serve --threads 1 (direct)", fmt("%.4g", d), "1.000");
+    const double d_cpu = direct_events.photons / direct_events.engine_cpu;
+    row("client -> photon serve --threads 1 (direct)", fmt("%.4g", d), "1.000",
+        fmt("engine CPU %.2f s/s, ", direct_events.engine_cpu / direct_events.seconds) +
+            fmt("%.4g photons per engine CPU s", d_cpu));
     for (const auto& [n, l] : scaling) {
       const std::string what = "client -> broker -> " + std::to_string(n) + " worker(s)";
       row(what.c_str(), fmt("%.4g", l.photons_per_second()),
           fmt("%.3f", l.photons_per_second() / d),
-          fmt("per worker %.3f of direct", l.photons_per_second() / d / n) +
-              fmt(", broker CPU %.3f s/s", l.cpu / l.seconds));
+          fmt("engine CPU %.2f s/s, ", l.engine_cpu / l.seconds) +
+              fmt("per engine CPU s %.3f of direct, ", l.photons / l.engine_cpu / d_cpu) +
+              fmt("broker CPU %.3f s/s", l.cpu / l.seconds));
     }
     std::printf("\n2. cost per request: 1-photon events, one real worker\n");
     row("path", "requests/s", "ratio", "");
