@@ -5,7 +5,9 @@
 // with a valid, hit-less SIM_COMPLETE, so only the messaging is measured).
 //
 //   1. throughput of the broker with 1, 2 and 4 real workers (one engine
-//      thread each) against one `photon serve` with one thread, direct;
+//      thread each) against one `photon serve` with one thread, direct, and
+//      the CPU the engines got (on a shared machine that, not the number of
+//      workers, sets the rate), with photons per engine CPU second;
 //   2. the broker's cost per request: tiny (one-photon) events through the
 //      broker to one real worker against direct to `photon serve`, one
 //      request in flight (latency) and many (throughput);
@@ -22,7 +24,8 @@
 // Each measurement runs for --seconds after a short warm-up. Memory stays
 // bounded: at most the window of big requests is in flight, and the client
 // sends them zero-copy from one buffer. All processes are stopped at the end
-// (also on SIGINT/SIGTERM or an error).
+// (also on SIGINT/SIGTERM or an error). CPU times are read from
+// /proc/PID/stat of the broker (router.py) and engine processes.
 //
 // Usage: bench_broker_scaling [--seconds S] [--photons N] [--big-photons N]
 //                             [--max-workers N] [--acheron PATH]
