@@ -11,6 +11,8 @@ echo "== acheron photon bench (29,000 PMTs)"
 "$build/apps/acheron/acheron" photon bench --photons 500000 --threads 2 --pmts 29000
 echo "== bench_photon_service"
 "$build/bench/bench_photon_service" --events 6 --photons 1000000 --threads 2
+echo "== bench_broker_scaling (1, 2, 4 workers; broker ceiling with stub workers)"
+"$build/bench/bench_broker_scaling" --seconds 2
 echo "== bench_chroma (chroma front vs ChAR0N front; ChromaPhotonList codec)"
 "$build/bench/bench_chroma" --events 6 --photons 1000000 --threads 2
 echo "== bench_remote (calls vs raw REQ/REP; stream rate accuracy)"

@@ -1,7 +1,7 @@
 // `acheron cluster slurm`: photon workers as a Slurm job array behind a
 // running broker. The batch script is scripts/slurm/acheron-worker.sbatch
-// (compiled in; --template replaces it); sbatch, squeue and scancel are the
-// real Slurm client programs, found on PATH. See docs/cluster.md.
+// (compiled in; --template replaces it); sbatch, squeue, scancel and scontrol
+// are the real Slurm client programs, found on PATH. See docs/cluster.md.
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
@@ -53,10 +53,11 @@ std::string find_on_path(const std::string& name) {
 std::string slurm_program(const std::string& name) {
   std::string p = find_on_path(name);
   if (p.empty()) {
-    throw SetupError(name +
-                     " is not on PATH (the Slurm client programs sbatch, squeue and scancel "
-                     "drive the cluster) install them (Debian: apt-get install slurm-client) or "
-                     "add their directory to PATH");
+    throw SetupError(
+        name +
+        " is not on PATH (the Slurm client programs sbatch, squeue, scancel and "
+        "scontrol drive the cluster) install them (Debian: apt-get install slurm-client) or "
+        "add their directory to PATH");
   }
   return p;
 }
@@ -161,6 +162,7 @@ struct SlurmOpts {
   bool watch = false;
   double watch_timeout_s = 300;
   std::string cancel;
+  std::string requeue;
 };
 
 // The sbatch arguments (options, script, worker arguments) for `o`; the
@@ -342,6 +344,9 @@ int watch_job(const SlurmOpts& o, const std::string& job_id) {
 }
 
 void run_slurm(const SlurmOpts& o, int* exit_code) {
+  if (!o.cancel.empty() && !o.requeue.empty()) {
+    throw SetupError("--cancel and --requeue were both given (one action per command) give one");
+  }
   if (!o.cancel.empty()) {
     const auto r = run_program(slurm_program("scancel"), {o.cancel});
     if (r.status != 0) {
@@ -352,6 +357,25 @@ void run_slurm(const SlurmOpts& o, int* exit_code) {
     }
     std::printf("cancelled Slurm job %s (its workers get SIGTERM and leave the broker)\n",
                 o.cancel.c_str());
+    *exit_code = kOk;
+    return;
+  }
+  if (!o.requeue.empty()) {
+    // What preemption with PreemptMode=REQUEUE does: a running task gets
+    // SIGTERM (its worker drains) and goes back to pending; a finished or
+    // cancelled one goes back to pending. Either starts again from the top
+    // of the batch script when Slurm schedules it.
+    const auto r = run_program(slurm_program("scontrol"), {"requeue", o.requeue});
+    if (r.status != 0) {
+      std::fprintf(stderr, "acheron: scontrol requeue %s failed: %s\n", o.requeue.c_str(),
+                   trim(r.err + r.out).c_str());
+      *exit_code = kFailure;
+      return;
+    }
+    std::printf(
+        "requeued Slurm job %s (a running worker gets SIGTERM and leaves the broker; the job "
+        "starts again when Slurm schedules it, by default no sooner than 120 s later)\n",
+        o.requeue.c_str());
     *exit_code = kOk;
     return;
   }
@@ -469,6 +493,10 @@ void add_cluster_commands(CLI::App& app, int* exit_code) {
   slurm->add_option("--cancel", o->cancel,
                     "cancel this job (JOBID, or JOBID_TASK for one worker) with scancel instead "
                     "of submitting");
+  slurm->add_option("--requeue", o->requeue,
+                    "requeue this job (JOBID, or JOBID_TASK for one worker) with scontrol "
+                    "requeue instead of submitting: a running worker drains and leaves, and the "
+                    "task starts again later");
   slurm->callback([o, exit_code] { run_slurm(*o, exit_code); });
 }
 

@@ -187,14 +187,19 @@ TEST_F(WorkerTest, EnvironmentInfoNamesTheNodeAndTheSlurmJob) {
   ::setenv("SLURM_JOB_ID", "51", 1);
   ::setenv("SLURM_ARRAY_JOB_ID", "50", 1);
   ::setenv("SLURM_ARRAY_TASK_ID", "1", 1);
+  ::unsetenv("SLURM_RESTART_COUNT");
   auto info = worker_info_from_environment();
+  EXPECT_EQ(info.count("slurm_restart_count"), 0u) << "a job that never restarted";
+  ::setenv("SLURM_RESTART_COUNT", "2", 1);  // requeued twice
+  info = worker_info_from_environment();
+  EXPECT_EQ(info["slurm_restart_count"], "2");
   EXPECT_EQ(info["node"], "node-a");
   EXPECT_EQ(info["slurm_job_id"], "51");
   EXPECT_EQ(info["slurm_array_job_id"], "50");
   EXPECT_EQ(info["slurm_array_task_id"], "1");
   EXPECT_EQ(info["pid"], std::to_string(::getpid()));
-  for (const char* v :
-       {"SLURMD_NODENAME", "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"})
+  for (const char* v : {"SLURMD_NODENAME", "SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID",
+                        "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT"})
     ::unsetenv(v);
   info = worker_info_from_environment();
   EXPECT_FALSE(info["node"].empty()) << "the host name outside Slurm";

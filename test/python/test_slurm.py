@@ -27,7 +27,8 @@ from charon_wire import photon_frames
 from conftest import acheron_binary
 
 BROKER_READY = r"clients on (tcp://\S+), workers on (tcp://\S+)"
-SLURM_PROGRAMS = ["slurmctld", "slurmd", "munged", "sbatch", "squeue", "scancel", "sinfo"]
+SLURM_PROGRAMS = ["slurmctld", "slurmd", "munged", "sbatch", "squeue", "scancel", "scontrol",
+                  "sinfo"]
 
 
 def free_port() -> int:
@@ -51,6 +52,8 @@ def test_cluster_slurm_says_when_sbatch_is_missing(tmp_path):
     assert "sbatch is not on PATH" in r.stderr and "slurm-client" in r.stderr
     r = acheron("cluster", "slurm", "--cancel", "17", env=env)
     assert r.returncode == 2 and "scancel is not on PATH" in r.stderr
+    r = acheron("cluster", "slurm", "--requeue", "17_0", env=env)
+    assert r.returncode == 2 and "scontrol is not on PATH" in r.stderr
 
 
 def test_cluster_slurm_refuses_incomplete_options(tmp_path):
@@ -64,6 +67,7 @@ def test_cluster_slurm_refuses_incomplete_options(tmp_path):
          "is not a readable file"),
         (["--connect", "tcp://b:6667", "--template", str(tmp_path / "none.sbatch")],
          "cannot read the batch script template"),
+        (["--cancel", "17", "--requeue", "17_0"], "give one"),
     ]
     for args, message in cases:
         r = acheron("cluster", "slurm", *args)
@@ -243,6 +247,8 @@ SchedulerType=sched/backfill
 MpiDefault=none
 ReturnToService=2
 KillWait=30
+# Requeue only jobs that ask for it (#SBATCH --requeue), as many sites do.
+JobRequeue=0
 NodeName={self.node} NodeAddr=127.0.0.1 CPUs={cpus} State=UNKNOWN
 PartitionName=test Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 """)
@@ -361,8 +367,66 @@ def hits_of(reply):
     return h.to_records()
 
 
-def test_workers_under_slurm_lose_no_event_when_one_is_cancelled(slurm, acheron_process,
-                                                                   tmp_path):
+def squeue_state(slurm, task):
+    return slurm.run("squeue", "-h", "-j", task, "-o", "%T").stdout.strip()
+
+
+def bring_back(slurm, task, timeout=60.0):
+    """Slurm holds a requeued job for AuthInfo's cred_expire (120 s) before
+    it may start again; as an administrator may, start it now: StartTime=now
+    whenever it is pending, until it runs again."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = squeue_state(slurm, task)
+        if state == "RUNNING":
+            return
+        if state == "PENDING":
+            slurm.run("scontrol", "update", f"JobId={task}", "StartTime=now")
+        time.sleep(0.2)
+    raise AssertionError(f"{task} did not run again within {timeout} s: {slurm.logs()}")
+
+
+def requeue(slurm, task):
+    r = subprocess.run([str(acheron_binary()), "cluster", "slurm", "--requeue", task],
+                       capture_output=True, text=True, env=slurm.env, timeout=30)
+    assert r.returncode == 0 and f"requeued Slurm job {task}" in r.stdout, r
+
+
+def wait_registered(client, task_id, restart_count, timeout=60.0):
+    """The broker's worker_list entry of array task task_id in its
+    restart_count-th incarnation (no slurm_restart_count: never restarted),
+    once it has passed its detector probe."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for w in client.stats()["worker_list"]:
+            if (w.get("slurm_array_task_id") == task_id
+                    and w.get("slurm_restart_count") == restart_count
+                    and w["state"] in ("idle", "busy")):
+                return w
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_id} (restart {restart_count}) did not register: "
+                         f"{client.stats()['worker_list']}")
+
+
+def wait_busy(client, worker_id, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        w = [w for w in client.stats()["worker_list"] if w["id"] == worker_id]
+        if w and w[0]["state"] == "busy":
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"worker {worker_id} never became busy")
+
+
+def worker_runs(log):
+    """(events simulated, handed back) of each run of a worker, in order:
+    the log of a requeued task holds all its runs (--open-mode=append)."""
+    return [(int(a), int(b)) for a, b in
+            re.findall(r"worker stopped: (\d+) events simulated, (\d+) handed back", log)]
+
+
+def test_workers_under_slurm_lose_no_event_when_one_is_cancelled_or_requeued(
+        slurm, acheron_process, tmp_path):
     print(f"Slurm started in {slurm.startup_s:.1f} s")
     t0 = time.monotonic()
     front, back = start_broker(acheron_process)
@@ -372,6 +436,10 @@ def test_workers_under_slurm_lose_no_event_when_one_is_cancelled(slurm, acheron_
                        timeout=60)
     assert r.returncode == 1 and "sbatch refused the job" in r.stderr, r
     assert "partition" in r.stderr.lower(), r.stderr
+    # So does what scontrol refuses.
+    r = subprocess.run([str(acheron_binary()), "cluster", "slurm", "--requeue", "999999"],
+                       capture_output=True, text=True, env=slurm.env, timeout=30)
+    assert r.returncode == 1 and "scontrol requeue 999999 failed" in r.stderr, r
     workers = 2
     args = ["cluster", "slurm", "--connect", back, "--workers", workers, "--seed", 7, "--grace",
             25, "--log-dir", tmp_path, "--watch", "--broker", front, "--watch-timeout", 60]
@@ -390,21 +458,16 @@ def test_workers_under_slurm_lose_no_event_when_one_is_cancelled(slurm, acheron_
         assert w["slurm_array_job_id"] == job
         assert w["node"] == slurm.node
         assert w["slurm_job_id"].isdigit()
+        assert "slurm_restart_count" not in w  # never requeued yet
     task0 = next(w for w in listed if w["slurm_array_task_id"] == "0")
+    task1 = next(w for w in listed if w["slurm_array_task_id"] == "1")
 
     # Events of about half a second each; task 0 is cancelled while it simulates one.
     n_events = 8
     events = {100 + e: photon_frames(100 + e, 150_000, seed=e) for e in range(n_events)}
 
     def cancel_task0_mid_event():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            w = [w for w in client.stats()["worker_list"] if w["id"] == task0["id"]]
-            if w and w[0]["state"] == "busy":
-                break
-            time.sleep(0.02)
-        else:
-            raise AssertionError("task 0 never became busy")
+        wait_busy(client, task0["id"])
         r = subprocess.run([str(acheron_binary()), "cluster", "slurm", "--cancel", f"{job}_0"],
                            capture_output=True, text=True, env=slurm.env, timeout=30)
         assert r.returncode == 0, r
@@ -424,19 +487,86 @@ def test_workers_under_slurm_lose_no_event_when_one_is_cancelled(slurm, acheron_
     # request sent to it just before DRAINING reached the broker is handed
     # back unstarted) and left.
     log0 = (tmp_path / f"acheron-worker-{job}_0.log").read_text()
-    m = re.search(r"worker stopped: (\d+) events simulated, (\d+) handed back", log0)
-    assert m and int(m.group(1)) >= 1, log0
-    assert int(m.group(2)) == stats["handed_back"] <= 1, (log0, stats)
+    runs0 = worker_runs(log0)
+    assert len(runs0) == 1 and runs0[0][0] >= 1, log0
+    assert runs0[0][1] == stats["handed_back"] <= 1, (log0, stats)
     assert "still simulating handed back" not in log0
+    handed_back = stats["handed_back"]
+
+    # The cancelled task is requeued (the batch script allows it although
+    # this cluster's JobRequeue=0): it runs the script again and registers
+    # with the broker under the same array task and job id, restarted once.
+    t0 = time.monotonic()
+    requeue(slurm, f"{job}_0")
+    bring_back(slurm, f"{job}_0")
+    again = wait_registered(client, "0", "1")
+    print(f"task 0 requeued and registered again after {time.monotonic() - t0:.1f} s")
+    assert again["id"] != task0["id"]  # a new connection
+    assert again["slurm_job_id"] == task0["slurm_job_id"]
+    assert again["slurm_array_job_id"] == job and again["node"] == slurm.node
+    assert sorted(w["slurm_array_task_id"] for w in client.stats()["worker_list"]) == ["0", "1"]
+
+    # More events, on both; task 1 is requeued while it simulates one, as
+    # Slurm's preemption with PreemptMode=REQUEUE does: SIGTERM, drain, back
+    # to pending, and it starts again.
+    n_events2 = 6
+    events2 = {200 + e: photon_frames(200 + e, 100_000, seed=50 + e) for e in range(n_events2)}
+
+    def preempt_task1_mid_event():
+        wait_busy(client, task1["id"])
+        requeue(slurm, f"{job}_1")
+
+    t0 = time.monotonic()
+    replies2 = run_events(front, events2, on_sent=preempt_task1_mid_event)
+    print(f"{n_events2} events with a requeue in {time.monotonic() - t0:.1f} s")
+    assert sorted(replies2) == sorted(events2), "every event answered"
+    assert all(len(r) == 1 for r in replies2.values()), "no event answered twice"
+    t0 = time.monotonic()
+    bring_back(slurm, f"{job}_1")
+    again1 = wait_registered(client, "1", "1")
+    print(f"task 1 requeued and registered again after {time.monotonic() - t0:.1f} s")
+    assert again1["slurm_job_id"] == task1["slurm_job_id"]
+
+    # Both requeued workers take further events: with both idle, the broker
+    # gives one of these two to each.
+    events3 = {300 + e: photon_frames(300 + e, 100_000, seed=80 + e) for e in range(2)}
+    replies3 = run_events(front, events3)
+    assert sorted(replies3) == sorted(events3) and all(len(r) == 1 for r in replies3.values())
+
+    stats = client.stats()
+    assert stats["completed"] == n_events + n_events2 + 2 and stats["failed"] == 0, stats
+    assert stats["workers_left"] == 2 and stats["workers_lost"] == 0, stats
+    assert stats["retried"] == 0, stats
+    assert sorted((w["slurm_array_task_id"], w.get("slurm_restart_count"))
+                  for w in stats["worker_list"]) == [("0", "1"), ("1", "1")]
+
+    # Stop the job; each task's log then tells every run's story.
+    r = subprocess.run([str(acheron_binary()), "cluster", "slurm", "--cancel", job],
+                       capture_output=True, text=True, env=slurm.env, timeout=30)
+    assert r.returncode == 0, r
+    deadline = time.monotonic() + 60
+    while squeue_state(slurm, job) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log0 = (tmp_path / f"acheron-worker-{job}_0.log").read_text()
+    log1 = (tmp_path / f"acheron-worker-{job}_1.log").read_text()
+    runs0, runs1 = worker_runs(log0), worker_runs(log1)
+    assert len(runs0) == 2 and len(runs1) == 2, (log0, log1)
+    assert runs0[1][0] >= 1, log0  # the requeued task 0 simulated events
+    assert runs1[0][0] >= 1 and runs1[1][0] >= 1, log1  # task 1 before and after
+    assert "restart 1)" in log0 and "restart 1)" in log1
+    assert sum(r[1] for r in runs0 + runs1) == client.stats()["handed_back"]
+    assert client.stats()["handed_back"] - handed_back <= 1  # the requeue's hand-back
 
     # The same events through one local worker with the same seed: the same hits.
     front2, back2 = start_broker(acheron_process)
     acheron_process("--log-level", "warn", "photon", "worker", "--seed", 7, "--connect", back2,
                     "--threads", 2, ready_pattern=None)
+    everything = {**events, **events2, **events3}
+    got = {**replies, **replies2, **replies3}
     t0 = time.monotonic()
-    reference = run_events(front2, events)
+    reference = run_events(front2, everything)
     print(f"the reference run took {time.monotonic() - t0:.1f} s")
-    for eid in events:
-        got, want = hits_of(replies[eid][0]), hits_of(reference[eid][0])
-        assert len(got) > 0
-        assert np.array_equal(got, want), f"event {eid}"
+    for eid in everything:
+        mine, want = hits_of(got[eid][0]), hits_of(reference[eid][0])
+        assert len(mine) > 0
+        assert np.array_equal(mine, want), f"event {eid}"

@@ -31,7 +31,10 @@ std::map<std::string, std::string> worker_info_from_environment() {
   }
   if (!node.empty()) info["node"] = node;
   info["pid"] = std::to_string(getpid());
-  for (const char* name : {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"}) {
+  // SLURM_RESTART_COUNT is set only in a job that was requeued (preemption,
+  // `scontrol requeue`, node failure): how many times it started again.
+  for (const char* name :
+       {"SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT"}) {
     if (std::string v = env(name); !v.empty()) {
       std::string key(name);
       std::transform(key.begin(), key.end(), key.begin(),

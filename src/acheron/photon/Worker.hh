@@ -45,8 +45,9 @@ struct WorkerOptions {
 
 // Who and where this process is, for WorkerOptions::info: `node` (Slurm's
 // SLURMD_NODENAME, else the host name), `pid`, and under Slurm
-// `slurm_job_id`, `slurm_array_job_id`, `slurm_array_task_id` (from the
-// environment variables of the same names in upper case).
+// `slurm_job_id`, `slurm_array_job_id`, `slurm_array_task_id` and, in a
+// requeued job, `slurm_restart_count` (from the environment variables of the
+// same names in upper case).
 std::map<std::string, std::string> worker_info_from_environment();
 
 struct WorkerStats {
