@@ -14,7 +14,7 @@ from charon_wire import CTX, photon_frames
 
 BROKER_READY = r"clients on (tcp://\S+), workers on (tcp://\S+)"
 FLOOD = 200       # events client A queues
-PHOTONS = 10_000  # per event: a few milliseconds each on one engine thread
+PHOTONS = 2_000   # per event: about a millisecond each on one engine thread
 
 
 def dealer(endpoint):
@@ -86,6 +86,7 @@ def test_photon_serve_serves_a_late_client_before_most_of_a_backlog(acheron_proc
     # A FIFO answers B after all 200 of A's; fair turns after a handful (the
     # ones simulated while the test waited for the queue to fill, then at
     # most two).
+    print(f"A replies before B: {before}")
     assert before < FLOOD // 4, f"{before} of A's {FLOOD} replies came before B's"
 
 
@@ -100,6 +101,7 @@ def test_broker_serves_a_late_client_before_most_of_a_backlog(acheron_process):
     before, headers = a_floods_then_b_sends_one(
         front, lambda s: s["queue_depth"] + s["in_flight"] + s["completed"] >= FLOOD)
     assert headers.count(b"SIM_COMPLETE") == FLOOD
+    print(f"A replies before B: {before}")
     assert before < FLOOD // 4, f"{before} of A's {FLOOD} replies came before B's"
 
 
@@ -110,9 +112,9 @@ def test_photon_serve_bounds_what_one_host_may_queue(acheron_process):
                           "--threads", "1", "--concurrent", "1", "--max-queued-per-host", "3")
     a = dealer(srv.endpoint)
     try:
-        frames = photon_frames(0, 400_000, seed=2)
-        for e in range(10):  # back to back, far faster than one simulation
-            a.send_multipart([b""] + [frames[0], struct.pack("<II", e, 400_000)] + frames[2:])
+        frames = photon_frames(0, 100_000, seed=2)
+        for e in range(10):  # back to back, faster than one simulation
+            a.send_multipart([b""] + [frames[0], struct.pack("<II", e, 100_000)] + frames[2:])
         headers = []
         deadline = time.monotonic() + 120
         while len(headers) < 10 and time.monotonic() < deadline:
@@ -121,8 +123,10 @@ def test_photon_serve_bounds_what_one_host_may_queue(acheron_process):
         assert len(headers) == 10, headers
         refused = headers.count(b"NO_WORKERS")
         assert headers.count(b"SIM_COMPLETE") + refused == 10, headers
-        # One simulating, three waiting: at least six refused.
-        assert refused >= 6 and headers.count(b"SIM_COMPLETE") >= 4, headers
+        # One simulating, three waiting, the rest refused (fewer if the
+        # first finished before all ten had arrived); without the per-host
+        # bound none would be (--max-queued is 1024).
+        assert refused >= 3 and headers.count(b"SIM_COMPLETE") >= 4, headers
         stats = PhotonClient(srv.endpoint).stats()
         assert stats["host_limited"] == refused and stats["busy_refusals"] == refused
         assert stats["max_queued_per_host"] == 3
