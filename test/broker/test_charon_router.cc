@@ -1140,6 +1140,7 @@ TEST_F(RouterTest, BrokerMonitorTurnsRouterStatsIntoMetricsAndASnapshot) {
   EXPECT_THAT(text, HasSubstr("acheron_broker_workers{state=\"idle\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("acheron_broker_workers{state=\"probing\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("acheron_broker_queue_depth 0\n"));
+  EXPECT_THAT(text, HasSubstr("acheron_broker_host_limited_total 0\n"));
 
   const auto s = m->service()->status();
   EXPECT_EQ(s["kind"], "broker");
