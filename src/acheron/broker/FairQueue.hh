@@ -44,6 +44,7 @@
 #include <string_view>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "acheron/core/Error.hh"
 #include "acheron/core/Payload.hh"
