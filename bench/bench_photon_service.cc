@@ -5,16 +5,21 @@
 //   4. tiny requests: round trips/s direct vs through the broker,
 //   5. optionally, the same through ChAR0N's own Python router (router.py,
 //      run with Debian's python3-zmq from a checkout given by
-//      --charon-router DIR) in front of the same worker.
+//      --charon-router DIR) in front of the same worker,
+//   6. the queues' scheduling: fair turns between clients (FairQueue, what
+//      the broker and photon serve use) against a FIFO (std::deque), per
+//      request queued and taken, 1024 waiting from 64 sockets on 8 hosts.
 // Prints photons/s and the ratios the service is held to:
 //   served / in-process >= 0.9, broker / direct >= 0.9 for 1 M-photon events.
 //
 // Usage: bench_photon_service [--events N] [--photons N] [--threads N] [--tiny N]
 //                             [--charon-router DIR]
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,8 +28,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "acheron/broker/Broker.hh"
 #include "BenchEvents.hh"
+#include "acheron/broker/Broker.hh"
+#include "acheron/broker/FairQueue.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/optics/Sources.hh"
 #include "acheron/photon/Client.hh"
@@ -63,9 +69,8 @@ int free_port(zmq::context_t& ctx) {
 // frontend_port/backend_port replaced), its chatter sent to /dev/null.
 pid_t start_charon_router(const std::string& dir, int frontend, int backend) {
   const std::string script =
-      "import sys; sys.path.insert(0, '" + dir +
-      "'); import config; config.frontend_port = '" + std::to_string(frontend) +
-      "'; config.backend_port = '" + std::to_string(backend) +
+      "import sys; sys.path.insert(0, '" + dir + "'); import config; config.frontend_port = '" +
+      std::to_string(frontend) + "'; config.backend_port = '" + std::to_string(backend) +
       "'; exec(compile(open('" + dir + "/router.py').read(), 'router.py', 'exec'))";
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -81,6 +86,49 @@ double best_of(int reps, F&& f) {
   double best = 1e300;
   for (int i = 0; i < reps; ++i) best = std::min(best, f());
   return best;
+}
+
+// Seconds per request pushed and popped with 1024 requests waiting from 64
+// sockets on 8 hosts (the default bounds' worst case): fair turns or FIFO.
+double queue_seconds_per_request(bool fair) {
+  constexpr int kWaiting = 1024, kRounds = 200;
+  std::vector<broker::ClientId> clients;
+  for (int h = 0; h < 8; ++h) {
+    for (int c = 0; c < 8; ++c) {
+      clients.push_back({"10.0.0." + std::to_string(h), "sock" + std::to_string(c)});
+    }
+  }
+  broker::FairQueue<std::uint64_t> fq;
+  std::deque<std::uint64_t> fifo;
+  std::uint64_t next = 0, sum = 0;
+  auto push = [&] {
+    const auto& c = clients[next % clients.size()];
+    if (fair) {
+      fq.push(c, broker::request_cost(1000 + next % 7 * 1000), next);
+    } else {
+      fifo.push_back(next);
+    }
+    ++next;
+  };
+  auto pop = [&] {
+    if (fair) {
+      sum += fq.pop();
+    } else {
+      sum += fifo.front();
+      fifo.pop_front();
+    }
+  };
+  for (int i = 0; i < kWaiting; ++i) push();
+  return best_of(3, [&] {
+    const auto t0 = Clock::now();
+    for (int r = 0; r < kRounds * kWaiting; ++r) {
+      pop();
+      push();
+    }
+    const double s = seconds_since(t0) / (kRounds * kWaiting);
+    if (sum == 42) std::printf(" ");  // keeps the work
+    return s;
+  });
 }
 
 }  // namespace
@@ -194,6 +242,10 @@ int main(int argc, char** argv) {
     ::waitpid(router, nullptr, 0);
   }
 
+  // 6. Scheduling cost.
+  const double q_fifo = queue_seconds_per_request(false);
+  const double q_fair = queue_seconds_per_request(true);
+
   worker.stop();
   broker.stop();
   server.stop();
@@ -222,5 +274,10 @@ int main(int argc, char** argv) {
                 "tiny requests via ChAR0N router.py", tiny / t_tiny_charon,
                 t_tiny_direct / t_tiny_charon, t_tiny_charon / t_tiny_broker);
   }
+  std::printf("%-40s %14.4g %10s\n", "queue, FIFO (us a request, 1024 waiting)", q_fifo * 1e6,
+              "1.000");
+  std::printf("%-40s %14.4g %10.1f   (%.4f of a tiny round trip)\n",
+              "queue, fair turns (us a request)", q_fair * 1e6, q_fair / q_fifo,
+              q_fair / (t_tiny_direct / tiny));
   return 0;
 }

@@ -74,6 +74,10 @@ void add_broker_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--max-queue-jobs", r.max_queue_jobs,
                   "requests waiting for a worker before NO_WORKERS")
       ->capture_default_str();
+  cmd->add_option("--max-queue-jobs-per-host", r.max_queue_jobs_per_host,
+                  "requests one host (client address) may have waiting before its new ones get "
+                  "NO_WORKERS")
+      ->capture_default_str();
   cmd->add_option("--max-queue-bytes", r.max_queue_bytes,
                   "request bytes waiting for a worker before NO_WORKERS")
       ->capture_default_str();

@@ -184,6 +184,12 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
     serve
+        ->add_option("--max-queued-per-host", o->server.max_queued_per_host,
+                     "requests one host (client address) may have waiting before its new ones "
+                     "get NO_WORKERS (chroma: the error reply)")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+    serve
         ->add_option("--max-queued-bytes", o->server.max_queued_bytes,
                      "request bytes waiting or simulating before new ones are refused")
         ->capture_default_str();

@@ -387,6 +387,95 @@ TEST_F(RouterTest, FullQueueByBytesGivesNoWorkers) {
   EXPECT_EQ(jobs(client("c0", photon_request(0, 100))).size(), 1u);
 }
 
+// --- Fairness between clients ---------------------------------------------------
+
+// A client that queues many requests (one DEALER socket) does not push
+// another client's request behind all of them: the queue serves clients in
+// turn (FairQueue.hh). A FIFO would dispatch the late request 21st.
+TEST_F(RouterTest, ALateClientIsNotQueuedBehindAnotherClientsBacklog) {
+  add_worker("A");
+  auto current = jobs(client("flood", photon_request(0), "10.0.0.1"));
+  ASSERT_EQ(current.size(), 1u);
+  for (std::uint32_t e = 1; e <= 20; ++e) client("flood", photon_request(e), "10.0.0.1");
+  client("lone", photon_request(1000), "10.0.0.2");
+  EXPECT_EQ(r().stats().queue_depth, 21u);
+  EXPECT_EQ(r().stats().queue_hosts, 2u);
+  std::vector<std::uint32_t> order;
+  for (int i = 0; i < 21; ++i) {
+    auto next = jobs(complete(current[0]));
+    ASSERT_EQ(next.size(), 1u);
+    order.push_back(event_of(next[0]));
+    current = next;
+  }
+  const auto lone = std::find(order.begin(), order.end(), 1000u) - order.begin();
+  EXPECT_LE(lone, 1) << "dispatched at position " << lone;
+  // The flood's own requests keep their order.
+  std::erase(order, 1000u);
+  for (std::uint32_t e = 1; e <= 20; ++e) EXPECT_EQ(order[e - 1], e);
+}
+
+// The same between two sockets of one host (loopback clients share an
+// address).
+TEST_F(RouterTest, SocketsOfOneHostAreServedInTurn) {
+  add_worker("A");
+  auto current = jobs(client("dealer", photon_request(0)));
+  for (std::uint32_t e = 1; e <= 10; ++e) client("dealer", photon_request(e));
+  client("req", photon_request(500));
+  auto next = jobs(complete(current[0]));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(event_of(next[0]), 1u) << "the dealer's next was already due";
+  next = jobs(complete(next[0]));
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(event_of(next[0]), 500u);
+}
+
+// One host may have max_queue_jobs_per_host requests waiting; beyond that
+// its new requests get NO_WORKERS while other hosts still queue.
+TEST_F(RouterTest, AHostOverItsShareOfTheQueueGetsNoWorkers) {
+  opts.max_queue_jobs_per_host = 3;
+  add_worker("A");
+  auto running = jobs(client("c0", photon_request(0), "10.0.0.1"));
+  ASSERT_EQ(running.size(), 1u);  // dispatched at once: not counted as waiting
+  for (std::uint32_t e = 1; e <= 3; ++e) {
+    EXPECT_TRUE(client("c" + std::to_string(e), photon_request(e), "10.0.0.1").empty());
+  }
+  expect_reply(client("c4", photon_request(4), "10.0.0.1"), "c4", "NO_WORKERS");
+  EXPECT_TRUE(client("other", photon_request(5), "10.0.0.2").empty());
+  auto s = r().stats();
+  EXPECT_EQ(s.queue_depth, 4u);
+  EXPECT_EQ(s.no_workers, 1u);
+  EXPECT_EQ(s.host_limited, 1u);
+  EXPECT_EQ(r().stats_json(now)["host_limited"], 1);
+  // A slot frees up when one of its requests goes to the worker.
+  complete(running[0]);
+  EXPECT_TRUE(client("c6", photon_request(6), "10.0.0.1").empty());
+  expect_reply(client("c7", photon_request(7), "10.0.0.1"), "c7", "NO_WORKERS");
+}
+
+TEST_F(RouterTest, PerHostBoundMustBePositive) {
+  opts.max_queue_jobs_per_host = 0;
+  try {
+    r();
+    FAIL() << "accepted max_queue_jobs_per_host 0";
+  } catch (const SetupError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("max_queue_jobs_per_host"));
+  }
+}
+
+// A job whose worker died goes back to the head of the queue, ahead of
+// every client's turn.
+TEST_F(RouterTest, RetriedJobsGoAheadOfTheFairQueue) {
+  add_worker("A");
+  auto first = jobs(client("flood", photon_request(0), "10.0.0.1"));
+  for (std::uint32_t e = 1; e <= 3; ++e) client("flood", photon_request(e), "10.0.0.1");
+  client("lone", photon_request(100), "10.0.0.2");
+  r().on_worker_unreachable("A", now);
+  add_worker("B");
+  auto next = jobs(last);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(event_of(next[0]), 0u);
+}
+
 TEST_F(RouterTest, NoWorkersOnlyAfterTheGraceCountedFromStart) {
   r();  // starts the clock
   now += 1s;
@@ -1051,6 +1140,7 @@ TEST_F(RouterTest, BrokerMonitorTurnsRouterStatsIntoMetricsAndASnapshot) {
   EXPECT_THAT(text, HasSubstr("acheron_broker_workers{state=\"idle\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("acheron_broker_workers{state=\"probing\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("acheron_broker_queue_depth 0\n"));
+  EXPECT_THAT(text, HasSubstr("acheron_broker_host_limited_total 0\n"));
 
   const auto s = m->service()->status();
   EXPECT_EQ(s["kind"], "broker");

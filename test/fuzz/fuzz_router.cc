@@ -52,6 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto frames = acheron::fuzz::split_frames(data, size);
   broker::RouterOptions o;
   o.max_queue_jobs = 8;
+  o.max_queue_jobs_per_host = 4;  // below the whole queue's bound, so both refuse
   o.worker_prefetch = 2;
   o.max_job_retries = 1;
   o.limits.max_photons = 1 << 16;
@@ -116,6 +117,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::abort();
   }
   if (s.queue_depth == 0 && s.queue_bytes != 0) std::abort();
+  // Fair turns: hosts and sockets waiting are never more than requests.
+  if (s.queue_hosts > s.queue_connections || s.queue_connections > s.queue_depth) std::abort();
+  if (s.host_limited > s.no_workers) std::abort();
   (void)router.stats_json(now).dump();
   return 0;
 }

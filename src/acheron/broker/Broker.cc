@@ -155,9 +155,9 @@ struct Broker::Impl {
     }
     if (action.job) {
       auto& j = *action.job;
-      deliver(
-          router.on_photon_job(std::move(j.route), std::move(j.body), j.event_id, j.photons, now),
-          now);
+      deliver(router.on_photon_job(std::move(j.route), std::move(j.body), j.event_id, j.photons,
+                                   now, peer),
+              now);
     }
   }
 

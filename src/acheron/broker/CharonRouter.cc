@@ -119,6 +119,11 @@ void RouterOptions::validate() const {
     fail("worker_prefetch " + std::to_string(worker_prefetch) +
          " is out of range (jobs in flight per worker) use 1 to 1024");
   }
+  if (max_queue_jobs_per_host == 0) {
+    fail(
+        "max_queue_jobs_per_host is 0 (no host could queue a request) use 1 or more, e.g. "
+        "256, or max_queue_jobs to bound only the whole queue");
+  }
   if (limits.max_photons == 0) {
     fail("max_photons is 0 (every PHOTONDATA would be refused) raise the photon limit");
   }
@@ -256,22 +261,38 @@ void CharonRouter::on_photon_data(Route route, std::span<const Buffer> body, std
 
   std::uint64_t bytes = 0;
   for (const Buffer& f : body) bytes += f.size();
-  const bool dispatchable_now = queue_.empty() && pick_worker(photons) != nullptr;
-  if (!dispatchable_now && (no_workers_expired(now) || !queue_has_room(bytes))) {
+  ClientId client = client_of(peer, route);
+  const bool dispatchable_now = queue_empty() && pick_worker(photons) != nullptr;
+  if (!dispatchable_now && !may_queue(client, bytes, event_id, now)) {
     dedupe_.abandon(key);
-    ++stats_.no_workers;
-    log::debug("event {}: NO_WORKERS ({})", event_id,
-               no_workers_expired(now) ? "no worker within the grace" : "queue full");
     reply_header(route, charon::kNoWorkers);
     return;
   }
-  const JobId id = enqueue(std::move(route), body, key, bytes, photons, now);
+  const JobId id = enqueue(std::move(route), body, key, std::move(client), bytes, photons, now);
   by_key_.emplace(std::move(key), id);
   dispatch(now);
 }
 
+bool CharonRouter::may_queue(const ClientId& client, std::uint64_t bytes, std::uint32_t event_id,
+                             TimePoint now) {
+  const char* why = nullptr;
+  if (no_workers_expired(now)) {
+    why = "no worker within the grace";
+  } else if (!queue_has_room(bytes)) {
+    why = "queue full";
+  } else if (fair_.queued(client.host) >= options_.max_queue_jobs_per_host) {
+    why = "the host's share of the queue is full";
+    ++stats_.host_limited;
+  }
+  if (!why) return true;
+  ++stats_.no_workers;
+  log::debug("event {} from {}: NO_WORKERS ({})", event_id, client.host.empty() ? "?" : client.host,
+             why);
+  return false;
+}
+
 Outbox CharonRouter::on_photon_job(Route route, std::vector<Buffer> body, std::uint32_t event_id,
-                                   std::uint64_t photons, TimePoint now) {
+                                   std::uint64_t photons, TimePoint now, std::string_view peer) {
   ACHERON_EXPECT(!options_.async,
                  "a job from another front reached an asynchronous router (its client waits for "
                  "hits) serve that front in synchronous mode");
@@ -283,13 +304,13 @@ Outbox CharonRouter::on_photon_job(Route route, std::vector<Buffer> body, std::u
   RequestKey key{"(front)", event_id, 0};
   std::uint64_t bytes = 0;
   for (const Buffer& f : body) bytes += f.size();
-  const bool dispatchable_now = queue_.empty() && pick_worker(photons) != nullptr;
-  if (!dispatchable_now && (no_workers_expired(now) || !queue_has_room(bytes))) {
-    ++stats_.no_workers;
+  ClientId client = client_of(peer, route);
+  const bool dispatchable_now = queue_empty() && pick_worker(photons) != nullptr;
+  if (!dispatchable_now && !may_queue(client, bytes, event_id, now)) {
     reply_header(route, charon::kNoWorkers);
     return take_outbox();
   }
-  enqueue(std::move(route), body, std::move(key), bytes, photons, now);
+  enqueue(std::move(route), body, std::move(key), std::move(client), bytes, photons, now);
   dispatch(now);
   return take_outbox();
 }
@@ -303,22 +324,54 @@ CharonRouter::JobId CharonRouter::new_job_id() const {
 }
 
 CharonRouter::JobId CharonRouter::enqueue(Route route, std::span<const Buffer> body, RequestKey key,
-                                          std::uint64_t bytes, std::uint64_t photons,
-                                          TimePoint now) {
+                                          ClientId client, std::uint64_t bytes,
+                                          std::uint64_t photons, TimePoint now) {
   const JobId id = new_job_id();
   Job job;
   job.id = id;
   job.routes.push_back(std::move(route));
   job.body.assign(body.begin(), body.end());
   job.key = std::move(key);
+  job.client = std::move(client);
   job.bytes = bytes;
   job.photons = photons;
   job.arrived = job.wanted = now;
   stats_.photons_in += photons;
+  queue_push(job);
   jobs_.emplace(id, std::move(job));
-  queue_.push_back(id);
-  queue_bytes_ += bytes;
   return id;
+}
+
+void CharonRouter::queue_push(const Job& job) {
+  fair_.push(job.client, request_cost(job.photons), job.id);
+  queue_bytes_ += job.bytes;
+}
+
+void CharonRouter::queue_push_front(JobId id) {
+  requeued_.push_front(id);
+  queue_bytes_ += jobs_.at(id).bytes;
+}
+
+CharonRouter::JobId CharonRouter::queue_pop() {
+  JobId id = 0;
+  if (!requeued_.empty()) {
+    id = requeued_.front();
+    requeued_.pop_front();
+  } else {
+    id = fair_.pop();
+  }
+  queue_bytes_ -= jobs_.at(id).bytes;
+  return id;
+}
+
+template <class Pred>
+std::size_t CharonRouter::queue_remove_if(Pred pred) {
+  auto remove = [&](JobId id) {
+    if (!pred(id)) return false;
+    queue_bytes_ -= jobs_.at(id).bytes;
+    return true;
+  };
+  return std::erase_if(requeued_, remove) + fair_.remove_if(remove);
 }
 
 // ---------------------------------------------------------------------------
@@ -357,7 +410,8 @@ void CharonRouter::on_async_photon_data(Route route, std::span<const Buffer> bod
   for (const Buffer& f : body) bytes += f.size();
   // The queue limits do not apply: the backlog limit below holds clients
   // back instead, and an accepted event must never be dropped.
-  const JobId id = enqueue(std::move(route), body, key, bytes, photons, now);
+  ClientId client = client_of(peer, route);
+  const JobId id = enqueue(std::move(route), body, key, std::move(client), bytes, photons, now);
   jobs_.at(id).ticket = runs_->accept(std::string(peer), photons);
   ++stats_.async_accepted;
   if (runs_->over_backlog() || !held_acks_.empty()) {
@@ -458,7 +512,7 @@ bool CharonRouter::no_workers_expired(TimePoint now) const {
 }
 
 bool CharonRouter::queue_has_room(std::uint64_t bytes) const {
-  return queue_.size() + waiting_info_.size() < options_.max_queue_jobs &&
+  return queue_size() + waiting_info_.size() < options_.max_queue_jobs &&
          queue_bytes_ + bytes <= options_.max_queue_bytes;
 }
 
@@ -723,8 +777,7 @@ void CharonRouter::release_worker(const std::string& id, TimePoint now) {
     Job& job = jobs_.at(*r);
     job.worker.clear();
     ++stats_.handed_back;
-    queue_.push_front(job.id);
-    queue_bytes_ += job.bytes;
+    queue_push_front(job.id);
   }
   update_usable(now);
 }
@@ -785,8 +838,7 @@ void CharonRouter::requeue_or_fail(Job& job, TimePoint now) {
   }
   ++job.retries;
   ++stats_.retried;
-  queue_.push_front(job.id);
-  queue_bytes_ += job.bytes;
+  queue_push_front(job.id);
 }
 
 void CharonRouter::complete(Job& job, std::span<const Buffer> reply, TimePoint now) {
@@ -832,10 +884,7 @@ void CharonRouter::drop_job(JobId id) {
 }
 
 void CharonRouter::remove_from_queue(JobId id) {
-  auto it = std::find(queue_.begin(), queue_.end(), id);
-  if (it == queue_.end()) return;
-  queue_.erase(it);
-  queue_bytes_ -= jobs_.at(id).bytes;
+  queue_remove_if([id](JobId j) { return j == id; });
 }
 
 bool CharonRouter::busy(const Worker& w) noexcept {
@@ -880,46 +929,46 @@ Outbox CharonRouter::on_tick(TimePoint now) {
   // Queued requests nobody waits for any more.
   // Accepted async events never expire: their client was answered already and
   // their run waits for them.
-  for (auto it = queue_.begin(); it != queue_.end();) {
-    Job& job = jobs_.at(*it);
-    if (!job.ticket && now - job.wanted > options_.queue_ttl) {
-      ++stats_.expired;
-      log::info("event {}: dropped after {:.0f} s in the queue", job.key.event_id,
-                seconds(now - job.wanted));
-      queue_bytes_ -= job.bytes;
-      dedupe_.abandon(job.key);
-      const JobId id = *it;
-      it = queue_.erase(it);
-      drop_job(id);
-    } else {
-      ++it;
-    }
+  std::vector<JobId> gone;
+  queue_remove_if([&](JobId id) {
+    const Job& job = jobs_.at(id);
+    if (job.ticket || now - job.wanted <= options_.queue_ttl) return false;
+    gone.push_back(id);
+    return true;
+  });
+  for (JobId id : gone) {
+    const Job& job = jobs_.at(id);
+    ++stats_.expired;
+    log::info("event {}: dropped after {:.0f} s in the queue", job.key.event_id,
+              seconds(now - job.wanted));
+    dedupe_.abandon(job.key);
+    drop_job(id);
   }
+  gone.clear();
   std::erase_if(waiting_info_,
                 [&](const WaitingInfo& w) { return now - w.wanted > options_.queue_ttl; });
 
   // Nothing will serve the waiting requests: tell their clients now.
   // Accepted async events stay queued for the next worker.
   const bool expired = no_workers_expired(now);
-  const auto clients_waiting =
-      expired ? static_cast<std::size_t>(std::count_if(
-                    queue_.begin(), queue_.end(), [&](JobId id) { return !jobs_.at(id).ticket; }))
-              : 0;
-  if (expired && (clients_waiting > 0 || !waiting_info_.empty())) {
+  if (expired) {
+    queue_remove_if([&](JobId id) {
+      if (jobs_.at(id).ticket) return false;
+      gone.push_back(id);
+      return true;
+    });
+  }
+  if (expired && (!gone.empty() || !waiting_info_.empty())) {
     log::warn("no worker for {:.1f} s: answering {} waiting request(s) NO_WORKERS",
-              seconds(now - no_workers_since_), clients_waiting + waiting_info_.size());
-    for (auto it = queue_.begin(); it != queue_.end();) {
-      Job& job = jobs_.at(*it);
-      if (job.ticket) {
-        ++it;
-        continue;
-      }
+              seconds(now - no_workers_since_), gone.size() + waiting_info_.size());
+    // Oldest first, as they arrived.
+    std::sort(gone.begin(), gone.end(),
+              [&](JobId a, JobId b) { return jobs_.at(a).arrived < jobs_.at(b).arrived; });
+    for (JobId id : gone) {
+      const Job& job = jobs_.at(id);
       ++stats_.no_workers;
       for (const auto& r : job.routes) reply_header(r, charon::kNoWorkers);
       dedupe_.abandon(job.key);
-      queue_bytes_ -= job.bytes;
-      const JobId id = *it;
-      it = queue_.erase(it);
       drop_job(id);
     }
     for (auto& waiting : waiting_info_) {
@@ -935,14 +984,12 @@ Outbox CharonRouter::on_tick(TimePoint now) {
 }
 
 void CharonRouter::dispatch(TimePoint now) {
-  while (!queue_.empty()) {
-    const Job& next = jobs_.at(queue_.front());
+  while (!queue_empty()) {
+    const Job& next = jobs_.at(queue_front());
     Worker* w = pick_worker(next.photons, next.suspect);
     if (!w) return;
-    const JobId id = queue_.front();
-    queue_.pop_front();
+    const JobId id = queue_pop();
     Job& job = jobs_.at(id);
-    queue_bytes_ -= job.bytes;
     if (!busy(*w)) w->busy_since = now;
     w->in_flight.push_back(id);
     job.worker = w->id;
@@ -1023,7 +1070,9 @@ Outbox CharonRouter::take_outbox() {
 
 RouterStats CharonRouter::stats() const {
   RouterStats s = stats_;
-  s.queue_depth = queue_.size();
+  s.queue_depth = queue_size();
+  s.queue_hosts = fair_.hosts();
+  s.queue_connections = fair_.connections();
   s.queue_bytes = queue_bytes_;
   s.waiting_detector_info = waiting_info_.size();
   s.workers = workers_.size();
@@ -1116,6 +1165,10 @@ nlohmann::json CharonRouter::stats_json(TimePoint now) const {
       {"workers_draining", s.workers_draining},
       {"queue_depth", s.queue_depth},
       {"queue_bytes", s.queue_bytes},
+      {"queue_hosts", s.queue_hosts},
+      {"queue_connections", s.queue_connections},
+      {"host_limited", s.host_limited},
+      {"max_queue_jobs_per_host", options_.max_queue_jobs_per_host},
       {"waiting_detector_info", s.waiting_detector_info},
       {"in_flight", s.in_flight},
       {"workers", s.workers},

@@ -32,6 +32,7 @@
 
 #include "acheron/broker/AsyncRuns.hh"
 #include "acheron/broker/Dedupe.hh"
+#include "acheron/broker/FairQueue.hh"
 #include "acheron/core/Clock.hh"
 #include "acheron/core/Payload.hh"
 #include "acheron/wire/Charon.hh"
@@ -44,9 +45,14 @@ enum class PingReply : std::uint8_t {
 };
 
 struct RouterOptions {
-  // §8.1: requests wait in a FIFO; beyond these limits the reply is NO_WORKERS.
+  // §8.1: requests wait in a queue; beyond these limits the reply is
+  // NO_WORKERS. The queue serves clients in turn (FairQueue.hh), not in
+  // arrival order.
   std::size_t max_queue_jobs = 1024;
   std::uint64_t max_queue_bytes = std::uint64_t{4} << 30;  // 4 GiB of request frames
+  // Requests one host (Peer-Address) may have waiting; beyond it its new
+  // requests get NO_WORKERS, so one host cannot fill the queue for all.
+  std::size_t max_queue_jobs_per_host = 256;
   // Queued requests older than this are dropped: RAT-PAC gives up after
   // 3 × 2.5 s, so nobody waits for them any more.
   Duration queue_ttl = std::chrono::seconds(60);
@@ -122,6 +128,7 @@ struct RouterStats {
   std::uint64_t duplicates = 0;      // resends merged with a queued/running/finished job
   std::uint64_t cached_replies = 0;  // resends answered from the reply cache
   std::uint64_t no_workers = 0;      // NO_WORKERS replies
+  std::uint64_t host_limited = 0;    // of those, for a host over max_queue_jobs_per_host
   std::uint64_t expired = 0;         // queued jobs dropped after queue_ttl
   // Jobs.
   std::uint64_t dispatched = 0;      // job sends to workers, retries included
@@ -146,6 +153,8 @@ struct RouterStats {
   // Gauges.
   std::size_t queue_depth = 0;  // PHOTONDATA jobs waiting for a worker
   std::uint64_t queue_bytes = 0;
+  std::size_t queue_hosts = 0;        // hosts (Peer-Address) with jobs waiting
+  std::size_t queue_connections = 0;  // sockets with jobs waiting
   std::size_t waiting_detector_info = 0;
   std::size_t in_flight = 0;         // jobs held by workers
   std::size_t workers = 0;           // registered
@@ -200,8 +209,9 @@ class CharonRouter final {
   // answered NO_WORKERS like a client's, its reply sent to `route` on the
   // frontend. Never merged with another request nor answered from the
   // resend cache: each is its own simulation. Synchronous mode only.
+  // peer: the sender's Peer-Address, for fairness and the per-host bound.
   Outbox on_photon_job(Route route, std::vector<Buffer> body, std::uint32_t event_id,
-                       std::uint64_t photons, TimePoint now);
+                       std::uint64_t photons, TimePoint now, std::string_view peer = {});
   // A request another front refused as malformed: counted in the stats.
   void count_rejected() noexcept {
     ++stats_.requests;
@@ -247,6 +257,7 @@ class CharonRouter final {
     Routes routes;             // where the reply goes (every sender, first first)
     std::vector<Buffer> body;  // request frames, header first
     RequestKey key;
+    ClientId client;  // whose turn it takes in the queue
     std::uint64_t bytes = 0;
     std::uint64_t photons = 0;
     TimePoint arrived{};  // first arrival (latency)
@@ -295,6 +306,10 @@ class CharonRouter final {
   void on_client_detector_info(Route route, TimePoint now);
   bool no_workers_expired(TimePoint now) const;
   bool queue_has_room(std::uint64_t bytes) const;
+  // Whether a new job of `client` may wait (the global and per-host bounds);
+  // counts and logs a refusal. Async jobs are not bounded this way.
+  bool may_queue(const ClientId& client, std::uint64_t bytes, std::uint32_t event_id,
+                 TimePoint now);
   // Asynchronous mode.
   void on_async_photon_data(Route route, std::span<const Buffer> body, std::uint32_t event_id,
                             std::uint64_t photons, std::string_view peer, TimePoint now);
@@ -322,6 +337,16 @@ class CharonRouter final {
   void complete(Job& job, std::span<const Buffer> reply, TimePoint now);
   void drop_job(JobId id);
   void remove_from_queue(JobId id);
+  // The queue: jobs handed back or retried first (oldest first), then the
+  // others in fair order.
+  bool queue_empty() const noexcept { return requeued_.empty() && fair_.empty(); }
+  std::size_t queue_size() const noexcept { return requeued_.size() + fair_.size(); }
+  JobId queue_front() const { return requeued_.empty() ? fair_.front() : requeued_.front(); }
+  JobId queue_pop();
+  void queue_push(const Job& job);
+  void queue_push_front(JobId id);
+  template <class Pred>
+  std::size_t queue_remove_if(Pred pred);
   static bool busy(const Worker& w) noexcept;
   bool dead(const Worker& w, TimePoint now) const;
   void mark_idle(Worker& w);
@@ -334,8 +359,8 @@ class CharonRouter final {
   bool holds_suspect(const Worker& w) const;
   std::uint64_t photons_in_flight(const Worker& w) const;
   // Creates a queued job (both modes).
-  JobId enqueue(Route route, std::span<const Buffer> body, RequestKey key, std::uint64_t bytes,
-                std::uint64_t photons, TimePoint now);
+  JobId enqueue(Route route, std::span<const Buffer> body, RequestKey key, ClientId client,
+                std::uint64_t bytes, std::uint64_t photons, TimePoint now);
   void update_usable(TimePoint now);
   std::size_t usable_workers() const;
   Outbox take_outbox();
@@ -346,7 +371,8 @@ class CharonRouter final {
   std::map<std::string, Worker> workers_;
   std::unordered_map<JobId, Job> jobs_;
   std::map<RequestKey, JobId> by_key_;  // running (queued or in-flight) PHOTONDATA jobs
-  std::deque<JobId> queue_;
+  std::deque<JobId> requeued_;          // back at the head after a worker died or left
+  FairQueue<JobId> fair_;               // new jobs, clients served in turn
   std::uint64_t queue_bytes_ = 0;
   std::deque<WaitingInfo> waiting_info_;
   std::optional<wire::charon::DetectorInfo> detector_;

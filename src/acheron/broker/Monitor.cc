@@ -82,6 +82,9 @@ BrokerMonitor::BrokerMonitor(std::string name, std::string doc, nlohmann::json i
           &RouterStats::completed);
   counter("acheron_broker_retried_total", "Jobs put back in the queue after a worker died",
           &RouterStats::retried);
+  counter("acheron_broker_host_limited_total",
+          "NO_WORKERS replies for a host over its share of the queue (also in no_workers)",
+          &RouterStats::host_limited);
   auto& errors = prometheus::BuildCounter()
                      .Name("acheron_broker_errors_total")
                      .Help("Requests refused, dropped or failed, and workers lost, by kind")

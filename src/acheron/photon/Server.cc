@@ -1,6 +1,8 @@
 #include "acheron/photon/Server.hh"
 
 #include <deque>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -9,12 +11,30 @@
 #include <fmt/format.h>
 
 #include "acheron/broker/Dedupe.hh"
+#include "acheron/broker/FairQueue.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/core/ThreadPool.hh"
 #include "acheron/photon/Convert.hh"
 
 namespace acheron::photon {
 namespace charon = wire::charon;
+
+namespace {
+
+// A copyable wrapper of a move-only callable (the job pool and the queue
+// take std::function-like callables).
+template <class F>
+std::function<void()> shared_task(F f) {
+  auto p = std::make_shared<F>(std::move(f));
+  return [p] { (*p)(); };
+}
+
+// Bytes per photon of a chroma list (ROOT ChromaPhotonList: three float
+// triples, wavelength, time, flag, parent), to weigh a request before it is
+// decoded.
+constexpr std::uint64_t kChromaBytesPerPhoton = 48;
+
+}  // namespace
 
 struct Server::Impl {
   ServerOptions options;
@@ -32,7 +52,7 @@ struct Server::Impl {
     broker::Ticket ticket;
     charon::PhotonData photons;
   };
-  std::deque<AsyncEvent> waiting;
+  broker::FairQueue<AsyncEvent> waiting;  // clients in turn
   std::size_t batches_running = 0;
   struct HeldAck {
     broker::RequestKey key;
@@ -61,9 +81,39 @@ struct Server::Impl {
   std::size_t pending_jobs = 0;
   std::uint64_t pending_bytes = 0;
   std::uint64_t busy_refusals = 0;
-  bool has_room(std::uint64_t bytes) const {
-    return pending_jobs < options.max_queued_jobs &&
-           pending_bytes + bytes <= options.max_queued_bytes;
+  std::uint64_t host_limited = 0;  // of those, for a host over max_queued_per_host
+  // Of the pending requests, those not yet given to the job pool: at most
+  // max_concurrent run, the others wait here and start in turn by client.
+  broker::FairQueue<std::function<void()>> sync_waiting;
+  std::size_t sync_running = 0;
+  // Whether a request of `bytes` from `client` may wait; counts a refusal.
+  bool admit(const broker::ClientId& client, std::uint64_t bytes) {
+    if (pending_jobs >= options.max_queued_jobs ||
+        pending_bytes + bytes > options.max_queued_bytes) {
+      ++busy_refusals;
+      return false;
+    }
+    if (sync_waiting.queued(client.host) >= options.max_queued_per_host) {
+      ++busy_refusals;
+      ++host_limited;
+      return false;
+    }
+    return true;
+  }
+  // Queues an admitted request and starts what may run.
+  void queue_sync(const broker::ClientId& client, std::uint64_t photons, std::uint64_t bytes,
+                  std::function<void()> task) {
+    ++pending_jobs;
+    pending_bytes += bytes;
+    sync_waiting.push(client, broker::request_cost(photons), std::move(task));
+    start_sync();
+  }
+  void start_sync() {
+    const std::size_t slots = std::max<std::size_t>(1, options.max_concurrent);
+    while (!sync_waiting.empty() && sync_running < slots) {
+      ++sync_running;
+      jobs.submit(sync_waiting.pop());
+    }
   }
   using Done = std::variant<SyncDone, BatchDone, ChromaDone>;
   std::mutex mutex;
@@ -80,8 +130,7 @@ struct Server::Impl {
   void publish() {
     if (!monitor) return;
     const std::size_t slots = std::max<std::size_t>(1, options.max_concurrent);
-    monitor->set_queue(pending_jobs + waiting.size(),
-                       std::min(pending_jobs, slots) + batches_running, slots);
+    monitor->set_queue(pending_jobs + waiting.size(), sync_running + batches_running, slots);
     monitor->count_error("rejected", rejected - monitored_rejected);
     monitor->count_error("busy", busy_refusals - monitored_busy);
     monitored_rejected = rejected;
@@ -204,14 +253,18 @@ void Server::run() {
   // reads the photons where they lie in the received message.
   auto submit_chroma = [&](broker::ChromaMessage message, std::string from) {
     const std::uint64_t bytes = message.body.empty() ? 0 : message.body[0].size();
-    if (!m.has_room(bytes)) {
-      ++m.busy_refusals;
+    const broker::ClientId client = broker::client_of(from, message.route);
+    if (!m.admit(client, bytes)) {
       const std::span<const std::byte> raw(message.body.empty() ? nullptr : message.body[0].data(),
                                            bytes);
+      const std::size_t own = m.sync_waiting.queued(client.host);
       auto reply = wire::chroma::encode_error(
           StatusCode::resource_exhausted,
-          "the server has " + std::to_string(m.pending_jobs) +
-              " requests waiting (max_queued_jobs / max_queued_bytes); try again later",
+          own >= m.options.max_queued_per_host
+              ? "this host has " + std::to_string(own) +
+                    " requests waiting (max_queued_per_host); try again later"
+              : "the server has " + std::to_string(m.pending_jobs) +
+                    " requests waiting (max_queued_jobs / max_queued_bytes); try again later",
           wire::chroma::detect_framing(raw));
       if (!net::send_frames(*m.chroma, broker::chroma_reply(message.route, std::move(reply)),
                             zmq::send_flags::dontwait)) {
@@ -219,42 +272,42 @@ void Server::run() {
       }
       return;
     }
-    ++m.pending_jobs;
-    m.pending_bytes += bytes;
-    m.jobs.submit([this, bytes, message = std::move(message), from = std::move(from)]() mutable {
-      Impl::ChromaDone done;
-      done.bytes = bytes;
-      done.route = std::move(message.route);
-      auto checked = broker::check_chroma_request(message.body, impl_->options.chroma.limits);
-      if (auto* refusal = std::get_if<broker::ChromaRefusal>(&checked)) {
-        log::warn("refused a chroma request from {}: {}: {}", from.empty() ? "?" : from,
-                  to_string(refusal->error.code), refusal->error.message);
-        done.reply = std::move(refusal->reply);
-        done.refused = true;
-      } else {
-        const auto& list = std::get<wire::chroma::View>(checked);
-        const std::span<const std::byte> bytes(message.body[0].data(), message.body[0].size());
-        const std::uint32_t event_id = broker::chroma_event_id(list.header);
-        try {
-          const auto hits =
-              service_->simulate_records(event_id, list.size, [&](optics::PhotonBatch& batch) {
-                return append_event(batch, bytes, list, event_id);
-              });
-          auto reply = wire::chroma::encode(to_chroma_list(hits.data(), hits.data() + hits.size()),
-                                            list.header);
-          done.reply = reply
-                           ? std::move(*reply)
-                           : wire::chroma::encode_error(StatusCode::internal, reply.error().message,
-                                                        list.header.framing);
-        } catch (const std::exception& e) {
-          done.reply = wire::chroma::encode_error(StatusCode::internal,
-                                                  std::string("the simulation failed: ") + e.what(),
-                                                  list.header.framing);
-        }
-      }
-      message.body.clear();  // the request's bytes are not needed any more
-      impl_->post(std::move(done));
-    });
+    m.queue_sync(
+        client, bytes / kChromaBytesPerPhoton, bytes,
+        shared_task([this, bytes, message = std::move(message), from = std::move(from)]() mutable {
+          Impl::ChromaDone done;
+          done.bytes = bytes;
+          done.route = std::move(message.route);
+          auto checked = broker::check_chroma_request(message.body, impl_->options.chroma.limits);
+          if (auto* refusal = std::get_if<broker::ChromaRefusal>(&checked)) {
+            log::warn("refused a chroma request from {}: {}: {}", from.empty() ? "?" : from,
+                      to_string(refusal->error.code), refusal->error.message);
+            done.reply = std::move(refusal->reply);
+            done.refused = true;
+          } else {
+            const auto& list = std::get<wire::chroma::View>(checked);
+            const std::span<const std::byte> bytes(message.body[0].data(), message.body[0].size());
+            const std::uint32_t event_id = broker::chroma_event_id(list.header);
+            try {
+              const auto hits =
+                  service_->simulate_records(event_id, list.size, [&](optics::PhotonBatch& batch) {
+                    return append_event(batch, bytes, list, event_id);
+                  });
+              auto reply = wire::chroma::encode(
+                  to_chroma_list(hits.data(), hits.data() + hits.size()), list.header);
+              done.reply =
+                  reply ? std::move(*reply)
+                        : wire::chroma::encode_error(StatusCode::internal, reply.error().message,
+                                                     list.header.framing);
+            } catch (const std::exception& e) {
+              done.reply = wire::chroma::encode_error(
+                  StatusCode::internal, std::string("the simulation failed: ") + e.what(),
+                  list.header.framing);
+            }
+          }
+          message.body.clear();  // the request's bytes are not needed any more
+          impl_->post(std::move(done));
+        }));
   };
 
   // Starts engine batches while job threads are free: whole events, in
@@ -273,8 +326,7 @@ void Server::run() {
         }
         photons += e.photons.num_photons;
         ids.insert(e.photons.event_id);
-        batch.push_back(std::move(m.waiting.front()));
-        m.waiting.pop_front();
+        batch.push_back(m.waiting.pop());
       }
       ++m.batches_running;
       m.jobs.submit([this, batch = std::move(batch)]() mutable {
@@ -313,12 +365,14 @@ void Server::run() {
     for (auto& d : done) {
       if (auto* s = std::get_if<Impl::SyncDone>(&d)) {
         --m.pending_jobs;
+        --m.sync_running;
         m.pending_bytes -= s->bytes;
         for (const auto& route : m.dedupe.finish(s->key, s->reply, now)) m.reply(route, s->reply);
         continue;
       }
       if (auto* c = std::get_if<Impl::ChromaDone>(&d)) {
         --m.pending_jobs;
+        --m.sync_running;
         m.pending_bytes -= c->bytes;
         if (c->refused) {
           ++m.rejected;
@@ -344,6 +398,7 @@ void Server::run() {
         }
       }
     }
+    m.start_sync();
     if (m.runs) {
       release_held_acks();
       dispatch_batches();
@@ -399,7 +454,12 @@ void Server::run() {
                             {"received", m.received},
                             {"rejected", m.rejected},
                             {"busy_refusals", m.busy_refusals},
+                            {"host_limited", m.host_limited},
                             {"queued_jobs", m.pending_jobs},
+                            {"waiting_jobs", m.sync_waiting.size() + m.waiting.size()},
+                            {"waiting_hosts", m.sync_waiting.hosts()},
+                            {"waiting_connections", m.sync_waiting.connections()},
+                            {"max_queued_per_host", m.options.max_queued_per_host},
                             {"running", m.dedupe.running()},
                             {"duplicates", m.dedupe.duplicates()},
                             {"channels", service_->detector_info().size()}};
@@ -467,7 +527,8 @@ void Server::run() {
         // is over its limit (then the answer waits and a resend is deduped).
         const std::uint32_t event_id = request.photons.event_id;
         auto ticket = m.runs->accept(peer, request.photons.num_photons);
-        m.waiting.push_back({ticket, std::move(request.photons)});
+        const std::uint64_t cost = broker::request_cost(request.photons.num_photons);
+        m.waiting.push(broker::client_of(peer, route), cost, {ticket, std::move(request.photons)});
         if (m.runs->over_backlog() || !m.held_acks.empty()) {
           m.held_acks.push_back({std::move(key), event_id});
         } else {
@@ -479,21 +540,21 @@ void Server::run() {
       }
       std::uint64_t bytes = 0;
       for (const Buffer& f : routed.body) bytes += f.size();
-      if (!m.has_room(bytes)) {
-        // charon-protocol.md §8.1: a full queue answers NO_WORKERS, which
-        // RAT-PAC takes as "retry later".
-        ++m.busy_refusals;
+      const broker::ClientId client = broker::client_of(peer, route);
+      if (!m.admit(client, bytes)) {
+        // charon-protocol.md §8.1: a full queue (or the host's full share of
+        // it) answers NO_WORKERS, which RAT-PAC takes as "retry later".
         m.dedupe.abandon(key);
         m.reply(route, charon::encode_header(charon::kNoWorkers));
         continue;
       }
-      ++m.pending_jobs;
-      m.pending_bytes += bytes;
-      m.jobs.submit(
-          [this, bytes, key = std::move(key), photons = std::move(request.photons)]() mutable {
-            auto reply = service_->simulate(photons);
-            impl_->post(Impl::SyncDone{std::move(key), std::move(reply), bytes});
-          });
+      const std::uint64_t photons = request.photons.num_photons;
+      m.queue_sync(client, photons, bytes,
+                   shared_task([this, bytes, key = std::move(key),
+                                photons = std::move(request.photons)]() mutable {
+                     auto reply = service_->simulate(photons);
+                     impl_->post(Impl::SyncDone{std::move(key), std::move(reply), bytes});
+                   }));
     }
     m.publish();
   }

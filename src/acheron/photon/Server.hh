@@ -36,6 +36,11 @@ struct ServerOptions {
   // "retry later") or the chroma error reply (resource_exhausted).
   std::size_t max_queued_jobs = 1024;
   std::uint64_t max_queued_bytes = std::uint64_t{4} << 30;
+  // Requests waiting (not yet simulating) start in turn by client, not in
+  // arrival order (broker/FairQueue.hh), and one host (Peer-Address) may
+  // have at most this many waiting; beyond it its new requests are refused
+  // like a full queue's.
+  std::size_t max_queued_per_host = 256;
   std::chrono::seconds dedupe_window{120};
   std::optional<net::CurveKeys> curve;  // CURVE server keys; none: plain TCP
   // Largest frame accepted from a client (net::set_max_message_size).
