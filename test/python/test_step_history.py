@@ -218,7 +218,7 @@ def test_propagate_with_step_history(tmp_path):
         assert np.array_equal(p[name], t[name]), name
     codes = step_codes(t["sequence"])
     full = t["steps"] <= 16
-    last = codes[np.arange(len(t)), np.maximum(t["steps"], 1) - 1]
+    last = codes[np.arange(len(t)), np.clip(t["steps"], 1, 16).astype(int) - 1]
     hit = t["channel"] >= 0
     assert np.all(last[hit & full] == SD)
     escaped = (t["history"] & 1) != 0
