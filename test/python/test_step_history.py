@@ -6,7 +6,6 @@ worker still serves an asynchronous broker (its hits have no step data);
 SIM_COMPLETE replies are byte for byte what they were; `acheron photon
 propagate --step-history` adds the sequence to every track."""
 
-import struct
 import subprocess
 import threading
 import time
@@ -19,7 +18,7 @@ from acheron.photon import (STEP_HIT_DTYPE, STEP_NAMES, isotropic_photons, read_
                             save_photons, step_codes, step_labels)
 from charon_wire import async_run_conversation, photon_frames, req
 from conftest import acheron_binary
-from test_broker_service import start_broker, start_worker, wait_for_workers
+from test_broker_service import start_broker, wait_for_workers
 
 SD, SC, RE = 6, 3, 5
 
