@@ -170,6 +170,9 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
                    "no ChAR0N endpoint: serve chroma-server clients only (needs --chroma-bind)")
         ->excludes(bind);
     serve->add_option("--threads", o->server.service.threads, "engine threads (0: one per core)");
+    serve->add_option("--step-history", o->server.service.step_history,
+                      "record the first N steps (0-16) of each hit in the run files (--async); "
+                      "boundary, scatter and reemission counts are written regardless");
     serve
         ->add_option("--max-message-size", o->server.max_message_size,
                      "largest frame accepted from a client, bytes (0: no limit); a larger one "
@@ -280,6 +283,9 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     worker->add_option("--connect", o->worker.connect, "the broker's backend endpoint")
         ->capture_default_str();
     worker->add_option("--threads", o->worker.service.threads, "engine threads (0: one per core)");
+    worker->add_option("--step-history", o->worker.service.step_history,
+                       "record the first N steps (0-16) of each hit for an asynchronous-mode "
+                       "broker's run files");
     worker->add_option("--concurrent", o->worker.max_concurrent, "engine batches simulated at once")
         ->capture_default_str();
     worker
@@ -353,6 +359,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       std::string out;
       std::uint64_t seed = 1;
       std::size_t threads = 0;
+      std::uint32_t step_history = 0;
     };
     auto o = std::make_shared<Opts>();
     auto* prop = photon->add_subcommand(
@@ -365,6 +372,9 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     prop->add_option("--out", o->out, "output .npy, one TRACK_DTYPE record per photon")->required();
     prop->add_option("--seed", o->seed, "random seed")->capture_default_str();
     prop->add_option("--threads", o->threads, "engine threads (0: one per core)");
+    prop->add_option("--step-history", o->step_history,
+                     "also record each photon's first N steps (0-16): adds the fields steps "
+                     "and sequence to every record");
     prop->callback([o, exit_code] {
       const auto events = photon::read_photons_npy(o->source);
       optics::PhotonBatch batch;
@@ -383,12 +393,18 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
           batch.push_back(p);
         }
       }
-      optics::Engine engine(load_detector(o->det), {.threads = o->threads, .keep_tracks = true});
+      optics::Engine engine(
+          load_detector(o->det),
+          {.threads = o->threads, .keep_tracks = true, .step_history = o->step_history});
       const auto t0 = std::chrono::steady_clock::now();
       const auto result = engine.simulate(batch, o->seed);
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      photon::write_tracks_npy(o->out, result.tracks);
+      if (o->step_history > 0) {
+        photon::write_tracks_npy(o->out, result.tracks, result.track_steps);
+      } else {
+        photon::write_tracks_npy(o->out, result.tracks);
+      }
       const auto& d = result.diagnostics;
       fmt::print(
           "{} photons in {:.3f} s ({:.0f} photons/s, {:.2f} casts/photon): {} hits, {} detected, "
@@ -490,6 +506,9 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
   bench->add_option("--threads", opts->threads, "threads compared with 1 thread")
       ->check(CLI::Range(1, 256));
   bench->add_option("--seed", opts->seed, "random seed");
+  bench->add_option("--step-history", opts->step_history,
+                    "also time the 1-thread loop recording the first N steps of each photon "
+                    "(0-16), against the loop without");
   bench->callback([choice, opts, exit_code] {
     const auto t0 = std::chrono::steady_clock::now();
     auto d = load_detector(*choice);

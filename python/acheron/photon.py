@@ -47,6 +47,49 @@ HIT_DTYPE = np.dtype(
 )
 
 
+# Hits with their position and step history, as run files hold them
+# (`read_run`): HIT_DTYPE plus the final position (mm), boundaries reached,
+# Rayleigh scatters, bulk reemissions, steps made and the first steps as a
+# sequence word (4 bits per step, first step lowest; STEP_NAMES).
+STEP_HIT_DTYPE = np.dtype(
+    [("event", "<u4"), ("channel", "<u4"), ("time", "<f4"), ("wavelength", "<f4"),
+     ("direction", "<f4", (3,)), ("polarization", "<f4", (3,)), ("flags", "<u4"),
+     ("position", "<f4", (3,)), ("boundaries", "<u4"), ("scatters", "<u4"),
+     ("reemissions", "<u4"), ("steps", "<u4"), ("sequence", "<u8")]
+)
+
+# The step codes of a sequence word (docs/optics.md), Opticks-style labels.
+STEP_NAMES = {
+    1: "BT",   # boundary transmit (Fresnel refraction)
+    2: "BR",   # boundary reflect (Fresnel reflection, total internal reflection)
+    3: "SC",   # Rayleigh scatter
+    4: "AB",   # bulk absorb
+    5: "RE",   # bulk reemit
+    6: "SD",   # surface detect
+    7: "SA",   # surface absorb
+    8: "DR",   # diffuse reflect at a surface
+    9: "SR",   # specular reflect at a surface (its model, not Fresnel)
+    10: "ST",  # through a surface by its model alone
+    11: "SE",  # surface reemit (WLS)
+    12: "NH",  # left the geometry
+    13: "NA",  # non-finite or outside the world
+}
+MAX_STEP_HISTORY = 16
+
+
+def step_codes(sequence) -> np.ndarray:
+    """The 16 step codes of each sequence word: shape (..., 16) uint8, the
+    first step first, 0 after the last recorded step."""
+    seq = np.asarray(sequence, dtype="<u8")
+    shifts = (4 * np.arange(MAX_STEP_HISTORY)).astype("<u8")
+    return ((seq[..., None] >> shifts) & np.uint64(0xF)).astype(np.uint8)
+
+
+def step_labels(sequence: int) -> str:
+    """One sequence word as its labels, e.g. "BT BT SC SD"."""
+    return " ".join(STEP_NAMES.get(int(c), "?") for c in step_codes(sequence) if c)
+
+
 class PhotonError(RuntimeError):
     """The service could not simulate a request (SIM_FAILED)."""
 
@@ -65,7 +108,36 @@ class DetectorInfo:
 
 
 class Hits:
-    """Hits of one event; arrays are views of the reply frames."""
+    """Hits of one event; arrays are views of the reply frames.
+
+    Hits read from a run file (`read_run`) also carry, when the file has them
+    for the event, ``position`` (N, 3), ``boundaries``, ``scatters``,
+    ``reemissions``, ``steps``, ``sequence`` and ``history_length`` (steps
+    recorded per sequence); otherwise these are None (a SIM_COMPLETE reply
+    never carries them)."""
+
+    position: Optional[np.ndarray] = None
+    boundaries: Optional[np.ndarray] = None
+    scatters: Optional[np.ndarray] = None
+    reemissions: Optional[np.ndarray] = None
+    steps: Optional[np.ndarray] = None
+    sequence: Optional[np.ndarray] = None
+    history_length: Optional[int] = None
+
+    @classmethod
+    def from_arrays(cls, event_id: int, **arrays) -> "Hits":
+        """Hits from arrays: channel, time, wavelength, direction (N, 3),
+        polarization (N, 3), flags, and optionally the step fields above."""
+        h = cls.__new__(cls)
+        h.event_id = event_id
+        h._frames = None
+        for name, value in arrays.items():
+            setattr(h, name, value)
+        return h
+
+    @property
+    def has_steps(self) -> bool:
+        return self.sequence is not None
 
     def __init__(self, event_id: int, frames: Sequence) -> None:
         self.event_id = event_id
@@ -100,6 +172,83 @@ class Hits:
         out["polarization"] = self.polarization
         out["flags"] = self.flags
         return out
+
+    def to_step_records(self) -> np.ndarray:
+        """The hits as a structured array of STEP_HIT_DTYPE (a copy); NaN
+        positions and zero counts when the hits carry no step data."""
+        out = np.zeros(len(self), STEP_HIT_DTYPE)
+        plain = self.to_records()
+        for name in HIT_DTYPE.names:
+            out[name] = plain[name]
+        if self.has_steps:
+            out["position"] = self.position
+            for name in ("boundaries", "scatters", "reemissions", "steps", "sequence"):
+                out[name] = getattr(self, name)
+        else:
+            out["position"] = np.nan
+        return out
+
+
+@dataclass
+class Run:
+    """A run file read back (`read_run`)."""
+    path: str
+    version: int
+    run_name: str
+    detector: DetectorInfo
+    events: List[Hits]
+
+    def records(self) -> np.ndarray:
+        """Every hit of the run as one structured array of STEP_HIT_DTYPE."""
+        parts = [e.to_step_records() for e in self.events]
+        return np.concatenate(parts) if parts else np.zeros(0, STEP_HIT_DTYPE)
+
+
+def read_run(path) -> Run:
+    """Reads a run file of an asynchronous-mode server or broker
+    (NAME.charon.h5, docs/photon.md): version 1 files (no step data) and
+    version 2. Needs h5py (Debian's python3-h5py)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("format") != "acheron.charon.run":
+            raise ValueError(f"{path} is not an acheron run file (format attribute "
+                             f"{f.attrs.get('format')!r})")
+        version = int(f.attrs.get("version", "0"))
+        if version not in (1, 2):
+            raise ValueError(f"{path}: run file version {version} is not 1 or 2; "
+                             "update acheron to read it")
+        det = f["detinfo"]
+        detector = DetectorInfo(
+            np.stack([det["pmt_x"][:], det["pmt_y"][:], det["pmt_z"][:]], axis=1),
+            det["pmt_type"][:])
+        out = f["output"]
+        col = {name: out[name][:] for name in
+               ("event_id", "hit_offset", "channel_id", "flag", "time", "wavelength",
+                "u", "v", "w", "pol_x", "pol_y", "pol_z")}
+        steps = "has_steps" in out
+        if steps:
+            for name in ("pos_x", "pos_y", "pos_z", "boundaries", "scatters", "reemissions",
+                         "steps", "sequence", "has_steps", "step_history"):
+                col[name] = out[name][:]
+        name = f.attrs.get("run_name", "")
+    events = []
+    off = col["hit_offset"]
+    for e, eid in enumerate(col["event_id"]):
+        sl = slice(int(off[e]), int(off[e + 1]))
+        arrays = dict(
+            channel=col["channel_id"][sl], time=col["time"][sl],
+            wavelength=col["wavelength"][sl], flags=col["flag"][sl],
+            direction=np.stack([col["u"][sl], col["v"][sl], col["w"][sl]], axis=1),
+            polarization=np.stack([col["pol_x"][sl], col["pol_y"][sl], col["pol_z"][sl]], axis=1))
+        if steps and col["has_steps"][e]:
+            arrays.update(
+                position=np.stack([col["pos_x"][sl], col["pos_y"][sl], col["pos_z"][sl]], axis=1),
+                boundaries=col["boundaries"][sl], scatters=col["scatters"][sl],
+                reemissions=col["reemissions"][sl], steps=col["steps"][sl],
+                sequence=col["sequence"][sl], history_length=int(col["step_history"][e]))
+        events.append(Hits.from_arrays(int(eid), **arrays))
+    return Run(str(path), version, str(name), detector, events)
 
 
 def _buf(frame) -> memoryview:

@@ -12,6 +12,7 @@
 #include "RouterTestUtil.hh"
 #include "RunFileTestUtil.hh"
 #include "acheron/broker/CharonRouter.hh"
+#include "acheron/broker/RunFile.hh"
 #include "acheron/core/Error.hh"
 
 namespace acheron::broker {
@@ -288,6 +289,78 @@ TEST_F(AsyncRouterTest, CloseRunsWritesWhatHasCompleted) {
 TEST_F(AsyncRouterTest, OptionsAreValidated) {
   opts.async_options.events_per_basket = 0;
   EXPECT_THROW(opts.validate(), SetupError);
+}
+
+// The STEPS extension: async jobs ask for it in their slot; a worker of
+// this project appends the frame and the run file gets the step data; an
+// original worker does not, and its hits are written without.
+charon::HitSteps steps_for(std::size_t n) {
+  charon::HitSteps s;
+  s.history_length = 4;
+  for (std::size_t i = 0; i < n; ++i) {
+    s.pos_x.push_back(float(i));
+    s.pos_y.push_back(2.0f);
+    s.pos_z.push_back(3.0f);
+    s.boundaries.push_back(static_cast<std::uint32_t>(i + 1));
+    s.scatters.push_back(1);
+    s.reemissions.push_back(0);
+    s.steps.push_back(static_cast<std::uint32_t>(i + 2));
+    s.sequence.push_back(0x613 + i);
+  }
+  return s;
+}
+
+TEST_F(AsyncRouterTest, AsyncJobsAskForStepsAndTheStepsFrameReachesTheRunFile) {
+  add_worker("w1");
+  client("c", charon::encode_run_begin("steps.root"));
+  auto j = jobs(client("c", photon_request(5, 3)));
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_TRUE(charon::slot_wants_steps(j[0].frames[1]));
+  const std::span<const Buffer> body(j[0].frames.data() + 3, j[0].frames.size() - 3);
+  auto reply = sim_complete_for(body);
+  reply.push_back(charon::encode_hit_steps(steps_for(3)));
+  worker_reply("w1", j[0].frames[1], reply);
+  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  const auto run = read_run_file(run_file("steps.charon.h5"));
+  ASSERT_EQ(run.events.size(), 1u);
+  ASSERT_TRUE(run.events[0].steps);
+  EXPECT_EQ(run.events[0].steps->history_length, 4u);
+  EXPECT_EQ(run.events[0].steps->boundaries, (std::vector<std::uint32_t>{1, 2, 3}));
+  EXPECT_EQ(run.events[0].steps->sequence, (std::vector<std::uint64_t>{0x613, 0x614, 0x615}));
+  EXPECT_EQ(run.events[0].channel, (std::vector<std::uint32_t>{5, 6, 7}));
+  EXPECT_EQ(r().stats().bad_backend_messages, 0u);
+}
+
+TEST_F(AsyncRouterTest, AnOriginalWorkersRepliesAreWrittenWithoutSteps) {
+  add_worker("w1");
+  client("c", charon::encode_run_begin("plain.root"));
+  auto j = jobs(client("c", photon_request(5, 3)));
+  ASSERT_EQ(j.size(), 1u);
+  complete(j[0]);  // echoes the slot, no STEPS frame
+  auto j2 = jobs(client("c", photon_request(6, 2)));
+  ASSERT_EQ(j2.size(), 1u);
+  // A STEPS frame that does not match the reply is dropped with a warning.
+  const std::span<const Buffer> body(j2[0].frames.data() + 3, j2[0].frames.size() - 3);
+  auto reply = sim_complete_for(body);
+  reply.push_back(charon::encode_hit_steps(steps_for(5)));
+  worker_reply("w1", j2[0].frames[1], reply);
+  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  const auto run = read_run_file(run_file("plain.charon.h5"));
+  ASSERT_EQ(run.events.size(), 2u);
+  EXPECT_FALSE(run.events[0].steps);
+  EXPECT_EQ(run.events[0].size(), 3u);
+  EXPECT_FALSE(run.events[1].steps);
+  EXPECT_EQ(run.events[1].size(), 2u);
+  EXPECT_EQ(r().stats().bad_backend_messages, 1u);
+}
+
+TEST_F(AsyncRouterTest, SynchronousJobsDoNotAskForSteps) {
+  opts.async = false;
+  add_worker("w1");
+  auto j = jobs(client("c", photon_request(5, 3)));
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_FALSE(charon::slot_wants_steps(j[0].frames[1]));
+  EXPECT_EQ(j[0].frames[1].size(), 9u);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Fuzz target: ChAR0N request decoding must never crash; an accepted
 // PHOTONDATA must have every array readable for num_photons entries, and
-// reply decoders must survive anything.
+// reply decoders (the STEPS frame's too) must survive anything.
 #include <cstdlib>
 #include <variant>
 
@@ -25,5 +25,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)decode_detector_info(frames);
   (void)decode_event_id_reply(frames);
   (void)split_envelope(frames);
+  // The STEPS frame a worker appends for an asynchronous broker: a decoded
+  // one holds exactly the hits it claims.
+  if (!frames.empty()) {
+    (void)slot_wants_steps(frames.front());
+    const std::size_t hits = frames.size() > 1 ? frames[1].size() % 64 : 3;
+    if (auto steps = decode_hit_steps(frames.back(), hits)) {
+      if (steps->size() != hits || steps->sequence.size() != hits || steps->steps.size() != hits ||
+          steps->history_length > 16) {
+        std::abort();
+      }
+    }
+  }
   return 0;
 }

@@ -122,6 +122,71 @@ TEST_F(WorkerTest, WaitingRequestsRunAsOneBatchWithTheSameHitsAsAlone) {
   EXPECT_GE(stats.batches, 1u);
 }
 
+// An asynchronous-mode broker's slot ('S', job number, "STEP") gets the
+// STEPS frame after SIM_COMPLETE; any other slot gets SIM_COMPLETE alone.
+// SIM_COMPLETE itself is byte for byte what a service without step history
+// sends.
+TEST_F(WorkerTest, AStepsSlotGetsTheStepsFrameAndSimCompleteIsUnchanged) {
+  WorkerOptions options;
+  options.connect = endpoint;
+  options.service.threads = 2;
+  options.service.seed = 5;
+  options.service.step_history = 8;
+  Worker worker(detector, options);
+  std::thread runner([&] { worker.run(); });
+  auto ready = next(5s, false);
+  ASSERT_EQ(ready.size(), 2u);
+  const Buffer worker_id = ready[0];
+
+  Buffer steps_slot = Buffer::allocate(charon::kStepsSlotSize);
+  std::memset(steps_slot.mutable_data(), 0, charon::kStepsSlotSize);
+  steps_slot.mutable_data()[0] = static_cast<std::byte>(charon::kStepsSlotTag);
+  std::memcpy(steps_slot.mutable_data() + 9, "STEP", 4);
+  ASSERT_TRUE(charon::slot_wants_steps(steps_slot));
+  const auto body = request_for(42, 20000);
+  std::map<std::string, std::vector<Buffer>> replies;
+  for (const Buffer& slot : {steps_slot, text("Jplainslot")}) {
+    std::vector<Buffer> frames = {worker_id, slot, Buffer{}};
+    frames.insert(frames.end(), body.begin(), body.end());
+    net::send_frames(router, frames);
+    auto reply = next(60s);
+    ASSERT_GE(reply.size(), 4u);
+    replies[str(reply[1])] = std::vector<Buffer>(reply.begin() + 3, reply.end());
+  }
+  worker.stop();
+  runner.join();
+
+  ServiceOptions before = options.service;
+  before.step_history = 0;
+  PhotonService plain(detector, before);
+  std::vector<Buffer> request(body.begin(), body.end());
+  const auto expected =
+      plain.simulate(std::get<charon::Request>(charon::decode_request(request)).photons);
+  ASSERT_EQ(expected.size(), 12u);
+  const auto& with_steps = replies[str(steps_slot)];
+  const auto& without = replies["Jplainslot"];
+  ASSERT_EQ(without.size(), 12u) << "no STEPS frame without the steps slot";
+  ASSERT_EQ(with_steps.size(), 13u) << "SIM_COMPLETE and the STEPS frame";
+  for (std::size_t f = 0; f < 12; ++f) {
+    EXPECT_EQ(str(without[f]), str(expected[f])) << "frame " << f;
+    EXPECT_EQ(str(with_steps[f]), str(expected[f])) << "frame " << f;
+  }
+  const std::size_t hits = expected[2].size() / 4;
+  ASSERT_GT(hits, 100u);
+  auto steps = charon::decode_hit_steps(with_steps[12], hits);
+  ASSERT_TRUE(steps) << steps.error().message;
+  EXPECT_EQ(steps->history_length, 8u);
+  for (std::size_t i = 0; i < hits; ++i) {
+    EXPECT_GE(steps->boundaries[i], 1u);
+    EXPECT_NE(steps->sequence[i], 0u);
+    // The last recorded step of a hit that made at most 8 is the detection.
+    if (steps->steps[i] <= 8) {
+      EXPECT_EQ(optics::step_at(steps->sequence[i], steps->steps[i] - 1),
+                optics::step_code::surface_detect);
+    }
+  }
+}
+
 TEST_F(WorkerTest, BatchesHoldAtMostTheBatchSizeAndDistinctEventIds) {
   WorkerOptions options;
   options.connect = endpoint;

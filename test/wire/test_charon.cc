@@ -222,5 +222,76 @@ TEST(Charon, EnvelopeSplitting) {
   EXPECT_EQ(split_envelope(lone).envelope_frames, 0u);
 }
 
+HitSteps two_hit_steps() {
+  HitSteps s;
+  s.history_length = 16;
+  s.pos_x = {1.5f, -2};
+  s.pos_y = {3, 4};
+  s.pos_z = {5, 6};
+  s.boundaries = {3, 1};
+  s.scatters = {1, 0};
+  s.reemissions = {0, 2};
+  s.steps = {4, 3};
+  s.sequence = {0x6131ull, 0xFEDCBA9876543216ull};
+  return s;
+}
+
+TEST(CharonSteps, TheStepsFrameRoundTripsWithItsDocumentedLayout) {
+  const Buffer b = encode_hit_steps(two_hit_steps());
+  ASSERT_EQ(b.size(), kStepsHeaderSize + 2 * kStepsRecordSize);
+  EXPECT_EQ(str(b).substr(0, 8), "ACHSTEP1");
+  EXPECT_TRUE(is_steps_frame(b));
+  std::uint32_t n, history, boundaries;
+  std::uint64_t sequence;
+  std::memcpy(&n, b.data() + 8, 4);
+  std::memcpy(&history, b.data() + 12, 4);
+  std::memcpy(&boundaries, b.data() + 16 + kStepsRecordSize + 12, 4);
+  std::memcpy(&sequence, b.data() + 16 + kStepsRecordSize + 28, 8);
+  EXPECT_EQ(n, 2u);
+  EXPECT_EQ(history, 16u);
+  EXPECT_EQ(boundaries, 1u);
+  EXPECT_EQ(sequence, 0xFEDCBA9876543216ull);
+  auto d = decode_hit_steps(b, 2);
+  ASSERT_TRUE(d) << d.error().message;
+  const HitSteps want = two_hit_steps();
+  EXPECT_EQ(d->history_length, 16u);
+  EXPECT_EQ(d->pos_x, want.pos_x);
+  EXPECT_EQ(d->pos_z, want.pos_z);
+  EXPECT_EQ(d->boundaries, want.boundaries);
+  EXPECT_EQ(d->scatters, want.scatters);
+  EXPECT_EQ(d->reemissions, want.reemissions);
+  EXPECT_EQ(d->steps, want.steps);
+  EXPECT_EQ(d->sequence, want.sequence);
+  auto empty = decode_hit_steps(encode_hit_steps(HitSteps{}), 0);
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->size(), 0u);
+}
+
+TEST(CharonSteps, AStepsFrameThatDoesNotFitItsReplyIsRefused) {
+  const Buffer b = encode_hit_steps(two_hit_steps());
+  auto wrong_count = decode_hit_steps(b, 3);
+  ASSERT_FALSE(wrong_count);
+  EXPECT_NE(wrong_count.error().message.find("holds 2 hits, the reply 3"), std::string::npos);
+  auto cut = decode_hit_steps(Buffer::copy_of(b.data(), b.size() - 1), 2);
+  ASSERT_FALSE(cut);
+  EXPECT_NE(cut.error().message.find("do not hold 2 records"), std::string::npos);
+  HitSteps long_history = two_hit_steps();
+  long_history.history_length = 17;
+  auto too_long = decode_hit_steps(encode_hit_steps(long_history), 2);
+  ASSERT_FALSE(too_long);
+  EXPECT_NE(too_long.error().message.find("above 16"), std::string::npos);
+  EXPECT_FALSE(is_steps_frame(text("SIM_COMPLETE")));
+  EXPECT_FALSE(decode_hit_steps(text("ACHSTEP"), 0));
+}
+
+TEST(CharonSteps, OnlyTheStepsSlotAsksForTheFrame) {
+  std::string slot = std::string("S") + std::string(8, '\x07') + "STEP";
+  EXPECT_TRUE(slot_wants_steps(text(slot)));
+  EXPECT_FALSE(slot_wants_steps(text(std::string("J") + std::string(8, '\x07'))));
+  EXPECT_FALSE(slot_wants_steps(text(std::string("S") + std::string(8, '\x07') + "STEQ")));
+  EXPECT_FALSE(slot_wants_steps(text(std::string("S") + std::string(8, '\x07'))));
+  EXPECT_FALSE(slot_wants_steps(Buffer{}));
+}
+
 }  // namespace
 }  // namespace acheron::wire::charon

@@ -33,7 +33,24 @@ struct Slot {
   std::uint64_t number = 0;
 };
 
+// The slot of an asynchronous-mode job: tag 'S', the job number and "STEP"
+// (13 bytes) asks `acheron photon worker` for the STEPS frame after its
+// SIM_COMPLETE (docs/broker.md); original workers echo it like any slot.
+Buffer steps_slot_frame(std::uint64_t n) {
+  Buffer b = Buffer::allocate(charon::kStepsSlotSize);
+  std::byte* p = b.mutable_data();
+  p[0] = static_cast<std::byte>(charon::kStepsSlotTag);
+  for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<std::byte>(n >> (8 * i));
+  std::memcpy(p + 9, charon::kStepsSlotMark.data(), charon::kStepsSlotMark.size());
+  return b;
+}
+
 std::optional<Slot> parse_slot(const Buffer& b) {
+  if (charon::slot_wants_steps(b)) {
+    Slot s{kJobTag, 0};
+    for (int i = 0; i < 8; ++i) s.number |= static_cast<std::uint64_t>(b.data()[1 + i]) << (8 * i);
+    return s;
+  }
   if (b.size() != kSlotSize) return std::nullopt;
   const auto tag = static_cast<char>(b.data()[0]);
   if (tag != kJobTag && tag != kProbeTag) return std::nullopt;
@@ -843,7 +860,26 @@ void CharonRouter::requeue_or_fail(Job& job, TimePoint now) {
 
 void CharonRouter::complete(Job& job, std::span<const Buffer> reply, TimePoint now) {
   if (job.ticket) {
-    auto hits = charon::decode_sim_complete(reply);
+    // A worker of this project appends the STEPS frame (asked for by the
+    // job's slot); an original worker does not, and its hits are written
+    // without step data.
+    std::span<const Buffer> sim = reply;
+    const Buffer* steps_frame = nullptr;
+    if (sim.size() > 1 && charon::is_steps_frame(sim.back())) {
+      steps_frame = &sim.back();
+      sim = sim.first(sim.size() - 1);
+    }
+    auto hits = charon::decode_sim_complete(sim);
+    if (hits && steps_frame) {
+      auto steps = charon::decode_hit_steps(*steps_frame, hits->size());
+      if (steps) {
+        hits->steps = std::move(*steps);
+      } else {
+        ++stats_.bad_backend_messages;
+        log::warn("event {}: {}; its hits are written without step data", job.key.event_id,
+                  steps.error().message);
+      }
+    }
     if (!hits) {
       // A worker's SIM_FAILED (engine error) or a reply that does not
       // decode: an empty entry, so the run still closes.
@@ -1000,7 +1036,7 @@ void CharonRouter::dispatch(TimePoint now) {
     Outgoing o{Socket::backend, {}};
     o.frames.reserve(3 + job.body.size());
     o.frames.push_back(Buffer::copy_of(w->id));
-    o.frames.push_back(slot_frame(kJobTag, id));
+    o.frames.push_back(job.ticket ? steps_slot_frame(id) : slot_frame(kJobTag, id));
     o.frames.push_back(Buffer{});
     o.frames.insert(o.frames.end(), job.body.begin(), job.body.end());
     out_.push_back(std::move(o));

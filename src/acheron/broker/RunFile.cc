@@ -3,13 +3,14 @@
 #include <hdf5.h>
 
 #include <fcntl.h>
-#include <sys/statvfs.h>
 #include <stdio.h>
+#include <sys/statvfs.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <limits>
 
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
@@ -132,10 +133,10 @@ std::filesystem::path numbered(const std::filesystem::path& wanted, int n) {
   if (n == 0) return wanted;
   static const std::string kExt = ".charon.h5";
   std::string name = wanted.filename().string();
-  const auto cut = name.size() >= kExt.size() &&
-                           name.compare(name.size() - kExt.size(), kExt.size(), kExt) == 0
-                       ? name.size() - kExt.size()
-                       : name.size();
+  const auto cut =
+      name.size() >= kExt.size() && name.compare(name.size() - kExt.size(), kExt.size(), kExt) == 0
+          ? name.size() - kExt.size()
+          : name.size();
   name.insert(cut, "-" + std::to_string(n));
   return wanted.parent_path() / name;
 }
@@ -180,7 +181,7 @@ RunFile::RunFile(std::filesystem::path final_path, const wire::charon::DetectorI
               final_path_.filename().string());
   }
   write_attribute(file_, "format", "acheron.charon.run");
-  write_attribute(file_, "version", "1");
+  write_attribute(file_, "version", std::to_string(kRunFileVersion));
   write_attribute(file_, "run_name", final_path_.filename().string());
   write_attribute(file_, "created_unix",
                   std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
@@ -201,6 +202,18 @@ RunFile::RunFile(std::filesystem::path final_path, const wire::charon::DetectorI
   datasets_["hit_offset"] = make_dataset(out, "hit_offset", H5T_NATIVE_UINT64, temp_path_);
   for (const char* name : {"time", "wavelength", "u", "v", "w", "pol_x", "pol_y", "pol_z"}) {
     datasets_[name] = make_dataset(out, name, H5T_NATIVE_FLOAT, temp_path_);
+  }
+  // Version 2: positions and step history per hit, and per event whether
+  // its hits carry them.
+  for (const char* name : {"pos_x", "pos_y", "pos_z"}) {
+    datasets_[name] = make_dataset(out, name, H5T_NATIVE_FLOAT, temp_path_);
+  }
+  for (const char* name : {"boundaries", "scatters", "reemissions", "steps"}) {
+    datasets_[name] = make_dataset(out, name, H5T_NATIVE_UINT32, temp_path_);
+  }
+  datasets_["sequence"] = make_dataset(out, "sequence", H5T_NATIVE_UINT64, temp_path_);
+  for (const char* name : {"has_steps", "step_history"}) {
+    datasets_[name] = make_dataset(out, name, H5T_NATIVE_UINT8, temp_path_);
   }
   H5Gclose(out);
   const std::uint64_t zero = 0;
@@ -229,26 +242,54 @@ void RunFile::append(const std::vector<wire::charon::Hits>& events) {
   if (closed_) throw SetupError("run file " + final_path_.string() + " is closed");
   // A full disk is found before HDF5 writes anything: after a failed write
   // HDF5 can neither finish nor close the file. Room is required for the
-  // basket twice over, plus a new chunk of every dataset (12 of 4-byte and
-  // one of 8-byte elements, kChunk each: 3.5 MiB) and 256 KiB of metadata.
-  std::uint64_t need = (std::uint64_t{kChunk} * (12 * 4 + 8)) + (std::uint64_t{256} << 10);
-  for (const auto& e : events) need += 2 * (16 + std::uint64_t{48} * e.size());
+  // basket twice over, plus a new chunk of every dataset (19 of 4-byte, two
+  // of 8-byte and two of 1-byte elements, kChunk each: 5.9 MiB) and 256 KiB
+  // of metadata.
+  std::uint64_t need = (std::uint64_t{kChunk} * (19 * 4 + 2 * 8 + 2)) + (std::uint64_t{256} << 10);
+  for (const auto& e : events) need += 2 * (18 + std::uint64_t{84} * e.size());
   struct statvfs fs {};
   if (::statvfs(temp_path_.parent_path().c_str(), &fs) == 0 &&
       std::uint64_t{fs.f_bavail} * fs.f_frsize < need) {
     fail(temp_path_, "no space left on the device (" +
                          std::to_string(std::uint64_t{fs.f_bavail} * fs.f_frsize) +
-                         " bytes free, the next basket needs about " + std::to_string(need) +
-                         ")");
+                         " bytes free, the next basket needs about " + std::to_string(need) + ")");
   }
   std::vector<std::uint32_t> ids, counts;
   std::vector<std::uint64_t> offsets;
+  std::vector<std::uint8_t> has_steps, history;
   for (const auto& e : events) {
+    const auto p = temp_path_;
+    // An event's hits without step data (from a worker without the STEPS
+    // extension) are written with NaN positions and zero counts.
+    const bool known = e.steps && e.steps->size() == e.size();
+    has_steps.push_back(known ? 1 : 0);
+    history.push_back(known ? static_cast<std::uint8_t>(e.steps->history_length) : 0);
+    if (known) {
+      const auto& s = *e.steps;
+      append_values(datasets_["pos_x"], H5T_NATIVE_FLOAT, s.pos_x.data(), s.size(), p);
+      append_values(datasets_["pos_y"], H5T_NATIVE_FLOAT, s.pos_y.data(), s.size(), p);
+      append_values(datasets_["pos_z"], H5T_NATIVE_FLOAT, s.pos_z.data(), s.size(), p);
+      append_values(datasets_["boundaries"], H5T_NATIVE_UINT32, s.boundaries.data(), s.size(), p);
+      append_values(datasets_["scatters"], H5T_NATIVE_UINT32, s.scatters.data(), s.size(), p);
+      append_values(datasets_["reemissions"], H5T_NATIVE_UINT32, s.reemissions.data(), s.size(), p);
+      append_values(datasets_["steps"], H5T_NATIVE_UINT32, s.steps.data(), s.size(), p);
+      append_values(datasets_["sequence"], H5T_NATIVE_UINT64, s.sequence.data(), s.size(), p);
+    } else if (e.size() > 0) {
+      const std::vector<float> nan(e.size(), std::numeric_limits<float>::quiet_NaN());
+      const std::vector<std::uint32_t> zero32(e.size(), 0);
+      const std::vector<std::uint64_t> zero64(e.size(), 0);
+      for (const char* name : {"pos_x", "pos_y", "pos_z"}) {
+        append_values(datasets_[name], H5T_NATIVE_FLOAT, nan.data(), e.size(), p);
+      }
+      for (const char* name : {"boundaries", "scatters", "reemissions", "steps"}) {
+        append_values(datasets_[name], H5T_NATIVE_UINT32, zero32.data(), e.size(), p);
+      }
+      append_values(datasets_["sequence"], H5T_NATIVE_UINT64, zero64.data(), e.size(), p);
+    }
     ids.push_back(e.event_id);
     counts.push_back(static_cast<std::uint32_t>(e.size()));
     hits_ += e.size();
     offsets.push_back(hits_);
-    const auto p = temp_path_;
     append_values(datasets_["channel_id"], H5T_NATIVE_UINT32, e.channel.data(), e.size(), p);
     append_values(datasets_["flag"], H5T_NATIVE_UINT32, e.flags.data(), e.flags.size(), p);
     append_values(datasets_["time"], H5T_NATIVE_FLOAT, e.time.data(), e.time.size(), p);
@@ -265,6 +306,10 @@ void RunFile::append(const std::vector<wire::charon::Hits>& events) {
   append_values(datasets_["nchannel_id"], H5T_NATIVE_UINT32, counts.data(), counts.size(),
                 temp_path_);
   append_values(datasets_["hit_offset"], H5T_NATIVE_UINT64, offsets.data(), offsets.size(),
+                temp_path_);
+  append_values(datasets_["has_steps"], H5T_NATIVE_UINT8, has_steps.data(), has_steps.size(),
+                temp_path_);
+  append_values(datasets_["step_history"], H5T_NATIVE_UINT8, history.data(), history.size(),
                 temp_path_);
   events_ += events.size();
   // Flushing makes the basket durable and surfaces write errors (a full disk)
@@ -291,6 +336,170 @@ void RunFile::close() {
     }
     if (errno != EEXIST) fail(final_path_, std::string("rename failed: ") + std::strerror(errno));
   }
+}
+
+namespace {
+
+// Reading: every failure names the file and what is missing.
+[[noreturn]] void read_fail(const std::filesystem::path& p, const std::string& what) {
+  throw SetupError("cannot read run file '" + p.string() + "': " + what +
+                   " (not a complete acheron run file?) check the path; files still being "
+                   "written end in .partial");
+}
+
+bool has_link(hid_t loc, const char* name) {
+  return H5Lexists(loc, name, H5P_DEFAULT) > 0;
+}
+
+template <class T>
+std::vector<T> read_all(hid_t loc, const char* name, hid_t type, const std::filesystem::path& p) {
+  hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+  if (ds < 0) read_fail(p, std::string("dataset ") + name + " is missing");
+  hid_t space = H5Dget_space(ds);
+  const int rank = H5Sget_simple_extent_ndims(space);
+  hsize_t n = 0;
+  if (rank == 1) H5Sget_simple_extent_dims(space, &n, nullptr);
+  H5Sclose(space);
+  if (rank != 1) {
+    H5Dclose(ds);
+    read_fail(p, std::string("dataset ") + name + " is not one-dimensional");
+  }
+  std::vector<T> out(n);
+  const herr_t rc = n ? H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) : 0;
+  H5Dclose(ds);
+  if (rc < 0) read_fail(p, std::string("dataset ") + name + " cannot be read");
+  return out;
+}
+
+std::string read_string_attribute(hid_t loc, const char* name) {
+  if (H5Aexists(loc, name) <= 0) return {};
+  hid_t attr = H5Aopen(loc, name, H5P_DEFAULT);
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, H5T_VARIABLE);
+  H5Tset_cset(type, H5T_CSET_UTF8);
+  char* text = nullptr;
+  std::string out;
+  if (H5Aread(attr, type, &text) >= 0 && text) {
+    out = text;
+    H5free_memory(text);
+  }
+  H5Tclose(type);
+  H5Aclose(attr);
+  return out;
+}
+
+// A slice [b, e) of a column as its own vector.
+template <class T>
+std::vector<T> slice(const std::vector<T>& v, std::uint64_t b, std::uint64_t e) {
+  return std::vector<T>(v.begin() + static_cast<std::ptrdiff_t>(b),
+                        v.begin() + static_cast<std::ptrdiff_t>(e));
+}
+
+}  // namespace
+
+RunContents read_run_file(const std::filesystem::path& path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) read_fail(path, "not an HDF5 file, or not readable");
+  struct Closer {
+    hid_t f;
+    ~Closer() { H5Fclose(f); }
+  } closer{file};
+  RunContents run;
+  if (read_string_attribute(file, "format") != "acheron.charon.run") {
+    read_fail(path, "its format attribute is not acheron.charon.run");
+  }
+  const std::string version = read_string_attribute(file, "version");
+  run.version = version.empty() ? 0 : std::atoi(version.c_str());
+  if (run.version < 1 || run.version > kRunFileVersion) {
+    read_fail(path, "version '" + version + "' is not one this reader knows (1 to " +
+                        std::to_string(kRunFileVersion) + ")");
+  }
+  run.run_name = read_string_attribute(file, "run_name");
+  if (!has_link(file, "detinfo") || !has_link(file, "output")) {
+    read_fail(path, "group /detinfo or /output is missing");
+  }
+  hid_t det = H5Gopen2(file, "detinfo", H5P_DEFAULT);
+  run.detector.x = read_all<float>(det, "pmt_x", H5T_NATIVE_FLOAT, path);
+  run.detector.y = read_all<float>(det, "pmt_y", H5T_NATIVE_FLOAT, path);
+  run.detector.z = read_all<float>(det, "pmt_z", H5T_NATIVE_FLOAT, path);
+  run.detector.type = read_all<std::int32_t>(det, "pmt_type", H5T_NATIVE_INT32, path);
+  H5Gclose(det);
+
+  hid_t out = H5Gopen2(file, "output", H5P_DEFAULT);
+  struct GroupCloser {
+    hid_t g;
+    ~GroupCloser() { H5Gclose(g); }
+  } out_closer{out};
+  const auto ids = read_all<std::uint32_t>(out, "event_id", H5T_NATIVE_UINT32, path);
+  const auto offsets = read_all<std::uint64_t>(out, "hit_offset", H5T_NATIVE_UINT64, path);
+  const auto channel = read_all<std::uint32_t>(out, "channel_id", H5T_NATIVE_UINT32, path);
+  const auto flag = read_all<std::uint32_t>(out, "flag", H5T_NATIVE_UINT32, path);
+  std::map<std::string, std::vector<float>> f;
+  for (const char* name : {"time", "wavelength", "u", "v", "w", "pol_x", "pol_y", "pol_z"}) {
+    f[name] = read_all<float>(out, name, H5T_NATIVE_FLOAT, path);
+  }
+  const std::size_t h = channel.size();
+  if (offsets.size() != ids.size() + 1 || offsets.back() != h) {
+    read_fail(path, "hit_offset does not match event_id and channel_id");
+  }
+  for (const auto& [name, v] : f) {
+    if (v.size() != h) read_fail(path, "dataset " + name + " differs in length from channel_id");
+  }
+  if (flag.size() != h) read_fail(path, "dataset flag differs in length from channel_id");
+  // Version 1 files have no step data: their events come back without steps.
+  const bool steps = has_link(out, "has_steps");
+  std::vector<std::uint8_t> has_steps, history;
+  std::map<std::string, std::vector<float>> pos;
+  std::map<std::string, std::vector<std::uint32_t>> counts;
+  std::vector<std::uint64_t> sequence;
+  if (steps) {
+    has_steps = read_all<std::uint8_t>(out, "has_steps", H5T_NATIVE_UINT8, path);
+    history = read_all<std::uint8_t>(out, "step_history", H5T_NATIVE_UINT8, path);
+    for (const char* name : {"pos_x", "pos_y", "pos_z"}) {
+      pos[name] = read_all<float>(out, name, H5T_NATIVE_FLOAT, path);
+    }
+    for (const char* name : {"boundaries", "scatters", "reemissions", "steps"}) {
+      counts[name] = read_all<std::uint32_t>(out, name, H5T_NATIVE_UINT32, path);
+    }
+    sequence = read_all<std::uint64_t>(out, "sequence", H5T_NATIVE_UINT64, path);
+    bool ok =
+        has_steps.size() == ids.size() && history.size() == ids.size() && sequence.size() == h;
+    for (const auto& [name, v] : pos) ok = ok && v.size() == h;
+    for (const auto& [name, v] : counts) ok = ok && v.size() == h;
+    if (!ok) read_fail(path, "the step datasets differ in length from the hits or events");
+  }
+  run.events.reserve(ids.size());
+  for (std::size_t e = 0; e < ids.size(); ++e) {
+    const std::uint64_t b = offsets[e], end = offsets[e + 1];
+    if (b > end || end > h) read_fail(path, "hit_offset is not ascending");
+    wire::charon::Hits hits;
+    hits.event_id = ids[e];
+    hits.channel = slice(channel, b, end);
+    hits.flags = slice(flag, b, end);
+    hits.time = slice(f["time"], b, end);
+    hits.wavelength = slice(f["wavelength"], b, end);
+    hits.dir_x = slice(f["u"], b, end);
+    hits.dir_y = slice(f["v"], b, end);
+    hits.dir_z = slice(f["w"], b, end);
+    hits.pol_x = slice(f["pol_x"], b, end);
+    hits.pol_y = slice(f["pol_y"], b, end);
+    hits.pol_z = slice(f["pol_z"], b, end);
+    if (steps && has_steps[e]) {
+      auto& s = hits.steps.emplace();
+      s.history_length = history[e];
+      s.pos_x = slice(pos["pos_x"], b, end);
+      s.pos_y = slice(pos["pos_y"], b, end);
+      s.pos_z = slice(pos["pos_z"], b, end);
+      s.boundaries = slice(counts["boundaries"], b, end);
+      s.scatters = slice(counts["scatters"], b, end);
+      s.reemissions = slice(counts["reemissions"], b, end);
+      s.steps = slice(counts["steps"], b, end);
+      s.sequence = slice(sequence, b, end);
+    }
+    run.events.push_back(std::move(hits));
+  }
+  return run;
 }
 
 }  // namespace acheron::broker

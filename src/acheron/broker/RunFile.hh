@@ -9,6 +9,12 @@
 //   /output/channel_id             uint32[H]    hits of all events, flattened
 //   /output/time, wavelength, u, v, w, pol_x, pol_y, pol_z   float32[H]
 //   /output/flag                   uint32[H]
+//   version 2 adds (written by this version; read_run_file reads both):
+//   /output/pos_x, pos_y, pos_z    float32[H]   hit positions, mm (NaN if unknown)
+//   /output/boundaries, scatters, reemissions, steps   uint32[H]   (0 if unknown)
+//   /output/sequence               uint64[H]    first steps, 4 bits each (docs/optics.md)
+//   /output/has_steps              uint8[E]     1: the event's hits carry the five above
+//   /output/step_history           uint8[E]     steps recorded per sequence (0: off)
 //
 // Root attributes: format ("acheron.charon.run"), version, run_name,
 // created_unix, timing, plus any given metadata. The file is written under a
@@ -25,6 +31,9 @@
 #include "acheron/wire/Charon.hh"
 
 namespace acheron::broker {
+
+// The layout version RunFile writes (attribute "version").
+inline constexpr int kRunFileVersion = 2;
 
 class RunFile final {
  public:
@@ -58,6 +67,19 @@ class RunFile final {
   std::uint64_t hits_ = 0;
   bool closed_ = false;
 };
+
+// A run file read back: every event in file order, Hits::steps set for the
+// events that carry step data (never for version 1 files).
+struct RunContents {
+  int version = 0;
+  std::string run_name;
+  wire::charon::DetectorInfo detector;
+  std::vector<wire::charon::Hits> events;
+};
+
+// Reads a whole run file (version 1 or 2). Throws SetupError naming the
+// file and what is wrong with it.
+RunContents read_run_file(const std::filesystem::path& path);
 
 // The output file name for a RUN_BEGIN name: its last path component, with
 // every byte outside [A-Za-z0-9._+-] replaced by '_', cut to 128 bytes,

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 
 #include "acheron/optics/Engine.hh"
 #include "acheron/optics/Sources.hh"
@@ -44,6 +45,11 @@ BenchReport run_bench(std::shared_ptr<const Detector> detector, const BenchOptio
   r.scene_seconds = seconds_since(t_scene);
   r.embree_bytes = one.embree_bytes();
   Engine many(detector, {.threads = o.threads});
+  std::unique_ptr<Engine> stepping;
+  if (o.step_history > 0) {
+    stepping = std::make_unique<Engine>(
+        detector, EngineOptions{.threads = 1, .step_history = o.step_history});
+  }
 
   // Record the rays the loop casts, to cast exactly those again with nothing
   // else around them.
@@ -60,7 +66,7 @@ BenchReport run_bench(std::shared_ptr<const Detector> detector, const BenchOptio
   // The three measurements alternate and each keeps its best of `repeats`
   // rounds, so a noisy neighbour on a shared machine hurts all of them alike
   // and the ratios stay meaningful.
-  double raw_best = 1e300, one_best = 1e300, many_best = 1e300;
+  double raw_best = 1e300, one_best = 1e300, many_best = 1e300, steps_best = 1e300;
   std::uint64_t steps_many = 0;
   for (int round = 0; round < o.repeats; ++round) {
     auto t0 = std::chrono::steady_clock::now();
@@ -82,6 +88,18 @@ BenchReport run_bench(std::shared_ptr<const Detector> detector, const BenchOptio
     auto resn = many.simulate(batch, o.seed);
     many_best = std::min(many_best, seconds_since(t0));
     steps_many = resn.diagnostics.steps;
+
+    if (stepping) {
+      t0 = std::chrono::steady_clock::now();
+      auto ress = stepping->simulate(batch, o.seed);
+      steps_best = std::min(steps_best, seconds_since(t0));
+      if (ress.hits.size() != r.hits) std::abort();  // recording must not change the physics
+    }
+  }
+  r.step_history = o.step_history;
+  if (stepping) {
+    r.seconds_steps = steps_best;
+    r.steps_cost = steps_best / one_best;
   }
   r.seconds_1 = one_best;
   r.seconds_n = many_best;
@@ -114,6 +132,12 @@ std::string BenchReport::table() const {
   s += fmt::format("ratio steps/s : raw casts/s         {:.3f}   (target >= 0.5)\n", steps_vs_raw);
   s += fmt::format("ratio {} threads : 1 thread          {:.3f}   (target >= 1.8)\n", threads,
                    thread_scaling);
+  if (step_history > 0) {
+    s += fmt::format("{:<34}{:>14.4g}\n",
+                     fmt::format("stepping loop, 1 thr, {} steps kept", step_history),
+                     seconds_steps > 0 ? photons / seconds_steps : 0.0);
+    s += fmt::format("ratio step history on : off (time) {:.3f}\n", steps_cost);
+  }
   return s;
 }
 

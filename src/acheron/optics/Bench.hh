@@ -17,6 +17,9 @@ struct BenchOptions {
   std::uint32_t ray_sample = 1000000;  // steps recorded for the raw ray-cast measurement
   std::uint64_t seed = 1;
   int repeats = 3;  // rounds; each measurement keeps its best
+  // > 0: also time the 1-thread loop recording this many steps per photon
+  // (EngineOptions::step_history) against the loop without.
+  std::uint32_t step_history = 0;
 };
 
 struct BenchReport {
@@ -32,7 +35,10 @@ struct BenchReport {
   double thread_scaling = 0;      // photons_per_s_n / photons_per_s_1
   double scene_seconds = 0;       // building the Embree scene (once per engine)
   std::int64_t embree_bytes = 0;  // Embree's memory for the scene
-  std::string table() const;      // includes the ratios against their targets
+  std::uint32_t step_history = 0;
+  double seconds_steps = 0;   // 1 thread, step history on (0 unless step_history > 0)
+  double steps_cost = 0;      // seconds_steps / seconds_1
+  std::string table() const;  // includes the ratios against their targets
 };
 
 BenchReport run_bench(std::shared_ptr<const Detector> detector, const BenchOptions& options);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <string>
 
 #include "acheron/core/Error.hh"
 
@@ -97,12 +98,26 @@ bool photon_hit_channel(const Photon& p, const ParamsView& params, std::uint32_t
 Engine::Engine(std::shared_ptr<const Detector> detector, EngineOptions options)
     : detector_(std::move(detector)), options_(options) {
   ACHERON_EXPECT(detector_ != nullptr, "engine needs a detector (none given) load one first");
+  if (options_.step_history > kMaxStepHistory) {
+    throw SetupError("step history of " + std::to_string(options_.step_history) +
+                     " steps is too long (a sequence word holds " +
+                     std::to_string(kMaxStepHistory) + " steps of 4 bits) use 0 to " +
+                     std::to_string(kMaxStepHistory));
+  }
   scene_ = std::make_unique<EmbreeScene>(detector_->geometry());
   pool_ = std::make_unique<ThreadPool>(options_.threads);
 }
 
 SimulationResult Engine::simulate(const PhotonBatch& photons, std::uint64_t seed) const {
   photons.check();
+  // Two instantiations of one loop: without a step history nothing is
+  // recorded per step (NoStepRecorder compiles away).
+  return options_.step_history > 0 ? run<StepRecorder>(photons, seed)
+                                   : run<NoStepRecorder>(photons, seed);
+}
+
+template <class Recorder>
+SimulationResult Engine::run(const PhotonBatch& photons, std::uint64_t seed) const {
   const std::size_t n = photons.size();
   const ParamsView params = detector_->params(seed);
   const EmbreeTracer tracer = scene_->tracer(true);
@@ -112,21 +127,37 @@ SimulationResult Engine::simulate(const PhotonBatch& photons, std::uint64_t seed
   // Each chunk writes only its own slot; concatenating slots in chunk order
   // keeps hits in input order whatever the thread count.
   std::vector<std::vector<HitRecord>> chunk_hits(n_chunks);
+  std::vector<std::vector<HitSteps>> chunk_steps(n_chunks);
   std::vector<Diagnostics> chunk_diag(n_chunks);
   SimulationResult result;
   if (options_.keep_final_states) result.final_states.resize(n);
   if (options_.keep_tracks) result.tracks.resize(n);
+  if (options_.keep_tracks && Recorder::enabled) result.track_steps.resize(n);
 
   pool_->parallel_for(n_chunks, 1, [&](std::size_t c0, std::size_t c1) {
     for (std::size_t c = c0; c < c1; ++c) {
       // Accumulate in locals and store once: neighbouring slots share cache
       // lines, and per-photon writes to them from two threads would thrash.
       std::vector<HitRecord> hits;
+      std::vector<HitSteps> steps;
       Diagnostics diag;
       const std::size_t end = std::min(n, (c + 1) * chunk);
       for (std::size_t i = c * chunk; i < end; ++i) {
         Photon p = photons.get(i);
-        const PropagateResult r = propagate(p, params, tracer, diag);
+        Recorder recorder;
+        if constexpr (Recorder::enabled) recorder.limit = options_.step_history;
+        const PropagateResult r = propagate(p, params, tracer, recorder);
+        diag.record(r);
+        std::uint32_t recorded_steps = 0;
+        std::uint64_t sequence = 0;
+        if constexpr (Recorder::enabled) {
+          recorded_steps = recorder.steps;
+          sequence = recorder.sequence;
+          if (options_.keep_tracks) {
+            result.track_steps[i] = {r.counts.boundaries, r.counts.scatters, r.counts.reemissions,
+                                     recorded_steps, sequence};
+          }
+        }
         std::uint32_t channel;
         const bool hit = photon_hit_channel(p, params, &channel);
         if (options_.keep_tracks) {
@@ -154,10 +185,13 @@ SimulationResult Engine::simulate(const PhotonBatch& photons, std::uint64_t seed
                           {p.direction.x, p.direction.y, p.direction.z},
                           {p.polarization.x, p.polarization.y, p.polarization.z},
                           p.weight});
+          steps.push_back({r.counts.boundaries, r.counts.scatters, r.counts.reemissions,
+                           recorded_steps, sequence});
         }
         if (options_.keep_final_states) result.final_states.set(i, p);
       }
       chunk_hits[c] = std::move(hits);
+      chunk_steps[c] = std::move(steps);
       chunk_diag[c] = diag;
     }
   });
@@ -165,6 +199,8 @@ SimulationResult Engine::simulate(const PhotonBatch& photons, std::uint64_t seed
   for (const auto& h : chunk_hits) total += h.size();
   result.hits.reserve(total);
   for (auto& h : chunk_hits) result.hits.insert(result.hits.end(), h.begin(), h.end());
+  result.hit_steps.reserve(total);
+  for (auto& h : chunk_steps) result.hit_steps.insert(result.hit_steps.end(), h.begin(), h.end());
   for (const auto& d : chunk_diag) result.diagnostics += d;
   return result;
 }

@@ -58,6 +58,23 @@ struct HitRecord {
 };
 static_assert(sizeof(HitRecord) == 64, "HitRecord is a wire/file layout");
 
+// How a detected photon got there, beside its HitRecord (same index in
+// SimulationResult): boundaries reached (bounces, the detecting one
+// included), Rayleigh scatters and bulk reemissions (as in TrackRecord), the
+// number of steps it made and, with EngineOptions::step_history N > 0, its
+// first N steps as a sequence word (Step.hh, docs/optics.md; 0 when off). A
+// fixed 24-byte record; as a NumPy dtype:
+//   [("boundaries","<u4"),("scatters","<u4"),("reemissions","<u4"),
+//    ("steps","<u4"),("sequence","<u8")]
+struct HitSteps {
+  std::uint32_t boundaries;
+  std::uint32_t scatters;
+  std::uint32_t reemissions;
+  std::uint32_t steps;  // steps made (every one, not only the N recorded); 0 when off
+  std::uint64_t sequence;
+};
+static_assert(sizeof(HitSteps) == 24, "HitSteps is a file layout");
+
 // Every photon's end, for photon-by-photon comparisons (with Geant4, say):
 // the final state (at detection for a hit), history bits, the channel of a
 // hit (-1 otherwise) and how many boundaries it reached, Rayleigh scatters
@@ -87,6 +104,9 @@ struct EngineOptions {
   std::size_t chunk = 2048;        // photons per parallel task
   bool keep_final_states = false;  // return every photon's final state too
   bool keep_tracks = false;        // return a TrackRecord per photon
+  // Steps recorded per photon in HitSteps::sequence (and per track with
+  // keep_tracks): 0 (off, no cost) to kMaxStepHistory.
+  std::uint32_t step_history = 0;
 };
 
 struct SimulationResult {
@@ -94,10 +114,14 @@ struct SimulationResult {
   Diagnostics diagnostics;
   PhotonBatch final_states;         // filled when EngineOptions::keep_final_states
   std::vector<TrackRecord> tracks;  // filled when EngineOptions::keep_tracks, input order
+  std::vector<HitSteps> hit_steps;  // one per hit, same order
+  // With keep_tracks and step_history > 0: each track's steps made and sequence.
+  std::vector<HitSteps> track_steps;
 };
 
 class Engine final {
  public:
+  // Throws SetupError for a step_history above kMaxStepHistory.
   Engine(std::shared_ptr<const Detector> detector, EngineOptions options = {});
 
   // Simulates the batch with this seed. Thread-safe: concurrent calls share
@@ -109,8 +133,12 @@ class Engine final {
   std::size_t threads() const noexcept { return pool_->size(); }
   // Bytes Embree holds for this engine's scene.
   std::int64_t embree_bytes() const noexcept { return scene_->embree_bytes(); }
+  const EngineOptions& options() const noexcept { return options_; }
 
  private:
+  template <class Recorder>
+  SimulationResult run(const PhotonBatch& photons, std::uint64_t seed) const;
+
   std::shared_ptr<const Detector> detector_;
   std::unique_ptr<EmbreeScene> scene_;
   std::unique_ptr<ThreadPool> pool_;

@@ -110,6 +110,18 @@ ACHERON_FUNCTION inline bool inside(Vec3 p, Vec3 lo, Vec3 hi) {
   return p.x >= lo.x && p.x <= hi.x && p.y >= lo.y && p.y <= hi.y && p.z >= lo.z && p.z <= hi.z;
 }
 
+// The step code of a surface model's outcome other than Action::pass, from
+// the history bits it set in that step.
+ACHERON_FUNCTION inline std::uint32_t surface_step_code(std::uint32_t bits, Action action) {
+  if (action == Action::stop) {
+    return (bits & history::surface_detect) ? step_code::surface_detect : step_code::surface_absorb;
+  }
+  if (bits & history::surface_reemit) return step_code::surface_reemit;
+  if (bits & history::reflect_diffuse) return step_code::diffuse_reflect;
+  if (bits & history::reflect_specular) return step_code::specular_reflect;
+  return step_code::surface_transmit;  // SURFACE_TRANSMIT, or a unified-model refraction
+}
+
 // Propagates one photon through the geometry until it stops or max_steps
 // casts have been made. Tracer is any type with
 //   ACHERON_FUNCTION bool intersect(Vec3 origin, Vec3 direction,
@@ -123,9 +135,12 @@ ACHERON_FUNCTION inline bool inside(Vec3 p, Vec3 lo, Vec3 hi) {
 // polarization that is non-finite, zero or parallel to the direction is
 // replaced by a random one perpendicular to it. The input history is used as
 // given (masking it to the creator bits is the caller's job, §10 deviation 5).
-template <class Tracer>
+//
+// The recorder (NoStepRecorder or StepRecorder, Step.hh) is told each step's
+// code; with NoStepRecorder the recording compiles away.
+template <class Tracer, class Recorder>
 ACHERON_FUNCTION PropagateResult propagate(Photon& photon, const ParamsView& params,
-                                           const Tracer& tracer) {
+                                           const Tracer& tracer, Recorder& recorder) {
   PropagateResult result;
   if (photon.history & history::terminal) return result;
   result.wavelength_clamped = !wavelength_in_range(photon.wavelength);
@@ -146,6 +161,7 @@ ACHERON_FUNCTION PropagateResult propagate(Photon& photon, const ParamsView& par
         !inside(photon.position, params.world_lo, params.world_hi)) {
       photon.history |= history::no_hit | history::nan_abort;
       result.outcome = Outcome::nan_abort;
+      recorder.record(step_code::nan_abort);
       return result;
     }
     RayHit hit;
@@ -154,20 +170,41 @@ ACHERON_FUNCTION PropagateResult propagate(Photon& photon, const ParamsView& par
       photon.history |= history::no_hit;
       photon.last_hit_triangle = -1;
       result.outcome = Outcome::no_hit;
+      recorder.record(step_code::no_hit);
       return result;
     }
     photon.last_hit_triangle = hit.triangle;
     const StepState s = make_step_state(params, photon, hit);
 
+    [[maybe_unused]] const std::uint32_t scatters = result.counts.scatters;
     Action action = BulkStep{&params, &result.counts}(photon, s, rng);
     if (action == Action::stop) {
       result.outcome = Outcome::bulk_absorb;
+      recorder.record(step_code::bulk_absorb);
       return result;
     }
-    if (action == Action::next_step) continue;
+    if (action == Action::next_step) {
+      if constexpr (Recorder::enabled) {
+        recorder.record(result.counts.scatters != scatters ? step_code::rayleigh_scatter
+                                                           : step_code::bulk_reemit);
+      }
+      continue;
+    }
 
     if (s.surface >= 0) {
-      action = apply_surface(photon, s, params.surfaces[s.surface], chroma_compat, rng);
+      if constexpr (Recorder::enabled) {
+        // The surface models only set history bits, so the bits this step
+        // sets tell what it did: run the model on a cleared history and
+        // merge it back.
+        const std::uint32_t before = photon.history;
+        photon.history = 0;
+        action = apply_surface(photon, s, params.surfaces[s.surface], chroma_compat, rng);
+        const std::uint32_t bits = photon.history;
+        photon.history = before | bits;
+        if (action != Action::pass) recorder.record(surface_step_code(bits, action));
+      } else {
+        action = apply_surface(photon, s, params.surfaces[s.surface], chroma_compat, rng);
+      }
       if (action == Action::stop) {
         result.outcome = (photon.history & history::surface_detect) ? Outcome::surface_detect
                                                                     : Outcome::surface_absorb;
@@ -176,9 +213,22 @@ ACHERON_FUNCTION PropagateResult propagate(Photon& photon, const ParamsView& par
       if (action == Action::next_step) continue;
     }
     FresnelBoundary{s.n1, s.n2, chroma_compat}(photon, s.normal, rng);
+    if constexpr (Recorder::enabled) {
+      // The normal points back into the medium the photon came from.
+      recorder.record(dot(photon.direction, s.normal) > 0.0f ? step_code::boundary_reflect
+                                                             : step_code::boundary_transmit);
+    }
   }
   result.outcome = Outcome::max_steps;
   return result;
+}
+
+// As above without a step history.
+template <class Tracer>
+ACHERON_FUNCTION PropagateResult propagate(Photon& photon, const ParamsView& params,
+                                           const Tracer& tracer) {
+  NoStepRecorder recorder;
+  return propagate(photon, params, tracer, recorder);
 }
 
 // As above, also recording the result in `diagnostics`.
@@ -186,6 +236,16 @@ template <class Tracer>
 ACHERON_FUNCTION PropagateResult propagate(Photon& photon, const ParamsView& params,
                                            const Tracer& tracer, Diagnostics& diagnostics) {
   const PropagateResult result = propagate(photon, params, tracer);
+  diagnostics.record(result);
+  return result;
+}
+
+// As above with a step history.
+template <class Tracer>
+ACHERON_FUNCTION PropagateResult propagate(Photon& photon, const ParamsView& params,
+                                           const Tracer& tracer, Diagnostics& diagnostics,
+                                           StepRecorder& recorder) {
+  const PropagateResult result = propagate(photon, params, tracer, recorder);
   diagnostics.record(result);
   return result;
 }

@@ -25,6 +25,53 @@ struct StepCounts {
   std::uint32_t reemissions = 0;  // bulk reemissions
 };
 
+// Step history (Opticks' "seqhis"): the first N steps of a photon as a
+// 64-bit word, 4 bits per step, the first step in the lowest 4 bits; 0 ends
+// the sequence. A step is one pass of the stepping loop: a bulk interaction
+// before the next boundary, or what happened at the boundary reached. The
+// table is documented in docs/optics.md.
+inline constexpr std::uint32_t kMaxStepHistory = 16;  // 16 x 4 bits = 64 bits
+namespace step_code {
+inline constexpr std::uint32_t boundary_transmit = 1;  // Fresnel step: refracted
+inline constexpr std::uint32_t boundary_reflect = 2;   // Fresnel step: reflected (or TIR)
+inline constexpr std::uint32_t rayleigh_scatter = 3;
+inline constexpr std::uint32_t bulk_absorb = 4;
+inline constexpr std::uint32_t bulk_reemit = 5;
+inline constexpr std::uint32_t surface_detect = 6;
+inline constexpr std::uint32_t surface_absorb = 7;
+inline constexpr std::uint32_t diffuse_reflect = 8;    // at a surface
+inline constexpr std::uint32_t specular_reflect = 9;   // at a surface (surface model, not Fresnel)
+inline constexpr std::uint32_t surface_transmit = 10;  // through a surface by its model alone
+inline constexpr std::uint32_t surface_reemit = 11;    // WLS surface
+inline constexpr std::uint32_t no_hit = 12;            // the ray left the geometry
+inline constexpr std::uint32_t nan_abort = 13;         // non-finite, or outside the world
+}  // namespace step_code
+
+// The step of history code k in a sequence word (k = 0 for the first).
+ACHERON_FUNCTION ACHERON_FORCEINLINE std::uint32_t step_at(std::uint64_t sequence,
+                                                           std::uint32_t k) {
+  return k < kMaxStepHistory ? static_cast<std::uint32_t>((sequence >> (4 * k)) & 0xFu) : 0u;
+}
+
+// Records nothing: propagate() without a step history compiles it away.
+struct NoStepRecorder {
+  static constexpr bool enabled = false;
+  ACHERON_FUNCTION ACHERON_FORCEINLINE void record(std::uint32_t) {}
+};
+
+// Records the first `limit` (<= kMaxStepHistory) steps into `sequence` and
+// counts every step in `steps`.
+struct StepRecorder {
+  static constexpr bool enabled = true;
+  std::uint32_t limit = 0;
+  std::uint32_t steps = 0;
+  std::uint64_t sequence = 0;
+  ACHERON_FUNCTION ACHERON_FORCEINLINE void record(std::uint32_t code) {
+    if (steps < limit) sequence |= std::uint64_t{code & 0xFu} << (4 * steps);
+    ++steps;
+  }
+};
+
 // What one step knows about the photon's surroundings, filled after a ray
 // cast at the photon's wavelength.
 struct StepState {

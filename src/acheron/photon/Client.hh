@@ -49,8 +49,10 @@ class Client final {
   wire::charon::DetectorInfo detector_info();
   void run_begin(const std::string& filename);
   void run_end();
-  // Simulates one event and returns its hits. Throws Failure: unavailable
-  // after every attempt timed out or got NO_WORKERS, aborted on SIM_FAILED.
+  // Simulates one event and returns its hits (Hits::steps stays empty: the
+  // ChAR0N reply carries no step data; run files do, broker::read_run_file).
+  // Throws Failure: unavailable after every attempt timed out or got
+  // NO_WORKERS, aborted on SIM_FAILED.
   wire::charon::Hits simulate(const EventPhotons& event);
   // Simulates many events with up to `in_flight` requests outstanding on
   // one connection; replies are matched by event id. Calls on_done (if set)

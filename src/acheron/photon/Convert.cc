@@ -113,6 +113,26 @@ charon::Hits to_charon_hits(std::uint32_t event_id, const optics::HitRecord* beg
   return h;
 }
 
+void add_hit_steps(charon::Hits& h, const optics::HitRecord* records, const optics::HitSteps* steps,
+                   std::uint32_t history_length) {
+  const std::size_t n = h.size();
+  charon::HitSteps& s = h.steps.emplace();
+  s.history_length = history_length;
+  for (auto* v : {&s.pos_x, &s.pos_y, &s.pos_z}) v->reserve(n);
+  for (auto* v : {&s.boundaries, &s.scatters, &s.reemissions, &s.steps}) v->reserve(n);
+  s.sequence.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    s.pos_x.push_back(records[i].position[0]);
+    s.pos_y.push_back(records[i].position[1]);
+    s.pos_z.push_back(records[i].position[2]);
+    s.boundaries.push_back(steps[i].boundaries);
+    s.scatters.push_back(steps[i].scatters);
+    s.reemissions.push_back(steps[i].reemissions);
+    s.steps.push_back(steps[i].steps);
+    s.sequence.push_back(steps[i].sequence);
+  }
+}
+
 wire::chroma::PhotonList to_chroma_list(const optics::HitRecord* begin,
                                         const optics::HitRecord* end) {
   wire::chroma::PhotonList out;

@@ -38,6 +38,11 @@ InputReport append_event(optics::PhotonBatch& batch, std::span<const std::byte> 
 // for a batch built in event order); [begin, end) selects this event's.
 wire::charon::Hits to_charon_hits(std::uint32_t event_id, const optics::HitRecord* begin,
                                   const optics::HitRecord* end);
+// Sets hits.steps from the records the Hits were made of (`records`, one per
+// hit) and the engine's HitSteps of the same hits (`steps`, parallel to
+// them): positions and step history, `history_length` steps per sequence.
+void add_hit_steps(wire::charon::Hits& hits, const optics::HitRecord* records,
+                   const optics::HitSteps* steps, std::uint32_t history_length);
 
 // Hit records as the chroma front's reply: the detected photons' final
 // position, direction, polarisation, time and wavelength, pmtid = channel.

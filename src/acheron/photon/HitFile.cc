@@ -96,8 +96,8 @@ namespace {
 // `descr`: NPY format 1.0, magic, version, u16 header length, a Python dict
 // literal padded with spaces to a multiple of 64 bytes and ending in '\n'.
 std::ofstream open_npy(const std::filesystem::path& path, const char* descr, std::size_t n) {
-  std::string header = std::string("{'descr': ") + descr +
-                       ", 'fortran_order': False, 'shape': (" + std::to_string(n) + ",), }";
+  std::string header = std::string("{'descr': ") + descr + ", 'fortran_order': False, 'shape': (" +
+                       std::to_string(n) + ",), }";
   const std::size_t prefix = 10;
   std::size_t total = prefix + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
@@ -122,6 +122,23 @@ void write_tracks_npy(const std::filesystem::path& path,
   std::ofstream out = open_npy(path, kTrackDtype, tracks.size());
   out.write(reinterpret_cast<const char*>(tracks.data()),
             static_cast<std::streamsize>(tracks.size() * sizeof(optics::TrackRecord)));
+  if (!out) throw SetupError("writing '" + path.string() + "' failed (disk full?) free space");
+}
+
+void write_tracks_npy(const std::filesystem::path& path,
+                      const std::vector<optics::TrackRecord>& tracks,
+                      const std::vector<optics::HitSteps>& steps) {
+  if (steps.size() != tracks.size()) {
+    throw SetupError("track step histories (" + std::to_string(steps.size()) +
+                     ") do not match the tracks (" + std::to_string(tracks.size()) +
+                     ") run the engine with keep_tracks and a step history");
+  }
+  std::ofstream out = open_npy(path, kTrackStepsDtype, tracks.size());
+  for (std::size_t i = 0; i < tracks.size(); ++i) {
+    out.write(reinterpret_cast<const char*>(&tracks[i]), sizeof(optics::TrackRecord));
+    out.write(reinterpret_cast<const char*>(&steps[i].steps), sizeof steps[i].steps);
+    out.write(reinterpret_cast<const char*>(&steps[i].sequence), sizeof steps[i].sequence);
+  }
   if (!out) throw SetupError("writing '" + path.string() + "' failed (disk full?) free space");
 }
 

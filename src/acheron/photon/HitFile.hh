@@ -45,6 +45,20 @@ inline constexpr const char* kTrackDtype =
 void write_tracks_npy(const std::filesystem::path& path,
                       const std::vector<optics::TrackRecord>& tracks);
 
+// kTrackDtype with each track's step history (`acheron photon propagate
+// --step-history N`): steps made and the first N as a sequence word
+// (docs/optics.md). 84 bytes per record.
+inline constexpr const char* kTrackStepsDtype =
+    "[('event', '<u4'), ('photon', '<u4'), ('pos', '<f4', (3,)), ('dir', '<f4', (3,)), "
+    "('pol', '<f4', (3,)), ('wavelength', '<f4'), ('time', '<f4'), ('history', '<u4'), "
+    "('channel', '<i4'), ('boundaries', '<u4'), ('scatters', '<u4'), ('reemissions', '<u4'), "
+    "('steps', '<u4'), ('sequence', '<u8')]";
+
+// The same with `steps` (one per track, from the engine's track_steps).
+void write_tracks_npy(const std::filesystem::path& path,
+                      const std::vector<optics::TrackRecord>& tracks,
+                      const std::vector<optics::HitSteps>& steps);
+
 // Writes every hit of every event; throws SetupError if the file cannot be written.
 void write_hits_npy(const std::filesystem::path& path,
                     const std::vector<wire::charon::Hits>& events);

@@ -58,8 +58,9 @@ PhotonService::PhotonService(std::shared_ptr<const optics::Detector> detector,
   seed_ = options_.seed ? *options_.seed : fresh_seed();
   log::info("engine seed {} ({})", seed_,
             options_.seed ? "given" : "fresh for this process; --seed makes runs reproducible");
-  engine_ = std::make_unique<optics::Engine>(detector_,
-                                             optics::EngineOptions{.threads = options.threads});
+  engine_ = std::make_unique<optics::Engine>(
+      detector_,
+      optics::EngineOptions{.threads = options.threads, .step_history = options.step_history});
   info_ = photon::detector_info(*detector_);
 }
 
@@ -176,6 +177,9 @@ std::vector<charon::Hits> PhotonService::simulate_batch(
     const optics::HitRecord* first = h;
     while (h != end && h->event == keys[i]) ++h;
     out.push_back(to_charon_hits(events[i]->event_id, first, h));
+    // hit_steps is parallel to hits.
+    add_hit_steps(out.back(), first, result.hit_steps.data() + (first - result.hits.data()),
+                  options_.step_history);
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

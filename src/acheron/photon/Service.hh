@@ -29,6 +29,9 @@ struct ServiceOptions {
   std::optional<std::uint64_t> seed;
   PingReply ping_reply = PingReply::ack;
   wire::charon::Limits limits;
+  // Steps of each hit recorded in its sequence word (optics::EngineOptions::
+  // step_history, 0..16); they reach run files, never SIM_COMPLETE.
+  std::uint32_t step_history = 0;
 };
 
 // Counters for `acheron ping --stats` and logs; all monotonic.
@@ -83,8 +86,8 @@ class PhotonService final {
       const std::function<InputReport(optics::PhotonBatch&)>& fill);
 
   // Simulates several events as one engine batch (their event ids must be
-  // distinct) and returns each event's hits, in the given order. Throws on
-  // an engine error.
+  // distinct) and returns each event's hits, in the given order, with
+  // Hits::steps set (positions and step history). Throws on an engine error.
   std::vector<wire::charon::Hits> simulate_batch(
       const std::vector<const wire::charon::PhotonData*>& events);
 

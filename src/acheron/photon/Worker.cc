@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <variant>
 
@@ -166,7 +167,13 @@ void Worker::simulate_pending(Impl& m) {
              batch.front().photons.event_id, batch.front().photons.num_photons);
   std::vector<std::vector<Buffer>> replies;
   replies.reserve(batch.size());
-  if (batch.size() == 1) {
+  // A job whose slot asks for it gets the STEPS frame after its SIM_COMPLETE
+  // (an asynchronous-mode Acheron broker; never a client).
+  auto wants_steps = [](const Impl::Pending& p) {
+    return !p.route.empty() && charon::slot_wants_steps(p.route.front());
+  };
+  const bool any_steps = std::any_of(batch.begin(), batch.end(), wants_steps);
+  if (batch.size() == 1 && !any_steps) {
     replies.push_back(service_->simulate(batch.front().photons));
   } else {
     std::vector<const charon::PhotonData*> events;
@@ -175,8 +182,13 @@ void Worker::simulate_pending(Impl& m) {
     try {
       auto hits = service_->simulate_batch(events);
       for (std::size_t i = 0; i < batch.size(); ++i) {
+        std::optional<Buffer> steps;
+        if (wants_steps(batch[i]) && hits[i].steps) {
+          steps = charon::encode_hit_steps(*hits[i].steps);
+        }
         replies.push_back(
             charon::encode_sim_complete(std::move(hits[i]), batch[i].photons.version));
+        if (steps) replies.back().push_back(std::move(*steps));
       }
     } catch (const std::exception& e) {
       log::error("worker: a batch of {} events failed: {}", batch.size(), e.what());

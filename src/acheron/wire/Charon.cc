@@ -261,3 +261,90 @@ Routed split_envelope(std::span<const Buffer> frames) {
 }
 
 }  // namespace acheron::wire::charon
+
+namespace acheron::wire::charon {
+namespace {
+
+template <class T>
+void steps_put(std::byte*& p, T v) {
+  std::memcpy(p, &v, sizeof v);
+  p += sizeof v;
+}
+
+template <class T>
+T steps_get(const std::byte*& p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  p += sizeof v;
+  return v;
+}
+
+}  // namespace
+
+Buffer encode_hit_steps(const HitSteps& s) {
+  const std::size_t n = s.size();
+  Buffer b = Buffer::allocate(kStepsHeaderSize + n * kStepsRecordSize);
+  std::byte* p = b.mutable_data();
+  std::memcpy(p, kStepsMagic.data(), kStepsMagic.size());
+  p += kStepsMagic.size();
+  steps_put(p, static_cast<std::uint32_t>(n));
+  steps_put(p, s.history_length);
+  for (std::size_t i = 0; i < n; ++i) {
+    steps_put(p, s.pos_x[i]);
+    steps_put(p, s.pos_y[i]);
+    steps_put(p, s.pos_z[i]);
+    steps_put(p, s.boundaries[i]);
+    steps_put(p, s.scatters[i]);
+    steps_put(p, s.reemissions[i]);
+    steps_put(p, s.steps[i]);
+    steps_put(p, s.sequence[i]);
+  }
+  return b;
+}
+
+bool is_steps_frame(const Buffer& frame) {
+  return frame.size() >= kStepsMagic.size() &&
+         std::memcmp(frame.data(), kStepsMagic.data(), kStepsMagic.size()) == 0;
+}
+
+Result<HitSteps> decode_hit_steps(const Buffer& frame, std::size_t hits) {
+  auto bad = [](std::string why) {
+    return Result<HitSteps>::failure(StatusCode::invalid_argument, "STEPS frame: " + why);
+  };
+  if (!is_steps_frame(frame) || frame.size() < kStepsHeaderSize) return bad("no header");
+  const std::byte* p = frame.data() + kStepsMagic.size();
+  const auto n = steps_get<std::uint32_t>(p);
+  HitSteps s;
+  s.history_length = steps_get<std::uint32_t>(p);
+  if (n != hits) {
+    return bad("holds " + std::to_string(n) + " hits, the reply " + std::to_string(hits));
+  }
+  if (frame.size() != kStepsHeaderSize + std::size_t{n} * kStepsRecordSize) {
+    return bad(std::to_string(frame.size()) + " bytes do not hold " + std::to_string(n) +
+               " records");
+  }
+  if (s.history_length > 16) {
+    return bad("history length " + std::to_string(s.history_length) + " is above 16");
+  }
+  for (auto* v : {&s.pos_x, &s.pos_y, &s.pos_z}) v->resize(n);
+  for (auto* v : {&s.boundaries, &s.scatters, &s.reemissions, &s.steps}) v->resize(n);
+  s.sequence.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    s.pos_x[i] = steps_get<float>(p);
+    s.pos_y[i] = steps_get<float>(p);
+    s.pos_z[i] = steps_get<float>(p);
+    s.boundaries[i] = steps_get<std::uint32_t>(p);
+    s.scatters[i] = steps_get<std::uint32_t>(p);
+    s.reemissions[i] = steps_get<std::uint32_t>(p);
+    s.steps[i] = steps_get<std::uint32_t>(p);
+    s.sequence[i] = steps_get<std::uint64_t>(p);
+  }
+  return s;
+}
+
+bool slot_wants_steps(const Buffer& slot) {
+  return slot.size() == kStepsSlotSize && static_cast<char>(slot.data()[0]) == kStepsSlotTag &&
+         std::memcmp(slot.data() + 9, kStepsSlotMark.data(), kStepsSlotMark.size()) == 0;
+}
+
+}  // namespace acheron::wire::charon

@@ -106,6 +106,17 @@ struct Rejection {
 std::variant<Request, Rejection> decode_request(std::span<const Buffer> frames,
                                                 const Limits& limits = {});
 
+// What a SIM_COMPLETE reply does not carry about its hits (an Acheron
+// extension, never sent to ChAR0N clients): per hit the final position and
+// the step history (optics::HitSteps). Structure of arrays, one value per hit.
+struct HitSteps {
+  std::uint32_t history_length = 0;        // N steps recorded in `sequence` (0: off)
+  std::vector<float> pos_x, pos_y, pos_z;  // mm
+  std::vector<std::uint32_t> boundaries, scatters, reemissions, steps;
+  std::vector<std::uint64_t> sequence;  // 4 bits per step, first step lowest
+  std::size_t size() const noexcept { return pos_x.size(); }
+};
+
 // Detected photons of one event, structure of arrays.
 struct Hits {
   std::uint32_t event_id = 0;
@@ -114,6 +125,9 @@ struct Hits {
   std::vector<float> pol_x, pol_y, pol_z;
   std::vector<float> wavelength, time;
   std::vector<std::uint32_t> flags;
+  // Set by Acheron's engine and by a broker that received the STEPS frame;
+  // never encoded into SIM_COMPLETE.
+  std::optional<HitSteps> steps;
   std::size_t size() const noexcept { return channel.size(); }
 };
 
@@ -145,6 +159,29 @@ Result<Hits> decode_sim_complete(std::span<const Buffer> frames);
 Result<DetectorInfo> decode_detector_info(std::span<const Buffer> frames);
 // The event id of SIM_FAILED / SIM_COMPLETE_ASYNC replies.
 Result<std::uint32_t> decode_event_id_reply(std::span<const Buffer> frames);
+
+// The STEPS frame (Acheron extension between an asynchronous-mode broker
+// and `acheron photon worker`, docs/broker.md): a broker that wants it sends
+// the job with a slot frame of kStepsSlotSize bytes, tag kStepsSlotTag, and
+// the worker appends this frame after its SIM_COMPLETE frames. Layout
+// (little-endian): the 8 ASCII bytes "ACHSTEP1", u32 hits, u32 history
+// length N, then per hit a 36-byte record: f32 x, y, z; u32 boundaries,
+// scatters, reemissions, steps; u64 sequence.
+inline constexpr std::string_view kStepsMagic = "ACHSTEP1";
+inline constexpr std::size_t kStepsHeaderSize = 16;
+inline constexpr std::size_t kStepsRecordSize = 36;
+inline constexpr char kStepsSlotTag = 'S';
+inline constexpr std::size_t kStepsSlotSize = 13;  // tag, u64 job number, "STEP"
+inline constexpr std::string_view kStepsSlotMark = "STEP";
+Buffer encode_hit_steps(const HitSteps& steps);
+// True if the frame starts with kStepsMagic (whether or not it decodes).
+bool is_steps_frame(const Buffer& frame);
+// Decodes a STEPS frame for an event of `hits` hits; an error names what is
+// wrong (size, hit count, history length).
+Result<HitSteps> decode_hit_steps(const Buffer& frame, std::size_t hits);
+// True if a slot frame (a job's client_id as a worker sees it) asks for the
+// STEPS frame.
+bool slot_wants_steps(const Buffer& slot);
 
 // The routing envelope a ROUTER socket sees: [client_id, "", ...] from a REQ
 // client, [client_id, ...] from a DEALER. Headers are never empty, so the
