@@ -190,10 +190,12 @@ def test_calls_beyond_the_queue_bound_get_server_busy():
     s.add_call("block", block)
     s.add_call("add", lambda a, b: a + b)
     with s:
-        sock = zmq.Context.instance().socket(zmq.DEALER)
-        sock.linger = 0
-        sock.rcvtimeo = 3000
-        sock.connect(s.rpc_endpoint)
+        ctx = zmq.Context.instance()
+        sock, other = ctx.socket(zmq.DEALER), ctx.socket(zmq.DEALER)
+        for x in (sock, other):
+            x.linger = 0
+            x.rcvtimeo = 3000
+            x.connect(s.rpc_endpoint)
         try:
             # One call runs, two wait, the fourth and fifth are refused at once.
             for rid in range(1, 6):
@@ -208,15 +210,24 @@ def test_calls_beyond_the_queue_bound_get_server_busy():
             # Built-ins do not queue: they are answered while every slot is taken.
             with RemoteClient(s.rpc_endpoint, timeout=2.0) as c:
                 assert {x["name"] for x in c.list_calls()} == {"add", "block"}
-                with pytest.raises(RemoteException) as e:
-                    c.call("add", 1, 2)
-                assert e.value.code == "resource_exhausted"
+            # Another client's call is not refused while the first client
+            # holds the most waiting calls: that client's newest gives way.
+            other.send_multipart(request_frames("compact", 9, packed(
+                {"method": "add", "meta": {"args": [2, 3]}, "timeout_ms": 10000})))
+            cmd, rid, h = read_reply(sock, "compact")
+            assert (cmd, rid) == (ERROR, 3) and h["error"]["type"] == "ServerBusy"
+            # A client that already has the most waiting calls is refused.
+            sock.send_multipart(request_frames("compact", 6, packed({"method": "block", "timeout_ms": 10000})))
+            cmd, rid, h = read_reply(sock, "compact")
+            assert (cmd, rid) == (ERROR, 6) and h["error"]["code"] == "resource_exhausted"
             release.set()
-            done = sorted(read_reply(sock, "compact")[:2] for _ in range(3))
-            assert done == [(FINAL, 1), (FINAL, 2), (FINAL, 3)]
+            assert read_reply(other, "compact")[:2] == (FINAL, 9)
+            done = sorted(read_reply(sock, "compact")[:2] for _ in range(2))
+            assert done == [(FINAL, 1), (FINAL, 2)]
         finally:
             release.set()
             sock.close()
+            other.close()
         # Slots free again once the calls have finished.
         with RemoteClient(s.rpc_endpoint, timeout=2.0) as c:
             deadline = time.monotonic() + 2
@@ -229,28 +240,51 @@ def test_calls_beyond_the_queue_bound_get_server_busy():
                     time.sleep(0.01)
 
 
-@pytest.mark.parametrize("call, after", [("disable_stream", {"frames": False}), ("enable_stream", {"frames": True}),
-                                         ("remove_stream", {})])
-def test_stream_management_respects_the_write_lock(call, after):
-    s = RemoteServer(LOOP, LOOP)
-    before = {"frames": call != "enable_stream"}
-    s.add_manual_stream("frames", enabled=before["frames"])
-    with s, RemoteClient(s.rpc_endpoint, timeout=2.0) as holder, \
-            RemoteClient(s.rpc_endpoint, timeout=2.0) as other:
+def test_a_flooding_client_neither_refuses_nor_delays_another_beyond_its_turn():
+    """One client with many waiting calls (a flood whose replies it may
+    never read) does not starve another: the other's call is accepted and
+    runs at its turn, before the flood's remaining calls."""
+    release = threading.Event()
+    order = []
 
-        def state():
-            return {x["name"]: x["enabled"] for x in other.list_streams()}
+    def block(tag):
+        release.wait(5)
+        order.append(tag)
+        return tag
 
-        assert holder.lock()
-        with pytest.raises(RemoteException) as e:
-            getattr(other, call)("frames")
-        assert e.value.code == "permission_denied"
-        assert state() == before  # untouched
-        getattr(holder, call)("frames")  # the holder may
-        assert state() == after
-        holder.unlock()
-        if after:
-            getattr(other, call)("frames")  # and anyone once the lock is free
+    s = RemoteServer(LOOP, LOOP, threads=1, max_queued=4)
+    s.add_call("block", block)
+    with s:
+        ctx = zmq.Context.instance()
+        flood, polite = ctx.socket(zmq.DEALER), ctx.socket(zmq.DEALER)
+        for x in (flood, polite):
+            x.linger = 0
+            x.rcvtimeo = 3000
+            x.connect(s.rpc_endpoint)
+        try:
+            # 1 runs, 2..5 wait, 6..20 are refused.
+            for rid in range(1, 21):
+                flood.send_multipart(request_frames("compact", rid, packed(
+                    {"method": "block", "meta": {"args": [f"f{rid}"]}, "timeout_ms": 10000})))
+            refused = sorted(read_reply(flood, "compact")[1] for _ in range(15))
+            assert refused == list(range(6, 21))
+            polite.send_multipart(request_frames("compact", 1, packed(
+                {"method": "block", "meta": {"args": ["p1"]}, "timeout_ms": 10000})))
+            # The flood's newest waiting call made way.
+            cmd, rid, h = read_reply(flood, "compact")
+            assert (cmd, rid) == (ERROR, 5) and h["error"]["type"] == "ServerBusy"
+            release.set()
+            cmd, rid, h = read_reply(polite, "compact")
+            assert (cmd, rid) == (FINAL, 1), h
+            for _ in range(4):
+                assert read_reply(flood, "compact")[0] == FINAL
+            # Each client in turn: the polite call ran second, not after the flood.
+            assert order == ["f1", "f2", "p1", "f3", "f4"]
+        finally:
+            release.set()
+            flood.close()
+            polite.close()
+
 
 
 def test_stream_management_needs_the_lock_when_required():
@@ -368,3 +402,18 @@ def test_property_hostile_replies_raise_only_protocol_error(command, rid, messag
         decode_reply([b"ACHR01" + bytes([command]) + rid + header, *frames])
     except ProtocolError:
         pass
+
+
+def test_fair_queue_serves_clients_in_turn_and_refuses_the_longest():
+    from acheron.remote.fairqueue import FairQueue
+    q = FairQueue(4)
+    assert [q.push("a", f"a{i}") for i in range(4)] == [(True, None)] * 4
+    assert q.push("a", "a4") == (False, None)  # the longest queue is its own
+    assert q.push("b", "b0") == (True, "a3")  # a's newest makes way
+    assert q.push("b", "b1") == (True, "a2")
+    assert q.push("b", "b2") == (False, None)  # b would have more than a
+    assert len(q) == 4 and q.waiting("a") == 2 and q.waiting("b") == 2
+    assert [q.pop() for _ in range(5)] == ["a0", "b0", "a1", "b1", None]
+    assert q.push("c", "c0", room=1) == (True, None)
+    assert q.push("c", "c1", room=1) == (False, None)
+    assert q.drain() == ["c0"] and len(q) == 0

@@ -14,7 +14,6 @@ import random
 import threading
 import time
 import traceback as _traceback
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import zmq
@@ -24,6 +23,7 @@ from .client import RemoteClient
 from .codec import (CANCEL, FINAL, PING, PONG, PROTOCOL, _CMD, _HEAD, _MAX_FRAMES, _check_name, _error_frames,
                     _framing, _value_frames, decode_request)
 from .errors import CallCancelled, ProtocolError, RemoteException
+from .fairqueue import FairQueue
 from .relay import _Relays
 from .sockets import _DONTWAIT, _recv, _send
 from .streams import _Stream, _Streams
@@ -37,8 +37,9 @@ _log = logging.getLogger("acheron.remote")
 class RemoteServer(_Streams, _Relays):
     """Exports calls and streams; the same protocol as the C++ RemoteServer.
 
-    One I/O thread owns the sockets; calls run on a thread pool (a slow call
-    never blocks others or stream control); each periodic stream has its own
+    One I/O thread owns the sockets; calls run on ``threads`` call threads
+    (a slow call never blocks others or stream control), taken from each
+    client's waiting calls in turn; each periodic stream has its own
     thread scheduled against absolute deadlines. A malformed or hostile
     request gets an ERROR reply and the server serves on (docs/remote.md,
     "Limits").
@@ -60,7 +61,9 @@ class RemoteServer(_Streams, _Relays):
         dropped and counted) or "drop" (ZeroMQ's default: only the slow
         subscriber misses messages). ``max_queued``: calls that may wait for
         one of the ``threads`` call threads; more get a "server busy" ERROR
-        (resource_exhausted). ``max_message_size``: the largest frame, in
+        (resource_exhausted), refused to the client with the most waiting
+        calls (a waiting call of its may make way for another client's).
+        ``max_message_size``: the largest frame, in
         bytes, a client or subscriber may send (ZMQ_MAXMSGSIZE; ZeroMQ
         disconnects a peer that sends a larger one); None: no limit."""
         if slow_subscribers not in ("hold", "drop"):
@@ -107,13 +110,14 @@ class RemoteServer(_Streams, _Relays):
         self._outbox: collections.deque = collections.deque()
         self._commands: collections.deque = collections.deque()
         self._wake_r, self._wake_w = os.pipe()
-        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="acheron-call")
-        # Calls accepted and not finished (running or waiting for a thread):
-        # at most threads + max_queued.
+        # Calls accepted and not finished: at most `threads` run and
+        # max_queued wait, in one queue per client served in turn.
         self._threads = max(1, threads)
         self._max_queued = max_queued
-        self._in_flight = 0
-        self._in_flight_lock = threading.Lock()
+        self._waiting = FairQueue(max_queued)
+        self._calls_running = 0
+        self._calls_cond = threading.Condition()
+        self._call_threads: List[threading.Thread] = []
         self._relays: List[Tuple[_Stream, zmq.Socket]] = []
         self._upstreams: List[RemoteClient] = []
         self._io: Optional[threading.Thread] = None
@@ -163,6 +167,10 @@ class RemoteServer(_Streams, _Relays):
         if self._io is None:
             self._io = threading.Thread(target=self._run_io, daemon=True, name="acheron-remote-io")
             self._io.start()
+            for i in range(self._threads):
+                t = threading.Thread(target=self._call_loop, daemon=True, name=f"acheron-call-{i}")
+                t.start()
+                self._call_threads.append(t)
             with self._meta_lock:
                 periodic = [s for s in self._streams.values() if s.kind == "periodic"]
             for st in periodic:
@@ -194,7 +202,11 @@ class RemoteServer(_Streams, _Relays):
         for st in all_streams:
             if st.thread is not None:
                 st.thread.join(5)
-        self._pool.shutdown(wait=True)
+        with self._calls_cond:
+            self._waiting.drain()  # no reply could leave any more
+            self._calls_cond.notify_all()
+        for t in self._call_threads:
+            t.join(5)
         for u in self._upstreams:
             u.close()
         for _, s in self._relays:
@@ -348,25 +360,36 @@ class RemoteServer(_Streams, _Relays):
             self._reply(route, _error_frames(rid, "not_found", "NotFound", f"no call named {method!r}",
                                            compact=compact))
             return
-        with self._in_flight_lock:
-            busy = self._in_flight >= self._threads + self._max_queued
-            if not busy:
-                self._in_flight += 1
-        if busy:
-            self._reply(route, _error_frames(
-                rid, "resource_exhausted", "ServerBusy",
-                f"server busy: {self._threads} calls are running and {self._max_queued} waiting (max_queued); "
-                "retry later", compact=compact))
-            return
         deadline = time.monotonic() + req.timeout_ms / 1000 if req.timeout_ms else None
         context = CallContext(self, route, rid, method, compact, deadline)
-        self._running[(route[0], rid)] = context
-        try:
-            self._pool.submit(self._run_call, context, call, req.args, req.kwargs, req.token)
-        except RuntimeError:  # the pool has shut down: the server is stopping
-            self._running.pop((route[0], rid), None)
-            with self._in_flight_lock:
-                self._in_flight -= 1
+        with self._calls_cond:
+            # Room for threads + max_queued calls in all; when it is full,
+            # the client with the most waiting calls gives way.
+            accepted, evicted = self._waiting.push(
+                route[0], (context, call, req.args, req.kwargs, req.token),
+                self._threads + self._max_queued - self._calls_running)
+            if accepted:
+                self._running[(route[0], rid)] = context
+                self._calls_cond.notify()
+        for refused in ([evicted[0]] if evicted else []) + ([] if accepted else [context]):
+            if refused is not context:
+                self._running.pop((refused._route[0], refused._rid), None)
+            self._reply(refused._route, _error_frames(
+                refused._rid, "resource_exhausted", "ServerBusy",
+                f"server busy: {self._threads} calls are running and {self._max_queued} waiting (max_queued), "
+                "the most of them this client's; retry later", compact=refused._compact))
+
+    def _call_loop(self) -> None:
+        """A call thread: runs the waiting calls, each client's in turn."""
+        while True:
+            with self._calls_cond:
+                while not self._stopping and not len(self._waiting):
+                    self._calls_cond.wait()
+                if self._stopping:
+                    return
+                job = self._waiting.pop()
+                self._calls_running += 1
+            self._run_call(*job)
 
     def _cancel_running(self, route: List[bytes], rid: bytes) -> None:
         context = self._running.get((route[0], rid))
@@ -394,8 +417,8 @@ class RemoteServer(_Streams, _Relays):
         finally:
             _current.context = None
             self._running.pop((context._route[0], rid), None)
-            with self._in_flight_lock:  # before the reply: the caller may call again at once
-                self._in_flight -= 1
+            with self._calls_cond:  # before the reply: the caller may call again at once
+                self._calls_running -= 1
         if not context.cancel_requested:  # a cancelled call gets no reply
             self._post_reply(context._route, out)
 
