@@ -245,9 +245,11 @@ def test_a_flooding_client_neither_refuses_nor_delays_another_beyond_its_turn():
     never read) does not starve another: the other's call is accepted and
     runs at its turn, before the flood's remaining calls."""
     release = threading.Event()
+    started = threading.Event()
     order = []
 
     def block(tag):
+        started.set()
         release.wait(5)
         order.append(tag)
         return tag
@@ -264,6 +266,8 @@ def test_a_flooding_client_neither_refuses_nor_delays_another_beyond_its_turn():
         try:
             # 1 runs, 2..5 wait, 6..20 are refused.
             for rid in range(1, 21):
+                if rid == 2:
+                    assert started.wait(3)
                 flood.send_multipart(request_frames("compact", rid, packed(
                     {"method": "block", "meta": {"args": [f"f{rid}"]}, "timeout_ms": 10000})))
             refused = sorted(read_reply(flood, "compact")[1] for _ in range(15))
@@ -417,3 +421,71 @@ def test_fair_queue_serves_clients_in_turn_and_refuses_the_longest():
     assert q.push("c", "c0", room=1) == (True, None)
     assert q.push("c", "c1", room=1) == (False, None)
     assert q.drain() == ["c0"] and len(q) == 0
+
+
+@pytest.mark.parametrize("value", [list(range(200_000)), [[]] * 200_000, {f"k{i}": i for i in range(50_000)},
+                                   [[1, 2, {"a": []}]] * 20_000])
+def test_decoding_a_big_request_costs_no_call_per_element(value, monkeypatch):
+    """A header near the 1 MiB limit full of small values was resolved with
+    one Python call per value (about half a second of the server's I/O
+    thread per request: one client sending such requests delayed every
+    other by seconds). Plain and empty elements are now not visited."""
+    from acheron.remote import codec, decode_request
+    calls = [0]
+    resolve = codec._resolve
+
+    def counting(*a):
+        calls[0] += 1
+        return resolve(*a)
+
+    monkeypatch.setattr(codec, "_resolve", counting)
+    frames = request_frames("compact", 1, packed({"method": "echo", "meta": {"args": [value]}}))
+    assert len(frames[0]) < (1 << 20)
+    req = decode_request(frames)
+    assert req.args == [value]
+    nested = 20_000 if isinstance(value, list) and value and isinstance(value[0], list) and value[0] else 0
+    assert calls[0] <= 10 + 2 * nested, calls[0]
+
+
+def test_large_requests_are_decoded_by_a_call_thread_in_their_clients_turn(monkeypatch):
+    """The I/O thread reads every client's requests; a header of up to 1 MiB
+    costs tens of milliseconds to decode, so a large one is decoded by a call
+    thread in its client's turn. Its answers (results, decoding errors,
+    built-ins) still arrive, and the slots it used are given back."""
+    from acheron.remote import server as server_module
+    threads_seen = []
+    decode = server_module.decode_request
+
+    def recording(msg):
+        threads_seen.append((threading.current_thread().name, len(msg[0])))
+        return decode(msg)
+
+    monkeypatch.setattr(server_module, "decode_request", recording)
+    s = RemoteServer(LOOP, LOOP, threads=1, max_queued=1)
+    s.add_call("echo", echo)
+    with s:
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.linger = 0
+        sock.rcvtimeo = 3000
+        sock.connect(s.rpc_endpoint)
+        try:
+            big = list(range(100_000))
+            for rid in range(1, 6):  # one at a time: more than threads + max_queued in all
+                sock.send_multipart(request_frames("compact", rid, packed({"method": "echo", "meta": {"args": [big]}})))
+                cmd, got, h = read_reply(sock, "compact")
+                assert (cmd, got) == (FINAL, rid) and h["meta"]["value"] == [[big], {}]
+            bad = packed({"method": "echo", "meta": {"args": [big], "token": "not a number"}})
+            sock.send_multipart(request_frames("compact", 6, bad))
+            cmd, got, h = read_reply(sock, "compact")
+            assert (cmd, got) == (ERROR, 6) and h["error"]["type"] == "ProtocolError"
+            sock.send_multipart(request_frames("compact", 7, packed({"method": "$calls", "meta": {"args": big}})))
+            cmd, got, h = read_reply(sock, "compact")
+            assert (cmd, got) == (FINAL, 7)
+            sock.send_multipart(request_frames("compact", 8, packed({"method": "echo", "meta": {"args": [1]}})))
+            assert read_reply(sock, "compact")[:2] == (FINAL, 8)
+        finally:
+            sock.close()
+    large = [name for name, size in threads_seen if size > 64 << 10]
+    small = [name for name, size in threads_seen if size <= 64 << 10]
+    assert len(large) == 7 and all(n.startswith("acheron-call") for n in large), threads_seen
+    assert small == ["acheron-remote-io"]

@@ -20,7 +20,7 @@ import zmq
 
 from .calls import CallContext, _Call, _current, _describe
 from .client import RemoteClient
-from .codec import (CANCEL, FINAL, PING, PONG, PROTOCOL, _CMD, _HEAD, _MAX_FRAMES, _check_name, _error_frames,
+from .codec import (CANCEL, FINAL, PING, PONG, PROTOCOL, REQUEST, _CMD, _HEAD, _MAX_FRAMES, _check_name, _error_frames,
                     _framing, _value_frames, decode_request)
 from .errors import CallCancelled, ProtocolError, RemoteException
 from .fairqueue import FairQueue
@@ -31,6 +31,9 @@ from .streams import _Stream, _Streams
 # Server defaults (docs/remote.md, "Limits").
 DEFAULT_MAX_MESSAGE_SIZE = 256 << 20  # bytes per frame a client may send (ZMQ_MAXMSGSIZE)
 DEFAULT_MAX_QUEUED = 256  # calls waiting for a call thread
+# Requests whose header is larger are decoded by a call thread in their
+# client's turn, not by the I/O thread (decoding costs about 0.1 us a byte).
+_INLINE_HEADER_BYTES = 64 << 10
 _log = logging.getLogger("acheron.remote")
 
 
@@ -331,6 +334,21 @@ class RemoteServer(_Streams, _Relays):
     def _handle(self, frames: List[Any]) -> None:
         start = 2 if len(frames) > 1 and len(frames[1]) == 0 else 1
         route, msg = [bytes(f) for f in frames[:start]], frames[start:]
+        compact, rid, head = _framing(msg)
+        header = head if compact else (msg[4] if len(msg) > 4 and msg[1] == _CMD[REQUEST] else b"")
+        if len(header) > _INLINE_HEADER_BYTES:
+            # Decoding costs CPU in proportion to the header (up to 1 MiB):
+            # a call thread does it in this client's turn, and this thread
+            # reads the other clients' requests meanwhile.
+            self._admit(route, rid, compact, ("decode", route, msg))
+            return
+        self._dispatch(route, msg, self._reply, True)
+
+    def _dispatch(self, route: List[bytes], msg: List[Any], reply: Callable, io_thread: bool) -> bool:
+        """Decodes and answers one request, or starts its call: queued in
+        its client's turn (io_thread) or run here (a call thread that
+        decoded it in that turn; returns True when it ran a call).
+        ``reply`` sends an answer."""
         try:
             req = decode_request(msg)
         except Exception as e:  # ProtocolError; anything else is a gap in its checks, answered the same way
@@ -338,46 +356,58 @@ class RemoteServer(_Streams, _Relays):
             if not isinstance(e, ProtocolError):
                 _log.warning("remote server: a request could not be decoded (%s: %s)", type(e).__name__, e)
                 e = ProtocolError(f"malformed request ({type(e).__name__}: {e})")
-            self._reply(route, _error_frames(rid, "invalid_argument", "ProtocolError", str(e), compact=compact))
-            return
+            reply(route, _error_frames(rid, "invalid_argument", "ProtocolError", str(e), compact=compact))
+            return False
         rid, compact, method = req.rid, req.compact, req.method
         if req.command == PING:
-            self._reply(route, [_HEAD[PONG] + rid] if compact else [PROTOCOL, _CMD[PONG], req.service])
-            return
+            reply(route, [_HEAD[PONG] + rid] if compact else [PROTOCOL, _CMD[PONG], req.service])
+            return False
         if req.command == CANCEL:
             self._cancel_running(route, rid)
-            return
+            return False
         if method.startswith("$"):
             try:
-                self._reply(route, _value_frames(
+                reply(route, _value_frames(
                     rid, FINAL, method, self._builtin(method, req.args, req.kwargs, req.token), compact))
             except Exception as e:
-                self._reply(route, _error_frames(rid, self._code(e), type(e).__name__, str(e), compact=compact))
-            return
+                reply(route, _error_frames(rid, self._code(e), type(e).__name__, str(e), compact=compact))
+            return False
         with self._meta_lock:
             call = self._calls.get(method)
         if call is None:
-            self._reply(route, _error_frames(rid, "not_found", "NotFound", f"no call named {method!r}",
-                                           compact=compact))
-            return
+            reply(route, _error_frames(rid, "not_found", "NotFound", f"no call named {method!r}", compact=compact))
+            return False
         deadline = time.monotonic() + req.timeout_ms / 1000 if req.timeout_ms else None
         context = CallContext(self, route, rid, method, compact, deadline)
+        job = ("call", context, call, req.args, req.kwargs, req.token)
+        if io_thread:
+            self._admit(route, rid, compact, job)
+        else:
+            self._running[(route[0], rid)] = context
+            self._run_call(*job[1:])
+            return True
+        return False
+
+    def _admit(self, route: List[bytes], rid: bytes, compact: bool, job: tuple) -> None:
+        """Queues a call (or a request to decode) in its client's turn, or
+        refuses it (I/O thread)."""
         with self._calls_cond:
             # Room for threads + max_queued calls in all; when it is full,
             # the client with the most waiting calls gives way.
-            accepted, evicted = self._waiting.push(
-                route[0], (context, call, req.args, req.kwargs, req.token),
-                self._threads + self._max_queued - self._calls_running)
+            accepted, evicted = self._waiting.push(route[0], (route, rid, compact, job),
+                                                   self._threads + self._max_queued - self._calls_running)
             if accepted:
-                self._running[(route[0], rid)] = context
+                if job[0] == "call":
+                    self._running[(route[0], rid)] = job[1]
                 self._calls_cond.notify()
-        for refused in ([evicted[0]] if evicted else []) + ([] if accepted else [context]):
-            if refused is not context:
-                self._running.pop((refused._route[0], refused._rid), None)
-            self._reply(refused._route, _error_frames(
-                refused._rid, "resource_exhausted", "ServerBusy",
+        for r_route, r_rid, r_compact, r_job in ([evicted] if evicted else []) + ([] if accepted else [
+                (route, rid, compact, job)]):
+            if accepted and r_job[0] == "call":
+                self._running.pop((r_route[0], r_rid), None)
+            self._reply(r_route, _error_frames(
+                r_rid, "resource_exhausted", "ServerBusy",
                 f"server busy: {self._threads} calls are running and {self._max_queued} waiting (max_queued), "
-                "the most of them this client's; retry later", compact=refused._compact))
+                "the most of them this client's; retry later", compact=r_compact))
 
     def _call_loop(self) -> None:
         """A call thread: runs the waiting calls, each client's in turn."""
@@ -387,9 +417,19 @@ class RemoteServer(_Streams, _Relays):
                     self._calls_cond.wait()
                 if self._stopping:
                     return
-                job = self._waiting.pop()
+                _, _, _, job = self._waiting.pop()
                 self._calls_running += 1
-            self._run_call(*job)
+            if job[0] == "call":
+                self._run_call(*job[1:])
+                continue
+            ran = False
+            try:  # a large request, decoded in its client's turn
+                ran = self._dispatch(job[1], job[2], self._post_reply, False)
+            except Exception:
+                _log.exception("remote server: a request could not be handled; serving on")
+            if not ran:  # answered without a call
+                with self._calls_cond:
+                    self._calls_running -= 1
 
     def _cancel_running(self, route: List[bytes], rid: bytes) -> None:
         context = self._running.get((route[0], rid))
