@@ -8,6 +8,7 @@ they never read, uploads that stall, and requests the server must refuse."""
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -27,6 +28,7 @@ SIM_INTERVAL = 0.01
 TIMEOUT_S = 20.0
 KINDS = ["malformed", "oversized", "slow", "upload", "bad", "malformed", "slow", "bad"]
 SERVICE = "/daqdata.DaqData/"
+STATUS = re.compile(r"(hp_io initialised|being configured); \d+ of 100 streams; \d+ images sent")
 # (type, shape, bytes per pixel) of the simulator's img16 and ph256 frames
 EXPECTED = {daqdata_pb2.PanoImage.MOVIE: ([32, 32], 2), daqdata_pb2.PanoImage.PULSE_HEIGHT: ([16, 16], 2)}
 
@@ -108,20 +110,21 @@ def start(exe, args):
 
 
 def check_images(images, module):
-    """Images of one short stream: the module asked for, the simulator's
-    shapes, and frame numbers that increase per kind."""
+    """What is wrong with the images of one short stream (None: nothing):
+    the module asked for, the simulator's shapes, frame numbers that
+    increase per kind, both kinds."""
     last = {}
     for im in images:
         p = im.pano_image
         if p.module_id != module or p.type not in EXPECTED:
-            return False
+            return f"module {p.module_id} type {p.type} (asked for module {module})"
         shape, bpp = EXPECTED[p.type]
         if list(p.shape) != shape or p.bytes_per_pixel != bpp or len(p.image_array) != shape[0] * shape[1]:
-            return False
+            return f"shape {list(p.shape)}, {p.bytes_per_pixel} bytes per pixel, {len(p.image_array)} pixels"
         if p.type in last and p.frame_number <= last[p.type]:
-            return False
+            return f"type {p.type}: frame {p.frame_number} after {last[p.type]}"
         last[p.type] = p.frame_number
-    return len(last) == 2
+    return None if len(last) == 2 else f"only type {list(last)} in {len(images)} images"
 
 
 async def good_clients(target, clients, requests):
@@ -142,7 +145,8 @@ async def good_clients(target, clients, requests):
                         ok = isinstance(r, empty_pb2.Empty)
                     elif n % 5 == 2:
                         r = await stub.Status(empty_pb2.Empty(), timeout=TIMEOUT_S)
-                        ok = r.hp_io_initialized and "hp_io initialised" in r.message
+                        # "being configured" while an InitHpIo (a hostile one) runs
+                        ok = r.hp_io_initialized and STATUS.match(r.message) is not None
                     else:
                         module = MODULES[n % len(MODULES)]
                         call = stub.StreamImages(daqdata_pb2.StreamImagesRequest(
@@ -154,10 +158,12 @@ async def good_clients(target, clients, requests):
                             if len(images) == 4:
                                 break
                         call.cancel()
-                        ok = len(images) == 4 and check_images(images, module)
+                        why = check_images(images, module) if len(images) == 4 else f"{len(images)} images"
+                        ok = why is None
                     latencies.append(time.perf_counter() - t0)
                     if not ok:
                         wrong.append(n)
+                        errors.append(f"wrong: {why if n % 5 > 2 else r}")
                 except grpc.aio.AioRpcError as e:
                     lost.append(n)
                     errors.append(f"{e.code().name}: {e.details()}")
