@@ -489,3 +489,57 @@ def test_large_requests_are_decoded_by_a_call_thread_in_their_clients_turn(monke
     small = [name for name, size in threads_seen if size <= 64 << 10]
     assert len(large) == 7 and all(n.startswith("acheron-call") for n in large), threads_seen
     assert small == ["acheron-remote-io"]
+
+
+def test_a_client_that_does_not_read_its_replies_gets_its_calls_refused_not_run():
+    """Calls whose replies cannot be delivered (the client's queue is full:
+    it sends and never reads) are refused without running; a client flooding
+    such calls used to take its full turn of the call threads (and the
+    interpreter) for replies that were then dropped. Once it reads again,
+    its calls run again."""
+    ran = [0]
+    payload = b"x" * 65536
+
+    def work():
+        ran[0] += 1
+        return payload
+
+    s = RemoteServer(LOOP, LOOP, threads=1)
+    s.add_call("work", work)
+    with s:
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.linger = 0
+        sock.setsockopt(zmq.RCVHWM, 1)
+        sock.setsockopt(zmq.RCVBUF, 65536)
+        sock.connect(s.rpc_endpoint)
+        try:
+            sent = 6000
+            for rid in range(1, sent + 1):
+                sock.send_multipart(request_frames("compact", rid, packed({"method": "work"})))
+            # Wait until the server has read every request (a ping is read after them).
+            with RemoteClient(s.rpc_endpoint, timeout=5.0) as c:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and s._router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    c.list_calls()
+                    time.sleep(0.05)
+            time.sleep(0.5)
+            assert ran[0] < sent // 2, ran[0]
+            # Reading again: everything queued arrives, then calls run again.
+            sock.rcvtimeo = 2000
+            got = 0
+            try:
+                while True:
+                    sock.recv_multipart()
+                    got += 1
+            except zmq.Again:
+                pass
+            assert got >= ran[0] // 2
+            before = ran[0]
+            sock.rcvtimeo = 5000
+            for rid in (sent + 1, sent + 2):  # the first may meet the mark; the next runs
+                sock.send_multipart(request_frames("compact", rid, packed({"method": "work"})))
+                cmd, got_rid, h = read_reply(sock, "compact")
+                assert got_rid == rid
+            assert (cmd, got_rid) == (FINAL, sent + 2) and ran[0] > before
+        finally:
+            sock.close()

@@ -34,6 +34,14 @@ DEFAULT_MAX_QUEUED = 256  # calls waiting for a call thread
 # Requests whose header is larger are decoded by a call thread in their
 # client's turn, not by the I/O thread (decoding costs about 0.1 us a byte).
 _INLINE_HEADER_BYTES = 64 << 10
+_MAX_BACKED_UP = 4096  # clients remembered as not reading their replies
+
+
+def _command_of(msg: List[Any], compact: bool) -> int:
+    """The command byte of a call message in either framing (0: unreadable)."""
+    if compact:
+        return msg[0][6]
+    return msg[1][0] if len(msg) > 1 and len(msg[1]) == 1 else 0
 _log = logging.getLogger("acheron.remote")
 
 
@@ -121,6 +129,8 @@ class RemoteServer(_Streams, _Relays):
         self._calls_running = 0
         self._calls_cond = threading.Condition()
         self._call_threads: List[threading.Thread] = []
+        # Clients whose queue of replies was full at the last reply (I/O thread only).
+        self._backed_up: Dict[bytes, bool] = {}
         self._relays: List[Tuple[_Stream, zmq.Socket]] = []
         self._upstreams: List[RemoteClient] = []
         self._io: Optional[threading.Thread] = None
@@ -242,8 +252,17 @@ class RemoteServer(_Streams, _Relays):
     def _reply(self, route: List[bytes], frames: List[Any]) -> None:
         try:
             _send(self._router, route + frames, _DONTWAIT)
-        except (zmq.Again, zmq.ZMQError):
-            pass  # the client is gone or not reading
+        except zmq.Again:
+            # The client's queue is full: it does not read its replies.
+            # Its next requests are refused unread until a reply gets through.
+            if len(self._backed_up) >= _MAX_BACKED_UP:
+                self._backed_up.pop(next(iter(self._backed_up)))
+            self._backed_up[route[0]] = True
+            return
+        except zmq.ZMQError:
+            return  # the client is gone
+        if self._backed_up:
+            self._backed_up.pop(route[0], None)
 
     def _post_reply(self, route: List[bytes], frames: List[Any]) -> None:
         self._outbox.append((route, frames, None))
@@ -335,6 +354,16 @@ class RemoteServer(_Streams, _Relays):
         start = 2 if len(frames) > 1 and len(frames[1]) == 0 else 1
         route, msg = [bytes(f) for f in frames[:start]], frames[start:]
         compact, rid, head = _framing(msg)
+        if self._backed_up and route[0] in self._backed_up:
+            # Running its calls would only make replies nobody reads (a
+            # client flooding calls would take its turn of the call threads
+            # and the interpreter for nothing). Cancels and pings are cheap.
+            if _command_of(msg, compact) not in (CANCEL, PING):
+                self._reply(route, _error_frames(
+                    rid, "resource_exhausted", "ServerBusy",
+                    "server busy: this client does not read its replies (its queue is full); its calls "
+                    "are refused until it reads them", compact=compact))
+                return
         header = head if compact else (msg[4] if len(msg) > 4 and msg[1] == _CMD[REQUEST] else b"")
         if len(header) > _INLINE_HEADER_BYTES:
             # Decoding costs CPU in proportion to the header (up to 1 MiB):
