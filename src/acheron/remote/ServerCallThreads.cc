@@ -32,7 +32,9 @@ void ServerImpl::lead() {
     if (!job) continue;
     std::unique_lock lk(lf_mutex);
     if (idle == 0) {
-      backlog.push_back(std::move(*job));  // every call thread is busy: the next free one runs it
+      // Every call thread is busy: a free one runs it in its client's turn.
+      std::string client = job->client;  // before the job is moved
+      backlog.push(client, std::move(*job));
       continue;
     }
     if (handoff_timer < 0) {  // hand over at once
@@ -105,8 +107,7 @@ void ServerImpl::call_thread() {
   std::unique_lock lk(lf_mutex);
   while (!stopping) {
     if (!backlog.empty()) {
-      Job job = std::move(backlog.front());
-      backlog.pop_front();
+      Job job = backlog.pop();
       lk.unlock();
       run_job(job);
       lk.lock();
