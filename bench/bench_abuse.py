@@ -319,7 +319,9 @@ def run_service_target(name, module, exe, args):
              "remote-py": getattr(module, "start_python", None)}.get(name) or module.start
     server = start(exe, args)
     try:
+        cpu0 = cpu_seconds(server.p.pid)
         clean = module.run_good(server, args)
+        clean_cpu = cpu_seconds(server.p.pid) - cpu0
     finally:
         server.stop()
     server = start(exe, args)
@@ -342,7 +344,9 @@ def run_service_target(name, module, exe, args):
         while ready.value < len(hostiles) and time.monotonic() < wait_until:
             time.sleep(0.05)
         time.sleep(1.0)  # the hostile clients get going
+        cpu0 = cpu_seconds(server.p.pid)
         dirty = module.run_good(server, args)
+        dirty_cpu = cpu_seconds(server.p.pid) - cpu0
         stop.set()
         for h in hostiles:
             h.join(10)
@@ -361,10 +365,24 @@ def run_service_target(name, module, exe, args):
     print(f"{name:14s} {args.requests:6d} {lost:5d} {wrong:5d} {counter.value:8d} "
           f"{p50c:8.2f} {p99c:8.2f} {p50d:8.2f} {p99d:8.2f} {p99d / p99c:6.2f} "
           f"{'yes' if alive else 'NO'}")
+    # The server's share of a core while the well-behaved clients ran: far
+    # below 1 per busy thread means it waited for the CPU, not for work.
+    print(f"  server CPU: {clean_cpu:.1f} s in {clean['wall']:.1f} s alone, "
+          f"{dirty_cpu:.1f} s in {dirty['wall']:.1f} s with hostile clients")
     for r in clean.get("refused", []) + dirty.get("refused", []):
         print(f"  lost: {r}")
     return {"ok": lost == 0 and wrong == 0 and alive, "lost": lost, "wrong": wrong,
             "hostile_messages": counter.value, "alive": alive, "p99_ratio": p99d / p99c}
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (s), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def load_average():
