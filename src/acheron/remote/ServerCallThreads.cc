@@ -30,13 +30,23 @@ void ServerImpl::lead() {
       log::error("remote server: request not handled: {}", e.what());
     }
     if (!job) continue;
+    std::vector<Buffer> evicted_route = std::move(job->evicted_route);
+    std::vector<Buffer> evicted_reply = std::move(job->evicted_reply);
+    auto refuse_evicted = [&] {
+      if (!evicted_reply.empty()) send_reply(evicted_route, std::move(evicted_reply), true);
+    };
     std::unique_lock lk(lf_mutex);
     if (idle == 0) {
       // Every call thread is busy: a free one runs it in its client's turn.
       std::string client = job->client;  // before the job is moved
       backlog.push(client, std::move(*job));
+      lk.unlock();
+      refuse_evicted();
       continue;
     }
+    lk.unlock();
+    refuse_evicted();
+    lk.lock();
     if (handoff_timer < 0) {  // hand over at once
       has_leader = false;
       lk.unlock();

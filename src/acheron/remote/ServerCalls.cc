@@ -319,12 +319,10 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
       send_reply(route, busy(req, framing), true);
       return std::nullopt;
     }
-    // The evicted call's place goes to this one (in_flight stays counted).
-    {
-      std::lock_guard lock(running_mutex);
-      running.erase(evicted->key);
-    }
-    send_reply(evicted->route, busy(evicted->request, evicted->framing), true);
+    // The evicted call's place goes to this one (in_flight stays counted);
+    // it is refused once this one is queued (lead()).
+    std::lock_guard lock(running_mutex);
+    running.erase(evicted->key);
   }
   try {
     auto context = make_context(route, req, framing, deadline);
@@ -335,8 +333,14 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
             deadline,
             std::move(context),
             {},
-            std::move(client)};
+            std::move(client),
+            {},
+            {}};
     job.key = running_key(job.route, job.request.request_id);
+    if (evicted) {
+      job.evicted_route = std::move(evicted->route);
+      job.evicted_reply = busy(evicted->request, evicted->framing);
+    }
     {
       std::lock_guard lock(running_mutex);
       running[job.key] = job.context;

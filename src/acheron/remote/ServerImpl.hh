@@ -77,6 +77,9 @@ struct Job {
   std::shared_ptr<CallContext> context;
   std::string key;     // route identity + request id: where a CANCEL finds the call
   std::string client;  // route identity: whose turn the call waits for
+  // The refusal of the waiting call this one took the place of (route and
+  // reply frames), sent once this one is queued or running.
+  std::vector<Buffer> evicted_route, evicted_reply;
 };
 
 // A stream message on its way to the stream thread.
