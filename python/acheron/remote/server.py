@@ -1,6 +1,6 @@
 """The server of remote objects: exports Python callables and streams with
 the same protocol as the C++ RemoteServer. This module holds the sockets,
-the I/O loop, call dispatch (thread pool, queue bound, deadlines,
+the I/O loop, call dispatch (call threads, per-client turns, queue bound, deadlines,
 cancellation), the built-in calls and the write lock; streams are in
 streams.py, relays in relay.py."""
 
