@@ -1,17 +1,28 @@
 #!/usr/bin/env python3
-"""Load and abuse, side by side: well-behaved ChAR0N clients of `acheron
-photon serve` and of `acheron broker` (two workers) complete their requests
-while hostile clients send malformed, oversized, slow-reading, replayed and
-(broker) forged traffic. Prints, per target, lost and wrong replies and the
-well-behaved clients' latency without and with the hostile clients, and their
-ratio. Loopback only; every process and loop is bounded in count and time.
+"""Load and abuse, side by side: well-behaved clients of a server complete
+their requests while hostile clients send malformed, oversized, slow-reading,
+replayed and forged traffic. Prints, per target, lost and wrong replies and
+the well-behaved clients' latency without and with the hostile clients, and
+their ratio. Loopback only; every process and loop is bounded in count and
+time. Targets (--targets, comma-separated; default all):
 
-  PYTHONPATH=python /usr/bin/python3 bench/bench_abuse.py build/release \\
-      [--clients 64] [--requests 10000] [--hostile 8] [--photons 200]
+  serve       ChAR0N clients of `acheron photon serve`
+  broker      ChAR0N clients of `acheron broker` with two photon workers
+  remote-cpp  calls to `acheron remote serve-demo` (bench/abuse_remote.py)
+  remote-py   calls to a Python acheron.remote server (bench/abuse_remote_server.py)
+  daq         Ping, Status and StreamImages of `acheron daq serve` (bench/abuse_daq.py)
 
-A reply is wrong if its bytes differ from the reply to the same request in
-the run without hostile clients (event ids are unique, the server's seed is
-fixed, so every reply is reproducible)."""
+Run it with the installed package (`make python-install`):
+
+  build/venv/bin/python bench/bench_abuse.py build/default \\
+      [--clients 64] [--requests 10000] [--hostile 8] [--photons 200] [--targets ...]
+
+ChAR0N: a reply is wrong if its bytes differ from the reply to the same
+request in the run without hostile clients (event ids are unique, the
+server's seed is fixed, so every reply is reproducible). Remote and DaqData:
+a reply is wrong if it is not the call's known result (add, scale; images of
+the module asked for, with the simulator's shapes and increasing frame
+numbers); an error reply or no reply within 20 s is lost."""
 
 import argparse
 import asyncio
@@ -29,9 +40,13 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "python"))
-from acheron.photon import COMPONENTS, isotropic_photons  # noqa: E402
+BENCH = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))  # abuse_remote, abuse_daq
+try:
+    from acheron.photon import COMPONENTS, isotropic_photons
+except ImportError as e:
+    sys.exit(f"bench_abuse: the acheron package is not importable ({e}): install it with "
+             f"`make python-install` and run build/venv/bin/python bench/bench_abuse.py")
 
 VARIANTS = 20  # distinct photon sets; event ids make every request unique
 MAX_MESSAGE = 8 << 20  # the servers' --max-message-size here
@@ -284,6 +299,103 @@ def run_target(name, start, exe, args, sets):
             "hostile_messages": counter.value, "alive": alive, "p99_ratio": p99d / p99c}
 
 
+def _spawned_hostile(module_name, kind, address, stop, deadline, counter, ready, nice):
+    """A hostile client process: imports its target's module, says it is
+    ready, then runs until stop."""
+    import importlib
+    if nice:
+        os.nice(nice)
+    module = importlib.import_module(module_name)
+    with ready.get_lock():
+        ready.value += 1
+    module.hostile(kind, address, stop, deadline, counter)
+
+
+def run_service_target(name, module, exe, args):
+    """A target of bench/abuse_remote.py or bench/abuse_daq.py: `start`
+    gives a server (fresh for each run), `run_good` the well-behaved
+    clients' results, `hostile` one hostile client of kind KINDS[i]."""
+    start = {"remote-cpp": getattr(module, "start_cpp", None),
+             "remote-py": getattr(module, "start_python", None)}.get(name) or module.start
+    server = start(exe, args)
+    try:
+        cpu0 = cpu_seconds(server.p.pid)
+        clean = module.run_good(server, args)
+        clean_cpu = cpu_seconds(server.p.pid) - cpu0
+    finally:
+        server.stop()
+    server = start(exe, args)
+    # Spawned, not forked: the parent has used gRPC, which does not survive a fork.
+    spawn = mp.get_context("spawn")
+    counter = spawn.Value("q", 0)
+    ready = spawn.Value("i", 0)
+    stop = spawn.Event()
+    hostiles = []
+    try:
+        deadline = time.time() + max(5.0, clean["wall"] * 3 + 10)  # bounded
+        kinds = module.KINDS
+        hostiles = [spawn.Process(target=_spawned_hostile,
+                                  args=(module.__name__, kinds[i % len(kinds)], server.address(), stop,
+                                        deadline, counter, ready, getattr(args, "hostile_nice", 0)))
+                    for i in range(args.hostile)]
+        for h in hostiles:
+            h.start()
+        wait_until = time.monotonic() + 60  # process start-up on a loaded machine
+        while ready.value < len(hostiles) and time.monotonic() < wait_until:
+            time.sleep(0.05)
+        time.sleep(1.0)  # the hostile clients get going
+        cpu0 = cpu_seconds(server.p.pid)
+        dirty = module.run_good(server, args)
+        dirty_cpu = cpu_seconds(server.p.pid) - cpu0
+        stop.set()
+        for h in hostiles:
+            h.join(10)
+        alive = server.alive()
+    finally:
+        stop.set()
+        for h in hostiles:
+            if h.is_alive():
+                h.terminate()
+                h.join(5)
+        server.stop()
+    lost = clean["lost"] + dirty["lost"]
+    wrong = clean["wrong"] + dirty["wrong"]
+    p50c, p99c = percentile(clean["latencies"], 50) * 1e3, percentile(clean["latencies"], 99) * 1e3
+    p50d, p99d = percentile(dirty["latencies"], 50) * 1e3, percentile(dirty["latencies"], 99) * 1e3
+    print(f"{name:14s} {args.requests:6d} {lost:5d} {wrong:5d} {counter.value:8d} "
+          f"{p50c:8.2f} {p99c:8.2f} {p50d:8.2f} {p99d:8.2f} {p99d / p99c:6.2f} "
+          f"{'yes' if alive else 'NO'}")
+    # The server's share of a core while the well-behaved clients ran: far
+    # below 1 per busy thread means it waited for the CPU, not for work.
+    print(f"  server CPU: {clean_cpu:.1f} s in {clean['wall']:.1f} s alone, "
+          f"{dirty_cpu:.1f} s in {dirty['wall']:.1f} s with hostile clients")
+    for r in clean.get("refused", []) + dirty.get("refused", []):
+        print(f"  lost: {r}")
+    return {"ok": lost == 0 and wrong == 0 and alive, "lost": lost, "wrong": wrong,
+            "hostile_messages": counter.value, "alive": alive, "p99_ratio": p99d / p99c}
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (s), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def load_average():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+TARGETS = ["serve", "broker", "remote-cpp", "remote-py", "daq"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("build", nargs="?", default="build/release")
@@ -291,18 +403,35 @@ def main():
     ap.add_argument("--requests", type=int, default=10000)
     ap.add_argument("--hostile", type=int, default=8)
     ap.add_argument("--photons", type=int, default=200)
-    ap.add_argument("--targets", default="serve,broker")
+    ap.add_argument("--hostile-nice", type=int, default=0,
+                    help="run the hostile clients of the remote and daq targets at this nice level: "
+                         "tells their own CPU use on a small machine from the server's queueing")
+    ap.add_argument("--targets", default=",".join(TARGETS),
+                    help="comma-separated: " + ", ".join(TARGETS))
     args = ap.parse_args()
+    targets = args.targets.split(",")
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        ap.error(f"unknown target(s) {', '.join(unknown)}: choose from {', '.join(TARGETS)}")
     exe = str(pathlib.Path(args.build) / "apps" / "acheron" / "acheron")
-    sets = photon_sets(args.photons)
-    print(f"{args.clients} well-behaved clients, {args.hostile} hostile, {args.photons} photons "
-          f"per request; latency in ms")
+    if not os.path.exists(exe):
+        ap.error(f"{exe} does not exist: build it first (cmake --build {args.build} --target acheron)")
+    print(f"{args.clients} well-behaved clients, {args.hostile} hostile, {args.requests} requests; "
+          f"{args.photons} photons per ChAR0N request; latency in ms; load average {load_average()}")
     print(f"{'target':14s} {'reqs':>6s} {'lost':>5s} {'wrong':>5s} {'hostile':>8s} "
           f"{'p50':>8s} {'p99':>8s} {'p50+h':>8s} {'p99+h':>8s} {'ratio':>6s} alive")
     ok = True
-    targets = {"serve": start_serve, "broker": start_broker}
-    for t in args.targets.split(","):
-        ok &= run_target(t, targets[t], exe, args, sets)["ok"]
+    for t in targets:
+        if t in ("serve", "broker"):
+            start = {"serve": start_serve, "broker": start_broker}[t]
+            ok &= run_target(t, start, exe, args, photon_sets(args.photons))["ok"]
+        else:
+            if t == "daq":
+                import abuse_daq as module
+            else:
+                import abuse_remote as module
+            ok &= run_service_target(t, module, exe, args)["ok"]
+    print(f"load average at the end {load_average()}")
     sys.exit(0 if ok else 1)
 
 

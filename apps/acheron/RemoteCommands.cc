@@ -123,6 +123,10 @@ void add_demo_server(CLI::App& remote_cmd, int* exit_code) {
     std::string bind = "tcp://127.0.0.1:5555";
     std::string stream_bind = "tcp://127.0.0.1:5556";
     std::string http;
+    remote::ServerOptions defaults;
+    std::size_t threads = defaults.threads;
+    std::size_t max_queued = defaults.max_queued;
+    std::int64_t max_message_size = defaults.max_message_size;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = remote_cmd.add_subcommand(
@@ -133,10 +137,24 @@ void add_demo_server(CLI::App& remote_cmd, int* exit_code) {
       ->capture_default_str();
   cmd->add_option("--stream-bind", o->stream_bind, "stream endpoint")->capture_default_str();
   add_http_option(cmd, o->http);
+  cmd->add_option("--threads", o->threads, "calls running at once")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{256}))
+      ->capture_default_str();
+  cmd->add_option("--max-queued", o->max_queued,
+                  "calls that may wait for a call thread; more are answered 'server busy'")
+      ->capture_default_str();
+  cmd->add_option("--max-message-size", o->max_message_size,
+                  "largest frame a client or subscriber may send, in bytes (0: no limit); a "
+                  "larger one disconnects it")
+      ->capture_default_str();
   cmd->callback([o, exit_code] {
     SignalWatcher signals;
-    remote::RemoteServer server(
-        {.rpc_bind = o->bind, .stream_bind = o->stream_bind, .name = "demo"});
+    remote::RemoteServer server({.rpc_bind = o->bind,
+                                 .stream_bind = o->stream_bind,
+                                 .name = "demo",
+                                 .threads = o->threads,
+                                 .max_queued = o->max_queued,
+                                 .max_message_size = o->max_message_size});
     server.add_call("add", [](double a, double b) { return a + b; },
                     {.doc = "a + b", .params = {{"a"}, {"b", "any", Json(0.0)}}});
     server.add_call("echo",

@@ -2,6 +2,7 @@
 driven over TCP and its unix socket with the generated Python stubs and the
 acheron.daq client (the calls PANOSETI's clients make)."""
 
+import collections
 import json
 import os
 import pathlib
@@ -370,6 +371,52 @@ def test_init_refused_while_streaming_unless_forced(daq_server):
         assert e.value.code() == grpc.StatusCode.CANCELLED
         assert "forced a reconfiguration" in e.value.details()
         assert len(collect(c, 3, update_interval_seconds=0)) == 3  # streaming works again
+
+
+def test_unforced_inits_while_streaming_do_not_keep_others_from_streaming(daq_server):
+    """InitHpIo without force is refused while a client streams; it used to
+    wait in the InitHpIo queue first, and new streams were UNAVAILABLE
+    meanwhile, so one client calling it over and over kept every other
+    client from starting a stream."""
+    s = daq_server()
+    with DaqDataClient(s.unix) as c:
+        assert c.init_sim()
+    st = stub(s.unix)
+    held = st.StreamImages(daqdata_pb2.StreamImagesRequest(stream_movie_data=True, update_interval_seconds=0.05))
+    next(held)  # streaming from here on: every InitHpIo below is refused
+    stop = threading.Event()
+    init_codes = []
+
+    def init_spam():
+        own = stub(s.unix)
+        while not stop.is_set():
+            try:
+                own.InitHpIo(daqdata_pb2.InitHpIoRequest(simulate_daq=True, update_interval_seconds=0.1),
+                             timeout=5)
+                init_codes.append("OK")
+            except grpc.RpcError as e:
+                init_codes.append(e.code().name)
+
+    spammers = [threading.Thread(target=init_spam) for _ in range(6)]
+    for t in spammers:
+        t.start()
+    stream_codes = []
+    try:
+        while len(init_codes) < 300 or len(stream_codes) < 100:
+            call = st.StreamImages(daqdata_pb2.StreamImagesRequest(stream_movie_data=True), timeout=5)
+            try:
+                next(call)
+                stream_codes.append("OK")
+            except grpc.RpcError as e:
+                stream_codes.append(e.code().name)
+            call.cancel()
+    finally:
+        stop.set()
+        for t in spammers:
+            t.join(10)
+        held.cancel()
+    assert set(init_codes) == {"FAILED_PRECONDITION"}, collections.Counter(init_codes)
+    assert set(stream_codes) == {"OK"}, collections.Counter(stream_codes)
 
 
 def test_concurrent_inits_are_serialised_and_all_succeed(daq_server):

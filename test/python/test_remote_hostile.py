@@ -190,10 +190,12 @@ def test_calls_beyond_the_queue_bound_get_server_busy():
     s.add_call("block", block)
     s.add_call("add", lambda a, b: a + b)
     with s:
-        sock = zmq.Context.instance().socket(zmq.DEALER)
-        sock.linger = 0
-        sock.rcvtimeo = 3000
-        sock.connect(s.rpc_endpoint)
+        ctx = zmq.Context.instance()
+        sock, other = ctx.socket(zmq.DEALER), ctx.socket(zmq.DEALER)
+        for x in (sock, other):
+            x.linger = 0
+            x.rcvtimeo = 3000
+            x.connect(s.rpc_endpoint)
         try:
             # One call runs, two wait, the fourth and fifth are refused at once.
             for rid in range(1, 6):
@@ -208,15 +210,24 @@ def test_calls_beyond_the_queue_bound_get_server_busy():
             # Built-ins do not queue: they are answered while every slot is taken.
             with RemoteClient(s.rpc_endpoint, timeout=2.0) as c:
                 assert {x["name"] for x in c.list_calls()} == {"add", "block"}
-                with pytest.raises(RemoteException) as e:
-                    c.call("add", 1, 2)
-                assert e.value.code == "resource_exhausted"
+            # Another client's call is not refused while the first client
+            # holds the most waiting calls: that client's newest gives way.
+            other.send_multipart(request_frames("compact", 9, packed(
+                {"method": "add", "meta": {"args": [2, 3]}, "timeout_ms": 10000})))
+            cmd, rid, h = read_reply(sock, "compact")
+            assert (cmd, rid) == (ERROR, 3) and h["error"]["type"] == "ServerBusy"
+            # A client that already has the most waiting calls is refused.
+            sock.send_multipart(request_frames("compact", 6, packed({"method": "block", "timeout_ms": 10000})))
+            cmd, rid, h = read_reply(sock, "compact")
+            assert (cmd, rid) == (ERROR, 6) and h["error"]["code"] == "resource_exhausted"
             release.set()
-            done = sorted(read_reply(sock, "compact")[:2] for _ in range(3))
-            assert done == [(FINAL, 1), (FINAL, 2), (FINAL, 3)]
+            assert read_reply(other, "compact")[:2] == (FINAL, 9)
+            done = sorted(read_reply(sock, "compact")[:2] for _ in range(2))
+            assert done == [(FINAL, 1), (FINAL, 2)]
         finally:
             release.set()
             sock.close()
+            other.close()
         # Slots free again once the calls have finished.
         with RemoteClient(s.rpc_endpoint, timeout=2.0) as c:
             deadline = time.monotonic() + 2
@@ -229,28 +240,55 @@ def test_calls_beyond_the_queue_bound_get_server_busy():
                     time.sleep(0.01)
 
 
-@pytest.mark.parametrize("call, after", [("disable_stream", {"frames": False}), ("enable_stream", {"frames": True}),
-                                         ("remove_stream", {})])
-def test_stream_management_respects_the_write_lock(call, after):
-    s = RemoteServer(LOOP, LOOP)
-    before = {"frames": call != "enable_stream"}
-    s.add_manual_stream("frames", enabled=before["frames"])
-    with s, RemoteClient(s.rpc_endpoint, timeout=2.0) as holder, \
-            RemoteClient(s.rpc_endpoint, timeout=2.0) as other:
+def test_a_flooding_client_neither_refuses_nor_delays_another_beyond_its_turn():
+    """One client with many waiting calls (a flood whose replies it may
+    never read) does not starve another: the other's call is accepted and
+    runs at its turn, before the flood's remaining calls."""
+    release = threading.Event()
+    started = threading.Event()
+    order = []
 
-        def state():
-            return {x["name"]: x["enabled"] for x in other.list_streams()}
+    def block(tag):
+        started.set()
+        release.wait(5)
+        order.append(tag)
+        return tag
 
-        assert holder.lock()
-        with pytest.raises(RemoteException) as e:
-            getattr(other, call)("frames")
-        assert e.value.code == "permission_denied"
-        assert state() == before  # untouched
-        getattr(holder, call)("frames")  # the holder may
-        assert state() == after
-        holder.unlock()
-        if after:
-            getattr(other, call)("frames")  # and anyone once the lock is free
+    s = RemoteServer(LOOP, LOOP, threads=1, max_queued=4)
+    s.add_call("block", block)
+    with s:
+        ctx = zmq.Context.instance()
+        flood, polite = ctx.socket(zmq.DEALER), ctx.socket(zmq.DEALER)
+        for x in (flood, polite):
+            x.linger = 0
+            x.rcvtimeo = 3000
+            x.connect(s.rpc_endpoint)
+        try:
+            # 1 runs, 2..5 wait, 6..20 are refused.
+            for rid in range(1, 21):
+                if rid == 2:
+                    assert started.wait(3)
+                flood.send_multipart(request_frames("compact", rid, packed(
+                    {"method": "block", "meta": {"args": [f"f{rid}"]}, "timeout_ms": 10000})))
+            refused = sorted(read_reply(flood, "compact")[1] for _ in range(15))
+            assert refused == list(range(6, 21))
+            polite.send_multipart(request_frames("compact", 1, packed(
+                {"method": "block", "meta": {"args": ["p1"]}, "timeout_ms": 10000})))
+            # The flood's newest waiting call made way.
+            cmd, rid, h = read_reply(flood, "compact")
+            assert (cmd, rid) == (ERROR, 5) and h["error"]["type"] == "ServerBusy"
+            release.set()
+            cmd, rid, h = read_reply(polite, "compact")
+            assert (cmd, rid) == (FINAL, 1), h
+            for _ in range(4):
+                assert read_reply(flood, "compact")[0] == FINAL
+            # Each client in turn: the polite call ran second, not after the flood.
+            assert order == ["f1", "f2", "p1", "f3", "f4"]
+        finally:
+            release.set()
+            flood.close()
+            polite.close()
+
 
 
 def test_stream_management_needs_the_lock_when_required():
@@ -368,3 +406,140 @@ def test_property_hostile_replies_raise_only_protocol_error(command, rid, messag
         decode_reply([b"ACHR01" + bytes([command]) + rid + header, *frames])
     except ProtocolError:
         pass
+
+
+def test_fair_queue_serves_clients_in_turn_and_refuses_the_longest():
+    from acheron.remote.fairqueue import FairQueue
+    q = FairQueue(4)
+    assert [q.push("a", f"a{i}") for i in range(4)] == [(True, None)] * 4
+    assert q.push("a", "a4") == (False, None)  # the longest queue is its own
+    assert q.push("b", "b0") == (True, "a3")  # a's newest makes way
+    assert q.push("b", "b1") == (True, "a2")
+    assert q.push("b", "b2") == (False, None)  # b would have more than a
+    assert len(q) == 4 and q.waiting("a") == 2 and q.waiting("b") == 2
+    assert [q.pop() for _ in range(5)] == ["a0", "b0", "a1", "b1", None]
+    assert q.push("c", "c0", room=1) == (True, None)
+    assert q.push("c", "c1", room=1) == (False, None)
+    assert q.drain() == ["c0"] and len(q) == 0
+
+
+@pytest.mark.parametrize("value", [list(range(200_000)), [[]] * 200_000, {f"k{i}": i for i in range(50_000)},
+                                   [[1, 2, {"a": []}]] * 20_000])
+def test_decoding_a_big_request_costs_no_call_per_element(value, monkeypatch):
+    """A header near the 1 MiB limit full of small values was resolved with
+    one Python call per value (about half a second of the server's I/O
+    thread per request: one client sending such requests delayed every
+    other by seconds). Plain and empty elements are now not visited."""
+    from acheron.remote import codec, decode_request
+    calls = [0]
+    resolve = codec._resolve
+
+    def counting(*a):
+        calls[0] += 1
+        return resolve(*a)
+
+    monkeypatch.setattr(codec, "_resolve", counting)
+    frames = request_frames("compact", 1, packed({"method": "echo", "meta": {"args": [value]}}))
+    assert len(frames[0]) < (1 << 20)
+    req = decode_request(frames)
+    assert req.args == [value]
+    nested = 20_000 if isinstance(value, list) and value and isinstance(value[0], list) and value[0] else 0
+    assert calls[0] <= 10 + 2 * nested, calls[0]
+
+
+def test_large_requests_are_decoded_by_a_call_thread_in_their_clients_turn(monkeypatch):
+    """The I/O thread reads every client's requests; a header of up to 1 MiB
+    costs tens of milliseconds to decode, so a large one is decoded by a call
+    thread in its client's turn. Its answers (results, decoding errors,
+    built-ins) still arrive, and the slots it used are given back."""
+    from acheron.remote import server as server_module
+    threads_seen = []
+    decode = server_module.decode_request
+
+    def recording(msg):
+        threads_seen.append((threading.current_thread().name, len(msg[0])))
+        return decode(msg)
+
+    monkeypatch.setattr(server_module, "decode_request", recording)
+    s = RemoteServer(LOOP, LOOP, threads=1, max_queued=1)
+    s.add_call("echo", echo)
+    with s:
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.linger = 0
+        sock.rcvtimeo = 3000
+        sock.connect(s.rpc_endpoint)
+        try:
+            big = list(range(100_000))
+            for rid in range(1, 6):  # one at a time: more than threads + max_queued in all
+                sock.send_multipart(request_frames("compact", rid, packed({"method": "echo", "meta": {"args": [big]}})))
+                cmd, got, h = read_reply(sock, "compact")
+                assert (cmd, got) == (FINAL, rid) and h["meta"]["value"] == [[big], {}]
+            bad = packed({"method": "echo", "meta": {"args": [big], "token": "not a number"}})
+            sock.send_multipart(request_frames("compact", 6, bad))
+            cmd, got, h = read_reply(sock, "compact")
+            assert (cmd, got) == (ERROR, 6) and h["error"]["type"] == "ProtocolError"
+            sock.send_multipart(request_frames("compact", 7, packed({"method": "$calls", "meta": {"args": big}})))
+            cmd, got, h = read_reply(sock, "compact")
+            assert (cmd, got) == (FINAL, 7)
+            sock.send_multipart(request_frames("compact", 8, packed({"method": "echo", "meta": {"args": [1]}})))
+            assert read_reply(sock, "compact")[:2] == (FINAL, 8)
+        finally:
+            sock.close()
+    large = [name for name, size in threads_seen if size > 64 << 10]
+    small = [name for name, size in threads_seen if size <= 64 << 10]
+    assert len(large) == 7 and all(n.startswith("acheron-call") for n in large), threads_seen
+    assert small == ["acheron-remote-io"]
+
+
+def test_a_client_that_does_not_read_its_replies_gets_its_calls_refused_not_run():
+    """Calls whose replies cannot be delivered (the client's queue is full:
+    it sends and never reads) are refused without running; a client flooding
+    such calls used to take its full turn of the call threads (and the
+    interpreter) for replies that were then dropped. Once it reads again,
+    its calls run again."""
+    ran = [0]
+    payload = b"x" * 65536
+
+    def work():
+        ran[0] += 1
+        return payload
+
+    s = RemoteServer(LOOP, LOOP, threads=1)
+    s.add_call("work", work)
+    with s:
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.linger = 0
+        sock.setsockopt(zmq.RCVHWM, 1)
+        sock.setsockopt(zmq.RCVBUF, 65536)
+        sock.connect(s.rpc_endpoint)
+        try:
+            sent = 6000
+            for rid in range(1, sent + 1):
+                sock.send_multipart(request_frames("compact", rid, packed({"method": "work"})))
+            # Wait until the server has read every request (a ping is read after them).
+            with RemoteClient(s.rpc_endpoint, timeout=5.0) as c:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and s._router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    c.list_calls()
+                    time.sleep(0.05)
+            time.sleep(0.5)
+            assert ran[0] < sent // 2, ran[0]
+            # Reading again: everything queued arrives, then calls run again.
+            sock.rcvtimeo = 2000
+            got = 0
+            try:
+                while True:
+                    sock.recv_multipart()
+                    got += 1
+            except zmq.Again:
+                pass
+            assert got >= ran[0] // 2
+            before = ran[0]
+            sock.rcvtimeo = 5000
+            for rid in (sent + 1, sent + 2):  # the first may meet the mark; the next runs
+                sock.send_multipart(request_frames("compact", rid, packed({"method": "work"})))
+                cmd, got_rid, h = read_reply(sock, "compact")
+                assert got_rid == rid
+            assert (cmd, got_rid) == (FINAL, sent + 2) and ran[0] > before
+        finally:
+            sock.close()

@@ -14,6 +14,7 @@
 
 #include "TestWait.hh"
 #include "acheron/remote/Client.hh"
+#include "acheron/remote/FairQueue.hh"
 #include "acheron/remote/Protocol.hh"
 #include "acheron/remote/Server.hh"
 
@@ -1277,6 +1278,135 @@ TEST(RemoteLock, StreamManagementNeedsTheLockWhenRequired) {
   ASSERT_TRUE(c.lock());
   c.disable_stream("frames");
   EXPECT_EQ(c.list_streams()[0]["enabled"], false);
+}
+
+}  // namespace
+}  // namespace acheron::remote
+
+namespace acheron::remote {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The waiting room's policy: each waiting client in turn; when full, the
+// client with the most waiting calls gives way.
+TEST(RemoteFairQueue, ServesClientsInTurnAndMakesTheLongestGiveWay) {
+  FairQueue<int> q;
+  for (int i = 0; i < 4; ++i) q.push("a", i);
+  EXPECT_FALSE(q.make_way_for("a"));  // the longest queue is its own
+  auto out = q.make_way_for("b");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, 3);  // a's newest
+  q.push("b", 10);
+  out = q.make_way_for("b");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(*out, 2);
+  q.push("b", 11);
+  EXPECT_FALSE(q.make_way_for("b"));  // b would have more than a
+  EXPECT_EQ(q.size(), 4u);
+  EXPECT_EQ(q.waiting("a"), 2u);
+  std::vector<int> order;
+  while (!q.empty()) order.push_back(q.pop());
+  EXPECT_EQ(order, (std::vector<int>{0, 10, 1, 11}));
+}
+
+// One client filling the waiting room (a flood of calls) does not get
+// another client's call refused, and the other's call runs at its turn,
+// not after the flood's waiting calls.
+TEST(RemoteLimits, AFloodingClientGivesWayToAnotherClient) {
+  auto opts = inproc_options();
+  opts.threads = 1;
+  opts.max_queued = 4;
+  RemoteServer server(opts);
+  Gate gate;
+  std::mutex order_mutex;
+  std::vector<int> order;
+  server.add_call("block",
+                  [&](int id) {
+                    const bool passed = gate.pass();
+                    std::lock_guard lock(order_mutex);
+                    order.push_back(id);
+                    return passed ? id : -1;
+                  },
+                  {.params = {{"id"}}});
+  server.start();
+  zmq::socket_t flood(*server.context(), zmq::socket_type::dealer);
+  zmq::socket_t polite(*server.context(), zmq::socket_type::dealer);
+  for (auto* s : {&flood, &polite}) {
+    s->set(zmq::sockopt::linger, 0);
+    s->connect(server.rpc_endpoint());
+  }
+  ASSERT_TRUE(net::send_frames(flood, request_frames(1, "block", Json::array({1}))));
+  ASSERT_TRUE(gate.wait_entered(1));
+  for (int id = 2; id <= 20; ++id) {
+    ASSERT_TRUE(net::send_frames(flood, request_frames(id, "block", Json::array({id}))));
+  }
+  // 1 runs, 2..5 wait, 6..20 are refused.
+  std::vector<std::uint64_t> refused;
+  for (int i = 0; i < 15; ++i) {
+    auto r = next_reply(flood, 3000ms);
+    ASSERT_TRUE(r) << "refusal " << i;
+    EXPECT_EQ(r->client_command(), wire::Command::error);
+    refused.push_back(r->request_id);
+  }
+  std::sort(refused.begin(), refused.end());
+  EXPECT_EQ(refused.front(), 6u);
+  EXPECT_EQ(refused.back(), 20u);
+  ASSERT_TRUE(net::send_frames(polite, request_frames(100, "block", Json::array({100}))));
+  auto r = next_reply(flood, 3000ms);  // the flood's newest waiting call made way
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->request_id, 5u);
+  ASSERT_TRUE(r->error);
+  EXPECT_EQ(r->error->type, "ServerBusy");
+  gate.open();
+  r = next_reply(polite, 3000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->client_command(), wire::Command::final);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(next_reply(flood, 3000ms));
+  std::lock_guard lock(order_mutex);
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 100, 3, 4}));
+}
+
+// Calls of a client that does not read its replies (its queue is full) are
+// refused unread, not run for replies that would be dropped; once it reads
+// again, its calls run again.
+TEST(RemoteLimits, AClientThatDoesNotReadItsRepliesHasItsCallsRefusedNotRun) {
+  auto opts = inproc_options();
+  opts.threads = 1;
+  RemoteServer server(opts);
+  std::atomic<int> runs{0};
+  server.add_call("work", [&] {
+    ++runs;
+    return std::string(1024, 'x');
+  });
+  server.start();
+  zmq::socket_t sock(*server.context(), zmq::socket_type::dealer);
+  sock.set(zmq::sockopt::linger, 0);
+  sock.set(zmq::sockopt::rcvhwm, 1);
+  sock.connect(server.rpc_endpoint());
+  constexpr int kSent = 4000;
+  for (int id = 1; id <= kSent; ++id) {
+    ASSERT_TRUE(net::send_frames(sock, request_frames(id, "work", Json::array())));
+  }
+  // Until the server has read them all: the run count stops growing.
+  for (int last = -1; runs.load() != last;) {
+    last = runs.load();
+    std::this_thread::sleep_for(300ms);
+  }
+  EXPECT_LT(runs.load(), kSent / 2);  // a reply queue of about 1000, then refusals
+  // Reading again: the queued replies arrive, then calls run again.
+  while (next_reply(sock, 500ms)) {
+  }
+  const int before = runs.load();
+  ASSERT_TRUE(net::send_frames(sock, request_frames(kSent + 1, "work", Json::array())));
+  auto r = next_reply(sock, 3000ms);  // may be the refusal that clears the mark
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(net::send_frames(sock, request_frames(kSent + 2, "work", Json::array())));
+  r = next_reply(sock, 3000ms);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->request_id, std::uint64_t{kSent + 2});
+  EXPECT_EQ(r->client_command(), wire::Command::final);
+  EXPECT_GT(runs.load(), before);
 }
 
 }  // namespace

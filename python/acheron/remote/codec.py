@@ -76,11 +76,19 @@ def _ext_hook(code: int, data: bytes):
     return msgpack.ExtType(code, data)
 
 
+# Types a decoded value holds that need no resolution: every element of a
+# list (or value of a map) being one of these is checked at C speed.
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None), msgpack.ExtType})
+
+
 def _resolve(value, arrays, depth: int):
     """value with its array references replaced by the arrays; ``depth`` is
     value's level in the message (the header map is level 1). Values nested
     deeper than MAX_DEPTH are refused, as the C++ decoder refuses them, which
-    also bounds this recursion."""
+    also bounds this recursion. Work is per container and per reference, not
+    per element: a list of plain values is returned as it is, and plain or
+    empty elements are not visited (a 1 MiB header of small numbers would
+    otherwise cost a function call per number)."""
     if isinstance(value, _Ref):
         if value.index >= len(arrays):
             raise ProtocolError("array reference out of range")
@@ -88,11 +96,17 @@ def _resolve(value, arrays, depth: int):
     if isinstance(value, list):
         if value and depth >= MAX_DEPTH:
             raise ProtocolError(f"values nest more than {MAX_DEPTH} levels deep")
-        return [_resolve(v, arrays, depth + 1) for v in value]
+        if _PLAIN.issuperset(map(type, value)):
+            return value
+        return [v if type(v) in _PLAIN or (not v and type(v) is not _Ref) else _resolve(v, arrays, depth + 1)
+                for v in value]
     if isinstance(value, dict):
         if value and depth >= MAX_DEPTH:
             raise ProtocolError(f"values nest more than {MAX_DEPTH} levels deep")
-        return {k: _resolve(v, arrays, depth + 1) for k, v in value.items()}
+        if _PLAIN.issuperset(map(type, value.values())):
+            return value
+        return {k: v if type(v) in _PLAIN or (not v and type(v) is not _Ref) else _resolve(v, arrays, depth + 1)
+                for k, v in value.items()}
     return value
 
 

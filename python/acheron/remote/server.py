@@ -1,6 +1,6 @@
 """The server of remote objects: exports Python callables and streams with
 the same protocol as the C++ RemoteServer. This module holds the sockets,
-the I/O loop, call dispatch (thread pool, queue bound, deadlines,
+the I/O loop, call dispatch (call threads, per-client turns, queue bound, deadlines,
 cancellation), the built-in calls and the write lock; streams are in
 streams.py, relays in relay.py."""
 
@@ -14,16 +14,16 @@ import random
 import threading
 import time
 import traceback as _traceback
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import zmq
 
 from .calls import CallContext, _Call, _current, _describe
 from .client import RemoteClient
-from .codec import (CANCEL, FINAL, PING, PONG, PROTOCOL, _CMD, _HEAD, _MAX_FRAMES, _check_name, _error_frames,
+from .codec import (CANCEL, FINAL, PING, PONG, PROTOCOL, REQUEST, _CMD, _HEAD, _MAX_FRAMES, _check_name, _error_frames,
                     _framing, _value_frames, decode_request)
 from .errors import CallCancelled, ProtocolError, RemoteException
+from .fairqueue import FairQueue
 from .relay import _Relays
 from .sockets import _DONTWAIT, _recv, _send
 from .streams import _Stream, _Streams
@@ -31,14 +31,26 @@ from .streams import _Stream, _Streams
 # Server defaults (docs/remote.md, "Limits").
 DEFAULT_MAX_MESSAGE_SIZE = 256 << 20  # bytes per frame a client may send (ZMQ_MAXMSGSIZE)
 DEFAULT_MAX_QUEUED = 256  # calls waiting for a call thread
+# Requests whose header is larger are decoded by a call thread in their
+# client's turn, not by the I/O thread (decoding costs about 0.1 us a byte).
+_INLINE_HEADER_BYTES = 64 << 10
+_MAX_BACKED_UP = 4096  # clients remembered as not reading their replies
+
+
+def _command_of(msg: List[Any], compact: bool) -> int:
+    """The command byte of a call message in either framing (0: unreadable)."""
+    if compact:
+        return msg[0][6]
+    return msg[1][0] if len(msg) > 1 and len(msg[1]) == 1 else 0
 _log = logging.getLogger("acheron.remote")
 
 
 class RemoteServer(_Streams, _Relays):
     """Exports calls and streams; the same protocol as the C++ RemoteServer.
 
-    One I/O thread owns the sockets; calls run on a thread pool (a slow call
-    never blocks others or stream control); each periodic stream has its own
+    One I/O thread owns the sockets; calls run on ``threads`` call threads
+    (a slow call never blocks others or stream control), taken from each
+    client's waiting calls in turn; each periodic stream has its own
     thread scheduled against absolute deadlines. A malformed or hostile
     request gets an ERROR reply and the server serves on (docs/remote.md,
     "Limits").
@@ -60,7 +72,9 @@ class RemoteServer(_Streams, _Relays):
         dropped and counted) or "drop" (ZeroMQ's default: only the slow
         subscriber misses messages). ``max_queued``: calls that may wait for
         one of the ``threads`` call threads; more get a "server busy" ERROR
-        (resource_exhausted). ``max_message_size``: the largest frame, in
+        (resource_exhausted), refused to the client with the most waiting
+        calls (a waiting call of its may make way for another client's).
+        ``max_message_size``: the largest frame, in
         bytes, a client or subscriber may send (ZMQ_MAXMSGSIZE; ZeroMQ
         disconnects a peer that sends a larger one); None: no limit."""
         if slow_subscribers not in ("hold", "drop"):
@@ -107,13 +121,16 @@ class RemoteServer(_Streams, _Relays):
         self._outbox: collections.deque = collections.deque()
         self._commands: collections.deque = collections.deque()
         self._wake_r, self._wake_w = os.pipe()
-        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="acheron-call")
-        # Calls accepted and not finished (running or waiting for a thread):
-        # at most threads + max_queued.
+        # Calls accepted and not finished: at most `threads` run and
+        # max_queued wait, in one queue per client served in turn.
         self._threads = max(1, threads)
         self._max_queued = max_queued
-        self._in_flight = 0
-        self._in_flight_lock = threading.Lock()
+        self._waiting = FairQueue(max_queued)
+        self._calls_running = 0
+        self._calls_cond = threading.Condition()
+        self._call_threads: List[threading.Thread] = []
+        # Clients whose queue of replies was full at the last reply (I/O thread only).
+        self._backed_up: Dict[bytes, bool] = {}
         self._relays: List[Tuple[_Stream, zmq.Socket]] = []
         self._upstreams: List[RemoteClient] = []
         self._io: Optional[threading.Thread] = None
@@ -163,6 +180,10 @@ class RemoteServer(_Streams, _Relays):
         if self._io is None:
             self._io = threading.Thread(target=self._run_io, daemon=True, name="acheron-remote-io")
             self._io.start()
+            for i in range(self._threads):
+                t = threading.Thread(target=self._call_loop, daemon=True, name=f"acheron-call-{i}")
+                t.start()
+                self._call_threads.append(t)
             with self._meta_lock:
                 periodic = [s for s in self._streams.values() if s.kind == "periodic"]
             for st in periodic:
@@ -194,7 +215,11 @@ class RemoteServer(_Streams, _Relays):
         for st in all_streams:
             if st.thread is not None:
                 st.thread.join(5)
-        self._pool.shutdown(wait=True)
+        with self._calls_cond:
+            self._waiting.drain()  # no reply could leave any more
+            self._calls_cond.notify_all()
+        for t in self._call_threads:
+            t.join(5)
         for u in self._upstreams:
             u.close()
         for _, s in self._relays:
@@ -227,8 +252,17 @@ class RemoteServer(_Streams, _Relays):
     def _reply(self, route: List[bytes], frames: List[Any]) -> None:
         try:
             _send(self._router, route + frames, _DONTWAIT)
-        except (zmq.Again, zmq.ZMQError):
-            pass  # the client is gone or not reading
+        except zmq.Again:
+            # The client's queue is full: it does not read its replies.
+            # Its next requests are refused unread until a reply gets through.
+            if len(self._backed_up) >= _MAX_BACKED_UP:
+                self._backed_up.pop(next(iter(self._backed_up)))
+            self._backed_up[route[0]] = True
+            return
+        except zmq.ZMQError:
+            return  # the client is gone
+        if self._backed_up:
+            self._backed_up.pop(route[0], None)
 
     def _post_reply(self, route: List[bytes], frames: List[Any]) -> None:
         self._outbox.append((route, frames, None))
@@ -319,6 +353,31 @@ class RemoteServer(_Streams, _Relays):
     def _handle(self, frames: List[Any]) -> None:
         start = 2 if len(frames) > 1 and len(frames[1]) == 0 else 1
         route, msg = [bytes(f) for f in frames[:start]], frames[start:]
+        compact, rid, head = _framing(msg)
+        if self._backed_up and route[0] in self._backed_up:
+            # Running its calls would only make replies nobody reads (a
+            # client flooding calls would take its turn of the call threads
+            # and the interpreter for nothing). Cancels and pings are cheap.
+            if _command_of(msg, compact) not in (CANCEL, PING):
+                self._reply(route, _error_frames(
+                    rid, "resource_exhausted", "ServerBusy",
+                    "server busy: this client does not read its replies (its queue is full); its calls "
+                    "are refused until it reads them", compact=compact))
+                return
+        header = head if compact else (msg[4] if len(msg) > 4 and msg[1] == _CMD[REQUEST] else b"")
+        if len(header) > _INLINE_HEADER_BYTES:
+            # Decoding costs CPU in proportion to the header (up to 1 MiB):
+            # a call thread does it in this client's turn, and this thread
+            # reads the other clients' requests meanwhile.
+            self._admit(route, rid, compact, ("decode", route, msg))
+            return
+        self._dispatch(route, msg, self._reply, True)
+
+    def _dispatch(self, route: List[bytes], msg: List[Any], reply: Callable, io_thread: bool) -> bool:
+        """Decodes and answers one request, or starts its call: queued in
+        its client's turn (io_thread) or run here (a call thread that
+        decoded it in that turn; returns True when it ran a call).
+        ``reply`` sends an answer."""
         try:
             req = decode_request(msg)
         except Exception as e:  # ProtocolError; anything else is a gap in its checks, answered the same way
@@ -326,47 +385,80 @@ class RemoteServer(_Streams, _Relays):
             if not isinstance(e, ProtocolError):
                 _log.warning("remote server: a request could not be decoded (%s: %s)", type(e).__name__, e)
                 e = ProtocolError(f"malformed request ({type(e).__name__}: {e})")
-            self._reply(route, _error_frames(rid, "invalid_argument", "ProtocolError", str(e), compact=compact))
-            return
+            reply(route, _error_frames(rid, "invalid_argument", "ProtocolError", str(e), compact=compact))
+            return False
         rid, compact, method = req.rid, req.compact, req.method
         if req.command == PING:
-            self._reply(route, [_HEAD[PONG] + rid] if compact else [PROTOCOL, _CMD[PONG], req.service])
-            return
+            reply(route, [_HEAD[PONG] + rid] if compact else [PROTOCOL, _CMD[PONG], req.service])
+            return False
         if req.command == CANCEL:
             self._cancel_running(route, rid)
-            return
+            return False
         if method.startswith("$"):
             try:
-                self._reply(route, _value_frames(
+                reply(route, _value_frames(
                     rid, FINAL, method, self._builtin(method, req.args, req.kwargs, req.token), compact))
             except Exception as e:
-                self._reply(route, _error_frames(rid, self._code(e), type(e).__name__, str(e), compact=compact))
-            return
+                reply(route, _error_frames(rid, self._code(e), type(e).__name__, str(e), compact=compact))
+            return False
         with self._meta_lock:
             call = self._calls.get(method)
         if call is None:
-            self._reply(route, _error_frames(rid, "not_found", "NotFound", f"no call named {method!r}",
-                                           compact=compact))
-            return
-        with self._in_flight_lock:
-            busy = self._in_flight >= self._threads + self._max_queued
-            if not busy:
-                self._in_flight += 1
-        if busy:
-            self._reply(route, _error_frames(
-                rid, "resource_exhausted", "ServerBusy",
-                f"server busy: {self._threads} calls are running and {self._max_queued} waiting (max_queued); "
-                "retry later", compact=compact))
-            return
+            reply(route, _error_frames(rid, "not_found", "NotFound", f"no call named {method!r}", compact=compact))
+            return False
         deadline = time.monotonic() + req.timeout_ms / 1000 if req.timeout_ms else None
         context = CallContext(self, route, rid, method, compact, deadline)
-        self._running[(route[0], rid)] = context
-        try:
-            self._pool.submit(self._run_call, context, call, req.args, req.kwargs, req.token)
-        except RuntimeError:  # the pool has shut down: the server is stopping
-            self._running.pop((route[0], rid), None)
-            with self._in_flight_lock:
-                self._in_flight -= 1
+        job = ("call", context, call, req.args, req.kwargs, req.token)
+        if io_thread:
+            self._admit(route, rid, compact, job)
+        else:
+            self._running[(route[0], rid)] = context
+            self._run_call(*job[1:])
+            return True
+        return False
+
+    def _admit(self, route: List[bytes], rid: bytes, compact: bool, job: tuple) -> None:
+        """Queues a call (or a request to decode) in its client's turn, or
+        refuses it (I/O thread)."""
+        with self._calls_cond:
+            # Room for threads + max_queued calls in all; when it is full,
+            # the client with the most waiting calls gives way.
+            accepted, evicted = self._waiting.push(route[0], (route, rid, compact, job),
+                                                   self._threads + self._max_queued - self._calls_running)
+            if accepted:
+                if job[0] == "call":
+                    self._running[(route[0], rid)] = job[1]
+                self._calls_cond.notify()
+        for r_route, r_rid, r_compact, r_job in ([evicted] if evicted else []) + ([] if accepted else [
+                (route, rid, compact, job)]):
+            if accepted and r_job[0] == "call":
+                self._running.pop((r_route[0], r_rid), None)
+            self._reply(r_route, _error_frames(
+                r_rid, "resource_exhausted", "ServerBusy",
+                f"server busy: {self._threads} calls are running and {self._max_queued} waiting (max_queued), "
+                "the most of them this client's; retry later", compact=r_compact))
+
+    def _call_loop(self) -> None:
+        """A call thread: runs the waiting calls, each client's in turn."""
+        while True:
+            with self._calls_cond:
+                while not self._stopping and not len(self._waiting):
+                    self._calls_cond.wait()
+                if self._stopping:
+                    return
+                _, _, _, job = self._waiting.pop()
+                self._calls_running += 1
+            if job[0] == "call":
+                self._run_call(*job[1:])
+                continue
+            ran = False
+            try:  # a large request, decoded in its client's turn
+                ran = self._dispatch(job[1], job[2], self._post_reply, False)
+            except Exception:
+                _log.exception("remote server: a request could not be handled; serving on")
+            if not ran:  # answered without a call
+                with self._calls_cond:
+                    self._calls_running -= 1
 
     def _cancel_running(self, route: List[bytes], rid: bytes) -> None:
         context = self._running.get((route[0], rid))
@@ -394,8 +486,8 @@ class RemoteServer(_Streams, _Relays):
         finally:
             _current.context = None
             self._running.pop((context._route[0], rid), None)
-            with self._in_flight_lock:  # before the reply: the caller may call again at once
-                self._in_flight -= 1
+            with self._calls_cond:  # before the reply: the caller may call again at once
+                self._calls_running -= 1
         if not context.cancel_requested:  # a cancelled call gets no reply
             self._post_reply(context._route, out)
 

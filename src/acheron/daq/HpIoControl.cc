@@ -31,6 +31,15 @@ grpc::ServerUnaryReactor* Server::Impl::InitHpIo(grpc::CallbackServerContext* ct
       reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, kShutdownMessage));
       return reactor;
     }
+    // A call without force is refused while clients stream; answering it
+    // here keeps it out of the queue, where it would make every new stream
+    // UNAVAILABLE until its turn came (one client calling it over and over
+    // kept all others from starting a stream).
+    if (!c.force && !readers_.empty()) {
+      const auto r = streaming_refusal();
+      reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(r.code), r.message));
+      return reactor;
+    }
     // Calls run one at a time on init_thread_ (they wait for each other and
     // for hp_io to start, which must not hold gRPC's threads); a bounded
     // number waits.
@@ -108,6 +117,14 @@ Server::InitResult Server::Impl::init_hp_io(HpIoConfig c) {
   return run_init(c);
 }
 
+Server::InitResult Server::Impl::streaming_refusal() const {
+  std::string peers;
+  for (auto* r : readers_) peers += fmt::format("{}'{}'", peers.empty() ? "" : ", ", r->peer_);
+  return {grpc::StatusCode::FAILED_PRECONDITION,
+          fmt::format("Cannot modify server state: {} clients are streaming: [{}]", readers_.size(),
+                      peers)};
+}
+
 Server::InitResult Server::Impl::run_init(const HpIoConfig& c) {
   using Code = grpc::StatusCode;
   struct Pending {
@@ -127,14 +144,7 @@ Server::InitResult Server::Impl::run_init(const HpIoConfig& c) {
     std::unique_lock lock(mutex_);
     if (shutting_down_) return {Code::CANCELLED, kShutdownMessage};
     if (!readers_.empty()) {
-      if (!c.force) {
-        std::string peers;
-        for (auto* r : readers_)
-          peers += fmt::format("{}'{}'", peers.empty() ? "" : ", ", r->peer_);
-        return {Code::FAILED_PRECONDITION,
-                fmt::format("Cannot modify server state: {} clients are streaming: [{}]",
-                            readers_.size(), peers)};
-      }
+      if (!c.force) return streaming_refusal();
       for (auto* r : readers_) {
         if (r->state_ == Reader::State::idle) {
           r->state_ = Reader::State::finishing;

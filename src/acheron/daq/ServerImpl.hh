@@ -121,6 +121,8 @@ class Server::Impl final : public ServiceBase {
   // The quick checks of an InitHpIo request; replaces a real data_dir by its
   // canonical form.
   std::optional<Server::InitResult> check_init_arguments(HpIoConfig& config) const;
+  // The refusal of an InitHpIo without force while clients stream (mutex_ held).
+  Server::InitResult streaming_refusal() const;
   // InitHpIo after the checks, with writers_pending_ already counted for it.
   Server::InitResult run_init(const HpIoConfig& config);
   // The InitHpIo thread: runs queued calls one at a time.

@@ -30,11 +30,23 @@ void ServerImpl::lead() {
       log::error("remote server: request not handled: {}", e.what());
     }
     if (!job) continue;
+    std::vector<Buffer> evicted_route = std::move(job->evicted_route);
+    std::vector<Buffer> evicted_reply = std::move(job->evicted_reply);
+    auto refuse_evicted = [&] {
+      if (!evicted_reply.empty()) send_reply(evicted_route, std::move(evicted_reply), true);
+    };
     std::unique_lock lk(lf_mutex);
     if (idle == 0) {
-      backlog.push_back(std::move(*job));  // every call thread is busy: the next free one runs it
+      // Every call thread is busy: a free one runs it in its client's turn.
+      std::string client = job->client;  // before the job is moved
+      backlog.push(client, std::move(*job));
+      lk.unlock();
+      refuse_evicted();
       continue;
     }
+    lk.unlock();
+    refuse_evicted();
+    lk.lock();
     if (handoff_timer < 0) {  // hand over at once
       has_leader = false;
       lk.unlock();
@@ -105,8 +117,7 @@ void ServerImpl::call_thread() {
   std::unique_lock lk(lf_mutex);
   while (!stopping) {
     if (!backlog.empty()) {
-      Job job = std::move(backlog.front());
-      backlog.pop_front();
+      Job job = backlog.pop();
       lk.unlock();
       run_job(job);
       lk.lock();

@@ -13,6 +13,20 @@ bool ServerImpl::send_reply(const std::vector<Buffer>& route, std::vector<Buffer
   for (auto& f : frames) out.push_back(std::move(f));
   std::lock_guard lock(socket_mutex);
   const bool sent = net::send_frames(router, out, zmq::send_flags::dontwait);
+  if (!route.empty()) {
+    // A reply that cannot be queued: the client does not read its replies.
+    // Its next requests are refused unread until a reply gets through.
+    const std::string_view client(reinterpret_cast<const char*>(route[0].data()), route[0].size());
+    if (!sent && backed_up.size() < kMaxBackedUp) {
+      if (backed_up.emplace(client).second) backed_up_count.fetch_add(1);
+    } else if (sent && backed_up_count.load(std::memory_order_relaxed) > 0) {
+      auto it = backed_up.find(client);
+      if (it != backed_up.end()) {
+        backed_up.erase(it);
+        backed_up_count.fetch_sub(1);
+      }
+    }
+  }
   if (!leader && (router.get(zmq::sockopt::events) & ZMQ_POLLIN)) rpc_waker.wake();
   return sent;
 }
@@ -253,6 +267,24 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
       return std::nullopt;  // no reply, as the protocol says
     }
     case wire::Command::request:
+      if (backed_up_count.load(std::memory_order_relaxed) > 0 && !route.empty()) {
+        bool refuse = false;
+        {
+          std::lock_guard lock(socket_mutex);
+          refuse = backed_up.count(std::string_view(reinterpret_cast<const char*>(route[0].data()),
+                                                    route[0].size())) > 0;
+        }
+        if (refuse) {
+          // Running its calls would only make replies nobody reads (a
+          // client flooding calls would take its turn of the call threads).
+          send_reply(route,
+                     error_frames(req, framing, StatusCode::resource_exhausted, "ServerBusy",
+                                  "server busy: this client does not read its replies (its queue "
+                                  "is full); its calls are refused until it reads them"),
+                     true);
+          return std::nullopt;
+        }
+      }
       break;
     default:
       send_reply(route,
@@ -313,18 +345,35 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
     send_reply(route, run_call(*call, req, framing, context), true);
     return std::nullopt;
   }
-  // Bounded backlog: at most `threads` calls run and max_queued wait.
+  // Bounded backlog: at most `threads` calls run and max_queued wait. When
+  // it is full, the client with the most waiting calls gives way: its newest
+  // waiting call is refused for this one, or this one is refused.
   const std::size_t threads = std::max<std::size_t>(1, options.threads);
+  std::string client;
+  if (!route.empty())
+    client.assign(reinterpret_cast<const char*>(route[0].data()), route[0].size());
+  auto busy = [&](const wire::Envelope& r, Framing f) {
+    return error_frames(r, f, StatusCode::resource_exhausted, "ServerBusy",
+                        "server busy: " + std::to_string(threads) + " calls are running and " +
+                            std::to_string(options.max_queued) +
+                            " waiting (max_queued), the most of them this client's; retry later");
+  };
+  std::optional<Job> evicted;
   if (in_flight.fetch_add(1, std::memory_order_relaxed) >= threads + options.max_queued) {
-    in_flight.fetch_sub(1, std::memory_order_relaxed);
-    n_busy.fetch_add(1, std::memory_order_relaxed);
-    send_reply(
-        route,
-        error_frames(req, framing, StatusCode::resource_exhausted, "ServerBusy",
-                     "server busy: " + std::to_string(threads) + " calls are running and " +
-                         std::to_string(options.max_queued) + " waiting (max_queued) retry later"),
-        true);
-    return std::nullopt;
+    {
+      std::lock_guard lk(lf_mutex);
+      evicted = backlog.make_way_for(client);
+    }
+    if (!evicted) {
+      in_flight.fetch_sub(1, std::memory_order_relaxed);
+      n_busy.fetch_add(1, std::memory_order_relaxed);
+      send_reply(route, busy(req, framing), true);
+      return std::nullopt;
+    }
+    // The evicted call's place goes to this one (in_flight stays counted);
+    // it is refused once this one is queued (lead()).
+    std::lock_guard lock(running_mutex);
+    running.erase(evicted->key);
   }
   try {
     auto context = make_context(route, req, framing, deadline);
@@ -334,8 +383,16 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
             framing,
             deadline,
             std::move(context),
+            {},
+            std::move(client),
+            {},
             {}};
     job.key = running_key(job.route, job.request.request_id);
+    if (evicted) {
+      n_busy.fetch_add(1, std::memory_order_relaxed);  // the evicted call is refused busy
+      job.evicted_route = std::move(evicted->route);
+      job.evicted_reply = busy(evicted->request, evicted->framing);
+    }
     {
       std::lock_guard lock(running_mutex);
       running[job.key] = job.context;

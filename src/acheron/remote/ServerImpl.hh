@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <shared_mutex>
 #include <thread>
 #include <typeinfo>
@@ -29,6 +30,7 @@
 #include "acheron/core/ThreadPool.hh"
 #include "acheron/core/Version.hh"
 #include "acheron/remote/Client.hh"
+#include "acheron/remote/FairQueue.hh"
 #include "acheron/remote/Protocol.hh"
 #include "acheron/remote/Schedule.hh"
 #include "acheron/remote/Server.hh"
@@ -82,7 +84,11 @@ struct Job {
   Framing framing = Framing::compact;
   TimePoint deadline;
   std::shared_ptr<CallContext> context;
-  std::string key;  // route identity + request id: where a CANCEL finds the call
+  std::string key;     // route identity + request id: where a CANCEL finds the call
+  std::string client;  // route identity: whose turn the call waits for
+  // The refusal of the waiting call this one took the place of (route and
+  // reply frames), sent once this one is queued or running.
+  std::vector<Buffer> evicted_route, evicted_reply;
 };
 
 // A stream message on its way to the stream thread.
@@ -112,6 +118,8 @@ class LockRefused final : public Failure {
       : Failure(StatusCode::permission_denied, message) {}
 };
 inline constexpr const char* kLockRefusedType = "PermissionError";
+// Clients remembered as not reading their replies (ServerImpl::backed_up).
+inline constexpr std::size_t kMaxBackedUp = 4096;
 
 inline std::string bound_endpoint(zmq::socket_t& s) {
   return s.get(zmq::sockopt::last_endpoint);
@@ -153,11 +161,17 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   std::mutex lf_mutex;
   std::condition_variable lf_cv;
   bool has_leader = false;
-  std::size_t idle = 0;     // call threads waiting to lead
-  std::deque<Job> backlog;  // pool calls waiting for a free call thread
+  std::size_t idle = 0;    // call threads waiting to lead
+  FairQueue<Job> backlog;  // pool calls waiting for a free call thread, per client
   // Pool calls accepted and not finished (running or in the backlog): at
-  // most threads + max_queued, so the backlog is bounded.
+  // most threads + max_queued, so the backlog is bounded; when it is full,
+  // the client with the most waiting calls gives way (FairQueue).
   std::atomic<std::size_t> in_flight{0};
+  // Clients whose reply could not be queued (their queue is full: they do
+  // not read their replies), under socket_mutex; their requests are refused
+  // unread until a reply to them gets through. Bounded.
+  std::set<std::string, std::less<>> backed_up;
+  std::atomic<std::size_t> backed_up_count{0};
   bool leader_running_call = false;  // the leader runs a pool call and still leads
   std::uint64_t lead_term = 0;       // counts hand-overs: a thread that ran a call while
                                      // the lead moved on learns it from a changed term
