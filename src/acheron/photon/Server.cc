@@ -367,6 +367,9 @@ void Server::run() {
         --m.pending_jobs;
         --m.sync_running;
         m.pending_bytes -= s->bytes;
+        // The status figures are current before the client has its reply
+        // (it may read them next).
+        m.publish();
         for (const auto& route : m.dedupe.finish(s->key, s->reply, now)) m.reply(route, s->reply);
         continue;
       }
@@ -378,6 +381,7 @@ void Server::run() {
           ++m.rejected;
           ++m.chroma_refused;
         }
+        m.publish();
         if (!net::send_frames(*m.chroma, broker::chroma_reply(c->route, std::move(c->reply)),
                               zmq::send_flags::dontwait)) {
           log::debug("chroma reply dropped: the client has gone");
@@ -386,6 +390,7 @@ void Server::run() {
       }
       auto& b = std::get<Impl::BatchDone>(d);
       --m.batches_running;
+      m.publish();
       if (b.hits.empty() && !b.tickets.empty() && m.monitor) {
         m.monitor->count_error("failed", b.tickets.size());
       }
