@@ -1156,5 +1156,35 @@ TEST_F(RouterTest, BrokerMonitorTurnsRouterStatsIntoMetricsAndASnapshot) {
   EXPECT_EQ(s["workers"][1]["state"], "idle");
 }
 
+TEST_F(RouterTest, BrokerMonitorShowsEachWorkersNodeAndSlurmJob) {
+  using ::testing::HasSubstr;
+  using ::testing::Not;
+  auto m = BrokerMonitor::create("broker", "test");
+  auto metrics = [&] { return net::metrics_text({{"broker", "", {}, m->service()->metrics()}}); };
+  add_worker("A");
+  add_worker("B");  // a ChAR0N worker: no WORKER_INFO, no info series
+  backend({text("A"), text("\x03{\"node\":\"n17\",\"slurm_job_id\":\"4242\","
+                           "\"slurm_array_job_id\":\"4240\",\"slurm_array_task_id\":\"2\","
+                           "\"slurm_restart_count\":\"1\"}")});
+  m->update(r(), now, {});
+  const auto out = metrics();
+  EXPECT_THAT(out, HasSubstr("acheron_broker_worker_info{"));
+  EXPECT_THAT(out, HasSubstr("node=\"n17\""));
+  EXPECT_THAT(out, HasSubstr("slurm_array_job_id=\"4240\""));
+  EXPECT_THAT(out, HasSubstr("slurm_array_task_id=\"2\""));
+  EXPECT_THAT(out, HasSubstr("slurm_restart_count=\"1\""));
+  EXPECT_THAT(out, HasSubstr("worker=\"A\""));
+  EXPECT_THAT(out, Not(HasSubstr("worker=\"B\"")));
+  const auto s = m->service()->status();
+  ASSERT_EQ(s["workers"].size(), 2u);
+  EXPECT_EQ(s["workers"][0]["node"], "n17");
+  EXPECT_EQ(s["workers"][0]["slurm_array_task_id"], "2");
+  EXPECT_EQ(s["workers"][1]["node"], "");
+  // A worker that leaves takes its series with it.
+  backend({text("A"), text("\x05")});  // DISCONNECT
+  m->update(r(), now, {});
+  EXPECT_THAT(metrics(), Not(HasSubstr("acheron_broker_worker_info{")));
+}
+
 }  // namespace
 }  // namespace acheron::broker

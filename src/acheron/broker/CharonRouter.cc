@@ -1162,6 +1162,7 @@ std::vector<WorkerStatus> CharonRouter::workers(TimePoint now) const {
     s.state = worker(id)->state;
     s.in_flight = w.in_flight.size();
     s.last_seen_s = std::chrono::duration<double>(now - w.last_seen).count();
+    s.info = w.info;
     out.push_back(std::move(s));
   }
   return out;

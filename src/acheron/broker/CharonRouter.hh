@@ -193,6 +193,7 @@ struct WorkerStatus {
   WorkerView::State state = WorkerView::State::probing;
   std::size_t in_flight = 0;
   double last_seen_s = 0;  // seconds since its last message
+  nlohmann::json info = nlohmann::json::object();  // its WORKER_INFO (node, Slurm job, ...)
 };
 
 class CharonRouter final {

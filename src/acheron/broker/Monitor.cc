@@ -41,6 +41,22 @@ std::string identity_text(const std::string& id) {
   return out;
 }
 
+// The WORKER_INFO fields a worker's row and info metric show. A worker
+// chooses their values, so they are cut to a printable, bounded text.
+constexpr const char* kInfoFields[] = {"node", "slurm_job_id", "slurm_array_job_id",
+                                       "slurm_array_task_id", "slurm_restart_count"};
+constexpr std::size_t kMaxInfoSeries = 1024;
+
+std::string info_text(const nlohmann::json& info, const char* key) {
+  auto it = info.find(key);
+  if (it == info.end() || !it->is_string()) return "";
+  std::string v = it->get<std::string>();
+  if (v.size() > 64) v.resize(64);
+  for (char& c : v)
+    if (c < 0x20 || c >= 0x7f) c = '?';
+  return v;
+}
+
 double monitor_wall_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -128,6 +144,10 @@ BrokerMonitor::BrokerMonitor(std::string name, std::string doc, nlohmann::json i
   for (const char* s : {"idle", "busy", "probing", "rejected"}) {
     workers_.emplace(s, &workers.Add({{"state", s}}));
   }
+  worker_info_ = &prometheus::BuildGauge()
+                      .Name("acheron_broker_worker_info")
+                      .Help("1 for each worker that told its node and Slurm job (WORKER_INFO)")
+                      .Register(reg);
   snapshot_ = nlohmann::json::object();
 }
 
@@ -174,14 +194,35 @@ void BrokerMonitor::update(const CharonRouter& router, TimePoint now,
   for (double ms : RouterStats::kLatencyBoundsMs) bounds.push_back(ms / 1000);
   j["latency"] = {{"bounds_s", bounds}, {"counts", s.latency_counts}};
   nlohmann::json workers = nlohmann::json::array();
+  std::map<std::string, prometheus::Gauge*> info_series;
   for (const auto& w : router.workers(now)) {
     auto peer = peers.find(w.id);
-    workers.push_back({{"id", identity_text(w.id)},
-                       {"peer", peer == peers.end() ? "" : peer->second},
-                       {"state", state_name(w.state)},
-                       {"in_flight", w.in_flight},
-                       {"last_seen_s", w.last_seen_s}});
+    nlohmann::json row = {{"id", identity_text(w.id)},
+                          {"peer", peer == peers.end() ? "" : peer->second},
+                          {"state", state_name(w.state)},
+                          {"in_flight", w.in_flight},
+                          {"last_seen_s", w.last_seen_s}};
+    prometheus::Labels labels{{"worker", identity_text(w.id)}};
+    for (const char* field : kInfoFields) {
+      std::string v = info_text(w.info, field);
+      if (!v.empty()) labels[field] = v;
+      row[field] = std::move(v);
+    }
+    workers.push_back(std::move(row));
+    if (labels.size() == 1) continue;  // no WORKER_INFO (ChAR0N's own workers)
+    auto old = worker_info_series_.find(w.id);
+    if (old != worker_info_series_.end()) {
+      info_series.emplace(w.id, old->second);
+      worker_info_series_.erase(old);
+    } else if (info_series.size() < kMaxInfoSeries) {
+      auto& g = worker_info_->Add(labels);
+      g.Set(1);
+      info_series.emplace(w.id, &g);
+    }
   }
+  // Workers that left take their series with them.
+  for (const auto& [id, gauge] : worker_info_series_) worker_info_->Remove(gauge);
+  worker_info_series_ = std::move(info_series);
   j["workers"] = std::move(workers);
   std::lock_guard lock(mutex_);
   j["info"] = info_;

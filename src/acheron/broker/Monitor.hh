@@ -18,6 +18,8 @@ namespace prometheus {
 class Counter;
 class Gauge;
 class Histogram;
+template <typename T>
+class Family;
 }  // namespace prometheus
 
 namespace acheron::broker {
@@ -52,6 +54,10 @@ class BrokerMonitor final {
   prometheus::Gauge* queue_bytes_;
   prometheus::Gauge* in_flight_;
   std::map<std::string, prometheus::Gauge*> workers_;  // by state
+  // acheron_broker_worker_info: one series per worker that sent WORKER_INFO
+  // (its node and Slurm job as labels), removed when the worker leaves.
+  prometheus::Family<prometheus::Gauge>* worker_info_;
+  std::map<std::string, prometheus::Gauge*> worker_info_series_;  // by identity
   RouterStats last_;
 
   mutable std::mutex mutex_;

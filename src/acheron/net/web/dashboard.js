@@ -366,6 +366,12 @@ function acheronService() {
         tr.appendChild(el("td", { class: "state-" + w.state }, w.state));
         tr.appendChild(el("td", {}, fmt(w.in_flight)));
         tr.appendChild(el("td", {}, (w.last_seen_s || 0).toFixed(1)));
+        tr.appendChild(el("td", {}, w.node || ""));
+        // An array task as JOB_TASK (Slurm's own spelling), else the job id.
+        const job = w.slurm_array_job_id
+            ? w.slurm_array_job_id + "_" + (w.slurm_array_task_id || "")
+            : (w.slurm_job_id || "");
+        tr.appendChild(el("td", {}, job));
         body.appendChild(tr);
       }
       state.workers = snap.workers.length;
