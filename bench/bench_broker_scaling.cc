@@ -330,7 +330,7 @@ BrokerProcess start_broker(const std::string& acheron, std::vector<std::string> 
   std::vector<std::string> argv = {acheron,     "--log-level",       "warn",
                                    "broker",    "--frontend",        "tcp://127.0.0.1:*",
                                    "--backend", "tcp://127.0.0.1:*", "--dedupe-window",
-                                   "0"};
+                                   "0s"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   auto s = spawn(argv, R"(clients on (tcp://\S+), workers on (tcp://\S+))");
   return {s.pid, s.match[1].str(), s.match[2].str()};

@@ -132,7 +132,7 @@ def run_server(name, cmd, env, d, build, cases, seconds):
                 raise RuntimeError(f"{name} did not start")
             time.sleep(0.2)
         r = subprocess.run([acheron, "daq", "init", target, "--simulate", "--force",
-                            "--interval", "0"], capture_output=True, text=True)
+                            "--interval", "0s"], capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"{name}: init failed: {r.stdout} {r.stderr}")
         time.sleep(0.5)

@@ -7,6 +7,7 @@
 
 #include "Commands.hh"
 #include "DetectorChoice.hh"
+#include "Durations.hh"
 #include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/broker/Broker.hh"
@@ -81,20 +82,18 @@ void add_broker_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--max-queue-bytes", r.max_queue_bytes,
                   "request bytes waiting for a worker before NO_WORKERS")
       ->capture_default_str();
-  cmd->add_option("--queue-ttl", o->queue_ttl_s, "seconds a request may wait in the queue")
-      ->capture_default_str();
-  cmd->add_option("--no-worker-grace", o->no_worker_grace_s,
-                  "seconds without any worker before requests get NO_WORKERS")
-      ->capture_default_str();
-  cmd->add_option("--busy-timeout", o->busy_timeout_s,
-                  "seconds a busy worker that does not heartbeat while busy may stay silent")
-      ->capture_default_str();
+  add_duration_option(cmd, "--queue-ttl", o->queue_ttl_s,
+                      "how long a request may wait in the queue", {}, true);
+  add_duration_option(cmd, "--no-worker-grace", o->no_worker_grace_s,
+                      "how long without any worker before requests get NO_WORKERS", {}, true);
+  add_duration_option(cmd, "--busy-timeout", o->busy_timeout_s,
+                      "how long a busy worker that does not heartbeat while busy may stay silent",
+                      {}, true);
   cmd->add_option("--max-job-retries", r.max_job_retries,
                   "re-dispatches after worker deaths before SIM_FAILED")
       ->capture_default_str();
-  cmd->add_option("--dedupe-window", o->dedupe_window_s,
-                  "seconds finished replies are kept for resends (0: none)")
-      ->capture_default_str();
+  add_duration_option(cmd, "--dedupe-window", o->dedupe_window_s,
+                      "how long finished replies are kept for resends (0s: none)", {}, true);
   cmd->add_option("--worker-prefetch", r.worker_prefetch, "jobs in flight per worker")
       ->capture_default_str();
   cmd->add_option("--max-photons", r.limits.max_photons, "largest event accepted")

@@ -24,6 +24,7 @@
 
 #include "Commands.hh"
 #include "DetectorChoice.hh"
+#include "Durations.hh"
 #include "SlurmTemplate.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/photon/Client.hh"
@@ -184,9 +185,7 @@ std::vector<std::string> sbatch_arguments(const SlurmOpts& o, const std::string&
   a.push_back(script);
   // Everything after the script: `acheron photon worker` arguments.
   a.insert(a.end(), {"--connect", o.connect, "--threads", std::to_string(o.cpus_per_worker)});
-  std::ostringstream grace;
-  grace << o.grace_s;
-  a.insert(a.end(), {"--grace", grace.str()});
+  a.insert(a.end(), {"--grace", format_duration(o.grace_s)});
   if (o.seed) a.insert(a.end(), {"--seed", std::to_string(*o.seed)});
   if (!o.det.file.empty()) {
     a.insert(a.end(), {"--detector", absolute_existing(o.det.file, "detector file")});
@@ -464,11 +463,9 @@ void add_cluster_commands(CLI::App& app, int* exit_code) {
   slurm->add_option("--server-key", o->server_key, "the broker's CURVE public key file");
   slurm->add_option("--seed", o->seed,
                     "random seed of every worker (same seed: the same hits as one worker)");
-  slurm
-      ->add_option("--grace", o->grace_s,
-                   "seconds a worker may finish its event after SIGTERM (keep below KillWait)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 86400.0));
+  add_duration_option(slurm, "--grace", o->grace_s,
+                      "how long a worker may finish its event after SIGTERM (keep below KillWait)",
+                      {0, 86400}, true);
   slurm->add_option("--job-name", o->job_name, "Slurm job name")->capture_default_str();
   slurm->add_option("--log-dir", o->log_dir,
                     "directory of the workers' logs, JOBNAME-ARRAYID_TASK.log (default: here)");
@@ -487,9 +484,8 @@ void add_cluster_commands(CLI::App& app, int* exit_code) {
   slurm->add_option("--broker", o->broker,
                     "the broker's client endpoint, asked for STATS by --watch, e.g. "
                     "tcp://broker-host:5555");
-  slurm->add_option("--watch-timeout", o->watch_timeout_s, "seconds --watch waits")
-      ->capture_default_str()
-      ->check(CLI::Range(1.0, 86400.0));
+  add_duration_option(slurm, "--watch-timeout", o->watch_timeout_s, "how long --watch waits",
+                      {1, 86400}, true);
   slurm->add_option("--cancel", o->cancel,
                     "cancel this job (JOBID, or JOBID_TASK for one worker) with scancel instead "
                     "of submitting");

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "Commands.hh"
+#include "Durations.hh"
 #include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/core/Error.hh"
@@ -123,7 +124,7 @@ void add_ping(CLI::App& daq, int* exit_code) {
   auto* cmd = daq.add_subcommand("ping", "check that a DaqData server answers");
   cmd->add_option("target", o->target, "unix:///tmp/daq_data.sock, HOST:PORT or HOST (:50051)")
       ->required();
-  cmd->add_option("--timeout", o->timeout, "seconds")->capture_default_str();
+  add_duration_option(cmd, "--timeout", o->timeout, "how long to wait for the answer", {}, true);
   add_client_tls(cmd, &o->tls);
   cmd->callback([o, exit_code] {
     daq::Client client(o->target, o->tls);
@@ -156,10 +157,12 @@ void add_init(CLI::App& daq, int* exit_code) {
   cmd->add_option("--config", o->config, "hp_io configuration JSON (hp_io_config*.json keys)");
   cmd->add_flag("--simulate", o->simulate, "serve simulated data (simulate_daq)");
   cmd->add_option("--data-dir", o->data_dir, "run data directory on the server");
-  cmd->add_option("--interval", o->interval, "hp_io update interval, seconds (default 0.1)");
+  add_duration_option(cmd, "--interval", o->interval,
+                      "hp_io update interval (default: the config's, else 100ms)", {}, true)
+      ->default_str("");
   cmd->add_flag("--force", o->force, "cancel active streams if needed");
   cmd->add_option("--module", o->modules, "module ids to track");
-  cmd->add_option("--timeout", o->timeout, "seconds")->capture_default_str();
+  add_duration_option(cmd, "--timeout", o->timeout, "how long to wait for the answer", {}, true);
   add_client_tls(cmd, &o->tls);
   cmd->callback([o, exit_code] {
     daq::HpIoConfig c = o->config.empty() ? daq::HpIoConfig{} : daq::load_hp_io_config(o->config);
@@ -198,9 +201,11 @@ void add_stream(CLI::App& daq, int* exit_code) {
   cmd->add_option("target", o->target, "server address")->required();
   cmd->add_flag("--movie", o->movie, "movie-mode images (default: both kinds)");
   cmd->add_flag("--ph", o->ph, "pulse-height images (default: both kinds)");
-  cmd->add_option("--interval", o->interval, "update interval, seconds (0: every frame)");
+  add_duration_option(cmd, "--interval", o->interval, "update interval (0s: every frame)", {},
+                      true);
   cmd->add_option("--module", o->modules, "only these module ids");
-  cmd->add_option("--duration", o->duration, "stop after this many seconds");
+  add_duration_option(cmd, "--duration", o->duration, "stop after this long (0s: no limit)", {},
+                      true);
   cmd->add_option("--count", o->count, "stop after this many images");
   cmd->add_option("--out", o->out, "write received frames to PFF files in this directory");
   add_client_tls(cmd, &o->tls);

@@ -13,6 +13,7 @@
 
 #include "Child.hh"
 #include "Commands.hh"
+#include "Durations.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/hub/Registry.hh"
 #include "acheron/net/HttpFront.hh"
@@ -317,13 +318,13 @@ void add_demo_command(CLI::App& app, int* exit_code) {
                   "HOST:PORT of the broker's and first worker's live status pages (port 0: any "
                   "free port; \"\" turns them off)")
       ->capture_default_str();
-  cmd->add_option("--linger", o->linger,
-                  "seconds the broker and workers stay up after the run, to look at the pages")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 3600.0));
+  add_duration_option(cmd, "--linger", o->linger,
+                      "how long the broker and workers stay up after the run, to look at the pages",
+                      {0, 3600}, true);
   cmd->add_flag("--hub", *hub, "instead: the in-process hub demonstration");
-  cmd->add_option("--seconds", *seconds, "hub demonstration: how long to publish")
-      ->check(CLI::Range(0.05, 60.0));
+  add_duration_option(cmd, "--duration", *seconds, "hub demonstration: how long to publish",
+                      {0.05, 60});
+  add_deprecated_duration(cmd, "--seconds", "--duration", 1, *seconds, {0.05, 60});
   cmd->callback([exit_code, o, hub, seconds] {
     *exit_code = *hub ? run_hub_demo(*seconds) : run_photon_demo(*o);
   });

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "Commands.hh"
+#include "Durations.hh"
 #include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/core/Error.hh"
@@ -267,7 +268,7 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
   struct AutomlOpts {
     dcss::FakeAutomlOptions automl;
     int port = 5000;
-    int delay_ms = 0;
+    double delay_s = 0;
   };
   auto m = std::make_shared<AutomlOpts>();
   auto* automl = dhs.add_subcommand(
@@ -280,14 +281,14 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
   automl->add_option("--class", m->automl.loop_class, "class of the top detection")
       ->check(CLI::IsMember({"nylon", "mitegen", "pin"}))
       ->capture_default_str();
-  automl->add_option("--delay-ms", m->delay_ms, "delay before each prediction")
-      ->capture_default_str();
+  add_duration_option(automl, "--delay", m->delay_s, "delay before each prediction");
+  add_deprecated_duration(automl, "--delay-ms", "--delay", 1e-3, m->delay_s);
   automl->add_option("--status", m->automl.status, "HTTP status of predictions")
       ->capture_default_str();
   automl->add_flag("--bad-json", m->automl.bad_json, "answer predictions with a non-JSON body");
   automl->callback([m, exit_code] {
     m->automl.port = static_cast<std::uint16_t>(m->port);
-    m->automl.delay = std::chrono::milliseconds(m->delay_ms);
+    m->automl.delay = to_duration(m->delay_s);
     SignalWatcher signals;
     dcss::FakeAutoml fake(m->automl);
     serve_until_signal(fake, "fake AutoML", m->automl.bind, signals);

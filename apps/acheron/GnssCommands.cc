@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "Commands.hh"
+#include "Durations.hh"
 #include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/core/Log.hh"
@@ -64,7 +65,7 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
   {
     struct Opts {
       gnss::ServerOptions server;
-      int grace_ms = 500;
+      double grace_s = 0.5;
       std::string http;
     };
     auto o = std::make_shared<Opts>();
@@ -81,8 +82,8 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
                      "messages queued per capture client before the oldest is dropped")
         ->capture_default_str()
         ->check(CLI::Range(1, 1000000));
-    serve->add_option("--grace-ms", o->grace_ms, "shutdown grace period for open calls")
-        ->capture_default_str();
+    add_duration_option(serve, "--grace", o->grace_s, "shutdown grace period for open calls");
+    add_deprecated_duration(serve, "--grace-ms", "--grace", 1e-3, o->grace_s);
     serve->add_option("--tls-cert", o->server.tls.cert_file,
                       "serve with TLS: the server certificate (PEM; with --tls-key)");
     serve->add_option("--tls-key", o->server.tls.key_file, "private key (PEM) of --tls-cert");
@@ -111,7 +112,7 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
         ->capture_default_str();
     add_http_option(serve, o->http);
     serve->callback([o, exit_code] {
-      o->server.shutdown_grace = std::chrono::milliseconds(o->grace_ms);
+      o->server.shutdown_grace = to_duration(o->grace_s);
       SignalWatcher signals;
       gnss::UbloxControlServer server(o->server);
       signals.set_target([&server] { server.shutdown(); });
@@ -163,8 +164,8 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
     init->add_option("--uid", o->uid, "pick the chip with this f9t_uid")->excludes(chip);
     init->add_option("--device", o->device, "override the chip's serial device path");
     init->add_flag("--force", o->force, "end open capture streams and initialize anyway");
-    init->add_option("--timeout-s", o->timeout_s, "give up after this many seconds")
-        ->capture_default_str();
+    add_duration_option(init, "--timeout", o->timeout_s, "give up after this long");
+    add_deprecated_duration(init, "--timeout-s", "--timeout", 1, o->timeout_s);
     add_client_tls(init, &o->tls);
     init->callback([o, exit_code] {
       const auto file = o->config.empty() ? gnss::parse_json5(gnss::default_f9t_config_json5())
@@ -198,8 +199,8 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
         "regular expression matched at the start of the message name (repeatable; default all)");
     cap->add_option("--count,-n", o->count, "stop after N messages (0: no limit)")
         ->capture_default_str();
-    cap->add_option("--seconds", o->seconds, "stop after S seconds (0: no limit)")
-        ->capture_default_str();
+    add_duration_option(cap, "--duration", o->seconds, "stop after this long (0s: no limit)");
+    add_deprecated_duration(cap, "--seconds", "--duration", 1, o->seconds);
     cap->add_flag(
         "--json", o->json,
         "one JSON object per line: name, unix time, parsed_data, payload_hex (the whole frame)");
@@ -258,7 +259,7 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
   {
     struct Opts {
       gnss::SimOptions sim;
-      int period_ms = 1000;
+      double period_s = 1;
       std::string replay;
       bool lenient = false;
       std::vector<std::string> faults, nak_keys, mismatch_keys;
@@ -269,9 +270,9 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
     sim->add_option("--uid", o->sim.unique_id, "unique id it reports (10 hex digits)")
         ->capture_default_str();
     sim->add_option("--model", o->sim.model, "model after MOD= in MON-VER")->capture_default_str();
-    sim->add_option("--period-ms", o->period_ms, "wall time per simulated second")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 3600000));
+    add_duration_option(sim, "--period", o->period_s, "wall time per simulated second",
+                        {0.001, 3600});
+    add_deprecated_duration(sim, "--period-ms", "--period", 1e-3, o->period_s, {0.001, 3600});
     sim->add_option("--link", o->sim.link, "also make this symlink to the pseudo-terminal");
     sim->add_option("--replay", o->replay,
                     "emit the frames of a capture .jsonl instead of generated ones");
@@ -283,7 +284,7 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
     sim->add_option("--mismatch-key", o->mismatch_keys,
                     "report this key wrongly in CFG-VALGET (repeatable)");
     sim->callback([o, exit_code] {
-      o->sim.period = std::chrono::milliseconds(o->period_ms);
+      o->sim.period = to_duration(o->period_s);
       o->sim.strict_keys = !o->lenient;
       if (!o->replay.empty()) o->sim.replay = gnss::load_capture_jsonl(o->replay);
       for (const auto& f : o->faults) {

@@ -13,6 +13,7 @@
 
 #include "Commands.hh"
 #include "DetectorChoice.hh"
+#include "Durations.hh"
 #include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/core/Log.hh"
@@ -298,12 +299,10 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
         ->add_option("--max-message-size", o->worker.max_message_size,
                      "largest frame accepted from the broker, bytes (0: no limit)")
         ->capture_default_str();
-    worker
-        ->add_option("--grace", o->grace_s,
-                     "seconds the events in hand may take after SIGTERM/SIGINT before they are "
-                     "handed back to the broker (a second signal: at once)")
-        ->capture_default_str()
-        ->check(CLI::Range(0.0, 86400.0));
+    add_duration_option(worker, "--grace", o->grace_s,
+                        "how long the events in hand may take after SIGTERM/SIGINT before they "
+                        "are handed back to the broker (a second signal: at once)",
+                        {0, 86400}, true);
     worker->add_flag("--no-worker-info", o->no_info,
                      "do not tell the broker the node and Slurm job (WORKER_INFO)");
     add_curve_options(worker, o->curve, true);
@@ -427,7 +426,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       std::string out;
       std::uint64_t seed = 1;
       std::size_t in_flight = 4;
-      int timeout_ms = 30000;
+      double timeout_s = 30;
     };
     auto o = std::make_shared<Opts>();
     auto* sim = photon->add_subcommand(
@@ -445,10 +444,11 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     sim->add_option("--seed", o->seed, "seed of the photon generator")->capture_default_str();
     sim->add_option("--in-flight", o->in_flight, "requests outstanding at once")
         ->capture_default_str();
-    sim->add_option("--timeout-ms", o->timeout_ms, "per-attempt timeout")->capture_default_str();
+    add_duration_option(sim, "--timeout", o->timeout_s, "per-attempt timeout");
+    add_deprecated_duration(sim, "--timeout-ms", "--timeout", 1e-3, o->timeout_s);
     add_curve_options(sim, o->curve, true);
     sim->callback([o, exit_code] {
-      o->client.timeout = std::chrono::milliseconds(o->timeout_ms);
+      o->client.timeout = to_duration(o->timeout_s);
       if (!o->curve.key_file.empty()) {
         o->client.curve = net::read_curve_keys(o->curve.key_file);
         o->client.curve_server_key = net::read_curve_public_key(o->curve.server_key_file);

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "Commands.hh"
+#include "Durations.hh"
 #include "acheron/photon/Client.hh"
 
 namespace acheron::app {
@@ -10,21 +11,21 @@ void add_ping_command(CLI::App& app, int* exit_code) {
   struct Opts {
     std::string endpoint;
     bool stats = false;
-    int timeout_ms = 2500;
+    double timeout_s = 2.5;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("ping", "check that a photon server or broker answers");
   cmd->add_option("endpoint", o->endpoint, "e.g. tcp://127.0.0.1:5555")->required();
   cmd->add_flag("--stats", o->stats, "print the peer's metrics (JSON)");
-  cmd->add_option("--timeout-ms", o->timeout_ms, "per attempt")->capture_default_str();
+  add_duration_option(cmd, "--timeout", o->timeout_s, "how long to wait for the answer");
+  add_deprecated_duration(cmd, "--timeout-ms", "--timeout", 1e-3, o->timeout_s);
   cmd->callback([o, exit_code] {
-    photon::Client client({.endpoint = o->endpoint,
-                           .timeout = std::chrono::milliseconds(o->timeout_ms),
-                           .attempts = 1});
+    photon::Client client(
+        {.endpoint = o->endpoint, .timeout = to_duration(o->timeout_s), .attempts = 1});
     const auto t0 = std::chrono::steady_clock::now();
     if (!client.ping()) {
-      std::fprintf(stderr, "acheron: no answer from %s within %d ms\n", o->endpoint.c_str(),
-                   o->timeout_ms);
+      std::fprintf(stderr, "acheron: no answer from %s within %s\n", o->endpoint.c_str(),
+                   format_duration(o->timeout_s).c_str());
       *exit_code = kUnavailable;
       return;
     }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "Commands.hh"
+#include "Durations.hh"
 #include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/core/Log.hh"
@@ -101,21 +102,21 @@ Json printable(const Json& j, const std::vector<Array>& arrays) {
 
 struct Common {
   std::string endpoint;
-  int timeout_ms = 3000;
+  double timeout_s = 3;
   std::string stream_endpoint;
 };
 
 void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("endpoint", c.endpoint, "the server's call endpoint, e.g. tcp://127.0.0.1:5555")
       ->required();
-  cmd->add_option("--timeout-ms", c.timeout_ms, "deadline per call")->capture_default_str();
+  add_duration_option(cmd, "--timeout", c.timeout_s, "deadline per call");
+  add_deprecated_duration(cmd, "--timeout-ms", "--timeout", 1e-3, c.timeout_s);
 }
 
 remote::RemoteClient make_client(const Common& c) {
-  return remote::RemoteClient(
-      remote::ClientOptions{.endpoint = c.endpoint,
-                            .stream_endpoint = c.stream_endpoint,
-                            .timeout = std::chrono::milliseconds(c.timeout_ms)});
+  return remote::RemoteClient(remote::ClientOptions{.endpoint = c.endpoint,
+                                                    .stream_endpoint = c.stream_endpoint,
+                                                    .timeout = to_duration(c.timeout_s)});
 }
 
 void add_demo_server(CLI::App& remote_cmd, int* exit_code) {
@@ -355,7 +356,8 @@ void add_remote_commands(CLI::App& app, int* exit_code) {
         ->check(CLI::IsMember({"queue", "cache"}))
         ->capture_default_str();
     cmd->add_option("--count", o->count, "stop after N values (0: no limit)");
-    cmd->add_option("--seconds", o->seconds, "stop after S seconds (0: no limit)");
+    add_duration_option(cmd, "--duration", o->seconds, "stop after this long (0s: no limit)");
+    add_deprecated_duration(cmd, "--seconds", "--duration", 1, o->seconds);
     cmd->callback([o, exit_code] {
       SignalWatcher signals;
       std::atomic<bool> stop{false};

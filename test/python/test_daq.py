@@ -629,7 +629,7 @@ def test_default_boot_and_cli_stream_writes_pff(acheron_process, tmpdir_short):
         size = {"img16": 2540, "ph256": 636}[f.name.split(".dp_")[1].split(".")[0]]
         assert f.stat().st_size % size == 0 and f.stat().st_size > 0
         assert f.read_bytes()[:1] == b"{"
-    r = subprocess.run([bin_, "daq", "init", sock, "--simulate", "--interval", "0.00001"],
+    r = subprocess.run([bin_, "daq", "init", sock, "--simulate", "--interval", "10us"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode != 0 and "below server minimum" in r.stderr
     assert p.stop() == 0
@@ -860,9 +860,9 @@ def test_tls_on_tcp(daq_server, tmpdir_short):
     def cli(*args):
         return subprocess.run([bin_, "daq", *args], capture_output=True, text=True, timeout=20)
 
-    assert cli("ping", s.tcp, "--tls-ca", ca, "--timeout", "5").returncode == 0
-    assert cli("ping", s.tcp, "--timeout", "1").returncode == 3
-    assert cli("ping", s.tcp, "--tls-ca", other, "--timeout", "1").returncode == 3
+    assert cli("ping", s.tcp, "--tls-ca", ca, "--timeout", "5s").returncode == 0
+    assert cli("ping", s.tcp, "--timeout", "1s").returncode == 3
+    assert cli("ping", s.tcp, "--tls-ca", other, "--timeout", "1s").returncode == 3
     r = cli("stream", s.tcp, "--tls-ca", ca, "--count", "3")
     assert r.returncode == 0 and "received 3 images" in r.stdout, r.stderr
     r = cli("init", s.tcp, "--tls-ca", ca, "--simulate", "--force")
@@ -885,10 +885,10 @@ def test_tls_with_client_certificates(daq_server, tmpdir_short):
         assert c.init_sim()
     bin_ = str(acheron_binary())
     r = subprocess.run([bin_, "daq", "ping", s.tcp, "--tls-ca", ca, "--tls-cert", cert,
-                        "--tls-key", key, "--timeout", "5"], capture_output=True, text=True,
+                        "--tls-key", key, "--timeout", "5s"], capture_output=True, text=True,
                        timeout=20)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([bin_, "daq", "ping", s.tcp, "--tls-ca", ca, "--timeout", "1"],
+    r = subprocess.run([bin_, "daq", "ping", s.tcp, "--tls-ca", ca, "--timeout", "1s"],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 3
 

@@ -69,12 +69,12 @@ def servers():
         daq = Process(["--log-level", "warn", "daq", "serve", "--no-tcp", "--unix", sock,
                        "--http", "127.0.0.1:0"], ready_pattern=r"serving DaqData on (\S+)")
         started.append(daq)
-        stream = Background("--log-level", "warn", "daq", "stream", sock, "--duration", "120")
+        stream = Background("--log-level", "warn", "daq", "stream", sock, "--duration", "120s")
         stops.append(stream.stop)
         out["daq"] = page_url(daq)
 
         # UbloxControl: the simulated F9T, initialised, one capture client.
-        sim = Process(["--log-level", "warn", "gnss", "sim", "--period-ms", "100"],
+        sim = Process(["--log-level", "warn", "gnss", "sim", "--period", "100ms"],
                       ready_pattern=r"device (\S+)")
         started.append(sim)
         gnss = Process(["--log-level", "warn", "gnss", "serve", "--bind", "127.0.0.1:0",

@@ -39,7 +39,7 @@ def chip_request(cfg, device):
 
 @pytest.fixture
 def gnss(acheron_process):
-    sim = acheron_process("gnss", "sim", "--period-ms", "50", ready_pattern=r"device (\S+)")
+    sim = acheron_process("gnss", "sim", "--period", "50ms", ready_pattern=r"device (\S+)")
     server = acheron_process("gnss", "serve", "--bind", "127.0.0.1:0", ready_pattern=r"serving on (\S+)")
     return sim.endpoint, server
 
@@ -211,7 +211,7 @@ def init_request(device):
 
 def test_tls_server_and_clients(acheron_process, tmp_path):
     pki = make_pki(tmp_path / "pki")
-    sim = acheron_process("gnss", "sim", "--period-ms", "50", ready_pattern=r"device (\S+)")
+    sim = acheron_process("gnss", "sim", "--period", "50ms", ready_pattern=r"device (\S+)")
     device = sim.endpoint
     server = acheron_process("gnss", "serve", "--bind", "127.0.0.1:0", "--tls-cert",
                              pki / "server.pem", "--tls-key", pki / "server.key",
@@ -239,14 +239,14 @@ def test_tls_server_and_clients(acheron_process, tmp_path):
     assert out.returncode == 0, out.stderr
     assert [json.loads(line)["name"] for line in out.stdout.splitlines()] == ["TIM-TP"] * 2
     out = subprocess.run([exe, "gnss", "capture", "--connect", server.endpoint, "-n", "1",
-                          "--seconds", "3"], capture_output=True, text=True, timeout=30)
+                          "--duration", "3s"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 3, (out.stdout, out.stderr)  # plaintext: no answer
     assert server.stop() == 0
 
 
 def test_tls_with_client_certificates(acheron_process, tmp_path):
     pki = make_pki(tmp_path / "pki")
-    sim = acheron_process("gnss", "sim", "--period-ms", "50", ready_pattern=r"device (\S+)")
+    sim = acheron_process("gnss", "sim", "--period", "50ms", ready_pattern=r"device (\S+)")
     server = acheron_process("gnss", "serve", "--bind", "127.0.0.1:0", "--tls-cert",
                              pki / "server.pem", "--tls-key", pki / "server.key",
                              "--tls-client-ca", pki / "ca.pem", ready_pattern=r"serving on (\S+)")
@@ -269,7 +269,7 @@ def test_tls_with_client_certificates(acheron_process, tmp_path):
 
 
 def test_oversize_request_is_refused_and_the_server_serves_on(acheron_process):
-    sim = acheron_process("gnss", "sim", "--period-ms", "50", ready_pattern=r"device (\S+)")
+    sim = acheron_process("gnss", "sim", "--period", "50ms", ready_pattern=r"device (\S+)")
     server = acheron_process("gnss", "serve", "--bind", "127.0.0.1:0", "--max-receive-bytes",
                              "16384", ready_pattern=r"serving on (\S+)")
     channel = grpc.insecure_channel(server.endpoint)

@@ -27,7 +27,7 @@ def far_photon_frames(event_id, n, x):
 
 def start_broker(acheron_process, *extra):
     b = acheron_process("broker", "--frontend", "tcp://127.0.0.1:*", "--backend",
-                        "tcp://127.0.0.1:*", "--no-worker-grace", "30", *extra,
+                        "tcp://127.0.0.1:*", "--no-worker-grace", "30s", *extra,
                         ready_pattern=BROKER_READY)
     return b, b.match.group(1), b.match.group(2)
 

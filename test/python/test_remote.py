@@ -350,7 +350,7 @@ def test_unreachable_server_from_the_cli():
     s = RemoteServer(LOOP, LOOP)
     endpoint = s.rpc_endpoint
     s.stop()
-    r = run_cli("remote", "call", endpoint, "x", "--timeout-ms", "300")
+    r = run_cli("remote", "call", endpoint, "x", "--timeout", "300ms")
     assert r.returncode == 3
 
 

@@ -82,14 +82,14 @@ def test_cluster_slurm_dry_run_shows_the_job_array(tmp_path):
     det.write_text("# only its path matters here\n")
     r = acheron("cluster", "slurm", "--dry-run", "--connect", "tcp://head:6667", "--workers", 3,
                 "--cpus-per-worker", 4, "--gpus-per-worker", 1, "--partition", "short", "--time",
-                "1:00:00", "--seed", 5, "--grace", 12, "--detector", det, "--log-dir", tmp_path,
+                "1:00:00", "--seed", 5, "--grace", "12s", "--detector", det, "--log-dir", tmp_path,
                 "--sbatch-arg=--account=phys")
     assert r.returncode == 0, r
     line = r.stdout.strip()
     for part in ["--array=0-2", "--cpus-per-task=4", "--gpus-per-task=1", "--partition=short",
                  "--time=1:00:00", "--job-name=acheron-worker", "--account=phys",
                  f"--output={tmp_path}/acheron-worker-%A_%a.log",
-                 "--connect tcp://head:6667 --threads 4 --grace 12 --seed 5",
+                 "--connect tcp://head:6667 --threads 4 --grace 12s --seed 5",
                  f"--detector {det}"]:
         assert part in line, (part, line)
     assert "ACHERON_BIN=" in line
@@ -120,7 +120,7 @@ def send_in_background(frontend, frames, result):
     return t
 
 
-@pytest.mark.parametrize("grace", ["30", "0"])
+@pytest.mark.parametrize("grace", ["30s", "0s"])
 def test_worker_on_sigterm_finishes_or_hands_back_its_event_and_exits_0(acheron_process, grace):
     front, back = start_broker(acheron_process)
     worker = acheron_process("--log-level", "debug", "photon", "worker", "--seed", 7, "--connect",
@@ -129,7 +129,7 @@ def test_worker_on_sigterm_finishes_or_hands_back_its_event_and_exits_0(acheron_
     result = {}
     t = send_in_background(front, photon_frames(55, 600_000, seed=3), result)
     log = wait_simulating(worker, 55)
-    if grace == "0":  # someone to take the event back
+    if grace == "0s":  # someone to take the event back
         acheron_process("--log-level", "warn", "photon", "worker", "--seed", 7, "--connect", back,
                         "--threads", 2, ready_pattern=None)
     worker.proc.send_signal(signal.SIGTERM)
@@ -141,7 +141,7 @@ def test_worker_on_sigterm_finishes_or_hands_back_its_event_and_exits_0(acheron_
     stats = client.stats()
     assert stats["workers_left"] == 1 and stats["workers_lost"] == 0, stats
     assert stats["retried"] == 0 and stats["completed"] == 1, stats
-    if grace == "30":  # finished it in the grace
+    if grace == "30s":  # finished it in the grace
         assert "worker stopped: 1 events simulated, 0 handed back" in log, log
         assert stats["handed_back"] == 0
     else:  # handed it back at once; the other worker simulated it
@@ -442,7 +442,7 @@ def test_workers_under_slurm_lose_no_event_when_one_is_cancelled_or_requeued(
     assert r.returncode == 1 and "scontrol requeue 999999 failed" in r.stderr, r
     workers = 2
     args = ["cluster", "slurm", "--connect", back, "--workers", workers, "--seed", 7, "--grace",
-            25, "--log-dir", tmp_path, "--watch", "--broker", front, "--watch-timeout", 60]
+            "25s", "--log-dir", tmp_path, "--watch", "--broker", front, "--watch-timeout", "60s"]
     sub = subprocess.run([str(acheron_binary()), *map(str, args)], capture_output=True, text=True,
                          env=slurm.env, timeout=90)
     assert sub.returncode == 0, (sub, slurm.logs())
