@@ -126,12 +126,12 @@ def run_server(name, cmd, env, d, build, cases, seconds):
     try:
         target = f"unix://{sock}"
         deadline = time.time() + 20
-        while subprocess.run([acheron, "daq", "ping", target, "--timeout", "0.5"],
+        while subprocess.run([acheron, "daq", "ping", "--connect", target, "--timeout", "500ms"],
                              capture_output=True).returncode != 0:
             if time.time() > deadline or server.poll() is not None:
                 raise RuntimeError(f"{name} did not start")
             time.sleep(0.2)
-        r = subprocess.run([acheron, "daq", "init", target, "--simulate", "--force",
+        r = subprocess.run([acheron, "daq", "init", "--connect", target, "--simulate", "--force",
                             "--interval", "0s"], capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError(f"{name}: init failed: {r.stdout} {r.stderr}")

@@ -12,6 +12,7 @@
 
 #include "Commands.hh"
 #include "Durations.hh"
+#include "Endpoints.hh"
 #include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/core/Error.hh"
@@ -122,8 +123,7 @@ void add_ping(CLI::App& daq, int* exit_code) {
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = daq.add_subcommand("ping", "check that a DaqData server answers");
-  cmd->add_option("target", o->target, "unix:///tmp/daq_data.sock, HOST:PORT or HOST (:50051)")
-      ->required();
+  add_connect_option(cmd, o->target, "unix:///tmp/daq_data.sock, HOST:PORT or HOST (:50051)");
   add_duration_option(cmd, "--timeout", o->timeout, "how long to wait for the answer", {}, true);
   add_client_tls(cmd, &o->tls);
   cmd->callback([o, exit_code] {
@@ -153,7 +153,7 @@ void add_init(CLI::App& daq, int* exit_code) {
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = daq.add_subcommand("init", "InitHpIo: (re)configure the server's data sources");
-  cmd->add_option("target", o->target, "server address")->required();
+  add_connect_option(cmd, o->target, "the server: unix:///PATH, HOST:PORT or HOST (:50051)");
   cmd->add_option("--config", o->config, "hp_io configuration JSON (hp_io_config*.json keys)");
   cmd->add_flag("--simulate", o->simulate, "serve simulated data (simulate_daq)");
   cmd->add_option("--data-dir", o->data_dir, "run data directory on the server");
@@ -198,7 +198,7 @@ void add_stream(CLI::App& daq, int* exit_code) {
   auto* cmd = daq.add_subcommand("stream",
                                  "StreamImages: print per-module rates, optionally "
                                  "write the frames to PFF files");
-  cmd->add_option("target", o->target, "server address")->required();
+  add_connect_option(cmd, o->target, "the server: unix:///PATH, HOST:PORT or HOST (:50051)");
   cmd->add_flag("--movie", o->movie, "movie-mode images (default: both kinds)");
   cmd->add_flag("--ph", o->ph, "pulse-height images (default: both kinds)");
   add_duration_option(cmd, "--interval", o->interval, "update interval (0s: every frame)", {},

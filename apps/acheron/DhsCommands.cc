@@ -14,6 +14,7 @@
 
 #include "Commands.hh"
 #include "Durations.hh"
+#include "Endpoints.hh"
 #include "HttpChoice.hh"
 #include "Signals.hh"
 #include "acheron/core/Error.hh"
@@ -315,7 +316,8 @@ void add_dhs_commands(CLI::App& app, int* exit_code) {
                   "BEAMLINE [DHSNAME]: reads BEAMLINE.toml from $ACHERON_DHS_CONFIG_DIR, ./config "
                   "or /etc/acheron/dhs; DHSNAME overrides dhs.name")
       ->expected(0, 2);
-  cmd->add_option("--dcss", o->dcss, "DCSS HOST:PORT (overrides the configuration)");
+  cmd->add_option("--connect", o->dcss, "DCSS HOST:PORT (overrides the configuration)");
+  add_deprecated_alias(cmd, "--dcss", "--connect", o->dcss);
   cmd->add_option("--name", o->name, "DHS name (overrides the configuration)");
   add_http_option(cmd, o->http);
   auto* def = cmd->add_subcommand("default", "print the built-in configuration as a TOML file");
@@ -341,7 +343,7 @@ void add_dhs_commands(CLI::App& app, int* exit_code) {
     }
     if (!o->name.empty()) config.dhs.name = o->name;
     if (!o->dcss.empty()) {
-      std::tie(config.dcss.host, config.dcss.port) = host_port(o->dcss, "--dcss", 14242);
+      std::tie(config.dcss.host, config.dcss.port) = host_port(o->dcss, "--connect", 14242);
     }
     SignalWatcher signals;  // before the DHS's threads start
     dcss::DhsRunner runner(config);

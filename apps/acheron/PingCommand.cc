@@ -3,6 +3,7 @@
 
 #include "Commands.hh"
 #include "Durations.hh"
+#include "Endpoints.hh"
 #include "acheron/photon/Client.hh"
 
 namespace acheron::app {
@@ -15,7 +16,7 @@ void add_ping_command(CLI::App& app, int* exit_code) {
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("ping", "check that a photon server or broker answers");
-  cmd->add_option("endpoint", o->endpoint, "e.g. tcp://127.0.0.1:5555")->required();
+  add_connect_option(cmd, o->endpoint, "the photon server or broker, e.g. tcp://127.0.0.1:5555");
   cmd->add_flag("--stats", o->stats, "print the peer's metrics (JSON)");
   add_duration_option(cmd, "--timeout", o->timeout_s, "how long to wait for the answer");
   add_deprecated_duration(cmd, "--timeout-ms", "--timeout", 1e-3, o->timeout_s);

@@ -616,10 +616,10 @@ def test_default_boot_and_cli_stream_writes_pff(acheron_process, tmpdir_short):
     sock = f"unix://{tmpdir_short}/boot.sock"
     p = acheron_process("daq", "serve", "--no-tcp", "--unix", sock, ready_pattern=r"(unix://\S+)")
     bin_ = str(acheron_binary())
-    r = subprocess.run([bin_, "daq", "ping", sock], capture_output=True, text=True, timeout=10)
+    r = subprocess.run([bin_, "daq", "ping", "--connect", sock], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, r.stderr
     out = tmpdir_short / "frames"
-    r = subprocess.run([bin_, "daq", "stream", sock, "--count", "8", "--out", str(out)],
+    r = subprocess.run([bin_, "daq", "stream", "--connect", sock, "--count", "8", "--out", str(out)],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 0, r.stderr
     assert "received 8 images" in r.stdout
@@ -629,7 +629,7 @@ def test_default_boot_and_cli_stream_writes_pff(acheron_process, tmpdir_short):
         size = {"img16": 2540, "ph256": 636}[f.name.split(".dp_")[1].split(".")[0]]
         assert f.stat().st_size % size == 0 and f.stat().st_size > 0
         assert f.read_bytes()[:1] == b"{"
-    r = subprocess.run([bin_, "daq", "init", sock, "--simulate", "--interval", "10us"],
+    r = subprocess.run([bin_, "daq", "init", "--connect", sock, "--simulate", "--interval", "10us"],
                        capture_output=True, text=True, timeout=10)
     assert r.returncode != 0 and "below server minimum" in r.stderr
     assert p.stop() == 0
@@ -860,12 +860,12 @@ def test_tls_on_tcp(daq_server, tmpdir_short):
     def cli(*args):
         return subprocess.run([bin_, "daq", *args], capture_output=True, text=True, timeout=20)
 
-    assert cli("ping", s.tcp, "--tls-ca", ca, "--timeout", "5s").returncode == 0
-    assert cli("ping", s.tcp, "--timeout", "1s").returncode == 3
-    assert cli("ping", s.tcp, "--tls-ca", other, "--timeout", "1s").returncode == 3
-    r = cli("stream", s.tcp, "--tls-ca", ca, "--count", "3")
+    assert cli("ping", "--connect", s.tcp, "--tls-ca", ca, "--timeout", "5s").returncode == 0
+    assert cli("ping", "--connect", s.tcp, "--timeout", "1s").returncode == 3
+    assert cli("ping", "--connect", s.tcp, "--tls-ca", other, "--timeout", "1s").returncode == 3
+    r = cli("stream", "--connect", s.tcp, "--tls-ca", ca, "--count", "3")
     assert r.returncode == 0 and "received 3 images" in r.stdout, r.stderr
-    r = cli("init", s.tcp, "--tls-ca", ca, "--simulate", "--force")
+    r = cli("init", "--connect", s.tcp, "--tls-ca", ca, "--simulate", "--force")
     assert r.returncode == 0, r.stderr
 
 
@@ -884,11 +884,11 @@ def test_tls_with_client_certificates(daq_server, tmpdir_short):
         assert c.ping(timeout=5)
         assert c.init_sim()
     bin_ = str(acheron_binary())
-    r = subprocess.run([bin_, "daq", "ping", s.tcp, "--tls-ca", ca, "--tls-cert", cert,
+    r = subprocess.run([bin_, "daq", "ping", "--connect", s.tcp, "--tls-ca", ca, "--tls-cert", cert,
                         "--tls-key", key, "--timeout", "5s"], capture_output=True, text=True,
                        timeout=20)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([bin_, "daq", "ping", s.tcp, "--tls-ca", ca, "--timeout", "1s"],
+    r = subprocess.run([bin_, "daq", "ping", "--connect", s.tcp, "--tls-ca", ca, "--timeout", "1s"],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 3
 

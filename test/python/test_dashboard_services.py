@@ -69,7 +69,7 @@ def servers():
         daq = Process(["--log-level", "warn", "daq", "serve", "--no-tcp", "--unix", sock,
                        "--http", "127.0.0.1:0"], ready_pattern=r"serving DaqData on (\S+)")
         started.append(daq)
-        stream = Background("--log-level", "warn", "daq", "stream", sock, "--duration", "120s")
+        stream = Background("--log-level", "warn", "daq", "stream", "--connect", sock, "--duration", "120s")
         stops.append(stream.stop)
         out["daq"] = page_url(daq)
 
@@ -95,7 +95,7 @@ def servers():
         config = f"{tmp}/sim.toml"
         with open(config, "w") as f:
             f.write(SIM_DHS)
-        dhs = Process(["--log-level", "warn", "dhs", "--config", config, "--dcss",
+        dhs = Process(["--log-level", "warn", "dhs", "--config", config, "--connect",
                        f"127.0.0.1:{dcss.port}", "--http", "127.0.0.1:0"],
                       ready_pattern=r"dhs simDHS \(sim, .*\) connecting")
         started.append(dhs)

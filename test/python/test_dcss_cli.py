@@ -128,7 +128,7 @@ reconnect_min_s = 0.1
 [ion_chambers.i0]
 counts_per_s = 500
 """)
-        acheron_process("--log-level", "warn", "dhs", "--config", config, "--dcss",
+        acheron_process("--log-level", "warn", "dhs", "--config", config, "--connect",
                         f"127.0.0.1:{dcss.port}", "--name", "simDHS",
                         ready_pattern=r"dhs simDHS \(sim, .*sim.toml\) connecting to DCSS at "
                                       rf"127\.0\.0\.1:{dcss.port}")

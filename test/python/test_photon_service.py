@@ -143,11 +143,11 @@ def test_ping_exit_codes(server, acheron_process):
 
     from conftest import acheron_binary
 
-    ok = subprocess.run([str(acheron_binary()), "ping", server.endpoint, "--stats"],
+    ok = subprocess.run([str(acheron_binary()), "ping", "--connect", server.endpoint, "--stats"],
                         capture_output=True, text=True, timeout=30)
     assert ok.returncode == 0 and '"role":"server"' in ok.stdout
     # Nothing listens on this port: exit code 3 (unavailable) after the timeout.
-    dead = subprocess.run([str(acheron_binary()), "ping", "tcp://127.0.0.1:9", "--timeout", "300ms"],
+    dead = subprocess.run([str(acheron_binary()), "ping", "--connect", "tcp://127.0.0.1:9", "--timeout", "300ms"],
                           capture_output=True, text=True, timeout=30)
     assert dead.returncode == 3 and "within 300ms" in dead.stderr
     # The old spelling still works for a release, with a warning naming the new one.
@@ -155,6 +155,7 @@ def test_ping_exit_codes(server, acheron_process):
                          capture_output=True, text=True, timeout=30)
     assert old.returncode == 3
     assert "--timeout-ms is deprecated and will be removed; use --timeout 300ms" in old.stderr
+    assert "use --connect tcp://127.0.0.1:9" in old.stderr
 
 
 def test_async_mode_writes_runs_to_hdf5(tmp_path, acheron_process):
