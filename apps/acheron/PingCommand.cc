@@ -1,4 +1,4 @@
-// `acheron ping ENDPOINT [--stats]`: is a photon server or broker answering?
+// `acheron ping --connect ENDPOINT [--stats]`: is a photon server or broker answering?
 #include <cstdio>
 
 #include "Commands.hh"
