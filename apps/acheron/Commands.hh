@@ -35,6 +35,11 @@ void add_dhs_commands(CLI::App& app, int* exit_code);
 void add_daq_commands(CLI::App& app, int* exit_code);
 void add_gnss_commands(CLI::App& app, int* exit_code);
 void add_cluster_commands(CLI::App& app, int* exit_code);
+void add_config_command(CLI::App& app, int* exit_code);
+// `acheron config default KIND` (also behind the older per-module verbs,
+// which warn with warn_old_default_verb).
+void print_default_config(const std::string& kind, int pmts = 0);
+void warn_old_default_verb(const char* old_verb, const char* kind);
 // `acheron help`: registered last, it lists the others.
 void add_help_command(CLI::App& app, int* exit_code);
 

@@ -306,7 +306,8 @@ void add_daq_commands(CLI::App& app, int* exit_code) {
   add_stream(*daq, exit_code);
   auto* def = daq->add_subcommand("default-config", "print the embedded server configuration");
   def->callback([exit_code] {
-    std::printf("%s\n", daq::default_server_config_json().dump(2).c_str());
+    warn_old_default_verb("daq default-config", "daq");
+    print_default_config("daq");
     *exit_code = kOk;
   });
 }

@@ -322,7 +322,8 @@ void add_dhs_commands(CLI::App& app, int* exit_code) {
   add_http_option(cmd, o->http);
   auto* def = cmd->add_subcommand("default", "print the built-in configuration as a TOML file");
   def->callback([exit_code] {
-    std::fputs(dcss::default_dhs_config_toml().c_str(), stdout);
+    warn_old_default_verb("dhs default", "dhs");
+    print_default_config("dhs");
     *exit_code = kOk;
   });
   add_fake_dcss(*cmd, exit_code);

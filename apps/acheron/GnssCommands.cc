@@ -318,7 +318,8 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
   {
     auto* def = gnss->add_subcommand("default-config", "print the embedded f9t_config.json5");
     def->callback([exit_code] {
-      std::fputs(gnss::default_f9t_config_json5(), stdout);
+      warn_old_default_verb("gnss default-config", "gnss");
+      print_default_config("gnss");
       *exit_code = kOk;
     });
   }

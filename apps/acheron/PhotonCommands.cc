@@ -133,9 +133,8 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
   auto* def = det->add_subcommand("default", "print the embedded default detector file");
   def->add_option("--pmts", *pmts, "PMT count")->check(CLI::Range(1, 1000000));
   def->callback([pmts, exit_code] {
-    optics::DefaultDetectorOptions o;
-    o.pmts = *pmts;
-    std::cout << optics::Detector::default_toml(o);
+    warn_old_default_verb("detector default", "photon");
+    print_default_config("photon", *pmts);
     *exit_code = kOk;
   });
 }

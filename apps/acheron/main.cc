@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   app::add_daq_commands(app, &exit_code);
   app::add_gnss_commands(app, &exit_code);
   app::add_cluster_commands(app, &exit_code);
+  app::add_config_command(app, &exit_code);
   app::add_help_command(app, &exit_code);
 
   try {

@@ -35,7 +35,7 @@ TEST(DhsConfig, DefaultIsALocalLoopDhs) {
   EXPECT_EQ(c.loop.axis.host, "127.0.0.1");
   EXPECT_EQ(c.loop.frame_source, "push");
   EXPECT_DOUBLE_EQ(c.loop.osci_time * c.loop.video_fps, 90);
-  // `acheron dhs default` prints a file that parses back to the same values.
+  // `acheron config default dhs` prints a file that parses back to the same values.
   const auto back = parse_dhs_config(default_dhs_config_toml(), "default.toml");
   EXPECT_EQ(back.dhs.name, c.dhs.name);
   EXPECT_EQ(back.dcss.port, c.dcss.port);

@@ -21,7 +21,7 @@ json5 = pytest.importorskip("json5", reason="Debian python3-json5 (scripts/insta
 
 
 def default_config():
-    text = subprocess.run([str(acheron_binary()), "gnss", "default-config"], check=True,
+    text = subprocess.run([str(acheron_binary()), "config", "default", "gnss"], check=True,
                           capture_output=True, text=True).stdout
     return json5.loads(text)
 
