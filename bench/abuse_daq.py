@@ -18,6 +18,7 @@ import time
 import grpc
 import grpc.aio
 import numpy as np
+from abuse_procs import stop_process
 from google.protobuf import empty_pb2
 
 from acheron.proto import daqdata_pb2, daqdata_pb2_grpc
@@ -95,13 +96,7 @@ class DaqServer:
         return self.p.poll() is None
 
     def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
+        stop_process(self.p)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

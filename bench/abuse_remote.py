@@ -21,6 +21,7 @@ import numpy as np
 import zmq
 import zmq.asyncio
 
+from abuse_procs import stop_process
 from acheron.remote import ERROR, FINAL, _request, decode_reply
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,13 +59,7 @@ class Server:
         return self.p.poll() is None
 
     def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
+        stop_process(self.p)
 
 
 def start_cpp(exe, args):

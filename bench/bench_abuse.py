@@ -41,7 +41,9 @@ import zmq
 import zmq.asyncio
 
 BENCH = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))  # abuse_remote, abuse_daq
+sys.path.insert(0, str(BENCH))  # abuse_remote, abuse_daq, abuse_procs
+
+from abuse_procs import stop_process  # noqa: E402
 try:
     from acheron.photon import COMPONENTS, isotropic_photons
 except ImportError as e:
@@ -82,13 +84,7 @@ class Proc:
                 raise RuntimeError(f"{args} did not start")
 
     def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait(5)
+        stop_process(self.p)
 
 
 def start_serve(exe):
