@@ -40,6 +40,9 @@ void add_config_command(CLI::App& app, int* exit_code);
 // which warn with warn_old_default_verb).
 void print_default_config(const std::string& kind, int pmts = 0);
 void warn_old_default_verb(const char* old_verb, const char* kind);
+// An old spelling kept for a release: on stderr, "acheron: warning: OLD is
+// deprecated and will be removed; use NEW".
+void warn_deprecated(const std::string& old_spelling, const std::string& new_spelling);
 // `acheron help`: registered last, it lists the others.
 void add_help_command(CLI::App& app, int* exit_code);
 

@@ -27,11 +27,14 @@ void print_default_config(const std::string& kind, int pmts) {
   }
 }
 
+void warn_deprecated(const std::string& old_spelling, const std::string& new_spelling) {
+  std::fprintf(stderr, "acheron: warning: %s is deprecated and will be removed; use %s\n",
+               old_spelling.c_str(), new_spelling.c_str());
+}
+
 void warn_old_default_verb(const char* old_verb, const char* kind) {
-  std::fprintf(stderr,
-               "acheron: warning: `acheron %s` is deprecated and will be removed; use `acheron "
-               "config default %s`\n",
-               old_verb, kind);
+  warn_deprecated("`acheron " + std::string(old_verb) + "`",
+                  "`acheron config default " + std::string(kind) + "`");
 }
 
 void add_config_command(CLI::App& app, int* exit_code) {

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "Commands.hh"
+
 namespace acheron::app {
 namespace {
 
@@ -97,9 +99,7 @@ void add_deprecated_duration(CLI::App* cmd, const std::string& old_name,
          old_name,
          [&seconds, old_name, new_name, unit_s, range](double value) {
            const double s = value * unit_s;
-           std::fprintf(stderr,
-                        "acheron: warning: %s is deprecated and will be removed; use %s %s\n",
-                        old_name.c_str(), new_name.c_str(), format_duration(s).c_str());
+           warn_deprecated(old_name, new_name + " " + format_duration(s));
            check_range(old_name, s, range);
            seconds = s;
          },

@@ -1,6 +1,6 @@
 #include "Endpoints.hh"
 
-#include <cstdio>
+#include "Commands.hh"
 
 namespace acheron::app {
 
@@ -13,10 +13,7 @@ void add_connect_option(CLI::App* cmd, std::string& endpoint, const std::string&
   cmd->parse_complete_callback([cmd, &endpoint, required] {
     const auto rest = cmd->remaining();
     if (rest.size() == 1 && !rest[0].starts_with("-")) {
-      std::fprintf(stderr,
-                   "acheron: warning: the endpoint as a positional argument is deprecated and "
-                   "will be removed; use --connect %s\n",
-                   rest[0].c_str());
+      warn_deprecated("the endpoint as a positional argument", "--connect " + rest[0]);
       if (endpoint.empty()) endpoint = rest[0];
     } else if (!rest.empty()) {
       throw CLI::ExtrasError(cmd->get_name(), rest);
@@ -30,9 +27,7 @@ void add_deprecated_alias(CLI::App* cmd, const std::string& old_name, const std:
   cmd->add_option_function<std::string>(
          old_name,
          [&value, old_name, new_name](const std::string& v) {
-           std::fprintf(stderr,
-                        "acheron: warning: %s is deprecated and will be removed; use %s %s\n",
-                        old_name.c_str(), new_name.c_str(), v.c_str());
+           warn_deprecated(old_name, new_name + " " + v);
            value = v;
          },
          "deprecated: " + new_name)
