@@ -32,6 +32,16 @@ std::string_view title_of(std::string_view body) {
   return {};
 }
 
+// The subcommand `name` of cmd, or nullptr (help itself is not a topic).
+CLI::App* subcommand(CLI::App& cmd, const std::string& name) {
+  if (name == "help") return nullptr;
+  try {
+    return cmd.get_subcommand(name);
+  } catch (const CLI::OptionNotFound&) {
+    return nullptr;
+  }
+}
+
 void list_commands(const CLI::App& cmd, const std::string& path) {
   const auto subs = cmd.get_subcommands([](const CLI::App*) { return true; });
   if (!path.empty()) std::printf("%s\n", path.c_str());
@@ -83,9 +93,7 @@ void add_help_command(CLI::App& app, int* exit_code) {
     // cluster, daq, ...) gives the guide, which has the options' table too.
     if (o->words.size() == 1) {
       if (const auto* guide = find_guide(o->words[0])) {
-        bool is_command = false;
-        for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
-          is_command = is_command || sub->get_name() == o->words[0];
+        const bool is_command = subcommand(app, o->words[0]) != nullptr;
         std::printf("(the guide docs/%.*s", static_cast<int>(guide->name.size()),
                     guide->name.data());
         if (is_command) std::printf("; options: acheron %s --help", o->words[0].c_str());
@@ -97,12 +105,8 @@ void add_help_command(CLI::App& app, int* exit_code) {
     CLI::App* at = &app;
     std::string prefix = app.get_name();
     for (const auto& w : o->words) {
-      CLI::App* next = nullptr;
-      try {
-        next = at->get_subcommand(w);
-      } catch (const CLI::OptionNotFound&) {
-      }
-      if (next == nullptr || w == "help") {
+      CLI::App* next = subcommand(*at, w);
+      if (next == nullptr) {
         std::fprintf(stderr,
                      "acheron: no command or guide named '%s' (acheron help topics lists the "
                      "guides, acheron --help the commands)\n",
