@@ -56,6 +56,7 @@
 #include <zmq.hpp>
 
 #include "BenchEvents.hh"
+#include "CharonRouter.hh"
 
 using namespace acheron;
 using Clock = std::chrono::steady_clock;
@@ -372,31 +373,11 @@ void wait_workers(const std::string& frontend, std::size_t n) {
   }
 }
 
-// ChAR0N's router.py from `dir`, on the given ports (its config.py's
-// frontend_port/backend_port replaced), its chatter sent to /dev/null.
+// router.py (CharonRouter.hh), stopped with the other children.
 pid_t start_charon_router(const std::string& dir, int frontend, int backend) {
-  const std::string script =
-      "import sys; sys.path.insert(0, '" + dir + "'); import config; config.frontend_port = '" +
-      std::to_string(frontend) + "'; config.backend_port = '" + std::to_string(backend) +
-      "'; exec(compile(open('" + dir + "/router.py').read(), 'router.py', 'exec'))";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, 1);
-    ::dup2(null, 2);
-    ::execl("/usr/bin/python3", "python3", "-c", script.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  const pid_t pid = bench::start_charon_router(dir, frontend, backend, true);
   g_children.push_back(pid);
   return pid;
-}
-
-int free_port() {
-  zmq::context_t ctx(1);
-  zmq::socket_t s(ctx, zmq::socket_type::router);
-  s.bind("tcp://127.0.0.1:*");
-  const std::string ep = s.get(zmq::sockopt::last_endpoint);
-  return std::atoi(ep.substr(ep.rfind(':') + 1).c_str());
 }
 
 // --- the stub worker ---------------------------------------------------------------
@@ -623,7 +604,7 @@ int main(int argc, char** argv) {
     // when no worker is idle, so the window is one request per stub.
     StubRun charon{};
     if (!charon_router.empty()) {
-      const int fport = free_port(), bport = free_port();
+      const int fport = bench::free_port(), bport = bench::free_port();
       const pid_t router = start_charon_router(charon_router, fport, bport);
       const std::string front = "tcp://127.0.0.1:" + std::to_string(fport);
       for (int i = 0; i < max_workers; ++i) {

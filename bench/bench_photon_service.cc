@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "BenchEvents.hh"
+#include "CharonRouter.hh"
 #include "acheron/broker/Broker.hh"
 #include "acheron/broker/FairQueue.hh"
 #include "acheron/core/Log.hh"
@@ -55,30 +56,6 @@ std::vector<wire::charon::PhotonData> as_requests(const std::vector<photon::Even
     out.push_back(std::get<wire::charon::Request>(r).photons);
   }
   return out;
-}
-
-// A TCP port on loopback that was free a moment ago.
-int free_port(zmq::context_t& ctx) {
-  zmq::socket_t s(ctx, zmq::socket_type::router);
-  s.bind("tcp://127.0.0.1:*");
-  const std::string ep = s.get(zmq::sockopt::last_endpoint);
-  return std::atoi(ep.substr(ep.rfind(':') + 1).c_str());
-}
-
-// ChAR0N's router.py from `dir`, on the given ports (its config.py's
-// frontend_port/backend_port replaced), its chatter sent to /dev/null.
-pid_t start_charon_router(const std::string& dir, int frontend, int backend) {
-  const std::string script =
-      "import sys; sys.path.insert(0, '" + dir + "'); import config; config.frontend_port = '" +
-      std::to_string(frontend) + "'; config.backend_port = '" + std::to_string(backend) +
-      "'; exec(compile(open('" + dir + "/router.py').read(), 'router.py', 'exec'))";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::freopen("/dev/null", "w", stdout);
-    ::execl("/usr/bin/python3", "python3", "-c", script.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
 }
 
 template <class F>
@@ -214,8 +191,8 @@ int main(int argc, char** argv) {
   double t_charon = 0, t_tiny_charon = 0;
   if (!charon_router.empty()) {
     zmq::context_t ctx;
-    const int fport = free_port(ctx), bport = free_port(ctx);
-    const pid_t router = start_charon_router(charon_router, fport, bport);
+    const int fport = bench::free_port(), bport = bench::free_port();
+    const pid_t router = bench::start_charon_router(charon_router, fport, bport, false);
     photon::WorkerOptions cwo = wo;
     cwo.connect = "tcp://127.0.0.1:" + std::to_string(bport);
     photon::Worker cworker(detector, cwo);
