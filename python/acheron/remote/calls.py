@@ -99,4 +99,8 @@ class _Call:
     returns: str
     variadic: bool
     mutating: bool
+    # Since the call was added (monitor.py counts them under its lock).
+    calls: int = 0
+    errors: int = 0
+    busy_s: float = 0.0
 

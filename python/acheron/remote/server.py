@@ -24,6 +24,7 @@ from .codec import (CANCEL, FINAL, PING, PONG, PROTOCOL, REQUEST, _CMD, _HEAD, _
                     _framing, _value_frames, decode_request)
 from .errors import CallCancelled, ProtocolError, RemoteException
 from .fairqueue import FairQueue
+from .monitor import RemoteMonitor, ServerStats
 from .relay import _Relays
 from .sockets import _DONTWAIT, _recv, _send
 from .streams import _Stream, _Streams
@@ -62,7 +63,8 @@ class RemoteServer(_Streams, _Relays):
                  curve: Optional[Tuple[bytes, bytes]] = None, heartbeat: float = 1.0,
                  write_lock: str = "advisory", lock_lease: float = 10.0, send_hwm: int = 1000,
                  slow_subscribers: str = "hold", max_queued: int = DEFAULT_MAX_QUEUED,
-                 max_message_size: Optional[int] = DEFAULT_MAX_MESSAGE_SIZE):
+                 max_message_size: Optional[int] = DEFAULT_MAX_MESSAGE_SIZE,
+                 http: Optional[str] = None):
         """``curve``: (public key, secret key) of the server, Z85.
         ``write_lock``: "advisory" or "required" for mutating calls and the
         stream management calls; ``lock_lease``: seconds without a request
@@ -76,7 +78,11 @@ class RemoteServer(_Streams, _Relays):
         calls (a waiting call of its may make way for another client's).
         ``max_message_size``: the largest frame, in
         bytes, a client or subscriber may send (ZMQ_MAXMSGSIZE; ZeroMQ
-        disconnects a peer that sends a larger one); None: no limit."""
+        disconnects a peer that sends a larger one); None: no limit.
+        ``http``: HOST:PORT (e.g. "127.0.0.1:0" for any free port) to serve
+        the live status page and Prometheus /metrics on (docs/dashboard.md);
+        None: none. Keep it on loopback: the page has no authentication.
+        ``http_url`` is then the page's address."""
         if slow_subscribers not in ("hold", "drop"):
             raise ValueError(f"slow_subscribers must be 'hold' or 'drop', not {slow_subscribers!r}")
         if isinstance(max_queued, bool) or not isinstance(max_queued, int) or max_queued < 0:
@@ -136,6 +142,22 @@ class RemoteServer(_Streams, _Relays):
         self._io: Optional[threading.Thread] = None
         self._stopping = False
         self._hb_seq = 0
+        self._stats = ServerStats()
+        # The status snapshot and metrics (for http=, or a front of one's own).
+        self.monitor = RemoteMonitor(self)
+        self.http_url: Optional[str] = None
+        self._http = None
+        if http is not None:
+            from ..http_status import HttpFront
+            try:
+                self._http = HttpFront(http, [self.monitor])
+            except BaseException:
+                self._router.close(0)
+                self._xpub.close(0)
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+                raise
+            self.http_url = self._http.url
 
     # -- registration --
 
@@ -188,6 +210,8 @@ class RemoteServer(_Streams, _Relays):
                 periodic = [s for s in self._streams.values() if s.kind == "periodic"]
             for st in periodic:
                 self._start_periodic(st)
+            if self._http is not None:
+                self._http.start()
         return self
 
     def serve_forever(self) -> None:
@@ -204,6 +228,8 @@ class RemoteServer(_Streams, _Relays):
         if self._stopping:
             return
         self._stopping = True
+        if self._http is not None:
+            self._http.stop()
         with self._meta_lock:
             all_streams = list(self._streams.values())
         for st in all_streams:
@@ -353,12 +379,14 @@ class RemoteServer(_Streams, _Relays):
     def _handle(self, frames: List[Any]) -> None:
         start = 2 if len(frames) > 1 and len(frames[1]) == 0 else 1
         route, msg = [bytes(f) for f in frames[:start]], frames[start:]
+        self._stats.request(route[0])
         compact, rid, head = _framing(msg)
         if self._backed_up and route[0] in self._backed_up:
             # Running its calls would only make replies nobody reads (a
             # client flooding calls would take its turn of the call threads
             # and the interpreter for nothing). Cancels and pings are cheap.
             if _command_of(msg, compact) not in (CANCEL, PING):
+                self._stats.refused("busy")
                 self._reply(route, _error_frames(
                     rid, "resource_exhausted", "ServerBusy",
                     "server busy: this client does not read its replies (its queue is full); its calls "
@@ -385,6 +413,7 @@ class RemoteServer(_Streams, _Relays):
             if not isinstance(e, ProtocolError):
                 _log.warning("remote server: a request could not be decoded (%s: %s)", type(e).__name__, e)
                 e = ProtocolError(f"malformed request ({type(e).__name__}: {e})")
+            self._stats.refused("malformed")
             reply(route, _error_frames(rid, "invalid_argument", "ProtocolError", str(e), compact=compact))
             return False
         rid, compact, method = req.rid, req.compact, req.method
@@ -404,6 +433,7 @@ class RemoteServer(_Streams, _Relays):
         with self._meta_lock:
             call = self._calls.get(method)
         if call is None:
+            self._stats.refused("not_found")
             reply(route, _error_frames(rid, "not_found", "NotFound", f"no call named {method!r}", compact=compact))
             return False
         deadline = time.monotonic() + req.timeout_ms / 1000 if req.timeout_ms else None
@@ -433,6 +463,7 @@ class RemoteServer(_Streams, _Relays):
                 (route, rid, compact, job)]):
             if accepted and r_job[0] == "call":
                 self._running.pop((r_route[0], r_rid), None)
+            self._stats.refused("busy")
             self._reply(r_route, _error_frames(
                 r_rid, "resource_exhausted", "ServerBusy",
                 f"server busy: {self._threads} calls are running and {self._max_queued} waiting (max_queued), "
@@ -468,6 +499,8 @@ class RemoteServer(_Streams, _Relays):
     def _run_call(self, context: CallContext, call: _Call, args, kwargs, token) -> None:
         rid, compact = context._rid, context._compact
         _current.context = context
+        started = time.perf_counter()
+        failed = True
         try:
             if context.deadline is not None and time.monotonic() > context.deadline:
                 out = _error_frames(rid, "deadline_exceeded", "TimeoutError",
@@ -478,6 +511,7 @@ class RemoteServer(_Streams, _Relays):
                 if inspect.isgenerator(value):
                     value = self._drive(context, value)
                 out = _value_frames(rid, FINAL, context.method, value, compact)
+                failed = False
         except RemoteException as e:  # a relayed call: keep the upstream's code and type
             out = _error_frames(rid, e.code, e.type, e.remote_message, e.traceback, compact=compact)
         except Exception as e:
@@ -485,6 +519,7 @@ class RemoteServer(_Streams, _Relays):
                               compact=compact)
         finally:
             _current.context = None
+            self._stats.call_finished(call, time.perf_counter() - started, failed)
             self._running.pop((context._route[0], rid), None)
             with self._calls_cond:  # before the reply: the caller may call again at once
                 self._calls_running -= 1
