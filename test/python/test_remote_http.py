@@ -258,6 +258,17 @@ def test_stop_ends_the_event_streams_and_the_port():
         urllib.request.urlopen(url + "metrics", timeout=2)
 
 
+def test_the_page_is_the_c_plus_plus_programs_installed_into_the_package():
+    import pathlib
+
+    import acheron
+    from acheron.http_status import web_dir
+    assert web_dir() == pathlib.Path(acheron.__file__).resolve().parent / "web"
+    source = pathlib.Path(__file__).resolve().parents[2] / "src" / "acheron" / "net" / "web"
+    for f in ("index.html", "service.html", "dashboard.js", "dashboard.css"):
+        assert (web_dir() / f).read_bytes() == (source / f).read_bytes(), f
+
+
 def test_without_http_there_is_no_front():
     srv = RemoteServer("tcp://127.0.0.1:*", "tcp://127.0.0.1:*")
     try:
