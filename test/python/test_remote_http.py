@@ -332,3 +332,40 @@ def test_the_page_shows_live_calls_streams_and_clients(tmp_path):
         sub.close()
         driver.quit()
         srv.stop()
+
+
+def test_without_prometheus_client_http_says_what_to_install(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "prometheus_client.exposition", None)  # import fails
+    with pytest.raises(RuntimeError, match="python3-prometheus-client"):
+        RemoteServer("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", http="127.0.0.1:0")
+
+
+def test_a_package_without_the_page_files_says_how_to_install_it(monkeypatch, tmp_path):
+    from acheron import http_status
+    monkeypatch.setattr(http_status, "__file__", str(tmp_path / "python" / "acheron" / "http_status.py"))
+    with pytest.raises(FileNotFoundError, match=r"pip install \."):
+        http_status.web_dir()
+
+
+def test_a_failing_source_shows_its_error_and_the_front_serves_on():
+    from acheron.http_status import HttpFront
+
+    class Broken:
+        name, doc = "broken", "a source whose figures cannot be read"
+
+        def status(self):
+            raise RuntimeError("the figures are gone")
+
+        def collect(self):
+            raise RuntimeError("the metrics are gone")
+
+    front = HttpFront("127.0.0.1:0", [Broken()]).start()
+    try:
+        code, _, body = get(front.url + "api/status/broken")
+        assert code == 200 and "the figures are gone" in json.loads(body)["error"]
+        code, _, body = get(front.url + "metrics")
+        assert code == 500 and "the metrics are gone" in json.loads(body)["error"]
+        assert get(front.url + "api/services")[0] == 200
+    finally:
+        front.stop()

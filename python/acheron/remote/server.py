@@ -212,6 +212,7 @@ class RemoteServer(_Streams, _Relays):
                 self._start_periodic(st)
             if self._http is not None:
                 self._http.start()
+                _log.info("status page on %s", self.http_url)
         return self
 
     def serve_forever(self) -> None:
