@@ -36,7 +36,7 @@ fi
 import sys, acheron, acheron.dcss, acheron.daq, acheron.proto.ublox_control_pb2_grpc
 assert acheron.__file__.startswith(sys.prefix), acheron.__file__
 assert acheron.dcss._ext.__file__.startswith(sys.prefix), acheron.dcss._ext.__file__
-import acheron.http_status  # the status pages' files are inside the package
+import acheron.http_status  # the status page files are inside the package
 assert acheron.http_status.web_dir().is_relative_to(sys.prefix), acheron.http_status.web_dir()
 ')
 printf 'test-install: pip install . into a fresh venv took %d.%d s; acheron, acheron.dcss and acheron.daq import from it\n' \
