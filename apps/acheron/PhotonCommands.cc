@@ -45,6 +45,18 @@ void add_curve_options(CLI::App* cmd, CurveChoice& c, bool client) {
   }
 }
 
+// A detector, showing the meshing of a GDML file that takes over half a
+// second (where a large detector's load spends its time).
+std::shared_ptr<const optics::Detector> load_with_progress(const DetectorChoice& choice) {
+  Progress progress({.label = "mesh", .unit = "solids", .delay_s = 0.5});
+  auto d = load_detector(choice, [&progress](std::uint64_t done, std::uint64_t total) {
+    progress.set_total(total);
+    progress.update(done);
+  });
+  progress.finish();
+  return d;
+}
+
 photon::PingReply parse_ping_reply(const std::string& s) {
   return s == "pong" ? photon::PingReply::pong : photon::PingReply::ack;
 }
@@ -94,7 +106,7 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
   check->add_option("--tolerance", check_choice->tolerance,
                     "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
   check->callback([check_choice, exit_code] {
-    auto d = load_detector(*check_choice);
+    auto d = load_with_progress(*check_choice);
     Progress progress({.label = "check", .unit = "solids", .delay_s = 0.5});
     auto problems =
         d->check([&progress](std::string_view stage, std::uint64_t done, std::uint64_t total) {
@@ -511,7 +523,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
                     "(0-16), against the loop without");
   bench->callback([choice, opts, exit_code] {
     const auto t0 = std::chrono::steady_clock::now();
-    auto d = load_detector(*choice);
+    auto d = load_with_progress(*choice);
     const double load_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto& g = d->geometry();

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <exception>
 
 #include <fmt/format.h>
 
@@ -55,9 +56,18 @@ Progress::Progress(ProgressOptions options) : o_(std::move(options)) {
     mode = o_.out && isatty(fileno(o_.out)) ? ProgressMode::on : ProgressMode::off;
   enabled_ = mode == ProgressMode::on && o_.out != nullptr;
   start_ = now();
+  uncaught_ = std::uncaught_exceptions();
 }
 
 Progress::~Progress() {
+  if (std::uncaught_exceptions() > uncaught_) {
+    // The work failed: end the line so the error starts on its own, but
+    // claim no summary.
+    std::lock_guard lock(m_);
+    if (enabled_ && drawn_ && !finished_) std::fputc('\n', o_.out);
+    finished_ = true;
+    return;
+  }
   finish();
 }
 
@@ -78,12 +88,14 @@ void Progress::set_phase(std::string phase) {
 void Progress::update(std::uint64_t done) {
   std::lock_guard lock(m_);
   done_ = done;
+  updated_ = true;
   draw_locked(o_.total > 0 && done_ >= o_.total);
 }
 
 void Progress::add(std::uint64_t n) {
   std::lock_guard lock(m_);
   done_ += n;
+  updated_ = true;
   draw_locked(o_.total > 0 && done_ >= o_.total);
 }
 
@@ -155,7 +167,8 @@ void Progress::clear() {
 void Progress::finish() {
   std::lock_guard lock(m_);
   if (finished_) return;
-  if (enabled_ && now() - start_ >= o_.delay_s) {
+  // Work never reported (a detector that needed no meshing) leaves no line.
+  if (enabled_ && updated_ && now() - start_ >= o_.delay_s) {
     if (!drawn_ || drawn_done_ != done_) draw_locked(true);
     const double elapsed = now() - start_;
     std::fprintf(o_.out, "\n%s\n", summary(done_, elapsed).c_str());

@@ -47,7 +47,9 @@ struct ProgressOptions {
 class Progress final {
  public:
   explicit Progress(ProgressOptions options);
-  ~Progress();  // finish() if not done yet
+  // finish() if not done yet; while an exception unwinds, only ends a drawn
+  // line (no summary), so the error message starts on a line of its own.
+  ~Progress();
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
 
@@ -63,6 +65,7 @@ class Progress final {
   void clear();
   // Draws the last state, ends the line and writes the summary
   // "LABEL: DONE UNIT in TIME (RATE UNIT/s)". Once; later calls do nothing.
+  // Nothing when no work was reported or the delay has not passed.
   void finish();
 
   // The line as drawn (without the leading carriage return) after `done`
@@ -80,7 +83,9 @@ class Progress final {
   ProgressOptions o_;
   bool enabled_ = false;
   bool finished_ = false;
-  bool drawn_ = false;  // a line is on the terminal (not yet ended)
+  bool drawn_ = false;    // a line is on the terminal (not yet ended)
+  bool updated_ = false;  // update() or add() was called
+  int uncaught_ = 0;      // std::uncaught_exceptions() at construction
   std::string phase_;
   std::uint64_t done_ = 0;
   double start_ = 0;

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 
 namespace acheron::app {
@@ -198,6 +199,43 @@ TEST(Progress, WorkEndingBeforeTheDelayLeavesNoLine) {
   slow.update(5);
   EXPECT_EQ(slow.draws(), 1u);
   EXPECT_NE(out.text().find("5/10 solids"), std::string::npos);
+}
+
+TEST(Progress, NoWorkReportedLeavesNoLine) {
+  MemoryFile out;
+  FakeClock clock;
+  {
+    Progress p({.label = "mesh",
+                .unit = "solids",
+                .out = out.get(),
+                .mode = ProgressMode::on,
+                .clock = clock.fn(),
+                .delay_s = 0.5});
+    clock.t += 2;  // a long load that needed no meshing
+  }
+  EXPECT_EQ(out.text(), "");
+}
+
+TEST(Progress, FailedWorkEndsTheLineWithoutASummary) {
+  MemoryFile out;
+  FakeClock clock;
+  try {
+    Progress p({.label = "mesh",
+                .unit = "solids",
+                .total = 9,
+                .out = out.get(),
+                .mode = ProgressMode::on,
+                .clock = clock.fn(),
+                .width = 4});
+    clock.t += 1;
+    p.update(3);
+    throw std::runtime_error("bad solid");
+  } catch (const std::runtime_error&) {
+  }
+  const std::string text = out.text();
+  EXPECT_EQ(text.find("mesh:"), std::string::npos) << text;
+  EXPECT_EQ(text.back(), '\n');
+  EXPECT_NE(text.find("3/9 solids"), std::string::npos) << text;
 }
 
 TEST(Progress, OffOrNotATerminalWritesNothing) {

@@ -7,6 +7,7 @@
 #include "acheron/core/Error.hh"
 #include "acheron/optics/Bench.hh"
 #include "acheron/optics/Detector.hh"
+#include "acheron/optics/Gdml.hh"
 #include "acheron/optics/Tables.hh"
 
 namespace acheron::optics {
@@ -562,6 +563,25 @@ TEST(Bench, ReportsEachTimedLoopAndEndsAtTheTotal) {
       {"2 threads", 800}, {"step history", 1000}, {"done", 1200}};
   EXPECT_EQ(calls, expected);
   EXPECT_EQ(total, 1200u);
+}
+
+TEST(GdmlLoad, ReportsTheMeshingOfEachDistinctSolid) {
+  GdmlOptions o;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> calls;
+  o.on_mesh_progress = [&](std::uint64_t done, std::uint64_t total) {
+    calls.emplace_back(done, total);
+  };
+  const auto d = Detector::load_gdml("test/data/gdml/optics.gdml", o);
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_EQ(calls.front().first, 0u);
+  const std::uint64_t total = calls.front().second;
+  EXPECT_GT(total, 0u);
+  EXPECT_LE(total, d.geometry().solids().size());
+  for (std::size_t i = 1; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i].first, i);  // one call per solid meshed
+    EXPECT_EQ(calls[i].second, total);
+  }
+  EXPECT_EQ(calls.back().first, total);
 }
 
 }  // namespace
