@@ -212,6 +212,7 @@ void add_stream(CLI::App& daq, int* exit_code) {
   cmd->add_option("--count", o->count, "stop after this many images");
   cmd->add_option("--outdir", o->outdir, "write received frames to PFF files in this directory");
   add_deprecated_alias(cmd, "--out", "--outdir", o->outdir);
+  add_progress_flags(cmd);
   add_client_tls(cmd, &o->tls);
   cmd->callback([o, exit_code] {
     daq::StreamOptions so;

@@ -208,6 +208,7 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
         "--json", o->json,
         "one JSON object per line: name, unix time, parsed_data, payload_hex (the whole frame)");
     add_client_tls(cap, &o->tls);
+    add_progress_flags(cap);
     cap->callback([o, exit_code] {
       SignalWatcher signals;
       std::atomic<bool> stop{false};

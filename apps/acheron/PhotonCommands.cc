@@ -105,6 +105,7 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
                     "GDML only: volumes whose whole name matches this RE2 pattern are PMTs");
   check->add_option("--tolerance", check_choice->tolerance,
                     "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
+  add_progress_flags(check);
   check->callback([check_choice, exit_code] {
     auto d = load_with_progress(*check_choice);
     Progress progress({.label = "check", .unit = "solids", .delay_s = 0.5});
@@ -457,6 +458,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     add_duration_option(sim, "--timeout", o->timeout_s, "per-attempt timeout");
     add_deprecated_duration(sim, "--timeout-ms", "--timeout", 1e-3, o->timeout_s);
     add_curve_options(sim, o->curve, true);
+    add_progress_flags(sim);
     sim->callback([o, exit_code] {
       o->client.timeout = to_duration(o->timeout_s);
       if (!o->curve.key_file.empty()) {
@@ -521,6 +523,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
   bench->add_option("--step-history", opts->step_history,
                     "also time the 1-thread loop recording the first N steps of each photon "
                     "(0-16), against the loop without");
+  add_progress_flags(bench);
   bench->callback([choice, opts, exit_code] {
     const auto t0 = std::chrono::steady_clock::now();
     auto d = load_with_progress(*choice);

@@ -31,6 +31,16 @@ ProgressMode progress_mode() {
   return g_progress_mode;
 }
 
+void add_progress_flags(CLI::App* cmd) {
+  auto* on = cmd->add_flag_callback(
+      "--progress", [] { set_progress_mode(ProgressMode::on); },
+      "draw the progress line even when stderr is no terminal");
+  cmd->add_flag_callback(
+         "--no-progress", [] { set_progress_mode(ProgressMode::off); },
+         "never draw the progress line")
+      ->excludes(on);
+}
+
 std::string format_count(double value) {
   if (!std::isfinite(value) || value < 0) return "--";
   if (value < 1000) {

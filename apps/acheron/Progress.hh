@@ -6,6 +6,8 @@
 // output piped or redirected to a file never carries it.
 #pragma once
 
+#include <CLI/CLI.hpp>
+
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -18,6 +20,8 @@ namespace acheron::app {
 enum class ProgressMode { automatic, on, off };
 void set_progress_mode(ProgressMode mode);
 ProgressMode progress_mode();
+// --progress and --no-progress on a long command, as the global ones.
+void add_progress_flags(CLI::App* cmd);
 
 // "950", "12.3k", "4.56M": a count or a rate in at most four significant digits.
 std::string format_count(double value);
