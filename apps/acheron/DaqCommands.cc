@@ -8,12 +8,15 @@
 #include <mutex>
 #include <thread>
 
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include "Commands.hh"
 #include "Durations.hh"
 #include "Endpoints.hh"
 #include "HttpChoice.hh"
+#include "Progress.hh"
 #include "Signals.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
@@ -187,7 +190,7 @@ void add_init(CLI::App& daq, int* exit_code) {
 
 void add_stream(CLI::App& daq, int* exit_code) {
   struct Opts {
-    std::string target, out;
+    std::string target, outdir;
     bool movie = false, ph = false;
     double interval = 0, duration = 0;
     std::uint64_t count = 0;
@@ -207,7 +210,9 @@ void add_stream(CLI::App& daq, int* exit_code) {
   add_duration_option(cmd, "--duration", o->duration, "stop after this long (0s: no limit)", {},
                       true);
   cmd->add_option("--count", o->count, "stop after this many images");
-  cmd->add_option("--out", o->out, "write received frames to PFF files in this directory");
+  cmd->add_option("--outdir", o->outdir, "write received frames to PFF files in this directory");
+  add_deprecated_alias(cmd, "--out", "--outdir", o->outdir);
+  add_progress_flags(cmd);
   add_client_tls(cmd, &o->tls);
   cmd->callback([o, exit_code] {
     daq::StreamOptions so;
@@ -215,7 +220,7 @@ void add_stream(CLI::App& daq, int* exit_code) {
     so.pulse_height = o->ph || !o->movie;
     so.update_interval_seconds = o->interval;
     so.module_ids = o->modules;
-    if (!o->out.empty()) fs::create_directories(o->out);
+    if (!o->outdir.empty()) fs::create_directories(o->outdir);
     SignalWatcher signals;
     daq::Client client(o->target, o->tls);
     signals.set_target([&client] { client.cancel(); });
@@ -239,6 +244,12 @@ void add_stream(CLI::App& daq, int* exit_code) {
     const auto t0 = std::chrono::steady_clock::now();
     auto last_print = t0;
     std::string frame;
+    // Frames: a bar to --count (or through --duration), else a running count.
+    Progress progress({.label = "stream",
+                       .unit = "frames",
+                       .total = o->count,
+                       .duration_s = o->count ? 0 : o->duration});
+    const bool stdout_tty = isatty(STDOUT_FILENO);
     auto print_rates = [&](double window_s) {
       std::string line;
       for (auto& [id, pm] : modules) {
@@ -246,6 +257,7 @@ void add_stream(CLI::App& daq, int* exit_code) {
                             pm.movie, pm.ph);
         pm.window = 0;
       }
+      if (stdout_tty) progress.clear();
       std::printf("%s\n", line.empty() ? "  (no images yet)" : line.c_str() + 2);
       std::fflush(stdout);
     };
@@ -255,11 +267,12 @@ void add_stream(CLI::App& daq, int* exit_code) {
       (img.type() == daqdata::PanoImage::PULSE_HEIGHT ? pm.ph : pm.movie)++;
       pm.window++;
       ++total;
+      progress.update(total);
       pff::Product product;
-      if (!o->out.empty() && daq::image_to_pff(img, &frame, &product)) {
+      if (!o->outdir.empty() && daq::image_to_pff(img, &frame, &product)) {
         auto& f = files[{img.module_id(), product}];
         if (!f.is_open())
-          f.open(fs::path(o->out) /
+          f.open(fs::path(o->outdir) /
                      pff::make_file_name(std::time(nullptr), product, img.module_id(), 0),
                  std::ios::binary);
         f.write(frame.data(), static_cast<std::streamsize>(frame.size()));
@@ -277,6 +290,7 @@ void add_stream(CLI::App& daq, int* exit_code) {
     }
     cv.notify_all();
     if (timer.joinable()) timer.join();
+    progress.finish();
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("received %llu images in %.2f s (%.1f img/s)\n",

@@ -14,6 +14,7 @@
 #include "Child.hh"
 #include "Commands.hh"
 #include "Durations.hh"
+#include "Endpoints.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/hub/Registry.hh"
 #include "acheron/net/HttpFront.hh"
@@ -312,8 +313,9 @@ void add_demo_command(CLI::App& app, int* exit_code) {
   cmd->add_option("--workers", o->workers, "photon workers behind the broker")
       ->capture_default_str()
       ->check(CLI::Range(1, 16));
-  cmd->add_option("--out", o->out, "directory for hits.npy and the PNG plots")
+  cmd->add_option("--outdir", o->out, "directory for hits.npy and the PNG plots")
       ->capture_default_str();
+  add_deprecated_alias(cmd, "--out", "--outdir", o->out);
   cmd->add_option("--http", o->http,
                   "HOST:PORT of the broker's and first worker's live status pages (port 0: any "
                   "free port; \"\" turns them off)")

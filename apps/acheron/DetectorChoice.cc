@@ -22,21 +22,25 @@ void add_detector_options(CLI::App* cmd, DetectorChoice& c) {
       ->check(CLI::Range(1e-4, 1e3));
 }
 
-std::shared_ptr<const optics::Detector> load_detector(const DetectorChoice& c) {
+std::shared_ptr<const optics::Detector> load_detector(
+    const DetectorChoice& c,
+    const std::function<void(std::uint64_t done, std::uint64_t total)>& on_mesh_progress) {
   if (c.file.empty() && (!c.pmt_pattern.empty() || c.tolerance > 0)) {
     throw SetupError(
         "--pmt-pattern and --tolerance apply to GDML detectors (no detector file is given, "
         "so the embedded TOML detector is used) give a .gdml file or drop the option");
   }
   if (!c.file.empty()) {
-    if (!c.pmt_pattern.empty() || c.tolerance > 0) {
-      if (std::filesystem::path(c.file).extension() != ".gdml") {
-        throw SetupError("--pmt-pattern and --tolerance apply to GDML detectors (" + c.file +
-                         " is not a .gdml file) drop the option or give a GDML file");
-      }
+    const bool gdml = std::filesystem::path(c.file).extension() == ".gdml";
+    if ((!c.pmt_pattern.empty() || c.tolerance > 0) && !gdml) {
+      throw SetupError("--pmt-pattern and --tolerance apply to GDML detectors (" + c.file +
+                       " is not a .gdml file) drop the option or give a GDML file");
+    }
+    if (gdml) {
       optics::GdmlOptions g;
       g.pmt_pattern = c.pmt_pattern;
       if (c.tolerance > 0) g.tolerance_mm = c.tolerance;
+      g.on_mesh_progress = on_mesh_progress;
       return std::make_shared<const optics::Detector>(optics::Detector::load_gdml(c.file, g));
     }
     return std::make_shared<const optics::Detector>(optics::Detector::load(c.file));

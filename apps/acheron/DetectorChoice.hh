@@ -3,6 +3,8 @@
 // the broker, which must expect the same detector its workers load.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,6 +22,10 @@ struct DetectorChoice {
 };
 
 void add_detector_options(CLI::App* cmd, DetectorChoice& c);
-std::shared_ptr<const optics::Detector> load_detector(const DetectorChoice& c);
+// on_mesh_progress: for a GDML file, the meshing's progress
+// (GdmlOptions::on_mesh_progress), for a command that shows it.
+std::shared_ptr<const optics::Detector> load_detector(
+    const DetectorChoice& c,
+    const std::function<void(std::uint64_t done, std::uint64_t total)>& on_mesh_progress = {});
 
 }  // namespace acheron::app

@@ -9,9 +9,12 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "Commands.hh"
 #include "Durations.hh"
 #include "HttpChoice.hh"
+#include "Progress.hh"
 #include "Signals.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/gnss/Client.hh"
@@ -205,6 +208,7 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
         "--json", o->json,
         "one JSON object per line: name, unix time, parsed_data, payload_hex (the whole frame)");
     add_client_tls(cap, &o->tls);
+    add_progress_flags(cap);
     cap->callback([o, exit_code] {
       SignalWatcher signals;
       std::atomic<bool> stop{false};
@@ -222,10 +226,17 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
           o->seconds > 0
               ? std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o->seconds))
               : Duration::max();
+      // Messages: a bar to -n (or through --duration), else a running count.
+      Progress progress({.label = "capture",
+                         .unit = "messages",
+                         .total = o->count > 0 ? static_cast<std::uint64_t>(o->count) : 0,
+                         .duration_s = o->count > 0 ? 0 : o->seconds});
+      const bool stdout_tty = isatty(STDOUT_FILENO);
       client.capture(
           o->patterns,
           [&](const gnss::CapturedMessage& m) {
             if (stop) return false;
+            if (stdout_tty) progress.clear();
             if (o->json) {
               nlohmann::json j = {{"name", m.name},
                                   {"unix_time", static_cast<double>(m.unix_ns) * 1e-9},
@@ -248,9 +259,11 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
             }
             std::fflush(stdout);
             ++n;
+            progress.update(static_cast<std::uint64_t>(n));
             return !stop && (o->count <= 0 || n < o->count);
           },
           limit);
+      progress.finish();
       *exit_code = signals.signalled() ? kInterrupted : kOk;
     });
   }

@@ -15,6 +15,7 @@
 #include "DetectorChoice.hh"
 #include "Durations.hh"
 #include "HttpChoice.hh"
+#include "Progress.hh"
 #include "Signals.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/optics/Bench.hh"
@@ -44,17 +45,20 @@ void add_curve_options(CLI::App* cmd, CurveChoice& c, bool client) {
   }
 }
 
-photon::PingReply parse_ping_reply(const std::string& s) {
-  return s == "pong" ? photon::PingReply::pong : photon::PingReply::ack;
+// A detector, showing the meshing of a GDML file that takes over half a
+// second (where a large detector's load spends its time).
+std::shared_ptr<const optics::Detector> load_with_progress(const DetectorChoice& choice) {
+  Progress progress({.label = "mesh", .unit = "solids", .delay_s = 0.5});
+  auto d = load_detector(choice, [&progress](std::uint64_t done, std::uint64_t total) {
+    progress.set_total(total);
+    progress.update(done);
+  });
+  progress.finish();
+  return d;
 }
 
-void progress_bar(std::size_t done, std::size_t total) {
-  if (!isatty(STDERR_FILENO)) return;
-  const int width = 40;
-  const int filled = total ? static_cast<int>(width * done / total) : width;
-  std::fprintf(stderr, "\r[%s%s] %zu/%zu events", std::string(filled, '=').c_str(),
-               std::string(width - filled, ' ').c_str(), done, total);
-  if (done == total) std::fprintf(stderr, "\n");
+photon::PingReply parse_ping_reply(const std::string& s) {
+  return s == "pong" ? photon::PingReply::pong : photon::PingReply::ack;
 }
 
 }  // namespace
@@ -101,9 +105,17 @@ void add_detector_commands(CLI::App& app, int* exit_code) {
                     "GDML only: volumes whose whole name matches this RE2 pattern are PMTs");
   check->add_option("--tolerance", check_choice->tolerance,
                     "GDML only: meshing tolerance of curved surfaces, mm (default 0.2)");
+  add_progress_flags(check);
   check->callback([check_choice, exit_code] {
-    auto d = load_detector(*check_choice);
-    auto problems = d->check();
+    auto d = load_with_progress(*check_choice);
+    Progress progress({.label = "check", .unit = "solids", .delay_s = 0.5});
+    auto problems =
+        d->check([&progress](std::string_view stage, std::uint64_t done, std::uint64_t total) {
+          progress.set_total(total);
+          progress.set_phase(std::string(stage));
+          progress.update(done);
+        });
+    progress.finish();
     for (const auto& p : problems) std::printf("problem: %s\n", p.c_str());
     std::printf("%s: %zu solids, %zu channels, %zu problems\n", d->name().c_str(),
                 d->geometry().solids().size(), d->geometry().channels().size(), problems.size());
@@ -446,6 +458,7 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     add_duration_option(sim, "--timeout", o->timeout_s, "per-attempt timeout");
     add_deprecated_duration(sim, "--timeout-ms", "--timeout", 1e-3, o->timeout_s);
     add_curve_options(sim, o->curve, true);
+    add_progress_flags(sim);
     sim->callback([o, exit_code] {
       o->client.timeout = to_duration(o->timeout_s);
       if (!o->curve.key_file.empty()) {
@@ -475,9 +488,11 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
       std::uint64_t n_photons = 0;
       for (const auto& e : events) n_photons += e.size();
       const auto t0 = std::chrono::steady_clock::now();
-      auto hits = client.simulate_many(events, o->in_flight,
-                                       [&](std::size_t d) { progress_bar(d, events.size()); });
+      Progress progress({.label = "simulate", .unit = "events", .total = events.size()});
+      auto hits =
+          client.simulate_many(events, o->in_flight, [&](std::size_t d) { progress.update(d); });
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      progress.finish();
       const auto summary = photon::summarize_hits(hits, info.size());
       const std::size_t total = summary.hits;
       const std::size_t lit = summary.channels_hit;
@@ -508,9 +523,10 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
   bench->add_option("--step-history", opts->step_history,
                     "also time the 1-thread loop recording the first N steps of each photon "
                     "(0-16), against the loop without");
+  add_progress_flags(bench);
   bench->callback([choice, opts, exit_code] {
     const auto t0 = std::chrono::steady_clock::now();
-    auto d = load_detector(*choice);
+    auto d = load_with_progress(*choice);
     const double load_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto& g = d->geometry();
@@ -521,7 +537,16 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
         g.triangles().size() + g.prototype_triangles().size(), g.instances().size(),
         g.prototypes().size());
     std::printf("detector loaded in %.2f s\n", load_s);
-    auto report = optics::run_bench(d, *opts);
+    Progress progress({.label = "bench", .unit = "photons"});
+    optics::BenchOptions bench_options = *opts;
+    bench_options.on_progress = [&progress](std::string_view phase, std::uint64_t done,
+                                            std::uint64_t total) {
+      progress.set_total(total);
+      progress.set_phase(std::string(phase));
+      progress.update(done);
+    };
+    auto report = optics::run_bench(d, bench_options);
+    progress.finish();
     std::printf("%s", report.table().c_str());
     struct rusage usage {};
     getrusage(RUSAGE_SELF, &usage);

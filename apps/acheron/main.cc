@@ -6,6 +6,7 @@
 #include <string>
 
 #include "Commands.hh"
+#include "Progress.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/core/Version.hh"
@@ -26,8 +27,18 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error, critical or off (default: $ACHERON_LOG or info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  // Progress lines of the long commands (docs/cli.md, "Progress"): drawn on
+  // stderr when it is a terminal; these force them on or off (the long
+  // commands also take them after their name, add_progress_flags).
+  bool progress = false, no_progress = false;
+  auto* progress_flag =
+      app.add_flag("--progress", progress, "draw progress lines even when stderr is no terminal");
+  app.add_flag("--no-progress", no_progress, "never draw progress lines")->excludes(progress_flag);
   app.parse_complete_callback([&] {
+    // Runs before the subcommands' callbacks.
     if (!log_level.empty()) log::set_level(log_level);
+    if (progress) app::set_progress_mode(app::ProgressMode::on);
+    if (no_progress) app::set_progress_mode(app::ProgressMode::off);
   });
 
   int exit_code = app::kOk;

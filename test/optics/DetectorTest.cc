@@ -5,7 +5,9 @@
 #include <fstream>
 
 #include "acheron/core/Error.hh"
+#include "acheron/optics/Bench.hh"
 #include "acheron/optics/Detector.hh"
+#include "acheron/optics/Gdml.hh"
 #include "acheron/optics/Tables.hh"
 
 namespace acheron::optics {
@@ -509,6 +511,77 @@ TEST(DetectorFile, ReemissionTimeErrorsNameTheKey) {
   EXPECT_NE(model.find("time_constant is a reemission time key but the model is not wls"),
             std::string::npos)
       << model;
+}
+
+TEST(DetectorCheck, ReportsProgressThroughEveryStageUpToTheTotal) {
+  DefaultDetectorOptions o;
+  o.pmts = 300;
+  const auto d = Detector::default_detector(o);
+  std::vector<std::string> stages;
+  std::uint64_t last = 0, total = 0, calls = 0;
+  bool monotonic = true;
+  const auto problems = d.check([&](std::string_view stage, std::uint64_t done, std::uint64_t all) {
+    if (stages.empty() || stages.back() != stage) stages.emplace_back(stage);
+    monotonic = monotonic && done >= last && done <= all && (total == 0 || all == total);
+    last = done;
+    total = all;
+    ++calls;
+  });
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(stages, (std::vector<std::string>{"meshes", "scene", "materials", "overlaps"}));
+  EXPECT_TRUE(monotonic);
+  // Each solid once for its materials, each channel once for overlaps, the
+  // meshes of the solids that are not instances and of the prototypes.
+  const auto& g = d.geometry();
+  EXPECT_GE(total, g.solids().size() + g.channels().size());
+  EXPECT_EQ(last, total);
+  // Throttled to about one call per 64 solids, not one per solid.
+  EXPECT_LT(calls, total / 16);
+  EXPECT_GT(calls, total / 128);
+}
+
+TEST(Bench, ReportsEachTimedLoopAndEndsAtTheTotal) {
+  DefaultDetectorOptions d;
+  d.pmts = 20;
+  BenchOptions o;
+  o.photons = 200;
+  o.threads = 2;
+  o.repeats = 2;
+  o.ray_sample = 100;
+  o.step_history = 2;
+  std::vector<std::pair<std::string, std::uint64_t>> calls;
+  std::uint64_t total = 0;
+  o.on_progress = [&](std::string_view phase, std::uint64_t done, std::uint64_t all) {
+    calls.emplace_back(std::string(phase), done);
+    total = all;
+  };
+  const auto report = run_bench(std::make_shared<const Detector>(Detector::default_detector(d)), o);
+  EXPECT_EQ(report.photons, 200u);
+  // Two rounds of three loops, each announced with the photons before it.
+  const std::vector<std::pair<std::string, std::uint64_t>> expected = {
+      {"1 thread", 0},    {"2 threads", 200},     {"step history", 400}, {"1 thread", 600},
+      {"2 threads", 800}, {"step history", 1000}, {"done", 1200}};
+  EXPECT_EQ(calls, expected);
+  EXPECT_EQ(total, 1200u);
+}
+
+TEST(GdmlLoad, ReportsTheMeshingOfEachDistinctSolid) {
+  GdmlOptions o;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> calls;
+  o.on_mesh_progress = [&](std::uint64_t done, std::uint64_t total) {
+    calls.emplace_back(done, total);
+  };
+  const auto d = Detector::load_gdml("test/data/gdml/optics.gdml", o);
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_EQ(calls.front().first, 0u);
+  const std::uint64_t total = calls.front().second;
+  EXPECT_GT(total, 0u);
+  EXPECT_LE(total, d.geometry().solids().size());
+  for (std::size_t i = 1; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i].first, i);  // one call per solid meshed
+    EXPECT_EQ(calls[i].second, total);
+  }
+  EXPECT_EQ(calls.back().first, total);
 }
 
 }  // namespace

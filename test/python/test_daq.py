@@ -619,7 +619,7 @@ def test_default_boot_and_cli_stream_writes_pff(acheron_process, tmpdir_short):
     r = subprocess.run([bin_, "daq", "ping", "--connect", sock], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, r.stderr
     out = tmpdir_short / "frames"
-    r = subprocess.run([bin_, "daq", "stream", "--connect", sock, "--count", "8", "--out", str(out)],
+    r = subprocess.run([bin_, "daq", "stream", "--connect", sock, "--count", "8", "--outdir", str(out)],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 0, r.stderr
     assert "received 8 images" in r.stdout

@@ -68,7 +68,15 @@ BenchReport run_bench(std::shared_ptr<const Detector> detector, const BenchOptio
   // and the ratios stay meaningful.
   double raw_best = 1e300, one_best = 1e300, many_best = 1e300, steps_best = 1e300;
   std::uint64_t steps_many = 0;
+  const std::uint64_t loops_per_round = stepping ? 3 : 2;
+  const std::uint64_t total = std::uint64_t(o.photons) * loops_per_round * std::uint64_t(o.repeats);
+  std::uint64_t done = 0;
+  auto starting = [&](std::string_view phase) {
+    if (o.on_progress) o.on_progress(phase, done, total);
+    done += o.photons;
+  };
   for (int round = 0; round < o.repeats; ++round) {
+    starting("1 thread");
     auto t0 = std::chrono::steady_clock::now();
     auto res1 = one.simulate(batch, o.seed);
     one_best = std::min(one_best, seconds_since(t0));
@@ -84,18 +92,21 @@ BenchReport run_bench(std::shared_ptr<const Detector> detector, const BenchOptio
     raw_best = std::min(raw_best, seconds_since(t0));
     if (found > rays.size()) std::abort();  // keeps the casts from being optimised away
 
+    starting(fmt::format("{} threads", o.threads));
     t0 = std::chrono::steady_clock::now();
     auto resn = many.simulate(batch, o.seed);
     many_best = std::min(many_best, seconds_since(t0));
     steps_many = resn.diagnostics.steps;
 
     if (stepping) {
+      starting("step history");
       t0 = std::chrono::steady_clock::now();
       auto ress = stepping->simulate(batch, o.seed);
       steps_best = std::min(steps_best, seconds_since(t0));
       if (ress.hits.size() != r.hits) std::abort();  // recording must not change the physics
     }
   }
+  if (o.on_progress) o.on_progress("done", done, total);
   r.step_history = o.step_history;
   if (stepping) {
     r.seconds_steps = steps_best;

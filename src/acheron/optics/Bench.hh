@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "acheron/optics/Detector.hh"
 
@@ -20,6 +22,10 @@ struct BenchOptions {
   // > 0: also time the 1-thread loop recording this many steps per photon
   // (EngineOptions::step_history) against the loop without.
   std::uint32_t step_history = 0;
+  // Progress, for a caller that shows it: called as each timed loop starts
+  // (phase "1 thread", "N threads" or "step history") and once at the end
+  // (phase "done"), with the photons simulated so far and in all the rounds.
+  std::function<void(std::string_view phase, std::uint64_t done, std::uint64_t total)> on_progress;
 };
 
 struct BenchReport {

@@ -139,10 +139,21 @@ std::string Detector::summary() const {
   return os.str();
 }
 
-std::vector<std::string> Detector::check() const {
+std::vector<std::string> Detector::check(const CheckProgress& on_progress) const {
   std::vector<std::string> problems;
   const auto& g = *geometry_;
   const auto& tris = g.triangles();
+  // Progress in solids: the meshes of solids and prototypes, every solid's
+  // materials, every channel's overlaps.
+  std::uint64_t own_meshes = 0;
+  for (const auto& s : g.solids()) own_meshes += s.instance < 0;
+  const std::uint64_t total =
+      own_meshes + g.prototypes().size() + g.solids().size() + g.channels().size();
+  std::uint64_t done = 0;
+  auto report = [&](std::string_view stage, bool always) {
+    if (on_progress && (always || done % 64 == 0)) on_progress(stage, done, total);
+  };
+  report("meshes", true);
   // 1. Closed meshes: within a solid (or prototype) every edge is shared by
   //    exactly two triangles, traversed in opposite directions (consistent
   //    winding). A prototype is checked once for all its instances.
@@ -171,16 +182,24 @@ std::vector<std::string> Detector::check() const {
   for (const auto& s : g.solids()) {
     if (s.instance >= 0) continue;
     check_closed("solid '" + s.name + "'", tris.data() + s.first_triangle, s.triangle_count);
+    ++done;
+    report("meshes", false);
   }
   for (const auto& p : g.prototypes()) {
     check_closed("prototype '" + p.name + "'", g.prototype_triangles().data() + p.first_triangle,
                  p.triangle_count);
+    ++done;
+    report("meshes", false);
   }
   // 2. Material codes: from a point just outside each solid (along a triangle's
   //    normal) the medium reached must be the solid's outer material.
+  report("scene", true);
   EmbreeScene scene(g);
   const auto tracer = scene.tracer();
+  report("materials", true);
   for (const auto& s : g.solids()) {
+    ++done;
+    report("materials", false);
     const std::uint32_t step = std::max<std::uint32_t>(1, s.triangle_count / 8);
     for (std::uint32_t i = s.first_triangle; i < s.first_triangle + s.triangle_count; i += step) {
       const auto corners = g.triangle_corners(i);
@@ -216,7 +235,10 @@ std::vector<std::string> Detector::check() const {
   };
   std::vector<Ball> balls;
   float max_r = 0;
+  report("overlaps", true);
   for (const auto& ch : g.channels()) {
+    ++done;
+    report("overlaps", false);
     const auto& s = g.solids()[ch.solid];
     if (s.instance >= 0) {  // the prototype's sphere, placed
       const auto& in = g.instances()[s.instance];
@@ -272,6 +294,7 @@ std::vector<std::string> Detector::check() const {
   }
   if (overlaps > 10)
     problems.push_back(fmt::format("... {} overlapping PMT pairs in all", overlaps));
+  report("overlaps", true);
   return problems;
 }
 

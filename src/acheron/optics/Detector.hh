@@ -3,7 +3,9 @@
 // description (docs/optics.md) or built from the embedded default.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -77,7 +79,13 @@ class Detector final {
   // Validation for `acheron detector check`: open meshes (edges not shared by
   // exactly two triangles), inconsistent material codes between neighbouring
   // solids, overlapping PMTs. Empty when all is well.
-  std::vector<std::string> check() const;
+  // on_progress (optional) follows the work: called with the stage ("meshes",
+  // "scene", "materials", "overlaps"), the solids checked so far and the
+  // total (each solid counted once per stage that visits it), at most every
+  // 64 solids and when a stage starts and ends; the last call has done == total.
+  using CheckProgress =
+      std::function<void(std::string_view stage, std::uint64_t done, std::uint64_t total)>;
+  std::vector<std::string> check(const CheckProgress& on_progress = {}) const;
 
  private:
   Detector() = default;

@@ -60,6 +60,9 @@ struct GdmlOptions {
   // Empty: the solid mesher (SolidMesher.hh: gmsh with OpenCASCADE for
   // curved and boolean solids, exact planar faces otherwise).
   SolidMesher mesher;
+  // Progress of the meshing, where a large detector's load spends its time:
+  // called with the distinct solids meshed so far and in all (first with 0).
+  std::function<void(std::uint64_t done, std::uint64_t total)> on_mesh_progress;
 };
 
 // The matrix M that places a GDML rotation (x, y, z angles in rad) as

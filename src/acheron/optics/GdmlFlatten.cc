@@ -8,6 +8,7 @@
 #include <optional>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
@@ -241,11 +242,24 @@ Detector flatten(Reader& reader, const Volume& world, const std::string& name) {
 
   // Meshes, once per solid.
   std::unordered_map<const solids::Solid*, Mesh> meshes;
+  std::uint64_t solids_to_mesh = 0;
+  if (reader.options.on_mesh_progress) {
+    std::unordered_set<const solids::Solid*> distinct;
+    for (std::size_t i = 1; i < instances.size(); ++i) {
+      distinct.insert(instances[i].volume->solid.get());
+    }
+    solids_to_mesh = distinct.size();
+    reader.options.on_mesh_progress(0, solids_to_mesh);
+  }
   auto mesh_of = [&](const Instance& inst) -> const Mesh& {
     const solids::Solid* s = inst.volume->solid.get();
     auto it = meshes.find(s);
     if (it == meshes.end()) {
       Mesh m = reader.options.mesher(*s, reader.options.tolerance_mm);
+      if (reader.options.on_mesh_progress) {
+        reader.options.on_mesh_progress(meshes.size() + 1,
+                                        std::max<std::uint64_t>(solids_to_mesh, meshes.size() + 1));
+      }
       if (m.triangles.empty()) {
         throw SetupError(
             fmt::format("{}: solid '{}' meshed to no triangles (the mesher returned "
