@@ -60,7 +60,7 @@ void progress_bar(std::size_t done, std::size_t total) {
 }  // namespace
 
 void add_chroma_options(CLI::App* cmd, std::vector<std::string>& binds,
-                        broker::ChromaOptions& chroma) {
+                        charon::ChromaOptions& chroma) {
   cmd->add_option("--chroma-bind", binds,
                   "serve chroma-server clients (ROOT ChromaPhotonList over REQ) on this "
                   "endpoint, e.g. tcp://*:5024; repeatable")

@@ -10,8 +10,8 @@
 
 #include <fmt/format.h>
 
-#include "acheron/broker/Dedupe.hh"
-#include "acheron/broker/FairQueue.hh"
+#include "acheron/charon/Dedupe.hh"
+#include "acheron/charon/FairQueue.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/core/ThreadPool.hh"
 #include "acheron/photon/Convert.hh"
@@ -43,35 +43,35 @@ struct Server::Impl {
   std::optional<zmq::socket_t> chroma;                      // if options.chroma_bind
   net::Waker waker;
   std::atomic<bool> stopping{false};
-  broker::Dedupe dedupe;
-  std::unique_ptr<broker::AsyncRuns> runs;
+  acheron::charon::Dedupe dedupe;
+  std::unique_ptr<acheron::charon::AsyncRuns> runs;
 
   // Asynchronous mode: accepted events waiting for a batch, and ASYNC
   // replies held back while the backlog is over its limit.
   struct AsyncEvent {
-    broker::Ticket ticket;
+    acheron::charon::Ticket ticket;
     charon::PhotonData photons;
   };
-  broker::FairQueue<AsyncEvent> waiting;  // clients in turn
+  acheron::charon::FairQueue<AsyncEvent> waiting;  // clients in turn
   std::size_t batches_running = 0;
   struct HeldAck {
-    broker::RequestKey key;
+    acheron::charon::RequestKey key;
     std::uint32_t event_id;
   };
   std::deque<HeldAck> held_acks;
 
   // Results coming back from the job threads.
   struct SyncDone {
-    broker::RequestKey key;
+    acheron::charon::RequestKey key;
     std::vector<Buffer> reply;
     std::uint64_t bytes = 0;  // of the request, counted in pending_bytes
   };
   struct BatchDone {
-    std::vector<broker::Ticket> tickets;
+    std::vector<acheron::charon::Ticket> tickets;
     std::vector<charon::Hits> hits;  // empty on failure
   };
   struct ChromaDone {
-    broker::Route route;
+    acheron::charon::Route route;
     Buffer reply;          // the detected photons or the error reply
     bool refused = false;  // the request did not decode
     std::uint64_t bytes = 0;
@@ -84,10 +84,10 @@ struct Server::Impl {
   std::uint64_t host_limited = 0;  // of those, for a host over max_queued_per_host
   // Of the pending requests, those not yet given to the job pool: at most
   // max_concurrent run, the others wait here and start in turn by client.
-  broker::FairQueue<std::function<void()>> sync_waiting;
+  acheron::charon::FairQueue<std::function<void()>> sync_waiting;
   std::size_t sync_running = 0;
   // Whether a request of `bytes` from `client` may wait; counts a refusal.
-  bool admit(const broker::ClientId& client, std::uint64_t bytes) {
+  bool admit(const acheron::charon::ClientId& client, std::uint64_t bytes) {
     if (pending_jobs >= options.max_queued_jobs ||
         pending_bytes + bytes > options.max_queued_bytes) {
       ++busy_refusals;
@@ -101,11 +101,11 @@ struct Server::Impl {
     return true;
   }
   // Queues an admitted request and starts what may run.
-  void queue_sync(const broker::ClientId& client, std::uint64_t photons, std::uint64_t bytes,
-                  std::function<void()> task) {
+  void queue_sync(const acheron::charon::ClientId& client, std::uint64_t photons,
+                  std::uint64_t bytes, std::function<void()> task) {
     ++pending_jobs;
     pending_bytes += bytes;
-    sync_waiting.push(client, broker::request_cost(photons), std::move(task));
+    sync_waiting.push(client, acheron::charon::request_cost(photons), std::move(task));
     start_sync();
   }
   void start_sync() {
@@ -186,7 +186,8 @@ Server::Server(std::shared_ptr<const optics::Detector> detector, ServerOptions o
                       : "group");
     a.attributes.emplace("detector", service_->engine().detector().name());
     a.attributes.emplace("seed", std::to_string(service_->seed()));
-    impl_->runs = std::make_unique<broker::AsyncRuns>(std::move(a), service_->detector_info());
+    impl_->runs =
+        std::make_unique<acheron::charon::AsyncRuns>(std::move(a), service_->detector_info());
   }
   if (!o.bind.empty()) {
     try {
@@ -251,9 +252,9 @@ void Server::run() {
   // A chroma request: checked, simulated and encoded on a job thread (a
   // large list takes a while to check), in the client's framing. The engine
   // reads the photons where they lie in the received message.
-  auto submit_chroma = [&](broker::ChromaMessage message, std::string from) {
+  auto submit_chroma = [&](acheron::charon::ChromaMessage message, std::string from) {
     const std::uint64_t bytes = message.body.empty() ? 0 : message.body[0].size();
-    const broker::ClientId client = broker::client_of(from, message.route);
+    const acheron::charon::ClientId client = acheron::charon::client_of(from, message.route);
     if (!m.admit(client, bytes)) {
       const std::span<const std::byte> raw(message.body.empty() ? nullptr : message.body[0].data(),
                                            bytes);
@@ -266,7 +267,8 @@ void Server::run() {
               : "the server has " + std::to_string(m.pending_jobs) +
                     " requests waiting (max_queued_jobs / max_queued_bytes); try again later",
           wire::chroma::detect_framing(raw));
-      if (!net::send_frames(*m.chroma, broker::chroma_reply(message.route, std::move(reply)),
+      if (!net::send_frames(*m.chroma,
+                            acheron::charon::chroma_reply(message.route, std::move(reply)),
                             zmq::send_flags::dontwait)) {
         log::debug("chroma reply dropped: the client has gone");
       }
@@ -278,8 +280,9 @@ void Server::run() {
           Impl::ChromaDone done;
           done.bytes = bytes;
           done.route = std::move(message.route);
-          auto checked = broker::check_chroma_request(message.body, impl_->options.chroma.limits);
-          if (auto* refusal = std::get_if<broker::ChromaRefusal>(&checked)) {
+          auto checked =
+              acheron::charon::check_chroma_request(message.body, impl_->options.chroma.limits);
+          if (auto* refusal = std::get_if<acheron::charon::ChromaRefusal>(&checked)) {
             log::warn("refused a chroma request from {}: {}: {}", from.empty() ? "?" : from,
                       to_string(refusal->error.code), refusal->error.message);
             done.reply = std::move(refusal->reply);
@@ -287,7 +290,7 @@ void Server::run() {
           } else {
             const auto& list = std::get<wire::chroma::View>(checked);
             const std::span<const std::byte> bytes(message.body[0].data(), message.body[0].size());
-            const std::uint32_t event_id = broker::chroma_event_id(list.header);
+            const std::uint32_t event_id = acheron::charon::chroma_event_id(list.header);
             try {
               const auto hits =
                   service_->simulate_records(event_id, list.size, [&](optics::PhotonBatch& batch) {
@@ -382,7 +385,8 @@ void Server::run() {
           ++m.chroma_refused;
         }
         m.publish();
-        if (!net::send_frames(*m.chroma, broker::chroma_reply(c->route, std::move(c->reply)),
+        if (!net::send_frames(*m.chroma,
+                              acheron::charon::chroma_reply(c->route, std::move(c->reply)),
                               zmq::send_flags::dontwait)) {
           log::debug("chroma reply dropped: the client has gone");
         }
@@ -425,7 +429,7 @@ void Server::run() {
     while (m.chroma && !m.stopping &&
            net::recv_frames(*m.chroma, frames, zmq::recv_flags::dontwait, &peer)) {
       ++m.received;
-      auto message = broker::split_chroma_message(std::move(frames));
+      auto message = acheron::charon::split_chroma_message(std::move(frames));
       if (!message) {
         ++m.rejected;
         continue;  // no envelope: nothing to answer
@@ -519,21 +523,22 @@ void Server::run() {
         log::info("event {}: metadata frame longer than 8 bytes, using the first two values",
                   request.photons.event_id);
       }
-      broker::RequestKey key{peer, request.photons.event_id,
-                             broker::digest_frames(routed.body.subspan(1))};
+      acheron::charon::RequestKey key{peer, request.photons.event_id,
+                                      acheron::charon::digest_frames(routed.body.subspan(1))};
       auto look = m.dedupe.arrive(key, route, Clock::now());
-      if (look.verdict == broker::Dedupe::Verdict::finished) {
+      if (look.verdict == acheron::charon::Dedupe::Verdict::finished) {
         m.reply(route, look.reply);
         continue;
       }
-      if (look.verdict == broker::Dedupe::Verdict::running) continue;
+      if (look.verdict == acheron::charon::Dedupe::Verdict::running) continue;
       if (m.runs) {
         // Accepted into the peer's run; answered at once unless the backlog
         // is over its limit (then the answer waits and a resend is deduped).
         const std::uint32_t event_id = request.photons.event_id;
         auto ticket = m.runs->accept(peer, request.photons.num_photons);
-        const std::uint64_t cost = broker::request_cost(request.photons.num_photons);
-        m.waiting.push(broker::client_of(peer, route), cost, {ticket, std::move(request.photons)});
+        const std::uint64_t cost = acheron::charon::request_cost(request.photons.num_photons);
+        m.waiting.push(acheron::charon::client_of(peer, route), cost,
+                       {ticket, std::move(request.photons)});
         if (m.runs->over_backlog() || !m.held_acks.empty()) {
           m.held_acks.push_back({std::move(key), event_id});
         } else {
@@ -545,7 +550,7 @@ void Server::run() {
       }
       std::uint64_t bytes = 0;
       for (const Buffer& f : routed.body) bytes += f.size();
-      const broker::ClientId client = broker::client_of(peer, route);
+      const acheron::charon::ClientId client = acheron::charon::client_of(peer, route);
       if (!m.admit(client, bytes)) {
         // charon-protocol.md §8.1: a full queue (or the host's full share of
         // it) answers NO_WORKERS, which RAT-PAC takes as "retry later".

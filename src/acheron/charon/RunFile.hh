@@ -30,7 +30,7 @@
 
 #include "acheron/wire/Charon.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 
 // The layout version RunFile writes (attribute "version").
 inline constexpr int kRunFileVersion = 2;
@@ -89,4 +89,4 @@ RunContents read_run_file(const std::filesystem::path& path);
 // taken name becomes "<name>-1.charon.h5", "-2", ...
 std::string run_file_name(const std::string& requested);
 
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -1,9 +1,9 @@
-#include "acheron/broker/AsyncRuns.hh"
+#include "acheron/charon/AsyncRuns.hh"
 
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 
 AsyncRuns::AsyncRuns(AsyncOptions options, wire::charon::DetectorInfo detector)
     : options_(std::move(options)), detector_(std::move(detector)) {
@@ -42,8 +42,7 @@ std::uint64_t AsyncRuns::open(const std::string& peer, const std::string& name) 
   by_peer_[peer] = id;
   if (!stored.error.empty()) {
     ++failed_;
-    log::error("run {} for {} cannot be written: {}", id, peer.empty() ? "?" : peer,
-               stored.error);
+    log::error("run {} for {} cannot be written: {}", id, peer.empty() ? "?" : peer, stored.error);
   } else {
     log::info("run {} opened for {}: {}", id, peer.empty() ? "?" : peer, opened);
   }
@@ -186,4 +185,4 @@ void AsyncRuns::close_all() {
   backlog_ = 0;
 }
 
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -1,4 +1,4 @@
-#include "acheron/broker/RunFile.hh"
+#include "acheron/charon/RunFile.hh"
 
 #include <hdf5.h>
 
@@ -15,7 +15,7 @@
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 namespace {
 
 // Elements per chunk of every extendible dataset.
@@ -502,4 +502,4 @@ RunContents read_run_file(const std::filesystem::path& path) {
   return run;
 }
 
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "acheron/broker/Dedupe.hh"
-#include "acheron/broker/RunFile.hh"
+#include "acheron/charon/Dedupe.hh"
+#include "acheron/charon/RunFile.hh"
 #include "acheron/wire/Charon.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 
 struct AsyncOptions {
   std::filesystem::path outdir = ".";
@@ -104,4 +104,4 @@ class AsyncRuns final {
   std::uint64_t failed_ = 0;
 };
 
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -1,4 +1,4 @@
-#include "acheron/broker/CharonRouter.hh"
+#include "acheron/charon/CharonRouter.hh"
 
 #include <algorithm>
 #include <cstdlib>
@@ -9,8 +9,7 @@
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
 
-namespace acheron::broker {
-namespace charon = wire::charon;
+namespace acheron::charon {
 
 namespace {
 
@@ -37,16 +36,16 @@ struct Slot {
 // (13 bytes) asks `acheron photon worker` for the STEPS frame after its
 // SIM_COMPLETE (docs/broker.md); original workers echo it like any slot.
 Buffer steps_slot_frame(std::uint64_t n) {
-  Buffer b = Buffer::allocate(charon::kStepsSlotSize);
+  Buffer b = Buffer::allocate(wire::charon::kStepsSlotSize);
   std::byte* p = b.mutable_data();
-  p[0] = static_cast<std::byte>(charon::kStepsSlotTag);
+  p[0] = static_cast<std::byte>(wire::charon::kStepsSlotTag);
   for (int i = 0; i < 8; ++i) p[1 + i] = static_cast<std::byte>(n >> (8 * i));
-  std::memcpy(p + 9, charon::kStepsSlotMark.data(), charon::kStepsSlotMark.size());
+  std::memcpy(p + 9, wire::charon::kStepsSlotMark.data(), wire::charon::kStepsSlotMark.size());
   return b;
 }
 
 std::optional<Slot> parse_slot(const Buffer& b) {
-  if (charon::slot_wants_steps(b)) {
+  if (wire::charon::slot_wants_steps(b)) {
     Slot s{kJobTag, 0};
     for (int i = 0; i < 8; ++i) s.number |= static_cast<std::uint64_t>(b.data()[1 + i]) << (8 * i);
     return s;
@@ -171,7 +170,7 @@ CharonRouter::CharonRouter(RouterOptions options, TimePoint now)
   }
   if (options_.expected_detector) {
     detector_ = options_.expected_detector;
-    detector_reply_ = charon::encode_detector_info(*detector_);
+    detector_reply_ = wire::charon::encode_detector_info(*detector_);
     detector_source_ = "the operator";
     if (options_.async) open_runs_store();
   }
@@ -182,7 +181,7 @@ CharonRouter::CharonRouter(RouterOptions options, TimePoint now)
 
 Outbox CharonRouter::on_frontend_message(std::vector<Buffer> frames, std::string_view peer,
                                          TimePoint now) {
-  const auto routed = charon::split_envelope(frames);
+  const auto routed = wire::charon::split_envelope(frames);
   if (routed.envelope_frames == 0) {
     ++stats_.dropped;  // nobody to answer
     log::debug("frontend message without a routing envelope dropped");
@@ -192,47 +191,48 @@ Outbox CharonRouter::on_frontend_message(std::vector<Buffer> frames, std::string
   Route route(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(routed.envelope_frames));
   const std::span<const Buffer> body = routed.body;
 
-  if (charon::header_of(body) == charon::kStats) {
+  if (wire::charon::header_of(body) == wire::charon::kStats) {
     const std::string text = stats_json(now).dump();
-    const Buffer reply[] = {Buffer::copy_of(charon::kStats), Buffer::copy_of(text)};
+    const Buffer reply[] = {Buffer::copy_of(wire::charon::kStats), Buffer::copy_of(text)};
     this->reply(route, reply);
     return take_outbox();
   }
 
-  auto decoded = charon::decode_request(body, options_.limits);
-  if (auto* rejection = std::get_if<charon::Rejection>(&decoded)) {
+  auto decoded = wire::charon::decode_request(body, options_.limits);
+  if (auto* rejection = std::get_if<wire::charon::Rejection>(&decoded)) {
     ++stats_.rejected;
     log::warn("rejected a request from {}: {}", peer.empty() ? "?" : std::string(peer),
               rejection->reason);
     reply(route, rejection->reply);
     return take_outbox();
   }
-  auto& request = std::get<charon::Request>(decoded);
+  auto& request = std::get<wire::charon::Request>(decoded);
   switch (request.kind) {
-    case charon::RequestKind::ping:
+    case wire::charon::RequestKind::ping:
       ++stats_.pings;
-      reply_header(route, options_.ping_reply == PingReply::pong ? charon::kPong : charon::kAck);
+      reply_header(
+          route, options_.ping_reply == PingReply::pong ? wire::charon::kPong : wire::charon::kAck);
       break;
-    case charon::RequestKind::run_begin:
+    case wire::charon::RequestKind::run_begin:
       ++stats_.run_control;
       if (options_.async) {
         on_run_begin(route, peer, request.filename);
       } else {
-        reply_header(route, charon::kAck);  // synchronous mode: a no-op (§11)
+        reply_header(route, wire::charon::kAck);  // synchronous mode: a no-op (§11)
       }
       break;
-    case charon::RequestKind::run_end:
+    case wire::charon::RequestKind::run_end:
       ++stats_.run_control;
       if (options_.async) {
         on_run_end(std::move(route), peer);
       } else {
-        reply_header(route, charon::kAck);
+        reply_header(route, wire::charon::kAck);
       }
       break;
-    case charon::RequestKind::detector_info:
+    case wire::charon::RequestKind::detector_info:
       on_client_detector_info(std::move(route), now);
       break;
-    case charon::RequestKind::photon_data:
+    case wire::charon::RequestKind::photon_data:
       if (request.metadata_truncated) {
         log::info("event {}: metadata frame longer than 8 bytes, using the first two values",
                   request.photons.event_id);
@@ -282,7 +282,7 @@ void CharonRouter::on_photon_data(Route route, std::span<const Buffer> body, std
   const bool dispatchable_now = queue_empty() && pick_worker(photons) != nullptr;
   if (!dispatchable_now && !may_queue(client, bytes, event_id, now)) {
     dedupe_.abandon(key);
-    reply_header(route, charon::kNoWorkers);
+    reply_header(route, wire::charon::kNoWorkers);
     return;
   }
   const JobId id = enqueue(std::move(route), body, key, std::move(client), bytes, photons, now);
@@ -324,7 +324,7 @@ Outbox CharonRouter::on_photon_job(Route route, std::vector<Buffer> body, std::u
   ClientId client = client_of(peer, route);
   const bool dispatchable_now = queue_empty() && pick_worker(photons) != nullptr;
   if (!dispatchable_now && !may_queue(client, bytes, event_id, now)) {
-    reply_header(route, charon::kNoWorkers);
+    reply_header(route, wire::charon::kNoWorkers);
     return take_outbox();
   }
   enqueue(std::move(route), body, std::move(key), std::move(client), bytes, photons, now);
@@ -420,7 +420,7 @@ void CharonRouter::on_async_photon_data(Route route, std::span<const Buffer> bod
   if (!runs_ || no_workers_expired(now)) {
     dedupe_.abandon(key);
     ++stats_.no_workers;
-    reply_header(route, charon::kNoWorkers);
+    reply_header(route, wire::charon::kNoWorkers);
     return;
   }
   std::uint64_t bytes = 0;
@@ -434,7 +434,7 @@ void CharonRouter::on_async_photon_data(Route route, std::span<const Buffer> bod
   if (runs_->over_backlog() || !held_acks_.empty()) {
     held_acks_.push_back({std::move(key), event_id});
   } else {
-    const auto ack = charon::encode_sim_complete_async(event_id);
+    const auto ack = wire::charon::encode_sim_complete_async(event_id);
     for (const auto& r : dedupe_.finish(key, ack, now)) reply(r, ack);
   }
   dispatch(now);
@@ -454,14 +454,14 @@ void CharonRouter::on_run_begin(const Route& route, std::string_view peer,
       log::error("RUN_BEGIN from {}: {}", peer.empty() ? "?" : std::string(peer), e.what());
     }
   }
-  reply_header(route, charon::kAck);
+  reply_header(route, wire::charon::kAck);
 }
 
 void CharonRouter::on_run_end(Route route, std::string_view peer) {
   if (!runs_) {
     // No event can have been accepted yet: the run is empty and not written.
     std::erase_if(pending_begins_, [&](const auto& p) { return p.first == peer; });
-    reply_header(route, charon::kAck);
+    reply_header(route, wire::charon::kAck);
     return;
   }
   // Acknowledged now if the run is closed, else once its last event is
@@ -483,7 +483,7 @@ void CharonRouter::open_runs_store() {
   pending_begins_.clear();
 }
 
-void CharonRouter::complete_async(Job& job, charon::Hits hits, TimePoint now) {
+void CharonRouter::complete_async(Job& job, wire::charon::Hits hits, TimePoint now) {
   ++stats_.async_written;
   stats_.hits_out += hits.size();
   if (hits.size() == 0) hits.event_id = job.key.event_id;
@@ -496,7 +496,7 @@ void CharonRouter::release_held_acks(TimePoint now) {
   while (!held_acks_.empty() && !runs_->over_backlog()) {
     HeldAck h = std::move(held_acks_.front());
     held_acks_.pop_front();
-    const auto ack = charon::encode_sim_complete_async(h.event_id);
+    const auto ack = wire::charon::encode_sim_complete_async(h.event_id);
     for (const auto& r : dedupe_.finish(h.key, ack, now)) reply(r, ack);
   }
 }
@@ -517,7 +517,7 @@ void CharonRouter::on_client_detector_info(Route route, TimePoint now) {
   }
   if (no_workers_expired(now) || !queue_has_room(0)) {
     ++stats_.no_workers;
-    reply_header(route, charon::kNoWorkers);
+    reply_header(route, wire::charon::kNoWorkers);
     return;
   }
   // Answered when the first worker answers its probe.
@@ -561,10 +561,10 @@ Outbox CharonRouter::on_backend_message(std::vector<Buffer> frames, TimePoint no
   const bool known = it != workers_.end();
 
   if (body.size() == 1) {  // control: READY or HEARTBEAT (§6)
-    if (is_control(body[0], charon::kReady)) {
+    if (is_control(body[0], wire::charon::kReady)) {
       if (known) lose_worker(id, "it sent READY again, so it restarted", now);
       register_worker(id, now);
-    } else if (is_control(body[0], charon::kHeartbeat)) {
+    } else if (is_control(body[0], wire::charon::kHeartbeat)) {
       if (!known) {
         // A worker of an earlier broker run, or one declared dead too early.
         register_worker(id, now);
@@ -579,10 +579,10 @@ Outbox CharonRouter::on_backend_message(std::vector<Buffer> frames, TimePoint no
         }
       }
     } else if (known && !body[0].empty() &&
-               static_cast<std::uint8_t>(body[0].data()[0]) == charon::kWorkerInfo) {
+               static_cast<std::uint8_t>(body[0].data()[0]) == wire::charon::kWorkerInfo) {
       it->second.last_seen = now;
       on_worker_info(it->second, body[0]);
-    } else if (known && is_control(body[0], charon::kDraining)) {
+    } else if (known && is_control(body[0], wire::charon::kDraining)) {
       Worker& w = it->second;
       w.last_seen = now;
       if (!w.draining) {
@@ -591,7 +591,7 @@ Outbox CharonRouter::on_backend_message(std::vector<Buffer> frames, TimePoint no
                   w.in_flight.size());
       }
       update_usable(now);
-    } else if (is_control(body[0], charon::kDisconnect)) {
+    } else if (is_control(body[0], wire::charon::kDisconnect)) {
       if (known) release_worker(id, now);
     } else {
       ++stats_.bad_backend_messages;
@@ -659,7 +659,7 @@ void CharonRouter::send_probe(Worker& w, TimePoint now) {
   if (w.in_flight.empty()) w.busy_since = now;
   out_.push_back({Socket::backend,
                   {Buffer::copy_of(w.id), slot_frame(kProbeTag, w.probe_id), Buffer{},
-                   Buffer::copy_of(charon::kDetectorInfo)}});
+                   Buffer::copy_of(wire::charon::kDetectorInfo)}});
 }
 
 void CharonRouter::on_job_reply(Worker& w, JobId id, std::span<const Buffer> reply, TimePoint now) {
@@ -696,9 +696,9 @@ void CharonRouter::on_job_reply(Worker& w, JobId id, std::span<const Buffer> rep
     log::info("worker {}: late reply for event {} accepted", printable(w.id), job.key.event_id);
     if (job.worker.empty()) remove_from_queue(id);
   }
-  const std::string_view header = charon::header_of(reply);
-  if ((header == charon::kSimComplete || header == charon::kSimFailed ||
-       header == charon::kSimCompleteAsync) &&
+  const std::string_view header = wire::charon::header_of(reply);
+  if ((header == wire::charon::kSimComplete || header == wire::charon::kSimFailed ||
+       header == wire::charon::kSimCompleteAsync) &&
       reply.size() >= 2 && reply[1].size() == 4 && read_u32(reply[1]) != job.key.event_id) {
     log::warn("worker {}: reply for event {} carries event id {}", printable(w.id),
               job.key.event_id, read_u32(reply[1]));
@@ -713,12 +713,12 @@ void CharonRouter::on_probe_reply(Worker& w, std::uint64_t probe_id, std::span<c
     log::debug("worker {}: stale DETECTOR_INFO probe reply dropped", printable(w.id));
     return;
   }
-  auto info = charon::decode_detector_info(reply);
+  auto info = wire::charon::decode_detector_info(reply);
   if (!info) {
     w.probe = Probe::rejected;
     ++stats_.bad_backend_messages;
     log::warn("worker {} answered the DETECTOR_INFO probe with '{}' ({}); it gets no jobs",
-              printable(w.id), std::string(charon::header_of(reply)), info.error().message);
+              printable(w.id), std::string(wire::charon::header_of(reply)), info.error().message);
     update_usable(now);
     return;
   }
@@ -805,13 +805,13 @@ void CharonRouter::on_worker_info(Worker& w, const Buffer& frame) {
   constexpr std::size_t kMaxFields = 16;
   constexpr std::size_t kMaxValue = 256;
   const std::string_view text = text_of(frame).substr(1);
-  auto parsed = text.size() <= charon::kMaxWorkerInfoBytes
+  auto parsed = text.size() <= wire::charon::kMaxWorkerInfoBytes
                     ? nlohmann::json::parse(text, nullptr, false)
                     : nlohmann::json(nlohmann::json::value_t::discarded);
   if (!parsed.is_object()) {
     ++stats_.bad_backend_messages;
     log::warn("worker {}: WORKER_INFO of {} bytes is not a JSON object (at most {} bytes); ignored",
-              printable(w.id), text.size(), charon::kMaxWorkerInfoBytes);
+              printable(w.id), text.size(), wire::charon::kMaxWorkerInfoBytes);
     return;
   }
   nlohmann::json info = nlohmann::json::object();
@@ -847,7 +847,7 @@ void CharonRouter::requeue_or_fail(Job& job, TimePoint now) {
       complete_async(job, {}, now);
       return;
     }
-    const auto failed = charon::encode_sim_failed(job.key.event_id);
+    const auto failed = wire::charon::encode_sim_failed(job.key.event_id);
     dedupe_.finish(job.key, failed, now);
     for (const auto& r : job.routes) reply(r, failed);
     drop_job(job.id);
@@ -865,13 +865,13 @@ void CharonRouter::complete(Job& job, std::span<const Buffer> reply, TimePoint n
     // without step data.
     std::span<const Buffer> sim = reply;
     const Buffer* steps_frame = nullptr;
-    if (sim.size() > 1 && charon::is_steps_frame(sim.back())) {
+    if (sim.size() > 1 && wire::charon::is_steps_frame(sim.back())) {
       steps_frame = &sim.back();
       sim = sim.first(sim.size() - 1);
     }
-    auto hits = charon::decode_sim_complete(sim);
+    auto hits = wire::charon::decode_sim_complete(sim);
     if (hits && steps_frame) {
-      auto steps = charon::decode_hit_steps(*steps_frame, hits->size());
+      auto steps = wire::charon::decode_hit_steps(*steps_frame, hits->size());
       if (steps) {
         hits->steps = std::move(*steps);
       } else {
@@ -885,7 +885,7 @@ void CharonRouter::complete(Job& job, std::span<const Buffer> reply, TimePoint n
       // decode: an empty entry, so the run still closes.
       ++stats_.async_empty;
       log::warn("event {}: worker replied '{}' ({}); written without hits", job.key.event_id,
-                std::string(charon::header_of(reply)), hits.error().message);
+                std::string(wire::charon::header_of(reply)), hits.error().message);
       complete_async(job, {}, now);
     } else {
       complete_async(job, std::move(*hits), now);
@@ -902,7 +902,7 @@ void CharonRouter::complete(Job& job, std::span<const Buffer> reply, TimePoint n
   ++stats_.latency_counts[static_cast<std::size_t>(bucket)];
   stats_.latency_seconds_sum += ms / 1000;
   // SIM_COMPLETE's third frame holds one uint32 channel per hit.
-  if (reply.size() >= 3 && charon::header_of(reply) == charon::kSimComplete) {
+  if (reply.size() >= 3 && wire::charon::header_of(reply) == wire::charon::kSimComplete) {
     stats_.hits_out += reply[2].size() / sizeof(std::uint32_t);
   }
   drop_job(job.id);
@@ -956,7 +956,8 @@ Outbox CharonRouter::on_tick(TimePoint now) {
   // Timer-driven heartbeats to every worker, busy ones included (§8.10).
   if (now >= next_heartbeat_) {
     for (const auto& [id, w] : workers_) {
-      out_.push_back({Socket::backend, {Buffer::copy_of(id), byte_frame(charon::kHeartbeat)}});
+      out_.push_back(
+          {Socket::backend, {Buffer::copy_of(id), byte_frame(wire::charon::kHeartbeat)}});
     }
     next_heartbeat_ += options_.heartbeat_interval;
     if (next_heartbeat_ <= now) next_heartbeat_ = now + options_.heartbeat_interval;
@@ -1003,13 +1004,13 @@ Outbox CharonRouter::on_tick(TimePoint now) {
     for (JobId id : gone) {
       const Job& job = jobs_.at(id);
       ++stats_.no_workers;
-      for (const auto& r : job.routes) reply_header(r, charon::kNoWorkers);
+      for (const auto& r : job.routes) reply_header(r, wire::charon::kNoWorkers);
       dedupe_.abandon(job.key);
       drop_job(id);
     }
     for (auto& waiting : waiting_info_) {
       ++stats_.no_workers;
-      reply_header(waiting.route, charon::kNoWorkers);
+      reply_header(waiting.route, wire::charon::kNoWorkers);
     }
     waiting_info_.clear();
   }
@@ -1248,4 +1249,4 @@ nlohmann::json CharonRouter::stats_json(TimePoint now) const {
   return j;
 }
 
-}  // namespace acheron::broker
+}  // namespace acheron::charon
