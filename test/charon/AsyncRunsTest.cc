@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "acheron/charon/AsyncRuns.hh"
+#include "acheron/charon/RunFile.hh"
 #include "acheron/core/Error.hh"
 
 #include "RunFileTestUtil.hh"

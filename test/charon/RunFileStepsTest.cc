@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "acheron/charon/RunFile.hh"
+#include "acheron/charon/RunFileReader.hh"
 #include "acheron/core/Error.hh"
 
 #include "RunFileTestUtil.hh"

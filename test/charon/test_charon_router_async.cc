@@ -12,7 +12,7 @@
 #include "RouterTestUtil.hh"
 #include "RunFileTestUtil.hh"
 #include "acheron/charon/CharonRouter.hh"
-#include "acheron/charon/RunFile.hh"
+#include "acheron/charon/RunFileReader.hh"
 #include "acheron/core/Error.hh"
 
 namespace acheron::charon {

@@ -87,3 +87,15 @@ def test_charon_including_broker_is_refused(tmp_path):
     r = run("--root", root)
     assert r.returncode == 1
     assert f"charon must not include broker: {changed}" in r.stderr
+
+
+def test_the_charon_policy_writes_runs_only_through_run_sink():
+    # HDF5 is behind RunSink.hh: only the run file writer and reader include
+    # it, and the router's and the run policy's headers do not include them.
+    charon = ROOT / "src/acheron/charon"
+    with_hdf5 = sorted(f.name for f in charon.iterdir() if '#include <hdf5.h>' in f.read_text())
+    assert with_hdf5 == ["RunFile.cc", "RunFileReader.cc"]
+    for f in list(charon.glob("Router*")) + [charon / n for n in
+                                             ("CharonRouter.hh", "CharonRouter.cc",
+                                              "AsyncRuns.hh", "RunSink.hh")]:
+        assert '#include "acheron/charon/RunFile' not in f.read_text(), f.name

@@ -2,8 +2,6 @@
 // parts are in Router*.cc, one file per job (docs/broker.md, "Code").
 #include "acheron/charon/CharonRouter.hh"
 
-#include <filesystem>
-
 #include "acheron/charon/RouterInternal.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
@@ -62,7 +60,7 @@ void RouterOptions::validate() const {
   if (async && async_options.events_per_basket == 0) {
     fail("events_per_basket is 0 (nothing would ever be written) use 1 or more, e.g. 500");
   }
-  if (async && async_options.outdir.empty()) {
+  if (async && !async_options.sink && async_options.outdir.empty()) {
     fail("the output directory is empty (run files need a place) give --outdir, e.g. .");
   }
 }
@@ -75,14 +73,9 @@ CharonRouter::CharonRouter(RouterOptions options, TimePoint now)
       no_workers_since_(now) {
   options_.validate();
   if (options_.async) {
-    // Checked at start, not at the first run: a broker that cannot write its
-    // files should not accept events.
-    std::error_code ec;
-    std::filesystem::create_directories(options_.async_options.outdir, ec);
-    if (!std::filesystem::is_directory(options_.async_options.outdir)) {
-      throw SetupError("output directory '" + options_.async_options.outdir.string() +
-                       "' does not exist and cannot be created (permissions?) choose --outdir");
-    }
+    // Made at start, not at the first run: a broker that cannot write its
+    // files (the default sink's directory) should not accept events.
+    options_.async_options.sink = AsyncRuns::sink_for(options_.async_options);
   }
   if (options_.expected_detector) {
     detector_ = options_.expected_detector;
