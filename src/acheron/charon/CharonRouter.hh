@@ -1,5 +1,5 @@
 // The ChAR0N broker's routing policy (charon-protocol.md §8), free of sockets
-// and clocks: the ZeroMQ adapter (Broker.hh) feeds it every received message
+// and clocks: the ZeroMQ adapter (broker/Broker.hh) feeds it every received message
 // and the current time, and sends the messages it returns. Tests drive it
 // with a fake clock.
 //
