@@ -26,7 +26,6 @@
 namespace {
 using namespace acheron;
 using namespace std::chrono_literals;
-namespace charon = wire::charon;
 
 using test_support::str;
 
@@ -35,7 +34,7 @@ void check(const acheron::charon::Outbox& out, std::deque<acheron::charon::Outgo
     // Every message names its destination; every reply has a header.
     if (o.frames.size() < 2 || o.frames[0].empty()) std::abort();
     if (o.socket == acheron::charon::Socket::frontend) {
-      const auto routed = charon::split_envelope(o.frames);
+      const auto routed = wire::charon::split_envelope(o.frames);
       if (routed.envelope_frames == 0 || routed.body.empty() || routed.body[0].empty()) {
         std::abort();
       }
@@ -90,14 +89,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::vector<Buffer> reply = {to.frames[0], to.frames[1], Buffer{}};
         if (msg.empty()) {
           const std::span<const Buffer> request(to.frames.data() + 3, to.frames.size() - 3);
-          if (str(request[0]) == charon::kDetectorInfo) {
-            charon::DetectorInfo d{{0, 1}, {0, 0}, {0, 0}, {0, 1}};
-            msg = charon::encode_detector_info(d);
+          if (str(request[0]) == wire::charon::kDetectorInfo) {
+            wire::charon::DetectorInfo d{{0, 1}, {0, 0}, {0, 0}, {0, 1}};
+            msg = wire::charon::encode_detector_info(d);
           } else {
-            auto decoded = charon::decode_request(request);
-            charon::Hits h;
-            if (auto* r = std::get_if<charon::Request>(&decoded)) h.event_id = r->photons.event_id;
-            msg = charon::encode_sim_complete(std::move(h), charon::Version::current);
+            auto decoded = wire::charon::decode_request(request);
+            wire::charon::Hits h;
+            if (auto* r = std::get_if<wire::charon::Request>(&decoded))
+              h.event_id = r->photons.event_id;
+            msg = wire::charon::encode_sim_complete(std::move(h), wire::charon::Version::current);
           }
         }
         reply.insert(reply.end(), msg.begin(), msg.end());
