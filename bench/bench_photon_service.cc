@@ -31,7 +31,7 @@
 #include "BenchEvents.hh"
 #include "CharonRouter.hh"
 #include "acheron/broker/Broker.hh"
-#include "acheron/broker/FairQueue.hh"
+#include "acheron/charon/FairQueue.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/optics/Sources.hh"
 #include "acheron/photon/Client.hh"
@@ -69,19 +69,19 @@ double best_of(int reps, F&& f) {
 // sockets on 8 hosts (the default bounds' worst case): fair turns or FIFO.
 double queue_seconds_per_request(bool fair) {
   constexpr int kWaiting = 1024, kRounds = 200;
-  std::vector<broker::ClientId> clients;
+  std::vector<charon::ClientId> clients;
   for (int h = 0; h < 8; ++h) {
     for (int c = 0; c < 8; ++c) {
       clients.push_back({"10.0.0." + std::to_string(h), "sock" + std::to_string(c)});
     }
   }
-  broker::FairQueue<std::uint64_t> fq;
+  charon::FairQueue<std::uint64_t> fq;
   std::deque<std::uint64_t> fifo;
   std::uint64_t next = 0, sum = 0;
   auto push = [&] {
     const auto& c = clients[next % clients.size()];
     if (fair) {
-      fq.push(c, broker::request_cost(1000 + next % 7 * 1000), next);
+      fq.push(c, charon::request_cost(1000 + next % 7 * 1000), next);
     } else {
       fifo.push_back(next);
     }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the build tree into a scratch prefix and builds the downstream
 # examples against it with find_package(acheron): examples/minimal runs on
-# its own; examples/photon_client (ChAR0N) and examples/chroma_client
+# its own, and so does examples/run_sink (the charon run policy with a sink of
+# its own); examples/photon_client (ChAR0N) and examples/chroma_client
 # (chroma-server) run against one real `acheron photon serve` with both
 # fronts on loopback ports, stopped afterwards.
 set -euo pipefail
@@ -23,12 +24,14 @@ if command -v help2man >/dev/null; then
   echo "man pages: $(ls "$scratch/prefix/share/man/man1" | wc -l) installed"
   passed=$((passed + 1))
 fi
-for ex in minimal photon_client chroma_client; do
+for ex in minimal run_sink photon_client chroma_client; do
   cmake -S "$root/examples/$ex" -B "$scratch/$ex" -G Ninja \
         -DCMAKE_PREFIX_PATH="$scratch/prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$scratch/$ex" >/dev/null
 done
 "$scratch/minimal/minimal"
+passed=$((passed + 1))
+"$scratch/run_sink/run_sink" | grep -q '^run demo.root: events 0 1 2, closed$'
 passed=$((passed + 1))
 "$scratch/prefix/bin/acheron" --log-level warn photon serve --bind 'tcp://127.0.0.1:*' \
     --chroma-bind 'tcp://127.0.0.1:*' --threads 1 > "$scratch/server.out" &

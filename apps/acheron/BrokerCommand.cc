@@ -134,7 +134,7 @@ void add_broker_command(CLI::App& app, int* exit_code) {
   cmd->callback([o, exit_code] {
     auto& opts = o->broker;
     auto& ro = opts.router;
-    ro.ping_reply = o->ping_reply == "pong" ? broker::PingReply::pong : broker::PingReply::ack;
+    ro.ping_reply = o->ping_reply == "pong" ? charon::PingReply::pong : charon::PingReply::ack;
     ro.queue_ttl = from_seconds(o->queue_ttl_s);
     ro.no_worker_grace = from_seconds(o->no_worker_grace_s);
     ro.busy_timeout = from_seconds(o->busy_timeout_s);

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-namespace acheron::broker {
+namespace acheron::charon {
 struct ChromaOptions;
 }
 
@@ -49,6 +49,6 @@ void add_help_command(CLI::App& app, int* exit_code);
 // The chroma-server front's options (--chroma-bind, --chroma-max-photons,
 // --chroma-max-bytes), shared by `photon serve` and `broker`.
 void add_chroma_options(CLI::App* cmd, std::vector<std::string>& binds,
-                        broker::ChromaOptions& chroma);
+                        charon::ChromaOptions& chroma);
 
 }  // namespace acheron::app

@@ -64,7 +64,7 @@ photon::PingReply parse_ping_reply(const std::string& s) {
 }  // namespace
 
 void add_chroma_options(CLI::App* cmd, std::vector<std::string>& binds,
-                        broker::ChromaOptions& chroma) {
+                        charon::ChromaOptions& chroma) {
   cmd->add_option("--chroma-bind", binds,
                   "serve chroma-server clients (ROOT ChromaPhotonList over REQ) on this "
                   "endpoint, e.g. tcp://*:5024; repeatable")

@@ -14,14 +14,14 @@
 #include <optional>
 #include <thread>
 
-#include "RouterTestUtil.hh"
+#include "../charon/RouterTestUtil.hh"
 #include "TestWait.hh"
 #include "acheron/net/Zmq.hh"
 
 namespace acheron::broker {
 namespace {
 using namespace std::chrono_literals;
-using namespace testutil;
+using namespace charon::testutil;
 using std::chrono::milliseconds;
 
 // RAT-PAC's transport constants (ratdb/CHROMA.ratdb, §2).
@@ -103,7 +103,7 @@ struct FakeWorkerOptions {
   // Ours heartbeats while simulating; the original does not (§7, §8.3).
   bool heartbeat_while_busy = true;
   enum class Fault { none, hang, crash } fault = Fault::none;
-  charon::DetectorInfo detector = testutil::detector();
+  wire::charon::DetectorInfo detector = charon::testutil::detector();
   std::optional<net::CurveKeys> curve;
   std::string server_key;
 };
@@ -124,7 +124,7 @@ class FakeWorker {
     net::set_linger(s, 0ms);
     if (o_.curve) net::make_curve_client(s, *o_.curve, o_.server_key);
     s.connect(endpoint_);
-    const std::uint8_t ready = charon::kReady, beat = charon::kHeartbeat;
+    const std::uint8_t ready = wire::charon::kReady, beat = wire::charon::kHeartbeat;
     s.send(zmq::buffer(&ready, 1));
     auto next_beat = Clock::now() + 1s;
     TimePoint silent_at = TimePoint::max();
@@ -147,9 +147,9 @@ class FakeWorker {
         const std::span<const Buffer> body(frames.data() + 2, frames.size() - 2);
         const std::string header = str(body[0]);
         std::vector<Buffer> answer;
-        if (header == charon::kDetectorInfo) {
-          answer = charon::encode_detector_info(o_.detector);
-        } else if (header == charon::kPhotonData) {
+        if (header == wire::charon::kDetectorInfo) {
+          answer = wire::charon::encode_detector_info(o_.detector);
+        } else if (header == wire::charon::kPhotonData) {
           ++jobs_;
           if (o_.fault == FakeWorkerOptions::Fault::crash) return;  // socket closes
           if (o_.fault == FakeWorkerOptions::Fault::hang) {
@@ -161,10 +161,10 @@ class FakeWorker {
           }
           answer = sim_complete_for(body);
         } else {
-          answer = {text(charon::kUnknownRequest)};
+          answer = {text(wire::charon::kUnknownRequest)};
         }
         reply.insert(reply.end(), answer.begin(), answer.end());
-        const bool delayed = header == charon::kPhotonData && o_.work > 0ms;
+        const bool delayed = header == wire::charon::kPhotonData && o_.work > 0ms;
         if (delayed) {
           pending.push_back({std::move(reply), now + o_.work});
         } else {
@@ -217,19 +217,20 @@ TEST_F(BrokerTest, RequestFlowsFromClientThroughWorkerBack) {
   auto ping = request_once(ctx, ep.frontend, {text("PING")}, kClientTimeout);
   ASSERT_TRUE(ping);
   EXPECT_EQ(str(ping->at(0)), "ACK");
-  auto run = request_once(ctx, ep.frontend, charon::encode_run_begin("x.root"), kClientTimeout);
+  auto run =
+      request_once(ctx, ep.frontend, wire::charon::encode_run_begin("x.root"), kClientTimeout);
   ASSERT_TRUE(run);
   EXPECT_EQ(str(run->at(0)), "ACK");
   auto info = request_once(ctx, ep.frontend, {text("DETECTOR_INFO")}, kClientTimeout);
   ASSERT_TRUE(info);
-  auto det = charon::decode_detector_info(*info);
+  auto det = wire::charon::decode_detector_info(*info);
   ASSERT_TRUE(det.ok());
   EXPECT_EQ(*det, detector());
 
   auto r = send_like_rat(ctx, ep.frontend, 42, photon_request(42, 6));
   ASSERT_FALSE(r.reply.empty());
   EXPECT_EQ(r.attempts, 1);
-  auto hits = charon::decode_sim_complete(r.reply);
+  auto hits = wire::charon::decode_sim_complete(r.reply);
   ASSERT_TRUE(hits.ok());
   ASSERT_EQ(hits->size(), 6u);
   EXPECT_EQ(hits->channel[0], 42u);
@@ -335,7 +336,7 @@ TEST_F(BrokerTest, ManyConcurrentClientsLoseNothing) {
       for (int e = 0; e < kEvents; ++e) {
         const auto id = static_cast<std::uint32_t>(1000 * c + e);
         auto r = send_like_rat(ctx, ep.frontend, id, photon_request(id, 3, float(c)));
-        auto hits = charon::decode_sim_complete(r.reply);
+        auto hits = wire::charon::decode_sim_complete(r.reply);
         const bool ok = !r.reply.empty() && r.attempts == 1 && hits.ok() && hits->size() == 3 &&
                         hits->channel[0] == id;
         (ok ? good : bad)++;

@@ -20,22 +20,21 @@
 
 #include "FuzzFrames.hh"
 #include "TestBytes.hh"
-#include "acheron/broker/CharonRouter.hh"
+#include "acheron/charon/CharonRouter.hh"
 #include "acheron/wire/Charon.hh"
 
 namespace {
 using namespace acheron;
 using namespace std::chrono_literals;
-namespace charon = wire::charon;
 
 using test_support::str;
 
-void check(const broker::Outbox& out, std::deque<broker::Outgoing>& sent) {
+void check(const acheron::charon::Outbox& out, std::deque<acheron::charon::Outgoing>& sent) {
   for (const auto& o : out) {
     // Every message names its destination; every reply has a header.
     if (o.frames.size() < 2 || o.frames[0].empty()) std::abort();
-    if (o.socket == broker::Socket::frontend) {
-      const auto routed = charon::split_envelope(o.frames);
+    if (o.socket == acheron::charon::Socket::frontend) {
+      const auto routed = wire::charon::split_envelope(o.frames);
       if (routed.envelope_frames == 0 || routed.body.empty() || routed.body[0].empty()) {
         std::abort();
       }
@@ -50,15 +49,15 @@ void check(const broker::Outbox& out, std::deque<broker::Outgoing>& sent) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const auto frames = acheron::fuzz::split_frames(data, size);
-  broker::RouterOptions o;
+  acheron::charon::RouterOptions o;
   o.max_queue_jobs = 8;
   o.max_queue_jobs_per_host = 4;  // below the whole queue's bound, so both refuse
   o.worker_prefetch = 2;
   o.max_job_retries = 1;
   o.limits.max_photons = 1 << 16;
   TimePoint now{};
-  broker::CharonRouter router(o, now);
-  std::deque<broker::Outgoing> sent;
+  acheron::charon::CharonRouter router(o, now);
+  std::deque<acheron::charon::Outgoing> sent;
   static const char* const kPeers[] = {"", "10.0.0.1", "10.0.0.2", "::1"};
 
   std::size_t i = 0;
@@ -73,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<Buffer> msg(frames.begin() + static_cast<std::ptrdiff_t>(i),
                             frames.begin() + static_cast<std::ptrdiff_t>(i + count));
     i += count;
-    broker::Outbox out;
+    acheron::charon::Outbox out;
     switch ((op & 7) % 5) {
       case 0:
         out = router.on_frontend_message(std::move(msg), kPeers[(op >> 3) % 4], now);
@@ -90,14 +89,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::vector<Buffer> reply = {to.frames[0], to.frames[1], Buffer{}};
         if (msg.empty()) {
           const std::span<const Buffer> request(to.frames.data() + 3, to.frames.size() - 3);
-          if (str(request[0]) == charon::kDetectorInfo) {
-            charon::DetectorInfo d{{0, 1}, {0, 0}, {0, 0}, {0, 1}};
-            msg = charon::encode_detector_info(d);
+          if (str(request[0]) == wire::charon::kDetectorInfo) {
+            wire::charon::DetectorInfo d{{0, 1}, {0, 0}, {0, 0}, {0, 1}};
+            msg = wire::charon::encode_detector_info(d);
           } else {
-            auto decoded = charon::decode_request(request);
-            charon::Hits h;
-            if (auto* r = std::get_if<charon::Request>(&decoded)) h.event_id = r->photons.event_id;
-            msg = charon::encode_sim_complete(std::move(h), charon::Version::current);
+            auto decoded = wire::charon::decode_request(request);
+            wire::charon::Hits h;
+            if (auto* r = std::get_if<wire::charon::Request>(&decoded))
+              h.event_id = r->photons.event_id;
+            msg = wire::charon::encode_sim_complete(std::move(h), wire::charon::Version::current);
           }
         }
         reply.insert(reply.end(), msg.begin(), msg.end());

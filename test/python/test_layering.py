@@ -60,11 +60,42 @@ def test_a_new_module_must_be_placed_first(tmp_path):
     assert "newmod" in r.stderr
 
 
-def test_an_exception_no_longer_needed_must_be_removed(tmp_path):
+def test_an_exception_no_longer_needed_must_be_removed(tmp_path, capsys, monkeypatch):
+    # The table has no exception today; one for an include that does not
+    # exist (photon -> daq) must be reported as stale.
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("check_layering", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "EXCEPTIONS", {("photon", "daq"): "a test entry"})
+    assert mod.main(["--root", str(copy_tree(tmp_path))]) == 1
+    assert "photon -> daq is no longer needed" in capsys.readouterr().err
+
+
+def test_photon_including_broker_is_refused(tmp_path):
+    # photon uses the ChAR0N policy in charon/, never the broker process.
     root = copy_tree(tmp_path)
-    for f in (root / "src/acheron/photon").rglob("*"):
-        if f.is_file():
-            f.write_text(f.read_text().replace('#include "acheron/broker/', '#include "x/'))
+    changed = prepend_include(root, "photon", "acheron/broker/Broker.hh")
     r = run("--root", root)
     assert r.returncode == 1
-    assert "photon -> broker is no longer needed" in r.stderr
+    assert f"photon must not include broker: {changed}" in r.stderr
+
+
+def test_charon_including_broker_is_refused(tmp_path):
+    root = copy_tree(tmp_path)
+    changed = prepend_include(root, "charon", "acheron/broker/Monitor.hh")
+    r = run("--root", root)
+    assert r.returncode == 1
+    assert f"charon must not include broker: {changed}" in r.stderr
+
+
+def test_the_charon_policy_writes_runs_only_through_run_sink():
+    # HDF5 is behind RunSink.hh: only the run file writer and reader include
+    # it, and the router's and the run policy's headers do not include them.
+    charon = ROOT / "src/acheron/charon"
+    with_hdf5 = sorted(f.name for f in charon.iterdir() if '#include <hdf5.h>' in f.read_text())
+    assert with_hdf5 == ["RunFile.cc", "RunFileReader.cc"]
+    for f in list(charon.glob("Router*")) + [charon / n for n in
+                                             ("CharonRouter.hh", "CharonRouter.cc",
+                                              "AsyncRuns.hh", "RunSink.hh")]:
+        assert '#include "acheron/charon/RunFile' not in f.read_text(), f.name

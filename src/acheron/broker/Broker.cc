@@ -82,11 +82,11 @@ struct Broker::Impl {
   std::set<std::string> allowed;  // binary (32-byte) CURVE public keys
   net::Waker waker;
   std::atomic<bool> stopping{false};
-  CharonRouter router;
-  std::deque<Outgoing> pending;
+  charon::CharonRouter router;
+  std::deque<charon::Outgoing> pending;
   // The chroma front, when chroma_bind is given.
   std::optional<zmq::socket_t> chroma;
-  std::optional<ChromaFront> chroma_front;
+  std::optional<charon::ChromaFront> chroma_front;
   // The HTTP status front's figures, and where each worker's messages came
   // from (kept only while a monitor is set).
   std::shared_ptr<BrokerMonitor> monitor;
@@ -98,8 +98,9 @@ struct Broker::Impl {
     // Forget the peers of workers that are gone.
     const auto workers = router.workers(now);
     for (auto it = worker_peers.begin(); it != worker_peers.end();) {
-      const bool known = std::any_of(workers.begin(), workers.end(),
-                                     [&](const WorkerStatus& w) { return w.id == it->first; });
+      const bool known =
+          std::any_of(workers.begin(), workers.end(),
+                      [&](const charon::WorkerStatus& w) { return w.id == it->first; });
       it = known ? std::next(it) : worker_peers.erase(it);
     }
     monitor->update(router, now, worker_peers);
@@ -108,12 +109,13 @@ struct Broker::Impl {
   explicit Impl(BrokerOptions o)
       : options((o.validate(), std::move(o))), router(options.router, Clock::now()) {}
 
-  void deliver(Outbox outbox, TimePoint now) {
+  void deliver(charon::Outbox outbox, TimePoint now) {
     for (auto& o : outbox) pending.push_back(std::move(o));
     while (!pending.empty()) {
-      Outgoing o = std::move(pending.front());
+      charon::Outgoing o = std::move(pending.front());
       pending.pop_front();
-      if (o.socket == Socket::frontend && chroma && ChromaFront::is_chroma_route(o.frames)) {
+      if (o.socket == charon::Socket::frontend && chroma &&
+          charon::ChromaFront::is_chroma_route(o.frames)) {
         // A chroma client's job: its reply becomes a ChromaPhotonList (or
         // the error reply) on the chroma socket.
         const auto reply = chroma_front->on_router_reply(o.frames, router.detector());
@@ -122,7 +124,7 @@ struct Broker::Impl {
         }
         continue;
       }
-      if (o.socket == Socket::frontend) {
+      if (o.socket == charon::Socket::frontend) {
         // ROUTER_MANDATORY is off on the frontend: a reply for a client that
         // has gone is dropped by ZeroMQ (§8.10).
         if (!net::send_frames(frontend, o.frames, zmq::send_flags::dontwait)) {

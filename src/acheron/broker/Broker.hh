@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "acheron/broker/CharonRouter.hh"
-#include "acheron/broker/ChromaFront.hh"
 #include "acheron/broker/Monitor.hh"
+#include "acheron/charon/CharonRouter.hh"
+#include "acheron/charon/ChromaFront.hh"
 #include "acheron/net/Zmq.hh"
 
 namespace acheron::broker {
@@ -29,8 +29,8 @@ struct BrokerOptions {
   // become jobs for the same workers and queue. Empty: no chroma front.
   // Synchronous mode only (a chroma client waits for its hits).
   std::vector<std::string> chroma_bind;
-  ChromaOptions chroma;
-  RouterOptions router;
+  charon::ChromaOptions chroma;
+  charon::RouterOptions router;
   // CURVE server keys per socket; none: plain TCP. RAT-PAC speaks plain TCP
   // only, so a frontend for RAT-PAC stays plain.
   std::optional<net::CurveKeys> frontend_curve;

@@ -11,15 +11,15 @@
 namespace acheron::broker {
 namespace {
 
-const char* state_name(WorkerView::State s) {
+const char* state_name(charon::WorkerView::State s) {
   switch (s) {
-    case WorkerView::State::probing:
+    case charon::WorkerView::State::probing:
       return "probing";
-    case WorkerView::State::idle:
+    case charon::WorkerView::State::idle:
       return "idle";
-    case WorkerView::State::busy:
+    case charon::WorkerView::State::busy:
       return "busy";
-    case WorkerView::State::rejected:
+    case charon::WorkerView::State::rejected:
       return "rejected";
   }
   return "?";
@@ -79,44 +79,45 @@ BrokerMonitor::BrokerMonitor(std::string name, std::string doc, nlohmann::json i
     : service_(std::make_shared<hub::Service>(std::move(name), std::move(doc))),
       info_(std::move(info)) {
   auto& reg = *service_->metrics();
-  auto counter = [&](const char* name, const char* help, std::uint64_t RouterStats::*field) {
+  auto counter = [&](const char* name, const char* help,
+                     std::uint64_t charon::RouterStats::*field) {
     counters_.push_back(
         {&prometheus::BuildCounter().Name(name).Help(help).Register(reg).Add({}), field});
   };
   counter("acheron_broker_requests_total", "Client messages with a routing envelope (any kind)",
-          &RouterStats::requests);
+          &charon::RouterStats::requests);
   counter("acheron_broker_photon_requests_total",
           "PHOTONDATA requests (chroma-front jobs and resends included)",
-          &RouterStats::photon_data);
+          &charon::RouterStats::photon_data);
   counter("acheron_broker_photons_total", "Photons in the simulation jobs queued",
-          &RouterStats::photons_in);
+          &charon::RouterStats::photons_in);
   counter("acheron_broker_hits_total", "Hits in the replies forwarded to clients or run files",
-          &RouterStats::hits_out);
+          &charon::RouterStats::hits_out);
   counter("acheron_broker_dispatched_total", "Jobs sent to workers, retries included",
-          &RouterStats::dispatched);
+          &charon::RouterStats::dispatched);
   counter("acheron_broker_completed_total", "Worker replies forwarded to clients",
-          &RouterStats::completed);
+          &charon::RouterStats::completed);
   counter("acheron_broker_retried_total", "Jobs put back in the queue after a worker died",
-          &RouterStats::retried);
+          &charon::RouterStats::retried);
   counter("acheron_broker_host_limited_total",
           "NO_WORKERS replies for a host over its share of the queue (also in no_workers)",
-          &RouterStats::host_limited);
+          &charon::RouterStats::host_limited);
   auto& errors = prometheus::BuildCounter()
                      .Name("acheron_broker_errors_total")
                      .Help("Requests refused, dropped or failed, and workers lost, by kind")
                      .Register(reg);
-  const std::pair<const char*, std::uint64_t RouterStats::*> kinds[] = {
-      {"rejected", &RouterStats::rejected},
-      {"dropped", &RouterStats::dropped},
-      {"no_workers", &RouterStats::no_workers},
-      {"expired", &RouterStats::expired},
-      {"failed", &RouterStats::failed},
-      {"worker_lost", &RouterStats::workers_lost},
-      {"poison_failed", &RouterStats::poison_failed}};
+  const std::pair<const char*, std::uint64_t charon::RouterStats::*> kinds[] = {
+      {"rejected", &charon::RouterStats::rejected},
+      {"dropped", &charon::RouterStats::dropped},
+      {"no_workers", &charon::RouterStats::no_workers},
+      {"expired", &charon::RouterStats::expired},
+      {"failed", &charon::RouterStats::failed},
+      {"worker_lost", &charon::RouterStats::workers_lost},
+      {"poison_failed", &charon::RouterStats::poison_failed}};
   for (const auto& [kind, field] : kinds)
     counters_.push_back({&errors.Add({{"kind", kind}}), field});
   std::vector<double> bounds;
-  for (double ms : RouterStats::kLatencyBoundsMs) bounds.push_back(ms / 1000);
+  for (double ms : charon::RouterStats::kLatencyBoundsMs) bounds.push_back(ms / 1000);
   latency_ = &prometheus::BuildHistogram()
                   .Name("acheron_broker_request_duration_seconds")
                   .Help("Time from a PHOTONDATA request's arrival to its reply")
@@ -151,9 +152,9 @@ BrokerMonitor::BrokerMonitor(std::string name, std::string doc, nlohmann::json i
   snapshot_ = nlohmann::json::object();
 }
 
-void BrokerMonitor::update(const CharonRouter& router, TimePoint now,
+void BrokerMonitor::update(const charon::CharonRouter& router, TimePoint now,
                            const std::map<std::string, std::string>& peers) {
-  const RouterStats s = router.stats();
+  const charon::RouterStats s = router.stats();
   for (const auto& f : counters_) {
     const auto d = s.*(f.field) - last_.*(f.field);
     if (d > 0) f.counter->Increment(static_cast<double>(d));
@@ -191,7 +192,7 @@ void BrokerMonitor::update(const CharonRouter& router, TimePoint now,
   j["rates"] = {{"requests", "requests/s"}, {"photons", "photons/s"}, {"hits", "hits/s"}};
   j["plot_gauges"] = {"queue_depth", "workers_busy"};
   std::vector<double> bounds;
-  for (double ms : RouterStats::kLatencyBoundsMs) bounds.push_back(ms / 1000);
+  for (double ms : charon::RouterStats::kLatencyBoundsMs) bounds.push_back(ms / 1000);
   j["latency"] = {{"bounds_s", bounds}, {"counts", s.latency_counts}};
   nlohmann::json workers = nlohmann::json::array();
   std::map<std::string, prometheus::Gauge*> info_series;

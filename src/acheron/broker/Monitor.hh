@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "acheron/broker/CharonRouter.hh"
+#include "acheron/charon/CharonRouter.hh"
 #include "acheron/hub/Service.hh"
 
 namespace prometheus {
@@ -34,7 +34,7 @@ class BrokerMonitor final {
 
   // Copies the router's figures (the broker's poll thread). peers: worker
   // identity -> the address its messages came from.
-  void update(const CharonRouter& router, TimePoint now,
+  void update(const charon::CharonRouter& router, TimePoint now,
               const std::map<std::string, std::string>& peers);
   void set_info(const nlohmann::json& info);
   nlohmann::json snapshot() const;
@@ -46,7 +46,7 @@ class BrokerMonitor final {
   // Counters fed by differences between successive router stats.
   struct Fed {
     prometheus::Counter* counter;
-    std::uint64_t RouterStats::*field;
+    std::uint64_t charon::RouterStats::*field;
   };
   std::vector<Fed> counters_;
   prometheus::Histogram* latency_;
@@ -58,7 +58,7 @@ class BrokerMonitor final {
   // (its node and Slurm job as labels), removed when the worker leaves.
   prometheus::Family<prometheus::Gauge>* worker_info_;
   std::map<std::string, prometheus::Gauge*> worker_info_series_;  // by identity
-  RouterStats last_;
+  charon::RouterStats last_;
 
   mutable std::mutex mutex_;
   nlohmann::json snapshot_;

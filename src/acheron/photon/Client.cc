@@ -8,7 +8,6 @@
 #include "acheron/core/Log.hh"
 
 namespace acheron::photon {
-namespace charon = wire::charon;
 
 EventPhotons EventPhotons::from_batch(const optics::PhotonBatch& b, std::uint32_t event,
                                       std::uint32_t event_id) {
@@ -16,11 +15,11 @@ EventPhotons EventPhotons::from_batch(const optics::PhotonBatch& b, std::uint32_
   e.event_id = event_id;
   for (std::size_t i = 0; i < b.size(); ++i) {
     if (b.event[i] != event) continue;
-    const float v[charon::kComponents] = {b.x[i],  b.y[i],          b.z[i],   b.dx[i],
-                                          b.dy[i], b.dz[i],         b.px[i],  b.py[i],
-                                          b.pz[i], b.wavelength[i], b.time[i]};
-    for (int c = 0; c < charon::kComponents; ++c) e.f32[c].push_back(v[c]);
-    e.flags.push_back(b.history[i] & charon::kCreatorMask);
+    const float v[wire::charon::kComponents] = {b.x[i],  b.y[i],          b.z[i],   b.dx[i],
+                                                b.dy[i], b.dz[i],         b.px[i],  b.py[i],
+                                                b.pz[i], b.wavelength[i], b.time[i]};
+    for (int c = 0; c < wire::charon::kComponents; ++c) e.f32[c].push_back(v[c]);
+    e.flags.push_back(b.history[i] & wire::charon::kCreatorMask);
   }
   return e;
 }
@@ -54,7 +53,8 @@ std::vector<Buffer> Client::request(const std::vector<Buffer>& frames,
     zmq::poll(&item, 1, options_.timeout);
     if (item.revents & ZMQ_POLLIN) {
       net::recv_frames(s, reply);
-      if (charon::header_of(reply) == charon::kNoWorkers && !accept_no_workers_as_final) {
+      if (wire::charon::header_of(reply) == wire::charon::kNoWorkers &&
+          !accept_no_workers_as_final) {
         log::debug("NO_WORKERS from {} (attempt {} of {})", options_.endpoint, attempt,
                    options_.attempts);
         std::this_thread::sleep_for(options_.no_workers_wait);
@@ -72,17 +72,17 @@ std::vector<Buffer> Client::request(const std::vector<Buffer>& frames,
 
 bool Client::ping() {
   try {
-    auto r = request(charon::encode_header(charon::kPing), true);
-    const auto h = charon::header_of(r);
-    return h == charon::kAck || h == charon::kPong;
+    auto r = request(wire::charon::encode_header(wire::charon::kPing), true);
+    const auto h = wire::charon::header_of(r);
+    return h == wire::charon::kAck || h == wire::charon::kPong;
   } catch (const Failure&) {
     return false;
   }
 }
 
-charon::DetectorInfo Client::detector_info() {
-  auto r = request(charon::encode_header(charon::kDetectorInfo), false);
-  auto info = charon::decode_detector_info(r);
+wire::charon::DetectorInfo Client::detector_info() {
+  auto r = request(wire::charon::encode_header(wire::charon::kDetectorInfo), false);
+  auto info = wire::charon::decode_detector_info(r);
   if (!info) {
     throw Failure(StatusCode::unavailable, "bad DETECTOR_INFO reply from " + options_.endpoint +
                                                ": " + info.error().message);
@@ -91,28 +91,28 @@ charon::DetectorInfo Client::detector_info() {
 }
 
 void Client::run_begin(const std::string& filename) {
-  auto r = request(charon::encode_run_begin(filename), false);
-  if (charon::header_of(r) != charon::kAck) {
+  auto r = request(wire::charon::encode_run_begin(filename), false);
+  if (wire::charon::header_of(r) != wire::charon::kAck) {
     throw Failure(StatusCode::aborted, "RUN_BEGIN was not acknowledged");
   }
 }
 
 void Client::run_end() {
-  auto r = request(charon::encode_header(charon::kRunEnd), false);
-  if (charon::header_of(r) != charon::kAck) {
+  auto r = request(wire::charon::encode_header(wire::charon::kRunEnd), false);
+  if (wire::charon::header_of(r) != wire::charon::kAck) {
     throw Failure(StatusCode::aborted, "RUN_END was not acknowledged");
   }
 }
 
-charon::Hits Client::simulate(const EventPhotons& event) {
-  const auto frames = charon::encode_photon_data(event.event_id, event.f32, &event.flags);
+wire::charon::Hits Client::simulate(const EventPhotons& event) {
+  const auto frames = wire::charon::encode_photon_data(event.event_id, event.f32, &event.flags);
   auto r = request(frames, false);
-  const auto header = charon::header_of(r);
-  if (header == charon::kSimFailed) {
+  const auto header = wire::charon::header_of(r);
+  if (header == wire::charon::kSimFailed) {
     throw Failure(StatusCode::aborted,
                   "the server could not simulate event " + std::to_string(event.event_id));
   }
-  auto hits = charon::decode_sim_complete(r);
+  auto hits = wire::charon::decode_sim_complete(r);
   if (!hits) {
     throw Failure(StatusCode::unavailable, "unexpected reply '" + std::string(header) +
                                                "' to PHOTONDATA: " + hits.error().message);
@@ -124,11 +124,11 @@ charon::Hits Client::simulate(const EventPhotons& event) {
   return std::move(*hits);
 }
 
-std::vector<charon::Hits> Client::simulate_many(const std::vector<EventPhotons>& events,
-                                                std::size_t in_flight,
-                                                const std::function<void(std::size_t)>& on_done) {
+std::vector<wire::charon::Hits> Client::simulate_many(
+    const std::vector<EventPhotons>& events, std::size_t in_flight,
+    const std::function<void(std::size_t)>& on_done) {
   in_flight = std::max<std::size_t>(1, in_flight);
-  std::vector<charon::Hits> results(events.size());
+  std::vector<wire::charon::Hits> results(events.size());
   std::map<std::uint32_t, std::size_t> index_of;
   for (std::size_t i = 0; i < events.size(); ++i) {
     if (!index_of.emplace(events[i].event_id, i).second) {
@@ -150,7 +150,7 @@ std::vector<charon::Hits> Client::simulate_many(const std::vector<EventPhotons>&
   std::size_t done = 0;
   auto send = [&](std::size_t i, int attempts) {
     const auto& e = events[i];
-    auto frames = charon::encode_photon_data(e.event_id, e.f32, &e.flags);
+    auto frames = wire::charon::encode_photon_data(e.event_id, e.f32, &e.flags);
     frames.insert(frames.begin(), Buffer());
     net::send_frames(s, frames);
     pending[e.event_id] = {i, attempts, std::chrono::steady_clock::now() + options_.timeout};
@@ -170,9 +170,9 @@ std::vector<charon::Hits> Client::simulate_many(const std::vector<EventPhotons>&
     while (net::recv_frames(s, reply, zmq::recv_flags::dontwait)) {
       if (reply.empty() || !reply[0].empty()) continue;
       std::span<const Buffer> body(reply.data() + 1, reply.size() - 1);
-      const auto header = charon::header_of(body);
-      if (header == charon::kSimComplete) {
-        auto hits = charon::decode_sim_complete(body);
+      const auto header = wire::charon::header_of(body);
+      if (header == wire::charon::kSimComplete) {
+        auto hits = wire::charon::decode_sim_complete(body);
         if (!hits) continue;
         auto it = pending.find(hits->event_id);
         if (it == pending.end()) continue;  // a late duplicate
@@ -180,8 +180,8 @@ std::vector<charon::Hits> Client::simulate_many(const std::vector<EventPhotons>&
         pending.erase(it);
         ++done;
         if (on_done) on_done(done);
-      } else if (header == charon::kSimFailed) {
-        auto id = charon::decode_event_id_reply(body);
+      } else if (header == wire::charon::kSimFailed) {
+        auto id = wire::charon::decode_event_id_reply(body);
         if (id && pending.count(*id)) {
           throw Failure(StatusCode::aborted,
                         "the server could not simulate event " + std::to_string(*id));
@@ -210,8 +210,8 @@ std::vector<charon::Hits> Client::simulate_many(const std::vector<EventPhotons>&
 }
 
 std::string Client::stats_json() {
-  auto r = request(charon::encode_header(charon::kStats), true);
-  if (r.size() != 2 || charon::header_of(r) != charon::kStats) {
+  auto r = request(wire::charon::encode_header(wire::charon::kStats), true);
+  if (r.size() != 2 || wire::charon::header_of(r) != wire::charon::kStats) {
     throw Failure(StatusCode::unimplemented,
                   "the peer at " + options_.endpoint + " does not answer STATS");
   }

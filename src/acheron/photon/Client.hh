@@ -50,7 +50,7 @@ class Client final {
   void run_begin(const std::string& filename);
   void run_end();
   // Simulates one event and returns its hits (Hits::steps stays empty: the
-  // ChAR0N reply carries no step data; run files do, broker::read_run_file).
+  // ChAR0N reply carries no step data; run files do, charon::read_run_file).
   // Throws Failure: unavailable after every attempt timed out or got
   // NO_WORKERS, aborted on SIM_FAILED.
   wire::charon::Hits simulate(const EventPhotons& event);

@@ -7,7 +7,6 @@ namespace acheron::photon {
 
 using optics::Photon;
 using optics::Vec3;
-namespace charon = wire::charon;
 
 namespace {
 
@@ -20,15 +19,17 @@ InputReport append_photons(optics::PhotonBatch& batch, std::size_t n, std::uint3
   batch.reserve(batch.size() + n);
   for (std::size_t i = 0; i < n; ++i) {
     Photon p;
-    p.position = {value(charon::px, i), value(charon::py, i), value(charon::pz, i)};
-    Vec3 d{value(charon::dx, i), value(charon::dy, i), value(charon::dz, i)};
-    Vec3 pol{value(charon::polx, i), value(charon::poly, i), value(charon::polz, i)};
-    p.wavelength = value(charon::wavelength, i);
-    p.time = value(charon::time, i);
+    p.position = {value(wire::charon::px, i), value(wire::charon::py, i),
+                  value(wire::charon::pz, i)};
+    Vec3 d{value(wire::charon::dx, i), value(wire::charon::dy, i), value(wire::charon::dz, i)};
+    Vec3 pol{value(wire::charon::polx, i), value(wire::charon::poly, i),
+             value(wire::charon::polz, i)};
+    p.wavelength = value(wire::charon::wavelength, i);
+    p.time = value(wire::charon::time, i);
     p.event = event;
     p.index = static_cast<std::uint32_t>(i);
     const std::uint32_t raw_flags = raw_flags_of(i);
-    p.history = raw_flags & charon::kCreatorMask;
+    p.history = raw_flags & wire::charon::kCreatorMask;
     report.flags_masked += raw_flags != p.history;
 
     const double dn = std::sqrt(double(d.x) * d.x + double(d.y) * d.y + double(d.z) * d.z);
@@ -63,11 +64,11 @@ InputReport append_photons(optics::PhotonBatch& batch, std::size_t n, std::uint3
 
 }  // namespace
 
-InputReport append_event(optics::PhotonBatch& batch, const charon::PhotonData& in,
+InputReport append_event(optics::PhotonBatch& batch, const wire::charon::PhotonData& in,
                          std::uint32_t event) {
   return append_photons(
       batch, in.num_photons, event,
-      [&](charon::Component c, std::size_t i) { return in.value(c, i); },
+      [&](wire::charon::Component c, std::size_t i) { return in.value(c, i); },
       [&](std::size_t i) -> std::uint32_t {
         if (in.flags.empty()) return 0;
         std::uint32_t v;
@@ -80,16 +81,17 @@ InputReport append_event(optics::PhotonBatch& batch, std::span<const std::byte> 
                          const wire::chroma::View& list, std::uint32_t event) {
   // ChAR0N's component order as members of the list (position, direction,
   // polarisation, then wavelength before time).
-  static constexpr std::size_t kMember[charon::kComponents] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 9};
+  static constexpr std::size_t kMember[wire::charon::kComponents] = {0, 1, 2, 3,  4, 5,
+                                                                     6, 7, 8, 10, 9};
   return append_photons(
       batch, list.size, event,
-      [&](charon::Component c, std::size_t i) { return list.value(message, kMember[c], i); },
+      [&](wire::charon::Component c, std::size_t i) { return list.value(message, kMember[c], i); },
       [](std::size_t) -> std::uint32_t { return 0; });
 }
 
-charon::Hits to_charon_hits(std::uint32_t event_id, const optics::HitRecord* begin,
-                            const optics::HitRecord* end) {
-  charon::Hits h;
+wire::charon::Hits to_charon_hits(std::uint32_t event_id, const optics::HitRecord* begin,
+                                  const optics::HitRecord* end) {
+  wire::charon::Hits h;
   h.event_id = event_id;
   const std::size_t n = static_cast<std::size_t>(end - begin);
   for (auto* v :
@@ -113,10 +115,10 @@ charon::Hits to_charon_hits(std::uint32_t event_id, const optics::HitRecord* beg
   return h;
 }
 
-void add_hit_steps(charon::Hits& h, const optics::HitRecord* records, const optics::HitSteps* steps,
-                   std::uint32_t history_length) {
+void add_hit_steps(wire::charon::Hits& h, const optics::HitRecord* records,
+                   const optics::HitSteps* steps, std::uint32_t history_length) {
   const std::size_t n = h.size();
-  charon::HitSteps& s = h.steps.emplace();
+  wire::charon::HitSteps& s = h.steps.emplace();
   s.history_length = history_length;
   for (auto* v : {&s.pos_x, &s.pos_y, &s.pos_z}) v->reserve(n);
   for (auto* v : {&s.boundaries, &s.scatters, &s.reemissions, &s.steps}) v->reserve(n);
@@ -155,8 +157,8 @@ wire::chroma::PhotonList to_chroma_list(const optics::HitRecord* begin,
   return out;
 }
 
-charon::DetectorInfo detector_info(const optics::Detector& detector) {
-  charon::DetectorInfo info;
+wire::charon::DetectorInfo detector_info(const optics::Detector& detector) {
+  wire::charon::DetectorInfo info;
   for (const auto& ch : detector.geometry().channels()) {
     info.x.push_back(ch.position.x);
     info.y.push_back(ch.position.y);

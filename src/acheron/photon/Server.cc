@@ -10,14 +10,13 @@
 
 #include <fmt/format.h>
 
-#include "acheron/broker/Dedupe.hh"
-#include "acheron/broker/FairQueue.hh"
+#include "acheron/charon/Dedupe.hh"
+#include "acheron/charon/FairQueue.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/core/ThreadPool.hh"
 #include "acheron/photon/Convert.hh"
 
 namespace acheron::photon {
-namespace charon = wire::charon;
 
 namespace {
 
@@ -43,35 +42,35 @@ struct Server::Impl {
   std::optional<zmq::socket_t> chroma;                      // if options.chroma_bind
   net::Waker waker;
   std::atomic<bool> stopping{false};
-  broker::Dedupe dedupe;
-  std::unique_ptr<broker::AsyncRuns> runs;
+  charon::Dedupe dedupe;
+  std::unique_ptr<charon::AsyncRuns> runs;
 
   // Asynchronous mode: accepted events waiting for a batch, and ASYNC
   // replies held back while the backlog is over its limit.
   struct AsyncEvent {
-    broker::Ticket ticket;
-    charon::PhotonData photons;
+    charon::Ticket ticket;
+    wire::charon::PhotonData photons;
   };
-  broker::FairQueue<AsyncEvent> waiting;  // clients in turn
+  charon::FairQueue<AsyncEvent> waiting;  // clients in turn
   std::size_t batches_running = 0;
   struct HeldAck {
-    broker::RequestKey key;
+    charon::RequestKey key;
     std::uint32_t event_id;
   };
   std::deque<HeldAck> held_acks;
 
   // Results coming back from the job threads.
   struct SyncDone {
-    broker::RequestKey key;
+    charon::RequestKey key;
     std::vector<Buffer> reply;
     std::uint64_t bytes = 0;  // of the request, counted in pending_bytes
   };
   struct BatchDone {
-    std::vector<broker::Ticket> tickets;
-    std::vector<charon::Hits> hits;  // empty on failure
+    std::vector<charon::Ticket> tickets;
+    std::vector<wire::charon::Hits> hits;  // empty on failure
   };
   struct ChromaDone {
-    broker::Route route;
+    charon::Route route;
     Buffer reply;          // the detected photons or the error reply
     bool refused = false;  // the request did not decode
     std::uint64_t bytes = 0;
@@ -84,10 +83,10 @@ struct Server::Impl {
   std::uint64_t host_limited = 0;  // of those, for a host over max_queued_per_host
   // Of the pending requests, those not yet given to the job pool: at most
   // max_concurrent run, the others wait here and start in turn by client.
-  broker::FairQueue<std::function<void()>> sync_waiting;
+  charon::FairQueue<std::function<void()>> sync_waiting;
   std::size_t sync_running = 0;
   // Whether a request of `bytes` from `client` may wait; counts a refusal.
-  bool admit(const broker::ClientId& client, std::uint64_t bytes) {
+  bool admit(const charon::ClientId& client, std::uint64_t bytes) {
     if (pending_jobs >= options.max_queued_jobs ||
         pending_bytes + bytes > options.max_queued_bytes) {
       ++busy_refusals;
@@ -101,11 +100,11 @@ struct Server::Impl {
     return true;
   }
   // Queues an admitted request and starts what may run.
-  void queue_sync(const broker::ClientId& client, std::uint64_t photons, std::uint64_t bytes,
+  void queue_sync(const charon::ClientId& client, std::uint64_t photons, std::uint64_t bytes,
                   std::function<void()> task) {
     ++pending_jobs;
     pending_bytes += bytes;
-    sync_waiting.push(client, broker::request_cost(photons), std::move(task));
+    sync_waiting.push(client, charon::request_cost(photons), std::move(task));
     start_sync();
   }
   void start_sync() {
@@ -186,7 +185,7 @@ Server::Server(std::shared_ptr<const optics::Detector> detector, ServerOptions o
                       : "group");
     a.attributes.emplace("detector", service_->engine().detector().name());
     a.attributes.emplace("seed", std::to_string(service_->seed()));
-    impl_->runs = std::make_unique<broker::AsyncRuns>(std::move(a), service_->detector_info());
+    impl_->runs = std::make_unique<charon::AsyncRuns>(std::move(a), service_->detector_info());
   }
   if (!o.bind.empty()) {
     try {
@@ -251,9 +250,9 @@ void Server::run() {
   // A chroma request: checked, simulated and encoded on a job thread (a
   // large list takes a while to check), in the client's framing. The engine
   // reads the photons where they lie in the received message.
-  auto submit_chroma = [&](broker::ChromaMessage message, std::string from) {
+  auto submit_chroma = [&](charon::ChromaMessage message, std::string from) {
     const std::uint64_t bytes = message.body.empty() ? 0 : message.body[0].size();
-    const broker::ClientId client = broker::client_of(from, message.route);
+    const charon::ClientId client = charon::client_of(from, message.route);
     if (!m.admit(client, bytes)) {
       const std::span<const std::byte> raw(message.body.empty() ? nullptr : message.body[0].data(),
                                            bytes);
@@ -266,7 +265,7 @@ void Server::run() {
               : "the server has " + std::to_string(m.pending_jobs) +
                     " requests waiting (max_queued_jobs / max_queued_bytes); try again later",
           wire::chroma::detect_framing(raw));
-      if (!net::send_frames(*m.chroma, broker::chroma_reply(message.route, std::move(reply)),
+      if (!net::send_frames(*m.chroma, charon::chroma_reply(message.route, std::move(reply)),
                             zmq::send_flags::dontwait)) {
         log::debug("chroma reply dropped: the client has gone");
       }
@@ -278,8 +277,8 @@ void Server::run() {
           Impl::ChromaDone done;
           done.bytes = bytes;
           done.route = std::move(message.route);
-          auto checked = broker::check_chroma_request(message.body, impl_->options.chroma.limits);
-          if (auto* refusal = std::get_if<broker::ChromaRefusal>(&checked)) {
+          auto checked = charon::check_chroma_request(message.body, impl_->options.chroma.limits);
+          if (auto* refusal = std::get_if<charon::ChromaRefusal>(&checked)) {
             log::warn("refused a chroma request from {}: {}: {}", from.empty() ? "?" : from,
                       to_string(refusal->error.code), refusal->error.message);
             done.reply = std::move(refusal->reply);
@@ -287,7 +286,7 @@ void Server::run() {
           } else {
             const auto& list = std::get<wire::chroma::View>(checked);
             const std::span<const std::byte> bytes(message.body[0].data(), message.body[0].size());
-            const std::uint32_t event_id = broker::chroma_event_id(list.header);
+            const std::uint32_t event_id = charon::chroma_event_id(list.header);
             try {
               const auto hits =
                   service_->simulate_records(event_id, list.size, [&](optics::PhotonBatch& batch) {
@@ -331,7 +330,7 @@ void Server::run() {
       ++m.batches_running;
       m.jobs.submit([this, batch = std::move(batch)]() mutable {
         Impl::BatchDone done;
-        std::vector<const charon::PhotonData*> events;
+        std::vector<const wire::charon::PhotonData*> events;
         for (const auto& e : batch) {
           done.tickets.push_back(e.ticket);
           events.push_back(&e.photons);
@@ -350,7 +349,7 @@ void Server::run() {
     while (!m.held_acks.empty() && !m.runs->over_backlog()) {
       auto h = std::move(m.held_acks.front());
       m.held_acks.pop_front();
-      auto ack = charon::encode_sim_complete_async(h.event_id);
+      auto ack = wire::charon::encode_sim_complete_async(h.event_id);
       for (const auto& route : m.dedupe.finish(h.key, ack, Clock::now())) m.reply(route, ack);
     }
   };
@@ -382,7 +381,7 @@ void Server::run() {
           ++m.chroma_refused;
         }
         m.publish();
-        if (!net::send_frames(*m.chroma, broker::chroma_reply(c->route, std::move(c->reply)),
+        if (!net::send_frames(*m.chroma, charon::chroma_reply(c->route, std::move(c->reply)),
                               zmq::send_flags::dontwait)) {
           log::debug("chroma reply dropped: the client has gone");
         }
@@ -397,7 +396,7 @@ void Server::run() {
       for (std::size_t i = 0; i < b.tickets.size(); ++i) {
         // A failed batch still completes its events (with no hits), so the
         // run's file and RUN_END are never stuck.
-        charon::Hits h = i < b.hits.size() ? std::move(b.hits[i]) : charon::Hits{};
+        wire::charon::Hits h = i < b.hits.size() ? std::move(b.hits[i]) : wire::charon::Hits{};
         for (auto& end : m.runs->complete(b.tickets[i], std::move(h))) {
           m.reply(end.route, end.reply);
         }
@@ -425,7 +424,7 @@ void Server::run() {
     while (m.chroma && !m.stopping &&
            net::recv_frames(*m.chroma, frames, zmq::recv_flags::dontwait, &peer)) {
       ++m.received;
-      auto message = broker::split_chroma_message(std::move(frames));
+      auto message = charon::split_chroma_message(std::move(frames));
       if (!message) {
         ++m.rejected;
         continue;  // no envelope: nothing to answer
@@ -436,13 +435,13 @@ void Server::run() {
     while (charon_front && !m.stopping &&
            net::recv_frames(m.socket, frames, zmq::recv_flags::dontwait, &peer)) {
       ++m.received;
-      auto routed = charon::split_envelope(frames);
+      auto routed = wire::charon::split_envelope(frames);
       if (routed.envelope_frames == 0) {
         ++m.rejected;
         continue;  // no way to answer a message without an envelope
       }
       std::vector<Buffer> route(frames.begin(), frames.begin() + routed.envelope_frames);
-      if (charon::header_of(routed.body) == charon::kStats) {
+      if (wire::charon::header_of(routed.body) == wire::charon::kStats) {
         const auto st = service_->stats();
         nlohmann::json j = {{"role", "server"},
                             {"endpoint", endpoint_},
@@ -486,32 +485,32 @@ void Server::run() {
           j["closed_runs"] = m.runs->closed_runs().size();
         }
         const std::string text = j.dump();
-        m.reply(route, {Buffer::copy_of(charon::kStats.data(), charon::kStats.size()),
+        m.reply(route, {Buffer::copy_of(wire::charon::kStats.data(), wire::charon::kStats.size()),
                         Buffer::copy_of(text.data(), text.size())});
         continue;
       }
-      auto decoded = charon::decode_request(routed.body, m.options.service.limits);
-      if (auto* rej = std::get_if<charon::Rejection>(&decoded)) {
+      auto decoded = wire::charon::decode_request(routed.body, m.options.service.limits);
+      if (auto* rej = std::get_if<wire::charon::Rejection>(&decoded)) {
         ++m.rejected;
         log::warn("rejected a request from {}: {}", peer.empty() ? "?" : peer, rej->reason);
         m.reply(route, rej->reply);
         continue;
       }
-      auto& request = std::get<charon::Request>(decoded);
-      if (m.runs && request.kind == charon::RequestKind::run_begin) {
+      auto& request = std::get<wire::charon::Request>(decoded);
+      if (m.runs && request.kind == wire::charon::RequestKind::run_begin) {
         try {
           m.runs->begin(peer, request.filename);
         } catch (const std::exception& e) {
           log::error("RUN_BEGIN from {}: {}", peer, e.what());
         }
-        m.reply(route, charon::encode_header(charon::kAck));
+        m.reply(route, wire::charon::encode_header(wire::charon::kAck));
         continue;
       }
-      if (m.runs && request.kind == charon::RequestKind::run_end) {
+      if (m.runs && request.kind == wire::charon::RequestKind::run_end) {
         if (auto reply = m.runs->end(peer, route)) m.reply(route, *reply);
         continue;
       }
-      if (request.kind != charon::RequestKind::photon_data) {
+      if (request.kind != wire::charon::RequestKind::photon_data) {
         m.reply(route, service_->reply_now(request));
         continue;
       }
@@ -519,25 +518,25 @@ void Server::run() {
         log::info("event {}: metadata frame longer than 8 bytes, using the first two values",
                   request.photons.event_id);
       }
-      broker::RequestKey key{peer, request.photons.event_id,
-                             broker::digest_frames(routed.body.subspan(1))};
+      charon::RequestKey key{peer, request.photons.event_id,
+                             charon::digest_frames(routed.body.subspan(1))};
       auto look = m.dedupe.arrive(key, route, Clock::now());
-      if (look.verdict == broker::Dedupe::Verdict::finished) {
+      if (look.verdict == charon::Dedupe::Verdict::finished) {
         m.reply(route, look.reply);
         continue;
       }
-      if (look.verdict == broker::Dedupe::Verdict::running) continue;
+      if (look.verdict == charon::Dedupe::Verdict::running) continue;
       if (m.runs) {
         // Accepted into the peer's run; answered at once unless the backlog
         // is over its limit (then the answer waits and a resend is deduped).
         const std::uint32_t event_id = request.photons.event_id;
         auto ticket = m.runs->accept(peer, request.photons.num_photons);
-        const std::uint64_t cost = broker::request_cost(request.photons.num_photons);
-        m.waiting.push(broker::client_of(peer, route), cost, {ticket, std::move(request.photons)});
+        const std::uint64_t cost = charon::request_cost(request.photons.num_photons);
+        m.waiting.push(charon::client_of(peer, route), cost, {ticket, std::move(request.photons)});
         if (m.runs->over_backlog() || !m.held_acks.empty()) {
           m.held_acks.push_back({std::move(key), event_id});
         } else {
-          auto ack = charon::encode_sim_complete_async(event_id);
+          auto ack = wire::charon::encode_sim_complete_async(event_id);
           for (const auto& r : m.dedupe.finish(key, ack, Clock::now())) m.reply(r, ack);
         }
         dispatch_batches();
@@ -545,12 +544,12 @@ void Server::run() {
       }
       std::uint64_t bytes = 0;
       for (const Buffer& f : routed.body) bytes += f.size();
-      const broker::ClientId client = broker::client_of(peer, route);
+      const charon::ClientId client = charon::client_of(peer, route);
       if (!m.admit(client, bytes)) {
         // charon-protocol.md §8.1: a full queue (or the host's full share of
         // it) answers NO_WORKERS, which RAT-PAC takes as "retry later".
         m.dedupe.abandon(key);
-        m.reply(route, charon::encode_header(charon::kNoWorkers));
+        m.reply(route, wire::charon::encode_header(wire::charon::kNoWorkers));
         continue;
       }
       const std::uint64_t photons = request.photons.num_photons;

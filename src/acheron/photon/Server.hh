@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "acheron/broker/AsyncRuns.hh"
-#include "acheron/broker/ChromaFront.hh"
+#include "acheron/charon/AsyncRuns.hh"
+#include "acheron/charon/ChromaFront.hh"
 #include "acheron/net/Zmq.hh"
 #include "acheron/photon/Monitor.hh"
 #include "acheron/photon/Service.hh"
@@ -28,7 +28,7 @@ struct ServerOptions {
   // the same job pool and engine as ChAR0N requests, synchronously in
   // either mode, and are not deduplicated.
   std::vector<std::string> chroma_bind;
-  broker::ChromaOptions chroma;
+  acheron::charon::ChromaOptions chroma;
   ServiceOptions service;
   std::size_t max_concurrent = 2;  // events simulated at once
   // Requests waiting for or in simulation (synchronous ChAR0N and chroma);
@@ -37,7 +37,7 @@ struct ServerOptions {
   std::size_t max_queued_jobs = 1024;
   std::uint64_t max_queued_bytes = std::uint64_t{4} << 30;
   // Requests waiting (not yet simulating) start in turn by client, not in
-  // arrival order (broker/FairQueue.hh), and one host (Peer-Address) may
+  // arrival order (charon/FairQueue.hh), and one host (Peer-Address) may
   // have at most this many waiting; beyond it its new requests are refused
   // like a full queue's.
   std::size_t max_queued_per_host = 256;
@@ -49,7 +49,7 @@ struct ServerOptions {
   // SIM_COMPLETE_ASYNC at once, events are batched across requests, and hits
   // are written per run to HDF5 files in async_options.outdir.
   bool async = false;
-  broker::AsyncOptions async_options;
+  acheron::charon::AsyncOptions async_options;
   std::uint64_t photons_per_batch = 2'000'000;  // ChAR0N's value
 };
 

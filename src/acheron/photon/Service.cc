@@ -12,7 +12,6 @@
 #include "acheron/photon/Monitor.hh"
 
 namespace acheron::photon {
-namespace charon = wire::charon;
 
 void ServiceStats::record_latency(double seconds) {
   const double ms = seconds * 1000;
@@ -64,33 +63,33 @@ PhotonService::PhotonService(std::shared_ptr<const optics::Detector> detector,
   info_ = photon::detector_info(*detector_);
 }
 
-std::vector<Buffer> PhotonService::reply_now(const charon::Request& r) const {
+std::vector<Buffer> PhotonService::reply_now(const wire::charon::Request& r) const {
   switch (r.kind) {
-    case charon::RequestKind::ping:
-      return charon::encode_header(options_.ping_reply == PingReply::ack ? charon::kAck
-                                                                         : charon::kPong);
-    case charon::RequestKind::detector_info:
-      return charon::encode_detector_info(info_);
-    case charon::RequestKind::run_begin:
-    case charon::RequestKind::run_end:
-      return charon::encode_header(charon::kAck);
-    case charon::RequestKind::photon_data:
+    case wire::charon::RequestKind::ping:
+      return wire::charon::encode_header(
+          options_.ping_reply == PingReply::ack ? wire::charon::kAck : wire::charon::kPong);
+    case wire::charon::RequestKind::detector_info:
+      return wire::charon::encode_detector_info(info_);
+    case wire::charon::RequestKind::run_begin:
+    case wire::charon::RequestKind::run_end:
+      return wire::charon::encode_header(wire::charon::kAck);
+    case wire::charon::RequestKind::photon_data:
       break;
   }
-  return charon::encode_header(charon::kUnknownRequest);
+  return wire::charon::encode_header(wire::charon::kUnknownRequest);
 }
 
-std::vector<Buffer> PhotonService::simulate(const charon::PhotonData& in) {
+std::vector<Buffer> PhotonService::simulate(const wire::charon::PhotonData& in) {
   try {
     const auto hits = simulate_records(in);
-    return charon::encode_sim_complete(
+    return wire::charon::encode_sim_complete(
         to_charon_hits(in.event_id, hits.data(), hits.data() + hits.size()), in.version);
   } catch (const std::exception&) {
-    return charon::encode_sim_failed(in.event_id);  // logged by simulate_records
+    return wire::charon::encode_sim_failed(in.event_id);  // logged by simulate_records
   }
 }
 
-std::vector<optics::HitRecord> PhotonService::simulate_records(const charon::PhotonData& in) {
+std::vector<optics::HitRecord> PhotonService::simulate_records(const wire::charon::PhotonData& in) {
   // The batch event index is the client's event id, so the random streams of
   // an event are the same however requests are batched.
   return simulate_records(in.event_id, in.num_photons, [&](optics::PhotonBatch& batch) {
@@ -148,8 +147,8 @@ std::vector<optics::HitRecord> PhotonService::simulate_records(
   return std::move(result.hits);
 }
 
-std::vector<charon::Hits> PhotonService::simulate_batch(
-    const std::vector<const charon::PhotonData*>& events) {
+std::vector<wire::charon::Hits> PhotonService::simulate_batch(
+    const std::vector<const wire::charon::PhotonData*>& events) {
   const auto t0 = std::chrono::steady_clock::now();
   optics::PhotonBatch batch;
   std::uint64_t photons = 0, invalid = 0;
@@ -169,7 +168,7 @@ std::vector<charon::Hits> PhotonService::simulate_batch(
   }
   auto result = engine_->simulate(batch, seed_);
   // Hits come back in input order, so each event's hits are one run.
-  std::vector<charon::Hits> out;
+  std::vector<wire::charon::Hits> out;
   out.reserve(events.size());
   const optics::HitRecord* h = result.hits.data();
   const optics::HitRecord* end = h + result.hits.size();

@@ -17,7 +17,6 @@
 #include "acheron/wire/Charon.hh"
 
 namespace acheron::photon {
-namespace charon = wire::charon;
 
 std::map<std::string, std::string> worker_info_from_environment() {
   std::map<std::string, std::string> info;
@@ -61,7 +60,7 @@ struct Worker::Impl {
   struct Pending {
     std::uint64_t connection;
     std::vector<Buffer> route;
-    charon::PhotonData photons;
+    wire::charon::PhotonData photons;
   };
   std::deque<Pending> pending;
   std::size_t running = 0;  // requests taken by job threads, not yet completed
@@ -108,16 +107,16 @@ struct Worker::Impl {
     net::set_max_message_size(s, options.max_message_size);
     if (options.curve) net::make_curve_client(s, *options.curve, options.curve_server_key);
     s.connect(options.connect);
-    const std::uint8_t ready = charon::kReady;
+    const std::uint8_t ready = wire::charon::kReady;
     s.send(zmq::buffer(&ready, 1), zmq::send_flags::dontwait);
     if (!options.info.empty()) {
-      std::string frame(1, static_cast<char>(charon::kWorkerInfo));
+      std::string frame(1, static_cast<char>(wire::charon::kWorkerInfo));
       frame += nlohmann::json(options.info).dump();
-      if (frame.size() <= charon::kMaxWorkerInfoBytes + 1) {
+      if (frame.size() <= wire::charon::kMaxWorkerInfoBytes + 1) {
         s.send(zmq::buffer(frame), zmq::send_flags::dontwait);
       } else {
         log::warn("worker: its info is {} bytes (at most {}); not sent", frame.size() - 1,
-                  charon::kMaxWorkerInfoBytes);
+                  wire::charon::kMaxWorkerInfoBytes);
       }
     }
     std::lock_guard lock(stats_mutex);
@@ -170,13 +169,13 @@ void Worker::simulate_pending(Impl& m) {
   // A job whose slot asks for it gets the STEPS frame after its SIM_COMPLETE
   // (an asynchronous-mode Acheron broker; never a client).
   auto wants_steps = [](const Impl::Pending& p) {
-    return !p.route.empty() && charon::slot_wants_steps(p.route.front());
+    return !p.route.empty() && wire::charon::slot_wants_steps(p.route.front());
   };
   const bool any_steps = std::any_of(batch.begin(), batch.end(), wants_steps);
   if (batch.size() == 1 && !any_steps) {
     replies.push_back(service_->simulate(batch.front().photons));
   } else {
-    std::vector<const charon::PhotonData*> events;
+    std::vector<const wire::charon::PhotonData*> events;
     events.reserve(batch.size());
     for (const auto& p : batch) events.push_back(&p.photons);
     try {
@@ -184,16 +183,17 @@ void Worker::simulate_pending(Impl& m) {
       for (std::size_t i = 0; i < batch.size(); ++i) {
         std::optional<Buffer> steps;
         if (wants_steps(batch[i]) && hits[i].steps) {
-          steps = charon::encode_hit_steps(*hits[i].steps);
+          steps = wire::charon::encode_hit_steps(*hits[i].steps);
         }
         replies.push_back(
-            charon::encode_sim_complete(std::move(hits[i]), batch[i].photons.version));
+            wire::charon::encode_sim_complete(std::move(hits[i]), batch[i].photons.version));
         if (steps) replies.back().push_back(std::move(*steps));
       }
     } catch (const std::exception& e) {
       log::error("worker: a batch of {} events failed: {}", batch.size(), e.what());
       replies.clear();
-      for (const auto& p : batch) replies.push_back(charon::encode_sim_failed(p.photons.event_id));
+      for (const auto& p : batch)
+        replies.push_back(wire::charon::encode_sim_failed(p.photons.event_id));
     }
   }
   {
@@ -241,7 +241,7 @@ void Worker::run() {
         // broker with the DISCONNECT below.
         draining = true;
         drain_deadline = steady_clock::now() + m.options.grace;
-        const std::uint8_t byte = charon::kDraining;
+        const std::uint8_t byte = wire::charon::kDraining;
         socket.send(zmq::buffer(&byte, 1), zmq::send_flags::dontwait);
         std::size_t dropped = 0;
         {
@@ -296,13 +296,13 @@ void Worker::run() {
           std::lock_guard lock(m.stats_mutex);
           ++m.stats.requests;
         }
-        auto decoded = charon::decode_request(body, m.options.service.limits);
+        auto decoded = wire::charon::decode_request(body, m.options.service.limits);
         std::vector<Buffer> reply;
-        if (auto* rej = std::get_if<charon::Rejection>(&decoded)) {
+        if (auto* rej = std::get_if<wire::charon::Rejection>(&decoded)) {
           log::warn("worker: rejected a request: {}", rej->reason);
           reply = rej->reply;
-        } else if (auto& req = std::get<charon::Request>(decoded);
-                   req.kind != charon::RequestKind::photon_data) {
+        } else if (auto& req = std::get<wire::charon::Request>(decoded);
+                   req.kind != wire::charon::RequestKind::photon_data) {
           reply = service_->reply_now(req);
         } else if (draining) {
           // Sent before the broker saw DRAINING: not started, handed back.
@@ -326,7 +326,7 @@ void Worker::run() {
       const auto now = steady_clock::now();
       if (now >= next_heartbeat) {
         // Timer-driven, independent of traffic and of running simulations.
-        const std::uint8_t hb = charon::kHeartbeat;
+        const std::uint8_t hb = wire::charon::kHeartbeat;
         socket.send(zmq::buffer(&hb, 1), zmq::send_flags::dontwait);
         {
           std::lock_guard lock(m.stats_mutex);
@@ -352,7 +352,7 @@ void Worker::run() {
             std::lock_guard lock(m.stats_mutex);
             m.stats.abandoned = running > 0;
           }
-          const std::uint8_t byte = charon::kDisconnect;
+          const std::uint8_t byte = wire::charon::kDisconnect;
           socket.send(zmq::buffer(&byte, 1), zmq::send_flags::dontwait);
           // Deliver DISCONNECT (and the replies before it) before closing:
           // closing the context waits for them, up to the linger (bounded,

@@ -1,4 +1,4 @@
-#include "acheron/broker/ChromaFront.hh"
+#include "acheron/charon/ChromaFront.hh"
 
 #include <cstring>
 
@@ -7,9 +7,8 @@
 #include "acheron/core/Error.hh"
 #include "acheron/wire/ChromaCharon.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 namespace chroma = wire::chroma;
-namespace charon = wire::charon;
 
 namespace {
 
@@ -80,7 +79,7 @@ void ChromaOptions::validate() const {
 }
 
 std::optional<ChromaMessage> split_chroma_message(std::vector<Buffer> frames) {
-  const auto routed = charon::split_envelope(frames);
+  const auto routed = wire::charon::split_envelope(frames);
   if (routed.envelope_frames == 0) return std::nullopt;
   ChromaMessage m;
   m.route.assign(frames.begin(),
@@ -167,18 +166,18 @@ bool ChromaFront::is_chroma_route(const std::vector<Buffer>& frames) {
 }
 
 std::vector<Buffer> ChromaFront::on_router_reply(
-    std::span<const Buffer> frames, const std::optional<charon::DetectorInfo>& detector) {
+    std::span<const Buffer> frames, const std::optional<wire::charon::DetectorInfo>& detector) {
   if (frames.empty()) return {};
   auto route = parse_route(frames[0]);
   if (!route) return {};
   const auto body = frames.subspan(1);
-  const auto header = charon::header_of(body);
+  const auto header = wire::charon::header_of(body);
   auto error = [&](StatusCode code, std::string message) {
     ++stats_.failed;
     return chroma_reply(route->client, chroma::encode_error(code, message, route->header.framing));
   };
-  if (header == charon::kSimComplete) {
-    auto hits = charon::decode_sim_complete(body);
+  if (header == wire::charon::kSimComplete) {
+    auto hits = wire::charon::decode_sim_complete(body);
     if (!hits) return error(StatusCode::internal, "a worker's reply: " + hits.error().message);
     if (!detector) return error(StatusCode::internal, "the detector is not known yet");
     auto list = chroma::from_hits(*hits, *detector);
@@ -188,12 +187,12 @@ std::vector<Buffer> ChromaFront::on_router_reply(
     ++stats_.replies;
     return chroma_reply(route->client, std::move(*bytes));
   }
-  if (header == charon::kNoWorkers) {
+  if (header == wire::charon::kNoWorkers) {
     return error(StatusCode::unavailable,
                  "no worker can take the list now (the queue is full or no worker is "
                  "connected); send it again later");
   }
-  if (header == charon::kSimFailed) {
+  if (header == wire::charon::kSimFailed) {
     return error(StatusCode::aborted,
                  "the workers could not simulate the list (a worker failed or died with it)");
   }
@@ -201,4 +200,4 @@ std::vector<Buffer> ChromaFront::on_router_reply(
                fmt::format("unexpected reply '{}' from the queue", escaped(header, 64)));
 }
 
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -2,7 +2,7 @@
 // become router jobs for the same workers and queue as ChAR0N requests, the
 // workers' hits come back as lists in the client's framing, and everything
 // that cannot be served gets the error reply at once.
-#include "acheron/broker/ChromaFront.hh"
+#include "acheron/charon/ChromaFront.hh"
 
 #include <gtest/gtest.h>
 
@@ -12,9 +12,9 @@
 #include <memory>
 
 #include "RouterTestUtil.hh"
-#include "acheron/broker/CharonRouter.hh"
+#include "acheron/charon/CharonRouter.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 namespace {
 using namespace std::chrono_literals;
 using namespace testutil;
@@ -112,11 +112,11 @@ class ChromaFrontTest : public ::testing::Test {
 
   // READY, then the answer to the router's DETECTOR_INFO probe.
   void add_worker(std::string_view id, std::size_t channels = 40) {
-    const std::uint8_t ready = charon::kReady;
+    const std::uint8_t ready = wire::charon::kReady;
     backend({text(id), Buffer::copy_of(&ready, 1)});
     ASSERT_EQ(backend_out.size(), 1u);
     std::vector<Buffer> frames = {text(id), backend_out[0].frames[1], Buffer{}};
-    for (auto& f : charon::encode_detector_info(detector(channels))) frames.push_back(f);
+    for (auto& f : wire::charon::encode_detector_info(detector(channels))) frames.push_back(f);
     backend(std::move(frames));
   }
 
@@ -154,7 +154,7 @@ TEST_F(ChromaFrontTest, ListBecomesAJobAndTheHitsComeBackAsAListInTheClientsFram
     const auto job = backend_out[0];
     // [worker, slot, "", PHOTONDATA, meta, 11 arrays, flags]
     ASSERT_EQ(job.frames.size(), 17u);
-    EXPECT_EQ(str(job.frames[3]), charon::kPhotonData);
+    EXPECT_EQ(str(job.frames[3]), wire::charon::kPhotonData);
     EXPECT_EQ(u32(job.frames[4]), 9u) << "the event id is the list's fUniqueID";
     complete(job);
     const Buffer reply = reply_to("c1");
@@ -313,7 +313,7 @@ TEST_F(ChromaFrontTest, SimFailedBecomesAborted) {
   ASSERT_EQ(backend_out.size(), 1u);
   const auto job = backend_out[0];
   std::vector<Buffer> frames = {job.frames[0], job.frames[1], Buffer{}};
-  for (auto& f : charon::encode_sim_failed(0)) frames.push_back(f);
+  for (auto& f : wire::charon::encode_sim_failed(0)) frames.push_back(f);
   backend(std::move(frames));
   EXPECT_EQ(error_of(reply_to("c1")).code, StatusCode::aborted);
   EXPECT_EQ(front->stats().failed, 1u);
@@ -362,4 +362,4 @@ TEST(ChromaOptions, TheByteLimitMustHoldTheLargestList) {
 }
 
 }  // namespace
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -19,13 +19,13 @@
 #include <variant>
 #include <vector>
 
-#include "acheron/broker/Dedupe.hh"
+#include "acheron/charon/Dedupe.hh"
 #include "acheron/core/Payload.hh"
 #include "acheron/core/Result.hh"
 #include "acheron/wire/Charon.hh"
 #include "acheron/wire/ChromaPhotonList.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 
 struct ChromaOptions {
   wire::chroma::Limits limits;  // photons per list (10,000,000); above: resource_exhausted
@@ -126,4 +126,4 @@ class ChromaFront final {
   Stats stats_;
 };
 
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -11,11 +11,11 @@
 
 #include "RouterTestUtil.hh"
 #include "RunFileTestUtil.hh"
-#include "acheron/broker/CharonRouter.hh"
-#include "acheron/broker/RunFile.hh"
+#include "acheron/charon/CharonRouter.hh"
+#include "acheron/charon/RunFileReader.hh"
 #include "acheron/core/Error.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 namespace {
 using namespace std::chrono_literals;
 using namespace testutil;
@@ -58,12 +58,12 @@ class AsyncRouterTest : public ::testing::Test {
     return last;
   }
   void add_worker(std::string_view id) {
-    const std::uint8_t ready = charon::kReady;
+    const std::uint8_t ready = wire::charon::kReady;
     last = r().on_backend_message({text(id), Buffer::copy_of(&ready, 1)}, now);
     for (const auto& o : last) {
       if (o.socket == Socket::backend && o.frames.size() == 4 &&
-          str(o.frames[3]) == charon::kDetectorInfo) {
-        worker_reply(id, o.frames[1], charon::encode_detector_info(detector()));
+          str(o.frames[3]) == wire::charon::kDetectorInfo) {
+        worker_reply(id, o.frames[1], wire::charon::encode_detector_info(detector()));
         return;
       }
     }
@@ -88,7 +88,7 @@ class AsyncRouterTest : public ::testing::Test {
     return f[0];
   }
   static void expect_async(const Outbox& out, std::string_view client, std::uint32_t event) {
-    auto o = expect_reply(out, client, charon::kSimCompleteAsync);
+    auto o = expect_reply(out, client, wire::charon::kSimCompleteAsync);
     ASSERT_EQ(o.frames.size(), 4u) << "SIM_COMPLETE_ASYNC has exactly 2 frames";
     EXPECT_EQ(u32(o.frames[3]), event);
   }
@@ -97,7 +97,8 @@ class AsyncRouterTest : public ::testing::Test {
 
 TEST_F(AsyncRouterTest, EventIsAnsweredAtOnceAndAResendAddsNoEntry) {
   add_worker("w1");
-  expect_reply(client("c1", charon::encode_run_begin("out/run1.root")), "c1", charon::kAck);
+  expect_reply(client("c1", wire::charon::encode_run_begin("out/run1.root")), "c1",
+               wire::charon::kAck);
   const auto& out = client("c1", photon_request(7, 4));
   expect_async(out, "c1", 7);
   auto j = jobs(out);
@@ -108,7 +109,8 @@ TEST_F(AsyncRouterTest, EventIsAnsweredAtOnceAndAResendAddsNoEntry) {
   EXPECT_TRUE(replies(complete(j[0])).empty()) << "a worker's result goes to the run only";
   expect_async(client("c1c", photon_request(7, 4)), "c1c", 7);
   EXPECT_TRUE(jobs(last).empty());
-  expect_reply(client("c1", charon::encode_header(charon::kRunEnd)), "c1", charon::kAck);
+  expect_reply(client("c1", wire::charon::encode_header(wire::charon::kRunEnd)), "c1",
+               wire::charon::kAck);
   EXPECT_EQ(r().stats().async_accepted, 1u);
   EXPECT_EQ(r().stats().duplicates, 2u);
   EXPECT_EQ(read_u32(run_file("run1.charon.h5"), "/output/event_id"),
@@ -121,7 +123,7 @@ TEST_F(AsyncRouterTest, WorkersAreGivenWholeEventsUpToTheBatchSize) {
   opts.photons_per_batch = 10;
   add_worker("w1");
   add_worker("w2");
-  client("c", charon::encode_run_begin("packed.root"));
+  client("c", wire::charon::encode_run_begin("packed.root"));
   std::vector<Outgoing> sent;
   for (std::uint32_t e = 0; e < 5; ++e) {
     const auto& out = client("c", photon_request(e, 4));
@@ -145,7 +147,8 @@ TEST_F(AsyncRouterTest, WorkersAreGivenWholeEventsUpToTheBatchSize) {
   auto j = jobs(big);
   ASSERT_EQ(j.size(), 1u);
   complete(j[0]);
-  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  expect_reply(client("c", wire::charon::encode_header(wire::charon::kRunEnd)), "c",
+               wire::charon::kAck);
   EXPECT_EQ(read_u32(run_file("packed.charon.h5"), "/output/event_id"),
             (std::vector<std::uint32_t>{0, 1, 2, 3, 4, 9}));
 }
@@ -153,7 +156,7 @@ TEST_F(AsyncRouterTest, WorkersAreGivenWholeEventsUpToTheBatchSize) {
 TEST_F(AsyncRouterTest, ResultsOutOfOrderAreWrittenInSubmissionOrderAndRunEndWaits) {
   add_worker("w1");
   add_worker("w2");
-  client("c", charon::encode_run_begin("ordered.root"));
+  client("c", wire::charon::encode_run_begin("ordered.root"));
   std::vector<Outgoing> sent;
   for (std::uint32_t e = 0; e < 3; ++e) {
     const auto& out = client("c", photon_request(e, 4 + e));
@@ -167,25 +170,26 @@ TEST_F(AsyncRouterTest, ResultsOutOfOrderAreWrittenInSubmissionOrderAndRunEndWai
   ASSERT_EQ(third.size(), 1u);
   complete(third[0]);
   // RUN_END and its resend wait for event 0.
-  EXPECT_TRUE(replies(client("c", charon::encode_header(charon::kRunEnd))).empty());
-  EXPECT_TRUE(replies(client("c2", charon::encode_header(charon::kRunEnd))).empty());
+  EXPECT_TRUE(replies(client("c", wire::charon::encode_header(wire::charon::kRunEnd))).empty());
+  EXPECT_TRUE(replies(client("c2", wire::charon::encode_header(wire::charon::kRunEnd))).empty());
   EXPECT_FALSE(fs::exists(run_file("ordered.charon.h5"))) << "not renamed before the close";
   const auto acks = replies(complete(sent[0]));
   ASSERT_EQ(acks.size(), 2u) << "both RUN_ENDs are answered once the file is closed";
-  for (const auto& a : acks) EXPECT_EQ(str(a.frames[2]), charon::kAck);
+  for (const auto& a : acks) EXPECT_EQ(str(a.frames[2]), wire::charon::kAck);
   EXPECT_EQ(read_u32(run_file("ordered.charon.h5"), "/output/event_id"),
             (std::vector<std::uint32_t>{0, 1, 2}));
   EXPECT_EQ(read_u32(run_file("ordered.charon.h5"), "/output/nchannel_id"),
             (std::vector<std::uint32_t>{4, 5, 6}));
   EXPECT_EQ(r().open_runs(), 0u);
   // A resend after the close is answered at once.
-  expect_reply(client("c3", charon::encode_header(charon::kRunEnd)), "c3", charon::kAck);
+  expect_reply(client("c3", wire::charon::encode_header(wire::charon::kRunEnd)), "c3",
+               wire::charon::kAck);
 }
 
 TEST_F(AsyncRouterTest, RetriesExhaustedGiveAnEmptyEntryAndTheRunCloses) {
   opts.max_job_retries = 1;
   add_worker("w0");
-  client("c", charon::encode_run_begin("failing.root"));
+  client("c", wire::charon::encode_run_begin("failing.root"));
   expect_async(client("c", photon_request(5, 4)), "c", 5);
   unreachable("w0");
   add_worker("w1");
@@ -199,9 +203,10 @@ TEST_F(AsyncRouterTest, RetriesExhaustedGiveAnEmptyEntryAndTheRunCloses) {
   add_worker("w2");
   auto j = jobs(client("c", photon_request(6, 4)));
   ASSERT_EQ(j.size(), 1u);
-  worker_reply("w2", j[0].frames[1], charon::encode_sim_failed(6));
+  worker_reply("w2", j[0].frames[1], wire::charon::encode_sim_failed(6));
   EXPECT_TRUE(replies(last).empty());
-  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  expect_reply(client("c", wire::charon::encode_header(wire::charon::kRunEnd)), "c",
+               wire::charon::kAck);
   EXPECT_EQ(read_u32(run_file("failing.charon.h5"), "/output/event_id"),
             (std::vector<std::uint32_t>{5, 6}));
   EXPECT_EQ(read_u32(run_file("failing.charon.h5"), "/output/nchannel_id"),
@@ -224,12 +229,13 @@ TEST_F(AsyncRouterTest, ReplyIsHeldWhileTheBacklogIsOverItsLimit) {
   EXPECT_EQ(str(held[0].frames[0]), "c");
   EXPECT_EQ(str(held[1].frames[0]), "cb");
   for (const auto& h : held) {
-    EXPECT_EQ(str(h.frames[2]), charon::kSimCompleteAsync);
+    EXPECT_EQ(str(h.frames[2]), wire::charon::kSimCompleteAsync);
     EXPECT_EQ(u32(h.frames[3]), 1u);
   }
   ASSERT_EQ(jobs(out).size(), 1u);
   complete(jobs(out)[0]);
-  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  expect_reply(client("c", wire::charon::encode_header(wire::charon::kRunEnd)), "c",
+               wire::charon::kAck);
   // Events without a RUN_BEGIN go to a run with a generated name.
   std::size_t files = 0;
   for (const auto& f : fs::directory_iterator(outdir)) {
@@ -240,15 +246,16 @@ TEST_F(AsyncRouterTest, ReplyIsHeldWhileTheBacklogIsOverItsLimit) {
 }
 
 TEST_F(AsyncRouterTest, RunBeginBeforeTheFirstWorkerWaitsForTheDetector) {
-  expect_reply(client("c", charon::encode_run_begin("early.root")), "c", charon::kAck);
+  expect_reply(client("c", wire::charon::encode_run_begin("early.root")), "c", wire::charon::kAck);
   // No detector yet, so no file can hold the event: "retry later".
-  expect_reply(client("c", photon_request(1, 4)), "c", charon::kNoWorkers);
+  expect_reply(client("c", photon_request(1, 4)), "c", wire::charon::kNoWorkers);
   add_worker("w1");
   const auto j = jobs(client("c", photon_request(1, 4)));
   expect_async(last, "c", 1);
   ASSERT_EQ(j.size(), 1u);
   complete(j[0]);
-  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  expect_reply(client("c", wire::charon::encode_header(wire::charon::kRunEnd)), "c",
+               wire::charon::kAck);
   EXPECT_EQ(read_u32(run_file("early.charon.h5"), "/output/event_id"),
             (std::vector<std::uint32_t>{1}));
 }
@@ -256,7 +263,7 @@ TEST_F(AsyncRouterTest, RunBeginBeforeTheFirstWorkerWaitsForTheDetector) {
 TEST_F(AsyncRouterTest, AcceptedEventsNeitherExpireNorGetNoWorkers) {
   opts.no_worker_grace = 2s;
   add_worker("w1");
-  client("c", charon::encode_run_begin("kept.root"));
+  client("c", wire::charon::encode_run_begin("kept.root"));
   expect_async(client("c", photon_request(1, 4)), "c", 1);
   unreachable("w1");               // last retry left: the job goes back to the queue
   for (int i = 0; i < 200; ++i) {  // 100 s: beyond queue_ttl and the grace
@@ -269,14 +276,15 @@ TEST_F(AsyncRouterTest, AcceptedEventsNeitherExpireNorGetNoWorkers) {
   auto j = jobs(last);
   ASSERT_EQ(j.size(), 1u) << "the next worker simulates it";
   complete(j[0]);
-  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  expect_reply(client("c", wire::charon::encode_header(wire::charon::kRunEnd)), "c",
+               wire::charon::kAck);
   EXPECT_EQ(read_u32(run_file("kept.charon.h5"), "/output/event_id"),
             (std::vector<std::uint32_t>{1}));
 }
 
 TEST_F(AsyncRouterTest, CloseRunsWritesWhatHasCompleted) {
   add_worker("w1");
-  client("c", charon::encode_run_begin("cut.root"));
+  client("c", wire::charon::encode_run_begin("cut.root"));
   const auto j = jobs(client("c", photon_request(1, 4)));
   ASSERT_EQ(j.size(), 1u);
   complete(j[0]);
@@ -294,8 +302,8 @@ TEST_F(AsyncRouterTest, OptionsAreValidated) {
 // The STEPS extension: async jobs ask for it in their slot; a worker of
 // this project appends the frame and the run file gets the step data; an
 // original worker does not, and its hits are written without.
-charon::HitSteps steps_for(std::size_t n) {
-  charon::HitSteps s;
+wire::charon::HitSteps steps_for(std::size_t n) {
+  wire::charon::HitSteps s;
   s.history_length = 4;
   for (std::size_t i = 0; i < n; ++i) {
     s.pos_x.push_back(float(i));
@@ -312,15 +320,16 @@ charon::HitSteps steps_for(std::size_t n) {
 
 TEST_F(AsyncRouterTest, AsyncJobsAskForStepsAndTheStepsFrameReachesTheRunFile) {
   add_worker("w1");
-  client("c", charon::encode_run_begin("steps.root"));
+  client("c", wire::charon::encode_run_begin("steps.root"));
   auto j = jobs(client("c", photon_request(5, 3)));
   ASSERT_EQ(j.size(), 1u);
-  EXPECT_TRUE(charon::slot_wants_steps(j[0].frames[1]));
+  EXPECT_TRUE(wire::charon::slot_wants_steps(j[0].frames[1]));
   const std::span<const Buffer> body(j[0].frames.data() + 3, j[0].frames.size() - 3);
   auto reply = sim_complete_for(body);
-  reply.push_back(charon::encode_hit_steps(steps_for(3)));
+  reply.push_back(wire::charon::encode_hit_steps(steps_for(3)));
   worker_reply("w1", j[0].frames[1], reply);
-  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  expect_reply(client("c", wire::charon::encode_header(wire::charon::kRunEnd)), "c",
+               wire::charon::kAck);
   const auto run = read_run_file(run_file("steps.charon.h5"));
   ASSERT_EQ(run.events.size(), 1u);
   ASSERT_TRUE(run.events[0].steps);
@@ -333,7 +342,7 @@ TEST_F(AsyncRouterTest, AsyncJobsAskForStepsAndTheStepsFrameReachesTheRunFile) {
 
 TEST_F(AsyncRouterTest, AnOriginalWorkersRepliesAreWrittenWithoutSteps) {
   add_worker("w1");
-  client("c", charon::encode_run_begin("plain.root"));
+  client("c", wire::charon::encode_run_begin("plain.root"));
   auto j = jobs(client("c", photon_request(5, 3)));
   ASSERT_EQ(j.size(), 1u);
   complete(j[0]);  // echoes the slot, no STEPS frame
@@ -342,9 +351,10 @@ TEST_F(AsyncRouterTest, AnOriginalWorkersRepliesAreWrittenWithoutSteps) {
   // A STEPS frame that does not match the reply is dropped with a warning.
   const std::span<const Buffer> body(j2[0].frames.data() + 3, j2[0].frames.size() - 3);
   auto reply = sim_complete_for(body);
-  reply.push_back(charon::encode_hit_steps(steps_for(5)));
+  reply.push_back(wire::charon::encode_hit_steps(steps_for(5)));
   worker_reply("w1", j2[0].frames[1], reply);
-  expect_reply(client("c", charon::encode_header(charon::kRunEnd)), "c", charon::kAck);
+  expect_reply(client("c", wire::charon::encode_header(wire::charon::kRunEnd)), "c",
+               wire::charon::kAck);
   const auto run = read_run_file(run_file("plain.charon.h5"));
   ASSERT_EQ(run.events.size(), 2u);
   EXPECT_FALSE(run.events[0].steps);
@@ -359,9 +369,9 @@ TEST_F(AsyncRouterTest, SynchronousJobsDoNotAskForSteps) {
   add_worker("w1");
   auto j = jobs(client("c", photon_request(5, 3)));
   ASSERT_EQ(j.size(), 1u);
-  EXPECT_FALSE(charon::slot_wants_steps(j[0].frames[1]));
+  EXPECT_FALSE(wire::charon::slot_wants_steps(j[0].frames[1]));
   EXPECT_EQ(j[0].frames[1].size(), 9u);
 }
 
 }  // namespace
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -1,6 +1,6 @@
 // The broker's routing policy without sockets, on a fake clock: every rule of
 // charon-protocol.md §8 as the router applies it.
-#include "acheron/broker/CharonRouter.hh"
+#include "acheron/charon/CharonRouter.hh"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,120 +9,14 @@
 #include <initializer_list>
 #include <memory>
 
+#include "RouterFixture.hh"
 #include "RouterTestUtil.hh"
-#include "acheron/broker/Monitor.hh"
-#include "acheron/net/HttpFront.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 namespace {
 using namespace std::chrono_literals;
 using namespace testutil;
 using State = WorkerView::State;
-
-constexpr std::string_view kPeer = "10.0.0.7";
-
-class RouterTest : public ::testing::Test {
- protected:
-  // An arbitrary origin well away from the clock's epoch.
-  TimePoint now = TimePoint{} + 1000h;
-  RouterOptions opts;
-  std::unique_ptr<CharonRouter> router;
-  Outbox last;  // everything produced by the most recent call
-
-  CharonRouter& r() {
-    if (!router) router = std::make_unique<CharonRouter>(opts, now);
-    return *router;
-  }
-
-  // A REQ client's message: [client, "", body...].
-  const Outbox& client(std::string_view id, std::vector<Buffer> body,
-                       std::string_view peer = kPeer) {
-    std::vector<Buffer> frames = {text(id), Buffer{}};
-    frames.insert(frames.end(), body.begin(), body.end());
-    last = r().on_frontend_message(std::move(frames), peer, now);
-    return last;
-  }
-  const Outbox& backend(std::vector<Buffer> frames) {
-    last = r().on_backend_message(std::move(frames), now);
-    return last;
-  }
-  const Outbox& control(std::string_view worker, std::uint8_t byte) {
-    return backend({text(worker), Buffer::copy_of(&byte, 1)});
-  }
-  const Outbox& ready(std::string_view worker) { return control(worker, charon::kReady); }
-  const Outbox& heartbeat(std::string_view worker) { return control(worker, charon::kHeartbeat); }
-  const Outbox& tick() {
-    last = r().on_tick(now);
-    return last;
-  }
-  // Advances the clock in steps of at most 0.5 s, heartbeating from `alive`
-  // workers every second and ticking, as a live broker would.
-  void run_for(Duration d, std::initializer_list<std::string_view> alive = {}) {
-    const TimePoint end = now + d;
-    TimePoint next_beat = now + 1s;
-    while (now < end) {
-      now = std::min(end, now + 500ms);
-      if (now >= next_beat) {
-        for (auto w : alive) heartbeat(w);
-        next_beat += 1s;
-      }
-      tick();
-    }
-  }
-
-  // A worker's reply: [worker, slot, "", reply...].
-  const Outbox& worker_reply(std::string_view worker, const Buffer& slot,
-                             std::vector<Buffer> reply) {
-    std::vector<Buffer> frames = {text(worker), slot, Buffer{}};
-    frames.insert(frames.end(), reply.begin(), reply.end());
-    return backend(std::move(frames));
-  }
-
-  // Messages in `out` for one socket and identity.
-  static std::vector<Outgoing> to(const Outbox& out, Socket s, std::string_view id) {
-    std::vector<Outgoing> v;
-    for (const auto& o : out) {
-      if (o.socket == s && !o.frames.empty() && str(o.frames[0]) == id) v.push_back(o);
-    }
-    return v;
-  }
-  static std::vector<Outgoing> probes(const Outbox& out) {
-    std::vector<Outgoing> v;
-    for (const auto& o : out) {
-      if (o.socket == Socket::backend && o.frames.size() == 4 &&
-          str(o.frames[3]) == charon::kDetectorInfo) {
-        v.push_back(o);
-      }
-    }
-    return v;
-  }
-  static std::uint32_t event_of(const Outgoing& job) { return u32(job.frames[4]); }
-
-  // READY, then the answer to the router's DETECTOR_INFO probe.
-  void add_worker(std::string_view id, const charon::DetectorInfo& det = detector()) {
-    ready(id);
-    auto p = probes(last);
-    ASSERT_EQ(p.size(), 1u) << "READY must trigger one probe";
-    EXPECT_TRUE(p[0].frames[2].empty()) << "probe envelope is [worker, slot, \"\", ...]";
-    worker_reply(id, p[0].frames[1], charon::encode_detector_info(det));
-  }
-
-  // The reply a worker sends for a dispatched job.
-  const Outbox& complete(const Outgoing& job) {
-    const std::span<const Buffer> body(job.frames.data() + 3, job.frames.size() - 3);
-    return worker_reply(str(job.frames[0]), job.frames[1], sim_complete_for(body));
-  }
-
-  // Exactly one frontend reply, to `client`, with this header.
-  static void expect_reply(const Outbox& out, std::string_view client, std::string_view header) {
-    auto f = frontend_out(out);
-    ASSERT_EQ(f.size(), 1u) << "expected one reply " << header;
-    ASSERT_GE(f[0].frames.size(), 3u);
-    EXPECT_EQ(str(f[0].frames[0]), client);
-    EXPECT_TRUE(f[0].frames[1].empty());
-    EXPECT_EQ(str(f[0].frames[2]), header);
-  }
-};
 
 // --- Requests the broker answers itself -----------------------------------
 
@@ -147,7 +41,7 @@ TEST_F(RouterTest, DealerClientGetsReplyWithoutDelimiter) {
 }
 
 TEST_F(RouterTest, RunBeginAndRunEndAreAcknowledged) {
-  expect_reply(client("c1", charon::encode_run_begin("out.root")), "c1", "ACK");
+  expect_reply(client("c1", wire::charon::encode_run_begin("out.root")), "c1", "ACK");
   expect_reply(client("c1", {text("RUN_BEGIN")}), "c1", "ACK");  // no filename
   expect_reply(client("c1", {text("RUN_END")}), "c1", "ACK");
   EXPECT_EQ(r().stats().run_control, 3u);
@@ -256,7 +150,7 @@ TEST_F(RouterTest, NewWorkerIsProbedAndUsedAfterItsAnswer) {
   // A request before the probe is answered waits.
   EXPECT_TRUE(client("c1", photon_request(7)).empty());
   EXPECT_EQ(r().stats().queue_depth, 1u);
-  auto j = jobs(worker_reply("w1", slot, charon::encode_detector_info(detector())));
+  auto j = jobs(worker_reply("w1", slot, wire::charon::encode_detector_info(detector())));
   ASSERT_EQ(j.size(), 1u);
   EXPECT_EQ(str(j[0].frames[0]), "w1");
   EXPECT_EQ(j[0].frames[1].size(), 9u) << "the client slot holds the broker's job reference";
@@ -536,7 +430,7 @@ TEST_F(RouterTest, HeartbeatsGoToEveryWorkerEachIntervalWithoutTraffic) {
     for (const auto& o : out) {
       if (o.socket == Socket::backend && o.frames.size() == 2 && str(o.frames[0]) == w &&
           o.frames[1].size() == 1 &&
-          static_cast<std::uint8_t>(o.frames[1].data()[0]) == charon::kHeartbeat) {
+          static_cast<std::uint8_t>(o.frames[1].data()[0]) == wire::charon::kHeartbeat) {
         ++n;
       }
     }
@@ -749,7 +643,7 @@ TEST_F(RouterTest, TheOperatorsDetectorIsTheReference) {
   auto info = frontend_out(client("c0", {text("DETECTOR_INFO")}));
   ASSERT_EQ(info.size(), 1u);
   EXPECT_EQ(str(info[0].frames[2]), "DETECTOR_INFO");
-  charon::DetectorInfo rogue;
+  wire::charon::DetectorInfo rogue;
   rogue.x = {1};
   rogue.y = {2};
   rogue.z = {3};
@@ -798,7 +692,7 @@ TEST_F(RouterTest, ReadyFromABusyWorkerMeansItRestarted) {
   ready("A");
   EXPECT_EQ(probes(last).size(), 1u) << "re-probed";
   EXPECT_EQ(r().stats().queue_depth, 1u) << "its job went back";
-  worker_reply("A", probes(last)[0].frames[1], charon::encode_detector_info(detector()));
+  worker_reply("A", probes(last)[0].frames[1], wire::charon::encode_detector_info(detector()));
   auto again = jobs(last);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(event_of(again[0]), 1u);
@@ -859,7 +753,7 @@ TEST_F(RouterTest, DrainingWorkerFinishesItsJobAndGetsNoNewOne) {
   add_worker("A");
   auto j1 = jobs(client("c1", photon_request(1)));
   ASSERT_EQ(j1.size(), 1u);
-  control("A", charon::kDraining);
+  control("A", wire::charon::kDraining);
   EXPECT_TRUE(r().worker("A")->draining);
   EXPECT_EQ(r().stats().workers_draining, 1u);
   // Its job is still its own: the reply goes to the client.
@@ -883,7 +777,7 @@ TEST_F(RouterTest, DisconnectHandsBackUnansweredJobsWithoutUsingARetry) {
   auto held = jobs(client("c1", photon_request(1)));
   auto more = jobs(client("c2", photon_request(2)));
   ASSERT_EQ(held.size() + more.size(), 2u);
-  control("A", charon::kDisconnect);
+  control("A", wire::charon::kDisconnect);
   EXPECT_FALSE(r().worker("A").has_value());
   EXPECT_TRUE(frontend_out(last).empty()) << "no SIM_FAILED: a hand-back is not a failure";
   const auto s = r().stats();
@@ -903,7 +797,7 @@ TEST_F(RouterTest, DisconnectHandsBackUnansweredJobsWithoutUsingARetry) {
   // A late answer from the leaver is stale, never a second reply.
   EXPECT_TRUE(frontend_out(complete(held.empty() ? more[0] : held[0])).empty());
   // DISCONNECT from a stranger changes nothing.
-  control("nobody", charon::kDisconnect);
+  control("nobody", wire::charon::kDisconnect);
   EXPECT_EQ(r().stats().workers_left, 1u);
 }
 
@@ -1011,11 +905,12 @@ TEST_F(RouterTest, DetectorInfoWaitsForTheFirstProbeThenComesFromTheCache) {
   auto p = probes(last);
   ASSERT_EQ(p.size(), 1u);
   const auto det = detector(5);
-  const auto& out = worker_reply("w1", p[0].frames[1], charon::encode_detector_info(det));
+  const auto& out = worker_reply("w1", p[0].frames[1], wire::charon::encode_detector_info(det));
   expect_reply(out, "c1", "DETECTOR_INFO");
   auto f = frontend_out(out);
   ASSERT_EQ(f[0].frames.size(), 2u + 5u);
-  auto decoded = charon::decode_detector_info(std::span<const Buffer>(f[0].frames).subspan(2));
+  auto decoded =
+      wire::charon::decode_detector_info(std::span<const Buffer>(f[0].frames).subspan(2));
   ASSERT_TRUE(decoded.ok());
   EXPECT_EQ(*decoded, det);
   // Later requests are answered by the broker, without bothering a worker.
@@ -1115,76 +1010,5 @@ TEST_F(RouterTest, CountsPhotonsInHitsOutAndListsWorkers) {
   EXPECT_EQ(both[1].state, State::probing);
 }
 
-TEST_F(RouterTest, BrokerMonitorTurnsRouterStatsIntoMetricsAndASnapshot) {
-  using ::testing::HasSubstr;
-  auto m = BrokerMonitor::create("broker", "test", {{"role", "broker"}});
-  auto metrics = [&] { return net::metrics_text({{"broker", "", {}, m->service()->metrics()}}); };
-  add_worker("w1");
-  client("c1", photon_request(5, 4));
-  now += 3ms;
-  complete(jobs(last).at(0));
-  client("bad", {text("PHOTONDATA"), text("x")});  // malformed: rejected
-  const std::string id("\x00\x01\xff", 3);         // a generated (binary) identity
-  ready(id);
-  m->update(r(), now, {{"w1", "127.0.0.1"}});
-  m->update(r(), now, {{"w1", "127.0.0.1"}});  // no change: nothing counted twice
-  const auto text = metrics();
-  EXPECT_THAT(text, HasSubstr("acheron_broker_photon_requests_total 1\n"));
-  EXPECT_THAT(text, HasSubstr("acheron_broker_photons_total 4\n"));
-  EXPECT_THAT(text, HasSubstr("acheron_broker_hits_total 4\n"));
-  EXPECT_THAT(text, HasSubstr("acheron_broker_completed_total 1\n"));
-  EXPECT_THAT(text, HasSubstr("acheron_broker_request_duration_seconds_count 1\n"));
-  EXPECT_THAT(text, HasSubstr("acheron_broker_request_duration_seconds_sum 0.003"));
-  EXPECT_THAT(text, HasSubstr("acheron_broker_request_duration_seconds_bucket{le=\"0.005\"} 1"));
-  EXPECT_THAT(text, HasSubstr("acheron_broker_errors_total{kind=\"rejected\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("acheron_broker_workers{state=\"idle\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("acheron_broker_workers{state=\"probing\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("acheron_broker_queue_depth 0\n"));
-  EXPECT_THAT(text, HasSubstr("acheron_broker_host_limited_total 0\n"));
-
-  const auto s = m->service()->status();
-  EXPECT_EQ(s["kind"], "broker");
-  EXPECT_EQ(s["counters"]["photons"], 4);
-  EXPECT_EQ(s["counters"]["errors"], 1);
-  EXPECT_EQ(s["info"]["role"], "broker");
-  ASSERT_EQ(s["workers"].size(), 2u);
-  // Identity order: the binary one first, shown in hex.
-  EXPECT_EQ(s["workers"][0]["id"], "0x0001ff");
-  EXPECT_EQ(s["workers"][0]["state"], "probing");
-  EXPECT_EQ(s["workers"][1]["id"], "w1");
-  EXPECT_EQ(s["workers"][1]["peer"], "127.0.0.1");
-  EXPECT_EQ(s["workers"][1]["state"], "idle");
-}
-
-TEST_F(RouterTest, BrokerMonitorShowsEachWorkersNodeAndSlurmJob) {
-  using ::testing::HasSubstr;
-  using ::testing::Not;
-  auto m = BrokerMonitor::create("broker", "test");
-  auto metrics = [&] { return net::metrics_text({{"broker", "", {}, m->service()->metrics()}}); };
-  add_worker("A");
-  add_worker("B");  // a ChAR0N worker: no WORKER_INFO, no info series
-  backend({text("A"), text("\x03{\"node\":\"n17\",\"slurm_job_id\":\"4242\","
-                           "\"slurm_array_job_id\":\"4240\",\"slurm_array_task_id\":\"2\","
-                           "\"slurm_restart_count\":\"1\"}")});
-  m->update(r(), now, {});
-  const auto out = metrics();
-  EXPECT_THAT(out, HasSubstr("acheron_broker_worker_info{"));
-  EXPECT_THAT(out, HasSubstr("node=\"n17\""));
-  EXPECT_THAT(out, HasSubstr("slurm_array_job_id=\"4240\""));
-  EXPECT_THAT(out, HasSubstr("slurm_array_task_id=\"2\""));
-  EXPECT_THAT(out, HasSubstr("slurm_restart_count=\"1\""));
-  EXPECT_THAT(out, HasSubstr("worker=\"A\""));
-  EXPECT_THAT(out, Not(HasSubstr("worker=\"B\"")));
-  const auto s = m->service()->status();
-  ASSERT_EQ(s["workers"].size(), 2u);
-  EXPECT_EQ(s["workers"][0]["node"], "n17");
-  EXPECT_EQ(s["workers"][0]["slurm_array_task_id"], "2");
-  EXPECT_EQ(s["workers"][1]["node"], "");
-  // A worker that leaves takes its series with it.
-  backend({text("A"), text("\x05")});  // DISCONNECT
-  m->update(r(), now, {});
-  EXPECT_THAT(metrics(), Not(HasSubstr("acheron_broker_worker_info{")));
-}
-
 }  // namespace
-}  // namespace acheron::broker
+}  // namespace acheron::charon

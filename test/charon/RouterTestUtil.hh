@@ -12,12 +12,11 @@
 #include <vector>
 
 #include "TestBytes.hh"
-#include "acheron/broker/CharonRouter.hh"
+#include "acheron/charon/CharonRouter.hh"
 #include "acheron/core/Payload.hh"
 #include "acheron/wire/Charon.hh"
 
-namespace acheron::broker::testutil {
-namespace charon = wire::charon;
+namespace acheron::charon::testutil {
 
 using test_support::str;
 using test_support::text;
@@ -32,17 +31,17 @@ inline std::uint32_t u32(const Buffer& b) {
 // on `salt`, so different salts give different payload digests.
 inline std::vector<Buffer> photon_request(std::uint32_t event_id, std::uint32_t n = 4,
                                           float salt = 0) {
-  std::array<std::vector<float>, charon::kComponents> f32;
-  for (int c = 0; c < charon::kComponents; ++c) {
+  std::array<std::vector<float>, wire::charon::kComponents> f32;
+  for (int c = 0; c < wire::charon::kComponents; ++c) {
     for (std::uint32_t i = 0; i < n; ++i) f32[c].push_back(salt + static_cast<float>(c + i));
   }
-  std::vector<std::uint32_t> flags(n, charon::kCherenkov);
-  return charon::encode_photon_data(event_id, f32, &flags);
+  std::vector<std::uint32_t> flags(n, wire::charon::kCherenkov);
+  return wire::charon::encode_photon_data(event_id, f32, &flags);
 }
 
 // The detector the fake workers serve: `channels` channels on the x axis.
-inline charon::DetectorInfo detector(std::size_t channels = 3, float offset = 0) {
-  charon::DetectorInfo d;
+inline wire::charon::DetectorInfo detector(std::size_t channels = 3, float offset = 0) {
+  wire::charon::DetectorInfo d;
   for (std::size_t i = 0; i < channels; ++i) {
     d.x.push_back(offset + 100.0f * static_cast<float>(i));
     d.y.push_back(0);
@@ -56,21 +55,21 @@ inline charon::DetectorInfo detector(std::size_t channels = 3, float offset = 0)
 // the request (one hit per photon, channel = event_id + i), so a client can
 // tell its reply from anyone else's.
 inline std::vector<Buffer> sim_complete_for(std::span<const Buffer> request) {
-  auto decoded = charon::decode_request(request);
-  charon::Hits h;
-  if (auto* r = std::get_if<charon::Request>(&decoded)) {
+  auto decoded = wire::charon::decode_request(request);
+  wire::charon::Hits h;
+  if (auto* r = std::get_if<wire::charon::Request>(&decoded)) {
     h.event_id = r->photons.event_id;
     for (std::uint32_t i = 0; i < r->photons.num_photons; ++i) {
       h.channel.push_back(h.event_id + i);
       for (auto* v : {&h.dir_x, &h.dir_y, &h.dir_z, &h.pol_x, &h.pol_y, &h.pol_z}) {
         v->push_back(0);
       }
-      h.wavelength.push_back(r->photons.value(charon::wavelength, i));
-      h.time.push_back(r->photons.value(charon::time, i));
-      h.flags.push_back(charon::kCherenkov | 4u);
+      h.wavelength.push_back(r->photons.value(wire::charon::wavelength, i));
+      h.time.push_back(r->photons.value(wire::charon::time, i));
+      h.flags.push_back(wire::charon::kCherenkov | 4u);
     }
   }
-  return charon::encode_sim_complete(std::move(h), charon::Version::current);
+  return wire::charon::encode_sim_complete(std::move(h), wire::charon::Version::current);
 }
 
 // What a router call sent to clients.
@@ -87,11 +86,11 @@ inline std::vector<Outgoing> jobs(const Outbox& out) {
   std::vector<Outgoing> v;
   for (const auto& o : out) {
     if (o.socket == Socket::backend && o.frames.size() > 4 &&
-        str(o.frames[3]) == charon::kPhotonData) {
+        str(o.frames[3]) == wire::charon::kPhotonData) {
       v.push_back(o);
     }
   }
   return v;
 }
 
-}  // namespace acheron::broker::testutil
+}  // namespace acheron::charon::testutil

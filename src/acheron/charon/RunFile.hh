@@ -25,38 +25,40 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "acheron/charon/RunSink.hh"
 #include "acheron/wire/Charon.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 
 // The layout version RunFile writes (attribute "version").
 inline constexpr int kRunFileVersion = 2;
 
-class RunFile final {
+class RunFile final : public RunWriter {
  public:
   // Creates `final_path`'s temporary sibling (exclusively) and writes
   // /detinfo. If `final_path` or its temporary exists, the first free
   // "-N" variant is used instead; path() tells which.
   RunFile(std::filesystem::path final_path, const wire::charon::DetectorInfo& detector,
           const std::map<std::string, std::string>& attributes = {});
-  ~RunFile();  // closes (and renames) if close() was not called
+  ~RunFile() override;  // closes (and renames) if close() was not called
   RunFile(const RunFile&) = delete;
   RunFile& operator=(const RunFile&) = delete;
 
   // Appends events in the given order (one basket).
-  void append(const std::vector<wire::charon::Hits>& events);
+  void append(const std::vector<wire::charon::Hits>& events) override;
   // Flushes, closes and renames to the final path. Idempotent.
-  void close();
+  void close() override;
   // Gives up after a write error: closes what can be closed and deletes the
   // temporary file, never the final name. Idempotent; never throws.
-  void abandon() noexcept;
+  void abandon() noexcept override;
 
-  const std::filesystem::path& path() const noexcept { return final_path_; }
-  std::uint64_t events() const noexcept { return events_; }
-  std::uint64_t hits() const noexcept { return hits_; }
+  const std::filesystem::path& path() const noexcept override { return final_path_; }
+  std::uint64_t events() const noexcept override { return events_; }
+  std::uint64_t hits() const noexcept override { return hits_; }
 
  private:
   std::filesystem::path final_path_;
@@ -68,19 +70,6 @@ class RunFile final {
   bool closed_ = false;
 };
 
-// A run file read back: every event in file order, Hits::steps set for the
-// events that carry step data (never for version 1 files).
-struct RunContents {
-  int version = 0;
-  std::string run_name;
-  wire::charon::DetectorInfo detector;
-  std::vector<wire::charon::Hits> events;
-};
-
-// Reads a whole run file (version 1 or 2). Throws SetupError naming the
-// file and what is wrong with it.
-RunContents read_run_file(const std::filesystem::path& path);
-
 // The output file name for a RUN_BEGIN name: its last path component, with
 // every byte outside [A-Za-z0-9._+-] replaced by '_', cut to 128 bytes,
 // trailing ".root" / ".ntuple" suffixes removed (repeatedly) and leading
@@ -89,4 +78,21 @@ RunContents read_run_file(const std::filesystem::path& path);
 // taken name becomes "<name>-1.charon.h5", "-2", ...
 std::string run_file_name(const std::string& requested);
 
-}  // namespace acheron::broker
+// The default RunSink: each run an HDF5 file (RunFile) named run_file_name()
+// of its RUN_BEGIN name in `outdir`, with `attributes` added to its root.
+class RunFileSink final : public RunSink {
+ public:
+  // Creates outdir if it is missing; throws SetupError if it cannot.
+  explicit RunFileSink(std::filesystem::path outdir,
+                       std::map<std::string, std::string> attributes = {});
+
+  std::unique_ptr<RunWriter> begin_run(const std::string& requested_name,
+                                       const wire::charon::DetectorInfo& detector) override;
+  std::filesystem::path path_for(const std::string& requested_name) const override;
+
+ private:
+  std::filesystem::path outdir_;
+  std::map<std::string, std::string> attributes_;
+};
+
+}  // namespace acheron::charon

@@ -10,13 +10,14 @@
 #include <filesystem>
 #include <fstream>
 
-#include "acheron/broker/AsyncRuns.hh"
+#include "acheron/charon/AsyncRuns.hh"
+#include "acheron/charon/RunFile.hh"
 #include "acheron/core/Error.hh"
 
 #include "RunFileTestUtil.hh"
 #include "TestBytes.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 namespace {
 
 namespace fs = std::filesystem;
@@ -271,4 +272,4 @@ TEST(AsyncRuns, UnwritableDirectoryIsASetupError) {
 }
 
 }  // namespace
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -1,5 +1,5 @@
 // The ChAR0N broker's routing policy (charon-protocol.md §8), free of sockets
-// and clocks: the ZeroMQ adapter (Broker.hh) feeds it every received message
+// and clocks: the ZeroMQ adapter (broker/Broker.hh) feeds it every received message
 // and the current time, and sends the messages it returns. Tests drive it
 // with a fake clock.
 //
@@ -30,14 +30,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "acheron/broker/AsyncRuns.hh"
-#include "acheron/broker/Dedupe.hh"
-#include "acheron/broker/FairQueue.hh"
+#include "acheron/charon/AsyncRuns.hh"
+#include "acheron/charon/Dedupe.hh"
+#include "acheron/charon/FairQueue.hh"
 #include "acheron/core/Clock.hh"
 #include "acheron/core/Payload.hh"
 #include "acheron/wire/Charon.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 
 enum class PingReply : std::uint8_t {
   ack,   // current ChAR0N (RAT-PAC accepts nothing else)
@@ -192,7 +192,7 @@ struct WorkerStatus {
   std::string id;  // the worker's routing identity as received (may be binary)
   WorkerView::State state = WorkerView::State::probing;
   std::size_t in_flight = 0;
-  double last_seen_s = 0;  // seconds since its last message
+  double last_seen_s = 0;                          // seconds since its last message
   nlohmann::json info = nlohmann::json::object();  // its WORKER_INFO (node, Slurm job, ...)
 };
 
@@ -397,4 +397,4 @@ class CharonRouter final {
   Outbox out_;
 };
 
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -1,11 +1,11 @@
-#include "acheron/broker/Dedupe.hh"
+#include "acheron/charon/Dedupe.hh"
 
 #include <algorithm>
 #include <cstring>
 
 #include <xxhash.h>
 
-namespace acheron::broker {
+namespace acheron::charon {
 
 std::uint64_t digest_frames(std::span<const Buffer> frames) {
   XXH3_state_t* state = XXH3_createState();
@@ -22,7 +22,9 @@ std::uint64_t digest_frames(std::span<const Buffer> frames) {
 
 Dedupe::Dedupe(Duration window, std::size_t max_bytes) : window_(window), max_bytes_(max_bytes) {}
 
-std::size_t Dedupe::running() const noexcept { return entries_.size() - done_order_.size(); }
+std::size_t Dedupe::running() const noexcept {
+  return entries_.size() - done_order_.size();
+}
 
 void add_route(Routes& routes, Route route) {
   const auto same = [&](const Route& r) {
@@ -99,4 +101,4 @@ void Dedupe::expire(TimePoint now) {
   while (!done_order_.empty() && now - done_order_.front().first > window_) evict_oldest();
 }
 
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -1,8 +1,9 @@
 // Asynchronous-mode run bookkeeping (charon-protocol.md §11), socket-free:
 // one open run per peer, its events in submission order, results written in
 // that order in baskets as they complete, RUN_END answered once the run's
-// last event is written and the file closed. Used by the front process
-// (server or broker), never by a worker.
+// last event is written and its output closed. Used by the front process
+// (server or broker), never by a worker. Where the hits go is a RunSink
+// (RunSink.hh): HDF5 files by default.
 #pragma once
 
 #include <cstdint>
@@ -14,17 +15,20 @@
 #include <string>
 #include <vector>
 
-#include "acheron/broker/Dedupe.hh"
-#include "acheron/broker/RunFile.hh"
+#include "acheron/charon/Dedupe.hh"
+#include "acheron/charon/RunSink.hh"
 #include "acheron/wire/Charon.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 
 struct AsyncOptions {
   std::filesystem::path outdir = ".";
   std::size_t events_per_basket = 500;             // flush cadence
   std::uint64_t max_backlog_photons = 20'000'000;  // above: ASYNC replies are held back
   std::map<std::string, std::string> attributes;   // extra file attributes
+  // Where the runs go. Unset: HDF5 run files in outdir, with attributes
+  // (RunFileSink); set: outdir and attributes are not used.
+  std::shared_ptr<RunSink> sink;
 };
 
 struct Ticket {
@@ -40,11 +44,17 @@ struct RunSummary {
 
 class AsyncRuns final {
  public:
+  // Throws SetupError for invalid options, or when the default sink's
+  // output directory cannot be created.
   AsyncRuns(AsyncOptions options, wire::charon::DetectorInfo detector);
   ~AsyncRuns();
 
+  // options.sink, or the default sink (HDF5 files in options.outdir) made
+  // from the options; throws SetupError if its directory cannot be created.
+  static std::shared_ptr<RunSink> sink_for(const AsyncOptions& options);
+
   // RUN_BEGIN from peer. An open run of the same peer is ended first (it
-  // closes once its events are written). Returns the new file's final path.
+  // closes once its events are written). Returns where the new run goes.
   std::filesystem::path begin(const std::string& peer, const std::string& requested_name);
   // An accepted PHOTONDATA: its place in the peer's run (a run with a
   // generated name is opened if the peer has none).
@@ -74,14 +84,14 @@ class AsyncRuns final {
 
  private:
   struct Run {
-    std::unique_ptr<RunFile> file;
+    std::unique_ptr<RunWriter> writer;
     std::deque<std::optional<wire::charon::Hits>> slots;  // from next_write onward
     std::vector<std::uint64_t> slot_photons;              // photons per seq, for the backlog
     std::uint64_t next_seq = 0;
     std::uint64_t next_write = 0;
     bool ending = false;
     std::vector<Route> waiters;
-    // Non-empty once the file failed: later events are discarded, RUN_END
+    // Non-empty once the writer failed: later events are discarded, RUN_END
     // is answered RUN_FAILED with this reason, and nothing stops the others.
     std::string error;
   };
@@ -95,6 +105,7 @@ class AsyncRuns final {
   std::vector<Buffer> finish(std::uint64_t id);
 
   AsyncOptions options_;
+  std::shared_ptr<RunSink> sink_;
   wire::charon::DetectorInfo detector_;
   std::map<std::uint64_t, Run> runs_;
   std::map<std::string, std::uint64_t> by_peer_;
@@ -104,4 +115,4 @@ class AsyncRuns final {
   std::uint64_t failed_ = 0;
 };
 
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace acheron::broker::testutil {
+namespace acheron::charon::testutil {
 
 // A fresh directory per test (process id and test name), removed afterwards.
 struct TempDir {
@@ -40,4 +40,4 @@ inline std::vector<std::uint32_t> read_u32(const std::filesystem::path& file, co
   return out;
 }
 
-}  // namespace acheron::broker::testutil
+}  // namespace acheron::charon::testutil

@@ -20,7 +20,7 @@
 #include "acheron/core/Clock.hh"
 #include "acheron/core/Payload.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 
 struct RequestKey {
   std::string peer;  // Peer-Address of the sender ("" when unknown)
@@ -90,4 +90,4 @@ class Dedupe final {
   std::uint64_t duplicates_ = 0;
 };
 
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -49,7 +49,7 @@
 #include "acheron/core/Error.hh"
 #include "acheron/core/Payload.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 
 // Who sent a request, for fairness.
 struct ClientId {
@@ -227,4 +227,4 @@ class FairQueue final {
   std::size_t size_ = 0;
 };
 
-}  // namespace acheron::broker
+}  // namespace acheron::charon

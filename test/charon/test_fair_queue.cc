@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "acheron/broker/FairQueue.hh"
+#include "acheron/charon/FairQueue.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 namespace {
 
 ClientId client(std::string host, std::string connection) {
@@ -203,4 +203,4 @@ TEST(FairQueue, ClientOfARouteIsPeerAndIdentity) {
 }
 
 }  // namespace
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -1,19 +1,23 @@
-#include "acheron/broker/AsyncRuns.hh"
+#include "acheron/charon/AsyncRuns.hh"
 
+#include <stdexcept>
+
+#include "acheron/charon/RunFile.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
+
+std::shared_ptr<RunSink> AsyncRuns::sink_for(const AsyncOptions& options) {
+  if (options.sink) return options.sink;
+  return std::make_shared<RunFileSink>(options.outdir, options.attributes);
+}
 
 AsyncRuns::AsyncRuns(AsyncOptions options, wire::charon::DetectorInfo detector)
     : options_(std::move(options)), detector_(std::move(detector)) {
   ACHERON_EXPECT(options_.events_per_basket >= 1,
                  "events_per_basket is 0 (nothing would ever be written) use 1 or more");
-  std::error_code ec;
-  std::filesystem::create_directories(options_.outdir, ec);
-  ACHERON_EXPECT(std::filesystem::is_directory(options_.outdir),
-                 "output directory '" + options_.outdir.string() +
-                     "' does not exist and cannot be created (permissions?) choose --outdir");
+  sink_ = sink_for(options_);
 }
 
 AsyncRuns::~AsyncRuns() {
@@ -25,25 +29,23 @@ AsyncRuns::~AsyncRuns() {
 }
 
 std::uint64_t AsyncRuns::open(const std::string& peer, const std::string& name) {
-  // Directory parts of the requested name are dropped: a client cannot
-  // write outside the output directory.
-  const auto path = options_.outdir / run_file_name(name);
   const std::uint64_t id = next_id_++;
   Run run;
   try {
-    run.file = std::make_unique<RunFile>(path, detector_, options_.attributes);
+    run.writer = sink_->begin_run(name, detector_);
+    if (!run.writer) throw std::runtime_error("the run sink opened no writer");
   } catch (const std::exception& e) {
-    // The run exists without a file: its events are accepted and dropped,
+    // The run exists without output: its events are accepted and dropped,
     // and its RUN_END says why.
     run.error = e.what();
   }
-  const std::string opened = run.file ? run.file->path().string() : path.string();
+  const std::string opened =
+      run.writer ? run.writer->path().string() : sink_->path_for(name).string();
   auto& stored = runs_.emplace(id, std::move(run)).first->second;
   by_peer_[peer] = id;
   if (!stored.error.empty()) {
     ++failed_;
-    log::error("run {} for {} cannot be written: {}", id, peer.empty() ? "?" : peer,
-               stored.error);
+    log::error("run {} for {} cannot be written: {}", id, peer.empty() ? "?" : peer, stored.error);
   } else {
     log::info("run {} opened for {}: {}", id, peer.empty() ? "?" : peer, opened);
   }
@@ -54,7 +56,7 @@ void AsyncRuns::fail(std::uint64_t id, Run& r, const std::string& why) {
   if (!r.error.empty()) return;
   r.error = why;
   ++failed_;
-  if (r.file) r.file->abandon();
+  if (r.writer) r.writer->abandon();
   log::error("run {} failed and is given up (its RUN_END gets RUN_FAILED): {}", id, why);
 }
 
@@ -74,7 +76,7 @@ std::filesystem::path AsyncRuns::begin(const std::string& peer, const std::strin
   }
   const std::uint64_t id = open(peer, name);
   const Run& r = runs_.at(id);
-  return r.file ? r.file->path() : options_.outdir / run_file_name(name);
+  return r.writer ? r.writer->path() : sink_->path_for(name);
 }
 
 Ticket AsyncRuns::accept(const std::string& peer, std::uint64_t photons) {
@@ -119,7 +121,7 @@ bool AsyncRuns::flush(std::uint64_t id, Run& r, bool force) {
     r.next_write += ready;
     if (!basket.empty() && r.error.empty()) {
       try {
-        r.file->append(basket);
+        r.writer->append(basket);
       } catch (const std::exception& e) {
         fail(id, r, e.what());
       }
@@ -134,15 +136,15 @@ std::vector<Buffer> AsyncRuns::finish(std::uint64_t id) {
   Run& r = it->second;
   if (r.error.empty()) {
     try {
-      r.file->close();
+      r.writer->close();
     } catch (const std::exception& e) {
       fail(id, r, e.what());
     }
   }
   if (r.error.empty()) {
-    closed_.push_back({r.file->path(), r.file->events(), r.file->hits()});
-    log::info("run {} closed: {} events, {} hits in {}", id, r.file->events(), r.file->hits(),
-              r.file->path().string());
+    closed_.push_back({r.writer->path(), r.writer->events(), r.writer->hits()});
+    log::info("run {} closed: {} events, {} hits in {}", id, r.writer->events(), r.writer->hits(),
+              r.writer->path().string());
   }
   auto reply = end_reply(r);
   for (auto p = by_peer_.begin(); p != by_peer_.end();) {
@@ -186,4 +188,4 @@ void AsyncRuns::close_all() {
   backlog_ = 0;
 }
 
-}  // namespace acheron::broker
+}  // namespace acheron::charon

@@ -8,12 +8,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include "acheron/broker/RunFile.hh"
+#include "acheron/charon/RunFileReader.hh"
 #include "acheron/core/Error.hh"
 
 #include "RunFileTestUtil.hh"
 
-namespace acheron::broker {
+namespace acheron::charon {
 namespace {
 
 namespace fs = std::filesystem;
@@ -173,4 +173,4 @@ TEST(RunFileSteps, ReadingSomethingElseSaysWhatIsWrong) {
 }
 
 }  // namespace
-}  // namespace acheron::broker
+}  // namespace acheron::charon
