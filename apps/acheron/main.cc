@@ -4,10 +4,12 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <string_view>
 
 #include "Commands.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
+#include "acheron/core/LogFormat.hh"
 #include "acheron/core/Version.hh"
 
 namespace {
@@ -15,10 +17,35 @@ std::string backends() {
   // Backends compiled into this build; grows as engines are added.
   return "cpu";
 }
+
+// --log-format json must hold before parsing ends: warnings about old
+// spellings are written while the command line is read.
+void preset_log_format(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--") return;
+    if ((a == "--log-format" && i + 1 < argc && std::string_view(argv[i + 1]) == "json") ||
+        a == "--log-format=json") {
+      acheron::log::set_format("json");
+      return;
+    }
+  }
+}
+
+// An error that ends the program: "acheron: MESSAGE" on stderr, or a JSON
+// record with --log-format json.
+void report_error(const char* message) {
+  if (acheron::log::format() == acheron::log::Format::json) {
+    acheron::log::error("{}", message);
+  } else {
+    std::fprintf(stderr, "acheron: %s\n", message);
+  }
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace acheron;
+  preset_log_format(argc, argv);
   CLI::App app{"Acheron: scientific resources on the network", "acheron"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(version()));
@@ -26,8 +53,14 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error, critical or off (default: $ACHERON_LOG or info)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "text, or json: one JSON object per log line on stderr and a JSON ready line")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   app.parse_complete_callback([&] {
     if (!log_level.empty()) log::set_level(log_level);
+    log::set_format(log_format);
   });
 
   int exit_code = app::kOk;
@@ -62,15 +95,15 @@ int main(int argc, char** argv) {
     app.exit(e);
     return app::kUsage;
   } catch (const SetupError& e) {
-    std::fprintf(stderr, "acheron: %s\n", e.what());
+    report_error(e.what());
     return app::kUsage;
   } catch (const Failure& e) {
-    std::fprintf(stderr, "acheron: %s\n", e.what());
+    report_error(e.what());
     return e.code() == StatusCode::unavailable || e.code() == StatusCode::deadline_exceeded
                ? app::kUnavailable
                : app::kFailure;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "acheron: %s\n", e.what());
+    report_error(e.what());
     return app::kFailure;
   }
   return exit_code;
