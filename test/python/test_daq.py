@@ -642,7 +642,7 @@ def test_viewer_saves_a_figure_headless(daq_server, tmpdir_short):
         assert c.init_sim(hp_io_cfg={"update_interval_seconds": 0.01})
     out = tmpdir_short / "viewer.png"
     env = dict(os.environ, MPLBACKEND="Agg")
-    r = subprocess.run([sys.executable, "-m", "acheron.daq_viewer", s.unix, "--module", "3",
+    r = subprocess.run([sys.executable, "-m", "acheron.daq_viewer", "--connect", s.unix, "--module", "3",
                         "--interval", "0.01", "--save", str(out), "--images", "10"],
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr
