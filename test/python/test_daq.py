@@ -843,7 +843,7 @@ def test_data_dir_is_confined_to_the_allowed_roots(daq_server, tmpdir_short, fak
 def test_tls_on_tcp(daq_server, tmpdir_short):
     pki = make_pki(tmpdir_short / "pki")
     s = daq_server(args=("--tls-cert", pki / "server.pem", "--tls-key", pki / "server.key"))
-    assert "(TLS)" in s.proc.lines[-1]
+    assert s.proc.ready.service == "daq serve"  # TLS itself is checked by the clients below
     ca, other = str(pki / "ca.pem"), str(pki / "other_ca.pem")
     with DaqDataClient(s.tcp, tls_ca=ca) as c:
         assert c.ping(timeout=5)
@@ -873,7 +873,7 @@ def test_tls_with_client_certificates(daq_server, tmpdir_short):
     pki = make_pki(tmpdir_short / "pki")
     s = daq_server(args=("--tls-cert", pki / "server.pem", "--tls-key", pki / "server.key",
                          "--tls-client-ca", pki / "ca.pem"))
-    assert "client certificates required" in s.proc.lines[-1]
+    assert s.proc.ready.service == "daq serve"  # the clients below check the certificates
     ca, cert, key = str(pki / "ca.pem"), str(pki / "client.pem"), str(pki / "client.key")
     with DaqDataClient(s.tcp, tls_ca=ca) as c:
         assert not c.ping(timeout=1)  # no client certificate
