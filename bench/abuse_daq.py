@@ -66,7 +66,7 @@ class DaqServer:
         with open(path, "w") as f:
             json.dump(config(self.tmp), f)
         self.p = subprocess.Popen([exe, "--log-level", "error", "daq", "serve", "--config", path,
-                                   "--tcp", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                                   "--bind", "127.0.0.1:0"], stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL, text=True)
         self.target = None
         deadline = time.monotonic() + 30
@@ -74,8 +74,9 @@ class DaqServer:
             line = self.p.stdout.readline()
             if not line and self.p.poll() is not None:
                 break
-            if "tcp://" in line:
-                self.target = line.split("tcp://", 1)[1].split()[0]
+            m = re.search(r"daq serve ready: tcp ([^\s,]+)", line)
+            if m:
+                self.target = m.group(1)
                 break
         if not self.target:
             self.stop()

@@ -10,6 +10,7 @@ and subscriptions they never drain."""
 import asyncio
 import os
 import random
+import re
 import socket
 import struct
 import subprocess
@@ -32,7 +33,8 @@ KINDS = ["malformed", "oversized", "shapes", "slow", "forged", "subscriber", "sl
 
 
 class Server:
-    """A server process that prints "... on ENDPOINT streams ENDPOINT"."""
+    """A server process that prints the ready line "acheron VERSION SERVICE
+    ready: call ENDPOINT, stream ENDPOINT"."""
 
     def __init__(self, args):
         self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -42,10 +44,9 @@ class Server:
             line = self.p.stdout.readline()
             if not line and self.p.poll() is not None:
                 break
-            words = line.split()
-            if "streams" in words and "on" in words:
-                self.rpc = words[words.index("on") + 1]
-                self.streams = words[words.index("streams") + 1]
+            m = re.search(r" ready: call ([^\s,]+), stream ([^\s,]+)", line)
+            if m:
+                self.rpc, self.streams = m.group(1), m.group(2)
                 break
         if not self.rpc:
             self.stop()

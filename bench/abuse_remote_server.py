@@ -3,7 +3,8 @@
 abuses: acheron.remote.RemoteServer with the calls of `acheron remote
 serve-demo` that the bench uses (add, scale, echo, sleep) and two periodic
 streams, on loopback ports chosen by the system. Prints
-"remote server on ENDPOINT streams ENDPOINT", then serves until SIGTERM."""
+the ready line as acheron's servers do ("acheron VERSION remote python ready: call
+ENDPOINT, stream ENDPOINT"), then serves until SIGTERM."""
 
 import argparse
 import signal
@@ -12,6 +13,7 @@ import time
 
 import numpy as np
 
+import acheron
 from acheron.remote import RemoteServer
 
 
@@ -56,7 +58,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     server.start()
-    print(f"remote server on {server.rpc_endpoint} streams {server.stream_endpoint}", flush=True)
+    print(f"acheron {acheron.__version__} remote python ready: call {server.rpc_endpoint}, "
+          f"stream {server.stream_endpoint}", flush=True)
     done.wait()
     server.stop()
 

@@ -90,14 +90,14 @@ class Proc:
 def start_serve(exe):
     p = Proc([exe, "--log-level", "error", "photon", "serve", "--bind", "tcp://127.0.0.1:*",
               "--threads", "2", "--concurrent", "2", "--seed", "1",
-              "--max-message-size", str(MAX_MESSAGE)], r"(tcp://\S+)")
+              "--max-message-size", str(MAX_MESSAGE)], r"photon serve ready: charon (tcp://[^\s,]+)")
     return [p], p.match.group(1), None
 
 
 def start_broker(exe):
-    b = Proc([exe, "--log-level", "error", "broker", "--frontend", "tcp://127.0.0.1:*",
-              "--backend", "tcp://127.0.0.1:*", "--max-message-size", str(MAX_MESSAGE)],
-             r"clients on (tcp://\S+), workers on (tcp://\S+)")
+    b = Proc([exe, "--log-level", "error", "broker", "--bind", "tcp://127.0.0.1:*",
+              "--worker-bind", "tcp://127.0.0.1:*", "--max-message-size", str(MAX_MESSAGE)],
+             r"broker ready: client (tcp://[^\s,]+), worker (tcp://[^\s,]+)")
     front, back = b.match.group(1), b.match.group(2)
     workers = [Proc([exe, "--log-level", "error", "photon", "worker", "--connect", back,
                      "--threads", "1", "--seed", "1", "--max-message-size", str(MAX_MESSAGE)])

@@ -328,12 +328,18 @@ struct BrokerProcess {
 
 BrokerProcess start_broker(const std::string& acheron, std::vector<std::string> extra = {}) {
   // No reply cache (every request here has its own event id anyway).
-  std::vector<std::string> argv = {acheron,     "--log-level",       "warn",
-                                   "broker",    "--frontend",        "tcp://127.0.0.1:*",
-                                   "--backend", "tcp://127.0.0.1:*", "--dedupe-window",
+  std::vector<std::string> argv = {acheron,
+                                   "--log-level",
+                                   "warn",
+                                   "broker",
+                                   "--bind",
+                                   "tcp://127.0.0.1:*",
+                                   "--worker-bind",
+                                   "tcp://127.0.0.1:*",
+                                   "--dedupe-window",
                                    "0s"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  auto s = spawn(argv, R"(clients on (tcp://\S+), workers on (tcp://\S+))");
+  auto s = spawn(argv, R"(broker ready: client (tcp://[^\s,]+), worker (tcp://[^\s,]+))");
   return {s.pid, s.match[1].str(), s.match[2].str()};
 }
 
@@ -532,7 +538,7 @@ int main(int argc, char** argv) {
     // 1 and 2: real workers against `photon serve` direct.
     auto serve = spawn({acheron, "--log-level", "warn", "photon", "serve", "--bind",
                         "tcp://127.0.0.1:*", "--threads", w1, "--seed", "1"},
-                       R"(serving on (tcp://\S+))");
+                       R"(photon serve ready: charon (tcp://[^\s,]+))");
     const std::string direct = serve.match[1].str();
     const Load direct_events = drive(direct, event, 2, seconds, -1, {serve.pid});
     const Load direct_tiny1 = drive(direct, tiny, 1, seconds);

@@ -177,6 +177,8 @@ def compare_builds(a, build, baseline, cases, counts, kinds, load):
         for _ in range(a.rounds):
             r = {}
             for name, b in (("this", build), ("baseline", baseline)):
+                # --no-tcp (deprecated, warns) because a baseline build may
+                # predate --bind.
                 r[name] = run_server(name, [str(b / "apps/acheron/acheron"), "daq", "serve",
                                             "--config", str(d / "server.json"), "--no-tcp"],
                                      os.environ, d, build, cases, a.seconds)
@@ -238,7 +240,8 @@ def main():
         (d / "server.json").write_text(json.dumps(config(d)))
         results = {"acheron": run_server(
             "acheron", [str(build / "apps/acheron/acheron"), "daq", "serve", "--config",
-                        str(d / "server.json"), "--no-tcp"], os.environ, d, build, cases,
+                        str(d / "server.json"), "--bind", f"unix://{d}/grpc.sock"], os.environ, d,
+            build, cases,
             a.seconds)}
         if a.upstream:
             env = dict(os.environ, PYTHONPATH=a.upstream_pythonpath + ":" + a.upstream)

@@ -36,9 +36,10 @@ passed=$((passed + 1))
 "$scratch/prefix/bin/acheron" --log-level warn photon serve --bind 'tcp://127.0.0.1:*' \
     --chroma-bind 'tcp://127.0.0.1:*' --threads 1 > "$scratch/server.out" &
 server_pid=$!
-for _ in $(seq 100); do grep -q "serving chroma on" "$scratch/server.out" && break; sleep 0.1; done
-endpoint=$(sed -n 's/^serving on //p' "$scratch/server.out")
-chroma_endpoint=$(sed -n 's/^serving chroma on //p' "$scratch/server.out")
+# The ready line: acheron VERSION photon serve ready: charon ENDPOINT, chroma ENDPOINT
+for _ in $(seq 100); do grep -q " ready: " "$scratch/server.out" && break; sleep 0.1; done
+endpoint=$(sed -n 's/^.* ready: .*charon \([^ ,]*\).*$/\1/p' "$scratch/server.out")
+chroma_endpoint=$(sed -n 's/^.* ready: .*chroma \([^ ,]*\).*$/\1/p' "$scratch/server.out")
 "$scratch/photon_client/photon_client" "$endpoint" 3
 passed=$((passed + 1))
 "$scratch/chroma_client/chroma_client" "$chroma_endpoint" 3

@@ -10,7 +10,7 @@
 # unchanged on Debian or what starts the server:
 #   - daq_data.server.serve (the fixtures' in-process Python server) becomes a
 #     coroutine that runs `acheron daq serve --config <the test's config>
-#     --no-tcp` as a process and stops it with SIGTERM when the fixture's
+#     --bind <its unix socket>` (no TCP) as a process and stops it with SIGTERM when the fixture's
 #     shutdown event is set;
 #   - the gRPC stubs are regenerated from upstream's .proto with Debian's
 #     grpc_tools (the shipped ones need protobuf >= 6.31);
@@ -84,7 +84,8 @@ async def serve(server_cfg, shutdown_event=None, in_main_thread=True):
     fd, path = tempfile.mkstemp(prefix="daq_server_cfg_", suffix=".json")
     with os.fdopen(fd, "w") as f:
         json.dump(server_cfg, f)
-    proc = await asyncio.create_subprocess_exec(ACHERON, "daq", "serve", "--config", path, "--no-tcp")
+    proc = await asyncio.create_subprocess_exec(ACHERON, "daq", "serve", "--config", path,
+                                                "--bind", server_cfg.get("unix_domain_socket", "unix:///tmp/daq_data.sock"))
     try:
         waits = {asyncio.ensure_future(proc.wait())}
         if shutdown_event is not None:

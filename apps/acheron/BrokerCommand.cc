@@ -8,7 +8,9 @@
 #include "Commands.hh"
 #include "DetectorChoice.hh"
 #include "Durations.hh"
+#include "Endpoints.hh"
 #include "HttpChoice.hh"
+#include "Ready.hh"
 #include "Signals.hh"
 #include "acheron/broker/Broker.hh"
 #include "acheron/core/Error.hh"
@@ -60,14 +62,17 @@ void add_broker_command(CLI::App& app, int* exit_code) {
   auto o = std::make_shared<Opts>();
   auto& r = o->broker.router;
   auto* cmd = app.add_subcommand(
-      "broker", "load-balancing ChAR0N broker: clients on the frontend, workers on the backend");
-  cmd->add_option("--frontend", o->broker.frontend,
-                  "endpoint clients connect to (ChAR0N's default: all interfaces)")
+      "broker", "load-balancing ChAR0N broker: clients on --bind, workers on --worker-bind");
+  cmd->add_option("--bind", o->broker.frontend,
+                  "endpoint ChAR0N clients connect to (one; ChAR0N's default: all interfaces, "
+                  "tcp://127.0.0.1:5555 keeps it local, port * any free one)")
       ->capture_default_str();
-  cmd->add_option("--backend", o->broker.backend,
-                  "endpoint workers connect to (ChAR0N's default: all interfaces, for workers "
-                  "on other hosts; use CURVE there, see docs/security.md)")
+  cmd->add_option("--worker-bind", o->broker.backend,
+                  "endpoint workers connect to (one; ChAR0N's default: all interfaces, for "
+                  "workers on other hosts; use CURVE there, see docs/security.md)")
       ->capture_default_str();
+  add_deprecated_alias(cmd, "--frontend", "--bind", o->broker.frontend);
+  add_deprecated_alias(cmd, "--backend", "--worker-bind", o->broker.backend);
   add_chroma_options(cmd, o->broker.chroma_bind, o->broker.chroma);
   cmd->add_option("--ping-reply", o->ping_reply, "reply to PING: ack (current) or pong (v1)")
       ->check(CLI::IsMember({"ack", "pong"}))
@@ -166,14 +171,11 @@ void add_broker_command(CLI::App& app, int* exit_code) {
       registry->add(monitor->service());
       http = start_http(o->http, registry);
     }
-    std::printf("broker: clients on %s, workers on %s\n", b.endpoints().frontend.c_str(),
-                b.endpoints().backend.c_str());
-    if (!b.endpoints().chroma.empty()) {
-      std::printf("broker: chroma clients on");
-      for (const auto& e : b.endpoints().chroma) std::printf(" %s", e.c_str());
-      std::printf("\n");
-    }
-    std::fflush(stdout);
+    std::vector<ReadyEndpoint> ready = {{"client", b.endpoints().frontend},
+                                        {"worker", b.endpoints().backend}};
+    for (const auto& e : b.endpoints().chroma) ready.push_back({"chroma", e});
+    add_http_endpoint(ready, http.get());
+    print_ready("broker", ready);
     b.run();
     if (http) http->stop();
     signals.set_target({});  // b is destroyed before signals

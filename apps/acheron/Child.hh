@@ -24,7 +24,7 @@ namespace acheron::app {
 class Child final {
  public:
   // Runs `/proc/self/exe args...`; with capture_stdout the child's stdout is
-  // readable through read_line().
+  // readable through read_line(), otherwise it goes to /dev/null.
   Child(const std::vector<std::string>& args, bool capture_stdout) {
     std::vector<std::string> argv_s{"acheron"};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
@@ -37,6 +37,9 @@ class Child final {
     if (capture_stdout) {
       if (pipe2(fds, O_CLOEXEC) != 0) throw SetupError("pipe failed (out of descriptors?)");
       posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    } else {
+      // Its ready line is not the demo's output.
+      posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
     }
     const int rc = posix_spawn(&pid_, "/proc/self/exe", &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "Commands.hh"
+#include "acheron/core/Log.hh"
+#include "acheron/core/LogFormat.hh"
 #include "acheron/daq/Config.hh"
 #include "acheron/dcss/Config.hh"
 #include "acheron/gnss/Config.hh"
@@ -28,6 +30,10 @@ void print_default_config(const std::string& kind, int pmts) {
 }
 
 void warn_deprecated(const std::string& old_spelling, const std::string& new_spelling) {
+  if (log::format() == log::Format::json) {
+    log::warn("{} is deprecated and will be removed; use {}", old_spelling, new_spelling);
+    return;
+  }
   std::fprintf(stderr, "acheron: warning: %s is deprecated and will be removed; use %s\n",
                old_spelling.c_str(), new_spelling.c_str());
 }

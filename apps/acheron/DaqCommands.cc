@@ -17,6 +17,7 @@
 #include "Endpoints.hh"
 #include "HttpChoice.hh"
 #include "Progress.hh"
+#include "Ready.hh"
 #include "Signals.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
@@ -43,6 +44,7 @@ void add_client_tls(CLI::App* cmd, daq::ClientTls* tls) {
 void add_serve(CLI::App& daq, int* exit_code) {
   struct Opts {
     std::string config;
+    std::vector<std::string> binds;
     std::string tcp;
     bool no_tcp = false;
     std::string unix_socket;
@@ -55,11 +57,21 @@ void add_serve(CLI::App& daq, int* exit_code) {
       "serve", "serve DaqData over gRPC (no --config: simulated images from an embedded default)");
   cmd->add_option("--config", o->config,
                   "server configuration JSON (upstream daq_data_server_config.json keys)");
-  cmd->add_option("--tcp", o->tcp,
-                  "TCP listen address (default [::]:50051, every interface, as PANOSETI's "
-                  "server; 127.0.0.1:50051 for this host only; port 0 = any free)");
-  cmd->add_flag("--no-tcp", o->no_tcp, "listen on the unix socket only");
-  cmd->add_option("--unix", o->unix_socket, "unix socket, e.g. unix:///tmp/daq_data.sock");
+  cmd->add_option("--bind", o->binds,
+                  "listen on HOST:PORT (TCP; port 0 = any free) or unix:///PATH; repeatable, "
+                  "at most one of each; replaces the default listeners, TCP [::]:50051 (every "
+                  "interface, as PANOSETI's server) and unix:///tmp/daq_data.sock")
+      ->allow_extra_args(false);
+  add_deprecated_alias(cmd, "--tcp", "--bind", o->tcp);
+  add_deprecated_alias(cmd, "--unix", "--bind", o->unix_socket);
+  cmd->add_flag_function(
+         "--no-tcp",
+         [o](std::int64_t) {
+           warn_deprecated("--no-tcp", "--bind unix:///PATH (only the listeners given)");
+           o->no_tcp = true;
+         },
+         "deprecated: --bind unix:///PATH")
+      ->group("");
   cmd->add_option("--tls-cert", o->tls_cert,
                   "serve TCP with TLS: the server certificate (PEM; with --tls-key)");
   cmd->add_option("--tls-key", o->tls_key, "private key (PEM) of --tls-cert");
@@ -72,6 +84,20 @@ void add_serve(CLI::App& daq, int* exit_code) {
   cmd->callback([o, exit_code] {
     auto config = o->config.empty() ? daq::parse_server_config(daq::default_server_config_json())
                                     : daq::load_server_config(o->config);
+    if (!o->binds.empty()) {
+      config.tcp_address.clear();
+      config.unix_domain_socket.clear();
+      for (const auto& b : o->binds) {
+        auto& slot = b.starts_with("unix:") ? config.unix_domain_socket : config.tcp_address;
+        if (!slot.empty()) {
+          throw SetupError("--bind " + b + ": a second " +
+                           (b.starts_with("unix:") ? "unix socket" : "TCP address") +
+                           " (the server listens on at most one TCP address and one unix "
+                           "socket) give one HOST:PORT and one unix:///PATH at most");
+        }
+        slot = b.starts_with("tcp://") ? b.substr(6) : b;
+      }
+    }
     if (!o->tcp.empty()) config.tcp_address = o->tcp;
     if (o->no_tcp) config.tcp_address.clear();
     if (!o->unix_socket.empty()) config.unix_domain_socket = o->unix_socket;
@@ -84,18 +110,22 @@ void add_serve(CLI::App& daq, int* exit_code) {
     daq::Server server(config);
     SignalWaiter waiter(signals);
     server.start();
+    std::vector<ReadyEndpoint> ready;
     std::string where;
     std::string notes;
     if (server.tcp_port() > 0) {
       auto host = config.tcp_address.substr(0, config.tcp_address.rfind(':'));
-      where = fmt::format("tcp://{}:{}", host, server.tcp_port());
+      ready.push_back({"tcp", fmt::format("{}:{}", host, server.tcp_port())});
+      where = "tcp://" + ready.back().endpoint;
       if (host == "[::]" || host == "0.0.0.0" || host.empty()) notes = "TCP on every interface";
       if (!config.tls_cert_file.empty())
         notes += std::string(notes.empty() ? "" : "; ") +
                  (config.tls_client_ca_file.empty() ? "TLS" : "TLS, client certificates required");
     }
-    if (!config.unix_domain_socket.empty())
+    if (!config.unix_domain_socket.empty()) {
+      ready.push_back({"unix", config.unix_domain_socket});
       where += (where.empty() ? "" : " and ") + config.unix_domain_socket;
+    }
     if (!notes.empty()) where += " (" + notes + ")";
     std::shared_ptr<daq::DaqMonitor> monitor;
     std::unique_ptr<net::HttpFront> http;
@@ -108,8 +138,9 @@ void add_serve(CLI::App& daq, int* exit_code) {
       registry->add(monitor->service());
       http = start_http(o->http, registry);
     }
-    std::printf("daq: serving DaqData on %s\n", where.c_str());
-    std::fflush(stdout);
+    if (!notes.empty()) log::info("daq: {}", notes);
+    add_http_endpoint(ready, http.get());
+    print_ready("daq serve", ready);
     waiter.wait();
     log::info("daq: shutting down");
     if (http) http->stop();

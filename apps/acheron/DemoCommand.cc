@@ -16,6 +16,7 @@
 #include "Durations.hh"
 #include "Endpoints.hh"
 #include "acheron/core/Log.hh"
+#include "acheron/core/Ready.hh"
 #include "acheron/hub/Registry.hh"
 #include "acheron/net/HttpFront.hh"
 #include "acheron/optics/Sources.hh"
@@ -57,23 +58,18 @@ int run_photon_demo(const PhotonDemoOptions& o) {
   using namespace std::chrono;
   std::printf("starting a broker and %d photon workers on loopback...\n", o.workers);
   std::vector<std::string> broker_args{
-      "--log-level",       "warn",      "broker",           "--frontend",
-      "tcp://127.0.0.1:*", "--backend", "tcp://127.0.0.1:*"};
+      "--log-level",       "warn",          "broker",           "--bind",
+      "tcp://127.0.0.1:*", "--worker-bind", "tcp://127.0.0.1:*"};
   if (!o.http.empty()) broker_args.insert(broker_args.end(), {"--http", o.http});
   Child broker_proc(broker_args, true);
-  // With --http the broker prints its status page's address first.
-  std::string banner = broker_proc.read_line(seconds(20));
-  std::string broker_page;
-  if (banner.starts_with("status page on ")) {
-    broker_page = banner.substr(15);
-    banner = broker_proc.read_line(seconds(20));
-  }
-  const auto on = banner.find("clients on "), workers_at = banner.find(", workers on ");
-  if (on == std::string::npos || workers_at == std::string::npos) {
+  const std::string banner = broker_proc.read_line(seconds(20));
+  const auto ready = parse_ready_line(banner);
+  if (!ready || ready->service != "broker") {
     throw Failure(StatusCode::unavailable, "the broker did not start: '" + banner + "'");
   }
-  const std::string frontend = banner.substr(on + 11, workers_at - on - 11);
-  const std::string backend = banner.substr(workers_at + 13);
+  const std::string frontend = (*ready)["client"];
+  const std::string backend = (*ready)["worker"];
+  const std::string broker_page = (*ready)["http"];
   std::vector<std::unique_ptr<Child>> workers;
   std::string worker_page;
   for (int i = 0; i < o.workers; ++i) {
@@ -90,8 +86,8 @@ int run_photon_demo(const PhotonDemoOptions& o) {
     }
     workers.push_back(std::make_unique<Child>(args, page));
     if (page) {
-      const std::string line = workers.back()->read_line(seconds(20));
-      if (line.starts_with("status page on ")) worker_page = line.substr(15);
+      const auto line = parse_ready_line(workers.back()->read_line(seconds(20)));
+      if (line) worker_page = (*line)["http"];
     }
   }
   if (!broker_page.empty()) {

@@ -16,6 +16,7 @@
 #include "Durations.hh"
 #include "Endpoints.hh"
 #include "HttpChoice.hh"
+#include "Ready.hh"
 #include "Signals.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
@@ -57,34 +58,76 @@ std::pair<std::string, std::uint16_t> host_port(const std::string& text, const c
   return {text.substr(0, colon), static_cast<std::uint16_t>(port)};
 }
 
-// --bind and --port of a test double.
-void add_listen_options(CLI::App* cmd, std::string& bind, int& port) {
-  cmd->add_option("--bind", bind, "listen address")->capture_default_str();
-  cmd->add_option("--port", port, "listen port (0: any free port)")
-      ->check(CLI::Range(0, 65535))
+// Where a test double listens: --bind HOST:PORT (port 0: any free port); the
+// older --bind HOST with --port PORT still works, with a warning.
+struct Listen {
+  std::string bind;
+  int port = -1;  // --port, deprecated; -1: not given
+  int default_port = 0;
+
+  // HOST and PORT to listen on; SetupError for a bad --bind.
+  std::pair<std::string, std::uint16_t> resolve() const {
+    std::string host = bind;
+    int p = default_port;
+    const auto colon = bind.rfind(':');
+    if (colon != std::string::npos && bind.find(']', colon) == std::string::npos) {
+      host = bind.substr(0, colon);
+      const auto text = bind.substr(colon + 1);
+      std::size_t used = 0;
+      try {
+        p = std::stoi(text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (host.empty() || used == 0 || used != text.size() || p < 0 || p > 65535) {
+        throw SetupError("--bind '" + bind +
+                         "' is not HOST:PORT (bad host or port 0-65535) e.g. --bind 127.0.0.1:" +
+                         std::to_string(default_port) + " (port 0: any free port)");
+      }
+    } else {
+      warn_deprecated("--bind HOST without a port",
+                      "--bind " + bind + ":" + std::to_string(port >= 0 ? port : default_port));
+    }
+    if (port >= 0) p = port;
+    return {host, static_cast<std::uint16_t>(p)};
+  }
+};
+
+void add_listen_options(CLI::App* cmd, Listen& l, int default_port) {
+  l.default_port = default_port;
+  l.bind = "127.0.0.1:" + std::to_string(default_port);
+  cmd->add_option("--bind", l.bind, "listen address HOST:PORT (one; port 0: any free port)")
       ->capture_default_str();
+  cmd->add_option_function<int>(
+         "--port",
+         [&l](int p) {
+           warn_deprecated("--port", "--bind HOST:" + std::to_string(p));
+           l.port = p;
+         },
+         "deprecated: --bind HOST:PORT")
+      ->check(CLI::Range(0, 65535))
+      ->group("");
 }
 
-void print_listening(const char* what, const std::string& bind, std::uint16_t port) {
-  std::printf("%s listening on %s:%u\n", what, bind.c_str(), port);
-  std::fflush(stdout);
+void print_listening(const char* service, const char* name, const std::string& host,
+                     std::uint16_t port) {
+  print_ready(service, {{name, host + ":" + std::to_string(port)}});
 }
 
-// Starts a test double (start/stop/port), prints where it listens and serves
+// Starts a test double (start/stop/port), prints its ready line and serves
 // until SIGINT/SIGTERM. `signals` is constructed before the double's threads.
 template <class Fake>
-void serve_until_signal(Fake& fake, const char* what, const std::string& bind,
+void serve_until_signal(Fake& fake, const char* service, const char* name, const std::string& host,
                         SignalWatcher& signals) {
   fake.start();
-  print_listening(what, bind, fake.port());
+  print_listening(service, name, host, fake.port());
   SignalWaiter(signals).wait();
   fake.stop();
 }
 
 void add_fake_dcss(CLI::App& dhs, int* exit_code) {
   struct Opts {
-    std::string bind = "127.0.0.1";
-    int port = 14242;
+    Listen listen;
     std::vector<std::string> names;
     int protocol = 2;
     std::string variant = "xos";
@@ -100,7 +143,7 @@ void add_fake_dcss(CLI::App& dhs, int* exit_code) {
       "a fake DCSS hardware port for testing a DHS: handshake, registrations, operations; reads "
       "commands on stdin (start OP [ARGS], stop OP [HANDLE], abort [hard|soft], drop, wait "
       "HANDLE [S], or a raw stoh_ line) and prints every message it receives");
-  add_listen_options(cmd, o->bind, o->port);
+  add_listen_options(cmd, o->listen, 14242);
   cmd->add_option("--dhs", o->names, "DHS name(s) of the database (default loopDHS)");
   cmd->add_option("--protocol", o->protocol, "protocol level of the DHS rows")
       ->check(CLI::IsMember({1, 2}))
@@ -122,8 +165,7 @@ void add_fake_dcss(CLI::App& dhs, int* exit_code) {
   cmd->add_option("--string", o->strings, "string device (repeatable)");
   cmd->callback([o, exit_code] {
     dcss::FakeDcssOptions fo;
-    fo.host = o->bind;
-    fo.port = static_cast<std::uint16_t>(o->port);
+    std::tie(fo.host, fo.port) = o->listen.resolve();
     fo.v2_prompt = o->v2_prompt;
     const std::map<std::string, xos::SenderVariant> variants = {
         {"xos", xos::SenderVariant::xos_c},
@@ -168,7 +210,7 @@ void add_fake_dcss(CLI::App& dhs, int* exit_code) {
       std::fflush(stdout);
     });
     fake.start();
-    print_listening("fake DCSS", fo.host, fake.port());
+    print_listening("dhs fake-dcss", "dcss", fo.host, fake.port());
     auto waiter = std::make_shared<SignalWaiter>(signals);
     std::thread input([fake_ptr, owner, waiter] {
       auto& fake = *fake_ptr;
@@ -216,7 +258,7 @@ void add_fake_dcss(CLI::App& dhs, int* exit_code) {
 void add_fake_http(CLI::App& dhs, int* exit_code) {
   struct AxisOpts {
     dcss::FakeAxisOptions axis;
-    int port = 8888;
+    Listen listen;
     std::string push_to;
     std::string push_token;
     int frames = 90;
@@ -227,7 +269,7 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
       "fake-axis",
       "a fake Axis video server: snapshot (/axis-cgi/jpg/image.cgi), MJPEG "
       "(/axis-cgi/mjpg/video.cgi), and with --push-to, POSTs JPEG frames to a receiver");
-  add_listen_options(axis, a->axis.bind, a->port);
+  add_listen_options(axis, a->listen, 8888);
   axis->add_option("--size", a->axis.width, "image width (height = 3/4 of it)")
       ->capture_default_str();
   axis->add_option("--user", a->axis.user, "require Basic auth with this user");
@@ -243,19 +285,19 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
                    "end each MJPEG stream after this many frames (0: never)")
       ->capture_default_str();
   axis->callback([a, exit_code] {
-    a->axis.port = static_cast<std::uint16_t>(a->port);
+    std::tie(a->axis.bind, a->axis.port) = a->listen.resolve();
     a->axis.height = a->axis.width * 3 / 4;
     a->axis.mjpeg_fps = a->fps;
     SignalWatcher signals;
     dcss::FakeAxis fake(a->axis);
     if (a->push_to.empty()) {
-      serve_until_signal(fake, "fake Axis", a->axis.bind, signals);
+      serve_until_signal(fake, "dhs fake-axis", "http", a->axis.bind, signals);
       *exit_code = kOk;
       return;
     }
     const auto [host, port] = host_port(a->push_to, "--push-to", 7171);
     fake.start();
-    print_listening("fake Axis", a->axis.bind, fake.port());
+    print_listening("dhs fake-axis", "http", a->axis.bind, fake.port());
     fake.push(host, port, a->frames, a->fps,
               a->push_token.empty() ? "/jpeg" : "/jpeg?token=" + a->push_token);
     fake.wait_pushes(std::chrono::hours(1));
@@ -268,7 +310,7 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
 
   struct AutomlOpts {
     dcss::FakeAutomlOptions automl;
-    int port = 5000;
+    Listen listen;
     double delay_s = 0;
   };
   auto m = std::make_shared<AutomlOpts>();
@@ -276,7 +318,7 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
       "fake-automl",
       "a fake AutoML (TF-Serving) classifier: POST /v1/models/default:predict with canned loop "
       "predictions, GET /v1/models/default");
-  add_listen_options(automl, m->automl.bind, m->port);
+  add_listen_options(automl, m->listen, 5000);
   automl->add_option("--score", m->automl.score, "score of the loop detection")
       ->capture_default_str();
   automl->add_option("--class", m->automl.loop_class, "class of the top detection")
@@ -288,11 +330,11 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
       ->capture_default_str();
   automl->add_flag("--bad-json", m->automl.bad_json, "answer predictions with a non-JSON body");
   automl->callback([m, exit_code] {
-    m->automl.port = static_cast<std::uint16_t>(m->port);
+    std::tie(m->automl.bind, m->automl.port) = m->listen.resolve();
     m->automl.delay = to_duration(m->delay_s);
     SignalWatcher signals;
     dcss::FakeAutoml fake(m->automl);
-    serve_until_signal(fake, "fake AutoML", m->automl.bind, signals);
+    serve_until_signal(fake, "dhs fake-automl", "http", m->automl.bind, signals);
     *exit_code = kOk;
   });
 }
@@ -357,15 +399,19 @@ void add_dhs_commands(CLI::App& app, int* exit_code) {
       http = start_http(o->http, registry);
     }
     runner.start();
+    std::vector<ReadyEndpoint> ready = {
+        {"dcss", config.dcss.host + ":" + std::to_string(config.dcss.port)}};
     if (auto* loop = runner.loop(); loop && config.loop.frame_source == "push") {
-      std::printf("dhs %s: JPEG receiver on %s:%u%s\n", config.dhs.name.c_str(),
-                  config.loop.jpeg_receiver.bind.c_str(), loop->receiver_port(),
-                  config.loop.jpeg_receiver.token.empty() ? "" : " (token required)");
+      ready.push_back(
+          {"jpeg", config.loop.jpeg_receiver.bind + ":" + std::to_string(loop->receiver_port())});
+      if (!config.loop.jpeg_receiver.token.empty()) {
+        log::info("dhs {}: the JPEG receiver requires the token", config.dhs.name);
+      }
     }
-    std::printf("dhs %s (%s, %s) connecting to DCSS at %s:%u\n", config.dhs.name.c_str(),
-                config.kind.c_str(), config.source.c_str(), config.dcss.host.c_str(),
-                config.dcss.port);
-    std::fflush(stdout);
+    log::info("dhs {} ({}, {}) connecting to DCSS at {}:{}", config.dhs.name, config.kind,
+              config.source, config.dcss.host, config.dcss.port);
+    add_http_endpoint(ready, http.get());
+    print_ready("dhs", ready);
     SignalWaiter(signals).wait();
     if (http) http->stop();
     runner.stop();

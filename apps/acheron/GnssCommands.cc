@@ -15,6 +15,7 @@
 #include "Durations.hh"
 #include "HttpChoice.hh"
 #include "Progress.hh"
+#include "Ready.hh"
 #include "Signals.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/gnss/Client.hh"
@@ -75,10 +76,11 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
     auto* serve =
         gnss->add_subcommand("serve", "serve UbloxControl (InitF9t, CaptureUblox) over gRPC");
     serve
-        ->add_option("--bind", o->server.bind,
-                     "listen address, HOST:PORT (the default, every interface on port 50051, is "
-                     "what PANOSETI's clients dial; 127.0.0.1:50051 for this host only; port 0 "
-                     "picks a free one)")
+        ->add_option(
+            "--bind", o->server.bind,
+            "listen address, HOST:PORT (one; the default, every interface on port 50051, is "
+            "what PANOSETI's clients dial; 127.0.0.1:50051 for this host only; port 0 "
+            "picks a free one)")
         ->capture_default_str();
     serve
         ->add_option("--queue-size", o->server.service.max_read_queue_size,
@@ -137,9 +139,10 @@ void add_gnss_commands(CLI::App& app, int* exit_code) {
         notes +=
             std::string(notes.empty() ? "" : "; ") +
             (o->server.tls.client_ca_file.empty() ? "TLS" : "TLS, client certificates required");
-      std::printf("serving on %s%s\n", server.address().c_str(),
-                  notes.empty() ? "" : (" (" + notes + ")").c_str());
-      std::fflush(stdout);
+      if (!notes.empty()) log::info("gnss: {}", notes);
+      std::vector<ReadyEndpoint> ready = {{"tcp", server.address()}};
+      add_http_endpoint(ready, http.get());
+      print_ready("gnss serve", ready);
       server.wait();
       if (http) http->stop();
       log::info("gnss server stopped");

@@ -1,7 +1,5 @@
 #include "HttpChoice.hh"
 
-#include <cstdio>
-
 #include "acheron/hub/HttpStatus.hh"
 
 namespace acheron::app {
@@ -17,10 +15,7 @@ std::unique_ptr<net::HttpFront> start_http(const std::string& address,
   if (address.empty()) return nullptr;
   net::HttpOptions options;
   options.bind = address;
-  auto front = hub::serve_http(std::move(registry), options);
-  std::printf("status page on %s\n", front->url().c_str());
-  std::fflush(stdout);
-  return front;
+  return hub::serve_http(std::move(registry), options);
 }
 
 }  // namespace acheron::app

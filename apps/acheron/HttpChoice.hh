@@ -14,8 +14,8 @@ namespace acheron::app {
 
 void add_http_option(CLI::App* cmd, std::string& address);
 
-// Starts the front when `address` is set (nullptr otherwise) and prints
-// "status page on http://HOST:PORT/" on stdout. Throws SetupError.
+// Starts the front when `address` is set (nullptr otherwise); its URL goes
+// into the command's ready line (add_http_endpoint). Throws SetupError.
 std::unique_ptr<net::HttpFront> start_http(const std::string& address,
                                            std::shared_ptr<const hub::Registry> registry);
 

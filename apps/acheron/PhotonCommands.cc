@@ -16,6 +16,7 @@
 #include "Durations.hh"
 #include "HttpChoice.hh"
 #include "Progress.hh"
+#include "Ready.hh"
 #include "Signals.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/optics/Bench.hh"
@@ -172,9 +173,10 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
     add_detector_options(serve, o->det);
     auto* bind =
         serve
-            ->add_option("--bind", o->server.bind,
-                         "ChAR0N endpoint to bind (ChAR0N's default listens on all interfaces, for "
-                         "RAT-PAC jobs on other hosts; tcp://127.0.0.1:5555 keeps it local)")
+            ->add_option(
+                "--bind", o->server.bind,
+                "ChAR0N endpoint to bind (one; ChAR0N's default listens on all interfaces, for "
+                "RAT-PAC jobs on other hosts; tcp://127.0.0.1:5555 keeps it local)")
             ->capture_default_str();
     add_chroma_options(serve, o->server.chroma_bind, o->server.chroma);
     serve
@@ -264,13 +266,11 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
         registry->add(monitor->service());
         http = start_http(o->http, registry);
       }
-      if (!server.endpoint().empty()) std::printf("serving on %s\n", server.endpoint().c_str());
-      if (!server.chroma_endpoints().empty()) {
-        std::printf("serving chroma on");
-        for (const auto& e : server.chroma_endpoints()) std::printf(" %s", e.c_str());
-        std::printf("\n");
-      }
-      std::fflush(stdout);
+      std::vector<ReadyEndpoint> ready;
+      if (!server.endpoint().empty()) ready.push_back({"charon", server.endpoint()});
+      for (const auto& e : server.chroma_endpoints()) ready.push_back({"chroma", e});
+      add_http_endpoint(ready, http.get());
+      print_ready("photon serve", ready);
       server.run();
       if (http) http->stop();
       log::info("photon server stopped");
@@ -346,6 +346,9 @@ void add_photon_commands(CLI::App& app, int* exit_code) {
         registry->add(monitor->service());
         http = start_http(o->http, registry);
       }
+      std::vector<ReadyEndpoint> ready = {{"broker", o->worker.connect}};
+      add_http_endpoint(ready, http.get());
+      print_ready("photon worker", ready);
       w.run();
       if (http) http->stop();
       const auto stats = w.stats();

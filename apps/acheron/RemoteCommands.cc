@@ -9,7 +9,9 @@
 
 #include "Commands.hh"
 #include "Durations.hh"
+#include "Endpoints.hh"
 #include "HttpChoice.hh"
+#include "Ready.hh"
 #include "Signals.hh"
 #include "acheron/core/Log.hh"
 #include "acheron/remote/Client.hh"
@@ -107,10 +109,44 @@ struct Common {
 };
 
 void add_common(CLI::App* cmd, Common& c) {
-  cmd->add_option("endpoint", c.endpoint, "the server's call endpoint, e.g. tcp://127.0.0.1:5555")
-      ->required();
+  cmd->add_option("--connect", c.endpoint,
+                  "the server's call endpoint, e.g. tcp://127.0.0.1:5555 (required)");
   add_duration_option(cmd, "--timeout", c.timeout_s, "deadline per call");
   add_deprecated_duration(cmd, "--timeout-ms", "--timeout", 1e-3, c.timeout_s);
+  // The old spelling, the endpoint before NAME, is read by take_endpoint.
+  cmd->allow_extras();
+}
+
+bool looks_like_endpoint(const std::string& s) {
+  return s.starts_with("tcp://") || s.starts_with("ipc://") || s.starts_with("inproc://");
+}
+
+// The endpoint of a command with a NAME positional: --connect, or (the old
+// spelling, with a warning) an endpoint-looking first positional, which then
+// shifts NAME to the next one. Returns the positional arguments after NAME.
+std::vector<std::string> take_endpoint(CLI::App* cmd, Common& c, std::string* name) {
+  auto rest = cmd->remaining();
+  if (c.endpoint.empty()) {
+    std::string* first = name;
+    if (!name && !rest.empty()) first = &rest.front();
+    if (first && looks_like_endpoint(*first)) {
+      warn_deprecated("the endpoint as the first positional argument", "--connect " + *first);
+      c.endpoint = *first;
+      if (name) {
+        if (rest.empty()) throw CLI::RequiredError("name");
+        *name = rest.front();
+      }
+      rest.erase(rest.begin());
+    }
+  }
+  if (c.endpoint.empty()) throw CLI::RequiredError("--connect");
+  return rest;
+}
+
+// As take_endpoint, for a command that takes nothing after NAME.
+void take_endpoint_only(CLI::App* cmd, Common& c, std::string* name) {
+  const auto rest = take_endpoint(cmd, c, name);
+  if (!rest.empty()) throw CLI::ExtrasError(cmd->get_name(), rest);
 }
 
 remote::RemoteClient make_client(const Common& c) {
@@ -134,9 +170,9 @@ void add_demo_server(CLI::App& remote_cmd, int* exit_code) {
       "serve-demo",
       "a demonstration server: calls add, echo, scale, fail, sleep, count, set_gain; "
       "streams counter (10 Hz), sine (50 Hz array), ticks (manual), status (disabled)");
-  cmd->add_option("--bind", o->bind, "call endpoint ('tcp://127.0.0.1:*' picks a free port)")
+  cmd->add_option("--bind", o->bind, "call endpoint (one; 'tcp://127.0.0.1:*' picks a free port)")
       ->capture_default_str();
-  cmd->add_option("--stream-bind", o->stream_bind, "stream endpoint")->capture_default_str();
+  cmd->add_option("--stream-bind", o->stream_bind, "stream endpoint (one)")->capture_default_str();
   add_http_option(cmd, o->http);
   cmd->add_option("--threads", o->threads, "calls running at once")
       ->check(CLI::Range(std::size_t{1}, std::size_t{256}))
@@ -229,9 +265,10 @@ void add_demo_server(CLI::App& remote_cmd, int* exit_code) {
       registry->add(monitor->service());
       http = start_http(o->http, registry);
     }
-    std::printf("remote server on %s streams %s\n", server.rpc_endpoint().c_str(),
-                server.stream_endpoint().c_str());
-    std::fflush(stdout);
+    std::vector<ReadyEndpoint> ready = {{"call", server.rpc_endpoint()},
+                                        {"stream", server.stream_endpoint()}};
+    add_http_endpoint(ready, http.get());
+    print_ready("remote serve-demo", ready);
     signals.set_target([&stop] { stop = true; });
     std::int64_t n = 0;
     while (!stop) {
@@ -257,7 +294,8 @@ void add_remote_commands(CLI::App& app, int* exit_code) {
         remote_cmd->add_subcommand("list", "the server's calls (with signatures) and streams");
     add_common(cmd, *c);
     cmd->add_flag("--json", *json, "print one JSON document");
-    cmd->callback([c, json, exit_code] {
+    cmd->callback([cmd, c, json, exit_code] {
+      take_endpoint_only(cmd, *c, nullptr);
       auto client = make_client(*c);
       const Json calls = client.list_calls();
       const Json streams = client.list_streams();
@@ -304,14 +342,13 @@ void add_remote_commands(CLI::App& app, int* exit_code) {
         "call", "call NAME with arguments (each parsed as JSON, else taken as a string)");
     add_common(cmd, o->c);
     cmd->add_option("name", o->name, "the call")->required();
-    // Positional arguments are taken as extras, verbatim: a vector option
-    // would split a JSON list such as [1,2,3] into three arguments.
-    cmd->allow_extras();
+    // Positional arguments are taken as extras (add_common), verbatim: a
+    // vector option would split a JSON list such as [1,2,3] into three.
     cmd->footer("ARGS...: positional arguments after NAME, each parsed as JSON, else a string");
     cmd->add_option("--kw", o->kwargs, "keyword argument NAME=VALUE (repeatable)");
     cmd->callback([o, exit_code, cmd] {
       remote::CallArgs a;
-      for (const auto& s : cmd->remaining()) a.args.push_back(parse_arg(s));
+      for (const auto& s : take_endpoint(cmd, o->c, &o->name)) a.args.push_back(parse_arg(s));
       for (const auto& kv : o->kwargs) {
         const auto eq = kv.find('=');
         if (eq == std::string::npos || eq == 0) {
@@ -350,15 +387,17 @@ void add_remote_commands(CLI::App& app, int* exit_code) {
         "stream", "print a stream's values as JSON lines {stream, seq, wall_ns, value}");
     add_common(cmd, o->c);
     cmd->add_option("name", o->name, "the stream")->required();
-    cmd->add_option("--stream-endpoint", o->c.stream_endpoint,
+    cmd->add_option("--stream-connect", o->c.stream_endpoint,
                     "the server's stream endpoint (default: asked from the server)");
+    add_deprecated_alias(cmd, "--stream-endpoint", "--stream-connect", o->c.stream_endpoint);
     cmd->add_option("--mode", o->mode, "queue (every value) or cache (latest only)")
         ->check(CLI::IsMember({"queue", "cache"}))
         ->capture_default_str();
     cmd->add_option("--count", o->count, "stop after N values (0: no limit)");
     add_duration_option(cmd, "--duration", o->seconds, "stop after this long (0s: no limit)");
     add_deprecated_duration(cmd, "--seconds", "--duration", 1, o->seconds);
-    cmd->callback([o, exit_code] {
+    cmd->callback([cmd, o, exit_code] {
+      take_endpoint_only(cmd, o->c, &o->name);
       SignalWatcher signals;
       std::atomic<bool> stop{false};
       signals.set_target([&stop] { stop = true; });
@@ -398,7 +437,8 @@ void add_remote_commands(CLI::App& app, int* exit_code) {
     auto* cmd = remote_cmd->add_subcommand(verb, std::string(verb) + " a stream on the server");
     add_common(cmd, *c);
     cmd->add_option("name", *name, "the stream")->required();
-    cmd->callback([c, name, on, exit_code] {
+    cmd->callback([cmd, c, name, on, exit_code] {
+      take_endpoint_only(cmd, *c, name.get());
       auto client = make_client(*c);
       try {
         on ? client.enable_stream(*name) : client.disable_stream(*name);

@@ -4,11 +4,13 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <string_view>
 
 #include "Commands.hh"
 #include "Progress.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/core/Log.hh"
+#include "acheron/core/LogFormat.hh"
 #include "acheron/core/Version.hh"
 
 namespace {
@@ -16,10 +18,35 @@ std::string backends() {
   // Backends compiled into this build; grows as engines are added.
   return "cpu";
 }
+
+// --log-format json must hold before parsing ends: warnings about old
+// spellings are written while the command line is read.
+void preset_log_format(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--") return;
+    if ((a == "--log-format" && i + 1 < argc && std::string_view(argv[i + 1]) == "json") ||
+        a == "--log-format=json") {
+      acheron::log::set_format("json");
+      return;
+    }
+  }
+}
+
+// An error that ends the program: "acheron: MESSAGE" on stderr, or a JSON
+// record with --log-format json.
+void report_error(const char* message) {
+  if (acheron::log::format() == acheron::log::Format::json) {
+    acheron::log::error("{}", message);
+  } else {
+    std::fprintf(stderr, "acheron: %s\n", message);
+  }
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace acheron;
+  preset_log_format(argc, argv);
   CLI::App app{"Acheron: scientific resources on the network", "acheron"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(version()));
@@ -34,11 +61,17 @@ int main(int argc, char** argv) {
   auto* progress_flag =
       app.add_flag("--progress", progress, "draw progress lines even when stderr is no terminal");
   app.add_flag("--no-progress", no_progress, "never draw progress lines")->excludes(progress_flag);
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "text, or json: one JSON object per log line on stderr and a JSON ready line")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   app.parse_complete_callback([&] {
     // Runs before the subcommands' callbacks.
     if (!log_level.empty()) log::set_level(log_level);
     if (progress) app::set_progress_mode(app::ProgressMode::on);
     if (no_progress) app::set_progress_mode(app::ProgressMode::off);
+    log::set_format(log_format);
   });
 
   int exit_code = app::kOk;
@@ -73,15 +106,15 @@ int main(int argc, char** argv) {
     app.exit(e);
     return app::kUsage;
   } catch (const SetupError& e) {
-    std::fprintf(stderr, "acheron: %s\n", e.what());
+    report_error(e.what());
     return app::kUsage;
   } catch (const Failure& e) {
-    std::fprintf(stderr, "acheron: %s\n", e.what());
+    report_error(e.what());
     return e.code() == StatusCode::unavailable || e.code() == StatusCode::deadline_exceeded
                ? app::kUnavailable
                : app::kFailure;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "acheron: %s\n", e.what());
+    report_error(e.what());
     return app::kFailure;
   }
   return exit_code;

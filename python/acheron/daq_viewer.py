@@ -69,12 +69,24 @@ class DaqViewer:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="acheron.daq_viewer", description=__doc__.split("\n")[0])
-    p.add_argument("host", help="unix:///tmp/daq_data.sock, HOST:PORT or HOST")
+    p.add_argument("--connect", dest="host",
+                   help="the server: unix:///tmp/daq_data.sock, HOST:PORT or HOST (required)")
+    # The old spelling, the server as the positional argument, still works.
+    p.add_argument("old_host", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("--module", type=int, help="module id to show (default: any)")
     p.add_argument("--interval", type=float, default=0.1, help="update interval, seconds")
     p.add_argument("--save", help="write the figure here and exit (no display)")
     p.add_argument("--images", type=int, default=100, help="with --save: images to collect")
     args = p.parse_args(argv)
+    if args.old_host is not None:
+        if args.host is None:
+            print(f"acheron.daq_viewer: warning: the server as a positional argument is "
+                  f"deprecated and will be removed; use --connect {args.old_host}", file=sys.stderr)
+            args.host = args.old_host
+        else:
+            p.error(f"unexpected argument {args.old_host!r} (the server is given by --connect)")
+    if args.host is None:
+        p.error("the server is required: --connect unix:///PATH, HOST:PORT or HOST")
     if args.save:
         import matplotlib
         matplotlib.use("Agg")

@@ -1,8 +1,14 @@
 #include "acheron/core/Log.hh"
+#include "acheron/core/LogFormat.hh"
 
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/ostream_sink.h>
+
+#include <nlohmann/json.hpp>
+
 #include <cstdlib>
+#include <sstream>
 #include <string>
 
 #include "acheron/core/Error.hh"
@@ -81,6 +87,59 @@ TEST_F(LogLevel, filtered_messages_are_not_logged) {
   // The helpers format and pass through without throwing.
   EXPECT_NO_THROW(log::info("hidden {}", 1));
   EXPECT_NO_THROW(log::error("test message from test_log {} {}", 2, "x"));
+}
+
+// One record through the json formatter, as the process logger writes it.
+std::string json_record(spdlog::level::level_enum level, const std::string& message) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_st>(out);
+  spdlog::logger lg("acheron", sink);
+  lg.set_formatter(log::make_json_formatter());
+  lg.set_level(spdlog::level::trace);
+  lg.log(level, "{}", message);
+  return out.str();
+}
+
+TEST(JsonLog, a_record_is_one_json_object_on_one_line) {
+  const auto line = json_record(spdlog::level::warn, "broker stopped");
+  ASSERT_FALSE(line.empty());
+  EXPECT_EQ(line.back(), '\n');
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
+  const auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["level"], "warning");
+  EXPECT_EQ(j["logger"], "acheron");
+  EXPECT_EQ(j["message"], "broker stopped");
+  // ISO 8601 in UTC with milliseconds, e.g. 2026-01-02T03:04:05.678Z.
+  const auto t = j["time"].get<std::string>();
+  ASSERT_EQ(t.size(), 24u) << t;
+  EXPECT_EQ(t[10], 'T');
+  EXPECT_EQ(t[19], '.');
+  EXPECT_EQ(t.back(), 'Z');
+}
+
+TEST(JsonLog, quotes_backslashes_newlines_and_control_bytes_stay_valid_json) {
+  const std::string nasty =
+      "say \"hi\"\\path\nsecond line\r\ttab \x01\x1f\x7f {\"k\": [1]} \xc3\xa9";
+  const auto line = json_record(spdlog::level::err, nasty);
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << "a newline in the message must be escaped";
+  const auto j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["message"].get<std::string>(), nasty) << "the message reads back byte for byte";
+  EXPECT_EQ(j["level"], "error");
+}
+
+TEST(JsonLog, set_format_switches_the_process_logger_and_rejects_unknown_names) {
+  EXPECT_EQ(log::format(), log::Format::text);
+  log::set_format("json");
+  EXPECT_EQ(log::format(), log::Format::json);
+  try {
+    log::set_format("xml");
+    FAIL() << "xml accepted";
+  } catch (const SetupError& e) {
+    EXPECT_NE(std::string(e.what()).find("expected text or json"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(log::format(), log::Format::json) << "a bad name must not change the format";
+  log::set_format("text");
+  EXPECT_EQ(log::format(), log::Format::text);
 }
 
 }  // namespace

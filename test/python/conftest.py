@@ -1,3 +1,4 @@
+import json
 import os
 import pathlib
 import re
@@ -53,20 +54,71 @@ def acheron_binary() -> pathlib.Path:
     return path
 
 
-class Process:
-    """A real `acheron` process on loopback that prints its endpoint(s) on
-    stdout; always stopped (SIGTERM, then SIGKILL) when the test ends."""
+class Ready:
+    """A server's ready line read back (docs/cli.md, "Ready line"): the
+    service, the version and the endpoints by name, in order."""
 
-    def __init__(self, args, ready_pattern=r"(tcp://\S+)", timeout=30.0):
+    def __init__(self, service: str, version: str, endpoints: dict):
+        self.service = service
+        self.version = version
+        self.endpoints = endpoints
+
+    def __getitem__(self, name: str) -> str:
+        return self.endpoints[name]
+
+    def __repr__(self):
+        return f"Ready({self.service!r}, {self.version!r}, {self.endpoints!r})"
+
+
+_READY_TEXT = re.compile(r"^acheron (\S+) (.+?) ready: (.+)$")
+
+
+def parse_ready(line: str) -> Optional[Ready]:
+    """The ready line in either --log-format: `acheron VERSION SERVICE ready:
+    NAME ENDPOINT[, NAME ENDPOINT]...` or one JSON object {"ready": true,
+    "service", "version", "endpoints"}; None for any other line."""
+    line = line.rstrip("\r\n")
+    if line.startswith("{"):
+        try:
+            j = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(j, dict) or j.get("ready") is not True:
+            return None
+        return Ready(j["service"], j["version"], dict(j["endpoints"]))
+    m = _READY_TEXT.match(line)
+    if not m:
+        return None
+    endpoints = {}
+    for item in m.group(3).split(", "):
+        name, _, where = item.partition(" ")
+        if not name or not where or " " in where:
+            return None
+        endpoints[name] = where
+    return Ready(m.group(2), m.group(1), endpoints)
+
+
+READY = "ready line"  # Process(ready_pattern=READY): wait for the ready line
+
+
+class Process:
+    """A real `acheron` process on loopback that prints its ready line on
+    stdout; always stopped (SIGTERM, then SIGKILL) when the test ends. By
+    default it waits for the ready line (parsed into .ready; .endpoint is its
+    first endpoint); a regex ready_pattern waits for a matching line instead
+    (.match, .endpoint its first group); None waits for nothing."""
+
+    def __init__(self, args, ready_pattern=READY, timeout=30.0):
         self.args = [str(acheron_binary())] + [str(a) for a in args]
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
         self.lines = []
         deadline = time.monotonic() + timeout
         self.match = None
+        self.ready = None
         if ready_pattern is None:
             return  # nothing to wait for
-        pattern = re.compile(ready_pattern)
+        pattern = None if ready_pattern is READY else re.compile(ready_pattern)
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
@@ -74,17 +126,22 @@ class Process:
                     raise RuntimeError(f"{self.args} exited: {self.proc.stderr.read()}")
                 continue
             self.lines.append(line)
-            m = pattern.search(line)
+            self.ready = self.ready or parse_ready(line)
+            if pattern is None and self.ready:
+                break
+            m = pattern.search(line) if pattern else None
             if m:
                 self.match = m
                 break
-        if self.match is None:
+        if self.match is None and (pattern is not None or self.ready is None):
             self.stop()
             raise RuntimeError(f"{self.args} did not start within {timeout} s")
 
     @property
     def endpoint(self) -> str:
-        return self.match.group(1)
+        if self.match is not None:
+            return self.match.group(1)
+        return next(iter(self.ready.endpoints.values()))
 
     def stop(self, timeout: float = 10.0) -> int:
         if self.proc.poll() is None:

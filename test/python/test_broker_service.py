@@ -14,7 +14,6 @@ import zmq
 from acheron.photon import PhotonClient, isotropic_photons
 from charon_wire import async_run_conversation, photon_frames, req
 
-BROKER_READY = r"clients on (tcp://\S+), workers on (tcp://\S+)"
 
 
 def free_port() -> int:
@@ -24,13 +23,12 @@ def free_port() -> int:
 
 
 def start_broker(acheron_process, frontend="tcp://127.0.0.1:*", backend="tcp://127.0.0.1:*", *extra):
-    b = acheron_process("broker", "--frontend", frontend, "--backend", backend, *extra,
-                        ready_pattern=BROKER_READY)
-    return b, b.match.group(1), b.match.group(2)
+    b = acheron_process("broker", "--bind", frontend, "--worker-bind", backend, *extra)
+    return b, b.ready["client"], b.ready["worker"]
 
 
 def start_worker(acheron_process, backend, threads=1):
-    # The worker prints nothing on stdout; it is ready once the broker says so.
+    # The worker is ready once the broker says so, not at its own ready line.
     return acheron_process("--log-level", "warn", "photon", "worker", "--seed", "7", "--connect", backend,
                            "--threads", threads, ready_pattern=None)
 

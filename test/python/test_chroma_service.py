@@ -26,7 +26,7 @@ from acheron.chroma import ChromaClient, ChromaServerError, Framing, Header
 from acheron.photon import PhotonClient
 
 from chroma_layout import build
-from conftest import Process
+from conftest import READY, Process
 
 CTX = zmq.Context.instance()
 MAX_PHOTONS = 20_000
@@ -86,8 +86,8 @@ def with_nan(photons: chroma.PhotonList) -> bytes:
 
 # ------------------------------------------------------------------ processes
 
-def start(args, ready):
-    """A real `acheron` process, ready once `ready` matches a line of its stdout."""
+def start(args, ready=READY):
+    """A real `acheron` process, by default ready at its ready line."""
     return Process(args, ready_pattern=ready)
 
 
@@ -95,10 +95,8 @@ def start(args, ready):
 def serve():
     """One `photon serve` with both fronts: (chroma endpoint, ChAR0N endpoint, process)."""
     p = start(["--log-level", "warn", "photon", "serve", "--seed", "7", "--threads", 1, "--concurrent", 2,
-               "--bind", "tcp://127.0.0.1:*"] + CHROMA_OPTIONS, r"serving chroma on (tcp://\S+)")
-    charon = next(re.search(r"serving on (tcp://\S+)", line).group(1) for line in p.lines
-                  if line.startswith("serving on"))
-    yield p.endpoint, charon, p
+               "--bind", "tcp://127.0.0.1:*"] + CHROMA_OPTIONS)
+    yield p.ready["chroma"], p.ready["charon"], p
     assert p.stop() == 0
 
 
@@ -106,11 +104,9 @@ def serve():
 def broker():
     """`acheron broker` with two `photon worker` processes: (chroma endpoint,
     ChAR0N frontend, broker process)."""
-    b = start(["--log-level", "warn", "broker", "--frontend", "tcp://127.0.0.1:*",
-               "--backend", "tcp://127.0.0.1:*"] + CHROMA_OPTIONS,
-              r"broker: chroma clients on (tcp://\S+)")
-    front, back = re.search(r"clients on (tcp://\S+), workers on (tcp://\S+)",
-                            "".join(b.lines)).groups()
+    b = start(["--log-level", "warn", "broker", "--bind", "tcp://127.0.0.1:*",
+               "--worker-bind", "tcp://127.0.0.1:*"] + CHROMA_OPTIONS)
+    front, back = b.ready["client"], b.ready["worker"]
     workers = [start(["--log-level", "warn", "photon", "worker", "--seed", "7", "--connect", back,
                       "--threads", 1], None) for _ in range(2)]
     try:
@@ -123,7 +119,7 @@ def broker():
             wait.wait(0.1)
         else:
             raise AssertionError(f"workers did not register: {client.stats()}")
-        yield b.endpoint, front, b
+        yield b.ready["chroma"], front, b
     finally:
         for w in workers:
             w.stop()
@@ -299,10 +295,10 @@ def test_python_client(front):
 
 def test_chroma_only_server():
     p = start(["--log-level", "warn", "photon", "serve", "--seed", "7", "--threads", 1, "--no-charon",
-               "--chroma-bind", "tcp://127.0.0.1:*"], r"serving chroma on (tcp://\S+)")
+               "--chroma-bind", "tcp://127.0.0.1:*"])
     try:
-        assert not any(line.startswith("serving on") for line in p.lines)
-        detected, _ = simulate(p.endpoint, burst(1000, 10))
+        assert list(p.ready.endpoints) == ["chroma"]  # no ChAR0N endpoint
+        detected, _ = simulate(p.ready["chroma"], burst(1000, 10))
         assert len(detected) > 0
     finally:
         assert p.stop() == 0

@@ -88,9 +88,9 @@ def daq_server(acheron_process, tmpdir_short):
         cfg = cfg or base_config(tmpdir_short, **kw)
         path = tmpdir_short / "server.json"
         path.write_text(json.dumps(cfg))
-        p = acheron_process("daq", "serve", "--config", path, "--tcp", "127.0.0.1:0", *args,
-                            ready_pattern=r"tcp://(\S+) and", timeout=10)
-        return DaqServer(p, tmpdir_short, p.endpoint)
+        p = acheron_process("daq", "serve", "--config", path, "--bind", "127.0.0.1:0", "--bind",
+                            cfg["unix_domain_socket"], *args, timeout=10)
+        return DaqServer(p, tmpdir_short, p.ready["tcp"])
     return start
 
 
@@ -614,7 +614,7 @@ def test_sigterm_ends_streams_and_removes_the_socket(daq_server):
 
 def test_default_boot_and_cli_stream_writes_pff(acheron_process, tmpdir_short):
     sock = f"unix://{tmpdir_short}/boot.sock"
-    p = acheron_process("daq", "serve", "--no-tcp", "--unix", sock, ready_pattern=r"(unix://\S+)")
+    p = acheron_process("daq", "serve", "--bind", sock)
     bin_ = str(acheron_binary())
     r = subprocess.run([bin_, "daq", "ping", "--connect", sock], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, r.stderr
@@ -642,7 +642,7 @@ def test_viewer_saves_a_figure_headless(daq_server, tmpdir_short):
         assert c.init_sim(hp_io_cfg={"update_interval_seconds": 0.01})
     out = tmpdir_short / "viewer.png"
     env = dict(os.environ, MPLBACKEND="Agg")
-    r = subprocess.run([sys.executable, "-m", "acheron.daq_viewer", s.unix, "--module", "3",
+    r = subprocess.run([sys.executable, "-m", "acheron.daq_viewer", "--connect", s.unix, "--module", "3",
                         "--interval", "0.01", "--save", str(out), "--images", "10"],
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr
@@ -671,7 +671,7 @@ def test_merged_servers_and_one_stopping(acheron_process):
             cfg = base_config(d, modules=(200 + i,), sim_interval=0.01)
             (d / "server.json").write_text(json.dumps(cfg))
             servers.append(acheron_process("daq", "serve", "--config", d / "server.json",
-                                           "--no-tcp", ready_pattern=r"(unix://\S+)"))
+                                           "--bind", f"unix://{d}/grpc_test.sock"))
         targets = [f"unix://{d}/grpc_test.sock" for d in dirs]
         with DaqDataClient(targets) as c:
             assert c.init_sim(hp_io_cfg={"update_interval_seconds": 0.01})
@@ -843,7 +843,7 @@ def test_data_dir_is_confined_to_the_allowed_roots(daq_server, tmpdir_short, fak
 def test_tls_on_tcp(daq_server, tmpdir_short):
     pki = make_pki(tmpdir_short / "pki")
     s = daq_server(args=("--tls-cert", pki / "server.pem", "--tls-key", pki / "server.key"))
-    assert "(TLS)" in s.proc.lines[-1]
+    assert s.proc.ready.service == "daq serve"  # TLS itself is checked by the clients below
     ca, other = str(pki / "ca.pem"), str(pki / "other_ca.pem")
     with DaqDataClient(s.tcp, tls_ca=ca) as c:
         assert c.ping(timeout=5)
@@ -873,7 +873,7 @@ def test_tls_with_client_certificates(daq_server, tmpdir_short):
     pki = make_pki(tmpdir_short / "pki")
     s = daq_server(args=("--tls-cert", pki / "server.pem", "--tls-key", pki / "server.key",
                          "--tls-client-ca", pki / "ca.pem"))
-    assert "client certificates required" in s.proc.lines[-1]
+    assert s.proc.ready.service == "daq serve"  # the clients below check the certificates
     ca, cert, key = str(pki / "ca.pem"), str(pki / "client.pem"), str(pki / "client.key")
     with DaqDataClient(s.tcp, tls_ca=ca) as c:
         assert not c.ping(timeout=1)  # no client certificate
@@ -899,9 +899,9 @@ def test_serve_help_names_the_default_address_and_the_ready_line_the_bound_one(a
     help_text = subprocess.run([bin_, "daq", "serve", "--help"], capture_output=True, text=True,
                                timeout=10).stdout
     assert "[::]:50051" in help_text and "every interface" in help_text
-    p = acheron_process("daq", "serve", "--no-tcp", "--unix", f"unix://{tmpdir_short}/b.sock",
-                        ready_pattern=r"serving DaqData on (\S+)")
-    assert p.endpoint == f"unix://{tmpdir_short}/b.sock"
+    p = acheron_process("daq", "serve", "--bind", f"unix://{tmpdir_short}/b.sock")
+    assert p.ready.service == "daq serve"
+    assert p.ready.endpoints == {"unix": f"unix://{tmpdir_short}/b.sock"}
 
 
 def test_reflection_streams_are_bounded_by_the_thread_quota(daq_server, tmpdir_short):

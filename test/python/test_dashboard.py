@@ -17,8 +17,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from acheron.photon import PhotonClient, isotropic_photons
 
-URL = r"status page on (http://\S+)"
-BROKER_READY = r"clients on (tcp://\S+), workers on (tcp://\S+)"
 
 
 def fetch(url, timeout=5):
@@ -67,25 +65,24 @@ def first_event(url, timeout=5):
 
 def start_server(acheron_process, *extra):
     p = acheron_process("photon", "serve", "--seed", "7", "--bind", "tcp://127.0.0.1:*",
-                        "--threads", "2", "--http", "127.0.0.1:0", *extra,
-                        ready_pattern=r"serving on (tcp://\S+)")
-    url = next(re.search(URL, line).group(1) for line in p.lines if re.search(URL, line))
-    return p, p.endpoint, url
+                        "--threads", "2", "--http", "127.0.0.1:0", *extra)
+    assert p.ready.service == "photon serve"
+    return p, p.ready["charon"], p.ready["http"]
 
 
 def start_broker_and_worker(acheron_process, worker_http=False):
-    b = acheron_process("broker", "--frontend", "tcp://127.0.0.1:*", "--backend",
-                        "tcp://127.0.0.1:*", "--http", "127.0.0.1:0", ready_pattern=BROKER_READY)
-    url = next(re.search(URL, line).group(1) for line in b.lines if re.search(URL, line))
-    front, back = b.match.group(1), b.match.group(2)
+    b = acheron_process("broker", "--bind", "tcp://127.0.0.1:*", "--worker-bind",
+                        "tcp://127.0.0.1:*", "--http", "127.0.0.1:0")
+    url = b.ready["http"]
+    front, back = b.ready["client"], b.ready["worker"]
     args = ["--log-level", "warn", "photon", "worker", "--seed", "7", "--connect", back,
             "--threads", "1"]
     w = acheron_process(*args, *(["--http", "127.0.0.1:0"] if worker_http else []),
-                        ready_pattern=URL if worker_http else None)
+                        **({} if worker_http else {"ready_pattern": None}))
     client = PhotonClient(front, timeout_ms=2000)
     wait_for(lambda: client.stats().get("workers", 0) >= 1
              and client.stats().get("workers_probing", 0) == 0, what="worker registration")
-    return front, url, (w.endpoint if worker_http else None)
+    return front, url, (w.ready["http"] if worker_http else None)
 
 
 def test_photon_serve_metrics_move_by_what_was_simulated(acheron_process):

@@ -17,13 +17,13 @@ import pytest
 
 from acheron.remote import RemoteClient
 from conftest import Process, acheron_binary
-from test_dashboard import (NONBLANK, URL, chrome, fetch, first_event, js, metrics, value,
+from test_dashboard import (NONBLANK, chrome, fetch, first_event, js, metrics, value,
                             wait_for, wait_page)
 from test_dcss_cli import FakeDcssProcess
 
 
 def page_url(p):
-    return next(re.search(URL, line).group(1) for line in p.lines if re.search(URL, line))
+    return p.ready["http"]
 
 
 class Background:
@@ -66,8 +66,8 @@ def servers():
         out = {}
         # DaqData: simulated images from the embedded default, one stream client.
         sock = f"unix://{tmp}/daq.sock"
-        daq = Process(["--log-level", "warn", "daq", "serve", "--no-tcp", "--unix", sock,
-                       "--http", "127.0.0.1:0"], ready_pattern=r"serving DaqData on (\S+)")
+        daq = Process(["--log-level", "warn", "daq", "serve", "--bind", sock,
+                       "--http", "127.0.0.1:0"])
         started.append(daq)
         stream = Background("--log-level", "warn", "daq", "stream", "--connect", sock, "--duration", "120s")
         stops.append(stream.stop)
@@ -78,7 +78,7 @@ def servers():
                       ready_pattern=r"device (\S+)")
         started.append(sim)
         gnss = Process(["--log-level", "warn", "gnss", "serve", "--bind", "127.0.0.1:0",
-                        "--http", "127.0.0.1:0"], ready_pattern=r"serving on (\S+)")
+                        "--http", "127.0.0.1:0"])
         started.append(gnss)
         r = subprocess.run([str(acheron_binary()), "gnss", "init", "--connect", gnss.endpoint,
                             "--device", sim.endpoint], capture_output=True, text=True, timeout=30)
@@ -97,7 +97,8 @@ def servers():
             f.write(SIM_DHS)
         dhs = Process(["--log-level", "warn", "dhs", "--config", config, "--connect",
                        f"127.0.0.1:{dcss.port}", "--http", "127.0.0.1:0"],
-                      ready_pattern=r"dhs simDHS \(sim, .*\) connecting")
+                      )
+        assert dhs.ready["dcss"] == f"127.0.0.1:{dcss.port}"
         started.append(dhs)
         dcss.expect(r"^<- simDHS htos_send_configuration m1$")
         dcss.command("stoh_start_motor_move m1 2")
@@ -109,8 +110,7 @@ def servers():
         # The C++ remote server, called by a client in a loop.
         loop = "tcp://127.0.0.1:*"
         remote = Process(["--log-level", "warn", "remote", "serve-demo", "--bind", loop,
-                          "--stream-bind", loop, "--http", "127.0.0.1:0"],
-                         ready_pattern=r"remote server on (\S+) streams (\S+)")
+                          "--stream-bind", loop, "--http", "127.0.0.1:0"])
         started.append(remote)
         client = RemoteClient(remote.endpoint, timeout=3.0)
         closers.append(client.close)

@@ -89,23 +89,28 @@ def test_reconnect_after_dcss_restart():
 
 
 def test_python_dhs_against_the_fake_dcss_process():
-    """`acheron dhs fake-dcss` as a real process, driven through its stdin."""
-    from conftest import acheron_binary
+    """`acheron dhs fake-dcss` as a real process, driven through its stdin; it
+    is started with the old --port spelling, which still works and warns."""
+    from conftest import acheron_binary, parse_ready
     proc = subprocess.Popen([str(acheron_binary()), "--log-level", "warn", "dhs", "fake-dcss",
                              "--port", "0", "--dhs", "pyDHS", "--operation", "hello",
                              "--protocol", "1"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     dhs = None
     try:
         line = proc.stdout.readline()
-        port = int(re.search(r"listening on [\d.]+:(\d+)", line).group(1))
+        ready = parse_ready(line)
+        assert ready and ready.service == "dhs fake-dcss", line
+        port = int(ready["dcss"].rsplit(":", 1)[1])
         dhs = Dhs("pyDHS", port=port, reconnect_s=0.3)
         dhs.add_operation("hello", lambda op: op.complete("normal", "hello " + " ".join(op.args)))
         dhs.start()
         assert dhs.wait_online(5)
         proc.stdin.write("start hello a b\nwait 1.1 5\nquit\n")
         proc.stdin.flush()
-        out, _ = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=10)
+        assert "--port is deprecated and will be removed; use --bind HOST:0" in err, err
         assert "<- pyDHS htos_operation_completed hello 1.1 normal hello a b" in out, out
         assert "1.1 normal hello a b" in out, out
         assert proc.returncode == 0, out  # no protocol violations

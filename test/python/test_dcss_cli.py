@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 
-from conftest import acheron_binary
+from conftest import acheron_binary, parse_ready
 
 
 class FakeDcssProcess:
@@ -17,10 +17,12 @@ class FakeDcssProcess:
 
     def __init__(self, *args):
         self.proc = subprocess.Popen([str(acheron_binary()), "--log-level", "warn", "dhs",
-                                      "fake-dcss", "--port", "0", *args],
+                                      "fake-dcss", "--bind", "127.0.0.1:0", *args],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
-        self.port = int(re.search(r"listening on [\d.]+:(\d+)", line).group(1))
+        ready = parse_ready(line)
+        assert ready and ready.service == "dhs fake-dcss", line
+        self.port = int(ready["dcss"].rsplit(":", 1)[1])
         self.lines = queue.Queue()
         self.seen = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -65,11 +67,10 @@ def test_whole_loop_dhs_from_the_command_line(acheron_process, tmp_path, monkeyp
     fake-automl, each a real process on loopback."""
     dcss = FakeDcssProcess("--loop")
     try:
-        listening = r"listening on [\d.]+:(\d+)"
-        automl = acheron_process("--log-level", "warn", "dhs", "fake-automl", "--port", "0",
-                                 ready_pattern=listening)
-        axis = acheron_process("--log-level", "warn", "dhs", "fake-axis", "--port", "0",
-                               "--fps", "20", ready_pattern=listening)
+        automl = acheron_process("--log-level", "warn", "dhs", "fake-automl", "--bind",
+                                 "127.0.0.1:0")
+        axis = acheron_process("--log-level", "warn", "dhs", "fake-axis", "--bind", "127.0.0.1:0",
+                               "--fps", "20")
         (tmp_path / "BLTEST.toml").write_text(f"""
 [dhs]
 name = "nameInTheFile"
@@ -82,13 +83,13 @@ osci_time = 0.5
 video_fps = 20.0
 frame_source = "mjpeg"
 [loop.automl]
-port = {automl.match.group(1)}
+port = {automl.ready["http"].rsplit(":", 1)[1]}
 [loop.axis]
-port = {axis.match.group(1)}
+port = {axis.ready["http"].rsplit(":", 1)[1]}
 """)
         monkeypatch.setenv("ACHERON_DHS_CONFIG_DIR", str(tmp_path))
-        acheron_process("--log-level", "warn", "dhs", "BLTEST", "loopDHS",
-                        ready_pattern=r"dhs loopDHS \(loop, .*BLTEST.toml\) connecting")
+        dhs = acheron_process("--log-level", "warn", "dhs", "BLTEST", "loopDHS")
+        assert dhs.ready.service == "dhs" and dhs.ready["dcss"] == f"127.0.0.1:{dcss.port}"
         dcss.expect(r"^<- loopDHS htos_send_configuration gonio_phi$")  # online, burst answered
         dcss.command("start getLoopInfo 0.2")
         dcss.command("wait 1.1 10")
@@ -128,10 +129,9 @@ reconnect_min_s = 0.1
 [ion_chambers.i0]
 counts_per_s = 500
 """)
-        acheron_process("--log-level", "warn", "dhs", "--config", config, "--connect",
-                        f"127.0.0.1:{dcss.port}", "--name", "simDHS",
-                        ready_pattern=r"dhs simDHS \(sim, .*sim.toml\) connecting to DCSS at "
-                                      rf"127\.0\.0\.1:{dcss.port}")
+        dhs = acheron_process("--log-level", "warn", "dhs", "--config", config, "--connect",
+                              f"127.0.0.1:{dcss.port}", "--name", "simDHS")
+        assert dhs.ready["dcss"] == f"127.0.0.1:{dcss.port}"
         dcss.expect(r"^<- simDHS htos_send_configuration m1$")
         dcss.command("stoh_read_ion_chambers 0.2 0 i0")
         dcss.expect(r"^<- simDHS htos_report_ion_chambers 0\.200000 i0 100\.000000$")

@@ -12,7 +12,6 @@ import zmq
 from acheron.photon import PhotonClient
 from charon_wire import CTX, photon_frames
 
-BROKER_READY = r"clients on (tcp://\S+), workers on (tcp://\S+)"
 FLOOD = 200       # events client A queues
 PHOTONS = 2_000   # per event: about a millisecond each on one engine thread
 
@@ -92,9 +91,9 @@ def test_photon_serve_serves_a_late_client_before_most_of_a_backlog(acheron_proc
 
 def test_broker_serves_a_late_client_before_most_of_a_backlog(acheron_process):
     """The same through the broker with one worker."""
-    broker = acheron_process("broker", "--frontend", "tcp://127.0.0.1:*", "--backend",
-                             "tcp://127.0.0.1:*", ready_pattern=BROKER_READY)
-    front, back = broker.match.group(1), broker.match.group(2)
+    broker = acheron_process("broker", "--bind", "tcp://127.0.0.1:*", "--worker-bind",
+                             "tcp://127.0.0.1:*")
+    front, back = broker.ready["client"], broker.ready["worker"]
     acheron_process("--log-level", "warn", "photon", "worker", "--seed", "7", "--connect", back,
                     "--threads", "1", ready_pattern=None)
     wait_for(front, lambda s: s.get("workers", 0) >= 1 and s.get("workers_idle", 0) >= 1)

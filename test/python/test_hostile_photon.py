@@ -13,7 +13,6 @@ import zmq
 from acheron.photon import COMPONENTS, PhotonClient
 from charon_wire import CTX, photon_frames, req
 
-BROKER_READY = r"clients on (tcp://\S+), workers on (tcp://\S+)"
 
 
 def far_photon_frames(event_id, n, x):
@@ -26,10 +25,9 @@ def far_photon_frames(event_id, n, x):
 
 
 def start_broker(acheron_process, *extra):
-    b = acheron_process("broker", "--frontend", "tcp://127.0.0.1:*", "--backend",
-                        "tcp://127.0.0.1:*", "--no-worker-grace", "30s", *extra,
-                        ready_pattern=BROKER_READY)
-    return b, b.match.group(1), b.match.group(2)
+    b = acheron_process("broker", "--bind", "tcp://127.0.0.1:*", "--worker-bind",
+                        "tcp://127.0.0.1:*", "--no-worker-grace", "30s", *extra)
+    return b, b.ready["client"], b.ready["worker"]
 
 
 def start_worker(acheron_process, backend):

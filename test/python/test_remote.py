@@ -280,9 +280,8 @@ def test_stream_arrays_errors_and_own_timestamps(server, client):
 
 @pytest.fixture
 def cpp_server(acheron_process):
-    p = acheron_process("remote", "serve-demo", "--bind", LOOP, "--stream-bind", LOOP,
-                        ready_pattern=r"remote server on (\S+) streams (\S+)")
-    return p.match.group(1)
+    p = acheron_process("remote", "serve-demo", "--bind", LOOP, "--stream-bind", LOOP)
+    return p.ready["call"]
 
 
 def test_python_client_to_cpp_server(cpp_server):
@@ -315,14 +314,14 @@ def run_cli(*args, timeout=20):
 
 
 def test_cpp_client_to_python_server(server):
-    r = run_cli("remote", "call", server.rpc_endpoint, "motor.move", "2.5", "--kw", "speed=2")
+    r = run_cli("remote", "call", "--connect", server.rpc_endpoint, "motor.move", "2.5", "--kw", "speed=2")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == 5.0
-    r = run_cli("remote", "call", server.rpc_endpoint, "motor.frame", "2")
+    r = run_cli("remote", "call", "--connect", server.rpc_endpoint, "motor.frame", "2")
     assert json.loads(r.stdout) == {"dtype": "<u2", "shape": [2, 2], "data": [0, 1, 2, 3]}
-    r = run_cli("remote", "call", server.rpc_endpoint, "motor.explode", "why")
+    r = run_cli("remote", "call", "--connect", server.rpc_endpoint, "motor.explode", "why")
     assert r.returncode == 1 and "ValueError" in r.stderr
-    r = run_cli("remote", "list", server.rpc_endpoint)
+    r = run_cli("remote", "list", "--connect", server.rpc_endpoint)
     assert r.returncode == 0 and "motor.move(to: float, speed: float = 1.0) -> float" in r.stdout
     w = server.add_manual_stream("counter")
     stop = threading.Event()
@@ -337,7 +336,7 @@ def test_cpp_client_to_python_server(server):
     t = threading.Thread(target=publish)
     t.start()
     try:
-        r = run_cli("remote", "stream", server.rpc_endpoint, "counter", "--count", "3")
+        r = run_cli("remote", "stream", "--connect", server.rpc_endpoint, "counter", "--count", "3")
     finally:
         stop.set()
         t.join()
@@ -350,7 +349,7 @@ def test_unreachable_server_from_the_cli():
     s = RemoteServer(LOOP, LOOP)
     endpoint = s.rpc_endpoint
     s.stop()
-    r = run_cli("remote", "call", endpoint, "x", "--timeout", "300ms")
+    r = run_cli("remote", "call", "--connect", endpoint, "x", "--timeout", "300ms")
     assert r.returncode == 3
 
 
@@ -535,7 +534,7 @@ def test_progress_and_cancel_interoperate_with_cpp(cpp_server):
     s.add_call("countdown", countdown)
     s.start()
     try:
-        r = run_cli("remote", "call", s.rpc_endpoint, "countdown", "3")
+        r = run_cli("remote", "call", "--connect", s.rpc_endpoint, "countdown", "3")
         assert r.returncode == 0, r.stderr
         assert r.stdout.splitlines() == ["progress 3", "progress 2", "progress 1", '"liftoff"']
     finally:

@@ -26,7 +26,6 @@ from acheron.photon import Hits, PhotonClient
 from charon_wire import photon_frames
 from conftest import acheron_binary
 
-BROKER_READY = r"clients on (tcp://\S+), workers on (tcp://\S+)"
 SLURM_PROGRAMS = ["slurmctld", "slurmd", "munged", "sbatch", "squeue", "scancel", "scontrol",
                   "sinfo"]
 
@@ -324,9 +323,9 @@ def slurm():
 
 
 def start_broker(acheron_process, *extra):
-    b = acheron_process("broker", "--frontend", "tcp://127.0.0.1:*", "--backend",
-                        "tcp://127.0.0.1:*", *extra, ready_pattern=BROKER_READY)
-    return b.match.group(1), b.match.group(2)
+    b = acheron_process("broker", "--bind", "tcp://127.0.0.1:*", "--worker-bind",
+                        "tcp://127.0.0.1:*", *extra)
+    return b.ready["client"], b.ready["worker"]
 
 
 def run_events(frontend, events, on_sent=None, timeout=180.0):
