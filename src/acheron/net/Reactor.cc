@@ -95,9 +95,10 @@ bool Reactor::in_reactor_thread() const noexcept {
 }
 
 void Reactor::stop() {
-  if (!thread_.joinable()) {
+  if (!thread_.joinable()) {  // never started, or stopped already
     stopped_ = true;
     inbox_.close();
+    close_sockets();
     return;
   }
   ACHERON_EXPECT(!in_reactor_thread(), "Reactor::stop: not from the reactor thread");
