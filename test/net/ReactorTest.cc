@@ -176,10 +176,12 @@ TEST(Reactor, StopRunsPendingWorkSendsItAndRefusesLaterPosts) {
       send_frames(owned, {bytes(std::to_string(i))}, zmq::send_flags::dontwait);
     }));
   }
+  EXPECT_TRUE(reactor.running());
   std::thread stopper([&] { reactor.stop(); });  // waits for the blocked task
   release.set_value();
   stopper.join();
   EXPECT_EQ(ran.load(), kPending);
+  EXPECT_FALSE(reactor.running());
   EXPECT_FALSE(reactor.post([&] { ++ran; }));
   EXPECT_EQ(ran.load(), kPending);
   for (int i = 0; i < kPending; ++i) {  // every pending reply went out, in order

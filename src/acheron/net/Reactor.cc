@@ -43,6 +43,7 @@ void Reactor::remove(zmq::socket_t& socket) {
 
 void Reactor::start() {
   ACHERON_EXPECT(!thread_.joinable() && !stopped_, "Reactor::start: the reactor runs only once");
+  started_ = true;
   thread_ = std::thread([this] {
     set_thread_name(options_.name.c_str());
     thread_id_ = std::this_thread::get_id();

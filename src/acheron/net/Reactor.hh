@@ -83,7 +83,8 @@ class Reactor final {
   bool cancel_timer(TimerId id);
 
   bool in_reactor_thread() const noexcept;
-  bool running() const noexcept { return thread_.joinable() && !stopped_.load(); }
+  // Started and not yet stopped (any thread).
+  bool running() const noexcept { return started_.load() && !stopped_.load(); }
 
   // Runs the tasks posted before it (a task posted meanwhile either runs or
   // its post() returns false), closes the sockets with the linger of the
@@ -115,6 +116,7 @@ class Reactor final {
   TimerId next_timer_ = 1;
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
+  std::atomic<bool> started_{false};
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> stopped_{false};
 };
