@@ -1411,3 +1411,35 @@ TEST(RemoteLimits, AClientThatDoesNotReadItsRepliesHasItsCallsRefusedNotRun) {
 
 }  // namespace
 }  // namespace acheron::remote
+
+namespace acheron::remote {
+namespace {
+
+// Stopping while a call runs: the call finishes, its reply (posted by the
+// call thread to the reactor thread) still reaches the caller, and the
+// stop returns.
+TEST(RemoteCalls, StopSendsTheReplyOfACallStillRunning) {
+  auto opts = inproc_options();
+  opts.threads = 2;
+  RemoteServer server(opts);
+  Gate gate;
+  server.add_call("gated", [&] {
+    gate.pass();
+    return 42;
+  });
+  server.start();
+  std::atomic<int> got{0};
+  std::thread caller([&] {
+    RemoteClient c(client_of(server, 5000ms));
+    got = c.call("gated").as<int>();
+  });
+  ASSERT_TRUE(gate.wait_entered(1));
+  std::thread stopper([&] { server.stop(); });  // waits for the running call
+  gate.open();
+  caller.join();
+  stopper.join();
+  EXPECT_EQ(got.load(), 42);
+}
+
+}  // namespace
+}  // namespace acheron::remote

@@ -55,10 +55,11 @@ Json to_json(const StreamStatus& s) {
 
 namespace detail {
 
-ServerImpl::ServerImpl(ServerOptions o) : options(std::move(o)) {
+ServerImpl::ServerImpl(ServerOptions o)
+    : options(std::move(o)), reactor(net::ReactorOptions{.name = "remote-router"}) {
   lock_lease = options.lock_lease;
   context = options.context ? options.context : std::make_shared<zmq::context_t>(1);
-  router = zmq::socket_t(*context, zmq::socket_type::router);
+  zmq::socket_t router(*context, zmq::socket_type::router);
   xpub = zmq::socket_t(*context, zmq::socket_type::xpub);
   for (auto* s : {&router, &xpub}) {
     net::set_linger(*s, std::chrono::milliseconds(0));
@@ -89,6 +90,7 @@ ServerImpl::ServerImpl(ServerOptions o) : options(std::move(o)) {
   }
   rpc_endpoint = bound_endpoint(router);
   stream_endpoint = bound_endpoint(xpub);
+  this->router = &reactor.add(std::move(router), [this](zmq::socket_t& s) { read_requests(s); });
   std::random_device rd;
   server_id = (static_cast<std::uint64_t>(rd()) << 32 | rd()) & 0x7fffffffffffffffull;
   if (server_id == 0) server_id = 1;
@@ -138,8 +140,7 @@ RemoteServer::~RemoteServer() {
 void RemoteServer::add_handler(std::string name, Handler handler, CallInfo info) {
   check_name("call", name);
   std::unique_lock lock(impl_->calls_mutex);
-  auto entry =
-      std::make_shared<detail::CallEntry>(std::move(info), std::move(handler));
+  auto entry = std::make_shared<detail::CallEntry>(std::move(info), std::move(handler));
   if (!impl_->calls.emplace(name, std::move(entry)).second) {
     throw SetupError("a call named '" + name + "' exists (names are unique) remove it first");
   }
@@ -333,16 +334,8 @@ void RemoteServer::start() {
       log::error("remote server stream thread stopped: {}", e.what());
     }
   });
-  if (impl_->options.handoff_after > std::chrono::microseconds::zero()) {
-    impl_->handoff_timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (impl_->handoff_timer < 0)
-      throw SetupError("remote server: cannot create a timer (timerfd_create failed)");
-    impl_->handoff_thread = std::thread([impl = impl_] {
-      set_thread_name("remote-handoff");
-      impl->watch_handoffs();
-    });
-  }
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, impl_->options.threads) + 1; ++i) {
+  impl_->reactor.start();
+  for (std::size_t i = 0; i < std::max<std::size_t>(1, impl_->options.threads); ++i) {
     impl_->call_threads.emplace_back([impl = impl_] {
       set_thread_name("remote-calls");
       try {
@@ -370,23 +363,23 @@ void RemoteServer::stop() {
     }
   }
   {
-    std::lock_guard lock(impl_->lf_mutex);
-    impl_->lf_cv.notify_all();
+    std::lock_guard lock(impl_->backlog_mutex);
+    impl_->backlog_cv.notify_all();
   }
   impl_->waker.wake();
-  impl_->rpc_waker.wake();
-  impl_->handoff_waker.wake();
   for (auto& t : threads) t.join();
   if (impl_->io.joinable()) impl_->io.join();
-  for (auto& t : impl_->call_threads) t.join();  // running calls finish first
+  // Running calls finish first and post their replies; the reactor sends
+  // what was posted, then closes the ROUTER.
+  for (auto& t : impl_->call_threads) t.join();
   impl_->call_threads.clear();
-  if (impl_->handoff_thread.joinable()) impl_->handoff_thread.join();
-  if (impl_->handoff_timer >= 0) ::close(impl_->handoff_timer);
-  impl_->handoff_timer = -1;
-  impl_->backlog.clear();
+  impl_->reactor.stop();
+  {
+    std::lock_guard lock(impl_->backlog_mutex);
+    impl_->backlog.clear();
+  }
   impl_->upstreams.clear();
   impl_->relays.clear();
-  impl_->router.close();
   impl_->xpub.close();
 }
 

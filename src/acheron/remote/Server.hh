@@ -1,12 +1,12 @@
 // RemoteServer: exports named calls and streams over ZeroMQ (docs/remote.md).
 //
-// Threads: `threads` + 1 call threads share the ROUTER as leader and
-// followers (the leader reads requests and runs each call itself; a pool
-// call still running after `handoff_after` hands the lead to an idle thread;
-// calls declared Threading::io_thread and built-ins never do); every use of
-// the ROUTER holds one mutex. A stream thread owns the XPUB and the relay SUB
-// sockets; each periodic stream has its own thread scheduled against
-// absolute deadlines.
+// Threads: one reactor thread (net::Reactor) owns the ROUTER: it reads
+// requests, answers built-ins, Threading::io_thread calls and refusals
+// itself, and queues the other calls (per client, FairQueue) for `threads`
+// call threads, which post their replies back to it to send. A stream
+// thread owns the XPUB and the relay SUB sockets; each periodic stream has
+// its own thread scheduled against absolute deadlines. No socket is used by
+// two threads.
 #pragma once
 
 #include <array>
@@ -43,7 +43,7 @@ struct ServerOptions {
   std::string rpc_bind = "tcp://127.0.0.1:5555";
   std::string stream_bind = "tcp://127.0.0.1:5556";
   std::string name = "remote";
-  std::size_t threads = 2;                  // calls running at once (plus one thread that reads)
+  std::size_t threads = 2;                  // calls running at once (plus the reactor thread)
   std::shared_ptr<zmq::context_t> context;  // share it with in-process clients for inproc://
   std::optional<net::CurveKeys> curve;      // CURVE server keys for both sockets; none: plain
   std::chrono::milliseconds heartbeat{1000};
@@ -54,13 +54,9 @@ struct ServerOptions {
   // request of the holder renews it), so a client that died cannot lock
   // everyone out.
   std::chrono::milliseconds lock_lease{10000};
-  // A call (default threading) still running after this long hands the
-  // lead to an idle call thread, which reads the next requests meanwhile;
-  // quicker calls never wake another thread. Zero: hand the lead over before
-  // every call. Keep it above the kernel's scheduler tick (4 ms at HZ=250):
-  // a shorter timer is the CPU's next one, and arming and cancelling it then
-  // reprograms the timer hardware on every call (costly in a virtual
-  // machine: measured 49 vs 24 us per inproc call at 500 us vs 5 ms).
+  // Unused: calls no longer share the socket with the thread that reads
+  // requests (the reactor reads while every call thread runs a call), so
+  // there is no lead to hand over. Kept so existing option sets compile.
   std::chrono::microseconds handoff_after{5000};
   // Calls (default threading) that may wait for a call thread while
   // `threads` run; a call beyond threads + max_queued is answered at once

@@ -1,34 +1,46 @@
 // RemoteServer: call requests (decoding, built-in calls, running a call, replies).
 #include <algorithm>
+#include <future>
 
 #include "acheron/remote/ServerImpl.hh"
 
 namespace acheron::remote::detail {
 
-bool ServerImpl::send_reply(const std::vector<Buffer>& route, std::vector<Buffer> frames,
-                            bool leader) {
+bool ServerImpl::send_reply(const std::vector<Buffer>& route, std::vector<Buffer> frames) {
   std::vector<Buffer> out;
   out.reserve(route.size() + frames.size());
   out.insert(out.end(), route.begin(), route.end());
   for (auto& f : frames) out.push_back(std::move(f));
-  std::lock_guard lock(socket_mutex);
-  const bool sent = net::send_frames(router, out, zmq::send_flags::dontwait);
+  const bool sent = net::send_frames(*router, out, zmq::send_flags::dontwait);
   if (!route.empty()) {
     // A reply that cannot be queued: the client does not read its replies.
     // Its next requests are refused unread until a reply gets through.
     const std::string_view client(reinterpret_cast<const char*>(route[0].data()), route[0].size());
     if (!sent && backed_up.size() < kMaxBackedUp) {
-      if (backed_up.emplace(client).second) backed_up_count.fetch_add(1);
-    } else if (sent && backed_up_count.load(std::memory_order_relaxed) > 0) {
+      backed_up.emplace(client);
+    } else if (sent && !backed_up.empty()) {
       auto it = backed_up.find(client);
-      if (it != backed_up.end()) {
-        backed_up.erase(it);
-        backed_up_count.fetch_sub(1);
-      }
+      if (it != backed_up.end()) backed_up.erase(it);
     }
   }
-  if (!leader && (router.get(zmq::sockopt::events) & ZMQ_POLLIN)) rpc_waker.wake();
   return sent;
+}
+
+bool ServerImpl::post_reply(std::vector<Buffer> route, std::vector<Buffer> frames, Wait wait) {
+  if (reactor.in_reactor_thread()) return send_reply(route, std::move(frames));
+  if (wait == Wait::queued) {
+    return reactor.post([this, route = std::move(route), frames = std::move(frames)]() mutable {
+      send_reply(route, std::move(frames));
+    });
+  }
+  auto sent = std::make_shared<std::promise<bool>>();
+  auto result = sent->get_future();
+  if (!reactor.post([this, sent, route = std::move(route), frames = std::move(frames)]() mutable {
+        sent->set_value(send_reply(route, std::move(frames)));
+      })) {
+    return false;
+  }
+  return result.get();
 }
 
 std::vector<Buffer> ServerImpl::error_frames(const wire::Envelope& request, Framing framing,
@@ -132,11 +144,11 @@ std::shared_ptr<CallContext> ServerImpl::make_context(const std::vector<Buffer>&
       request.method, deadline, [weak, route, head, framing](Value v) {
         auto self = weak.lock();
         if (!self || self->stopping) return false;
-        return self->send_reply(
+        return self->post_reply(
             route,
             encode_call(reply_envelope(head, wire::Command::partial, std::move(v), framing),
                         framing),
-            false);
+            Wait::sent);
       });
 }
 
@@ -148,10 +160,10 @@ std::string ServerImpl::running_key(const std::vector<Buffer>& route, std::uint6
 }
 
 void ServerImpl::run_job(Job& job) {
-  finish_job(job, run_call(*job.call, job.request, job.framing, *job.context), false);
+  finish_job(job, run_call(*job.call, job.request, job.framing, *job.context));
 }
 
-void ServerImpl::finish_job(Job& job, std::vector<Buffer> frames, bool leader) {
+void ServerImpl::finish_job(Job& job, std::vector<Buffer> frames) {
   {
     std::lock_guard lock(running_mutex);
     running.erase(job.key);
@@ -159,7 +171,8 @@ void ServerImpl::finish_job(Job& job, std::vector<Buffer> frames, bool leader) {
   // Before the reply: its caller may call again at once.
   in_flight.fetch_sub(1, std::memory_order_relaxed);
   // A cancelled call gets no reply: its caller stopped waiting.
-  if (!job.context->cancel_requested()) send_reply(job.route, std::move(frames), leader);
+  if (!job.context->cancel_requested())
+    post_reply(std::move(job.route), std::move(frames), Wait::queued);
 }
 
 Json ServerImpl::list_calls() const {
@@ -244,10 +257,8 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
       fake.request_id = id;
     }
     n_malformed.fetch_add(1, std::memory_order_relaxed);
-    send_reply(route,
-               error_frames(fake, framing, StatusCode::invalid_argument, "ProtocolError",
-                            decoded.error().message),
-               true);
+    send_reply(route, error_frames(fake, framing, StatusCode::invalid_argument, "ProtocolError",
+                                   decoded.error().message));
     return std::nullopt;
   }
   wire::Envelope& req = *decoded;
@@ -257,7 +268,7 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
       pong.command = static_cast<std::uint8_t>(wire::Command::pong);
       pong.service = req.service;
       pong.request_id = req.request_id;
-      send_reply(route, encode_call(pong, framing), true);
+      send_reply(route, encode_call(pong, framing));
       return std::nullopt;
     }
     case wire::Command::cancel: {
@@ -267,30 +278,24 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
       return std::nullopt;  // no reply, as the protocol says
     }
     case wire::Command::request:
-      if (backed_up_count.load(std::memory_order_relaxed) > 0 && !route.empty()) {
-        bool refuse = false;
-        {
-          std::lock_guard lock(socket_mutex);
-          refuse = backed_up.count(std::string_view(reinterpret_cast<const char*>(route[0].data()),
-                                                    route[0].size())) > 0;
-        }
+      if (!backed_up.empty() && !route.empty()) {
+        const bool refuse =
+            backed_up.count(std::string_view(reinterpret_cast<const char*>(route[0].data()),
+                                             route[0].size())) > 0;
         if (refuse) {
           // Running its calls would only make replies nobody reads (a
           // client flooding calls would take its turn of the call threads).
           send_reply(route,
                      error_frames(req, framing, StatusCode::resource_exhausted, "ServerBusy",
                                   "server busy: this client does not read its replies (its queue "
-                                  "is full); its calls are refused until it reads them"),
-                     true);
+                                  "is full); its calls are refused until it reads them"));
           return std::nullopt;
         }
       }
       break;
     default:
-      send_reply(route,
-                 error_frames(req, framing, StatusCode::invalid_argument, "ProtocolError",
-                              "unexpected command from a client"),
-                 true);
+      send_reply(route, error_frames(req, framing, StatusCode::invalid_argument, "ProtocolError",
+                                     "unexpected command from a client"));
       return std::nullopt;
   }
   const TimePoint deadline = req.timeout_ms > 0
@@ -309,7 +314,7 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
     } catch (const std::exception& x) {
       out = error_frames(req, framing, StatusCode::internal, demangle(typeid(x).name()), x.what());
     }
-    send_reply(route, std::move(out), true);
+    send_reply(route, std::move(out));
     return std::nullopt;
   }
   std::shared_ptr<CallEntry> call;
@@ -320,10 +325,8 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
   }
   if (!call) {
     n_not_found.fetch_add(1, std::memory_order_relaxed);
-    send_reply(route,
-               error_frames(req, framing, StatusCode::not_found, "NotFound",
-                            "no call named '" + req.method + "'"),
-               true);
+    send_reply(route, error_frames(req, framing, StatusCode::not_found, "NotFound",
+                                   "no call named '" + req.method + "'"));
     return std::nullopt;
   }
   if (call->info.threading == Threading::io_thread) {
@@ -339,10 +342,9 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
       return o->self->send_reply(
           *o->route,
           encode_call(reply_envelope(*o->request, wire::Command::partial, std::move(v), o->framing),
-                      o->framing),
-          true);
+                      o->framing));
     });
-    send_reply(route, run_call(*call, req, framing, context), true);
+    send_reply(route, run_call(*call, req, framing, context));
     return std::nullopt;
   }
   // Bounded backlog: at most `threads` calls run and max_queued wait. When
@@ -361,13 +363,13 @@ std::optional<Job> ServerImpl::handle_request(std::vector<Buffer>& frames) {
   std::optional<Job> evicted;
   if (in_flight.fetch_add(1, std::memory_order_relaxed) >= threads + options.max_queued) {
     {
-      std::lock_guard lk(lf_mutex);
+      std::lock_guard lk(backlog_mutex);
       evicted = backlog.make_way_for(client);
     }
     if (!evicted) {
       in_flight.fetch_sub(1, std::memory_order_relaxed);
       n_busy.fetch_add(1, std::memory_order_relaxed);
-      send_reply(route, busy(req, framing), true);
+      send_reply(route, busy(req, framing));
       return std::nullopt;
     }
     // The evicted call's place goes to this one (in_flight stays counted);

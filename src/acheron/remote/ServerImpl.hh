@@ -2,7 +2,7 @@
 // shared by the files that implement them (not part of the public API).
 //   Server.cc            construction, StreamWriter, the RemoteServer API
 //   ServerCalls.cc       call requests: decoding, built-in calls, running a call, replies
-//   ServerCallThreads.cc the call threads: leader/followers over the ROUTER, hand-over
+//   ServerCallThreads.cc the reactor thread's ROUTER handler and the call threads
 //   ServerWriteLock.cc   the single-writer lock (lease, refusals)
 //   ServerStreams.cc     streams: periodic schedule, publication, held messages, the
 //                        stream thread (subscriptions, heartbeats, commands)
@@ -10,9 +10,6 @@
 #pragma once
 
 #include <cxxabi.h>
-#include <poll.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
 
 #include <array>
 #include <condition_variable>
@@ -29,6 +26,7 @@
 #include "acheron/core/Log.hh"
 #include "acheron/core/ThreadPool.hh"
 #include "acheron/core/Version.hh"
+#include "acheron/net/Reactor.hh"
 #include "acheron/remote/Client.hh"
 #include "acheron/remote/FairQueue.hh"
 #include "acheron/remote/Protocol.hh"
@@ -128,12 +126,14 @@ inline std::string bound_endpoint(zmq::socket_t& s) {
 struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
   ServerOptions options;
   std::shared_ptr<zmq::context_t> context;
-  zmq::socket_t router;
+  // The ROUTER belongs to `reactor` once the constructor has bound it: it
+  // is used on the reactor thread only.
+  net::Reactor reactor;
+  zmq::socket_t* router = nullptr;
   zmq::socket_t xpub;
   std::string rpc_endpoint, stream_endpoint;
   std::uint64_t server_id = 0;
-  net::Waker waker;      // wakes the stream thread (stream messages, commands)
-  net::Waker rpc_waker;  // wakes the leading call thread (a reply sent by another thread)
+  net::Waker waker;  // wakes the stream thread (stream messages, commands)
 
   std::mutex out_mutex;
   std::deque<Outgoing> outbox;
@@ -148,38 +148,22 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
 
   std::thread io;  // streams: XPUB, relays, heartbeat
 
-  // Calls: leader/followers over the ROUTER. One call thread at a time (the
-  // leader) waits for requests and runs the call it read itself, so neither
-  // the request nor the reply waits for another thread to wake up. A pool
-  // call keeps the lead while it runs; once it has run for handoff_after, the
-  // hand-over thread (woken by a timerfd) passes the lead to an idle thread.
-  // Quick calls (Threading::io_thread) and built-ins run in the leader and
-  // never hand over. Every use of the ROUTER holds socket_mutex; the leader
-  // sleeps in poll() on the socket's ZMQ_FD.
+  // Calls: the reactor thread reads the ROUTER, answers built-ins,
+  // io_thread calls and refusals itself, and queues pool calls in the
+  // backlog; `threads` call threads take them in their clients' turn and
+  // post the replies back to the reactor thread, which sends them.
   std::vector<std::thread> call_threads;
-  std::mutex socket_mutex;
-  std::mutex lf_mutex;
-  std::condition_variable lf_cv;
-  bool has_leader = false;
-  std::size_t idle = 0;    // call threads waiting to lead
+  std::mutex backlog_mutex;
+  std::condition_variable backlog_cv;
   FairQueue<Job> backlog;  // pool calls waiting for a free call thread, per client
   // Pool calls accepted and not finished (running or in the backlog): at
   // most threads + max_queued, so the backlog is bounded; when it is full,
   // the client with the most waiting calls gives way (FairQueue).
   std::atomic<std::size_t> in_flight{0};
   // Clients whose reply could not be queued (their queue is full: they do
-  // not read their replies), under socket_mutex; their requests are refused
-  // unread until a reply to them gets through. Bounded.
+  // not read their replies), reactor thread only; their requests are
+  // refused unread until a reply to them gets through. Bounded.
   std::set<std::string, std::less<>> backed_up;
-  std::atomic<std::size_t> backed_up_count{0};
-  bool leader_running_call = false;  // the leader runs a pool call and still leads
-  std::uint64_t lead_term = 0;       // counts hand-overs: a thread that ran a call while
-                                     // the lead moved on learns it from a changed term
-  bool handoff_armed = false;        // the timer runs (it is never cancelled, see lead())
-  TimePoint leader_call_since{};
-  int handoff_timer = -1;  // timerfd: wakes the hand-over thread while calls run
-  std::thread handoff_thread;
-  net::Waker handoff_waker;
   std::mutex running_mutex;
   std::map<std::string, std::shared_ptr<CallContext>, std::less<>> running;
 
@@ -251,10 +235,13 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
 
   // --- calls ----------------------------------------------------------------
 
-  // Sends on the ROUTER from any call thread. A thread other than the
-  // leader may have consumed the socket's ZMQ_FD signal while sending, so it
-  // wakes the leader when requests are waiting.
-  bool send_reply(const std::vector<Buffer>& route, std::vector<Buffer> frames, bool leader);
+  // Sends on the ROUTER: reactor thread only.
+  bool send_reply(const std::vector<Buffer>& route, std::vector<Buffer> frames);
+  // Sends from any thread: at once on the reactor thread, else through the
+  // reactor's inbox (waits while it is full; false once the server stops).
+  // wait: returns whether the reply was sent, not just queued.
+  enum class Wait { queued, sent };
+  bool post_reply(std::vector<Buffer> route, std::vector<Buffer> frames, Wait wait);
 
   static std::vector<Buffer> error_frames(const wire::Envelope& request, Framing framing,
                                           StatusCode code, std::string type, std::string message);
@@ -275,7 +262,7 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
 
   void run_job(Job& job);
 
-  void finish_job(Job& job, std::vector<Buffer> frames, bool leader);
+  void finish_job(Job& job, std::vector<Buffer> frames);
 
   // The write lock: the holder's token, renewed by each of its requests
   // until it unlocks or stays silent for a whole lease.
@@ -291,20 +278,17 @@ struct ServerImpl : std::enable_shared_from_this<ServerImpl> {
 
   Value builtin(const wire::Envelope& request);
 
-  // Handles one message from the ROUTER in the leading call thread: replies
-  // to what it can answer at once and returns a pool call to run.
+  // Handles one message from the ROUTER on the reactor thread: replies to
+  // what it can answer at once and returns a pool call to run.
   std::optional<Job> handle_request(std::vector<Buffer>& frames);
 
-  // The leader's loop: waits for requests and answers them until it hands
-  // the lead over to run a pool call (or the server stops).
-  void lead();
+  // The reactor's handler of the ROUTER: reads a bounded batch of requests.
+  void read_requests(zmq::socket_t& socket);
 
-  void arm_handoff(std::chrono::microseconds after);
+  // Queues a pool call for the call threads (reactor thread).
+  void dispatch(Job job);
 
-  // The hand-over thread: when a pool call has held the lead for
-  // handoff_after, an idle call thread becomes the leader.
-  void watch_handoffs();
-
+  // A call thread: runs backlog calls in their clients' turn until the server stops.
   void call_thread();
 
   void handle_subscription(const Buffer& msg);
