@@ -3,13 +3,17 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "TestBytes.hh"
 #include "acheron/charon/CharonRouter.hh"
@@ -92,5 +96,46 @@ inline std::vector<Outgoing> jobs(const Outbox& out) {
   }
   return v;
 }
+
+// A CharonRouter driven by hand, without sockets: client and worker messages
+// go in, and the outbox of the last call is kept in `last`. Set `opts`
+// before the first call (the router is made on first use).
+struct RouterDriver {
+  TimePoint now = TimePoint{} + std::chrono::hours(1000);
+  RouterOptions opts;
+  std::unique_ptr<CharonRouter> router;
+  Outbox last;
+
+  CharonRouter& r() {
+    if (!router) router = std::make_unique<CharonRouter>(opts, now);
+    return *router;
+  }
+  const Outbox& client(std::string_view id, std::string_view peer, std::vector<Buffer> body) {
+    std::vector<Buffer> frames = {text(id), Buffer{}};
+    frames.insert(frames.end(), body.begin(), body.end());
+    last = r().on_frontend_message(std::move(frames), peer, now);
+    return last;
+  }
+  const Outbox& worker_reply(std::string_view worker, const Buffer& slot,
+                             std::vector<Buffer> reply) {
+    std::vector<Buffer> frames = {text(worker), slot, Buffer{}};
+    frames.insert(frames.end(), reply.begin(), reply.end());
+    last = r().on_backend_message(std::move(frames), now);
+    return last;
+  }
+  // READY, then the answer to the router's DETECTOR_INFO probe.
+  void add_worker(std::string_view id) {
+    const std::uint8_t ready = wire::charon::kReady;
+    last = r().on_backend_message({text(id), Buffer::copy_of(&ready, 1)}, now);
+    for (const auto& o : last) {
+      if (o.socket == Socket::backend && o.frames.size() == 4 &&
+          str(o.frames[3]) == wire::charon::kDetectorInfo) {
+        worker_reply(id, o.frames[1], wire::charon::encode_detector_info(detector()));
+        return;
+      }
+    }
+    FAIL() << "READY must trigger a probe";
+  }
+};
 
 }  // namespace acheron::charon::testutil

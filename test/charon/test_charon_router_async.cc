@@ -23,14 +23,10 @@ namespace fs = std::filesystem;
 
 constexpr std::string_view kPeer = "10.0.0.7";
 
-class AsyncRouterTest : public ::testing::Test {
+class AsyncRouterTest : public ::testing::Test, protected RouterDriver {
  protected:
-  TimePoint now = TimePoint{} + 1000h;
   TempDir dir;
   fs::path outdir = dir.path;
-  RouterOptions opts;
-  std::unique_ptr<CharonRouter> router;
-  Outbox last;
 
   AsyncRouterTest() {
     opts.async = true;
@@ -40,34 +36,9 @@ class AsyncRouterTest : public ::testing::Test {
   }
   ~AsyncRouterTest() override { router.reset(); }  // closes its files before `dir` goes
 
-  CharonRouter& r() {
-    if (!router) router = std::make_unique<CharonRouter>(opts, now);
-    return *router;
-  }
+  using RouterDriver::client;
   const Outbox& client(std::string_view id, std::vector<Buffer> body) {
-    std::vector<Buffer> frames = {text(id), Buffer{}};
-    frames.insert(frames.end(), body.begin(), body.end());
-    last = r().on_frontend_message(std::move(frames), kPeer, now);
-    return last;
-  }
-  const Outbox& worker_reply(std::string_view worker, const Buffer& slot,
-                             std::vector<Buffer> reply) {
-    std::vector<Buffer> frames = {text(worker), slot, Buffer{}};
-    frames.insert(frames.end(), reply.begin(), reply.end());
-    last = r().on_backend_message(std::move(frames), now);
-    return last;
-  }
-  void add_worker(std::string_view id) {
-    const std::uint8_t ready = wire::charon::kReady;
-    last = r().on_backend_message({text(id), Buffer::copy_of(&ready, 1)}, now);
-    for (const auto& o : last) {
-      if (o.socket == Socket::backend && o.frames.size() == 4 &&
-          str(o.frames[3]) == wire::charon::kDetectorInfo) {
-        worker_reply(id, o.frames[1], wire::charon::encode_detector_info(detector()));
-        return;
-      }
-    }
-    FAIL() << "READY must trigger a probe";
+    return client(id, kPeer, std::move(body));
   }
   void unreachable(std::string_view id) { last = r().on_worker_unreachable(id, now); }
 

@@ -213,13 +213,9 @@ TEST(RunSink, ARunTheSinkCannotBeginTakesItsEventsAndEndsWithRunFailed) {
 // The router in asynchronous mode, two clients on two hosts, one worker:
 // the client whose run cannot be written gets RUN_FAILED with the reason for
 // its RUN_END; the other's run is complete and gets ACK.
-class RouterSinkTest : public ::testing::Test {
+class RouterSinkTest : public ::testing::Test, protected RouterDriver {
  protected:
-  TimePoint now = TimePoint{} + 1000h;
   std::shared_ptr<MemoryStore> store = std::make_shared<MemoryStore>();
-  RouterOptions opts;
-  std::unique_ptr<CharonRouter> router;
-  Outbox last;
 
   RouterSinkTest() {
     opts.async = true;
@@ -227,37 +223,6 @@ class RouterSinkTest : public ::testing::Test {
     opts.async_options.events_per_basket = 1;
     opts.async_options.sink = std::make_shared<MemorySink>(store);
     opts.photons_per_batch = 0;  // one job per worker at a time
-  }
-
-  CharonRouter& r() {
-    if (!router) router = std::make_unique<CharonRouter>(opts, now);
-    return *router;
-  }
-  const Outbox& client(std::string_view id, std::string_view peer, std::vector<Buffer> body) {
-    std::vector<Buffer> frames = {text(id), Buffer{}};
-    frames.insert(frames.end(), body.begin(), body.end());
-    last = r().on_frontend_message(std::move(frames), peer, now);
-    return last;
-  }
-  const Outbox& worker_reply(std::string_view worker, const Buffer& slot,
-                             std::vector<Buffer> reply) {
-    std::vector<Buffer> frames = {text(worker), slot, Buffer{}};
-    frames.insert(frames.end(), reply.begin(), reply.end());
-    last = r().on_backend_message(std::move(frames), now);
-    return last;
-  }
-  // READY, then the answer to the router's DETECTOR_INFO probe.
-  void add_worker(std::string_view id) {
-    const std::uint8_t ready = wire::charon::kReady;
-    last = r().on_backend_message({text(id), Buffer::copy_of(&ready, 1)}, now);
-    for (const auto& o : last) {
-      if (o.socket == Socket::backend && o.frames.size() == 4 &&
-          str(o.frames[3]) == wire::charon::kDetectorInfo) {
-        worker_reply(id, o.frames[1], wire::charon::encode_detector_info(detector()));
-        return;
-      }
-    }
-    FAIL() << "READY must trigger a probe";
   }
   // Completes every job the last call dispatched, and the jobs that frees.
   void work_off() {
