@@ -25,6 +25,7 @@
 #include "Commands.hh"
 #include "DetectorChoice.hh"
 #include "Durations.hh"
+#include "Endpoints.hh"
 #include "SlurmTemplate.hh"
 #include "acheron/core/Error.hh"
 #include "acheron/photon/Client.hh"
@@ -401,7 +402,8 @@ void run_slurm(const SlurmOpts& o, int* exit_code) {
   if (o.watch && o.broker.empty()) {
     throw SetupError(
         "--watch asks the broker which workers have registered (STATS on its client "
-        "endpoint, which --connect is not) add --broker, e.g. --broker tcp://broker-host:5555");
+        "endpoint, which --connect is not) add --stats-connect, e.g. --stats-connect "
+        "tcp://broker-host:5555");
   }
   const std::string script_text =
       o.template_file.empty() ? std::string(kSlurmWorkerTemplate) : read_text(o.template_file);
@@ -480,10 +482,11 @@ void add_cluster_commands(CLI::App& app, int* exit_code) {
   slurm->add_flag("--dry-run", o->dry_run, "print the sbatch command instead of running it");
   slurm->add_flag("--watch", o->watch,
                   "after submitting, follow the workers until all have registered (needs "
-                  "--broker)");
-  slurm->add_option("--broker", o->broker,
+                  "--stats-connect)");
+  slurm->add_option("--stats-connect", o->broker,
                     "the broker's client endpoint, asked for STATS by --watch, e.g. "
                     "tcp://broker-host:5555");
+  add_deprecated_alias(slurm, "--broker", "--stats-connect", o->broker);
   add_duration_option(slurm, "--watch-timeout", o->watch_timeout_s, "how long --watch waits",
                       {1, 86400}, true);
   slurm->add_option("--cancel", o->cancel,

@@ -268,13 +268,14 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
   auto* axis = dhs.add_subcommand(
       "fake-axis",
       "a fake Axis video server: snapshot (/axis-cgi/jpg/image.cgi), MJPEG "
-      "(/axis-cgi/mjpg/video.cgi), and with --push-to, POSTs JPEG frames to a receiver");
+      "(/axis-cgi/mjpg/video.cgi), and with --connect, POSTs JPEG frames to a receiver");
   add_listen_options(axis, a->listen, 8888);
   axis->add_option("--size", a->axis.width, "image width (height = 3/4 of it)")
       ->capture_default_str();
   axis->add_option("--user", a->axis.user, "require Basic auth with this user");
   axis->add_option("--password", a->axis.password, "the Basic auth password");
-  axis->add_option("--push-to", a->push_to, "HOST:PORT of a JPEG receiver to POST frames to");
+  axis->add_option("--connect", a->push_to, "HOST:PORT of a JPEG receiver to POST frames to");
+  add_deprecated_alias(axis, "--push-to", "--connect", a->push_to);
   axis->add_option("--push-token", a->push_token,
                    "the receiver's loop.jpeg_receiver.token (sent as ?token= in the POST URL)");
   axis->add_option("--frames", a->frames, "frames to push")->capture_default_str();
@@ -295,7 +296,7 @@ void add_fake_http(CLI::App& dhs, int* exit_code) {
       *exit_code = kOk;
       return;
     }
-    const auto [host, port] = host_port(a->push_to, "--push-to", 7171);
+    const auto [host, port] = host_port(a->push_to, "--connect", 7171);
     fake.start();
     print_listening("dhs fake-axis", "http", a->axis.bind, fake.port());
     fake.push(host, port, a->frames, a->fps,

@@ -147,3 +147,60 @@ def test_log_format_json_warnings_and_errors_are_json_too():
     assert any(x["level"] == "error" for x in records), r.stderr
     bad = run("--log-format", "xml", "version")
     assert bad.returncode == 2 and "xml" in bad.stderr
+
+
+def test_fake_axis_pushes_frames_to_connect_and_the_old_push_to_warns():
+    """`dhs fake-axis --connect HOST:PORT` POSTs its JPEG frames to a receiver
+    (a JPEG receiver stands in: a loopback HTTP server counting the POSTs);
+    `--push-to` still does the same with a warning."""
+    import http.server
+    import threading
+
+    posts = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            posts.append((self.path, body[:2]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        target = f"127.0.0.1:{server.server_address[1]}"
+        for spelling in ("--connect", "--push-to"):
+            posts.clear()
+            r = subprocess.run([str(acheron_binary()), "dhs", "fake-axis", "--bind", "127.0.0.1:0",
+                                spelling, target, "--frames", "3", "--fps", "30"],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r
+            assert "pushed 3 frames, 0 failed" in r.stdout, r.stdout
+            assert [p for p, _ in posts] == ["/jpeg"] * 3
+            assert all(start == b"\xff\xd8" for _, start in posts)  # JPEG start of image
+            if spelling == "--push-to":
+                deprecated(r.stderr, "--push-to", f"--connect {target}")
+            else:
+                assert "deprecated" not in r.stderr, r.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_cluster_slurm_stats_connect_and_the_old_broker_spelling():
+    """`cluster slurm --watch` asks the broker's client endpoint given by
+    `--stats-connect`; the old `--broker` is read the same, with a warning
+    (checked before sbatch runs: --dry-run)."""
+    base = [str(acheron_binary()), "cluster", "slurm", "--connect", "tcp://b:6667", "--dry-run"]
+    r = subprocess.run(base + ["--watch", "--broker", "tcp://b:5555"], capture_output=True,
+                       text=True, timeout=30)
+    deprecated(r.stderr, "--broker", "--stats-connect tcp://b:5555")
+    assert "add --stats-connect" not in r.stderr
+    r_new = subprocess.run(base + ["--watch", "--stats-connect", "tcp://b:5555"],
+                           capture_output=True, text=True, timeout=30)
+    assert "deprecated" not in r_new.stderr and "add --stats-connect" not in r_new.stderr
+    assert r_new.returncode == r.returncode, (r, r_new)

@@ -60,7 +60,7 @@ def test_cluster_slurm_refuses_incomplete_options(tmp_path):
         ([], "--connect is missing"),
         (["--connect", "tcp://*:6667"], "is a bind address"),
         (["--connect", "tcp://b:6667", "--curve-key", "k"], "go together"),
-        (["--connect", "tcp://b:6667", "--watch"], "add --broker"),
+        (["--connect", "tcp://b:6667", "--watch"], "add --stats-connect"),
         (["--connect", "tcp://b:6667", "--job-name", "a/b"], "--job-name"),
         (["--connect", "tcp://b:6667", "--detector", str(tmp_path / "none.toml"), "--dry-run"],
          "is not a readable file"),
@@ -441,7 +441,7 @@ def test_workers_under_slurm_lose_no_event_when_one_is_cancelled_or_requeued(
     assert r.returncode == 1 and "scontrol requeue 999999 failed" in r.stderr, r
     workers = 2
     args = ["cluster", "slurm", "--connect", back, "--workers", workers, "--seed", 7, "--grace",
-            "25s", "--log-dir", tmp_path, "--watch", "--broker", front, "--watch-timeout", "60s"]
+            "25s", "--log-dir", tmp_path, "--watch", "--stats-connect", front, "--watch-timeout", "60s"]
     sub = subprocess.run([str(acheron_binary()), *map(str, args)], capture_output=True, text=True,
                          env=slurm.env, timeout=90)
     assert sub.returncode == 0, (sub, slurm.logs())

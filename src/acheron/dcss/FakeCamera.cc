@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <chrono>
+
 #include <nlohmann/json.hpp>
 
 #include "acheron/core/Error.hh"
@@ -20,6 +22,19 @@ int bind_server(httplib::Server& s, const std::string& bind, std::uint16_t port,
                      " (in use?) choose another port");
   }
   return p;
+}
+
+// Runs the server's accept loop on `thread` and returns once it runs:
+// httplib's stop() does nothing before the loop has started, so a stop()
+// right after start() (a SIGTERM as soon as the ready line is out) would
+// otherwise leave the loop running and the join waiting for ever.
+void listen_on_thread(httplib::Server& s, std::thread& thread) {
+  auto ended = std::make_shared<std::atomic<bool>>(false);
+  thread = std::thread([&s, ended] {
+    s.listen_after_bind();
+    *ended = true;
+  });
+  while (!s.is_running() && !*ended) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 }  // namespace
@@ -92,7 +107,7 @@ void FakeAxis::start() {
   s.Get("/cgi-bin/mjpg/video.cgi", mjpeg);  // older units
   port_ = static_cast<std::uint16_t>(bind_server(s, options_.bind, options_.port, "fake Axis"));
   running_ = true;
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  listen_on_thread(*server_, thread_);
 }
 
 void FakeAxis::stop() {
@@ -240,7 +255,7 @@ void FakeAutoml::start() {
   });
   port_ = static_cast<std::uint16_t>(bind_server(s, options_.bind, options_.port, "fake AutoML"));
   running_ = true;
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  listen_on_thread(*server_, thread_);
 }
 
 void FakeAutoml::stop() {
