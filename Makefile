@@ -56,6 +56,8 @@ PYTEST := env -u PYTHONPATH $(VENV)/bin/python -m pytest -q -p no:cacheprovider
 # parallel (pytest-xdist), a file to a worker, so a file's module fixtures
 # (a Slurm cluster, a server) are made once.
 PARALLEL := -n $(JOBS) --dist loadfile
+# The slowest tests of each run are listed, to see where `make test`'s time goes.
+DURATIONS := --durations=12
 
 test-python: python-install
 	ACHERON_BUILD_DIR=$(CURDIR)/$(BUILD) $(PYTEST) $(PARALLEL) test/python $(ROOT_TESTS) \
@@ -121,7 +123,7 @@ test-asan: deps python-install
 	ACHERON_BUILD_DIR=$(CURDIR)/build/asan ACHERON_DCSS_EXTENSION=$(CURDIR)/$$ext \
 	  LD_PRELOAD="$(ASAN_RUNTIME)" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(PYTEST) $(PARALLEL) test/python $(ROOT_TESTS)
+	  $(PYTEST) $(PARALLEL) $(DURATIONS) test/python $(ROOT_TESTS)
 
 bench: deps
 	@cmake --preset release >/dev/null
