@@ -60,7 +60,7 @@ PARALLEL := -n $(JOBS) --dist loadfile
 DURATIONS := --durations=12
 
 test-python: python-install
-	ACHERON_BUILD_DIR=$(CURDIR)/$(BUILD) $(PYTEST) $(PARALLEL) test/python $(ROOT_TESTS) \
+	ACHERON_BUILD_DIR=$(CURDIR)/$(BUILD) $(PYTEST) $(PARALLEL) $(DURATIONS) test/python $(ROOT_TESTS) \
 	  --ignore=test/python/test_g4reference.py --ignore=test/python/test_compare_geant4.py
 
 test-example:
