@@ -77,6 +77,20 @@ TEST(Mjpeg, OversizePartsAreSkippedAndTheStreamResyncs) {
   EXPECT_EQ(p.skipped_parts(), 1u);
 }
 
+// A part without Content-Length whose closing delimiter arrives in the same
+// feed that takes it past max_part is skipped like any other oversize part,
+// never returned (found by the long fuzz campaign).
+TEST(Mjpeg, OversizePartWithoutLengthEndingInOneFeedIsSkipped) {
+  const auto big = jpeg('x', 1020);  // 1024 bytes with its markers
+  const auto a = jpeg('a', 10);
+  Parser p("b", Limits{.max_part = 1000, .max_headers = 200});
+  p.feed("--b\r\n\r\n" + big + "\r\n--b\r\n\r\n" + a + "\r\n--b\r\n");
+  auto parts = drain(p);
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0], a);
+  EXPECT_EQ(p.skipped_parts(), 1u);
+}
+
 TEST(Mjpeg, BufferStaysBoundedOnEndlessGarbage) {
   Parser p("myboundary");
   for (int i = 0; i < 1000; ++i) {

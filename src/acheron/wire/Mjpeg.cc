@@ -186,6 +186,8 @@ std::optional<std::string> Parser::next() {
           // Without a length the JPEG ends at its EOI marker; anything after it is garbage.
           if (const auto eoi = part.rfind("\xFF\xD9"); eoi != std::string::npos)
             part.resize(eoi + 2);
+          // The delimiter may arrive in the feed that takes the part past the limit.
+          if (part.size() > limits_.max_part) part.clear();
         }
         state_ = State::boundary;
         compact();
